@@ -1,0 +1,1 @@
+"""tinyopt.data: dataset loaders and feature blocks."""

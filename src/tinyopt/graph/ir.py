@@ -1,0 +1,238 @@
+"""The one intermediate representation every importer produces and every stage consumes.
+
+Conventions (see DESIGN.md):
+- Activations are NHWC with the batch dimension kept (always 1 in a Graph), as in TFLite.
+- Constant tensors keep TFLite's layouts: CONV_2D weights ``[O, KH, KW, I]``, DEPTHWISE_CONV_2D
+  weights ``[1, KH, KW, I*M]``, FULLY_CONNECTED weights ``[O, I]``, biases ``[O]``.
+- Operators are named as TFLite builtins (``CONV_2D``, ``FULLY_CONNECTED`` ...) plus ``BATCH_NORM``
+  for float architectures that have not been folded yet. Attribute names are listed in ``ops.py``.
+- A constant whose values are unknown (a YAML spec has no weights) has ``constant=True, data=None``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyopt.errors import ModelFormatError
+
+DTYPE_BYTES = {
+    "float32": 4, "float16": 2, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1,
+    "bool": 1, "int4": 0.5,
+}
+
+
+@dataclass
+class QuantParams:
+    """Affine quantization: ``real = scale * (q - zero_point)``.
+
+    ``scale`` and ``zero_point`` are 1-D arrays: one element per tensor, or one per channel along
+    ``axis`` (TFLite's ``quantized_dimension``).
+    """
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None = None
+
+    def __post_init__(self):
+        self.scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
+        self.zero_point = np.atleast_1d(np.asarray(self.zero_point, dtype=np.int64))
+        if self.scale.shape != self.zero_point.shape:
+            raise ValueError("scale and zero_point must have the same length")
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, QuantParams)
+                and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point)
+                and (self.axis if self.per_channel else None) == (other.axis if other.per_channel else None))
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    data: np.ndarray | None = None
+    quant: QuantParams | None = None
+    constant: bool = False
+
+    def __post_init__(self):
+        self.shape = tuple(int(d) for d in self.shape)
+        if self.data is not None:
+            self.constant = True
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        """Exact storage bytes at this tensor's dtype (int4 packs two per byte)."""
+        width = DTYPE_BYTES[self.dtype]
+        return int(np.ceil(self.size * width))
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict = field(default_factory=dict)
+
+
+class Graph:
+    """Tensors by name, nodes in topological order, graph inputs and outputs.
+
+    ``source`` is the file the graph came from, so later errors can name it.
+    """
+
+    def __init__(self, name: str = "model", source: str | None = None):
+        self.name = name
+        self.source = source
+        self.tensors: dict[str, Tensor] = {}
+        self.nodes: list[Node] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+
+    # -- building -------------------------------------------------------------------------------
+    def add_tensor(self, tensor: Tensor) -> Tensor:
+        if tensor.name in self.tensors:
+            raise ModelFormatError(f"duplicate tensor name '{tensor.name}'", path=self.source,
+                                   fix="give every tensor a unique name")
+        self.tensors[tensor.name] = tensor
+        return tensor
+
+    def add_node(self, node: Node) -> Node:
+        self.nodes.append(node)
+        return node
+
+    def unique_name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.tensors:
+            name, i = f"{base}_{i}", i + 1
+        return name
+
+    # -- queries --------------------------------------------------------------------------------
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def producers(self) -> dict[str, Node]:
+        return {t: n for n in self.nodes for t in n.outputs}
+
+    def consumers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {name: [] for name in self.tensors}
+        for n in self.nodes:
+            for t in n.inputs:
+                if t:
+                    out.setdefault(t, []).append(n)
+        return out
+
+    def constants(self) -> list[Tensor]:
+        return [t for t in self.tensors.values() if t.constant]
+
+    def activations(self) -> list[Tensor]:
+        """Non-constant tensors: graph inputs and every node output."""
+        return [t for t in self.tensors.values() if not t.constant]
+
+    def node_inputs(self, node: Node) -> list[Tensor | None]:
+        return [self.tensors[t] if t else None for t in node.inputs]
+
+    def copy(self) -> Graph:
+        return copy.deepcopy(self)
+
+    # -- order and checks -----------------------------------------------------------------------
+    def toposort(self) -> Graph:
+        """Reorder nodes so every node comes after the producers of its inputs (stable)."""
+        produced_by = self.producers()
+        done: set[str] = set(self.inputs) | {t.name for t in self.constants()}
+        order: list[Node] = []
+        pending = list(self.nodes)
+        while pending:
+            ready = [n for n in pending if all((not t) or t in done or t not in produced_by for t in n.inputs)]
+            if not ready:
+                names = ", ".join(n.name for n in pending[:5])
+                raise ModelFormatError(f"the graph has a cycle through node(s) {names}", path=self.source,
+                                       fix="export the model again; a feed-forward network has no cycles")
+            first = ready[0]
+            order.append(first)
+            pending.remove(first)
+            done.update(first.outputs)
+        self.nodes = order
+        return self
+
+    def validate(self) -> Graph:
+        """Structural checks with errors that name the node; raises ``ModelFormatError``."""
+        where = self.source
+        seen_outputs: set[str] = set()
+        available = set(self.inputs) | {t.name for t in self.constants()}
+        if not self.inputs:
+            raise ModelFormatError("the graph has no inputs", path=where, fix="declare the model input")
+        if not self.outputs:
+            raise ModelFormatError("the graph has no outputs", path=where, fix="declare the model output")
+        for name in [*self.inputs, *self.outputs]:
+            if name not in self.tensors:
+                raise ModelFormatError(f"graph input/output '{name}' is not a tensor", path=where,
+                                       fix="repair or re-export the model")
+        for i, n in enumerate(self.nodes):
+            loc = f"node {i} '{n.name}' ({n.op})"
+            for t in [*n.inputs, *n.outputs]:
+                if t and t not in self.tensors:
+                    raise ModelFormatError(f"refers to unknown tensor '{t}'", path=where, where=loc,
+                                           fix="repair or re-export the model")
+            if set(n.inputs) & set(n.outputs) - {""}:
+                raise ModelFormatError("a tensor is both input and output of the node", path=where,
+                                       where=loc, fix="repair or re-export the model")
+            for t in n.inputs:
+                if t and t not in available:
+                    raise ModelFormatError(f"input '{t}' is used before it is produced", path=where,
+                                           where=loc, fix="the nodes are not in topological order; "
+                                           "call Graph.toposort() or re-export the model")
+            for t in n.outputs:
+                if t in seen_outputs or t in self.inputs or self.tensors[t].constant:
+                    raise ModelFormatError(f"tensor '{t}' is written more than once", path=where,
+                                           where=loc, fix="repair or re-export the model")
+                seen_outputs.add(t)
+                available.add(t)
+        for t in self.tensors.values():
+            if any(d <= 0 for d in t.shape):
+                raise ModelFormatError(f"tensor '{t.name}' has a non-positive dimension {list(t.shape)}",
+                                       path=where, fix="give every dimension a positive size")
+        return self
+
+    def infer_shapes(self) -> Graph:
+        """Recompute every node output's shape from its inputs (see ``shapes.py``)."""
+        from tinyopt.graph.shapes import infer_node
+
+        for i, n in enumerate(self.nodes):
+            infer_node(self, n, index=i)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {len(self.nodes)} nodes, {len(self.tensors)} tensors)"
+
+    def summary(self) -> str:
+        lines = [repr(self)]
+        for n in self.nodes:
+            outs = ", ".join(f"{o}{list(self.tensors[o].shape)}" for o in n.outputs)
+            lines.append(f"  {n.op:<20} {n.name:<28} -> {outs}")
+        return "\n".join(lines)
+
+
+def iter_param_tensors(graph: Graph, node: Node) -> Iterable[Tensor]:
+    """The trainable parameter tensors of a node (weights, biases, BN scale/offset).
+
+    Shape operands (RESHAPE's new shape, PAD's paddings, MEAN's axes) are constants but not parameters.
+    """
+    from tinyopt.graph.ops import PARAM_INPUTS
+
+    for idx in PARAM_INPUTS.get(node.op, ()):
+        if idx < len(node.inputs) and node.inputs[idx]:
+            yield graph.tensors[node.inputs[idx]]

@@ -1,0 +1,42 @@
+"""One door for every model file: pick the importer by suffix, check the file exists and is not empty."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tinyopt.errors import ModelFormatError
+from tinyopt.graph.ir import Graph
+
+SUFFIXES = (".yaml", ".yml", ".tflite", ".onnx")
+
+
+def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """Load ``.yaml``/``.yml`` (architecture spec), ``.tflite`` or ``.onnx`` into a validated Graph.
+
+    PyTorch models come in through ``tinyopt.graph.torch_import.from_torch`` (they need a module object
+    and an example input shape, not a file).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelFormatError("file not found", path=path, fix="check the path and the file name")
+    if p.is_dir():
+        raise ModelFormatError("is a folder, not a model file", path=path, fix="give the model file inside it")
+    suffix = p.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ModelFormatError(f"unknown model format '{suffix or p.name}'", path=path,
+                               fix="give a .yaml, .tflite or .onnx file (PyTorch models via the Python API "
+                                   "or a zoo name)")
+    if p.stat().st_size == 0:
+        raise ModelFormatError("the file is empty", path=path, fix="export the model again")
+    if suffix in (".yaml", ".yml"):
+        from tinyopt.graph.spec import load_spec
+
+        return load_spec(p, input_shape)
+    if suffix == ".tflite":
+        from tinyopt.graph.tflite_import import load_tflite
+
+        return load_tflite(p)
+    from tinyopt.graph.onnx_import import load_onnx
+
+    return load_onnx(p)

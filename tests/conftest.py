@@ -1,0 +1,30 @@
+"""Shared fixtures: paths to ../shared, skipping with a clear reason when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MODELS = SHARED / "models" / "mlperf-tiny"
+DATASETS = SHARED / "datasets"
+KWS_INT8 = MODELS / "kws_ref_model.tflite"
+KWS_FLOAT = MODELS / "kws_ref_model_float32.tflite"
+RESNET_INT8 = MODELS / "pretrainedResnet_quant.tflite"
+RESNET_FLOAT = MODELS / "pretrainedResnet.tflite"
+MNIST = DATASETS / "mnist-t10k"
+FSDD = DATASETS / "fsdd" / "recordings"
+
+
+def need(path: Path) -> Path:
+    """Skip the calling test when a ../shared file is missing (CI has it, so there it runs)."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: ../shared (models/datasets) is not beside the repo")
+    return path
+
+
+@pytest.fixture
+def examples() -> Path:
+    return ROOT / "examples"
