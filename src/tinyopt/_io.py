@@ -16,10 +16,52 @@ from pathlib import Path
 TMP_PREFIX = ".tinyopt-tmp-"
 
 
+def _tmp_prefix() -> str:
+    """Temporary names carry the writer's pid, so a later writer can sweep what a killed one left."""
+    return f"{TMP_PREFIX}{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike) -> int:
+    """Remove temporaries left in ``folder`` by writers that no longer run (e.g. killed with SIGKILL).
+
+    Returns how many were removed. A temporary of a live process (another writer) is left alone.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for e in entries:
+        if not e.name.startswith(TMP_PREFIX):
+            continue
+        pid_text = e.name[len(TMP_PREFIX):].split("-", 1)[0]
+        pid = int(pid_text) if pid_text.isdigit() else None
+        if pid is not None and (pid == os.getpid() or _pid_alive(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            else:
+                os.unlink(e.path)
+            removed += 1
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    sweep_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -43,7 +85,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (numpy, matplotlib, sqlite); it is renamed onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=path.parent)
+    sweep_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -53,25 +96,39 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd, rename_exchange = -100, 2
+        return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a folder in a temporary sibling and swap it into place when the block succeeds.
 
-    An existing folder at ``path`` is replaced only after the new one is complete.
+    An existing folder at ``path`` is exchanged with the new one in a single rename where the kernel
+    allows it, so a reader (or a kill at any point) sees the old complete folder or the new complete one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
+    sweep_stale(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(), dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
+        if not path.exists():
+            os.replace(tmp, path)
+        elif not _exchange(tmp, path):
+            old = Path(tempfile.mkdtemp(prefix=_tmp_prefix(), dir=path.parent))
             os.rmdir(old)
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
 
 import typer
@@ -40,8 +41,14 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _terminate(signum, frame):
+    """SIGTERM unwinds like an exception, so atomic writers remove their temporaries."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors: 2, bad input: 2, success: 0)."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(args=argv, prog_name="tinyopt")  # standalone: handles --help and usage errors itself
     except SystemExit as e:
