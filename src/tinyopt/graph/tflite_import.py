@@ -1,0 +1,424 @@
+"""TFLite flatbuffer → Graph, strict: every offset, index, shape and quantization field is checked.
+
+The file is read with our own bounds-checked flatbuffer reader (``_tflite_reader``), so a corrupt,
+truncated or hostile file gives a one-line ``ModelFormatError`` naming the tensor or operator and a
+fix, never a ``struct.error`` or a giant allocation. Constant data stays in TFLite layout; only tensors
+that an operator or the graph's inputs/outputs use are imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.graph._tflite_reader import Corrupt, Reader, Table
+from tinyopt.graph._tflite_schema import (
+    ACTIVATION_NAMES,
+    BUILTIN_NAMES,
+    FILE_IDENTIFIER,
+    NUMPY_DTYPE,
+    OPTIONS_TYPE,
+    PADDING_NAMES,
+    QUANTIZED_ACTIVATION_DTYPES,
+    SCHEMA_VERSION,
+    TENSOR_TYPE_NAMES,
+    TYPE_TO_DTYPE,
+    ZERO_POINT_RANGE,
+    Slot,
+)
+from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
+from tinyopt.graph.ops import SUPPORTED_OPS
+from tinyopt.graph.shapes import infer_node
+
+SUPPORTED = tuple(op for op in SUPPORTED_OPS if op in OPTIONS_TYPE)
+MAX_ELEMENTS = 2**28          # per tensor: a 1 GB float tensor is no microcontroller model
+MAX_RANK = 8
+MAX_FILE_BYTES = 2**31        # flatbuffers address 2 GB; MCU models are a few hundred KB
+MAX_KERNEL = 1 << 16          # stride, dilation, filter sizes
+CORRUPT_FIX = "the file is damaged or is not a TFLite model; export or download it again"
+
+# (min inputs, max inputs) per operator; only the bias (position 2) of CONV/DW/FC may be absent.
+_ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "MEAN": (2, 2),
+          "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "CONCATENATION": (1, 1 << 16), "RESHAPE": (1, 2),
+          "PAD": (2, 2)}
+
+
+def load_tflite(path: str | os.PathLike) -> Graph:
+    """Read a ``.tflite`` file into a validated Graph (name = file stem, ``source`` = the path)."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelFormatError("file not found", path=path, fix="check the path and the file name")
+    if p.is_dir():
+        raise ModelFormatError("is a folder, not a model file", path=path, fix="give the .tflite file inside it")
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelFormatError(f"the file is {size} bytes, larger than the 2 GB a TFLite flatbuffer can address",
+                               path=path, fix="give a microcontroller-sized .tflite model")
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise ModelFormatError(f"cannot read the file ({err.strerror})", path=path,
+                               fix="check the file's permissions") from None
+    return tflite_bytes_to_graph(data, str(p))
+
+
+def tflite_bytes_to_graph(data: bytes, source: str = "<bytes>") -> Graph:
+    """Parse TFLite flatbuffer bytes; ``source`` names the model in errors and in ``graph.source``."""
+    return _Importer(bytes(data), source).run()
+
+
+class _Importer:
+    def __init__(self, data: bytes, source: str):
+        self.data = data
+        self.source = source
+        self.r = Reader(data)
+        self._buffer_cache: dict[int, memoryview] = {}
+
+    # -- errors ---------------------------------------------------------------------------------
+    def fail(self, msg: str, where: str | None = None, fix: str = CORRUPT_FIX):
+        raise ModelFormatError(msg, path=self.source, where=where, fix=fix)
+
+    @contextlib.contextmanager
+    def at(self, where: str):
+        try:
+            yield
+        except Corrupt as err:
+            raise ModelFormatError(str(err), path=self.source, where=where, fix=CORRUPT_FIX) from None
+
+    # -- top level ------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        n = len(self.data)
+        if n == 0:
+            self.fail("the file is empty", fix="export the model again")
+        if n < 8:
+            self.fail(f"the file is {n} bytes, too short to be a TFLite model")
+        ident = self.data[4:8]
+        if ident != FILE_IDENTIFIER:
+            self.fail(f"not a TFLite model: file identifier is {ident!r}, expected b'TFL3'",
+                      fix="give a .tflite file written by the TFLite converter or by tinyopt")
+        with self.at("model header"):
+            model = self.r.root()
+            version = model.scalar(Slot.MODEL_VERSION, "u32")
+            if version != SCHEMA_VERSION:
+                self.fail(f"schema version {version} is not supported (expected {SCHEMA_VERSION})",
+                          "model header", fix="convert the model with a current TFLite converter")
+            subgraphs = model.tables(Slot.MODEL_SUBGRAPHS, "the subgraph list")
+            self.opcodes = model.tables(Slot.MODEL_OPERATOR_CODES, "the operator code list")
+            self.buffers = model.tables(Slot.MODEL_BUFFERS, "the buffer list")
+        if len(subgraphs) != 1:
+            self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one", "model header",
+                      fix="export a single-subgraph model (no control flow such as IF, WHILE or CALL_ONCE)")
+        self.op_names = [self._opcode_name(i, oc) for i, oc in enumerate(self.opcodes)]
+        sg = subgraphs[0]
+        with self.at("subgraph 0"):
+            self.tensor_tables = sg.tables(Slot.SUBGRAPH_TENSORS, "the tensor list")
+            inputs = sg.array(Slot.SUBGRAPH_INPUTS, "<i4", "the subgraph inputs")
+            outputs = sg.array(Slot.SUBGRAPH_OUTPUTS, "<i4", "the subgraph outputs")
+            op_tables = sg.tables(Slot.SUBGRAPH_OPERATORS, "the operator list")
+        for kind, idx in (("input", inputs), ("output", outputs)):
+            if idx.size == 0:
+                self.fail(f"the model declares no {kind}s", "subgraph 0")
+            for t in idx:
+                self._check_tensor_index(int(t), f"subgraph 0 {kind}s")
+        raw_ops = [self._read_operator(j, t) for j, t in enumerate(op_tables)]
+
+        used = sorted({int(t) for t in inputs} | {int(t) for t in outputs}
+                      | {t for _, ins, outs, _ in raw_ops for t in (*ins, *outs) if t >= 0})
+        graph = Graph(Path(self.source).stem or "model", source=self.source)
+        self.names: dict[int, str] = {}
+        outputs_of_ops = {t for _, _, outs, _ in raw_ops for t in outs}
+        for i in used:
+            tensor = self._read_tensor(i, graph)
+            if tensor.constant and (i in outputs_of_ops or i in set(inputs.tolist())):
+                self.fail("has constant data but is a graph input or an operator output",
+                          f"tensor {i} '{tensor.name}'")
+            graph.add_tensor(tensor)
+            self.names[i] = tensor.name
+        graph.inputs = [self.names[int(t)] for t in inputs]
+        graph.outputs = [self.names[int(t)] for t in outputs]
+        for j, (name, ins, outs, opts) in enumerate(raw_ops):
+            node = Node(self.names[outs[0]], name, [self.names[t] if t >= 0 else "" for t in ins],
+                        [self.names[t] for t in outs])
+            node.attrs = self._attrs(j, node, opts, graph)
+            graph.add_node(node)
+        graph.toposort().validate()
+        self._check_shapes(graph)
+        return graph
+
+    # -- operator codes and operators -----------------------------------------------------------
+    def _opcode_name(self, i: int, oc: Table) -> str:
+        with self.at(f"operator code {i}"):
+            deprecated = oc.scalar(Slot.OPCODE_DEPRECATED_BUILTIN, "i8")
+            code = max(deprecated, oc.scalar(Slot.OPCODE_BUILTIN, "i32"))
+            if code == 32:  # CUSTOM
+                return f"CUSTOM '{oc.string(Slot.OPCODE_CUSTOM, 'the custom code')}'"
+        if 0 <= code < len(BUILTIN_NAMES):
+            return BUILTIN_NAMES[code]
+        return f"unknown builtin code {code}"
+
+    def _check_tensor_index(self, t: int, where: str) -> None:
+        if not 0 <= t < len(self.tensor_tables):
+            self.fail(f"tensor index {t} is out of range (the subgraph has {len(self.tensor_tables)} tensors)",
+                      where)
+
+    def _read_operator(self, j: int, op: Table):
+        where = f"operator {j}"
+        with self.at(where):
+            oi = op.scalar(Slot.OP_OPCODE_INDEX, "u32")
+            if oi >= len(self.opcodes):
+                self.fail(f"opcode index {oi} is out of range (the model has {len(self.opcodes)} operator codes)",
+                          where)
+            name = self.op_names[oi]
+            ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
+            outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
+            opts_type = op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
+            opts = op.table(Slot.OP_OPTIONS, "the builtin options") if opts_type else None
+        if name not in SUPPORTED:
+            raise UnsupportedOpError(f"operator {name} is not supported", path=self.source, where=where,
+                                     fix=f"replace it in the model; supported operators are {', '.join(SUPPORTED)}")
+        where = f"operator {j} ({name})"
+        for t in ins:
+            if t != -1:
+                self._check_tensor_index(t, where)
+        for t in outs:
+            self._check_tensor_index(t, where)
+        if len(outs) != 1:
+            self.fail(f"has {len(outs)} outputs, expected 1", where)
+        lo, hi = _ARITY.get(name, (1, 1))
+        if not lo <= len(ins) <= hi:
+            self.fail(f"has {len(ins)} inputs, expected {lo}" + (f" to {hi}" if hi != lo else ""), where)
+        for pos, t in enumerate(ins):
+            if t == -1 and not (pos == 2 and name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")):
+                self.fail(f"input {pos} is absent (-1) but is required", where)
+        if set(ins) & set(outs):
+            self.fail(f"tensor {sorted(set(ins) & set(outs))[0]} is both an input and an output", where)
+        if opts_type not in (0, OPTIONS_TYPE[name]):
+            self.fail(f"carries builtin options of union type {opts_type}, expected {OPTIONS_TYPE[name]}", where)
+        return name, ins, outs, opts
+
+    # -- tensors --------------------------------------------------------------------------------
+    def _buffer(self, b: int, where: str) -> memoryview:
+        if b in self._buffer_cache:
+            return self._buffer_cache[b]
+        if b >= len(self.buffers):
+            self.fail(f"buffer index {b} is out of range (the model has {len(self.buffers)} buffers)", where)
+        buf = self.buffers[b]
+        with self.at(f"{where}: buffer {b}"):
+            offset = buf.scalar(Slot.BUFFER_OFFSET, "u64")
+            size = buf.scalar(Slot.BUFFER_SIZE, "u64")
+            if offset > 1:  # data stored after the flatbuffer (models over 2 GB)
+                if offset + size > len(self.data):
+                    raise Corrupt(f"external data (bytes {offset}..{offset + size}) lies outside the "
+                                  f"{len(self.data)}-byte file")
+                view = memoryview(self.data)[offset:offset + size]
+            else:
+                view = buf.bytes(Slot.BUFFER_DATA, "the buffer data")
+        self._buffer_cache[b] = view
+        return view
+
+    def _read_tensor(self, i: int, graph: Graph) -> Tensor:
+        t = self.tensor_tables[i]
+        with self.at(f"tensor {i}"):
+            raw_name = t.string(Slot.TENSOR_NAME, "the tensor name")
+        where = f"tensor {i} '{raw_name}'"
+        with self.at(where):
+            shape = t.array(Slot.TENSOR_SHAPE, "<i4", "the tensor shape").tolist()
+            ttype = t.scalar(Slot.TENSOR_TYPE, "i8")
+            b = t.scalar(Slot.TENSOR_BUFFER, "u32")
+            sparse = t.has(Slot.TENSOR_SPARSITY)
+            qtable = t.table(Slot.TENSOR_QUANTIZATION, "the quantization parameters")
+        fix_shape = "re-export the model with static, positive shapes"
+        if len(shape) > MAX_RANK:
+            self.fail(f"has rank {len(shape)}, more than {MAX_RANK}", where, fix_shape)
+        for d in shape:
+            if d <= 0:
+                self.fail(f"has a {'negative' if d < 0 else 'zero'} dimension in shape {shape}", where, fix_shape)
+        elements = math.prod(shape)
+        if elements > MAX_ELEMENTS:
+            self.fail(f"shape {shape} has {elements} elements, more than the limit of {MAX_ELEMENTS}", where,
+                      "use a smaller model; microcontroller tensors are far below this limit")
+        if ttype not in TYPE_TO_DTYPE:
+            kind = TENSOR_TYPE_NAMES[ttype] if 0 <= ttype < len(TENSOR_TYPE_NAMES) else f"unknown code {ttype}"
+            self.fail(f"has tensor type {kind}, which tinyopt does not support", where,
+                      "use float32, float16, int8, uint8, int16, int32, int64 or bool tensors")
+        dtype = TYPE_TO_DTYPE[ttype]
+        if sparse:
+            self.fail("is a sparse tensor, which tinyopt does not support", where,
+                      "convert the model without sparsity (densify the weights)")
+        raw = self._buffer(b, where) if b else memoryview(b"")
+        data = None
+        if len(raw):
+            want = elements * NUMPY_DTYPE[dtype].itemsize
+            if len(raw) != want:
+                self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
+            data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape).copy()
+        quant = self._read_quant(qtable, shape, dtype, where) if qtable is not None else None
+        if quant is None and data is None and dtype in QUANTIZED_ACTIVATION_DTYPES:
+            self.fail(f"is an {dtype} activation without quantization parameters", where,
+                      "quantize the model fully (scale and zero point on every integer activation)")
+        name = graph.unique_name(raw_name or f"tensor_{i}")
+        return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None)
+
+    def _read_quant(self, q: Table, shape: list[int], dtype: str, where: str) -> QuantParams | None:
+        with self.at(f"{where}: quantization"):
+            if q.scalar(Slot.QUANT_DETAILS_TYPE, "u8"):
+                self.fail("uses custom quantization details, which tinyopt does not support", where,
+                          "use affine (scale, zero point) quantization")
+            scale = q.array(Slot.QUANT_SCALE, "<f4", "the scales")
+            zero = q.array(Slot.QUANT_ZERO_POINT, "<i8", "the zero points")
+            axis = q.scalar(Slot.QUANT_DIMENSION, "i32")
+        if scale.size == 0 and zero.size == 0:
+            return None  # min/max only (float model statistics): no affine quantization
+        fix = "re-quantize the model"
+        if scale.size != zero.size:
+            self.fail(f"has {scale.size} scales but {zero.size} zero points", where, fix)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            bad = scale[~(np.isfinite(scale) & (scale > 0))][0]
+            self.fail(f"has quantization scale {bad}; scales must be positive and finite", where, fix)
+        if dtype in ZERO_POINT_RANGE:
+            lo, hi = ZERO_POINT_RANGE[dtype]
+            if np.any(zero < lo) or np.any(zero > hi):
+                bad = zero[(zero < lo) | (zero > hi)][0]
+                self.fail(f"has zero point {bad}, outside the {dtype} range [{lo}, {hi}]", where, fix)
+        if axis < 0 or (axis >= len(shape) and (len(shape) > 0 or scale.size > 1)):
+            self.fail(f"has quantized dimension {axis}, out of range for shape {shape}", where, fix)
+        if scale.size > 1 and scale.size != shape[axis]:
+            self.fail(f"has {scale.size} per-channel scales but dimension {axis} of shape {shape} is "
+                      f"{shape[axis]}", where, fix)
+        return QuantParams(scale, zero, axis=axis)
+
+    # -- options → attrs ------------------------------------------------------------------------
+    def _attrs(self, j: int, node: Node, opts: Table | None, graph: Graph) -> dict:
+        op = node.op
+        where = f"operator {j} ({op}) '{node.name}'"
+
+        def get(slot, kind, default=0):
+            return default if opts is None else opts.scalar(slot, kind, default)
+
+        def act(slot):
+            code = get(slot, "i8")
+            if not 0 <= code < len(ACTIVATION_NAMES):
+                raise UnsupportedOpError(f"fused activation code {code} is not supported", path=self.source,
+                                         where=where, fix=f"use one of {', '.join(ACTIVATION_NAMES)}")
+            return ACTIVATION_NAMES[code]
+
+        def pad(slot):
+            code = get(slot, "i8")
+            if not 0 <= code < len(PADDING_NAMES):
+                self.fail(f"padding code {code} is not SAME (0) or VALID (1)", where)
+            return PADDING_NAMES[code]
+
+        def pos(what, *values):
+            for v in values:
+                if not 1 <= v <= MAX_KERNEL:
+                    self.fail(f"{what} {values} must be between 1 and {MAX_KERNEL}", where)
+            return tuple(values)
+
+        ins = graph.node_inputs(node)
+        with self.at(where):
+            if op == "CONV_2D":
+                self._ranks(ins, (4, 4, 1), where)
+                attrs = {"stride": pos("stride", get(Slot.CONV_STRIDE_H, "i32"), get(Slot.CONV_STRIDE_W, "i32")),
+                         "padding": pad(Slot.CONV_PADDING),
+                         "dilation": pos("dilation", get(Slot.CONV_DILATION_H, "i32", 1),
+                                         get(Slot.CONV_DILATION_W, "i32", 1)),
+                         "activation": act(Slot.CONV_ACTIVATION)}
+                self._bias(ins, ins[1].shape[0], where)
+            elif op == "DEPTHWISE_CONV_2D":
+                self._ranks(ins, (4, 4, 1), where)
+                dm = get(Slot.DW_DEPTH_MULTIPLIER, "i32")
+                cin, cout = ins[0].shape[3], ins[1].shape[3]
+                if dm == 0 and cout % cin == 0:  # some converters leave it unset; TFLite derives it
+                    dm = cout // cin
+                if ins[1].shape[0] != 1 or dm <= 0 or cin * dm != cout:
+                    self.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × depth "
+                              f"multiplier {dm}", where)
+                attrs = {"stride": pos("stride", get(Slot.DW_STRIDE_H, "i32"), get(Slot.DW_STRIDE_W, "i32")),
+                         "padding": pad(Slot.DW_PADDING),
+                         "dilation": pos("dilation", get(Slot.DW_DILATION_H, "i32", 1),
+                                         get(Slot.DW_DILATION_W, "i32", 1)),
+                         "depth_multiplier": dm, "activation": act(Slot.DW_ACTIVATION)}
+                self._bias(ins, cout, where)
+            elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+                self._ranks(ins, (4,), where)
+                attrs = {"filter": pos("filter", get(Slot.POOL_FILTER_H, "i32"), get(Slot.POOL_FILTER_W, "i32")),
+                         "stride": pos("stride", get(Slot.POOL_STRIDE_H, "i32"), get(Slot.POOL_STRIDE_W, "i32")),
+                         "padding": pad(Slot.POOL_PADDING), "activation": act(Slot.POOL_ACTIVATION)}
+            elif op == "FULLY_CONNECTED":
+                self._ranks(ins, (None, 2, 1), where)
+                if get(Slot.FC_WEIGHTS_FORMAT, "i8"):
+                    raise UnsupportedOpError("shuffled FULLY_CONNECTED weights are not supported",
+                                             path=self.source, where=where, fix="convert with default weights")
+                attrs = {"activation": act(Slot.FC_ACTIVATION),
+                         "keep_num_dims": get(Slot.FC_KEEP_NUM_DIMS, "bool", False)}
+                self._bias(ins, ins[1].shape[0], where)
+            elif op == "SOFTMAX":
+                beta = float(get(Slot.SOFTMAX_BETA, "f32", 0.0))
+                if not math.isfinite(beta) or beta <= 0:
+                    self.fail(f"softmax beta {beta} must be positive and finite", where)
+                attrs = {"beta": beta}
+            elif op == "CONCATENATION":
+                axis = get(Slot.CONCAT_AXIS, "i32")
+                rank = len(ins[0].shape)
+                if any(len(t.shape) != rank for t in ins) or not -rank <= axis < rank:
+                    self.fail(f"cannot concatenate {[list(t.shape) for t in ins]} on axis {axis}", where)
+                attrs = {"axis": axis, "activation": act(Slot.CONCAT_ACTIVATION)}
+            elif op in ("ADD", "SUB", "MUL"):
+                attrs = {"activation": act(Slot.ADD_ACTIVATION)}
+            elif op == "RESHAPE":
+                attrs = {"new_shape": self._new_shape(ins, opts, graph.tensors[node.outputs[0]], where)}
+            elif op == "MEAN":
+                axes = self._const_int(ins[1], where, "axes")
+                rank = len(ins[0].shape)
+                if axes.ndim > 1 or any(not -rank <= a < rank for a in axes.ravel().tolist()):
+                    self.fail(f"axes {axes.ravel().tolist()} are out of range for rank {rank}", where)
+                attrs = {"keep_dims": get(Slot.REDUCER_KEEP_DIMS, "bool", False)}
+            elif op == "PAD":
+                pads = self._const_int(ins[1], where, "paddings")
+                if pads.shape != (len(ins[0].shape), 2) or (pads < 0).any():
+                    self.fail(f"paddings of shape {list(pads.shape)} do not give one non-negative (before, after) "
+                              f"pair per dimension of {list(ins[0].shape)}", where)
+                attrs = {}
+            else:  # LOGISTIC, TANH, RELU, RELU6, QUANTIZE, DEQUANTIZE
+                attrs = {}
+        return attrs
+
+    def _ranks(self, ins: list[Tensor | None], ranks: tuple, where: str) -> None:
+        for k, (t, rank) in enumerate(zip(ins, ranks)):
+            if t is not None and rank is not None and len(t.shape) != rank:
+                self.fail(f"input {k} '{t.name}' has shape {list(t.shape)}, expected rank {rank}", where)
+
+    def _bias(self, ins: list[Tensor | None], channels: int, where: str) -> None:
+        if len(ins) > 2 and ins[2] is not None and ins[2].shape != (channels,):
+            self.fail(f"bias '{ins[2].name}' has shape {list(ins[2].shape)}, expected [{channels}]", where)
+
+    def _const_int(self, t: Tensor, where: str, what: str) -> np.ndarray:
+        if t.data is None or t.dtype not in ("int32", "int64"):
+            self.fail(f"{what} '{t.name}' must be a constant int32 tensor", where,
+                      "re-export the model with constant shape operands")
+        return t.data
+
+    def _new_shape(self, ins, opts: Table | None, out: Tensor, where: str) -> tuple[int, ...]:
+        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output shape."""
+        if len(ins) > 1 and ins[1] is not None and ins[1].data is not None:
+            shape = self._const_int(ins[1], where, "shape")
+            if shape.ndim == 1:
+                return tuple(int(d) for d in shape)
+        if opts is not None and opts.has(Slot.RESHAPE_NEW_SHAPE):
+            return tuple(int(d) for d in opts.array(Slot.RESHAPE_NEW_SHAPE, "<i4", "the new shape"))
+        return out.shape
+
+    def _check_shapes(self, graph: Graph) -> None:
+        """Recompute every output shape from the inputs; a stored shape that disagrees means corruption."""
+        for i, node in enumerate(graph.nodes):
+            stored = graph.tensors[node.outputs[0]].shape
+            infer_node(graph, node, index=i)
+            computed = graph.tensors[node.outputs[0]].shape
+            if computed != stored:
+                self.fail(f"output '{node.outputs[0]}' is stored with shape {list(stored)} but its inputs give "
+                          f"{list(computed)}", f"node {i} '{node.name}' ({node.op})")
