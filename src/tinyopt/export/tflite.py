@@ -1,0 +1,298 @@
+"""Graph → ``.tflite`` flatbuffer (schema version 3) that TFLM and LiteRT load.
+
+Written field by field with the ``flatbuffers`` Builder from the schema's slot numbers
+(``graph/_tflite_schema.py``), so the only runtime dependency is ``flatbuffers``. The output is
+deterministic: the same Graph gives the same bytes. Re-importing it with ``load_tflite`` gives back the
+same ops, attributes, tensor names, shapes, dtypes, data and quantization.
+
+Layout choices: buffer 0 is the empty sentinel and every non-constant tensor points to it; each constant
+gets its own 16-byte aligned buffer; both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
+reads the first for codes below 127); a ``serving_default`` signature lists the graph inputs/outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+
+from tinyopt._io import atomic_write_bytes
+from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.graph._tflite_schema import (
+    ACTIVATION_CODE,
+    BUILTIN_CODE,
+    DTYPE_TO_TYPE,
+    FILE_IDENTIFIER,
+    NUMPY_DTYPE,
+    OPTIONS_TYPE,
+    PADDING_CODE,
+    PLACEHOLDER_FOR_GREATER_OP_CODES,
+    SCHEMA_VERSION,
+    Slot,
+)
+from tinyopt.graph.ir import Graph, Node, Tensor
+
+WRITABLE_OPS = tuple(OPTIONS_TYPE)
+_INT8_V2 = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX", "ADD", "SUB", "MUL", "CONCATENATION", "MEAN", "PAD",
+            "LOGISTIC", "TANH", "RELU", "RELU6", "DEQUANTIZE")
+
+
+def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` to ``path`` atomically (a failed write never leaves a partial file)."""
+    return atomic_write_bytes(path, graph_to_tflite_bytes(graph))
+
+
+def graph_to_tflite_bytes(graph: Graph) -> bytes:
+    """Serialize a Graph with weights; raises ``ModelFormatError``/``UnsupportedOpError`` when it cannot."""
+    graph.validate()
+    return _Writer(graph).build()
+
+
+def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, attrs: dict | None = None,
+                    name: str = "single_op") -> Graph:
+    """A one-operator Graph for per-op tests: non-constant inputs become the graph inputs.
+
+    ``output``'s shape is recomputed from the inputs (``shapes.py``), so any placeholder shape will do;
+    its dtype and quantization are kept. ``None`` marks an absent optional input (a bias).
+    Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT.
+    """
+    g = Graph(name, source=f"<single {op} model>")
+    for t in [*[t for t in inputs if t is not None], output]:
+        g.add_tensor(t)
+    g.add_node(Node(output.name, op, [t.name if t is not None else "" for t in inputs], [output.name],
+                    dict(attrs or {})))
+    g.inputs = [t.name for t in inputs if t is not None and not t.constant]
+    g.outputs = [output.name]
+    g.infer_shapes()
+    return g.validate()
+
+
+def _op_version(graph: Graph, node: Node) -> int:
+    """The operator version the TFLite converter would record for this op and dtype.
+
+    TFLM ignores versions; LiteRT only checks that the version is one it registers.
+    """
+    ins = graph.node_inputs(node)
+    x = ins[0].dtype if ins and ins[0] is not None else "float32"
+    w = ins[1].dtype if len(ins) > 1 and ins[1] is not None else x
+    op = node.op
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if x == "int8":
+            return 3
+        if x == "float32" and w == "int8":
+            return 2  # hybrid
+        return 2 if op == "DEPTHWISE_CONV_2D" and tuple(node.attrs.get("dilation", (1, 1))) != (1, 1) else 1
+    if op == "FULLY_CONNECTED":
+        if node.attrs.get("keep_num_dims"):
+            return 5
+        return 4 if x == "int8" else (3 if w == "int8" else 1)
+    if op in _INT8_V2 and (x == "int8" or (op == "DEQUANTIZE" and x == "int8")):
+        return 2
+    return 1
+
+
+class _Writer:
+    def __init__(self, graph: Graph):
+        self.g = graph
+        self.where = graph.source or graph.name
+        self._check()
+        used: set[str] = set(graph.inputs) | set(graph.outputs)
+        for n in graph.nodes:
+            used.update(t for t in [*n.inputs, *n.outputs] if t)
+        self.tensors = [t for t in graph.tensors.values() if t.name in used]
+        self.index = {t.name: i for i, t in enumerate(self.tensors)}
+        self.op_names: list[str] = []
+        for n in graph.nodes:
+            if n.op not in self.op_names:
+                self.op_names.append(n.op)
+        const_bytes = sum(t.nbytes for t in self.tensors if t.data is not None)
+        self.b = flatbuffers.Builder(const_bytes + 16 * len(self.tensors) + 65536)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check(self) -> None:
+        g = self.g
+        for i, n in enumerate(g.nodes):
+            if n.op not in WRITABLE_OPS:
+                fix = ("fold batch norm into the preceding convolution first (tinyopt.compress.fuse)"
+                       if n.op == "BATCH_NORM" else f"use one of {', '.join(WRITABLE_OPS)}")
+                raise UnsupportedOpError(f"operator {n.op} cannot be written to TFLite", path=self.where,
+                                         where=f"node {i} '{n.name}'", fix=fix)
+            if len(n.outputs) != 1:
+                raise ModelFormatError(f"has {len(n.outputs)} outputs; TFLite writing supports one", path=self.where,
+                                       where=f"node {i} '{n.name}' ({n.op})", fix="split the node")
+            for key, table in (("activation", ACTIVATION_CODE), ("padding", PADDING_CODE)):
+                if key in n.attrs and n.attrs[key] not in table:
+                    raise UnsupportedOpError(f"{key} {n.attrs[key]!r} has no TFLite encoding", path=self.where,
+                                             where=f"node {i} '{n.name}' ({n.op})", fix=f"use one of {', '.join(table)}")
+        for t in g.tensors.values():
+            where = f"tensor '{t.name}'"
+            if t.dtype not in DTYPE_TO_TYPE:
+                raise ModelFormatError(f"dtype {t.dtype} cannot be written to TFLite", path=self.where, where=where,
+                                       fix=f"use one of {', '.join(DTYPE_TO_TYPE)}")
+            if t.constant and t.data is None:
+                raise ModelFormatError("is a constant without values (an architecture spec has no weights)",
+                                       path=self.where, where=where,
+                                       fix="train or convert the model so every weight has values before exporting")
+            if t.data is not None and np.asarray(t.data).size != t.size:
+                raise ModelFormatError(f"holds {np.asarray(t.data).size} values but shape {list(t.shape)} needs "
+                                       f"{t.size}", path=self.where, where=where, fix="fix the tensor's data or shape")
+
+    # -- flatbuffer pieces ----------------------------------------------------------------------
+    def _vec(self, values, dtype: str) -> int:
+        return self.b.CreateNumpyVector(np.ascontiguousarray(values, dtype=dtype).ravel())
+
+    def _table(self, fields: list[tuple]) -> int:
+        """One table from (slot, kind, value, default) tuples; kind 'off' is an offset to a child."""
+        b = self.b
+        b.StartObject(max(f[0] for f in fields) + 1 if fields else 0)
+        for slot, kind, value, default in fields:
+            if kind == "off":
+                if value:
+                    b.PrependUOffsetTRelativeSlot(slot, value, 0)
+            else:
+                getattr(b, f"Prepend{kind}Slot")(slot, value, default)
+        return b.EndObject()
+
+    def _table_vector(self, offsets: list[int]) -> int:
+        self.b.StartVector(4, len(offsets), 4)
+        for off in reversed(offsets):
+            self.b.PrependUOffsetTRelative(off)
+        return self.b.EndVector()
+
+    def _data(self, payload: bytes) -> int:
+        b = self.b
+        b.StartVector(1, len(payload), 16)  # schema: force_align 16
+        b.head -= len(payload)
+        b.Bytes[b.head:b.head + len(payload)] = payload
+        return b.EndVector()
+
+    # -- model ----------------------------------------------------------------------------------
+    def build(self) -> bytes:
+        b = self.b
+        # Buffers: 0 is the empty sentinel; constants get 1, 2, ... in tensor order.
+        buffer_of: dict[str, int] = {}
+        buffers = [self._table([])]
+        for t in self.tensors:
+            if t.data is not None:
+                raw = np.ascontiguousarray(t.data, dtype=NUMPY_DTYPE[t.dtype]).tobytes()
+                buffer_of[t.name] = len(buffers)
+                buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(raw), 0)]))
+        buffers_vec = self._table_vector(buffers)
+
+        tensors = [self._tensor(t, buffer_of.get(t.name, 0)) for t in self.tensors]
+        operators = [self._operator(n) for n in self.g.nodes]
+        inputs = self._vec([self.index[t] for t in self.g.inputs], "<i4")
+        outputs = self._vec([self.index[t] for t in self.g.outputs], "<i4")
+        sg_name = b.CreateString("main")
+        subgraph = self._table([
+            (Slot.SUBGRAPH_TENSORS, "off", self._table_vector(tensors), 0),
+            (Slot.SUBGRAPH_INPUTS, "off", inputs, 0), (Slot.SUBGRAPH_OUTPUTS, "off", outputs, 0),
+            (Slot.SUBGRAPH_OPERATORS, "off", self._table_vector(operators), 0),
+            (Slot.SUBGRAPH_NAME, "off", sg_name, 0)])
+        opcodes = []
+        for name in self.op_names:
+            code = BUILTIN_CODE[name]
+            version = max(_op_version(self.g, n) for n in self.g.nodes if n.op == name)
+            opcodes.append(self._table([
+                (Slot.OPCODE_DEPRECATED_BUILTIN, "Int8", min(code, PLACEHOLDER_FOR_GREATER_OP_CODES), 0),
+                (Slot.OPCODE_VERSION, "Int32", version, 1), (Slot.OPCODE_BUILTIN, "Int32", code, 0)]))
+        signature = self._signature()
+        description = b.CreateString("tinyopt")
+        model = self._table([
+            (Slot.MODEL_VERSION, "Uint32", SCHEMA_VERSION, 0),
+            (Slot.MODEL_OPERATOR_CODES, "off", self._table_vector(opcodes), 0),
+            (Slot.MODEL_SUBGRAPHS, "off", self._table_vector([subgraph]), 0),
+            (Slot.MODEL_DESCRIPTION, "off", description, 0),
+            (Slot.MODEL_BUFFERS, "off", buffers_vec, 0),
+            (Slot.MODEL_SIGNATURE_DEFS, "off", self._table_vector([signature]), 0)])
+        b.Finish(model, file_identifier=FILE_IDENTIFIER)
+        return bytes(b.Output())
+
+    def _tensor(self, t: Tensor, buffer: int) -> int:
+        b = self.b
+        name = b.CreateString(t.name)
+        shape = self._vec(list(t.shape), "<i4")
+        quant = 0
+        if t.quant is not None:
+            q = t.quant
+            scale = self._vec(q.scale, "<f4")
+            zero = self._vec(q.zero_point, "<i8")
+            quant = self._table([(Slot.QUANT_SCALE, "off", scale, 0), (Slot.QUANT_ZERO_POINT, "off", zero, 0),
+                                 (Slot.QUANT_DIMENSION, "Int32", int(q.axis or 0), 0)])
+        return self._table([
+            (Slot.TENSOR_SHAPE, "off", shape, 0), (Slot.TENSOR_TYPE, "Int8", DTYPE_TO_TYPE[t.dtype], 0),
+            (Slot.TENSOR_BUFFER, "Uint32", buffer, 0), (Slot.TENSOR_NAME, "off", name, 0),
+            (Slot.TENSOR_QUANTIZATION, "off", quant, 0)])
+
+    def _operator(self, n: Node) -> int:
+        inputs = self._vec([self.index[t] if t else -1 for t in n.inputs], "<i4")
+        outputs = self._vec([self.index[t] for t in n.outputs], "<i4")
+        options = self._options(n)
+        return self._table([
+            (Slot.OP_OPCODE_INDEX, "Uint32", self.op_names.index(n.op), 0),
+            (Slot.OP_INPUTS, "off", inputs, 0), (Slot.OP_OUTPUTS, "off", outputs, 0),
+            (Slot.OP_OPTIONS_TYPE, "Uint8", OPTIONS_TYPE[n.op] if options else 0, 0),
+            (Slot.OP_OPTIONS, "off", options, 0)])
+
+    def _options(self, n: Node) -> int:
+        """The builtin options table of a node (0 when the op has none); defaults follow ``shapes.py``."""
+        a, op = n.attrs, n.op
+        act = ACTIVATION_CODE[a.get("activation", "NONE")]
+        pad = PADDING_CODE[a.get("padding", "VALID")]
+        sh, sw = (int(v) for v in a.get("stride", (1, 1)))
+        dh, dw = (int(v) for v in a.get("dilation", (1, 1)))
+        if op == "CONV_2D":
+            return self._table([(Slot.CONV_PADDING, "Int8", pad, 0), (Slot.CONV_STRIDE_W, "Int32", sw, 0),
+                                (Slot.CONV_STRIDE_H, "Int32", sh, 0), (Slot.CONV_ACTIVATION, "Int8", act, 0),
+                                (Slot.CONV_DILATION_W, "Int32", dw, 1), (Slot.CONV_DILATION_H, "Int32", dh, 1)])
+        if op == "DEPTHWISE_CONV_2D":
+            dm = int(a.get("depth_multiplier", 1))
+            return self._table([(Slot.DW_PADDING, "Int8", pad, 0), (Slot.DW_STRIDE_W, "Int32", sw, 0),
+                                (Slot.DW_STRIDE_H, "Int32", sh, 0), (Slot.DW_DEPTH_MULTIPLIER, "Int32", dm, 0),
+                                (Slot.DW_ACTIVATION, "Int8", act, 0), (Slot.DW_DILATION_W, "Int32", dw, 1),
+                                (Slot.DW_DILATION_H, "Int32", dh, 1)])
+        if op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            fh, fw = (int(v) for v in a["filter"])
+            return self._table([(Slot.POOL_PADDING, "Int8", pad, 0), (Slot.POOL_STRIDE_W, "Int32", sw, 0),
+                                (Slot.POOL_STRIDE_H, "Int32", sh, 0), (Slot.POOL_FILTER_W, "Int32", fw, 0),
+                                (Slot.POOL_FILTER_H, "Int32", fh, 0), (Slot.POOL_ACTIVATION, "Int8", act, 0)])
+        if op == "FULLY_CONNECTED":
+            return self._table([(Slot.FC_ACTIVATION, "Int8", act, 0),
+                                (Slot.FC_KEEP_NUM_DIMS, "Bool", bool(a.get("keep_num_dims", False)), False)])
+        if op == "SOFTMAX":
+            return self._table([(Slot.SOFTMAX_BETA, "Float32", float(a.get("beta", 1.0)), 0.0)])
+        if op == "CONCATENATION":
+            return self._table([(Slot.CONCAT_AXIS, "Int32", int(a.get("axis", -1)), 0),
+                                (Slot.CONCAT_ACTIVATION, "Int8", act, 0)])
+        if op in ("ADD", "SUB", "MUL"):
+            return self._table([(Slot.ADD_ACTIVATION, "Int8", act, 0)])
+        if op == "MEAN":
+            return self._table([(Slot.REDUCER_KEEP_DIMS, "Bool", bool(a.get("keep_dims", False)), False)])
+        if op == "RESHAPE":
+            if len(n.inputs) > 1 and n.inputs[1]:
+                return 0  # the shape operand carries the new shape, as the TFLite converter writes it
+            new_shape = a.get("new_shape") or self.g.tensors[n.outputs[0]].shape
+            return self._table([(Slot.RESHAPE_NEW_SHAPE, "off", self._vec(list(new_shape), "<i4"), 0)])
+        if op in ("PAD", "QUANTIZE", "DEQUANTIZE"):
+            return self._table([])
+        return 0  # LOGISTIC, TANH, RELU, RELU6
+
+    def _signature(self) -> int:
+        b = self.b
+
+        def tensor_maps(names):
+            maps = []
+            for name in names:
+                s = b.CreateString(name)
+                maps.append(self._table([(Slot.TENSORMAP_NAME, "off", s, 0),
+                                         (Slot.TENSORMAP_TENSOR_INDEX, "Uint32", self.index[name], 0)]))
+            return self._table_vector(maps)
+
+        inputs = tensor_maps(self.g.inputs)
+        outputs = tensor_maps(self.g.outputs)
+        key = b.CreateString("serving_default")
+        return self._table([(Slot.SIGNATURE_INPUTS, "off", inputs, 0), (Slot.SIGNATURE_OUTPUTS, "off", outputs, 0),
+                            (Slot.SIGNATURE_KEY, "off", key, 0), (Slot.SIGNATURE_SUBGRAPH_INDEX, "Uint32", 0, 0)])
