@@ -1,0 +1,125 @@
+"""Model stages: build a zoo model sized for the features, train it, save/load it (``weights_only``)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+
+from tinyopt.data.dataset import Splits
+from tinyopt.errors import ConfigError
+from tinyopt.pipeline.train import fit, predict, to_torch_layout
+
+
+def zoo_kwargs(cfg: dict, fs: Splits) -> dict:
+    """Builder arguments: the user's ``model.args`` plus what the data decide (classes, input size)."""
+    from tinyopt import zoo
+
+    name = cfg["model"]["zoo"]
+    fn = zoo._builder(name)
+    params = inspect.signature(fn).parameters
+    kw = dict(cfg["model"].get("args") or {})
+    shape = to_torch_layout(fs.train.x[:1]).shape[1:]  # channels first, no batch
+    kw.setdefault("num_classes", len(fs.train.classes))
+    if "input_hw" in params and len(shape) == 3:
+        kw.setdefault("input_hw", tuple(int(s) for s in shape[1:]))
+    if "input_size" in params and name == "mlp":
+        kw.setdefault("input_size", int(np.prod(shape)))
+    if "in_channels" in params and len(shape) == 2:
+        kw.setdefault("in_channels", int(shape[0]))
+        kw.setdefault("length", int(shape[1]))
+    return kw
+
+
+def build_model(cfg: dict, fs: Splits):
+    import torch
+
+    from tinyopt import zoo
+
+    torch.manual_seed(int(cfg["seed"]))
+    model = zoo.build(cfg["model"]["zoo"], **zoo_kwargs(cfg, fs))
+    want = tuple(model.input_shape)
+    have = tuple(to_torch_layout(fs.train.x[:1]).shape[1:])
+    if name_flat(want) != name_flat(have):
+        raise ConfigError(f"zoo model '{cfg['model']['zoo']}' takes input {want} but the features are {have}",
+                          where="model.zoo", fix="choose a model for this input size, or change the feature "
+                          "parameters (frame length/stride, filters, coefficients)")
+    return model
+
+
+def name_flat(shape) -> int:
+    return int(np.prod(shape))
+
+
+def _augment(xb, rng):
+    """Shift each example by at most one step along its last (time/width) axis, padding with zeros."""
+    import torch
+
+    shifts = rng.integers(-1, 2, size=len(xb))
+    out = torch.zeros_like(xb)
+    for s in (-1, 0, 1):
+        m = torch.from_numpy(shifts == s)
+        if not m.any():
+            continue
+        part = xb[m]
+        if s == 0:
+            out[m] = part
+        elif s > 0:
+            out[m, ..., s:] = part[..., :-s]
+        else:
+            out[m, ..., :s] = part[..., -s:]
+    return out
+
+
+def train_float(cfg: dict, fs: Splits, folder: Path, on_epoch=None) -> dict:
+    """Train the float model; write ``model.pt`` (a state dict) and return the history and accuracies."""
+    import torch
+
+    from tinyopt._io import atomic_path
+
+    t = cfg["training"]
+    model = build_model(cfg, fs)
+    history = fit(model, fs.train.x, fs.train.y, epochs=int(t["epochs"]), lr=float(t["lr"]),
+                  batch_size=int(t["batch_size"]), weight_decay=float(t["weight_decay"]), seed=int(cfg["seed"]),
+                  x_val=fs.val.x, y_val=fs.val.y, on_epoch=on_epoch,
+                  augment=_augment if t.get("augment") else None)
+    with atomic_path(folder / "model.pt", suffix=".pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    return {"history": history, "zoo": cfg["model"]["zoo"], "zoo_kwargs": zoo_kwargs(cfg, fs)}
+
+
+def load_model(cfg: dict, fs: Splits, path: Path):
+    import torch
+
+    model = build_model(cfg, fs)
+    model.load_state_dict(torch.load(path, weights_only=True))
+    model.eval()
+    return model
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """Counts (true class rows, predicted columns); used until ``tinyopt.metrics`` is available."""
+    m = np.zeros((k, k), dtype=np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+def classify(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix, from ``tinyopt.metrics``."""
+    try:
+        from tinyopt.metrics import classification_metrics
+    except ImportError:
+        cm = confusion_matrix(y_true, y_pred, len(classes))
+        return {"accuracy": float(np.trace(cm) / max(cm.sum(), 1)), "confusion": cm}
+    m = classification_metrics(y_true, y_pred)
+    return m if isinstance(m, dict) else m.to_dict()
+
+
+def torch_param_count(model) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def evaluate_torch(model, fs: Splits) -> dict:
+    pred = predict(model, fs.test.x).argmax(1)
+    return {"pred": pred, "metrics": classify(fs.test.y, pred, fs.test.classes)}

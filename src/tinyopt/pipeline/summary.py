@@ -1,0 +1,37 @@
+"""The closing table of a run, printed with rich."""
+
+from __future__ import annotations
+
+COLUMNS = [("variant", "variant"), ("accuracy", "accuracy"), ("params", "params"),
+           ("flash_bytes", "flash B"), ("ram_bytes", "RAM B"), ("latency_ms", "latency ms"),
+           ("energy_mj", "energy mJ"), ("fits", "fits")]
+
+
+def _cell(key, v) -> str:
+    if v is None:
+        return "–"
+    if key == "accuracy":
+        return f"{100 * v:.2f} %"
+    if key == "fits":
+        return "[green]yes[/]" if v else "[red]no[/]"
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_summary(console, res) -> None:
+    from rich.table import Table
+
+    table = Table(title="variants on the test split", title_justify="left")
+    cols = [(k, h) for k, h in COLUMNS if any(k in v for v in res.variants)]
+    for k, h in cols:
+        table.add_column(h, justify="left" if k == "variant" else "right")
+    for v in res.variants:
+        table.add_row(*(_cell(k, v.get(k)) for k, _ in cols))
+    console.print(table)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if res.report:
+        console.print(f"report: {res.report}")
