@@ -1,0 +1,172 @@
+"""Per-layer cost: parameters, MACs, FLOPs, other ops and bytes at real (or "as if") dtypes.
+
+Conventions (DESIGN.md): FLOPs = 2 × MACs for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, as the
+seeds count them. Everything else that computes (bias adds, fused activations, pooling, element-wise
+ops, softmax) is counted apart as ``other_ops``, one op per arithmetic operation:
+
+- bias add: 1 per output element; fused RELU/RELU6/...: 1 per output element;
+- MAX/AVERAGE_POOL_2D: window size per output element (compares or adds), +1 divide for average;
+- MEAN: 1 add per input element + 1 divide per output element;
+- ADD/SUB/MUL, RELU, RELU6, LOGISTIC, TANH, QUANTIZE, DEQUANTIZE: 1 per output element;
+- SOFTMAX: 3 per element (exp, sum, divide); BATCH_NORM: 2 per element (scale and shift, folded form);
+- RESHAPE, PAD, CONCATENATION move data: 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from tinyopt.graph.ir import DTYPE_BYTES, Graph, Node, Tensor
+
+MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+_ELEMENTWISE_1 = ("ADD", "SUB", "MUL", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE")
+DTYPES = ("float32", "int8")
+
+
+@dataclass
+class LayerCost:
+    """The cost of one node. ``output_shape`` excludes the batch dimension."""
+
+    name: str
+    type: str
+    output_shape: list[int]
+    params: int
+    macs: int
+    flops: int
+    other_ops: int
+    param_bytes: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CostTotals:
+    params: int
+    macs: int
+    flops: int
+    other_ops: int
+    param_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_bias(node: Node, index: int) -> bool:
+    return node.op in MAC_OPS and index == 2
+
+
+def param_dtype(tensor: Tensor, node: Node, index: int, as_dtype: str | None) -> str:
+    """The dtype a parameter is stored in: its own, or "as if" ``as_dtype``.
+
+    As if int8 follows TFLM's int8 spec: weights int8, biases int32 (they accumulate int8×int8 products).
+    """
+    if as_dtype is None:
+        return tensor.dtype
+    if as_dtype == "int8":
+        return "int32" if is_bias(node, index) else "int8"
+    return as_dtype
+
+
+def activation_dtype(tensor: Tensor, as_dtype: str | None) -> str:
+    return tensor.dtype if as_dtype is None else as_dtype
+
+
+def tensor_bytes(tensor: Tensor, dtype: str) -> int:
+    return int(-(-tensor.size * DTYPE_BYTES[dtype] // 1))
+
+
+def node_params(graph: Graph, node: Node, as_dtype: str | None = None) -> tuple[int, int]:
+    """(parameter count, parameter bytes) of a node; shape operands are not parameters."""
+    from tinyopt.graph.ops import PARAM_INPUTS
+
+    count = nbytes = 0
+    for idx in PARAM_INPUTS.get(node.op, ()):
+        if idx < len(node.inputs) and node.inputs[idx]:
+            t = graph.tensors[node.inputs[idx]]
+            count += t.size
+            nbytes += tensor_bytes(t, param_dtype(t, node, idx, as_dtype))
+    return count, nbytes
+
+
+def node_macs(graph: Graph, node: Node) -> int:
+    """Multiply-accumulates of one node (0 for ops that are not conv/depthwise/dense)."""
+    out = graph.tensors[node.outputs[0]]
+    if node.op == "CONV_2D":
+        _, kh, kw, cin = graph.tensors[node.inputs[1]].shape
+        return out.size * kh * kw * cin
+    if node.op == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = graph.tensors[node.inputs[1]].shape
+        return out.size * kh * kw
+    if node.op == "FULLY_CONNECTED":
+        _, cin = graph.tensors[node.inputs[1]].shape
+        return out.size * cin
+    return 0
+
+
+def node_other_ops(graph: Graph, node: Node) -> int:
+    out = graph.tensors[node.outputs[0]]
+    n = out.size
+    op = node.op
+    ops = 0
+    if op in MAC_OPS:
+        if len(node.inputs) > 2 and node.inputs[2]:
+            ops += n
+    elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        fh, fw = node.attrs["filter"]
+        ops += n * fh * fw + (n if op == "AVERAGE_POOL_2D" else 0)
+    elif op == "MEAN":
+        ops += graph.tensors[node.inputs[0]].size + n
+    elif op in _ELEMENTWISE_1:
+        ops += n
+    elif op == "SOFTMAX":
+        ops += 3 * n
+    elif op == "BATCH_NORM":
+        ops += 2 * n
+    if node.attrs.get("activation", "NONE") not in ("NONE", None):
+        ops += n
+    return ops
+
+
+def layer_costs(graph: Graph, dtype: str | None = None) -> list[LayerCost]:
+    """One ``LayerCost`` per node, in graph order. ``dtype`` prices bytes "as if" that dtype."""
+    rows = []
+    for node in graph.nodes:
+        params, pbytes = node_params(graph, node, dtype)
+        macs = node_macs(graph, node)
+        out = graph.tensors[node.outputs[0]]
+        rows.append(LayerCost(
+            name=node.name, type=node.op, output_shape=list(out.shape[1:]) if len(out.shape) > 1 else
+            list(out.shape), params=params, macs=macs, flops=2 * macs if node.op in MAC_OPS else 0,
+            other_ops=node_other_ops(graph, node), param_bytes=pbytes,
+            activation_bytes=sum(tensor_bytes(graph.tensors[o], activation_dtype(graph.tensors[o], dtype))
+                                 for o in node.outputs)))
+    return rows
+
+
+def totals(rows: list[LayerCost]) -> CostTotals:
+    """Sum of the per-layer rows."""
+    return CostTotals(params=sum(r.params for r in rows), macs=sum(r.macs for r in rows),
+                      flops=sum(r.flops for r in rows), other_ops=sum(r.other_ops for r in rows),
+                      param_bytes=sum(r.param_bytes for r in rows))
+
+
+def model_dtype(graph: Graph) -> str:
+    """The compute dtype of a graph: int8 when its conv/dense weights are int8, else float32."""
+    for node in graph.nodes:
+        if node.op in MAC_OPS and len(node.inputs) > 1:
+            w = graph.tensors[node.inputs[1]]
+            return "int8" if w.dtype in ("int8", "uint8", "int4") else "float32"
+    acts = [t.dtype for t in graph.activations()]
+    return "int8" if acts and all(d in ("int8", "uint8") for d in acts) else "float32"
+
+
+def largest_activation(graph: Graph, dtype: str | None = None) -> tuple[str, int]:
+    """(name, bytes) of the largest single activation tensor, graph input included."""
+    best = ("", 0)
+    for t in graph.activations():
+        b = tensor_bytes(t, activation_dtype(t, dtype))
+        if b > best[1]:
+            best = (t.name, b)
+    return best

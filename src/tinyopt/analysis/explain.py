@@ -1,0 +1,117 @@
+"""``--explain``: every figure as a worked solution, formula with the numbers substituted.
+
+Example (the seeds' exam): ``conv2d_0 params = (3×3×1+1)×16 = 160``.
+"""
+
+from __future__ import annotations
+
+from tinyopt.analysis.cost import MAC_OPS, activation_dtype, node_macs
+from tinyopt.graph.ir import DTYPE_BYTES, Graph
+
+
+def _n(x) -> str:
+    return f"{x:,}"
+
+
+def _dims(shape) -> str:
+    return "×".join(_n(d) for d in shape)
+
+
+def _kb(nbytes) -> str:
+    return f"{nbytes / 1024:,.2f} KB"
+
+
+def param_formula(graph: Graph, node) -> str | None:
+    """The parameter count of a node as a formula, e.g. '(3×3×1+1)×16 = 160'."""
+    has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+    plus = "+1" if has_bias else ""
+    if node.op == "CONV_2D":
+        o, kh, kw, i = graph.tensors[node.inputs[1]].shape
+        total = (kh * kw * i + (1 if has_bias else 0)) * o
+        return f"({kh}×{kw}×{_n(i)}{plus})×{_n(o)} = {_n(total)}"
+    if node.op == "DEPTHWISE_CONV_2D":
+        _, kh, kw, c = graph.tensors[node.inputs[1]].shape
+        total = (kh * kw + (1 if has_bias else 0)) * c
+        return f"({kh}×{kw}{plus})×{_n(c)} = {_n(total)}"
+    if node.op == "FULLY_CONNECTED":
+        o, i = graph.tensors[node.inputs[1]].shape
+        total = (i + (1 if has_bias else 0)) * o
+        return f"({_n(i)}{plus})×{_n(o)} = {_n(total)}"
+    if node.op == "BATCH_NORM":
+        c = graph.tensors[node.inputs[1]].size
+        return f"4×{_n(c)} (gamma, beta, mean, var) = {_n(4 * c)}"
+    return None
+
+
+def mac_formula(graph: Graph, node) -> str | None:
+    out = graph.tensors[node.outputs[0]]
+    if node.op == "CONV_2D":
+        _, kh, kw, i = graph.tensors[node.inputs[1]].shape
+        return f"{_dims(out.shape[1:])} outputs × {kh}×{kw}×{_n(i)} = {_n(out.size * kh * kw * i)}"
+    if node.op == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = graph.tensors[node.inputs[1]].shape
+        return f"{_dims(out.shape[1:])} outputs × {kh}×{kw} = {_n(out.size * kh * kw)}"
+    if node.op == "FULLY_CONNECTED":
+        _, i = graph.tensors[node.inputs[1]].shape
+        return f"{_n(out.size)} outputs × {_n(i)} inputs = {_n(out.size * i)}"
+    return None
+
+
+def explain_lines(graph: Graph, a, m: dict) -> list[str]:
+    """Worked-solution lines for an ``Analysis`` ``a`` (``m`` is the measurement it came from)."""
+    lines = [f"KB = 1024 bytes; dtype {a.dtype}"
+             + ("" if a.dtype == a.model_dtype else f" (as if converted from {a.model_dtype})")]
+    for node in graph.nodes:
+        pf, mf = param_formula(graph, node), mac_formula(graph, node)
+        if pf:
+            lines.append(f"{node.name} params = {pf}")
+        if mf:
+            macs = node_macs(graph, node)
+            lines.append(f"{node.name} MACs = {mf}; FLOPs = 2×{_n(macs)} = {_n(2 * macs)}")
+    mac_rows = [r for r in a.layers if r.type in MAC_OPS]
+    lines.append("params = " + " + ".join(_n(r.params) for r in a.layers if r.params) + f" = {_n(a.params)}")
+    lines.append("FLOPs = " + " + ".join(_n(r.flops) for r in mac_rows) + f" = {_n(a.flops)} "
+                 f"({a.flops / 1e6:,.2f} M; other ops counted apart: {_n(a.other_ops)})")
+    width = DTYPE_BYTES[a.dtype]
+    lines.append(f"parameter memory (textbook) = {_n(a.params)} × {width:g} B = {_n(a.textbook_param_bytes)} B"
+                 f" = {_kb(a.textbook_param_bytes)}")
+    if a.param_bytes != a.textbook_param_bytes:
+        lines.append(f"parameter memory at real dtypes (int32 biases) = {_n(a.param_bytes)} B = {_kb(a.param_bytes)}")
+    t = graph.tensors[a.largest_activation_tensor]
+    aw = DTYPE_BYTES[activation_dtype(t, None if a.dtype == a.model_dtype else a.dtype)]
+    lines.append(f"largest activation ({t.name}) = {_dims(t.shape[1:] or t.shape)} × {aw:g} B = "
+                 f"{_n(a.largest_activation_bytes)} B = {_kb(a.largest_activation_bytes)}")
+    lines.append(f"textbook total = {_kb(a.textbook_param_bytes)} + {_kb(a.largest_activation_bytes)} = "
+                 f"{_n(a.textbook_total_bytes)} B = {_kb(a.textbook_total_bytes)}")
+    plan = a.plan
+    lines.append(f"planned arena = {_n(a.arena_bytes)} B = {_kb(a.arena_bytes)} (greedy by size, 16-byte "
+                 f"aligned, {len(plan.tensors)} buffers; without sharing {_n(plan.planner.sum_bytes())} B)")
+    f = a.flash_breakdown
+    lines.append(f"flash = weights {_n(f['weights'])} + other constants {_n(f['other_constants'])} + quant "
+                 f"params {_n(f['quant_params'])} + code {_n(f['code'])} (estimate) = {_n(f['total'])} B = "
+                 f"{_kb(f['total'])}")
+    d = a.device
+    if d is not None:
+        rate = d.int8_ops if a.dtype == "int8" else d.fp32_flops
+        unit = "int8 OPS" if a.dtype == "int8" else "FP32 FLOPS"
+        if a.latency_rate_s is not None:
+            lines.append(f"latency (rate model) = {_n(a.flops)} ops ÷ {_n(int(rate))} {unit} = "
+                         f"{a.latency_rate_s:.3f} s = {a.latency_rate_s * 1e3:,.1f} ms")
+        if a.latency_calibrated_s is not None:
+            lines.append(f"latency (calibrated, {a.runtime} on {d.core} @ {d.clock_mhz:g} MHz) = "
+                         f"{a.latency_calibrated_s * 1e3:,.2f} ms")
+        if a.energy_mj is not None:
+            lines.append(f"energy = {d.active_mw:g} mW × {a.latency_s:.4f} s = {a.energy_mj:,.3f} mJ")
+        if d.sram_bytes:
+            ram = a.ram_bytes
+            verdict = "fits" if ram <= d.sram_bytes else "does not fit"
+            rel = "≤" if ram <= d.sram_bytes else ">"
+            lines.append(f"RAM ({a.memory}) {_kb(ram)} {rel} SRAM {_kb(d.sram_bytes)} → {verdict}")
+        if d.flash_bytes:
+            rel = "≤" if a.flash_bytes <= d.flash_bytes else ">"
+            lines.append(f"flash {_kb(a.flash_bytes)} {rel} {_kb(d.flash_bytes)}")
+    tr = a.training["adam"]
+    lines.append(f"training memory (Adam, batch 1) = weights {_n(tr['weights_bytes'])} + gradients "
+                 f"{_n(tr['gradients_bytes'])} + 2 states {_n(tr['optimizer_bytes'])} + stored activations "
+                 f"{_n(tr['activations_bytes'])} = {_n(tr['total_bytes'])} B = {_kb(tr['total_bytes'])}")
+    return lines

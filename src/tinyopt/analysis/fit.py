@@ -1,0 +1,262 @@
+"""Does it fit, and why: one ``analyze`` call from a Graph (and optionally a device) to a verdict.
+
+Memory models (DESIGN.md): *textbook* = parameter count × dtype width + the largest single activation,
+all in SRAM (the seeds' exam); *planned* = the greedy-planned activation arena in SRAM, weights in flash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tinyopt.analysis import cost as _cost
+from tinyopt.analysis.latency import battery_life_h, calibrated_latency_s, energy_mj, rate_latency_s
+from tinyopt.analysis.memory import ArenaPlan, plan_arena, textbook_memory
+from tinyopt.analysis.training import training_memory
+from tinyopt.devices import Device, code_size_table, get_runtime
+from tinyopt.errors import ConfigError
+from tinyopt.graph.ir import DTYPE_BYTES, Graph
+
+KB = 1024
+MEMORY_MODELS = ("textbook", "planned")
+PRUNE_STEPS = (0.75, 0.5, 0.25, 0.125)
+
+
+def kb(nbytes: float) -> str:
+    """Bytes as KB (1024 B) with two decimals and thousands separators: 1380876 → '1,348.51 KB'."""
+    return f"{nbytes / KB:,.2f} KB"
+
+
+@dataclass
+class Analysis:
+    """Everything ``tinyopt analyze`` reports. Sizes are exact bytes; ``to_dict`` is the JSON contract."""
+
+    model: str
+    source: str | None
+    dtype: str
+    model_dtype: str
+    memory: str
+    params: int
+    macs: int
+    flops: int
+    other_ops: int
+    param_bytes: int
+    textbook_param_bytes: int
+    largest_activation_bytes: int
+    largest_activation_tensor: str
+    textbook_total_bytes: int
+    arena_bytes: int
+    flash_bytes: int
+    flash_breakdown: dict
+    layers: list[_cost.LayerCost]
+    plan: ArenaPlan
+    device: Device | None = None
+    runtime: str | None = None
+    latency_s: float | None = None
+    latency_model: str | None = None
+    latency_rate_s: float | None = None
+    latency_calibrated_s: float | None = None
+    energy_mj: float | None = None
+    battery_life_h: float | None = None
+    fits: bool | None = None
+    reasons: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+    training: dict = field(default_factory=dict)
+    explain: list[str] = field(default_factory=list)
+
+    @property
+    def ram_bytes(self) -> int:
+        """SRAM the chosen memory model needs."""
+        return self.textbook_total_bytes if self.memory == "textbook" else self.arena_bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "source": self.source, "dtype": self.dtype, "model_dtype": self.model_dtype,
+            "memory": self.memory, "kb": 1024,
+            "params": self.params, "macs": self.macs, "flops": self.flops, "other_ops": self.other_ops,
+            "param_bytes": self.param_bytes, "textbook_param_bytes": self.textbook_param_bytes,
+            "largest_activation_bytes": self.largest_activation_bytes,
+            "largest_activation_tensor": self.largest_activation_tensor,
+            "textbook_total_bytes": self.textbook_total_bytes, "arena_bytes": self.arena_bytes,
+            "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes, "flash_breakdown": self.flash_breakdown,
+            "device": None if self.device is None else self.device.name, "runtime": self.runtime,
+            "latency_s": self.latency_s, "latency_model": self.latency_model,
+            "latency_rate_s": self.latency_rate_s, "latency_calibrated_s": self.latency_calibrated_s,
+            "energy_mj": self.energy_mj, "battery_life_h": self.battery_life_h,
+            "fits": self.fits, "reasons": list(self.reasons), "suggestions": list(self.suggestions),
+            "training": self.training,
+            "layers": [r.to_dict() for r in self.layers],
+            "arena_plan": self.plan.to_dict(),
+            "explain": list(self.explain),
+        }
+
+
+def _check_options(dtype, memory):
+    if dtype is not None and dtype not in _cost.DTYPES:
+        raise ConfigError(f"unknown dtype '{dtype}'", where="--dtype", fix="use float32 or int8")
+    if memory not in MEMORY_MODELS:
+        raise ConfigError(f"unknown memory model '{memory}'", where="--memory", fix="use textbook or planned")
+
+
+def quant_param_bytes(graph: Graph, dtype: str | None) -> int:
+    """Flash bytes of quantization parameters (float32 scale + int32 zero point per entry, as a C table).
+
+    Real quantized tensors count their own entries; "as if int8" assumes TFLM's spec: per-channel for
+    conv/dense weights and their biases, per-tensor for activations.
+    """
+    if dtype is None:
+        return sum(t.quant.scale.size * 8 for t in graph.tensors.values() if t.quant is not None)
+    if dtype != "int8":
+        return 0
+    n = 0
+    for node in graph.nodes:
+        if node.op in _cost.MAC_OPS:
+            channels = graph.tensors[node.inputs[1]].shape[-1 if node.op == "DEPTHWISE_CONV_2D" else 0]
+            n += channels * (2 if len(node.inputs) > 2 and node.inputs[2] else 1)
+    n += len(graph.activations())
+    return n * 8
+
+
+def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None) -> dict:
+    """Flash = parameters at their dtype + other constants + quantization params + code (catalog estimate)."""
+    from tinyopt.graph.ops import PARAM_INPUTS
+
+    params = {n.inputs[i] for n in graph.nodes for i in PARAM_INPUTS.get(n.op, ()) if i < len(n.inputs)}
+    other = sum(t.nbytes for t in graph.constants() if t.name not in params)
+    table = code_size_table()
+    ops = sorted({n.op for n in graph.nodes})
+    code = table["runtime_base"] + sum(table.get(op, table["default"]) for op in ops)
+    weights = sum(r.param_bytes for r in rows)
+    quant = quant_param_bytes(graph, dtype)
+    return {"weights": weights, "other_constants": other, "quant_params": quant, "code": code,
+            "total": weights + other + quant + code}
+
+
+def _textbook_width(dtype: str) -> float:
+    return DTYPE_BYTES[dtype]
+
+
+def measure(graph: Graph, dtype: str | None = None) -> dict:
+    """The device-independent figures of a graph (what the verdict's what-ifs re-run)."""
+    eff = dtype or _cost.model_dtype(graph)
+    rows = _cost.layer_costs(graph, dtype)
+    tot = _cost.totals(rows)
+    act_name, act_bytes = _cost.largest_activation(graph, dtype)
+    tb_params = int(round(tot.params * _textbook_width(eff)))
+    plan = plan_arena(graph, dtype)
+    flash = flash_estimate(graph, rows, dtype)
+    return {"dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
+            "textbook_params": tb_params, "textbook_total": textbook_memory(tot.params, _textbook_width(eff),
+                                                                            act_bytes),
+            "plan": plan, "flash": flash}
+
+
+def _ram(m: dict, memory: str) -> int:
+    return m["textbook_total"] if memory == "textbook" else m["plan"].peak_bytes
+
+
+def _budget_checks(m: dict, device: Device, memory: str) -> list[tuple[str, int, int]]:
+    """(what, needed, available) for every budget the device declares."""
+    checks = []
+    if device.sram_bytes:
+        what = "textbook memory (params + largest activation)" if memory == "textbook" else "planned arena"
+        checks.append((f"RAM: {what}", _ram(m, memory), device.sram_bytes))
+    if device.flash_bytes:
+        checks.append(("flash: weights + quant params + code", m["flash"]["total"], device.flash_bytes))
+    return checks
+
+
+def _fits(m: dict, device: Device, memory: str) -> bool | None:
+    checks = _budget_checks(m, device, memory)
+    return None if not checks else all(need <= have for _, need, have in checks)
+
+
+def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | None) -> list[str]:
+    """What would make it fit: int8, structured pruning, both. Each figure is recomputed, not scaled."""
+    from tinyopt.analysis.whatif import scale_filters
+
+    out = []
+    budget = " and ".join(f"{kb(h)} {w.split(':')[0]}" for w, _, h in _budget_checks(m, device, memory))
+
+    def describe(label: str, mm: dict) -> str:
+        parts = [f"RAM {kb(_ram(mm, memory))}"]
+        if device.flash_bytes:
+            parts.append(f"flash {kb(mm['flash']['total'])}")
+        verdict = "fits" if _fits(mm, device, memory) else "does not fit"
+        return f"{label}: needs {', '.join(parts)} of {budget}: {verdict}"
+
+    int8 = None
+    if m["dtype"] != "int8":
+        int8 = measure(graph, "int8")
+        out.append(describe("int8", int8))
+    for with_int8 in ((False, True) if int8 is not None else (False,)):
+        best = None
+        for keep in PRUNE_STEPS:
+            g = scale_filters(graph, keep)
+            if g is None:
+                break
+            mm = measure(g, "int8" if with_int8 else dtype)
+            if _fits(mm, device, memory):
+                best = (keep, g, mm)
+                break
+        if best is not None:
+            keep, g, mm = best
+            label = f"prune conv/dense filters to {keep * 100:g} %"
+            label += f" ({mm['totals'].params:,} params)" + (" + int8" if with_int8 else "")
+            out.append(describe(label, mm))
+        elif scale_filters(graph, PRUNE_STEPS[-1]) is not None:
+            out.append(f"pruning conv/dense filters to {PRUNE_STEPS[-1] * 100:g} %"
+                       f"{' + int8' if with_int8 else ''} is not enough")
+    return out
+
+
+def analyze(graph: Graph, device: Device | None = None, dtype: str | None = None, memory: str = "planned",
+            runtime: str | None = None, suggest: bool = True, battery_mah: float | None = None,
+            battery_v: float = 3.0, inferences_per_s: float = 1.0) -> Analysis:
+    """Measure ``graph`` and, with a device, decide whether it fits and what would make it fit.
+
+    ``dtype=None`` prices every tensor at its own dtype; ``'int8'``/``'float32'`` prices the model "as if"
+    converted (int8: weights and activations 1 byte, biases int32, per-channel quant params).
+    """
+    from tinyopt.analysis.explain import explain_lines
+
+    _check_options(dtype, memory)
+    m = measure(graph, dtype)
+    eff, tot = m["dtype"], m["totals"]
+    a = Analysis(
+        model=graph.name, source=graph.source, dtype=eff, model_dtype=_cost.model_dtype(graph), memory=memory,
+        params=tot.params, macs=tot.macs, flops=tot.flops, other_ops=tot.other_ops, param_bytes=tot.param_bytes,
+        textbook_param_bytes=m["textbook_params"], largest_activation_bytes=m["largest"][1],
+        largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
+        arena_bytes=m["plan"].peak_bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
+        layers=m["rows"], plan=m["plan"], device=device)
+    a.training = {opt: training_memory(graph, tot.params, opt, 1).to_dict() for opt in ("sgd", "momentum", "adam")}
+    if device is not None:
+        a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
+        rt_name = runtime or device.runtime
+        if rt_name:
+            rt = get_runtime(rt_name)
+            a.runtime = rt.name
+            if eff == "int8":
+                a.latency_calibrated_s = calibrated_latency_s(m["rows"], device, rt)
+        if a.latency_calibrated_s is not None:
+            a.latency_s, a.latency_model = a.latency_calibrated_s, f"calibrated ({a.runtime})"
+        elif a.latency_rate_s is not None:
+            a.latency_s, a.latency_model = a.latency_rate_s, "rate"
+        a.energy_mj = energy_mj(a.latency_s, device)
+        if battery_mah is not None and a.energy_mj is not None:
+            a.battery_life_h = battery_life_h(a.energy_mj, inferences_per_s, battery_mah, battery_v,
+                                              device.sleep_mw or 0.0, a.latency_s or 0.0)
+        a.fits = _fits(m, device, memory)
+        for what, need, have in _budget_checks(m, device, memory):
+            if need <= have:
+                a.reasons.append(f"{what} needs {kb(need)} ≤ {kb(have)}: fits ({kb(have - need)} free, "
+                                 f"{need / have:.0%} used)")
+            else:
+                a.reasons.append(f"{what} needs {kb(need)} > {kb(have)}: over by {kb(need - have)} "
+                                 f"({need / have:.2f}× the budget)")
+        if not a.reasons:
+            a.reasons.append(f"device '{device.name}' declares no SRAM or flash size: memory not checked")
+        if suggest and a.fits is False:
+            a.suggestions = _suggest(graph, m, device, memory, dtype)
+    a.explain = explain_lines(graph, a, m)
+    return a

@@ -1,0 +1,114 @@
+"""Latency and energy per inference.
+
+Two models:
+
+1. The seeds' *rate model*: FLOPs ÷ the device's FP32 FLOPS, or int8 ops ÷ its int8 OPS, where the
+   work is the conv/dense FLOPs (= 2 × MACs; an int8 MAC is 2 ops too). This is the exam's arithmetic.
+2. A *calibrated cycle model* per runtime class: cycles = Σ MACs × cycles_per_mac[class]
+   + other ops × cycles_per_other_op + nodes × per-op overhead, scaled by the core's cycle factor and
+   divided by the clock. Its constants are solved from published MLPerf Tiny latencies (``calibrate``)
+   and stored in the device catalog with their source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.analysis.cost import LayerCost
+from tinyopt.devices import Device, Runtime
+from tinyopt.errors import ConfigError
+
+MAC_CLASS = {"CONV_2D": "conv", "FULLY_CONNECTED": "conv", "DEPTHWISE_CONV_2D": "depthwise"}
+
+
+def rate_latency_s(flops: int, device: Device, dtype: str) -> float | None:
+    """Seeds' rate model: work ÷ rate (FP32 FLOPS for float, int8 OPS for int8); None when unknown."""
+    rate = device.int8_ops if dtype == "int8" else device.fp32_flops
+    return None if not rate else flops / rate
+
+
+@dataclass
+class CycleBreakdown:
+    mac_cycles: dict
+    other_cycles: float
+    overhead_cycles: float
+    cycle_factor: float
+
+    @property
+    def total(self) -> float:
+        return (sum(self.mac_cycles.values()) + self.other_cycles + self.overhead_cycles) * self.cycle_factor
+
+
+def mac_counts(rows: list[LayerCost]) -> dict[str, int]:
+    """MACs per op class (conv: CONV_2D and FULLY_CONNECTED; depthwise: DEPTHWISE_CONV_2D)."""
+    out = {"conv": 0, "depthwise": 0}
+    for r in rows:
+        if r.type in MAC_CLASS:
+            out[MAC_CLASS[r.type]] += r.macs
+    return out
+
+
+def cycles(rows: list[LayerCost], runtime: Runtime, cycle_factor: float = 1.0) -> CycleBreakdown:
+    macs = mac_counts(rows)
+    return CycleBreakdown(
+        mac_cycles={k: v * runtime.cycles_per_mac[k] for k, v in macs.items()},
+        other_cycles=sum(r.other_ops for r in rows) * runtime.cycles_per_other_op,
+        overhead_cycles=len(rows) * runtime.per_op_overhead_cycles,
+        cycle_factor=cycle_factor)
+
+
+def calibrated_latency_s(rows: list[LayerCost], device: Device, runtime: Runtime) -> float | None:
+    """Cycle-model latency on ``device`` (needs its core and clock); None when they are unknown."""
+    if not device.clock_mhz or device.cycle_factor is None:
+        return None
+    return cycles(rows, runtime, device.cycle_factor).total / (device.clock_mhz * 1e6)
+
+
+def calibrate(points: list[tuple[list[LayerCost], float]], clock_hz: float, cycles_per_other_op: float,
+              per_op_overhead_cycles: float) -> dict[str, float]:
+    """Solve cycles_per_mac for the two MAC classes from measured latencies (seconds) of models.
+
+    With two models whose conv/depthwise mixes differ, the linear system is square and solved exactly;
+    with more, it is solved in the least-squares sense. Raises ConfigError if it is singular or a
+    solved constant is not positive (the measurements contradict the fixed assumptions).
+    """
+    a, b = [], []
+    for rows, seconds in points:
+        macs = mac_counts(rows)
+        fixed = sum(r.other_ops for r in rows) * cycles_per_other_op + len(rows) * per_op_overhead_cycles
+        a.append([macs["conv"], macs["depthwise"]])
+        b.append(seconds * clock_hz - fixed)
+    sol, _, rank, _ = np.linalg.lstsq(np.array(a, dtype=float), np.array(b, dtype=float), rcond=None)
+    if rank < 2 or (sol <= 0).any():
+        raise ConfigError(f"calibration gives non-physical cycles per MAC {sol.tolist()}", where="calibrate",
+                          fix="use models with different conv/depthwise mixes and consistent latencies")
+    return {"conv": float(sol[0]), "depthwise": float(sol[1])}
+
+
+def energy_mj(latency_s: float | None, device: Device) -> float | None:
+    """Energy per inference: active power (mW) × latency (s) = mJ."""
+    if latency_s is None or not device.active_mw:
+        return None
+    return device.active_mw * latency_s
+
+
+def battery_life_h(energy_per_inference_mj: float, inferences_per_s: float, battery_mah: float,
+                   battery_v: float, sleep_mw: float = 0.0, latency_s: float = 0.0) -> float:
+    """Hours a battery lasts running ``inferences_per_s`` inferences and sleeping in between.
+
+    Average power = energy × rate + sleep power × idle fraction; capacity = mAh × V × 3.6 J.
+    """
+    for key, v in (("battery capacity", battery_mah), ("battery voltage", battery_v)):
+        if not v > 0:
+            raise ConfigError(f"{key} must be positive, got {v!r}", where="battery", fix=f"give a {key} above 0")
+    if inferences_per_s < 0 or energy_per_inference_mj < 0:
+        raise ConfigError("the inference rate and energy must not be negative", where="battery",
+                          fix="give a rate of 0 or more inferences per second")
+    busy = min(latency_s * inferences_per_s, 1.0)
+    avg_mw = energy_per_inference_mj * inferences_per_s + (sleep_mw or 0.0) * (1.0 - busy)
+    if avg_mw <= 0:
+        return float("inf")
+    capacity_mj = battery_mah * battery_v * 3600.0  # mAh × V = mWh; × 3600 s = mJ
+    return capacity_mj / avg_mw / 3600.0
