@@ -1,0 +1,95 @@
+"""The numpy interpreter: prepare every node once, then run whole batches through integer kernels.
+
+Every activation tensor in a Graph has batch dimension 1; at run time its array is
+``(N, *shape[1:])`` and each kernel is vectorised over N. For int8 graphs the result of every row is
+bit-exact with TFLM's reference kernels running that row alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyopt.errors import DataError, UnsupportedOpError
+from tinyopt.graph.ir import Graph
+from tinyopt.runtime.ops import KERNELS
+from tinyopt.runtime.prepare import prepare_node
+
+
+class Interpreter:
+    """Run a float or int8 ``Graph`` on batches of inputs.
+
+    ``Interpreter(graph).run(x)`` takes one array (or a list, one per graph input) shaped
+    ``(N, *input_shape[1:])`` in the input's dtype and returns the list of output arrays.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        graph.validate()
+        for i, node in enumerate(graph.nodes):
+            if node.op not in KERNELS:
+                raise UnsupportedOpError(f"operator {node.op} is not supported by the tinyopt runtime",
+                                         path=graph.source, where=f"node {i} '{node.name}'",
+                                         fix="replace it with a supported operator; `tinyopt check MODEL` "
+                                             "lists what each target supports")
+        for t in graph.activations():
+            if t.shape and t.shape[0] != 1:
+                raise UnsupportedOpError(f"activation '{t.name}' has leading dimension {t.shape[0]}, not batch 1",
+                                         path=graph.source, where=f"tensor '{t.name}'",
+                                         fix="export the model with batch size 1")
+        self.params = [prepare_node(graph, node) for node in graph.nodes]
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def input_details(self) -> list[tuple[str, tuple[int, ...], str]]:
+        return [(n, self.graph.tensors[n].shape, self.graph.tensors[n].dtype) for n in self.graph.inputs]
+
+    def check_inputs(self, inputs) -> list[np.ndarray]:
+        """Arrays shaped (N, *input_shape[1:]) in each input's dtype, or a DataError saying which is wrong."""
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        inputs = list(inputs)
+        where = self.graph.source
+        if len(inputs) != len(self.graph.inputs):
+            raise DataError(f"the model has {len(self.graph.inputs)} input(s), got {len(inputs)} array(s)",
+                            path=where, fix="give one array per model input")
+        out = []
+        n = None
+        for arr, (name, shape, dtype) in zip(inputs, self.input_details()):
+            arr = np.asarray(arr)
+            want = (shape[1:] if shape else ())
+            if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != tuple(want):
+                raise DataError(f"input '{name}' must have shape (N, {', '.join(map(str, want))}), "
+                                f"got {list(arr.shape)}", path=where,
+                                fix=f"reshape the data to (N, *{list(want)}); N is the number of rows")
+            if arr.dtype != np.dtype(dtype):
+                raise DataError(f"input '{name}' must be {dtype}, got {arr.dtype}", path=where,
+                                fix=f"convert the data to {dtype} (quantize int8 inputs with the input's scale "
+                                    "and zero point)")
+            if n is not None and arr.shape[0] != n:
+                raise DataError("the input arrays have different numbers of rows", path=where,
+                                fix="give every input the same N")
+            n = arr.shape[0]
+            out.append(arr)
+        return out
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, inputs) -> list[np.ndarray]:
+        arrays = self.check_inputs(inputs)
+        g = self.graph
+        env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
+        for node, p in zip(g.nodes, self.params):
+            ins = []
+            for name in node.inputs:
+                if not name:
+                    ins.append(None)
+                    continue
+                t = g.tensors[name]
+                ins.append(env[name] if name in env else t.data)
+            if node.op == "RESHAPE":
+                y = KERNELS["RESHAPE"](p, ins, g.tensors[node.outputs[0]].shape)
+            else:
+                y = KERNELS[node.op](p, ins)
+            env[node.outputs[0]] = y
+        return [env[name] for name in g.outputs]
+
+    def __call__(self, inputs) -> list[np.ndarray]:
+        return self.run(inputs)

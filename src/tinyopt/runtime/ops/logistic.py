@@ -1,0 +1,23 @@
+"""LOGISTIC, int8 as TFLM's ``reference_integer_ops::Logistic``: inputs beyond ±input_range_radius
+saturate; the rest go to Q4.27, through gemmlowp's fixed-point logistic, and onto the 1/256 grid (-128)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyopt.runtime import fixedpoint as fp
+
+
+def run(p: dict, inputs: list) -> np.ndarray:
+    x = inputs[0]
+    if p["dtype"] != "int8":
+        xf = x.astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-xf))).astype(np.float32)
+    d = x.astype(np.int64) - p["input_zero_point"]
+    radius = p["input_range_radius"]
+    inner = np.clip(d, -radius + 1, radius - 1)
+    q4 = fp.multiply_by_quantized_multiplier(inner, p["input_multiplier"], p["input_left_shift"])
+    q0 = fp.logistic_fixed(q4, 4)
+    out = np.clip(fp.rounding_divide_by_pot(q0, 31 - 8) - 128, -128, 127)
+    out = np.where(d <= -radius, -128, np.where(d >= radius, 127, out))
+    return out.astype(np.int8)
