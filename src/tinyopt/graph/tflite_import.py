@@ -48,6 +48,11 @@ _ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2,
           "PAD": (2, 2)}
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """Converter tensor names can be hundreds of characters; errors show the head and the tail."""
+    return name if len(name) <= limit else f"{name[:limit // 2 - 2]}...{name[-(limit // 2 - 1):]}"
+
+
 def load_tflite(path: str | os.PathLike) -> Graph:
     """Read a ``.tflite`` file into a validated Graph (name = file stem, ``source`` = the path)."""
     p = Path(path)
@@ -136,7 +141,7 @@ class _Importer:
             tensor = self._read_tensor(i, graph)
             if tensor.constant and (i in outputs_of_ops or i in set(inputs.tolist())):
                 self.fail("has constant data but is a graph input or an operator output",
-                          f"tensor {i} '{tensor.name}'")
+                          f"tensor {i} '{_short(tensor.name)}'")
             graph.add_tensor(tensor)
             self.names[i] = tensor.name
         graph.inputs = [self.names[int(t)] for t in inputs]
@@ -225,7 +230,7 @@ class _Importer:
         t = self.tensor_tables[i]
         with self.at(f"tensor {i}"):
             raw_name = t.string(Slot.TENSOR_NAME, "the tensor name")
-        where = f"tensor {i} '{raw_name}'"
+        where = f"tensor {i} '{_short(raw_name)}'"
         with self.at(where):
             shape = t.array(Slot.TENSOR_SHAPE, "<i4", "the tensor shape").tolist()
             ttype = t.scalar(Slot.TENSOR_TYPE, "i8")
@@ -295,7 +300,7 @@ class _Importer:
     # -- options → attrs ------------------------------------------------------------------------
     def _attrs(self, j: int, node: Node, opts: Table | None, graph: Graph) -> dict:
         op = node.op
-        where = f"operator {j} ({op}) '{node.name}'"
+        where = f"operator {j} ({op}) '{_short(node.name)}'"
 
         def get(slot, kind, default=0):
             return default if opts is None else opts.scalar(slot, kind, default)
@@ -391,15 +396,15 @@ class _Importer:
     def _ranks(self, ins: list[Tensor | None], ranks: tuple, where: str) -> None:
         for k, (t, rank) in enumerate(zip(ins, ranks)):
             if t is not None and rank is not None and len(t.shape) != rank:
-                self.fail(f"input {k} '{t.name}' has shape {list(t.shape)}, expected rank {rank}", where)
+                self.fail(f"input {k} '{_short(t.name)}' has shape {list(t.shape)}, expected rank {rank}", where)
 
     def _bias(self, ins: list[Tensor | None], channels: int, where: str) -> None:
         if len(ins) > 2 and ins[2] is not None and ins[2].shape != (channels,):
-            self.fail(f"bias '{ins[2].name}' has shape {list(ins[2].shape)}, expected [{channels}]", where)
+            self.fail(f"bias '{_short(ins[2].name)}' has shape {list(ins[2].shape)}, expected [{channels}]", where)
 
     def _const_int(self, t: Tensor, where: str, what: str) -> np.ndarray:
         if t.data is None or t.dtype not in ("int32", "int64"):
-            self.fail(f"{what} '{t.name}' must be a constant int32 tensor", where,
+            self.fail(f"{what} '{_short(t.name)}' must be a constant int32 tensor", where,
                       "re-export the model with constant shape operands")
         return t.data
 
@@ -421,4 +426,4 @@ class _Importer:
             computed = graph.tensors[node.outputs[0]].shape
             if computed != stored:
                 self.fail(f"output '{node.outputs[0]}' is stored with shape {list(stored)} but its inputs give "
-                          f"{list(computed)}", f"node {i} '{node.name}' ({node.op})")
+                          f"{list(computed)}", f"operator {i} ({node.op}) '{_short(node.name)}'")
