@@ -1,0 +1,181 @@
+"""Graph → Graph rewrites that keep the float function the same (no torch here).
+
+Each pass copies its input and returns a new validated Graph, so callers can compare before and after.
+- ``fold_batchnorm``: BN after CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED folded into weight and bias;
+- ``fuse_activations``: RELU / RELU6 after a layer that has a fused-activation slot moved into it;
+- ``remove_identities``: RESHAPEs that keep the shape, all-zero PADs, one-input CONCATENATIONs,
+  RESHAPE chains;
+- ``fold_pad_into_conv``: zero PAD + VALID conv whose pads equal TFLite's SAME → one SAME conv.
+Folding needs the weight values; on a spec graph (shapes only) it folds shapes and leaves data None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyopt.graph.ir import Graph, Node, Tensor
+from tinyopt.graph.shapes import same_padding
+
+FOLDABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+FUSABLE_PRODUCERS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "MAX_POOL_2D",
+                     "AVERAGE_POOL_2D", "CONCATENATION")
+
+
+def _single_private_consumer(g: Graph, tensor: str, consumers: dict[str, list[Node]]) -> Node | None:
+    """The only consumer of ``tensor`` when nobody else (graph outputs included) sees it."""
+    users = consumers.get(tensor, [])
+    if len(users) != 1 or tensor in g.outputs:
+        return None
+    return users[0]
+
+
+def _merge_forward(g: Graph, producer: Node, node: Node) -> None:
+    """Drop ``node`` (a consumer of ``producer``'s only output) and let ``producer`` write its output."""
+    old = producer.outputs[0]
+    producer.outputs[0] = node.outputs[0]
+    g.nodes.remove(node)
+    del g.tensors[old]
+
+
+def _bypass(g: Graph, node: Node) -> None:
+    """Remove a node whose output equals its first input: consumers read the input instead."""
+    src, dst = node.inputs[0], node.outputs[0]
+    g.nodes.remove(node)
+    if dst in g.outputs:
+        producers = g.producers()
+        p = producers.get(src)
+        users = [n for n in g.nodes if src in n.inputs]
+        if p is not None and not users and src not in g.outputs:  # rename to keep the output name
+            p.outputs[p.outputs.index(src)] = dst
+            del g.tensors[src]
+            return
+        g.outputs = [src if o == dst else o for o in g.outputs]
+    for n in g.nodes:
+        n.inputs = [src if t == dst else t for t in n.inputs]
+    del g.tensors[dst]
+
+
+def _drop_unused_constants(g: Graph) -> Graph:
+    used = {t for n in g.nodes for t in n.inputs if t} | set(g.inputs) | set(g.outputs)
+    for name in [n for n, t in g.tensors.items() if t.constant and n not in used]:
+        del g.tensors[name]
+    return g
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    """Fold BATCH_NORM into the CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED that feeds it.
+
+    With s = gamma / sqrt(var + eps): W' = W * s (per output channel), b' = (b - mean) * s + beta.
+    Computed in float64 and stored as float32. A BN that follows anything else, or whose producer has
+    a fused activation or other consumers, stays.
+    """
+    g = graph.copy()
+    consumers = g.consumers()
+    producers = g.producers()
+    for bn in [n for n in g.nodes if n.op == "BATCH_NORM"]:
+        p = producers.get(bn.inputs[0])
+        if (p is None or p.op not in FOLDABLE or p.attrs.get("activation", "NONE") != "NONE"
+                or _single_private_consumer(g, bn.inputs[0], consumers) is not bn):
+            continue
+        gamma, beta, mean, var = (g.tensors[t] for t in bn.inputs[1:5])
+        w = g.tensors[p.inputs[1]]
+        b = g.tensors[p.inputs[2]] if len(p.inputs) > 2 and p.inputs[2] else None
+        cout = w.shape[-1] if p.op == "DEPTHWISE_CONV_2D" else w.shape[0]
+        known = all(t.data is not None for t in (gamma, beta, mean, var, w)) and (b is None or b.data is not None)
+        new_w = new_b = None
+        if known:
+            s = gamma.data.astype(np.float64) / np.sqrt(var.data.astype(np.float64) + bn.attrs.get("epsilon", 1e-3))
+            wd = w.data.astype(np.float64)
+            wd = wd * s if p.op == "DEPTHWISE_CONV_2D" else wd * s.reshape(-1, *([1] * (wd.ndim - 1)))
+            bd = b.data.astype(np.float64) if b is not None else np.zeros(cout)
+            new_w = wd.astype(np.float32)
+            new_b = ((bd - mean.data.astype(np.float64)) * s + beta.data.astype(np.float64)).astype(np.float32)
+        w_name = g.unique_name(f"{p.name}/weight_folded")
+        g.add_tensor(Tensor(w_name, w.shape, w.dtype, data=new_w, constant=True))
+        b_name = g.unique_name(f"{p.name}/bias_folded")
+        g.add_tensor(Tensor(b_name, (cout,), w.dtype, data=new_b, constant=True))
+        p.inputs = [p.inputs[0], w_name, b_name]
+        _merge_forward(g, p, bn)
+        consumers = g.consumers()
+        producers = g.producers()
+    return _drop_unused_constants(g).validate()
+
+
+def fuse_activations(graph: Graph) -> Graph:
+    """Move RELU / RELU6 into the ``activation`` attribute of the layer that produces their input."""
+    g = graph.copy()
+    act_of = {"RELU": "RELU", "RELU6": "RELU6"}
+    for node in [n for n in g.nodes if n.op in act_of]:
+        producers, consumers = g.producers(), g.consumers()
+        p = producers.get(node.inputs[0])
+        if (p is None or p.op not in FUSABLE_PRODUCERS or p.attrs.get("activation", "NONE") != "NONE"
+                or _single_private_consumer(g, node.inputs[0], consumers) is not node):
+            continue
+        p.attrs["activation"] = act_of[node.op]
+        _merge_forward(g, p, node)
+    return g.validate()
+
+
+def remove_identities(graph: Graph) -> Graph:
+    """Remove nodes that compute their input unchanged, and collapse RESHAPE → RESHAPE."""
+    g = graph.copy()
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
+            out = g.tensors[n.outputs[0]]
+            identity = (
+                (n.op == "RESHAPE" and x is not None and x.shape == out.shape)
+                or (n.op == "PAD" and g.tensors[n.inputs[1]].data is not None
+                    and not np.asarray(g.tensors[n.inputs[1]].data).any())
+                or (n.op == "CONCATENATION" and len([t for t in n.inputs if t]) == 1
+                    and n.attrs.get("activation", "NONE") == "NONE")
+            )
+            if identity:
+                _bypass(g, n)
+                changed = True
+                break
+            p = producers.get(n.inputs[0]) if n.op == "RESHAPE" else None
+            if p is not None and p.op == "RESHAPE" and _single_private_consumer(g, p.outputs[0], consumers) is n:
+                n.inputs[0] = p.inputs[0]
+                if len(n.inputs) < 2 and "new_shape" not in n.attrs:
+                    n.attrs["new_shape"] = out.shape
+                g.nodes.remove(p)
+                del g.tensors[p.outputs[0]]
+                changed = True
+                break
+    return _drop_unused_constants(g).validate()
+
+
+def fold_pad_into_conv(graph: Graph) -> Graph:
+    """Zero PAD of H and W feeding a VALID conv → the conv with SAME padding, when TFLite's SAME pads
+    are exactly those (the rest keep their PAD: SAME would pad differently)."""
+    g = graph.copy()
+    for pad in [n for n in g.nodes if n.op == "PAD"]:
+        producers, consumers = g.producers(), g.consumers()
+        conv = _single_private_consumer(g, pad.outputs[0], consumers)
+        paddings = g.tensors[pad.inputs[1]].data
+        if (conv is None or conv.op not in ("CONV_2D", "DEPTHWISE_CONV_2D") or conv.inputs[0] != pad.outputs[0]
+                or conv.attrs.get("padding") != "VALID" or paddings is None):
+            continue
+        p = np.asarray(paddings).reshape(-1, 2)
+        x = g.tensors[pad.inputs[0]]
+        if p.shape[0] != 4 or p[0].any() or p[3].any():
+            continue
+        _, kh, kw, _ = g.tensors[conv.inputs[1]].shape
+        (sh, sw), (dh, dw) = conv.attrs.get("stride", (1, 1)), conv.attrs.get("dilation", (1, 1))
+        h, w = x.shape[1:3]
+        want = (same_padding(h, kh, sh, dh, -(-h // sh)), same_padding(w, kw, sw, dw, -(-w // sw)))
+        if (tuple(p[1]), tuple(p[2])) != want:
+            continue
+        conv.inputs[0] = pad.inputs[0]
+        conv.attrs["padding"] = "SAME"
+        g.nodes.remove(pad)
+        del g.tensors[pad.outputs[0]]
+        del producers
+    return _drop_unused_constants(g).validate()
+
+
+__all__ = ["fold_batchnorm", "fold_pad_into_conv", "fuse_activations", "remove_identities"]
