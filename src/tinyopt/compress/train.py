@@ -1,0 +1,94 @@
+"""A small, seeded fine-tuning loop shared by pruning schedules, QAT and recipes.
+
+Compression steps need a few epochs of training to recover; this loop is deliberately plain (Adam,
+cross-entropy, fixed batch order from a seed) so results are reproducible byte for byte on one machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from tinyopt.errors import DataError
+
+
+def as_tensors(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.as_tensor(x, dtype=torch.float32)
+    y = torch.as_tensor(y, dtype=torch.int64)
+    if len(x) == 0:
+        raise DataError("empty training set", where="finetune", fix="give at least one training sample")
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} samples but {len(y)} labels", where="finetune",
+                        fix="give one label per sample")
+    return x, y
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None):
+    """``(x, y)`` mini-batches, shuffled with ``seed`` (in order when ``seed`` is None)."""
+    idx = torch.arange(len(x)) if seed is None else torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    for i in range(0, len(x), batch_size):
+        j = idx[i:i + batch_size]
+        yield x[j], y[j]
+
+
+def finetune(model: nn.Module, data, epochs: float = 1, lr: float = 1e-3, batch_size: int = 64,
+             seed: int = 0, on_step: Callable[[int], None] | None = None,
+             extra_loss: Callable[[nn.Module], torch.Tensor] | None = None, weight_decay: float = 0.0,
+             progress: bool = False, desc: str = "fine-tune") -> nn.Module:
+    """Train ``model`` on ``data = (x, y)`` for ``epochs`` (fractions allowed) with Adam.
+
+    ``on_step(step)`` runs before every optimizer step (pruning schedules update masks there);
+    ``extra_loss(model)`` is added to the loss (sparsity regularization).
+    """
+    x, y = as_tensors(*data)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    steps_per_epoch = (len(x) + batch_size - 1) // batch_size
+    total = max(1, round(epochs * steps_per_epoch)) if epochs > 0 else 0
+    bar = _progress(total, desc) if progress else None
+    model.train()
+    step = 0
+    epoch = 0
+    while step < total:
+        for xb, yb in batches(x, y, batch_size, seed + epoch):
+            if step >= total:
+                break
+            if on_step is not None:
+                on_step(step)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            if extra_loss is not None:
+                loss = loss + extra_loss(model)
+            loss.backward()
+            opt.step()
+            step += 1
+            if bar is not None:
+                bar.update(1)
+        epoch += 1
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return model
+
+
+class _progress:
+    """A one-line progress bar on stderr (rich), closed explicitly."""
+
+    def __init__(self, total: int, desc: str):
+        from rich.progress import Progress
+
+        self._p = Progress(transient=True)
+        self._p.start()
+        self._task = self._p.add_task(desc, total=total)
+
+    def update(self, n: int) -> None:
+        self._p.update(self._task, advance=n)
+
+    def close(self) -> None:
+        self._p.stop()
+
+
+__all__ = ["as_tensors", "batches", "finetune"]

@@ -1,0 +1,128 @@
+"""Unstructured pruning: exact counts, global vs layer scope, masks surviving fine-tuning, criteria."""
+
+import pytest
+import torch
+from torch import nn
+
+from tinyopt.compress import prune, schedules
+from tinyopt.compress.train import finetune
+from tinyopt.errors import ConfigError, DataError
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+
+
+def _data(seed=0, n=64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)
+    return x, (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
+
+
+def test_layer_scope_removes_exactly_the_smallest():
+    m = _net()
+    w0 = m[0].weight.detach().clone()
+    prune.prune_unstructured_(m, 0.5)
+    # floor(0.5 * 128) = 64 zeros in layer 0, and they are the 64 smallest |w|
+    assert int((m[0].weight == 0).sum()) == 64 and int((m[2].weight == 0).sum()) == 32
+    kept = m[0].weight.detach() != 0
+    assert w0.abs()[kept].min() >= w0.abs()[~kept].max()
+
+
+def test_global_scope_one_threshold():
+    m = _net()
+    with torch.no_grad():
+        m[2].weight.mul_(0.01)  # layer 2 is all tiny: global pruning takes it first
+    prune.prune_unstructured_(m, 0.3, scope="global")
+    s = prune.sparsity(m)
+    # 0.3 * (128 + 64) = 57.6 -> 57 zeros overall; all 64 of layer 2 are smaller than any of layer 0
+    assert int(round(s["global"] * 192)) == 57 and s["2"] == pytest.approx(57 / 64) and s["0"] == 0.0
+
+
+def test_masks_survive_finetuning_and_make_permanent():
+    m = _net()
+    prune.prune_unstructured_(m, 0.75)
+    zero = m[0].weight.detach() == 0
+    finetune(m, _data(), epochs=3, lr=1e-2, batch_size=16)
+    assert bool((m[0].weight.detach()[zero] == 0).all())
+    assert prune.sparsity(m)["global"] == pytest.approx(0.75)
+    prune.make_permanent_(m)
+    assert set(m.state_dict()) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    assert prune.sparsity(m)["global"] == pytest.approx(0.75)
+
+
+def test_target_semantics_not_incremental():
+    m = _net()
+    prune.prune_unstructured_(m, 0.5)
+    prune.prune_unstructured_(m, 0.8)
+    assert int((m[0].weight == 0).sum()) == int(0.8 * 128)  # 102, not 0.5 + 0.8 * 0.5
+
+
+def test_per_layer_dict():
+    m = _net()
+    prune.prune_unstructured_(m, {"0": 0.25, "2": 0.5})
+    s = prune.sparsity(m)
+    assert (s["0"], s["2"]) == (32 / 128, 32 / 64)
+
+
+def test_taylor_and_random_criteria():
+    m = _net()
+    x, y = _data()
+    grads = prune.gradients(m, [(x, y)])
+    w = m[0].weight.detach().clone()
+    prune.prune_unstructured_(m, 0.5, criterion="taylor", data=[(x, y)])
+    kept = m[0].weight.detach() != 0
+    score = (w * grads["0"]).abs()
+    assert score[kept].min() >= score[~kept].max()
+    a, b = _net(), _net()
+    prune.prune_unstructured_(a, 0.5, criterion="random", seed=3)
+    prune.prune_unstructured_(b, 0.5, criterion="random", seed=3)
+    assert torch.equal(a[0].weight, b[0].weight)  # seeded
+
+
+def test_l1_l2_regularization_value():
+    m = _net()
+    w0, w2 = m[0].weight, m[2].weight
+    expect = 0.1 * (w0.abs().sum() + w2.abs().sum()) + 0.01 * ((w0 ** 2).sum() + (w2 ** 2).sum())
+    assert torch.allclose(prune.regularization(m, l1=0.1, l2=0.01), expect)
+
+
+def test_polynomial_decay_matches_formula():
+    s = schedules.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100, power=3, frequency=10)
+    # s(50) = 0.8 + (0 - 0.8) * (1 - 0.5)^3 = 0.8 - 0.1 = 0.7
+    assert s.sparsity_at(50) == pytest.approx(0.7)
+    assert s.sparsity_at(0) == 0.0 and s.sparsity_at(100) == pytest.approx(0.8)
+    assert s.should_prune(20) and not s.should_prune(25) and s.should_prune(100)
+    c = schedules.ConstantSparsity(0.5, begin_step=10, frequency=5)
+    assert c.sparsity_at(9) == 0 and c.sparsity_at(10) == 0.5 and c.should_prune(15)
+
+
+def test_iterative_ratios_and_gradual_pruning():
+    r = schedules.iterative_ratios(0.875, 3)  # each round keeps half: 0.5, 0.75, 0.875
+    assert r == pytest.approx([0.5, 0.75, 0.875])
+    m = _net()
+    sched = schedules.PolynomialDecay(0.0, 0.6, begin_step=0, end_step=6, frequency=2)
+    schedules.prune_during_training_(m, _data(), sched, epochs=2, batch_size=16)
+    assert prune.sparsity(m)["0"] == pytest.approx(int(0.6 * 128) / 128)
+    m = _net()
+    schedules.prune_iterative_(m, _data(), 0.75, rounds=2, epochs_per_round=1, batch_size=32)
+    assert prune.sparsity(m)["global"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("amount", [1.0, -0.1, 1.5, "half", True])
+def test_ratio_outside_range(amount):
+    with pytest.raises(ConfigError, match="outside \\[0, 1\\)"):
+        prune.prune_unstructured_(_net(), amount)
+
+
+def test_bad_names_and_nan_weights():
+    with pytest.raises(ConfigError, match="did you mean 'l1'"):
+        prune.prune_unstructured_(_net(), 0.5, criterion="l11")
+    with pytest.raises(ConfigError, match="no prunable layer 'x'"):
+        prune.prune_unstructured_(_net(), {"x": 0.5})
+    m = _net()
+    with torch.no_grad():
+        m[2].weight[0, 0] = float("nan")
+    with pytest.raises(DataError, match="2.weight.*NaN"):
+        prune.prune_unstructured_(m, 0.5)
