@@ -71,24 +71,32 @@ def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total
 
 # -- the two roundings (Eval) ------------------------------------------------------------------------
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
-    """gemmlowp ``SaturatingRoundingDoublingHighMul``: round(a*b / 2^31), ties away from zero via a nudge,
-    then C's truncating division; the one overflow case (MIN * MIN) saturates to INT32_MAX."""
+    """gemmlowp ``SaturatingRoundingDoublingHighMul``: (a*b + nudge) / 2^31 with C's truncating division,
+    nudge = 2^30 for a*b >= 0 and 1 - 2^30 otherwise; the one overflow case (MIN * MIN) gives INT32_MAX.
+
+    For negative a*b, trunc((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31) since ab is an integer,
+    so both branches are one arithmetic shift of ab + 2^30 (ties round towards +inf).
+    """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    nudged = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    res = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, res)
+    res = (a * b + (1 << 30)) >> 31
+    if np.any(b == INT32_MIN):
+        res = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, res)
+    return res
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
-    """gemmlowp ``RoundingDivideByPOT``: arithmetic right shift rounding half away from zero."""
+    """gemmlowp ``RoundingDivideByPOT``: arithmetic right shift rounding half away from zero.
+
+    gemmlowp adds one when the remainder exceeds (2^e - 1) / 2 (plus one for negative x); that is
+    floor((x + 2^(e-1) - [x < 0]) / 2^e) for e >= 1, and x itself for e = 0.
+    """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    nudge = (np.int64(1) << exponent) >> 1
+    if np.any(exponent == 0):
+        return (x + nudge - ((x < 0) & (exponent > 0))) >> exponent
+    return (x + nudge - (x < 0)) >> exponent
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
@@ -98,9 +106,9 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right)
+    if np.any(shift > 0):
+        x = _wrap32(x << np.maximum(shift, 0))
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), np.maximum(-shift, 0))
 
 
 def multiply_by_quantized_multiplier_single_round(x, multiplier, shift) -> np.ndarray:
