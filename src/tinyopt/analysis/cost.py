@@ -153,11 +153,11 @@ def totals(rows: list[LayerCost]) -> CostTotals:
 
 
 def model_dtype(graph: Graph) -> str:
-    """The compute dtype of a graph: int8 when its conv/dense weights are int8, else float32."""
-    for node in graph.nodes:
-        if node.op in MAC_OPS and len(node.inputs) > 1:
-            w = graph.tensors[node.inputs[1]]
-            return "int8" if w.dtype in ("int8", "uint8", "int4") else "float32"
+    """The compute dtype of a graph: int8 when its activations are int8/uint8, else float32.
+
+    Activations decide, not weights: a dynamic-range ("hybrid") model stores int8 weights but computes in
+    float, like MLPerf's ``kws_ref_model_float32.tflite``.
+    """
     acts = [t.dtype for t in graph.activations()]
     return "int8" if acts and all(d in ("int8", "uint8") for d in acts) else "float32"
 

@@ -73,8 +73,12 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
     lines.append("FLOPs = " + " + ".join(_n(r.flops) for r in mac_rows) + f" = {_n(a.flops)} "
                  f"({a.flops / 1e6:,.2f} M; other ops counted apart: {_n(a.other_ops)})")
     width = DTYPE_BYTES[a.dtype]
-    lines.append(f"parameter memory (textbook) = {_n(a.params)} × {width:g} B = {_n(a.textbook_param_bytes)} B"
-                 f" = {_kb(a.textbook_param_bytes)}")
+    if a.textbook_param_bytes == int(round(a.params * width)):
+        lines.append(f"parameter memory (textbook) = {_n(a.params)} × {width:g} B = {_n(a.textbook_param_bytes)} B"
+                     f" = {_kb(a.textbook_param_bytes)}")
+    else:
+        lines.append(f"parameter memory (textbook, each tensor at its own dtype) = {_n(a.textbook_param_bytes)} B"
+                     f" = {_kb(a.textbook_param_bytes)}")
     if a.param_bytes != a.textbook_param_bytes:
         lines.append(f"parameter memory at real dtypes (int32 biases) = {_n(a.param_bytes)} B = {_kb(a.param_bytes)}")
     t = graph.tensors[a.largest_activation_tensor]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tinyopt.analysis import cost as _cost
 from tinyopt.analysis.latency import battery_life_h, calibrated_latency_s, energy_mj, rate_latency_s
-from tinyopt.analysis.memory import ArenaPlan, plan_arena, textbook_memory
+from tinyopt.analysis.memory import ArenaPlan, plan_arena
 from tinyopt.analysis.training import training_memory
 from tinyopt.devices import Device, code_size_table, get_runtime
 from tinyopt.errors import ConfigError
@@ -141,12 +141,13 @@ def measure(graph: Graph, dtype: str | None = None) -> dict:
     rows = _cost.layer_costs(graph, dtype)
     tot = _cost.totals(rows)
     act_name, act_bytes = _cost.largest_activation(graph, dtype)
-    tb_params = int(round(tot.params * _textbook_width(eff)))
+    # Textbook parameter bytes: count × one width when priced "as if" a dtype (the seeds' convention),
+    # else every tensor at its own dtype (int32 biases of an int8 file, int8 weights of a hybrid file).
+    tb_params = int(round(tot.params * _textbook_width(eff))) if dtype else tot.param_bytes
     plan = plan_arena(graph, dtype)
     flash = flash_estimate(graph, rows, dtype)
     return {"dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
-            "textbook_params": tb_params, "textbook_total": textbook_memory(tot.params, _textbook_width(eff),
-                                                                            act_bytes),
+            "textbook_params": tb_params, "textbook_total": tb_params + act_bytes,
             "plan": plan, "flash": flash}
 
 
