@@ -106,9 +106,10 @@ class NchwBuilder:
         shape = from_graph_shape(self.g.tensors[out].shape, layout)
         return Val(out, layout, shape, perm)
 
-    def input(self, name: str, shape: tuple[int, ...]) -> Val:
+    def input(self, name: str, shape: tuple[int, ...], layout: str | None = None) -> Val:
+        """A graph input; ``layout="plain"`` keeps a 4-D input as given (an NHWC framework input)."""
         shape = (1, *shape[1:])
-        layout = {4: "nchw", 3: "ncl"}.get(len(shape), "plain")
+        layout = layout or {4: "nchw", 3: "ncl"}.get(len(shape), "plain")
         if len(shape) > 4 or len(shape) < 2:
             self.unsupported(f"an input of shape {list(shape)} (rank {len(shape)})",
                              "give (C, H, W), (C, L) or (N,) without the batch dimension")
@@ -274,10 +275,20 @@ class NchwBuilder:
             return self._emit(name, "RESHAPE", [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
         return self._emit(name, "RESHAPE", [x.name], {"new_shape": new_shape}, "plain", x.perm)
 
-    def binary(self, name: str, op: str, a: Val, b: Val | float) -> Val:
+    def binary(self, name: str, op: str, a: Val, b: Val | float | np.ndarray) -> Val:
+        """ADD / SUB / MUL of two values, or of a value and a constant that broadcasts onto it."""
         if not isinstance(b, Val):
-            b = Val(self.const(f"{name}/const", np.array([b], dtype=np.float32)), a.layout, (1,))
-            return self._emit(name, op, [a.name, b.name], {"activation": "NONE"}, a.layout, a.perm)
+            c = np.asarray(b, dtype=np.float32)
+            if c.size > 1:
+                if c.ndim > len(a.shape) or a.permuted:
+                    self.unsupported(f"{op.lower()} of {list(a.shape)} with a constant of shape {list(c.shape)}")
+                c = c.reshape((1,) * (len(a.shape) - c.ndim) + c.shape)
+                c = c.transpose(0, 2, 3, 1) if a.layout == "nchw" else (
+                    c.transpose(0, 2, 1)[:, None] if a.layout == "ncl" else c)
+            else:
+                c = c.reshape(1)
+            return self._emit(name, op, [a.name, self.const(f"{name}/const", c)], {"activation": "NONE"},
+                              a.layout, a.perm)
         if a.layout != b.layout or len(a.shape) != len(b.shape):
             self.unsupported(f"{op.lower()} of {list(a.shape)} and {list(b.shape)} with different layouts")
         if (a.perm is None) != (b.perm is None) or (a.permuted and not np.array_equal(a.perm, b.perm)):

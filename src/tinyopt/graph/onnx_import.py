@@ -1,0 +1,469 @@
+"""ONNX door: ``load_onnx(path)`` reads a float ONNX model into an NHWC Graph.
+
+Safety first: the protobuf is parsed without following external-data references; those are then
+resolved by us, only to regular files inside the model's own folder (no absolute paths, no ``..``, no
+symlinks, no hard-linked files, no unknown keys, no reads beyond the end of the file).
+
+Shape arithmetic that exporters emit (Shape → Gather → Concat → Reshape, or the Pad amounts of a
+``ZeroPad2d``) is folded to constants with numpy before conversion; the layout rules (NCHW → NHWC at
+the door, permuted dense columns after a flatten) are the PyTorch importer's, shared via ``NchwBuilder``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.graph.ir import Graph
+from tinyopt.graph.torch_import import NchwBuilder, Val
+
+ONNX_SUPPORTED = (
+    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Relu", "Clip", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "Flatten", "Reshape", "Concat", "BatchNormalization", "Softmax", "Sigmoid", "Tanh",
+    "Pad", "ReduceMean", "Transpose", "Dropout", "Identity", "Squeeze", "Unsqueeze",
+    "Constant/Shape/Gather/Slice/Cast/ConstantOfShape/Div/Range (on constants)",
+)
+EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
+_FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
+             "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten"}
+
+
+# -- reading the file safely ------------------------------------------------------------------------
+
+def _read_model(path: Path):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, TypeError, RuntimeError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else 'protobuf decode failed'})", path=path,
+                               fix="export the model to ONNX again; the file is corrupt or not ONNX") from None
+    if not model.graph.node:
+        raise ModelFormatError("the ONNX graph has no nodes (corrupt, truncated or not an ONNX model)", path=path,
+                               fix="export the model to ONNX again")
+    return model
+
+
+def _external_tensors(model):
+    """Every TensorProto that may carry external data: initializers and Constant node values."""
+    yield from model.graph.initializer
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.HasField("t"):
+                yield a.t
+
+
+def _resolve_external_data(model, path: Path) -> None:
+    """Load external tensor data, only from regular files inside the model's folder."""
+    from onnx import TensorProto, helper
+
+    folder = os.path.realpath(path.parent)
+    for t in _external_tensors(model):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        where = f"initializer '{t.name}'"
+        info = {}
+        for e in t.external_data:
+            if e.key not in EXTERNAL_KEYS:
+                raise ModelFormatError(f"unknown external-data key '{e.key}'", path=path, where=where,
+                                       fix=f"use only {', '.join(sorted(EXTERNAL_KEYS))}")
+            info[e.key] = e.value
+        loc = info.get("location", "")
+        parts = loc.replace("\\", "/").split("/")
+        if (not loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":")
+                or ".." in parts):
+            raise ModelFormatError(f"external data location '{loc}' is not a relative path inside the model's "
+                                   "folder", path=path, where=where,
+                                   fix="keep the data file next to the .onnx file and refer to it by name")
+        full = os.path.join(folder, *[p for p in parts if p not in ("", ".")])
+        cur = folder
+        for p in [p for p in parts if p not in ("", ".")]:
+            cur = os.path.join(cur, p)
+            if os.path.islink(cur):
+                raise ModelFormatError(f"external data location '{loc}' goes through a symbolic link", path=path,
+                                       where=where, fix="copy the data file into the model's folder")
+        real = os.path.realpath(full)
+        if os.path.commonpath([real, folder]) != folder:
+            raise ModelFormatError(f"external data location '{loc}' leaves the model's folder", path=path,
+                                   where=where, fix="keep the data file next to the .onnx file")
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise ModelFormatError(f"external data offset/length {info.get('offset')!r}/{info.get('length')!r} "
+                                   "are not integers", path=path, where=where, fix="export the model again") from None
+        try:
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:
+            raise ModelFormatError(f"cannot open external data '{loc}': {e.strerror}", path=path, where=where,
+                                   fix="put the data file next to the .onnx file") from None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ModelFormatError(f"external data '{loc}' is not a regular file", path=path, where=where,
+                                       fix="point location at a data file")
+            if st.st_nlink > 1:
+                raise ModelFormatError(f"external data '{loc}' has {st.st_nlink} hard links", path=path,
+                                       where=where, fix="copy the data file so it has a single link")
+            if length is None:
+                length = st.st_size - offset
+            if offset < 0 or length < 0 or offset + length > st.st_size:
+                raise ModelFormatError(f"external data range offset {offset} + length {length} is beyond the "
+                                       f"{st.st_size}-byte file '{loc}'", path=path, where=where,
+                                       fix="export the model again; the data file is truncated")
+            f.seek(offset)
+            data = f.read(length)
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        if len(data) != int(np.prod(t.dims, dtype=np.int64)) * itemsize:
+            raise ModelFormatError(f"external data holds {len(data)} bytes, the tensor needs "
+                                   f"{int(np.prod(t.dims, dtype=np.int64)) * itemsize}", path=path, where=where,
+                                   fix="export the model again")
+        t.raw_data = data
+        t.data_location = TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def load_onnx(path: str | os.PathLike) -> Graph:
+    """Read ``path`` (external data resolved safely), infer shapes, convert to an NHWC float Graph."""
+    import onnx
+
+    p = Path(path)
+    model = _read_model(p)
+    _resolve_external_data(model, p)
+    try:
+        onnx.checker.check_model(model)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFormatError(f"invalid ONNX model: {first}", path=p,
+                               fix="export the model to ONNX again (opset 11 or newer)") from None
+    return _OnnxConverter(model, p).run()
+
+
+# -- conversion ---------------------------------------------------------------------------------------
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _OnnxConverter:
+    def __init__(self, model, path: Path):
+        from onnx import numpy_helper
+
+        self.model = model
+        self.path = path
+        self.b = NchwBuilder(model.graph.name or path.stem, str(path), ONNX_SUPPORTED)
+        self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.env: dict[str, Val] = {}
+        self.uses: dict[str, int] = {}
+        for n in model.graph.node:
+            for t in n.input:
+                self.uses[t] = self.uses.get(t, 0) + 1
+        self.outputs = {o.name for o in model.graph.output}
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+
+    # -- inputs and outputs
+    def _inputs(self):
+        ins = [i for i in self.model.graph.input if i.name not in self.consts]
+        if len(ins) != 1:
+            raise UnsupportedOpError(f"the model has {len(ins)} inputs", path=self.path,
+                                     fix="export a model with exactly one input tensor")
+        i = ins[0]
+        dims = []
+        for k, d in enumerate(i.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(d.dim_value)
+            elif k == 0:
+                dims.append(1)  # dynamic batch
+            else:
+                raise ModelFormatError(f"input '{i.name}' has a dynamic dimension {k} ('{d.dim_param}')",
+                                       path=self.path, fix="export with a fixed input size")
+        consumers = [n for n in self.model.graph.node if i.name in n.input]
+        nhwc = len(dims) == 4 and consumers and all(
+            n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in consumers)
+        self.b.where = f"input '{i.name}'"
+        self.env[i.name] = self.b.input(i.name, tuple(dims), "plain" if nhwc else None)
+
+    def run(self) -> Graph:
+        self._inputs()
+        for k, node in enumerate(self.model.graph.node):
+            label = node.name or (node.output[0] if node.output else f"#{k}")
+            self.b.where = f"node {k} '{label}' ({node.op_type})"
+            if node.domain not in ("", "ai.onnx"):
+                self.b.unsupported(f"operator {node.domain}.{node.op_type} from a custom domain")
+            if node.op_type in _FOLDABLE and all(not t or t in self.consts or
+                                                 (node.op_type == "Shape" and t in self.env)
+                                                 for t in node.input):
+                self.consts[node.output[0]] = self._fold(node)
+                continue
+            out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
+            self.env[node.output[0]] = out
+        outs = []
+        for o in self.model.graph.output:
+            if o.name not in self.env:
+                raise UnsupportedOpError(f"output '{o.name}' is a constant, not computed from the input",
+                                         path=self.path, fix="export a model whose outputs depend on its input")
+            outs.append(self.env[o.name])
+        self.b.where = "outputs"
+        return self.b.finish(outs)
+
+    def _const(self, name: str, what: str) -> np.ndarray:
+        if name not in self.consts:
+            self.b.unsupported(f"{what} '{name}' is computed at run time, not a constant",
+                               "export with constant folding (do_constant_folding=True)")
+        return self.consts[name]
+
+    def _val(self, name: str) -> Val:
+        if name not in self.env:
+            raise ModelFormatError(f"input '{name}' is neither produced by an earlier node nor an initializer",
+                                   path=self.path, where=self.b.where, fix="export the model to ONNX again")
+        return self.env[name]
+
+    # -- constant folding (numpy, on shapes and small arrays)
+    def _fold(self, node) -> np.ndarray:
+        from onnx import helper, numpy_helper
+
+        a = _attrs(node)
+        c = [self.consts.get(t) if t else None for t in node.input]
+        op = node.op_type
+        if op == "Constant":
+            if "value" in a:
+                return numpy_helper.to_array(a["value"])
+            for k in ("value_float", "value_int", "value_floats", "value_ints"):
+                if k in a:
+                    return np.array(a[k], dtype=np.float32 if "float" in k else np.int64)
+            self.b.unsupported("a Constant without a dense value")
+        if op == "ConstantOfShape":
+            v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+            return np.full(tuple(int(d) for d in c[0]), v.reshape(-1)[0], dtype=v.dtype)
+        if op == "Shape":
+            shape = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
+            return shape[a.get("start", 0):a.get("end", None)]
+        if op == "Gather":
+            return np.take(c[0], c[1], axis=a.get("axis", 0))
+        if op in ("Unsqueeze", "Squeeze"):
+            axes = a.get("axes", None) if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None
+                                                                 else None)
+            if op == "Squeeze":
+                return np.squeeze(c[0], axis=None if axes is None else tuple(axes))
+            out = c[0]
+            for ax in sorted(int(x) % (out.ndim + len(axes)) for x in axes):
+                out = np.expand_dims(out, ax)
+            return out
+        if op == "Concat":
+            return np.concatenate([np.atleast_1d(x) for x in c], axis=a.get("axis", 0))
+        if op == "Reshape":
+            return c[0].reshape(self._target_shape(c[0].shape, c[1], a.get("allowzero", 0)))
+        if op == "Flatten":
+            ax = a.get("axis", 1)
+            return c[0].reshape(int(np.prod(c[0].shape[:ax])), -1)
+        if op == "Slice":
+            starts, ends = c[1], c[2]
+            axes = c[3] if len(c) > 3 and c[3] is not None else np.arange(len(starts))
+            steps = c[4] if len(c) > 4 and c[4] is not None else np.ones(len(starts), np.int64)
+            sl = [slice(None)] * c[0].ndim
+            for s, e, ax, st in zip(starts, ends, axes, steps):
+                sl[int(ax)] = slice(int(s), int(max(min(e, 2**62), -2**62)), int(st))
+            return c[0][tuple(sl)]
+        if op == "Transpose":
+            return np.transpose(c[0], a.get("perm"))
+        if op == "Cast":
+            return c[0].astype(helper.tensor_dtype_to_np_dtype(a["to"]))
+        if op in ("Add", "Sub", "Mul", "Div"):
+            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(op)
+            if f is None:
+                f = np.floor_divide if c[0].dtype.kind in "iu" else np.divide
+            return f(c[0], c[1]).astype(np.result_type(c[0], c[1]))
+        if op == "Range":
+            return np.arange(c[0], c[1], c[2])
+        return c[0]  # Identity
+
+    def _target_shape(self, in_shape, shape, allowzero) -> tuple[int, ...]:
+        shape = [int(s) for s in np.asarray(shape).ravel()]
+        if not allowzero:
+            shape = [in_shape[i] if s == 0 and i < len(in_shape) else s for i, s in enumerate(shape)]
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1]))
+            shape[shape.index(-1)] = int(np.prod(in_shape)) // max(known, 1)
+        return tuple(shape)
+
+    # -- operators
+    def _convert(self, node, name: str) -> Val:
+        b, a, op = self.b, _attrs(node), node.op_type
+        ins = list(node.input)
+        if op in ("Identity", "Dropout"):
+            if op == "Dropout" and len(node.output) > 1 and self.uses.get(node.output[1]):
+                b.unsupported("a Dropout whose mask output is used")
+            return self._val(ins[0])
+        x = self._val(ins[0])
+        if op == "Conv":
+            w = self._const(ins[1], "weight")
+            bias = self._const(ins[2], "bias") if len(ins) > 2 and ins[2] else None
+            k = w.ndim - 2
+            kernel = tuple(a.get("kernel_shape", w.shape[2:]))
+            strides, dil = tuple(a.get("strides", [1] * k)), tuple(a.get("dilations", [1] * k))
+            pads = self._pads(a, x, kernel, strides, dil, k)
+            return b.conv(name, x, w, bias, strides, pads, dil, int(a.get("group", 1)))
+        if op == "Gemm":
+            if a.get("transA", 0):
+                b.unsupported("Gemm with transA=1")
+            w = self._const(ins[1], "weight").astype(np.float32)
+            w = (w if a.get("transB", 0) else w.T) * np.float32(a.get("alpha", 1.0))
+            bias = None
+            if len(ins) > 2 and ins[2]:
+                bias = np.broadcast_to(self._const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0)),
+                                       (w.shape[0],))
+            return b.linear(name, x, w, bias)
+        if op == "MatMul":
+            w = self._const(ins[1], "weight")
+            if w.ndim != 2:
+                b.unsupported(f"MatMul with a {w.ndim}-D weight")
+            return b.linear(name, x, w.T, None)
+        if op in ("Add", "Sub", "Mul"):
+            return self._binary(name, op, ins)
+        if op == "Relu":
+            return b.unary(name, x, "RELU")
+        if op == "Clip":
+            lo = a.get("min") if self.opset < 11 else (self._const(ins[1], "min") if len(ins) > 1 and ins[1] else None)
+            hi = a.get("max") if self.opset < 11 else (self._const(ins[2], "max") if len(ins) > 2 and ins[2] else None)
+            lo = None if lo is None else float(np.asarray(lo).ravel()[0])
+            hi = None if hi is None or float(np.asarray(hi).ravel()[0]) >= 3.4e38 else float(np.asarray(hi).ravel()[0])
+            if lo == 0.0 and hi == 6.0:
+                return b.unary(name, x, "RELU6")
+            if lo == 0.0 and hi is None:
+                return b.unary(name, x, "RELU")
+            b.unsupported(f"Clip({lo}, {hi}) (only (0, 6) → RELU6 and (0, inf) → RELU exist)")
+        if op in ("Sigmoid", "Tanh"):
+            return b.unary(name, x, "LOGISTIC" if op == "Sigmoid" else "TANH")
+        if op == "Softmax":
+            axis = a.get("axis", -1 if self.opset >= 13 else 1)
+            if self.opset < 13 and axis % len(x.shape) != len(x.shape) - 1 and len(x.shape) > 2:
+                b.unsupported("a pre-opset-13 Softmax that flattens trailing axes")
+            return b.softmax(name, x, axis)
+        if op in ("MaxPool", "AveragePool"):
+            if len(node.output) > 1 and self.uses.get(node.output[1]):
+                b.unsupported("MaxPool with an indices output")
+            kernel = tuple(a["kernel_shape"])
+            k = len(kernel)
+            strides, dil = tuple(a.get("strides", [1] * k)), tuple(a.get("dilations", [1] * k))
+            if any(d != 1 for d in dil):
+                b.unsupported(f"dilated pooling {list(dil)}")
+            pads = self._pads(a, x, kernel, strides, dil, k)
+            return b.pool(name, x, "MAX" if op == "MaxPool" else "AVG", kernel, strides, pads,
+                          bool(a.get("ceil_mode", 0)), bool(a.get("count_include_pad", 0)))
+        if op == "GlobalAveragePool":
+            return b.mean(name, x, range(2, len(x.shape)), keepdim=True)
+        if op == "ReduceMean":
+            axes = a.get("axes") if self.opset < 18 else (
+                self._const(ins[1], "axes").tolist() if len(ins) > 1 and ins[1] else None)
+            if axes is None:
+                b.unsupported("ReduceMean over all axes")
+            return b.mean(name, x, axes, bool(a.get("keepdims", 1)))
+        if op == "Flatten":
+            ax = a.get("axis", 1) % len(x.shape)
+            if ax != 1:
+                b.unsupported(f"Flatten with axis={ax} (only axis 1 keeps the batch)")
+            return b.reshape(name, x, (1, int(np.prod(x.shape[1:]))))
+        if op == "Reshape":
+            return b.reshape(name, x, self._target_shape(x.shape, self._const(ins[1], "shape"), a.get("allowzero", 0)))
+        if op in ("Squeeze", "Unsqueeze"):
+            fake = np.empty(x.shape, dtype=np.uint8)
+            self.consts["__fake__"] = fake
+            shaped = self._fold(type("N", (), {"op_type": op, "input": ["__fake__", *ins[1:]],
+                                               "attribute": node.attribute})())
+            del self.consts["__fake__"]
+            if shaped.shape[:1] != (1,):
+                b.unsupported(f"{op} of the batch axis")
+            return b.reshape(name, x, shaped.shape)
+        if op == "Concat":
+            return b.concat(name, [self._val(t) for t in ins], a["axis"])
+        if op == "BatchNormalization":
+            if a.get("training_mode", 0):
+                b.unsupported("BatchNormalization in training mode", "export the model in eval mode")
+            gamma, beta, mean, var = (self._const(t, "batch-norm parameter") for t in ins[1:5])
+            return b.batchnorm(name, x, gamma, beta, mean, var, a.get("epsilon", 1e-5))
+        if op == "Pad":
+            return self._pad(name, x, a, ins)
+        if op == "Transpose":
+            perm = list(a.get("perm", []))
+            if x.layout == "plain" and len(x.shape) == 4 and perm == [0, 3, 1, 2]:  # NHWC data viewed as NCHW
+                n_, h, w_, c = x.shape
+                return Val(x.name, "nchw", (n_, c, h, w_))
+            if x.layout == "nchw" and perm == [0, 2, 3, 1]:  # back to NHWC: the graph tensor as it is
+                n_, c, h, w_ = x.shape
+                return Val(x.name, "plain", (n_, h, w_, c))
+            b.unsupported(f"Transpose with perm {perm} on a {x.layout} tensor (only the NCHW <-> NHWC "
+                          "change of view can be absorbed)")
+        return b.unsupported(f"ONNX operator {op} is not supported")
+
+    def _pads(self, a, x: Val, kernel, strides, dil, k) -> tuple[int, int, int, int]:
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            per = []
+            for size, kk, s, d in zip(x.shape[2:], kernel, strides, dil):
+                out = -(-size // s)
+                total = max((out - 1) * s + (kk - 1) * d + 1 - size, 0)
+                small, big = total // 2, total - total // 2
+                per.append((small, big) if auto == "SAME_UPPER" else (big, small))
+            return (0, 0, *per[0]) if k == 1 else (*per[0], *per[1])
+        if auto == "VALID":
+            return (0, 0, 0, 0)
+        p = list(a.get("pads", [0] * 2 * k))
+        return (0, 0, p[0], p[1]) if k == 1 else (p[0], p[2], p[1], p[3])
+
+    def _pad(self, name, x: Val, a, ins) -> Val:
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        pads = np.asarray(a["pads"] if self.opset < 11 else self._const(ins[1], "pads")).astype(np.int64).ravel()
+        value = a.get("value", 0.0) if self.opset < 11 else (
+            float(np.asarray(self._const(ins[2], "value")).ravel()[0]) if len(ins) > 2 and ins[2] else 0.0)
+        r = len(x.shape)
+        if len(ins) > 3 and ins[3]:
+            axes = [int(v) % r for v in self._const(ins[3], "axes")]
+            full = np.zeros(2 * r, np.int64)
+            for i, ax in enumerate(axes):
+                full[ax], full[r + ax] = pads[i], pads[len(axes) + i]
+            pads = full
+        if mode != "constant" or value != 0.0 or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
+            self.b.unsupported(f"Pad mode={mode} value={value} pads={pads.tolist()}",
+                               "zero-pad the spatial axes only")
+        if r == 3:
+            return self.b.pad(name, x, (0, 0, int(pads[2]), int(pads[5])))
+        return self.b.pad(name, x, (int(pads[2]), int(pads[6]), int(pads[3]), int(pads[7])))
+
+    def _binary(self, name, op, ins) -> Val:
+        b = self.b
+        vals = [self.env.get(t) for t in ins]
+        if all(v is not None for v in vals):
+            return b.binary(name, op.upper(), vals[0], vals[1])
+        if vals[0] is None and vals[1] is None:
+            raise ModelFormatError(f"operand '{ins[0]}' is unknown", path=self.path, where=b.where,
+                                   fix="export the model to ONNX again")
+        swap = vals[0] is None
+        x = vals[1] if swap else vals[0]
+        c = self._const(ins[0] if swap else ins[1], "operand").astype(np.float32)
+        if swap and op == "Sub":
+            b.unsupported("a constant minus a tensor")
+        if op == "Add" and c.size == x.shape[-1] and c.size > 1 and x.layout == "plain" and self._bias_slot(x, c):
+            return x  # MatMul + Add: the add became the dense layer's bias
+        return b.binary(name, op.upper(), x, c if c.size > 1 else float(c.ravel()[0]))
+
+    def _bias_slot(self, x: Val, c: np.ndarray) -> bool:
+        """Make ``c`` the bias of the FULLY_CONNECTED that produced ``x`` if it has none and no other reader."""
+        node = next((n for n in self.b.g.nodes if x.name in n.outputs), None)
+        if node is None or node.op != "FULLY_CONNECTED" or (len(node.inputs) > 2 and node.inputs[2]):
+            return False
+        onnx_name = next((k for k, v in self.env.items() if v is x), None)
+        if onnx_name is None or self.uses.get(onnx_name, 0) != 1 or onnx_name in self.outputs:
+            return False
+        node.inputs = [node.inputs[0], node.inputs[1], self.b.const(f"{node.name}/bias", c.ravel())]
+        return True
