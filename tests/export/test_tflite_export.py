@@ -106,11 +106,15 @@ def test_written_file_layout_read_by_the_generated_bindings():
 
 # -- single-op models ------------------------------------------------------------------------------
 def _conv_reference(x, w, b, stride, pad):
-    """Float NHWC conv, TFLite SAME padding: out = ceil(n / s), total pad = (out-1)*s + k - n, extra after."""
+    """Float NHWC conv. SAME: out = ceil(n / s), total pad = (out-1)*s + k - n, the extra pixel after.
+    VALID: out = (n - k) // s + 1, no padding."""
     _, h, wd, _ = x.shape
     o, kh, kw, _ = w.shape
-    oh, ow = -(-h // stride), -(-wd // stride)
-    ph, pw = max((oh - 1) * stride + kh - h, 0), max((ow - 1) * stride + kw - wd, 0)
+    if pad == "SAME":
+        oh, ow = -(-h // stride), -(-wd // stride)
+        ph, pw = max((oh - 1) * stride + kh - h, 0), max((ow - 1) * stride + kw - wd, 0)
+    else:
+        oh, ow, ph, pw = (h - kh) // stride + 1, (wd - kw) // stride + 1, 0, 0
     xp = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
     y = np.zeros((1, oh, ow, o))
     for i in range(oh):
@@ -219,3 +223,137 @@ def test_invalid_graph_is_refused_before_writing():
     g.nodes[0].inputs = ["y"]  # a tensor both input and output of one node
     with pytest.raises(ModelFormatError, match="both input and output"):
         graph_to_tflite_bytes(g)
+
+
+# -- every writable operator, run by both interpreters ------------------------------------------------
+def _x(shape, seed=3):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _i32(name, values):
+    arr = np.asarray(values, np.int32)
+    return Tensor(name, arr.shape, "int32", data=arr)
+
+
+_A, _B = _x((1, 4, 6, 3), 3), _x((1, 4, 6, 3), 4)
+_DW = _x((1, 3, 3, 6), 5)
+# (op, extra input tensors, attrs, inputs fed, expected output): references in numpy.
+OP_CASES = {
+    "ADD": ([Tensor("b", _B.shape)], {"activation": "RELU6"}, [_A, _B], np.clip(_A + _B, 0, 6)),
+    "SUB": ([Tensor("b", _B.shape)], {"activation": "NONE"}, [_A, _B], _A - _B),
+    "MUL": ([Tensor("b", _B.shape)], {"activation": "RELU_N1_TO_1"}, [_A, _B], np.clip(_A * _B, -1, 1)),
+    "CONCATENATION": ([Tensor("b", _B.shape)], {"axis": -1, "activation": "NONE"}, [_A, _B],
+                      np.concatenate([_A, _B], axis=-1)),
+    "MAX_POOL_2D": ([], {"filter": (2, 3), "stride": (2, 3), "padding": "VALID", "activation": "NONE"}, [_A],
+                    _A.reshape(1, 2, 2, 2, 3, 3).max(axis=(2, 4))),
+    "AVERAGE_POOL_2D": ([], {"filter": (2, 2), "stride": (2, 2), "padding": "VALID", "activation": "RELU"}, [_A],
+                        np.maximum(_A.reshape(1, 2, 2, 3, 2, 3).mean(axis=(2, 4)), 0)),
+    "MEAN": ([_i32("axes", [1, 2])], {"keep_dims": True}, [_A], _A.mean(axis=(1, 2), keepdims=True)),
+    "PAD": ([_i32("pads", [[0, 0], [1, 2], [0, 1], [0, 0]])], {}, [_A],
+            np.pad(_A, ((0, 0), (1, 2), (0, 1), (0, 0)))),
+    "RESHAPE": ([_i32("shape", [1, -1])], {"new_shape": (1, -1)}, [_A], _A.reshape(1, -1)),
+    "SOFTMAX": ([], {"beta": 0.5}, [_A], np.exp(0.5 * _A) / np.exp(0.5 * _A).sum(-1, keepdims=True)),
+    "LOGISTIC": ([], {}, [_A], 1 / (1 + np.exp(-_A))),
+    "TANH": ([], {}, [_A], np.tanh(_A)),
+    "RELU": ([], {}, [_A], np.maximum(_A, 0)),
+    "RELU6": ([], {}, [3 * _A], np.clip(3 * _A, 0, 6)),
+    "DEPTHWISE_CONV_2D": ([Tensor("w", _DW.shape, data=_DW), Tensor("bias", (6,), data=np.arange(6, dtype=np.float32))],
+                          {"stride": (1, 1), "padding": "VALID", "dilation": (1, 1), "depth_multiplier": 2,
+                           "activation": "NONE"},
+                          [_A],
+                          # output channel c*2+m uses input channel c
+                          np.stack([sum(_A[0, i:i + 3, j:j + 3, :].repeat(2, -1)[a, b] * _DW[0, a, b]
+                                        for a in range(3) for b in range(3))
+                                    for i in range(2) for j in range(4)]).reshape(1, 2, 4, 6) + np.arange(6)),
+}
+
+
+@pytest.mark.parametrize("op", list(OP_CASES))
+def test_every_float_op_round_trips_and_runs(op):
+    from ai_edge_litert.interpreter import Interpreter
+
+    extra, attrs, feeds, expected = OP_CASES[op]
+    x = Tensor("x", feeds[0].shape)
+    g = single_op_model(op, [x, *extra], Tensor("y", ()), attrs)
+    data = graph_to_tflite_bytes(g)
+    h = tflite_bytes_to_graph(data, f"{op}.tflite")
+    _assert_same_graph(g, h)
+    assert h.tensors["y"].shape == expected.shape
+    tflm = runtime.Interpreter.from_bytes(data)
+    for i, f in enumerate(feeds):
+        tflm.set_input(f, i)
+    tflm.invoke()
+    np.testing.assert_allclose(tflm.get_output(0), expected, rtol=1e-5, atol=1e-5)
+    lite = Interpreter(model_content=data)
+    lite.allocate_tensors()
+    for d, f in zip(lite.get_input_details(), feeds):
+        lite.set_tensor(d["index"], f)
+    lite.invoke()
+    np.testing.assert_allclose(lite.get_tensor(lite.get_output_details()[0]["index"]), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_quantize_then_dequantize_in_tflm():
+    """QUANTIZE float → int8 then DEQUANTIZE back: q = clip(round(x / 0.02) + 4), x' = 0.02 * (q - 4)."""
+    g = Graph("qdq", source="<qdq>")
+    g.add_tensor(Tensor("x", (1, 16)))
+    g.add_tensor(Tensor("q", (1, 16), "int8", quant=QuantParams(0.02, 4)))
+    g.add_tensor(Tensor("y", (1, 16)))
+    g.add_node(Node("q", "QUANTIZE", ["x"], ["q"]))
+    g.add_node(Node("y", "DEQUANTIZE", ["q"], ["y"]))
+    g.inputs, g.outputs = ["x"], ["y"]
+    data = graph_to_tflite_bytes(g)
+    _assert_same_graph(g, tflite_bytes_to_graph(data, "qdq.tflite"))
+    x = np.linspace(-3, 3, 16, dtype=np.float32).reshape(1, 16)
+    tflm = runtime.Interpreter.from_bytes(data)
+    tflm.set_input(x, 0)
+    tflm.invoke()
+    q = np.clip(np.round(x / np.float32(0.02)) + 4, -128, 127)
+    np.testing.assert_allclose(tflm.get_output(0), 0.02 * (q - 4), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_convolution_without_bias_gets_explicit_zeros(op):
+    """Bias-less convolutions crash TFLM/LiteRT (depthwise) or are refused (LiteRT conv): the writer adds
+    zeros, which leaves the result unchanged: y = conv(x, w) + 0."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = _x((1, 5, 5, 2), 9)
+    w = _x((3, 3, 3, 2) if op == "CONV_2D" else (1, 3, 3, 2), 10)
+    attrs = {"stride": (1, 1), "padding": "VALID", "dilation": (1, 1), "activation": "NONE"}
+    if op == "DEPTHWISE_CONV_2D":
+        attrs["depth_multiplier"] = 1
+    g = single_op_model(op, [Tensor("x", x.shape), Tensor("w", w.shape, data=w), None], Tensor("y", ()), attrs)
+    data = graph_to_tflite_bytes(g)
+    assert g.nodes[0].inputs[2] == ""  # the caller's graph is left alone
+    h = tflite_bytes_to_graph(data, "nobias.tflite")
+    bias = h.tensors[h.nodes[0].inputs[2]]
+    assert bias.shape == (w.shape[0] if op == "CONV_2D" else w.shape[3],) and not bias.data.any()
+    if op == "CONV_2D":
+        expected = _conv_reference(x, w, 0.0, 1, "VALID")
+    else:
+        # depth multiplier 1: y[i, j, c] = sum over the 3x3 window of x[i+a, j+b, c] * w[a, b, c]
+        expected = np.array([[(x[0, i:i + 3, j:j + 3] * w[0]).sum(axis=(0, 1)) for j in range(3)]
+                             for i in range(3)])[None]
+    tflm = runtime.Interpreter.from_bytes(data)
+    tflm.set_input(x, 0)
+    tflm.invoke()
+    np.testing.assert_allclose(tflm.get_output(0), expected, rtol=1e-5, atol=1e-5)
+    lite = Interpreter(model_content=data)
+    lite.allocate_tensors()
+    lite.set_tensor(lite.get_input_details()[0]["index"], x)
+    lite.invoke()
+    np.testing.assert_allclose(lite.get_tensor(lite.get_output_details()[0]["index"]), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_int8_convolution_zero_bias_is_quantized_per_channel():
+    sw = np.array([0.01, 0.02], np.float32)
+    w = np.ones((2, 1, 1, 3), np.int8)
+    g = single_op_model("CONV_2D", [Tensor("x", (1, 2, 2, 3), "int8", quant=QuantParams(0.5, 0)),
+                                    Tensor("w", w.shape, "int8", data=w, quant=QuantParams(sw, [0, 0], axis=0))],
+                        Tensor("y", (), "int8", quant=QuantParams(0.1, 0)), {"padding": "VALID"})
+    h = tflite_bytes_to_graph(graph_to_tflite_bytes(g), "q.tflite")
+    bias = h.tensors[h.nodes[0].inputs[2]]
+    # bias scale = input scale x weight scale: 0.5 * 0.01 = 0.005, 0.5 * 0.02 = 0.01
+    assert bias.dtype == "int32" and np.allclose(bias.quant.scale, [0.005, 0.01]) and bias.quant.axis == 0

@@ -6,7 +6,8 @@ deterministic: the same Graph gives the same bytes. Re-importing it with ``load_
 same ops, attributes, tensor names, shapes, dtypes, data and quantization.
 
 Layout choices: buffer 0 is the empty sentinel and every non-constant tensor points to it; each constant
-gets its own 16-byte aligned buffer; both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
+gets its own 16-byte aligned buffer; a convolution without a bias gets explicit zeros (the runtimes
+need one); both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
 reads the first for codes below 127); a ``serving_default`` signature lists the graph inputs/outputs.
 """
 
@@ -33,7 +34,7 @@ from tinyopt.graph._tflite_schema import (
     SCHEMA_VERSION,
     Slot,
 )
-from tinyopt.graph.ir import Graph, Node, Tensor
+from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 
 WRITABLE_OPS = tuple(OPTIONS_TYPE)
 _INT8_V2 = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX", "ADD", "SUB", "MUL", "CONCATENATION", "MEAN", "PAD",
@@ -48,7 +49,7 @@ def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
 def graph_to_tflite_bytes(graph: Graph) -> bytes:
     """Serialize a Graph with weights; raises ``ModelFormatError``/``UnsupportedOpError`` when it cannot."""
     graph.validate()
-    return _Writer(graph).build()
+    return _Writer(_with_biases(graph)).build()
 
 
 def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, attrs: dict | None = None,
@@ -68,6 +69,34 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, at
     g.outputs = [output.name]
     g.infer_shapes()
     return g.validate()
+
+
+def _with_biases(graph: Graph) -> Graph:
+    """A copy of ``graph`` where every CONV_2D / DEPTHWISE_CONV_2D without a bias gets a zero one.
+
+    LiteRT refuses a bias-less convolution and both TFLM and LiteRT crash on a bias-less depthwise
+    convolution, so the file carries explicit zeros (int32 with scale = input scale × weight scale for
+    int8, as the quantization spec requires). The computation is unchanged; re-importing shows the bias.
+    """
+    missing = [i for i, n in enumerate(graph.nodes)
+               if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and (len(n.inputs) < 3 or not n.inputs[2])]
+    if not missing:
+        return graph
+    g = graph.copy()
+    for i in missing:
+        n = g.nodes[i]
+        x, w = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]]
+        channels = w.shape[0] if n.op == "CONV_2D" else w.shape[-1]
+        dtype, quant = "float32", None
+        if x.dtype in ("int8", "uint8", "int16"):
+            dtype = "int64" if x.dtype == "int16" else "int32"
+            if x.quant is not None and w.quant is not None:
+                scale = np.float32(x.quant.scale[0]) * w.quant.scale.astype(np.float32)
+                quant = QuantParams(scale, np.zeros(scale.size), axis=0)
+        name = g.unique_name(f"{n.name}_zero_bias")
+        g.add_tensor(Tensor(name, (channels,), dtype, data=np.zeros(channels, NUMPY_DTYPE[dtype]), quant=quant))
+        n.inputs = [*n.inputs[:2], name]
+    return g
 
 
 def _op_version(graph: Graph, node: Node) -> int:
