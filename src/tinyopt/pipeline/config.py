@@ -64,6 +64,8 @@ SCHEMA: dict[str, dict] = {
     },
     "target": {
         "device": "nano33ble",
+        "sram_kb": None,             # override the device's SRAM (KB = 1024 B)
+        "flash_kb": None,            # override the device's flash
         "feature_ram_bytes": None,   # RAM kept free for feature buffers (default: computed)
     },
     "deploy": {
