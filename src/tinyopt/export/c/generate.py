@@ -1,0 +1,190 @@
+"""From an int8 Graph to the files of a C99 library: plan the arena, prepare every node, fill the templates.
+
+``generate_sources`` is pure (returns ``{relative path: text}``); ``write_library`` puts them in a folder
+atomically and refuses to overwrite a folder that tinyopt did not write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from tinyopt._io import atomic_dir
+from tinyopt.errors import ConfigError, UnsupportedOpError
+from tinyopt.export.c import emit
+from tinyopt.export.c.params import OpParams, prepare
+from tinyopt.export.c.plan import Plan, best_plan
+from tinyopt.graph.ir import Graph
+
+MANIFEST = "tinyopt_manifest.json"
+KERNEL_OF = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise_conv2d", "fully_connected": "fully_connected",
+             "average_pool2d": "average_pool2d", "max_pool2d": "max_pool2d", "add": "add", "softmax": "softmax"}
+STRUCT_OF = {"conv2d": "conv_params", "depthwise_conv2d": "conv_params", "fully_connected": "fc_params",
+             "average_pool2d": "pool_params", "max_pool2d": "pool_params", "add": "add_params",
+             "softmax": "softmax_params"}
+HEADERS = ("fixedpoint.h", "kernels.h", "simd.h")
+
+
+@dataclass
+class Library:
+    """What was generated: the files and the numbers a report needs."""
+
+    files: dict
+    plan: Plan
+    prepared: dict
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    macs: int
+    prefix: str
+
+
+def _resource(*parts: str) -> str:
+    return resources.files("tinyopt.export.c").joinpath(*parts).read_text(encoding="utf-8")
+
+
+def _template(name: str) -> Template:
+    return Template(_resource("templates", name))
+
+
+def node_macs(p: OpParams) -> int:
+    """Multiply-accumulates of one prepared node (conv, depthwise, dense; others count 0).
+
+    >>> node_macs(OpParams("fully_connected", {"batches": 1, "out_c": 12, "accum_depth": 64}))
+    768
+    """
+    i = p.ints
+    if p.kind == "conv2d":
+        return i["out_h"] * i["out_w"] * i["out_c"] * i["k_h"] * i["k_w"] * i["in_c"]
+    if p.kind == "depthwise_conv2d":
+        return i["out_h"] * i["out_w"] * i["out_c"] * i["k_h"] * i["k_w"]
+    if p.kind == "fully_connected":
+        return i["batches"] * i["out_c"] * i["accum_depth"]
+    return 0
+
+
+def check_graph(graph: Graph) -> None:
+    """One input, one output, int8, every node known: fail before anything is written."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedOpError(f"the graph has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs",
+                                 path=graph.source, fix="the C library takes one input and one output tensor")
+    for name in (*graph.inputs, *graph.outputs):
+        t = graph.tensors[name]
+        if t.dtype != "int8":
+            raise UnsupportedOpError(f"graph input/output '{name}' is {t.dtype}", path=graph.source,
+                                     fix="convert the model to int8 with int8 input and output")
+    if not graph.nodes:
+        raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
+
+
+def _node_source(prefix: str, i: int, p: OpParams) -> str:
+    """Constant arrays and the parameter struct of node ``i``."""
+    parts, fields = [], dict(p.ints)
+    for key, (ctype, arr) in p.arrays.items():
+        name = f"{prefix}_n{i}_{key}"
+        parts.append(emit.c_array(name, ctype, np.asarray(arr)))
+        fields[key] = name
+    parts.append(emit.c_struct(f"{prefix}_{STRUCT_OF[p.kind]}", f"{prefix}_n{i}", fields))
+    return "\n\n".join(parts)
+
+
+def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
+                     reorder: bool = True) -> Library:
+    """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
+        raise ConfigError(f"symbol prefix {prefix!r} is not a lower-case C identifier",
+                          fix="use letters, digits and underscores, starting with a letter")
+    check_graph(graph)
+    prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
+    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder)
+    pl = plan.planner
+    ext_roots = {plan.root[t] for t in plan.external}
+    in_place = pl.in_place_nodes()
+
+    def ptr(tensor: str) -> str:
+        r = plan.root[tensor]
+        return "output" if r in ext_roots else f"arena + {pl.offset_of(r)}"
+
+    calls, constants = [], []
+    for i in plan.order:
+        n, p = graph.nodes[i], prepared[i]
+        if p.kind == "reshape":
+            continue
+        constants.append(_node_source(prefix, i, p))
+        fn = f"{prefix}_{KERNEL_OF[p.kind]}"
+        calls.append(f"    /* node {i}: {n.op} {emit.c_identifier(n.name)[:60]} */")
+        ins = [ptr(t) for t in n.inputs[:2 if p.kind == "add" else 1]]
+        args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
+        if p.kind in ("conv2d", "depthwise_conv2d"):
+            if i in in_place:
+                args += [f"arena + {pl.offset_of(plan.scratch[i])}", str(int(pl.reverse_.get(i, False)))]
+            else:
+                args += ["NULL", "0"]
+        calls.append(emit.c_call(fn, args))
+
+    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    macs = sum(node_macs(p) for p in prepared.values())
+    subs = dict(
+        banner=emit.BANNER, model=emit.c_comment_block([str(graph.source or graph.name)])[3:], prefix=prefix,
+        PREFIX=prefix.upper(), arena_bytes=pl.peak_bytes, input_bytes=x.nbytes, output_bytes=y.nbytes,
+        macs=macs, input_shape=list(x.shape), output_shape=list(y.shape),
+        input_scale=f"{float(x.quant.scale[0]):.9g}", input_zp=int(x.quant.zero_point[0]),
+        output_scale=f"{float(y.quant.scale[0]):.9g}", output_zp=int(y.quant.zero_point[0]),
+        input_offset=pl.offset_of(plan.root[graph.inputs[0]]),
+        plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
+        constants="\n\n".join(constants), calls="\n".join(calls),
+    )
+    files = {
+        f"{prefix}_model.h": _template("model.h.in").substitute(subs),
+        f"{prefix}_model.c": _template("model.c.in").substitute(subs),
+        "examples/main.c": _template("example_main.c.in").substitute(subs),
+    }
+    for h in HEADERS:
+        files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
+    for kind in sorted({p.kind for p in prepared.values()} - {"reshape"}):
+        files[f"{prefix}_{KERNEL_OF[kind]}.c"] = emit.rename_symbols(_resource("kernels", f"{KERNEL_OF[kind]}.c"),
+                                                                     prefix)
+    return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)
+
+
+def arduino_files(lib: Library, graph: Graph) -> dict:
+    """The same sources laid out as an Arduino library: library.properties, src/, examples/<name>/."""
+    subs = dict(banner=emit.BANNER, model=Path(str(graph.source or graph.name)).stem, prefix=lib.prefix,
+                PREFIX=lib.prefix.upper(), library_name=f"{lib.prefix}_model",
+                input_zp=int(graph.tensors[graph.inputs[0]].quant.zero_point[0]))
+    files = {f"src/{k}": v for k, v in lib.files.items() if not k.startswith("examples/")}
+    files["library.properties"] = _template("library.properties.in").substitute(subs)
+    files[f"examples/{lib.prefix}_infer/{lib.prefix}_infer.ino"] = _template("sketch.ino.in").substitute(subs)
+    return files
+
+
+def _is_ours(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def write_library(files: dict, out: str | os.PathLike, force: bool = False, meta: dict | None = None) -> Path:
+    """Write ``files`` into ``out`` atomically, marking it as ours with a manifest.
+
+    An existing folder that has no manifest (not written by tinyopt) is refused unless ``force``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("exists and is not a folder", path=out, fix="choose another --out path")
+    if out.is_dir() and any(out.iterdir()) and not _is_ours(out) and not force:
+        raise ConfigError("the output folder exists and was not written by tinyopt", path=out,
+                          fix="choose an empty or new folder, or pass --force to replace it")
+    manifest = {"generator": "tinyopt", "files": sorted(files), **(meta or {})}
+    with atomic_dir(out) as tmp:
+        for rel, text in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text, encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,18 @@
+/* FULLY_CONNECTED, int8: TFLM's reference integer dense layer (weights zero point 0), with the input
+ * offset folded into the bias. Per-channel multipliers cover both per-tensor and per-channel models. */
+#include "tinyopt_fixedpoint.h"
+#include "tinyopt_kernels.h"
+#include "tinyopt_simd.h"
+
+void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_t *out)
+{
+    int b, oc;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *x = in + b * p->accum_depth;
+        for (oc = 0; oc < p->out_c; ++oc) {
+            int32_t acc = tinyopt_dot_s8(x, p->weights + oc * p->accum_depth, p->accum_depth, p->bias[oc]);
+            acc = tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
+            out[b * p->out_c + oc] = tinyopt_clamp8(acc, p->act_min, p->act_max);
+        }
+    }
+}

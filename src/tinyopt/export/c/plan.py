@@ -1,0 +1,310 @@
+"""Static arena plan for the generated C: every activation gets an offset at generation time.
+
+It starts from TFLM's greedy rule (largest buffer first, lowest offset that does not collide with a
+buffer alive at the same time) and adds what an interpreter cannot know:
+
+- **In-place rows.** A convolution reads input rows in order; once output row ``r`` is finished (in a
+  one-row scratch), the input rows below ``lo(r+1)`` are never read again, so the output may start
+  before, at, or inside the input as long as each stored row lands in input that is dead. The bound is
+  one number per node and direction (``fwd_max``: largest allowed output-minus-input offset when rows go
+  top-down; ``rev_min``: smallest when they go bottom-up). Element-wise ADD is the 1-row case
+  (``fwd_max = 0``: write element i after reading it).
+- **Reshape is free**: its output aliases its input.
+- **Operator order.** Branches (a residual shortcut) may run in any topological order; we plan a few and
+  keep the smallest arena.
+
+The graph input lives in the arena (the caller may write it there directly, as with TFLM); the graph
+output is the caller's buffer, written by the last operator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tinyopt.errors import BudgetError
+from tinyopt.graph.ir import Graph
+
+INF = math.inf
+
+
+@dataclass
+class Buffer:
+    name: str
+    size: int
+    first: int
+    last: int
+    kind: str = "tensor"  # tensor | scratch
+    offset: int | None = None
+
+    def alive_with(self, other: Buffer) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class Overlap:
+    """Output ``dst`` of node ``node`` may overlap its dying input ``src`` within these offset bounds."""
+
+    node: int
+    src: str
+    dst: str
+    fwd_max: float
+    rev_min: float = INF
+
+
+@dataclass
+class ArenaPlanner:
+    """Greedy offsets with permitted in-place overlaps; ``plan()`` fills ``offset`` and ``reverse_``."""
+
+    allow_inplace: bool = True
+    arena_limit: int | None = None
+    buffers: dict = field(default_factory=dict)
+    overlaps: list = field(default_factory=list)
+
+    def add_buffer(self, name: str, size: int, first_used: int, last_used: int, kind: str = "tensor") -> None:
+        self.buffers[name] = Buffer(name, int(size), int(first_used), int(last_used), kind)
+
+    def allow_overlap(self, node: int, src: str, dst: str, fwd_max: float, rev_min: float = INF) -> None:
+        self.overlaps.append(Overlap(node, src, dst, fwd_max, rev_min))
+
+    def _pair(self, a: str, b: str) -> tuple[Overlap, bool] | None:
+        """The permission between two buffers and whether ``a`` is the output side."""
+        if not self.allow_inplace:
+            return None
+        for o in self.overlaps:
+            if (o.src, o.dst) == (b, a):
+                return o, True
+            if (o.src, o.dst) == (a, b):
+                return o, False
+        return None
+
+    @staticmethod
+    def _direction(o: Overlap, delta: int) -> str | None:
+        """'fwd'/'rev' when output offset minus input offset ``delta`` is safe that way."""
+        if delta <= o.fwd_max:
+            return "fwd"
+        if delta >= o.rev_min:
+            return "rev"
+        return None
+
+    def _fits(self, buf: Buffer, offset: int) -> bool:
+        end = offset + buf.size
+        for other in self.buffers.values():
+            if other is buf or other.offset is None or not buf.alive_with(other):
+                continue
+            if end <= other.offset or other.offset + other.size <= offset:
+                continue
+            pair = self._pair(buf.name, other.name)
+            if pair is None:
+                return False
+            o, buf_is_dst = pair
+            delta = offset - other.offset if buf_is_dst else other.offset - offset
+            if self._direction(o, delta) is None:
+                return False
+        return True
+
+    def plan(self) -> ArenaPlanner:
+        # Largest first (TFLM's rule): big buffers take the low offsets, small ones fill the gaps.
+        order = sorted(self.buffers.values(), key=lambda b: (-b.size, b.first, b.name))
+        for b in self.buffers.values():
+            b.offset = None
+        for buf in order:
+            candidates = {0}
+            for other in self.buffers.values():
+                if other.offset is None or not buf.alive_with(other):
+                    continue
+                candidates.add(other.offset + other.size)
+                pair = self._pair(buf.name, other.name)
+                if pair:
+                    o, buf_is_dst = pair
+                    sign = 1 if buf_is_dst else -1
+                    for d in (o.fwd_max, o.rev_min, 0):
+                        if d not in (INF, -INF):
+                            candidates.add(int(other.offset + sign * d))
+            buf.offset = next(c for c in sorted(candidates) if c >= 0 and self._fits(buf, c))
+        self.reverse_ = {}
+        for o in self.overlaps:
+            s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
+            if s is None or d is None:
+                continue
+            overlapping = not (d.offset + d.size <= s.offset or s.offset + s.size <= d.offset)
+            if overlapping and self.allow_inplace:
+                self.reverse_[o.node] = self._direction(o, d.offset - s.offset) == "rev"
+        if self.arena_limit is not None and self.peak_bytes > self.arena_limit:
+            raise BudgetError(f"the activations need {self.peak_bytes} bytes, the arena limit is "
+                              f"{self.arena_limit}", fix="raise the limit or shrink the model's widest layer")
+        return self
+
+    @property
+    def peak_bytes(self) -> int:
+        return max((b.offset + b.size for b in self.buffers.values()), default=0)
+
+    def offset_of(self, name: str) -> int:
+        return self.buffers[name].offset
+
+    def in_place_nodes(self) -> set[int]:
+        """Nodes whose output overlaps their input (they need the row scratch)."""
+        out = set()
+        for o in self.overlaps:
+            s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
+            if s and d and self.allow_inplace and not (d.offset + d.size <= s.offset
+                                                       or s.offset + s.size <= d.offset):
+                out.add(o.node)
+        return out
+
+    def check_no_overlap(self) -> None:
+        """Our invariant: buffers alive together never share a byte, except permitted in-place pairs."""
+        bufs = list(self.buffers.values())
+        for i, a in enumerate(bufs):
+            for b in bufs[i + 1:]:
+                if not a.alive_with(b):
+                    continue
+                if a.offset + a.size <= b.offset or b.offset + b.size <= a.offset:
+                    continue
+                pair = self._pair(a.name, b.name)
+                assert pair is not None, f"buffers {a.name} and {b.name} overlap while both alive"
+                o, a_is_dst = pair
+                delta = a.offset - b.offset if a_is_dst else b.offset - a.offset
+                assert self._direction(o, delta) is not None, f"{a.name}/{b.name}: unsafe in-place offset"
+
+    def print_plan(self, width: int = 64) -> str:
+        """One line per buffer: offset, size, lifetime, and a bar of where it sits in the arena."""
+        peak = max(self.peak_bytes, 1)
+        lines = [f"arena {self.peak_bytes} bytes", f"{'offset':>8} {'bytes':>7}  {'alive':>9}  buffer"]
+        for b in sorted(self.buffers.values(), key=lambda b: (b.first, b.offset)):
+            lo = b.offset * width // peak
+            hi = max(lo + 1, (b.offset + b.size) * width // peak)
+            bar = "." * lo + "#" * (hi - lo) + "." * (width - hi)
+            lines.append(f"{b.offset:>8} {b.size:>7}  {b.first:>4}-{b.last:<4}  {bar}  {b.kind} {b.name}")
+        return "\n".join(lines)
+
+
+# -- from a graph ----------------------------------------------------------------------------------------
+
+def _conv_bounds(ints: dict) -> tuple[float, float]:
+    """(fwd_max, rev_min) of output-minus-input offset for a row-wise conv with a one-row scratch."""
+    ih, oh = ints["in_h"], ints["out_h"]
+    ri = ints["in_w"] * ints["in_c"]
+    ro = ints["out_w"] * ints["out_c"]
+    sh, ph, kh, dh = ints["stride_h"], ints["pad_h"], ints["k_h"], ints["dil_h"]
+    fwd, rev = INF, -INF
+    for r in range(oh - 1):  # after row r is stored, rows r+1.. still read from lo(r+1) on
+        lo = min(max(0, (r + 1) * sh - ph), ih)
+        fwd = min(fwd, lo * ri - (r + 1) * ro)
+    for r in range(1, oh):  # bottom-up: after row r, rows ..r-1 still read up to hi(r-1)
+        hi = min(ih - 1, (r - 1) * sh - ph + (kh - 1) * dh)
+        rev = max(rev, (hi + 1) * ri - r * ro)
+    return fwd, rev
+
+
+@dataclass
+class Plan:
+    order: list  # node indices in execution order
+    planner: ArenaPlanner
+    root: dict  # tensor name -> buffer name (reshape aliases)
+    external: set  # tensors in the caller's output buffer
+    scratch: dict  # node index -> scratch buffer name
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.planner.peak_bytes
+
+
+def build_plan(graph: Graph, order: list[int], prepared: dict, allow_inplace: bool = True) -> Plan:
+    """Lifetimes in ``order`` (node indices), reshape aliases, in-place permissions, then offsets."""
+    nodes = graph.nodes
+    root: dict[str, str] = {}
+    for t in graph.activations():
+        root[t.name] = t.name
+    for i in order:
+        n = nodes[i]
+        if n.op == "RESHAPE":
+            root[n.outputs[0]] = root[n.inputs[0]]
+    external = {t for t in graph.outputs}
+    ext_roots = {root[t] for t in external}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for r in {root[t] for t in graph.inputs}:
+        first[r] = 0
+        last[r] = 0
+    for step, i in enumerate(order):
+        n = nodes[i]
+        for t in n.inputs:
+            if t and t in root:
+                last[root[t]] = max(last.get(root[t], step), step)
+        for t in n.outputs:
+            r = root[t]
+            first.setdefault(r, step)
+            last[r] = max(last.get(r, step), step)
+    planner = ArenaPlanner(allow_inplace=allow_inplace)
+    for r in first:
+        if r not in ext_roots:
+            planner.add_buffer(r, graph.tensors[r].nbytes, first[r], last[r])
+    scratch: dict[int, str] = {}
+    for step, i in enumerate(order):
+        n = nodes[i]
+        p = prepared[i]
+        if n.op == "RESHAPE" or root[n.outputs[0]] in ext_roots:
+            continue
+        dst = root[n.outputs[0]]
+        srcs = [root[t] for t in n.inputs if t in root]
+        dying = [s for s in srcs if last[s] == step and s in planner.buffers and srcs.count(s) == 1]
+        if p.kind in ("conv2d", "depthwise_conv2d") and dying and allow_inplace:
+            fwd, rev = _conv_bounds(p.ints)
+            name = f"scratch_{i}"
+            planner.add_buffer(name, p.ints["out_w"] * p.ints["out_c"], step, step, kind="scratch")
+            scratch[i] = name
+            planner.allow_overlap(i, dying[0], dst, fwd, rev)
+        elif p.kind == "add":
+            for s in dying:
+                planner.allow_overlap(i, s, dst, 0)
+    planner.plan()
+    planner.check_no_overlap()
+    used = planner.in_place_nodes()
+    unused = [i for i in scratch if i not in used]
+    if unused:  # scratch rows of nodes that did not end up in place: plan again without them
+        for i in unused:
+            del planner.buffers[scratch.pop(i)]
+            planner.overlaps = [o for o in planner.overlaps if o.node != i]
+        planner.plan()  # a node may now stay out of place: its scratch row is then simply unused
+        planner.check_no_overlap()
+    return Plan(order, planner, root, external, scratch)
+
+
+def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
+    """Up to ``limit`` execution orders, the graph's own first; branches are where they differ."""
+    producers = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
+    deps = [{producers[t] for t in n.inputs if t in producers} for n in graph.nodes]
+    orders: list[list[int]] = [list(range(len(graph.nodes)))]
+    seen = {tuple(orders[0])}
+
+    def walk(done: list[int], remaining: set[int]) -> None:
+        if len(orders) >= limit:
+            return
+        if not remaining:
+            if tuple(done) not in seen:
+                seen.add(tuple(done))
+                orders.append(list(done))
+            return
+        for i in sorted(remaining):
+            if deps[i] <= set(done):
+                done.append(i)
+                remaining.remove(i)
+                walk(done, remaining)
+                remaining.add(i)
+                done.pop()
+
+    walk([], set(range(len(graph.nodes))))
+    return orders
+
+
+def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True) -> Plan:
+    """The smallest arena over execution orders (and with/without in-place, in case greedy loses)."""
+    orders = topological_orders(graph) if reorder else [list(range(len(graph.nodes)))]
+    best = None
+    for order in orders:
+        for allow in ((True, False) if inplace else (False,)):
+            p = build_plan(graph, order, prepared, allow_inplace=allow)
+            if best is None or p.arena_bytes < best.arena_bytes:
+                best = p
+    return best
