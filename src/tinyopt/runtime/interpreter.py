@@ -37,6 +37,28 @@ class Interpreter:
                                          path=graph.source, where=f"tensor '{t.name}'",
                                          fix="export the model with batch size 1")
         self.params = [prepare_node(graph, node) for node in graph.nodes]
+        self._consts = [self._dequantized_weights(node, p) for node, p in zip(graph.nodes, self.params)]
+
+    def _dequantized_weights(self, node, p: dict) -> dict[int, np.ndarray]:
+        """Hybrid models (float activations, int8 weights, as dynamic-range quantization writes them):
+        the float kernels get the weights dequantized once, ``scale * (q - zero_point)`` per channel."""
+        out = {}
+        if p["dtype"] != "float32":
+            return out
+        for i, name in enumerate(node.inputs):
+            t = self.graph.tensors[name] if name else None
+            if t is None or t.data is None or t.dtype not in ("int8", "int32") or t.quant is None:
+                continue
+            if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or i not in (1, 2):
+                continue
+            shape = [1] * t.data.ndim
+            axis = t.quant.axis if t.quant.per_channel and t.quant.axis is not None else None
+            if axis is not None:
+                shape[axis] = -1
+            scale = t.quant.scale.astype(np.float32).reshape(shape if axis is not None else [1] * t.data.ndim)
+            zp = t.quant.zero_point.reshape(scale.shape)
+            out[i] = ((t.data.astype(np.int64) - zp) * scale).astype(np.float32)
+        return out
 
     # -- inputs ---------------------------------------------------------------------------------
     def input_details(self) -> list[tuple[str, tuple[int, ...], str]]:
@@ -76,14 +98,15 @@ class Interpreter:
         arrays = self.check_inputs(inputs)
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
-        for node, p in zip(g.nodes, self.params):
+        for node, p, consts in zip(g.nodes, self.params, self._consts):
             ins = []
-            for name in node.inputs:
+            for i, name in enumerate(node.inputs):
                 if not name:
                     ins.append(None)
-                    continue
-                t = g.tensors[name]
-                ins.append(env[name] if name in env else t.data)
+                elif i in consts:
+                    ins.append(consts[i])
+                else:
+                    ins.append(env[name] if name in env else g.tensors[name].data)
             if node.op == "RESHAPE":
                 y = KERNELS["RESHAPE"](p, ins, g.tensors[node.outputs[0]].shape)
             else:
