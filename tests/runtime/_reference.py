@@ -9,7 +9,7 @@ from tinyopt.graph.ir import Graph
 from tinyopt.runtime import Interpreter
 
 
-def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run_tflm(model: bytes, inputs: list[np.ndarray], n_outputs: int = 1) -> list[np.ndarray]:
     """Outputs of TFLM for each row of the (N, ...) inputs, stacked to (N, ...)."""
     from tflite_micro.python.tflite_micro import runtime
 
@@ -20,15 +20,7 @@ def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):
             interp.set_input(x[r: r + 1], i)
         interp.invoke()
-        k = 0
-        outs = []
-        while True:
-            try:
-                outs.append(interp.get_output(k).copy())
-            except (IndexError, RuntimeError, ValueError):
-                break
-            k += 1
-        rows.append(outs)
+        rows.append([interp.get_output(k).copy() for k in range(n_outputs)])
     return [np.concatenate([row[j] for row in rows], axis=0) for j in range(len(rows[0]))]
 
 
@@ -38,7 +30,7 @@ def assert_matches_reference(graph: Graph, inputs, model: bytes | None = None) -
         inputs = [inputs]
     model = graph_to_tflite_bytes(graph) if model is None else model
     ours = Interpreter(graph).run(inputs)
-    ref = run_tflm(model, inputs)
+    ref = run_tflm(model, inputs, len(graph.outputs))
     assert len(ours) == len(ref)
     for a, b in zip(ours, ref):
         a = a.reshape(b.shape)
