@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import KWS_FLOAT, KWS_INT8, RESNET_FLOAT, RESNET_INT8, ROOT, need
 
+from conftest import KWS_FLOAT, KWS_INT8, RESNET_FLOAT, RESNET_INT8, ROOT, need
 from tinyopt.analysis.cost import largest_activation, layer_costs, model_dtype, totals
 from tinyopt.graph import load_model
 from tinyopt.graph.spec import spec_to_graph

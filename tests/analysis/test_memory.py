@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import KWS_INT8, RESNET_INT8, ROOT, need
 
+from conftest import KWS_INT8, RESNET_INT8, ROOT, need
 from tinyopt.analysis.fit import analyze
 from tinyopt.analysis.memory import ALIGNMENT, GreedyPlanner, align_up, plan_arena, tensor_lifetimes
 from tinyopt.errors import BudgetError

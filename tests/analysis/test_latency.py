@@ -1,0 +1,107 @@
+"""Rate model (seeds), calibrated cycle model (MLPerf Tiny v1.0), energy and battery life."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import KWS_INT8, RESNET_INT8, ROOT, need
+from tinyopt.analysis.cost import layer_costs, totals
+from tinyopt.analysis.fit import analyze
+from tinyopt.analysis.latency import (
+    battery_life_h,
+    calibrate,
+    calibrated_latency_s,
+    cycles,
+    energy_mj,
+    rate_latency_s,
+)
+from tinyopt.devices import Device, get_device, get_runtime
+from tinyopt.errors import ConfigError
+from tinyopt.graph import load_model
+
+SPECS = ROOT / "examples" / "specs"
+
+
+def test_quiz_100_mflops_at_25_mflops_is_4000_ms():
+    dev = Device("quiz", fp32_flops=25e6)
+    assert rate_latency_s(100_000_000, dev, "float32") * 1000 == pytest.approx(4000.0)
+
+
+@pytest.mark.parametrize("spec,dtype,key_s,digits", [
+    ("exam.yaml", "float32", 3.90, 2), ("exam_pruned.yaml", "float32", 0.66, 2),
+    ("exam.yaml", "int8", 0.488, 3), ("exam_pruned.yaml", "int8", 0.083, 3),
+])
+def test_exam_latencies(spec, dtype, key_s, digits):
+    # Key: 39.04 MFLOPs ÷ 10 MFLOPS = 3.90 s, ÷ 80 MOPS = 0.488 s; 6.62 M → 0.66 s / 0.083 s.
+    a = analyze(load_model(SPECS / spec), get_device("exam"), dtype=dtype)
+    assert a.latency_model == "rate"
+    assert round(a.latency_s, digits) == key_s
+    rate = 10e6 if dtype == "float32" else 80e6
+    assert a.latency_s == a.flops / rate
+
+
+# MLPerf Tiny Inference v1.0, NUCLEO-L4R5ZI @ 120 MHz (the catalog's calibration points).
+POINTS = {"tflm-reference": (0.1819, 0.7042), "cmsis-nn": (0.0751, 0.2269)}
+
+
+@pytest.mark.parametrize("runtime", list(POINTS))
+def test_calibration_reproduces_the_catalog_and_the_published_latencies(runtime):
+    kws = layer_costs(load_model(need(KWS_INT8)))
+    res = layer_costs(load_model(need(RESNET_INT8)))
+    rt = get_runtime(runtime)
+    solved = calibrate([(kws, POINTS[runtime][0]), (res, POINTS[runtime][1])], 120e6,
+                       rt.cycles_per_other_op, rt.per_op_overhead_cycles)
+    for cls in ("conv", "depthwise"):
+        assert solved[cls] == pytest.approx(rt.cycles_per_mac[cls], abs=1e-4)
+    dev = get_device("stm32l4r5")
+    assert calibrated_latency_s(kws, dev, rt) == pytest.approx(POINTS[runtime][0], rel=1e-4)
+    assert calibrated_latency_s(res, dev, rt) == pytest.approx(POINTS[runtime][1], rel=1e-4)
+
+
+def test_cycle_model_sums_its_parts():
+    rows = layer_costs(load_model(SPECS / "exam.yaml"), "int8")
+    rt = get_runtime("tflm-reference")
+    b = cycles(rows, rt, 1.0)
+    t = totals(rows)
+    # The exam has no depthwise convs: all MACs are in the conv class.
+    expected = t.macs * rt.cycles_per_mac["conv"] + t.other_ops * rt.cycles_per_other_op \
+        + len(rows) * rt.per_op_overhead_cycles
+    assert b.total == pytest.approx(expected)
+    assert cycles(rows, rt, 0.5).total == pytest.approx(expected / 2)
+
+
+def test_calibration_rejects_a_singular_system():
+    rows = layer_costs(load_model(SPECS / "exam.yaml"), "int8")
+    with pytest.raises(ConfigError, match="non-physical"):
+        calibrate([(rows, 1.0), (rows, 1.0)], 120e6, 0.0, 0.0)
+
+
+def test_int8_on_a_board_uses_the_calibrated_model():
+    a = analyze(load_model(need(KWS_INT8)), get_device("nano33ble"))
+    assert a.latency_model == "calibrated (cmsis-nn)"
+    rt = get_runtime("cmsis-nn")
+    # Same kernels on the same core class at 64 instead of 120 MHz: 120/64 × the calibrated 75.1 ms.
+    assert a.latency_s == pytest.approx(0.0751 * 120 / 64, rel=1e-4)
+    assert a.energy_mj == pytest.approx(9.9 * a.latency_s)
+    assert rt.name == "cmsis-nn" and get_runtime("x-cube-ai").name == "cmsis-nn"
+
+
+def test_energy_and_battery_life_by_hand():
+    dev = Device("d", active_mw=50.0)
+    assert energy_mj(0.2, dev) == pytest.approx(10.0)          # 50 mW × 0.2 s = 10 mJ
+    assert energy_mj(None, dev) is None and energy_mj(0.2, Device("x")) is None
+    # 10 mJ per inference at 1 inference/s = 10 mW average (no sleep power);
+    # 1000 mAh × 3 V = 3 Wh = 10,800,000 mJ → 1,080,000 s = 300 h.
+    assert battery_life_h(10.0, 1.0, 1000, 3.0) == pytest.approx(300.0)
+    # With 1 mW sleep while idle 80 % of the time: 10 + 0.8 = 10.8 mW → 3000 / 10.8 h.
+    assert battery_life_h(10.0, 1.0, 1000, 3.0, sleep_mw=1.0, latency_s=0.2) == pytest.approx(3000 / 10.8)
+    assert battery_life_h(0.0, 0.0, 1000, 3.0) == float("inf")
+    with pytest.raises(ConfigError):
+        battery_life_h(10.0, 1.0, 0, 3.0)
+
+
+def test_analyze_reports_battery_life():
+    a = analyze(load_model(need(KWS_INT8)), get_device("stm32l4r5"), battery_mah=1000, battery_v=3.0,
+                inferences_per_s=1.0)
+    expected = battery_life_h(a.energy_mj, 1.0, 1000, 3.0, get_device("stm32l4r5").sleep_mw, a.latency_s)
+    assert a.battery_life_h == pytest.approx(expected)

@@ -1,0 +1,196 @@
+"""`tinyopt analyze`: the JSON contract, the table, and one-line errors (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import KWS_INT8, RESNET_INT8, ROOT, need
+from tinyopt.cli import main
+
+EXAM = ROOT / "examples" / "specs" / "exam.yaml"
+CONTRACT_KEYS = {"params", "macs", "flops", "param_bytes", "largest_activation_bytes", "textbook_total_bytes",
+                 "arena_bytes", "flash_bytes", "latency_s", "energy_mj", "fits", "reasons", "layers"}
+
+
+def run(capsys, *args):
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *args):
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_exam_json_contract(capsys):
+    d = run_json(capsys, "analyze", EXAM, "--device", "exam")
+    assert CONTRACT_KEYS <= set(d)
+    assert d["params"] == 91203 and d["flops"] == 39_037_824 and d["macs"] == 19_518_912
+    assert d["param_bytes"] == 364_812 and d["largest_activation_bytes"] == 1_016_064
+    assert d["textbook_total_bytes"] == 1_380_876
+    assert d["fits"] is False and isinstance(d["reasons"], list) and d["reasons"]
+    assert d["latency_s"] == pytest.approx(3.9037824)
+    assert d["energy_mj"] is None  # the exam device has no power figure
+    for layer in d["layers"]:
+        assert {"name", "type", "output_shape", "params", "macs"} <= set(layer)
+    assert [layer["output_shape"] for layer in d["layers"]][:2] == [[126, 126, 16], [63, 63, 16]]
+
+
+def test_exam_json_int8_textbook(capsys):
+    d = run_json(capsys, "analyze", EXAM, "--device", "exam", "--dtype", "int8", "--memory", "textbook")
+    assert d["textbook_total_bytes"] == 345_219 and d["fits"] is True      # 337.13 KB ≤ 520 KB
+    assert d["latency_s"] == pytest.approx(39_037_824 / 80e6)
+
+
+def test_json_without_device_has_null_verdict(capsys):
+    d = run_json(capsys, "analyze", EXAM)
+    assert d["fits"] is None and d["latency_s"] is None and d["reasons"] == []
+
+
+def test_custom_device_flags(capsys):
+    d = run_json(capsys, "analyze", EXAM, "--sram-kb", "2048", "--fp32-flops", "25e6", "--memory", "textbook")
+    assert d["fits"] is True and d["device"] == "custom"
+    assert d["latency_s"] == pytest.approx(39_037_824 / 25e6)
+
+
+def test_input_shape_overrides_the_spec(capsys):
+    d = run_json(capsys, "analyze", EXAM, "--input-shape", "64,64,1")
+    # conv1 on 64×64: 62×62×16 outputs × 9 MACs.
+    assert d["layers"][0]["macs"] == 62 * 62 * 16 * 9
+
+
+def test_table_output(capsys):
+    code, out, _ = run(capsys, "analyze", EXAM, "--device", "exam", "--memory", "textbook", "--explain")
+    assert code == 0
+    assert "KB = 1024 bytes" in out and "DOES NOT FIT" in out and "(3×3×1+1)×16 = 160" in out
+    assert "int8: needs RAM 337.13 KB" in out
+
+
+def test_tflite_model(capsys):
+    d = run_json(capsys, "analyze", need(KWS_INT8), "--device", "stm32l4r5")
+    assert d["macs"] == 2_656_768 and d["fits"] is True and d["dtype"] == "int8"
+    assert d["arena_bytes"] == 16000
+
+
+def test_zoo_reference(capsys):
+    pytest.importorskip("torch")
+    import torch
+
+    from tinyopt.zoo import build
+
+    d = run_json(capsys, "analyze", "zoo:resnet8")
+    assert d["macs"] == 12_501_632  # the same hand count as the MLPerf ResNet-8 .tflite
+    m = build("resnet8")
+    # Our params also count BatchNorm running mean and variance (4 vectors per BN, folded later).
+    bn = sum(mod.num_features for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d))
+    assert d["params"] == sum(p.numel() for p in m.parameters()) + 2 * bn
+
+
+def test_python_file_reference(tmp_path, capsys):
+    pytest.importorskip("torch")
+    f = tmp_path / "net.py"
+    f.write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), nn.Linear(128, 64),"
+                 " nn.ReLU(), nn.Linear(64, 10))\n")
+    d = run_json(capsys, "analyze", f"{f}:make", "--input-shape", "128")
+    assert d["params"] == 8906  # the seeds' transfer head
+
+
+# -- bad input: one line naming the file, exit 2, no traceback ---------------------------------------
+
+
+def _bad(capsys, *args, names=None):
+    code, out, err = run(capsys, "analyze", *args)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and "Fix:" in lines[0]
+    if names:
+        assert str(names) in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_file(tmp_path, capsys):
+    _bad(capsys, tmp_path / "nope.yaml", names=tmp_path / "nope.yaml")
+
+
+def test_empty_file(tmp_path, capsys):
+    for suffix in (".yaml", ".tflite", ".onnx"):
+        p = tmp_path / f"empty{suffix}"
+        p.write_bytes(b"")
+        assert "empty" in _bad(capsys, p, names=p)
+
+
+def test_truncated_tflite(tmp_path, capsys):
+    p = tmp_path / "cut.tflite"
+    p.write_bytes(need(RESNET_INT8).read_bytes()[:5000])
+    _bad(capsys, p, names=p)
+
+
+def test_corrupt_tflite(tmp_path, capsys):
+    p = tmp_path / "junk.tflite"
+    p.write_bytes(b"TFL3" + bytes(range(256)) * 8)
+    _bad(capsys, p, names=p)
+
+
+def test_random_bytes_onnx(tmp_path, capsys):
+    import numpy as np
+
+    p = tmp_path / "random.onnx"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    _bad(capsys, p, names=p)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("input: [8, 8, 1]\nlayers:\n  - {type: conv9d, filters: 4, kernel: 3}\n", "layer 0"),
+    ("input: [8, 8, 1]\nlayers:\n  - {type: conv2d, filters: 0, kernel: 3}\n", "layer 0"),
+    ("input: [8, 8, 1]\nlayers:\n  - {type: conv2d, filters: -4, kernel: 3}\n", "layer 0"),
+    ("input: [8, 8, 1]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 0}\n", "layer 0"),
+    ("input: [0, 8, 1]\nlayers:\n  - {type: dense, units: 3}\n", "input"),
+    ("input: [-8, 8, 1]\nlayers:\n  - {type: flatten}\n", "input"),
+    ("input: [4, 4, 1]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 5}\n", "larger than"),
+    ("input: [8, 8, 1]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 3}\n  - {type: maxpool2d, pool: 7}\n",
+     "larger than"),
+    ("- just\n- a list\n", "not a mapping"),
+    ("name: x\ninput: !!python/object/apply:os.system ['echo pwned']\nlayers: []\n", "tag"),
+])
+def test_bad_yaml(tmp_path, capsys, text, needle):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    line = _bad(capsys, p, names=p)
+    assert needle in line
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--device", "nano34"], "nano33ble"),
+    (["--sram-kb", "0"], "--sram-kb"),
+    (["--device", "exam", "--sram-kb", "-1"], "--sram-kb"),
+    (["--input-shape", "0,4,1"], "--input-shape"),
+    (["--input-shape", "a,b"], "--input-shape"),
+    (["--dtype", "int4"], "--dtype"),
+    (["--memory", "magic"], "--memory"),
+    (["--device", "exam", "--runtime", "tvm"], "--runtime"),
+])
+def test_bad_options(capsys, args, needle):
+    assert needle in _bad(capsys, EXAM, *args)
+
+
+def test_bad_python_reference(tmp_path, capsys):
+    _bad(capsys, f"{tmp_path / 'none.py'}:make", names=tmp_path / "none.py")
+    f = tmp_path / "net.py"
+    f.write_text("x = 1\n")
+    _bad(capsys, f"{f}:make", names=f)
+
+
+def test_whole_process_exit_code_and_single_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("input: [4, 4, 1]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 5}\n")
+    r = subprocess.run([sys.executable, "-c", "from tinyopt.cli import run; run()", "analyze", str(p)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and str(p) in r.stderr and "Traceback" not in r.stderr
