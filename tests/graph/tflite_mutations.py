@@ -381,3 +381,88 @@ def corpus(models: list[bytes], size: int, seed: int = 0) -> Iterator[tuple[str,
         for name, bad in byte_mutations(data, min(per, size - made), seed=seed + 100 + mi):
             made += 1
             yield f"model {mi}: {name}", bad
+
+
+# -- random field edits -----------------------------------------------------------------------------
+_INTERESTING = (-(2**31), -2, -1, 0, 1, 2, 3, 7, 64, 127, 128, 255, 2**16, 2**31 - 1)
+
+
+def _pick(rng, values):
+    return values[int(rng.integers(0, len(values)))]
+
+
+def random_edit(model: dict, rng: np.random.Generator) -> str:
+    """Change one field of a decoded model to an interesting value; returns what was changed.
+
+    Unlike byte flips these keep the flatbuffer well formed, so they reach the importer's semantic
+    checks (indices, shapes, options, quantization) rather than its bounds checks.
+    """
+    sg = _sg(model)
+    kind = int(rng.integers(0, 9))
+    value = int(_pick(rng, _INTERESTING))
+    if kind == 0:
+        t = _pick(rng, sg["tensors"])
+        if t["shape"]:
+            t["shape"][int(rng.integers(0, len(t["shape"])))] = value
+        return f"tensor shape dim = {value}"
+    if kind == 1:
+        t = _pick(rng, sg["tensors"])
+        t["type"] = int(rng.integers(-3, 20))
+        return f"tensor type = {t['type']}"
+    if kind == 2:
+        _pick(rng, sg["tensors"])["buffer"] = int(rng.integers(0, len(model["buffers"]) + 3))
+        return "tensor buffer"
+    if kind == 3:
+        op = _pick(rng, sg["operators"])
+        key = _pick(rng, ("inputs", "outputs"))
+        if op[key]:
+            op[key][int(rng.integers(0, len(op[key])))] = int(rng.integers(-2, len(sg["tensors"]) + 2))
+        return f"operator {key}"
+    if kind == 4:
+        op = _pick(rng, sg["operators"])
+        op["opcode"] = int(rng.integers(0, len(model["opcodes"]) + 2))
+        return "operator opcode"
+    if kind == 5:
+        op = _pick(rng, sg["operators"])
+        fields = op["options"]["fields"] if op["options"] else {}
+        keys = sorted(k for k, v in fields.items() if v is not None and not isinstance(v, np.ndarray))
+        if keys:
+            key = _pick(rng, keys)
+            old = fields[key]
+            fields[key] = (float(value) if isinstance(old, float) else bool(value & 1) if isinstance(old, bool)
+                           else int(np.clip(value, -128, 127)) if abs(int(old)) < 128 and rng.random() < 0.5 else value)
+            return f"option {key} = {fields[key]}"
+        return "no options"
+    if kind == 6:
+        t = _pick(rng, [t for t in sg["tensors"] if t["quant"]] or sg["tensors"])
+        if t["quant"]:
+            field = _pick(rng, ("scale", "zero_point", "axis"))
+            if field == "axis":
+                t["quant"]["axis"] = value
+            elif field == "scale":
+                t["quant"]["scale"][0] = _pick(rng, (0.0, -1.0, float("nan"), float("inf"), 1e-30, 1e30))
+            else:
+                t["quant"]["zero_point"][0] = value
+            return f"quant {field}"
+        return "no quant"
+    if kind == 7:
+        key = _pick(rng, ("inputs", "outputs"))
+        sg[key] = [int(rng.integers(-1, len(sg["tensors"]) + 1))] if rng.random() < 0.8 else []
+        return f"subgraph {key}"
+    op = _pick(rng, sg["operators"])
+    key = _pick(rng, ("inputs", "outputs"))
+    op[key] = op[key][:-1] if rng.random() < 0.5 else op[key] + [int(rng.integers(0, len(sg["tensors"])))]
+    return f"operator {key} count"
+
+
+def random_edits(data: bytes, count: int, seed: int = 0, edits: int = 2) -> Iterator[tuple[str, bytes]]:
+    """``count`` models, each with ``edits`` random field edits applied to a fresh decode of ``data``."""
+    rng = np.random.default_rng(seed)
+    base = decode(data)
+    for k in range(count):
+        m = copy.deepcopy(base)
+        what = [random_edit(m, rng) for _ in range(edits)]
+        try:
+            yield f"#{k}: {'; '.join(what)}", encode(m)
+        except (OverflowError, ValueError, TypeError, AttributeError):
+            continue  # a value the tflite builders cannot write (e.g. a bool slot); skip it

@@ -377,6 +377,9 @@ class _Importer:
                 attrs = {"activation": act(Slot.ADD_ACTIVATION)}
             elif op == "RESHAPE":
                 attrs = {"new_shape": self._new_shape(ins, opts, graph.tensors[node.outputs[0]], where)}
+                if not attrs["new_shape"]:
+                    raise UnsupportedOpError("RESHAPE to a scalar (empty new shape) is not supported",
+                                             path=self.source, where=where, fix="reshape to [1] instead")
             elif op == "MEAN":
                 axes = self._const_int(ins[1], where, "axes")
                 rank = len(ins[0].shape)
@@ -391,7 +394,34 @@ class _Importer:
                 attrs = {}
             else:  # LOGISTIC, TANH, RELU, RELU6, QUANTIZE, DEQUANTIZE
                 attrs = {}
+        self._check_dtypes(node, ins, graph.tensors[node.outputs[0]], where)
         return attrs
+
+    def _check_dtypes(self, node: Node, ins: list[Tensor | None], out: Tensor, where: str) -> None:
+        """The dtype combinations TFLM and LiteRT kernels accept; anything else fails in their Prepare."""
+        op, x = node.op, ins[0]
+        bad = None
+        if op == "QUANTIZE":
+            if x.dtype not in ("float32", "int8", "uint8", "int16") or out.dtype not in ("int8", "uint8", "int16"):
+                bad = f"quantizes {x.dtype} to {out.dtype}"
+        elif op == "DEQUANTIZE":
+            if x.dtype not in ("int8", "uint8", "int16", "float16") or out.dtype != "float32":
+                bad = f"dequantizes {x.dtype} to {out.dtype}"
+        elif op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            w, b = ins[1], ins[2] if len(ins) > 2 else None
+            allowed = {"float32": (("float32", "int8"), ("float32",)), "int8": (("int8",), ("int32",)),
+                       "uint8": (("uint8",), ("int32",)), "int16": (("int8",), ("int64", "int32"))}
+            if x.dtype not in allowed or out.dtype != x.dtype:
+                bad = f"maps {x.dtype} input to {out.dtype} output"
+            elif w.dtype not in allowed[x.dtype][0] or (b is not None and b.dtype not in allowed[x.dtype][1]):
+                bad = f"has {x.dtype} input with {w.dtype} weights and {b.dtype if b else 'no'} bias"
+        else:
+            data = ins[:2] if op in ("ADD", "SUB", "MUL") else ins if op == "CONCATENATION" else ins[:1]
+            dtypes = {t.dtype for t in data} | {out.dtype}
+            if len(dtypes) > 1:
+                bad = f"mixes dtypes {sorted(dtypes)} between its inputs and output"
+        if bad:
+            self.fail(bad, where, "re-export the model; TFLite kernels do not accept this dtype combination")
 
     def _ranks(self, ins: list[Tensor | None], ranks: tuple, where: str) -> None:
         for k, (t, rank) in enumerate(zip(ins, ranks)):
