@@ -95,6 +95,11 @@ class Interpreter:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, inputs) -> list[np.ndarray]:
+        env = self.run_all(inputs)
+        return [env[name] for name in self.graph.outputs]
+
+    def run_all(self, inputs) -> dict[str, np.ndarray]:
+        """Every activation tensor by name (calibration reads the ranges of all of them)."""
         arrays = self.check_inputs(inputs)
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
@@ -112,7 +117,7 @@ class Interpreter:
             else:
                 y = KERNELS[node.op](p, ins)
             env[node.outputs[0]] = y
-        return [env[name] for name in g.outputs]
+        return env
 
     def __call__(self, inputs) -> list[np.ndarray]:
         return self.run(inputs)

@@ -1,0 +1,65 @@
+"""Calibration: run the float graph on sample inputs and record each activation tensor's range.
+
+The float numpy interpreter computes every tensor, so no framework is needed. By default the range is
+the running min/max; ``observer`` names one of ``tinyopt.compress.observers`` (``percentile``, ``mse``,
+``kl``, ...) to use instead, fitted tensor by tensor on the same batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyopt.errors import DataError
+from tinyopt.graph.ir import Graph
+from tinyopt.runtime import Interpreter
+
+
+def calibration_batches(data: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    return [data[i: i + batch_size] for i in range(0, len(data), batch_size)]
+
+
+def calibrate(graph: Graph, data: np.ndarray, *, observer: str | None = None,
+              batch_size: int = 256) -> dict[str, tuple[float, float]]:
+    """(min, max) of every activation tensor of a float graph over ``data`` (N, *input_shape[1:])."""
+    data = np.asarray(data)
+    if data.ndim == 0 or len(data) == 0:
+        raise DataError("the calibration set is empty", path=graph.source,
+                        fix="give at least one calibration sample (a few hundred are typical)")
+    if not np.all(np.isfinite(data)):
+        raise DataError("the calibration data contains NaN or inf", path=graph.source,
+                        fix="remove non-finite samples from the calibration set")
+    it = Interpreter(graph)
+    data = data.astype(np.float32)
+    ranges: dict[str, list[float]] = {}
+    observers: dict[str, object] = {}
+    if observer is not None:
+        from tinyopt.compress.observers import make_observer
+    for batch in calibration_batches(data, batch_size):
+        env = it.run_all(batch)
+        for name, arr in env.items():
+            if arr.dtype != np.float32:
+                continue
+            if not np.all(np.isfinite(arr)):
+                raise DataError(f"tensor '{name}' becomes NaN or inf on the calibration data", path=graph.source,
+                                fix="check the model weights and the input scaling")
+            lo, hi = float(arr.min()), float(arr.max())
+            old = ranges.get(name)
+            ranges[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]
+            if observer is not None:
+                obs = observers.setdefault(name, make_observer(observer))
+                obs.partial_fit(arr)
+    if observer is not None:
+        for name, obs in observers.items():
+            ranges[name] = [float(np.asarray(obs.min_)), float(np.asarray(obs.max_))]
+    return {k: (v[0], v[1]) for k, v in ranges.items()}
+
+
+def choose_activation_qparams(lo: float, hi: float) -> tuple[np.float32, int]:
+    """Asymmetric int8 (TFLite converter): widen [lo, hi] to include 0, scale = range / 255,
+    zero point = round(-128 - lo / scale) so that the real 0 is exactly representable."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
+    return scale, zp

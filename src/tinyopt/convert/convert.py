@@ -1,0 +1,83 @@
+"""The two doors into an int8 Graph.
+
+- ``convert_graph(float_graph, calib)``: a float Graph from any importer (TFLite, ONNX, PyTorch) plus
+  calibration inputs in the graph's NHWC layout. Needs nothing from ``tinyopt.compress``.
+- ``convert_torch(model, calib, input_shape)``: a PyTorch module, plain or prepared by
+  ``tinyopt.compress.ptq`` / ``qat`` (then the observers' scales and zero points are used as they are, so
+  the int8 graph computes what the fake-quantized model simulated). Calibration inputs are in PyTorch
+  layout ``(N, *input_shape)``.
+
+Both fold BatchNorm, fuse RELU/RELU6 into the producing layer and drop identities before quantizing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyopt.convert.calibrate import calibrate
+from tinyopt.convert.quantize import quantize_graph
+from tinyopt.errors import DataError
+from tinyopt.graph.ir import Graph
+
+
+def prepare_float_graph(graph: Graph) -> Graph:
+    """BN folded into convs, activations fused, identities removed: the float graph TFLite would convert."""
+    from tinyopt.graph.passes import fold_batchnorm, fuse_activations, remove_identities
+
+    return remove_identities(fuse_activations(fold_batchnorm(graph)))
+
+
+def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None = None,
+                  fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
+    """Float Graph + calibration inputs (N, *input_shape[1:]) in NHWC → int8 Graph."""
+    g = prepare_float_graph(graph)
+    calib = np.asarray(calib, dtype=np.float32)
+    want = g.tensors[g.inputs[0]].shape[1:]
+    if calib.ndim != len(want) + 1 or tuple(calib.shape[1:]) != tuple(want):
+        raise DataError(f"calibration data has shape {list(calib.shape)}, the model input is (N, "
+                        f"{', '.join(map(str, want))})", path=graph.source,
+                        fix="give calibration samples shaped like the model input, batch first")
+    ranges = calibrate(g, calib, observer=observer)
+    return quantize_graph(g, ranges, io=io, fixed=fixed)
+
+
+def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """(N, C, H, W) → (N, H, W, C); (N, C, L) → (N, 1, L, C); flat inputs unchanged (from_torch's rule)."""
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != tuple(input_shape):
+        raise DataError(f"calibration data has shape {list(x.shape)}, expected (N, "
+                        f"{', '.join(map(str, input_shape))})", fix="give samples in PyTorch layout, batch first")
+    if len(input_shape) == 3:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if len(input_shape) == 2:
+        return np.ascontiguousarray(x.transpose(0, 2, 1)[:, None])
+    return x
+
+
+def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
+                  observer: str | None = None) -> Graph:
+    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph."""
+    import torch
+
+    from tinyopt.graph.torch_import import from_torch
+
+    if isinstance(calib_data, torch.Tensor):
+        calib_data = calib_data.detach().cpu().numpy()
+    fixed = None
+    module = model
+    if hasattr(model, "_tinyopt_fq"):  # prepared by tinyopt.compress.ptq / qat
+        from tinyopt.compress import ptq
+
+        qconfig = ptq.quant_params(model)
+        fixed = {name: (float(np.asarray(a["scale"]).ravel()[0]), int(np.asarray(a["zero_point"]).ravel()[0]))
+                 for name, a in qconfig["activations"].items()
+                 if a.get("bits", 8) == 8 and a.get("quant_min", -128) == -128}
+        module = ptq.strip(model)
+    was_training = module.training
+    module.eval()
+    try:
+        graph = from_torch(module, tuple(input_shape))
+    finally:
+        module.train(was_training)
+    return convert_graph(graph, torch_to_graph_layout(calib_data, tuple(input_shape)), io=io, observer=observer,
+                         fixed=fixed)
