@@ -1,0 +1,96 @@
+"""`tinyopt analyze` wall time per MLPerf Tiny model, as a whole process, against the 1 s target.
+
+    .venv/bin/python bench/analyze_speed.py              # 5 runs per model, writes bench/results/analyze_speed.md
+    .venv/bin/python bench/analyze_speed.py --runs 3 --no-write
+
+Each run is a fresh process: `tinyopt analyze MODEL --device stm32l4r5 --json` (interpreter start, imports,
+parsing, analysis, JSON). Peer: TFLM's Python interpreter answering the nearest question it can, the
+arena size, as a fresh process too: import `tflite_micro`, `Interpreter.from_file` (load + AllocateTensors)
+and `print_allocations()`. We report the median and the best of N runs; the machine is shared, so the
+best run is the fairest estimate of the cost and the median shows the load. No torch or onnx is imported
+for .tflite and .yaml models (checked here with `-X importtime`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+TARGET_S = 1.0
+CASES = [
+    ("exam (YAML spec)", ROOT / "examples" / "specs" / "exam.yaml"),
+    ("KWS DS-CNN int8", MODELS / "kws_ref_model.tflite"),
+    ("KWS DS-CNN float", MODELS / "kws_ref_model_float32.tflite"),
+    ("ResNet-8 int8", MODELS / "pretrainedResnet_quant.tflite"),
+    ("ResNet-8 float", MODELS / "pretrainedResnet.tflite"),
+]
+TFLM = ("import sys\nfrom tflite_micro.python.tflite_micro import runtime\n"
+        "runtime.Interpreter.from_file(sys.argv[1]).print_allocations()\n")
+
+
+def wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr}")
+    return dt
+
+
+def heavy_imports(model: Path) -> list[str]:
+    """Heavy modules the analyze process imports (must be none for .tflite/.yaml)."""
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "from tinyopt.cli import run; run()", "analyze",
+                        str(model), "--json"], capture_output=True, text=True)
+    names = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    return sorted(n for n in names if n.split(".")[0] in ("torch", "onnx", "onnxruntime", "matplotlib", "scipy",
+                                                         "sklearn", "tflite_micro", "tensorflow"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    exe = [sys.executable, "-c", "from tinyopt.cli import run; run()"]
+    rows = []
+    for label, path in CASES:
+        if not path.exists():
+            print(f"skip {label}: {path} is absent")
+            continue
+        ours = [wall([*exe, "analyze", str(path), "--device", "stm32l4r5", "--json"]) for _ in range(args.runs)]
+        peer = ([wall([sys.executable, "-c", TFLM, str(path)]) for _ in range(args.runs)]
+                if path.suffix == ".tflite" and "quant" in path.name or path.name == "kws_ref_model.tflite" else [])
+        rows.append((label, min(ours), statistics.median(ours), min(peer) if peer else None,
+                     statistics.median(peer) if peer else None, heavy_imports(path)))
+    head = ("| model | tinyopt analyze best (s) | median (s) | target | best / target | TFLM load+allocate best (s) "
+            "| median (s) | ours / TFLM (best) | heavy imports |")
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for label, best, med, pbest, pmed, heavy in rows:
+        peer = f"{pbest:.3f} | {pmed:.3f} | {best / pbest:.2f}×" if pbest else "- | - | -"
+        lines.append(f"| {label} | {best:.3f} | {med:.3f} | {TARGET_S:.1f} | {best / TARGET_S:.2f} | {peer} | "
+                     f"{', '.join(heavy) or 'none'} |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        from tinyopt._io import atomic_write_text
+
+        cmd = f".venv/bin/python bench/analyze_speed.py --runs {args.runs}"
+        text = (f"# `tinyopt analyze` speed (whole process)\n\nCommand: `{cmd}` "
+                f"({args.runs} fresh processes per model, device stm32l4r5, `--json`).\n"
+                "Peer: TFLM's Python interpreter, fresh process: import + `Interpreter.from_file` (load and "
+                "AllocateTensors) + `print_allocations()` (int8 models only; TFLM does not run the float ones "
+                "here). Target: < 1 s wall per model. The machine is shared by several engineers: best-of-N is "
+                "the cost, the median shows the load.\n\n" + table + "\n")
+        out = ROOT / "bench" / "results" / "analyze_speed.md"
+        atomic_write_text(out, text)
+        print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
