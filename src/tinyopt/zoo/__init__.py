@@ -12,6 +12,7 @@ from collections.abc import Callable
 from torch import nn
 
 from tinyopt.errors import ConfigError
+from tinyopt.zoo._cnn import cnn
 from tinyopt.zoo._models import (
     ZooModel,
     cnn1d,
@@ -34,6 +35,7 @@ ZOO: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v1": mobilenet_v1,
     "cnn1d": cnn1d,
     "digits_cnn": digits_cnn,
+    "cnn": cnn,
 }
 
 
