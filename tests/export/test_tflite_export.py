@@ -357,3 +357,27 @@ def test_int8_convolution_zero_bias_is_quantized_per_channel():
     bias = h.tensors[h.nodes[0].inputs[2]]
     # bias scale = input scale x weight scale: 0.5 * 0.01 = 0.005, 0.5 * 0.02 = 0.01
     assert bias.dtype == "int32" and np.allclose(bias.quant.scale, [0.005, 0.01]) and bias.quant.axis == 0
+
+
+@pytest.mark.parametrize(("dtype", "values", "fragment"), [
+    ("int8", np.array([0, 5, 200, -3]), r"values in \[-3, 200\], outside the int8 range"),
+    ("int8", np.array([0.5, 1.0, 2.0, 3.0]), "fractional values but is int8"),
+    ("float32", np.array([0.0, np.nan, 1.0, 2.0]), "NaN or infinite"),
+    ("int32", np.arange(3), "holds 3 values but shape"),
+])
+def test_constant_values_that_would_not_survive_the_cast_are_refused(dtype, values, fragment):
+    g = single_op_model("ADD", [Tensor("x", (1, 4), dtype), Tensor("c", (1, 4), dtype, data=np.zeros((1, 4)))],
+                        Tensor("y", (), dtype))
+    g.tensors["c"].data = values
+    with pytest.raises(ModelFormatError, match=fragment):
+        graph_to_tflite_bytes(g)
+
+
+def test_integer_data_in_range_is_written_exactly():
+    """int64 arrays holding int8-range values (what numpy arithmetic produces) are written as int8."""
+    g = single_op_model("ADD", [Tensor("x", (1, 4), "int8", quant=QuantParams(0.1, 0)),
+                                Tensor("c", (1, 4), "int8", data=np.array([[-128, -1, 0, 127]]),
+                                       quant=QuantParams(0.1, 0))],
+                        Tensor("y", (), "int8", quant=QuantParams(0.2, 0)))
+    h = tflite_bytes_to_graph(graph_to_tflite_bytes(g), "c.tflite")
+    assert h.tensors["c"].data.dtype == np.int8 and h.tensors["c"].data.tolist() == [[-128, -1, 0, 127]]

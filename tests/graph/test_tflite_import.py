@@ -309,3 +309,52 @@ def test_random_field_edits_never_escape_as_raw_exceptions():
         except TinyoptError:
             outcomes["rejected"] += 1
     assert outcomes["rejected"] >= 20
+
+
+def test_external_buffer_data_is_read_and_bounds_checked():
+    model = tm.decode(need(KWS_INT8).read_bytes())
+    weight = model["subgraphs"][0]["tensors"][17]  # first conv weight, 2560 bytes
+    data = tm.externalize(model, weight["buffer"])
+    g = tflite_bytes_to_graph(data, "ext.tflite")
+    np.testing.assert_array_equal(g.tensors["functional_1/conv2d/Conv2D"].data,
+                                  load_tflite(KWS_INT8).tensors["functional_1/conv2d/Conv2D"].data)
+    with pytest.raises(ModelFormatError, match="external data .* lies outside the"):
+        tflite_bytes_to_graph(data[:-100], "ext.tflite")
+
+
+def test_duplicate_empty_and_undecodable_names_become_unique():
+    model = tm.decode(need(KWS_INT8).read_bytes())
+    tensors = model["subgraphs"][0]["tensors"]
+    tensors[23]["name"] = tensors[22]["name"]
+    tensors[24]["name"] = b""
+    tensors[25]["name"] = b"bad\xff\xfename"
+    g = tflite_bytes_to_graph(tm.encode(model), "names.tflite")
+    names = [g.nodes[i].outputs[0] for i in range(4)]
+    assert names[1] == names[0] + "_1" and names[2] == "tensor_24" and names[3] == "bad\ufffd\ufffdname"
+    assert len(set(g.tensors)) == len(g.tensors) == 35
+
+
+def test_tensor_written_by_two_operators():
+    model = tm.decode(need(KWS_INT8).read_bytes())
+    ops = model["subgraphs"][0]["operators"]
+    ops[2]["outputs"] = list(ops[1]["outputs"])  # op 2 also writes op 1's output (and reads it: a cycle)
+    ops[2]["inputs"][0] = ops[0]["outputs"][0]
+    with pytest.raises(ModelFormatError, match="written more than once"):
+        tflite_bytes_to_graph(tm.encode(model), "kws.tflite")
+
+
+def test_graph_input_produced_by_an_operator():
+    model = tm.decode(need(KWS_INT8).read_bytes())
+    sg = model["subgraphs"][0]
+    sg["inputs"] = [0, sg["operators"][0]["outputs"][0]]
+    with pytest.raises(ModelFormatError, match="written more than once"):
+        tflite_bytes_to_graph(tm.encode(model), "kws.tflite")
+
+
+def test_nan_weights_are_refused():
+    model = tm.decode(need(RESNET_FLOAT).read_bytes())
+    buf = bytearray(model["buffers"][9])  # model/conv2d/Conv2D, float32
+    buf[4:8] = np.array([np.nan], "<f4").tobytes()
+    model["buffers"][9] = bytes(buf)
+    with pytest.raises(ModelFormatError, match="tensor 8 'model/conv2d/Conv2D': holds 1 NaN or infinite"):
+        tflite_bytes_to_graph(tm.encode(model), "resnet.tflite")

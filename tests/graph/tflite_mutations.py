@@ -113,10 +113,14 @@ def encode(model: dict) -> bytes:
     b = flatbuffers.Builder(1 << 16)
     buffers = []
     for data in model["buffers"]:
-        vec = b.CreateByteVector(bytes(data)) if data else None
+        external = isinstance(data, dict)  # {"offset", "size"}: data stored after the flatbuffer
+        vec = b.CreateByteVector(bytes(data)) if data and not external else None
         Buffer.BufferStart(b)
         if vec is not None:
             Buffer.BufferAddData(b, vec)
+        if external:
+            Buffer.BufferAddOffset(b, data["offset"])
+            Buffer.BufferAddSize(b, data["size"])
         buffers.append(Buffer.BufferEnd(b))
     subgraphs = []
     for sg in model["subgraphs"]:
@@ -184,6 +188,20 @@ def encode(model: dict) -> bytes:
     Model.ModelAddBuffers(b, bvec)
     b.Finish(Model.ModelEnd(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def externalize(model: dict, buffer: int) -> bytes:
+    """Move one buffer's bytes after the flatbuffer (the >2 GB layout: Buffer.offset/size).
+
+    Encoded twice: the u64 offset field has a fixed width, so the second encoding has the same length.
+    """
+    payload = bytes(model["buffers"][buffer])
+    model = copy.deepcopy(model)
+    model["buffers"][buffer] = {"offset": 2**40, "size": len(payload)}
+    start = -(-len(encode(model)) // 16) * 16
+    model["buffers"][buffer] = {"offset": start, "size": len(payload)}
+    head = encode(model)
+    return head + bytes(start - len(head)) + payload
 
 
 # -- structural mutations -------------------------------------------------------------------------

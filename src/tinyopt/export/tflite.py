@@ -165,9 +165,25 @@ class _Writer:
                 raise ModelFormatError("is a constant without values (an architecture spec has no weights)",
                                        path=self.where, where=where,
                                        fix="train or convert the model so every weight has values before exporting")
-            if t.data is not None and np.asarray(t.data).size != t.size:
-                raise ModelFormatError(f"holds {np.asarray(t.data).size} values but shape {list(t.shape)} needs "
-                                       f"{t.size}", path=self.where, where=where, fix="fix the tensor's data or shape")
+            if t.data is not None:
+                self._check_data(t, np.asarray(t.data), where)
+
+    def _check_data(self, t: Tensor, arr: np.ndarray, where: str) -> None:
+        """Values must survive the cast to the tensor's dtype unchanged (no silent wrap-around)."""
+        fail = None
+        if arr.size != t.size:
+            fail = (f"holds {arr.size} values but shape {list(t.shape)} needs {t.size}", "fix the tensor's data or shape")
+        elif arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            fail = ("holds NaN or infinite values", "retrain the model or clip its weights before exporting")
+        elif t.dtype not in ("float32", "float16", "bool") and arr.size:
+            info = np.iinfo(NUMPY_DTYPE[t.dtype])
+            if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+                fail = (f"holds fractional values but is {t.dtype}", "quantize the tensor before exporting")
+            elif arr.dtype.kind not in "biuf" or arr.min() < info.min or arr.max() > info.max:
+                fail = (f"holds values in [{arr.min()}, {arr.max()}], outside the {t.dtype} range "
+                        f"[{info.min}, {info.max}]", "re-quantize the tensor (clip to its dtype's range)")
+        if fail:
+            raise ModelFormatError(fail[0], path=self.where, where=where, fix=fail[1])
 
     # -- flatbuffer pieces ----------------------------------------------------------------------
     def _vec(self, values, dtype: str) -> int:

@@ -262,6 +262,10 @@ class _Importer:
             if len(raw) != want:
                 self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
             data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape).copy()
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                bad = int(np.count_nonzero(~np.isfinite(data)))
+                self.fail(f"holds {bad} NaN or infinite value(s) in its constant data", where,
+                          "retrain or re-export the model; its weights diverged")
         quant = self._read_quant(qtable, shape, dtype, where) if qtable is not None else None
         if quant is None and data is None and dtype in QUANTIZED_ACTIVATION_DTYPES:
             self.fail(f"is an {dtype} activation without quantization parameters", where,
