@@ -1,0 +1,94 @@
+"""``tinyopt deploy MODEL --target c|arduino --out DIR``: an int8 model as a C99 library (static arena).
+
+``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--board mps2-an386
+--run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
+MAC, flash, RAM and whether the M4 outputs equal the host build's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+
+from tinyopt.errors import ConfigError
+
+TARGETS = ("c", "arduino")
+
+
+def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0) -> dict:
+    """Build host and M4, run ``n_inputs`` seeded inputs on both; the figures ``--json`` prints."""
+    import numpy as np
+
+    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+
+    rng = np.random.default_rng(seed)
+    xs = rng.integers(-128, 128, size=(n_inputs, lib.input_bytes), dtype=np.int8)
+    with tempfile.TemporaryDirectory(prefix="tinyopt-build-") as tmp:
+        tmp = Path(tmp)
+        m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
+        m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
+        host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
+    instructions = int(np.median(counts))
+    return {
+        "board": board,
+        "inputs": n_inputs,
+        "instructions": instructions,
+        "macs": lib.macs,
+        "instructions_per_mac": round(instructions / max(lib.macs, 1), 3),
+        "flash_bytes": m4.flash_bytes,
+        "ram_bytes": m4.ram_bytes + lib.output_bytes,  # + the caller's output buffer; input lives in the arena
+        "arena_bytes": lib.arena_bytes,
+        "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def deploy(
+        model: str = typer.Argument(..., help="int8 .tflite model (or any file tinyopt can load)"),
+        target: str = typer.Option("c", "--target", help="c (library folder) or arduino (library + sketch)"),
+        out: Path = typer.Option(..., "--out", help="output folder (written atomically)"),
+        explain: bool = typer.Option(False, "--explain", help="print the arena plan"),
+        force: bool = typer.Option(False, "--force", help="replace an existing folder tinyopt did not write"),
+        prefix: str = typer.Option("tinyopt", "--prefix", help="C symbol prefix"),
+        board: str = typer.Option(None, "--board", help="board for --run: mps2-an386 (Cortex-M4, qemu)"),
+        run: bool = typer.Option(False, "--run", help="build for the board, run under qemu, compare with host"),
+        inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
+        as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
+    ) -> None:
+        """Generate a C99 library (or Arduino library) from an int8 model."""
+        from tinyopt.cli._common import console, print_json
+        from tinyopt.export.c import arduino_files, generate_sources, write_library
+        from tinyopt.export.c.board import BOARDS
+        from tinyopt.graph import load_model
+
+        if target not in TARGETS:
+            raise ConfigError(f"unknown target {target!r}", where="--target", fix="use --target c or arduino")
+        if run and target != "c":
+            raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
+        if run and board is None:
+            board = "mps2-an386"
+        if board is not None and board not in BOARDS:
+            raise ConfigError(f"unknown board {board!r}", where="--board", fix=f"use one of {', '.join(BOARDS)}")
+        if inputs < 1:
+            raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
+        graph = load_model(model)
+        lib = generate_sources(graph, prefix=prefix)  # raises before anything is written
+        files = lib.files if target == "c" else arduino_files(lib, graph)
+        meta = {"model": str(model), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
+        write_library(files, out, force=force, meta=meta)
+        con = console(stderr=as_json)
+        if explain:
+            con.print(lib.plan.planner.print_plan(), markup=False)
+            con.print(f"execution order: {lib.plan.order}", markup=False)
+        con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
+                  f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
+        if run:
+            res = run_on_board(lib, out, board, n_inputs=inputs)
+            if as_json:
+                print_json(res)
+            else:
+                for k, v in res.items():
+                    con.print(f"{k:>22}  {v}", markup=False)

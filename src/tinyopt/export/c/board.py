@@ -1,0 +1,139 @@
+"""Build the generated library for the host and for Cortex-M4 (MPS2 AN386), run it under qemu, measure it.
+
+Instruction counts: qemu's ``-icount shift=S`` makes every guest instruction advance virtual time by
+exactly 2^S ns, and the M4's SysTick (25 MHz processor clock on MPS2) ticks every 40 ns of virtual time,
+so ``instructions = ticks * 40 / 2^S`` with no host noise. S = 3 gives 5 instructions per tick; a wrap
+interrupt extends the 24-bit counter. The harness subtracts the cost of reading the counter twice.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from tinyopt.errors import ToolchainError
+from tinyopt.export.c import emit
+from tinyopt.export.c.generate import _resource
+
+ICOUNT_SHIFT = 3
+SYSTICK_NS = 40  # 25 MHz
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+APT = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+BOARDS = {"mps2-an386": {"machine": "mps2-an386", "flags": M4_FLAGS}}
+
+
+def require(tool: str) -> str:
+    """Path of an external tool, or a ToolchainError that says how to install it."""
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolchainError(f"'{tool}' is not installed", where="deploy --run",
+                             fix=f"install the Cortex-M toolchain and emulator: {APT}")
+    return path
+
+
+def _run(cmd: list[str], what: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    try:
+        res = subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as e:
+        raise ToolchainError(f"{what} did not finish within {timeout:.0f} s", where=cmd[0],
+                             fix="check the model size or raise the timeout") from e
+    if res.returncode != 0:
+        err = (res.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise ToolchainError(f"{what} failed: {' | '.join(err[:3]) or 'exit status ' + str(res.returncode)}",
+                             where=cmd[0], fix=f"check the toolchain installation ({APT})")
+    return res
+
+
+def build_host(lib_dir: Path, exe: Path, main_c: Path | None = None, shared: bool = False,
+               cc: str = "cc", opt: str = "-O2") -> Path:
+    """Compile the library (with ``main_c``, default its example) strictly, as a user would."""
+    require(cc)
+    sources = sorted(str(p) for p in Path(lib_dir).glob("*.c"))
+    if shared:
+        cmd = [cc, *WARN_FLAGS, opt, "-fPIC", "-shared", "-I", str(lib_dir), *sources, "-o", str(exe)]
+    else:
+        main_c = main_c or Path(lib_dir) / "examples" / "main.c"
+        cmd = [cc, *WARN_FLAGS, opt, "-I", str(lib_dir), *sources, str(main_c), "-o", str(exe)]
+    _run(cmd, "host compilation")
+    return exe
+
+
+def run_host(exe: Path, inputs: np.ndarray, output_bytes: int) -> np.ndarray:
+    """Outputs of the example program for a batch of int8 inputs (one row per input)."""
+    res = _run([str(exe)], "host run", input=np.ascontiguousarray(inputs, np.int8).tobytes())
+    return np.frombuffer(res.stdout, np.int8).reshape(len(inputs), output_bytes)
+
+
+def inputs_initializer(inputs: np.ndarray) -> str:
+    """C initialiser rows for ``int8_t inputs[N][BYTES]``.
+
+    >>> inputs_initializer(np.array([[1, -2], [3, 4]], np.int8))
+    '    {1, -2},\\n    {3, 4}'
+    """
+    return ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in inputs.reshape(len(inputs), -1))
+
+
+@dataclass
+class M4Build:
+    elf: Path
+    flash_bytes: int  # .text + .rodata of the library objects
+    ram_bytes: int  # .data + .bss of the library objects
+    elf_sizes: dict  # text/data/bss of the whole firmware (harness and test inputs included)
+
+
+def _sizes(paths: list[Path]) -> dict:
+    res = _run([require("arm-none-eabi-size"), "-t", *map(str, paths)], "arm-none-eabi-size")
+    total = res.stdout.decode().strip().splitlines()[-1].split()
+    return {"text": int(total[0]), "data": int(total[1]), "bss": int(total[2])}
+
+
+def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "tinyopt",
+             board: str = "mps2-an386") -> M4Build:
+    """Cross-compile the library and a semihosting harness holding ``inputs``; sizes via arm-none-eabi-size."""
+    gcc = require("arm-none-eabi-gcc")
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    flags = [*WARN_FLAGS, *BOARDS[board]["flags"], "-O2", "-ffunction-sections", "-fdata-sections"]
+    objs = []
+    for src in sorted(Path(lib_dir).glob("*.c")):
+        obj = build_dir / (src.stem + ".o")
+        _run([gcc, *flags, "-I", str(lib_dir), "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
+        objs.append(obj)
+    subs = dict(banner=emit.BANNER, prefix=prefix, PREFIX=prefix.upper(), n_inputs=len(inputs),
+                inputs=inputs_initializer(inputs), icount_shift=ICOUNT_SHIFT)
+    (build_dir / "main.c").write_text(Template(_resource("templates", "mps2_main.c.in")).substitute(subs))
+    (build_dir / "startup.c").write_text(_resource("templates", "mps2_startup.c"))
+    (build_dir / "link.ld").write_text(_resource("templates", "mps2_an386.ld"))
+    elf = build_dir / "firmware.elf"
+    harness_flags = [f for f in flags if f != "-pedantic"]  # the vector table casts the stack address
+    _run([gcc, *harness_flags, "-I", str(lib_dir), "-nostartfiles", "-T", str(build_dir / "link.ld"),
+          "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs",
+          str(build_dir / "main.c"), str(build_dir / "startup.c"), *map(str, objs), "-o", str(elf)], "linking")
+    lib = _sizes(objs)
+    return M4Build(elf, flash_bytes=lib["text"], ram_bytes=lib["data"] + lib["bss"], elf_sizes=_sizes([elf]))
+
+
+def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: float = 300):
+    """(outputs [N, output_bytes] int8, instructions per inference [N]) from the harness under qemu."""
+    qemu = require("qemu-system-arm")
+    res = _run([qemu, "-M", BOARDS[board]["machine"], "-nographic", "-monitor", "none", "-serial", "none",
+                "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
+                "-kernel", str(elf)], "qemu", timeout=timeout)
+    outs, counts = [], []
+    text = (res.stdout + res.stderr).decode(errors="replace")  # semihosting writes to qemu's stderr
+    for line in text.splitlines():
+        m = re.fullmatch(r"out ([0-9a-f]*) (\d+)", line.strip())
+        if m:
+            outs.append(np.frombuffer(bytes.fromhex(m.group(1)), np.int8))
+            counts.append(int(m.group(2)) * SYSTICK_NS // (1 << ICOUNT_SHIFT))
+    if not outs:
+        raise ToolchainError("the firmware printed no outputs under qemu", where=str(elf),
+                             fix="run qemu by hand with -semihosting to see what happened")
+    return np.stack(outs).reshape(len(outs), output_bytes), np.array(counts, np.int64)
