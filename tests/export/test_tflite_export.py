@@ -381,3 +381,15 @@ def test_integer_data_in_range_is_written_exactly():
                         Tensor("y", (), "int8", quant=QuantParams(0.2, 0)))
     h = tflite_bytes_to_graph(graph_to_tflite_bytes(g), "c.tflite")
     assert h.tensors["c"].data.dtype == np.int8 and h.tensors["c"].data.tolist() == [[-128, -1, 0, 127]]
+
+
+@pytest.mark.parametrize(("path", "arena"), [(KWS_INT8, 24_272), (RESNET_INT8, 55_984)], ids=["kws", "resnet"])
+def test_tflm_arena_of_the_written_file_equals_the_original(path, arena, capfd):
+    """TFLM's own arena (DESIGN.md: KWS 24,272 B, ResNet-8 55,984 B) does not change after a round trip."""
+    sizes = []
+    for content in (need(path).read_bytes(), graph_to_tflite_bytes(load_tflite(path))):
+        runtime.Interpreter.from_bytes(content).print_allocations()
+        out = capfd.readouterr()
+        line = next(x for x in (out.out + out.err).splitlines() if "Arena allocation total" in x)
+        sizes.append(int(line.split("total")[1].split()[0]))
+    assert sizes == [arena, arena]
