@@ -53,6 +53,13 @@ class CostTotals:
         return asdict(self)
 
 
+def short_name(name: str, limit: int = 36) -> str:
+    """A readable label for converter names like 'model/act/Relu;model/bn/FusedBatchNormV3;...;conv2d/Conv2D':
+    the last ';'-separated part, cut in the middle when still too long."""
+    tail = name.split(";")[-1]
+    return tail if len(tail) <= limit else f"{tail[:limit // 2 - 1]}…{tail[-(limit // 2):]}"
+
+
 def is_bias(node: Node, index: int) -> bool:
     return node.op in MAC_OPS and index == 2
 

@@ -5,7 +5,7 @@ Example (the seeds' exam): ``conv2d_0 params = (3×3×1+1)×16 = 160``.
 
 from __future__ import annotations
 
-from tinyopt.analysis.cost import MAC_OPS, activation_dtype, node_macs
+from tinyopt.analysis.cost import MAC_OPS, activation_dtype, node_macs, short_name
 from tinyopt.graph.ir import DTYPE_BYTES, Graph
 
 
@@ -63,11 +63,12 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
              + ("" if a.dtype == a.model_dtype else f" (as if converted from {a.model_dtype})")]
     for node in graph.nodes:
         pf, mf = param_formula(graph, node), mac_formula(graph, node)
+        label = short_name(node.name)
         if pf:
-            lines.append(f"{node.name} params = {pf}")
+            lines.append(f"{label} params = {pf}")
         if mf:
             macs = node_macs(graph, node)
-            lines.append(f"{node.name} MACs = {mf}; FLOPs = 2×{_n(macs)} = {_n(2 * macs)}")
+            lines.append(f"{label} MACs = {mf}; FLOPs = 2×{_n(macs)} = {_n(2 * macs)}")
     mac_rows = [r for r in a.layers if r.type in MAC_OPS]
     lines.append("params = " + " + ".join(_n(r.params) for r in a.layers if r.params) + f" = {_n(a.params)}")
     lines.append("FLOPs = " + " + ".join(_n(r.flops) for r in mac_rows) + f" = {_n(a.flops)} "
@@ -83,7 +84,7 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
         lines.append(f"parameter memory at real dtypes (int32 biases) = {_n(a.param_bytes)} B = {_kb(a.param_bytes)}")
     t = graph.tensors[a.largest_activation_tensor]
     aw = DTYPE_BYTES[activation_dtype(t, None if a.dtype == a.model_dtype else a.dtype)]
-    lines.append(f"largest activation ({t.name}) = {_dims(t.shape[1:] or t.shape)} × {aw:g} B = "
+    lines.append(f"largest activation ({short_name(t.name)}) = {_dims(t.shape[1:] or t.shape)} × {aw:g} B = "
                  f"{_n(a.largest_activation_bytes)} B = {_kb(a.largest_activation_bytes)}")
     lines.append(f"textbook total = {_kb(a.textbook_param_bytes)} + {_kb(a.largest_activation_bytes)} = "
                  f"{_n(a.textbook_total_bytes)} B = {_kb(a.textbook_total_bytes)}")

@@ -150,8 +150,10 @@ class GreedyPlanner:
         steps = max((b.last_used for b in self.buffers), default=-1) + 1
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         out = io.StringIO()
+        from tinyopt.analysis.cost import short_name
+
         for i, b in enumerate(self.buffers):
-            out.write(f"{letters[i % len(letters)]}: {b.name or f'buffer {i}'} {b.size:,} B "
+            out.write(f"{letters[i % len(letters)]}: {short_name(b.name) if b.name else f'buffer {i}'} {b.size:,} B "
                       f"@ {offs[i]:,} steps {b.first_used}..{b.last_used}\n")
         for t in range(steps):
             row = ["."] * width
@@ -161,10 +163,12 @@ class GreedyPlanner:
                     lo = offs[i] * width // peak
                     hi = max(lo + 1, (offs[i] + self.aligned_size(i)) * width // peak)
                     for k in range(lo, min(hi, width)):
-                        row[k] = "*" if row[k] != "." else letters[i % len(letters)]
+                        if row[k] == ".":  # a column is peak/width bytes: small neighbours may share one
+                            row[k] = letters[i % len(letters)]
                     used += self.aligned_size(i)
             out.write(f"{t:>3} {''.join(row)} {used:,} B\n")
-        out.write(f"peak {self.peak_bytes():,} B (no sharing: {self.sum_bytes():,} B); '*' marks an overlap\n")
+        out.write(f"peak {self.peak_bytes():,} B (no sharing: {self.sum_bytes():,} B); one column = "
+                  f"{peak / width:,.0f} B\n")
         return out.getvalue()
 
     def print_plan(self, file=None, width: int = 64) -> None:

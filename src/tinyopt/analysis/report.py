@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tinyopt.analysis.cost import short_name
 from tinyopt.analysis.fit import Analysis, analyze, kb
 
 __all__ = ["Analysis", "analyze", "render"]
@@ -28,7 +29,7 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
                       ("activation bytes", "right")):
         t.add_column(col, justify=just)
     for r in a.layers:
-        t.add_row(r.name, r.type, "×".join(str(d) for d in r.output_shape), _num(r.params), _num(r.macs),
+        t.add_row(short_name(r.name), r.type, "×".join(str(d) for d in r.output_shape), _num(r.params), _num(r.macs),
                   _num(r.other_ops), _num(r.param_bytes), _num(r.activation_bytes))
     t.add_row("total", "", "", _num(a.params), _num(a.macs), _num(a.other_ops), _num(a.param_bytes), "",
               style="bold")
@@ -42,7 +43,7 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
         ("MACs / FLOPs (2×MACs)", f"{a.macs:,} / {a.flops:,} ({a.flops / 1e6:,.2f} M)"),
         ("parameter memory (textbook, count × width)", kb(a.textbook_param_bytes)),
         ("parameter memory (real dtypes)", kb(a.param_bytes)),
-        (f"largest activation ({a.largest_activation_tensor})", kb(a.largest_activation_bytes)),
+        (f"largest activation ({short_name(a.largest_activation_tensor)})", kb(a.largest_activation_bytes)),
         ("textbook total (params + largest activation)", kb(a.textbook_total_bytes)),
         ("planned activation arena", kb(a.arena_bytes)),
         ("flash (weights + quant params + code estimate)", kb(a.flash_bytes)),
