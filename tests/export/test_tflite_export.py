@@ -393,3 +393,64 @@ def test_tflm_arena_of_the_written_file_equals_the_original(path, arena, capfd):
         line = next(x for x in (out.out + out.err).splitlines() if "Arena allocation total" in x)
         sizes.append(int(line.split("total")[1].split()[0]))
     assert sizes == [arena, arena]
+
+
+# -- int8 single-op models: TFLM and LiteRT against a float reference ----------------------------------
+def _q(scale, zero):
+    return QuantParams(scale, zero)
+
+
+_QX = (0.05, 2)
+# op -> (extra inputs, attrs, output quant, float reference of the dequantized inputs)
+INT8_CASES = {
+    "ADD": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(0.04, -3))], {"activation": "NONE"}, (0.08, 1),
+            lambda a, b: a + b),
+    "SUB": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(0.04, -3))], {"activation": "RELU"}, (0.05, -20),
+            lambda a, b: np.maximum(a - b, 0)),
+    "MUL": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(0.04, -3))], {"activation": "NONE"}, (0.1, 0),
+            lambda a, b: a * b),
+    "MAX_POOL_2D": ([], {"filter": (2, 2), "stride": (2, 2), "padding": "SAME", "activation": "NONE"}, _QX,
+                    lambda a: a.reshape(1, 2, 2, 3, 2, 3).max(axis=(2, 4))),
+    "AVERAGE_POOL_2D": ([], {"filter": (4, 6), "stride": (1, 1), "padding": "VALID", "activation": "NONE"}, _QX,
+                        lambda a: a.mean(axis=(1, 2), keepdims=True)),
+    "MEAN": ([_i32("axes", [1, 2])], {"keep_dims": True}, (0.03, -1), lambda a: a.mean(axis=(1, 2), keepdims=True)),
+    "PAD": ([_i32("pads", [[0, 0], [1, 1], [2, 0], [0, 0]])], {}, _QX,
+            lambda a: np.pad(a, ((0, 0), (1, 1), (2, 0), (0, 0)))),
+    "CONCATENATION": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(*_QX))], {"axis": 3, "activation": "NONE"}, _QX,
+                      lambda a, b: np.concatenate([a, b], axis=3)),
+    "RESHAPE": ([_i32("shape", [1, 72])], {"new_shape": (1, 72)}, _QX, lambda a: a.reshape(1, 72)),
+    "SOFTMAX": ([], {"beta": 1.0}, (1 / 256, -128), lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)),
+    "LOGISTIC": ([], {}, (1 / 256, -128), lambda a: 1 / (1 + np.exp(-a))),
+    "TANH": ([], {}, (1 / 128, 0), np.tanh),
+    "RELU": ([], {}, _QX, lambda a: np.maximum(a, 0)),
+    "RELU6": ([], {}, _QX, lambda a: np.clip(a, 0, 6)),
+}
+
+
+@pytest.mark.parametrize("op", list(INT8_CASES))
+def test_every_int8_op_runs_in_tflm_and_litert(op):
+    from ai_edge_litert.interpreter import Interpreter
+
+    extra, attrs, (sy, zy), reference = INT8_CASES[op]
+    x = Tensor("x", (1, 4, 6, 3), "int8", quant=_q(*_QX))
+    g = single_op_model(op, [x, *extra], Tensor("y", (), "int8", quant=_q(sy, zy)), attrs)
+    data = graph_to_tflite_bytes(g)
+    _assert_same_graph(g, tflite_bytes_to_graph(data, f"{op}.tflite"))
+    rng = np.random.default_rng(42)
+    feeds = [rng.integers(-128, 128, g.tensors[name].shape).astype(np.int8) for name in g.inputs]
+    real = [g.tensors[name].quant.scale[0] * (f.astype(float) - g.tensors[name].quant.zero_point[0])
+            for name, f in zip(g.inputs, feeds)]
+    expected = np.clip(np.round(reference(*real) / sy) + zy, -128, 127)
+    tflm = runtime.Interpreter.from_bytes(data)
+    for i, f in enumerate(feeds):
+        tflm.set_input(f, i)
+    tflm.invoke()
+    got = tflm.get_output(0).astype(int)
+    lite = Interpreter(model_content=data)
+    lite.allocate_tensors()
+    for d, f in zip(lite.get_input_details(), feeds):
+        lite.set_tensor(d["index"], f)
+    lite.invoke()
+    other = lite.get_tensor(lite.get_output_details()[0]["index"]).astype(int)
+    assert got.shape == expected.shape == other.shape
+    assert np.abs(got - expected).max() <= 1 and np.abs(other - got).max() <= 1
