@@ -117,3 +117,10 @@ def test_explain_shows_the_worked_solution():
 def test_bad_options(kwargs):
     with pytest.raises(ConfigError):
         analyze(load_model(SPECS / "exam.yaml"), **kwargs)
+
+
+def test_device_by_name_and_training_batch():
+    a = analyze(load_model(SPECS / "exam.yaml"), "EXAM", memory="textbook", train_batch=4)
+    assert a.device.name == "exam" and a.fits is False
+    sgd = a.training["sgd"]
+    assert sgd["batch"] == 4 and sgd["total_bytes"] == 2 * 364_812 + sgd["activations_bytes"]

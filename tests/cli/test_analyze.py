@@ -194,3 +194,23 @@ def test_whole_process_exit_code_and_single_line(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and str(p) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_training_batch_and_plan_flags(capsys):
+    one = run_json(capsys, "analyze", EXAM)["training"]["adam"]
+    adam = run_json(capsys, "analyze", EXAM, "--train-batch", "32")["training"]["adam"]
+    # 4 × 91,203 × 4 B (weights, gradients, 2 Adam states) + every activation × 32 samples.
+    assert adam["batch"] == 32 and adam["activations_bytes"] == 32 * one["activations_bytes"]
+    assert adam["total_bytes"] == 4 * 364_812 + adam["activations_bytes"]
+    code, out, _ = run(capsys, "analyze", EXAM, "--plan")
+    assert code == 0 and "Arena plan" in out and "peak 1,270,080 B" in out
+    assert "error" in _bad(capsys, EXAM, "--train-batch", "0")
+
+
+def test_battery_life_flag(capsys):
+    d = run_json(capsys, "analyze", need(KWS_INT8), "--device", "stm32l4r5", "--battery-mah", "1000",
+                 "--battery-v", "3", "--rate", "1")
+    # avg power = E × 1/s + sleep × idle fraction; hours = 1000 mAh × 3 V / avg mW.
+    sleep = 0.0023
+    avg = d["energy_mj"] + sleep * (1 - d["latency_s"])
+    assert d["battery_life_h"] == pytest.approx(3000 / avg)

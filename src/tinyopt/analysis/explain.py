@@ -116,7 +116,7 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             rel = "≤" if a.flash_bytes <= d.flash_bytes else ">"
             lines.append(f"flash {_kb(a.flash_bytes)} {rel} {_kb(d.flash_bytes)}")
     tr = a.training["adam"]
-    lines.append(f"training memory (Adam, batch 1) = weights {_n(tr['weights_bytes'])} + gradients "
+    lines.append(f"training memory (Adam, batch {tr['batch']}) = weights {_n(tr['weights_bytes'])} + gradients "
                  f"{_n(tr['gradients_bytes'])} + 2 states {_n(tr['optimizer_bytes'])} + stored activations "
-                 f"{_n(tr['activations_bytes'])} = {_n(tr['total_bytes'])} B = {_kb(tr['total_bytes'])}")
+                 f"{_n(tr['activations_bytes'] // tr['batch'])} × {tr['batch']} = {_n(tr['total_bytes'])} B = {_kb(tr['total_bytes'])}")
     return lines

@@ -210,17 +210,22 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
     return out
 
 
-def analyze(graph: Graph, device: Device | None = None, dtype: str | None = None, memory: str = "planned",
+def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None = None, memory: str = "planned",
             runtime: str | None = None, suggest: bool = True, battery_mah: float | None = None,
-            battery_v: float = 3.0, inferences_per_s: float = 1.0) -> Analysis:
+            battery_v: float = 3.0, inferences_per_s: float = 1.0, train_batch: int = 1) -> Analysis:
     """Measure ``graph`` and, with a device, decide whether it fits and what would make it fit.
 
-    ``dtype=None`` prices every tensor at its own dtype; ``'int8'``/``'float32'`` prices the model "as if"
-    converted (int8: weights and activations 1 byte, biases int32, per-channel quant params).
+    ``device`` is a ``Device`` or a catalog name. ``dtype=None`` prices every tensor at its own dtype;
+    ``'int8'``/``'float32'`` prices the model "as if" converted (int8: weights and activations 1 byte,
+    biases int32, per-channel quant params). ``train_batch`` sizes the training-memory estimate.
     """
     from tinyopt.analysis.explain import explain_lines
 
     _check_options(dtype, memory)
+    if isinstance(device, str):
+        from tinyopt.devices import get_device
+
+        device = get_device(device)
     m = measure(graph, dtype)
     eff, tot = m["dtype"], m["totals"]
     a = Analysis(
@@ -230,7 +235,8 @@ def analyze(graph: Graph, device: Device | None = None, dtype: str | None = None
         largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
         arena_bytes=m["plan"].peak_bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
         layers=m["rows"], plan=m["plan"], device=device)
-    a.training = {opt: training_memory(graph, tot.params, opt, 1).to_dict() for opt in ("sgd", "momentum", "adam")}
+    a.training = {opt: training_memory(graph, tot.params, opt, train_batch).to_dict()
+                  for opt in ("sgd", "momentum", "adam")}
     if device is not None:
         a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
         rt_name = runtime or device.runtime

@@ -61,7 +61,8 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
         ]
         if a.battery_life_h is not None:
             rows.append(("battery life", f"{a.battery_life_h:,.1f} h ({a.battery_life_h / 24:,.1f} days)"))
-    rows.append(("training memory (Adam, batch 1)", kb(a.training["adam"]["total_bytes"])))
+    tr = a.training["adam"]
+    rows.append((f"training memory (Adam, batch {tr['batch']})", kb(tr["total_bytes"])))
     for k, v in rows:
         s.add_row(k, v)
     console.print(s)

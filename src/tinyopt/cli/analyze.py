@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
         battery_mah: float = typer.Option(None, "--battery-mah", help="battery capacity for battery life"),
         battery_v: float = typer.Option(3.0, "--battery-v", help="battery voltage"),
         rate: float = typer.Option(1.0, "--rate", help="inferences per second for battery life"),
+        train_batch: int = typer.Option(1, "--train-batch", help="batch size for the training-memory figure"),
         explain: bool = typer.Option(False, "--explain", help="every figure with its formula"),
         plan: bool = typer.Option(False, "--plan", help="print the arena plan timeline"),
         as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
             dev = custom_device(dev, sram_kb=sram_kb, flash_kb=flash_kb, fp32_flops=fp32_flops, int8_ops=int8_ops)
         graph = load_model_ref(model, shape)
         result = run_analysis(graph, dev, dtype=dtype, memory=memory, runtime=runtime, battery_mah=battery_mah,
-                              battery_v=battery_v, inferences_per_s=rate)
+                              battery_v=battery_v, inferences_per_s=rate, train_batch=train_batch)
         if as_json:
             from tinyopt.cli._common import print_json
 
