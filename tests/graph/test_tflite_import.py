@@ -358,3 +358,17 @@ def test_nan_weights_are_refused():
     model["buffers"][9] = bytes(buf)
     with pytest.raises(ModelFormatError, match="tensor 8 'model/conv2d/Conv2D': holds 1 NaN or infinite"):
         tflite_bytes_to_graph(tm.encode(model), "resnet.tflite")
+
+
+def test_written_corpus_through_load_model(tmp_path):
+    """The hardening corpus on disk: each file loads or gives a one-line error that starts with its path."""
+    paths = tm.write_corpus(tmp_path / "corpus", [need(KWS_INT8).read_bytes()], size=40, seed=2)
+    assert len(paths) == 40 and len({p.name for p in paths}) == 40
+    rejected = 0
+    for p in paths:
+        try:
+            load_model(p)
+        except TinyoptError as err:
+            _one_line(err, str(p))
+            rejected += 1
+    assert rejected >= 30

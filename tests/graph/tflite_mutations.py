@@ -374,8 +374,9 @@ def byte_mutations(data: bytes, count: int, seed: int = 0) -> Iterator[tuple[str
 
 
 def corpus(models: list[bytes], size: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
-    """``size`` corrupt files from the given valid models: every structural mutation on every model,
-    truncations, then random byte mutations up to ``size``."""
+    """``size`` corrupt files from the given valid models, deterministic for a seed: every structural
+    mutation on every model it applies to, truncations, then random field edits and random byte
+    mutations in turn until ``size`` files. Some random ones stay valid (a flipped weight byte)."""
     made = 0
     for mi, data in enumerate(models):
         for mut in MUTATIONS:
@@ -394,11 +395,40 @@ def corpus(models: list[bytes], size: int, seed: int = 0) -> Iterator[tuple[str,
             made += 1
             yield f"model {mi}: {name}", bad
     rest = size - made
-    per = -(-rest // max(len(models), 1))
+    if rest <= 0 or not models:
+        return
+    per = -(-rest // (2 * len(models)))
+    streams = []
     for mi, data in enumerate(models):
-        for name, bad in byte_mutations(data, min(per, size - made), seed=seed + 100 + mi):
+        streams.append((mi, random_edits(data, per, seed=seed + 200 + mi)))
+        streams.append((mi, byte_mutations(data, per, seed=seed + 100 + mi)))
+    while made < size and streams:
+        for entry in list(streams):
+            mi, stream = entry
+            item = next(stream, None)
+            if item is None:
+                streams.remove(entry)
+                continue
             made += 1
-            yield f"model {mi}: {name}", bad
+            yield f"model {mi}: {item[0]}", item[1]
+            if made >= size:
+                return
+
+
+def write_corpus(folder, models: list[bytes], size: int = 250, seed: int = 0) -> list:
+    """Write ``corpus(...)`` as ``NNN-<what>.tflite`` files (for CLI-level checks: exit code 2, one line)."""
+    import re
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (name, data) in enumerate(corpus(models, size, seed)):
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+        path = folder / f"{i:03d}-{slug}.tflite"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
 
 
 # -- random field edits -----------------------------------------------------------------------------
