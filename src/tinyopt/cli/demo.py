@@ -46,5 +46,6 @@ def register(app: typer.Typer) -> None:
         from tinyopt.pipeline.summary import print_summary
 
         con = console()
+        con.width = max(con.width, 110)  # the closing table has ten columns
         res = run_project(demo_config(quick), out, console=con, use_cache=not no_cache)
         print_summary(con, res)

@@ -21,5 +21,6 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_project(project)
         con = console()
+        con.width = max(con.width, 110)  # the closing table has ten columns
         res = run_project(cfg, out, console=con, use_cache=not no_cache)
         print_summary(con, res)

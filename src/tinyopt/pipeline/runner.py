@@ -199,11 +199,12 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
                 if base not in torch_models:
                     continue
                 name = "int8" if base == "float" else "pruned+int8"
-                qkey = stage_key("quantize", qcfg, [base_key])
+                qkey = stage_key("quantize", {**qcfg, "name": cfg["name"]}, [base_key])
                 epochs = int(qcfg["epochs"]) if qcfg["mode"] == "qat" else 1
                 with prog.bar(f"{qcfg['mode'].upper()} {name}", epochs) as tick:
-                    qdir, _ = cache.cached("quantize", f"{base}-{qkey}", lambda tmp, b=base: quantize_stage.build(
-                        torch_models[b], fs, qcfg, seed, tmp, on_epoch=lambda e, r: tick()))
+                    qdir, _ = cache.cached("quantize", f"{base}-{qkey}", lambda tmp, b=base, n=name, t=tick: quantize_stage.build(
+                        torch_models[b], fs, qcfg, seed, tmp, name=f"{cfg['name']}_{n}",
+                        on_epoch=lambda e, r: t()))
                 int8_graphs[name] = qdir / "model.tflite"
         lap("quantize")
 
