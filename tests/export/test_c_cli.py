@@ -1,0 +1,76 @@
+"""``tinyopt deploy``: folder layout, --explain, refusals with exit 2 and one line, --run --json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import KWS_INT8, need
+from tinyopt.cli import main
+from tinyopt.export.tflite import save_tflite, single_op_model
+from tinyopt.graph.ir import QuantParams, Tensor
+
+
+def _q(s, z):
+    return QuantParams(np.float32(s), np.asarray(z))
+
+
+def test_deploy_writes_library_and_explains(tmp_path, capsys):
+    out = tmp_path / "kws"
+    assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "arena" in text and "scratch" in text and "execution order" in text
+    names = {p.name for p in out.iterdir()}
+    assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
+    assert (out / "examples" / "main.c").is_file()
+
+
+def test_unsupported_op_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    g = single_op_model("LOGISTIC", [Tensor("x", (1, 8), "int8", quant=_q(0.1, 0))],
+                        Tensor("y", (), "int8", quant=_q(1 / 256, -128)))
+    model = save_tflite(g, tmp_path / "logistic.tflite")
+    out = tmp_path / "out"
+    assert main(["deploy", str(model), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "node 0" in err and "LOGISTIC" in err and "Fix:" in err
+    assert not out.exists()
+
+
+def test_existing_foreign_folder_refused_unless_force(tmp_path, capsys):
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "main.c").write_text("/* the user's code */")
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(out)]) == 2
+    assert "not written by tinyopt" in capsys.readouterr().err and (out / "main.c").exists()
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(out), "--force", "--target", "arduino"]) == 0
+    assert (out / "library.properties").is_file() and not (out / "main.c").exists()
+
+
+def test_run_needs_c_target_and_known_board(tmp_path, capsys):
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "a"), "--target", "arduino", "--run"]) == 2
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--board", "uno", "--run"]) == 2
+    err = capsys.readouterr().err
+    assert "--target c" in err and "mps2-an386" in err
+
+
+def test_run_without_qemu_names_the_install_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "k"), "--run"]) == 2
+    err = capsys.readouterr().err
+    assert "is not installed" in err and "apt-get install gcc-arm-none-eabi" in err
+
+
+@pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
+                    reason="Cortex-M toolchain or qemu absent (apt-get install gcc-arm-none-eabi "
+                           "libnewlib-arm-none-eabi qemu-system-arm)")
+def test_run_json_on_mps2(tmp_path, capsys):
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "k"), "--board", "mps2-an386",
+                 "--run", "--json", "--inputs", "2"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"instructions", "macs", "instructions_per_mac", "flash_bytes", "ram_bytes", "outputs_match_host"} <= set(res)
+    assert res["outputs_match_host"] is True and res["macs"] == 2656768
+    assert res["instructions_per_mac"] == round(res["instructions"] / res["macs"], 3)
+    assert res["ram_bytes"] == res["arena_bytes"] + 12  # + the caller's 12-byte output buffer
