@@ -454,3 +454,18 @@ def test_every_int8_op_runs_in_tflm_and_litert(op):
     other = lite.get_tensor(lite.get_output_details()[0]["index"]).astype(int)
     assert got.shape == expected.shape == other.shape
     assert np.abs(got - expected).max() <= 1 and np.abs(other - got).max() <= 1
+
+
+def test_mean_axes_from_attrs_are_written_as_an_operand():
+    """The PyTorch/ONNX importers put MEAN's axes in attrs; TFLite only reads an int32 operand."""
+    g = single_op_model("MEAN", [Tensor("x", _A.shape)], Tensor("y", ()), {"axes": (1, 2), "keep_dims": False})
+    data = graph_to_tflite_bytes(g)
+    h = tflite_bytes_to_graph(data, "mean.tflite")
+    assert h.tensors[h.nodes[0].inputs[1]].data.tolist() == [1, 2] and h.tensors["y"].shape == (1, 3)
+    tflm = runtime.Interpreter.from_bytes(data)
+    tflm.set_input(_A, 0)
+    tflm.invoke()
+    np.testing.assert_allclose(tflm.get_output(0), _A.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    g.nodes[0].attrs.pop("axes")
+    with pytest.raises(ModelFormatError, match="MEAN has neither an axes operand"):
+        graph_to_tflite_bytes(g)

@@ -6,8 +6,8 @@ deterministic: the same Graph gives the same bytes. Re-importing it with ``load_
 same ops, attributes, tensor names, shapes, dtypes, data and quantization.
 
 Layout choices: buffer 0 is the empty sentinel and every non-constant tensor points to it; each constant
-gets its own 16-byte aligned buffer; a convolution without a bias gets explicit zeros (the runtimes
-need one); both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
+gets its own 16-byte aligned buffer; operands the IR may leave implicit (a convolution's zero bias, MEAN's
+axes) are written out (``_complete_operands``); both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
 reads the first for codes below 127); a ``serving_default`` signature lists the graph inputs/outputs.
 """
 
@@ -49,7 +49,7 @@ def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
 def graph_to_tflite_bytes(graph: Graph) -> bytes:
     """Serialize a Graph with weights; raises ``ModelFormatError``/``UnsupportedOpError`` when it cannot."""
     graph.validate()
-    return _Writer(_with_biases(graph)).build()
+    return _Writer(_complete_operands(graph)).build()
 
 
 def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, attrs: dict | None = None,
@@ -71,20 +71,24 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, at
     return g.validate()
 
 
-def _with_biases(graph: Graph) -> Graph:
-    """A copy of ``graph`` where every CONV_2D / DEPTHWISE_CONV_2D without a bias gets a zero one.
+def _complete_operands(graph: Graph) -> Graph:
+    """A copy of ``graph`` with the operands a TFLite file must carry but the IR may leave implicit.
 
-    LiteRT refuses a bias-less convolution and both TFLM and LiteRT crash on a bias-less depthwise
-    convolution, so the file carries explicit zeros (int32 with scale = input scale × weight scale for
-    int8, as the quantization spec requires). The computation is unchanged; re-importing shows the bias.
+    - CONV_2D / DEPTHWISE_CONV_2D without a bias get a zero one: LiteRT refuses a bias-less convolution
+      and both TFLM and LiteRT crash on a bias-less depthwise one (int8: int32 zeros with scale = input
+      scale × weight scale, as the quantization spec requires).
+    - MEAN with its axes in ``attrs["axes"]`` (the PyTorch and ONNX importers) gets them as an int32
+      constant operand, the only place TFLite looks.
+    The computation is unchanged; re-importing shows the added constants.
     """
-    missing = [i for i, n in enumerate(graph.nodes)
-               if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and (len(n.inputs) < 3 or not n.inputs[2])]
-    if not missing:
+    bias_less = [n for n in graph.nodes
+                 if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and (len(n.inputs) < 3 or not n.inputs[2])]
+    axes_less = [n for n in graph.nodes if n.op == "MEAN" and (len(n.inputs) < 2 or not n.inputs[1])]
+    if not bias_less and not axes_less:
         return graph
     g = graph.copy()
-    for i in missing:
-        n = g.nodes[i]
+    by_name = {id(n): i for i, n in enumerate(graph.nodes)}
+    for n in (g.nodes[by_name[id(m)]] for m in bias_less):
         x, w = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]]
         channels = w.shape[0] if n.op == "CONV_2D" else w.shape[-1]
         dtype, quant = "float32", None
@@ -94,8 +98,17 @@ def _with_biases(graph: Graph) -> Graph:
                 scale = np.float32(x.quant.scale[0]) * w.quant.scale.astype(np.float32)
                 quant = QuantParams(scale, np.zeros(scale.size), axis=0)
         name = g.unique_name(f"{n.name}_zero_bias")
-        g.add_tensor(Tensor(name, (channels,), dtype, data=np.zeros(channels, NUMPY_DTYPE[dtype]), quant=quant))
+        zeros = np.zeros(channels, NUMPY_DTYPE[dtype])
+        g.add_tensor(Tensor(name, (channels,), dtype, data=zeros, quant=quant))
         n.inputs = [*n.inputs[:2], name]
+    for i, n in ((by_name[id(m)], g.nodes[by_name[id(m)]]) for m in axes_less):
+        if "axes" not in n.attrs:
+            raise ModelFormatError("MEAN has neither an axes operand nor an 'axes' attribute", path=g.source,
+                                   where=f"node {i} '{n.name}'", fix="give the axes to average over")
+        axes = np.asarray(n.attrs["axes"], np.int32).ravel()
+        name = g.unique_name(f"{n.name}_axes")
+        g.add_tensor(Tensor(name, axes.shape, "int32", data=axes))
+        n.inputs = [n.inputs[0], name]
     return g
 
 
