@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import KWS_INT8, RESNET_INT8, ROOT, need
+from conftest import KWS_INT8, RESNET_FLOAT, RESNET_INT8, ROOT, need
 from tinyopt.analysis.fit import analyze
 from tinyopt.analysis.memory import ALIGNMENT, GreedyPlanner, align_up, plan_arena, tensor_lifetimes
 from tinyopt.errors import BudgetError
@@ -127,7 +127,7 @@ def tflm_head_bytes(path) -> int:
     return int(m.group(1))
 
 
-@pytest.mark.parametrize("path", [KWS_INT8, RESNET_INT8])
+@pytest.mark.parametrize("path", [KWS_INT8, RESNET_INT8, RESNET_FLOAT])  # TFLM refuses the hybrid KWS float
 def test_planned_arena_not_above_tflm(path):
     pytest.importorskip("tflite_micro")
     g = load_model(need(path))
@@ -139,4 +139,4 @@ def test_planned_arena_not_above_tflm(path):
     # Independent lower bound: the two (three for ResNet's skip) largest tensors alive together.
     largest = max(plan.sizes)
     assert plan.peak_bytes >= (2 if path == KWS_INT8 else 3) * largest
-    assert tflm in (16000, 49152)  # the figures, as TFLM prints them today
+    assert tflm in (16000, 49152, 196608)  # the figures (int8), as TFLM prints them today

@@ -127,10 +127,11 @@ def register(app: typer.Typer) -> None:
         graph = load_model_ref(model, shape)
         result = run_analysis(graph, dev, dtype=dtype, memory=memory, runtime=runtime, battery_mah=battery_mah,
                               battery_v=battery_v, inferences_per_s=rate, train_batch=train_batch)
-        if as_json:
-            from tinyopt.cli._common import print_json
+        if as_json:  # plain json, not rich: the JSON path stays light (start-up target < 1 s)
+            import json
+            import sys
 
-            print_json(result.to_dict())
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
             return
         from tinyopt.analysis.report import render
         from tinyopt.cli._common import console
