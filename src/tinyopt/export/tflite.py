@@ -307,7 +307,8 @@ class _Writer:
                                 (Slot.CONV_STRIDE_H, "Int32", sh, 0), (Slot.CONV_ACTIVATION, "Int8", act, 0),
                                 (Slot.CONV_DILATION_W, "Int32", dw, 1), (Slot.CONV_DILATION_H, "Int32", dh, 1)])
         if op == "DEPTHWISE_CONV_2D":
-            dm = int(a.get("depth_multiplier", 1))
+            x_channels = self.g.tensors[n.inputs[0]].shape[-1]
+            dm = int(a.get("depth_multiplier", self.g.tensors[n.inputs[1]].shape[-1] // max(x_channels, 1)))
             return self._table([(Slot.DW_PADDING, "Int8", pad, 0), (Slot.DW_STRIDE_W, "Int32", sw, 0),
                                 (Slot.DW_STRIDE_H, "Int32", sh, 0), (Slot.DW_DEPTH_MULTIPLIER, "Int32", dm, 0),
                                 (Slot.DW_ACTIVATION, "Int8", act, 0), (Slot.DW_DILATION_W, "Int32", dw, 1),
