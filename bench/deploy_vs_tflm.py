@@ -1,0 +1,142 @@
+"""tinyopt's C library against TFLM on the MLPerf Tiny int8 models: RAM, flash, host latency, M4 instructions.
+
+Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5]`` from the repo root.
+
+- TFLM arena: ``tflite_micro`` ``print_allocations()`` (total of head and tail).
+- Our RAM: ``.data + .bss`` of the library's Cortex-M4 objects (``arm-none-eabi-size``) plus the caller's
+  output buffer; the input lives in the arena (``tinyopt_input_buffer()``), as TFLM keeps it in its arena.
+- Our flash: ``.text + .rodata`` of the same objects, against the ``.tflite`` file size.
+- Host latency: our library built ``-O2`` as a shared object, called through ctypes, against TFLM's
+  interpreter (``set_input`` + ``invoke``), same process, same inputs, median of ``--runs``.
+- M4: instructions per inference under ``qemu-system-arm -M mps2-an386 -icount shift=3`` (SysTick, see
+  ``tinyopt.export.c.board``), and per MAC; outputs compared with the host build and with TFLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT.parent / "shared" / "models" / "mlperf-tiny"
+CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite", "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
+
+
+def tflm_arena(path: Path) -> int:
+    """TFLM's arena total, read from print_allocations() (it prints from C++, not through Python)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_file(str(path))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            interp.print_allocations()
+            ctypes.CDLL(None).fflush(None)  # MicroPrintf goes through C stdio buffers
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    return int(re.search(r"Arena allocation total (\d+) bytes", text).group(1))
+
+
+def median_seconds(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> dict:
+    from tflite_micro.python.tflite_micro import runtime
+
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_host, build_m4, run_qemu
+    from tinyopt.graph import load_model
+
+    lib = generate_sources(load_model(path))
+    d = tmp / path.stem
+    write_library(lib.files, d)
+    so = build_host(d, tmp / f"{path.stem}.so", shared=True)
+    c = ctypes.CDLL(str(so))
+    c.tinyopt_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    interp = runtime.Interpreter.from_file(str(path))
+    shape = tuple(interp.get_input_details(0)["shape"])
+    rng = np.random.default_rng(0)
+    xs = rng.integers(-128, 128, size=(runs, *shape), dtype=np.int8)
+    out = np.zeros(lib.output_bytes, np.int8)
+    mismatches = 0
+    it = iter(range(runs))
+
+    def ours():
+        x = xs[next(it) % runs]
+        c.tinyopt_invoke(x.ctypes.data, out.ctypes.data)
+
+    def tflm():
+        x = xs[next(it) % runs]
+        interp.set_input(x, 0)
+        interp.invoke()
+
+    for x in xs:  # correctness on every timed input
+        c.tinyopt_invoke(x.ctypes.data, out.ctypes.data)
+        interp.set_input(x, 0)
+        interp.invoke()
+        mismatches += int(not np.array_equal(out, interp.get_output(0).reshape(-1)))
+    it = iter(range(10**9))
+    t_ours = median_seconds(ours, runs)
+    t_tflm = median_seconds(tflm, runs)
+    m4 = build_m4(d, tmp / f"{path.stem}-m4", xs[:qemu_inputs].reshape(qemu_inputs, -1))
+    m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
+    m4_ok = all(np.array_equal(m4_out[i], _tflm_out(interp, xs[i])) for i in range(qemu_inputs))
+    arena = tflm_arena(path)
+    ram = m4.ram_bytes + lib.output_bytes
+    instr = int(np.median(counts))
+    return dict(model=name, tflm_arena=arena, our_ram=ram, ram_ratio=ram / arena, our_flash=m4.flash_bytes,
+                tflite_bytes=path.stat().st_size, flash_ratio=m4.flash_bytes / path.stat().st_size,
+                ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours, m4_instructions=instr,
+                macs=lib.macs, instr_per_mac=instr / lib.macs, host_mismatches=mismatches, runs=runs,
+                m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs)
+
+
+def _tflm_out(interp, x):
+    interp.set_input(x, 0)
+    interp.invoke()
+    return interp.get_output(0).reshape(-1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--qemu-inputs", type=int, default=5)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tinyopt-bench-") as tmp:
+        rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in CASES.items()]
+    print("| model | TFLM arena B | our RAM B | RAM ratio | our flash B | .tflite B | flash ratio "
+          "| ours ms | TFLM ms | host speedup | M4 instructions | MACs | instr/MAC | host = TFLM | M4 = TFLM |")
+    print("|" + " --- |" * 15)
+    for r in rows:
+        print(f"| {r['model']} | {r['tflm_arena']:,} | {r['our_ram']:,} | {r['ram_ratio']:.3f}x | {r['our_flash']:,} "
+              f"| {r['tflite_bytes']:,} | {r['flash_ratio']:.3f}x | {r['ours_ms']:.3f} | {r['tflm_ms']:.3f} "
+              f"| {r['speedup']:.1f}x | {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
+              f"| {r['runs'] - r['host_mismatches']}/{r['runs']} | {'yes' if r['m4_matches_tflm'] else 'NO'} "
+              f"({r['qemu_inputs']}) |")
+
+
+if __name__ == "__main__":
+    main()
