@@ -20,11 +20,33 @@ from tinyopt.errors import DataError
 from tinyopt.graph.ir import Graph
 
 
+def dequantize_weights(graph: Graph) -> Graph:
+    """Hybrid models (float activations, int8 weights from dynamic-range quantization) → all float:
+    every int8/int32 constant feeding a float layer becomes ``scale * (q - zero_point)``."""
+    g = graph.copy()
+    for n in g.nodes:
+        x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
+        if x is None or x.dtype != "float32":
+            continue
+        for name in n.inputs[1:3] if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ():
+            t = g.tensors[name] if name else None
+            if t is None or t.data is None or t.dtype not in ("int8", "int32") or t.quant is None:
+                continue
+            shape = [1] * t.data.ndim
+            if t.quant.per_channel:
+                shape[t.quant.axis if t.quant.axis is not None else 0] = -1
+            scale = t.quant.scale.astype(np.float32).reshape(shape)
+            t.data = ((t.data.astype(np.int64) - t.quant.zero_point.reshape(shape)) * scale).astype(np.float32)
+            t.dtype, t.quant = "float32", None
+    return g
+
+
 def prepare_float_graph(graph: Graph) -> Graph:
-    """BN folded into convs, activations fused, identities removed: the float graph TFLite would convert."""
+    """BN folded into convs, activations fused, identities removed, hybrid weights dequantized: the float
+    graph TFLite's converter would quantize."""
     from tinyopt.graph.passes import fold_batchnorm, fuse_activations, remove_identities
 
-    return remove_identities(fuse_activations(fold_batchnorm(graph)))
+    return remove_identities(fuse_activations(fold_batchnorm(dequantize_weights(graph))))
 
 
 def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None = None,

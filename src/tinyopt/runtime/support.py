@@ -1,0 +1,119 @@
+"""Which operators a deploy target can run, and why not, before anything is deployed.
+
+Targets:
+- ``tflm``: TensorFlow Lite Micro's reference kernels (what ``tinyopt.runtime`` reproduces bit for bit):
+  float32 or int8 (no hybrid float-activation/int8-weight kernels, no int16/uint8 here), fused
+  activations NONE/RELU/RELU6/RELU_N1_TO_1, quantization parameters TFLM's Prepare accepts.
+- ``tinyopt-c``: the generated C library (``tinyopt.export.c``): int8 only, the operators it has C kernels
+  for, one int8 input and one int8 output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from tinyopt.errors import ConfigError, TinyoptError
+from tinyopt.graph.ir import Graph, Node
+from tinyopt.runtime.prepare import prepare_node
+
+TARGETS = ("tflm", "tinyopt-c")
+TFLM_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D",
+            "MAX_POOL_2D", "MEAN", "RESHAPE", "PAD", "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "QUANTIZE",
+            "DEQUANTIZE", "RELU", "RELU6")
+WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass
+class OpSupport:
+    index: int
+    name: str
+    op: str
+    dtype: str
+    supported: bool
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _first_line(e: TinyoptError) -> str:
+    """The error's own message and fix, without the file/node prefix (the table already says where)."""
+    text = e.message.rstrip(".")
+    return f"{text}; fix: {e.fix.rstrip('.')}" if e.fix else text
+
+
+def _describe(graph: Graph, node: Node, p: dict) -> str:
+    bits = [p["dtype"]]
+    if node.op in WEIGHTED and p["dtype"] == "int8":
+        q = graph.tensors[node.inputs[1]].quant
+        bits.append("per-channel" if q is not None and q.per_channel else "per-tensor")
+    if "stride_h" in p:
+        bits.append(f"stride {p['stride_h']}x{p['stride_w']}")
+        if (p["dilation_h"], p["dilation_w"]) != (1, 1):
+            bits.append(f"dilation {p['dilation_h']}x{p['dilation_w']}")
+        bits.append(p["padding"])
+    act = node.attrs.get("activation")
+    if act and act != "NONE":
+        bits.append(f"fused {act}")
+    return ", ".join(bits)
+
+
+def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
+    if node.op not in TFLM_OPS:
+        if node.op == "BATCH_NORM":
+            return False, "BATCH_NORM is not a TFLite operator; fold it into the previous conv (tinyopt convert does)"
+        return False, f"{node.op} is not among the TFLM kernels tinyopt checks ({', '.join(TFLM_OPS)})"
+    ins = graph.node_inputs(node)
+    x = ins[0]
+    dtypes = {t.dtype for t in [x, *(graph.tensors[o] for o in node.outputs)] if t is not None}
+    bad = sorted(dtypes - {"float32", "int8"})
+    if bad:
+        return False, f"dtype {', '.join(bad)} is not supported (float32 or int8 only)"
+    if node.op in WEIGHTED and x.dtype == "float32" and ins[1] is not None and ins[1].dtype == "int8":
+        return False, "hybrid layer (float activations, int8 weights): TFLM has no hybrid kernels; " \
+                      "convert the model to full int8"
+    act = node.attrs.get("activation", "NONE") or "NONE"
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        return False, f"fused activation {act} is not supported; use a separate {act} operator"
+    try:
+        p = prepare_node(graph, node)
+    except TinyoptError as e:
+        return False, _first_line(e)
+    return True, _describe(graph, node, p)
+
+
+def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
+    from tinyopt.export.c.params import prepare
+
+    try:
+        prepare(graph, index, node)
+        p = prepare_node(graph, node)
+    except TinyoptError as e:
+        return False, _first_line(e)
+    return True, _describe(graph, node, p)
+
+
+def check_support(graph: Graph, target: str = "tflm") -> list[OpSupport]:
+    """One row per operator: supported or not, and the reason (dtype, activation, parameters...)."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target '{target}'", where="--target", fix=f"use one of {', '.join(TARGETS)}")
+    check = _tflm_node if target == "tflm" else _c_node
+    rows = []
+    for i, node in enumerate(graph.nodes):
+        x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+        ok, why = check(graph, i, node)
+        rows.append(OpSupport(i, node.name, node.op, x.dtype if x is not None else "-", ok, why))
+    return rows
+
+
+def graph_level_problems(graph: Graph, target: str) -> list[str]:
+    """Problems that belong to no single operator (the C library's one int8 input and output)."""
+    if target != "tinyopt-c":
+        return []
+    from tinyopt.export.c.generate import check_graph
+
+    try:
+        check_graph(graph)
+    except TinyoptError as e:
+        return [_first_line(e)]
+    return []
