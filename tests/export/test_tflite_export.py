@@ -498,3 +498,14 @@ def test_converted_pytorch_model_is_written_and_runs():
     lite.invoke()
     diff = np.abs(tflm.get_output(0) - lite.get_tensor(lite.get_output_details()[0]["index"]))
     assert diff.max() <= out_scale * 1.001
+
+
+def test_writer_reads_its_output_back_and_names_the_bad_tensor():
+    g = single_op_model("RELU", [Tensor("x", (1, 4), "int8", quant=QuantParams(0.1, 0))],
+                        Tensor("y", (), "int8", quant=QuantParams(0.1, 0)))
+    g.tensors["y"].quant = QuantParams(0.0, 0)
+    with pytest.raises(ModelFormatError, match="tensor 1 'y': has quantization scale 0.0"):
+        graph_to_tflite_bytes(g)
+    g.tensors["y"].quant = None
+    with pytest.raises(ModelFormatError, match="'y': is an int8 activation without quantization"):
+        graph_to_tflite_bytes(g)

@@ -48,8 +48,14 @@ def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
 
 def graph_to_tflite_bytes(graph: Graph) -> bytes:
     """Serialize a Graph with weights; raises ``ModelFormatError``/``UnsupportedOpError`` when it cannot."""
+    from tinyopt.graph.tflite_import import tflite_bytes_to_graph
+
     graph.validate()
-    return _Writer(_complete_operands(graph)).build()
+    data = _Writer(_complete_operands(graph)).build()
+    # What we write, we must read back: the strict importer checks quantization, dtypes per op and every
+    # shape again, and names the tensor or operator if the graph breaks a TFLite rule.
+    tflite_bytes_to_graph(data, graph.source or graph.name)
+    return data
 
 
 def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, attrs: dict | None = None,

@@ -134,7 +134,7 @@ class _Importer:
 
         used = sorted({int(t) for t in inputs} | {int(t) for t in outputs}
                       | {t for _, ins, outs, _ in raw_ops for t in (*ins, *outs) if t >= 0})
-        graph = Graph(Path(self.source).stem or "model", source=self.source)
+        graph = Graph(Path(self.source).stem if not self.source.startswith("<") else "model", source=self.source)
         self.names: dict[int, str] = {}
         outputs_of_ops = {t for _, _, outs, _ in raw_ops for t in outs}
         for i in used:
