@@ -28,6 +28,15 @@ TFLITE = {"dscnn": (KWS_INT8, KWS_FLOAT), "resnet8": (RESNET_INT8, RESNET_FLOAT)
 SPEC = {"dscnn": "kws.yaml", "resnet8": "resnet8.yaml"}
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Two intra-op threads on the shared 2-core machine make small convs 10-100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def hand_macs(g: Graph) -> list[tuple[str, int]]:
     """Per-layer MACs from shapes: conv OH*OW*O*KH*KW*I, depthwise OH*OW*C*M*KH*KW, dense O*I."""
     rows = []

@@ -342,7 +342,6 @@ def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) ->
     """
     import torch
     import torch.fx
-    from torch.fx.passes.shape_prop import ShapeProp
 
     label = name or type(module).__name__
     if not isinstance(module, torch.nn.Module):
@@ -353,6 +352,9 @@ def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) ->
                                               for d in shape):
         raise ModelFormatError(f"input_shape must be 1 to 3 positive integers without the batch, got "
                                f"{input_shape!r}", where=label, fix="give e.g. (1, 28, 28), (3, 128) or (784,)")
+    if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
+            module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
+        module = torch.nn.Sequential(module)  # fx traces into the root: keep a lone layer a leaf
     modes = {m: m.training for m in module.modules()}
     try:
         try:
@@ -364,7 +366,8 @@ def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) ->
         gm.eval()
         try:
             with torch.no_grad():
-                ShapeProp(gm).propagate(torch.zeros(1, *shape))
+                module(torch.zeros(1, *shape))  # fails fast and plainly (fx's error path is slow)
+                _ShapeRecorder(gm).run(torch.zeros(1, *shape))
         except Exception as e:
             raise ModelFormatError(f"the model does not run on an input of shape {[1, *shape]}: "
                                    f"{str(e).splitlines()[0] if str(e) else e!r}", where=label,
@@ -375,6 +378,29 @@ def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) ->
     return _FxConverter(gm, label).run(shape)
 
 
+def _shape_recorder_class():
+    import torch
+    import torch.fx
+
+    class ShapeRecorder(torch.fx.Interpreter):
+        """Runs the traced graph once and stores each tensor result's shape in ``node.meta``.
+
+        (torch.fx's ShapeProp does the same but spends seconds setting up fake-tensor machinery.)
+        """
+
+        def run_node(self, n):
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor):
+                n.meta["tinyopt_shape"] = tuple(int(d) for d in out.shape)
+            return out
+
+    return ShapeRecorder
+
+
+def _ShapeRecorder(gm):  # noqa: N802 - a class made on first use, so importing this module needs no torch
+    return _shape_recorder_class()(gm)
+
+
 class _FxConverter:
     def __init__(self, gm, label: str):
         self.gm = gm
@@ -383,8 +409,6 @@ class _FxConverter:
         self.env: dict = {}
 
     def run(self, shape) -> Graph:
-        from torch.fx.passes.shape_prop import TensorMetadata
-
         b = self.b
         for n in self.gm.graph.nodes:
             b.where = f"node '{n.name}' ({self._describe(n)})"
@@ -398,11 +422,11 @@ class _FxConverter:
                 if not all(isinstance(v, Val) for v in vals):
                     b.unsupported("a model output that is not a tensor computed from the input")
                 return b.finish(vals)
-            elif isinstance(n.meta.get("tensor_meta"), TensorMetadata):
+            elif "tinyopt_shape" in n.meta:
                 if n.op == "get_attr":
                     b.unsupported("a tensor attribute used directly in forward()",
                                   "wrap parameters in supported layers (nn.Linear, nn.Conv2d, ...)")
-                self.env[n] = self.convert(n, tuple(n.meta["tensor_meta"].shape))
+                self.env[n] = self.convert(n, n.meta["tinyopt_shape"])
             # anything else computes shapes (x.size(0)); reshapes take their target from the traced shape
         raise AssertionError("fx graph without an output node")
 
