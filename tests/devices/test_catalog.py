@@ -78,7 +78,7 @@ def test_custom_device_rejects_non_positive_sizes(kwargs):
 def test_runtimes_have_calibrated_constants_and_sources():
     for name in list_runtimes():
         rt = get_runtime(name)
-        assert set(rt.cycles_per_mac) == {"conv", "depthwise"} and min(rt.cycles_per_mac.values()) > 0
+        assert set(rt.cycles_per_mac) == {"conv", "depthwise", "fc"} and min(rt.cycles_per_mac.values()) > 0
         assert "MLPerf Tiny" in rt.source
     with pytest.raises(ConfigError, match="unknown runtime"):
         get_runtime("tvm")

@@ -20,7 +20,8 @@ from tinyopt.analysis.cost import LayerCost
 from tinyopt.devices import Device, Runtime
 from tinyopt.errors import ConfigError
 
-MAC_CLASS = {"CONV_2D": "conv", "FULLY_CONNECTED": "conv", "DEPTHWISE_CONV_2D": "depthwise"}
+MAC_CLASS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise", "FULLY_CONNECTED": "fc"}
+CLASSES = ("conv", "depthwise", "fc")
 
 
 def rate_latency_s(flops: int, device: Device, dtype: str) -> float | None:
@@ -42,8 +43,12 @@ class CycleBreakdown:
 
 
 def mac_counts(rows: list[LayerCost]) -> dict[str, int]:
-    """MACs per op class (conv: CONV_2D and FULLY_CONNECTED; depthwise: DEPTHWISE_CONV_2D)."""
-    out = {"conv": 0, "depthwise": 0}
+    """MACs per op class: conv (CONV_2D), depthwise (DEPTHWISE_CONV_2D), fc (FULLY_CONNECTED).
+
+    Three classes because the kernels differ in kind: a conv reuses each weight over the output map,
+    a depthwise conv has short inner loops, a dense layer reads every weight once (memory bound).
+    """
+    out = dict.fromkeys(CLASSES, 0)
     for r in rows:
         if r.type in MAC_CLASS:
             out[MAC_CLASS[r.type]] += r.macs
@@ -68,23 +73,23 @@ def calibrated_latency_s(rows: list[LayerCost], device: Device, runtime: Runtime
 
 def calibrate(points: list[tuple[list[LayerCost], float]], clock_hz: float, cycles_per_other_op: float,
               per_op_overhead_cycles: float) -> dict[str, float]:
-    """Solve cycles_per_mac for the two MAC classes from measured latencies (seconds) of models.
+    """Solve cycles_per_mac of the three MAC classes from measured latencies (seconds) of models.
 
-    With two models whose conv/depthwise mixes differ, the linear system is square and solved exactly;
-    with more, it is solved in the least-squares sense. Raises ConfigError if it is singular or a
-    solved constant is not positive (the measurements contradict the fixed assumptions).
+    With three models whose conv/depthwise/fc mixes differ, the linear system is square and solved
+    exactly; with more, in the least-squares sense. Raises ConfigError if it is singular or a solved
+    constant is not positive (the measurements contradict the fixed assumptions).
     """
     a, b = [], []
     for rows, seconds in points:
         macs = mac_counts(rows)
         fixed = sum(r.other_ops for r in rows) * cycles_per_other_op + len(rows) * per_op_overhead_cycles
-        a.append([macs["conv"], macs["depthwise"]])
+        a.append([macs[c] for c in CLASSES])
         b.append(seconds * clock_hz - fixed)
     sol, _, rank, _ = np.linalg.lstsq(np.array(a, dtype=float), np.array(b, dtype=float), rcond=None)
-    if rank < 2 or (sol <= 0).any():
+    if rank < len(CLASSES) or (sol <= 0).any():
         raise ConfigError(f"calibration gives non-physical cycles per MAC {sol.tolist()}", where="calibrate",
-                          fix="use models with different conv/depthwise mixes and consistent latencies")
-    return {"conv": float(sol[0]), "depthwise": float(sol[1])}
+                          fix="use models with different conv/depthwise/dense mixes and consistent latencies")
+    return {c: float(v) for c, v in zip(CLASSES, sol)}
 
 
 def energy_mj(latency_s: float | None, device: Device) -> float | None:
