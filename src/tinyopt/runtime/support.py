@@ -85,6 +85,9 @@ def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
 def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     from tinyopt.export.c.params import prepare
 
+    dtypes = sorted({graph.tensors[t].dtype for t in [node.inputs[0], *node.outputs] if t} - {"int8"})
+    if dtypes:
+        return False, f"dtype {', '.join(dtypes)}: the C library runs int8 only; convert the model first"
     try:
         prepare(graph, index, node)
         p = prepare_node(graph, node)
