@@ -509,3 +509,12 @@ def test_writer_reads_its_output_back_and_names_the_bad_tensor():
     g.tensors["y"].quant = None
     with pytest.raises(ModelFormatError, match="'y': is an int8 activation without quantization"):
         graph_to_tflite_bytes(g)
+
+
+def test_single_op_model_docstring_example():
+    import doctest
+
+    import tinyopt.export.tflite as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 5 and result.failed == 0

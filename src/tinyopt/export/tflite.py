@@ -36,6 +36,8 @@ from tinyopt.graph._tflite_schema import (
 )
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 
+__all__ = ["WRITABLE_OPS", "graph_to_tflite_bytes", "save_tflite", "single_op_model"]
+
 WRITABLE_OPS = tuple(OPTIONS_TYPE)
 _INT8_V2 = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX", "ADD", "SUB", "MUL", "CONCATENATION", "MEAN", "PAD",
             "LOGISTIC", "TANH", "RELU", "RELU6", "DEQUANTIZE")
@@ -64,7 +66,21 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, at
 
     ``output``'s shape is recomputed from the inputs (``shapes.py``), so any placeholder shape will do;
     its dtype and quantization are kept. ``None`` marks an absent optional input (a bias).
-    Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT.
+    Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT:
+
+    >>> import numpy as np
+    >>> from tinyopt.graph.ir import QuantParams, Tensor
+    >>> w = np.ones((2, 1, 1, 3), np.int8)
+    >>> g = single_op_model(
+    ...     "CONV_2D",
+    ...     [Tensor("x", (1, 4, 4, 3), "int8", quant=QuantParams(0.5, 0)),
+    ...      Tensor("w", w.shape, "int8", data=w, quant=QuantParams([0.01, 0.02], [0, 0], axis=0)),
+    ...      Tensor("b", (2,), "int32", data=np.zeros(2, np.int32), quant=QuantParams([0.005, 0.01], [0, 0], axis=0))],
+    ...     Tensor("y", (), "int8", quant=QuantParams(0.1, 0)), {"stride": (1, 1), "padding": "SAME"})
+    >>> g.tensors["y"].shape
+    (1, 4, 4, 2)
+    >>> graph_to_tflite_bytes(g)[4:8]
+    b'TFL3'
     """
     g = Graph(name, source=f"<single {op} model>")
     for t in [*[t for t in inputs if t is not None], output]:

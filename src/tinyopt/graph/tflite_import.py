@@ -35,6 +35,8 @@ from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.graph.ops import SUPPORTED_OPS
 from tinyopt.graph.shapes import infer_node
 
+__all__ = ["SUPPORTED", "load_tflite", "tflite_bytes_to_graph"]
+
 SUPPORTED = tuple(op for op in SUPPORTED_OPS if op in OPTIONS_TYPE)
 MAX_ELEMENTS = 2**28          # per tensor: a 1 GB float tensor is no microcontroller model
 MAX_RANK = 8
