@@ -36,3 +36,20 @@ def candidate_spec(params: dict, input_shape: tuple[int, ...], num_classes: int,
         layers.append({"type": "dense", "units": max(1, round(dense * keep)), "activation": "relu"})
     layers.append({"type": "dense", "units": num_classes, "activation": "softmax"})
     return {"name": name, "input": list(input_shape), "layers": layers}
+
+
+def candidate_model(params: dict, input_shape: tuple[int, ...], num_classes: int, prune: bool = True
+                    ) -> tuple[str, dict]:
+    """The zoo builder and arguments of the same network (``prune=False``: the full-width one that is
+    trained before structured pruning)."""
+    p = dict(params) if prune else {**params, "prune": 0.0}
+    keep = 1.0 - float(p.get("prune", 0.0))
+    dense = int(p.get("dense", 0))
+    dense = max(1, round(dense * keep)) if dense else 0
+    widths = hidden_widths(p)
+    if len(input_shape) == 3:
+        h, w, c = input_shape
+        return "cnn", {"filters": widths, "kernel": int(p.get("kernel", 3)), "dense": dense,
+                       "input_hw": [int(h), int(w)], "in_channels": int(c), "num_classes": num_classes}
+    hidden = [4 * f for f in widths] + ([dense] if dense else [])
+    return "mlp", {"input_size": int(input_shape[0]), "hidden": hidden, "num_classes": num_classes}

@@ -12,70 +12,69 @@ from collections.abc import Callable
 import numpy as np
 
 
-def build_torch(spec: dict):
-    """nn.Sequential with the same layers as the YAML spec (NCHW inside; logits out)."""
-    import torch.nn as nn
+def build_torch(params: dict, input_shape: tuple[int, ...], num_classes: int, prune: bool = True):
+    """The candidate as a zoo module (the same network ``candidate_spec`` describes)."""
+    from tinyopt import zoo
+    from tinyopt.search.candidate import candidate_model
 
-    shape = list(spec["input"])
-    c = shape[-1] if len(shape) == 3 else None
-    n = None if len(shape) == 3 else shape[0]
-    h, w = (shape[0], shape[1]) if len(shape) == 3 else (None, None)
-    mods: list[nn.Module] = []
-    for layer in spec["layers"]:
-        t = layer["type"]
-        if t == "conv2d":
-            k = layer["kernel"]
-            mods += [nn.Conv2d(c, layer["filters"], k, padding=k // 2)]
-            c = layer["filters"]
-        elif t == "maxpool2d":
-            mods.append(nn.MaxPool2d(layer["pool"]))
-            h, w = h // layer["pool"], w // layer["pool"]
-        elif t == "flatten":
-            mods.append(nn.Flatten())
-            n = c * h * w
-        elif t == "dense":
-            mods.append(nn.Linear(n, layer["units"]))
-            n = layer["units"]
-        else:
-            raise ValueError(f"candidate specs hold no {t} layers")
-        if layer.get("activation") == "relu":
-            mods.append(nn.ReLU())
-    return nn.Sequential(*mods)
+    name, args = candidate_model(params, input_shape, num_classes, prune=prune)
+    return zoo.build(name, **args)
 
 
-def to_nchw(x: np.ndarray) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) images → (N, C, H, W) float32; vectors unchanged."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim == 4:
-        return x.transpose(0, 3, 1, 2)
-    return x
+FEATURE_PREFIX = "features."
 
 
-class DefaultTrainer:
-    """Callable ``(params, spec, report) -> validation accuracy`` for ``tune``."""
+class ProjectTrainer:
+    """Callable ``(params, spec, report) -> validation accuracy`` for ``tune``, on a project's data.
 
-    def __init__(self, x_train, y_train, x_val, y_val, epochs: int = 6, batch_size: int = 64,
-                 lr: float = 3e-3, seed: int = 0):
-        self.x_train, self.y_train = to_nchw(x_train), np.asarray(y_train, dtype=np.int64)
-        self.x_val, self.y_val = to_nchw(x_val), np.asarray(y_val, dtype=np.int64)
-        self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
+    Raw data are loaded and split once; features are computed once per distinct set of searched
+    feature parameters (``features.<key>`` in the space) and cached.
+    """
 
-    def _accuracy(self, model) -> float:
+    def __init__(self, cfg: dict, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3, seed: int = 0):
+        from tinyopt.pipeline.stages import load_data
+
+        self.cfg, self.epochs, self.batch_size, self.lr, self.seed = cfg, epochs, batch_size, lr, seed
+        self.raw = load_data(cfg["data"], cfg.get("_file"), seed)
+        self.num_classes = len(self.raw.train.classes)
+        self._features: dict = {}
+
+    def splits(self, params: dict):
+        from tinyopt.pipeline.stages import features
+
+        fcfg = dict(self.cfg["features"])
+        fcfg.update({k[len(FEATURE_PREFIX):]: v for k, v in params.items() if k.startswith(FEATURE_PREFIX)})
+        key = tuple(sorted(fcfg.items(), key=lambda kv: kv[0]))
+        if key not in self._features:
+            self._features[key] = features(self.raw, fcfg)[0]
+        return self._features[key]
+
+    def input_shape(self, params: dict) -> tuple[int, ...]:
+        """Channels-last shape of one example, as the spec wants it (H, W, C) or (N,)."""
+        x = self.splits(params).train.x
+        return tuple(x.shape[1:]) if x.ndim in (2, 4) else (*x.shape[1:], 1)
+
+    def _xy(self, ds):
+        from tinyopt.pipeline.train import to_torch_layout
+
+        x = ds.x if ds.x.ndim != 3 else ds.x[..., None]
+        return to_torch_layout(x.astype(np.float32)), ds.y.astype(np.int64)
+
+    def _accuracy(self, model, ds) -> float:
         import torch
 
+        x, y = self._xy(ds)
         model.eval()
         with torch.no_grad():
-            pred = model(torch.from_numpy(self.x_val)).argmax(1).numpy()
-        return float((pred == self.y_val).mean())
+            pred = model(torch.from_numpy(x)).argmax(1).numpy()
+        return float((pred == y).mean())
 
-    def _fit(self, model, epochs: int, report: Callable[[int, float], bool] | None, first_epoch: int = 0):
+    def _fit(self, model, fs, epochs: int, report: Callable[[int, float], bool] | None) -> bool:
         import torch
 
         g = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-        x, y = torch.from_numpy(self.x_train), torch.from_numpy(self.y_train)
+        x, y = (torch.from_numpy(a) for a in self._xy(fs.train))
         for epoch in range(epochs):
             model.train()
             order = torch.randperm(len(x), generator=g)
@@ -84,49 +83,50 @@ class DefaultTrainer:
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
-            if report is not None and report(first_epoch + epoch, self._accuracy(model)):
+            if report is not None and report(epoch, self._accuracy(model, fs.val)):
                 return True
         return False
 
     def __call__(self, params: dict, spec: dict, report) -> float:
         import torch
 
-        from tinyopt.search.candidate import candidate_spec
-
         torch.manual_seed(self.seed)
+        fs = self.splits(params)
         prune = float(params.get("prune", 0.0))
-        full = candidate_spec({**params, "prune": 0.0}, tuple(spec["input"]), spec["layers"][-1]["units"])
-        model = build_torch(full)
-        if self._fit(model, self.epochs, report):
-            return self._accuracy(model)
+        model = build_torch(params, tuple(spec["input"]), self.num_classes, prune=False)
+        if self._fit(model, fs, self.epochs, report):
+            return self._accuracy(model, fs.val)
         if prune > 0:
-            model = prune_to_spec(model, spec, self.x_train[:1])
-            self._fit(model, max(1, self.epochs // 3), None)
+            model = prune_to_spec(model, spec, self._xy(fs.train)[0][:1])
+            self._fit(model, fs, max(1, self.epochs // 3), None)
         bits = int(params.get("bits", 32))
         if bits < 32:
-            model = quantize_model(model, bits, str(params.get("observer", "minmax")), self.x_train[:256])
-        return self._accuracy(model)
+            calib = torch.from_numpy(self._xy(fs.train)[0][:256])
+            model = quantize_model(model, bits, str(params.get("observer", "minmax")), calib)
+        return self._accuracy(model, fs.val)
 
 
 def prune_to_spec(model, spec: dict, example: np.ndarray):
-    """Structured (L1 filter) pruning of the trained full-width model down to the spec's widths."""
+    """Structured (L1 filter) pruning of the trained full-width model to the spec's pruning ratio.
+
+    The candidate's widths are ``round(width × 2^i × (1 − prune))``; the pruner removes the same share of
+    every prunable layer but the classifier, so the pruned model has the spec's architecture.
+    """
     import torch
 
     from tinyopt.compress.prune import prune_structured
 
-    targets = [layer.get("filters", layer.get("units")) for layer in spec["layers"]
-               if layer["type"] in ("conv2d", "dense")][:-1]
-    widths = [m.out_channels if hasattr(m, "out_channels") else m.out_features for m in model
-              if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][:-1]
-    amounts = {i: 1 - t / w for i, (t, w) in enumerate(zip(targets, widths))}
-    ratio = max(amounts.values()) if amounts else 0.0
+    keep = [layer.get("filters", layer.get("units")) for layer in spec["layers"]
+            if layer["type"] in ("conv2d", "dense")][:-1]
+    full = [m.out_channels if hasattr(m, "out_channels") else m.out_features for m in model.modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][:-1]
+    ratio = 1 - keep[0] / full[0] if keep else 0.0
     return prune_structured(model, torch.from_numpy(example), ratio, criterion="l1")
 
 
-def quantize_model(model, bits: int, observer: str, calib: np.ndarray):
-    """Post-training quantization at ``bits`` with the chosen activation observer."""
-    import torch
+def quantize_model(model, bits: int, observer: str, calib):
+    """Post-training quantization (weights at ``bits``, activations int8) with the chosen observer."""
+    from tinyopt.compress.ptq import QuantConfig, quantize_static
 
-    from tinyopt.compress.ptq import quantize_ptq
-
-    return quantize_ptq(model, torch.from_numpy(calib), bits=bits, observer=observer)
+    cfg = QuantConfig(weight_bits=bits, act_bits=8, observer=observer)
+    return quantize_static(model, [calib], cfg)

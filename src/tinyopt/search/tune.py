@@ -74,7 +74,7 @@ def candidate_cost(params: dict, input_shape, num_classes, device) -> dict:
     if bits < 8:  # sub-byte weights packed; int32 biases stay as they are
         weights = a["param_bytes"] * bits / 8
     return {"spec": spec, "latency_s": float(a["latency_s"]), "ram_bytes": int(a["arena_bytes"]),
-            "flash_bytes": int(a["flash_bytes"] - a["param_bytes"] + weights), "params": int(a["params"])}
+            "flash_bytes": int(a["flash_bytes"] - a["param_bytes"] + weights), "param_count": int(a["params"])}
 
 
 def _storage(url: str | None):
@@ -120,7 +120,7 @@ def make_objective(study, space: list[Param], input_shape, num_classes, device, 
 
     def objective(trial):
         params = {p.name: p.suggest(trial) for p in space}
-        cost = candidate_cost(params, input_shape, num_classes, device)
+        cost = candidate_cost(params, _shape(input_shape, params), num_classes, device)
         trial.set_user_attr("cost", {k: v for k, v in cost.items() if k != "spec"})
         bad = budgets.violations(cost)
         if bad:
@@ -151,8 +151,9 @@ def make_objective(study, space: list[Param], input_shape, num_classes, device, 
 def tune(space: list[Param], *, input_shape, num_classes, device, budgets: Budgets, trainer: Trainer,
          n_trials: int, seed: int = 0, storage: str | None = None, study_name: str = "tinyopt",
          n_jobs: int = 1, ray_address: str | None = None, min_trials_for_pruning: int = 3,
-         on_trial: Callable[[dict], None] | None = None) -> TuneResult:
-    """Run (or resume) a study until it holds ``n_trials`` finished trials (completed or pruned).
+         on_trial: Callable[[dict], None] | None = None, max_trainings: int | None = None) -> TuneResult:
+    """Run (or resume) a study until it holds ``n_trials`` finished trials (completed or pruned), or
+    until ``max_trainings`` candidates have been trained (vetoed ones cost no training and don't count).
 
     With ``ray_address`` ("local" or "host:port") the trials run as Ray tasks that share the study's
     database; otherwise in this process with ``n_jobs`` threads.
@@ -176,8 +177,10 @@ def tune(space: list[Param], *, input_shape, num_classes, device, budgets: Budge
         objective = make_objective(study, space, input_shape, num_classes, device, budgets, trainer,
                                    min_trials_for_pruning)
         while True:
-            have = len(study.get_trials(deepcopy=False, states=finished))
-            if have >= n_trials:
+            done = study.get_trials(deepcopy=False, states=finished)
+            have = len(done)
+            if have >= n_trials or (max_trainings is not None and
+                                    sum(bool(t.user_attrs.get("trained")) for t in done) >= max_trainings):
                 break
             study.optimize(objective, n_trials=min(n_trials - have, n_jobs), n_jobs=n_jobs,
                            callbacks=[_callback(on_trial)] if on_trial else None, gc_after_trial=False)
@@ -207,6 +210,11 @@ def _row(t) -> dict:
     return row
 
 
+def _shape(input_shape, params: dict) -> tuple[int, ...]:
+    """The candidate's input shape: fixed, or a function of its feature parameters."""
+    return tuple(input_shape(params)) if callable(input_shape) else tuple(input_shape)
+
+
 def smallest_achievable(space: list[Param], input_shape, num_classes, device) -> dict:
     """The cheapest corner of the space (lowest width/depth, highest pruning, fewest bits): used to
     name the binding constraint when no candidate can meet the budgets."""
@@ -217,9 +225,8 @@ def smallest_achievable(space: list[Param], input_shape, num_classes, device) ->
         else:
             nums = [c for c in p.choices if isinstance(c, (int, float))]
             params[p.name] = min(nums) if nums else p.choices[0]
-    if params.get("dense") == 0 or "dense" not in params:
-        params["dense"] = 0
-    return candidate_cost(params, input_shape, num_classes, device)
+    params.setdefault("dense", 0)
+    return candidate_cost(params, _shape(input_shape, params), num_classes, device)
 
 
 def check_any_feasible(space, input_shape, num_classes, device, budgets: Budgets) -> None:
