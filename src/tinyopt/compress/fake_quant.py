@@ -24,6 +24,7 @@ class FakeQuantize(nn.Module):
         self.observer = observer if observer is not None else MovingAverageMinMaxObserver()
         self.observing = True
         self.quantizing = False
+        self.refit_each_batch = True  # calibration turns this off and refits once at the end
 
     @property
     def fitted(self) -> bool:
@@ -38,7 +39,7 @@ class FakeQuantize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observing:
-            self.observer.partial_fit(x.detach())
+            self.observer.partial_fit(x.detach(), refit=self.refit_each_batch)
         if self.quantizing and self.fitted:
             o = self.observer
             x = qmath.fake_quantize(x, o.scale_, o.zero_point_, o.quant_min, o.quant_max)

@@ -58,22 +58,23 @@ class Observer:
         for k in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, k)
         self._state = {}
+        self._seen = 0
 
     def fit(self, x) -> Observer:
         qmath.check_bits(self.bits, where=self.name)
         self._reset()
         batches = x if isinstance(x, (list, tuple)) or (isinstance(x, Iterable) and
                                                          not isinstance(x, (np.ndarray, torch.Tensor))) else [x]
-        seen = False
         for b in batches:
-            self.partial_fit(b)
-            seen = True
-        if not seen:
+            self.partial_fit(b, refit=False)
+        if not self._seen:
             raise DataError("empty calibration set (no batches)", where=self.name,
                             fix="give at least one calibration batch")
-        return self
+        return self.refit()
 
-    def partial_fit(self, x) -> Observer:
+    def partial_fit(self, x, refit: bool = True) -> Observer:
+        """Accumulate one batch. ``refit=False`` defers the (for histogram observers, costly) range
+        search to a later ``refit()``, which calibration loops call once at the end."""
         if not hasattr(self, "_state"):
             qmath.check_bits(self.bits, where=self.name)
             self._state = {}
@@ -82,8 +83,16 @@ class Observer:
             raise ConfigError(f"axis={self.axis} does not exist in a tensor of shape {tuple(t.shape)}",
                               where=self.name, fix="use the channel axis of the tensor")
         self._update(t)
-        self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + (t.shape[0] if t.dim() else 1)
+        self._seen = getattr(self, "_seen", 0) + (t.shape[0] if t.dim() else 1)
+        return self.refit() if refit else self
+
+    def refit(self) -> Observer:
+        """Set the learned attributes from everything observed so far."""
+        if not getattr(self, "_seen", 0):
+            raise DataError("empty calibration set (nothing observed)", where=self.name,
+                            fix="run at least one calibration batch")
         lo, hi = self._range()
+        self.n_samples_seen_ = self._seen
         self.min_, self.max_ = lo, hi
         self.scale_, self.zero_point_ = qmath.choose_qparams(lo, hi, self.bits, self.symmetric,
                                                              self.narrow_range, self.unsigned)
@@ -131,7 +140,7 @@ class MovingAverageMinMaxObserver(Observer):
 class _SampleObserver(Observer):
     """Keeps a seeded random subsample of the observed values (per tensor) for range searches."""
 
-    max_samples = 1 << 18
+    max_samples = 1 << 17
 
     def __init__(self, seed: int = 0, **kw):
         super().__init__(**kw)
@@ -212,21 +221,17 @@ class KLObserver(_SampleObserver):
         for i in range(levels, self.bins + 1, max(1, (self.bins - levels) // 256)):
             p = hist[:i].copy()
             p[-1] += hist[i:].sum()
+            # Merge the i bins into `levels` groups; spread each group's mass over its non-empty bins.
+            group = (np.arange(i) * levels) // i
             nonzero = hist[:i] > 0
-            # Merge the i bins into `levels` groups, spread each group's mass over its non-empty bins.
-            groups = np.array_split(np.arange(i), levels)
-            q = np.zeros(i)
-            for g in groups:
-                nz = nonzero[g]
-                if nz.any():
-                    q[g[nz]] = hist[g].sum() / nz.sum()
-            p_sum, q_sum = p.sum(), q.sum()
-            if q_sum == 0:
+            mass = np.bincount(group, weights=hist[:i], minlength=levels)
+            count = np.bincount(group, weights=nonzero, minlength=levels)
+            q = np.where(nonzero, mass[group] / np.maximum(count[group], 1), 0.0)
+            if q.sum() == 0:
                 continue
-            p, q = p / p_sum, q / q_sum
+            p, q = p / p.sum(), q / q.sum()
             m = p > 0
-            with np.errstate(divide="ignore"):
-                kl = float(np.sum(p[m] * np.log(p[m] / np.where(q[m] > 0, q[m], 1e-12))))
+            kl = float(np.sum(p[m] * np.log(p[m] / np.where(q[m] > 0, q[m], 1e-12))))
             if kl < best_kl:
                 best_kl, best_i = kl, i
         t = float(edges[best_i])
