@@ -10,6 +10,7 @@ from tinyopt.analysis.fit import analyze
 from tinyopt.analysis.latency import (
     battery_life_h,
     calibrate,
+    calibrate_cycle_factor,
     calibrated_latency_s,
     cycles,
     energy_mj,
@@ -71,6 +72,23 @@ def test_out_of_sample_model_within_25_percent(runtime):
     assert totals(rows).macs == 7_489_664
     pred = calibrated_latency_s(rows, get_device("stm32l4r5"), get_runtime(runtime))
     assert abs(pred / VWW[runtime] - 1) < 0.25
+
+
+# MLPerf Tiny v1.0, X-CUBE-AI, other cores (inferences per second): KWS, IC calibrate the core's cycle
+# factor, VWW checks it.
+OTHER_CORES = {"nucleo-u575zi-q": (22.608, 7.158, 7.496), "nucleo-h7a3zi-q": (59.667, 18.401, 19.722)}
+
+
+@pytest.mark.parametrize("board", list(OTHER_CORES))
+def test_core_cycle_factor_calibration_and_validation(board):
+    kws, ic, _ = _calibration_models()
+    vww = layer_costs(load_model(SPECS / "mlperf_vww.yaml"), "int8")
+    dev = get_device(board)
+    rt = get_runtime("cmsis-nn")
+    f_kws, f_ic, f_vww = OTHER_CORES[board]
+    factor = calibrate_cycle_factor([(kws, 1 / f_kws), (ic, 1 / f_ic)], rt, dev.clock_mhz * 1e6)
+    assert factor == pytest.approx(dev.cycle_factor, abs=1e-4)
+    assert abs(calibrated_latency_s(vww, dev, rt) * f_vww - 1) < 0.25
 
 
 def test_mlperf_ad_spec_by_hand():

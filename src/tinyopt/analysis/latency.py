@@ -92,6 +92,18 @@ def calibrate(points: list[tuple[list[LayerCost], float]], clock_hz: float, cycl
     return {c: float(v) for c, v in zip(CLASSES, sol)}
 
 
+def calibrate_cycle_factor(points: list[tuple[list[LayerCost], float]], runtime: Runtime,
+                           clock_hz: float) -> float:
+    """A core's cycle factor: measured cycles on it ÷ the calibration core's modelled cycles, summed over
+    models (so longer runs weigh more). ``points`` are (rows, measured seconds on that core)."""
+    measured = sum(seconds * clock_hz for _, seconds in points)
+    modelled = sum(cycles(rows, runtime, 1.0).total for rows, _ in points)
+    if not modelled > 0:
+        raise ConfigError("the models have no modelled cycles", where="calibrate_cycle_factor",
+                          fix="calibrate on models with conv or dense layers")
+    return measured / modelled
+
+
 def energy_mj(latency_s: float | None, device: Device) -> float | None:
     """Energy per inference: active power (mW) × latency (s) = mJ."""
     if latency_s is None or not device.active_mw:
