@@ -6,8 +6,8 @@
 Import: ``load_tflite`` (bounds-checked reader, full validation, shape re-inference, data copied) against
 the ``tflite`` package's generated bindings doing the least a loader must do without any checks: visit
 every used tensor (shape, type, quantization, buffer bytes as numpy) and every operator (inputs, outputs,
-options type). Export: ``graph_to_tflite_bytes`` against the time LiteRT needs to load and allocate the same
-file (the first thing a user does with it). Size: our file against the converter's original; the
+options type). Export: ``graph_to_tflite_bytes`` (which includes reading its own output back with the strict importer)
+against the time LiteRT needs to load and allocate the same file (the first thing a user does with it). Size: our file against the converter's original; the
 difference is metadata we do not write (min_runtime_version, shape signatures, min/max statistics).
 TFLM's arena for the written file is read from ``print_allocations`` in a child process and must equal
 the original's. Best of N is reported (the machine is shared); the median shows the load.
@@ -16,6 +16,7 @@ the original's. Best of N is reported (the machine is shared); the median shows 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -117,7 +118,8 @@ def main() -> None:
             f"# TFLite import / export\n\n`{cmd}` (best of {args.runs}; median in brackets; shared 2-core "
             f"machine)\n\n{table}\n\nRatios are ours / peer (below 1 = faster). Peers: the `tflite` package's "
             f"generated bindings walking the model without any checks; LiteRT loading and allocating the "
-            f"written file.\n")
+            f"written file. Our write time includes re-importing the written bytes (the self-check). Load "
+            f"average during the run: {os.getloadavg()[0]:.1f} on 2 cores.\n")
 
 
 if __name__ == "__main__":
