@@ -214,3 +214,27 @@ def test_battery_life_flag(capsys):
     sleep = 0.0023
     avg = d["energy_mj"] + sleep * (1 - d["latency_s"])
     assert d["battery_life_h"] == pytest.approx(3000 / avg)
+
+
+def test_onnx_model(tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b"),
+             numpy_helper.from_array(rng.standard_normal((3, 144)).astype(np.float32), "fw"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "fb")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Flatten", ["r"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    p = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), p)
+    d = run_json(capsys, "analyze", p)
+    # conv (3×3×1+1)×4 = 40, dense (144+1)×3 = 435; MACs 6×6×4×9 = 1,296 + 144×3 = 432.
+    assert d["params"] == 475 and d["macs"] == 1728
+    assert d["largest_activation_bytes"] == 6 * 6 * 4 * 4  # the conv output, float32
