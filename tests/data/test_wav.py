@@ -3,8 +3,8 @@ import wave
 
 import numpy as np
 import pytest
-
 from tests.conftest import FSDD, need
+
 from tinyopt.data.dataset import split_by_group
 from tinyopt.data.wav import load_wav_folder, read_wav
 from tinyopt.errors import DataError

@@ -88,7 +88,8 @@ def gate(a: dict, device, extra_ram: int, label: str) -> None:
                           "optimize.quantize, or choose a larger target.device")
 
 
-def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True) -> RunResult:
+def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True, report: bool = True) -> RunResult:
+    """Run every stage of ``cfg`` into ``out``; ``report=False`` skips the HTML report (tests)."""
     import torch
 
     out = Path(out)
@@ -271,7 +272,7 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
         with prog.step("write report"):
             from tinyopt.pipeline.report_stage import write_report
 
-            res.report = write_report(out / "report.html", cfg, device, data_meta, fs, histories, rows, evals,
+            res.report = None if not report else write_report(out / "report.html", cfg, device, data_meta, fs, histories, rows, evals,
                                       analyses, torch_models, res)
             summary = {"name": cfg["name"], "device": device.name, "variants": rows, "verify": res.verify,
                        "deploy": res.deploy, "feature_ram_bytes": extra_ram}

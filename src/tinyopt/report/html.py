@@ -54,7 +54,7 @@ def fig_to_png(fig, dpi: int = 110) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": "tinyopt"})
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": "tinyopt"})  # plots call tight_layout
     plt.close(fig)
     return buf.getvalue()
 
