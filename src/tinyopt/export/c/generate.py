@@ -84,13 +84,14 @@ def check_graph(graph: Graph) -> None:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
 
 
-def _node_source(prefix: str, i: int, p: OpParams) -> str:
+def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
     """Constant arrays and the parameter struct of node ``i``."""
     parts, fields = [], dict(p.ints)
     for key, (ctype, arr) in p.arrays.items():
         name = f"{prefix}_n{i}_{key}"
         parts.append(emit.c_array(name, ctype, np.asarray(arr)))
         fields[key] = name
+    fields.update(extra or {})
     parts.append(emit.c_struct(f"{prefix}_{STRUCT_OF[p.kind]}", f"{prefix}_n{i}", fields))
     return "\n\n".join(parts)
 
@@ -104,6 +105,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     check_graph(graph)
     prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
     plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder)
+    sched = plan.schedule
     pl = plan.planner
     ext_roots = {plan.root[t] for t in plan.external}
     in_place = pl.in_place_nodes()
@@ -113,20 +115,32 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         return "output" if r in ext_roots else f"arena + {pl.offset_of(r)}"
 
     calls, constants = [], []
-    for i in plan.order:
-        n, p = graph.nodes[i], prepared[i]
+    for k in plan.order:
+        n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
         if p.kind == "reshape":
             continue
-        constants.append(_node_source(prefix, i, p))
+        extra = {}
+        fusion = sched.fused.get(k)
+        if p.kind in ("conv2d", "depthwise_conv2d"):
+            extra = {"pad_row": "NULL", "add": "NULL", "add_conv_first": 0}
+            if "pad_row" in p.arrays:
+                del extra["pad_row"]
+            if fusion is not None:
+                add_p = prepared[fusion.add_index]
+                constants.append(emit.c_struct(f"{prefix}_add_params", f"{prefix}_n{i}_add", add_p.ints))
+                extra.update(add=f"&{prefix}_n{i}_add", add_conv_first=int(fusion.conv_first))
+        constants.append(_node_source(prefix, i, p, extra))
         fn = f"{prefix}_{KERNEL_OF[p.kind]}"
-        calls.append(f"    /* node {i}: {n.op} {emit.c_identifier(n.name)[:60]} */")
+        what = n.op + (f" + ADD (node {fusion.add_index})" if fusion else "")
+        calls.append(f"    /* node {i}: {what} {emit.c_identifier(n.name)[:60]} */")
         ins = [ptr(t) for t in n.inputs[:2 if p.kind == "add" else 1]]
         args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
         if p.kind in ("conv2d", "depthwise_conv2d"):
-            if i in in_place:
-                args += [f"arena + {pl.offset_of(plan.scratch[i])}", str(int(pl.reverse_.get(i, False)))]
-            else:
-                args += ["NULL", "0"]
+            args.append(f"arena + {pl.offset_of(plan.scratch[k])}" if k in in_place else "NULL")
+            if p.kind == "conv2d":
+                args.append(f"arena + {pl.offset_of(plan.col[k])}" if k in plan.col else "NULL")
+            args.append(str(int(pl.reverse_.get(k, False)) if k in in_place else 0))
+            args.append(ptr(fusion.other) if fusion else "NULL")
         calls.append(emit.c_call(fn, args))
 
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
@@ -148,7 +162,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    for kind in sorted({p.kind for p in prepared.values()} - {"reshape"}):
+    kinds = {p.kind for p in prepared.values()} - {"reshape"}
+    if kinds & {"conv2d", "depthwise_conv2d"}:
+        kinds.add("add")  # the fused-ADD epilogue and row store live in add.c
+    for kind in sorted(kinds):
         files[f"{prefix}_{KERNEL_OF[kind]}.c"] = emit.rename_symbols(_resource("kernels", f"{KERNEL_OF[kind]}.c"),
                                                                      prefix)
     return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)

@@ -17,6 +17,17 @@ from tinyopt.errors import UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, Tensor
 from tinyopt.runtime.prepare import prepare_node
 
+MAX_DW_TAPS = 64
+
+
+def patch_bytes(k: int) -> int:
+    """An im2col patch of ``k`` int8 values rounded up to whole 4-byte words.
+
+    >>> patch_bytes(27), patch_bytes(40)
+    (28, 40)
+    """
+    return (k + 3) // 4 * 4
+
 
 @dataclass
 class OpParams:
@@ -72,11 +83,23 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
                 pad_h=q["padding_h"], pad_w=q["padding_w"], depth_multiplier=q.get("depth_multiplier", 1),
                 input_zp=-q["input_offset"], output_offset=q["output_offset"],
                 act_min=q["output_activation_min"], act_max=q["output_activation_max"])
-    weights = wq.reshape(kh, kw, oc) if depthwise else wq.reshape(oc, kh, kw, ic)
+    if depthwise:  # channel-major [O][KH*KW]: one channel's taps are adjacent
+        if kh * kw > MAX_DW_TAPS:
+            raise UnsupportedOpError(f"a {kh}x{kw} depthwise kernel has more than {MAX_DW_TAPS} taps",
+                                     path=graph.source, where=_where(index, node),
+                                     fix="use a depthwise kernel of at most 8x8")
+        weights = wq.reshape(kh * kw, oc).T
+    else:  # [O][patch], the patch zero-padded to a multiple of 4 for the 4-byte SIMD loads
+        k = kh * kw * ic
+        weights = np.zeros((oc, patch_bytes(k)), np.int64)
+        weights[:, :k] = wq.reshape(oc, k)
+    ints["patch"] = 0 if depthwise else patch_bytes(kh * kw * ic)
     arrays = {"weights": ("int8_t", weights.astype(np.int8)),
               "bias": ("int32_t", _int32(bias, graph, index, node)),
               "multiplier": ("int32_t", _per_channel(q["output_multiplier"], oc)),
               "shift": ("int32_t", _per_channel(q["output_shift"], oc))}
+    if depthwise:
+        arrays["pad_row"] = ("int8_t", np.full(ic, -q["input_offset"], np.int64))
     return OpParams("depthwise_conv2d" if depthwise else "conv2d", ints, arrays)
 
 

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from tinyopt.errors import BudgetError
-from tinyopt.graph.ir import Graph
+from tinyopt.graph.ir import Graph, Node
 
 INF = math.inf
 
@@ -50,6 +50,7 @@ class Overlap:
     dst: str
     fwd_max: float
     rev_min: float = INF
+    exact: bool = False  # only the very same offset (a fused ADD operand read in whichever row order)
 
 
 @dataclass
@@ -64,8 +65,9 @@ class ArenaPlanner:
     def add_buffer(self, name: str, size: int, first_used: int, last_used: int, kind: str = "tensor") -> None:
         self.buffers[name] = Buffer(name, int(size), int(first_used), int(last_used), kind)
 
-    def allow_overlap(self, node: int, src: str, dst: str, fwd_max: float, rev_min: float = INF) -> None:
-        self.overlaps.append(Overlap(node, src, dst, fwd_max, rev_min))
+    def allow_overlap(self, node: int, src: str, dst: str, fwd_max: float, rev_min: float = INF,
+                      exact: bool = False) -> None:
+        self.overlaps.append(Overlap(node, src, dst, fwd_max, rev_min, exact))
 
     def _pair(self, a: str, b: str) -> tuple[Overlap, bool] | None:
         """The permission between two buffers and whether ``a`` is the output side."""
@@ -81,6 +83,8 @@ class ArenaPlanner:
     @staticmethod
     def _direction(o: Overlap, delta: int) -> str | None:
         """'fwd'/'rev' when output offset minus input offset ``delta`` is safe that way."""
+        if o.exact:
+            return "fwd" if delta == 0 else None
         if delta <= o.fwd_max:
             return "fwd"
         if delta >= o.rev_min:
@@ -125,7 +129,7 @@ class ArenaPlanner:
         self.reverse_ = {}
         for o in self.overlaps:
             s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
-            if s is None or d is None:
+            if s is None or d is None or o.exact:
                 continue
             overlapping = not (d.offset + d.size <= s.offset or s.offset + s.size <= d.offset)
             if overlapping and self.allow_inplace:
@@ -143,11 +147,11 @@ class ArenaPlanner:
         return self.buffers[name].offset
 
     def in_place_nodes(self) -> set[int]:
-        """Nodes whose output overlaps their input (they need the row scratch)."""
+        """Nodes whose output overlaps their input rows (they need the row scratch)."""
         out = set()
         for o in self.overlaps:
             s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
-            if s and d and self.allow_inplace and not (d.offset + d.size <= s.offset
+            if s and d and not o.exact and self.allow_inplace and not (d.offset + d.size <= s.offset
                                                        or s.offset + s.size <= d.offset):
                 out.add(o.node)
         return out
@@ -198,35 +202,99 @@ def _conv_bounds(ints: dict) -> tuple[float, float]:
 
 
 @dataclass
+class Fusion:
+    """A residual ADD folded into the conv that produces one of its operands."""
+
+    add_index: int  # the ADD's index in the original graph
+    other: str  # the ADD's other operand
+    conv_first: bool  # the conv output is the ADD's first operand
+
+
+@dataclass
+class Schedule:
+    """The graph as executed: fused ADDs removed, each conv carrying its ADD's output and operand."""
+
+    graph: Graph  # shares the original's tensors; nodes are new
+    orig: list  # schedule node index -> original node index
+    prepared: dict  # schedule node index -> OpParams
+    fused: dict  # schedule node index -> Fusion
+
+
+def find_fusions(graph: Graph, prepared: dict) -> dict:
+    """conv index -> Fusion for every ADD whose operand comes from a conv used by nothing else.
+
+    Fusing removes the conv's output buffer entirely: each output is requantized, added to the other
+    operand and stored over it.
+    """
+    producers = {t: i for i, n in enumerate(graph.nodes) for t in n.outputs}
+    consumers = graph.consumers()
+    fused: dict[int, Fusion] = {}
+    for j, n in enumerate(graph.nodes):
+        if prepared[j].kind != "add":
+            continue
+        a, b = n.inputs[:2]
+        for conv_t, other, first in ((a, b, True), (b, a, False)):
+            i = producers.get(conv_t)
+            if (i is None or i in fused or conv_t == other or conv_t in graph.outputs
+                    or prepared[i].kind not in ("conv2d", "depthwise_conv2d") or len(consumers[conv_t]) != 1):
+                continue
+            fused[i] = Fusion(j, other, first)
+            break
+    return fused
+
+
+def make_schedule(graph: Graph, prepared: dict, fuse: bool = True) -> Schedule:
+    fused = find_fusions(graph, prepared) if fuse else {}
+    absorbed = {f.add_index for f in fused.values()}
+    g = Graph(graph.name, source=graph.source)
+    g.tensors, g.inputs, g.outputs = graph.tensors, list(graph.inputs), list(graph.outputs)
+    origin: dict[int, int] = {}  # id(new node) -> original index
+    for i, n in enumerate(graph.nodes):
+        if i in absorbed:
+            continue
+        node = Node(n.name, n.op, list(n.inputs), list(n.outputs), dict(n.attrs))
+        if i in fused:
+            node.inputs.append(fused[i].other)
+            node.outputs = list(graph.nodes[fused[i].add_index].outputs)
+        g.nodes.append(node)
+        origin[id(node)] = i
+    g.toposort()  # a fused conv now also waits for its ADD's other operand
+    orig = [origin[id(n)] for n in g.nodes]
+    sched_prep = {k: prepared[i] for k, i in enumerate(orig)}
+    sched_fused = {k: fused[i] for k, i in enumerate(orig) if i in fused}
+    return Schedule(g, orig, sched_prep, sched_fused)
+
+
+@dataclass
 class Plan:
-    order: list  # node indices in execution order
+    order: list  # schedule node indices in execution order
     planner: ArenaPlanner
     root: dict  # tensor name -> buffer name (reshape aliases)
     external: set  # tensors in the caller's output buffer
-    scratch: dict  # node index -> scratch buffer name
+    scratch: dict  # node index -> row scratch buffer name
+    col: dict  # node index -> im2col buffer name
+    schedule: Schedule | None = None
 
     @property
     def arena_bytes(self) -> int:
         return self.planner.peak_bytes
 
 
-def build_plan(graph: Graph, order: list[int], prepared: dict, allow_inplace: bool = True) -> Plan:
-    """Lifetimes in ``order`` (node indices), reshape aliases, in-place permissions, then offsets."""
+def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) -> Plan:
+    """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets."""
+    graph, prepared = sched.graph, sched.prepared
     nodes = graph.nodes
-    root: dict[str, str] = {}
-    for t in graph.activations():
-        root[t.name] = t.name
+    root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
         n = nodes[i]
         if n.op == "RESHAPE":
             root[n.outputs[0]] = root[n.inputs[0]]
-    external = {t for t in graph.outputs}
+    external = set(graph.outputs)
     ext_roots = {root[t] for t in external}
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for r in {root[t] for t in graph.inputs}:
-        first[r] = 0
-        last[r] = 0
+        first[r] = last[r] = 0
     for step, i in enumerate(order):
         n = nodes[i]
         for t in n.inputs:
@@ -241,34 +309,46 @@ def build_plan(graph: Graph, order: list[int], prepared: dict, allow_inplace: bo
         if r not in ext_roots:
             planner.add_buffer(r, graph.tensors[r].nbytes, first[r], last[r])
     scratch: dict[int, str] = {}
+    col: dict[int, str] = {}
     for step, i in enumerate(order):
-        n = nodes[i]
-        p = prepared[i]
-        if n.op == "RESHAPE" or root[n.outputs[0]] in ext_roots:
+        n, p = nodes[i], prepared[i]
+        if p.kind == "conv2d" and not (p.ints["k_h"] == p.ints["k_w"] == 1 and p.ints["pad_h"] == p.ints["pad_w"] == 0
+                                       and p.ints["patch"] == p.ints["in_c"]):
+            col[i] = f"im2col_{i}"
+            planner.add_buffer(col[i], 2 * p.ints["patch"], step, step, kind="im2col")
+        if n.op == "RESHAPE" or root[n.outputs[0]] in ext_roots or not allow_inplace:
             continue
         dst = root[n.outputs[0]]
-        srcs = [root[t] for t in n.inputs if t in root]
-        dying = [s for s in srcs if last[s] == step and s in planner.buffers and srcs.count(s) == 1]
-        if p.kind in ("conv2d", "depthwise_conv2d") and dying and allow_inplace:
-            fwd, rev = _conv_bounds(p.ints)
-            name = f"scratch_{i}"
-            planner.add_buffer(name, p.ints["out_w"] * p.ints["out_c"], step, step, kind="scratch")
-            scratch[i] = name
-            planner.allow_overlap(i, dying[0], dst, fwd, rev)
+
+        def dying(t: str, step: int = step) -> bool:
+            r = root.get(t)
+            return r is not None and last[r] == step and r in planner.buffers
+
+        if p.kind in ("conv2d", "depthwise_conv2d"):
+            x = n.inputs[0]
+            if dying(x):
+                fwd, rev = _conv_bounds(p.ints)
+                scratch[i] = f"row_{i}"
+                planner.add_buffer(scratch[i], p.ints["out_w"] * p.ints["out_c"], step, step, kind="scratch")
+                planner.allow_overlap(i, root[x], dst, fwd, rev)
+            f = sched.fused.get(i)
+            if f is not None and dying(f.other) and root[f.other] != root[x]:
+                planner.allow_overlap(i, root[f.other], dst, 0, exact=True)
         elif p.kind == "add":
-            for s in dying:
-                planner.allow_overlap(i, s, dst, 0)
+            srcs = [root[t] for t in n.inputs[:2]]
+            for t in n.inputs[:2]:
+                if dying(t) and srcs.count(root[t]) == 1:
+                    planner.allow_overlap(i, root[t], dst, 0)
     planner.plan()
     planner.check_no_overlap()
-    used = planner.in_place_nodes()
-    unused = [i for i in scratch if i not in used]
+    unused = [i for i in scratch if i not in planner.in_place_nodes()]
     if unused:  # scratch rows of nodes that did not end up in place: plan again without them
         for i in unused:
             del planner.buffers[scratch.pop(i)]
-            planner.overlaps = [o for o in planner.overlaps if o.node != i]
+            planner.overlaps = [o for o in planner.overlaps if not (o.node == i and not o.exact)]
         planner.plan()  # a node may now stay out of place: its scratch row is then simply unused
         planner.check_no_overlap()
-    return Plan(order, planner, root, external, scratch)
+    return Plan(order, planner, root, external, scratch, col, sched)
 
 
 def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
@@ -298,13 +378,14 @@ def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
     return orders
 
 
-def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True) -> Plan:
+def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True, fuse: bool = True) -> Plan:
     """The smallest arena over execution orders (and with/without in-place, in case greedy loses)."""
-    orders = topological_orders(graph) if reorder else [list(range(len(graph.nodes)))]
+    sched = make_schedule(graph, prepared, fuse=fuse and inplace)
+    orders = topological_orders(sched.graph) if reorder else [list(range(len(sched.graph.nodes)))]
     best = None
     for order in orders:
         for allow in ((True, False) if inplace else (False,)):
-            p = build_plan(graph, order, prepared, allow_inplace=allow)
+            p = build_plan(sched, order, allow_inplace=allow)
             if best is None or p.arena_bytes < best.arena_bytes:
                 best = p
     return best

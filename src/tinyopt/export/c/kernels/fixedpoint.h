@@ -30,12 +30,23 @@ static inline int32_t tinyopt_rdbpot(int32_t x, int e)
     return (x >> e) + (remainder > threshold ? 1 : 0);
 }
 
-/* x * multiplier * 2^(shift - 31): the requantization of every conv, depthwise and dense output. */
+/* x * multiplier * 2^(shift - 31): the requantization of every conv, depthwise and dense output.
+ * Same result as rdbpot(srdhm(x << left, multiplier), right), in fewer instructions:
+ * - the multiplier is a Q31 value in [0, 2^31), never INT32_MIN, so srdhm cannot saturate;
+ * - srdhm's nudge (+2^30 for ab >= 0, 1 - 2^30 below) followed by truncation toward zero equals
+ *   floor((ab + 2^30) / 2^31) for every ab, which is one arithmetic shift;
+ * - rdbpot (round half away from zero) equals (y + 2^(e-1) - (y < 0)) >> e, done in 64 bits. */
 static inline int32_t tinyopt_mbqm(int32_t x, int32_t multiplier, int shift)
 {
-    const int left = shift > 0 ? shift : 0;
-    const int right = shift > 0 ? 0 : -shift;
-    return tinyopt_rdbpot(tinyopt_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+    int32_t y;
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+    }
+    y = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+    if (shift >= 0) {
+        return y;
+    }
+    return (int32_t)(((int64_t)y + ((int64_t)1 << (-shift - 1)) - (y < 0)) >> -shift);
 }
 
 static inline int8_t tinyopt_clamp8(int32_t v, int32_t lo, int32_t hi)

@@ -3,16 +3,29 @@
 #ifndef TINYOPT_KERNELS_H
 #define TINYOPT_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+typedef struct {
+    int size, left_shift;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t input1_multiplier, input2_multiplier, output_multiplier;
+    int input1_shift, input2_shift, output_shift;
+    int32_t act_min, act_max;
+} tinyopt_add_params;
 
 typedef struct {
     int in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
     int stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_multiplier;
+    int patch;                  /* conv: KH*KW*I rounded up to a multiple of 4 (weights zero-padded) */
     int32_t input_zp, output_offset, act_min, act_max;
-    const int8_t *weights;      /* conv [O][KH][KW][I]; depthwise [KH][KW][O] */
+    const int8_t *weights;      /* conv [O][patch]; depthwise [O][KH*KW] */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
     const int32_t *multiplier;
     const int32_t *shift;
+    const int8_t *pad_row;      /* depthwise: in_c bytes of the input zero point, fed at padded taps */
+    const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
+    int add_conv_first;         /* 1: the conv output is the ADD's first operand */
 } tinyopt_conv_params;
 
 typedef struct {
@@ -30,14 +43,6 @@ typedef struct {
 } tinyopt_pool_params;
 
 typedef struct {
-    int size, left_shift;
-    int32_t input1_offset, input2_offset, output_offset;
-    int32_t input1_multiplier, input2_multiplier, output_multiplier;
-    int input1_shift, input2_shift, output_shift;
-    int32_t act_min, act_max;
-} tinyopt_add_params;
-
-typedef struct {
     int rows, depth;
     int32_t input_multiplier;
     int input_left_shift;
@@ -45,11 +50,17 @@ typedef struct {
 } tinyopt_softmax_params;
 
 /* Row-wise kernels: output rows are produced in order (reverse = bottom-up). With a scratch row the
- * row is finished before it is stored, which lets the planner overlap output and input. */
+ * row is finished before it is stored, which lets the planner overlap output and input. ``col`` holds
+ * two gathered input patches (2 * patch bytes; unused by 1x1 convolutions and depthwise). ``other`` is
+ * the second operand of a fused ADD (same shape as the output), or NULL. */
 void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
-                    int reverse);
+                    int8_t *col, int reverse, const int8_t *other);
 void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
-                              int8_t *scratch, int reverse);
+                              int8_t *scratch, int reverse, const int8_t *other);
+int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t a, int32_t b);
+/* Store a finished row: through the fused ADD when there is one, else a copy. */
+void tinyopt_store_row(const tinyopt_conv_params *p, const int8_t *row, const int8_t *other, int8_t *dst,
+                       int n);
 void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_t *out);
 void tinyopt_average_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
 void tinyopt_max_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
