@@ -372,3 +372,28 @@ def test_written_corpus_through_load_model(tmp_path):
             _one_line(err, str(p))
             rejected += 1
     assert rejected >= 30
+
+
+def test_thousands_of_operators_in_reverse_order_are_ordered():
+    """1,500 RELUs stored last-to-first: reordered to a valid chain (in linear time: Kahn's algorithm)."""
+    from tinyopt.export.tflite import _Writer
+    from tinyopt.graph.ir import Graph, Node, Tensor
+
+    n = 1500
+    g = Graph("chain", source="chain.tflite")
+    g.add_tensor(Tensor("t0", (1, 4)))
+    for i in range(n):
+        g.add_tensor(Tensor(f"t{i + 1}", (1, 4)))
+        g.add_node(Node(f"t{i + 1}", "RELU", [f"t{i}"], [f"t{i + 1}"]))
+    g.inputs, g.outputs = ["t0"], [f"t{n}"]
+    g.nodes.reverse()
+    h = tflite_bytes_to_graph(_Writer(g).build(), "chain.tflite")
+    assert [x.name for x in h.nodes] == [f"t{i + 1}" for i in range(n)]
+
+
+def test_many_duplicate_names_are_numbered_in_order():
+    model = tm.decode(need(KWS_INT8).read_bytes())
+    for t in model["subgraphs"][0]["tensors"]:
+        t["name"] = b"same"
+    g = tflite_bytes_to_graph(tm.encode(model), "same.tflite")
+    assert g.inputs == ["same"] and sorted(g.tensors) == sorted(["same"] + [f"same_{k}" for k in range(1, 35)])

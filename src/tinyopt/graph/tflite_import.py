@@ -9,6 +9,7 @@ that an operator or the graph's inputs/outputs use are imported.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import math
 import os
 from pathlib import Path
@@ -85,6 +86,7 @@ class _Importer:
         self.source = source
         self.r = Reader(data)
         self._buffer_cache: dict[int, memoryview] = {}
+        self._suffix: dict[str, int] = {}
 
     # -- errors ---------------------------------------------------------------------------------
     def fail(self, msg: str, where: str | None = None, fix: str = CORRUPT_FIX):
@@ -153,9 +155,51 @@ class _Importer:
                         [self.names[t] for t in outs])
             node.attrs = self._attrs(j, node, opts, graph)
             graph.add_node(node)
-        graph.toposort().validate()
+        self._order(graph)
+        graph.validate()
         self._check_shapes(graph)
         return graph
+
+    def _order(self, graph: Graph) -> None:
+        """Stable topological order in O(nodes + edges) (Kahn's algorithm, lowest index first).
+
+        ``Graph.toposort`` rescans every pending node per step, which a hostile file with thousands of
+        operators turns into minutes; files from converters are already in order and pass unchanged.
+        """
+        nodes = graph.nodes
+        producer = {t: i for i, n in enumerate(nodes) for t in n.outputs}
+        users: list[list[int]] = [[] for _ in nodes]
+        waiting = [0] * len(nodes)
+        for i, n in enumerate(nodes):
+            for p in {producer[t] for t in n.inputs if t in producer} - {i}:
+                users[p].append(i)
+                waiting[i] += 1
+        ready = [i for i, w in enumerate(waiting) if w == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(i)
+            for u in users[i]:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(ready, u)
+        if len(order) < len(nodes):
+            stuck = [i for i, w in enumerate(waiting) if w > 0][:3]
+            names = ", ".join(f"{i} '{_short(nodes[i].name)}'" for i in stuck)
+            self.fail(f"the graph has a cycle through operator(s) {names}", None,
+                      "export the model again; a feed-forward network has no cycles")
+        graph.nodes = [nodes[i] for i in order]
+
+    def _unique(self, graph: Graph, base: str) -> str:
+        """``base`` or ``base_<k>`` not yet in the graph; amortized O(1) even for thousands of repeats."""
+        if base not in graph.tensors:
+            return base
+        k = self._suffix.get(base, 1)
+        while f"{base}_{k}" in graph.tensors:
+            k += 1
+        self._suffix[base] = k + 1
+        return f"{base}_{k}"
 
     # -- operator codes and operators -----------------------------------------------------------
     def _opcode_name(self, i: int, oc: Table) -> str:
@@ -272,7 +316,7 @@ class _Importer:
         if quant is None and data is None and dtype in QUANTIZED_ACTIVATION_DTYPES:
             self.fail(f"is an {dtype} activation without quantization parameters", where,
                       "quantize the model fully (scale and zero point on every integer activation)")
-        name = graph.unique_name(raw_name or f"tensor_{i}")
+        name = self._unique(graph, raw_name or f"tensor_{i}")
         return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None)
 
     def _read_quant(self, q: Table, shape: list[int], dtype: str, where: str) -> QuantParams | None:
