@@ -156,6 +156,37 @@ def test_nhwc_input_transpose_pad_same_upper_reduce_mean_squeeze(tmp_path):
     assert "DEPTHWISE_CONV_2D" in {n.op for n in g.nodes}
 
 
+def test_pools_concat_global_pool_and_unfusable_add(tmp_path):
+    rng = np.random.default_rng(7)
+    inits = {"w": rng.normal(size=(3, 2, 3)), "fc": rng.normal(size=(6, 4)), "c": rng.normal(size=(1, 4)),
+             "m": rng.normal(size=(4, 4)), "b": rng.normal(size=(4,)), "ax": np.array([2], np.int64)}
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c1"], pads=[1, 1]),  # 1-D conv: (N, C, L) -> [1, 1, L, C]
+        helper.make_node("MaxPool", ["c1"], ["p1"], kernel_shape=[2], strides=[2], ceil_mode=1),
+        helper.make_node("AveragePool", ["c1"], ["p2"], kernel_shape=[3], strides=[2], pads=[1, 1],
+                         count_include_pad=1),
+        helper.make_node("Concat", ["p1", "p2"], ["cat"], axis=1),
+        helper.make_node("Dropout", ["cat"], ["dr"]),
+        helper.make_node("Unsqueeze", ["dr", "ax"], ["u"]),  # (N, 6, L) -> (N, 6, 1, L)
+        helper.make_node("GlobalAveragePool", ["u"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Identity", ["f"], ["i"]),
+        helper.make_node("Gemm", ["i", "fc", "c"], ["h"]),  # bias of shape (1, O)
+        helper.make_node("MatMul", ["h", "m"], ["mm"]),
+        helper.make_node("Add", ["mm", "b"], ["a"]),  # mm is read twice: the add cannot become the bias
+        helper.make_node("Add", ["a", "mm"], ["y"]),
+    ]
+    path = save(nodes, inits, [1, 2, 9], [1, 4], tmp_path / "p.onnx")
+    g = assert_matches_ort(path, rng.normal(size=(2, 2, 9)))
+    assert "MEAN" in {n.op for n in g.nodes}
+    nodes[5] = helper.make_node("Identity", ["dr"], ["u"])
+    nodes[6] = helper.make_node("ReduceMean", ["u", "ax"], ["g"], keepdims=1)
+    path = save(nodes, inits, [1, 2, 9], [1, 4], tmp_path / "p2.onnx", opset=18)
+    g = assert_matches_ort(path, rng.normal(size=(2, 2, 9)))
+    assert [n.op for n in g.nodes].count("ADD") == 2
+    assert g.tensors[g.inputs[0]].shape == (1, 1, 9, 2)
+
+
 def test_exporter_shape_arithmetic_is_folded(tmp_path):
     class Net(torch.nn.Module):
         def __init__(self):

@@ -319,8 +319,10 @@ class _OnnxConverter:
             w = (w if a.get("transB", 0) else w.T) * np.float32(a.get("alpha", 1.0))
             bias = None
             if len(ins) > 2 and ins[2]:
-                bias = np.broadcast_to(self._const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0)),
-                                       (w.shape[0],))
+                c = self._const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
+                if c.size not in (1, w.shape[0]):
+                    b.unsupported(f"Gemm with a bias of shape {list(c.shape)} (one value per output expected)")
+                bias = np.broadcast_to(c.reshape(-1), (w.shape[0],))
             return b.linear(name, x, w, bias)
         if op == "MatMul":
             w = self._const(ins[1], "weight")
@@ -462,8 +464,8 @@ class _OnnxConverter:
         node = next((n for n in self.b.g.nodes if x.name in n.outputs), None)
         if node is None or node.op != "FULLY_CONNECTED" or (len(node.inputs) > 2 and node.inputs[2]):
             return False
-        onnx_name = next((k for k, v in self.env.items() if v is x), None)
-        if onnx_name is None or self.uses.get(onnx_name, 0) != 1 or onnx_name in self.outputs:
+        names = [k for k, v in self.env.items() if v is x]  # the MatMul output and its Identity aliases
+        if sum(self.uses.get(k, 0) for k in names) != 1 or set(names) & self.outputs:
             return False
         node.inputs = [node.inputs[0], node.inputs[1], self.b.const(f"{node.name}/bias", c.ravel())]
         return True

@@ -256,6 +256,10 @@ class NchwBuilder:
                                    where=self.where, fix="fix the target shape")
         if new_shape == x.shape:
             return x
+        if x.layout == "ncl" and new_shape == (1, x.shape[1], 1, x.shape[2]):
+            return Val(x.name, "nchw", new_shape)  # (N, C, L) as (N, C, 1, L): the same NHWC tensor
+        if x.layout == "nchw" and x.shape[2] == 1 and new_shape == (1, x.shape[1], x.shape[3]):
+            return Val(x.name, "ncl", new_shape)
         if x.layout in ("nchw", "ncl"):
             if len(new_shape) != 2:
                 self.unsupported(f"a reshape of channels-first {list(x.shape)} to {list(new_shape)}",
