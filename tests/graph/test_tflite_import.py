@@ -397,3 +397,27 @@ def test_many_duplicate_names_are_numbered_in_order():
         t["name"] = b"same"
     g = tflite_bytes_to_graph(tm.encode(model), "same.tflite")
     assert g.inputs == ["same"] and sorted(g.tensors) == sorted(["same"] + [f"same_{k}" for k in range(1, 35)])
+
+
+def test_a_shared_buffer_is_not_copied_without_bound():
+    """300 constants sharing one 256 KB buffer: values all correct, copies bounded by the file size."""
+    from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
+    from tinyopt.graph.ir import Tensor
+
+    values = np.arange(65536, dtype=np.float32).reshape(1, 65536)
+    g = single_op_model("CONCATENATION", [Tensor("x", (1, 65536)), Tensor("c", (1, 65536), data=values)],
+                        Tensor("y", ()), {"axis": 0, "activation": "NONE"})
+    model = tm.decode(graph_to_tflite_bytes(g))
+    sg = model["subgraphs"][0]
+    const = next(i for i, t in enumerate(sg["tensors"]) if t["name"] == b"c")
+    for k in range(300):
+        sg["tensors"].append(dict(sg["tensors"][const], name=f"c{k}".encode()))
+        sg["operators"][0]["inputs"].append(len(sg["tensors"]) - 1)
+    out = next(i for i, t in enumerate(sg["tensors"]) if t["name"] == b"y")
+    sg["tensors"][out]["shape"] = [302, 65536]
+    data = tm.encode(model)
+    h = tflite_bytes_to_graph(data, "shared.tflite")
+    consts = [t for t in h.tensors.values() if t.constant]
+    assert len(consts) == 301 and all(np.array_equal(t.data, values) for t in consts)
+    copied = sum(t.data.nbytes for t in consts if t.data.flags.owndata)
+    assert copied <= 2 * len(data) + (16 << 20) < 301 * values.nbytes

@@ -43,6 +43,7 @@ MAX_ELEMENTS = 2**28          # per tensor: a 1 GB float tensor is no microcontr
 MAX_RANK = 8
 MAX_FILE_BYTES = 2**31        # flatbuffers address 2 GB; MCU models are a few hundred KB
 MAX_KERNEL = 1 << 16          # stride, dilation, filter sizes
+COPY_SLACK = 16 << 20         # constant bytes copied beyond twice the file size are shared views
 CORRUPT_FIX = "the file is damaged or is not a TFLite model; export or download it again"
 
 # (min inputs, max inputs) per operator; only the bias (position 2) of CONV/DW/FC may be absent.
@@ -87,6 +88,7 @@ class _Importer:
         self.r = Reader(data)
         self._buffer_cache: dict[int, memoryview] = {}
         self._suffix: dict[str, int] = {}
+        self._copied = 0
 
     # -- errors ---------------------------------------------------------------------------------
     def fail(self, msg: str, where: str | None = None, fix: str = CORRUPT_FIX):
@@ -307,7 +309,12 @@ class _Importer:
             want = elements * NUMPY_DTYPE[dtype].itemsize
             if len(raw) != want:
                 self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
-            data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape).copy()
+            data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape)
+            # Copies are bounded by the file size: tensors that share one buffer past that budget get
+            # read-only views instead, so a small hostile file cannot make us copy a buffer 1,000 times.
+            if self._copied + want <= 2 * len(self.data) + COPY_SLACK:
+                data = data.copy()
+                self._copied += want
             if data.dtype.kind == "f" and not np.isfinite(data).all():
                 bad = int(np.count_nonzero(~np.isfinite(data)))
                 self.fail(f"holds {bad} NaN or infinite value(s) in its constant data", where,
