@@ -163,13 +163,14 @@ def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuan
 
 
 def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: Iterable, *, epochs: int = 1,
-                        lr: float = 1e-3, loss_fn: Callable | None = None, train_other: bool = True,
-                        on_epoch: Callable[[int, float], None] | None = None) -> dict[str, KMeansQuantizer]:
+                        lr: float = 1e-3, optimizer: str = "adam", loss_fn: Callable | None = None,
+                        train_other: bool = True, on_epoch: Callable[[int, float], None] | None = None) -> dict[str, KMeansQuantizer]:
     """Train the centroids (and, with ``train_other``, the unshared parameters such as biases).
 
     Each step: backward through the shared weights, sum their gradients per cluster into the
-    centroid's gradient (index_add), step Adam on the centroids, write ``codebook[labels]`` back. The
-    reserved zero centroid of a sparse layer never moves, so pruned weights stay zero.
+    centroid's gradient (index_add), step the optimizer ("adam" or "sgd", plain SGD being the paper's
+    ``C_k -= lr * sum of grads``), write ``codebook[labels]`` back. The reserved zero centroid of a sparse
+    layer never moves, so pruned weights stay zero.
     """
     import torch
     import torch.nn.functional as F
@@ -185,7 +186,9 @@ def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: 
     params = [cb for _, cb, _, _ in shared.values()]
     if train_other:
         params += [p for p in model.parameters() if id(p) not in shared_ids and p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
+    if optimizer not in ("adam", "sgd"):
+        raise ConfigError(f"unknown optimizer '{optimizer}'", where="cluster.finetune", fix="use adam or sgd")
+    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(params, lr=lr)
     model.train()
     for epoch in range(epochs):
         total, n = 0.0, 0
