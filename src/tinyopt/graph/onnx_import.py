@@ -250,14 +250,7 @@ class _OnnxConverter:
         if op == "Gather":
             return np.take(c[0], c[1], axis=a.get("axis", 0))
         if op in ("Unsqueeze", "Squeeze"):
-            axes = a.get("axes", None) if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None
-                                                                 else None)
-            if op == "Squeeze":
-                return np.squeeze(c[0], axis=None if axes is None else tuple(axes))
-            out = c[0]
-            for ax in sorted(int(x) % (out.ndim + len(axes)) for x in axes):
-                out = np.expand_dims(out, ax)
-            return out
+            return c[0].reshape(self._squeezed(op, c[0].shape, a, c))
         if op == "Concat":
             return np.concatenate([np.atleast_1d(x) for x in c], axis=a.get("axis", 0))
         if op == "Reshape":
@@ -285,6 +278,20 @@ class _OnnxConverter:
         if op == "Range":
             return np.arange(c[0], c[1], c[2])
         return c[0]  # Identity
+
+    def _squeezed(self, op: str, shape, a: dict, c: list) -> tuple[int, ...]:
+        """Output shape of Squeeze / Unsqueeze (axes: attribute before opset 13, input after)."""
+        axes = a.get("axes") if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None else None)
+        if op == "Squeeze":
+            rank = len(shape)
+            drop = {i for i, d in enumerate(shape) if d == 1} if axes is None else {int(x) % rank for x in axes}
+            return tuple(d for i, d in enumerate(shape) if i not in drop)
+        if axes is None:
+            self.b.unsupported("Unsqueeze without axes")
+        out = list(shape)
+        for ax in sorted(int(x) % (len(shape) + len(axes)) for x in axes):
+            out.insert(ax, 1)
+        return tuple(out)
 
     def _target_shape(self, in_shape, shape, allowzero) -> tuple[int, ...]:
         shape = [int(s) for s in np.asarray(shape).ravel()]
@@ -377,14 +384,10 @@ class _OnnxConverter:
         if op == "Reshape":
             return b.reshape(name, x, self._target_shape(x.shape, self._const(ins[1], "shape"), a.get("allowzero", 0)))
         if op in ("Squeeze", "Unsqueeze"):
-            fake = np.empty(x.shape, dtype=np.uint8)
-            self.consts["__fake__"] = fake
-            shaped = self._fold(type("N", (), {"op_type": op, "input": ["__fake__", *ins[1:]],
-                                               "attribute": node.attribute})())
-            del self.consts["__fake__"]
-            if shaped.shape[:1] != (1,):
+            shape = self._squeezed(op, x.shape, a, [None, *(self._const(t, "axes") for t in ins[1:] if t)])
+            if shape[:1] != (1,):
                 b.unsupported(f"{op} of the batch axis")
-            return b.reshape(name, x, shaped.shape)
+            return b.reshape(name, x, shape)
         if op == "Concat":
             return b.concat(name, [self._val(t) for t in ins], a["axis"])
         if op == "BatchNormalization":
