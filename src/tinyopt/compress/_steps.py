@@ -1,0 +1,205 @@
+"""The built-in recipe steps (finetune, prune, quantize, mixed_precision) and the recipe runner.
+
+Every step returns the model the next step works on and leaves it in eval mode; the runner measures
+accuracy, non-zero parameters, MACs and exact bytes after each step and keeps one table row per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from tinyopt.compress import ptq, qat, schedules
+from tinyopt.compress._names import nearest
+from tinyopt.compress.lowbit import quantize_weights_
+from tinyopt.compress.mixed import mixed_precision
+from tinyopt.compress.prune import (
+    check_amount,
+    check_criterion,
+    prunable_layers,
+    prune_unstructured_,
+    regularization,
+)
+from tinyopt.compress.prune_structured import count_params_macs, prune_structured
+from tinyopt.compress.recipe import (
+    FinetuneConfig,
+    MixedPrecisionConfig,
+    PruneConfig,
+    QuantizeConfig,
+    Recipe,
+    StepContext,
+    register_step,
+)
+from tinyopt.compress.size import model_size
+from tinyopt.compress.train import batches, finetune
+from tinyopt.errors import ConfigError
+from tinyopt.metrics import evaluate
+
+
+def _choice(value, allowed, where, key):
+    if value not in allowed:
+        raise ConfigError(f"{key} '{value}' is not valid", where=where,
+                          fix=f"use one of {', '.join(allowed)}{nearest(str(value), allowed)}")
+
+
+def _quantized(model: nn.Module) -> bool:
+    return any(parametrize.is_parametrized(m, "weight") and
+               not all(type(p).__name__ == "Mask" for p in m.parametrizations.weight)
+               for m in prunable_layers(model).values())
+
+
+def step_finetune(model, cfg: FinetuneConfig, ctx: StepContext):
+    extra = (lambda m: regularization(m, cfg.l1, cfg.l2)) if (cfg.l1 or cfg.l2) else None
+    return finetune(model, ctx.train, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size, seed=ctx.seed,
+                    extra_loss=extra, progress=ctx.progress, desc="fine-tune")
+
+
+def step_prune(model, cfg: PruneConfig, ctx: StepContext):
+    where = "prune"
+    _choice(cfg.method, ("unstructured", "structured"), where, "method")
+    _choice(cfg.schedule, ("one_shot", "iterative", "polynomial", "constant"), where, "schedule")
+    check_amount(cfg.ratio, where)
+    check_criterion(cfg.criterion, where)
+    train_kw = {"lr": cfg.lr, "batch_size": ctx.batch_size, "seed": ctx.seed, "progress": ctx.progress}
+    if cfg.method == "structured":
+        if _quantized(model):
+            raise ConfigError("structured pruning after quantization", where=where,
+                              fix="put the structured prune step before the quantize step")
+        rounds = cfg.rounds if cfg.schedule == "iterative" else 1
+        data = list(batches(*ctx.train, ctx.batch_size, ctx.seed))[:8] if cfg.criterion == "taylor" else None
+        for i, r in enumerate(schedules.iterative_ratios(cfg.ratio, rounds)):
+            # each round removes a share of the channels still present
+            prev = 0.0 if i == 0 else schedules.iterative_ratios(cfg.ratio, rounds)[i - 1]
+            step = 1.0 - (1.0 - r) / (1.0 - prev)
+            model = prune_structured(model, ctx.example_input, step, cfg.criterion, data=data, seed=ctx.seed)
+            finetune(model, ctx.train, cfg.epochs / rounds, desc="fine-tune", **train_kw)
+        return model
+    amount = cfg.layers if cfg.layers else cfg.ratio
+    data = list(batches(*ctx.train, ctx.batch_size, ctx.seed))[:8] if cfg.criterion == "taylor" else None
+    if cfg.schedule == "one_shot":
+        prune_unstructured_(model, amount, cfg.scope, cfg.criterion, data=data, seed=ctx.seed)
+        if cfg.epochs:
+            finetune(model, ctx.train, cfg.epochs, desc="fine-tune", **train_kw)
+        return model
+    if cfg.layers:
+        raise ConfigError("per-layer ratios work with schedule one_shot only", where=where,
+                          fix="use schedule: one_shot with layers")
+    if cfg.schedule == "iterative":
+        return schedules.prune_iterative_(model, ctx.train, cfg.ratio, cfg.rounds, cfg.epochs / cfg.rounds,
+                                          cfg.scope, cfg.criterion, **train_kw)
+    steps = max(2, round(cfg.epochs * len(ctx.x_train) / ctx.batch_size))
+    sched = (schedules.PolynomialDecay(0.0, cfg.ratio, 0, max(1, int(steps * 0.7)), frequency=max(1, steps // 20))
+             if cfg.schedule == "polynomial" else schedules.ConstantSparsity(cfg.ratio, 0, max(1, steps // 10)))
+    return schedules.prune_during_training_(model, ctx.train, sched, cfg.epochs, cfg.scope, cfg.criterion,
+                                            **train_kw)
+
+
+def step_quantize(model, cfg: QuantizeConfig, ctx: StepContext):
+    _choice(cfg.mode, ("ptq", "dynamic", "qat", "weights"), "quantize", "mode")
+    if _quantized(model):
+        raise ConfigError("the model is already quantized", where="quantize",
+                          fix="use one quantize step (or a mixed_precision step), not both")
+    qc = ptq.QuantConfig(cfg.bits, cfg.act_bits, cfg.observer, cfg.per_channel)
+    if cfg.mode == "weights":
+        return quantize_weights_(model, cfg.bits, per_channel=cfg.per_channel)
+    if cfg.mode == "dynamic":
+        return ptq.quantize_dynamic(model, qc)
+    if cfg.mode == "ptq":
+        calib = list(batches(ctx.x_train, ctx.y_train, ctx.batch_size, ctx.seed))[:cfg.calib_batches]
+        return ptq.quantize_static(model, calib, qc, bias_correction=cfg.bias_correction)
+    if cfg.observer == "minmax":
+        qc.observer = "moving_average"  # QAT: ranges must follow the weights as they train
+    return qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
+                                    seed=ctx.seed, progress=ctx.progress)
+
+
+def step_mixed(model, cfg: MixedPrecisionConfig, ctx: StepContext):
+    bits, _scan = mixed_precision(model, ctx.val, cfg.budget_bits, tuple(cfg.candidates))
+    qc = ptq.QuantConfig(bits, cfg.act_bits, "moving_average")
+    gm = qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
+                                  seed=ctx.seed, progress=ctx.progress)
+    gm._tinyopt_mixed_bits = bits
+    return gm
+
+
+register_step("finetune", FinetuneConfig, step_finetune)
+register_step("prune", PruneConfig, step_prune)
+register_step("quantize", QuantizeConfig, step_quantize)
+register_step("mixed_precision", MixedPrecisionConfig, step_mixed)
+
+
+@dataclass
+class Row:
+    step: str
+    accuracy: float
+    delta_pp: float
+    params: int  # non-zero parameters
+    macs: int
+    bytes: int
+    ratio: float
+
+
+def measure(model: nn.Module, name: str, ctx: StepContext, baseline: float | None = None,
+            original_bytes: int | None = None) -> Row:
+    acc = evaluate(model, ctx.val).accuracy
+    rep = model_size(model)
+    nonzero = sum(r.nonzero for r in rep.rows)
+    _, macs = count_params_macs(model, ctx.example_input)
+    orig = original_bytes or rep.original_bytes
+    base = acc if baseline is None else baseline
+    return Row(name, acc, 100.0 * (acc - base), nonzero, macs, rep.bytes, orig / rep.bytes)
+
+
+def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None) -> tuple[nn.Module, list[Row]]:
+    """Run every step in order; row 0 is the input model. ``on_row(row)`` is called as rows arrive."""
+    torch.manual_seed(recipe.seed)
+    model.eval()
+    first = measure(model, "input", ctx)
+    original = model_size(model).original_bytes
+    rows = [first]
+    if on_row:
+        on_row(first)
+    for i, (name, cfg) in enumerate(recipe.steps, 1):
+        model = recipe_step(name)(model, cfg, ctx)
+        model.eval()
+        label = f"{i}. {name} " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items()
+                                           if k in ("method", "ratio", "mode", "bits", "observer", "epochs"))
+        row = measure(model, label.strip(), ctx, first.accuracy, original)
+        rows.append(row)
+        if on_row:
+            on_row(row)
+    return model, rows
+
+
+def recipe_step(name: str):
+    from tinyopt.compress.recipe import STEPS
+
+    return STEPS[name][1]
+
+
+def deployable_state_dict(model: nn.Module) -> dict:
+    """Plain float tensors: observers removed, masks and rounding baked into the weights."""
+    from tinyopt.compress.prune import make_permanent_
+
+    if isinstance(model, torch.fx.GraphModule) and getattr(model, "_tinyopt_fq", None) is not None:
+        model = ptq.strip(model)
+    else:
+        import copy
+
+        model = make_permanent_(copy.deepcopy(model))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def format_table(rows: list[Row]) -> str:
+    head = f"{'step':<44} {'accuracy':>8} {'Δ pp':>7} {'params≠0':>9} {'MACs':>10} {'bytes':>9} {'CR':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r.step[:44]:<44} {r.accuracy:8.4f} {r.delta_pp:+7.2f} {r.params:9d} {r.macs:10d} "
+                     f"{r.bytes:9d} {r.ratio:6.2f}")
+    return "\n".join(lines)
+
+
+__all__ = ["Row", "deployable_state_dict", "format_table", "measure", "run_recipe"]

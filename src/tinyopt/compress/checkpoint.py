@@ -1,0 +1,118 @@
+"""User files for compression: ``state_dict`` checkpoints and ``.npz`` datasets, checked at the door.
+
+A checkpoint is read with ``torch.load(weights_only=True)``: tensors and plain containers only, so a
+file carrying a pickled object is refused before anything in it can run. A checkpoint that does not fit
+the architecture is reported with the first missing, unexpected or mis-shaped key.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from tinyopt._io import atomic_write_bytes
+from tinyopt.errors import DataError, ModelFormatError
+
+NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val")
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> nn.Module:
+    """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or isinstance(e, pickle.UnpicklingError):
+            raise ModelFormatError(f"refused: the file contains pickled Python objects, not only tensors "
+                                   f"({first[:120]})", path=path,
+                                   fix="save with torch.save(model.state_dict(), path); tinyopt never "
+                                   "unpickles objects from user files") from None
+        raise ModelFormatError(f"not a PyTorch checkpoint ({first[:120]})", path=path,
+                               fix="give a file written by torch.save(model.state_dict(), path)") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        raise ModelFormatError(f"not a PyTorch checkpoint ({type(e).__name__}: {str(e)[:100]})", path=path,
+                               fix="give a file written by torch.save(model.state_dict(), path)") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelFormatError("the checkpoint is not a state_dict (a mapping of names to tensors)", path=path,
+                               fix="save with torch.save(model.state_dict(), path)")
+    own = model.state_dict()
+    missing = [k for k in own if k not in obj]
+    unexpected = [k for k in obj if k not in own]
+    if missing or unexpected:
+        what = f"missing key '{missing[0]}'" if missing else f"unexpected key '{unexpected[0]}'"
+        raise ModelFormatError(f"does not match the architecture: {what} ({len(missing)} missing, "
+                               f"{len(unexpected)} unexpected)", path=path, where=type(model).__name__,
+                               fix="use the checkpoint of this model (same zoo name and options)")
+    for k, v in obj.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise ModelFormatError(f"does not match the architecture: '{k}' has shape {tuple(v.shape)}, "
+                                   f"the model expects {tuple(own[k].shape)}", path=path, where=k,
+                                   fix="use the checkpoint of this model (same zoo name and options)")
+        if not torch.isfinite(v).all() and v.is_floating_point():
+            raise DataError(f"'{k}' contains NaN or inf", path=path, where=k,
+                            fix="use a checkpoint from a training run that did not diverge")
+    model.load_state_dict(obj)
+    return model
+
+
+def save_state_dict(path: str | os.PathLike, state_dict: dict) -> Path:
+    """Write a state_dict atomically (a killed run leaves the old file or none, never half of one)."""
+    buf = io.BytesIO()
+    torch.save(state_dict, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None):
+    """``x_train, y_train, x_val, y_val`` as tensors. uint8 inputs are scaled to [0, 1]; inputs whose
+    per-sample size matches ``input_shape`` are reshaped to it (e.g. (N, 28, 28) -> (N, 1, 28, 28))."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("data file not found", path=path, fix="check the path")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"not a readable .npz of plain arrays ({str(e)[:100]})", path=path,
+                        fix="save with numpy.savez(path, x_train=..., y_train=..., x_val=..., y_val=...)") from None
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing:
+        raise DataError(f"missing array '{missing[0]}' (has {sorted(arrays)})", path=path,
+                        fix=f"save arrays named {', '.join(NPZ_KEYS)}")
+    out = []
+    for split in ("train", "val"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(x) == 0:
+            raise DataError(f"x_{split} is empty", path=path, where=f"x_{split}", fix="give at least one sample")
+        if len(x) != len(y) or y.ndim != 1:
+            raise DataError(f"x_{split} has {len(x)} samples but y_{split} has shape {y.shape}", path=path,
+                            where=f"y_{split}", fix="give one integer label per sample")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise DataError(f"y_{split} must hold non-negative integer class indices", path=path,
+                            where=f"y_{split}", fix="store labels as integers 0..C-1")
+        xf = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        if not np.isfinite(xf).all():
+            raise DataError(f"x_{split} contains NaN or inf", path=path, where=f"x_{split}",
+                            fix="clean the data")
+        if input_shape is not None and tuple(xf.shape[1:]) != tuple(input_shape):
+            if int(np.prod(xf.shape[1:])) != int(np.prod(input_shape)):
+                raise DataError(f"x_{split} samples have shape {tuple(xf.shape[1:])}, the model takes "
+                                f"{tuple(input_shape)}", path=path, where=f"x_{split}",
+                                fix="give samples in the model's input shape (PyTorch order, no batch)")
+            xf = xf.reshape(len(xf), *input_shape)
+        out += [torch.from_numpy(np.ascontiguousarray(xf)), torch.from_numpy(y.astype(np.int64))]
+    return tuple(out)
+
+
+__all__ = ["NPZ_KEYS", "load_checkpoint", "load_npz", "save_state_dict"]

@@ -1,0 +1,108 @@
+"""``tinyopt compress``: a full run writes a loadable state_dict and the table; bad input exits 2 with
+one line and leaves no output file."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from tinyopt.cli import main
+from tinyopt.zoo import build
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (80, 8, 8), dtype=np.uint8)  # no channel axis, uint8: both handled
+    y = (x[:, :4].mean((1, 2)) > x[:, 4:].mean((1, 2))).astype(np.int64)
+    np.savez(tmp_path / "d.npz", x_train=x[:64], y_train=y[:64], x_val=x[64:], y_val=y[64:])
+    (tmp_path / "r.yaml").write_text("seed: 1\nbatch_size: 32\nsteps:\n"
+                                     "  - prune: {ratio: 0.5, epochs: 1}\n"
+                                     "  - quantize: {mode: ptq, bits: 8, calib_batches: 2}\n")
+    torch.manual_seed(0)
+    torch.save(build("digits_cnn").state_dict(), tmp_path / "c.pt")
+    return tmp_path
+
+
+def _run(files, *extra, recipe="r.yaml", ckpt="c.pt"):
+    args = ["compress", "digits_cnn", "--recipe", str(files / recipe), "--data", str(files / "d.npz"),
+            "--out", str(files / "out.pt"), "--no-progress", *extra]
+    if ckpt:
+        args += ["--checkpoint", str(files / ckpt)]
+    return main(args)
+
+
+def test_full_run(files, capsys):
+    assert _run(files, "--json", str(files / "t.json")) == 0
+    out = capsys.readouterr().out
+    assert "CR" in out and "2. quantize" in out
+    state = torch.load(files / "out.pt", weights_only=True)
+    model = build("digits_cnn")
+    model.load_state_dict(state)  # same keys and shapes as the zoo model
+    w = model.features[0].weight
+    assert float((w == 0).float().mean()) >= 0.5
+    # int8 per-channel: every weight is an integer multiple of its channel's scale amax / 127
+    s = w.abs().amax((1, 2, 3), keepdim=True) / 127
+    assert torch.allclose(w / s, (w / s).round(), atol=1e-3)
+
+
+def _bad(files, capsys, **kw):
+    assert _run(files, **kw) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert not (files / "out.pt").exists()
+    assert not [f for f in os.listdir(files) if f.startswith(".tinyopt-tmp")]
+    return err
+
+
+def test_unknown_step(files, capsys):
+    (files / "bad.yaml").write_text("steps:\n  - quantise: {bits: 8}\n")
+    assert "did you mean 'quantize'" in _bad(files, capsys, recipe="bad.yaml")
+
+
+def test_unknown_key(files, capsys):
+    (files / "bad.yaml").write_text("steps:\n  - quantize: {bit: 8}\n")
+    assert "did you mean 'bits'" in _bad(files, capsys, recipe="bad.yaml")
+
+
+def test_ratio_and_bits_out_of_range(files, capsys):
+    (files / "bad.yaml").write_text("steps:\n  - prune: {ratio: 1.0}\n")
+    assert "outside [0, 1)" in _bad(files, capsys, recipe="bad.yaml")
+    (files / "bad.yaml").write_text("steps:\n  - quantize: {bits: 0}\n")
+    assert "outside 1-16" in _bad(files, capsys, recipe="bad.yaml")
+
+
+def test_checkpoint_of_another_architecture(files, capsys):
+    torch.save(build("lenet5").state_dict(), files / "other.pt")
+    err = _bad(files, capsys, ckpt="other.pt")
+    assert "other.pt" in err and "does not match the architecture" in err
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_pickled_object_refused_not_executed(files, capsys):
+    marker = files / "executed"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with open(files / "evil.pt", "wb") as f:
+        pickle.dump({"w": Evil()}, f)
+    err = _bad(files, capsys, ckpt="evil.pt")
+    assert "evil.pt" in err and "refused" in err
+    assert not marker.exists()
+
+
+def test_nan_checkpoint(files, capsys):
+    sd = build("digits_cnn").state_dict()
+    sd["features.0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(sd, files / "nan.pt")
+    assert "features.0.weight" in _bad(files, capsys, ckpt="nan.pt")
+
+
+def test_empty_data(files, capsys):
+    np.savez(files / "d.npz", x_train=np.zeros((0, 8, 8), np.float32), y_train=np.zeros(0, np.int64),
+             x_val=np.zeros((1, 8, 8), np.float32), y_val=np.zeros(1, np.int64))
+    assert "x_train is empty" in _bad(files, capsys)
