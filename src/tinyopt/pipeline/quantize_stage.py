@@ -14,14 +14,6 @@ import numpy as np
 from tinyopt.pipeline.train import to_torch_layout
 
 
-def available() -> bool:
-    """The converter's pieces are importable (they land in this checkout during development)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in
-               ("tinyopt.convert.quantize", "tinyopt.convert.calibrate", "tinyopt.compress.qat"))
-
-
 def calibration_set(fs, n: int, seed: int) -> np.ndarray:
     """``n`` training examples chosen with the seed (all of them when fewer)."""
     rng = np.random.default_rng(seed)
@@ -30,37 +22,31 @@ def calibration_set(fs, n: int, seed: int) -> np.ndarray:
 
 
 def to_int8_graph(model, fs, calib: np.ndarray, name: str):
-    """Float torch module (weights already on the int8 grid after QAT) → int8 Graph with int8 I/O."""
-    from tinyopt.convert.calibrate import calibrate
-    from tinyopt.convert.quantize import quantize_graph
-    from tinyopt.pipeline.variants import float_graph
+    """Torch module (plain, or prepared by QAT: then its learnt activation ranges are kept) → int8 Graph
+    with int8 input and output, named ``name``."""
+    from tinyopt.convert import convert_torch
+    from tinyopt.pipeline.train import torch_input_shape
 
-    g = float_graph(model, fs, name)
-    x = calib.reshape((len(calib), *g.tensors[g.inputs[0]].shape[1:]))
-    return quantize_graph(g, calibrate(g, x), io="int8")
+    shape = torch_input_shape(fs.train.x)[1:]
+    graph = convert_torch(model, to_torch_layout(calib), shape, io="int8")
+    graph.name = name
+    return graph
 
 
 def build(model, fs, qcfg: dict, seed: int, folder: Path, name: str = "model", on_epoch=None) -> dict:
     """Quantize ``model``; write ``model.tflite`` into ``folder`` and return the stage's meta."""
-    import copy
-
     from tinyopt.export.tflite import save_tflite
 
     calib = calibration_set(fs, qcfg["calibration"], seed)
     meta = {"mode": qcfg["mode"], "calibration": len(calib)}
     if qcfg["mode"] == "qat":
-        from tinyopt.compress.ptq import strip
         from tinyopt.compress.qat import quantize_aware_train
 
         epochs = int(qcfg["epochs"])
-        gm = quantize_aware_train(model, (to_torch_layout(fs.train.x), fs.train.y), epochs=epochs,
-                                  lr=float(qcfg["lr"]), seed=seed + 7)
+        model = quantize_aware_train(model, (to_torch_layout(fs.train.x), fs.train.y), epochs=epochs,
+                                     lr=float(qcfg["lr"]), seed=seed + 7)
         for e in range(epochs):
             if on_epoch is not None:
                 on_epoch(e, {})
-        deploy = strip(gm).eval()
-    else:
-        deploy = copy.deepcopy(model).eval()
-    graph = to_int8_graph(deploy, fs, calib, name)
-    save_tflite(graph, folder / "model.tflite")
+    save_tflite(to_int8_graph(model, fs, calib, name), folder / "model.tflite")
     return meta

@@ -35,15 +35,6 @@ class RunResult:
     deploy: dict = field(default_factory=dict)
 
 
-def _have(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _torch_setup(seed: int):
     import torch
 
@@ -164,9 +155,7 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
 
         # -- structured pruning + fine-tuning ----------------------------------------------------
         prune_key = None
-        if opt["prune"] and not _have("tinyopt.compress.prune_structured"):
-            res.notes.append("pruned variants skipped: tinyopt.compress.prune_structured is not available")
-        elif opt["prune"]:
+        if opt["prune"]:
             pcfg = opt["prune"]
             prune_key = stage_key("prune", pcfg, [train_key])
 
@@ -189,11 +178,9 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
 
         # -- quantization (QAT / PTQ) and conversion to int8 -------------------------------------
         int8_graphs: dict[str, object] = {}
-        from tinyopt.pipeline import quantize_stage
+        if opt["quantize"]:
+            from tinyopt.pipeline import quantize_stage
 
-        if opt["quantize"] and not quantize_stage.available():
-            res.notes.append("int8 variants skipped: tinyopt.convert is not available in this checkout")
-        elif opt["quantize"]:
 
             qcfg = opt["quantize"]
             for base, base_key in (("float", train_key), ("pruned", prune_key)):
