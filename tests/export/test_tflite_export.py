@@ -518,3 +518,66 @@ def test_single_op_model_docstring_example():
 
     result = doctest.testmod(module)
     assert result.attempted >= 5 and result.failed == 0
+
+
+# -- property: write then read is the identity on valid single-op graphs --------------------------------
+def _random_graph(draw_int, draw_choice, seed):
+    rng = np.random.default_rng(seed)
+    op = draw_choice(["CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED"])
+    h, w, c = draw_int(1, 9), draw_int(1, 9), draw_int(1, 5)
+    k, s = draw_int(1, 3), draw_int(1, 3)
+    attrs = {"stride": (s, draw_int(1, 3)), "padding": draw_choice(["SAME", "VALID"]),
+             "activation": draw_choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])}
+    if attrs["padding"] == "VALID":
+        k = min(k, h, w)
+    x = Tensor("x", (1, h, w, c), "int8", quant=QuantParams(rng.uniform(0.01, 1), int(rng.integers(-128, 128))))
+    y = Tensor("y", (), "int8", quant=QuantParams(rng.uniform(0.01, 1), int(rng.integers(-128, 128))))
+    if op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        return single_op_model(op, [x], Tensor("y", (), "int8", quant=x.quant), dict(attrs, filter=(k, k)))
+    if op == "FULLY_CONNECTED":
+        o = draw_int(1, 6)
+        wt = rng.integers(-127, 128, (o, h * w * c)).astype(np.int8)
+        ws = rng.uniform(0.001, 0.1, 1).astype(np.float32)
+        return single_op_model(op, [x, Tensor("w", wt.shape, "int8", data=wt, quant=QuantParams(ws, [0])),
+                                    Tensor("b", (o,), "int32", data=rng.integers(-999, 999, o).astype(np.int32),
+                                           quant=QuantParams(x.quant.scale * ws, [0]))], y,
+                               {"activation": attrs["activation"], "keep_num_dims": False})
+    m = draw_int(1, 2) if op == "DEPTHWISE_CONV_2D" else 1
+    o = c * m if op == "DEPTHWISE_CONV_2D" else draw_int(1, 6)
+    shape = (1, k, k, o) if op == "DEPTHWISE_CONV_2D" else (o, k, k, c)
+    wt = rng.integers(-127, 128, shape).astype(np.int8)
+    ws = rng.uniform(0.001, 0.1, o).astype(np.float32)
+    axis = 3 if op == "DEPTHWISE_CONV_2D" else 0
+    attrs["dilation"] = (1, 1)
+    if op == "DEPTHWISE_CONV_2D":
+        attrs["depth_multiplier"] = m
+    return single_op_model(op, [x, Tensor("w", shape, "int8", data=wt, quant=QuantParams(ws, np.zeros(o), axis=axis)),
+                                Tensor("b", (o,), "int32", data=rng.integers(-999, 999, o).astype(np.int32),
+                                       quant=QuantParams(x.quant.scale * ws, np.zeros(o), axis=0))], y, attrs)
+
+
+def test_write_then_read_is_the_identity_and_tflm_agrees_with_litert():
+    from ai_edge_litert.interpreter import Interpreter
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        g = _random_graph(lambda lo, hi: data.draw(st.integers(lo, hi)), lambda xs: data.draw(st.sampled_from(xs)),
+                          data.draw(st.integers(0, 2**31)))
+        blob = graph_to_tflite_bytes(g)
+        _assert_same_graph(g, tflite_bytes_to_graph(blob, "random.tflite"))
+        x = np.random.default_rng(0).integers(-128, 128, g.tensors["x"].shape).astype(np.int8)
+        tflm = runtime.Interpreter.from_bytes(blob)
+        tflm.set_input(x, 0)
+        tflm.invoke()
+        lite = Interpreter(model_content=blob)
+        lite.allocate_tensors()
+        lite.set_tensor(lite.get_input_details()[0]["index"], x)
+        lite.invoke()
+        ours, theirs = tflm.get_output(0).astype(int), lite.get_tensor(lite.get_output_details()[0]["index"])
+        assert ours.shape == theirs.shape == g.tensors["y"].shape
+        assert np.abs(ours - theirs).max() <= 1
+
+    check()
