@@ -4,7 +4,13 @@
 bindings, and ``encode`` writes such a dict back with that package's builder functions. Neither uses
 tinyopt's reader or writer, so a mutation made here is an independent witness of what the importer
 must reject. ``MUTATIONS`` lists named structural faults, each with the error class and a message
-fragment the importer must give; ``byte_mutations`` adds truncations, bit flips and random bytes.
+fragment the importer must give; ``truncations`` and ``byte_mutations`` cut and flip bytes;
+``random_edits`` changes fields of a well-formed file (reaching the semantic checks); ``corpus`` mixes
+them all deterministically and ``write_corpus`` puts N files on disk (e.g. 250 for CLI hardening:
+every file must load or exit 2 with one line). ``externalize`` moves a buffer after the flatbuffer.
+
+    import tflite_mutations as tm            # after sys.path.insert(0, "<repo>/tests/graph")
+    paths = tm.write_corpus(tmp / "bad", [kws_bytes, resnet_bytes], size=250, seed=0)
 """
 
 from __future__ import annotations
