@@ -247,3 +247,72 @@ def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool
         elif t.is_floating_point():
             out[key] = t.detach().cpu().numpy().astype(np.float32)
     return out
+
+
+# ---- recipe steps: `cluster` (k-means + centroid fine-tuning) and `huffman` (exact coded size) ----
+
+def _register_steps() -> None:
+    from tinyopt.compress.recipe import Config, register_step
+
+    @dataclass
+    class ClusterStepConfig(Config):
+        conv_bits: int = 8
+        dense_bits: int = 5
+        init: str = "linear"
+        layers: dict | None = None  # {layer: bits}; 0 leaves a layer unshared
+        epochs: float = 1.0         # centroid fine-tuning
+        lr: float = 1e-4
+
+    @dataclass
+    class HuffmanStepConfig(Config):
+        conv_gap_bits: int = 8      # relative-index width (the paper: conv 8, dense 5)
+        dense_gap_bits: int = 5
+        codebook_dtype: str = "float32"
+        path: str | None = None     # also write the container file here
+
+    def step_cluster(model, cfg: ClusterStepConfig, ctx):
+        from tinyopt.compress.prune import make_permanent_
+        from tinyopt.compress.train import batches
+
+        make_permanent_(model)  # pruning masks baked in: the zeros are what sharing keeps
+        qs = cluster_(model, ClusterConfig(cfg.conv_bits, cfg.dense_bits, cfg.init, ctx.seed, dict(cfg.layers or {})))
+        epochs = max(0, round(cfg.epochs)) if cfg.epochs >= 1 or cfg.epochs == 0 else 1
+
+        class _Epochs:  # a fresh seeded shuffle each pass
+            n = 0
+
+            def __iter__(self):
+                self.n += 1
+                return batches(*ctx.train, ctx.batch_size, ctx.seed + self.n)
+
+        finetune_centroids_(model, qs, _Epochs(), epochs=epochs, lr=cfg.lr)
+        layers = shareable_layers(model)
+        for name, q in qs.items():
+            layers[name]._tinyopt_size = {"codebook": len(q.codebook_), "per_channel": False}
+        model._tinyopt_clusters = qs
+        return model
+
+    def step_huffman(model, cfg: HuffmanStepConfig, ctx):
+        qs = getattr(model, "_tinyopt_clusters", None)
+        if not qs:
+            raise ConfigError("huffman needs shared weights", where="huffman",
+                              fix="put a cluster step before the huffman step")
+        from tinyopt.compress.container import pack, save_compressed
+
+        coded = encode_model(model, qs, conv_gap_bits=cfg.conv_gap_bits, dense_gap_bits=cfg.dense_gap_bits,
+                             codebook_dtype=cfg.codebook_dtype)
+        data, sizes = pack(coded)
+        layers = shareable_layers(model)
+        for name in qs:  # exact bytes of the layer's record in the container
+            layers[name]._tinyopt_size = {**getattr(layers[name], "_tinyopt_size", {}),
+                                          "record_bytes": sizes[f"{name}.weight"]}
+        model._tinyopt_container_bytes = len(data)
+        if cfg.path:
+            save_compressed(cfg.path, coded)
+        return model
+
+    register_step("cluster", ClusterStepConfig, step_cluster)
+    register_step("huffman", HuffmanStepConfig, step_huffman)
+
+
+_register_steps()

@@ -144,3 +144,43 @@ def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: 
         s_taps.close()
         t_taps.close()
     return student
+
+
+# ---- recipe step `distill`: the current model teaches a new student from the zoo ----
+
+def _register_steps() -> None:
+    from tinyopt.compress.recipe import Config, register_step
+
+    @dataclass
+    class DistillStepConfig(Config):
+        student: str = ""                      # zoo model name
+        student_options: dict | None = None    # keyword arguments of zoo.build
+        temperature: float = 4.0
+        alpha: float = 0.9
+        epochs: int = 10
+        lr: float = 1e-3
+
+    def step_distill(model, cfg: DistillStepConfig, ctx):
+        from tinyopt import zoo
+        from tinyopt.compress.train import batches
+
+        if not cfg.student:
+            raise ConfigError("distill needs a student", where="distill",
+                              fix=f"set student to a zoo model name: {', '.join(zoo.ZOO)}")
+        torch.manual_seed(ctx.seed)
+        student = zoo.build(cfg.student, **(cfg.student_options or {}))
+
+        class _Epochs:
+            n = 0
+
+            def __iter__(self):
+                self.n += 1
+                return batches(*ctx.train, ctx.batch_size, ctx.seed + self.n)
+
+        conf = DistillConfig(temperature=cfg.temperature, alpha=cfg.alpha, epochs=cfg.epochs, lr=cfg.lr)
+        return distill_(student, model, _Epochs(), conf)
+
+    register_step("distill", DistillStepConfig, step_distill)
+
+
+_register_steps()

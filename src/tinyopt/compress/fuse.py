@@ -129,3 +129,28 @@ def fold_bn_model(model: nn.Module) -> nn.Module:
     m = copy.deepcopy(model).eval()
     fold_bn_(m)
     return m
+
+
+# ---- recipe step `fold_bn` ----
+
+def _register_steps() -> None:
+    from dataclasses import dataclass
+
+    from tinyopt.compress.recipe import Config, register_step
+
+    @dataclass
+    class FoldBNStepConfig(Config):
+        groups: list | None = None  # explicit [[layer, bn(, relu)], ...]; default: found in Sequentials
+
+    def step_fold_bn(model, cfg: FoldBNStepConfig, ctx):
+        model.eval()
+        if cfg.groups:
+            fuse_modules_(model, cfg.groups)
+        else:
+            fold_bn_(model)
+        return model
+
+    register_step("fold_bn", FoldBNStepConfig, step_fold_bn)
+
+
+_register_steps()

@@ -133,3 +133,32 @@ def finetune_(model: nn.Module, batches: Iterable, *, epochs: int = 1, lr: float
         if on_epoch:
             on_epoch(epoch, total / max(n, 1))
     return model
+
+
+# ---- recipe step `lowrank`: factorize, then fine-tune ----
+
+def _register_steps() -> None:
+    from dataclasses import dataclass
+
+    from tinyopt.compress.recipe import Config, register_step
+
+    @dataclass
+    class LowRankStepConfig(Config):
+        energy: float | None = None
+        ratio: float | None = 0.5
+        layers: list | None = None
+        epochs: float = 1.0
+        lr: float = 1e-3
+
+    def step_lowrank(model, cfg: LowRankStepConfig, ctx):
+        from tinyopt.compress.train import finetune
+
+        ratio = None if cfg.energy is not None else cfg.ratio
+        lowrank_(model, energy=cfg.energy, ratio=ratio, layers=cfg.layers)
+        return finetune(model, ctx.train, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size, seed=ctx.seed,
+                        progress=ctx.progress, desc="low-rank fine-tune")
+
+    register_step("lowrank", LowRankStepConfig, step_lowrank)
+
+
+_register_steps()
