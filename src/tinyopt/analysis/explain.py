@@ -70,8 +70,10 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             macs = node_macs(graph, node)
             lines.append(f"{label} MACs = {mf}; FLOPs = 2×{_n(macs)} = {_n(2 * macs)}")
     mac_rows = [r for r in a.layers if r.type in MAC_OPS]
-    lines.append("params = " + " + ".join(_n(r.params) for r in a.layers if r.params) + f" = {_n(a.params)}")
-    lines.append("FLOPs = " + " + ".join(_n(r.flops) for r in mac_rows) + f" = {_n(a.flops)} "
+    terms = [_n(r.params) for r in a.layers if r.params]
+    lines.append("params = " + (" + ".join(terms) + " = " if len(terms) > 1 else "") + _n(a.params))
+    terms = [_n(r.flops) for r in mac_rows]
+    lines.append("FLOPs = " + (" + ".join(terms) + " = " if len(terms) > 1 else "") + f"{_n(a.flops)} "
                  f"({a.flops / 1e6:,.2f} M; other ops counted apart: {_n(a.other_ops)})")
     width = DTYPE_BYTES[a.dtype]
     if a.textbook_param_bytes == int(round(a.params * width)):
