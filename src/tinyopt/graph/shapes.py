@@ -107,7 +107,12 @@ def infer_node(graph: Graph, node: Node, index: int = 0) -> None:
                       "make the other dimensions equal")
         shape = tuple(sum(t.shape[axis] for t in ins) if i == axis else d for i, d in enumerate(x.shape))
     elif op == "RESHAPE":
-        new = list(node.attrs.get("new_shape") or np.asarray(ins[1].data).ravel().tolist())
+        given = node.attrs.get("new_shape")
+        if given is None:
+            if len(ins) < 2 or ins[1] is None or ins[1].data is None:
+                _fail(graph, index, node, "has no target shape", "give new_shape or a constant shape operand")
+            given = np.asarray(ins[1].data).ravel().tolist()
+        new = list(given)
         if new.count(-1) > 1:
             _fail(graph, index, node, "has more than one -1 in its new shape", "give all but one dimension")
         if -1 in new:
