@@ -48,13 +48,24 @@ def wall(cmd: list[str]) -> tuple[float, float]:
     return dt, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def heavy_imports(model: Path) -> list[str]:
-    """Heavy modules the analyze process imports (must be none for .tflite/.yaml)."""
+def import_profile(model: Path) -> dict[str, float]:
+    """Self import time (s) per top-level package of one analyze process, from ``-X importtime``."""
     r = subprocess.run([sys.executable, "-X", "importtime", "-c", "from tinyopt.cli import run; run()", "analyze",
                         str(model), "--json"], capture_output=True, text=True)
-    names = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
-    return sorted(n for n in names if n.split(".")[0] in ("torch", "onnx", "onnxruntime", "matplotlib", "scipy",
-                                                         "sklearn", "tflite_micro", "tensorflow"))
+    out: dict[str, float] = {}
+    for line in r.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3 or "self" in parts[0]:
+            continue
+        top = parts[2].strip().split(".")[0]
+        out[top] = out.get(top, 0.0) + int(parts[0].split(":")[1]) / 1e6
+    return out
+
+
+def heavy_imports(model: Path) -> list[str]:
+    """Heavy packages the analyze process imports (must be none for .tflite/.yaml)."""
+    return sorted(p for p in import_profile(model) if p in ("torch", "onnx", "onnxruntime", "matplotlib", "scipy",
+                                                          "sklearn", "tflite_micro", "tensorflow"))
 
 
 def main() -> None:
@@ -80,6 +91,13 @@ def main() -> None:
         peer = f"{min(pw):.3f} | {min(pc):.3f} | {min(oc) / min(pc):.2f}×" if pw else "- | - | -"
         lines.append(f"| {label} | {min(ow):.3f} | {statistics.median(ow):.3f} | {min(oc):.3f} | {TARGET_S:.1f} | "
                      f"{min(oc) / TARGET_S:.2f} | {peer} | {', '.join(heavy) or 'none'} |")
+    prof = import_profile(MODELS / "kws_ref_model.tflite") if (MODELS / "kws_ref_model.tflite").exists() else {}
+    if prof:
+        total = sum(prof.values())
+        lines += ["", "Where an analyze process spends its import time (KWS int8, one run, `-X importtime` self "
+                  f"times, total {total:.3f} s):", "", "| package | import s | share |", "| --- | ---: | ---: |"]
+        for name, sec in sorted(prof.items(), key=lambda kv: -kv[1])[:8]:
+            lines.append(f"| {name} | {sec:.3f} | {sec / total:.0%} |")
     load = os.getloadavg()
     table = "\n".join(lines) + (f"\n\nLoad average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
                                 f"{os.cpu_count()} CPUs.")
