@@ -53,7 +53,8 @@ def name_flat(shape) -> int:
 
 
 def _augment(xb, rng):
-    """Shift each example by at most one step along its last (time/width) axis, padding with zeros."""
+    """Shift each example by at most one step along time: rows of an image or spectrogram (NCHW dim 2),
+    samples of a sensor window (NCT dim 2), padding with zeros."""
     import torch
 
     shifts = rng.integers(-1, 2, size=len(xb))
@@ -66,9 +67,9 @@ def _augment(xb, rng):
         if s == 0:
             out[m] = part
         elif s > 0:
-            out[m, ..., s:] = part[..., :-s]
+            out[m, :, s:] = part[:, :, :-s]
         else:
-            out[m, ..., :s] = part[..., -s:]
+            out[m, :, :s] = part[:, :, -s:]
     return out
 
 

@@ -81,13 +81,10 @@ def gate(a: dict, device, extra_ram: int, label: str) -> None:
 
 def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True, report: bool = True) -> RunResult:
     """Run every stage of ``cfg`` into ``out``; ``report=False`` skips the HTML report (tests)."""
-    import torch
-
     out = Path(out)
     seed = int(cfg["seed"])
     cache = StageCache(out / "cache", enabled=use_cache)
     res = RunResult(out=out)
-    _torch_setup(seed)
     clock = [time.perf_counter()]
 
     def lap(name):
@@ -131,6 +128,7 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
         lap("features")
 
         # -- analysis gate on the architecture, before any training ------------------------------
+        _torch_setup(seed)  # after the data stages: bad data fails fast, without importing torch
         extra_ram = feature_ram_bytes(cfg, data_meta, feat_meta["shape"])
         deploy_dtype = "int8" if opt["quantize"] else "float32"
         with prog.step("analyze architecture"):
@@ -156,6 +154,8 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
         # -- structured pruning + fine-tuning ----------------------------------------------------
         prune_key = None
         if opt["prune"]:
+            import torch
+
             pcfg = opt["prune"]
             prune_key = stage_key("prune", pcfg, [train_key])
 
