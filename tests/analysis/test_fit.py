@@ -124,3 +124,13 @@ def test_device_by_name_and_training_batch():
     assert a.device.name == "exam" and a.fits is False
     sgd = a.training["sgd"]
     assert sgd["batch"] == 4 and sgd["total_bytes"] == 2 * 364_812 + sgd["activations_bytes"]
+
+
+def test_explain_pruned_exam_matches_the_key_terms():
+    a = analyze(load_model(SPECS / "exam_pruned.yaml"), EXAM_DEVICE, dtype="int8", memory="textbook")
+    text = "\n".join(a.explain)
+    # Key: 80 + 584 + 21,603 = 22,267; FLOPs 2.28 M + 4.27 M (exact 4.29 M) + 0.04 M.
+    assert "params = 80 + 584 + 21,603 = 22,267" in text
+    assert "FLOPs = 2,286,144 + 4,286,592 + 43,200 = 6,615,936 (6.62 M" in text
+    assert "6,615,936 ops ÷ 80,000,000 int8 OPS = 0.083 s" in text
+    assert "parameter memory (textbook) = 22,267 × 1 B = 22,267 B = 21.75 KB" in text

@@ -140,3 +140,45 @@ def test_planned_arena_not_above_tflm(path):
     largest = max(plan.sizes)
     assert plan.peak_bytes >= (2 if path == KWS_INT8 else 3) * largest
     assert tflm in (16000, 49152, 196608)  # the figures (int8), as TFLM prints them today
+
+
+def test_random_plans_are_valid_and_bounded():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    buffers = st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 20), st.integers(0, 6)), min_size=1,
+                       max_size=25)
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(buffers)
+    def check(bufs):
+        p = GreedyPlanner()
+        for size, first, length in bufs:
+            p.add_buffer(size, first, first + length)
+        assert p.check_no_overlap()
+        assert all(p.offset_of(i) % ALIGNMENT == 0 for i in range(len(bufs)))
+        # Lower bound: at every step the live buffers must all fit; upper bound: no sharing at all.
+        live = max(sum(align_up(s) for s, f, n in bufs if f <= t <= f + n) for t in range(27))
+        assert live <= p.peak_bytes() <= p.sum_bytes()
+
+    check()
+
+
+def test_pinned_buffers_keep_their_offset():
+    p = GreedyPlanner()
+    p.add_buffer(64, 0, 3, offline_offset=128)
+    p.add_buffer(64, 0, 3)
+    p.add_buffer(64, 0, 3)
+    # The pinned one sits at 128; the others take the gaps below it: 0 and 64.
+    assert [p.offset_of(i) for i in range(3)] == [128, 0, 64] and p.peak_bytes() == 192
+
+
+def test_subclass_can_change_the_placement_order():
+    class SmallestFirst(GreedyPlanner):
+        def placement_order(self):
+            return sorted(range(len(self.buffers)), key=lambda i: self.aligned_size(i))
+
+    p = SmallestFirst()
+    p.add_buffer(160, 0, 1)
+    p.add_buffer(16, 0, 1)
+    assert p.offset_of(1) == 0 and p.offset_of(0) == 16 and p.check_no_overlap()

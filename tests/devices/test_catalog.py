@@ -87,3 +87,14 @@ def test_runtimes_have_calibrated_constants_and_sources():
 def test_to_dict_round_numbers():
     d = get_device("stm32l4r5").to_dict()
     assert d["sram_kb"] == 640 and d["flash_kb"] == 2048 and d["name"] == "stm32l4r5"
+
+
+def test_names_and_aliases_are_unique():
+    def norm(s):
+        return "".join(ch for ch in s.lower() if ch.isalnum())
+
+    keys = [norm(k) for d in list_devices() for k in (d.name, *d.aliases)]
+    assert len(keys) == len(set(keys))
+    for d in list_devices():
+        for k in (d.name, *d.aliases):
+            assert get_device(k) is d
