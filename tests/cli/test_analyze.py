@@ -238,3 +238,11 @@ def test_onnx_model(tmp_path, capsys):
     # conv (3×3×1+1)×4 = 40, dense (144+1)×3 = 435; MACs 6×6×4×9 = 1,296 + 144×3 = 432.
     assert d["params"] == 475 and d["macs"] == 1728
     assert d["largest_activation_bytes"] == 6 * 6 * 4 * 4  # the conv output, float32
+
+
+def test_python_tag_is_never_executed(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    p = tmp_path / "evil.yaml"
+    p.write_text(f"name: x\ninput: !!python/object/apply:os.system ['touch {marker}']\nlayers: []\n")
+    assert "tag" in _bad(capsys, p, names=p)
+    assert not marker.exists()
