@@ -25,6 +25,7 @@ def test_batched_run_equals_row_by_row(path):
     batched = it.run(x)[0]
     rows = np.concatenate([it.run(x[i: i + 1])[0] for i in range(6)])
     np.testing.assert_array_equal(batched, rows)
+    np.testing.assert_array_equal(it.run(x, batch_size=4)[0], batched)  # 4 + 2 rows
     ref = run_tflm(path.read_bytes(), [x[:2]])[0]
     np.testing.assert_array_equal(batched[:2], ref)
 

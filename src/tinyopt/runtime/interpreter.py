@@ -94,9 +94,16 @@ class Interpreter:
         return out
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, inputs) -> list[np.ndarray]:
-        env = self.run_all(inputs)
-        return [env[name] for name in self.graph.outputs]
+    def run(self, inputs, batch_size: int = 512) -> list[np.ndarray]:
+        """Outputs (N, *output_shape[1:]) for inputs (N, *input_shape[1:]); rows go through the graph
+        ``batch_size`` at a time so that memory stays bounded for large N."""
+        arrays = self.check_inputs(inputs)
+        n = arrays[0].shape[0]
+        if n <= batch_size:
+            env = self.run_all(arrays)
+            return [env[name] for name in self.graph.outputs]
+        parts = [self.run([a[i: i + batch_size] for a in arrays], batch_size) for i in range(0, n, batch_size)]
+        return [np.concatenate([p[k] for p in parts]) for k in range(len(self.graph.outputs))]
 
     def run_all(self, inputs) -> dict[str, np.ndarray]:
         """Every activation tensor by name (calibration reads the ranges of all of them)."""
