@@ -182,3 +182,28 @@ def test_subclass_can_change_the_placement_order():
     p.add_buffer(160, 0, 1)
     p.add_buffer(16, 0, 1)
     assert p.offset_of(1) == 0 and p.offset_of(0) == 16 and p.check_no_overlap()
+
+
+def test_conflicts_hook_allows_in_place_sharing():
+    class InPlace(GreedyPlanner):
+        """Buffers 0 → 1 are an element-wise op's input and output: they may share bytes."""
+
+        def conflicts(self, i, j):
+            return {i, j} != {0, 1} and super().conflicts(i, j)
+
+    p = InPlace()
+    p.add_buffer(64, 0, 1)
+    p.add_buffer(64, 1, 2)
+    assert p.offset_of(1) == 0 and p.peak_bytes() == 64 and p.check_no_overlap()
+    q = GreedyPlanner()
+    q.add_buffer(64, 0, 1)
+    q.add_buffer(64, 1, 2)
+    assert q.peak_bytes() == 128
+
+
+def test_module_doctests():
+    import doctest
+
+    from tinyopt.analysis import memory
+
+    assert doctest.testmod(memory).failed == 0

@@ -5,8 +5,10 @@ planner so that its numbers can be compared with TFLM's own: buffers are placed 
 at the lowest offset that does not collide with an already placed buffer whose lifetime overlaps.
 
 Subclassing: the C code generator builds an improved planner (in-place ops, reordering) on top of this
-class. Override ``placement_order()`` to change which buffer is placed first, or add buffers with
-``offline_offset`` to pin them; ``plan()`` does the rest.
+class. Override ``placement_order()`` to change which buffer is placed first, ``conflicts(i, j)`` to
+declare that two buffers alive at the same step may still share bytes (an in-place op's input and
+output), or add buffers with ``offline_offset`` to pin them; ``plan()`` and ``check_no_overlap()`` use
+those hooks, so the self-check stays valid for the subclass.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class GreedyPlanner:
     def aligned_size(self, i: int) -> int:
         return align_up(self.buffers[i].size, self.alignment)
 
+    def conflicts(self, i: int, j: int) -> bool:
+        """May buffers ``i`` and ``j`` not share bytes? By default: when their lifetimes overlap."""
+        return self.buffers[i].overlaps_in_time(self.buffers[j])
+
     def placement_order(self) -> list[int]:
         """Ids in the order they are placed: pinned first, then largest first (ties: earlier first use,
         then insertion order, so the plan is deterministic)."""
@@ -93,8 +99,7 @@ class GreedyPlanner:
                 # Only buffers alive at the same time can collide; walk them by offset and take the first
                 # gap that is large enough. Largest-first makes big buffers claim low offsets, so small
                 # ones fill the holes between them (why greedy-by-size is close to optimal in practice).
-                live = sorted((j for j in placed if buf.overlaps_in_time(self.buffers[j])),
-                              key=lambda j: offsets[j])
+                live = sorted((j for j in placed if self.conflicts(i, j)), key=lambda j: offsets[j])
                 candidate = 0
                 for j in live:
                     if offsets[j] >= candidate + size:
@@ -134,7 +139,7 @@ class GreedyPlanner:
         for i, a in enumerate(self.buffers):
             for j in range(i + 1, len(self.buffers)):
                 b = self.buffers[j]
-                if not a.overlaps_in_time(b):
+                if not self.conflicts(i, j):
                     continue
                 ai, bi = offs[i], offs[j]
                 if ai < bi + self.aligned_size(j) and bi < ai + self.aligned_size(i):
