@@ -15,16 +15,16 @@ def const_i32(name, values):
     return Tensor(name, v.shape, "int32", data=v)
 
 
-@pytest.mark.parametrize("si,zi,so,zo,shape", [
-    (0.05, 0, 0.05, 0, (1, 5, 7, 3)),      # same params: pure average with rounding
-    (0.1, -128, 0.02, 127, (1, 3, 11, 4)),  # rescaled, output saturates
-    (0.02, 40, 0.3, -7, (1, 9, 9, 2)),      # count 81: 1/count folded into the multiplier
+@pytest.mark.parametrize("si,zi,so,zo,shape,keep", [
+    (0.05, 0, 0.05, 0, (1, 5, 7, 3), True),      # same params: pure average with rounding
+    (0.1, -128, 0.02, 127, (1, 3, 11, 4), True),  # rescaled, output saturates
+    (0.02, 40, 0.3, -7, (1, 9, 9, 2), False),     # count 81: 1/count folded into the multiplier
 ])
-def test_mean_matches_tflm(si, zi, so, zo, shape):
+def test_mean_matches_tflm(si, zi, so, zo, shape, keep):
     rng = np.random.default_rng(60)
     x = qtensor("x", shape, si, zi)
-    y = qtensor("y", (1, 1, 1, shape[3]), so, zo)
-    g = single_op_model("MEAN", [x, const_i32("axes", [1, 2])], y, dict(keep_dims=True))
+    y = qtensor("y", (1, 1, 1, shape[3]) if keep else (1, shape[3]), so, zo)
+    g = single_op_model("MEAN", [x, const_i32("axes", [1, 2])], y, dict(keep_dims=keep))
     assert_matches_reference(g, random_int8(rng, (20, *shape[1:])))
 
 
