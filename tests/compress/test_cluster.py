@@ -143,3 +143,28 @@ def test_finetune_keeps_zeros_and_lowers_the_loss():
     assert torch.equal(model[0].weight == 0, zeros)
     assert len(torch.unique(model[0].weight)) <= 4
     assert np.array_equal(qs["0"].quantized(), model[0].weight.detach().numpy())
+
+
+def test_recipe_steps_cluster_then_huffman(tmp_path):
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import Recipe, StepContext
+
+    torch.manual_seed(0)
+    x = torch.randn(128, 12)
+    y = (x[:, 0] > 0).long()
+    ctx = StepContext(x, y, x, y, seed=0, batch_size=32)
+    path = tmp_path / "r.topz"
+    recipe = Recipe.from_dict({"steps": [{"prune": {"ratio": 0.5, "epochs": 0}},
+                                         {"cluster": {"dense_bits": 3, "epochs": 1, "lr": 1e-3}},
+                                         {"huffman": {"path": str(path)}}]})
+    model, rows = run_recipe(_mlp(), recipe, ctx)
+    assert [r.step.split()[1] for r in rows[1:]] == ["prune", "cluster", "huffman"]
+    assert model._tinyopt_container_bytes == path.stat().st_size
+    back = load_compressed(path)
+    for k, v in model.state_dict().items():
+        assert np.array_equal(back[k], v.numpy()), k
+    assert len(torch.unique(model[0].weight)) <= 8 and float((model[0].weight == 0).float().mean()) >= 0.5
+    with pytest.raises(ConfigError, match="put a cluster step before the huffman step"):
+        run_recipe(_mlp(), Recipe.from_dict({"steps": ["huffman"]}), ctx)
+    with pytest.raises(ConfigError, match="unknown key 'dense_bit'"):
+        Recipe.from_dict({"steps": [{"cluster": {"dense_bit": 3}}]})

@@ -123,3 +123,23 @@ def test_class_count_mismatch_and_bad_config(digits_teacher):
     with pytest.raises(ConfigError, match="unknown distill option 'temprature'; did you mean 'temperature'"):
         DistillConfig.from_dict({"temprature": 2})
     assert DistillConfig.from_dict(DistillConfig(alpha=0.5).to_dict()) == DistillConfig(alpha=0.5)
+
+
+def test_recipe_step_distill():
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import Recipe, StepContext
+
+    torch.manual_seed(5)
+    teacher = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    recipe = Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
+                                                      "student_options": {"input_size": 8, "hidden": [4],
+                                                                          "num_classes": 3}}}]})
+    student, rows = run_recipe(teacher, recipe, StepContext(x, y, x, y))
+    assert rows[1].params == 8 * 4 + 4 + 4 * 3 + 3
+    with pytest.raises(ConfigError, match="teacher outputs 3 classes but the student 10"):
+        run_recipe(teacher, Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
+                                                                     "student_options": {"input_size": 8}}}]}),
+                   StepContext(x, y, x, y))
+    with pytest.raises(ConfigError, match="distill needs a student"):
+        run_recipe(teacher, Recipe.from_dict({"steps": ["distill"]}), StepContext(x, y, x, y))

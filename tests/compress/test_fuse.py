@@ -81,3 +81,18 @@ def test_bad_fusions():
         fuse_modules_(model, [["0", "1", "2"]])
     with pytest.raises(ConfigError, match="no module 'x'"):
         fuse_modules_(model, [["x", "1"]])
+
+
+def test_recipe_step_fold_bn():
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import Recipe, StepContext
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    x = torch.randn(32, 1, 6, 6)
+    _randomize_bn(model, x)
+    ref = model(x)
+    out, rows = run_recipe(model, Recipe.from_dict({"steps": ["fold_bn"]}), StepContext(x, ref.argmax(1), x,
+                                                                                         ref.argmax(1)))
+    torch.testing.assert_close(out(x), ref, atol=1e-5, rtol=0)
+    assert rows[1].params == rows[0].params - 8  # BatchNorm's gamma and beta are gone

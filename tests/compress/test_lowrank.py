@@ -77,3 +77,15 @@ def test_bad_layers():
         factorize(model[1], 5)
     with pytest.raises(ConfigError, match="cannot factorize a ReLU"):
         factorize(nn.ReLU(), 1)
+
+
+def test_recipe_step_lowrank():
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import Recipe, StepContext
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 4))
+    x, y = torch.randn(64, 32), torch.randint(0, 4, (64,))
+    out, rows = run_recipe(model, Recipe.from_dict({"steps": [{"lowrank": {"energy": 0.5, "epochs": 1}}]}),
+                           StepContext(x, y, x, y))
+    assert isinstance(out[0], nn.Sequential) and rows[1].params < rows[0].params
