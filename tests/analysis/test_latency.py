@@ -155,3 +155,13 @@ def test_energy_against_mlperf_energy_runs(path, published_uj):
     a = analyze(load_model(need(path)), get_device("stm32l4r5"))
     assert a.energy_mj == pytest.approx(43.6 * a.latency_s)
     assert abs(a.energy_mj * 1000 / published_uj - 1) < 0.25
+
+
+def test_explain_shows_cycle_model_and_battery_arithmetic():
+    a = analyze(load_model(need(KWS_INT8)), get_device("stm32l4r5"), battery_mah=1000, battery_v=3.0)
+    text = "\n".join(a.explain)
+    # 2,368,000 conv MACs (320,000 first conv + 4 × 512,000 pointwise), 288,000 depthwise, 768 dense.
+    assert "(2,368,000 conv MACs × 2.131 + 288,000 depthwise MACs × 12.1538 + 768 fc MACs × 3.3933" in text
+    assert "÷ 120 MHz = 75.10 ms" in text
+    assert "1000 mAh × 3 V ÷" in text and f"= {a.battery_life_h:,.1f} h" in text
+    assert a.battery["average_mw"] == pytest.approx(3000 / a.battery_life_h)

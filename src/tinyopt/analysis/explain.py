@@ -105,10 +105,26 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             lines.append(f"latency (rate model) = {_n(a.flops)} ops ÷ {_n(int(rate))} {unit} = "
                          f"{a.latency_rate_s:.3f} s = {a.latency_rate_s * 1e3:,.1f} ms")
         if a.latency_calibrated_s is not None:
+            from tinyopt.analysis.latency import mac_counts
+            from tinyopt.devices import get_runtime
+
+            rt = get_runtime(a.runtime)
+            macs = mac_counts(a.layers)
+            terms = [f"{_n(macs[c])} {c} MACs × {rt.cycles_per_mac[c]:g}" for c in macs if macs[c]]
+            terms += [f"{_n(a.other_ops)} other ops × {rt.cycles_per_other_op:g}",
+                      f"{len(a.layers)} nodes × {rt.per_op_overhead_cycles:g}"]
+            cyc = a.latency_calibrated_s * d.clock_mhz * 1e6
             lines.append(f"latency (calibrated, {a.runtime} on {d.core} @ {d.clock_mhz:g} MHz) = "
-                         f"{a.latency_calibrated_s * 1e3:,.2f} ms")
+                         f"({' + '.join(terms)}) cycles × core factor {d.cycle_factor:g} = {cyc:,.0f} cycles "
+                         f"÷ {d.clock_mhz:g} MHz = {a.latency_calibrated_s * 1e3:,.2f} ms")
         if a.energy_mj is not None:
             lines.append(f"energy = {d.active_mw:g} mW × {a.latency_s:.4f} s = {a.energy_mj:,.3f} mJ")
+        if a.battery_life_h is not None:
+            b = a.battery
+            busy = min(a.latency_s * b["inferences_per_s"], 1.0)
+            lines.append(f"battery life = {b['mah']:g} mAh × {b['v']:g} V ÷ ({a.energy_mj:,.3f} mJ × "
+                         f"{b['inferences_per_s']:g}/s + {b['sleep_mw']:g} mW × {1 - busy:.3f} idle) = "
+                         f"{b['mah'] * b['v']:,.0f} mWh ÷ {b['average_mw']:,.4f} mW = {a.battery_life_h:,.1f} h")
         if d.sram_bytes:
             ram = a.ram_bytes
             verdict = "fits" if ram <= d.sram_bytes else "does not fit"

@@ -57,6 +57,7 @@ class Analysis:
     latency_calibrated_s: float | None = None
     energy_mj: float | None = None
     battery_life_h: float | None = None
+    battery: dict | None = None
     fits: bool | None = None
     reasons: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
@@ -81,7 +82,7 @@ class Analysis:
             "device": None if self.device is None else self.device.name, "runtime": self.runtime,
             "latency_s": self.latency_s, "latency_model": self.latency_model,
             "latency_rate_s": self.latency_rate_s, "latency_calibrated_s": self.latency_calibrated_s,
-            "energy_mj": self.energy_mj, "battery_life_h": self.battery_life_h,
+            "energy_mj": self.energy_mj, "battery_life_h": self.battery_life_h, "battery": self.battery,
             "fits": self.fits, "reasons": list(self.reasons), "suggestions": list(self.suggestions),
             "training": self.training,
             "layers": [r.to_dict() for r in self.layers],
@@ -253,6 +254,10 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
         if battery_mah is not None and a.energy_mj is not None:
             a.battery_life_h = battery_life_h(a.energy_mj, inferences_per_s, battery_mah, battery_v,
                                               device.sleep_mw or 0.0, a.latency_s or 0.0)
+            busy = min((a.latency_s or 0.0) * inferences_per_s, 1.0)
+            a.battery = {"mah": battery_mah, "v": battery_v, "inferences_per_s": inferences_per_s,
+                         "sleep_mw": device.sleep_mw or 0.0,
+                         "average_mw": a.energy_mj * inferences_per_s + (device.sleep_mw or 0.0) * (1 - busy)}
         a.fits = _fits(m, device, memory)
         for what, need, have in _budget_checks(m, device, memory):
             if need <= have:
