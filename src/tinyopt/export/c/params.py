@@ -29,6 +29,36 @@ def patch_bytes(k: int) -> int:
     return (k + 3) // 4 * 4
 
 
+def small_accumulator(bias: np.ndarray, abs_weight_sums: np.ndarray, shifts) -> int:
+    """1 when every accumulator stays below 2^30 in magnitude (|bias| + 128 * sum|w|, since |x| <= 128)
+    and no shift is positive: the kernels may then requantize with ``tinyopt_mbqm_small``.
+
+    >>> small_accumulator(np.array([5]), np.array([100]), [-3]), small_accumulator(np.array([2**30]), np.array([0]), [0])
+    (1, 0)
+    """
+    bound = np.abs(np.asarray(bias, np.int64)) + 128 * np.asarray(abs_weight_sums, np.int64)
+    return int(bool(bound.max(initial=0) < 2**30 and np.max(np.asarray(shifts)) <= 0))
+
+
+def is_direct(kh: int, kw: int, pad_h: int, pad_w: int, in_c: int) -> bool:
+    """A 1x1 conv whose patch is the input pixel itself (the kernel's direct path)."""
+    return kh == kw == 1 and pad_h == pad_w == 0 and in_c % 4 == 0
+
+
+def interleave_pairs(w: np.ndarray) -> np.ndarray:
+    """Filters [O][K] stored in pairs interleaved per 4 values (an odd last filter stays as it is).
+
+    >>> interleave_pairs(np.arange(16).reshape(2, 8)).reshape(-1).tolist()
+    [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+    """
+    o, k = w.shape
+    out = w.copy()
+    pairs = o // 2 * 2
+    blocks = w[:pairs].reshape(o // 2, 2, k // 4, 4).transpose(0, 2, 1, 3)
+    out[:pairs] = blocks.reshape(pairs, k)
+    return out
+
+
 @dataclass
 class OpParams:
     """The prepared integers of one node; ``kind`` picks the C kernel."""
@@ -93,7 +123,11 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
         k = kh * kw * ic
         weights = np.zeros((oc, patch_bytes(k)), np.int64)
         weights[:, :k] = wq.reshape(oc, k)
+        if is_direct(kh, kw, q["padding_h"], q["padding_w"], ic):
+            weights = interleave_pairs(weights)
     ints["patch"] = 0 if depthwise else patch_bytes(kh * kw * ic)
+    ints["small_acc"] = small_accumulator(bias, np.abs(wq).sum(axis=(0, 1, 2)) if depthwise
+                                          else np.abs(wq).reshape(oc, -1).sum(axis=1), q["output_shift"])
     arrays = {"weights": ("int8_t", weights.astype(np.int8)),
               "bias": ("int32_t", _int32(bias, graph, index, node)),
               "multiplier": ("int32_t", _per_channel(q["output_multiplier"], oc)),
@@ -114,7 +148,9 @@ def _fully_connected(graph: Graph, index: int, node: Node) -> OpParams:
     o, depth = w.shape
     wq = np.asarray(w.data, dtype=np.int64)
     bias = _bias(graph, node, o) + q["input_offset"] * wq.sum(axis=1)
-    ints = dict(batches=x.size // depth, accum_depth=depth, out_c=o, output_offset=q["output_offset"],
+    ints = dict(batches=x.size // depth, accum_depth=depth, out_c=o,
+                small_acc=small_accumulator(bias, np.abs(wq).sum(axis=1), q["output_shift"]),
+                output_offset=q["output_offset"],
                 act_min=q["output_activation_min"], act_max=q["output_activation_max"])
     arrays = {"weights": ("int8_t", wq.astype(np.int8)),
               "bias": ("int32_t", _int32(bias, graph, index, node)),

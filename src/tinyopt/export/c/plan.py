@@ -34,8 +34,9 @@ class Buffer:
     size: int
     first: int
     last: int
-    kind: str = "tensor"  # tensor | scratch
+    kind: str = "tensor"  # tensor | scratch | im2col
     offset: int | None = None
+    align: int = 1
 
     def alive_with(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -62,8 +63,9 @@ class ArenaPlanner:
     buffers: dict = field(default_factory=dict)
     overlaps: list = field(default_factory=list)
 
-    def add_buffer(self, name: str, size: int, first_used: int, last_used: int, kind: str = "tensor") -> None:
-        self.buffers[name] = Buffer(name, int(size), int(first_used), int(last_used), kind)
+    def add_buffer(self, name: str, size: int, first_used: int, last_used: int, kind: str = "tensor",
+                   align: int = 1) -> None:
+        self.buffers[name] = Buffer(name, int(size), int(first_used), int(last_used), kind, align=align)
 
     def allow_overlap(self, node: int, src: str, dst: str, fwd_max: float, rev_min: float = INF,
                       exact: bool = False) -> None:
@@ -125,7 +127,8 @@ class ArenaPlanner:
                     for d in (o.fwd_max, o.rev_min, 0):
                         if d not in (INF, -INF):
                             candidates.add(int(other.offset + sign * d))
-            buf.offset = next(c for c in sorted(candidates) if c >= 0 and self._fits(buf, c))
+            aligned = sorted({-(-c // buf.align) * buf.align for c in candidates if c >= 0})
+            buf.offset = next(c for c in aligned if self._fits(buf, c))
         self.reverse_ = {}
         for o in self.overlaps:
             s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
@@ -312,10 +315,9 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
     col: dict[int, str] = {}
     for step, i in enumerate(order):
         n, p = nodes[i], prepared[i]
-        if p.kind == "conv2d" and not (p.ints["k_h"] == p.ints["k_w"] == 1 and p.ints["pad_h"] == p.ints["pad_w"] == 0
-                                       and p.ints["patch"] == p.ints["in_c"]):
+        if p.kind == "conv2d":  # two patches widened to 16-bit lanes (int8 gathers use the first half)
             col[i] = f"im2col_{i}"
-            planner.add_buffer(col[i], 2 * p.ints["patch"], step, step, kind="im2col")
+            planner.add_buffer(col[i], 4 * p.ints["patch"], step, step, kind="im2col", align=4)
         if n.op == "RESHAPE" or root[n.outputs[0]] in ext_roots or not allow_inplace:
             continue
         dst = root[n.outputs[0]]

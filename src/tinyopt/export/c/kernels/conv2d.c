@@ -45,15 +45,93 @@ static const int8_t *patch_of(const tinyopt_conv_params *p, const int8_t *in, in
     return buf;
 }
 
-static void put(const tinyopt_conv_params *p, int8_t *dst, const int8_t *other, int i, int32_t acc, int oc)
+/* Requantization constants read once per row: stores through int8 pointers may alias anything, so
+ * fields read from *p inside the loop would be reloaded after every store. */
+typedef struct {
+    const int32_t *mult, *shift;
+    int32_t offset, lo, hi;
+    int small;
+    const tinyopt_add_params *add;
+    int conv_first;
+} requant_t;
+
+TINYOPT_INLINE void put(const requant_t *q, int8_t *dst, const int8_t *other, int i, int32_t acc, int oc)
 {
-    acc = tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
-    acc = acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
+    acc = (q->small ? tinyopt_mbqm_small(acc, q->mult[oc], q->shift[oc])
+                    : tinyopt_mbqm(acc, q->mult[oc], q->shift[oc])) + q->offset;
+    acc = acc < q->lo ? q->lo : (acc > q->hi ? q->hi : acc);
     if (other != NULL) { /* fused residual ADD: other[i] is read before dst[i] (maybe the same byte) */
-        dst[i] = p->add_conv_first ? tinyopt_add_one(p->add, acc, other[i])
-                                   : tinyopt_add_one(p->add, other[i], acc);
+        dst[i] = q->conv_first ? tinyopt_add_one(q->add, acc, other[i]) : tinyopt_add_one(q->add, other[i], acc);
     } else {
         dst[i] = (int8_t)acc;
+    }
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The patch of (oy, ox) sign-extended into 16-bit lanes: gathered into the upper half of the slot, then
+ * widened front to back (block i's words land below block i+1's bytes, so nothing unread is lost). */
+static const uint32_t *widen_patch(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox, uint32_t *slot)
+{
+    const int8_t *src = patch_of(p, in, oy, ox, (int8_t *)slot + p->patch);
+    int i;
+    for (i = 0; i < p->patch / 4; ++i) {
+        const uint32_t v = tinyopt_ld4(src + 4 * i);
+        slot[2 * i] = tinyopt_sxtb16(v);
+        slot[2 * i + 1] = tinyopt_sxtb16_ror8(v);
+    }
+    return slot;
+}
+#endif
+
+/* 1x1, no padding, input channels a multiple of 4: the patch is the input pixel itself and the filters
+ * are stored in pairs interleaved per 4 channels, the layout of the 2x2 inner loop. */
+static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const int8_t *in, int oy, int8_t *col,
+                       int8_t *dst, const int8_t *other)
+{
+    const int n = p->in_c, oc_n = p->out_c;
+    const int8_t *row = in + oy * p->stride_h * p->in_w * n;
+    const int8_t *weights = p->weights;
+    const int32_t *bias = p->bias;
+    int ox, oc;
+    for (ox = 0; ox < p->out_w; ox += 2) {
+        const int8_t *x0 = row + ox * p->stride_w * n;
+        const int8_t *x1 = ox + 1 < p->out_w ? x0 + p->stride_w * n : x0; /* odd width: pixel twice */
+        const int i0 = ox * oc_n, i1 = i0 + oc_n;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+        uint32_t *xw = (uint32_t *)(void *)col;
+        int b;
+        for (b = 0; b < n / 4; ++b) {
+            const uint32_t u = tinyopt_ld4(x0 + 4 * b), v = tinyopt_ld4(x1 + 4 * b);
+            xw[4 * b] = tinyopt_sxtb16(u);
+            xw[4 * b + 1] = tinyopt_sxtb16_ror8(u);
+            xw[4 * b + 2] = tinyopt_sxtb16(v);
+            xw[4 * b + 3] = tinyopt_sxtb16_ror8(v);
+        }
+#else
+        (void)col;
+#endif
+        for (oc = 0; oc + 1 < oc_n; oc += 2) {
+            int32_t acc[4];
+            acc[0] = acc[1] = bias[oc];
+            acc[2] = acc[3] = bias[oc + 1];
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+            tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
+#else
+            tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
+#endif
+            put(q, dst, other, i0 + oc, acc[0], oc);
+            put(q, dst, other, i0 + oc + 1, acc[2], oc + 1);
+            if (x1 != x0) {
+                put(q, dst, other, i1 + oc, acc[1], oc);
+                put(q, dst, other, i1 + oc + 1, acc[3], oc + 1);
+            }
+        }
+        if (oc < oc_n) { /* odd channel count: the last filter is stored alone */
+            put(q, dst, other, i0 + oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
+            if (x1 != x0) {
+                put(q, dst, other, i1 + oc, tinyopt_dot_s8(x1, weights + oc * n, n, bias[oc]), oc);
+            }
+        }
     }
 }
 
@@ -61,30 +139,56 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
                      const int8_t *other)
 {
     const int n = p->patch, oc_n = p->out_c;
+    const int8_t *weights = p->weights;
+    const int32_t *bias = p->bias;
+    requant_t q;
     int ox = 0, oc;
+    q.mult = p->multiplier;
+    q.shift = p->shift;
+    q.offset = p->output_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    q.small = p->small_acc;
+    q.add = p->add;
+    q.conv_first = p->add_conv_first;
+    if (is_direct(p)) {
+        direct_row(p, &q, in, oy, col, dst, other);
+        return;
+    }
     for (; ox + 1 < p->out_w; ox += 2) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        const uint32_t *x0 = widen_patch(p, in, oy, ox, (uint32_t *)(void *)col);
+        const uint32_t *x1 = widen_patch(p, in, oy, ox + 1, (uint32_t *)(void *)col + n / 2);
+#else
         const int8_t *x0 = patch_of(p, in, oy, ox, col);
         const int8_t *x1 = patch_of(p, in, oy, ox + 1, col + n);
+#endif
         const int i0 = ox * oc_n, i1 = i0 + oc_n;
         for (oc = 0; oc + 1 < oc_n; oc += 2) {
             int32_t acc[4];
-            acc[0] = acc[1] = p->bias[oc];
-            acc[2] = acc[3] = p->bias[oc + 1];
-            tinyopt_dot_2x2(x0, x1, p->weights + oc * n, p->weights + (oc + 1) * n, n, acc);
-            put(p, dst, other, i0 + oc, acc[0], oc);
-            put(p, dst, other, i1 + oc, acc[1], oc);
-            put(p, dst, other, i0 + oc + 1, acc[2], oc + 1);
-            put(p, dst, other, i1 + oc + 1, acc[3], oc + 1);
+            acc[0] = acc[1] = bias[oc];
+            acc[2] = acc[3] = bias[oc + 1];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+            tinyopt_dot_2x2_x16(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
+#else
+            tinyopt_dot_2x2(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
+#endif
+            put(&q, dst, other, i0 + oc, acc[0], oc);
+            put(&q, dst, other, i1 + oc, acc[1], oc);
+            put(&q, dst, other, i0 + oc + 1, acc[2], oc + 1);
+            put(&q, dst, other, i1 + oc + 1, acc[3], oc + 1);
         }
-        for (; oc < oc_n; ++oc) {
-            put(p, dst, other, i0 + oc, tinyopt_dot_s8(x0, p->weights + oc * n, n, p->bias[oc]), oc);
-            put(p, dst, other, i1 + oc, tinyopt_dot_s8(x1, p->weights + oc * n, n, p->bias[oc]), oc);
+        if (oc < oc_n) { /* odd channel count: the last filter alone, on the int8 patches */
+            const int8_t *y0 = patch_of(p, in, oy, ox, col), *y1;
+            put(&q, dst, other, i0 + oc, tinyopt_dot_s8(y0, weights + oc * n, n, bias[oc]), oc);
+            y1 = patch_of(p, in, oy, ox + 1, col);
+            put(&q, dst, other, i1 + oc, tinyopt_dot_s8(y1, weights + oc * n, n, bias[oc]), oc);
         }
     }
     for (; ox < p->out_w; ++ox) {
         const int8_t *x0 = patch_of(p, in, oy, ox, col);
         for (oc = 0; oc < oc_n; ++oc) {
-            put(p, dst, other, ox * oc_n + oc, tinyopt_dot_s8(x0, p->weights + oc * n, n, p->bias[oc]), oc);
+            put(&q, dst, other, ox * oc_n + oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
         }
     }
 }

@@ -11,7 +11,10 @@
 static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *dst,
                           const int8_t *other)
 {
-    const int taps = p->k_h * p->k_w, dm = p->depth_multiplier, c_n = p->in_c;
+    const int taps = p->k_h * p->k_w, dm = p->depth_multiplier, c_n = p->in_c, small = p->small_acc;
+    /* read once: int8 stores may alias *p, so fields used in the loop would be reloaded per store */
+    const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
+    const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *tap[TINYOPT_DW_MAX_TAPS];
     int ox, ky, kx, c, m, t;
     for (ox = 0; ox < p->out_w; ++ox) {
@@ -31,11 +34,12 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
             const int8_t *t5 = tap[5], *t6 = tap[6], *t7 = tap[7], *t8 = tap[8];
             const int8_t *w = p->weights;
             for (c = 0; c < c_n; ++c, w += 9) {
-                int32_t acc = p->bias[c];
+                int32_t acc = bias[c];
                 acc += t0[c] * w[0] + t1[c] * w[1] + t2[c] * w[2] + t3[c] * w[3] + t4[c] * w[4];
                 acc += t5[c] * w[5] + t6[c] * w[6] + t7[c] * w[7] + t8[c] * w[8];
-                acc = tinyopt_mbqm(acc, p->multiplier[c], p->shift[c]) + p->output_offset;
-                acc = acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
+                acc = (small ? tinyopt_mbqm_small(acc, mult[c], shift[c]) : tinyopt_mbqm(acc, mult[c], shift[c]))
+                      + offset;
+                acc = acc < lo ? lo : (acc > hi ? hi : acc);
                 d[c] = o != NULL ? (p->add_conv_first ? tinyopt_add_one(p->add, acc, o[c])
                                                       : tinyopt_add_one(p->add, o[c], acc))
                                  : (int8_t)acc;
@@ -50,7 +54,8 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
                 for (t = 0; t < taps; ++t) {
                     acc += tap[t][c] * w[t];
                 }
-                acc = tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->output_offset;
+                acc = (small ? tinyopt_mbqm_small(acc, p->multiplier[oc], p->shift[oc])
+                             : tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc])) + p->output_offset;
                 acc = acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
                 d[oc] = o != NULL ? (p->add_conv_first ? tinyopt_add_one(p->add, acc, o[oc])
                                                        : tinyopt_add_one(p->add, o[oc], acc))

@@ -18,6 +18,7 @@ typedef struct {
     int in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
     int stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_multiplier;
     int patch;                  /* conv: KH*KW*I rounded up to a multiple of 4 (weights zero-padded) */
+    int small_acc;              /* 1: |accumulator| < 2^30 and every shift <= 0 (tinyopt_mbqm_small) */
     int32_t input_zp, output_offset, act_min, act_max;
     const int8_t *weights;      /* conv [O][patch]; depthwise [O][KH*KW] */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
@@ -29,7 +30,7 @@ typedef struct {
 } tinyopt_conv_params;
 
 typedef struct {
-    int batches, accum_depth, out_c;
+    int batches, accum_depth, out_c, small_acc;
     int32_t output_offset, act_min, act_max;
     const int8_t *weights;      /* [O][accum_depth] */
     const int32_t *bias;
