@@ -168,3 +168,12 @@ def test_recipe_steps_cluster_then_huffman(tmp_path):
         run_recipe(_mlp(), Recipe.from_dict({"steps": ["huffman"]}), ctx)
     with pytest.raises(ConfigError, match="unknown key 'dense_bit'"):
         Recipe.from_dict({"steps": [{"cluster": {"dense_bit": 3}}]})
+
+
+def test_parametrized_weights_are_refused():
+    from tinyopt.compress.prune import prune_unstructured_
+
+    model = prune_unstructured_(_mlp(), 0.5)
+    with pytest.raises(ConfigError, match="make_permanent_") as e:
+        cluster_(model)
+    assert "0:" in str(e.value)

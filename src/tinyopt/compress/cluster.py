@@ -138,6 +138,7 @@ def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuan
     """Cluster every Conv/Linear weight of ``model`` in place; returns the fitted quantizer per layer."""
     import torch
     from torch import nn
+    from torch.nn.utils import parametrize
 
     config = config or ClusterConfig()
     layers = shareable_layers(model)
@@ -152,6 +153,9 @@ def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuan
         if bits == 0 and name in config.layers:
             continue
         check_bits(bits, "bits", name)
+        if parametrize.is_parametrized(m, "weight"):
+            raise ConfigError("weight is still parametrized (pruning mask or fake quantization)", where=name,
+                              fix="call tinyopt.compress.prune.make_permanent_(model) before clustering")
         w = m.weight.detach().cpu().numpy()
         sparse = bool((w == 0).any())
         q = KMeansQuantizer(n_clusters=(1 << bits) - int(sparse), init=config.init, seed=config.seed,
@@ -199,7 +203,9 @@ def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: 
             loss = loss_fn(model(x), y)
             loss.backward()
             for m, cb, lab, sparse in shared.values():
-                g = torch.zeros_like(cb).index_add_(0, lab, m.weight.grad.flatten())
+                g = torch.zeros_like(cb)
+                if m.weight.grad is not None:  # a layer the forward pass did not use gets no update
+                    g.index_add_(0, lab, m.weight.grad.flatten())
                 if sparse:
                     g[0] = 0
                 cb.grad = g
