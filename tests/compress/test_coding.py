@@ -214,3 +214,23 @@ def test_decoder_refuses_huge_declared_shape_without_allocating():
     w.write_codes([rest])
     with pytest.raises(ModelFormatError, match="larger than"):
         decode_shared(w.to_bytes())
+
+
+def test_property_round_trip():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(0, 7), max_size=200), st.integers(1, 6), st.booleans())
+    def check(values, gap_bits, huffman):
+        labels = np.asarray(values, dtype=np.int64)
+        cb = np.array([0, 1.5, -2, 3, 0.25, -0.5, 8, 9], dtype=np.float32)
+        gaps, vals = to_relative(labels, gap_bits)
+        assert gaps.min(initial=1) >= 1 and gaps.max(initial=1) < 1 << gap_bits
+        assert np.array_equal(from_relative(gaps, vals, len(labels)), labels)
+        for gb in (0, gap_bits):
+            enc = encode_shared(cb, labels, 3, gb, huffman=huffman)
+            assert np.array_equal(decode_shared(enc.payload), cb[labels])
+            assert sum(enc.sizes.values()) == 8 * enc.n_bytes
+
+    check()
