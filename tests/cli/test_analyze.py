@@ -90,6 +90,12 @@ def test_zoo_reference(capsys):
     # Our params also count BatchNorm running mean and variance (4 vectors per BN, folded later).
     bn = sum(mod.num_features for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d))
     assert d["params"] == sum(p.numel() for p in m.parameters()) + 2 * bn
+    # Priced as int8, BN is folded and ReLU fused as a converter does: the zoo DS-CNN then has exactly the
+    # parameters, MACs and planned arena of MLPerf's int8 KWS .tflite.
+    z = run_json(capsys, "analyze", "zoo:dscnn", "--dtype", "int8")
+    t = run_json(capsys, "analyze", need(KWS_INT8))
+    assert (z["params"], z["macs"], z["arena_bytes"]) == (t["params"], t["macs"], t["arena_bytes"])
+    assert z["params"] == 22_604 and z["arena_bytes"] == 16_000
 
 
 def test_python_file_reference(tmp_path, capsys):

@@ -136,8 +136,21 @@ def _textbook_width(dtype: str) -> float:
     return DTYPE_BYTES[dtype]
 
 
+def as_converted(graph: Graph, dtype: str | None) -> Graph:
+    """The graph an int8 conversion would emit: BatchNorm folded into the layer before it and ReLU/ReLU6
+    fused, as TFLite and our converter do. Other dtypes, and graphs already int8, are returned as they are."""
+    if dtype != "int8" or _cost.model_dtype(graph) == "int8":
+        return graph
+    if not any(n.op in ("BATCH_NORM", "RELU", "RELU6") for n in graph.nodes):
+        return graph
+    from tinyopt.graph.passes import fold_batchnorm, fuse_activations
+
+    return fuse_activations(fold_batchnorm(graph))
+
+
 def measure(graph: Graph, dtype: str | None = None) -> dict:
     """The device-independent figures of a graph (what the verdict's what-ifs re-run)."""
+    graph = as_converted(graph, dtype)
     eff = dtype or _cost.model_dtype(graph)
     rows = _cost.layer_costs(graph, dtype)
     tot = _cost.totals(rows)
@@ -147,7 +160,7 @@ def measure(graph: Graph, dtype: str | None = None) -> dict:
     tb_params = int(round(tot.params * _textbook_width(eff))) if dtype else tot.param_bytes
     plan = plan_arena(graph, dtype)
     flash = flash_estimate(graph, rows, dtype)
-    return {"dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
+    return {"graph": graph, "dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
             "textbook_params": tb_params, "textbook_total": tb_params + act_bytes,
             "plan": plan, "flash": flash}
 
@@ -217,8 +230,9 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
     """Measure ``graph`` and, with a device, decide whether it fits and what would make it fit.
 
     ``device`` is a ``Device`` or a catalog name. ``dtype=None`` prices every tensor at its own dtype;
-    ``'int8'``/``'float32'`` prices the model "as if" converted (int8: weights and activations 1 byte,
-    biases int32, per-channel quant params). ``train_batch`` sizes the training-memory estimate.
+    ``'int8'``/``'float32'`` prices the model "as if" converted (int8: BN folded and ReLU fused as the
+    converter does, weights and activations 1 byte, biases int32, per-channel quant params).
+    ``train_batch`` sizes the training-memory estimate.
     """
     from tinyopt.analysis.explain import explain_lines
 
@@ -228,6 +242,7 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
 
         device = get_device(device)
     m = measure(graph, dtype)
+    trained, graph = graph, m["graph"]  # as converted: BN folded and activations fused when priced as int8
     eff, tot = m["dtype"], m["totals"]
     a = Analysis(
         model=graph.name, source=graph.source, dtype=eff, model_dtype=_cost.model_dtype(graph), memory=memory,
@@ -236,7 +251,9 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
         largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
         arena_bytes=m["plan"].peak_bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
         layers=m["rows"], plan=m["plan"], device=device)
-    a.training = {opt: training_memory(graph, tot.params, opt, train_batch).to_dict()
+    # Training happens on the float model as written (BN unfolded), whatever dtype inference is priced at.
+    trained_params = tot.params if trained is graph else _cost.totals(_cost.layer_costs(trained)).params
+    a.training = {opt: training_memory(trained, trained_params, opt, train_batch).to_dict()
                   for opt in ("sgd", "momentum", "adam")}
     if device is not None:
         a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
