@@ -126,3 +126,15 @@ def test_bad_names_and_nan_weights():
         m[2].weight[0, 0] = float("nan")
     with pytest.raises(DataError, match="2.weight.*NaN"):
         prune.prune_unstructured_(m, 0.5)
+
+
+def test_make_permanent_on_a_copy_leaves_the_original_working():
+    import copy
+
+    m = _net()
+    prune.prune_unstructured_(m, 0.5)
+    c = prune.make_permanent_(copy.deepcopy(m))
+    x = _data()[0]
+    assert torch.equal(c(x), m(x))  # the original still has its mask and still runs
+    assert prune.get_mask(m[0]) is not None and prune.get_mask(c[0]) is None
+    assert type(c[0]) is nn.Linear

@@ -154,3 +154,20 @@ def test_empty_calibration_and_bad_bits():
         m.fc.weight[0, 0] = float("inf")
     with pytest.raises(DataError, match="fc.weight"):
         ptq.prepare(m)
+
+
+def test_strip_feeds_the_torch_importer_with_matching_names():
+    from tinyopt.graph.torch_import import from_torch
+
+    m = _model()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(32, 2, 6, 6, generator=g)
+    gm = qat.quantize_aware_train(m, (x, m(x).argmax(1)), epochs=1, batch_size=16)
+    plain = ptq.strip(gm)
+    assert type(plain.bn1) is nn.BatchNorm2d and not ptq.fake_quants(plain)
+    set_names = set(gm._tinyopt_qconfig["activations"])
+    graph = from_torch(plain, (2, 6, 6))
+    names = set(graph.tensors) | {n.name for n in graph.nodes}
+    assert set_names <= names, set_names - names  # every observed tensor exists under the same name
+    ptq.set_mode(gm, False, False)  # rounding off: the stripped model computes the same floats
+    assert torch.allclose(plain(x), gm(x), atol=1e-5)

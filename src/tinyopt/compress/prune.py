@@ -208,11 +208,27 @@ def sparsity(model: nn.Module) -> dict[str, float]:
     return out
 
 
+def bake_(m: nn.Module) -> nn.Module:
+    """Replace a module's parametrized tensors by plain parameters holding their current values.
+
+    ``parametrize.remove_parametrizations`` deletes the property from the module's class, and a
+    deep-copied module shares that class with its original, so removing it from a copy would break
+    the original. We switch this instance back to its base class instead and leave the class alone.
+    """
+    if not parametrize.is_parametrized(m):
+        return m
+    values = {name: getattr(m, name).detach().clone() for name in m.parametrizations}
+    m.__class__ = type(m).__bases__[0]
+    del m._modules["parametrizations"]
+    for name, v in values.items():
+        m.register_parameter(name, nn.Parameter(v))
+    return m
+
+
 def make_permanent_(model: nn.Module) -> nn.Module:
-    """Remove every weight parametrization (masks, fake quant), keeping the values they produce."""
-    for m in model.modules():
-        if parametrize.is_parametrized(m, "weight"):
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    """Remove every parametrization (masks, fake quant), keeping the values they produce."""
+    for m in list(model.modules()):
+        bake_(m)
     return model
 
 
@@ -229,7 +245,7 @@ def regularization(model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> torch.
     return total
 
 
-__all__ = ["CRITERIA", "Mask", "check_amount", "check_finite", "get_mask", "gradients", "make_permanent_",
+__all__ = ["CRITERIA", "Mask", "check_amount", "check_finite", "bake_", "get_mask", "gradients", "make_permanent_",
            "prunable_layers", "prune_unstructured_", "raw_weight", "regularization", "set_mask_", "sparsity",
            "weight_scores"]
 

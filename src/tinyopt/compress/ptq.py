@@ -45,7 +45,7 @@ from tinyopt.compress import qmath
 from tinyopt.compress.fake_quant import FakeQuantize, WeightFakeQuantize
 from tinyopt.compress.lowbit import WEIGHT_FORMATS, weight_quantizer
 from tinyopt.compress.observers import make_observer
-from tinyopt.compress.prune import check_finite, prunable_layers
+from tinyopt.compress.prune import check_finite, make_permanent_, prunable_layers
 from tinyopt.errors import DataError, UnsupportedOpError
 
 SHARES_QPARAMS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
@@ -348,9 +348,14 @@ def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     out._tinyopt_fq = {}
     out.graph.lint()
     out.recompile()
-    for m in prunable_layers(out).values():
-        if parametrize.is_parametrized(m, "weight"):
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    make_permanent_(out)
+    for parent in list(out.modules()):  # QAT's frozen BatchNorms back to plain ones (same in eval mode)
+        for name, child in list(parent.named_children()):
+            if isinstance(child, BATCHNORMS) and type(child) not in BATCHNORMS:
+                plain = next(c for c in BATCHNORMS if isinstance(child, c))(
+                    child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, name, plain.eval())
     return out
 
 
