@@ -51,8 +51,8 @@ def _page(tmp_path):
     rep.section("Accuracy")
     rep.grid()
     rep.figure(plots.confusion(np.array([[5, 1], [0, 6]]), ["0", "1"]), "confusion")
-    rep.figure(plots.training_curves([{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5},
-                                      {"epoch": 2, "loss": 0.5, "val_accuracy": 0.8}]), "curves")
+    rep.figure(plots.training_curves({"float": [{"epoch": 1, "loss": 1.0, "val_accuracy": 0.5},
+                                                {"epoch": 2, "loss": 0.5, "val_accuracy": 0.8}]}), "curves")
     rep.grid(False)
     rep.figure(plots.class_balance([{"class": "0", "train": 5, "val": 1, "test": 2}]), "balance")
     rep.figure(plots.feature_example(np.arange(20.0).reshape(5, 4), "features"), "features")

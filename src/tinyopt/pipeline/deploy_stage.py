@@ -16,5 +16,5 @@ def deploy_c(graph, out: Path, prefix: str, fs, notes: list[str]) -> dict:
     lib = generate_sources(graph, prefix=prefix)
     dest = write_library(lib.files, out / prefix, force=True,
                          meta={"model": graph.name, "arena_bytes": lib.arena_bytes})
-    return {"path": str(dest), "files": len(lib.files), "arena_bytes": int(lib.arena_bytes),
+    return {"path": str(dest.relative_to(out.parent)), "files": len(lib.files), "arena_bytes": int(lib.arena_bytes),
             "input_bytes": int(lib.input_bytes), "output_bytes": int(lib.output_bytes), "macs": int(lib.macs)}

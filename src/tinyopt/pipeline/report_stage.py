@@ -44,6 +44,13 @@ def arena_buffers(a: dict) -> list[dict]:
              "last": b["last_used"]} for b in a["arena_plan"]["buffers"]]
 
 
+def present(r: dict) -> dict:
+    """A closing-table row as people read it: accuracy in percent, units in the headers."""
+    return {"variant": r["variant"], "test accuracy": f"{100 * r['accuracy']:.2f} %", "params": r["params"],
+            "flash (B)": r["flash_bytes"], "RAM (B)": r["ram_bytes"], "latency (ms)": r["latency_ms"],
+            "energy (mJ)": r["energy_mj"], "fits": r["fits"], "artifact": r["artifact"]}
+
+
 def _kb(n) -> str:
     return f"{n / 1024:,.1f} KB"
 
@@ -68,8 +75,7 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
     ])
     rep.section("Variants", "Every model the run produced, measured on the test split. Sizes and latency are "
                 "`tinyopt analyze <artifact> --device " + device.name + "` on the written .tflite file.")
-    rep.table(rows, ["variant", "accuracy", "params", "flash_bytes", "ram_bytes", "latency_ms", "energy_mj",
-                     "fits", "artifact"])
+    rep.table([present(r) for r in rows])
     rep.figure(plots.tradeoff(rows), "accuracy against flash size and latency (× = does not fit)")
     if res.verify:
         rep.subheading("int8 runtime against TensorFlow Lite Micro")
@@ -115,9 +121,8 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
                 + ", ".join(f"{k} {v}" for k, v in data_meta["sizes"].items()) + " examples.")
     rep.grid()
     rep.figure(plots.class_balance(data_meta["balance"]), "examples per class and split")
-    for name, hist in histories.items():
-        if hist:
-            rep.figure(plots.training_curves(hist, f"{name} training"), f"{name}: loss and validation accuracy")
+    rep.figure(plots.training_curves({k: h for k, h in histories.items() if h}, "float training and pruning "
+                                     "fine-tuning"), "loss and validation accuracy per epoch")
     if fs.train.x.ndim == 4 and cfg["features"]["block"] in ("spectrogram", "mfe", "mfcc"):
         rep.figure(plots.feature_example(fs.train.x[0, ..., 0], f"{cfg['features']['block']} of one example"),
                    "features of the first training example")

@@ -35,7 +35,7 @@ def print_summary(console, res) -> None:
         ok = "[green]0 mismatches[/]" if v["mismatches"] == 0 else f"[red]{v['mismatches']} mismatches[/]"
         console.print(f"{name}: tinyopt int8 runtime vs TFLM on {v['examples']} test examples: {ok}")
     if res.deploy:
-        console.print(f"C library: {res.deploy['path']} ({res.deploy['files']} files, arena "
+        console.print(f"C library: {res.out / res.deploy['path']} ({res.deploy['files']} files, arena "
                       f"{res.deploy['arena_bytes']:,} B)")
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -153,20 +153,21 @@ def confusion(matrix: np.ndarray, classes: list[str], title: str = "confusion ma
     return fig
 
 
-def training_curves(history: list[dict], title: str = "training"):
-    """Loss and validation accuracy per epoch."""
+def training_curves(histories: dict[str, list[dict]], title: str = "training"):
+    """Loss (solid) and validation accuracy (dashed, right axis) per epoch, one colour per stage."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 2.8))
-    ep = [h["epoch"] for h in history]
-    ax.plot(ep, [h["loss"] for h in history], color=PALETTE[0], label="train loss")
+    fig, ax = plt.subplots(figsize=(5.4, 2.9))
+    ax2 = ax.twinx()
+    ax2.grid(False)
+    for (name, history), color in zip(histories.items(), PALETTE):
+        ep = [h["epoch"] for h in history]
+        ax.plot(ep, [h["loss"] for h in history], color=color, label=f"{name} loss")
+        if any("val_accuracy" in h for h in history):
+            ax2.plot(ep, [100 * h.get("val_accuracy", np.nan) for h in history], color=color, ls="--")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    if any("val_accuracy" in h for h in history):
-        ax2 = ax.twinx()
-        ax2.plot(ep, [100 * h.get("val_accuracy", np.nan) for h in history], color=PALETTE[1],
-                 label="val accuracy")
-        ax2.set_ylabel("val accuracy (%)")
-        ax2.grid(False)
+    ax.set_ylabel("training loss (solid)")
+    ax2.set_ylabel("val accuracy % (dashed)")
+    ax.legend(fontsize=8, loc="center right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
