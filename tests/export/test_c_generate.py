@@ -180,3 +180,19 @@ def test_arduino_layout():
     props = dict(line.split("=", 1) for line in files["library.properties"].splitlines())
     assert props["includes"] == "tinyopt_model.h" and props["architectures"] == "*"
     assert not any(k.startswith("examples/main") for k in files)
+
+
+def test_converted_zoo_model_with_mean_bit_exact_with_tflm(tmp_path):
+    import torch
+
+    from tinyopt.convert.convert import convert_torch
+    from tinyopt.zoo import build
+
+    torch.manual_seed(0)
+    model = build("cnn1d")
+    shape = tuple(model.input_shape)
+    graph = convert_torch(model, torch.randn(16, *shape), shape)
+    assert "MEAN" in {n.op for n in graph.nodes}
+    xs = np.random.default_rng(1).integers(-128, 128, size=(200, graph.tensors[graph.inputs[0]].size),
+                                           dtype=np.int8)
+    assert np.array_equal(c_outputs(graph, xs, tmp_path), tflm_outputs(graph_to_tflite_bytes(graph), xs))

@@ -25,10 +25,11 @@ from tinyopt.graph.ir import Graph
 
 MANIFEST = "tinyopt_manifest.json"
 KERNEL_OF = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise_conv2d", "fully_connected": "fully_connected",
-             "average_pool2d": "average_pool2d", "max_pool2d": "max_pool2d", "add": "add", "softmax": "softmax"}
+             "average_pool2d": "average_pool2d", "max_pool2d": "max_pool2d", "add": "add", "softmax": "softmax",
+             "mean": "mean"}
 STRUCT_OF = {"conv2d": "conv_params", "depthwise_conv2d": "conv_params", "fully_connected": "fc_params",
              "average_pool2d": "pool_params", "max_pool2d": "pool_params", "add": "add_params",
-             "softmax": "softmax_params"}
+             "softmax": "softmax_params", "mean": "mean_params"}
 HEADERS = ("fixedpoint.h", "kernels.h", "simd.h")
 
 

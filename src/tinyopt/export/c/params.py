@@ -199,7 +199,21 @@ def _softmax(graph: Graph, index: int, node: Node) -> OpParams:
     return OpParams("softmax", ints)
 
 
+def _mean(graph: Graph, index: int, node: Node) -> OpParams:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    _check_int8(graph, index, node, [x, y])
+    q = prepare_node(graph, node)
+    if len(x.shape) != 4 or sorted(q["axes"]) != [1, 2]:
+        raise UnsupportedOpError(f"MEAN over axes {q['axes']} of a rank-{len(x.shape)} tensor", path=graph.source,
+                                 where=_where(index, node),
+                                 fix="the C generator reduces the spatial axes [1, 2] of NHWC tensors")
+    ints = dict(channels=x.shape[3], count=q["num_elements_in_axis"], input_zero_point=q["input_zero_point"],
+                output_zero_point=q["output_zero_point"], multiplier=q["mean_multiplier"], shift=q["mean_shift"])
+    return OpParams("mean", ints)
+
+
 PREPARE = {
+    "MEAN": _mean,
     "CONV_2D": lambda g, i, n: _conv_like(g, i, n, depthwise=False),
     "DEPTHWISE_CONV_2D": lambda g, i, n: _conv_like(g, i, n, depthwise=True),
     "FULLY_CONNECTED": _fully_connected,
