@@ -147,9 +147,9 @@ def test_random_plans_are_valid_and_bounded():
     from hypothesis import strategies as st
 
     buffers = st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 20), st.integers(0, 6)), min_size=1,
-                       max_size=25)
+                       max_size=16)
 
-    @settings(max_examples=150, deadline=None, derandomize=True)
+    @settings(max_examples=60, deadline=None, derandomize=True)
     @given(buffers)
     def check(bufs):
         p = GreedyPlanner()

@@ -84,9 +84,9 @@ def test_zoo_reference(capsys):
 
     from tinyopt.zoo import build
 
-    d = run_json(capsys, "analyze", "zoo:resnet8")
-    assert d["macs"] == 12_501_632  # the same hand count as the MLPerf ResNet-8 .tflite
-    m = build("resnet8")
+    d = run_json(capsys, "analyze", "zoo:dscnn")
+    assert d["macs"] == 2_656_768  # the same hand count as the MLPerf KWS .tflite
+    m = build("dscnn")
     # Our params also count BatchNorm running mean and variance (4 vectors per BN, folded later).
     bn = sum(mod.num_features for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d))
     assert d["params"] == sum(p.numel() for p in m.parameters()) + 2 * bn
