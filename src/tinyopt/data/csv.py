@@ -9,6 +9,7 @@ Errors name ``file: line L, column C`` (1-based, as an editor shows them).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
@@ -19,51 +20,70 @@ from tinyopt.data.dataset import Dataset
 from tinyopt.errors import DataError
 
 
-def _read(path: Path, columns: list[str] | None, label_column: str):
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
+def _rows(path: Path):
+    """CSV rows; bad UTF-8 and over-long fields become a DataError naming the line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {e.start})", path=path, where=f"line {line}",
+                        fix="save the file as UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    while True:
         try:
-            header = [h.strip() for h in next(rows)]
+            yield next(reader)
         except StopIteration:
-            raise DataError("the file is empty", path=path, fix="give a header row and data rows") from None
-        if label_column not in header:
-            raise DataError(f"no label column '{label_column}' (columns: {', '.join(header)})", path=path,
-                            where="line 1", fix="add it or set data.label_column")
-        cols = columns or [h for h in header if h != label_column and h.lower() not in ("timestamp", "time")]
-        missing = [c for c in cols if c not in header]
-        if missing:
-            raise DataError(f"missing column(s) {', '.join(missing)} (columns: {', '.join(header)})", path=path,
-                            where="line 1", fix="add the columns or list the existing ones in data.columns")
-        if not cols:
-            raise DataError("no value columns", path=path, where="line 1", fix="add sensor columns")
-        idx = [header.index(c) for c in cols]
-        li = header.index(label_column)
-        values, labels = [], []
-        for line, row in enumerate(rows, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{len(row)} fields but the header has {len(header)}", path=path,
-                                where=f"line {line}", fix="every row needs one value per column")
-            vals = []
-            for i in idx:
-                cell = row[i].strip()
-                try:
-                    v = float(cell)
-                except ValueError:
-                    raise DataError(f"'{cell}' in number column '{header[i]}' is not a number", path=path,
-                                    where=f"line {line}, column {i + 1}", fix="fix or remove the row") from None
-                if not math.isfinite(v):
-                    raise DataError(f"{cell} in column '{header[i]}'", path=path,
-                                    where=f"line {line}, column {i + 1}",
-                                    fix="interpolate or drop missing sensor readings")
-                vals.append(v)
-            label = row[li].strip()
-            if not label:
-                raise DataError("empty label", path=path, where=f"line {line}, column {li + 1}",
-                                fix="give every row a label")
-            values.append(vals)
-            labels.append(label)
+            return
+        except csv.Error as e:
+            raise DataError(f"unreadable CSV ({e})", path=path, where=f"line {reader.line_num}",
+                            fix="check quotes and field sizes on that line") from None
+
+
+def _read(path: Path, columns: list[str] | None, label_column: str):
+    rows = _rows(path)
+    try:
+        header = [h.strip() for h in next(rows)]
+    except StopIteration:
+        raise DataError("the file is empty", path=path, fix="give a header row and data rows") from None
+    if label_column not in header:
+        raise DataError(f"no label column '{label_column}' (columns: {', '.join(header)})", path=path,
+                        where="line 1", fix="add it or set data.label_column")
+    cols = columns or [h for h in header if h != label_column and h.lower() not in ("timestamp", "time")]
+    missing = [c for c in cols if c not in header]
+    if missing:
+        raise DataError(f"missing column(s) {', '.join(missing)} (columns: {', '.join(header)})", path=path,
+                        where="line 1", fix="add the columns or list the existing ones in data.columns")
+    if not cols:
+        raise DataError("no value columns", path=path, where="line 1", fix="add sensor columns")
+    idx = [header.index(c) for c in cols]
+    li = header.index(label_column)
+    values, labels = [], []
+    for line, row in enumerate(rows, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{len(row)} fields but the header has {len(header)}", path=path,
+                            where=f"line {line}", fix="every row needs one value per column")
+        vals = []
+        for i in idx:
+            cell = row[i].strip()
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(f"'{cell}' in number column '{header[i]}' is not a number", path=path,
+                                where=f"line {line}, column {i + 1}", fix="fix or remove the row") from None
+            if not math.isfinite(v):
+                raise DataError(f"{cell} in column '{header[i]}'", path=path,
+                                where=f"line {line}, column {i + 1}",
+                                fix="interpolate or drop missing sensor readings")
+            vals.append(v)
+        label = row[li].strip()
+        if not label:
+            raise DataError("empty label", path=path, where=f"line {line}, column {li + 1}",
+                            fix="give every row a label")
+        values.append(vals)
+        labels.append(label)
     return cols, np.asarray(values, np.float32).reshape(-1, len(cols)), labels
 
 
