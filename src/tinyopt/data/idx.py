@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import zlib
 from pathlib import Path
@@ -27,12 +28,17 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError("file not found", path=path, fix="check the path")
     raw = p.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(MAX_BYTES + 1)
+        chunks, total = [], 0
+        try:  # in 1 MiB steps: read(MAX_BYTES + 1) would allocate 1 GiB up front even for a 20-byte file
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+                while chunk := g.read(1 << 20):
+                    total += len(chunk)
+                    if total > MAX_BYTES:
+                        raise DataError("decompresses to more than 1 GiB", path=path, fix="give a real IDX file")
+                    chunks.append(chunk)
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"corrupt gzip stream ({e})", path=path, fix="download the file again") from None
-        if len(raw) > MAX_BYTES:
-            raise DataError("decompresses to more than 1 GiB", path=path, fix="give a real IDX file")
+        raw = b"".join(chunks)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError("not an IDX file (bad magic)", path=path,
                         fix="give an IDX file such as t10k-images-idx3-ubyte(.gz)")
@@ -44,7 +50,7 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
                         fix="download the file again")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_DTYPES[raw[2]])
-    count = int(np.prod(dims, dtype=np.int64))
+    count = math.prod(dims)  # Python ints: four dimensions of 65536 would wrap int64 to 0
     body = len(raw) - 4 - 4 * ndim
     if count * dtype.itemsize != body:
         raise DataError(f"header declares {dims} ({count * dtype.itemsize} bytes) but {body} bytes follow",
