@@ -23,7 +23,7 @@ from tinyopt.errors import DataError
 MAX_FILES = 200_000
 
 
-def _riff_check(path: Path, raw: bytes) -> None:
+def _riff_check(path: Path, raw: bytes) -> int | None:
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise DataError("not a RIFF/WAVE file (bad header magic)", path=path,
                         fix="convert it to PCM wav or remove it from the folder")
@@ -31,21 +31,24 @@ def _riff_check(path: Path, raw: bytes) -> None:
     if declared > len(raw):
         raise DataError(f"the RIFF header declares {declared} bytes but the file has {len(raw)}", path=path,
                         fix="the file is truncated; record or download it again")
-    pos = 12  # walk the chunks: every declared size must fit inside the file
+    pos, data_size = 12, None  # walk the chunks: every declared size must fit inside the file
     while pos + 8 <= min(declared, len(raw)):
         cid, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
+        if cid == b"data" and data_size is None:
+            data_size = size
         if pos + 8 + size > len(raw):
             raise DataError(f"chunk '{cid.decode('latin-1')}' at byte {pos} declares {size} bytes but only "
                             f"{len(raw) - pos - 8} follow", path=path,
                             fix="the file is truncated or its header is corrupt; record it again")
         pos += 8 + size + (size & 1)
+    return data_size
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Mono float32 samples in [-1, 1] and the sample rate; multi-channel files are averaged."""
     p = Path(path)
     raw = p.read_bytes()
-    _riff_check(p, raw)
+    data_size = _riff_check(p, raw)
     try:
         with wave.open(str(p), "rb") as w:
             rate, width, channels, n = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
@@ -56,6 +59,11 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if width not in (1, 2, 4) or channels < 1:
         raise DataError(f"{8 * width}-bit samples with {channels} channel(s) are not supported", path=p,
                         fix="save it as 16-bit PCM")
+    if rate <= 0:
+        raise DataError(f"sample rate {rate} Hz", path=p, fix="write the real sample rate into the header")
+    if data_size is not None and data_size % (width * channels):
+        raise DataError(f"the data chunk holds {data_size} bytes, not a whole number of {width * channels}-byte "
+                        "frames", path=p, fix="the file is truncated or corrupt; record it again")
     if len(data) != n * width * channels:
         raise DataError(f"header declares {n} frames ({n * width * channels} bytes) but {len(data)} bytes "
                         "are present", path=p, fix="the file is truncated; record it again")
