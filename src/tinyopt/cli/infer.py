@@ -7,12 +7,38 @@ atomically; a model with several outputs needs an ``.npz`` OUT (one array per ou
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
 
+def _check_npy_size(f, size: int, path: str) -> None:
+    """The header's shape x dtype must equal the bytes that follow, before numpy allocates the array (a
+    40-byte file declaring (10**6, 10**6, 1000) int8 would otherwise ask for 909 TiB)."""
+    import numpy as np
+
+    from tinyopt.errors import DataError
+
+    fmt = np.lib.format
+    if f.read(6) != fmt.MAGIC_PREFIX:
+        f.seek(0)
+        return  # not .npy (maybe .npz): np.load decides
+    f.seek(0)
+    version = fmt.read_magic(f)
+    read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+    if read is not None:
+        shape, _, dtype = read(f, max_header_size=10_000)
+        need = math.prod(shape) * dtype.itemsize
+        if not dtype.hasobject and need != size - f.tell():
+            raise DataError(f"the header declares shape {shape} {dtype} ({need} bytes) but {size - f.tell()} "
+                            "bytes follow", path=path, fix="save the input again with numpy.save(path, array)")
+    f.seek(0)
+
+
 def load_npy(path: str):
+    import zipfile
+
     import numpy as np
 
     from tinyopt.errors import DataError
@@ -22,8 +48,9 @@ def load_npy(path: str):
         raise DataError("file not found", path=path, fix="check the path of the input .npy")
     try:
         with p.open("rb") as f:
+            _check_npy_size(f, p.stat().st_size, path)
             arr = np.load(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: .npz magic, broken archive
         raise DataError(f"not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
                         path=path, fix="save the input with numpy.save(path, array)") from None
     if not isinstance(arr, np.ndarray):
