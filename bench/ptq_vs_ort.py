@@ -26,6 +26,7 @@ import io
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,7 @@ def ort_accuracy(model, calib, x, y) -> float:
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch's legacy ONNX exporter
     with tempfile.TemporaryDirectory() as d:
         fp = Path(d) / "lenet.onnx"
         qp = Path(d) / "lenet_int8.onnx"
