@@ -1,6 +1,6 @@
 """Quantization stage: QAT (or PTQ) of a torch model, conversion to an int8 Graph, saved as ``.tflite``.
 
-QAT fine-tunes with fake quantization (``tinyopt.compress.qat``) so the weights settle on the int8 grid;
+BatchNorm is folded into the preceding conv first; QAT fine-tunes with fake quantization (``tinyopt.compress.qat``) so the weights settle on the int8 grid;
 the converter then turns the model into an int8 Graph following TFLM's spec, with activation ranges
 calibrated on training examples. PTQ skips the fine-tuning.
 """
@@ -35,10 +35,13 @@ def to_int8_graph(model, fs, calib: np.ndarray, name: str):
 
 def build(model, fs, qcfg: dict, seed: int, folder: Path, name: str = "model", on_epoch=None) -> dict:
     """Quantize ``model``; write ``model.tflite`` into ``folder`` and return the stage's meta."""
+    from tinyopt.compress.fuse import fold_bn_model
     from tinyopt.export.tflite import save_tflite
 
     calib = calibration_set(fs, qcfg["calibration"], seed)
     meta = {"mode": qcfg["mode"], "calibration": len(calib)}
+    # BatchNorm folded first, as TFLite deploys it: QAT then learns the rounding of the folded weights
+    model = fold_bn_model(model)
     if qcfg["mode"] == "qat":
         from tinyopt.compress.qat import quantize_aware_train
 
