@@ -1,7 +1,8 @@
 """Mixed precision: a bit width per layer, chosen from measured sensitivity, under a size budget.
 
 Greedy by marginal cost: start every layer at its widest candidate; while the weights are over budget,
-narrow the layer whose next step down costs the least accuracy per byte saved. Sizes are the exact
+narrow the layer whose next step down costs the least accuracy per byte saved; then spend any budget
+left by widening, one step at a time, the layer that gains the most accuracy per extra byte. Sizes are the exact
 packed bytes of the weights plus one float32 scale per output channel (``tinyopt.compress.size``).
 """
 
@@ -45,7 +46,21 @@ def choose_bits(scan: Scan, channels: dict[str, int], budget_bytes: int) -> dict
                               f"{budget_bytes}", where="mixed precision",
                               fix="raise the budget or allow narrower widths")
         idx[best[1]] -= 1
-    return {n: levels[i] for n, i in idx.items()}
+    while True:  # spend what is left of the budget where a wider layer gains the most per byte
+        best = None
+        for n, i in idx.items():
+            if i == len(levels) - 1:
+                continue
+            extra = (weight_bytes(scan.numel[n], channels[n], levels[i + 1])
+                     - weight_bytes(scan.numel[n], channels[n], levels[i]))
+            if size() + extra > budget_bytes:
+                continue
+            gain = scan.accuracy[n][pos[levels[i + 1]]] - scan.accuracy[n][pos[levels[i]]]
+            if gain > 0 and (best is None or gain / extra > best[0]):
+                best = (gain / extra, n)
+        if best is None:
+            return {n: levels[i] for n, i in idx.items()}
+        idx[best[1]] += 1
 
 
 def mixed_precision(model: nn.Module, val, budget_bits: float = 4.0, candidates=(2, 3, 4, 5, 6, 8),
