@@ -68,9 +68,12 @@ def test_run_without_qemu_names_the_install_command(tmp_path, capsys, monkeypatc
                            "libnewlib-arm-none-eabi qemu-system-arm)")
 def test_run_json_on_mps2(tmp_path, capsys):
     assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "k"), "--board", "mps2-an386",
-                 "--run", "--json", "--inputs", "2"]) == 0
+                 "--run", "--json", "--inputs", "5"]) == 0
     res = json.loads(capsys.readouterr().out)
+    assert res["inputs"] == 5 and res["board"] == "mps2-an386"
     assert {"instructions", "macs", "instructions_per_mac", "flash_bytes", "ram_bytes", "outputs_match_host"} <= set(res)
     assert res["outputs_match_host"] is True and res["macs"] == 2656768
     assert res["instructions_per_mac"] == round(res["instructions"] / res["macs"], 3)
     assert res["ram_bytes"] == res["arena_bytes"] + 12  # + the caller's 12-byte output buffer
+    assert res["ram_bytes"] < 0.4 * 24272  # TFLM's arena for KWS
+    assert res["flash_bytes"] < need(KWS_INT8).stat().st_size
