@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from tinyopt import zoo
+from tinyopt._io import atomic_write_text
 from tinyopt.compress.cluster import ClusterConfig, cluster_, encode_model, finetune_centroids_
 from tinyopt.compress.coding import EncodedTensor
 from tinyopt.compress.container import load_compressed, pack, save_compressed
@@ -151,6 +152,7 @@ def run(plan: Plan, seed: int, quick: bool, out_dir: Path) -> dict:
     path = out_dir / f"{plan.model}.topz"
     file_bytes = save_compressed(path, layers)
     _, record_bytes = pack(layers)
+    pq_data, pq_record_bytes = pack(encode_model(model, quantizers, gap_bits=plan.gap_bits, huffman=False))
 
     back = load_compressed(path)  # the accuracy that counts: weights decoded from the file
     fresh = zoo.build(plan.model)
@@ -158,15 +160,15 @@ def run(plan: Plan, seed: int, quick: bool, out_dir: Path) -> dict:
     final_acc = accuracy(fresh, xte, yte)
     return dict(plan=plan, base_acc=base_acc, pruned_acc=pruned_acc, clustered_acc=clustered_acc,
                 final_acc=final_acc, orig_bytes=orig_bytes, file_bytes=file_bytes, layers=layers,
-                record_bytes=record_bytes, model=fresh, seconds=time.perf_counter() - t0,
+                record_bytes=record_bytes, pq_bytes=len(pq_data), pq_record_bytes=pq_record_bytes, model=fresh, seconds=time.perf_counter() - t0,
                 cpu=time.process_time() - c0)
 
 
 def table(r: dict) -> str:
     plan: Plan = r["plan"]
     rows = ["| layer (paper) | weights | % kept (paper) | index bits P+Q | index bits +H | gap bits P+Q | "
-            "gap bits +H | fillers | bytes | CR |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "gap bits +H | fillers | bytes | CR P+Q | CR P+Q+H |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     sd = r["model"].state_dict()
     for mod, (pname, pkeep) in plan.paper_layers.items():
         w = sd[f"{mod}.weight"]
@@ -175,15 +177,16 @@ def table(r: dict) -> str:
         n = max(enc.n_entries, 1)
         orig = 4 * (w.numel() + sd[f"{mod}.bias"].numel())
         rec = r["record_bytes"][f"{mod}.weight"] + r["record_bytes"][f"{mod}.bias"]
+        rec_pq = r["pq_record_bytes"][f"{mod}.weight"] + r["pq_record_bytes"][f"{mod}.bias"]
         gap_h = f"{enc.sizes.get('gap_codes', 0) / n:.2f}" if enc.gap_bits else "-"
         rows.append(f"| {mod} ({pname}) | {w.numel():,} | {100 * nnz / w.numel():.1f} ({pkeep}) | "
                     f"{enc.index_bits} | {enc.sizes['index_codes'] / n:.2f} | {enc.gap_bits or '-'} | "
-                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec:.1f}x |")
+                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec_pq:.1f}x | {orig / rec:.1f}x |")
     ratio = r["orig_bytes"] / r["file_bytes"]
     pk = plan.paper_kb
     rows.append(f"| **total** | {sum(sd[f'{m}.weight'].numel() for m in plan.paper_layers):,} | "
                 f"{100 * sum(int((sd[f'{m}.weight'] != 0).sum()) for m in plan.paper_layers) / sum(sd[f'{m}.weight'].numel() for m in plan.paper_layers):.1f} | | | | | | "
-                f"{r['file_bytes']:,} | **{ratio:.1f}x** |")
+                f"{r['file_bytes']:,} | {r['orig_bytes'] / r['pq_bytes']:.1f}x | **{ratio:.1f}x** |")
     summary = (f"\n{plan.title}: {r['orig_bytes']:,} B ({r['orig_bytes'] / 1024:.0f} KB) -> container "
                f"{r['file_bytes']:,} B ({r['file_bytes'] / 1024:.1f} KB) = **{ratio:.1f}x**; paper {pk[0]:,} KB -> "
                f"{pk[1]} KB = {pk[2]}x (ours / paper = {ratio / pk[2]:.2f}).\n"
@@ -201,17 +204,25 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="lenet300,lenet5")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="folder for the .topz files (default: a temp folder)")
+    ap.add_argument("--write", action="store_true", help="also write bench/results/deep_compression.md")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    parts = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         for name in args.models.split(","):
             r = run(PLANS[name], args.seed, args.quick, out)
-            print(f"\n### {r['plan'].title}\n")
-            print(table(r), flush=True)
-    print(f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU "
-          f"({args.threads} threads)")
+            parts.append(f"### {r['plan'].title}\n\n{table(r)}")
+            print("\n" + parts[-1], flush=True)
+    total = (f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU "
+             f"({args.threads} threads)")
+    print(total)
+    if args.write:
+        cmd = " ".join(["python bench/deep_compression.py", *(argv if argv is not None else sys.argv[1:])])
+        text = (f"# Deep Compression on MNIST (bench/deep_compression.py)\n\nCommand: `{cmd}`\n\n"
+                + "\n".join(parts) + f"\n{total}\n")
+        atomic_write_text(ROOT / "bench" / "results" / "deep_compression.md", text)
     return 0
 
 
