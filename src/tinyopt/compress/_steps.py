@@ -33,6 +33,7 @@ from tinyopt.compress.recipe import (
     StepContext,
     register_step,
 )
+from tinyopt.compress.sensitivity import choose_ratios, prune_sensitivity
 from tinyopt.compress.size import model_size
 from tinyopt.compress.train import batches, finetune
 from tinyopt.errors import ConfigError
@@ -78,6 +79,14 @@ def step_prune(model, cfg: PruneConfig, ctx: StepContext):
             finetune(model, ctx.train, cfg.epochs / rounds, desc="fine-tune", **train_kw)
         return model
     amount = cfg.layers if cfg.layers else cfg.ratio
+    if cfg.sensitivity:
+        if cfg.layers or cfg.schedule != "one_shot":
+            raise ConfigError("sensitivity chooses the per-layer ratios of a one-shot prune", where=where,
+                              fix="use schedule: one_shot and leave out layers")
+        # scanned on (up to 1,000) training samples: the validation set stays unseen by choices
+        scan = prune_sensitivity(model, (ctx.x_train[:1000], ctx.y_train[:1000]),
+                                 ratios=(0.25, 0.5, 0.7, 0.8, 0.9, 0.95), criterion=cfg.criterion)
+        amount = choose_ratios(scan, cfg.ratio)
     data = list(batches(*ctx.train, ctx.batch_size, ctx.seed))[:8] if cfg.criterion == "taylor" else None
     if cfg.schedule == "one_shot":
         prune_unstructured_(model, amount, cfg.scope, cfg.criterion, data=data, seed=ctx.seed)

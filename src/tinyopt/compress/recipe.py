@@ -68,6 +68,7 @@ class PruneConfig(Config):
     epochs: float = 1.0  # fine-tuning after (or, for polynomial/constant, during) pruning
     lr: float = 1e-3
     layers: dict | None = None  # per-layer ratios (unstructured), e.g. from a sensitivity scan
+    sensitivity: bool = False  # unstructured one-shot: per-layer ratios from a scan reaching `ratio`
 
 
 @dataclass

@@ -78,9 +78,10 @@ class _progress:
     """A one-line progress bar on stderr (rich), closed explicitly."""
 
     def __init__(self, total: int, desc: str):
+        from rich.console import Console
         from rich.progress import Progress
 
-        self._p = Progress(transient=True)
+        self._p = Progress(console=Console(stderr=True), transient=True)
         self._p.start()
         self._task = self._p.add_task(desc, total=total)
 
