@@ -177,3 +177,16 @@ def test_parametrized_weights_are_refused():
     with pytest.raises(ConfigError, match="make_permanent_") as e:
         cluster_(model)
     assert "0:" in str(e.value)
+
+
+def test_encode_model_with_batchnorm_loads_back_strictly(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 2))
+    model(torch.randn(8, 1, 6, 6))  # train mode: running stats and num_batches_tracked = 1
+    qs = cluster_(model, ClusterConfig(conv_bits=3, dense_bits=3))
+    path = tmp_path / "bn.topz"
+    save_compressed(path, encode_model(model, qs))
+    fresh = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 2))
+    fresh.load_state_dict({k: torch.from_numpy(v) for k, v in load_compressed(path).items()})
+    for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k

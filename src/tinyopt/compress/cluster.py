@@ -232,7 +232,7 @@ def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool
 
     Shared weights become coded records (sparse relative indices if the layer was pruned, with gap
     width conv 8 / dense 5 bits as the paper, or ``gap_bits``); everything else (biases, BatchNorm)
-    stays raw float32. Pass the result to ``container.save_compressed``.
+    stays raw float32 (integer buffers int32). Pass the result to ``container.save_compressed``.
     """
     from torch import nn
 
@@ -252,6 +252,12 @@ def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool
                                      gb if q.sparse_ else 0, huffman=huffman, layer=mod)
         elif t.is_floating_point():
             out[key] = t.detach().cpu().numpy().astype(np.float32)
+        else:  # integer buffers such as BatchNorm's num_batches_tracked, so load_state_dict finds them
+            a = t.detach().cpu().numpy()
+            if a.size and (a.min() < -2**31 or a.max() >= 2**31):
+                raise ConfigError(f"integer tensor with values beyond int32 ({a.dtype})", where=key,
+                                  fix="drop the buffer from the model before encoding it")
+            out[key] = a.astype(np.int32)
     return out
 
 
