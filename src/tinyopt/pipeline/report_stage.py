@@ -98,6 +98,10 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
     rep.subheading("Verdict")
     for r in fa["reasons"]:
         rep.text(r)
+    if res.feature_ram_bytes:
+        need = final["ram_bytes"] + res.feature_ram_bytes
+        rep.text(f"with the feature buffers ({res.feature_ram_bytes:,} B: raw window and feature matrix) the "
+                 f"application needs {need:,} B of {device.sram_bytes or 0:,} B SRAM")
 
     rep.section("Weights", "Distributions over all conv and dense weights: pruning removes whole channels, "
                 "int8 quantization leaves 255 levels per channel.")

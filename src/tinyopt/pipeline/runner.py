@@ -8,6 +8,7 @@ analysis with a ``BudgetError`` (exit 2), before any artifact is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -33,14 +34,25 @@ class RunResult:
     cache_misses: list[str] = field(default_factory=list)
     verify: dict = field(default_factory=dict)
     deploy: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    feature_ram_bytes: int = 0
 
 
-def _torch_setup(seed: int):
+@contextlib.contextmanager
+def _torch_determinism(seed: int):
+    """One thread and deterministic algorithms for the run (the same reduction order on every machine:
+    the same bytes), restored afterwards so a library caller's settings survive."""
     import torch
 
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(seed)
-    torch.set_num_threads(1)  # one reduction order on every machine: the same bytes
+    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(strict)
 
 
 def get_target(tcfg: dict):
@@ -94,7 +106,7 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
 
     device = get_target(cfg["target"])
     opt = cfg["optimize"]
-    with Progress(console) as prog:
+    with Progress(console) as prog, contextlib.ExitStack() as stack:
         # -- data and features -------------------------------------------------------------------
         dcfg = cfg["data"]
         finger = None
@@ -125,11 +137,13 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
         with prog.step(f"features ({cfg['features']['block']})"):
             feat_dir, feat_meta = cache.cached("features", feat_key, build_features)
         fs = stages.read_splits(feat_dir, data_meta["classes"], data_meta["source"], data_meta["meta"])
+        res.data = {**data_meta, "feature_shape": feat_meta["shape"]}
         lap("features")
 
         # -- analysis gate on the architecture, before any training ------------------------------
-        _torch_setup(seed)  # after the data stages: bad data fails fast, without importing torch
-        extra_ram = feature_ram_bytes(cfg, data_meta, feat_meta["shape"])
+        # torch only after the data stages: bad data fails fast, without importing it
+        stack.enter_context(_torch_determinism(seed))
+        extra_ram = res.feature_ram_bytes = feature_ram_bytes(cfg, data_meta, feat_meta["shape"])
         deploy_dtype = "int8" if opt["quantize"] else "float32"
         with prog.step("analyze architecture"):
             from tinyopt.analysis import analyze

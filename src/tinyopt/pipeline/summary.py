@@ -24,6 +24,12 @@ def _cell(key, v) -> str:
 def print_summary(console, res) -> None:
     from rich.table import Table
 
+    if res.data:
+        d = res.data
+        counts = [sum(r[k] for k in ("train", "val", "test")) for r in d["balance"]]
+        console.print(f"data: {d['source']}: {len(d['classes'])} classes ({min(counts)}–{max(counts)} examples "
+                      f"each), " + ", ".join(f"{k} {v:,}" for k, v in d["sizes"].items())
+                      + f"; features {'×'.join(map(str, d['feature_shape']))}")
     table = Table(title="variants on the test split", title_justify="left")
     cols = [(k, h) for k, h in COLUMNS if any(k in v for v in res.variants)]
     for k, h in cols:
@@ -34,6 +40,8 @@ def print_summary(console, res) -> None:
     for name, v in res.verify.items():
         ok = "[green]0 mismatches[/]" if v["mismatches"] == 0 else f"[red]{v['mismatches']} mismatches[/]"
         console.print(f"{name}: tinyopt int8 runtime vs TFLM on {v['examples']} test examples: {ok}")
+    if res.feature_ram_bytes:
+        console.print(f"RAM kept free for the feature buffers: {res.feature_ram_bytes:,} B (checked in the fit)")
     if res.deploy:
         console.print(f"C library: {res.out / res.deploy['path']} ({res.deploy['files']} files, arena "
                       f"{res.deploy['arena_bytes']:,} B)")
