@@ -144,3 +144,14 @@ def test_bad_names_and_bits():
         ob.make_observer("minmx")
     with pytest.raises(ConfigError, match="outside 1-16"):
         ob.MinMaxObserver(bits=0).fit(torch.ones(3))
+
+
+def test_more_bad_configs():
+    with pytest.raises(ConfigError, match="percentile=40"):
+        ob.PercentileObserver(percentile=40).fit(torch.randn(10))
+    with pytest.raises(ConfigError, match="axis=3"):
+        ob.MinMaxObserver(axis=3).fit(torch.randn(2, 2))
+    with pytest.raises(ConfigError, match="per-tensor only"):
+        ob.KLObserver(axis=0).fit(torch.randn(2, 2))
+    o = ob.KLObserver().fit(torch.zeros(100))  # nothing to spread: a zero range, the smallest scale
+    assert float(o.max_) == 0.0 and float(o.scale_) == pytest.approx(torch.finfo(torch.float32).eps)

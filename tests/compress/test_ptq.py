@@ -171,3 +171,18 @@ def test_strip_feeds_the_torch_importer_with_matching_names():
     assert set_names <= names, set_names - names  # every observed tensor exists under the same name
     ptq.set_mode(gm, False, False)  # rounding off: the stripped model computes the same floats
     assert torch.allclose(plain(x), gm(x), atol=1e-5)
+
+
+def test_untraceable_model_is_reported():
+    from tinyopt.errors import UnsupportedOpError
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.fc(x) if x.sum() > 0 else x  # data-dependent control flow
+
+    with pytest.raises(UnsupportedOpError, match="cannot trace"):
+        ptq.prepare(Branchy())

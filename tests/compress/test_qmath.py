@@ -100,3 +100,21 @@ def test_nan_range_refused():
         qmath.choose_qparams(float("nan"), 1.0)
     with pytest.raises(DataError):
         qmath.choose_qparams(0.0, float("inf"))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(lo=st.floats(-1e3, 0), width=st.floats(1e-3, 2e3), bits=st.integers(2, 16),
+       t=st.floats(0, 1))
+def test_round_trip_error_at_most_half_a_step(lo, width, bits, t):
+    # any x inside the (zero-including) range comes back within scale / 2 (rounding, never clamping)
+    hi = lo + width
+    s, z = qmath.choose_qparams(lo, hi, bits=bits)
+    qmin, qmax = qmath.qrange(bits)
+    x = torch.tensor(lo + t * (hi - lo), dtype=torch.float32)
+    err = abs(float(qmath.dequantize(qmath.quantize(x, s, z, qmin, qmax), s, z)) - float(x))
+    assert err <= float(s) / 2 * (1 + 1e-3) + 1e-6
+    assert qmin <= int(z) <= qmax
