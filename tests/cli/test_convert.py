@@ -72,6 +72,9 @@ def test_float_tflite_to_int8(tmp_path, capsys):
     np.testing.assert_array_equal(ours, ref)
     code, _, _ = run(capsys, "check", out)
     assert code == 0
+    again = tmp_path / "again.tflite"  # deterministic: the same command gives the same bytes
+    assert run(capsys, "convert", KWS_FLOAT, "--calib", tmp_path / "calib.npz", "--out", again)[0] == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy ONNX exporter (no onnxscript here)

@@ -6,5 +6,6 @@
 
 from tinyopt.runtime.interpreter import Interpreter
 from tinyopt.runtime.prepare import prepare_node
+from tinyopt.runtime.support import OpSupport, check_support
 
-__all__ = ["Interpreter", "prepare_node"]
+__all__ = ["Interpreter", "OpSupport", "check_support", "prepare_node"]
