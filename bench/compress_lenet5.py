@@ -6,6 +6,7 @@ Data: ../shared/datasets/mnist-t10k (the real MNIST test set): the first 8,000 i
 structured filters + fine-tune; static PTQ int8 with each observer; QAT int8; QAT 4-bit (W4A8);
 ternary weights (QAT, A8); mixed precision at the size of uniform 4-bit; and 80 % pruning + QAT 4-bit
 set against Deep Compression's LeNet-5 ratio (39x with pruning + 5-bit sharing + Huffman, Han et al.).
+Peer for PTQ accuracy: ONNX Runtime's ``quantize_static`` on the same float model and calibration data.
 Bytes are exact storage (packed values, cheapest sparse index, per-channel scales, int32 biases).
 
     .venv/bin/python bench/compress_lenet5.py [--quick] [--out bench/results/compress_lenet5.md]
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
 
     from tinyopt import zoo
     from tinyopt.compress import ptq, qat
-    from tinyopt.compress._steps import measure
+    from tinyopt.compress._steps import Row, measure
     from tinyopt.compress.mixed import mixed_precision
     from tinyopt.compress.observers import OBSERVERS
     from tinyopt.compress.prune import prune_unstructured_
@@ -99,6 +100,11 @@ def main(argv=None) -> int:
         q = ptq.quantize_static(base, calib, ptq.QuantConfig(observer=obs))
         add(q, f"PTQ int8 static, {obs} observer", TARGETS["ptq"])
 
+    peer = ort_ptq(base, calib, xte, yte)
+    if peer is not None:
+        rows.append((Row("peer: ONNX Runtime PTQ int8 (QDQ, per-channel, minmax)", peer,
+                         100 * (peer - float_row.accuracy), None, None, None, None), TARGETS["ptq"]))
+
     def run_qat(model, bits, lr=1e-4, epochs=ft):
         cfg = ptq.QuantConfig(weight_bits=bits, act_bits=8, observer="moving_average")
         return qat.quantize_aware_train(model, (xtr, ytr), cfg, epochs, lr=lr, batch_size=64, seed=args.seed + 3)
@@ -134,11 +140,59 @@ def main(argv=None) -> int:
     return 0
 
 
+def ort_ptq(model, calib, xte, yte) -> float | None:
+    """Accuracy of ONNX Runtime's static PTQ (the peer) on the same float model and calibration batches."""
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError:
+        return None
+    import logging
+    import tempfile
+    import warnings
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": xb.numpy()} for xb, _ in calib])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        f, q = Path(d) / "f.onnx", Path(d) / "q.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (xte[:1],), str(f), input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n"}}, dynamo=False)
+        logging.disable(logging.WARNING)  # ORT advises shape pre-processing; LeNet-5 needs none
+        try:
+            quantize_static(str(f), str(q), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            logging.disable(logging.NOTSET)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"])
+        pred = np.concatenate([sess.run(None, {"x": xte[i:i + 500].numpy()})[0].argmax(1)
+                               for i in range(0, len(xte), 500)])
+    return float((pred == yte.numpy()).mean())
+
+
 def format_markdown(rows) -> str:
     lines = ["| step | accuracy | Δ vs float (pp) | target | params ≠ 0 | MACs | bytes | CR |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r, target in rows:
         verdict = "" if target is None else (f"≥ −{target} ✅" if r.delta_pp >= -target else f"≥ −{target} ❌")
+        if r.params is None:  # a peer row: accuracy only
+            lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | – | – | – | – |")
+            continue
         lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | {r.params:,} | "
                      f"{r.macs:,} | {r.bytes:,} | {r.ratio:.2f} |")
     return "\n".join(lines)
