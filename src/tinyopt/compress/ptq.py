@@ -21,10 +21,13 @@ Where the converter finds the numbers (all plain Python, also in ``model._tinyop
                                            # the tensor; "x" (the placeholder) is the graph input
     qconfig["weights"][module_name]    -> {"scale": [per out channel], "zero_point": [0...], "axis": 0,
                                            "bits", "quant_min", "quant_max", "folded_bn": name | None}
-    qconfig["scheme"] == "tflm-int8" when weights and activations are 8-bit.
+                                           # ternary/binary/float16 layers: {"format", "folded_bn"}
+    qconfig["scheme"] == "tflm-int8" when weights and activations are 8-bit, else "simulated".
 
-Biases are not rounded in simulation: TFLM stores them as int32 with scale ``s_in * s_w`` (an error of
-at most 2^-31 relative), so the converter quantizes them from the float bias and these two scales.
+Weight scales of a conv with ``folded_bn`` are those of the folded weight. Biases are not rounded in
+simulation: TFLM stores them as int32 with scale ``s_in * s_w`` (rounding error half an accumulator step,
+far below one output step), so the converter quantizes them from the float (folded) bias and these two
+scales.
 ``strip(model)`` gives a float GraphModule with the observers removed and the weights replaced by their
 rounded values (exactly on the grid), which is what ``tinyopt.graph.torch_import.from_torch`` reads.
 """
