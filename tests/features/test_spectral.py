@@ -103,3 +103,8 @@ def test_normalized_learns_on_train_only():
     np.testing.assert_allclose(n.mean_, [1, 20])
     np.testing.assert_allclose(n.std_, [1, 10])
     np.testing.assert_allclose(n.transform(np.array([[3.0, 0.0]])), [[2.0, -2.0]])
+
+
+def test_an_empty_split_gives_an_empty_feature_array():
+    m = MFCC(RATE).fit(np.zeros((1, 8000)))
+    assert m.transform(np.zeros((0, 8000))).shape == (0, 50, 13)  # 8,000 samples / 160 per frame

@@ -108,10 +108,11 @@ class Spectrogram:
         """(N, T) signals → (N, frames, fft_length//2 + 1) power spectra."""
         from scipy.signal import get_window
 
+        self._check()
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 1:
             x = x[None]
-        x = x.reshape(len(x), -1)
+        x = x.reshape(len(x), int(np.prod(x.shape[1:])))  # also for an empty split
         if self.pre_emphasis:
             x = np.concatenate([x[:, :1], x[:, 1:] - self.pre_emphasis * x[:, :-1]], axis=1)
         fr = frames(x, self.frame_len_, self.stride_) * get_window("hann", self.frame_len_, fftbins=True)
