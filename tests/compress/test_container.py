@@ -91,6 +91,9 @@ def _record(name: bytes, kind: int, body: bytes) -> bytes:
     # valid CRC, raw record claiming 2**32-1 x 2**32-1 floats in 8 bytes: refused, nothing allocated
     (b"TOPZ" + struct.pack("<BI", 1, 1) + _record(b"w", 0, struct.pack("<BB2I", 0, 2, 2**32 - 1, 2**32 - 1)
                                                      + b"\0" * 8), "needs"),
+    # four dims of 2**32-1: the product wraps around in int64 arithmetic; counted exactly, it is refused
+    (b"TOPZ" + struct.pack("<BI", 1, 1) + _record(b"w", 0, struct.pack("<BB4I", 0, 4, *[2**32 - 1] * 4)),
+     "needs"),
     (b"TOPZ" + struct.pack("<BI", 1, 1) + _record(b"w", 7, b""), "unknown record kind 7"),
     (b"TOPZ" + struct.pack("<BI", 1, 2) + _record(b"w", 0, b"\0\0\0\0\0\0") * 2, "duplicate"),
     (b"TOPZ" + struct.pack("<BI", 1, 0) + b"junk", "unexpected bytes"),

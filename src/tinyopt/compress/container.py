@@ -14,6 +14,7 @@ and the record; it never hangs or allocates more than the file could describe.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import zlib
@@ -142,7 +143,7 @@ def _read_raw(body: bytes, fail, where) -> np.ndarray:
         fail("raw record dimensions truncated", where)
     shape = struct.unpack_from(f"<{ndim}I", body, 2)
     dtype = _RAW_DTYPES[code]
-    count = int(np.prod(shape, dtype=np.int64)) if ndim else 1
+    count = math.prod(shape)  # exact (Python ints): hostile dims must not wrap around
     if count * dtype.itemsize != len(body) - 2 - 4 * ndim:
         fail(f"shape {shape} needs {count * dtype.itemsize} bytes but {len(body) - 2 - 4 * ndim} follow", where)
     return np.frombuffer(body, dtype=dtype, offset=2 + 4 * ndim).reshape(shape).copy()

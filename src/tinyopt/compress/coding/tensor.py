@@ -13,6 +13,7 @@ entries plus fillers as relative indices (see ``sparse.py``), with cluster index
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,7 +156,7 @@ def decode_shared(payload: bytes, *, where: str = "", path: str | None = None) -
     min_bits_each = 1 if huffman else index_bits + gap_bits
     if n * min_bits_each > r.remaining:  # every entry costs at least this many bits
         r.fail(f"{n} entries declared but only {r.remaining} bits remain")
-    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    size = math.prod(shape)  # exact (Python ints): hostile dims must not wrap around
     if gap_bits and size > sparse.bound_size(n, gap_bits):
         r.fail(f"shape {shape} is larger than {n} relative-index entries can describe")
     if not gap_bits and size != n:
