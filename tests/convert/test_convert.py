@@ -60,18 +60,30 @@ def test_zoo_model_runs_in_tflm_and_litert(name):
     assert np.abs(deq.reshape(ref.shape) - ref).max() < 0.06 * span
 
 
-def test_ptq_prepared_model_converts_to_its_simulation():
+@pytest.mark.parametrize("name,kwargs", [("lenet5", {}), ("resnet8", dict(filters=(4, 8, 8)))])
+def test_ptq_prepared_model_converts_to_its_simulation(name, kwargs):
+    """The observers' parameters are used as they are (every observed tensor keeps its name through BN
+    folding, activation fusion and the residual adds), so the int8 graph computes what the fake-quantized
+    model simulated, to one output step."""
     from tinyopt.compress import ptq
 
     torch.manual_seed(0)
-    model = zoo.build("lenet5").eval()
-    calib = torch.randn(64, 1, 28, 28)
+    model = zoo.build(name, **kwargs)
+    shape = zoo.input_shape(name, **kwargs)
+    model.train()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for _ in range(2):
+            model(torch.randn(16, *shape))
+    model.eval()
+    calib = torch.randn(64, *shape)
     q = ptq.quantize_static(model, [calib[:32], calib[32:]])
-    g = convert_torch(q, calib.numpy(), (1, 28, 28))
+    g = convert_torch(q, calib.numpy(), shape)
     acts = ptq.quant_params(q)["activations"]
-    # The observers' parameters are used as they are (input and last layer).
-    assert np.isclose(g.tensors[g.inputs[0]].quant.scale[0], acts["x"]["scale"])
-    assert g.tensors[g.outputs[0]].quant.zero_point[0] == acts["classifier_0"]["zero_point"]
+    graph_acts = {t.name: t for t in g.activations()}
+    assert set(acts) <= set(graph_acts)
+    for node_name, a in acts.items():
+        t = graph_acts[node_name]
+        assert np.isclose(t.quant.scale[0], a["scale"]) and t.quant.zero_point[0] == a["zero_point"], node_name
     with torch.no_grad():
         sim = q(calib[:16]).numpy()  # the prepared model is still usable after conversion
     out = Interpreter(g).run(quantize_input(g, calib[:16].numpy().transpose(0, 2, 3, 1)))[0]
