@@ -55,3 +55,37 @@ def random_layer(seed: int):
 def test_random_layer_matches_tflm(seed):
     g, rng = random_layer(seed)
     assert_matches_reference(g, random_int8(rng, (8, *g.tensors["x"].shape[1:])))
+
+
+def random_other(seed: int):
+    rng = np.random.default_rng(2000 + seed)
+    op = ("ADD", "SUB", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "SOFTMAX")[seed % 7]
+
+    def q(name, shape, lo=-8, hi=0):
+        return qtensor(name, shape, np.float32(2.0 ** rng.uniform(lo, hi)), int(rng.integers(-128, 128)))
+
+    act = str(rng.choice(["NONE", "RELU", "RELU6"]))
+    shape = (1, int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 5)))
+    if op in ("ADD", "SUB", "MUL"):
+        ins, out, attrs = [q("x", shape), q("x2", shape)], q("y", shape), dict(activation=act)
+    elif op == "SOFTMAX":
+        ins, out, attrs = [q("x", shape, -6, 1)], qtensor("y", shape, 1 / 256, -128), dict(beta=1.0)
+    elif op == "MEAN":
+        from tinyopt.graph.ir import Tensor
+
+        axes = Tensor("axes", (2,), "int32", data=np.array([1, 2], np.int32))
+        ins, out, attrs = [q("x", shape), axes], q("y", (1, 1, 1, shape[3])), dict(keep_dims=True)
+    else:
+        x = q("x", shape)
+        fh, fw = int(rng.integers(1, shape[1] + 1)), int(rng.integers(1, shape[2] + 1))
+        attrs = dict(filter=(fh, fw), stride=tuple(int(v) for v in rng.integers(1, 3, 2)),
+                     padding=str(rng.choice(["SAME", "VALID"])), activation=act)
+        ins, out = [x], qtensor("y", shape, x.quant.scale, x.quant.zero_point)
+    return single_op_model(op, ins, out, attrs), rng
+
+
+@pytest.mark.parametrize("seed", range(35))
+def test_random_other_op_matches_tflm(seed):
+    g, rng = random_other(seed)
+    xs = [random_int8(rng, (8, *g.tensors[n].shape[1:])) for n in g.inputs]
+    assert_matches_reference(g, xs)
