@@ -7,7 +7,8 @@ Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5]``
   output buffer; the input lives in the arena (``tinyopt_input_buffer()``), as TFLM keeps it in its arena.
 - Our flash: ``.text + .rodata`` of the same objects, against the ``.tflite`` file size.
 - Host latency: our library built ``-O2`` as a shared object, called through ctypes, against TFLM's
-  interpreter (``set_input`` + ``invoke``), same process, same inputs, median of ``--runs``.
+  interpreter (``set_input`` + ``invoke``), same process, same inputs, timed alternately; median and
+  minimum of ``--runs`` (the minimum is the figure least disturbed by other work on a shared machine).
 - M4: instructions per inference under ``qemu-system-arm -M mps2-an386 -icount shift=3`` (SysTick, see
   ``tinyopt.export.c.board``), and per MAC; outputs compared with the host build and with TFLM.
 """
@@ -54,13 +55,16 @@ def tflm_arena(path: Path) -> int:
     return int(re.search(r"Arena allocation total (\d+) bytes", text).group(1))
 
 
-def median_seconds(fn, runs: int) -> float:
-    times = []
+def interleaved_seconds(fns, runs: int) -> list[tuple[float, float]]:
+    """(median, min) seconds of each function, timed alternately so that load on a shared machine hits
+    both sides alike."""
+    times = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for f, ts in zip(fns, times):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+    return [(float(np.median(ts)), float(np.min(ts))) for ts in times]
 
 
 def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> dict:
@@ -99,8 +103,7 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
         interp.invoke()
         mismatches += int(not np.array_equal(out, interp.get_output(0).reshape(-1)))
     it = iter(range(10**9))
-    t_ours = median_seconds(ours, runs)
-    t_tflm = median_seconds(tflm, runs)
+    (t_ours, m_ours), (t_tflm, m_tflm) = interleaved_seconds([ours, tflm], runs)
     m4 = build_m4(d, tmp / f"{path.stem}-m4", xs[:qemu_inputs].reshape(qemu_inputs, -1))
     m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
     m4_ok = all(np.array_equal(m4_out[i], _tflm_out(interp, xs[i])) for i in range(qemu_inputs))
@@ -109,7 +112,8 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
     instr = int(np.median(counts))
     return dict(model=name, tflm_arena=arena, our_ram=ram, ram_ratio=ram / arena, our_flash=m4.flash_bytes,
                 tflite_bytes=path.stat().st_size, flash_ratio=m4.flash_bytes / path.stat().st_size,
-                ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours, m4_instructions=instr,
+                ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours, min_speedup=m_tflm / m_ours,
+                ours_min_ms=m_ours * 1e3, tflm_min_ms=m_tflm * 1e3, m4_instructions=instr,
                 macs=lib.macs, instr_per_mac=instr / lib.macs, host_mismatches=mismatches, runs=runs,
                 m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs)
 
@@ -128,12 +132,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tinyopt-bench-") as tmp:
         rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in CASES.items()]
     print("| model | TFLM arena B | our RAM B | RAM ratio | our flash B | .tflite B | flash ratio "
-          "| ours ms | TFLM ms | host speedup | M4 instructions | MACs | instr/MAC | host = TFLM | M4 = TFLM |")
+          "| ours ms (min) | TFLM ms (min) | host speedup (min) | M4 instructions | MACs | instr/MAC "
+          "| host = TFLM | M4 = TFLM |")
     print("|" + " --- |" * 15)
     for r in rows:
         print(f"| {r['model']} | {r['tflm_arena']:,} | {r['our_ram']:,} | {r['ram_ratio']:.3f}x | {r['our_flash']:,} "
-              f"| {r['tflite_bytes']:,} | {r['flash_ratio']:.3f}x | {r['ours_ms']:.3f} | {r['tflm_ms']:.3f} "
-              f"| {r['speedup']:.1f}x | {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
+              f"| {r['tflite_bytes']:,} | {r['flash_ratio']:.3f}x | {r['ours_ms']:.3f} ({r['ours_min_ms']:.3f}) "
+              f"| {r['tflm_ms']:.3f} ({r['tflm_min_ms']:.3f}) | {r['speedup']:.1f}x ({r['min_speedup']:.1f}x) "
+              f"| {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
               f"| {r['runs'] - r['host_mismatches']}/{r['runs']} | {'yes' if r['m4_matches_tflm'] else 'NO'} "
               f"({r['qemu_inputs']}) |")
 

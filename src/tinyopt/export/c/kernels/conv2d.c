@@ -3,6 +3,11 @@
  * so a padded tap feeds the input zero point, which contributes exactly 0 as in the reference.
  * Each output pixel's input patch is gathered once (im2col, two pixels at a time) and multiplied by
  * two filters at once, so every load feeds two or four multiply-accumulates. */
+/* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
+ * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
+#if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+#pragma GCC optimize("O3")
+#endif
 #include <string.h>
 
 #include "tinyopt_fixedpoint.h"

@@ -3,6 +3,11 @@
  * conv2d.c. For each output pixel the taps are resolved once to row pointers (a padded tap points at a
  * row of input zero points), then every channel runs its taps with no bounds checks; weights are stored
  * channel-major [O][KH*KW] so a channel's taps are adjacent. */
+/* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
+ * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
+#if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+#pragma GCC optimize("O3")
+#endif
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_kernels.h"
 
