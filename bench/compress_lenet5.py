@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     scan_data = (xtr[:1000], ytr[:1000])  # widths are chosen on training images, never on the test set
     bits, _scan = mixed_precision(base, scan_data, budget_bits=4.0, candidates=(2, 3, 4, 5, 6, 8))
     mp = run_qat(base, bits, lr=2e-4)
-    add(mp, "mixed precision " + "/".join(str(b) for b in bits.values()) + " bits (= 4-bit size), QAT")
+    add(mp, "mixed precision " + "/".join(str(b) for b in bits.values()) + " bits (≤ 4-bit size), QAT")
 
     pq = run_qat(pruned80, 4, lr=2e-4)
     r = add(pq, "unstructured 80 % + QAT 4-bit")
