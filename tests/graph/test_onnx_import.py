@@ -319,3 +319,36 @@ def test_dynamic_spatial_size_refused(tmp_path):
     path = save([helper.make_node("Relu", ["x"], ["y"])], {}, ["N", 3, "H", 4], ["N", 3, "H", 4], tmp_path / "d.onnx")
     with pytest.raises(ModelFormatError, match="dynamic dimension 2"):
         load_onnx(path)
+
+
+def test_byte_flips_give_a_graph_or_one_line_error(tmp_path):
+    """A deterministic mutation corpus: every outcome is a valid Graph or a TinyoptError, never a crash."""
+    from tinyopt.errors import TinyoptError
+
+    torch.manual_seed(0)
+    good = export(zoo.build("digits_cnn"), (1, 8, 8), tmp_path / "good.onnx").read_bytes()
+    rng = np.random.default_rng(8)
+    outcomes = {"graph": 0, "error": 0}
+    for i in range(120):
+        b = bytearray(good)
+        for _ in range(int(rng.integers(1, 4))):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        p = tmp_path / f"m{i}.onnx"
+        p.write_bytes(bytes(b))
+        try:
+            load_onnx(p).validate()
+            outcomes["graph"] += 1
+        except TinyoptError as e:
+            assert "\n" not in str(e)
+            outcomes["error"] += 1
+    assert outcomes["graph"] and outcomes["error"]  # both kinds occur in this corpus
+
+
+def test_huge_folded_constant_refused(tmp_path):
+    # ConstantOfShape([2**40]) would allocate terabytes: refused before allocating
+    nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(np.array([2**40], np.int64))),
+             helper.make_node("ConstantOfShape", ["s"], ["z"]),
+             helper.make_node("Relu", ["x"], ["y"])]
+    path = save(nodes, {}, [1, 4], [1, 4], tmp_path / "big.onnx")
+    with pytest.raises(ModelFormatError, match="exceeds the"):
+        load_onnx(path)

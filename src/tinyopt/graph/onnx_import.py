@@ -27,6 +27,7 @@ ONNX_SUPPORTED = (
     "Pad", "ReduceMean", "Transpose", "Dropout", "Identity", "Squeeze", "Unsqueeze",
     "Constant/Shape/Gather/Slice/Cast/ConstantOfShape/Div/Range (on constants)",
 )
+FOLD_LIMIT = 1 << 22  # elements of one constant computed while folding shape arithmetic
 EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
              "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten"}
@@ -148,6 +149,11 @@ def load_onnx(path: str | os.PathLike) -> Graph:
 
 # -- conversion ---------------------------------------------------------------------------------------
 
+def _text(s) -> str:
+    """A protobuf string field as text (a corrupt file can hold invalid UTF-8, which arrives as bytes)."""
+    return s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
+
+
 def _attrs(node) -> dict:
     from onnx import helper
 
@@ -161,7 +167,13 @@ class _OnnxConverter:
         self.model = model
         self.path = path
         self.b = NchwBuilder(model.graph.name or path.stem, str(path), ONNX_SUPPORTED)
-        self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.consts: dict[str, np.ndarray] = {}
+        for init in model.graph.initializer:
+            try:
+                self.consts[init.name] = numpy_helper.to_array(init)
+            except (ValueError, TypeError) as e:
+                raise ModelFormatError(f"initializer '{_text(init.name)}' cannot be read: {e}", path=path,
+                                       fix="export the model to ONNX again; the file is corrupt") from None
         self.env: dict[str, Val] = {}
         self.uses: dict[str, int] = {}
         for n in model.graph.node:
@@ -186,25 +198,33 @@ class _OnnxConverter:
             else:
                 raise ModelFormatError(f"input '{i.name}' has a dynamic dimension {k} ('{d.dim_param}')",
                                        path=self.path, fix="export with a fixed input size")
+        if int(np.prod(dims, dtype=np.float64)) > 1 << 28:
+            raise ModelFormatError(f"input '{_text(i.name)}' of shape {dims} is implausibly large", path=self.path,
+                                   fix="export the model with its real input size")
         consumers = [n for n in self.model.graph.node if i.name in n.input]
         nhwc = len(dims) == 4 and consumers and all(
             n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in consumers)
         self.b.where = f"input '{i.name}'"
-        self.env[i.name] = self.b.input(i.name, tuple(dims), "plain" if nhwc else None)
+        self.env[i.name] = self.b.input(_text(i.name), tuple(dims), "plain" if nhwc else None)
 
     def run(self) -> Graph:
         self._inputs()
         for k, node in enumerate(self.model.graph.node):
-            label = node.name or (node.output[0] if node.output else f"#{k}")
+            label = _text(node.name or (node.output[0] if node.output else f"#{k}"))
             self.b.where = f"node {k} '{label}' ({node.op_type})"
             if node.domain not in ("", "ai.onnx"):
                 self.b.unsupported(f"operator {node.domain}.{node.op_type} from a custom domain")
-            if node.op_type in _FOLDABLE and all(not t or t in self.consts or
-                                                 (node.op_type == "Shape" and t in self.env)
-                                                 for t in node.input):
-                self.consts[node.output[0]] = self._fold(node)
-                continue
-            out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
+            try:
+                if node.op_type in _FOLDABLE and all(not t or t in self.consts or
+                                                     (node.op_type == "Shape" and t in self.env)
+                                                     for t in node.input):
+                    self.consts[node.output[0]] = self._fold(node)
+                    continue
+                out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
+            except (IndexError, KeyError, ValueError, TypeError, ArithmeticError) as e:
+                # the checker passed, but attribute values or operand shapes do not fit the operator
+                raise ModelFormatError(f"malformed operator ({type(e).__name__}: {e})", path=self.path,
+                                       where=self.b.where, fix="export the model to ONNX again") from None
             self.env[node.output[0]] = out
         outs = []
         for o in self.model.graph.output:
@@ -243,7 +263,9 @@ class _OnnxConverter:
             self.b.unsupported("a Constant without a dense value")
         if op == "ConstantOfShape":
             v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-            return np.full(tuple(int(d) for d in c[0]), v.reshape(-1)[0], dtype=v.dtype)
+            shape = tuple(int(d) for d in np.asarray(c[0]).ravel())
+            self._check_fold_size(int(np.prod(shape, dtype=np.float64)) if shape else 1)
+            return np.full(shape, v.reshape(-1)[0], dtype=v.dtype)
         if op == "Shape":
             shape = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
             return shape[a.get("start", 0):a.get("end", None)]
@@ -276,8 +298,16 @@ class _OnnxConverter:
                 f = np.floor_divide if c[0].dtype.kind in "iu" else np.divide
             return f(c[0], c[1]).astype(np.result_type(c[0], c[1]))
         if op == "Range":
-            return np.arange(c[0], c[1], c[2])
+            start, limit, delta = (np.asarray(v).item() for v in c[:3])
+            self._check_fold_size(int(np.ceil((limit - start) / delta)) if delta else 2**63)
+            return np.arange(start, limit, delta, dtype=np.asarray(c[0]).dtype)
         return c[0]  # Identity
+
+    def _check_fold_size(self, n: int) -> None:
+        """Shape arithmetic is small; a huge constant means a corrupt (or hostile) file, not a model."""
+        if n > FOLD_LIMIT or n < 0:
+            raise ModelFormatError(f"a folded constant of {n} elements exceeds the {FOLD_LIMIT} limit",
+                                   path=self.path, where=self.b.where, fix="export the model to ONNX again")
 
     def _squeezed(self, op: str, shape, a: dict, c: list) -> tuple[int, ...]:
         """Output shape of Squeeze / Unsqueeze (axes: attribute before opset 13, input after)."""
@@ -438,6 +468,9 @@ class _OnnxConverter:
             for i, ax in enumerate(axes):
                 full[ax], full[r + ax] = pads[i], pads[len(axes) + i]
             pads = full
+        if pads.size != 2 * r:
+            raise ModelFormatError(f"Pad has {pads.size} pad amounts for a rank-{r} input", path=self.path,
+                                   where=self.b.where, fix="give a (begin, end) pair per axis")
         if mode != "constant" or value != 0.0 or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
             self.b.unsupported(f"Pad mode={mode} value={value} pads={pads.tolist()}",
                                "zero-pad the spatial axes only")

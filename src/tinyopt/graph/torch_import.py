@@ -264,6 +264,9 @@ class NchwBuilder:
             if len(new_shape) != 2:
                 self.unsupported(f"a reshape of channels-first {list(x.shape)} to {list(new_shape)}",
                                  "only flatten (N, C, ...) to (N, C*...)")
+            if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
+                raise ModelFormatError(f"a flatten of {list(x.shape)} is implausibly large for a microcontroller",
+                                       path=self.g.source, where=self.where, fix="check the input shape")
             perm = np.arange(int(np.prod(x.shape[1:]))).reshape(x.shape[1:])
             perm = np.moveaxis(perm, 0, -1).ravel()
             perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
