@@ -21,6 +21,12 @@ Keys (present when they apply to the operator):
 ``padding_h/_w``               padding before the first row/column (TFLM ``padding_values``)
 ``padding_h_offset/_w_offset`` the extra padding row/column after (SAME with an odd total)
 ``out_h/_w``                   output height/width
+``padding``                    "SAME" or "VALID" (as in the node)
+``activation``                 the fused activation name (NONE, RELU, RELU6, RELU_N1_TO_1)
+``accum_depth/output_depth``   FULLY_CONNECTED: inputs per output, outputs
+``keep_num_dims``              FULLY_CONNECTED: output keeps the input's leading dimensions
+``beta``                       SOFTMAX beta (float32 value widened to double)
+``epsilon``                    BATCH_NORM (float only)
 ``depth_multiplier``           DEPTHWISE_CONV_2D channel multiplier
 ``per_channel``                FULLY_CONNECTED: whether the weight has one scale per output row
 ``input1_offset/input2_offset`` ADD/SUB/MUL ``-zero_point`` of each operand
@@ -28,6 +34,7 @@ Keys (present when they apply to the operator):
 ``input1_multiplier/_shift``   ADD/SUB: operand rescaling to twice the larger input scale
 ``input2_multiplier/_shift``
 ``input_multiplier``           SOFTMAX (beta * scale), LOGISTIC/TANH (scale * 2^27), QUANTIZE requant
+``input_shift``                QUANTIZE int8 -> int8: shift of input scale / output scale
 ``input_left_shift``           SOFTMAX / LOGISTIC / TANH
 ``diff_min``                   SOFTMAX: input differences below this give exp = 0
 ``input_zero_point``           LOGISTIC / TANH / MEAN / QUANTIZE / DEQUANTIZE
