@@ -10,7 +10,8 @@ Keys (present when they apply to the operator):
 
 =============================  ====================================================================
 ``dtype``                      "int8" (integer kernels) or "float32"
-``input_offset``               ``-input_zero_point`` (added to every input value)
+``input_offset``               ``-input_zero_point`` (added to every input value); RELU alone follows
+                               TFLM's ``ReluOpData``: ``+input_zero_point``, subtracted
 ``weights_offset``             ``-weight_zero_point`` (0 under the int8 spec)
 ``output_offset``              ``output_zero_point`` (added after requantization)
 ``output_multiplier``          int32 array, one per output channel (length 1 when per-tensor)
