@@ -200,6 +200,7 @@ def test_unsupported_module_names_node_and_lists_supported():
     (nn.Softmax(dim=2), (2, 3, 3), "softmax over axis 2"),
     (nn.AdaptiveAvgPool2d(2), (1, 4, 4), "adaptive average pooling to"),
     (nn.MaxPool2d(2, padding=1), (1, 4, 4), "padding"),
+    (nn.Flatten(0), (2, 3), "moves the batch axis"),
 ])
 def test_unsupported_options(module, shape, match):
     with pytest.raises(UnsupportedOpError, match=match):

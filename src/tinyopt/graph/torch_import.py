@@ -250,7 +250,10 @@ class NchwBuilder:
 
     def reshape(self, name: str, x: Val, new_shape: tuple[int, ...]) -> Val:
         """Reshape to a framework shape: a flatten of channels-first data, or a plain reshape."""
-        new_shape = (1, *new_shape[1:])
+        new_shape = tuple(int(d) for d in new_shape)
+        if not new_shape or new_shape[0] != 1:
+            self.unsupported(f"a reshape of {list(x.shape)} to {list(new_shape)} that moves the batch axis",
+                             "keep the batch as the first axis (e.g. x.flatten(1), x.view(x.size(0), -1))")
         if int(np.prod(new_shape)) != int(np.prod(x.shape)):
             raise ModelFormatError(f"cannot reshape {list(x.shape)} to {list(new_shape)}", path=self.g.source,
                                    where=self.where, fix="fix the target shape")
