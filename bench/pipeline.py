@@ -84,11 +84,11 @@ STAGES = ("data", "features", "analysis", "train", "prune", "quantize", "evaluat
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("projects", nargs="*", default=list(PROJECTS), choices=list(PROJECTS))
+    ap.add_argument("projects", nargs="*", choices=[*PROJECTS, []], help="default: all three")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     results = []
-    for name in args.projects:
+    for name in args.projects or list(PROJECTS):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results.append(run(name))
     text = table(results)
