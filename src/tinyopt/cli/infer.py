@@ -37,6 +37,7 @@ def _check_npy_size(f, size: int, path: str) -> None:
 
 
 def load_npy(path: str):
+    import tokenize
     import zipfile
 
     import numpy as np
@@ -50,7 +51,8 @@ def load_npy(path: str):
         with p.open("rb") as f:
             _check_npy_size(f, p.stat().st_size, path)
             arr = np.load(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: .npz magic, broken archive
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError) as e:
+        # BadZipFile: .npz magic with a broken archive; TokenError: numpy parses the header as Python
         raise DataError(f"not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
                         path=path, fix="save the input with numpy.save(path, array)") from None
     if not isinstance(arr, np.ndarray):
