@@ -150,6 +150,10 @@ class _Importer:
                           f"tensor {i} '{_short(tensor.name)}'")
             graph.add_tensor(tensor)
             self.names[i] = tensor.name
+        for t in outputs:  # an output that is a weight or the input itself: nothing to compute or compile
+            if int(t) not in outputs_of_ops:
+                self.fail("is a graph output but no operator computes it", f"tensor {int(t)} "
+                          f"'{_short(self.names[int(t)])}'", "export the model again; outputs come from operators")
         graph.inputs = [self.names[int(t)] for t in inputs]
         graph.outputs = [self.names[int(t)] for t in outputs]
         for j, (name, ins, outs, opts) in enumerate(raw_ops):
