@@ -3,8 +3,10 @@ PyTorch → Graph, PyTorch → ONNX → Graph, the YAML spec, and the .tflite it
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from conftest import KWS_FLOAT, KWS_INT8, RESNET_FLOAT, RESNET_INT8, ROOT, need
 from tinyopt import zoo
@@ -140,3 +142,66 @@ def test_kws_and_lenet5_specs():
     torch.manual_seed(0)
     m = zoo.build("lenet5")
     assert layer_params(from_torch(m, m.input_shape)) == layer_params(lenet)
+
+
+def _dequantized(t) -> np.ndarray:
+    """Float values of a weight tensor (the float KWS file keeps some weights int8 with a scale)."""
+    if t.quant is None:
+        return t.data.astype(np.float32)
+    shape = [1] * t.data.ndim
+    if t.quant.per_channel:
+        shape[t.quant.axis] = -1
+    scale = t.quant.scale.reshape(shape)
+    zp = t.quant.zero_point.reshape(shape)
+    return ((t.data.astype(np.float64) - zp) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_zoo_model_with_the_reference_weights_computes_the_reference(name):
+    """Copy the float .tflite's (BN-folded) weights into the zoo module: PyTorch then matches LiteRT.
+
+    This pins down what params/MACs cannot: TFLite's SAME alignment (the extra pad pixel after) in
+    the stride-2 convs, the layer order and the depthwise layout.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = need(TFLITE[name][1])
+    g = load_model(path)
+    layers = [n for n in g.nodes if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    m = zoo.build(name).eval()
+    pairs: list[list] = []  # [conv or linear, the BatchNorm that follows it or None]
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            pairs[-1][1] = mod
+        elif isinstance(mod, (nn.Conv2d, nn.Linear)):
+            pairs.append([mod, None])
+    assert len(pairs) == len(layers)
+    with torch.no_grad():
+        for (mod, bn), node in zip(pairs, layers):
+            b = _dequantized(g.tensors[node.inputs[2]])
+            # TFLite [O, KH, KW, I] -> PyTorch [O, I, KH, KW]; depthwise [1, KH, KW, C] -> [C, 1, KH, KW]
+            w = {"CONV_2D": (0, 3, 1, 2), "DEPTHWISE_CONV_2D": (3, 0, 1, 2)}.get(node.op, (0, 1))
+            w = np.ascontiguousarray(_dequantized(g.tensors[node.inputs[1]]).transpose(w))
+            mod.weight.copy_(torch.from_numpy(w))
+            if bn is None:
+                mod.bias.copy_(torch.from_numpy(b))
+            else:  # an identity batch norm whose shift is the folded bias
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(b))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.uniform(-1, 1, size=inp["shape"]).astype(np.float32)
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        want = it.get_tensor(out["index"])
+        with torch.no_grad():
+            got = torch.softmax(m(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())), dim=1).numpy()
+        # ResNet-8's file is all float32: agreement to float rounding. The "float" KWS file keeps int8
+        # weights that LiteRT runs through hybrid kernels (activations quantized on the fly): ~2e-4.
+        # Misaligning the first conv's SAME padding (PyTorch's symmetric (5, 1)) moves it by ~4e-3.
+        np.testing.assert_allclose(got, want, atol=1e-5 if name == "resnet8" else 1e-3, rtol=0)
