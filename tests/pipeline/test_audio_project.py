@@ -35,7 +35,7 @@ def test_wav_mfcc_dscnn(tmp_path):
         "model": {"zoo": "dscnn", "args": {"filters": 8, "blocks": 1, "dropout": False}},
         "training": {"epochs": 8, "lr": 0.02, "batch_size": 4},
         "optimize": {"quantize": {"mode": "ptq", "calibration": 16}},
-        "deploy": {"formats": ["tflite"]},
+        "deploy": {"formats": ["tflite", "c"]},
     }, "tones.yaml")
     res = run_project(cfg, tmp_path / "out", report=False)
     # 2,000 samples → 1 + (2000 - 160) // 160 = 12 frames of 10 coefficients
@@ -47,3 +47,7 @@ def test_wav_mfcc_dscnn(tmp_path):
     assert [v["variant"] for v in res.variants] == ["float", "int8"]
     assert res.verify["int8"] == {"examples": 10, "mismatches": 0}
     assert res.variants[0]["accuracy"] == 1.0  # two tones 2 octaves apart
+    # the model library and, beside it, the same MFCC block in C (checked against numpy in tests/features)
+    assert (tmp_path / "out" / "deploy" / "tones" / "tones_model.c").is_file()
+    header = (tmp_path / "out" / "deploy" / "tones_features" / "tones_features.h").read_text()
+    assert "#define TONES_N_FRAMES 12" in header and "#define TONES_N_OUT 10" in header

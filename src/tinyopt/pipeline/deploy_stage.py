@@ -18,3 +18,24 @@ def deploy_c(graph, out: Path, prefix: str, fs, notes: list[str]) -> dict:
                          meta={"model": graph.name, "arena_bytes": lib.arena_bytes})
     return {"path": str(dest.relative_to(out.parent)), "files": len(lib.files), "arena_bytes": int(lib.arena_bytes),
             "input_bytes": int(lib.input_bytes), "output_bytes": int(lib.output_bytes), "macs": int(lib.macs)}
+
+
+def deploy_features_c(cfg: dict, data_meta: dict, out: Path, prefix: str) -> dict:
+    """The audio feature block as C beside the model library (``out/<prefix>_features``), when the
+    project computes spectral features; raw/normalized inputs need no code."""
+    if cfg["features"]["block"] not in ("spectrogram", "mfe", "mfcc"):
+        return {}
+    import numpy as np
+
+    from tinyopt._io import atomic_dir
+    from tinyopt.features.codegen import generate_c
+    from tinyopt.pipeline.stages import make_block
+
+    n = int(data_meta["meta"]["samples"])
+    block = make_block(cfg["features"], data_meta["meta"]["sample_rate"]).fit(np.zeros((1, n), np.float32))
+    files = generate_c(block, n, prefix=prefix)
+    dest = out / f"{prefix}_features"
+    with atomic_dir(dest) as tmp:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return {"features_path": str(dest.relative_to(out.parent)), "features_files": sorted(files)}

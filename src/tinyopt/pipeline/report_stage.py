@@ -83,7 +83,7 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
                   "differ in any element between the tinyopt runtime and TFLM")
     if res.deploy:
         rep.subheading("C library")
-        rep.table([res.deploy])
+        rep.table([{k: v for k, v in res.deploy.items() if not isinstance(v, list)}])
     for note in res.notes:
         rep.text(f"note: {note}")
 

@@ -267,6 +267,8 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
             with prog.step(f"generate C library ({final})"):
                 res.deploy = deploy_stage.deploy_c(evals[final]["graph"], out / "deploy", cfg["deploy"]["prefix"],
                                                    fs, res.notes)
+                res.deploy.update(deploy_stage.deploy_features_c(cfg, data_meta, out / "deploy",
+                                                                 cfg["deploy"]["prefix"]))
         lap("deploy")
 
         # -- report and summary ------------------------------------------------------------------
