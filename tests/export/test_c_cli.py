@@ -22,7 +22,9 @@ def test_deploy_writes_library_and_explains(tmp_path, capsys):
     out = tmp_path / "kws"
     assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
     text = capsys.readouterr().out
-    assert "arena" in text and "scratch" in text and "execution order" in text
+    assert "arena" in text and "scratch" in text and "steps" in text
+    assert "node   0 CONV_2D -> offset 0, in place over its input, rows bottom-up" in text  # see test_c_plan
+    assert "node  12 SOFTMAX -> caller's output" in text
     names = {p.name for p in out.iterdir()}
     assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
     assert (out / "examples" / "main.c").is_file()

@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate a C99 library (or Arduino library) from an int8 model."""
         from tinyopt.cli._common import console, print_json
-        from tinyopt.export.c import arduino_files, generate_sources, write_library
+        from tinyopt.export.c import arduino_files, explain, generate_sources, write_library
         from tinyopt.export.c.board import BOARDS
         from tinyopt.graph import load_model
 
@@ -81,8 +81,7 @@ def register(app: typer.Typer) -> None:
         write_library(files, out, force=force, meta=meta)
         con = console(stderr=as_json)
         if explain:
-            con.print(lib.plan.planner.print_plan(), markup=False)
-            con.print(f"execution order: {lib.plan.order}", markup=False)
+            con.print(explain(lib), markup=False)
         con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
                   f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
         if run:

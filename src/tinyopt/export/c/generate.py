@@ -172,6 +172,27 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)
 
 
+def explain(lib: Library) -> str:
+    """The arena plan and the execution steps: which node runs, where it writes, what it overwrites."""
+    plan, pl = lib.plan, lib.plan.planner
+    sched = plan.schedule
+    in_place = pl.in_place_nodes()
+    lines = [pl.print_plan(), "", "steps (node = index in the model file):"]
+    for step, k in enumerate(plan.order):
+        n, i = sched.graph.nodes[k], sched.orig[k]
+        f = sched.fused.get(k)
+        what = f"{n.op}" + (f" + ADD node {f.add_index} (fused)" if f else "")
+        out = plan.root[n.outputs[0]]
+        where = "caller's output" if out in {plan.root[t] for t in plan.external} else f"offset {pl.offset_of(out)}"
+        note = ""
+        if k in in_place:
+            note = ", in place over its input, rows " + ("bottom-up" if pl.reverse_.get(k) else "top-down")
+        if n.op == "RESHAPE":
+            where, note = "no copy", " (aliases its input)"
+        lines.append(f"  {step:>3}  node {i:>3} {what} -> {where}{note}")
+    return "\n".join(lines)
+
+
 def arduino_files(lib: Library, graph: Graph) -> dict:
     """The same sources laid out as an Arduino library: library.properties, src/, examples/<name>/."""
     subs = dict(banner=emit.BANNER, model=Path(str(graph.source or graph.name)).stem, prefix=lib.prefix,
