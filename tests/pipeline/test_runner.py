@@ -87,3 +87,26 @@ def test_a_device_too_small_stops_after_analysis(data, tmp_path):
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["cache"]  # complete cache entries only: no models, report or summary
     assert {p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()} == {"data", "features"}
+
+
+def test_csv_windows_through_a_1d_cnn(tmp_path):
+    """Accelerometer-style logs → windows → normalized → cnn1d → int8: the 1-D path end to end."""
+    rng = np.random.default_rng(0)
+    rows = ["timestamp,ax,ay,az,label"]
+    for seg in range(6):
+        label, f = (("idle", 0.0), ("walk", 2.0), ("run", 5.0))[seg % 3]
+        for i in range(96):
+            a = np.sin(2 * np.pi * f * i / 50 + np.arange(3)) + 0.1 * rng.standard_normal(3)
+            rows.append(f"{seg * 96 + i},{a[0]:.4f},{a[1]:.4f},{a[2]:.4f},{label}")
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    cfg = validate({"name": "har", "data": {"source": "csv", "path": str(tmp_path / "log.csv"), "window": 32,
+                                            "window_stride": 16, "val": 0.0, "test": 0.25},
+                    "features": {"block": "normalized"}, "model": {"zoo": "cnn1d", "args": {"filters": [4, 8]}},
+                    "training": {"epochs": 3}, "optimize": {"quantize": {"mode": "ptq", "calibration": 8}},
+                    "deploy": {"formats": ["tflite"]}}, "har.yaml")
+    res = run_project(cfg, tmp_path / "out", report=False)
+    # 2 segments of 96 rows per label, windows of 32 every 16: 1 + (96 - 32) // 16 = 5 per segment → 10 per label
+    assert res.data["sizes"]["train"] + res.data["sizes"]["test"] == 30
+    assert res.data["feature_shape"] == [32, 3]
+    assert res.verify["int8"]["mismatches"] == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "models").iterdir()) == ["float.tflite", "int8.tflite"]

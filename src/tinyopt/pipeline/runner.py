@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyopt._io import atomic_write_bytes, atomic_write_text
+from tinyopt._io import atomic_dir, atomic_write_text
 from tinyopt.errors import BudgetError
 from tinyopt.pipeline import model_stage, stages, variants
 from tinyopt.pipeline.cache import StageCache, fingerprint_path, stage_key
@@ -236,10 +236,15 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
         lap("analysis")
         from tinyopt.graph import load_model
 
-        with prog.bar("evaluate on test split", len(blobs)) as tick:
+        def file_of(name: str) -> Path:
+            return models_dir / f"{name.replace('+', '_')}.tflite"
+
+        with atomic_dir(models_dir) as tmp:  # the whole folder at once: no stale or half-written model
             for name, blob in blobs.items():
-                path = models_dir / f"{name.replace('+', '_')}.tflite"
-                atomic_write_bytes(path, blob)
+                (tmp / file_of(name).name).write_bytes(blob)
+        with prog.bar("evaluate on test split", len(blobs)) as tick:
+            for name in blobs:
+                path = file_of(name)
                 graph = load_model(path)
                 pred = variants.run_graph(graph, fs.test.x).argmax(1)
                 evals[name] = {"pred": pred, "metrics": model_stage.classify(fs.test.y, pred, fs.test.classes),
