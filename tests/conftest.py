@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One BLAS/OpenMP thread per test process: pytest-xdist already runs one process per core, and small
+# convolutions run many times slower when two processes each spin two threads on two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
 

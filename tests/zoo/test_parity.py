@@ -10,7 +10,6 @@ from torch import nn
 
 from conftest import KWS_FLOAT, KWS_INT8, RESNET_FLOAT, RESNET_INT8, ROOT, need
 from tinyopt import zoo
-from tinyopt.errors import ConfigError
 from tinyopt.graph import load_model
 from tinyopt.graph.ir import Graph, iter_param_tensors
 from tinyopt.graph.onnx_import import load_onnx
@@ -99,14 +98,7 @@ def test_torch_onnx_tflite_and_spec_agree_layer_by_layer(doors, name):
     graphs = dict(doors[name])
     for path in TFLITE[name]:
         graphs[path.name] = load_model(need(path))
-    try:
-        graphs["spec"] = fold_batchnorm(load_model(ROOT / "examples" / "specs" / SPEC[name]))
-    except ConfigError as e:
-        if "unknown key 'from'" not in str(e):
-            raise
-        # resnet8.yaml needs `from:` on conv layers (the 1x1 shortcuts branch off an earlier output);
-        # spec.py accepts `from:` on add/concat only so far.
-        pass
+    graphs["spec"] = fold_batchnorm(load_model(ROOT / "examples" / "specs" / SPEC[name]))
     ref = graphs.pop("torch")
     for door, g in graphs.items():
         assert layer_params(g) == layer_params(ref), door
@@ -122,13 +114,8 @@ def test_analysis_cost_agrees(doors, name):
     assert (t.params, t.macs) == EXPECTED[name]
 
 
-def test_resnet8_spec_loads_once_spec_supports_from_on_convs():
-    try:
-        g = fold_batchnorm(load_model(ROOT / "examples" / "specs" / "resnet8.yaml"))
-    except ConfigError as e:
-        if "unknown key 'from'" in str(e):
-            pytest.skip("spec.py does not accept `from:` on conv layers yet (needed for ResNet shortcuts)")
-        raise
+def test_resnet8_spec_with_branching_shortcuts():
+    g = fold_batchnorm(load_model(ROOT / "examples" / "specs" / "resnet8.yaml"))
     assert params(g) == EXPECTED["resnet8"][0]
     assert sum(m for _, m in hand_macs(g)) == EXPECTED["resnet8"][1]
 

@@ -20,7 +20,7 @@ from tinyopt.errors import ConfigError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, Tensor
 from tinyopt.graph.shapes import infer_node
 
-_COMMON = {"type", "name", "activation"}
+_COMMON = {"type", "name", "activation", "from"}
 LAYER_KEYS: dict[str, set[str]] = {
     "conv2d": {"filters", "kernel", "stride", "padding", "dilation", "use_bias"},
     "depthwise_conv2d": {"kernel", "stride", "padding", "dilation", "depth_multiplier", "use_bias"},
@@ -133,6 +133,12 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
             raise ConfigError(f"unknown activation {act!r}", path=path, where=loc,
                               fix="use relu, relu6, softmax, sigmoid, tanh or none")
         fused = _FUSABLE.get(act, "NONE")
+        if kind not in ("add", "concat") and "from" in layer:  # branch: this layer reads an earlier one
+            ref = layer["from"]
+            if not isinstance(ref, str) or ref not in named:
+                raise ConfigError(f"'from: {ref}' names no earlier layer", path=path, where=loc,
+                                  fix=f"known layers: {', '.join(named) or 'none'}")
+            cur = named[ref]
         x = g.tensors[cur]
         out = act_out(lname)
         node: Node
