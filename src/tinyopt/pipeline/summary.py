@@ -12,6 +12,8 @@ def _cell(key, v) -> str:
         return "–"
     if key == "accuracy":
         return f"{100 * v:.2f} %"
+    if key == "energy_mj":
+        return f"{v:.4g}"
     if key == "fits":
         return "[green]yes[/]" if v else "[red]no[/]"
     if isinstance(v, float):
