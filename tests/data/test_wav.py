@@ -82,3 +82,24 @@ def test_fsdd_official_split():
     s = split_by_group(ds, test_groups=range(5), val=0.1)
     # 10 digits × 6 speakers × 5 recordings (index 0-4) = 300 test examples
     assert len(s.test) == 300 and len(s.train) + len(s.val) == 2700
+
+
+def test_eight_bit_and_stereo(tmp_path):
+    with wave.open(str(tmp_path / "a_s_0.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(8000)
+        w.writeframes(bytes([128, 192, 0]))  # unsigned 8-bit: (v - 128) / 128 = 0, 0.5, -1
+    with wave.open(str(tmp_path / "b_s_0.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.array([16384, 0, -16384, -16384], "<i2").tobytes())  # L/R pairs, averaged
+    np.testing.assert_array_equal(read_wav(tmp_path / "a_s_0.wav")[0], [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(read_wav(tmp_path / "b_s_0.wav")[0], [0.25, -0.5])
+
+
+def test_a_name_without_a_label(tmp_path):
+    write_wav(tmp_path / "recording.wav", [1])
+    with pytest.raises(DataError, match="recording.wav: cannot tell the label from the file name"):
+        load_wav_folder(tmp_path)
