@@ -22,9 +22,9 @@ def load_digits() -> Dataset:
     return Dataset(x, d.target.astype(np.int64), [str(i) for i in range(10)], "sklearn:digits")
 
 
-def load_mnist_dataset(folder: str | os.PathLike, split: str = "t10k", first: int | None = None,
-                       last: int | None = None) -> Dataset:
-    """MNIST images as (N, 28, 28, 1) float32 in [0, 1]; ``first``/``last`` keep a slice of the file."""
+def load_mnist_dataset(folder: str | os.PathLike, split: str = "t10k") -> Dataset:
+    """MNIST images as (N, 28, 28, 1) float32 in [0, 1], in file order (projects cut them with
+    ``data.split: tail``)."""
     x, y = load_mnist(folder, split)
     x = (x.astype(np.float32) / 255.0)[..., None]
     return Dataset(x, y.astype(np.int64), [str(i) for i in range(10)], str(folder))
