@@ -174,8 +174,11 @@ def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None) 
     for i, (name, cfg) in enumerate(recipe.steps, 1):
         model = recipe_step(name)(model, cfg, ctx)
         model.eval()
-        label = f"{i}. {name} " + " ".join(f"{k}={v}" for k, v in cfg.to_dict().items()
-                                           if k in ("method", "ratio", "mode", "bits", "observer", "epochs"))
+        shown = ("method", "ratio", "scope", "mode", "bits", "budget_bits", "epochs")
+        opts = cfg.to_dict()
+        label = f"{i}. {name} " + " ".join(f"{k}={v}" for k, v in opts.items() if k in shown)
+        if opts.get("mode") == "ptq":
+            label += f" observer={opts['observer']}"
         row = measure(model, label.strip(), ctx, first.accuracy, original)
         rows.append(row)
         if on_row:
@@ -203,10 +206,11 @@ def deployable_state_dict(model: nn.Module) -> dict:
 
 
 def format_table(rows: list[Row]) -> str:
-    head = f"{'step':<44} {'accuracy':>8} {'Δ pp':>7} {'params≠0':>9} {'MACs':>10} {'bytes':>9} {'CR':>6}"
+    w = max([4] + [len(r.step) for r in rows])
+    head = f"{'step':<{w}} {'accuracy':>8} {'Δ pp':>7} {'params≠0':>9} {'MACs':>10} {'bytes':>9} {'CR':>6}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.step[:44]:<44} {r.accuracy:8.4f} {r.delta_pp:+7.2f} {r.params:9d} {r.macs:10d} "
+        lines.append(f"{r.step:<{w}} {r.accuracy:8.4f} {r.delta_pp:+7.2f} {r.params:9d} {r.macs:10d} "
                      f"{r.bytes:9d} {r.ratio:6.2f}")
     return "\n".join(lines)
 
