@@ -123,9 +123,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         extra = {}
         fusion = sched.fused.get(k)
         if p.kind in ("conv2d", "depthwise_conv2d"):
-            extra = {"pad_row": "NULL", "add": "NULL", "add_conv_first": 0}
-            if "pad_row" in p.arrays:
-                del extra["pad_row"]
+            extra = {"pad_row": "NULL", "weights16": "NULL", "add": "NULL", "add_conv_first": 0}
+            for key in ("pad_row", "weights16"):
+                if key in p.arrays:
+                    del extra[key]
             if fusion is not None:
                 add_p = prepared[fusion.add_index]
                 constants.append(emit.c_struct(f"{prefix}_add_params", f"{prefix}_n{i}_add", add_p.ints))

@@ -59,6 +59,16 @@ def interleave_pairs(w: np.ndarray) -> np.ndarray:
     return out
 
 
+def pack_depthwise_lanes(w: np.ndarray) -> np.ndarray:
+    """Depthwise weights [taps][C] as int16 [C/4][taps][4] in SXTB16 lane order (c, c+2, c+1, c+3).
+
+    >>> pack_depthwise_lanes(np.arange(8).reshape(1, 8)).tolist()
+    [0, 2, 1, 3, 4, 6, 5, 7]
+    """
+    taps, c = w.shape
+    return w.reshape(taps, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+
+
 @dataclass
 class OpParams:
     """The prepared integers of one node; ``kind`` picks the C kernel."""
@@ -134,6 +144,8 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
               "shift": ("int32_t", _per_channel(q["output_shift"], oc))}
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q["input_offset"], np.int64))
+        if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
+            arrays["weights16"] = ("int16_t", pack_depthwise_lanes(wq.reshape(9, oc)))
     return OpParams("depthwise_conv2d" if depthwise else "conv2d", ints, arrays)
 
 

@@ -10,6 +10,7 @@
 #endif
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_kernels.h"
+#include "tinyopt_simd.h"
 
 #define TINYOPT_DW_MAX_TAPS 64
 
@@ -34,6 +35,28 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
                              ? p->pad_row : in + (iy * p->in_w + ix) * c_n;
             }
         }
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+        if (p->weights16 != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
+            int g, j;
+            for (g = 0; g < c_n; g += 4) {
+                int32_t acc[4];
+                acc[0] = bias[g];
+                acc[1] = bias[g + 1];
+                acc[2] = bias[g + 2];
+                acc[3] = bias[g + 3];
+                tinyopt_dw9x4_asm(tap, g, p->weights16 + g * 9, acc);
+                for (j = 0; j < 4; ++j) {
+                    int32_t v = (small ? tinyopt_mbqm_small(acc[j], mult[g + j], shift[g + j])
+                                       : tinyopt_mbqm(acc[j], mult[g + j], shift[g + j])) + offset;
+                    v = v < lo ? lo : (v > hi ? hi : v);
+                    d[g + j] = o != NULL ? (p->add_conv_first ? tinyopt_add_one(p->add, v, o[g + j])
+                                                              : tinyopt_add_one(p->add, o[g + j], v))
+                                         : (int8_t)v;
+                }
+            }
+            continue;
+        }
+#endif
         if (taps == 9 && dm == 1) {
             const int8_t *t0 = tap[0], *t1 = tap[1], *t2 = tap[2], *t3 = tap[3], *t4 = tap[4];
             const int8_t *t5 = tap[5], *t6 = tap[6], *t7 = tap[7], *t8 = tap[8];

@@ -25,6 +25,7 @@ typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
     const int8_t *pad_row;      /* depthwise: in_c bytes of the input zero point, fed at padded taps */
+    const int16_t *weights16;   /* depthwise 3x3, channels % 4 == 0: [C/4][9][4] int16 for the DSP loop */
     const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
     int add_conv_first;         /* 1: the conv output is the ADD's first operand */
 } tinyopt_conv_params;
