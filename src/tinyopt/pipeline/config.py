@@ -178,7 +178,8 @@ def resolve_path(value: str, project_file: str | None) -> Path:
     p = Path(os.path.expanduser(value))
     if p.is_absolute():
         return p
-    candidates = ([Path(project_file).parent / p] if project_file else []) + [Path.cwd() / p]
+    candidates = [Path(os.path.normpath(c)) for c in
+                  ([Path(project_file).parent / p] if project_file else []) + [Path.cwd() / p]]
     for c in candidates:
         if c.exists():
             return c

@@ -125,8 +125,9 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
                 + ", ".join(f"{k} {v}" for k, v in data_meta["sizes"].items()) + " examples.")
     rep.grid()
     rep.figure(plots.class_balance(data_meta["balance"]), "examples per class and split")
-    rep.figure(plots.training_curves({k: h for k, h in histories.items() if h}, "float training and pruning "
-                                     "fine-tuning"), "loss and validation accuracy per epoch")
+    hists = {k: h for k, h in histories.items() if h}
+    rep.figure(plots.training_curves(hists, "training: " + " and ".join(hists) + " model"),
+               "loss and validation accuracy per epoch")
     if fs.train.x.ndim == 4 and cfg["features"]["block"] in ("spectrogram", "mfe", "mfcc"):
         rep.figure(plots.feature_example(fs.train.x[0, ..., 0], f"{cfg['features']['block']} of one example"),
                    "features of the first training example")
