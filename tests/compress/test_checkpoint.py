@@ -52,3 +52,19 @@ def test_npz_checks(tmp_path):
     np.savez(tmp_path / "obj.npz", x_train=np.array([{"a": 1}], dtype=object), y_train=y, x_val=x, y_val=y)
     with pytest.raises(DataError, match="not a readable .npz"):
         load_npz(tmp_path / "obj.npz")
+
+
+def test_structured_pruned_checkpoint_reloads_into_a_fresh_zoo_model(tmp_path):
+    from tinyopt.compress.prune import prune_structured
+    from tinyopt.zoo import build
+
+    for name in ("digits_cnn", "dscnn", "resnet8"):
+        torch.manual_seed(0)
+        m = build(name).eval()
+        x = torch.randn(2, *m.input_shape)
+        p = prune_structured(m, x[:1], 0.5).eval()
+        save_state_dict(tmp_path / "p.pt", p.state_dict())
+        with pytest.raises(ModelFormatError, match="does not match the architecture"):
+            load_checkpoint(tmp_path / "p.pt", build(name))
+        fresh = load_checkpoint(tmp_path / "p.pt", build(name), resize=True).eval()
+        assert torch.allclose(fresh(x), p(x), atol=1e-6), name

@@ -106,3 +106,13 @@ def test_empty_data(files, capsys):
     np.savez(files / "d.npz", x_train=np.zeros((0, 8, 8), np.float32), y_train=np.zeros(0, np.int64),
              x_val=np.zeros((1, 8, 8), np.float32), y_val=np.zeros(1, np.int64))
     assert "x_train is empty" in _bad(files, capsys)
+
+
+def test_structured_output_chains_with_pruned_flag(files, capsys):
+    (files / "s.yaml").write_text("steps:\n  - prune: {method: structured, ratio: 0.5, epochs: 0}\n")
+    assert _run(files, recipe="s.yaml") == 0
+    (files / "out.pt").rename(files / "small.pt")
+    assert _run(files, recipe="r.yaml", ckpt="small.pt") == 2  # shapes differ: refused without --pruned
+    assert "does not match the architecture" in capsys.readouterr().err
+    assert _run(files, "--pruned", recipe="r.yaml", ckpt="small.pt") == 0
+    assert torch.load(files / "out.pt", weights_only=True)["features.0.weight"].shape[0] == 4

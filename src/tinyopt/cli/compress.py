@@ -19,6 +19,8 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Option(..., "--data", help=".npz with x_train, y_train, x_val, y_val"),
         out: str = typer.Option(..., "--out", help="output state_dict (.pt)"),
         checkpoint: str = typer.Option(None, "--checkpoint", help="state_dict to start from (weights_only)"),
+        pruned: bool = typer.Option(False, "--pruned", help="the checkpoint is structured-pruned: shrink the "
+                                    "model's channels to its shapes before loading"),
         json_out: str = typer.Option(None, "--json", help="also write the table as JSON here"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
     ) -> None:
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
         torch.manual_seed(rec.seed)
         net = build(model)
         if checkpoint:
-            load_checkpoint(checkpoint, net)
+            load_checkpoint(checkpoint, net, resize=pruned)
         x_train, y_train, x_val, y_val = load_npz(data, getattr(net, "input_shape", None))
         ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size,
                           progress=progress)

@@ -23,8 +23,40 @@ from tinyopt.errors import DataError, ModelFormatError
 NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val")
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> nn.Module:
-    """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly."""
+def resize_to_(model: nn.Module, state: dict) -> nn.Module:
+    """Shrink Conv/Linear/BatchNorm layers in place to the channel counts a structured-pruned state_dict
+    holds, so a zoo model can load weights saved after ``prune_structured`` (kernel sizes, strides and
+    every other attribute must already agree; only channel/feature counts change)."""
+    for name, m in model.named_modules():
+        key = f"{name}.weight" if name else "weight"
+        if key not in state:
+            continue
+        w = state[key]
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)) and w.dim() == m.weight.dim() and w.shape[2:] == m.weight.shape[2:]:
+            depthwise = m.groups == m.in_channels == m.out_channels and m.groups > 1
+            m.out_channels = w.shape[0]
+            m.groups = w.shape[0] if depthwise else m.groups
+            m.in_channels = w.shape[1] * m.groups
+        elif isinstance(m, nn.Linear) and w.dim() == 2:
+            m.out_features, m.in_features = w.shape
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and w.dim() == 1:
+            m.num_features = w.shape[0]
+        else:
+            continue
+        for pname, t in list(m.named_parameters(recurse=False)) + list(m.named_buffers(recurse=False)):
+            k = f"{name}.{pname}" if name else pname
+            if k in state and state[k].shape != t.shape:
+                new = torch.empty_like(state[k], dtype=t.dtype)
+                if isinstance(t, nn.Parameter):
+                    setattr(m, pname, nn.Parameter(new, requires_grad=t.requires_grad))
+                else:
+                    m.register_buffer(pname, new)
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = False) -> nn.Module:
+    """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly; with ``resize`` the
+    model's layers first take the (smaller) channel counts of a structured-pruned checkpoint."""
     p = Path(path)
     if not p.is_file():
         raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
@@ -44,6 +76,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelFormatError("the checkpoint is not a state_dict (a mapping of names to tensors)", path=path,
                                fix="save with torch.save(model.state_dict(), path)")
+    if resize:
+        resize_to_(model, obj)
     own = model.state_dict()
     missing = [k for k in own if k not in obj]
     unexpected = [k for k in obj if k not in own]
@@ -112,4 +146,4 @@ def load_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
     return tuple(out)
 
 
-__all__ = ["NPZ_KEYS", "load_checkpoint", "load_npz", "save_state_dict"]
+__all__ = ["NPZ_KEYS", "load_checkpoint", "load_npz", "resize_to_", "save_state_dict"]
