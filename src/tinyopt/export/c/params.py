@@ -31,13 +31,13 @@ def patch_bytes(k: int) -> int:
 
 def small_accumulator(bias: np.ndarray, abs_weight_sums: np.ndarray, shifts) -> int:
     """1 when every accumulator stays below 2^30 in magnitude (|bias| + 128 * sum|w|, since |x| <= 128)
-    and no shift is positive: the kernels may then requantize with ``tinyopt_mbqm_small``.
+    and every shift is a right shift: the kernels may then requantize with ``tinyopt_mbqm_small``.
 
-    >>> small_accumulator(np.array([5]), np.array([100]), [-3]), small_accumulator(np.array([2**30]), np.array([0]), [0])
+    >>> small_accumulator(np.array([5]), np.array([100]), [-3]), small_accumulator(np.array([5]), np.array([1]), [0])
     (1, 0)
     """
     bound = np.abs(np.asarray(bias, np.int64)) + 128 * np.asarray(abs_weight_sums, np.int64)
-    return int(bool(bound.max(initial=0) < 2**30 and np.max(np.asarray(shifts)) <= 0))
+    return int(bool(bound.max(initial=0) < 2**30 and np.max(np.asarray(shifts)) <= -1))
 
 
 def is_direct(kh: int, kw: int, pad_h: int, pad_w: int, in_c: int) -> bool:

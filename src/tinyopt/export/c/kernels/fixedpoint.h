@@ -56,7 +56,7 @@ static inline int32_t tinyopt_mbqm(int32_t x, int32_t multiplier, int shift)
 #endif
 
 /* tinyopt_mbqm for the common case the generator proves at build time: |x| < 2^30 for every input
- * (bias plus 128 * sum |w|) and shift <= 0. Then 2x fits in 32 bits and srdhm(x, m) =
+ * (bias plus 128 * sum |w|) and shift <= -1. Then 2x fits in 32 bits and srdhm(x, m) =
  * floor((x*m + 2^30) / 2^31) = floor((2x*m + 2^31) / 2^32), which is one SMMULR on a DSP core; the
  * rounding right shift stays in 32 bits. Same integers as tinyopt_mbqm. */
 TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shift)
@@ -67,10 +67,7 @@ TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shi
 #else
     y = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
 #endif
-    if (shift == 0) {
-        return y;
-    }
-    return (y + (1 << (-shift - 1)) + (y >> 31)) >> -shift;
+    return (y + (1 << (-shift - 1)) + (y >> 31)) >> -shift; /* y >> 31: -1 below zero */
 }
 
 static inline int8_t tinyopt_clamp8(int32_t v, int32_t lo, int32_t hi)
