@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt.data.dataset import Splits
 from tinyopt.errors import ConfigError
-from tinyopt.pipeline.train import fit, predict, to_torch_layout
+from tinyopt.pipeline.train import fit, to_torch_layout
 
 
 def zoo_kwargs(cfg: dict, fs: Splits) -> dict:
@@ -41,15 +41,11 @@ def build_model(cfg: dict, fs: Splits):
     model = zoo.build(cfg["model"]["zoo"], **zoo_kwargs(cfg, fs))
     want = tuple(model.input_shape)
     have = tuple(to_torch_layout(fs.train.x[:1]).shape[1:])
-    if name_flat(want) != name_flat(have):
+    if int(np.prod(want)) != int(np.prod(have)):
         raise ConfigError(f"zoo model '{cfg['model']['zoo']}' takes input {want} but the features are {have}",
                           where="model.zoo", fix="choose a model for this input size, or change the feature "
                           "parameters (frame length/stride, filters, coefficients)")
     return model
-
-
-def name_flat(shape) -> int:
-    return int(np.prod(shape))
 
 
 def _augment(xb, rng):
@@ -99,28 +95,8 @@ def load_model(cfg: dict, fs: Splits, path: Path):
     return model
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
-    """Counts (true class rows, predicted columns); used until ``tinyopt.metrics`` is available."""
-    m = np.zeros((k, k), dtype=np.int64)
-    np.add.at(m, (y_true, y_pred), 1)
-    return m
-
-
 def classify(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix, from ``tinyopt.metrics``."""
-    try:
-        from tinyopt.metrics import classification_metrics
-    except ImportError:
-        cm = confusion_matrix(y_true, y_pred, len(classes))
-        return {"accuracy": float(np.trace(cm) / max(cm.sum(), 1)), "confusion": cm}
-    m = classification_metrics(y_true, y_pred)
-    return m if isinstance(m, dict) else m.to_dict()
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix (``tinyopt.metrics``)."""
+    from tinyopt.metrics import classification_metrics
 
-
-def torch_param_count(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-def evaluate_torch(model, fs: Splits) -> dict:
-    pred = predict(model, fs.test.x).argmax(1)
-    return {"pred": pred, "metrics": classify(fs.test.y, pred, fs.test.classes)}
+    return classification_metrics(y_true, y_pred, num_classes=len(classes)).to_dict()
