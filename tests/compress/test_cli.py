@@ -35,7 +35,7 @@ def _run(files, *extra, recipe="r.yaml", ckpt="c.pt"):
 
 
 def test_full_run(files, capsys):
-    assert _run(files, "--json", str(files / "t.json")) == 0
+    assert _run(files, "--json", str(files / "t.json"), "--qparams", str(files / "q.json")) == 0
     out = capsys.readouterr().out
     assert "CR" in out and "2. quantize" in out
     state = torch.load(files / "out.pt", weights_only=True)
@@ -46,6 +46,12 @@ def test_full_run(files, capsys):
     # int8 per-channel: every weight is an integer multiple of its channel's scale amax / 127
     s = w.abs().amax((1, 2, 3), keepdim=True) / 127
     assert torch.allclose(w / s, (w / s).round(), atol=1e-3)
+    import json
+    q = json.loads((files / "q.json").read_text())
+    assert q["scheme"] == "tflm-int8" and "x" in q["activations"]
+    assert torch.allclose(torch.tensor(q["weights"]["features.0"]["scale"]), s.reshape(-1))
+    rows = json.loads((files / "t.json").read_text())["rows"]
+    assert rows[0]["step"] == "input" and len(rows) == 3
 
 
 def _bad(files, capsys, **kw):
@@ -116,3 +122,10 @@ def test_structured_output_chains_with_pruned_flag(files, capsys):
     assert "does not match the architecture" in capsys.readouterr().err
     assert _run(files, "--pruned", recipe="r.yaml", ckpt="small.pt") == 0
     assert torch.load(files / "out.pt", weights_only=True)["features.0.weight"].shape[0] == 4
+
+
+def test_qparams_without_quantize_step(files, capsys):
+    (files / "p.yaml").write_text("steps:\n  - prune: {ratio: 0.5, epochs: 0}\n")
+    assert _run(files, "--qparams", str(files / "q.json"), recipe="p.yaml") == 2
+    err = capsys.readouterr().err
+    assert "--qparams needs a recipe with a quantize step" in err and not (files / "out.pt").exists()

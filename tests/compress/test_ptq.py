@@ -186,3 +186,15 @@ def test_untraceable_model_is_reported():
 
     with pytest.raises(UnsupportedOpError, match="cannot trace"):
         ptq.prepare(Branchy())
+
+
+def test_pruned_then_quantized_keeps_zeros_and_reports_masked_scales():
+    from tinyopt.compress.prune import prune_unstructured_
+
+    m = _model()
+    prune_unstructured_(m, 0.5)
+    masked = m.fc.weight.detach().clone()  # the mask applied
+    gm = ptq.quantize_static(m, _calib(), bias_correction=True)
+    w = gm._tinyopt_qconfig["weights"]["fc"]
+    assert torch.allclose(torch.tensor(w["scale"]), masked.abs().amax(1) / 127)
+    assert bool((gm.fc.weight[masked == 0] == 0).all())

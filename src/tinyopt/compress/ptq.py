@@ -48,7 +48,7 @@ from tinyopt.compress import qmath
 from tinyopt.compress.fake_quant import FakeQuantize, WeightFakeQuantize
 from tinyopt.compress.lowbit import WEIGHT_FORMATS, weight_quantizer
 from tinyopt.compress.observers import make_observer
-from tinyopt.compress.prune import check_finite, make_permanent_, prunable_layers
+from tinyopt.compress.prune import Mask, check_finite, make_permanent_, prunable_layers
 from tinyopt.errors import DataError, UnsupportedOpError
 
 SHARES_QPARAMS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
@@ -277,7 +277,7 @@ def correct_bias_(gm: nn.Module, calib) -> nn.Module:
     handles = []
     for name, m in layers.items():
         def hook(mod, args, out, name=name):
-            w = mod.parametrizations.weight.original
+            w = weight_quantizer_of(mod)[0]  # float weight, pruning mask applied
             if isinstance(mod, nn.Linear):
                 ref = F.linear(args[0], w, mod.bias)
             else:
@@ -312,6 +312,17 @@ def correct_bias_(gm: nn.Module, calib) -> nn.Module:
     return gm
 
 
+def weight_quantizer_of(m: nn.Module) -> tuple[torch.Tensor, nn.Module | None]:
+    """The weight as the quantizer sees it (after any pruning mask before it) and the quantizer."""
+    plist = m.parametrizations.weight
+    w = plist.original.detach()
+    for p in plist:
+        if not isinstance(p, Mask):
+            return w, p
+        w = p(w)
+    return w, None
+
+
 def quant_params(gm: nn.Module) -> dict:
     """The converter's view of a prepared model (see the module docstring)."""
     cfg = getattr(gm, "_tinyopt_config", QuantConfig())
@@ -324,11 +335,12 @@ def quant_params(gm: nn.Module) -> dict:
     for name, m in prunable_layers(gm).items():
         if not parametrize.is_parametrized(m, "weight"):
             continue
-        q = m.parametrizations.weight[0]
+        w, q = weight_quantizer_of(m)
+        if q is None:
+            continue
         if not isinstance(q, WeightFakeQuantize):
             weights[name] = {"format": m._tinyopt_size["bits"], "folded_bn": pairs.get(name)}
             continue
-        w = m.parametrizations.weight.original.detach()
         if q.fold is not None:
             w = w * q.fold().reshape([-1] + [1] * (w.dim() - 1))
         s, z, qmin, qmax = q.qparams(w)
@@ -363,4 +375,4 @@ def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 __all__ = ["QuantConfig", "calibrate", "correct_bias_", "fake_quants", "prepare", "quant_params",
-           "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace"]
+           "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace", "weight_quantizer_of"]
