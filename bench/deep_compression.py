@@ -71,10 +71,10 @@ PLANS = {
         {"features.0": ("conv1", 66), "features.2": ("conv2", 12), "features.5": ("ip1", 8),
          "classifier.0": ("ip2", 19)},
         (1720, 44, 39),
-        keep={"features.0": 0.6, "features.2": 0.1, "features.5": 0.03, "classifier.0": 0.15},
+        keep={"features.0": 0.66, "features.2": 0.12, "features.5": 0.05, "classifier.0": 0.2},
         bits={"features.0": 5, "features.2": 5, "features.5": 4, "classifier.0": 4},
         gap_bits={"features.0": 2, "features.2": 4, "features.5": 6, "classifier.0": 3},
-        epochs=10, prune_steps=4, retrain_epochs=2, finetune_epochs=2),
+        epochs=10, prune_steps=4, retrain_epochs=3, finetune_epochs=2),
 }
 
 
