@@ -24,18 +24,24 @@ PROJECTS = {"digits": None, "mnist": ROOT / "examples" / "mnist.yaml",
             "spoken-digits": ROOT / "examples" / "spoken-digits.yaml"}
 
 
-def targets(name: str, acc: dict) -> list[tuple[str, bool]]:
+def targets(r: dict) -> list[tuple[str, bool]]:
+    name, acc = r["name"], {v["variant"]: v["accuracy"] for v in r["variants"]}
     f, q = acc.get("float"), acc.get("int8", acc.get("pruned+int8"))
     out = [("int8 within 1 pp of float", abs(q - f) <= 0.01)]
     if name == "mnist":
         out = [("float >= 98.0 %", f >= 0.98), ("int8 >= 97.5 %", q >= 0.975)]
     if name == "spoken-digits":
         out.insert(0, ("float >= 95 %", f >= 0.95))
+        deployed = r["variants"][-1]
+        need = deployed["ram_bytes"] + r["feature_ram"]
+        out.append((f"{deployed['variant']} arena {deployed['ram_bytes']:,} B + feature buffers {r['feature_ram']:,} B "
+                    f"= {need:,} B of {r['sram']:,} B SRAM, flash {deployed['flash_bytes']:,} B",
+                    bool(deployed["fits"]) and need <= r["sram"]))
     return out
 
 
 def run(name: str) -> dict:
-    from tinyopt.pipeline.runner import run_project
+    from tinyopt.pipeline.runner import get_target, run_project
 
     os.chdir(ROOT)  # the examples name ../shared relative to the repository root
     if PROJECTS[name] is None:
@@ -51,7 +57,8 @@ def run(name: str) -> dict:
         res = run_project(cfg, out, use_cache=False)
         wall = time.perf_counter() - t0
     return {"name": name, "wall": wall, "timings": res.timings, "variants": res.variants, "verify": res.verify,
-            "deploy": res.deploy, "cpu": os.cpu_count()}
+            "deploy": res.deploy, "cpu": os.cpu_count(), "feature_ram": res.feature_ram_bytes,
+            "sram": get_target(cfg["target"]).sram_bytes}
 
 
 def table(results: list[dict]) -> str:
@@ -72,8 +79,7 @@ def table(results: list[dict]) -> str:
     lines += ["", "| project | wall s | " + " | ".join(STAGES) + " | targets |",
               "| --- | ---: | " + " | ".join("---:" for _ in STAGES) + " | --- |"]
     for r in results:
-        acc = {v["variant"]: v["accuracy"] for v in r["variants"]}
-        checks = ", ".join(f"{t}: {'PASS' if ok else 'FAIL'}" for t, ok in targets(r["name"], acc))
+        checks = ", ".join(f"{t}: {'PASS' if ok else 'FAIL'}" for t, ok in targets(r))
         lines.append(f"| {r['name']} | {r['wall']:.1f} | "
                      + " | ".join(f"{r['timings'].get(s, 0):.1f}" for s in STAGES) + f" | {checks} |")
     return "\n".join(lines)
