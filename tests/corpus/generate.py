@@ -8,7 +8,9 @@ from the fault, not copied from the loader's output). The valid seeds themselves
 
 TFLite faults come from ``tests/graph/tflite_mutations.py`` (edits made with the ``tflite`` package's own
 builder, independent of tinyopt's reader); random byte mutations that happen to stay valid (a flipped
-weight byte) are dropped, since a corpus file must be bad.
+weight byte) are dropped, since a corpus file must be bad. Regenerating gives the same bytes except for
+two .pt files whose writers embed run-specific data (torch's legacy format and TorchScript archives);
+their faults are the same.
 """
 
 from __future__ import annotations
@@ -227,13 +229,14 @@ def gen_pt(c: Corpus) -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         for name, blob in items:
-            z.writestr(name, b"\x80\x02garbage" if name.endswith("data.pkl") else blob)
+            z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)),
+                       b"\x80\x02garbage" if name.endswith("data.pkl") else blob)
     c.add("pt", "zip with corrupt data.pkl", out.getvalue(), ".pt", MF)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         for name, blob in items:
             if not name.endswith("/0"):
-                z.writestr(name, blob)
+                z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), blob)
     c.add("pt", "zip missing a storage record", out.getvalue(), ".pt", MF)
 
 
