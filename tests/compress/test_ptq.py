@@ -198,3 +198,13 @@ def test_pruned_then_quantized_keeps_zeros_and_reports_masked_scales():
     w = gm._tinyopt_qconfig["weights"]["fc"]
     assert torch.allclose(torch.tensor(w["scale"]), masked.abs().amax(1) / 127)
     assert bool((gm.fc.weight[masked == 0] == 0).all())
+
+
+def test_strip_leaves_the_prepared_model_working():
+    m = _model()
+    x = torch.randn(8, 2, 6, 6, generator=torch.Generator().manual_seed(3))
+    gm = ptq.quantize_static(m, [x])
+    before = gm(x)
+    plain = ptq.strip(gm)
+    assert torch.equal(gm(x), before)  # the prepared model still has its parametrized weights
+    assert not any(hasattr(mod, "parametrizations") for mod in plain.modules())
