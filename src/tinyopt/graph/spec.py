@@ -77,8 +77,8 @@ def load_spec(path: str | os.PathLike, input_shape: tuple[int, ...] | None = Non
 def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] | None = None) -> Graph:
     unknown = set(doc) - {"name", "input", "layers", "dtype"}
     if unknown:
-        key = sorted(unknown)[0]
-        near = difflib.get_close_matches(key, ["name", "input", "layers", "dtype"], n=1)
+        key = sorted(unknown, key=str)[0]  # YAML keys may be numbers or null: compare and match as text
+        near = difflib.get_close_matches(str(key), ["name", "input", "layers", "dtype"], n=1)
         raise ConfigError(f"unknown top-level key '{key}'", path=path,
                           fix=f"did you mean '{near[0]}'?" if near else "allowed keys: name, input, layers")
     shape = input_shape or doc.get("input")
@@ -122,8 +122,8 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
                                      fix=f"{hint}supported types: {', '.join(LAYER_KEYS)}")
         extra = set(layer) - LAYER_KEYS[kind] - _COMMON
         if extra:
-            key = sorted(extra)[0]
-            near = difflib.get_close_matches(key, sorted(LAYER_KEYS[kind] | _COMMON), n=1)
+            key = sorted(extra, key=str)[0]
+            near = difflib.get_close_matches(str(key), sorted(LAYER_KEYS[kind] | _COMMON), n=1)
             raise ConfigError(f"unknown key '{key}' for a {kind} layer", path=path, where=loc,
                               fix=f"did you mean '{near[0]}'?" if near else
                               f"allowed keys: {', '.join(sorted(LAYER_KEYS[kind] | _COMMON))}")
