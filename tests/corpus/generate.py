@@ -270,6 +270,8 @@ def gen_yaml(c: Corpus) -> None:
         ("spec unknown layer type", SPEC.replace("conv2d", "conv9d"), UO, "conv9d", "layer 0"),
         ("spec kernel larger than input", SPEC.replace("kernel: 3", "kernel: 30"), MF, "larger than", "node 0"),
         ("spec boolean units", SPEC.replace("units: 3", "units: true"), CE, "units", "layer 2"),
+        ("spec integer key in a layer (fuzz)", SPEC.replace("kernel: 3}", "kernel, 3}"), CE, "unknown key", "layer 0"),
+        ("spec integer top-level key", SPEC + "1: 2\nfoo: 3\n", CE, "unknown top-level key", None),
         ("recipe unknown step", "steps:\n  - prun: {ratio: 0.5}\n", CE, "unknown step", "step 1"),
         ("recipe empty steps", "steps: []\n", CE, "non-empty list", "recipe"),
         ("recipe unknown key", "steps: [prune]\nsed: 1\n", CE, "unknown key", "recipe"),
