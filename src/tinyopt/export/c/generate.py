@@ -123,8 +123,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         extra = {}
         fusion = sched.fused.get(k)
         if p.kind in ("conv2d", "depthwise_conv2d"):
-            extra = {"pad_row": "NULL", "weights16": "NULL", "add": "NULL", "add_conv_first": 0}
-            for key in ("pad_row", "weights16"):
+            extra = {"pad_row": "NULL", "lanes": "NULL", "add": "NULL", "add_conv_first": 0}
+            for key in ("pad_row", "lanes"):
                 if key in p.arrays:
                     del extra[key]
             if fusion is not None:

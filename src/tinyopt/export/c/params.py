@@ -60,13 +60,15 @@ def interleave_pairs(w: np.ndarray) -> np.ndarray:
 
 
 def pack_depthwise_lanes(w: np.ndarray) -> np.ndarray:
-    """Depthwise weights [taps][C] as int16 [C/4][taps][4] in SXTB16 lane order (c, c+2, c+1, c+3).
+    """Depthwise weights [taps][C] as int32 words [C/4][taps][2]: int16 pairs in SXTB16 lane order,
+    (w_c, w_c+2) then (w_c+1, w_c+3), low half first.
 
-    >>> pack_depthwise_lanes(np.arange(8).reshape(1, 8)).tolist()
-    [0, 2, 1, 3, 4, 6, 5, 7]
+    >>> pack_depthwise_lanes(np.array([[1, -2, 3, -4]])).tolist()  # 1 | 3 << 16, -2 & 0xffff | -4 << 16
+    [196609, -196610]
     """
     taps, c = w.shape
-    return w.reshape(taps, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+    h = w.reshape(taps, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1, 2).astype(np.int64)
+    return (h[:, 0] & 0xFFFF) + h[:, 1] * 65536
 
 
 @dataclass
@@ -145,7 +147,7 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q["input_offset"], np.int64))
         if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
-            arrays["weights16"] = ("int16_t", pack_depthwise_lanes(wq.reshape(9, oc)))
+            arrays["lanes"] = ("int32_t", pack_depthwise_lanes(wq.reshape(9, oc)))
     return OpParams("depthwise_conv2d" if depthwise else "conv2d", ints, arrays)
 
 

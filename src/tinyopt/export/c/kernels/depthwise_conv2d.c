@@ -36,7 +36,7 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
             }
         }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-        if (p->weights16 != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
+        if (p->lanes != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
             int g, j;
             for (g = 0; g < c_n; g += 4) {
                 int32_t acc[4];
@@ -44,7 +44,7 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
                 acc[1] = bias[g + 1];
                 acc[2] = bias[g + 2];
                 acc[3] = bias[g + 3];
-                tinyopt_dw9x4_asm(tap, g, p->weights16 + g * 9, acc);
+                tinyopt_dw9x4_asm(tap, g, p->lanes + g / 2 * 9, acc);
                 for (j = 0; j < 4; ++j) {
                     int32_t v = (small ? tinyopt_mbqm_small(acc[j], mult[g + j], shift[g + j])
                                        : tinyopt_mbqm(acc[j], mult[g + j], shift[g + j])) + offset;

@@ -25,7 +25,9 @@ typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
     const int8_t *pad_row;      /* depthwise: in_c bytes of the input zero point, fed at padded taps */
-    const int16_t *weights16;   /* depthwise 3x3, channels % 4 == 0: [C/4][9][4] int16 for the DSP loop */
+    const int32_t *lanes;       /* depthwise 3x3, channels % 4 == 0: [C/4][9][2] words of two int16
+                                 * weights (w_c | w_c+2 << 16, w_c+1 | w_c+3 << 16) for the DSP loop;
+                                 * int32 so that the LDRD of the loop is word-aligned */
     const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
     int add_conv_first;         /* 1: the conv output is the ADD's first operand */
 } tinyopt_conv_params;

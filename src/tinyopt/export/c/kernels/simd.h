@@ -125,12 +125,12 @@ static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blo
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
 /* Depthwise 3x3, four channels [c, c+4) of one output pixel: per tap one word of input (four channels),
  * split into 16-bit lanes (c, c+2) and (c+1, c+3), multiplied lane by lane (SMLABB/SMLATT) with weights
- * pre-packed as int16 pairs [tap][(w_c, w_c+2), (w_c+1, w_c+3)]. 11 instructions per 4 MACs. */
-static inline void tinyopt_dw9x4_asm(const int8_t *const *taps, int c, const int16_t *w, int32_t *acc)
+ * pre-packed as int16 pairs in words [tap][(w_c, w_c+2), (w_c+1, w_c+3)]. 11 instructions per 4 MACs. */
+static inline void tinyopt_dw9x4_asm(const int8_t *const *taps, int c, const int32_t *w, int32_t *acc)
 {
     register const int8_t *const *rt __asm__("r0") = taps;
     register int rc __asm__("r1") = c;
-    register const int16_t *rw __asm__("r12") = w;
+    register const int32_t *rw __asm__("r12") = w;
     register int32_t *racc __asm__("lr") = acc;
     __asm__ volatile(
         "ldr r4, [lr]\n\t"
