@@ -47,6 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 
 
+NOTES = """Notes: sizes are the exact bytes of the `.topz` container (framing, codebooks, Huffman tables,
+biases and CRCs included); accuracies are measured with the weights loaded back from that file. KB = 1024
+bytes. Wall time depends on the load of the shared machine; CPU time is the stable figure. The paper's
+per-layer figures are its Tables 2 and 3 (in parentheses: its % kept).
+"""
+
+
 @dataclass
 class Plan:
     """One model's recipe. ``keep``: final fraction of weights kept per layer; ``bits``: index bits."""
@@ -230,7 +237,7 @@ def main(argv=None) -> int:
     if args.write:
         cmd = " ".join(["python bench/deep_compression.py", *(argv if argv is not None else sys.argv[1:])])
         text = (f"# Deep Compression on MNIST (bench/deep_compression.py)\n\nCommand: `{cmd}`\n\n"
-                + "\n".join(parts) + f"\n{total}\n")
+                + "\n".join(parts) + f"\n{total}\n\n{NOTES}")
         atomic_write_text(ROOT / "bench" / "results" / "deep_compression.md", text)
     return 0
 
