@@ -190,3 +190,16 @@ def test_encode_model_with_batchnorm_loads_back_strictly(tmp_path):
     fresh.load_state_dict({k: torch.from_numpy(v) for k, v in load_compressed(path).items()})
     for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_same_seed_same_bytes():
+    def once():
+        model = _mlp(7)
+        with torch.no_grad():
+            model[0].weight[model[0].weight.abs() < 0.05] = 0
+        qs = cluster_(model, ClusterConfig(dense_bits=4, init="random", seed=11))
+        from tinyopt.compress.container import pack
+
+        return pack(encode_model(model, qs))[0]
+
+    assert once() == once()

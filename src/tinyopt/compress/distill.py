@@ -178,7 +178,14 @@ def _register_steps() -> None:
                 return batches(*ctx.train, ctx.batch_size, ctx.seed + self.n)
 
         conf = DistillConfig(temperature=cfg.temperature, alpha=cfg.alpha, epochs=cfg.epochs, lr=cfg.lr)
-        return distill_(student, model, _Epochs(), conf)
+
+        def report(epoch, m):
+            import sys
+
+            print(f"distill epoch {epoch + 1}/{cfg.epochs}: loss {m['loss']:.4f}, agreement with the teacher "
+                  f"{100 * m['agreement']:.1f} %", file=sys.stderr, flush=True)
+
+        return distill_(student, model, _Epochs(), conf, on_epoch=report if ctx.progress else None)
 
     register_step("distill", DistillStepConfig, step_distill)
 
