@@ -53,7 +53,7 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         with wave.open(str(p), "rb") as w:
             rate, width, channels, n = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
             data = w.readframes(n)
-    except (wave.Error, EOFError, struct.error) as e:
+    except (wave.Error, EOFError, struct.error, RuntimeError) as e:  # RuntimeError: wave's chunk skip past the end
         raise DataError(f"unreadable wav header ({e})", path=p,
                         fix="save it as uncompressed PCM wav (8/16/32-bit)") from None
     if width not in (1, 2, 4) or channels < 1:
