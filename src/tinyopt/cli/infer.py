@@ -51,7 +51,7 @@ def load_npy(path: str):
         with p.open("rb") as f:
             _check_npy_size(f, p.stat().st_size, path)
             arr = np.load(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError) as e:
+    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError) as e:
         # BadZipFile: .npz magic with a broken archive; TokenError: numpy parses the header as Python
         raise DataError(f"not a readable .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
                         path=path, fix="save the input with numpy.save(path, array)") from None
