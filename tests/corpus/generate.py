@@ -271,6 +271,8 @@ def gen_yaml(c: Corpus) -> None:
         ("spec kernel larger than input", SPEC.replace("kernel: 3", "kernel: 30"), MF, "larger than", "node 0"),
         ("spec boolean units", SPEC.replace("units: 3", "units: true"), CE, "units", "layer 2"),
         ("spec integer key in a layer (fuzz)", SPEC.replace("kernel: 3}", "kernel, 3}"), CE, "unknown key", "layer 0"),
+        ("spec null top-level key (atheris)", "&n: [8, -8, 1]\nlayers:\n  -{type: fla\n", CE, "unknown top-level key",
+         None),
         ("spec integer top-level key", SPEC + "1: 2\nfoo: 3\n", CE, "unknown top-level key", None),
         ("recipe unknown step", "steps:\n  - prun: {ratio: 0.5}\n", CE, "unknown step", "step 1"),
         ("recipe empty steps", "steps: []\n", CE, "non-empty list", "recipe"),
@@ -333,6 +335,9 @@ def gen_wav(c: Corpus) -> None:
         ("zero sample rate", _riff([(b"fmt ", _fmt(rate=0)), (b"data", pcm)]), None),
         ("odd data for 16-bit", _riff([(b"fmt ", _fmt()), (b"data", pcm[:127])]), None),
         ("random bytes", np.random.default_rng(4).integers(0, 256, 200, dtype=np.uint8).tobytes(), "magic"),
+        ("odd fmt chunk skips past the RIFF end (atheris)",  # wave's Chunk.skip raised a bare RuntimeError
+         b"RIFF\x1c\x00\x00\x00WAVEfmt \x11\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00\x80>\x00" + b"|" * 105
+         + b"\x00\x02\x00\x10\x00", None),
     ]
     for what, data, frag in cases:
         c.add("wav", what, data, ".wav", DE, frag)
@@ -434,6 +439,8 @@ def gen_npy(c: Corpus) -> None:
         ("negative shape", raw_header("{'descr': '|i1', 'fortran_order': False, 'shape': (-4,), }", bytes(4))),
         ("header with an unbalanced paren (fuzz)",
          raw_header("{'descr': '|i1', 'fortran_order': False, 'sh_order'2, 8, 8, 1), }", bytes(128))),
+        ("header with a bytes key (atheris)", raw_header("{'descr': '|i1', b'fortran_grder': False, 'shape': (2, 8, 8, "
+                                                           "1), }", bytes(128))),
         ("header with a call", raw_header("{'descr': __import__('os').system('true'), 'shape': (1,)}")),
         ("version 9", b"\x93NUMPY\x09\x00" + good[8:]),
         ("an npz saved as npy", b"PK\x03\x04" + bytes(40)),
