@@ -159,6 +159,10 @@ def test_recipe_steps_cluster_then_huffman(tmp_path):
                                          {"huffman": {"path": str(path)}}]})
     model, rows = run_recipe(_mlp(), recipe, ctx)
     assert [r.step.split()[1] for r in rows[1:]] == ["prune", "cluster", "huffman"]
+    from tinyopt.compress.size import model_size
+
+    coded = [r for r in model_size(model).rows if r.index == "huffman"]
+    assert coded and rows[3].bytes == model_size(model).bytes != rows[2].bytes  # the records' exact bytes
     assert model._tinyopt_container_bytes == path.stat().st_size
     back = load_compressed(path)
     for k, v in model.state_dict().items():

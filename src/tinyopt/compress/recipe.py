@@ -187,6 +187,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 def _builtin_steps() -> None:
     if "prune" not in STEPS:
         from tinyopt.compress import _steps  # noqa: F401  (registers prune/quantize/finetune/mixed)
+    if "cluster" not in STEPS:  # registers cluster/huffman, distill, lowrank, fold_bn
+        from tinyopt.compress import cluster, distill, fuse, lowrank  # noqa: F401
 
 
 __all__ = ["Config", "FinetuneConfig", "MixedPrecisionConfig", "PruneConfig", "QuantizeConfig", "Recipe",
