@@ -83,3 +83,11 @@ def test_examples_are_valid_and_point_at_the_shared_data(examples, name, data, m
     monkeypatch.chdir(examples.parent)
     cfg = load_project(examples / name)
     assert resolve_path(cfg["data"]["path"], cfg["_file"]).resolve() == data.resolve()
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    p = tmp_path / "p.yaml"
+    p.write_text("name: x\n")
+    code, err = run([p, "--out", tmp_path / "taken"], capsys)
+    assert code == 2 and "taken: the output path exists and is not a folder" in err

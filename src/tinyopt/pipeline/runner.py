@@ -94,6 +94,11 @@ def gate(a: dict, device, extra_ram: int, label: str) -> None:
 def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True, report: bool = True) -> RunResult:
     """Run every stage of ``cfg`` into ``out``; ``report=False`` skips the HTML report (tests)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        from tinyopt.errors import ConfigError
+
+        raise ConfigError("the output path exists and is not a folder", path=out,
+                          fix="give --out a folder (it is created when missing)")
     seed = int(cfg["seed"])
     cache = StageCache(out / "cache", enabled=use_cache)
     res = RunResult(out=out)
