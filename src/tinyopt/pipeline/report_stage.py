@@ -87,6 +87,12 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
     for note in res.notes:
         rep.text(f"note: {note}")
 
+    rep.subheading("Analysis of every variant (KB = 1024 bytes; flash = weights + quant params + code)")
+    rep.table([{"variant": k, "MACs": a["macs"], "FLOPs": a["flops"], "param B": a["param_bytes"],
+                "textbook RAM B": a["textbook_total_bytes"], "arena B": a["arena_bytes"],
+                "weights B": a["flash_breakdown"]["weights"], "quant B": a["flash_breakdown"]["quant_params"],
+                "code B": a["flash_breakdown"]["code"]} for k, a in analyses.items()],
+              caption="textbook RAM = parameters + largest activation; arena = liveness-planned activations")
     rep.section(f"Layers of the {final['variant']} model against {device.name}",
                 "Bars per layer; dashed lines are the board's limits when a layer comes near them.")
     rep.figure(plots.layer_bars(layer_rows(fa), device.flash_bytes, device.sram_bytes),
