@@ -59,6 +59,9 @@ def _pair(value, key, loc, path):
     return tuple(value)
 
 
+MAX_SIZE = 1 << 24  # any one dimension, filter count or kernel size; far above microcontroller models
+
+
 def _positive_int(layer, key, loc, path, default=None):
     v = layer.get(key, default)
     if v is None:
@@ -66,6 +69,8 @@ def _positive_int(layer, key, loc, path, default=None):
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise ConfigError(f"'{key}' must be a positive integer, got {v!r}", path=path, where=loc,
                           fix=f"use a {key} of at least 1")
+    if v > MAX_SIZE:
+        raise ConfigError(f"'{key}' is {v}, larger than {MAX_SIZE}", path=path, where=loc, fix=f"use a real {key}")
     return v
 
 
@@ -91,6 +96,9 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
     if min(shape) <= 0:
         raise ConfigError(f"'input' has a non-positive size {list(shape)}", path=path,
                           fix="give every input dimension a positive size")
+    if max(shape) > MAX_SIZE:  # numpy's int64 shape arithmetic would overflow long before memory runs out
+        raise ConfigError(f"'input' dimension {max(shape)} is larger than {MAX_SIZE}", path=path,
+                          fix="give the real input size")
     layers = doc.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ConfigError("'layers' must be a non-empty list", path=path, fix="list the layers under 'layers:'")
