@@ -103,7 +103,7 @@ def test_onnx_to_int8(tmp_path, capsys):
     (lambda d: (d / "c.npz").write_bytes(b"junk"), [], "not a readable .npz"),
     (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--io", "int4"], "unknown --io"),
     (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--checkpoint", "CKPT"],
-     "cannot load it into zoo model 'lenet5'"),
+     "does not match the architecture"),
 ])
 def test_bad_input_exits_2(make, args, fragment, tmp_path, capsys):
     make(tmp_path)

@@ -63,10 +63,9 @@ def to_graph_layout(x, graph, source: str):
 
 
 def load_float_model(model: str, checkpoint: str | None, input_shape):
-    from tinyopt.errors import ConfigError, ModelFormatError
+    from tinyopt.errors import ConfigError
 
     if model.startswith("zoo:"):
-        import torch
 
         from tinyopt import zoo
         from tinyopt.graph.torch_import import from_torch
@@ -74,16 +73,9 @@ def load_float_model(model: str, checkpoint: str | None, input_shape):
         name = model[4:]
         module = zoo.build(name)
         if checkpoint:
-            if not Path(checkpoint).is_file():
-                raise ModelFormatError("file not found", path=checkpoint, fix="check the checkpoint path")
-            try:
-                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-                if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-                    state = state["state_dict"]
-                module.load_state_dict(state)
-            except Exception as e:  # torch raises many types for a bad or mismatched checkpoint
-                raise ModelFormatError(f"cannot load it into zoo model '{name}': {str(e).splitlines()[0]}",
-                                       path=checkpoint, fix="give a state_dict saved from the same zoo model") from None
+            from tinyopt.compress.checkpoint import load_checkpoint
+
+            load_checkpoint(checkpoint, module)
         module.eval()
         return from_torch(module, zoo.input_shape(name), name=name)
     if checkpoint:

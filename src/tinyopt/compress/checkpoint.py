@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = Fa
     if not p.is_file():
         raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on odd pickle protocols; the error below says it all
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types on foreign bytes; all mean "bad file"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or isinstance(e, pickle.UnpicklingError):
