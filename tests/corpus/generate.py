@@ -97,6 +97,11 @@ def gen_tflite(c: Corpus) -> None:
             c.add("tflite", f"m{mi} {mut.name}", tm.encode(m), ".tflite", mut.error.__name__, mut.fragment)
         for name, bad in tm.truncations(data, count=10, seed=mi):
             c.add("tflite", f"m{mi} {name}", bad, ".tflite", MF)
+    for what, pick in (("graph output is a weight", lambda m: tm._weight(m)),  # crashed the C generator
+                       ("graph output is the graph input", lambda m: m["subgraphs"][0]["inputs"][0])):
+        m = tm.decode(int8)
+        m["subgraphs"][0]["outputs"] = [pick(m)]
+        c.add("tflite", what, tm.encode(m), ".tflite", MF, "no operator computes it", "tensor")
     c.add("tflite", "empty file", b"", ".tflite", MF, "empty")
     c.add("tflite", "wrong file identifier", int8[:4] + b"XXXX" + int8[8:], ".tflite", MF)
     c.add("tflite", "root offset past the end", struct.pack("<I", 10**6) + int8[4:], ".tflite", MF)
