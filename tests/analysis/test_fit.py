@@ -134,3 +134,17 @@ def test_explain_pruned_exam_matches_the_key_terms():
     assert "FLOPs = 2,286,144 + 4,286,592 + 43,200 = 6,615,936 (6.62 M" in text
     assert "6,615,936 ops ÷ 80,000,000 int8 OPS = 0.083 s" in text
     assert "parameter memory (textbook) = 22,267 × 1 B = 22,267 B = 21.75 KB" in text
+
+
+def test_float_and_int8_latencies_come_from_one_model(examples):
+    """Float is priced by the rate model scaled with the int8 cycle model's correction for this network,
+    so int8 is faster than float exactly by the device's int8-OPS / FP32-FLOPS ratio."""
+    from tinyopt.analysis import analyze
+    from tinyopt.devices import get_device
+    from tinyopt.graph import load_model
+
+    dev = get_device("nano33ble")
+    g = load_model(examples / "specs" / "exam_pruned.yaml")
+    f, q = analyze(g, device=dev, dtype="float32"), analyze(g, device=dev, dtype="int8")
+    assert f.latency_model == q.latency_model == "calibrated (cmsis-nn)"
+    assert f.latency_s / q.latency_s == pytest.approx(dev.int8_ops / dev.fp32_flops, rel=1e-9)

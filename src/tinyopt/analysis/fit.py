@@ -261,8 +261,16 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
         if rt_name:
             rt = get_runtime(rt_name)
             a.runtime = rt.name
+            cal_int8 = calibrated_latency_s(m["rows"], device, rt)
             if eff == "int8":
-                a.latency_calibrated_s = calibrated_latency_s(m["rows"], device, rt)
+                a.latency_calibrated_s = cal_int8
+            elif cal_int8 is not None and a.latency_rate_s:
+                # No float kernel is calibrated: scale the float rate model by the correction the
+                # int8 cycle model makes to the int8 rate model for this same network (per-op overheads,
+                # kernel mix), so float and int8 figures come from one model and stay comparable.
+                rate_int8 = rate_latency_s(tot.flops, device, "int8")
+                if rate_int8:
+                    a.latency_calibrated_s = a.latency_rate_s * cal_int8 / rate_int8
         if a.latency_calibrated_s is not None:
             a.latency_s, a.latency_model = a.latency_calibrated_s, f"calibrated ({a.runtime})"
         elif a.latency_rate_s is not None:
