@@ -65,7 +65,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from test_tune import SPACE, SHAPE, CLASSES, CountingTrainer
+from test_tune_engine import SPACE, SHAPE, CLASSES, CountingTrainer
 from tinyopt.devices import get_device
 from tinyopt.search.tune import Budgets, tune
 marker = Path(sys.argv[2])
