@@ -27,3 +27,11 @@ def test_pruning_ratio_scales_every_hidden_width():
     widths = [layer.get("filters", layer.get("units")) for layer in spec["layers"] if "filters" in layer or
               "units" in layer]
     assert widths == [4, 8, 32, 10]  # round(8·0.5), round(16·0.5), round(64·0.5), classes untouched
+
+
+def test_front_2d_keeps_only_points_that_beat_every_faster_one():
+    from tinyopt.search.outputs import front_2d
+
+    pts = [{"n": 1, "latency_s": 1, "accuracy": 0.5}, {"n": 2, "latency_s": 2, "accuracy": 0.4},
+           {"n": 3, "latency_s": 3, "accuracy": 0.9}, {"n": 4, "latency_s": 3, "accuracy": 0.8}]
+    assert [t["n"] for t in front_2d(pts)] == [1, 3]
