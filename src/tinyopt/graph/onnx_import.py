@@ -75,9 +75,9 @@ def _resolve_external_data(model, path: Path) -> None:
                 raise ModelFormatError(f"unknown external-data key '{e.key}'", path=path, where=where,
                                        fix=f"use only {', '.join(sorted(EXTERNAL_KEYS))}")
             info[e.key] = e.value
-        loc = info.get("location", "")
+        loc = _text(info.get("location", ""))  # invalid UTF-8 arrives as bytes
         parts = loc.replace("\\", "/").split("/")
-        if (not loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":")
+        if (not loc or "\x00" in loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":")
                 or ".." in parts):
             raise ModelFormatError(f"external data location '{loc}' is not a relative path inside the model's "
                                    "folder", path=path, where=where,
@@ -104,11 +104,12 @@ def _resolve_external_data(model, path: Path) -> None:
         except OSError as e:
             raise ModelFormatError(f"cannot open external data '{loc}': {e.strerror}", path=path, where=where,
                                    fix="put the data file next to the .onnx file") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # before fdopen, which raises IsADirectoryError for a folder
+            os.close(fd)
+            raise ModelFormatError(f"external data '{loc}' is not a regular file", path=path, where=where,
+                                   fix="point location at a data file")
         with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise ModelFormatError(f"external data '{loc}' is not a regular file", path=path, where=where,
-                                       fix="point location at a data file")
             if st.st_nlink > 1:
                 raise ModelFormatError(f"external data '{loc}' has {st.st_nlink} hard links", path=path,
                                        where=where, fix="copy the data file so it has a single link")
