@@ -163,15 +163,13 @@ def gen_onnx(c: Corpus) -> None:
            ("length differs from the tensor", {"location": "onnx-data.bin", "offset": 0, "length": 128}, "bytes"),
            ("empty location", {"location": ""}, "not a relative path"),
            ("location is a folder", {"location": "."}, "not a regular file"),
-           ("location not UTF-8 (fuzz)", {"location": "x"}, "location")]
+           ("location not UTF-8 (fuzz)", {"location": "x"}, "location"),
+           ("location with a NUL byte (atheris)", {"location": "onnx-data.bin\x00.txt"}, "not a relative path")]
     for what, info, frag in ext:
-        bug = ("onnx_import opens the folder and os.fdopen raises IsADirectoryError before the S_ISREG check"
-               if info["location"] == "." else None)
         data = _onnx_model(info).SerializeToString()
-        if "UTF-8" in what:  # protobuf keeps invalid UTF-8 as bytes: `loc.replace(...)` raises TypeError
+        if "UTF-8" in what:  # protobuf keeps invalid UTF-8 as bytes (it raised TypeError in onnx_import)
             data = data.replace(b"\x12\x01x", b"\x12\x01\xff", 1)  # same length: framing intact
-            bug = "onnx_import: an external-data location that is not UTF-8 arrives as bytes (TypeError)"
-        c.add("onnx", f"external {what}", data, ".onnx", MF, frag, "initializer 'W'", known_bug=bug)
+        c.add("onnx", f"external {what}", data, ".onnx", MF, frag, "initializer 'W'")
     (FILES / "onnx").mkdir(parents=True, exist_ok=True)
     (FILES / "onnx" / "onnx-data.bin").write_bytes(data_ok)  # the data file the range faults point at
     link = FILES / "onnx" / "onnx-link.bin"
