@@ -113,3 +113,24 @@ def test_bad_calibration_data():
         convert_graph(g_float, np.full((2, 28, 28, 1), np.nan, np.float32))
     with pytest.raises(DataError, match=r"calibration data has shape \[2, 28, 28\]"):
         convert_graph(g_float, np.zeros((2, 28, 28), np.float32))
+
+
+def test_qat_prepared_dscnn_converts_and_stays_usable():
+    """QAT freezes BatchNorm statistics in its own BN class; conversion must still see plain layers."""
+    import torch
+
+    from tinyopt import zoo
+    from tinyopt.compress import qat
+    from tinyopt.convert import convert_torch
+    from tinyopt.runtime import Interpreter
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 1, 49, 10)
+    gm = qat.quantize_aware_train(zoo.build("dscnn"), (x, torch.randint(0, 12, (16,))), epochs=1, batch_size=8)
+    before = gm(x)
+    g = convert_torch(gm, x.numpy(), (1, 49, 10))
+    assert torch.equal(gm(x), before)  # the prepared model is untouched
+    q = g.tensors[g.inputs[0]].quant
+    xq = np.clip(np.round(x.numpy().transpose(0, 2, 3, 1) / q.scale[0]) + q.zero_point[0], -128, 127)
+    out = Interpreter(g).run(xq.astype(np.int8))[0]
+    assert out.shape == (16, 12) and out.dtype == np.int8

@@ -363,6 +363,13 @@ def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     out._tinyopt_fq = {}
     out.graph.lint()
     out.recompile()
+    # deepcopy keeps torch's generated Parametrized* class shared with ``gm``; removing the copy's
+    # parametrizations deletes the weight property from that class and would break ``gm``. Give each
+    # copied module a private twin of its class first.
+    for m in out.modules():
+        if parametrize.is_parametrized(m):
+            cls = m.__class__
+            m.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
     make_permanent_(out)
     for parent in list(out.modules()):  # QAT's frozen BatchNorms back to plain ones (same in eval mode)
         for name, child in list(parent.named_children()):

@@ -76,41 +76,6 @@ def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.nda
     return x
 
 
-def float_copy(gm):
-    """A float copy of a PTQ/QAT-prepared GraphModule: observers removed, weights replaced by their
-    fake-quantized (on-grid) values. The prepared model itself is left untouched and usable.
-
-    Done here rather than with ``torch.nn.utils.parametrize.remove_parametrizations`` on a deep copy:
-    the copy shares its dynamically created ``Parametrized*`` class with the original, and removing the
-    parametrization deletes the ``weight`` property from that shared class, breaking the original.
-    """
-    import copy
-
-    import torch
-
-    from tinyopt.compress.fake_quant import FakeQuantize
-
-    out = copy.deepcopy(gm)
-    for node in list(out.graph.nodes):
-        if node.op == "call_module" and isinstance(out.get_submodule(node.target), FakeQuantize):
-            node.replace_all_uses_with(node.args[0])
-            out.graph.erase_node(node)
-    for name in getattr(out, "_tinyopt_fq", {}).values():
-        delattr(out, name)
-    out._tinyopt_fq = {}
-    out.graph.lint()
-    out.recompile()
-    for m in out.modules():
-        params = getattr(m, "parametrizations", None)
-        if params is not None and "weight" in params:
-            with torch.no_grad():
-                w = m.weight.detach().clone()
-            del m._modules["parametrizations"]
-            m.__class__ = m.__class__.__bases__[0]  # instance only: the shared class keeps its property
-            m.weight = torch.nn.Parameter(w)
-    return out
-
-
 def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
                   observer: str | None = None) -> Graph:
     """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph."""
@@ -129,7 +94,7 @@ def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = 
         fixed = {name: (float(np.asarray(a["scale"]).ravel()[0]), int(np.asarray(a["zero_point"]).ravel()[0]))
                  for name, a in qconfig["activations"].items()
                  if a.get("bits", 8) == 8 and a.get("quant_min", -128) == -128}
-        module = float_copy(model)
+        module = ptq.strip(model)  # float, on-grid weights; QAT's frozen BatchNorms made plain
     was_training = module.training
     module.eval()
     try:
