@@ -121,7 +121,11 @@ def _resolve_external_data(model, path: Path) -> None:
                                        fix="export the model again; the data file is truncated")
             f.seek(offset)
             data = f.read(length)
-        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        try:
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):  # e.g. data_type 0 (UNDEFINED)
+            raise ModelFormatError(f"external data of unknown element type {t.data_type}", path=path, where=where,
+                                   fix="export the model again") from None
         if len(data) != int(np.prod(t.dims, dtype=np.int64)) * itemsize:
             raise ModelFormatError(f"external data holds {len(data)} bytes, the tensor needs "
                                    f"{int(np.prod(t.dims, dtype=np.int64)) * itemsize}", path=path, where=where,
