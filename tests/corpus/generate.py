@@ -172,6 +172,10 @@ def gen_onnx(c: Corpus) -> None:
         c.add("onnx", f"external {what}", data, ".onnx", MF, frag, "initializer 'W'")
     (FILES / "onnx").mkdir(parents=True, exist_ok=True)
     (FILES / "onnx" / "onnx-data.bin").write_bytes(data_ok)  # the data file the range faults point at
+    undefined = _onnx_model({"location": "onnx-data.bin"})
+    undefined.graph.initializer[0].data_type = 0  # raised KeyError in onnx's dtype table (atheris)
+    c.add("onnx", "external data of type UNDEFINED (atheris)", undefined.SerializeToString(), ".onnx", MF,
+          "element type", "initializer 'W'")
     link = FILES / "onnx" / "onnx-link.bin"
     if link.is_symlink() or link.exists():
         link.unlink()
