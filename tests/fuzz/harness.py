@@ -8,7 +8,9 @@ test with a seeded byte mutator (``mutate``), and by the coverage replay in ``be
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,6 +39,7 @@ SLOW_S = 2.0
 KNOWN_BUGS: dict[str, tuple[type[BaseException], ...]] = {}
 PIPELINE_MAX_ELEMENTS = 1 << 18  # keep one execution well under the 2 s budget
 _DIR = tempfile.mkdtemp(prefix="tinyopt-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+atexit.register(shutil.rmtree, _DIR, True)
 # the data file the corpus's external-data ONNX faults point at, so the range checks are reachable
 (Path(_DIR) / "onnx-data.bin").write_bytes((CORPUS / "onnx" / "onnx-data.bin").read_bytes())
 ACCEPTED: list[bytes] = []  # pipeline inputs that produced a C library (for the sanitizer run)
