@@ -62,7 +62,7 @@ def one_line_error(capsys, *args) -> str:
     code, out, err = run(capsys, *args)
     assert code == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+    assert len(lines) == 1 and "Fix:" in lines[0] and "Traceback" not in err
     return lines[0]
 
 

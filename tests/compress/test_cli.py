@@ -57,7 +57,7 @@ def test_full_run(files, capsys):
 def _bad(files, capsys, **kw):
     assert _run(files, **kw) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert "Fix:" in err and "\n" not in err and "Traceback" not in err
     assert not (files / "out.pt").exists()
     assert not [f for f in os.listdir(files) if f.startswith(".tinyopt-tmp")]
     return err

@@ -4,7 +4,8 @@ Each sub-command lives in its own module here and exposes ``register(app)``; mod
 start-up so that packages stay independent. Command modules import heavy libraries (torch, onnx,
 matplotlib) inside the command function, never at module level: ``tinyopt analyze`` must start fast.
 
-Bad input raises ``TinyoptError``: we print its one-line message to stderr and exit 2, no traceback.
+Bad input raises ``TinyoptError``: we print its one-line message (it starts with the file) to stderr and
+exit 2, no traceback.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except TinyoptError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(e, file=sys.stderr)  # one line, starting with the file it is about
         return 2
     except BrokenPipeError:
         return 0

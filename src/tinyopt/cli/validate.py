@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from tinyopt.errors import DataError, ModelFormatError, TinyoptError
+from tinyopt.errors import DataError, TinyoptError
 
 _IDX_SUFFIXES = ("-ubyte", ".idx", "-ubyte.gz", ".idx.gz", ".idx1", ".idx3")
 
@@ -67,31 +67,11 @@ def _yaml(path: Path) -> str:
 
 def check_state_dict(path: Path) -> int:
     """A ``.pt`` checkpoint holds only tensors (read with ``weights_only=True``), all finite."""
-    import pickle
+    from tinyopt.compress.checkpoint import read_state_dict
 
-    import torch
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch.load raises many types on foreign bytes; all mean "bad file"
-        text = str(e).strip()
-        first = text.splitlines()[0][:120] if text else type(e).__name__
-        if "weights_only" in text or isinstance(e, pickle.UnpicklingError):
-            raise ModelFormatError(f"refused: the file holds pickled Python objects, not only tensors ({first})",
-                                   path=path, fix="save with torch.save(model.state_dict(), path); tinyopt "
-                                   "never unpickles objects from user files") from None
-        raise ModelFormatError(f"not a PyTorch checkpoint ({type(e).__name__}: {first})", path=path,
-                               fix="give a file written by torch.save(model.state_dict(), path)") from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj:
-        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict", path=path,
-                               fix="save with torch.save(model.state_dict(), path)")
+    obj = read_state_dict(path)
     for k, v in obj.items():
-        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
-            raise ModelFormatError(f"entry {k!r} is a {type(v).__name__}, not a tensor", path=path,
-                                   where=f"key {str(k)[:60]!r}", fix="save only model.state_dict()")
-        if v.is_floating_point() and not torch.isfinite(v).all():
+        if v.is_floating_point() and not bool(v.isfinite().all()):
             raise DataError("contains NaN or inf", path=path, where=f"tensor '{k[:60]}'",
                             fix="use a checkpoint from a training run that did not diverge")
     return len(obj)

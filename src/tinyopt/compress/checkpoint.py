@@ -55,9 +55,9 @@ def resize_to_(model: nn.Module, state: dict) -> nn.Module:
     return model
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = False) -> nn.Module:
-    """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly; with ``resize`` the
-    model's layers first take the (smaller) channel counts of a structured-pruned checkpoint."""
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.pt`` file, read with ``weights_only=True``: anything that is not a mapping of
+    names to tensors (a pickled module, TorchScript, foreign bytes) is refused, never executed."""
     p = Path(path)
     if not p.is_file():
         raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
@@ -76,9 +76,20 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = Fa
                                fix="give a file written by torch.save(model.state_dict(), path)") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelFormatError("the checkpoint is not a state_dict (a mapping of names to tensors)", path=path,
-                               fix="save with torch.save(model.state_dict(), path)")
+    if not isinstance(obj, dict) or not obj:
+        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to tensors)",
+                               path=path, fix="save with torch.save(model.state_dict(), path)")
+    for k, v in obj.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise ModelFormatError(f"entry {str(k)[:60]!r} is a {type(v).__name__}, not a tensor", path=path,
+                                   where=f"key {str(k)[:60]!r}", fix="save only model.state_dict()")
+    return obj
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = False) -> nn.Module:
+    """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly; with ``resize`` the
+    model's layers first take the (smaller) channel counts of a structured-pruned checkpoint."""
+    obj = read_state_dict(path)
     if resize:
         resize_to_(model, obj)
     own = model.state_dict()
