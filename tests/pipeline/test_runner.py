@@ -77,6 +77,10 @@ def test_same_config_same_bytes(data, first, tmp_path):
         assert (a_dir / v["artifact"]).read_bytes() == (tmp_path / v["artifact"]).read_bytes()
     for name in ("summary.json", "report.html"):
         assert (a_dir / name).read_bytes() == (tmp_path / name).read_bytes()
+    cached = sorted(p.relative_to(a_dir) for p in (a_dir / "cache").rglob("*") if p.is_file())
+    assert cached and cached == sorted(p.relative_to(tmp_path) for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    for rel in cached:  # trained weights included: torch.save goes through memory, not a temp-named file
+        assert (a_dir / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
 
 
 def test_a_device_too_small_stops_after_analysis(data, tmp_path):

@@ -71,9 +71,7 @@ def _augment(xb, rng):
 
 def train_float(cfg: dict, fs: Splits, folder: Path, on_epoch=None) -> dict:
     """Train the float model; write ``model.pt`` (a state dict) and return the history and accuracies."""
-    import torch
 
-    from tinyopt._io import atomic_path
 
     t = cfg["training"]
     model = build_model(cfg, fs)
@@ -81,8 +79,9 @@ def train_float(cfg: dict, fs: Splits, folder: Path, on_epoch=None) -> dict:
                   batch_size=int(t["batch_size"]), weight_decay=float(t["weight_decay"]), seed=int(cfg["seed"]),
                   x_val=fs.val.x, y_val=fs.val.y, on_epoch=on_epoch,
                   augment=_augment if t.get("augment") else None)
-    with atomic_path(folder / "model.pt", suffix=".pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    from tinyopt.compress.checkpoint import save_state_dict
+
+    save_state_dict(folder / "model.pt", model.state_dict())  # in memory first: same bytes for same weights
     return {"history": history, "zoo": cfg["model"]["zoo"], "zoo_kwargs": zoo_kwargs(cfg, fs)}
 
 

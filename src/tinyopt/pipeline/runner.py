@@ -180,10 +180,9 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
 
             def build_prune(tmp: Path) -> dict:
                 pruned, hist = variants.prune(model, fs, pcfg, seed, on_epoch=lambda e, r: tick())
-                from tinyopt._io import atomic_path
+                from tinyopt.compress.checkpoint import save_state_dict
 
-                with atomic_path(tmp / "model.pt", suffix=".pt") as t:
-                    torch.save(pruned.state_dict(), t)
+                save_state_dict(tmp / "model.pt", pruned.state_dict())  # same bytes for the same weights
                 return {"history": hist}
 
             with prog.bar(f"prune {pcfg['sparsity']:.0%} + fine-tune", int(pcfg["epochs"])) as tick:
