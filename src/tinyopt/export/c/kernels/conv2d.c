@@ -118,21 +118,24 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
         if (other == NULL && q->small) { /* the common case without per-output branches or reloads */
             const int32_t *mult = q->mult, *shift = q->shift;
             const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
+            const int full = lo == -128 && hi == 127;
             int8_t *d0 = dst + i0, *d1 = dst + i1;
             for (oc = 0; oc + 1 < oc_n; oc += 2) {
                 int32_t acc[4], k;
                 acc[0] = acc[1] = bias[oc];
                 acc[2] = acc[3] = bias[oc + 1];
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-                tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
+                if (x1 != x0) {
+                    tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
+                } else {
+                    tinyopt_mm1x2(xw, weights + oc * n, n / 4, acc);
+                }
 #else
                 tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
 #endif
                 for (k = 0; k < 4; ++k) {
                     const int c = oc + (k >> 1);
-                    int32_t v = tinyopt_mbqm_small(acc[k], mult[c], shift[c]) + offset;
-                    v = v < lo ? lo : (v > hi ? hi : v);
-                    acc[k] = v;
+                    acc[k] = tinyopt_clamp_q(tinyopt_mbqm_small(acc[k], mult[c], shift[c]) + offset, full, lo, hi);
                 }
                 d0[oc] = (int8_t)acc[0];
                 d0[oc + 1] = (int8_t)acc[2];

@@ -38,6 +38,22 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
         if (p->lanes != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
             int g, j;
+            if (o == NULL && small) { /* the common case: requantize without per-output branches */
+                const int full = lo == -128 && hi == 127;
+                for (g = 0; g < c_n; g += 4) {
+                    int32_t acc[4];
+                    acc[0] = bias[g];
+                    acc[1] = bias[g + 1];
+                    acc[2] = bias[g + 2];
+                    acc[3] = bias[g + 3];
+                    tinyopt_dw9x4_asm(tap, g, p->lanes + g / 2 * 9, acc);
+                    for (j = 0; j < 4; ++j) {
+                        d[g + j] = (int8_t)tinyopt_clamp_q(
+                            tinyopt_mbqm_small(acc[j], mult[g + j], shift[g + j]) + offset, full, lo, hi);
+                    }
+                }
+                continue;
+            }
             for (g = 0; g < c_n; g += 4) {
                 int32_t acc[4];
                 acc[0] = bias[g];

@@ -70,6 +70,22 @@ TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shi
     return (y + (1 << (-shift - 1)) + (y >> 31)) >> -shift; /* y >> 31: -1 below zero */
 }
 
+/* Clamp to [lo, hi]; full says the range is all of int8 (no fused activation narrows it), which a DSP
+ * core does in one SSAT. The caller tests full once per row, so the branch is predictable. */
+TINYOPT_INLINE int32_t tinyopt_clamp_q(int32_t v, int full, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    if (full) {
+        int32_t r;
+        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+        return r;
+    }
+#else
+    (void)full;
+#endif
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
 static inline int8_t tinyopt_clamp8(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));

@@ -123,6 +123,21 @@ static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blo
 #endif
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* The last pixel of an odd-width row in the 1x1 loop: the widened layout of tinyopt_mm2x2_asm, pixel 0
+ * only (acc[0] += x.w0, acc[2] += x.w1), so it is not computed twice. */
+static inline void tinyopt_mm1x2(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
+{
+    int32_t a0 = acc[0], a2 = acc[2];
+    const uint32_t *end = x + 4 * blocks;
+    for (; x < end; x += 4, w += 8) {
+        const uint32_t xe = x[0], xo = x[1], v0 = tinyopt_ld4(w), v1 = tinyopt_ld4(w + 4);
+        a0 = tinyopt_smlad(xo, tinyopt_sxtb16_ror8(v0), tinyopt_smlad(xe, tinyopt_sxtb16(v0), a0));
+        a2 = tinyopt_smlad(xo, tinyopt_sxtb16_ror8(v1), tinyopt_smlad(xe, tinyopt_sxtb16(v1), a2));
+    }
+    acc[0] = a0;
+    acc[2] = a2;
+}
+
 /* Depthwise 3x3, four channels [c, c+4) of one output pixel: per tap one word of input (four channels),
  * split into 16-bit lanes (c, c+2) and (c+1, c+3), multiplied lane by lane (SMLABB/SMLATT) with weights
  * pre-packed as int16 pairs in words [tap][(w_c, w_c+2), (w_c+1, w_c+3)]. 11 instructions per 4 MACs. */
