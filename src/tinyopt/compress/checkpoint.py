@@ -58,9 +58,10 @@ def resize_to_(model: nn.Module, state: dict) -> nn.Module:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pt`` file, read with ``weights_only=True``: anything that is not a mapping of
     names to tensors (a pickled module, TorchScript, foreign bytes) is refused, never executed."""
+    from tinyopt.compress.pickle_scan import prescan_checkpoint
+
     p = Path(path)
-    if not p.is_file():
-        raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
+    prescan_checkpoint(p)  # container and pickle opcodes checked before torch unpickles anything
     try:
         with warnings.catch_warnings():  # torch warns on odd pickle protocols; the error below says it all
             warnings.simplefilter("ignore")
