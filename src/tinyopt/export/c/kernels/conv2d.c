@@ -88,6 +88,51 @@ static const uint32_t *widen_patch(const tinyopt_conv_params *p, const int8_t *i
 }
 #endif
 
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+#define XW_ARG xw, NULL, NULL
+#else
+#define XW_ARG NULL, x0, x1
+#endif
+
+/* The filter pairs of one or two pixels (d1 NULL: one) of a layer whose accumulators pass the 'small'
+ * test and with no fused ADD. Each filter's multiplier and shift are read once for both pixels; full
+ * (a literal at each call, so the compiler drops the other branch) selects SSAT for the clamp.
+ * Returns the first channel not done (the odd last filter). */
+TINYOPT_INLINE int direct_pixels(const tinyopt_conv_params *p, const requant_t *q, const uint32_t *xw,
+                                 const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1, int full)
+{
+    const int n = p->in_c, oc_n = p->out_c;
+    const int8_t *weights = p->weights;
+    const int32_t *bias = p->bias, *mult = q->mult, *shift = q->shift;
+    const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
+    int oc;
+    (void)xw;
+    (void)x0;
+    (void)x1;
+    for (oc = 0; oc + 1 < oc_n; oc += 2) {
+        const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
+        int32_t acc[4];
+        acc[0] = acc[1] = bias[oc];
+        acc[2] = acc[3] = bias[oc + 1];
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+        if (d1 != NULL) {
+            tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
+        } else {
+            tinyopt_mm1x2(xw, weights + oc * n, n / 4, acc);
+        }
+#else
+        tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
+#endif
+        d0[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], m0, s0) + offset, full, lo, hi);
+        d0[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], m1, s1) + offset, full, lo, hi);
+        if (d1 != NULL) {
+            d1[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], m0, s0) + offset, full, lo, hi);
+            d1[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], m1, s1) + offset, full, lo, hi);
+        }
+    }
+    return oc;
+}
+
 /* 1x1, no padding, input channels a multiple of 4: the patch is the input pixel itself and the filters
  * are stored in pairs interleaved per 4 channels, the layout of the 2x2 inner loop. */
 static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const int8_t *in, int oy, int8_t *col,
@@ -100,7 +145,7 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
     int ox, oc;
     for (ox = 0; ox < p->out_w; ox += 2) {
         const int8_t *x0 = row + ox * p->stride_w * n;
-        const int8_t *x1 = ox + 1 < p->out_w ? x0 + p->stride_w * n : x0; /* odd width: pixel twice */
+        const int8_t *x1 = ox + 1 < p->out_w ? x0 + p->stride_w * n : x0; /* odd width: one pixel */
         const int i0 = ox * oc_n, i1 = i0 + oc_n;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
         uint32_t *xw = (uint32_t *)(void *)col;
@@ -116,34 +161,9 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
         (void)col;
 #endif
         if (other == NULL && q->small) { /* the common case without per-output branches or reloads */
-            const int32_t *mult = q->mult, *shift = q->shift;
-            const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
-            const int full = lo == -128 && hi == 127;
-            int8_t *d0 = dst + i0, *d1 = dst + i1;
-            for (oc = 0; oc + 1 < oc_n; oc += 2) {
-                int32_t acc[4], k;
-                acc[0] = acc[1] = bias[oc];
-                acc[2] = acc[3] = bias[oc + 1];
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-                if (x1 != x0) {
-                    tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
-                } else {
-                    tinyopt_mm1x2(xw, weights + oc * n, n / 4, acc);
-                }
-#else
-                tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
-#endif
-                for (k = 0; k < 4; ++k) {
-                    const int c = oc + (k >> 1);
-                    acc[k] = tinyopt_clamp_q(tinyopt_mbqm_small(acc[k], mult[c], shift[c]) + offset, full, lo, hi);
-                }
-                d0[oc] = (int8_t)acc[0];
-                d0[oc + 1] = (int8_t)acc[2];
-                if (x1 != x0) {
-                    d1[oc] = (int8_t)acc[1];
-                    d1[oc + 1] = (int8_t)acc[3];
-                }
-            }
+            oc = q->lo == -128 && q->hi == 127
+                     ? direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL, 1)
+                     : direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL, 0);
         } else {
             oc = 0;
         }

@@ -14,6 +14,30 @@
 
 #define TINYOPT_DW_MAX_TAPS 64
 
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* One output pixel of a 3x3 layer with packed lanes, 'small' accumulators and no fused ADD; full (a
+ * literal at each call) selects SSAT for the clamp. */
+TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *const *tap, int8_t *d, int full)
+{
+    const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift, *lanes = p->lanes;
+    const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int c_n = p->in_c;
+    int g;
+    for (g = 0; g < c_n; g += 4, d += 4, lanes += 18, bias += 4, mult += 4, shift += 4) {
+        int32_t acc[4];
+        acc[0] = bias[0];
+        acc[1] = bias[1];
+        acc[2] = bias[2];
+        acc[3] = bias[3];
+        tinyopt_dw9x4_asm(tap, g, lanes, acc);
+        d[0] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], mult[0], shift[0]) + offset, full, lo, hi);
+        d[1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], mult[1], shift[1]) + offset, full, lo, hi);
+        d[2] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], mult[2], shift[2]) + offset, full, lo, hi);
+        d[3] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], mult[3], shift[3]) + offset, full, lo, hi);
+    }
+}
+#endif
+
 static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *dst,
                           const int8_t *other)
 {
@@ -39,18 +63,10 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
         if (p->lanes != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
             int g, j;
             if (o == NULL && small) { /* the common case: requantize without per-output branches */
-                const int full = lo == -128 && hi == 127;
-                for (g = 0; g < c_n; g += 4) {
-                    int32_t acc[4];
-                    acc[0] = bias[g];
-                    acc[1] = bias[g + 1];
-                    acc[2] = bias[g + 2];
-                    acc[3] = bias[g + 3];
-                    tinyopt_dw9x4_asm(tap, g, p->lanes + g / 2 * 9, acc);
-                    for (j = 0; j < 4; ++j) {
-                        d[g + j] = (int8_t)tinyopt_clamp_q(
-                            tinyopt_mbqm_small(acc[j], mult[g + j], shift[g + j]) + offset, full, lo, hi);
-                    }
+                if (lo == -128 && hi == 127) {
+                    dw_pixel_fast(p, tap, d, 1);
+                } else {
+                    dw_pixel_fast(p, tap, d, 0);
                 }
                 continue;
             }
