@@ -192,6 +192,41 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
     }
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+typedef const uint32_t *patch_t; /* widened to 16-bit lanes */
+#else
+typedef const int8_t *patch_t;
+#endif
+
+/* Two gathered patches times every filter pair, for a layer with 'small' accumulators and no fused
+ * ADD: each filter's multiplier and shift are read once for both pixels; full (a literal at each call)
+ * selects SSAT for the clamp. Returns the first channel not done (the odd last filter). */
+TINYOPT_INLINE int patch_pairs(const tinyopt_conv_params *p, const requant_t *q, patch_t x0, patch_t x1,
+                               int8_t *d0, int8_t *d1, int full)
+{
+    const int n = p->patch, oc_n = p->out_c;
+    const int8_t *weights = p->weights;
+    const int32_t *bias = p->bias, *mult = q->mult, *shift = q->shift;
+    const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
+    int oc;
+    for (oc = 0; oc + 1 < oc_n; oc += 2) {
+        const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
+        int32_t acc[4];
+        acc[0] = acc[1] = bias[oc];
+        acc[2] = acc[3] = bias[oc + 1];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        tinyopt_dot_2x2_x16(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
+#else
+        tinyopt_dot_2x2(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
+#endif
+        d0[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], m0, s0) + offset, full, lo, hi);
+        d1[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], m0, s0) + offset, full, lo, hi);
+        d0[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], m1, s1) + offset, full, lo, hi);
+        d1[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], m1, s1) + offset, full, lo, hi);
+    }
+    return oc;
+}
+
 static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *col, int8_t *dst,
                      const int8_t *other)
 {
@@ -221,7 +256,12 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         const int8_t *x1 = patch_of(p, in, oy, ox + 1, col + n);
 #endif
         const int i0 = ox * oc_n, i1 = i0 + oc_n;
-        for (oc = 0; oc + 1 < oc_n; oc += 2) {
+        oc = 0;
+        if (other == NULL && q.small) {
+            oc = q.lo == -128 && q.hi == 127 ? patch_pairs(p, &q, x0, x1, dst + i0, dst + i1, 1)
+                                             : patch_pairs(p, &q, x0, x1, dst + i0, dst + i1, 0);
+        }
+        for (; oc + 1 < oc_n; oc += 2) {
             int32_t acc[4];
             acc[0] = acc[1] = bias[oc];
             acc[2] = acc[3] = bias[oc + 1];
