@@ -135,8 +135,7 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
         k = kh * kw * ic
         weights = np.zeros((oc, patch_bytes(k)), np.int64)
         weights[:, :k] = wq.reshape(oc, k)
-        if is_direct(kh, kw, q["padding_h"], q["padding_w"], ic):
-            weights = interleave_pairs(weights)
+        weights = interleave_pairs(weights)  # the layout of the 2-pixel x 2-filter loops
     ints["patch"] = 0 if depthwise else patch_bytes(kh * kw * ic)
     ints["small_acc"] = small_accumulator(bias, np.abs(wq).sum(axis=(0, 1, 2)) if depthwise
                                           else np.abs(wq).reshape(oc, -1).sum(axis=1), q["output_shift"])

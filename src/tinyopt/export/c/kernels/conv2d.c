@@ -192,6 +192,15 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
     }
 }
 
+/* Two patches times a filter pair stored interleaved per 4 values (acc as in tinyopt_mm2x2_c). */
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+#define PAIR_DOT(x0, x1, w, n, acc) ((void)(x1), tinyopt_conv2x2_asm(x0, w, (n) / 4, acc)) /* x1 after x0 */
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define PAIR_DOT(x0, x1, w, n, acc) tinyopt_conv2x2_x16(x0, x1, w, n, acc)
+#else
+#define PAIR_DOT(x0, x1, w, n, acc) tinyopt_mm2x2_c(x0, x1, w, n, acc)
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 typedef const uint32_t *patch_t; /* widened to 16-bit lanes */
 #else
@@ -214,11 +223,7 @@ TINYOPT_INLINE int patch_pairs(const tinyopt_conv_params *p, const requant_t *q,
         int32_t acc[4];
         acc[0] = acc[1] = bias[oc];
         acc[2] = acc[3] = bias[oc + 1];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        tinyopt_dot_2x2_x16(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
-#else
-        tinyopt_dot_2x2(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
-#endif
+        PAIR_DOT(x0, x1, weights + oc * n, n, acc);
         d0[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], m0, s0) + offset, full, lo, hi);
         d1[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], m0, s0) + offset, full, lo, hi);
         d0[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], m1, s1) + offset, full, lo, hi);
@@ -265,11 +270,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
             int32_t acc[4];
             acc[0] = acc[1] = bias[oc];
             acc[2] = acc[3] = bias[oc + 1];
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            tinyopt_dot_2x2_x16(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
-#else
-            tinyopt_dot_2x2(x0, x1, weights + oc * n, weights + (oc + 1) * n, n, acc);
-#endif
+            PAIR_DOT(x0, x1, weights + oc * n, n, acc);
             put(&q, dst, other, i0 + oc, acc[0], oc);
             put(&q, dst, other, i1 + oc, acc[1], oc);
             put(&q, dst, other, i0 + oc + 1, acc[2], oc + 1);
@@ -284,7 +285,15 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     }
     for (; ox < p->out_w; ++ox) {
         const int8_t *x0 = patch_of(p, in, oy, ox, col);
-        for (oc = 0; oc < oc_n; ++oc) {
+        for (oc = 0; oc + 1 < oc_n; oc += 2) { /* filters interleaved in pairs */
+            int32_t acc[4];
+            acc[0] = acc[1] = bias[oc];
+            acc[2] = acc[3] = bias[oc + 1];
+            tinyopt_mm2x2_c(x0, x0, weights + oc * n, n, acc);
+            put(&q, dst, other, ox * oc_n + oc, acc[0], oc);
+            put(&q, dst, other, ox * oc_n + oc + 1, acc[2], oc + 1);
+        }
+        if (oc < oc_n) { /* odd channel count: the last filter is stored alone */
             put(&q, dst, other, ox * oc_n + oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
         }
     }

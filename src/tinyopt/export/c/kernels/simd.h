@@ -51,15 +51,16 @@ static inline int32_t tinyopt_dot_s8(const int8_t *a, const int8_t *b, int n, in
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 /* Two input patches already sign-extended to 16-bit lanes (word 2i: values 4i and 4i+2, word 2i+1:
- * 4i+1 and 4i+3, the order SXTB16 produces), two int8 filters: four dual MACs per two word loads. */
-static inline void tinyopt_dot_2x2_x16(const uint32_t *x0, const uint32_t *x1, const int8_t *w0,
-                                       const int8_t *w1, int n, int32_t *acc)
+ * 4i+1 and 4i+3, the order SXTB16 produces), two int8 filters interleaved per 4 values: four dual MACs
+ * per two word loads. */
+static inline void tinyopt_conv2x2_x16(const uint32_t *x0, const uint32_t *x1, const int8_t *w, int n,
+                                       int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     const uint32_t *end = x0 + n / 2;
-    for (; x0 < end; x0 += 2, x1 += 2, w0 += 4, w1 += 4) {
+    for (; x0 < end; x0 += 2, x1 += 2, w += 8) {
         const uint32_t x0e = x0[0], x0o = x0[1], x1e = x1[0], x1o = x1[1];
-        const uint32_t v0 = tinyopt_ld4(w0), v1 = tinyopt_ld4(w1);
+        const uint32_t v0 = tinyopt_ld4(w), v1 = tinyopt_ld4(w + 4);
         const uint32_t w0e = tinyopt_sxtb16(v0), w0o = tinyopt_sxtb16_ror8(v0);
         const uint32_t w1e = tinyopt_sxtb16(v1), w1o = tinyopt_sxtb16_ror8(v1);
         a0 = tinyopt_smlad(x0o, w0o, tinyopt_smlad(x0e, w0e, a0));
@@ -123,6 +124,52 @@ static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blo
 #endif
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* The im2col twin of tinyopt_mm2x2_asm: the two pixels' widened patches lie one after the other
+ * (pixel 1 starts 8 * blocks bytes after pixel 0), filters interleaved in pairs as for the 1x1 loop.
+ * Pixel 1's pointer needs a fourteenth register, so r7 is saved and restored inside the asm (no operand
+ * lives in it). 17 instructions per 16 MACs. */
+static inline void tinyopt_conv2x2_asm(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
+{
+    register const uint32_t *rx __asm__("r0") = x;
+    register const int8_t *rw __asm__("r1") = w;
+    register int rn __asm__("r2") = blocks;
+    register int32_t *racc __asm__("r3") = acc;
+    __asm__ volatile(
+        "push {r3, r7}\n\t"
+        "add r7, r0, r2, lsl #3\n\t"
+        "ldr r4, [r3]\n\t"
+        "ldr r5, [r3, #4]\n\t"
+        "ldr r6, [r3, #8]\n\t"
+        "ldr r8, [r3, #12]\n"
+        "1:\n\t"
+        "ldrd r9, r10, [r0], #8\n\t"
+        "ldrd r11, r12, [r7], #8\n\t"
+        "ldr lr, [r1], #4\n\t"
+        "sxtb16 r3, lr\n\t"
+        "sxtb16 lr, lr, ror #8\n\t"
+        "smlad r4, r9, r3, r4\n\t"
+        "smlad r4, r10, lr, r4\n\t"
+        "smlad r5, r11, r3, r5\n\t"
+        "smlad r5, r12, lr, r5\n\t"
+        "ldr lr, [r1], #4\n\t"
+        "sxtb16 r3, lr\n\t"
+        "sxtb16 lr, lr, ror #8\n\t"
+        "smlad r6, r9, r3, r6\n\t"
+        "smlad r6, r10, lr, r6\n\t"
+        "smlad r8, r11, r3, r8\n\t"
+        "smlad r8, r12, lr, r8\n\t"
+        "subs r2, r2, #1\n\t"
+        "bne 1b\n\t"
+        "pop {r3, r7}\n\t"
+        "str r4, [r3]\n\t"
+        "str r5, [r3, #4]\n\t"
+        "str r6, [r3, #8]\n\t"
+        "str r8, [r3, #12]\n\t"
+        : "+r"(rx), "+r"(rw), "+r"(rn), "+r"(racc)
+        :
+        : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
 /* The last pixel of an odd-width row in the 1x1 loop: the widened layout of tinyopt_mm2x2_asm, pixel 0
  * only (acc[0] += x.w0, acc[2] += x.w1), so it is not computed twice. */
 static inline void tinyopt_mm1x2(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
