@@ -40,11 +40,6 @@ def small_accumulator(bias: np.ndarray, abs_weight_sums: np.ndarray, shifts) -> 
     return int(bool(bound.max(initial=0) < 2**30 and np.max(np.asarray(shifts)) <= -1))
 
 
-def is_direct(kh: int, kw: int, pad_h: int, pad_w: int, in_c: int) -> bool:
-    """A 1x1 conv whose patch is the input pixel itself (the kernel's direct path)."""
-    return kh == kw == 1 and pad_h == pad_w == 0 and in_c % 4 == 0
-
-
 def interleave_pairs(w: np.ndarray) -> np.ndarray:
     """Filters [O][K] stored in pairs interleaved per 4 values (an odd last filter stays as it is).
 

@@ -79,8 +79,8 @@ static inline void tinyopt_conv2x2_x16(const uint32_t *x0, const uint32_t *x1, c
 #define TINYOPT_HAVE_MM2X2_ASM 1
 /* The 1x1-convolution inner loop, 16 instructions per 16 multiply-accumulates (GCC's register
  * allocation of the C version spills). x: both pixels widened and interleaved per 4 input channels
- * [p0 even, p0 odd, p1 even, p1 odd]; w: the two filters interleaved per 4 input channels; acc as in
- * tinyopt_dot_2x2. Unrolled twice (an odd block first). r7 (Thumb frame pointer) is left alone. */
+ * [p0 even, p0 odd, p1 even, p1 odd]; w: the two filters interleaved per 4 input channels;
+ * acc[0] += x0.w0, acc[1] += x1.w0, acc[2] += x0.w1, acc[3] += x1.w1. Unrolled twice (an odd block first). r7 (Thumb frame pointer) is left alone. */
 static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
 {
     register const uint32_t *rx __asm__("r0") = x;
@@ -272,38 +272,6 @@ static inline void tinyopt_mm2x2_c(const int8_t *x0, const int8_t *x1, const int
             a2 += u * q;
             a3 += v * q;
         }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
-/* acc[0] += x0.w0, acc[1] += x1.w0, acc[2] += x0.w1, acc[3] += x1.w1 */
-static inline void tinyopt_dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w0,
-                                   const int8_t *w1, int n, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int i = 0;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t u0 = tinyopt_ld4(x0 + i), u1 = tinyopt_ld4(x1 + i);
-        const uint32_t v0 = tinyopt_ld4(w0 + i), v1 = tinyopt_ld4(w1 + i);
-        const uint32_t x0e = tinyopt_sxtb16(u0), x0o = tinyopt_sxtb16_ror8(u0);
-        const uint32_t x1e = tinyopt_sxtb16(u1), x1o = tinyopt_sxtb16_ror8(u1);
-        const uint32_t w0e = tinyopt_sxtb16(v0), w0o = tinyopt_sxtb16_ror8(v0);
-        const uint32_t w1e = tinyopt_sxtb16(v1), w1o = tinyopt_sxtb16_ror8(v1);
-        a0 = tinyopt_smlad(x0o, w0o, tinyopt_smlad(x0e, w0e, a0));
-        a1 = tinyopt_smlad(x1o, w0o, tinyopt_smlad(x1e, w0e, a1));
-        a2 = tinyopt_smlad(x0o, w1o, tinyopt_smlad(x0e, w1e, a2));
-        a3 = tinyopt_smlad(x1o, w1o, tinyopt_smlad(x1e, w1e, a3));
-    }
-#endif
-    for (; i < n; ++i) {
-        a0 += (int32_t)x0[i] * w0[i];
-        a1 += (int32_t)x1[i] * w0[i];
-        a2 += (int32_t)x0[i] * w1[i];
-        a3 += (int32_t)x1[i] * w1[i];
     }
     acc[0] = a0;
     acc[1] = a1;
