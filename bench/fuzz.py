@@ -116,7 +116,10 @@ def extra_seeds(by_target: Path) -> None:
 
     import numpy as np
     import torch
+    from tests.fuzz.onnx_seeds import onnx_seeds
 
+    for k, data in enumerate(onnx_seeds()):
+        (by_target / "onnx" / f"op-{k:03d}.onnx").write_bytes(data)
     shared = ROOT.parent / "shared"
     for p in sorted((shared / "models" / "mlperf-tiny").glob("*.tflite")):
         for t in ("tflite", "pipeline"):

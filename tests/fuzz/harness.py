@@ -54,7 +54,12 @@ def seeds(name: str) -> list[bytes]:
     known = {k for k, v in json.loads((CORPUS.parent / "manifest.json").read_text()).items() if v.get("known_bug")}
     bad = sorted(p for f in folders for p in (CORPUS / f).iterdir()
                  if p.name.endswith(suffix) and f"{f}/{p.name}" not in known)
-    return [p.read_bytes() for p in valid + bad]
+    out = [p.read_bytes() for p in valid + bad]
+    if name == "onnx":  # one small graph per supported operator and error branch, built by script
+        from tests.fuzz.onnx_seeds import onnx_seeds
+
+        out += onnx_seeds()
+    return out
 
 
 def _as_file(data: bytes, suffix: str) -> str:
