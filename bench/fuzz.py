@@ -94,6 +94,13 @@ with tempfile.TemporaryDirectory() as tmp:
                 (d / p.name).write_bytes(p.read_bytes())
             calls += [lambda d=d: load_wav_folder(d), lambda d=d: load_wav_folder(d, duration=0.5),
                       lambda: load_wav_folder(tmp / "nowhere"), lambda: load_wav_folder(tmp / "m.bin")]
+    files = Path(sys.argv[1], "tests", "corpus", "files")
+    calls += [lambda p=p: validate_file(p) for p in sorted(files.glob("*/*.npz"))]
+    from typer.testing import CliRunner
+    from tinyopt.cli import app
+    picks = [*sorted(files.glob("valid/*"))[:3], *sorted(files.glob("npy/*.npz"))[:2],
+             *sorted(files.glob("yaml/*"))[:3], *sorted(files.glob("onnx/*"))[:2], tmp / "missing"]
+    calls += [lambda p=p: CliRunner().invoke(app, ["validate", str(p)]) for p in picks]
     mnist = Path(sys.argv[1]).parent / "shared" / "datasets" / "mnist-t10k"
     calls += [lambda: load_mnist(mnist), lambda: load_mnist(tmp)]
     for c in calls:
