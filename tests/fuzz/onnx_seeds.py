@@ -168,6 +168,19 @@ def onnx_seeds() -> list[bytes]:
     out.append(_model([n("Relu", ["x"], ["r"])], {"y": _w((1, 4))}, nchw, None))  # output is a constant
     from onnx import TensorProto
 
+    # variants shaped so that the checker's shape inference passes and the converter decides
+    one("Gemm", {"transA": 1}, {"w": _w((12, 5))}, in_shape=[12, 1])
+    one("MatMul", {}, {"w": _w((2, 12, 5))}, in_shape=[1, 12])
+    one("BatchNormalization", {"training_mode": 1}, {k: _c(np.ones(4, np.float32)) for k in ("g", "b", "m", "v")},
+        opset=15)
+    one("Squeeze", {}, {"ax": _c(np.int64([0]))}, in_shape=[1, 3, 12])
+    custom = helper.make_model(helper.make_graph(
+        [n("Custom", ["x"], ["y"], domain="com.example")], "seed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, nchw)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, nchw)]),
+        opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example", 1)])
+    custom.ir_version = 8
+    out.append(custom.SerializeToString())
     x2 = helper.make_tensor_value_info("x2", TensorProto.FLOAT, nchw)
     out.append(_model([n("Add", ["x", "x2"], ["y"])], {}, nchw, None, ins_extra=[x2]))
     return out
