@@ -352,3 +352,27 @@ def test_huge_folded_constant_refused(tmp_path):
     path = save(nodes, {}, [1, 4], [1, 4], tmp_path / "big.onnx")
     with pytest.raises(ModelFormatError, match="exceeds the"):
         load_onnx(path)
+
+
+def test_constant_first_operand(tmp_path):
+    """Mul(c, x) is the same layer as Mul(x, c); c - x is refused by name, not as an unknown input."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from tinyopt.errors import UnsupportedOpError
+    from tinyopt.graph.onnx_import import load_onnx
+
+    def model(op):
+        c = helper.make_tensor("c", TensorProto.FLOAT, [4], np.arange(1, 5, dtype=np.float32))
+        g = helper.make_graph([helper.make_node(op, ["c", "x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [c])
+        path = tmp_path / f"{op}.onnx"
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+        return path
+
+    g = load_onnx(model("Mul"))
+    assert [n.op for n in g.nodes] == ["MUL"]
+    with pytest.raises(UnsupportedOpError, match="a constant minus a tensor"):
+        load_onnx(model("Sub"))

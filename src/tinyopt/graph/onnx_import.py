@@ -345,6 +345,8 @@ class _OnnxConverter:
             if op == "Dropout" and len(node.output) > 1 and self.uses.get(node.output[1]):
                 b.unsupported("a Dropout whose mask output is used")
             return self._val(ins[0])
+        if op in ("Add", "Sub", "Mul"):  # either operand may be the constant
+            return self._binary(name, op, ins)
         x = self._val(ins[0])
         if op == "Conv":
             w = self._const(ins[1], "weight")
@@ -371,8 +373,6 @@ class _OnnxConverter:
             if w.ndim != 2:
                 b.unsupported(f"MatMul with a {w.ndim}-D weight")
             return b.linear(name, x, w.T, None)
-        if op in ("Add", "Sub", "Mul"):
-            return self._binary(name, op, ins)
         if op == "Relu":
             return b.unary(name, x, "RELU")
         if op == "Clip":
