@@ -240,13 +240,16 @@ def _pool(graph, node, is_int) -> dict:
     return p
 
 
+def _binary_qparams(graph, node):
+    """(scale, zero point) of a two-input op's inputs and output, each per tensor."""
+    return tuple(_scalar_qparams(graph, node, t) for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
+
+
 def _add_sub(graph, node, is_int) -> dict:
     p = _out_range(graph, node, node.outputs[0], is_int)
     if not is_int:
         return p
-    s1, z1 = _scalar_qparams(graph, node, node.inputs[0])
-    s2, z2 = _scalar_qparams(graph, node, node.inputs[1])
-    so, zo = _scalar_qparams(graph, node, node.outputs[0])
+    (s1, z1), (s2, z2), (so, zo) = _binary_qparams(graph, node)
     left_shift = 20
     twice_max = 2.0 * float(max(s1, s2))
     m1, sh1 = quantize_multiplier(float(s1) / twice_max)
@@ -262,9 +265,7 @@ def _mul(graph, node, is_int) -> dict:
     p = _out_range(graph, node, node.outputs[0], is_int)
     if not is_int:
         return p
-    s1, z1 = _scalar_qparams(graph, node, node.inputs[0])
-    s2, z2 = _scalar_qparams(graph, node, node.inputs[1])
-    so, zo = _scalar_qparams(graph, node, node.outputs[0])
+    (s1, z1), (s2, z2), (so, zo) = _binary_qparams(graph, node)
     m, s = quantize_multiplier(float(s1) * float(s2) / float(so))
     p.update(input1_offset=-z1, input2_offset=-z2, output_offset=zo, output_multiplier=m, output_shift=s)
     return p
