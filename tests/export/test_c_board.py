@@ -12,6 +12,7 @@ from tinyopt.errors import ToolchainError
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, require, run_host, run_qemu
 from tinyopt.graph import load_model
+from test_c_inplace import random_network
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and shutil.which("cc")
 arm = pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
@@ -35,6 +36,62 @@ def test_m4_outputs_equal_host_and_counts_are_deterministic(path, tmp_path):
     assert counts.min() > lib.macs / 4 and (counts.max() - counts.min()) < 1e-3 * counts.min()
     _, again = run_qemu(m4.elf, lib.output_bytes)
     assert np.array_equal(counts, again)  # -icount: the same binary counts the same, run after run
+
+
+def _asm_cases(lib) -> set[str]:
+    """Which shapes of the packed-requantization M4 loop a library's conv layers reach."""
+    fused = {lib.plan.schedule.orig[k] for k in lib.plan.schedule.fused}
+    cases = set()
+    for i, p in lib.prepared.items():
+        if p.kind != "conv2d" or "rq" not in p.arrays or i in fused:
+            continue
+        kind = "1x1" if p.ints["k_h"] == p.ints["k_w"] == 1 else "im2col"
+        if (p.ints["patch"] // 4) % 2:
+            cases.add(f"{kind} odd blocks")  # the unrolled loop's one-block entry
+        if p.ints["out_w"] % 2:
+            cases.add(f"{kind} lone pixel")  # paired with itself, both stores to one place
+        if i in lib.plan.planner.in_place_nodes():
+            cases.add(f"{kind} in place")
+    return cases
+
+
+@arm
+def test_m4_asm_paths_on_random_networks(tmp_path):
+    """The M4 conv loop on shapes the MLPerf models lack (odd 4-value block counts, lone last pixels of
+    odd-width rows, 1x1 layers run in place as one long row, stride 2, fused ADDs beside them): the M4
+    outputs equal the host build's, which test_c_inplace checks against TFLM on the same networks."""
+    seen = set()
+    for seed in (0, 2, 4, 46):
+        g = random_network(seed)
+        lib = generate_sources(g)
+        seen |= _asm_cases(lib)
+        write_library(lib.files, tmp_path / f"lib{seed}")
+        xs = np.random.default_rng(seed).integers(-128, 128, size=(5, lib.input_bytes), dtype=np.int8)
+        m4 = build_m4(tmp_path / f"lib{seed}", tmp_path / f"m4-{seed}", xs)
+        outs, _ = run_qemu(m4.elf, lib.output_bytes)
+        host = run_host(build_host(tmp_path / f"lib{seed}", tmp_path / f"host{seed}"), xs, lib.output_bytes)
+        assert np.array_equal(outs, host), seed
+    assert {"1x1 odd blocks", "1x1 lone pixel", "1x1 in place", "im2col odd blocks", "im2col lone pixel",
+            "im2col in place"} <= seen, seen
+
+
+@arm
+def test_profile_splits_the_count_by_node(tmp_path):
+    """--profile's per-node counts add up to the unmarked total (the marks' own cost aside) and put the
+    MACs where the model has them."""
+    from tinyopt.cli.deploy import run_on_board
+
+    g = random_network(16)  # conv 3x3 / 1x1 pairs
+    lib = generate_sources(g)
+    write_library(lib.files, tmp_path / "lib")
+    res = run_on_board(lib, tmp_path / "lib", "mps2-an386", n_inputs=1, profile=True)
+    nodes = res["nodes"]
+    assert [r["node"] for r in nodes] == [i for i, p in lib.prepared.items() if p.kind != "reshape"]
+    total = sum(r["instructions"] for r in nodes)
+    # each mark is a call and two counter reads (~30 instructions, 5-instruction resolution)
+    assert abs(total - res["instructions"]) <= 40 * len(nodes), (total, res["instructions"])
+    assert sum(r["macs"] for r in nodes) == lib.macs
+    assert all(r["instructions"] >= r["macs"] / 2 for r in nodes)  # an SMLAD does at most 2 MACs
 
 
 def test_missing_tool_names_the_install_command(monkeypatch):

@@ -17,11 +17,15 @@ from tinyopt.errors import ConfigError
 TARGETS = ("c", "arduino")
 
 
-def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0) -> dict:
-    """Build host and M4, run ``n_inputs`` seeded inputs on both; the figures ``--json`` prints."""
+def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False) -> dict:
+    """Build host and M4, run ``n_inputs`` seeded inputs on both; the figures ``--json`` prints.
+
+    ``profile`` adds a second M4 build with a mark after every node and reports each node's instructions
+    on the first input (the totals come from the unmarked build)."""
     import numpy as np
 
     from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+    from tinyopt.export.c.generate import node_macs
 
     rng = np.random.default_rng(seed)
     xs = rng.integers(-128, 128, size=(n_inputs, lib.input_bytes), dtype=np.int8)
@@ -30,8 +34,12 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0) -
         m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
         host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
+        nodes: dict[int, int] = {}
+        if profile:
+            marked = build_m4(out, tmp / "m4-profile", xs[:1], prefix=lib.prefix, board=board, profile=True)
+            run_qemu(marked.elf, lib.output_bytes, board=board, nodes=nodes)
     instructions = int(np.median(counts))
-    return {
+    res = {
         "board": board,
         "inputs": n_inputs,
         "instructions": instructions,
@@ -42,6 +50,11 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0) -
         "arena_bytes": lib.arena_bytes,
         "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
     }
+    if profile:
+        res["nodes"] = [{"node": i, "op": lib.prepared[i].kind, "instructions": n, "macs": node_macs(lib.prepared[i]),
+                         "instructions_per_mac": round(n / node_macs(lib.prepared[i]), 3)
+                         if node_macs(lib.prepared[i]) else None} for i, n in sorted(nodes.items())]
+    return res
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +70,7 @@ def register(app: typer.Typer) -> None:
         run: bool = typer.Option(False, "--run", help="build for the board, run under qemu, compare with host"),
         inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
         as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
+        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions"),
     ) -> None:
         """Generate a C99 library (or Arduino library) from an int8 model."""
         from tinyopt.cli._common import console, print_json
@@ -66,6 +80,7 @@ def register(app: typer.Typer) -> None:
 
         if target not in TARGETS:
             raise ConfigError(f"unknown target {target!r}", where="--target", fix="use --target c or arduino")
+        run = run or profile  # a profile is a run with marks
         if run and target != "c":
             raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
         if run and board is None:
@@ -85,9 +100,14 @@ def register(app: typer.Typer) -> None:
         con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
                   f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
         if run:
-            res = run_on_board(lib, out, board, n_inputs=inputs)
+            res = run_on_board(lib, out, board, n_inputs=inputs, profile=profile)
             if as_json:
                 print_json(res)
             else:
                 for k, v in res.items():
-                    con.print(f"{k:>22}  {v}", markup=False)
+                    if k != "nodes":
+                        con.print(f"{k:>22}  {v}", markup=False)
+                for row in res.get("nodes", []):
+                    per_mac = f"{row['instructions_per_mac']:.2f}/MAC" if row["macs"] else ""
+                    con.print(f"  node {row['node']:>3} {row['op']:<18} {row['instructions']:>11,} instr "
+                              f"{row['macs']:>11,} MACs {per_mac}", markup=False)

@@ -95,16 +95,20 @@ def _sizes(paths: list[Path]) -> dict:
 
 
 def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "tinyopt",
-             board: str = "mps2-an386") -> M4Build:
-    """Cross-compile the library and a semihosting harness holding ``inputs``; sizes via arm-none-eabi-size."""
+             board: str = "mps2-an386", profile: bool = False) -> M4Build:
+    """Cross-compile the library and a semihosting harness holding ``inputs``; sizes via arm-none-eabi-size.
+
+    ``profile`` builds the library with a mark after every node, so the harness also prints each node's
+    instructions on the first input (the marks cost a call each: use the plain build for totals)."""
     gcc = require("arm-none-eabi-gcc")
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     flags = [*WARN_FLAGS, *BOARDS[board]["flags"], "-O2", "-ffunction-sections", "-fdata-sections"]
+    lib_flags = [*flags, f"-D{prefix.upper()}_PROFILE"] if profile else flags
     objs = []
     for src in sorted(Path(lib_dir).glob("*.c")):
         obj = build_dir / (src.stem + ".o")
-        _run([gcc, *flags, "-I", str(lib_dir), "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
+        _run([gcc, *lib_flags, "-I", str(lib_dir), "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
         objs.append(obj)
     subs = dict(banner=emit.BANNER, prefix=prefix, PREFIX=prefix.upper(), n_inputs=len(inputs),
                 inputs=inputs_initializer(inputs), icount_shift=ICOUNT_SHIFT)
@@ -120,8 +124,11 @@ def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "
     return M4Build(elf, flash_bytes=lib["text"], ram_bytes=lib["data"] + lib["bss"], elf_sizes=_sizes([elf]))
 
 
-def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: float = 300):
-    """(outputs [N, output_bytes] int8, instructions per inference [N]) from the harness under qemu."""
+def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: float = 300,
+             nodes: dict[int, int] | None = None):
+    """(outputs [N, output_bytes] int8, instructions per inference [N]) from the harness under qemu.
+
+    ``nodes``, if given, receives {node index: instructions} of a ``profile`` build's first inference."""
     qemu = require("qemu-system-arm")
     res = _run([qemu, "-M", BOARDS[board]["machine"], "-nographic", "-monitor", "none", "-serial", "none",
                 "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
@@ -130,6 +137,10 @@ def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: f
     text = (res.stdout + res.stderr).decode(errors="replace")  # semihosting writes to qemu's stderr
     for line in text.splitlines():
         m = re.fullmatch(r"out ([0-9a-f]*) (\d+)", line.strip())
+        mark = re.fullmatch(r"node (\d+) (\d+)", line.strip())
+        if mark and nodes is not None:
+            node = int(mark.group(1))
+            nodes[node] = nodes.get(node, 0) + int(mark.group(2)) * SYSTICK_NS // (1 << ICOUNT_SHIFT)
         if m:
             outs.append(np.frombuffer(bytes.fromhex(m.group(1)), np.int8))
             counts.append(int(m.group(2)) * SYSTICK_NS // (1 << ICOUNT_SHIFT))

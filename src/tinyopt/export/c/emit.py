@@ -21,8 +21,9 @@ def c_identifier(text: str) -> str:
     return "_" + out if out[0].isdigit() else out
 
 
-def c_array(name: str, ctype: str, values, per_line: int = 16) -> str:
-    """A ``static const`` array definition holding ``values`` (flattened, exact integers).
+def c_array(name: str, ctype: str, values, per_line: int = 16, attribute: str = "") -> str:
+    """A ``static const`` array definition holding ``values`` (flattened, exact integers); ``attribute``
+    (e.g. an alignment macro) goes after the declarator.
 
     >>> print(c_array("w", "int8_t", [1, -2, 3], per_line=2))
     static const int8_t w[3] = {
@@ -33,7 +34,8 @@ def c_array(name: str, ctype: str, values, per_line: int = 16) -> str:
     flat = np.asarray(values).reshape(-1).tolist()
     rows = [", ".join(str(_c_int(v, ctype)) for v in flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
     body = ",\n".join("    " + r for r in rows)
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n{body}\n}};"
+    attr = f" {attribute}" if attribute else ""
+    return f"static const {ctype} {name}[{len(flat)}]{attr} = {{\n{body}\n}};"
 
 
 def _c_int(v: int, ctype: str) -> str:

@@ -6,10 +6,11 @@ atomically and refuses to overwrite a folder that tinyopt did not write.
 
 from __future__ import annotations
 
+
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -85,16 +86,37 @@ def check_graph(graph: Graph) -> None:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
 
 
+PORTABLE_REQUANT = ("bias", "multiplier", "shift")  # what a packed "rq" array replaces on the M4
+
+
 def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
-    """Constant arrays and the parameter struct of node ``i``."""
-    parts, fields = [], dict(p.ints)
-    for key, (ctype, arr) in p.arrays.items():
-        name = f"{prefix}_n{i}_{key}"
-        parts.append(emit.c_array(name, ctype, np.asarray(arr)))
-        fields[key] = name
-    fields.update(extra or {})
-    parts.append(emit.c_struct(f"{prefix}_{STRUCT_OF[p.kind]}", f"{prefix}_n{i}", fields))
-    return "\n\n".join(parts)
+    """Constant arrays and the parameter struct of node ``i``. A conv with a packed requantization array
+    gets two variants: the M4 assembly build stores only the packed form, other builds only the usual
+    per-channel arrays, so no constant is in flash twice."""
+    fields = {**p.ints, **(extra or {})}
+
+    def arrays(keys) -> tuple[list[str], dict]:
+        parts, names = [], {}
+        for key in keys:
+            ctype, arr = p.arrays[key]
+            name = names[key] = f"{prefix}_n{i}_{key}"
+            attribute = f"{prefix.upper()}_ALIGN4" if ctype == "int8_t" else ""  # LDRD/LDM need word alignment
+            parts.append(emit.c_array(name, ctype, np.asarray(arr), attribute=attribute))
+        return parts, names
+
+    struct = f"{prefix}_{STRUCT_OF[p.kind]}"
+    if "rq" not in p.arrays:
+        parts, names = arrays(p.arrays)
+        return "\n\n".join([*parts, emit.c_struct(struct, f"{prefix}_n{i}", {**fields, **names})])
+    common, names = arrays([k for k in p.arrays if k != "rq" and k not in PORTABLE_REQUANT])
+    packed, packed_names = arrays(["rq"])
+    portable, portable_names = arrays(PORTABLE_REQUANT)
+    m4 = {**fields, **names, **packed_names, **{k: "NULL" for k in PORTABLE_REQUANT}}
+    other = {**fields, **names, **portable_names, "rq": "NULL"}
+    return "\n\n".join([
+        *common, f"#if defined({prefix.upper()}_HAVE_MM2X2_ASM)", *packed,
+        emit.c_struct(struct, f"{prefix}_n{i}", m4), "#else", *portable,
+        emit.c_struct(struct, f"{prefix}_n{i}", other), "#endif"])
 
 
 def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
@@ -123,8 +145,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         extra = {}
         fusion = sched.fused.get(k)
         if p.kind in ("conv2d", "depthwise_conv2d"):
-            extra = {"pad_row": "NULL", "lanes": "NULL", "add": "NULL", "add_conv_first": 0}
-            for key in ("pad_row", "lanes"):
+            if fusion is not None and "rq" in p.arrays:  # the fused ADD runs on the C requantization path
+                p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
+            extra = {"pad_row": "NULL", "lanes": "NULL", "rq": "NULL", "add": "NULL", "add_conv_first": 0}
+            for key in ("pad_row", "lanes", "rq"):
                 if key in p.arrays:
                     del extra[key]
             if fusion is not None:
@@ -144,6 +168,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
             args.append(str(int(pl.reverse_.get(k, False)) if k in in_place else 0))
             args.append(ptr(fusion.other) if fusion else "NULL")
         calls.append(emit.c_call(fn, args))
+        calls.append(f"    {prefix.upper()}_AFTER_NODE({i});")
 
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     macs = sum(node_macs(p) for p in prepared.values())

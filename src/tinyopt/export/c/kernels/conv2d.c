@@ -89,6 +89,40 @@ static const uint32_t *widen_patch(const tinyopt_conv_params *p, const int8_t *i
 #endif
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* Two pixels' int8 values, 4 at a time (block i at a + i * step and b + i * step), sign-extended into
+ * 16-bit lanes and interleaved per block [a even, a odd, b even, b odd]: the layout of the M4 loops.
+ * Written front to back, so xw may lie over a and b as long as block i's reads precede its writes. */
+static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, uint32_t *xw)
+{
+    int i;
+    for (i = 0; i < blocks; ++i, a += step, b += step, xw += 4) {
+        const uint32_t u = tinyopt_ld4(a), v = tinyopt_ld4(b);
+        xw[0] = tinyopt_sxtb16(u);
+        xw[1] = tinyopt_sxtb16_ror8(u);
+        xw[2] = tinyopt_sxtb16(v);
+        xw[3] = tinyopt_sxtb16_ror8(v);
+    }
+}
+
+/* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of tinyopt_mmq_asm: each is gathered
+ * into the lower half of col, the two are interleaved per 4 bytes into the upper half, and that is
+ * widened front to back over col (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8,
+ * so nothing unread is overwritten; col holds 4P bytes for a patch of P). */
+static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
+                                  int8_t *col)
+{
+    const int n = p->patch, blocks = n / 4;
+    const int8_t *a = patch_of(p, in, oy, ox0, col), *b = patch_of(p, in, oy, ox1, col + n);
+    uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
+    int i;
+    for (i = 0; i < blocks; ++i) {
+        mix[2 * i] = tinyopt_ld4(a + 4 * i);
+        mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
+    }
+    widen_two((const int8_t *)mix, (const int8_t *)mix + 4, 8, blocks, slot);
+    return slot;
+}
+
 #define XW_ARG xw, NULL, NULL
 #else
 #define XW_ARG NULL, x0, x1
@@ -143,20 +177,28 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
     const int8_t *weights = p->weights;
     const int32_t *bias = p->bias;
     int ox, oc;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->rq != NULL && other == NULL) { /* every filter pair of a pixel pair in one asm routine */
+        uint32_t *xw = (uint32_t *)(void *)col;
+        (void)q;
+        for (ox = 0; ox < p->out_w; ox += 2) {
+            const int8_t *x0 = row + ox * p->stride_w * n;
+            const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
+            const int8_t *x1 = lone ? x0 : x0 + p->stride_w * n;
+            int8_t *d0 = dst + ox * oc_n;
+            widen_two(x0, x1, 4, n / 4, xw);
+            tinyopt_mmq_asm(xw, weights, n / 4, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
+        }
+        return;
+    }
+#endif
     for (ox = 0; ox < p->out_w; ox += 2) {
         const int8_t *x0 = row + ox * p->stride_w * n;
         const int8_t *x1 = ox + 1 < p->out_w ? x0 + p->stride_w * n : x0; /* odd width: one pixel */
         const int i0 = ox * oc_n, i1 = i0 + oc_n;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
         uint32_t *xw = (uint32_t *)(void *)col;
-        int b;
-        for (b = 0; b < n / 4; ++b) {
-            const uint32_t u = tinyopt_ld4(x0 + 4 * b), v = tinyopt_ld4(x1 + 4 * b);
-            xw[4 * b] = tinyopt_sxtb16(u);
-            xw[4 * b + 1] = tinyopt_sxtb16_ror8(u);
-            xw[4 * b + 2] = tinyopt_sxtb16(v);
-            xw[4 * b + 3] = tinyopt_sxtb16_ror8(v);
-        }
+        widen_two(x0, x1, 4, n / 4, xw);
 #else
         (void)col;
 #endif
@@ -252,6 +294,17 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         direct_row(p, &q, in, oy, col, dst, other);
         return;
     }
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->rq != NULL && other == NULL) { /* every filter pair of a pixel pair in one asm routine */
+        for (; ox < p->out_w; ox += 2) {
+            const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
+            const uint32_t *xw = widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col);
+            int8_t *d0 = dst + ox * oc_n;
+            tinyopt_mmq_asm(xw, weights, n / 4, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
+        }
+        return;
+    }
+#endif
     for (; ox + 1 < p->out_w; ox += 2) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
         const uint32_t *x0 = widen_patch(p, in, oy, ox, (uint32_t *)(void *)col);
@@ -303,7 +356,26 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
                     int8_t *col, int reverse, const int8_t *other)
 {
     const int row_bytes = p->out_w * p->out_c;
+    const uintptr_t in_at = (uintptr_t)in, out_at = (uintptr_t)out;
     int k;
+    const uintptr_t pixels = (uintptr_t)p->out_h * (uintptr_t)p->out_w;
+    const int disjoint = out_at + pixels * (uintptr_t)p->out_c <= in_at || out_at >= in_at + pixels * (uintptr_t)p->in_c;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    const int widened = p->rq != NULL && other == NULL; /* each pixel pair is copied before it is used */
+#else
+    const int widened = 0;
+#endif
+    if (!reverse && is_direct(p) && p->stride_h == 1 && p->stride_w == 1 &&
+        (disjoint || (widened && out_at <= in_at && p->out_c <= p->in_c))) {
+        /* 1x1, stride 1: the image is one long row, so pixel pairs run across row ends, and no scratch row
+         * is needed. In place, the asm path copies a pixel pair before writing its outputs, and output
+         * pixels 0..k end at out + (k+1) out_c <= in + (k+1) in_c, where the input not yet read begins. */
+        tinyopt_conv_params flat = *p;
+        flat.in_w = flat.out_w = p->out_h * p->out_w;
+        flat.in_h = flat.out_h = 1;
+        conv_row(&flat, in, 0, col, out, other);
+        return;
+    }
     for (k = 0; k < p->out_h; ++k) {
         const int oy = reverse ? p->out_h - 1 - k : k;
         const int8_t *other_row = other != NULL ? other + oy * row_bytes : NULL;

@@ -6,6 +6,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The Cortex-M4 assembly loops (simd.h): Thumb-2 with the DSP extension, GCC-compatible inline asm,
+ * optimized build. The generated model.c tests the same macro to store the conv layers' requantization
+ * constants in the packed form those loops read (and only that form). */
+#if defined(__GNUC__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && \
+    defined(__OPTIMIZE__)
+#define TINYOPT_HAVE_MM2X2_ASM 1
+#endif
+
+/* int8 constant arrays start on a word: the Cortex-M4 loops read them with LDRD, which must not be
+ * unaligned. Other compilers take the portable C path, which reads bytes. */
+#if defined(__GNUC__)
+#define TINYOPT_ALIGN4 __attribute__((aligned(4)))
+#else
+#define TINYOPT_ALIGN4
+#endif
+
 typedef struct {
     int size, left_shift;
     int32_t input1_offset, input2_offset, output_offset;
@@ -28,6 +44,8 @@ typedef struct {
     const int32_t *lanes;       /* depthwise 3x3, channels % 4 == 0: [C/4][9][2] words of two int16
                                  * weights (w_c | w_c+2 << 16, w_c+1 | w_c+3 << 16) for the DSP loop;
                                  * int32 so that the LDRD of the loop is word-aligned */
+    const int32_t *rq;          /* conv whose requantization fits the Cortex-M4 loop, or NULL: per filter
+                                 * pair [b0, b1, m0, m1, r0, r1, s0, s1] (see pack_requant) */
     const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
     int add_conv_first;         /* 1: the conv output is the ADD's first operand */
 } tinyopt_conv_params;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tinyopt_kernels.h"
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 static inline uint32_t tinyopt_ld4(const int8_t *p)
 {
@@ -75,8 +77,7 @@ static inline void tinyopt_conv2x2_x16(const uint32_t *x0, const uint32_t *x1, c
 }
 #endif
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && defined(__OPTIMIZE__)
-#define TINYOPT_HAVE_MM2X2_ASM 1
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
 /* The 1x1-convolution inner loop, 16 instructions per 16 multiply-accumulates (GCC's register
  * allocation of the C version spills). x: both pixels widened and interleaved per 4 input channels
  * [p0 even, p0 odd, p1 even, p1 odd]; w: the two filters interleaved per 4 input channels;
@@ -256,6 +257,90 @@ static inline void tinyopt_dw9x4_asm(const int8_t *const *taps, int c, const int
         : "+r"(rt), "+r"(rc), "+r"(rw), "+r"(racc)
         :
         : "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "memory");
+}
+#endif
+
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* One block of 4 input values: both pixels' widened words with one LDM, both filters' int8 words with
+ * one LDRD, 4 SXTB16 and 8 SMLAD: 14 instructions per 16 multiply-accumulates. */
+#define TINYOPT_MMQ_BLOCK \
+    "ldm r0!, {r9, r10, r11, r12}\n\t" \
+    "ldrd r3, lr, [r1], #8\n\t" \
+    "sxtb16 r7, r3\n\t" \
+    "sxtb16 r3, r3, ror #8\n\t" \
+    "smlad r4, r9, r7, r4\n\t" \
+    "smlad r4, r10, r3, r4\n\t" \
+    "smlad r5, r11, r7, r5\n\t" \
+    "smlad r5, r12, r3, r5\n\t" \
+    "sxtb16 r7, lr\n\t" \
+    "sxtb16 lr, lr, ror #8\n\t" \
+    "smlad r6, r9, r7, r6\n\t" \
+    "smlad r6, r10, lr, r6\n\t" \
+    "smlad r8, r11, r7, r8\n\t" \
+    "smlad r8, r12, lr, r8\n\t"
+/* acc -> int8: y = SMMULR(2 acc, m) (the rounding doubling high multiply), then
+ * (y + (y < 0 ? -1 : 0) + r) >> s, SSAT to int8 and a byte store with post-increment. */
+#define TINYOPT_MMQ_REQUANT(acc, m, r, s, dst) \
+    "add " acc ", " acc ", " acc "\n\t" \
+    "smmulr " acc ", " acc ", " m "\n\t" \
+    "add " acc ", " acc ", " acc ", asr #31\n\t" \
+    "add " acc ", " acc ", " r "\n\t" \
+    "asr " acc ", " acc ", " s "\n\t" \
+    "ssat " acc ", #8, " acc "\n\t" \
+    "strb " acc ", [" dst "], #1\n\t"
+
+/* A pixel pair times every filter pair of a conv layer, requantized and stored: the whole layer's inner
+ * work in one routine, so nothing spills between filter pairs. x: the two pixels' patches widened and
+ * interleaved per 4 values [p0 even, p0 odd, p1 even, p1 odd] (blocks = patch / 4 groups); w: filters
+ * interleaved in pairs per 4 values; rq: pack_requant's 8 words per filter pair; d0/d1: the pixels'
+ * outputs (equal pointers and equal patches for a lone pixel). Per filter pair 14 instructions per 16
+ * MACs plus ~40 (bias, requantization of 4 outputs, loop). r7 is saved by hand (Thumb frame pointer). */
+static inline void tinyopt_mmq_asm(const uint32_t *x, const int8_t *w, int blocks, const int32_t *rq, int8_t *d0,
+                                   int8_t *d1, int pairs)
+{
+    register const uint32_t *r0_ __asm__("r0") = x;
+    register const int8_t *r1_ __asm__("r1") = w;
+    register int r2_ __asm__("r2") = blocks;
+    register const int32_t *r3_ __asm__("r3") = rq;
+    register int8_t *r4_ __asm__("r4") = d0;
+    register int8_t *r5_ __asm__("r5") = d1;
+    register const int32_t *r6_ __asm__("r6") = rq + 8 * pairs;
+    __asm__ volatile(
+        "push {r7}\n\t"
+        "push {r0, r2, r3, r4, r5, r6}\n\t" /* [sp]: x, blocks, rq, d0, d1, rq end */
+        "1:\n\t"
+        "ldm r3!, {r4, r6}\n\t" /* the pair's biases */
+        "str r3, [sp, #8]\n\t"
+        "mov r5, r4\n\t"
+        "mov r8, r6\n\t"
+        "ldrd r0, r2, [sp]\n\t"
+        "lsrs r2, r2, #1\n\t"
+        "bcc 2f\n\t"
+        TINYOPT_MMQ_BLOCK
+        "cmp r2, #0\n\t"
+        "beq 3f\n"
+        "2:\n\t"
+        TINYOPT_MMQ_BLOCK
+        TINYOPT_MMQ_BLOCK
+        "subs r2, r2, #1\n\t"
+        "bne 2b\n"
+        "3:\n\t"
+        "ldr r3, [sp, #8]\n\t"
+        "ldm r3!, {r7, r9, r10, r11, r12, lr}\n\t" /* m0 m1 r0 r1 s0 s1 */
+        "ldrd r0, r2, [sp, #12]\n\t"
+        TINYOPT_MMQ_REQUANT("r4", "r7", "r10", "r12", "r0")
+        TINYOPT_MMQ_REQUANT("r5", "r7", "r10", "r12", "r2")
+        TINYOPT_MMQ_REQUANT("r6", "r9", "r11", "lr", "r0")
+        TINYOPT_MMQ_REQUANT("r8", "r9", "r11", "lr", "r2")
+        "strd r0, r2, [sp, #12]\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "cmp r3, r0\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r7}\n\t"
+        : "+r"(r0_), "+r"(r1_), "+r"(r2_), "+r"(r3_), "+r"(r4_), "+r"(r5_), "+r"(r6_)
+        :
+        : "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 #endif
 
