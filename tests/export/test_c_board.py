@@ -43,6 +43,10 @@ def _asm_cases(lib) -> set[str]:
     fused = {lib.plan.schedule.orig[k] for k in lib.plan.schedule.fused}
     cases = set()
     for i, p in lib.prepared.items():
+        if p.kind == "depthwise_conv2d" and "lanes" in p.arrays:
+            packed = "rq" in p.arrays and i not in fused
+            cases.add(f"depthwise {'packed' if packed else 'lanes, C requantization'}"
+                      + (" padded" if p.ints["pad_h"] else ""))
         if p.kind != "conv2d" or "rq" not in p.arrays or i in fused:
             continue
         kind = "1x1" if p.ints["k_h"] == p.ints["k_w"] == 1 else "im2col"
@@ -57,11 +61,12 @@ def _asm_cases(lib) -> set[str]:
 
 @arm
 def test_m4_asm_paths_on_random_networks(tmp_path):
-    """The M4 conv loop on shapes the MLPerf models lack (odd 4-value block counts, lone last pixels of
-    odd-width rows, 1x1 layers run in place as one long row, stride 2, fused ADDs beside them): the M4
-    outputs equal the host build's, which test_c_inplace checks against TFLM on the same networks."""
+    """The M4 conv and depthwise loops on shapes the MLPerf models lack (odd 4-value block counts, lone last
+    pixels of odd-width rows, 1x1 layers run in place as one long row, stride 2, padding, fused ADDs and
+    narrowed clamps beside them): the M4 outputs equal the host build's, which test_c_inplace checks
+    against TFLM on the same networks."""
     seen = set()
-    for seed in (0, 2, 4, 46):
+    for seed in (0, 2, 4, 46, 56):
         g = random_network(seed)
         lib = generate_sources(g)
         seen |= _asm_cases(lib)
@@ -72,7 +77,8 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
         host = run_host(build_host(tmp_path / f"lib{seed}", tmp_path / f"host{seed}"), xs, lib.output_bytes)
         assert np.array_equal(outs, host), seed
     assert {"1x1 odd blocks", "1x1 lone pixel", "1x1 in place", "im2col odd blocks", "im2col lone pixel",
-            "im2col in place"} <= seen, seen
+            "im2col in place", "depthwise packed", "depthwise packed padded",
+            "depthwise lanes, C requantization"} <= seen, seen
 
 
 @arm

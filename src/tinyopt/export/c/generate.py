@@ -86,13 +86,11 @@ def check_graph(graph: Graph) -> None:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
 
 
-PORTABLE_REQUANT = ("bias", "multiplier", "shift")  # what a packed "rq" array replaces on the M4
-
-
 def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
-    """Constant arrays and the parameter struct of node ``i``. A conv with a packed requantization array
-    gets two variants: the M4 assembly build stores only the packed form, other builds only the usual
-    per-channel arrays, so no constant is in flash twice."""
+    """Constant arrays and the parameter struct of node ``i``. Where the M4 assembly loops read their own
+    layout (packed requantization "rq", int16 depthwise "lanes"), the struct has two variants: the
+    assembly build stores only that layout and the portable build only the arrays it replaces, so no
+    constant is in flash twice."""
     fields = {**p.ints, **(extra or {})}
 
     def arrays(keys) -> tuple[list[str], dict]:
@@ -105,16 +103,18 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
         return parts, names
 
     struct = f"{prefix}_{STRUCT_OF[p.kind]}"
-    if "rq" not in p.arrays:
-        parts, names = arrays(p.arrays)
-        return "\n\n".join([*parts, emit.c_struct(struct, f"{prefix}_n{i}", {**fields, **names})])
-    common, names = arrays([k for k in p.arrays if k != "rq" and k not in PORTABLE_REQUANT])
-    packed, packed_names = arrays(["rq"])
-    portable, portable_names = arrays(PORTABLE_REQUANT)
-    m4 = {**fields, **names, **packed_names, **{k: "NULL" for k in PORTABLE_REQUANT}}
-    other = {**fields, **names, **portable_names, "rq": "NULL"}
+    asm_only = [k for k in ("rq", "lanes") if k in p.arrays]
+    portable_only = [*(("bias", "multiplier", "shift") if "rq" in p.arrays else ()),
+                     *(("weights",) if "lanes" in p.arrays else ())]
+    common, names = arrays([k for k in p.arrays if k not in asm_only and k not in portable_only])
+    if not asm_only:
+        return "\n\n".join([*common, emit.c_struct(struct, f"{prefix}_n{i}", {**fields, **names})])
+    asm, asm_names = arrays(asm_only)
+    portable, portable_names = arrays(portable_only)
+    m4 = {**fields, **names, **asm_names, **{k: "NULL" for k in portable_only}}
+    other = {**fields, **names, **portable_names, **{k: "NULL" for k in asm_only}}
     return "\n\n".join([
-        *common, f"#if defined({prefix.upper()}_HAVE_MM2X2_ASM)", *packed,
+        *common, f"#if defined({prefix.upper()}_HAVE_MM2X2_ASM)", *asm,
         emit.c_struct(struct, f"{prefix}_n{i}", m4), "#else", *portable,
         emit.c_struct(struct, f"{prefix}_n{i}", other), "#endif"])
 

@@ -54,13 +54,15 @@ def interleave_pairs(w: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_requant(bias, multipliers, shifts, output_offset: int, act_min: int, act_max: int, small: int):
-    """Per filter pair, the eight words the Cortex-M4 conv loop reads with two LDMs:
+def pack_requant(bias, multipliers, shifts, output_offset: int, act_min: int, act_max: int, small: int,
+                 group: int = 2):
+    """Per group of ``group`` channels (a conv's filter pair, a depthwise layer's 4 lanes), the words the
+    Cortex-M4 loops read with LDMs: [b x group, m x group, r x group, s x group], e.g. for a pair
     [b0, b1, m0, m1, r0, r1, s0, s1], with s = -shift and r = 2^(s-1) + output_offset * 2^s, so that
     ((y + (y < 0 ? -1 : 0) + r) >> s) is the rounded right shift plus the output offset in one add
     (adding a multiple of 2^s before an arithmetic shift adds exactly that multiple after it).
 
-    None unless the loop applies: an even channel count, the clamp is all of int8 (one SSAT), the
+    None unless the loop applies: whole groups, the clamp is all of int8 (one SSAT), the
     accumulators are 'small' (2*acc fits, see tinyopt_mbqm_small) and every s is in 1..22, which keeps
     |y + r| < 2^30 + 2^22 * 128.5 < 2^31.
 
@@ -69,11 +71,11 @@ def pack_requant(bias, multipliers, shifts, output_offset: int, act_min: int, ac
     """
     s = -np.asarray(shifts, np.int64).reshape(-1)
     oc = s.size
-    if oc % 2 or (act_min, act_max) != (-128, 127) or not small or s.min() < 1 or s.max() > 22:
+    if oc % group or (act_min, act_max) != (-128, 127) or not small or s.min() < 1 or s.max() > 22:
         return None
     r = (1 << (s - 1)) + output_offset * (1 << s)
     cols = [np.asarray(bias, np.int64), np.asarray(multipliers, np.int64).reshape(-1), r, s]
-    return np.stack([c.reshape(oc // 2, 2) for c in cols], axis=1).reshape(-1)
+    return np.stack([c.reshape(oc // group, group) for c in cols], axis=1).reshape(-1)
 
 
 def pack_depthwise_lanes(w: np.ndarray) -> np.ndarray:
@@ -160,15 +162,15 @@ def _conv_like(graph: Graph, index: int, node: Node, depthwise: bool) -> OpParam
               "bias": ("int32_t", _int32(bias, graph, index, node)),
               "multiplier": ("int32_t", _per_channel(q["output_multiplier"], oc)),
               "shift": ("int32_t", _per_channel(q["output_shift"], oc))}
-    if not depthwise:
-        rq = pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q["output_offset"],
-                          ints["act_min"], ints["act_max"], ints["small_acc"])
-        if rq is not None:
-            arrays["rq"] = ("int32_t", rq)
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q["input_offset"], np.int64))
         if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
             arrays["lanes"] = ("int32_t", pack_depthwise_lanes(wq.reshape(9, oc)))
+    if not depthwise or "lanes" in arrays:  # the M4 loops: conv filter pairs, 3x3 depthwise 4-lane groups
+        rq = pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q["output_offset"],
+                          ints["act_min"], ints["act_max"], ints["small_acc"], group=4 if depthwise else 2)
+        if rq is not None:
+            arrays["rq"] = ("int32_t", rq)
     return OpParams("depthwise_conv2d" if depthwise else "conv2d", ints, arrays)
 
 

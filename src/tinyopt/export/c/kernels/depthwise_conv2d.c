@@ -60,6 +60,10 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
             }
         }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+        if (p->rq != NULL && o == NULL) { /* lanes, full int8 clamp, packed requantization: all in asm */
+            tinyopt_dw9q_asm(tap, c_n, p->lanes, p->rq, d);
+            continue;
+        }
         if (p->lanes != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
             int g, j;
             if (o == NULL && small) { /* the common case: requantize without per-output branches */
