@@ -67,9 +67,9 @@ def _yaml(path: Path) -> str:
 
 def check_state_dict(path: Path) -> int:
     """A ``.pt`` checkpoint holds only tensors (read with ``weights_only=True``), all finite."""
-    from tinyopt.compress.pickle_scan import prescan_checkpoint
+    from tinyopt._pickle_scan import prescan_checkpoint  # not via tinyopt.compress: that imports torch
 
-    prescan_checkpoint(path)  # refuses hostile files without importing torch
+    prescan_checkpoint(path, finite=True)  # hostile, wrong-shape and non-finite files refused without torch
     from tinyopt.compress.checkpoint import read_state_dict
 
     obj = read_state_dict(path)

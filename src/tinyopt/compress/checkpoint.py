@@ -58,10 +58,10 @@ def resize_to_(model: nn.Module, state: dict) -> nn.Module:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pt`` file, read with ``weights_only=True``: anything that is not a mapping of
     names to tensors (a pickled module, TorchScript, foreign bytes) is refused, never executed."""
-    from tinyopt.compress.pickle_scan import prescan_checkpoint
+    from tinyopt._pickle_scan import prescan_checkpoint
 
     p = Path(path)
-    prescan_checkpoint(p)  # container and pickle opcodes checked before torch unpickles anything
+    prescan_checkpoint(p)  # container, pickle opcodes and state_dict structure checked before torch unpickles
     try:
         with warnings.catch_warnings():  # torch warns on odd pickle protocols; the error below says it all
             warnings.simplefilter("ignore")
