@@ -44,6 +44,7 @@ ALLOWED_GLOBALS = frozenset({"collections OrderedDict", *_REBUILD, *_DTYPE_GLOBA
 # The opcodes torch's weights-only unpickler implements; torch.save (protocol 2) writes a subset of these.
 _CONSTANTS = frozenset({"BININT", "BININT1", "BININT2", "LONG1", "BINFLOAT", "BINUNICODE", "SHORT_BINSTRING"})
 MAX_OPS = 5_000_000
+_CHUNK = 1 << 22  # elements read at a time when checking a contiguous tensor for NaN/inf
 _HINT = "save with torch.save(model.state_dict(), path); tinyopt never unpickles objects from user files"
 _RESAVE = "give a file written by torch.save(model.state_dict(), path)"
 
@@ -120,6 +121,11 @@ class _Refused(Exception):
 
 
 # -- the walk --------------------------------------------------------------------------------------------
+def _counts(t) -> bool:
+    """A tuple of non-negative ints (a tensor's size or stride)."""
+    return isinstance(t, tuple) and all(type(x) is int and x >= 0 for x in t)
+
+
 def _call(func, args, pos: int):
     """REDUCE/NEWOBJ: what calling ``func(*args)`` would give, for the few callables a state_dict uses."""
     if not isinstance(func, _Global) or not isinstance(args, tuple):
@@ -130,19 +136,18 @@ def _call(func, args, pos: int):
             raise _Refused(f"OrderedDict is built from arguments at byte {pos} (torch.save writes none)")
         return _Dict(ordered=True)
     if name not in _REBUILD:
-        raise _Refused(f"calls '{name}' at byte {pos}, which a state_dict never does")
+        raise _Refused(f"the pickle calls '{name}' at byte {pos}, which a state_dict never does")
     if len(args) not in _REBUILD[name]:
-        raise _Refused(f"calls '{name}' with {len(args)} arguments at byte {pos}")
+        raise _Refused(f"the pickle calls '{name}' with {len(args)} arguments at byte {pos}")
     if "parameter" in name:
         if not isinstance(args[0], _Tensor):
-            raise _Refused(f"a parameter at byte {pos} wraps a {_kind(args[0])}, not a tensor")
+            raise _Refused(f"a parameter at byte {pos} wraps {_a(_kind(args[0]))}, not a tensor")
         t = args[0]
         return _Tensor(t.storage, t.offset, t.size, t.stride, pos, parameter=True)
     storage, offset, size, stride = args[:4]
     if not isinstance(storage, _Storage):
-        raise _Refused(f"a tensor at byte {pos} is rebuilt from a {_kind(storage)}, not from a storage record")
-    ints = (lambda t: isinstance(t, tuple) and all(type(x) is int and x >= 0 for x in t))
-    if type(offset) is not int or offset < 0 or not ints(size) or not ints(stride) or len(size) != len(stride):
+        raise _Refused(f"a tensor at byte {pos} is rebuilt from {_a(_kind(storage))}, not from a storage record")
+    if type(offset) is not int or offset < 0 or not _counts(size) or not _counts(stride) or len(size) != len(stride):
         raise _Refused(f"a tensor at byte {pos} has a malformed layout (offset {offset!r}, size {size!r}, "
                        f"stride {stride!r})")
     return _Tensor(storage, offset, size, stride, pos)
@@ -171,7 +176,7 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
     memo: dict = {}
     storages: list[_Storage] = []
     tensors: list[_Tensor] = []
-    pos = 0
+    pos = proto = 0
     try:
         for n, (op, arg, pos) in enumerate(pickletools.genops(io.BytesIO(data))):
             if n >= MAX_OPS:
@@ -185,7 +190,7 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                 memo[arg] = stack[-1]
             elif name in ("BINGET", "LONG_BINGET"):
                 if arg not in memo:
-                    raise _Refused(f"reads memo slot {arg} at byte {pos} before writing it")
+                    raise _Refused(f"the pickle reads memo slot {arg} at byte {pos} before writing it")
                 stack.append(memo[arg])
             elif name == "MARK":
                 metastack.append(stack)
@@ -197,7 +202,7 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                 elif name == "SETITEMS":
                     _setitems(stack[-1], items, name, pos)
                 elif not isinstance(stack[-1], _List):
-                    raise _Refused(f"{name} at byte {pos} applies to a {_kind(stack[-1])}, not a list")
+                    raise _Refused(f"opcode {name} at byte {pos} applies to {_a(_kind(stack[-1]))}, not a list")
                 else:
                     stack[-1].items.extend(items)
             elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
@@ -212,7 +217,7 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
             elif name == "APPEND":
                 item = stack.pop()
                 if not isinstance(stack[-1], _List):
-                    raise _Refused(f"APPEND at byte {pos} applies to a {_kind(stack[-1])}, not a list")
+                    raise _Refused(f"opcode APPEND at byte {pos} applies to {_a(_kind(stack[-1]))}, not a list")
                 stack[-1].items.append(item)
             elif name == "GLOBAL":
                 if str(arg) not in ALLOWED_GLOBALS:
@@ -229,18 +234,18 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                 cls = stack.pop()
                 if not (isinstance(cls, _Global) and cls.name == "collections OrderedDict"):
                     what = cls.name if isinstance(cls, _Global) else _kind(cls)
-                    raise _Refused(f"creates a '{what}' object at byte {pos}")
+                    raise _Refused(f"the pickle creates a '{what}' object at byte {pos}")
                 stack.append(_call(cls, args, pos))
             elif name == "BUILD":
                 state = stack.pop()
                 if not (isinstance(stack[-1], _Dict) and stack[-1].ordered and isinstance(state, _Dict)):
-                    raise _Refused(f"sets the state of a {_kind(stack[-1])} at byte {pos} (only an "
+                    raise _Refused(f"the pickle sets the state of {_a(_kind(stack[-1]))} at byte {pos} (only an "
                                    "OrderedDict's metadata may be set)")
             elif name == "BINPERSID":
                 storages.append(_persistent(stack.pop(), pos))
                 stack.append(storages[-1])
             elif name == "PROTO":
-                pass
+                proto = arg
             elif name == "STOP":
                 return stack.pop(), storages, tensors
             elif name == "STACK_GLOBAL":
@@ -251,11 +256,14 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                 raise ModelFormatError(f"refused: the file contains pickled Python objects ({name} of {what} at "
                                        f"byte {pos}; the file was not loaded)", path=path, fix=_HINT)
             else:
-                raise _Refused(f"uses pickle opcode {name} at byte {pos}, which torch.save does not write")
+                raise ModelFormatError(f"not a state_dict checkpoint: the pickle uses opcode {name} at byte {pos} "
+                                       f"(pickle protocol {proto}), which torch's weights-only loader does not read",
+                                       path=path, fix="save with torch.save(model.state_dict(), path) and its default "
+                                       "pickle_protocol (2)")
     except ModelFormatError:
         raise
     except _Refused as e:
-        raise ModelFormatError(f"not a state_dict checkpoint: the pickle {e}", path=path, fix=_RESAVE) from None
+        raise ModelFormatError(f"not a state_dict checkpoint: {e}", path=path, fix=_RESAVE) from None
     except (IndexError, KeyError, TypeError) as e:  # stack underflow, unhashable key, ...
         raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream near byte {pos} "
                                f"({type(e).__name__}: {str(e)[:60]})", path=path, fix=_RESAVE) from None
@@ -266,12 +274,11 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
 
 
 def _setitems(target, items: list, name: str, pos: int) -> None:
-    if not isinstance(target, _Dict):
-        raise _Refused(f"{name} at byte {pos} applies to a {_kind(target)}, not a dict")
-    for i in range(0, len(items) - 1, 2):  # an odd trailing item is dropped: torch would fail on it below
+    if not isinstance(target, _Dict) or len(items) % 2:
+        what = f"applies to {_a(_kind(target))}, not a dict" if len(items) % 2 == 0 else "has a key without a value"
+        raise _Refused(f"opcode {name} at byte {pos} {what}")
+    for i in range(0, len(items), 2):
         target.items[items[i]] = items[i + 1]
-    if len(items) % 2:
-        raise IndexError(f"{name} at byte {pos} has an odd number of items")
 
 
 def scan_pickle(data: bytes | io.BytesIO, path: str | os.PathLike) -> None:
@@ -327,9 +334,8 @@ def _state_dict_entries(top, path) -> dict[str, _Tensor]:
 
 def _check_records(z: zipfile.ZipFile, prefix: str, entries: dict[str, _Tensor], storages: list[_Storage],
                    tensors: list[_Tensor], path) -> None:
-    """Every storage record exists with exactly numel x itemsize bytes (as torch requires) and every
-    tensor stays inside its storage (torch would silently grow the storage, allocating whatever a hostile
-    size asks for)."""
+    """Every storage record exists with exactly numel x itemsize bytes and every tensor stays inside its
+    storage: torch refuses both too, but only after it has been imported and has read the records."""
     sizes = {i.filename: i.file_size for i in z.infolist()}
     fix = "save the checkpoint again (the archive is incomplete or was edited)"
     named = {id(t): k for k, t in entries.items()}
@@ -377,7 +383,7 @@ def _nonfinite(z: zipfile.ZipFile, rec: str, t: _Tensor, little: bool) -> bool:
     with z.open(rec) as f:
         f.seek(t.offset * isz)
         if contiguous:
-            left, chunk = numel, 1 << 22
+            left, chunk = numel, _CHUNK
             while left:
                 k = min(left, chunk)
                 if bad(np.frombuffer(f.read(k * isz), dt)):
