@@ -35,6 +35,15 @@ static const int8_t *patch_of(const tinyopt_conv_params *p, const int8_t *in, in
             memset(d, p->input_zp, (size_t)seg);
         } else if (p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w) {
             memcpy(d, in + (iy * p->in_w + x0) * p->in_c, (size_t)seg);
+        } else if (p->dil_w == 1) { /* a run of padding, the taps inside in one copy, padding again */
+            /* taps [lo, hi) are inside; padding wider than the kernel leaves none */
+            const int lo = x0 >= 0 ? 0 : (-x0 < p->k_w ? -x0 : p->k_w);
+            const int right = p->in_w - x0 < p->k_w ? p->in_w - x0 : p->k_w, hi = right > lo ? right : lo;
+            memset(d, p->input_zp, (size_t)(lo * p->in_c));
+            if (hi > lo) {
+                memcpy(d + lo * p->in_c, in + (iy * p->in_w + x0 + lo) * p->in_c, (size_t)((hi - lo) * p->in_c));
+            }
+            memset(d + hi * p->in_c, p->input_zp, (size_t)((p->k_w - hi) * p->in_c));
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
                 const int ix = x0 + kx * p->dil_w;
@@ -46,7 +55,9 @@ static const int8_t *patch_of(const tinyopt_conv_params *p, const int8_t *in, in
             }
         }
     }
-    memset(d, 0, (size_t)(p->patch - p->k_h * seg)); /* meets zero weights */
+    if (p->patch > p->k_h * seg) {
+        memset(d, 0, (size_t)(p->patch - p->k_h * seg)); /* meets zero weights */
+    }
     return buf;
 }
 
@@ -108,16 +119,37 @@ static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, ui
  * into the lower half of col, the two are interleaved per 4 bytes into the upper half, and that is
  * widened front to back over col (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8,
  * so nothing unread is overwritten; col holds 4P bytes for a patch of P). */
+static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
+{
+    const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+    return y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+}
+
 static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
                                   int8_t *col)
 {
-    const int n = p->patch, blocks = n / 4;
-    const int8_t *a = patch_of(p, in, oy, ox0, col), *b = patch_of(p, in, oy, ox1, col + n);
+    const int n = p->patch, blocks = n / 4, seg = p->k_w * p->in_c;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
     int i;
-    for (i = 0; i < blocks; ++i) {
-        mix[2 * i] = tinyopt_ld4(a + 4 * i);
-        mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
+    if (seg % 4 == 0 && p->dil_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
+        /* both windows inside the input, rows of whole words: read the words straight from the rows */
+        const int row_step = p->dil_h * p->in_w * p->in_c, words = seg / 4;
+        const int8_t *a = in + ((oy * p->stride_h - p->pad_h) * p->in_w + ox0 * p->stride_w - p->pad_w) * p->in_c;
+        const int8_t *b = a + (ox1 - ox0) * p->stride_w * p->in_c;
+        uint32_t *m = mix;
+        int ky;
+        for (ky = 0; ky < p->k_h; ++ky, a += row_step, b += row_step) {
+            for (i = 0; i < words; ++i, m += 2) {
+                m[0] = tinyopt_ld4(a + 4 * i);
+                m[1] = tinyopt_ld4(b + 4 * i);
+            }
+        }
+    } else {
+        const int8_t *a = patch_of(p, in, oy, ox0, col), *b = patch_of(p, in, oy, ox1, col + n);
+        for (i = 0; i < blocks; ++i) {
+            mix[2 * i] = tinyopt_ld4(a + 4 * i);
+            mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
+        }
     }
     widen_two((const int8_t *)mix, (const int8_t *)mix + 4, 8, blocks, slot);
     return slot;

@@ -46,17 +46,32 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
     const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *tap[TINYOPT_DW_MAX_TAPS];
+    int off[TINYOPT_DW_MAX_TAPS]; /* each tap's byte offset from the window's top-left input pixel */
+    const int y0 = oy * p->stride_h - p->pad_h;
+    const int rows_inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h;
     int ox, ky, kx, c, m, t;
+    for (ky = 0, t = 0; ky < p->k_h; ++ky) {
+        for (kx = 0; kx < p->k_w; ++kx, ++t) {
+            off[t] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * c_n;
+        }
+    }
     for (ox = 0; ox < p->out_w; ++ox) {
-        const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+        const int x0 = ox * p->stride_w - p->pad_w;
         int8_t *d = dst + ox * p->out_c;
         const int8_t *o = other != NULL ? other + ox * p->out_c : NULL;
-        for (ky = 0, t = 0; ky < p->k_h; ++ky) {
-            const int iy = y0 + ky * p->dil_h;
-            for (kx = 0; kx < p->k_w; ++kx, ++t) {
-                const int ix = x0 + kx * p->dil_w;
-                tap[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                             ? p->pad_row : in + (iy * p->in_w + ix) * c_n;
+        if (rows_inside && x0 >= 0 && x0 + (p->k_w - 1) * p->dil_w < p->in_w) { /* no tap in the padding */
+            const int8_t *base = in + (y0 * p->in_w + x0) * c_n;
+            for (t = 0; t < taps; ++t) {
+                tap[t] = base + off[t];
+            }
+        } else {
+            for (ky = 0, t = 0; ky < p->k_h; ++ky) {
+                const int iy = y0 + ky * p->dil_h;
+                for (kx = 0; kx < p->k_w; ++kx, ++t) {
+                    const int ix = x0 + kx * p->dil_w;
+                    tap[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
+                                 ? p->pad_row : in + (iy * p->in_w + ix) * c_n;
+                }
             }
         }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
