@@ -8,7 +8,10 @@ from the fault, not copied from the loader's output). The valid seeds themselves
 
 TFLite faults come from ``tests/graph/tflite_mutations.py`` (edits made with the ``tflite`` package's own
 builder, independent of tinyopt's reader); random byte mutations that happen to stay valid (a flipped
-weight byte) are dropped, since a corpus file must be bad. Regenerating gives the same bytes except for
+weight byte) are dropped, since a corpus file must be bad. ``gen_tflite_fields`` adds one file per importer
+check those do not reach (options, dtypes, operand kinds, external buffers, sparsity, custom quantization,
+the operators the tiny models lack), written with the same builder (patched for the two fields its
+encoder omits). Regenerating gives the same bytes except for
 two .pt files whose writers embed run-specific data (torch's legacy format and TorchScript archives);
 their faults are the same.
 """
@@ -116,6 +119,207 @@ def gen_tflite(c: Corpus) -> None:
                 kept += 1
             if kept >= 30 * (mi + 1):
                 break
+    gen_tflite_fields(c, int8, flt)
+
+
+# TFLite builtin operator and options codes used below (schema.fbs: BuiltinOperator, BuiltinOptions)
+CONCATENATION, DEQUANTIZE, RESHAPE, CUSTOM, PAD, MEAN, QUANTIZE = 2, 6, 22, 32, 34, 40, 114
+OPT_CONCAT, OPT_RESHAPE, OPT_REDUCER = 10, 17, 27
+F32, I32, U8, I8 = 0, 2, 3, 9  # TensorType codes
+
+
+def _tfl(tensors, ops, inputs, outputs) -> dict:
+    """A model dict in the form ``tflite_mutations.encode`` writes, from a compact description: tensors as
+    (name, shape, type code, constant bytes or None, (scale, zero point) or None), operators as
+    (builtin code, input indices, output indices, options dict or None)."""
+    buffers, tensor_dicts = [b""], []
+    for name, shape, ttype, data, q in tensors:
+        if data is not None:
+            buffers.append(data)
+        tensor_dicts.append({"name": name.encode(), "shape": list(shape), "type": ttype,
+                             "buffer": len(buffers) - 1 if data is not None else 0,
+                             "quant": None if q is None else {"scale": [q[0]], "zero_point": [q[1]], "axis": 0}})
+    codes = sorted({op[0] for op in ops})
+    opcodes = [{"deprecated": min(code, 127), "builtin": code, "version": 1, "custom": None} for code in codes]
+    operators = [{"opcode": codes.index(code), "inputs": list(ins), "outputs": list(outs), "options": opts}
+                 for code, ins, outs, opts in ops]
+    return {"version": 3, "description": None, "opcodes": opcodes, "buffers": buffers,
+            "subgraphs": [{"tensors": tensor_dicts, "operators": operators, "name": b"main", "inputs": inputs,
+                           "outputs": outputs}]}
+
+
+def _f32(*values) -> bytes:
+    return np.asarray(values, "<f4").tobytes()
+
+
+def _i32(values) -> bytes:
+    return np.asarray(values, "<i4").tobytes()
+
+
+def _concat(axis: int) -> dict:
+    return {"type": OPT_CONCAT, "fields": {"Axis": axis, "FusedActivationFunction": 0}}
+
+
+def _encode_with(model: dict, module: str, table: str, extra, nth: int) -> bytes:
+    """``encode`` with one more field on the ``nth`` table of kind ``table`` (0-based, in writing order):
+    ``extra(builder)`` runs before the table starts (to build a nested table) and returns a function that
+    adds the field while the table is open. The ``tflite`` package's builders are patched for the call."""
+    import importlib
+
+    import tflite_mutations as tm
+
+    mod = importlib.import_module(f"tflite.{module}")
+    start, end = getattr(mod, f"{table}Start"), getattr(mod, f"{table}End")
+    seen, pending = [0], []
+
+    def patched_start(b):
+        if seen[0] == nth:
+            pending.append(extra(b))
+        seen[0] += 1
+        start(b)
+
+    def patched_end(b):
+        if pending:
+            pending.pop()(b)
+        return end(b)
+
+    setattr(mod, f"{table}Start", patched_start)
+    setattr(mod, f"{table}End", patched_end)
+    try:
+        return tm.encode(model)
+    finally:
+        setattr(mod, f"{table}Start", start)
+        setattr(mod, f"{table}End", end)
+
+
+def _sparsity(b):
+    import importlib
+
+    sp, t = importlib.import_module("tflite.SparsityParameters"), importlib.import_module("tflite.Tensor")
+    sp.SparsityParametersStart(b)
+    off = sp.SparsityParametersEnd(b)
+    return lambda b: t.TensorAddSparsity(b, off)
+
+
+def _custom_details(b):
+    import importlib
+
+    q = importlib.import_module("tflite.QuantizationParameters")
+    return lambda b: q.QuantizationParametersAddDetailsType(b, 1)  # 1 = CustomQuantization
+
+
+def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
+    """One fault per importer check the mutations above do not reach: options, dtypes, operand kinds,
+    the external-buffer layout, sparsity and custom quantization, and the operators the tiny models lack
+    (CONCATENATION, MEAN, PAD, QUANTIZE, DEQUANTIZE, a custom operator)."""
+    import tflite_mutations as tm
+
+    def edited(data: bytes, edit) -> bytes:
+        m = tm.decode(data)
+        edit(m)
+        return tm.encode(m)
+
+    def tensors(m):
+        return m["subgraphs"][0]["tensors"]
+
+    def ops(m):
+        return m["subgraphs"][0]["operators"]
+
+    def relu_out_constant(m):  # float model: op 1 is RELU with output tensor 4 [1, 8, 8, 4]
+        m["buffers"].append(bytes(4 * 8 * 8 * 4))
+        tensors(m)[4]["buffer"] = len(m["buffers"]) - 1
+
+    c.add("tflite", "operator output carries constant data", edited(flt, relu_out_constant), ".tflite", MF,
+          "constant data", "tensor 4")
+
+    def custom_op(m):
+        m["opcodes"].append({"deprecated": CUSTOM, "builtin": CUSTOM, "version": 1, "custom": b"TinyCustomOp"})
+        ops(m)[1]["opcode"] = len(m["opcodes"]) - 1
+
+    c.add("tflite", "custom operator", edited(flt, custom_op), ".tflite", UO, "TinyCustomOp", "operator 1")
+    c.add("tflite", "required input marked absent (-1)",
+          edited(flt, lambda m: ops(m)[0]["inputs"].__setitem__(0, -1)), ".tflite", MF, "input 0 is absent",
+          "operator 0")
+    ext = tm.decode(flt)
+    clean = tm.externalize(ext, 1)  # conv weights stored after the flatbuffer (the > 2 GB layout)
+    c.add("tflite", "external buffer cut short", clean[:-16], ".tflite", MF, "outside", "buffer 1")
+    ext["buffers"][1] = _f32(float("nan")) + ext["buffers"][1][4:]
+    c.add("tflite", "external weights hold NaN", tm.externalize(ext, 1), ".tflite", MF, "NaN", "tensor 1")
+    c.add("tflite", "sparse weight tensor", _encode_with(tm.decode(flt), "Tensor", "Tensor", _sparsity, 1),
+          ".tflite", MF, "sparse", "tensor 1")
+    c.add("tflite", "custom quantization details",
+          _encode_with(tm.decode(int8), "QuantizationParameters", "QuantizationParameters", _custom_details, 0),
+          ".tflite", MF, "custom quantization", "tensor 0")
+
+    def bad_activation(m):  # names w, w_1, w: the third becomes w_2
+        for i, name in ((1, b"w"), (2, b"w_1"), (3, b"w")):
+            tensors(m)[i]["name"] = name
+        ops(m)[0]["options"]["fields"]["FusedActivationFunction"] = 9
+
+    c.add("tflite", "fused activation code 9 (tensor names repeat)", edited(int8, bad_activation), ".tflite", UO,
+          "fused activation code 9", "operator 0")
+
+    def dw_padding(m):  # depth multiplier left 0 is derived (4 // 4); the padding code is the fault
+        ops(m)[2]["options"]["fields"].update(DepthMultiplier=0, Padding=7)
+
+    c.add("tflite", "padding code 7 (depth multiplier unset)", edited(flt, dw_padding), ".tflite", MF,
+          "padding code 7", "operator 2")
+    c.add("tflite", "shuffled fully-connected weights",
+          edited(flt, lambda m: ops(m)[6]["options"]["fields"].update(WeightsFormat=1)), ".tflite", UO, "shuffled",
+          "operator 6")
+    c.add("tflite", "reshape to a scalar",
+          edited(flt, lambda m: ops(m)[5]["options"]["fields"].update(NewShape=np.zeros(0, "<i4"))), ".tflite", UO,
+          "scalar", "operator 5")
+    c.add("tflite", "conv int8 input with a float32 output",
+          edited(int8, lambda m: tensors(m)[3].update(type=F32)), ".tflite", MF, "maps int8 input to float32",
+          "operator 0")
+    c.add("tflite", "conv int8 input with uint8 weights", edited(int8, lambda m: tensors(m)[1].update(type=U8)),
+          ".tflite", MF, "uint8 weights", "operator 0")
+
+    def long_bias(m):
+        tensors(m)[2]["shape"] = [5]
+        m["buffers"][tensors(m)[2]["buffer"]] = bytes(20)
+
+    c.add("tflite", "bias longer than the output channels", edited(flt, long_bias), ".tflite", MF, "expected [4]",
+          "operator 0")
+    x4 = ("x", [1, 4], F32, None, None)
+    cases = [
+        ("concatenation of rank 2 and rank 3", [x4, ("c", [1, 2, 2], F32, _f32(*range(4)), None),
+                                                ("y", [1, 8], F32, None, None)],
+         [(CONCATENATION, [0, 1], [2], _concat(1))], "cannot concatenate"),
+        ("mean axis out of range", [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], I32, _i32([1, 5]), None),
+                                    ("y", [1, 4], F32, None, None)],
+         [(MEAN, [0, 1], [2], {"type": OPT_REDUCER, "fields": {"KeepDims": False}})], "out of range for rank 4"),
+        ("mean axes stored as float32", [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], F32, _f32(1, 2), None),
+                                         ("y", [1, 2], F32, None, None)], [(MEAN, [0, 1], [2], None)],
+         "constant int32"),
+        ("pad paddings for two of four dimensions", [("x", [1, 4, 4, 2], F32, None, None),
+                                                     ("pads", [2, 2], I32, _i32([[1, 1], [1, 1]]), None),
+                                                     ("y", [1, 6, 6, 2], F32, None, None)],
+         [(PAD, [0, 1], [2], None)], "paddings of shape [2, 2]"),
+        ("quantize float32 to int32", [x4, ("y", [1, 4], I32, None, None)], [(QUANTIZE, [0], [1], None)],
+         "quantizes float32 to int32"),
+        ("dequantize int8 to int8", [("x", [1, 4], I8, None, (0.5, 0)), ("y", [1, 4], I8, None, (0.5, 0))],
+         [(DEQUANTIZE, [0], [1], None)], "dequantizes int8 to int8"),
+        ("reshape with a 2-D shape operand changes the element count",  # the operand is not 1-D: TFLite
+         [x4, ("shape", [1, 2], I32, _i32([[1, 5]]), None), ("y", [1, 5], F32, None, None)],  # uses the output
+         [(RESHAPE, [0, 1], [2], None)], "cannot reshape"),                                     # shape instead
+    ]
+    for what, ts, os_, frag in cases:
+        out = len(ts) - 1
+        c.add("tflite", what, tm.encode(_tfl(ts, os_, [0], [out])), ".tflite", MF, frag,
+              "node 0" if frag == "cannot reshape" else "operator 0")
+    # 300 constant inputs sharing one 64 KB buffer: copies stop at the budget (2 x file + 16 MB) and the
+    # rest are views; the fault is the stored output shape (one input short)
+    n, width = 300, 16384
+    m = _tfl([("x", [1, width], F32, None, None), ("c", [1, width], F32, _f32(*np.linspace(0, 1, width)), None),
+              ("y", [1, width * n], F32, None, None)], [(CONCATENATION, [0, 1], [2], _concat(1))], [0], [2])
+    shared = tensors(m)[1]
+    tensors(m)[2:2] = [dict(shared, name=f"c{k}".encode()) for k in range(1, n)]
+    ops(m)[0]["inputs"] = list(range(n + 1))
+    ops(m)[0]["outputs"] = m["subgraphs"][0]["outputs"] = [n + 1]
+    c.add("tflite", "300 inputs share one buffer, output shape one short", tm.encode(m), ".tflite", MF,
+          "is stored with shape", "operator 0")
 
 
 # -- ONNX --------------------------------------------------------------------------------------------
@@ -298,6 +502,23 @@ def gen_yaml(c: Corpus) -> None:
         c.add("yaml", what, text.encode("utf-8"), ".yaml", err, frag or None, where)
     c.add("yaml", "not UTF-8", b"name: \xff\xfe caf\xe9\n", ".yaml", CE, "UTF-8")
     c.add("yaml", "UTF-16 with BOM", "name: t\n".encode("utf-16"), ".yml", CE)
+    flat = "name: t\ninput: [8, 8, 1]\nlayers:\n  - {type: flatten}\n"
+    conv = "name: t\ninput: [8, 8, 1]\nlayers:\n  - {type: conv2d, filters: 4, kernel: 3}\n"
+    more = [
+        ("spec unknown activation", SPEC.replace("units: 3", "units: 3, activation: swish"), CE,
+         "unknown activation", "layer 2"),
+        ("spec from an unknown layer", SPEC.replace("units: 3", "units: 3, from: nowhere"), CE,
+         "names no earlier layer", "layer 2"),
+        ("spec maxpool after flatten", flat + "  - {type: maxpool2d}\n", CE, "maxpool2d needs", "layer 1"),
+        ("spec global_avgpool after flatten", flat + "  - {type: global_avgpool}\n", CE, "global_avgpool needs",
+         "layer 1"),
+        ("spec add without from", conv + "  - {type: add}\n", CE, "needs 'from", "layer 1"),
+        ("spec concat from an unknown layer", conv + "  - {type: concat, from: [ghost]}\n", CE, "ghost", "layer 1"),
+        ("spec padding full", SPEC.replace("kernel: 3}", "kernel: 3, padding: full}"), CE, "padding must be",
+         "layer 0"),
+    ]
+    for what, text, err, frag, where in more:
+        c.add("yaml", what, text.encode("utf-8"), ".yaml", err, frag, where)
 
 
 # -- wav ---------------------------------------------------------------------------------------------
@@ -514,16 +735,50 @@ def gen_container(c: Corpus) -> None:
         ("shared record garbage", head + _record(b"fc", 1, bytes(range(40))), "", "record 0"),
         ("shared record empty", head + _record(b"fc", 1, b""), "", "record 0"),
         ("raw dims overflow", head + _record(b"fc", 0, _raw(0, [2**32 - 1] * 4, b"")), "needs", "record 0"),
+        ("raw record of one byte", head + _record(b"fc", 0, b"\x00"), "header truncated", "record 0"),
     ]
     for what, data, frag, where in cases:
         c.add("container", what, data, ".topz", MF, frag or None, where)
+
+
+# -- more valid seeds ----------------------------------------------------------------------------------
+def gen_valid_more(c: Corpus) -> None:
+    """Good files for the operators, layer kinds and sample formats the first seeds lack (made last so the
+    earlier seeds keep their numbers): TFLite PAD / CONCATENATION / MEAN and QUANTIZE / DEQUANTIZE, a spec
+    with residual and concat branches, a 32-bit stereo wav."""
+    import tflite_mutations as tm
+
+    ops = _tfl([("x", [1, 4, 4, 2], F32, None, None), ("pads", [4, 2], I32, _i32([[0, 0], [1, 1], [1, 1], [0, 0]]),
+                                                          None),
+                ("p", [1, 6, 6, 2], F32, None, None), ("c", [1, 6, 6, 4], F32, None, None),
+                ("axes", [2], I32, _i32([1, 2]), None), ("y", [1, 4], F32, None, None)],
+               [(PAD, [0, 1], [2], None), (CONCATENATION, [2, 2], [3], _concat(3)),
+                (MEAN, [3, 4], [5], {"type": OPT_REDUCER, "fields": {"KeepDims": False}})], [0], [5])
+    c.add("valid", "float pad concat mean", tm.encode(ops), ".tflite")
+    qdq = _tfl([("x", [1, 4], F32, None, None), ("q", [1, 4], I8, None, (0.05, 0)), ("y", [1, 4], F32, None, None)],
+               [(QUANTIZE, [0], [1], None), (DEQUANTIZE, [1], [2], None)], [0], [2])
+    c.add("valid", "quantize dequantize", tm.encode(qdq), ".tflite")
+    spec = ("name: branches\ninput: [8, 8, 1]\nlayers:\n"
+            "  - {type: conv2d, name: a, filters: 4, kernel: 3, padding: same}\n  - {type: relu, name: r}\n"
+            "  - {type: conv2d, filters: 4, kernel: 3, padding: same}\n  - {type: add, from: r}\n"
+            "  - {type: concat, from: [r]}\n  - {type: dropout, rate: 0.1}\n  - {type: maxpool2d}\n"
+            "  - {type: global_avgpool}\n  - {type: dense, units: 3, activation: softmax}\n")
+    c.add("valid", "spec with residual and concat", spec.encode(), ".yaml")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(4)
+        w.setframerate(16000)
+        w.writeframes(np.random.default_rng(7).integers(-2**30, 2**30, 2 * 32).astype("<i4").tobytes())
+    c.add("valid", "pcm32 stereo", buf.getvalue(), ".wav")
 
 
 def main() -> int:
     if FILES.exists():
         shutil.rmtree(FILES)
     c = Corpus()
-    for gen in (gen_tflite, gen_onnx, gen_pt, gen_yaml, gen_wav, gen_csv, gen_idx, gen_npy, gen_container):
+    for gen in (gen_tflite, gen_onnx, gen_pt, gen_yaml, gen_wav, gen_csv, gen_idx, gen_npy, gen_container,
+                gen_valid_more):
         gen(c)
     (HERE / "manifest.json").write_text(json.dumps(c.entries, indent=1, sort_keys=True) + "\n")
     print(" ".join(f"{k}={v}" for k, v in sorted(c.counts.items())), f"total={len(c.entries)}")
