@@ -12,7 +12,10 @@ from tinyopt.errors import ToolchainError
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, require, run_host, run_qemu
 from tinyopt.graph import load_model
+from test_c_generate import CASES, _conv_model, _q, tflm_outputs
 from test_c_inplace import random_network
+from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
+from tinyopt.graph.ir import Tensor
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and shutil.which("cc")
 arm = pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
@@ -79,6 +82,28 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
     assert {"1x1 odd blocks", "1x1 lone pixel", "1x1 in place", "im2col odd blocks", "im2col lone pixel",
             "im2col in place", "depthwise packed", "depthwise packed padded",
             "depthwise lanes, C requantization"} <= seen, seen
+
+
+@arm
+@pytest.mark.parametrize("case", ["conv-5x2-valid-dil2", "conv-1x1", "dw-3x3-s2", "avg-pool-partial"])
+def test_m4_single_layers_equal_tflm(case, tmp_path):
+    """Single layers through the M4 paths, against TFLM directly: a dilated strided conv (partly padded
+    patch rows), a 1x1 conv over 9 channels (a zero-padded 12-value patch), a strided 3x3 depthwise
+    (packed requantization), and an average pool whose windows hold 4, 6 or 9 values (16-bit lanes)."""
+    if case == "avg-pool-partial":
+        q = _q(0.1, 3)
+        g = single_op_model("AVERAGE_POOL_2D", [Tensor("x", (1, 5, 6, 8), "int8", quant=q)],
+                            Tensor("y", (), "int8", quant=q),
+                            {"filter": (3, 3), "stride": (2, 2), "padding": "SAME", "activation": "NONE"})
+    else:
+        op, x_shape, kernel, out_c, attrs = CASES[case]
+        g = _conv_model(op, x_shape, kernel, out_c, attrs, seed=len(case))
+    lib = generate_sources(g)
+    write_library(lib.files, tmp_path / "lib")
+    xs = np.random.default_rng(7).integers(-128, 128, size=(6, lib.input_bytes), dtype=np.int8)
+    m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs)
+    outs, _ = run_qemu(m4.elf, lib.output_bytes)
+    assert np.array_equal(outs, tflm_outputs(graph_to_tflite_bytes(g), xs).reshape(outs.shape))
 
 
 @arm
