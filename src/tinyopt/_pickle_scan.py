@@ -142,6 +142,8 @@ def _call(func, args, pos: int):
     if "parameter" in name:
         if not isinstance(args[0], _Tensor):
             raise _Refused(f"a parameter at byte {pos} wraps {_a(_kind(args[0]))}, not a tensor")
+        if type(args[1]) is not bool:
+            raise _Refused(f"a parameter at byte {pos} has requires_grad {_a(_kind(args[1]))}, not a bool")
         t = args[0]
         return _Tensor(t.storage, t.offset, t.size, t.stride, pos, parameter=True)
     storage, offset, size, stride = args[:4]
@@ -150,14 +152,19 @@ def _call(func, args, pos: int):
     if type(offset) is not int or offset < 0 or not _counts(size) or not _counts(stride) or len(size) != len(stride):
         raise _Refused(f"a tensor at byte {pos} has a malformed layout (offset {offset!r}, size {size!r}, "
                        f"stride {stride!r})")
+    if len(args) >= 6 and type(args[4]) is not bool:  # torch sets tensor.requires_grad from it
+        raise _Refused(f"a tensor at byte {pos} has requires_grad {_a(_kind(args[4]))}, not a bool")
+    meta = args[6] if len(args) == 7 else None
+    if not (meta is None or isinstance(meta, _Dict) or (type(meta) in (bool, int, float, str, tuple) and not meta)):
+        raise _Refused(f"a tensor at byte {pos} has metadata {_a(_kind(meta))}, not a dict")
     return _Tensor(storage, offset, size, stride, pos)
 
 
 def _persistent(pid, pos: int) -> _Storage:
-    """BINPERSID: torch.save's ``('storage', <storage class>, key, location, numel)`` reference."""
+    """BINPERSID: torch.save's ``('storage', <storage class>, key, location, numel)`` reference (the
+    location is not checked: tinyopt loads with ``map_location="cpu"``, which ignores it)."""
     ok = (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _Global)
-          and pid[1].name in _STORAGE_CLASSES and isinstance(pid[2], str) and isinstance(pid[3], str)
-          and type(pid[4]) is int and pid[4] >= 0)
+          and pid[1].name in _STORAGE_CLASSES and isinstance(pid[2], str) and type(pid[4]) is int and pid[4] >= 0)
     if not ok:
         raise _Refused(f"a persistent reference at byte {pos} is not a torch.save storage record")
     return _Storage(_STORAGE_CLASSES[pid[1].name], pid[2], pid[4], pos)
@@ -175,6 +182,7 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
     metastack: list[list] = []  # MARK starts a new list, as in pickle's own unpickler
     memo: dict = {}
     storages: list[_Storage] = []
+    loaded: dict[str, _Storage] = {}
     tensors: list[_Tensor] = []
     pos = proto = 0
     try:
@@ -242,8 +250,13 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                     raise _Refused(f"the pickle sets the state of {_a(_kind(stack[-1]))} at byte {pos} (only an "
                                    "OrderedDict's metadata may be set)")
             elif name == "BINPERSID":
-                storages.append(_persistent(stack.pop(), pos))
-                stack.append(storages[-1])
+                s = _persistent(stack.pop(), pos)
+                # torch reads a key once and hands later references the same storage (its numel and
+                # dtype, whatever theirs say), except empty storages, which it does not cache
+                s = loaded.setdefault(s.key, s) if s.numel else s
+                if s.pos == pos:
+                    storages.append(s)
+                stack.append(s)
             elif name == "PROTO":
                 proto = arg
             elif name == "STOP":
@@ -332,6 +345,50 @@ def _state_dict_entries(top, path) -> dict[str, _Tensor]:
     return top.items
 
 
+class _Records:
+    """The records of a ``torch.save`` zip read the way torch's reader reads them: located through each
+    member's local header and, for stored members, taken as raw bytes without a CRC check (torch checks
+    none, so a CRC mismatch alone must not make us refuse what torch loads)."""
+
+    def __init__(self, z: zipfile.ZipFile, f):
+        self.z, self.f = z, f
+        self.infos = {i.filename: i for i in z.infolist()}
+
+    def start(self, name: str) -> int:
+        """Where the member's bytes begin; refuses a member whose local header is not a zip header."""
+        info = self.infos[name]
+        self.f.seek(info.header_offset)
+        head = self.f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise _Refused(f"record '{name}' has no valid local zip header")
+        return info.header_offset + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
+
+    def read(self, name: str, offset: int = 0, size: int | None = None) -> bytes:
+        info = self.infos[name]
+        size = info.file_size - offset if size is None else size
+        if info.compress_type != zipfile.ZIP_STORED:  # torch.save never compresses; zipfile handles the rest
+            with self.z.open(name) as m:
+                m.seek(offset)
+                data = m.read(size)
+        else:
+            self.f.seek(self.start(name) + offset)
+            data = self.f.read(size)
+        if len(data) != size:
+            raise _Refused(f"record '{name}' ends before its {info.file_size:,} bytes")
+        return data
+
+
+def _check_container(rec: _Records, prefix: str) -> None:
+    """What torch's zip reader refuses: records outside the archive's folder, encrypted records, records
+    without a local header."""
+    for name, info in rec.infos.items():
+        if not name.startswith(prefix):
+            raise _Refused(f"record '{name[:60]}' is outside the archive folder '{prefix}'")
+        if info.flag_bits & 1:
+            raise _Refused(f"record '{name[:60]}' is encrypted")
+        rec.start(name)
+
+
 def _check_records(z: zipfile.ZipFile, prefix: str, entries: dict[str, _Tensor], storages: list[_Storage],
                    tensors: list[_Tensor], path) -> None:
     """Every storage record exists with exactly numel x itemsize bytes and every tensor stays inside its
@@ -361,7 +418,7 @@ def _check_records(z: zipfile.ZipFile, prefix: str, entries: dict[str, _Tensor],
                                    where=f"pickle byte {s.pos}", fix=fix)
 
 
-def _nonfinite(z: zipfile.ZipFile, rec: str, t: _Tensor, little: bool) -> bool:
+def _nonfinite(records: _Records, rec: str, t: _Tensor, little: bool) -> bool:
     """Whether the elements tensor ``t`` reads from record ``rec`` include NaN or inf, read with numpy
     in bounded chunks when the tensor is contiguous."""
     import numpy as np
@@ -380,17 +437,15 @@ def _nonfinite(z: zipfile.ZipFile, rec: str, t: _Tensor, little: bool) -> bool:
     for s, st in zip(reversed(t.size), reversed(t.stride)):
         contiguous &= s == 1 or st == numel
         numel *= s
-    with z.open(rec) as f:
-        f.seek(t.offset * isz)
-        if contiguous:
-            left, chunk = numel, _CHUNK
-            while left:
-                k = min(left, chunk)
-                if bad(np.frombuffer(f.read(k * isz), dt)):
-                    return True
-                left -= k
-            return False
-        span = np.frombuffer(f.read((t.last - t.offset + 1) * isz), dt)
+    if contiguous:
+        done = 0
+        while done < numel:
+            k = min(numel - done, _CHUNK)
+            if bad(np.frombuffer(records.read(rec, (t.offset + done) * isz, k * isz), dt)):
+                return True
+            done += k
+        return False
+    span = np.frombuffer(records.read(rec, t.offset * isz, (t.last - t.offset + 1) * isz), dt)
     view = np.lib.stride_tricks.as_strided(span, shape=t.size, strides=[st * isz for st in t.stride], writeable=False)
     return bad(view)
 
@@ -419,11 +474,14 @@ def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict
                                "format or foreign bytes)",
                                path=path, fix="save with torch.save(model.state_dict(), path) (PyTorch ≥ 1.6)")
     try:
-        z = zipfile.ZipFile(p)
+        f = open(p, "rb")  # noqa: SIM115 - closed with the zip below
+        z = zipfile.ZipFile(f)
     except Exception as e:  # zipfile raises BadZipFile, OSError, ...
+        f.close()
         raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({type(e).__name__}: {str(e)[:80]})",
                                path=path, fix="save the checkpoint again") from None
-    with z:
+    with f, z:
+        records = _Records(z, f)
         try:
             names = z.namelist()
             if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
@@ -437,11 +495,15 @@ def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict
             if info.file_size > 64 << 20:
                 raise ModelFormatError(f"data.pkl is {info.file_size:,} bytes; a state_dict's index is small",
                                        path=path, fix="save with torch.save(model.state_dict(), path)")
-            data = z.read(pkl[0])
             prefix = pkl[0][: -len("data.pkl")]
-            order = z.read(prefix + "byteorder") if prefix + "byteorder" in names else b"little"
+            _check_container(records, prefix)
+            data = records.read(pkl[0])
+            order = records.read(prefix + "byteorder") if prefix + "byteorder" in names else b"little"
         except ModelFormatError:
             raise
+        except _Refused as e:
+            raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({e})", path=path,
+                                   fix="save the checkpoint again") from None
         except Exception as e:  # zipfile raises BadZipFile, zlib errors, EOFError, ...
             raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({type(e).__name__}: "
                                    f"{str(e)[:80]})", path=path, fix="save the checkpoint again") from None
@@ -456,9 +518,12 @@ def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict
                 if not _STORAGE_DTYPES[t.storage.kind][2]:
                     continue
                 try:
-                    found = _nonfinite(z, f"{prefix}data/{t.storage.key}", t, order == b"little")
-                except (OSError, zipfile.BadZipFile, EOFError, ValueError) as e:
-                    raise ModelFormatError(f"its storage record cannot be read ({type(e).__name__}: {str(e)[:60]})",
+                    found = _nonfinite(records, f"{prefix}data/{t.storage.key}", t, order == b"little")
+                except _Refused as e:
+                    raise ModelFormatError(f"its storage cannot be read ({e})", path=path, where=f"tensor '{k[:60]}'",
+                                           fix="save the checkpoint again") from None
+                except Exception as e:  # zipfile and zlib raise many types on a damaged compressed member
+                    raise ModelFormatError(f"its storage cannot be read ({type(e).__name__}: {str(e)[:60]})",
                                            path=path, where=f"tensor '{k[:60]}'",
                                            fix="save the checkpoint again") from None
                 if found:

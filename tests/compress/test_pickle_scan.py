@@ -113,8 +113,8 @@ class _Store:  # stands for a storage: the pickler below writes it as torch.save
 
 
 class _Layout:  # pickles exactly like a tensor in torch.save, with any layout we ask for
-    def __init__(self, store, offset, size, stride):
-        self.args = (store, offset, size, stride, False, collections.OrderedDict())
+    def __init__(self, store, offset, size, stride, requires_grad=False):
+        self.args = (store, offset, size, stride, requires_grad, collections.OrderedDict())
 
     def __reduce__(self):
         return (torch._utils._rebuild_tensor_v2, self.args)
@@ -267,6 +267,61 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path):
     neg = _archive(tmp_path, _pkl({"w": _Layout(_Store("0", 4), 0, (2,), (-1,))}), {"0": four}, "neg.pt")
     with pytest.raises(ModelFormatError, match="malformed layout"):
         prescan_checkpoint(neg)
+
+
+def test_a_storage_key_read_twice_keeps_its_first_size(tmp_path):
+    four = np.arange(4, dtype="<f4").tobytes()  # 16 bytes: 4 float32
+    # torch reads key '0' once, at its first reference; later references share it whatever numel they say
+    first_full = {"a": _Layout(_Store("0", 4), 0, (4,), (1,)), "b": _Layout(_Store("0", 2), 2, (2,), (1,))}
+    path = _archive(tmp_path, _pkl(first_full), {"0": four}, "shared.pt")
+    assert _torch_loads(path)["b"].tolist() == [2.0, 3.0]
+    assert prescan_checkpoint(path) == {"a": ("Float", (4,)), "b": ("Float", (2,))}
+    first_short = {"b": _Layout(_Store("0", 2), 0, (2,), (1,)), "a": _Layout(_Store("0", 4), 0, (4,), (1,))}
+    path = _archive(tmp_path, _pkl(first_short), {"0": four}, "short_first.pt")
+    with pytest.raises(RuntimeError, match="record size"):
+        _torch_loads(path)
+    with pytest.raises(ModelFormatError, match="holds 16 bytes, the pickle says 2 elements of 4 bytes"):
+        prescan_checkpoint(path)
+
+
+def _patch_record(path, record_suffix, at, new: bytes):
+    """Overwrite bytes of a stored record in place, leaving its CRC-32 stale (as a damaged download would)."""
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(record_suffix))
+    raw = bytearray(path.read_bytes())
+    head = info.header_offset
+    start = head + 30 + int.from_bytes(raw[head + 26:head + 28], "little") + int.from_bytes(raw[head + 28:head + 30],
+                                                                                            "little")
+    raw[start + at:start + at + len(new)] = new
+    path.write_bytes(bytes(raw))
+
+
+def test_records_are_read_as_torch_reads_them_without_crc(tmp_path):
+    flipped = _save(tmp_path, {"w": torch.ones(4)}, "flipped.pt")
+    _patch_record(flipped, "data/0", 4, np.array([2.5], "<f4").tobytes())
+    assert _torch_loads(flipped)["w"].tolist() == [1.0, 2.5, 1.0, 1.0]  # torch does not check CRCs
+    assert prescan_checkpoint(flipped, finite=True) == {"w": ("Float", (4,))}
+    nan = _save(tmp_path, {"w": torch.ones(4)}, "nan_in_place.pt")
+    _patch_record(nan, "data/0", 8, np.array([np.nan], "<f4").tobytes())
+    assert _torch_loads(nan)["w"].isnan().tolist() == [False, False, True, False]
+    with pytest.raises(DataError, match="tensor 'w'"):
+        prescan_checkpoint(nan, finite=True)
+
+
+def test_container_faults_torch_refuses_are_refused_first(tmp_path):
+    good = _save(tmp_path, {"w": torch.ones(2)}, "good.pt")
+    with zipfile.ZipFile(good, "a") as z:
+        z.writestr("elsewhere/extra", b"x")
+    with pytest.raises(RuntimeError, match="not in a subdirectory"):
+        _torch_loads(good)
+    with pytest.raises(ModelFormatError, match="record 'elsewhere/extra' is outside the archive folder 'good/'"):
+        prescan_checkpoint(good)
+    grad = _archive(tmp_path, _pkl({"w": _Layout(_Store("0", 1), 0, (1,), (1,), requires_grad=1)}),
+                    {"0": bytes(4)}, "grad.pt")
+    with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
+        _torch_loads(grad)
+    with pytest.raises(ModelFormatError, match="requires_grad an int, not a bool"):
+        prescan_checkpoint(grad)
 
 
 HAND_WRITTEN = [  # data.pkl bytes (protocol 2 opcodes) and the phrase of the refusal
