@@ -745,7 +745,7 @@ def gen_container(c: Corpus) -> None:
 def gen_valid_more(c: Corpus) -> None:
     """Good files for the operators, layer kinds and sample formats the first seeds lack (made last so the
     earlier seeds keep their numbers): TFLite PAD / CONCATENATION / MEAN and QUANTIZE / DEQUANTIZE, a spec
-    with residual and concat branches, a 32-bit stereo wav."""
+    with residual and concat branches, a 32-bit stereo wav, an .npz that is not a training set."""
     import tflite_mutations as tm
 
     ops = _tfl([("x", [1, 4, 4, 2], F32, None, None), ("pads", [4, 2], I32, _i32([[0, 0], [1, 1], [1, 1], [0, 0]]),
@@ -771,6 +771,9 @@ def gen_valid_more(c: Corpus) -> None:
         w.setframerate(16000)
         w.writeframes(np.random.default_rng(7).integers(-2**30, 2**30, 2 * 32).astype("<i4").tobytes())
     c.add("valid", "pcm32 stereo", buf.getvalue(), ".wav")
+    buf = io.BytesIO()
+    np.savez(buf, weights=np.arange(6, dtype=np.float32).reshape(2, 3), steps=np.array([1, 2]))
+    c.add("valid", "npz of plain arrays", buf.getvalue(), ".npz")
 
 
 def main() -> int:
