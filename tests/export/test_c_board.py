@@ -50,9 +50,11 @@ def _asm_cases(lib) -> set[str]:
             packed = "rq" in p.arrays and i not in fused
             cases.add(f"depthwise {'packed' if packed else 'lanes, C requantization'}"
                       + (" padded" if p.ints["pad_h"] else ""))
-        if p.kind != "conv2d" or "rq" not in p.arrays or i in fused:
+        if p.kind != "conv2d" or "rq" not in p.arrays:
             continue
         kind = "1x1" if p.ints["k_h"] == p.ints["k_w"] == 1 else "im2col"
+        if i in fused:
+            cases.add("conv with fused ADD")  # outputs through a stack buffer, then added
         if (p.ints["patch"] // 4) % 2:
             cases.add(f"{kind} odd blocks")  # the unrolled loop's one-block entry
         if p.ints["out_w"] % 2:
@@ -69,7 +71,7 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
     narrowed clamps beside them): the M4 outputs equal the host build's, which test_c_inplace checks
     against TFLM on the same networks."""
     seen = set()
-    for seed in (0, 2, 4, 46, 56):
+    for seed in (0, 2, 33, 46, 56):
         g = random_network(seed)
         lib = generate_sources(g)
         seen |= _asm_cases(lib)
@@ -80,7 +82,7 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
         host = run_host(build_host(tmp_path / f"lib{seed}", tmp_path / f"host{seed}"), xs, lib.output_bytes)
         assert np.array_equal(outs, host), seed
     assert {"1x1 odd blocks", "1x1 lone pixel", "1x1 in place", "im2col odd blocks", "im2col lone pixel",
-            "im2col in place", "depthwise packed", "depthwise packed padded",
+            "im2col in place", "conv with fused ADD", "depthwise packed", "depthwise packed padded",
             "depthwise lanes, C requantization"} <= seen, seen
 
 

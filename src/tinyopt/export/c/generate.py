@@ -145,7 +145,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         extra = {}
         fusion = sched.fused.get(k)
         if p.kind in ("conv2d", "depthwise_conv2d"):
-            if fusion is not None and "rq" in p.arrays:  # the fused ADD runs on the C requantization path
+            if fusion is not None and "rq" in p.arrays and (p.kind == "depthwise_conv2d" or p.ints["out_c"] > 256):
+                # the fused ADD runs on the C requantization path (see TINYOPT_FUSED_MAX_C)
                 p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
             extra = {"pad_row": "NULL", "lanes": "NULL", "rq": "NULL", "add": "NULL", "add_conv_first": 0}
             for key in ("pad_row", "lanes", "rq"):

@@ -223,6 +223,10 @@ def _add(graph: Graph, index: int, node: Node) -> OpParams:
             "input2_multiplier", "input2_shift", "output_multiplier", "output_shift")
     ints = {k: int(q[k]) for k in keys}
     ints.update(size=y.size, act_min=q["output_activation_min"], act_max=q["output_activation_max"])
+    # every operand of the three requantizations stays below 2^30 (|x + offset| <= 255 << left_shift, and a
+    # multiplier below 1 with no left shift only shrinks it): the add kernel may use tinyopt_mbqm_small
+    ints["small"] = int(ints["left_shift"] <= 21 and max(ints["input1_shift"], ints["input2_shift"],
+                                                         ints["output_shift"]) <= 0)
     return OpParams("add", ints)
 
 

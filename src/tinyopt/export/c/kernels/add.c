@@ -6,14 +6,27 @@
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_kernels.h"
 
+/* tinyopt_mbqm for |x| < 2^30 and shift <= 0: tinyopt_mbqm_small, or for shift 0 its multiply alone. */
+TINYOPT_INLINE int32_t scale_small(int32_t x, int32_t multiplier, int shift)
+{
+    return shift < 0 ? tinyopt_mbqm_small(x, multiplier, shift) : tinyopt_mbqm_small_noshift(x, multiplier);
+}
+
 int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t in1, int32_t in2)
 {
     const int32_t a = (int32_t)((uint32_t)(p->input1_offset + in1) << p->left_shift);
     const int32_t b = (int32_t)((uint32_t)(p->input2_offset + in2) << p->left_shift);
-    const int32_t sa = tinyopt_mbqm(a, p->input1_multiplier, p->input1_shift);
-    const int32_t sb = tinyopt_mbqm(b, p->input2_multiplier, p->input2_shift);
-    const int32_t raw = tinyopt_mbqm(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
-    return tinyopt_clamp8(raw, p->act_min, p->act_max);
+    int32_t raw;
+    if (p->small) {
+        raw = scale_small(scale_small(a, p->input1_multiplier, p->input1_shift) +
+                              scale_small(b, p->input2_multiplier, p->input2_shift),
+                          p->output_multiplier, p->output_shift);
+    } else {
+        raw = tinyopt_mbqm(tinyopt_mbqm(a, p->input1_multiplier, p->input1_shift) +
+                               tinyopt_mbqm(b, p->input2_multiplier, p->input2_shift),
+                           p->output_multiplier, p->output_shift);
+    }
+    return tinyopt_clamp8(raw + p->output_offset, p->act_min, p->act_max);
 }
 
 void tinyopt_add(const tinyopt_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)

@@ -155,17 +155,34 @@ static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in
     return slot;
 }
 
+/* A pixel pair (or a lone pixel) through tinyopt_mmq_asm into d0.. (the pixels' outputs are adjacent).
+ * With a fused ADD the outputs go to a stack buffer first and are then added to o0.. element by
+ * element (o0[i] is read before d0[i] is written: they may be the same bytes). */
+static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
+{
+    const int oc_n = p->out_c, blocks = p->patch / 4;
+    int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
+    int i;
+    if (o0 == NULL) {
+        tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
+        return;
+    }
+    tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, tmp, lone ? tmp : tmp + oc_n, oc_n / 2);
+    for (i = 0; i < (lone ? oc_n : 2 * oc_n); ++i) {
+        d0[i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[i], o0[i]) : tinyopt_add_one(p->add, o0[i], tmp[i]);
+    }
+}
+
 #define XW_ARG xw, NULL, NULL
 #else
 #define XW_ARG NULL, x0, x1
 #endif
 
 /* The filter pairs of one or two pixels (d1 NULL: one) of a layer whose accumulators pass the 'small'
- * test and with no fused ADD. Each filter's multiplier and shift are read once for both pixels; full
- * (a literal at each call, so the compiler drops the other branch) selects SSAT for the clamp.
+ * test and with no fused ADD. Each filter's multiplier and shift are read once for both pixels.
  * Returns the first channel not done (the odd last filter). */
 TINYOPT_INLINE int direct_pixels(const tinyopt_conv_params *p, const requant_t *q, const uint32_t *xw,
-                                 const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1, int full)
+                                 const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1)
 {
     const int n = p->in_c, oc_n = p->out_c;
     const int8_t *weights = p->weights;
@@ -189,11 +206,11 @@ TINYOPT_INLINE int direct_pixels(const tinyopt_conv_params *p, const requant_t *
 #else
         tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
 #endif
-        d0[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], m0, s0) + offset, full, lo, hi);
-        d0[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], m1, s1) + offset, full, lo, hi);
+        d0[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], m0, s0) + offset, lo, hi);
+        d0[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], m1, s1) + offset, lo, hi);
         if (d1 != NULL) {
-            d1[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], m0, s0) + offset, full, lo, hi);
-            d1[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], m1, s1) + offset, full, lo, hi);
+            d1[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[1], m0, s0) + offset, lo, hi);
+            d1[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[3], m1, s1) + offset, lo, hi);
         }
     }
     return oc;
@@ -210,16 +227,15 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
     const int32_t *bias = p->bias;
     int ox, oc;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->rq != NULL && other == NULL) { /* every filter pair of a pixel pair in one asm routine */
+    if (p->rq != NULL) { /* every filter pair of a pixel pair in one asm routine */
         uint32_t *xw = (uint32_t *)(void *)col;
         (void)q;
         for (ox = 0; ox < p->out_w; ox += 2) {
             const int8_t *x0 = row + ox * p->stride_w * n;
             const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
             const int8_t *x1 = lone ? x0 : x0 + p->stride_w * n;
-            int8_t *d0 = dst + ox * oc_n;
             widen_two(x0, x1, 4, n / 4, xw);
-            tinyopt_mmq_asm(xw, weights, n / 4, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
+            mmq_pixels(p, xw, dst + ox * oc_n, lone, other != NULL ? other + ox * oc_n : NULL);
         }
         return;
     }
@@ -235,9 +251,7 @@ static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const i
         (void)col;
 #endif
         if (other == NULL && q->small) { /* the common case without per-output branches or reloads */
-            oc = q->lo == -128 && q->hi == 127
-                     ? direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL, 1)
-                     : direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL, 0);
+            oc = direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL);
         } else {
             oc = 0;
         }
@@ -282,10 +296,10 @@ typedef const int8_t *patch_t;
 #endif
 
 /* Two gathered patches times every filter pair, for a layer with 'small' accumulators and no fused
- * ADD: each filter's multiplier and shift are read once for both pixels; full (a literal at each call)
- * selects SSAT for the clamp. Returns the first channel not done (the odd last filter). */
+ * ADD: each filter's multiplier and shift are read once for both pixels. Returns the first channel not
+ * done (the odd last filter). */
 TINYOPT_INLINE int patch_pairs(const tinyopt_conv_params *p, const requant_t *q, patch_t x0, patch_t x1,
-                               int8_t *d0, int8_t *d1, int full)
+                               int8_t *d0, int8_t *d1)
 {
     const int n = p->patch, oc_n = p->out_c;
     const int8_t *weights = p->weights;
@@ -298,10 +312,10 @@ TINYOPT_INLINE int patch_pairs(const tinyopt_conv_params *p, const requant_t *q,
         acc[0] = acc[1] = bias[oc];
         acc[2] = acc[3] = bias[oc + 1];
         PAIR_DOT(x0, x1, weights + oc * n, n, acc);
-        d0[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], m0, s0) + offset, full, lo, hi);
-        d1[oc] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], m0, s0) + offset, full, lo, hi);
-        d0[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], m1, s1) + offset, full, lo, hi);
-        d1[oc + 1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], m1, s1) + offset, full, lo, hi);
+        d0[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], m0, s0) + offset, lo, hi);
+        d1[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[1], m0, s0) + offset, lo, hi);
+        d0[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], m1, s1) + offset, lo, hi);
+        d1[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[3], m1, s1) + offset, lo, hi);
     }
     return oc;
 }
@@ -327,12 +341,11 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         return;
     }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->rq != NULL && other == NULL) { /* every filter pair of a pixel pair in one asm routine */
+    if (p->rq != NULL) { /* every filter pair of a pixel pair in one asm routine */
         for (; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
             const uint32_t *xw = widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col);
-            int8_t *d0 = dst + ox * oc_n;
-            tinyopt_mmq_asm(xw, weights, n / 4, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
+            mmq_pixels(p, xw, dst + ox * oc_n, lone, other != NULL ? other + ox * oc_n : NULL);
         }
         return;
     }
@@ -348,8 +361,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         const int i0 = ox * oc_n, i1 = i0 + oc_n;
         oc = 0;
         if (other == NULL && q.small) {
-            oc = q.lo == -128 && q.hi == 127 ? patch_pairs(p, &q, x0, x1, dst + i0, dst + i1, 1)
-                                             : patch_pairs(p, &q, x0, x1, dst + i0, dst + i1, 0);
+            oc = patch_pairs(p, &q, x0, x1, dst + i0, dst + i1);
         }
         for (; oc + 1 < oc_n; oc += 2) {
             int32_t acc[4];
@@ -393,7 +405,7 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
     const uintptr_t pixels = (uintptr_t)p->out_h * (uintptr_t)p->out_w;
     const int disjoint = out_at + pixels * (uintptr_t)p->out_c <= in_at || out_at >= in_at + pixels * (uintptr_t)p->in_c;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    const int widened = p->rq != NULL && other == NULL; /* each pixel pair is copied before it is used */
+    const int widened = p->rq != NULL; /* each pixel pair is copied before it is used */
 #else
     const int widened = 0;
 #endif

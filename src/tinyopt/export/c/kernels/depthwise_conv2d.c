@@ -15,9 +15,9 @@
 #define TINYOPT_DW_MAX_TAPS 64
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-/* One output pixel of a 3x3 layer with packed lanes, 'small' accumulators and no fused ADD; full (a
- * literal at each call) selects SSAT for the clamp. */
-TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *const *tap, int8_t *d, int full)
+/* One output pixel of a 3x3 layer with packed lanes, 'small' accumulators and no fused ADD (layers
+ * whose requantization the packed asm path cannot take: a narrowed clamp, a long shift). */
+TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *const *tap, int8_t *d)
 {
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift, *lanes = p->lanes;
     const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
@@ -30,10 +30,10 @@ TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *co
         acc[2] = bias[2];
         acc[3] = bias[3];
         tinyopt_dw9x4_asm(tap, g, lanes, acc);
-        d[0] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[0], mult[0], shift[0]) + offset, full, lo, hi);
-        d[1] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[1], mult[1], shift[1]) + offset, full, lo, hi);
-        d[2] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[2], mult[2], shift[2]) + offset, full, lo, hi);
-        d[3] = (int8_t)tinyopt_clamp_q(tinyopt_mbqm_small(acc[3], mult[3], shift[3]) + offset, full, lo, hi);
+        d[0] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], mult[0], shift[0]) + offset, lo, hi);
+        d[1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[1], mult[1], shift[1]) + offset, lo, hi);
+        d[2] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], mult[2], shift[2]) + offset, lo, hi);
+        d[3] = tinyopt_clamp8(tinyopt_mbqm_small(acc[3], mult[3], shift[3]) + offset, lo, hi);
     }
 }
 #endif
@@ -82,11 +82,7 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
         if (p->lanes != NULL) { /* 3x3, multiplier 1, channels % 4 == 0 */
             int g, j;
             if (o == NULL && small) { /* the common case: requantize without per-output branches */
-                if (lo == -128 && hi == 127) {
-                    dw_pixel_fast(p, tap, d, 1);
-                } else {
-                    dw_pixel_fast(p, tap, d, 0);
-                }
+                dw_pixel_fast(p, tap, d);
                 continue;
             }
             for (g = 0; g < c_n; g += 4) {

@@ -59,7 +59,8 @@ static inline int32_t tinyopt_mbqm(int32_t x, int32_t multiplier, int shift)
  * (bias plus 128 * sum |w|) and shift <= -1. Then 2x fits in 32 bits and srdhm(x, m) =
  * floor((x*m + 2^30) / 2^31) = floor((2x*m + 2^31) / 2^32), which is one SMMULR on a DSP core; the
  * rounding right shift stays in 32 bits. Same integers as tinyopt_mbqm. */
-TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shift)
+/* The multiply of tinyopt_mbqm_small alone: tinyopt_mbqm(x, multiplier, 0) for |x| < 2^30. */
+TINYOPT_INLINE int32_t tinyopt_mbqm_small_noshift(int32_t x, int32_t multiplier)
 {
     int32_t y;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -67,23 +68,13 @@ TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shi
 #else
     y = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
 #endif
-    return (y + (1 << (-shift - 1)) + (y >> 31)) >> -shift; /* y >> 31: -1 below zero */
+    return y;
 }
 
-/* Clamp to [lo, hi]; full says the range is all of int8 (no fused activation narrows it), which a DSP
- * core does in one SSAT. The caller tests full once per row, so the branch is predictable. */
-TINYOPT_INLINE int32_t tinyopt_clamp_q(int32_t v, int full, int32_t lo, int32_t hi)
+TINYOPT_INLINE int32_t tinyopt_mbqm_small(int32_t x, int32_t multiplier, int shift)
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    if (full) {
-        int32_t r;
-        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
-        return r;
-    }
-#else
-    (void)full;
-#endif
-    return v < lo ? lo : (v > hi ? hi : v);
+    const int32_t y = tinyopt_mbqm_small_noshift(x, multiplier);
+    return (y + (1 << (-shift - 1)) + (y >> 31)) >> -shift; /* y >> 31: -1 below zero */
 }
 
 static inline int8_t tinyopt_clamp8(int32_t v, int32_t lo, int32_t hi)

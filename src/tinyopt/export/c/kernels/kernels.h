@@ -13,6 +13,8 @@
     defined(__OPTIMIZE__)
 #define TINYOPT_HAVE_MM2X2_ASM 1
 #endif
+/* Widest conv whose fused residual ADD still takes the asm path (a pixel pair's outputs on the stack). */
+#define TINYOPT_FUSED_MAX_C 256
 
 /* int8 constant arrays start on a word: the Cortex-M4 loops read them with LDRD, which must not be
  * unaligned. Other compilers take the portable C path, which reads bytes. */
@@ -28,6 +30,7 @@ typedef struct {
     int32_t input1_multiplier, input2_multiplier, output_multiplier;
     int input1_shift, input2_shift, output_shift;
     int32_t act_min, act_max;
+    int small;                  /* 1: |operands| < 2^30 and shifts <= 0: the short requantization (add.c) */
 } tinyopt_add_params;
 
 typedef struct {
