@@ -1,5 +1,6 @@
-"""The torch-free pre-scan of .pt files: allowed state_dicts pass, anything naming other classes is
-refused before torch (or pickle) executes a single opcode."""
+"""The torch-free pre-scan of .pt files: real state_dicts pass and are read as torch reads them (torch is
+the oracle); anything naming other classes, any other shape than names -> tensors, missing or mis-sized
+storage records and (for validate) NaN/inf are refused before torch (or pickle) executes a single opcode."""
 
 import io
 import os
