@@ -107,3 +107,11 @@ def test_sensitivity_guided_prune_reaches_the_target():
     overall = sum(s[n] * k for n, k in sizes.items()) / sum(sizes.values())
     assert overall >= 0.6 - 1 / 1864  # per-layer floor() may round one weight away
     assert len({round(s[n], 2) for n in sizes}) > 1  # not one uniform ratio
+
+
+def test_builtin_step_names_match_what_the_step_modules_register():
+    """Recipes are checked for step names before the (torch-importing) step modules load: the static
+    list must be exactly what those modules register."""
+    recipe._builtin_steps()
+    ours = {name for name, (_, fn) in recipe.STEPS.items() if fn.__module__.startswith("tinyopt.")}
+    assert ours == recipe.BUILTIN_STEPS

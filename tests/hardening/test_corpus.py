@@ -153,3 +153,27 @@ def test_validate_as_a_process(cls, tmp_path):
     assert r.returncode == 2, r
     assert r.stdout == f"{ok}: ok ({r.stdout.split('(', 1)[1]}" and r.stdout.count("\n") == 1  # stops at the bad one
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"{path}: "), r.stderr
+
+
+_NO_TORCH_PROBE = """
+import contextlib, io, sys
+from tinyopt.cli import main
+for path in sys.argv[1:]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["validate", path])
+    if code != 2 or "torch" in sys.modules:
+        print("after", path, "exit", code, "torch" in sys.modules)
+        break
+else:
+    print("ok", len(sys.argv) - 1)
+"""
+
+
+def test_no_malformed_file_needs_torch_to_be_refused():
+    """Importing torch costs seconds; every malformed file is refused before it (the per-file process
+    time bench/fuzz.py measures stays well under 2 s): one process validates them all and stops at the
+    first one after which torch is loaded."""
+    paths = [str(CORPUS / "files" / rel) for rel, e in sorted(BAD.items()) if not e.get("known_bug")]
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH_PROBE, *paths], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.stdout.strip() == f"ok {len(paths)}", (r.stdout, r.stderr[-2000:])

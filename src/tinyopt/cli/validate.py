@@ -85,7 +85,7 @@ def _npz(path: Path) -> str:
 
     import numpy as np
 
-    from tinyopt.compress.checkpoint import NPZ_KEYS, load_npz
+    from tinyopt.data.sources import NPZ_KEYS, read_split_npz  # torch-free
 
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -97,7 +97,7 @@ def _npz(path: Path) -> str:
         raise DataError(f"not a readable .npz of plain arrays ({first})", path=path,
                         fix="save with numpy.savez(path, name=array, ...)") from None
     if all(k in names for k in NPZ_KEYS):
-        load_npz(path)
+        read_split_npz(path)
         return "training data (.npz)"
     return f".npz of {len(names)} arrays"
 

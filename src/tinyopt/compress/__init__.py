@@ -6,22 +6,31 @@ and recipes (``recipe``). Weight sharing, coding, distillation, low-rank and BN 
 own modules beside these. Import the submodule you need; the names below are the common entry points.
 """
 
-from tinyopt.compress.observers import (
-    KLObserver,
-    MinMaxObserver,
-    MovingAverageMinMaxObserver,
-    MSEObserver,
-    PercentileObserver,
-)
-from tinyopt.compress.prune import make_permanent_, prune_structured, prune_unstructured_, sparsity
-from tinyopt.compress.ptq import QuantConfig, quant_params, quantize_dynamic, quantize_static, strip
-from tinyopt.compress.qat import quantize_aware_train
-from tinyopt.compress.recipe import Recipe, load_recipe, register_step
-from tinyopt.compress.size import compression_ratio, model_size, tensor_size, textbook_bytes
+from __future__ import annotations
 
-__all__ = [
-    "KLObserver", "MSEObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver",
-    "QuantConfig", "Recipe", "compression_ratio", "load_recipe", "make_permanent_", "model_size",
-    "prune_structured", "prune_unstructured_", "quant_params", "quantize_aware_train", "quantize_dynamic",
-    "quantize_static", "register_step", "sparsity", "strip", "tensor_size", "textbook_bytes",
-]
+import importlib
+
+# name -> submodule. Resolved on first use (PEP 562), so that importing a torch-free submodule (the
+# container format, the coders) or validating a file does not pay for importing torch.
+_EXPORTS = {
+    **dict.fromkeys(("KLObserver", "MinMaxObserver", "MovingAverageMinMaxObserver", "MSEObserver",
+                     "PercentileObserver"), "observers"),
+    **dict.fromkeys(("make_permanent_", "prune_structured", "prune_unstructured_", "sparsity"), "prune"),
+    **dict.fromkeys(("QuantConfig", "quant_params", "quantize_dynamic", "quantize_static", "strip"), "ptq"),
+    "quantize_aware_train": "qat",
+    **dict.fromkeys(("Recipe", "load_recipe", "register_step"), "recipe"),
+    **dict.fromkeys(("compression_ratio", "model_size", "tensor_size", "textbook_bytes"), "size"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"tinyopt.compress.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tinyopt.compress' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -20,13 +20,15 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from tinyopt._yaml import load_yaml_file
 from tinyopt.compress._names import nearest
 from tinyopt.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: reading and checking a recipe does not import torch
+    import torch
+    from torch import nn
 
 
 class Config:
@@ -119,6 +121,10 @@ class StepContext:
 
 
 STEPS: dict[str, tuple[type, Callable]] = {}
+# the steps tinyopt registers itself (on first use, since their modules import torch): a recipe naming
+# none of these nor a step registered by the caller is refused without importing them
+BUILTIN_STEPS = frozenset({"cluster", "distill", "finetune", "fold_bn", "huffman", "lowrank", "mixed_precision",
+                           "prune", "quantize"})
 
 
 def register_step(name: str, config_cls: type, fn: Callable[[nn.Module, object, StepContext], nn.Module]) -> None:
@@ -140,7 +146,6 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict, source: str | None = None) -> Recipe:
-        _builtin_steps()
         if not isinstance(d, dict):
             raise ConfigError("a recipe must be a mapping with 'steps'", path=source,
                               fix="write 'steps:' followed by a list of steps")
@@ -153,7 +158,7 @@ class Recipe:
         if not isinstance(raw, list) or not raw:
             raise ConfigError("'steps' must be a non-empty list", path=source, where="recipe",
                               fix="list steps such as '- prune: {ratio: 0.5}'")
-        steps = []
+        named = []
         for i, item in enumerate(raw, 1):
             if isinstance(item, str):
                 item = {item: {}}
@@ -161,15 +166,18 @@ class Recipe:
                 raise ConfigError(f"step {i} must be one 'name: {{options}}' pair", path=source,
                                   where=f"step {i}", fix="write e.g. '- quantize: {mode: ptq, bits: 8}'")
             (name, opts), = item.items()
-            if name not in STEPS:
+            known = sorted(BUILTIN_STEPS | set(STEPS))
+            if name not in known:
                 raise ConfigError(f"unknown step '{name}'", path=source, where=f"step {i}",
-                                  fix=f"known steps: {', '.join(sorted(STEPS))}{nearest(name, STEPS)}")
-            steps.append((name, STEPS[name][0].from_dict(opts, where=f"step {i} ({name})")))
+                                  fix=f"known steps: {', '.join(known)}{nearest(name, known)}")
+            named.append((i, name, opts))
         seed, bs = d.get("seed", 0), d.get("batch_size", 64)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ConfigError(f"seed {seed!r} is not an integer", path=source, fix="give an integer seed")
         if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
             raise ConfigError(f"batch_size {bs!r} is not a positive integer", path=source, fix="e.g. batch_size: 64")
+        _builtin_steps()  # the step options are checked by each step's config class
+        steps = [(name, STEPS[name][0].from_dict(opts, where=f"step {i} ({name})")) for i, name, opts in named]
         return cls(steps, seed, bs)
 
 
@@ -192,4 +200,4 @@ def _builtin_steps() -> None:
 
 
 __all__ = ["Config", "FinetuneConfig", "MixedPrecisionConfig", "PruneConfig", "QuantizeConfig", "Recipe",
-           "STEPS", "StepContext", "load_recipe", "register_step"]
+           "BUILTIN_STEPS", "STEPS", "StepContext", "load_recipe", "register_step"]
