@@ -1,6 +1,6 @@
 """tinyopt's C library against TFLM on the MLPerf Tiny int8 models: RAM, flash, host latency, M4 instructions.
 
-Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5]`` from the repo root.
+Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo]`` from the repo root.
 
 - TFLM arena: ``tflite_micro`` ``print_allocations()`` (total of head and tail).
 - Our RAM: ``.data + .bss`` of the library's Cortex-M4 objects (``arm-none-eabi-size``) plus the caller's
@@ -11,6 +11,8 @@ Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5]``
   minimum of ``--runs`` (the minimum is the figure least disturbed by other work on a shared machine).
 - M4: instructions per inference under ``qemu-system-arm -M mps2-an386 -icount shift=3`` (SysTick, see
   ``tinyopt.export.c.board``), and per MAC; outputs compared with the host build and with TFLM.
+- Zoo: every ``tinyopt.zoo`` model converted to int8, host library against TFLM on the same seeded
+  inputs, M4 build against the host build.
 """
 
 from __future__ import annotations
@@ -118,6 +120,47 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
                 m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs)
 
 
+def zoo_row(name: str, runs: int, qemu_inputs: int, tmp: Path) -> dict:
+    """A zoo model converted to int8 (torch seed 0, 16 random calibration inputs): host library against
+    TFLM on ``runs`` seeded inputs (against tinyopt's numpy runtime where TFLM's Python interpreter cannot
+    prepare the model), the M4 build against the host on ``qemu_inputs``, and M4 instructions per MAC."""
+    import torch
+    from tflite_micro.python.tflite_micro import runtime
+
+    from tinyopt.convert.convert import convert_torch
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.runtime import Interpreter
+    from tinyopt.zoo import build
+
+    torch.manual_seed(0)
+    model = build(name).eval()
+    shape = tuple(model.input_shape)
+    graph = convert_torch(model, torch.randn(16, *shape), shape)
+    lib = generate_sources(graph)
+    d = tmp / f"zoo-{name}"
+    write_library(lib.files, d)
+    x_t = graph.tensors[graph.inputs[0]]
+    xs = np.random.default_rng(1).integers(-128, 128, size=(runs, x_t.size), dtype=np.int8)
+    host = run_host(build_host(d, tmp / f"zoo-{name}.exe"), xs, lib.output_bytes)
+    try:
+        interp = runtime.Interpreter.from_bytes(graph_to_tflite_bytes(graph))
+        ref = np.stack([_tflm_out(interp, x.reshape(x_t.shape)) for x in xs])
+        peer, n_ref = "TFLM", runs
+    except RuntimeError:  # TFLM's Python interpreter fails to prepare some layers (see RESULTS)
+        n_ref = min(runs, 10)
+        ref = Interpreter(graph).run(xs[:n_ref].reshape(n_ref, *x_t.shape[1:]))[0].reshape(n_ref, -1)
+        peer = "tinyopt runtime"
+    m4 = build_m4(d, tmp / f"zoo-{name}-m4", xs[:qemu_inputs])
+    m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
+    instr = int(np.median(counts))
+    return dict(model=name, ops=", ".join(sorted({n.op for n in graph.nodes})), arena=lib.arena_bytes,
+                peer=peer, mismatches=int((host[:n_ref] != ref.reshape(n_ref, -1)).any(axis=1).sum()), n_ref=n_ref,
+                m4_equal=bool(np.array_equal(m4_out, host[:qemu_inputs])), qemu_inputs=qemu_inputs,
+                macs=lib.macs, instr_per_mac=instr / max(lib.macs, 1))
+
+
 def _tflm_out(interp, x):
     interp.set_input(x, 0)
     interp.invoke()
@@ -128,9 +171,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--qemu-inputs", type=int, default=5)
+    ap.add_argument("--skip-zoo", action="store_true", help="only the two MLPerf models")
     a = ap.parse_args()
+    from tinyopt.zoo import ZOO
+
     with tempfile.TemporaryDirectory(prefix="tinyopt-bench-") as tmp:
         rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in CASES.items()]
+        zoo = [] if a.skip_zoo else [zoo_row(n, a.runs, a.qemu_inputs, Path(tmp)) for n in ZOO]
     print("| model | TFLM arena B | our RAM B | RAM ratio | our flash B | .tflite B | flash ratio "
           "| ours ms (min) | TFLM ms (min) | host speedup (min) | M4 instructions | MACs | instr/MAC "
           "| host = TFLM | M4 = TFLM |")
@@ -142,6 +189,13 @@ def main() -> None:
               f"| {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
               f"| {r['runs'] - r['host_mismatches']}/{r['runs']} | {'yes' if r['m4_matches_tflm'] else 'NO'} "
               f"({r['qemu_inputs']}) |")
+    if zoo:
+        print("\n| zoo model | operators | arena B | host vs peer | M4 = host | MACs | M4 instr/MAC |")
+        print("|" + " --- |" * 7)
+    for r in zoo:
+        print(f"| {r['model']} | {r['ops']} | {r['arena']:,} | {r['n_ref'] - r['mismatches']}/{r['n_ref']} equal "
+              f"({r['peer']}) | {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) | {r['macs']:,} "
+              f"| {r['instr_per_mac']:.3f} |")
 
 
 if __name__ == "__main__":
