@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from prune_helpers import quadrant_data, small_mlp
 from torch import nn
 
 from tinyopt.compress import prune
@@ -9,19 +10,8 @@ from tinyopt.compress.train import finetune
 from tinyopt.errors import ConfigError, DataError
 
 
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
-
-
-def _data(seed=0, n=64):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 8, generator=g)
-    return x, (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
-
-
 def test_layer_scope_removes_exactly_the_smallest():
-    m = _net()
+    m = small_mlp()
     w0 = m[0].weight.detach().clone()
     prune.prune_unstructured_(m, 0.5)
     # floor(0.5 * 128) = 64 zeros in layer 0, and they are the 64 smallest |w|
@@ -31,7 +21,7 @@ def test_layer_scope_removes_exactly_the_smallest():
 
 
 def test_global_scope_one_threshold():
-    m = _net()
+    m = small_mlp()
     with torch.no_grad():
         m[2].weight.mul_(0.01)  # layer 2 is all tiny: global pruning takes it first
     prune.prune_unstructured_(m, 0.3, scope="global")
@@ -41,10 +31,10 @@ def test_global_scope_one_threshold():
 
 
 def test_masks_survive_finetuning_and_make_permanent():
-    m = _net()
+    m = small_mlp()
     prune.prune_unstructured_(m, 0.75)
     zero = m[0].weight.detach() == 0
-    finetune(m, _data(), epochs=3, lr=1e-2, batch_size=16)
+    finetune(m, quadrant_data(), epochs=3, lr=1e-2, batch_size=16)
     assert bool((m[0].weight.detach()[zero] == 0).all())
     assert prune.sparsity(m)["global"] == pytest.approx(0.75)
     prune.make_permanent_(m)
@@ -53,36 +43,36 @@ def test_masks_survive_finetuning_and_make_permanent():
 
 
 def test_target_semantics_not_incremental():
-    m = _net()
+    m = small_mlp()
     prune.prune_unstructured_(m, 0.5)
     prune.prune_unstructured_(m, 0.8)
     assert int((m[0].weight == 0).sum()) == int(0.8 * 128)  # 102, not 0.5 + 0.8 * 0.5
 
 
 def test_per_layer_dict():
-    m = _net()
+    m = small_mlp()
     prune.prune_unstructured_(m, {"0": 0.25, "2": 0.5})
     s = prune.sparsity(m)
     assert (s["0"], s["2"]) == (32 / 128, 32 / 64)
 
 
 def test_taylor_and_random_criteria():
-    m = _net()
-    x, y = _data()
+    m = small_mlp()
+    x, y = quadrant_data()
     grads = prune.gradients(m, [(x, y)])
     w = m[0].weight.detach().clone()
     prune.prune_unstructured_(m, 0.5, criterion="taylor", data=[(x, y)])
     kept = m[0].weight.detach() != 0
     score = (w * grads["0"]).abs()
     assert score[kept].min() >= score[~kept].max()
-    a, b = _net(), _net()
+    a, b = small_mlp(), small_mlp()
     prune.prune_unstructured_(a, 0.5, criterion="random", seed=3)
     prune.prune_unstructured_(b, 0.5, criterion="random", seed=3)
     assert torch.equal(a[0].weight, b[0].weight)  # seeded
 
 
 def test_l1_l2_regularization_value():
-    m = _net()
+    m = small_mlp()
     w0, w2 = m[0].weight, m[2].weight
     expect = 0.1 * (w0.abs().sum() + w2.abs().sum()) + 0.01 * ((w0 ** 2).sum() + (w2 ** 2).sum())
     assert torch.allclose(prune.regularization(m, l1=0.1, l2=0.01), expect)
@@ -91,15 +81,15 @@ def test_l1_l2_regularization_value():
 @pytest.mark.parametrize("amount", [1.0, -0.1, 1.5, "half", True])
 def test_ratio_outside_range(amount):
     with pytest.raises(ConfigError, match="outside \\[0, 1\\)"):
-        prune.prune_unstructured_(_net(), amount)
+        prune.prune_unstructured_(small_mlp(), amount)
 
 
 def test_bad_names_and_nan_weights():
     with pytest.raises(ConfigError, match="did you mean 'l1'"):
-        prune.prune_unstructured_(_net(), 0.5, criterion="l11")
+        prune.prune_unstructured_(small_mlp(), 0.5, criterion="l11")
     with pytest.raises(ConfigError, match="no prunable layer 'x'"):
-        prune.prune_unstructured_(_net(), {"x": 0.5})
-    m = _net()
+        prune.prune_unstructured_(small_mlp(), {"x": 0.5})
+    m = small_mlp()
     with torch.no_grad():
         m[2].weight[0, 0] = float("nan")
     with pytest.raises(DataError, match="2.weight.*NaN"):
@@ -109,10 +99,10 @@ def test_bad_names_and_nan_weights():
 def test_make_permanent_on_a_copy_leaves_the_original_working():
     import copy
 
-    m = _net()
+    m = small_mlp()
     prune.prune_unstructured_(m, 0.5)
     c = prune.make_permanent_(copy.deepcopy(m))
-    x = _data()[0]
+    x = quadrant_data()[0]
     assert torch.equal(c(x), m(x))  # the original still has its mask and still runs
     assert prune.get_mask(m[0]) is not None and prune.get_mask(c[0]) is None
     assert type(c[0]) is nn.Linear

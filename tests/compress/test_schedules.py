@@ -2,22 +2,10 @@
 rounds, and gradual pruning during training reaching its final sparsity."""
 
 import pytest
-import torch
-from torch import nn
+from prune_helpers import quadrant_data, small_mlp
 
 from tinyopt.compress import prune, schedules
 from tinyopt.errors import ConfigError
-
-
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
-
-
-def _data(seed=0, n=64):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 8, generator=g)
-    return x, (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()
 
 
 def test_polynomial_decay_matches_formula():
@@ -33,12 +21,12 @@ def test_polynomial_decay_matches_formula():
 def test_iterative_ratios_and_gradual_pruning():
     r = schedules.iterative_ratios(0.875, 3)  # each round keeps half: 0.5, 0.75, 0.875
     assert r == pytest.approx([0.5, 0.75, 0.875])
-    m = _net()
+    m = small_mlp()
     sched = schedules.PolynomialDecay(0.0, 0.6, begin_step=0, end_step=6, frequency=2)
-    schedules.prune_during_training_(m, _data(), sched, epochs=2, batch_size=16)
+    schedules.prune_during_training_(m, quadrant_data(), sched, epochs=2, batch_size=16)
     assert prune.sparsity(m)["0"] == pytest.approx(int(0.6 * 128) / 128)
-    m = _net()
-    schedules.prune_iterative_(m, _data(), 0.75, rounds=2, epochs_per_round=1, batch_size=32)
+    m = small_mlp()
+    schedules.prune_iterative_(m, quadrant_data(), 0.75, rounds=2, epochs_per_round=1, batch_size=32)
     assert prune.sparsity(m)["global"] == pytest.approx(0.75)
 
 
