@@ -63,37 +63,33 @@ class Scan:
         plt.close(fig)
 
 
+def _scan(model: nn.Module, val, kind: str, levels, layers: list[str] | None, apply) -> Scan:
+    """``apply(copy, layer, level)`` on a fresh copy of ``model`` for each layer and level, then evaluate."""
+    all_layers = prunable_layers(model)
+    names = layers or list(all_layers)
+    base = evaluate(model, val).accuracy
+    acc = {}
+    for n in names:
+        acc[n] = []
+        for lv in levels:
+            m = copy.deepcopy(model)
+            apply(m, n, lv)
+            acc[n].append(evaluate(m, val).accuracy)
+    return Scan(kind, list(levels), base, acc, {n: all_layers[n].weight.numel() for n in names})
+
+
 def prune_sensitivity(model: nn.Module, val, ratios=(0.25, 0.5, 0.75, 0.9), layers: list[str] | None = None,
                       criterion: str = "l1") -> Scan:
     """Prune one layer at a time (the rest untouched) and measure validation accuracy."""
     for r in ratios:
         check_amount(r, "sensitivity")
-    all_layers = prunable_layers(model)
-    names = layers or list(all_layers)
-    base = evaluate(model, val).accuracy
-    acc = {}
-    for n in names:
-        acc[n] = []
-        for r in ratios:
-            m = copy.deepcopy(model)
-            prune_unstructured_(m, {n: r}, criterion=criterion)
-            acc[n].append(evaluate(m, val).accuracy)
-    return Scan("sparsity", list(ratios), base, acc, {n: all_layers[n].weight.numel() for n in names})
+    return _scan(model, val, "sparsity", ratios, layers,
+                 lambda m, n, r: prune_unstructured_(m, {n: r}, criterion=criterion))
 
 
 def quant_sensitivity(model: nn.Module, val, bits=(2, 3, 4, 6, 8), layers: list[str] | None = None) -> Scan:
     """Quantize one layer's weights at a time to each width and measure validation accuracy."""
-    all_layers = prunable_layers(model)
-    names = layers or list(all_layers)
-    base = evaluate(model, val).accuracy
-    acc = {}
-    for n in names:
-        acc[n] = []
-        for b in bits:
-            m = copy.deepcopy(model)
-            quantize_weights_(m, {n: b})
-            acc[n].append(evaluate(m, val).accuracy)
-    return Scan("bits", list(bits), base, acc, {n: all_layers[n].weight.numel() for n in names})
+    return _scan(model, val, "bits", bits, layers, lambda m, n, b: quantize_weights_(m, {n: b}))
 
 
 def choose_ratios(scan: Scan, target: float) -> dict[str, float]:
