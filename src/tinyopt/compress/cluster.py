@@ -9,11 +9,12 @@ Fine-tuning updates each centroid with the *sum* of the gradients of the weights
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from tinyopt.compress._names import nearest
+from tinyopt.compress._options import Options
 from tinyopt.compress.coding.tensor import EncodedTensor, check_bits, encode_shared
 from tinyopt.errors import ConfigError
 
@@ -101,7 +102,7 @@ class KMeansQuantizer:
 
 
 @dataclass
-class ClusterConfig:
+class ClusterConfig(Options):
     """Which layers to share and with how many bits per index (paper: conv 8, dense 5).
 
     ``layers`` maps a module name to its bits and overrides ``conv_bits`` / ``dense_bits``; a layer
@@ -114,17 +115,7 @@ class ClusterConfig:
     seed: int = 0
     layers: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ClusterConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ConfigError(f"unknown cluster option '{name}'{nearest(name, cls.__dataclass_fields__)}",
-                              where="cluster", fix=f"options: {', '.join(cls.__dataclass_fields__)}")
-        return cls(**d)
+    _subject = "cluster"  # no annotation, so not a field: names these options in errors
 
 
 def shareable_layers(model) -> dict[str, object]:

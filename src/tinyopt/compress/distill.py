@@ -9,13 +9,14 @@ learned 1x1 projection when the student's channel count differs from the teacher
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tinyopt.compress._names import nearest
+from tinyopt.compress._options import Options
 from tinyopt.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(Options):
     """``features`` maps a student module name to the teacher module whose output it should imitate."""
 
     temperature: float = 4.0
@@ -42,17 +43,7 @@ class DistillConfig:
     beta: float = 1.0
     features: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DistillConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ConfigError(f"unknown distill option '{name}'{nearest(name, cls.__dataclass_fields__)}",
-                              where="distill", fix=f"options: {', '.join(cls.__dataclass_fields__)}")
-        return cls(**d)
+    _subject = "distill"  # no annotation, so not a field: names these options in errors
 
     def check(self) -> None:
         if not self.temperature > 0:
