@@ -6,15 +6,15 @@ import shutil
 
 import numpy as np
 import pytest
+from test_c_generate import CASES, _conv_model, _q, tflm_outputs
+from test_c_inplace import random_network
 
 from conftest import RESNET_INT8, need
 from tinyopt.errors import ToolchainError
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, require, run_host, run_qemu
-from tinyopt.graph import load_model
-from test_c_generate import CASES, _conv_model, _q, tflm_outputs
-from test_c_inplace import random_network
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
+from tinyopt.graph import load_model
 from tinyopt.graph.ir import Tensor
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and shutil.which("cc")

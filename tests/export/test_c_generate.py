@@ -196,3 +196,14 @@ def test_converted_zoo_model_with_mean_bit_exact_with_tflm(tmp_path):
     xs = np.random.default_rng(1).integers(-128, 128, size=(200, graph.tensors[graph.inputs[0]].size),
                                            dtype=np.int8)
     assert np.array_equal(c_outputs(graph, xs, tmp_path), tflm_outputs(graph_to_tflite_bytes(graph), xs))
+
+
+def test_same_model_from_two_folders_gives_the_same_files(tmp_path):
+    src = Path(__file__).resolve().parents[1] / "corpus" / "files" / "valid" / "000-tiny-int8-model.tflite"
+    libs = []
+    for d in ("a", "b/c"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "m.tflite").write_bytes(src.read_bytes())
+        libs.append(generate_sources(load_model(tmp_path / d / "m.tflite")).files)
+    assert libs[0] == libs[1]
+    assert "m.tflite" in libs[0]["tinyopt_model.c"]

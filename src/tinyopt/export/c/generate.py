@@ -6,7 +6,6 @@ atomically and refuses to overwrite a folder that tinyopt did not write.
 
 from __future__ import annotations
 
-
 import json
 import os
 import re
@@ -173,8 +172,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
 
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     macs = sum(node_macs(p) for p in prepared.values())
+    # the banner names the model file without its folder: one model deployed from two places gives the same bytes
     subs = dict(
-        banner=emit.BANNER, model=emit.c_comment_block([str(graph.source or graph.name)])[3:], prefix=prefix,
+        banner=emit.BANNER, prefix=prefix,
+        model=emit.c_comment_block([Path(str(graph.source)).name if graph.source else graph.name])[3:],
         PREFIX=prefix.upper(), arena_bytes=pl.peak_bytes, input_bytes=x.nbytes, output_bytes=y.nbytes,
         macs=macs, input_shape=list(x.shape), output_shape=list(y.shape),
         input_scale=f"{float(x.quant.scale[0]):.9g}", input_zp=int(x.quant.zero_point[0]),
