@@ -87,12 +87,22 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
 
 
 @arm
-@pytest.mark.parametrize("case", ["conv-5x2-valid-dil2", "conv-1x1", "dw-3x3-s2", "avg-pool-partial"])
+@pytest.mark.parametrize("case", ["conv-5x2-valid-dil2", "conv-1x1", "dw-3x3-s2", "avg-pool-partial",
+                                  "dense-odd-blocks"])
 def test_m4_single_layers_equal_tflm(case, tmp_path):
     """Single layers through the M4 paths, against TFLM directly: a dilated strided conv (partly padded
     patch rows), a 1x1 conv over 9 channels (a zero-padded 12-value patch), a strided 3x3 depthwise
-    (packed requantization), and an average pool whose windows hold 4, 6 or 9 values (16-bit lanes)."""
-    if case == "avg-pool-partial":
+    (packed requantization), an average pool whose windows hold 4, 6 or 9 values (16-bit lanes), and a
+    dense layer whose 20 inputs make an odd number of 4-value blocks."""
+    if case == "dense-odd-blocks":  # 20 inputs = 5 blocks of 4 (the one-block entry), 6 filters = 3 pairs
+        rng = np.random.default_rng(11)
+        w = rng.integers(-127, 128, size=(6, 20), dtype=np.int8)
+        g = single_op_model("FULLY_CONNECTED", [Tensor("x", (1, 20), "int8", quant=_q(0.1, 3)),
+                                                Tensor("w", w.shape, "int8", data=w, quant=_q(0.01, 0)),
+                                                Tensor("b", (6,), "int32", data=np.arange(6, dtype=np.int32) * 40 - 100,
+                                                       quant=_q(0.001, 0))],
+                            Tensor("y", (), "int8", quant=_q(0.5, -5)), {"activation": "NONE"})
+    elif case == "avg-pool-partial":
         q = _q(0.1, 3)
         g = single_op_model("AVERAGE_POOL_2D", [Tensor("x", (1, 5, 6, 8), "int8", quant=q)],
                             Tensor("y", (), "int8", quant=q),

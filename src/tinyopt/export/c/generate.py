@@ -102,9 +102,9 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
         return parts, names
 
     struct = f"{prefix}_{STRUCT_OF[p.kind]}"
-    asm_only = [k for k in ("rq", "lanes") if k in p.arrays]
+    asm_only = [k for k in ("rq", "lanes", "wpairs") if k in p.arrays]
     portable_only = [*(("bias", "multiplier", "shift") if "rq" in p.arrays else ()),
-                     *(("weights",) if "lanes" in p.arrays else ())]
+                     *(("weights",) if "lanes" in p.arrays or "wpairs" in p.arrays else ())]
     common, names = arrays([k for k in p.arrays if k not in asm_only and k not in portable_only])
     if not asm_only:
         return "\n\n".join([*common, emit.c_struct(struct, f"{prefix}_n{i}", {**fields, **names})])
@@ -155,6 +155,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
                 add_p = prepared[fusion.add_index]
                 constants.append(emit.c_struct(f"{prefix}_add_params", f"{prefix}_n{i}_add", add_p.ints))
                 extra.update(add=f"&{prefix}_n{i}_add", add_conv_first=int(fusion.conv_first))
+        elif p.kind == "fully_connected":
+            extra = {k: "NULL" for k in ("rq", "wpairs") if k not in p.arrays}
         constants.append(_node_source(prefix, i, p, extra))
         fn = f"{prefix}_{KERNEL_OF[p.kind]}"
         what = n.op + (f" + ADD (node {fusion.add_index})" if fusion else "")

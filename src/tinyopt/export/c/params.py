@@ -193,6 +193,11 @@ def _fully_connected(graph: Graph, index: int, node: Node) -> OpParams:
               "bias": ("int32_t", _int32(bias, graph, index, node)),
               "multiplier": ("int32_t", _per_channel(q["output_multiplier"], o)),
               "shift": ("int32_t", _per_channel(q["output_shift"], o))}
+    rq = pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q["output_offset"],
+                      ints["act_min"], ints["act_max"], ints["small_acc"]) if depth % 4 == 0 else None
+    if rq is not None:  # the M4 loop: filter pairs interleaved per 4 weights, as in conv
+        arrays["rq"] = ("int32_t", rq)
+        arrays["wpairs"] = ("int8_t", interleave_pairs(wq).astype(np.int8))
     return OpParams("fully_connected", ints, arrays)
 
 

@@ -12,6 +12,15 @@
 void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_t *out)
 {
     int b, oc;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
+        for (b = 0; b < p->batches; ++b) {
+            tinyopt_fcq_asm(in + b * p->accum_depth, p->wpairs, p->accum_depth / 4, p->rq, out + b * p->out_c,
+                            p->out_c / 2);
+        }
+        return;
+    }
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * p->accum_depth;
         for (oc = 0; oc < p->out_c; ++oc) {

@@ -60,6 +60,8 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
+    const int8_t *wpairs;       /* M4 loop: the weights with filter pairs interleaved per 4 values, or NULL */
+    const int32_t *rq;          /* its packed requantization (see pack_requant), or NULL */
 } tinyopt_fc_params;
 
 typedef struct {
