@@ -83,22 +83,6 @@ TINYOPT_INLINE void put(const requant_t *q, int8_t *dst, const int8_t *other, in
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* The patch of (oy, ox) sign-extended into 16-bit lanes: gathered into the upper half of the slot, then
- * widened front to back (block i's words land below block i+1's bytes, so nothing unread is lost). */
-static const uint32_t *widen_patch(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox, uint32_t *slot)
-{
-    const int8_t *src = patch_of(p, in, oy, ox, (int8_t *)slot + p->patch);
-    int i;
-    for (i = 0; i < p->patch / 4; ++i) {
-        const uint32_t v = tinyopt_ld4(src + 4 * i);
-        slot[2 * i] = tinyopt_sxtb16(v);
-        slot[2 * i + 1] = tinyopt_sxtb16_ror8(v);
-    }
-    return slot;
-}
-#endif
-
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
 /* Two pixels' int8 values, 4 at a time (block i at a + i * step and b + i * step), sign-extended into
  * 16-bit lanes and interleaved per block [a even, a odd, b even, b odd]: the layout of the M4 loops.
@@ -115,22 +99,28 @@ static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, ui
     }
 }
 
-/* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of tinyopt_mmq_asm: each is gathered
- * into the lower half of col, the two are interleaved per 4 bytes into the upper half, and that is
- * widened front to back over col (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8,
- * so nothing unread is overwritten; col holds 4P bytes for a patch of P). */
 static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
 {
     const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
     return y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
 }
 
+/* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of the M4 loops, in col (4P bytes for a
+ * patch of P). A 1x1 layer's patches are its input pixels, widened from where they are. Otherwise each
+ * patch is gathered into the lower half of col (or read as whole words straight from the input rows),
+ * the two are interleaved per 4 bytes into the upper half, and that is widened front to back over col
+ * (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8: nothing unread is lost). */
 static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
                                   int8_t *col)
 {
     const int n = p->patch, blocks = n / 4, seg = p->k_w * p->in_c;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
     int i;
+    if (is_direct(p)) {
+        const int8_t *a = in + (oy * p->stride_h * p->in_w + ox0 * p->stride_w) * n;
+        widen_two(a, a + (ox1 - ox0) * p->stride_w * n, 4, blocks, slot);
+        return slot;
+    }
     if (seg % 4 == 0 && p->dil_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
         /* both windows inside the input, rows of whole words: read the words straight from the rows */
         const int row_step = p->dil_h * p->in_w * p->in_c, words = seg / 4;
@@ -172,40 +162,40 @@ static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t 
         d0[i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[i], o0[i]) : tinyopt_add_one(p->add, o0[i], tmp[i]);
     }
 }
-
-#define XW_ARG xw, NULL, NULL
-#else
-#define XW_ARG NULL, x0, x1
 #endif
 
-/* The filter pairs of one or two pixels (d1 NULL: one) of a layer whose accumulators pass the 'small'
- * test and with no fused ADD. Each filter's multiplier and shift are read once for both pixels.
- * Returns the first channel not done (the odd last filter). */
-TINYOPT_INLINE int direct_pixels(const tinyopt_conv_params *p, const requant_t *q, const uint32_t *xw,
-                                 const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1)
+/* Two pixels times a filter pair stored interleaved per 4 values (acc as in tinyopt_mm2x2_c): on the
+ * asm build from the widened pair xw (widen_pair), elsewhere from the int8 patches x0 and x1. */
+TINYOPT_INLINE void pair_dot(const uint32_t *xw, const int8_t *x0, const int8_t *x1, const int8_t *w, int n,
+                             int32_t *acc)
 {
-    const int n = p->in_c, oc_n = p->out_c;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    (void)x0;
+    (void)x1;
+    tinyopt_mm2x2_asm(xw, w, n / 4, acc);
+#else
+    (void)xw;
+    tinyopt_mm2x2_c(x0, x1, w, n, acc);
+#endif
+}
+
+/* The filter pairs of a pixel pair (d1 NULL: a lone last pixel, computed twice and stored once) for a
+ * layer with 'small' accumulators and no fused ADD: each filter's multiplier and shift are read once for
+ * both pixels, no per-output branch. Returns the first channel not done (the odd last filter). */
+TINYOPT_INLINE int pixel_pairs(const tinyopt_conv_params *p, const requant_t *q, const uint32_t *xw,
+                               const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1)
+{
+    const int n = p->patch, oc_n = p->out_c;
     const int8_t *weights = p->weights;
     const int32_t *bias = p->bias, *mult = q->mult, *shift = q->shift;
     const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
     int oc;
-    (void)xw;
-    (void)x0;
-    (void)x1;
     for (oc = 0; oc + 1 < oc_n; oc += 2) {
         const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
         int32_t acc[4];
         acc[0] = acc[1] = bias[oc];
         acc[2] = acc[3] = bias[oc + 1];
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-        if (d1 != NULL) {
-            tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
-        } else {
-            tinyopt_mm1x2(xw, weights + oc * n, n / 4, acc);
-        }
-#else
-        tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
-#endif
+        pair_dot(xw, x0, x1, weights + oc * n, n, acc);
         d0[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], m0, s0) + offset, lo, hi);
         d0[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], m1, s1) + offset, lo, hi);
         if (d1 != NULL) {
@@ -216,110 +206,8 @@ TINYOPT_INLINE int direct_pixels(const tinyopt_conv_params *p, const requant_t *
     return oc;
 }
 
-/* 1x1, no padding, input channels a multiple of 4: the patch is the input pixel itself and the filters
- * are stored in pairs interleaved per 4 channels, the layout of the 2x2 inner loop. */
-static void direct_row(const tinyopt_conv_params *p, const requant_t *q, const int8_t *in, int oy, int8_t *col,
-                       int8_t *dst, const int8_t *other)
-{
-    const int n = p->in_c, oc_n = p->out_c;
-    const int8_t *row = in + oy * p->stride_h * p->in_w * n;
-    const int8_t *weights = p->weights;
-    const int32_t *bias = p->bias;
-    int ox, oc;
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->rq != NULL) { /* every filter pair of a pixel pair in one asm routine */
-        uint32_t *xw = (uint32_t *)(void *)col;
-        (void)q;
-        for (ox = 0; ox < p->out_w; ox += 2) {
-            const int8_t *x0 = row + ox * p->stride_w * n;
-            const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
-            const int8_t *x1 = lone ? x0 : x0 + p->stride_w * n;
-            widen_two(x0, x1, 4, n / 4, xw);
-            mmq_pixels(p, xw, dst + ox * oc_n, lone, other != NULL ? other + ox * oc_n : NULL);
-        }
-        return;
-    }
-#endif
-    for (ox = 0; ox < p->out_w; ox += 2) {
-        const int8_t *x0 = row + ox * p->stride_w * n;
-        const int8_t *x1 = ox + 1 < p->out_w ? x0 + p->stride_w * n : x0; /* odd width: one pixel */
-        const int i0 = ox * oc_n, i1 = i0 + oc_n;
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-        uint32_t *xw = (uint32_t *)(void *)col;
-        widen_two(x0, x1, 4, n / 4, xw);
-#else
-        (void)col;
-#endif
-        if (other == NULL && q->small) { /* the common case without per-output branches or reloads */
-            oc = direct_pixels(p, q, XW_ARG, dst + i0, x1 != x0 ? dst + i1 : NULL);
-        } else {
-            oc = 0;
-        }
-        for (; oc + 1 < oc_n; oc += 2) {
-            int32_t acc[4];
-            acc[0] = acc[1] = bias[oc];
-            acc[2] = acc[3] = bias[oc + 1];
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-            tinyopt_mm2x2_asm(xw, weights + oc * n, n / 4, acc);
-#else
-            tinyopt_mm2x2_c(x0, x1, weights + oc * n, n, acc);
-#endif
-            put(q, dst, other, i0 + oc, acc[0], oc);
-            put(q, dst, other, i0 + oc + 1, acc[2], oc + 1);
-            if (x1 != x0) {
-                put(q, dst, other, i1 + oc, acc[1], oc);
-                put(q, dst, other, i1 + oc + 1, acc[3], oc + 1);
-            }
-        }
-        if (oc < oc_n) { /* odd channel count: the last filter is stored alone */
-            put(q, dst, other, i0 + oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
-            if (x1 != x0) {
-                put(q, dst, other, i1 + oc, tinyopt_dot_s8(x1, weights + oc * n, n, bias[oc]), oc);
-            }
-        }
-    }
-}
-
-/* Two patches times a filter pair stored interleaved per 4 values (acc as in tinyopt_mm2x2_c). */
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-#define PAIR_DOT(x0, x1, w, n, acc) ((void)(x1), tinyopt_conv2x2_asm(x0, w, (n) / 4, acc)) /* x1 after x0 */
-#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#define PAIR_DOT(x0, x1, w, n, acc) tinyopt_conv2x2_x16(x0, x1, w, n, acc)
-#else
-#define PAIR_DOT(x0, x1, w, n, acc) tinyopt_mm2x2_c(x0, x1, w, n, acc)
-#endif
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-typedef const uint32_t *patch_t; /* widened to 16-bit lanes */
-#else
-typedef const int8_t *patch_t;
-#endif
-
-/* Two gathered patches times every filter pair, for a layer with 'small' accumulators and no fused
- * ADD: each filter's multiplier and shift are read once for both pixels. Returns the first channel not
- * done (the odd last filter). */
-TINYOPT_INLINE int patch_pairs(const tinyopt_conv_params *p, const requant_t *q, patch_t x0, patch_t x1,
-                               int8_t *d0, int8_t *d1)
-{
-    const int n = p->patch, oc_n = p->out_c;
-    const int8_t *weights = p->weights;
-    const int32_t *bias = p->bias, *mult = q->mult, *shift = q->shift;
-    const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
-    int oc;
-    for (oc = 0; oc + 1 < oc_n; oc += 2) {
-        const int32_t m0 = mult[oc], m1 = mult[oc + 1], s0 = shift[oc], s1 = shift[oc + 1];
-        int32_t acc[4];
-        acc[0] = acc[1] = bias[oc];
-        acc[2] = acc[3] = bias[oc + 1];
-        PAIR_DOT(x0, x1, weights + oc * n, n, acc);
-        d0[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], m0, s0) + offset, lo, hi);
-        d1[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[1], m0, s0) + offset, lo, hi);
-        d0[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], m1, s1) + offset, lo, hi);
-        d1[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[3], m1, s1) + offset, lo, hi);
-    }
-    return oc;
-}
-
+/* Output row oy, two pixels at a time (an odd width pairs the last pixel with itself). A 1x1 layer
+ * takes its patches straight from the input; any other gathers them into col. */
 static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *col, int8_t *dst,
                      const int8_t *other)
 {
@@ -327,7 +215,17 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     const int8_t *weights = p->weights;
     const int32_t *bias = p->bias;
     requant_t q;
-    int ox = 0, oc;
+    int ox, oc;
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
+        for (ox = 0; ox < p->out_w; ox += 2) {
+            const int lone = ox + 1 >= p->out_w;
+            mmq_pixels(p, widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
+                       other != NULL ? other + ox * oc_n : NULL);
+        }
+        return;
+    }
+#endif
     q.mult = p->multiplier;
     q.shift = p->shift;
     q.offset = p->output_offset;
@@ -336,62 +234,40 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     q.small = p->small_acc;
     q.add = p->add;
     q.conv_first = p->add_conv_first;
-    if (is_direct(p)) {
-        direct_row(p, &q, in, oy, col, dst, other);
-        return;
-    }
+    for (ox = 0; ox < p->out_w; ox += 2) {
+        const int lone = ox + 1 >= p->out_w, ox1 = lone ? ox : ox + 1;
+        int8_t *d0 = dst + ox * oc_n, *d1 = lone ? NULL : d0 + oc_n;
+        const int8_t *o0 = other != NULL ? other + ox * oc_n : NULL;
+        const int8_t *o1 = o0 != NULL && !lone ? o0 + oc_n : NULL;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->rq != NULL) { /* every filter pair of a pixel pair in one asm routine */
-        for (; ox < p->out_w; ox += 2) {
-            const int lone = ox + 1 >= p->out_w; /* odd width: the pixel is paired with itself */
-            const uint32_t *xw = widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col);
-            mmq_pixels(p, xw, dst + ox * oc_n, lone, other != NULL ? other + ox * oc_n : NULL);
-        }
-        return;
-    }
-#endif
-    for (; ox + 1 < p->out_w; ox += 2) {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-        const uint32_t *x0 = widen_patch(p, in, oy, ox, (uint32_t *)(void *)col);
-        const uint32_t *x1 = widen_patch(p, in, oy, ox + 1, (uint32_t *)(void *)col + n / 2);
+        const uint32_t *xw = widen_pair(p, in, oy, ox, ox1, col);
+        const int8_t *x0 = NULL, *x1 = NULL;
 #else
-        const int8_t *x0 = patch_of(p, in, oy, ox, col);
-        const int8_t *x1 = patch_of(p, in, oy, ox + 1, col + n);
+        const uint32_t *xw = NULL;
+        const int8_t *x0 = patch_of(p, in, oy, ox, col), *x1 = patch_of(p, in, oy, ox1, col + n);
 #endif
-        const int i0 = ox * oc_n, i1 = i0 + oc_n;
-        oc = 0;
-        if (other == NULL && q.small) {
-            oc = patch_pairs(p, &q, x0, x1, dst + i0, dst + i1);
-        }
+        oc = other == NULL && q.small ? pixel_pairs(p, &q, xw, x0, x1, d0, d1) : 0;
         for (; oc + 1 < oc_n; oc += 2) {
             int32_t acc[4];
             acc[0] = acc[1] = bias[oc];
             acc[2] = acc[3] = bias[oc + 1];
-            PAIR_DOT(x0, x1, weights + oc * n, n, acc);
-            put(&q, dst, other, i0 + oc, acc[0], oc);
-            put(&q, dst, other, i1 + oc, acc[1], oc);
-            put(&q, dst, other, i0 + oc + 1, acc[2], oc + 1);
-            put(&q, dst, other, i1 + oc + 1, acc[3], oc + 1);
+            pair_dot(xw, x0, x1, weights + oc * n, n, acc);
+            put(&q, d0, o0, oc, acc[0], oc);
+            put(&q, d0, o0, oc + 1, acc[2], oc + 1);
+            if (d1 != NULL) {
+                put(&q, d1, o1, oc, acc[1], oc);
+                put(&q, d1, o1, oc + 1, acc[3], oc + 1);
+            }
         }
-        if (oc < oc_n) { /* odd channel count: the last filter alone, on the int8 patches */
-            const int8_t *y0 = patch_of(p, in, oy, ox, col), *y1;
-            put(&q, dst, other, i0 + oc, tinyopt_dot_s8(y0, weights + oc * n, n, bias[oc]), oc);
-            y1 = patch_of(p, in, oy, ox + 1, col);
-            put(&q, dst, other, i1 + oc, tinyopt_dot_s8(y1, weights + oc * n, n, bias[oc]), oc);
-        }
-    }
-    for (; ox < p->out_w; ++ox) {
-        const int8_t *x0 = patch_of(p, in, oy, ox, col);
-        for (oc = 0; oc + 1 < oc_n; oc += 2) { /* filters interleaved in pairs */
-            int32_t acc[4];
-            acc[0] = acc[1] = bias[oc];
-            acc[2] = acc[3] = bias[oc + 1];
-            tinyopt_mm2x2_c(x0, x0, weights + oc * n, n, acc);
-            put(&q, dst, other, ox * oc_n + oc, acc[0], oc);
-            put(&q, dst, other, ox * oc_n + oc + 1, acc[2], oc + 1);
-        }
-        if (oc < oc_n) { /* odd channel count: the last filter is stored alone */
-            put(&q, dst, other, ox * oc_n + oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
+        if (oc < oc_n) { /* odd channel count: the last filter is stored alone, on the int8 patches */
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+            x0 = patch_of(p, in, oy, ox, col); /* col held the widened pair: gather again */
+            x1 = patch_of(p, in, oy, ox1, col + n);
+#endif
+            put(&q, d0, o0, oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
+            if (d1 != NULL) {
+                put(&q, d1, o1, oc, tinyopt_dot_s8(x1, weights + oc * n, n, bias[oc]), oc);
+            }
         }
     }
 }

@@ -51,179 +51,7 @@ static inline int32_t tinyopt_dot_s8(const int8_t *a, const int8_t *b, int n, in
     return acc;
 }
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* Two input patches already sign-extended to 16-bit lanes (word 2i: values 4i and 4i+2, word 2i+1:
- * 4i+1 and 4i+3, the order SXTB16 produces), two int8 filters interleaved per 4 values: four dual MACs
- * per two word loads. */
-static inline void tinyopt_conv2x2_x16(const uint32_t *x0, const uint32_t *x1, const int8_t *w, int n,
-                                       int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const uint32_t *end = x0 + n / 2;
-    for (; x0 < end; x0 += 2, x1 += 2, w += 8) {
-        const uint32_t x0e = x0[0], x0o = x0[1], x1e = x1[0], x1o = x1[1];
-        const uint32_t v0 = tinyopt_ld4(w), v1 = tinyopt_ld4(w + 4);
-        const uint32_t w0e = tinyopt_sxtb16(v0), w0o = tinyopt_sxtb16_ror8(v0);
-        const uint32_t w1e = tinyopt_sxtb16(v1), w1o = tinyopt_sxtb16_ror8(v1);
-        a0 = tinyopt_smlad(x0o, w0o, tinyopt_smlad(x0e, w0e, a0));
-        a1 = tinyopt_smlad(x1o, w0o, tinyopt_smlad(x1e, w0e, a1));
-        a2 = tinyopt_smlad(x0o, w1o, tinyopt_smlad(x0e, w1e, a2));
-        a3 = tinyopt_smlad(x1o, w1o, tinyopt_smlad(x1e, w1e, a3));
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-#endif
-
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-/* The 1x1-convolution inner loop, 16 instructions per 16 multiply-accumulates (GCC's register
- * allocation of the C version spills). x: both pixels widened and interleaved per 4 input channels
- * [p0 even, p0 odd, p1 even, p1 odd]; w: the two filters interleaved per 4 input channels;
- * acc[0] += x0.w0, acc[1] += x1.w0, acc[2] += x0.w1, acc[3] += x1.w1. Unrolled twice (an odd block first). r7 (Thumb frame pointer) is left alone. */
-static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
-{
-    register const uint32_t *rx __asm__("r0") = x;
-    register const int8_t *rw __asm__("r1") = w;
-    register int rn __asm__("r2") = blocks;
-    register int32_t *racc __asm__("r3") = acc;
-    __asm__ volatile(
-        "push {r3}\n\t"
-        "ldr r4, [r3]\n\t"
-        "ldr r5, [r3, #4]\n\t"
-        "ldr r6, [r3, #8]\n\t"
-        "ldr r8, [r3, #12]\n"
-        "lsrs r2, r2, #1\n\t"
-        "bcc 2f\n\t"
-        "ldrd r9, r10, [r0], #8\n\t"
-        "ldrd r11, r12, [r0], #8\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r4, r9, r3, r4\n\t"
-        "smlad r4, r10, lr, r4\n\t"
-        "smlad r5, r11, r3, r5\n\t"
-        "smlad r5, r12, lr, r5\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r6, r9, r3, r6\n\t"
-        "smlad r6, r10, lr, r6\n\t"
-        "smlad r8, r11, r3, r8\n\t"
-        "smlad r8, r12, lr, r8\n\t"
-        "2:\n\t"
-        "cmp r2, #0\n\t"
-        "beq 3f\n"
-        "1:\n\t"
-        "ldrd r9, r10, [r0], #8\n\t"
-        "ldrd r11, r12, [r0], #8\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r4, r9, r3, r4\n\t"
-        "smlad r4, r10, lr, r4\n\t"
-        "smlad r5, r11, r3, r5\n\t"
-        "smlad r5, r12, lr, r5\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r6, r9, r3, r6\n\t"
-        "smlad r6, r10, lr, r6\n\t"
-        "smlad r8, r11, r3, r8\n\t"
-        "smlad r8, r12, lr, r8\n\t"
-        "ldrd r9, r10, [r0], #8\n\t"
-        "ldrd r11, r12, [r0], #8\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r4, r9, r3, r4\n\t"
-        "smlad r4, r10, lr, r4\n\t"
-        "smlad r5, r11, r3, r5\n\t"
-        "smlad r5, r12, lr, r5\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r6, r9, r3, r6\n\t"
-        "smlad r6, r10, lr, r6\n\t"
-        "smlad r8, r11, r3, r8\n\t"
-        "smlad r8, r12, lr, r8\n\t"
-        "subs r2, r2, #1\n\t"
-        "bne 1b\n"
-        "3:\n\t"
-        "pop {r3}\n\t"
-        "str r4, [r3]\n\t"
-        "str r5, [r3, #4]\n\t"
-        "str r6, [r3, #8]\n\t"
-        "str r8, [r3, #12]\n\t"
-        : "+r"(rx), "+r"(rw), "+r"(rn), "+r"(racc)
-        :
-        : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
-#endif
-
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-/* The im2col twin of tinyopt_mm2x2_asm: the two pixels' widened patches lie one after the other
- * (pixel 1 starts 8 * blocks bytes after pixel 0), filters interleaved in pairs as for the 1x1 loop.
- * Pixel 1's pointer needs a fourteenth register, so r7 is saved and restored inside the asm (no operand
- * lives in it). 17 instructions per 16 MACs. */
-static inline void tinyopt_conv2x2_asm(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
-{
-    register const uint32_t *rx __asm__("r0") = x;
-    register const int8_t *rw __asm__("r1") = w;
-    register int rn __asm__("r2") = blocks;
-    register int32_t *racc __asm__("r3") = acc;
-    __asm__ volatile(
-        "push {r3, r7}\n\t"
-        "add r7, r0, r2, lsl #3\n\t"
-        "ldr r4, [r3]\n\t"
-        "ldr r5, [r3, #4]\n\t"
-        "ldr r6, [r3, #8]\n\t"
-        "ldr r8, [r3, #12]\n"
-        "1:\n\t"
-        "ldrd r9, r10, [r0], #8\n\t"
-        "ldrd r11, r12, [r7], #8\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r4, r9, r3, r4\n\t"
-        "smlad r4, r10, lr, r4\n\t"
-        "smlad r5, r11, r3, r5\n\t"
-        "smlad r5, r12, lr, r5\n\t"
-        "ldr lr, [r1], #4\n\t"
-        "sxtb16 r3, lr\n\t"
-        "sxtb16 lr, lr, ror #8\n\t"
-        "smlad r6, r9, r3, r6\n\t"
-        "smlad r6, r10, lr, r6\n\t"
-        "smlad r8, r11, r3, r8\n\t"
-        "smlad r8, r12, lr, r8\n\t"
-        "subs r2, r2, #1\n\t"
-        "bne 1b\n\t"
-        "pop {r3, r7}\n\t"
-        "str r4, [r3]\n\t"
-        "str r5, [r3, #4]\n\t"
-        "str r6, [r3, #8]\n\t"
-        "str r8, [r3, #12]\n\t"
-        : "+r"(rx), "+r"(rw), "+r"(rn), "+r"(racc)
-        :
-        : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
-}
-
-/* The last pixel of an odd-width row in the 1x1 loop: the widened layout of tinyopt_mm2x2_asm, pixel 0
- * only (acc[0] += x.w0, acc[2] += x.w1), so it is not computed twice. */
-static inline void tinyopt_mm1x2(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
-{
-    int32_t a0 = acc[0], a2 = acc[2];
-    const uint32_t *end = x + 4 * blocks;
-    for (; x < end; x += 4, w += 8) {
-        const uint32_t xe = x[0], xo = x[1], v0 = tinyopt_ld4(w), v1 = tinyopt_ld4(w + 4);
-        a0 = tinyopt_smlad(xo, tinyopt_sxtb16_ror8(v0), tinyopt_smlad(xe, tinyopt_sxtb16(v0), a0));
-        a2 = tinyopt_smlad(xo, tinyopt_sxtb16_ror8(v1), tinyopt_smlad(xe, tinyopt_sxtb16(v1), a2));
-    }
-    acc[0] = a0;
-    acc[2] = a2;
-}
-
 /* The nine taps of a 3x3 depthwise pixel for channels [c, c+4): r0 walks the tap pointers, r1 is the
  * channel offset, r12 the packed int16 weights; accumulators r4..r6, r8 are channels c..c+3. */
 #define TINYOPT_DW9_TAPS \
@@ -307,6 +135,26 @@ static inline void tinyopt_dw9x4_asm(const int8_t *const *taps, int c, const int
     "asr " acc ", " acc ", " s "\n\t" \
     "ssat " acc ", #8, " acc "\n\t" \
     "strb " acc ", [" dst "], #1\n\t"
+
+/* The filter-pair loop alone, for layers whose requantization stays in C (a narrowed clamp, a long shift,
+ * an odd channel count): x and w as for tinyopt_mmq_asm, acc[0] += x0.w0, acc[1] += x1.w0,
+ * acc[2] += x0.w1, acc[3] += x1.w1. r7 is saved by hand (Thumb frame pointer). */
+static inline void tinyopt_mm2x2_asm(const uint32_t *x, const int8_t *w, int blocks, int32_t *acc)
+{
+    register const uint32_t *r0_ __asm__("r0") = x;
+    register const int8_t *r1_ __asm__("r1") = w;
+    register int r2_ __asm__("r2") = blocks;
+    register int32_t *r3_ __asm__("r3") = acc;
+    __asm__ volatile(
+        "push {r3, r7}\n\t"
+        "ldm r3, {r4, r5, r6, r8}\n\t"
+        TINYOPT_BLOCKS(TINYOPT_MMQ_BLOCK)
+        "pop {r3, r7}\n\t"
+        "stm r3, {r4, r5, r6, r8}\n\t"
+        : "+r"(r0_), "+r"(r1_), "+r"(r2_), "+r"(r3_)
+        :
+        : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
 
 /* A pixel pair times every filter pair of a conv layer, requantized and stored: the whole layer's inner
  * work in one routine, so nothing spills between filter pairs. x: the two pixels' patches widened and
