@@ -22,11 +22,9 @@ static int average_pool_lanes(const tinyopt_pool_params *p, const int8_t *in, in
     }
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox, out += C) {
-            const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-            const int fy0 = y0 < 0 ? -y0 : 0, fx0 = x0 < 0 ? -x0 : 0;
-            const int fy1 = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
-            const int fx1 = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
-            const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+            const tinyopt_window win = tinyopt_pool_window(p, oy, ox);
+            const int y0 = win.y0, x0 = win.x0, fy0 = win.fy0, fy1 = win.fy1, fx0 = win.fx0, fx1 = win.fx1;
+            const int32_t count = win.count;
             for (c = 0; c < C; c += 4) {
                 uint32_t even = 0, odd = 0;
                 for (fy = fy0; fy < fy1; ++fy) {
@@ -58,11 +56,9 @@ void tinyopt_average_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8
 #endif
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
-            const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-            const int fy0 = y0 < 0 ? -y0 : 0, fx0 = x0 < 0 ? -x0 : 0;
-            const int fy1 = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
-            const int fx1 = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
-            const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+            const tinyopt_window win = tinyopt_pool_window(p, oy, ox);
+            const int y0 = win.y0, x0 = win.x0, fy0 = win.fy0, fy1 = win.fy1, fx0 = win.fx0, fx1 = win.fx1;
+            const int32_t count = win.count;
             for (c = 0; c < p->channels; ++c) {
                 int32_t acc = 0;
                 for (fy = fy0; fy < fy1; ++fy) {

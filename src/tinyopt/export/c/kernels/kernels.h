@@ -69,6 +69,25 @@ typedef struct {
     int32_t act_min, act_max;
 } tinyopt_pool_params;
 
+/* The part of pooling window (oy, ox) inside the input: filter rows [fy0, fy1) and columns [fx0, fx1),
+ * the filter's top-left tap being input pixel (y0, x0); count = the taps inside. */
+typedef struct {
+    int y0, x0, fy0, fy1, fx0, fx1, count;
+} tinyopt_window;
+
+static inline tinyopt_window tinyopt_pool_window(const tinyopt_pool_params *p, int oy, int ox)
+{
+    tinyopt_window w;
+    w.y0 = oy * p->stride_h - p->pad_h;
+    w.x0 = ox * p->stride_w - p->pad_w;
+    w.fy0 = w.y0 < 0 ? -w.y0 : 0;
+    w.fx0 = w.x0 < 0 ? -w.x0 : 0;
+    w.fy1 = p->f_h < p->in_h - w.y0 ? p->f_h : p->in_h - w.y0;
+    w.fx1 = p->f_w < p->in_w - w.x0 ? p->f_w : p->in_w - w.x0;
+    w.count = (w.fy1 - w.fy0) * (w.fx1 - w.fx0);
+    return w;
+}
+
 typedef struct {
     int channels, count;        /* reduce count = H*W pixels of `channels` values each */
     int32_t input_zero_point, output_zero_point, multiplier;

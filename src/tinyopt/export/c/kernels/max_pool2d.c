@@ -8,10 +8,8 @@ void tinyopt_max_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *
     int oy, ox, c, fy, fx;
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
-            const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-            const int fy0 = y0 < 0 ? -y0 : 0, fx0 = x0 < 0 ? -x0 : 0;
-            const int fy1 = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
-            const int fx1 = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
+            const tinyopt_window win = tinyopt_pool_window(p, oy, ox);
+            const int y0 = win.y0, x0 = win.x0, fy0 = win.fy0, fy1 = win.fy1, fx0 = win.fx0, fx1 = win.fx1;
             for (c = 0; c < p->channels; ++c) {
                 int32_t m = -128;
                 for (fy = fy0; fy < fy1; ++fy) {
