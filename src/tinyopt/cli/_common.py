@@ -7,6 +7,8 @@ import sys
 
 from rich.console import Console
 
+from tinyopt._json import plain
+
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
@@ -14,16 +16,4 @@ def console(stderr: bool = False) -> Console:
 
 def print_json(obj) -> None:
     """One JSON object on stdout (numpy scalars converted)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=_default) + "\n")
-
-
-def _default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    sys.stdout.write(json.dumps(obj, indent=2, default=plain) + "\n")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tinyopt._io import atomic_dir, atomic_write_text
+from tinyopt._json import plain_or_str
 
 CACHE_VERSION = "1"
 META = "meta.json"
@@ -70,17 +71,5 @@ class StageCache:
         self.misses.append(stage)
         with atomic_dir(dest) as tmp:
             meta = build(tmp)
-            atomic_write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=True, default=_jsonable))
+            atomic_write_text(tmp / META, json.dumps(meta, indent=1, sort_keys=True, default=plain_or_str))
         return dest, json.loads((dest / META).read_text())
-
-
-def _jsonable(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyopt._io import atomic_dir, atomic_write_text
+from tinyopt._json import plain_or_str
 from tinyopt.errors import BudgetError
 from tinyopt.pipeline import model_stage, stages, variants
 from tinyopt.pipeline.cache import StageCache, fingerprint_path, stage_key
@@ -293,15 +294,7 @@ def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True
                                       analyses, torch_models, res)
             summary = {"name": cfg["name"], "device": device.name, "variants": rows, "verify": res.verify,
                        "deploy": res.deploy, "feature_ram_bytes": extra_ram}
-            atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=_jsonable) + "\n")
+            atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, default=plain_or_str) + "\n")
         lap("report")
     res.cache_hits, res.cache_misses = list(cache.hits), list(cache.misses)
     return res
-
-
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
