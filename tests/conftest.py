@@ -32,5 +32,17 @@ def need(path: Path) -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Two intra-op threads on the shared 2-core machine make small convs 10-100x slower: modules that
+    run torch models use this for every test (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def examples() -> Path:
     return ROOT / "examples"

@@ -19,14 +19,7 @@ from tinyopt.graph.onnx_import import load_onnx
 from tinyopt.graph.passes import fold_batchnorm
 from tinyopt.graph.torch_import import from_torch
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on the shared 2-core machine make small convs 10-100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def to_nhwc(a: np.ndarray) -> np.ndarray:

@@ -29,13 +29,7 @@ TFLITE = {"dscnn": (KWS_INT8, KWS_FLOAT), "resnet8": (RESNET_INT8, RESNET_FLOAT)
 SPEC = {"dscnn": "kws.yaml", "resnet8": "resnet8.yaml"}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on the shared 2-core machine make small convs 10-100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def hand_macs(g: Graph) -> list[tuple[str, int]]:

@@ -7,14 +7,7 @@ from tinyopt.errors import ConfigError
 from tinyopt.graph.shapes import same_padding
 from tinyopt.zoo._layers import same_pads
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two intra-op threads on the shared 2-core machine make small convs 10-100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def n_params(m: nn.Module) -> int:
