@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TypeVar
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
 from tinyopt.errors import ConfigError
 
 _O = TypeVar("_O", bound="Options")
@@ -29,6 +29,6 @@ class Options:
         unknown = set(d) - set(names)
         if unknown:
             name = sorted(unknown)[0]
-            raise ConfigError(f"unknown {cls._subject} option '{name}'{nearest(name, names)}", where=cls._subject,
+            raise ConfigError(f"unknown {cls._subject} option '{name}'{hint(name, names)}", where=cls._subject,
                               fix=f"options: {', '.join(names)}")
         return cls(**d)

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from tinyopt._suggest import hint
 from tinyopt.compress import ptq, qat, schedules
-from tinyopt.compress._names import nearest
 from tinyopt.compress.lowbit import quantize_weights_
 from tinyopt.compress.mixed import mixed_precision
 from tinyopt.compress.prune import (
@@ -43,7 +43,7 @@ from tinyopt.metrics import evaluate
 def _choice(value, allowed, where, key):
     if value not in allowed:
         raise ConfigError(f"{key} '{value}' is not valid", where=where,
-                          fix=f"use one of {', '.join(allowed)}{nearest(str(value), allowed)}")
+                          fix=f"use one of {', '.join(allowed)}{hint(str(value), allowed)}")
 
 
 def _quantized(model: nn.Module) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
 from tinyopt.compress._options import Options
 from tinyopt.compress.coding.tensor import EncodedTensor, check_bits, encode_shared
 from tinyopt.errors import ConfigError
@@ -43,7 +43,7 @@ class KMeansQuantizer:
         w = np.asarray(weights, dtype=np.float64)
         where = layer or None
         if self.init not in INITS:
-            raise ConfigError(f"unknown init '{self.init}'{nearest(self.init, INITS)}", where=where,
+            raise ConfigError(f"unknown init '{self.init}'{hint(self.init, INITS)}", where=where,
                               fix=f"use one of {', '.join(INITS)}")
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
             raise ConfigError(f"n_clusters = {self.n_clusters!r}", where=where, fix="use n_clusters >= 1")
@@ -135,7 +135,7 @@ def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuan
     layers = shareable_layers(model)
     for name in config.layers:
         if name not in layers:
-            raise ConfigError(f"no Conv/Linear layer '{name}'{nearest(name, layers)}", where="cluster.layers",
+            raise ConfigError(f"no Conv/Linear layer '{name}'{hint(name, layers)}", where="cluster.layers",
                               fix=f"layers are: {', '.join(layers)}")
     out = {}
     for name, m in layers.items():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
 from tinyopt.compress._options import Options
 from tinyopt.errors import ConfigError
 
@@ -64,7 +64,7 @@ class _Taps:
         self.handles = []
         for n in names:
             if n not in mods:
-                raise ConfigError(f"{who} has no module '{n}'{nearest(n, mods)}", where="distill.features",
+                raise ConfigError(f"{who} has no module '{n}'{hint(n, mods)}", where="distill.features",
                                   fix=f"name a module of the {who}")
             self.handles.append(mods[n].register_forward_hook(lambda _m, _i, o, n=n: self.out.__setitem__(n, o)))
 

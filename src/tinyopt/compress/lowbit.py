@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from tinyopt._suggest import hint
 from tinyopt.compress import qmath
-from tinyopt.compress._names import nearest
 from tinyopt.compress.fake_quant import WeightFakeQuantize
 from tinyopt.compress.prune import check_finite, prunable_layers
 from tinyopt.errors import ConfigError
@@ -89,7 +89,7 @@ def quantize_weights_(model: nn.Module, bits=8, layers: list[str] | None = None,
     for name, b in per_layer.items():
         if name not in all_layers:
             raise ConfigError(f"no quantizable layer '{name}'", where="quantize",
-                              fix=f"use one of {list(all_layers)}{nearest(name, all_layers)}")
+                              fix=f"use one of {list(all_layers)}{hint(name, all_layers)}")
         q = weight_quantizer(b, per_channel)
         m = all_layers[name]
         parametrize.register_parametrization(m, "weight", q)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
 from tinyopt.errors import ConfigError
 
 
@@ -102,7 +102,7 @@ def lowrank_(model: nn.Module, *, energy: float | None = None, ratio: float | No
     if layers is not None:
         for n in layers:
             if n not in cands:
-                raise ConfigError(f"no Linear/Conv2d layer '{n}'{nearest(n, cands)}", where="lowrank.layers",
+                raise ConfigError(f"no Linear/Conv2d layer '{n}'{hint(n, cands)}", where="lowrank.layers",
                                   fix=f"layers are: {', '.join(cands)}")
         cands = {n: cands[n] for n in layers}
     ranks = {}

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tinyopt._suggest import hint
 from tinyopt._yaml import load_yaml_file
-from tinyopt.compress._names import nearest
 from tinyopt.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: reading and checking a recipe does not import torch
@@ -47,7 +47,7 @@ class Config:
         for k in d:
             if k not in names:
                 raise ConfigError(f"unknown key '{k}'", where=where,
-                                  fix=f"valid keys: {', '.join(names)}{nearest(k, names)}")
+                                  fix=f"valid keys: {', '.join(names)}{hint(k, names)}")
         return cls(**d)
 
 
@@ -153,7 +153,7 @@ class Recipe:
         for k in d:
             if k not in top:
                 raise ConfigError(f"unknown key '{k}'", path=source, where="recipe",
-                                  fix=f"valid keys: {', '.join(top)}{nearest(k, top)}")
+                                  fix=f"valid keys: {', '.join(top)}{hint(k, top)}")
         raw = d.get("steps")
         if not isinstance(raw, list) or not raw:
             raise ConfigError("'steps' must be a non-empty list", path=source, where="recipe",
@@ -169,7 +169,7 @@ class Recipe:
             known = sorted(BUILTIN_STEPS | set(STEPS))
             if name not in known:
                 raise ConfigError(f"unknown step '{name}'", path=source, where=f"step {i}",
-                                  fix=f"known steps: {', '.join(known)}{nearest(name, known)}")
+                                  fix=f"known steps: {', '.join(known)}{hint(name, known)}")
             named.append((i, name, opts))
         seed, bs = d.get("seed", 0), d.get("batch_size", 64)
         if not isinstance(seed, int) or isinstance(seed, bool):

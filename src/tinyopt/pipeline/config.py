@@ -1,17 +1,17 @@
 """The project file: one YAML mapping with the impulse's stages, checked key by key.
 
 Every section has a fixed set of keys with defaults; an unknown key is an error that names the key, its
-line of the file, and the nearest valid key (``difflib``), because a misspelt ``epoch: 50`` that is
+line of the file, and the nearest valid key (``tinyopt._suggest``), because a misspelt ``epoch: 50`` that is
 silently ignored costs an afternoon.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from pathlib import Path
 
+from tinyopt._suggest import did_you_mean
 from tinyopt._yaml import load_yaml_file
 from tinyopt.errors import ConfigError
 
@@ -100,7 +100,7 @@ def _line_of(path: str, key: str, section: str | None) -> str | None:
 
 
 def _unknown(key: str, valid, where: str, path: str, section: str | None = None):
-    near = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
+    near = did_you_mean(key, valid)
     hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(sorted(map(str, valid)))}"
     line = _line_of(path, str(key), section)
     raise ConfigError(f"unknown key '{key}' in {where}; {hint}", path=path, where=line,
@@ -118,7 +118,7 @@ def _merge(user: dict, schema: dict, where: str, path: str, section: str | None)
 
 def _choice(value, choices, key: str, path: str):
     if value not in choices:
-        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
+        near = did_you_mean(value, choices, cutoff=0.4)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         raise ConfigError(f"{key}: '{value}' is not one of {', '.join(choices)}{hint}", path=path,
                           fix=f"set {key} to one of {', '.join(choices)}")
