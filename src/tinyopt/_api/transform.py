@@ -1,0 +1,160 @@
+"""``tinyopt.compress`` (training-time compression of a PyTorch module, by recipe) and ``tinyopt.convert``
+(a float or fake-quantized model + calibration data → an int8 model following TFLM's quantization spec)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tinyopt._api.arrays import load_calibration
+from tinyopt._api.display import Result, Table, jsonable
+from tinyopt._api.model import Model, as_batch, load
+from tinyopt._extras import translated
+from tinyopt.errors import ConfigError, DataError
+
+IO_TYPES = ("int8", "float")
+
+
+def _calibration(calib, source: str | None) -> np.ndarray:
+    if isinstance(calib, (str, os.PathLike)):
+        return load_calibration(calib)
+    return calib
+
+
+@translated
+def convert(model, calib, *, example_input=None, input_shape: tuple[int, ...] | None = None,
+            checkpoint: str | os.PathLike | None = None, io: str = "int8", observer: str | None = None) -> Model:
+    """``model`` (float, or a module prepared by ``tinyopt.compress``' PTQ/QAT steps) → an int8 ``Model``.
+
+    ``calib`` holds calibration samples, batch first, in the model's own layout (a PyTorch module: NCHW),
+    as an array or tensor, or the path of an ``.npz`` (key ``x``) / ``.npy``. ``io="int8"`` gives int8
+    input and output, as the TFLite converter's ``inference_input_type=int8``; ``"float"`` keeps float I/O
+    through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is NHWC, like the ``.tflite`` that
+    ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
+    """
+    from tinyopt.convert import convert_graph, convert_torch
+
+    if io not in IO_TYPES:
+        raise ConfigError(f"unknown --io '{io}'", where="--io", fix="use int8 or float")
+    m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
+    what = "calibration data"
+    x = _calibration(calib, m.source)
+    source = str(calib) if isinstance(calib, (str, os.PathLike)) else m.source
+    if m.module is not None:
+        x = as_batch(x, m.input_shape, {3: "NCHW", 2: "NCL"}.get(len(m.input_shape), ""), what, source)
+        _numeric(x, source)
+        graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer)
+    else:
+        if not m.has_weights:
+            raise ConfigError("the model has no weights (an architecture spec)", path=m.source,
+                              fix="give a .tflite/.onnx file, or a PyTorch model (with its checkpoint)")
+        try:
+            xs = m.graph_inputs(x, what)
+        except DataError as e:
+            raise DataError(e.message, path=source, fix=e.fix) from None
+        _numeric(xs[0], source)
+        graph = convert_graph(m.graph, xs[0].astype(np.float32), io=io, observer=observer)
+    graph.name, graph.source = m.name, m.source
+    return Model(graph, source=m.source, name=m.name)
+
+
+def _numeric(x: np.ndarray, source: str | None) -> None:
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"calibration samples are {x.dtype}, not numbers", path=source, fix="save float samples")
+
+
+class Compressed(Result):
+    """What ``tinyopt.compress`` gives back: the compressed module, one row per recipe step (accuracy, change
+    in percentage points, non-zero parameters, MACs, exact bytes, compression ratio) and the recipe."""
+
+    def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str):
+        self.model, self.rows, self.recipe = model, rows, recipe
+        self.input_shape, self.source = tuple(input_shape), source
+
+    def state_dict(self) -> dict:
+        """Plain float tensors (masks and rounding baked in, observers removed): what ``--out`` saves."""
+        from tinyopt.compress._steps import deployable_state_dict
+
+        return deployable_state_dict(self.model)
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return jsonable({"model": self.source, "recipe": self.recipe.to_dict(),
+                         "rows": [dataclasses.asdict(r) for r in self.rows]})
+
+    def tables(self) -> list[Table]:
+        cols = ["step", "accuracy", "Δ pp", "params≠0", "MACs", "bytes", "CR"]
+        return [Table(f"{self.source}: compression by step", cols,
+                      [[r.step, f"{r.accuracy:.4f}", f"{r.delta_pp:+.2f}", r.params, r.macs, r.bytes, f"{r.ratio:.2f}"]
+                       for r in self.rows], right=tuple(cols[1:]))]
+
+
+def _recipe(recipe):
+    from tinyopt.compress.recipe import Recipe, load_recipe
+
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, dict):
+        return Recipe.from_dict(recipe, source="<recipe>")
+    if isinstance(recipe, (str, os.PathLike)):
+        return load_recipe(recipe)
+    raise ConfigError(f"a recipe must be a Recipe, a dict or a YAML path, got {type(recipe).__name__}",
+                      where="recipe", fix="pass e.g. {'steps': [{'prune': {'ratio': 0.5}}]}")
+
+
+def _data(data, input_shape):
+    import torch
+
+    keys = ("x_train", "y_train", "x_val", "y_val")
+    if isinstance(data, (str, os.PathLike)):
+        from tinyopt.compress.checkpoint import load_npz
+
+        return load_npz(data, input_shape)
+    if isinstance(data, dict):
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise DataError(f"the data has no {', '.join(missing)}", where="data",
+                            fix=f"give a dict with {', '.join(keys)}")
+        data = tuple(data[k] for k in keys)
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise DataError("data must be an .npz path, a dict or a tuple (x_train, y_train, x_val, y_val)",
+                        where="data", fix="pass the four arrays, inputs in the model's own layout")
+    out = tuple(torch.as_tensor(np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)) for a in data)
+    for name, x in (("x_train", out[0]), ("x_val", out[2])):
+        as_batch(x.numpy(), input_shape, {3: "NCHW", 2: "NCL"}.get(len(input_shape), ""), name, "data")
+    return out
+
+
+@translated
+def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None, example_input=None,
+             input_shape: tuple[int, ...] | None = None, progress: bool = False, on_row=None) -> Compressed:
+    """Run ``recipe``'s steps (prune, quantize, cluster, Huffman, distill, low-rank, fold BN, fine-tune) on a
+    PyTorch ``model`` and say what each step bought.
+
+    ``model``: a ``torch.nn.Module``, ``"zoo:<name>"`` or ``"file.py:factory"`` (``checkpoint``: its trained
+    ``state_dict``). ``recipe``: a YAML path, a dict or a ``Recipe``. ``data``: an ``.npz`` with ``x_train,
+    y_train, x_val, y_val``, or those four arrays (a tuple or dict), inputs in the model's own layout.
+    ``on_row(row)`` is called as each step's row arrives.
+    """
+    import torch
+
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import StepContext
+
+    rec = _recipe(recipe)  # validated before any heavy work
+    if isinstance(model, str):  # a zoo or factory model is initialised from the seed: same run, same bytes
+        torch.manual_seed(rec.seed)
+    m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
+    if m.module is None:
+        raise ConfigError("compress works on PyTorch models (training-time techniques need gradients)",
+                          path=m.source, fix="give a torch.nn.Module, zoo:<name> or file.py:factory; a "
+                          ".tflite/.onnx model goes straight to tinyopt.convert")
+    x_train, y_train, x_val, y_val = _data(data, m.input_shape)
+    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size, progress=progress)
+    result, rows = run_recipe(m.module, rec, ctx, on_row=on_row)
+    return Compressed(result, rows, rec, m.input_shape, m.source)
+
+
+__all__ = ["Compressed", "compress", "convert"]
