@@ -2,7 +2,8 @@
 
 ``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--board mps2-an386
 --run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
-MAC, flash, RAM and whether the M4 outputs equal the host build's.
+MAC, estimated Cortex-M4 cycles and milliseconds at the board's clock, flash, RAM and whether the M4
+outputs equal the host build's; ``--profile`` splits instructions and cycles by node.
 """
 
 from __future__ import annotations
@@ -17,27 +18,42 @@ from tinyopt.errors import ConfigError
 TARGETS = ("c", "arduino")
 
 
-def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False) -> dict:
+def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False,
+                 flash_wait_states: int | None = None, clock_mhz: float | None = None) -> dict:
     """Build host and M4, run ``n_inputs`` seeded inputs on both; the figures ``--json`` prints.
 
-    ``profile`` adds a second M4 build with a mark after every node and reports each node's instructions
-    on the first input (the totals come from the unmarked build)."""
+    Instructions are the SysTick count under ``qemu -icount`` (median over the inputs); cycles are the
+    Cortex-M4 estimate of the first input's instruction stream (``tinyopt.export.c.cycles``) and
+    milliseconds those cycles at the board's clock (or ``clock_mhz``). ``profile`` adds a second M4 build
+    with a mark after every node and reports each node's traced instructions and cycles on the first input
+    (the marks themselves are not charged; the totals come from the unmarked build)."""
     import numpy as np
 
-    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+    from tinyopt.export.c.board import (
+        BOARDS,
+        board_timing,
+        build_host,
+        build_m4,
+        run_host,
+        run_qemu,
+        trace_cycles,
+    )
     from tinyopt.export.c.generate import node_macs
 
     rng = np.random.default_rng(seed)
     xs = rng.integers(-128, 128, size=(n_inputs, lib.input_bytes), dtype=np.int8)
+    timing = board_timing(board, flash_wait_states)
+    clock = float(clock_mhz or BOARDS[board]["clock_mhz"])
     with tempfile.TemporaryDirectory(prefix="tinyopt-build-") as tmp:
         tmp = Path(tmp)
         m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
         host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
-        nodes: dict[int, int] = {}
+        one = build_m4(out, tmp / "m4-trace", xs[:1], prefix=lib.prefix, board=board)
+        est, _ = trace_cycles(one, prefix=lib.prefix, board=board, timing=timing)
         if profile:
             marked = build_m4(out, tmp / "m4-profile", xs[:1], prefix=lib.prefix, board=board, profile=True)
-            run_qemu(marked.elf, lib.output_bytes, board=board, nodes=nodes)
+            per_node, order = trace_cycles(marked, prefix=lib.prefix, board=board, timing=timing)
     instructions = int(np.median(counts))
     res = {
         "board": board,
@@ -45,15 +61,29 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         "instructions": instructions,
         "macs": lib.macs,
         "instructions_per_mac": round(instructions / max(lib.macs, 1), 3),
+        "cycles": est.cycles,
+        "cycles_per_mac": round(est.cycles / max(lib.macs, 1), 3),
+        "clock_mhz": clock,
+        "ms": round(est.cycles / (clock * 1e3), 3),
+        "flash_wait_states": timing.flash_wait_states,
+        "cycle_model": "Cortex-M4 TRM timing of the instructions qemu ran on the first input",
         "flash_bytes": m4.flash_bytes,
         "ram_bytes": m4.ram_bytes + lib.output_bytes,  # + the caller's output buffer; input lives in the arena
         "arena_bytes": lib.arena_bytes,
         "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
     }
     if profile:
-        res["nodes"] = [{"node": i, "op": lib.prepared[i].kind, "instructions": n, "macs": node_macs(lib.prepared[i]),
-                         "instructions_per_mac": round(n / node_macs(lib.prepared[i]), 3)
-                         if node_macs(lib.prepared[i]) else None} for i, n in sorted(nodes.items())]
+        res["cycle_classes"] = est.classes
+        res["nodes"] = []
+        for k, i in enumerate(order):
+            n, c = per_node.segments[k]
+            if k == len(order) - 1:  # the return from invoke goes with the last node
+                n, c = n + per_node.segments[-1][0], c + per_node.segments[-1][1]
+            macs = node_macs(lib.prepared[i])
+            res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c, "macs": macs,
+                                 "instructions_per_mac": round(n / macs, 3) if macs else None,
+                                 "cycles_per_mac": round(c / macs, 3) if macs else None,
+                                 "ms": round(c / (clock * 1e3), 4)})
     return res
 
 
@@ -70,7 +100,10 @@ def register(app: typer.Typer) -> None:
         run: bool = typer.Option(False, "--run", help="build for the board, run under qemu, compare with host"),
         inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
         as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
-        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions"),
+        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions and cycles"),
+        wait_states: int = typer.Option(None, "--flash-wait-states",
+                                        help="flash wait states for the cycle estimate (default: the board's)"),
+        clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
     ) -> None:
         """Generate a C99 library (or Arduino library) from an int8 model."""
         from tinyopt.cli._common import console, print_json
@@ -89,6 +122,12 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown board {board!r}", where="--board", fix=f"use one of {', '.join(BOARDS)}")
         if inputs < 1:
             raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
+        if wait_states is not None and not 0 <= wait_states <= 15:
+            raise ConfigError(f"--flash-wait-states {wait_states} is out of range", where="--flash-wait-states",
+                              fix="give the board's flash wait states, 0 to 15")
+        if clock_mhz is not None and not clock_mhz > 0:
+            raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
+                              fix="give the core clock in MHz, e.g. 80")
         graph = load_model(model)
         lib = generate_sources(graph, prefix=prefix)  # raises before anything is written
         files = lib.files if target == "c" else arduino_files(lib, graph)
@@ -100,14 +139,17 @@ def register(app: typer.Typer) -> None:
         con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
                   f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
         if run:
-            res = run_on_board(lib, out, board, n_inputs=inputs, profile=profile)
+            res = run_on_board(lib, out, board, n_inputs=inputs, profile=profile, flash_wait_states=wait_states,
+                               clock_mhz=clock_mhz)
             if as_json:
                 print_json(res)
             else:
                 for k, v in res.items():
-                    if k != "nodes":
+                    if k not in ("nodes", "cycle_classes"):
                         con.print(f"{k:>22}  {v}", markup=False)
                 for row in res.get("nodes", []):
-                    per_mac = f"{row['instructions_per_mac']:.2f}/MAC" if row["macs"] else ""
+                    per_mac = f"{row['instructions_per_mac']:.2f} instr, {row['cycles_per_mac']:.2f} cycles/MAC" \
+                        if row["macs"] else ""
                     con.print(f"  node {row['node']:>3} {row['op']:<18} {row['instructions']:>11,} instr "
-                              f"{row['macs']:>11,} MACs {per_mac}", markup=False)
+                              f"{row['cycles']:>11,} cycles {row['ms']:>9.3f} ms {row['macs']:>11,} MACs {per_mac}",
+                              markup=False)
