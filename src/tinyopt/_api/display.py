@@ -89,15 +89,17 @@ def jsonable(obj):
 class Result:
     """Base of every facade result: ``tables()`` for display, ``to_dict()`` for the JSON the CLI prints."""
 
+    WIDTH = 110  # columns of the text form (wide tables get more)
+
     def tables(self) -> list[Table]:
         raise NotImplementedError
 
     def to_dict(self) -> dict:
         raise NotImplementedError
 
-    def text(self, width: int = 110) -> str:
+    def text(self, width: int | None = None) -> str:
         """The result as the terminal shows it."""
-        return text(self.tables(), width)
+        return text(self.tables(), width or self.WIDTH)
 
     def __repr__(self) -> str:
         return self.text()

@@ -39,11 +39,13 @@ class Report(Result):
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self._data})
 
-    def text(self, width: int = 110, explain: bool = False, plan: bool = False) -> str:
+    WIDTH = 140
+
+    def text(self, width: int | None = None, explain: bool = False, plan: bool = False) -> str:
         """The tables ``tinyopt analyze`` prints (``explain``: every figure with its formula)."""
         from tinyopt.analysis.report import render
 
-        con = console(width)
+        con = console(width or self.WIDTH)
         render(self.analysis, con, explain=explain, plan=plan)
         return con.file.getvalue().rstrip("\n")
 
@@ -110,6 +112,8 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
 class CheckReport(Result):
     """Per operator: supported by ``runtime`` or not, and why. ``supported`` is the verdict."""
 
+    WIDTH = 160
+
     def __init__(self, model: Model, runtime: str, rows: list, problems: list[str]):
         self.model, self.runtime, self.rows, self.problems = model, runtime, rows, problems
         self.supported = all(r.supported for r in rows) and not problems
@@ -147,6 +151,7 @@ def check(model, runtime: str = "tflm-reference", *, example_input=None,
 class DeviceTable(Result):
     """The board catalog: ``devices`` is the list of ``Device``; ``to_dict()`` is ``tinyopt devices --json``."""
 
+    WIDTH = 200
     COLUMNS = ("name", "board", "core", "MHz", "SRAM KB", "flash KB", "FPU", "DSP", "active mW", "FP32 MFLOPS",
                "int8 MOPS", "source")
 

@@ -111,13 +111,13 @@ def as_batch(x, want: tuple[int, ...], layout: str, what: str, source: str | Non
     arr = _as_array(x, what, source)
     if arr.ndim == len(want) + 1 and tuple(arr.shape[1:]) == tuple(want):
         return arr
-    msg = (f"{what} must have shape (N, {', '.join(map(str, want))})"
-           + (f" ({layout}, the model's own layout)" if layout else "") + f", got {list(arr.shape)}")
+    msg = f"{what} must have shape (N, {', '.join(map(str, want))}), got {list(arr.shape)}"
+    own = f"the model's own layout ({layout})" if layout else "the model's own layout"
     fix = _transpose_fix(tuple(arr.shape), (arr.shape[0], *want)) if arr.ndim >= 3 else None
     if fix:
-        raise DataError(msg, path=source, fix=f"the data is in another layout: transpose it with {fix}; "
-                        "never reshape across layouts")
-    raise DataError(msg, path=source, fix="give batch-first arrays in the model's own layout (N rows)")
+        raise DataError(msg, path=source, fix=f"the data is in another layout than {own}: transpose it with "
+                        f"{fix}; never reshape across layouts")
+    raise DataError(msg, path=source, fix=f"give batch-first arrays (N rows) in {own}")
 
 
 # -- the model --------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ class Model(Result):
         out = []
         for arr, name, lay in zip(xs, g.inputs, self.input_layouts):
             gshape = g.tensors[name].shape
-            arr = as_batch(arr, own_shape(gshape, lay), layout_name(gshape, lay), f"{what} for '{name}'", self.source)
+            arr = as_batch(arr, own_shape(gshape, lay), layout_name(gshape, lay), f"{what} '{name}'", self.source)
             out.append(to_graph(arr, lay))
         return out
 

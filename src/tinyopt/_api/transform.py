@@ -38,7 +38,7 @@ def convert(model, calib, *, example_input=None, input_shape: tuple[int, ...] | 
     if io not in IO_TYPES:
         raise ConfigError(f"unknown --io '{io}'", where="--io", fix="use int8 or float")
     m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
-    what = "calibration data"
+    what = "calibration samples"
     x = _calibration(calib, m.source)
     source = str(calib) if isinstance(calib, (str, os.PathLike)) else m.source
     if m.module is not None:
