@@ -78,14 +78,16 @@ class Deployment(Result):
 @translated
 def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, device: str | None = None,
            run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt", force: bool = False,
-           example_input=None, input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
+           flash_wait_states: int | None = None, clock_mhz: float | None = None, example_input=None,
+           input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
     """Write ``model`` as ``target``: ``"tflite"`` (a ``.tflite`` file), ``"c"`` (a C99 library folder: one
     static arena, no malloc, no float on the int8 path) or ``"arduino"`` (the library plus a sketch).
 
     ``out`` is the file or folder, written atomically; an existing folder tinyopt did not write is refused
     unless ``force``. ``run=True`` (C only) also builds the library for ``device`` (default ``mps2-an386``,
     a Cortex-M4 under qemu), runs ``inputs`` seeded inputs there and on the host, and reports instructions
-    per MAC, flash and RAM; ``profile=True`` adds each node's instructions.
+    per MAC, estimated Cortex-M4 cycles and milliseconds at the clock (the board's, or ``clock_mhz``; flash
+    wait states the board's or ``flash_wait_states``), flash and RAM; ``profile=True`` adds each node's.
     """
     kw = renamed_keywords(old, {"board": "device"}, "deploy")
     device = kw.get("device", device)
@@ -98,6 +100,12 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
         raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
     if inputs < 1:
         raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
+    if flash_wait_states is not None and not 0 <= flash_wait_states <= 15:
+        raise ConfigError(f"--flash-wait-states {flash_wait_states} is out of range", where="--flash-wait-states",
+                          fix="give the board's flash wait states, 0 to 15")
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
+                          fix="give the core clock in MHz, e.g. 80")
     m = load(model, example_input, input_shape=input_shape)
     if target == "tflite":
         return _deploy_tflite(m, Path(out), device)
@@ -118,7 +126,8 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     if run:
         from tinyopt.cli.deploy import run_on_board  # the --run figures (its owner keeps them beside the CLI)
 
-        res = run_on_board(lib, Path(out), device, n_inputs=inputs, profile=profile)
+        res = run_on_board(lib, Path(out), device, n_inputs=inputs, profile=profile,
+                           flash_wait_states=flash_wait_states, clock_mhz=clock_mhz)
     return Deployment(Path(out), target, sorted(files), lib, res)
 
 

@@ -1,6 +1,7 @@
-"""``tinyopt deploy MODEL --target c|arduino --out DIR``: an int8 model as a C99 library (static arena).
+"""``tinyopt deploy MODEL --target c|arduino|tflite --out DIR``: an int8 model as a C99 library (static
+arena), an Arduino library or a ``.tflite`` (``tinyopt.deploy``).
 
-``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--board mps2-an386
+``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--device mps2-an386
 --run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
 MAC, estimated Cortex-M4 cycles and milliseconds at the board's clock, flash, RAM and whether the M4
 outputs equal the host build's; ``--profile`` splits instructions and cycles by node.
@@ -12,10 +13,6 @@ import tempfile
 from pathlib import Path
 
 import typer
-
-from tinyopt.errors import ConfigError
-
-TARGETS = ("c", "arduino")
 
 
 def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False,
@@ -90,14 +87,16 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
-        model: str = typer.Argument(..., help="int8 .tflite model (or any file tinyopt can load)"),
-        target: str = typer.Option("c", "--target", help="c (library folder) or arduino (library + sketch)"),
-        out: Path = typer.Option(..., "--out", help="output folder (written atomically)"),
+        model: str = typer.Argument(..., help="int8 .tflite model (or anything tinyopt can load)"),
+        target: str = typer.Option("c", "--target", help="c (library folder), arduino (library + sketch) or "
+                                                         "tflite (a .tflite file)"),
+        out: Path = typer.Option(..., "--out", help="output folder, or .tflite file (written atomically)"),
         explain: bool = typer.Option(False, "--explain", help="print the arena plan"),
         force: bool = typer.Option(False, "--force", help="replace an existing folder tinyopt did not write"),
         prefix: str = typer.Option("tinyopt", "--prefix", help="C symbol prefix"),
-        board: str = typer.Option(None, "--board", help="board for --run: mps2-an386 (Cortex-M4, qemu)"),
-        run: bool = typer.Option(False, "--run", help="build for the board, run under qemu, compare with host"),
+        device: str = typer.Option(None, "--device", help="device for --run: mps2-an386 (Cortex-M4, qemu)"),
+        board: str = typer.Option(None, "--board", hidden=True, help="deprecated: use --device"),
+        run: bool = typer.Option(False, "--run", help="build for the device, run under qemu, compare with host"),
         inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
         as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
         profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions and cycles"),
@@ -105,42 +104,22 @@ def register(app: typer.Typer) -> None:
                                         help="flash wait states for the cycle estimate (default: the board's)"),
         clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
     ) -> None:
-        """Generate a C99 library (or Arduino library) from an int8 model."""
+        """Generate a C99 library (or an Arduino library, or a .tflite) from an int8 model."""
+        from tinyopt._api.run import deploy as run_deploy
+        from tinyopt._api.vocab import deprecated_flag
         from tinyopt.cli._common import console, print_json
-        from tinyopt.export.c import arduino_files, explain, generate_sources, write_library
-        from tinyopt.export.c.board import BOARDS
-        from tinyopt.graph import load_model
 
-        if target not in TARGETS:
-            raise ConfigError(f"unknown target {target!r}", where="--target", fix="use --target c or arduino")
-        run = run or profile  # a profile is a run with marks
-        if run and target != "c":
-            raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
-        if run and board is None:
-            board = "mps2-an386"
-        if board is not None and board not in BOARDS:
-            raise ConfigError(f"unknown board {board!r}", where="--board", fix=f"use one of {', '.join(BOARDS)}")
-        if inputs < 1:
-            raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
-        if wait_states is not None and not 0 <= wait_states <= 15:
-            raise ConfigError(f"--flash-wait-states {wait_states} is out of range", where="--flash-wait-states",
-                              fix="give the board's flash wait states, 0 to 15")
-        if clock_mhz is not None and not clock_mhz > 0:
-            raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
-                              fix="give the core clock in MHz, e.g. 80")
-        graph = load_model(model)
-        lib = generate_sources(graph, prefix=prefix)  # raises before anything is written
-        files = lib.files if target == "c" else arduino_files(lib, graph)
-        meta = {"model": str(model), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
-        write_library(files, out, force=force, meta=meta)
+        if board is not None:
+            deprecated_flag("--board", "--device")
+            device = device or board
+        result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile, prefix=prefix,
+                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz)
         con = console(stderr=as_json)
         if explain:
-            con.print(explain(lib), markup=False)
-        con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
-                  f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
-        if run:
-            res = run_on_board(lib, out, board, n_inputs=inputs, profile=profile, flash_wait_states=wait_states,
-                               clock_mhz=clock_mhz)
+            con.print(result.explain(), markup=False)
+        con.print(result.summary(), markup=False)
+        res = result.run
+        if res is not None:
             if as_json:
                 print_json(res)
             else:
