@@ -37,7 +37,11 @@ def missing_extra(error: ModuleNotFoundError, what: str | None = None) -> Missin
 
 def require(module: str, what: str) -> None:
     """Raise ``MissingExtraError`` now when ``module`` is absent, before any work is done."""
-    if importlib.util.find_spec(module) is None:
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):
+        found = False
+    if not found:
         err = missing_extra(ModuleNotFoundError(name=module), what)
         if err is None:
             raise ValueError(f"{module} is not an optional dependency of tinyopt")

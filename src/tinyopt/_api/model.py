@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyopt._api.display import Result, Table
+from tinyopt._extras import translated
 from tinyopt.errors import ConfigError, DataError, ModelFormatError
 from tinyopt.graph.ir import Graph
 
@@ -286,6 +287,7 @@ def _torch_shape(module, label: str, example_input, input_shape) -> tuple[int, .
     return tuple(int(d) for d in shape)
 
 
+@translated
 def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = None,
          checkpoint: str | os.PathLike | None = None) -> Model:
     """A ``Model`` from a path (``.tflite``, ``.onnx``, ``.yaml`` spec), a ``torch.nn.Module``, ``"zoo:<name>"``
