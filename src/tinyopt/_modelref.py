@@ -71,12 +71,14 @@ class ModelRef:
                                    f" (looked beside {', '.join(map(str, search))} and in the current folder)"
                                    if search else ""))
 
-    def with_digest(self, search: Sequence[str | os.PathLike] = ()) -> ModelRef:
-        """This reference with the file's sha256 recorded (zoo references are returned unchanged)."""
+    def resolved(self, search: Sequence[str | os.PathLike] = ()) -> ModelRef:
+        """This reference with its file path as found (usable from the current folder) and the file's
+        sha256 recorded; zoo references are returned unchanged."""
         if self.is_zoo:
             return self
-        digest = hashlib.sha256(self.file(search).read_bytes()).hexdigest()
-        return ModelRef(self.source, dict(self.kwargs), digest)
+        path = self.file(search)
+        attr = self.source.rpartition(":")[2]
+        return ModelRef(f"{path.as_posix()}:{attr}", dict(self.kwargs), hashlib.sha256(path.read_bytes()).hexdigest())
 
     def relative_to(self, folder: str | os.PathLike) -> ModelRef:
         """The file path rewritten relative to ``folder`` (where a compressed model is written), so the

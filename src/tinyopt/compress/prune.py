@@ -18,10 +18,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from tinyopt._suggest import hint
+from tinyopt.compress.configs import CRITERIA  # one list, shared with the configs
 from tinyopt.errors import ConfigError, DataError
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-CRITERIA = ("l1", "l2", "random", "taylor")
 
 
 class Mask(nn.Module):

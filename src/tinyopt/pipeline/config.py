@@ -20,7 +20,7 @@ SCHEMA: dict[str, dict] = {
     "name": "project",
     "seed": 0,
     "data": {
-        "source": "digits",          # digits | mnist | wav | csv | npz
+        "source": "digits",          # digits | mnist | wav | csv | npz | images (one sub-folder per class)
         "path": None,
         "split": "random",           # random | official (FSDD index 0-4 test) | tail (last N test)
         "val": 0.1,                  # fraction of the training part kept for validation
@@ -33,6 +33,7 @@ SCHEMA: dict[str, dict] = {
         "window": None,              # csv: samples per window
         "window_stride": None,       # csv: samples between window starts (default = window)
         "x_key": "x", "y_key": "y",  # npz
+        "image_size": None,          # images: [H, W] to resize to (default: all images must have one size)
     },
     "features": {
         "block": "raw",              # raw | normalized | spectrogram | mfe | mfcc
@@ -76,7 +77,7 @@ SCHEMA: dict[str, dict] = {
 
 PRUNE_KEYS = {"sparsity": 0.5, "epochs": 5, "lr": 0.002}
 QUANTIZE_KEYS = {"mode": "qat", "epochs": 3, "lr": 0.0005, "calibration": 256}
-SOURCES = ("digits", "mnist", "wav", "csv", "npz")
+SOURCES = ("digits", "mnist", "wav", "csv", "npz", "images")
 SPLITS = ("random", "official", "tail")
 BLOCKS = ("raw", "normalized", "spectrogram", "mfe", "mfcc")
 FORMATS = ("tflite", "c")
