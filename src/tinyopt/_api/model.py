@@ -132,11 +132,12 @@ class Model(Result):
 
     def __init__(self, graph: Graph | None = None, *, module=None, source: str | None = None,
                  name: str | None = None, input_shape: tuple[int, ...] | None = None,
-                 input_layouts: list | None = None, output_layouts: list | None = None):
+                 input_layouts: list | None = None, output_layouts: list | None = None, compressed=None):
         if graph is None and module is None:
             raise ValueError("a Model needs a graph or a module")
         self._graph = graph
         self.module = module
+        self.compressed = compressed  # a tinyopt compress output: its record (int8 ranges, data) goes on
         self.source = source or (graph.source if graph is not None else None) or "in memory"
         self.name = name or (graph.name if graph is not None else type(module).__name__)
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
@@ -326,6 +327,17 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
     if not isinstance(model, (str, os.PathLike)):
         raise ModelFormatError(f"cannot load a {type(model).__name__}", fix="give a model file path, a "
                                "torch.nn.Module, 'zoo:<name>' or 'path/to/file.py:factory'")
+    from tinyopt.compress.artifact import is_output
+
+    if is_output(model):  # what tinyopt compress wrote: the record says which model, shape and edits
+        from tinyopt.compress.artifact import load_output
+
+        if checkpoint is not None:
+            raise ConfigError("a checkpoint with a compressed model", path=model,
+                              fix="drop the checkpoint: the file carries its weights")
+        cm = load_output(model)
+        return Model(module=cm.build(), source=os.fspath(model), name=cm.model_ref.label,
+                     input_shape=cm.input_shape, compressed=cm)
     if checkpoint is not None:
         raise ConfigError("a checkpoint applies to PyTorch models only (zoo:<name> or file.py:factory)",
                           path=model, fix="drop the checkpoint: a model file carries its weights")

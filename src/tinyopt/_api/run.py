@@ -107,6 +107,10 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
         raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
                           fix="give the core clock in MHz, e.g. 80")
     m = load(model, example_input, input_shape=input_shape)
+    if m.compressed is not None:  # tinyopt compress's output: to int8 with its record (ranges, data)
+        from tinyopt._api.transform import convert
+
+        m = convert(m)
     if target == "tflite":
         return _deploy_tflite(m, Path(out), device)
     from tinyopt.export.c import arduino_files, generate_sources, write_library

@@ -23,12 +23,13 @@ def _calibration(calib, source: str | None) -> np.ndarray:
 
 
 @translated
-def convert(model, calib, *, example_input=None, input_shape: tuple[int, ...] | None = None,
+def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ...] | None = None,
             checkpoint: str | os.PathLike | None = None, io: str = "int8", observer: str | None = None) -> Model:
     """``model`` (float, or a module prepared by ``tinyopt.compress``' PTQ/QAT steps) → an int8 ``Model``.
 
     ``calib`` holds calibration samples, batch first, in the model's own layout (a PyTorch module: NCHW),
-    as an array or tensor, or the path of an ``.npz`` (key ``x``) / ``.npy``. ``io="int8"`` gives int8
+    as an array or tensor, or the path of an ``.npz`` (key ``x``) / ``.npy``; a ``tinyopt compress`` output
+    needs none (samples of the data it was compressed with), and keeps the int8 ranges it learnt. ``io="int8"`` gives int8
     input and output, as the TFLite converter's ``inference_input_type=int8``; ``"float"`` keeps float I/O
     through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is NHWC, like the ``.tflite`` that
     ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
@@ -39,12 +40,17 @@ def convert(model, calib, *, example_input=None, input_shape: tuple[int, ...] | 
         raise ConfigError(f"unknown --io '{io}'", where="--io", fix="use int8 or float")
     m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
     what = "calibration samples"
-    x = _calibration(calib, m.source)
+    cm = m.compressed  # a tinyopt compress output: samples of its recorded data when calib is not given
+    if calib is None and cm is None:
+        raise ConfigError("calibration samples are needed", where="--calib",
+                          fix="give calib (an .npz with key x, or an array) in the model's own layout")
+    x = cm.calibration() if calib is None else _calibration(calib, m.source)
     source = str(calib) if isinstance(calib, (str, os.PathLike)) else m.source
     if m.module is not None:
         x = as_batch(x, m.input_shape, {3: "NCHW", 2: "NCL"}.get(len(m.input_shape), ""), what, source)
         _numeric(x, source)
-        graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer)
+        graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer,
+                              fixed=cm.fixed_ranges() if cm is not None else None)
     else:
         if not m.has_weights:
             raise ConfigError("the model has no weights (an architecture spec)", path=m.source,

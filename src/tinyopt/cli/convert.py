@@ -19,9 +19,11 @@ from tinyopt._api.vocab import INPUT_SHAPE_HELP
 def register(app: typer.Typer) -> None:
     @app.command()
     def convert(
-        model: str = typer.Argument(..., help="float .tflite, .onnx, zoo:<name> or file.py:factory"),
-        calib: str = typer.Option(..., "--calib", help="calibration samples .npz (key x) or .npy, batch first, "
-                                                       "in the model's own layout"),
+        model: str = typer.Argument(..., help="float .tflite, .onnx, zoo:<name>, file.py:factory, or a "
+                                              ".pt/.topz written by tinyopt compress"),
+        calib: str = typer.Option(None, "--calib", help="calibration samples .npz (key x) or .npy, batch first, "
+                                                        "in the model's own layout (a tinyopt compress output: "
+                                                        "optional, its recorded data)"),
         out: str = typer.Option(..., "--out", help="the int8 .tflite to write"),
         checkpoint: str = typer.Option(None, "--checkpoint", help="PyTorch state_dict for a zoo/file.py model"),
         io: str = typer.Option("int8", "--io", help="int8 (int8 input/output) | float (QUANTIZE/DEQUANTIZE)"),

@@ -87,7 +87,8 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
-        model: str = typer.Argument(..., help="int8 .tflite model (or anything tinyopt can load)"),
+        model: str = typer.Argument(..., help="int8 .tflite model (or anything tinyopt can load; a tinyopt "
+                                              "compress output is converted to int8 first)"),
         target: str = typer.Option("c", "--target", help="c (library folder), arduino (library + sketch) or "
                                                          "tflite (a .tflite file)"),
         out: Path = typer.Option(..., "--out", help="output folder, or .tflite file (written atomically)"),

@@ -84,8 +84,9 @@ def fixed_ranges(activations: dict) -> dict[str, tuple[float, int]]:
 
 
 def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
-                  observer: str | None = None) -> Graph:
-    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph."""
+                  observer: str | None = None, fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
+    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph. ``fixed`` gives
+    activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``), kept as they are."""
     import torch
 
     from tinyopt.compress import ptq
@@ -93,10 +94,10 @@ def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = 
 
     if isinstance(calib_data, torch.Tensor):
         calib_data = calib_data.detach().cpu().numpy()
-    fixed = None
+    fixed = dict(fixed or {}) or None
     module = model
     if ptq.is_prepared(model):  # prepared by tinyopt.compress.ptq / qat: its fake-quantizers say so
-        fixed = fixed_ranges(ptq.quant_params(model)["activations"])
+        fixed = {**(fixed or {}), **fixed_ranges(ptq.quant_params(model)["activations"])}
         module = ptq.strip(model)  # float, on-grid weights; QAT's frozen BatchNorms made plain
     was_training = module.training
     module.eval()
