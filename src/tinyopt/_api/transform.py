@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt._api.arrays import load_calibration
 from tinyopt._api.display import Result, Table, jsonable
-from tinyopt._api.model import Model, as_batch, load
+from tinyopt._api.model import Model, as_batch, is_reference, load
 from tinyopt._extras import translated
 from tinyopt.errors import ConfigError, DataError
 
@@ -71,18 +71,30 @@ def _numeric(x: np.ndarray, source: str | None) -> None:
 
 
 class Compressed(Result):
-    """What ``tinyopt.compress`` gives back: the compressed module, one row per recipe step (accuracy, change
-    in percentage points, non-zero parameters, MACs, exact bytes, compression ratio) and the recipe."""
+    """What ``tinyopt.compress`` gives back: the compressed ``model``, one row per recipe step (accuracy, change
+    in percentage points, non-zero parameters, MACs, exact bytes, compression ratio), the ``recipe`` and the
+    ``state`` the steps passed on (what convert and the saved output need beyond the weights)."""
 
-    def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str):
-        self.model, self.rows, self.recipe = model, rows, recipe
-        self.input_shape, self.source = tuple(input_shape), source
+    def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str, state=None,
+                 data: str | None = None):
+        self.model, self.rows, self.recipe, self.state = model, rows, recipe, state
+        self.input_shape, self.source, self.data = tuple(input_shape), source, data
 
     def state_dict(self) -> dict:
-        """Plain float tensors (masks and rounding baked in, observers removed): what ``--out`` saves."""
-        from tinyopt.compress._steps import deployable_state_dict
+        """Plain float tensors (masks and rounding baked in, observers removed)."""
+        from tinyopt.compress import deployable_state_dict
 
         return deployable_state_dict(self.model)
+
+    def save(self, path: str | os.PathLike) -> int:
+        """Write the weights and the record (``.pt``, or ``.topz`` coded) as ``tinyopt compress --out`` does;
+        ``tinyopt.load(path)`` rebuilds the model when it came from ``zoo:`` or ``file.py:factory``, and
+        ``tinyopt.convert(path)`` calibrates on the recorded data when it was a ``--data`` word. Returns the
+        bytes written."""
+        from tinyopt.compress import save_output
+
+        return save_output(path, self.model, self.state, input_shape=self.input_shape, data=self.data,
+                           seed=self.recipe.seed, recipe=self.recipe.to_dict())
 
     def to_dict(self) -> dict:
         import dataclasses
@@ -98,7 +110,7 @@ class Compressed(Result):
 
 
 def _recipe(recipe):
-    from tinyopt.compress.recipe import Recipe, load_recipe
+    from tinyopt.compress import Recipe, load_recipe
 
     if isinstance(recipe, Recipe):
         return recipe
@@ -107,17 +119,20 @@ def _recipe(recipe):
     if isinstance(recipe, (str, os.PathLike)):
         return load_recipe(recipe)
     raise ConfigError(f"a recipe must be a Recipe, a dict or a YAML path, got {type(recipe).__name__}",
-                      where="recipe", fix="pass e.g. {'steps': [{'prune': {'ratio': 0.5}}]}")
+                      where="recipe", fix="pass e.g. {'steps': [{'prune': {'sparsity': 0.5}}]}")
 
 
-def _data(data, input_shape):
+def _data(data, module, input_shape, label: str, seed: int):
+    """(x_train, y_train, x_val, y_val) tensors in the model's own layout."""
     import torch
 
     keys = ("x_train", "y_train", "x_val", "y_val")
-    if isinstance(data, (str, os.PathLike)):
-        from tinyopt.compress.checkpoint import load_npz
+    if isinstance(data, (str, os.PathLike)):  # the doors tinyopt compress --data takes (npz, folders, digits...)
+        from tinyopt.compress.inputs import fit_to_model
+        from tinyopt.data.doors import open_data
 
-        return load_npz(data, input_shape)
+        fitted, _ = fit_to_model(module, open_data(os.fspath(data), seed=seed), label)
+        return tuple(torch.from_numpy(a) for a in (fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val))
     if isinstance(data, dict):
         missing = [k for k in keys if k not in data]
         if missing:
@@ -125,8 +140,9 @@ def _data(data, input_shape):
                             fix=f"give a dict with {', '.join(keys)}")
         data = tuple(data[k] for k in keys)
     if not isinstance(data, (tuple, list)) or len(data) != 4:
-        raise DataError("data must be an .npz path, a dict or a tuple (x_train, y_train, x_val, y_val)",
-                        where="data", fix="pass the four arrays, inputs in the model's own layout")
+        raise DataError("data must be a --data word (an .npz, a folder, digits...), a dict or a tuple "
+                        "(x_train, y_train, x_val, y_val)", where="data",
+                        fix="pass the four arrays, inputs in the model's own layout")
     out = tuple(torch.as_tensor(np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)) for a in data)
     for name, x in (("x_train", out[0]), ("x_val", out[2])):
         as_batch(x.numpy(), input_shape, {3: "NCHW", 2: "NCL"}.get(len(input_shape), ""), name, "data")
@@ -139,15 +155,15 @@ def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None
     """Run ``recipe``'s steps (prune, quantize, cluster, Huffman, distill, low-rank, fold BN, fine-tune) on a
     PyTorch ``model`` and say what each step bought.
 
-    ``model``: a ``torch.nn.Module``, ``"zoo:<name>"`` or ``"file.py:factory"`` (``checkpoint``: its trained
-    ``state_dict``). ``recipe``: a YAML path, a dict or a ``Recipe``. ``data``: an ``.npz`` with ``x_train,
-    y_train, x_val, y_val``, or those four arrays (a tuple or dict), inputs in the model's own layout.
-    ``on_row(row)`` is called as each step's row arrives.
+    ``model``: a ``torch.nn.Module``, ``"zoo:<name>"``, ``"file.py:factory"`` (``checkpoint``: its trained
+    ``state_dict``) or a ``tinyopt compress`` output. ``recipe``: a YAML path, a dict or a ``Recipe``.
+    ``data``: what ``tinyopt compress --data`` takes (an ``.npz``, an image or wav folder, ``digits``, ...), or
+    the four arrays ``x_train, y_train, x_val, y_val`` (a tuple or dict), inputs in the model's own layout.
+    ``on_row(row)`` is called as each step's row arrives. ``result.save(path)`` writes what ``--out`` writes.
     """
     import torch
 
-    from tinyopt.compress._steps import run_recipe
-    from tinyopt.compress.recipe import StepContext
+    from tinyopt.compress import CompressionState, StepContext, run_recipe
 
     rec = _recipe(recipe)  # validated before any heavy work
     if isinstance(model, str):  # a zoo or factory model is initialised from the seed: same run, same bytes
@@ -157,10 +173,20 @@ def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None
         raise ConfigError("compress works on PyTorch models (training-time techniques need gradients)",
                           path=m.source, fix="give a torch.nn.Module, zoo:<name> or file.py:factory; a "
                           ".tflite/.onnx model goes straight to tinyopt.convert")
-    x_train, y_train, x_val, y_val = _data(data, m.input_shape)
-    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size, progress=progress)
-    result, rows = run_recipe(m.module, rec, ctx, on_row=on_row)
-    return Compressed(result, rows, rec, m.input_shape, m.source)
+    state = None
+    if m.compressed is not None:
+        state = CompressionState(m.compressed.model_ref.resolved([m.compressed.folder]),
+                                 list(m.compressed.meta.get("edits") or []))
+    elif isinstance(model, str) and is_reference(model):
+        from tinyopt._modelref import ModelRef
+
+        state = CompressionState(ModelRef.parse(model).resolved())
+    x_train, y_train, x_val, y_val = _data(data, m.module, m.input_shape, m.name, rec.seed)
+    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size, progress=progress,
+                      folder=rec.folder)
+    result = run_recipe(m.module, rec, ctx, on_row=on_row, state=state)
+    return Compressed(result.model, result.rows, rec, m.input_shape, m.source, result.state,
+                      os.fspath(data) if isinstance(data, (str, os.PathLike)) else None)
 
 
 __all__ = ["Compressed", "compress", "convert"]
