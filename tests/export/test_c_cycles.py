@@ -286,18 +286,12 @@ int main(void)
 def micro_trace(tmp_path_factory):
     if not HAVE_ARM:
         pytest.skip("Cortex-M toolchain or qemu absent")
-    from tinyopt.export.c.board import BOARDS, _run, run_traced
-    from tinyopt.export.c.generate import _resource
+    from tinyopt.export.c.board import build_firmware, run_traced
 
     d = tmp_path_factory.mktemp("micro")
     (d / "micro.S").write_text(MICRO)
     (d / "main.c").write_text(MAIN)
-    (d / "startup.c").write_text(_resource("templates", "mps2_startup.c"))
-    (d / "link.ld").write_text(_resource("templates", "mps2_an386.ld"))
-    elf = d / "micro.elf"
-    _run(["arm-none-eabi-gcc", *BOARDS["mps2-an386"]["flags"], "-O2", "-nostartfiles", "-T", str(d / "link.ld"),
-          "--specs=nano.specs", "--specs=nosys.specs", str(d / "main.c"), str(d / "startup.c"), str(d / "micro.S"),
-          "-o", str(elf)], "linking the micro-benchmarks")
+    elf = build_firmware([d / "main.c", d / "micro.S"], d, name="micro")
     return run_traced(elf)[0]
 
 
@@ -337,6 +331,10 @@ def test_deploy_reports_cycles_and_milliseconds(tmp_path, capsys):
     assert sum(n["cycles"] for n in nodes) == pytest.approx(res["cycles"], rel=1e-3)
     assert {n["op"] for n in nodes} >= {"conv2d", "depthwise_conv2d", "softmax"}
     assert all(n["cycles"] >= n["instructions"] for n in nodes)
+    # each node's classes add up to its cycles; the 1x1 convs spend theirs in SMLADs and loads
+    assert all(sum(c["cycles"] for c in n["classes"].values()) == n["cycles"] for n in nodes)
+    conv = nodes[2]["classes"]
+    assert conv["multiply"]["instructions"] >= nodes[2]["macs"] // 2 - 100  # an SMLAD per 2 MACs
 
 
 def test_clock_and_wait_state_options_are_checked(tmp_path, capsys):

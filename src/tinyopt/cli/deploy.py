@@ -74,13 +74,16 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         res["nodes"] = []
         for k, i in enumerate(order):
             n, c = per_node.segments[k]
+            classes = per_node.segment_classes[k]
             if k == len(order) - 1:  # the return from invoke goes with the last node
                 n, c = n + per_node.segments[-1][0], c + per_node.segments[-1][1]
+                classes = {name: {f: v.get(f, 0) + per_node.segment_classes[-1].get(name, {}).get(f, 0) for f in v}
+                           for name, v in {**per_node.segment_classes[-1], **classes}.items()}
             macs = node_macs(lib.prepared[i])
             res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c, "macs": macs,
                                  "instructions_per_mac": round(n / macs, 3) if macs else None,
                                  "cycles_per_mac": round(c / macs, 3) if macs else None,
-                                 "ms": round(c / (clock * 1e3), 4)})
+                                 "ms": round(c / (clock * 1e3), 4), "classes": classes})
     return res
 
 

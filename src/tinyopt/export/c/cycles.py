@@ -356,6 +356,7 @@ class Estimate:
     cycles: int
     segments: list[tuple[int, int]] = field(default_factory=list)  # (instructions, cycles) per segment
     classes: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> instructions, cycles
+    segment_classes: list[dict[str, dict[str, int]]] = field(default_factory=list)  # the same, per segment
     timing: CortexM4Timing = field(default_factory=CortexM4Timing)
 
     def to_dict(self) -> dict:
@@ -411,11 +412,16 @@ def estimate(trace: Trace, timing: CortexM4Timing | None = None, enter: str | No
     per_run_cyc = cyc.sum(axis=1)[runs] + penalty
     segments = [(int(instr[runs][keep & (seg == s)].sum()), int(per_run_cyc[keep & (seg == s)].sum()))
                 for s in range(n_seg)]
-    uses = np.bincount(runs[keep], minlength=nb)
-    class_cyc = uses @ cyc
-    class_cnt = uses @ cnt
-    class_cyc[k_refill] += int(penalty[keep].sum())
-    class_cnt[k_refill] += int(taken[keep].sum())
-    classes = {c: {"instructions" if c not in _STALLS else "events": int(class_cnt[k]), "cycles": int(class_cyc[k])}
-               for c, k in _K.items() if class_cnt[k] or class_cyc[k]}
-    return Estimate(int(instr[runs][keep].sum()), int(per_run_cyc[keep].sum()), segments, classes, t)
+    uses = np.zeros((n_seg, nb), np.int64)
+    np.add.at(uses, (seg[keep], runs[keep]), 1)
+    seg_cyc, seg_cnt = uses @ cyc, uses @ cnt
+    seg_cyc[:, k_refill] += np.bincount(seg[keep], weights=penalty[keep], minlength=n_seg).astype(np.int64)
+    seg_cnt[:, k_refill] += np.bincount(seg[keep], weights=taken[keep], minlength=n_seg).astype(np.int64)
+
+    def named(cy, cn) -> dict[str, dict[str, int]]:
+        return {c: {"instructions" if c not in _STALLS else "events": int(cn[k]), "cycles": int(cy[k])}
+                for c, k in _K.items() if cn[k] or cy[k]}
+
+    return Estimate(int(instr[runs][keep].sum()), int(per_run_cyc[keep].sum()), segments,
+                    named(seg_cyc.sum(axis=0), seg_cnt.sum(axis=0)),
+                    [named(seg_cyc[i], seg_cnt[i]) for i in range(n_seg)], t)
