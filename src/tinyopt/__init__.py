@@ -3,7 +3,7 @@
 The same verbs as the CLI, with the same words::
 
     import tinyopt
-    model = tinyopt.load("model.tflite")                    # or a torch.nn.Module, "zoo:lenet5", "net.py:make"
+    model = tinyopt.load("model.tflite")                 # or a torch.nn.Module, "zoo:lenet5", "net.py:make"
     report = tinyopt.analyze(model, device="nano33ble")     # report.to_dict() == `tinyopt analyze --json`
     y = tinyopt.infer(model, x)                             # the numpy runtime, bit-exact with TFLM
     tinyopt.deploy(model, target="c", out="lib/")           # or "arduino", "tflite"
@@ -24,7 +24,8 @@ from tinyopt.errors import TinyoptError
 __version__ = "0.1.0"
 
 _VERBS = {"load": "model", "analyze": "measure", "check": "measure", "devices": "measure", "infer": "run",
-          "deploy": "run", "compress": "transform", "convert": "transform", "tune": "search", "select": "search"}
+          "deploy": "run", "compress": "transform", "convert": "transform", "tune": "search",
+          "select": "search"}
 _TYPES = {"Model": "model", "Report": "measure", "CheckReport": "measure", "DeviceTable": "measure",
           "Deployment": "run", "Compressed": "transform", "TuneReport": "search", "Selection": "search"}
 # Verbs that share their name with a subpackage (tinyopt/compress/, tinyopt/convert/, tinyopt/devices/):
@@ -49,7 +50,8 @@ class _Package(types.ModuleType):
     subpackage is made callable right then, whichever way it was first imported."""
 
     def __setattr__(self, name: str, value) -> None:
-        if name in _PACKAGE_VERBS and isinstance(value, types.ModuleType) and value.__name__ == f"tinyopt.{name}":
+        if (name in _PACKAGE_VERBS and isinstance(value, types.ModuleType)
+                and value.__name__ == f"tinyopt.{name}"):
             value.__class__ = _CallablePackage
         super().__setattr__(name, value)
 

@@ -31,7 +31,8 @@ def missing_extra(error: ModuleNotFoundError, what: str | None = None) -> Missin
     if extra is None:
         return None
     package = PACKAGE_OF.get(top, top)
-    return MissingExtraError(f"{what or 'this'} needs {package} (the [{extra}] extra), which is not installed",
+    return MissingExtraError(f"{what or 'this'} needs {package} (the [{extra}] extra), which is not "
+                             "installed",
                              fix=f"pip install 'tinyopt[{extra}]' (or 'tinyopt[all]' for every extra)")
 
 

@@ -6,5 +6,6 @@ from tinyopt._api.run import Deployment, deploy, infer
 from tinyopt._api.search import Selection, TuneReport, select, tune
 from tinyopt._api.transform import Compressed, compress, convert
 
-__all__ = ["CheckReport", "Compressed", "Deployment", "DeviceTable", "Model", "Report", "Selection", "TuneReport",
-           "analyze", "check", "compress", "convert", "deploy", "devices", "infer", "load", "select", "tune"]
+__all__ = ["CheckReport", "Compressed", "Deployment", "DeviceTable", "Model", "Report", "Selection",
+           "TuneReport", "analyze", "check", "compress", "convert", "deploy", "devices", "infer", "load",
+           "select", "tune"]

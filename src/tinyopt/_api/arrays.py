@@ -16,7 +16,8 @@ import numpy as np
 
 from tinyopt.errors import DataError
 
-_READ_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError)
+_READ_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, SyntaxError,
+                tokenize.TokenError)
 
 
 def _first_line(e: Exception) -> str:
@@ -37,7 +38,8 @@ def check_npy_size(f, size: int, path: str | os.PathLike) -> None:
         need = math.prod(shape) * dtype.itemsize
         if not dtype.hasobject and need != size - f.tell():
             raise DataError(f"the header declares shape {shape} {dtype} ({need} bytes) but {size - f.tell()} "
-                            "bytes follow", path=path, fix="save the input again with numpy.save(path, array)")
+                            "bytes follow", path=path,
+                            fix="save the input again with numpy.save(path, array)")
     f.seek(0)
 
 
@@ -50,7 +52,7 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         with p.open("rb") as f:
             check_npy_size(f, p.stat().st_size, path)
             arr = np.load(f, allow_pickle=False)
-    except _READ_ERRORS as e:  # BadZipFile: .npz magic, broken archive; TokenError: a header numpy parses as Python
+    except _READ_ERRORS as e:  # BadZipFile: .npz magic, broken archive; TokenError: a header parsed as Python
         raise DataError(f"not a readable .npy array ({_first_line(e)})", path=path,
                         fix="save the input with numpy.save(path, array)") from None
     if not isinstance(arr, np.ndarray):

@@ -28,8 +28,8 @@ def console(width: int = 110, file=None):
     """A rich console for captured text: no colour codes, a fixed width, wrapping off."""
     from rich.console import Console
 
-    return Console(file=file or io.StringIO(), width=width, color_system=None, highlight=False, soft_wrap=True,
-                   force_terminal=False)
+    return Console(file=file or io.StringIO(), width=width, color_system=None, highlight=False,
+                   soft_wrap=True, force_terminal=False)
 
 
 def print_tables(tables: list[Table], con) -> None:

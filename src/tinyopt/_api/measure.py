@@ -53,11 +53,13 @@ class Report(Result):
         d = self._data
         layers = Table(f"{d['model']} ({d['source'] or 'in memory'}), dtype {d['dtype']}",
                        ["layer", "type", "output", "params", "MACs", "param bytes", "activation bytes"],
-                       [[r.get("name", "")[:40], r.get("type"), "×".join(map(str, r.get("output_shape") or [])),
-                         num(r.get("params")), num(r.get("macs")), num(r.get("param_bytes")),
-                         num(r.get("activation_bytes"))] for r in d["layers"]],
+                       [[r.get("name", "")[:40], r.get("type"),
+                         "×".join(map(str, r.get("output_shape") or [])), num(r.get("params")),
+                         num(r.get("macs")), num(r.get("param_bytes")), num(r.get("activation_bytes"))]
+                        for r in d["layers"]],
                        right=("params", "MACs", "param bytes", "activation bytes"))
-        rows = [["parameters", num(d["params"])], ["MACs / FLOPs (2×MACs)", f"{num(d['macs'])} / {num(d['flops'])}"],
+        rows = [["parameters", num(d["params"])],
+                ["MACs / FLOPs (2×MACs)", f"{num(d['macs'])} / {num(d['flops'])}"],
                 ["parameter memory (real dtypes)", _kb(d["param_bytes"])],
                 ["largest activation", _kb(d["largest_activation_bytes"])],
                 ["textbook total (params + largest activation)", _kb(d["textbook_total_bytes"])],
@@ -65,14 +67,17 @@ class Report(Result):
                  _kb(d["arena_bytes"])],
                 ["flash (weights + quant params + code estimate)", _kb(d["flash_bytes"])]]
         if d.get("device"):
-            rows += [["device", d["device"]], [f"latency ({d.get('latency_model') or 'unknown'})", _ms(d["latency_s"])],
-                     ["energy per inference", "-" if d.get("energy_mj") is None else f"{d['energy_mj']:,.4f} mJ"]]
-        summary = Table("Summary (KB = 1024 bytes)", ["figure", "value"], rows, right=("value",), show_header=False)
+            energy = "-" if d.get("energy_mj") is None else f"{d['energy_mj']:,.4f} mJ"
+            rows += [["device", d["device"]],
+                     [f"latency ({d.get('latency_model') or 'unknown'})", _ms(d["latency_s"])],
+                     ["energy per inference", energy]]
+        summary = Table("Summary (KB = 1024 bytes)", ["figure", "value"], rows, right=("value",),
+                        show_header=False)
         out = [layers, summary]
         if d.get("device"):
             verdict = {True: "FITS", False: "DOES NOT FIT", None: "not checked"}[d["fits"]]
-            out.append(Table(f"Verdict on {d['device']} ({d['memory']} memory): {verdict}", [],
-                             notes=list(d["reasons"]) + [f"what would make it fit: {s}" for s in d["suggestions"]]))
+            notes = list(d["reasons"]) + [f"what would make it fit: {s}" for s in d["suggestions"]]
+            out.append(Table(f"Verdict on {d['device']} ({d['memory']} memory): {verdict}", [], notes=notes))
         return out
 
 
@@ -127,7 +132,8 @@ class CheckReport(Result):
         notes = [f"model: {p}" for p in self.problems]
         notes.append(f"{len(self.rows) - bad} of {len(self.rows)} operators supported on {self.runtime}"
                      + ("" if self.supported else "; not deployable as is"))
-        return [Table(f"{self.model.source} on {self.runtime}", ["#", "operator", "name", "dtype", "supported", "why"],
+        columns = ["#", "operator", "name", "dtype", "supported", "why"]
+        return [Table(f"{self.model.source} on {self.runtime}", columns,
                       [[r.index, r.op, r.name[:40], r.dtype, "yes" if r.supported else "NO", r.reason]
                        for r in self.rows], notes=notes)]
 
@@ -149,11 +155,11 @@ def check(model, runtime: str = "tflm-reference", *, example_input=None,
 
 # -- devices ----------------------------------------------------------------------------------------
 class DeviceTable(Result):
-    """The board catalog: ``devices`` is the list of ``Device``; ``to_dict()`` is ``tinyopt devices --json``."""
+    """The board catalog: ``devices`` lists each ``Device``; ``to_dict()`` is ``tinyopt devices --json``."""
 
     WIDTH = 200
-    COLUMNS = ("name", "board", "core", "MHz", "SRAM KB", "flash KB", "FPU", "DSP", "active mW", "FP32 MFLOPS",
-               "int8 MOPS", "source")
+    COLUMNS = ("name", "board", "core", "MHz", "SRAM KB", "flash KB", "FPU", "DSP", "active mW",
+               "FP32 MFLOPS", "int8 MOPS", "source")
 
     def __init__(self, devices: list):
         self.devices = devices
@@ -168,10 +174,11 @@ class DeviceTable(Result):
         rows = [[d.name, d.title, d.core or "-", f(d.clock_mhz), f(d.sram_bytes and d.sram_bytes / 1024),
                  f(d.flash_bytes and d.flash_bytes / 1024), d.fpu or "-",
                  "-" if d.dsp is None else ("yes" if d.dsp else "no"), f(d.active_mw, "{:,.2f}"),
-                 f(d.fp32_flops and d.fp32_flops / 1e6, "{:,.1f}"), f(d.int8_ops and d.int8_ops / 1e6, "{:,.1f}"),
-                 d.source] for d in self.devices]
-        return [Table("Devices (KB = 1024 bytes; FLOPS/OPS are estimates, see catalog.yaml)", list(self.COLUMNS),
-                      rows, right=("MHz", "SRAM KB", "flash KB", "active mW", "FP32 MFLOPS", "int8 MOPS"))]
+                 f(d.fp32_flops and d.fp32_flops / 1e6, "{:,.1f}"),
+                 f(d.int8_ops and d.int8_ops / 1e6, "{:,.1f}"), d.source] for d in self.devices]
+        return [Table("Devices (KB = 1024 bytes; FLOPS/OPS are estimates, see catalog.yaml)",
+                      list(self.COLUMNS), rows,
+                      right=("MHz", "SRAM KB", "flash KB", "active mW", "FP32 MFLOPS", "int8 MOPS"))]
 
 
 def devices() -> DeviceTable:

@@ -1,4 +1,5 @@
-"""``tinyopt.load``: every door in (a file, a PyTorch module, ``zoo:<name>``, ``file.py:factory``) → ``Model``.
+"""``tinyopt.load``: every door in (a file, a PyTorch module, ``zoo:<name>``, ``file.py:factory``) →
+``Model``.
 
 A ``Model`` is the IR ``Graph`` (NHWC) plus what the user handed in: the PyTorch module, the reference it
 was loaded from, and the *own declared layout* of each input and output. Data crosses the public boundary
@@ -94,15 +95,18 @@ def _transpose_fix(given: tuple[int, ...], want: tuple[int, ...]) -> str | None:
 
 def _as_array(x, what: str, source: str | None) -> np.ndarray:
     if is_torch_module(x):
-        raise DataError(f"{what} is a torch.nn.Module, not data", path=source, fix="pass an array or a tensor")
+        raise DataError(f"{what} is a torch.nn.Module, not data", path=source,
+                        fix="pass an array or a tensor")
     if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
         x = x.detach().cpu().numpy()
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as e:
-        raise DataError(f"{what} is not an array ({e})", path=source, fix="pass a numpy array or a tensor") from None
+        raise DataError(f"{what} is not an array ({e})", path=source,
+                        fix="pass a numpy array or a tensor") from None
     if arr.dtype == object:
-        raise DataError(f"{what} is not an array of numbers", path=source, fix="pass a numpy array or a tensor")
+        raise DataError(f"{what} is not an array of numbers", path=source,
+                        fix="pass a numpy array or a tensor")
     return arr
 
 
@@ -159,7 +163,8 @@ class Model(Result):
     def input_layouts(self) -> list:
         if self._input_layouts is None:
             g = self.graph
-            torch_layout = {3: "NCHW", 2: "NCL"}.get(len(self.input_shape or ())) if self.module is not None else None
+            torch_layout = (None if self.module is None
+                            else {3: "NCHW", 2: "NCL"}.get(len(self.input_shape or ())))
             self._input_layouts = [torch_layout if len(g.tensors[n].shape) == 4 else None for n in g.inputs]
         return self._input_layouts
 
@@ -214,12 +219,13 @@ class Model(Result):
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         g = self.graph
         if len(xs) != len(g.inputs):
-            raise DataError(f"the model has {len(g.inputs)} input(s), got {len(xs)} array(s)", path=self.source,
-                            fix="give one array per model input")
+            raise DataError(f"the model has {len(g.inputs)} input(s), got {len(xs)} array(s)",
+                            path=self.source, fix="give one array per model input")
         out = []
         for arr, name, lay in zip(xs, g.inputs, self.input_layouts):
             gshape = g.tensors[name].shape
-            arr = as_batch(arr, own_shape(gshape, lay), layout_name(gshape, lay), f"{what} '{name}'", self.source)
+            arr = as_batch(arr, own_shape(gshape, lay), layout_name(gshape, lay), f"{what} '{name}'",
+                           self.source)
             out.append(to_graph(arr, lay))
         return out
 
@@ -240,8 +246,9 @@ class Model(Result):
                       [["input", *r] for r in rows] + [["output", *r] for r in rows_out])]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "source": self.source, "dtype": self.dtype, "operators": len(self.graph.nodes),
-                "inputs": self.inputs, "outputs": self.outputs, "has_weights": self.has_weights}
+        return {"name": self.name, "source": self.source, "dtype": self.dtype,
+                "operators": len(self.graph.nodes), "inputs": self.inputs, "outputs": self.outputs,
+                "has_weights": self.has_weights}
 
 
 def _onnx_layouts(path: Path, graph: Graph) -> tuple[list, list]:
@@ -283,22 +290,25 @@ def _torch_shape(module, label: str, example_input, input_shape) -> tuple[int, .
     shape = getattr(module, "input_shape", None)
     if shape is None:
         raise ConfigError("a PyTorch model needs its input shape", where=label,
-                          fix="give example_input=torch.zeros(1, C, H, W) (or --input-shape C,H,W on the CLI): "
-                              "the module's own NCHW layout, as torch.export takes it")
+                          fix="give example_input=torch.zeros(1, C, H, W) (or --input-shape C,H,W on the "
+                              "CLI): the module's own NCHW layout, as torch.export takes it")
     return tuple(int(d) for d in shape)
 
 
 @translated
 def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = None,
          checkpoint: str | os.PathLike | None = None) -> Model:
-    """A ``Model`` from a path (``.tflite``, ``.onnx``, ``.yaml`` spec), a ``torch.nn.Module``, ``"zoo:<name>"``
-    or ``"path/to/file.py:factory"`` (a function or class returning a module, called without arguments).
+    """A ``Model`` from a path (``.tflite``, ``.onnx``, ``.yaml`` spec, or what ``tinyopt compress`` wrote),
+    a ``torch.nn.Module``, ``"zoo:<name>"`` or ``"path/to/file.py:factory"`` (a function or class returning
+    a module, called without arguments).
 
     A PyTorch model needs its input: ``example_input`` is a tensor in the module's own layout with a batch
     dimension (``torch.zeros(1, 3, 32, 32)``), or ``input_shape`` the same without batch (``(3, 32, 32)``);
     zoo models know theirs. ``input_shape`` also sets a ``.yaml`` spec's input (its own H, W, C).
     ``checkpoint`` loads a ``state_dict`` (read with ``weights_only=True``) into a PyTorch model.
     """
+    from tinyopt._api.transform import Compressed
+
     if isinstance(model, Model):
         if model.module is None or (example_input is None and input_shape is None and checkpoint is None):
             if checkpoint is not None:
@@ -308,25 +318,32 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
         model = model.module
     if isinstance(model, Graph):
         return Model(model)
-    from tinyopt._api.transform import Compressed
-
     if isinstance(model, Compressed):  # compress's result goes straight on: its module and input shape
-        return load(model.model, example_input, input_shape=input_shape or model.input_shape, checkpoint=checkpoint)
+        return load(model.model, example_input, input_shape=input_shape or model.input_shape,
+                    checkpoint=checkpoint)
     if is_torch_module(model) or (isinstance(model, str) and is_reference(model)):
-        if isinstance(model, str):
-            source = model
-            module, label = resolve_reference(model)
-        else:
-            module, label, source = model, type(model).__name__, f"<{type(model).__name__} module>"
-        if checkpoint is not None:
-            from tinyopt.compress.checkpoint import load_checkpoint
-
-            load_checkpoint(checkpoint, module)
-        shape = _torch_shape(module, label, example_input, input_shape)
-        return Model(module=module, source=source, name=label, input_shape=shape)
+        return _load_torch(model, example_input, input_shape, checkpoint)
     if not isinstance(model, (str, os.PathLike)):
         raise ModelFormatError(f"cannot load a {type(model).__name__}", fix="give a model file path, a "
                                "torch.nn.Module, 'zoo:<name>' or 'path/to/file.py:factory'")
+    return _load_file(model, input_shape, checkpoint)
+
+
+def _load_torch(model, example_input, input_shape, checkpoint) -> Model:
+    if isinstance(model, str):
+        source = model
+        module, label = resolve_reference(model)
+    else:
+        module, label, source = model, type(model).__name__, f"<{type(model).__name__} module>"
+    if checkpoint is not None:
+        from tinyopt.compress.checkpoint import load_checkpoint
+
+        load_checkpoint(checkpoint, module)
+    shape = _torch_shape(module, label, example_input, input_shape)
+    return Model(module=module, source=source, name=label, input_shape=shape)
+
+
+def _load_file(model: str | os.PathLike, input_shape, checkpoint) -> Model:
     from tinyopt.compress.artifact import is_output
 
     if is_output(model):  # what tinyopt compress wrote: the record says which model, shape and edits
@@ -352,7 +369,8 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
         declared = own_shape(graph.tensors[graph.inputs[0]].shape, layouts[0][0])
         if tuple(input_shape) != declared:
             raise ConfigError(f"the file declares its input shape {list(declared)}, got input shape "
-                              f"{list(input_shape)}", path=model, fix="drop the input shape: the file sets it")
+                              f"{list(input_shape)}", path=model,
+                              fix="drop the input shape: the file sets it")
     return Model(graph, source=os.fspath(model), input_layouts=layouts[0], output_layouts=layouts[1])
 
 

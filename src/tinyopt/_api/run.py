@@ -68,18 +68,20 @@ class Deployment(Result):
             out.append(Table(f"Run on {self.run.get('board')}", ["figure", "value"],
                              [[k, v] for k, v in self.run.items() if k != "nodes"], right=("value",)))
             if self.run.get("nodes"):
-                out.append(Table("Per node (first input)", ["node", "op", "instructions", "MACs", "instr/MAC"],
+                cols = ["node", "op", "instructions", "MACs", "instr/MAC"]
+                out.append(Table("Per node (first input)", cols,
                                  [[r["node"], r["op"], f"{r['instructions']:,}", f"{r['macs']:,}",
-                                   "" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}"]
+                                   "" if r["instructions_per_mac"] is None
+                                   else f"{r['instructions_per_mac']:.2f}"]
                                   for r in self.run["nodes"]], right=("instructions", "MACs", "instr/MAC")))
         return out
 
 
 @translated
 def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, device: str | None = None,
-           run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt", force: bool = False,
-           flash_wait_states: int | None = None, clock_mhz: float | None = None, example_input=None,
-           input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
+           run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt",
+           force: bool = False, flash_wait_states: int | None = None, clock_mhz: float | None = None,
+           example_input=None, input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
     """Write ``model`` as ``target``: ``"tflite"`` (a ``.tflite`` file), ``"c"`` (a C99 library folder: one
     static arena, no malloc, no float on the int8 path) or ``"arduino"`` (the library plus a sketch).
 
@@ -91,21 +93,8 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     """
     kw = renamed_keywords(old, {"board": "device"}, "deploy")
     device = kw.get("device", device)
-    if target not in TARGETS:
-        raise ConfigError(f"unknown target {target!r}", where="--target", fix=f"use one of {', '.join(TARGETS)}")
-    if out is None:
-        raise ConfigError("no output path given", where="--out", fix="give out= (a folder, or a .tflite file)")
     run = run or profile  # a profile is a run with marks
-    if run and target != "c":
-        raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
-    if inputs < 1:
-        raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
-    if flash_wait_states is not None and not 0 <= flash_wait_states <= 15:
-        raise ConfigError(f"--flash-wait-states {flash_wait_states} is out of range", where="--flash-wait-states",
-                          fix="give the board's flash wait states, 0 to 15")
-    if clock_mhz is not None and not clock_mhz > 0:
-        raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
-                          fix="give the core clock in MHz, e.g. 80")
+    _check_options(target, out, run, inputs, flash_wait_states, clock_mhz)
     m = load(model, example_input, input_shape=input_shape)
     if m.compressed is not None:  # tinyopt compress's output: to int8 with its record (ranges, data)
         from tinyopt._api.transform import convert
@@ -121,9 +110,8 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     if device is not None and device not in BOARDS:
         raise ConfigError(f"unknown device {device!r} for a C build", where="--device",
                           fix=f"use one of {', '.join(BOARDS)}")
-    graph = m.graph
-    lib = generate_sources(graph, prefix=prefix)  # raises before anything is written
-    files = lib.files if target == "c" else arduino_files(lib, graph)
+    lib = generate_sources(m.graph, prefix=prefix)  # raises before anything is written
+    files = lib.files if target == "c" else arduino_files(lib, m.graph)
     meta = {"model": str(m.source), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
     write_library(files, out, force=force, meta=meta)
     res = None
@@ -133,6 +121,26 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
         res = run_on_board(lib, Path(out), device, n_inputs=inputs, profile=profile,
                            flash_wait_states=flash_wait_states, clock_mhz=clock_mhz)
     return Deployment(Path(out), target, sorted(files), lib, res)
+
+
+def _check_options(target, out, run, inputs, flash_wait_states, clock_mhz) -> None:
+    """Refuse bad options before anything is loaded or written."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}", where="--target",
+                          fix=f"use one of {', '.join(TARGETS)}")
+    if out is None:
+        raise ConfigError("no output path given", where="--out",
+                          fix="give out= (a folder, or a .tflite file)")
+    if run and target != "c":
+        raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
+    if inputs < 1:
+        raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
+    if flash_wait_states is not None and not 0 <= flash_wait_states <= 15:
+        raise ConfigError(f"--flash-wait-states {flash_wait_states} is out of range",
+                          where="--flash-wait-states", fix="give the board's flash wait states, 0 to 15")
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
+                          fix="give the core clock in MHz, e.g. 80")
 
 
 def _deploy_tflite(m, out: Path, device) -> Deployment:

@@ -36,19 +36,21 @@ class TuneReport(Result):
         r = self.result
         rows = [[row["number"], ", ".join(f"{k}={_short(v)}" for k, v in row["params"].items()),
                  f"{row['accuracy'] * 100:.2f} %", f"{row['latency_s'] * 1e3:.2f} ms",
-                 f"{row['ram_bytes'] / 1024:.1f} KB", f"{row['flash_bytes'] / 1024:.1f} KB"] for row in self.pareto]
+                 f"{row['ram_bytes'] / 1024:.1f} KB", f"{row['flash_bytes'] / 1024:.1f} KB"]
+                for row in self.pareto]
         note = (f"trained {r.trainings}, vetoed before training {r.vetoed}, stopped early {r.early_stopped}; "
                 f"report: {self.files.get('report')}"
                 + (f"; best configuration: {self.files['best']}" if "best" in self.files else ""))
-        return [Table(f"Pareto front ({self.budgets})", ["trial", "params", "accuracy", "latency", "RAM", "flash"],
+        cols = ["trial", "params", "accuracy", "latency", "RAM", "flash"]
+        return [Table(f"Pareto front ({self.budgets})", cols,
                       rows, notes=[note])]
 
 
 @translated
-def tune(project: str | os.PathLike, *, trials: int = 20, seed: int = 0, epochs: int = 6, storage: str | None = None,
-         study_name: str = "tinyopt", max_latency_ms: float | None = None, max_ram_kb: float | None = None,
-         max_flash_kb: float | None = None, n_jobs: int = 1, ray: str | None = None,
-         out: str | os.PathLike | None = None, on_trial=None) -> TuneReport:
+def tune(project: str | os.PathLike, *, trials: int = 20, seed: int = 0, epochs: int = 6,
+         storage: str | None = None, study_name: str = "tinyopt", max_latency_ms: float | None = None,
+         max_ram_kb: float | None = None, max_flash_kb: float | None = None, n_jobs: int = 1,
+         ray: str | None = None, out: str | os.PathLike | None = None, on_trial=None) -> TuneReport:
     """Optuna search over the project's ``search:`` space; every candidate is analyzed first, so infeasible
     ones are never trained. Budgets default to the project device's SRAM and flash (KB = 1024 B).
     ``storage`` (``sqlite:///study.db``) makes the study resumable; ``ray`` (``local`` or ``HOST:PORT``)
@@ -64,18 +66,21 @@ def tune(project: str | os.PathLike, *, trials: int = 20, seed: int = 0, epochs:
     from tinyopt.search.tune import tune as run_tune
 
     if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}", where="--trials", fix="e.g. --trials 20")
+        raise ConfigError(f"--trials must be at least 1, got {trials}", where="--trials",
+                          fix="e.g. --trials 20")
     raw = load_yaml_file(project)
     space = parse_space(raw.pop("search", None), str(project))
     cfg = validate(raw, str(project))
     cfg["_file"] = str(project)
     device = get_target(cfg["target"])
+    ram = max_ram_kb * 1024 if max_ram_kb is not None else device.sram_bytes
+    flash = max_flash_kb * 1024 if max_flash_kb is not None else device.flash_bytes
     budgets = Budgets(max_latency_s=None if max_latency_ms is None else max_latency_ms / 1e3,
-                      max_ram_bytes=int((max_ram_kb * 1024) if max_ram_kb is not None else device.sram_bytes),
-                      max_flash_bytes=int((max_flash_kb * 1024) if max_flash_kb is not None else device.flash_bytes))
+                      max_ram_bytes=int(ram), max_flash_bytes=int(flash))
     text = ", ".join(f"{k} {v}" for k, v in (
         ("latency ≤", f"{budgets.max_latency_s * 1e3:g} ms" if budgets.max_latency_s else None),
-        ("RAM ≤", f"{budgets.max_ram_bytes / 1024:g} KB"), ("flash ≤", f"{budgets.max_flash_bytes / 1024:g} KB"))
+        ("RAM ≤", f"{budgets.max_ram_bytes / 1024:g} KB"),
+        ("flash ≤", f"{budgets.max_flash_bytes / 1024:g} KB"))
         if v) + f" on {device.name}"
     trainer = ProjectTrainer(cfg, epochs=epochs, seed=seed)
     check_any_feasible(space, trainer.input_shape, trainer.num_classes, device, budgets)

@@ -24,15 +24,16 @@ def _calibration(calib, source: str | None) -> np.ndarray:
 
 @translated
 def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ...] | None = None,
-            checkpoint: str | os.PathLike | None = None, io: str = "int8", observer: str | None = None) -> Model:
+            checkpoint: str | os.PathLike | None = None, io: str = "int8",
+            observer: str | None = None) -> Model:
     """``model`` (float, or a module prepared by ``tinyopt.compress``' PTQ/QAT steps) → an int8 ``Model``.
 
     ``calib`` holds calibration samples, batch first, in the model's own layout (a PyTorch module: NCHW),
     as an array or tensor, or the path of an ``.npz`` (key ``x``) / ``.npy``; a ``tinyopt compress`` output
-    needs none (samples of the data it was compressed with), and keeps the int8 ranges it learnt. ``io="int8"`` gives int8
-    input and output, as the TFLite converter's ``inference_input_type=int8``; ``"float"`` keeps float I/O
-    through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is NHWC, like the ``.tflite`` that
-    ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
+    needs none (samples of the data it was compressed with), and keeps the int8 ranges it learnt.
+    ``io="int8"`` gives int8 input and output, as the TFLite converter's ``inference_input_type=int8``;
+    ``"float"`` keeps float I/O through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is
+    NHWC, like the ``.tflite`` that ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
     """
     from tinyopt.convert import convert_graph, convert_torch
 
@@ -67,13 +68,14 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
 
 def _numeric(x: np.ndarray, source: str | None) -> None:
     if x.dtype.kind not in "fiu":
-        raise DataError(f"calibration samples are {x.dtype}, not numbers", path=source, fix="save float samples")
+        raise DataError(f"calibration samples are {x.dtype}, not numbers", path=source,
+                        fix="save float samples")
 
 
 class Compressed(Result):
-    """What ``tinyopt.compress`` gives back: the compressed ``model``, one row per recipe step (accuracy, change
-    in percentage points, non-zero parameters, MACs, exact bytes, compression ratio), the ``recipe`` and the
-    ``state`` the steps passed on (what convert and the saved output need beyond the weights)."""
+    """What ``tinyopt.compress`` gives back: the compressed ``model``, one row per recipe step (accuracy,
+    change in percentage points, non-zero parameters, MACs, exact bytes, compression ratio), the ``recipe``
+    and the ``state`` the steps passed on (what convert and the saved output need beyond the weights)."""
 
     def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str, state=None,
                  data: str | None = None):
@@ -105,8 +107,8 @@ class Compressed(Result):
     def tables(self) -> list[Table]:
         cols = ["step", "accuracy", "Δ pp", "params≠0", "MACs", "bytes", "CR"]
         return [Table(f"{self.source}: compression by step", cols,
-                      [[r.step, f"{r.accuracy:.4f}", f"{r.delta_pp:+.2f}", r.params, r.macs, r.bytes, f"{r.ratio:.2f}"]
-                       for r in self.rows], right=tuple(cols[1:]))]
+                      [[r.step, f"{r.accuracy:.4f}", f"{r.delta_pp:+.2f}", r.params, r.macs, r.bytes,
+                        f"{r.ratio:.2f}"] for r in self.rows], right=tuple(cols[1:]))]
 
 
 def _recipe(recipe):
@@ -127,12 +129,13 @@ def _data(data, module, input_shape, label: str, seed: int):
     import torch
 
     keys = ("x_train", "y_train", "x_val", "y_val")
-    if isinstance(data, (str, os.PathLike)):  # the doors tinyopt compress --data takes (npz, folders, digits...)
+    if isinstance(data, (str, os.PathLike)):  # the doors of tinyopt compress --data (npz, folders, digits...)
         from tinyopt.compress.inputs import fit_to_model
         from tinyopt.data.doors import open_data
 
         fitted, _ = fit_to_model(module, open_data(os.fspath(data), seed=seed), label)
-        return tuple(torch.from_numpy(a) for a in (fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val))
+        arrays = (fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val)
+        return tuple(torch.from_numpy(a) for a in arrays)
     if isinstance(data, dict):
         missing = [k for k in keys if k not in data]
         if missing:
@@ -157,8 +160,8 @@ def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None
 
     ``model``: a ``torch.nn.Module``, ``"zoo:<name>"``, ``"file.py:factory"`` (``checkpoint``: its trained
     ``state_dict``) or a ``tinyopt compress`` output. ``recipe``: a YAML path, a dict or a ``Recipe``.
-    ``data``: what ``tinyopt compress --data`` takes (an ``.npz``, an image or wav folder, ``digits``, ...), or
-    the four arrays ``x_train, y_train, x_val, y_val`` (a tuple or dict), inputs in the model's own layout.
+    ``data``: what ``tinyopt compress --data`` takes (an ``.npz``, an image or wav folder, ``digits``, ...),
+    or the four arrays ``x_train, y_train, x_val, y_val`` (a tuple or dict), inputs in the model's own layout.
     ``on_row(row)`` is called as each step's row arrives. ``result.save(path)`` writes what ``--out`` writes.
     """
     import torch
@@ -182,7 +185,8 @@ def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None
 
         state = CompressionState(ModelRef.parse(model).resolved())
     x_train, y_train, x_val, y_val = _data(data, m.module, m.input_shape, m.name, rec.seed)
-    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size, progress=progress,
+    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size,
+                      progress=progress,
                       folder=rec.folder)
     result = run_recipe(m.module, rec, ctx, on_row=on_row, state=state)
     return Compressed(result.model, result.rows, rec, m.input_shape, m.source, result.state,

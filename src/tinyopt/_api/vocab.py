@@ -36,7 +36,7 @@ def runtime_name(name: str, where: str = "--runtime") -> str:
 
 
 def runtime_alias(name: str) -> str:
-    """``tflm`` → ``tflm-reference`` (and the other aliases); any other name unchanged, for the catalog to judge."""
+    """``tflm`` → ``tflm-reference`` (and the other aliases); any other name unchanged, for the catalog."""
     return _RUNTIME_ALIASES.get(str(name).strip().lower(), name)
 
 
@@ -47,7 +47,8 @@ def renamed_keywords(kwargs: dict, names: dict[str, str], where: str) -> dict:
     for old, value in kwargs.items():
         if old not in names:
             raise TypeError(f"{where}() got an unexpected keyword argument '{old}'")
-        warnings.warn(f"{where}(): '{old}' is deprecated, use '{names[old]}'", DeprecationWarning, stacklevel=3)
+        warnings.warn(f"{where}(): '{old}' is deprecated, use '{names[old]}'", DeprecationWarning,
+                      stacklevel=3)
         out[names[old]] = value
     return out
 
@@ -75,5 +76,5 @@ def parse_input_shape(text: str | None, flag: str = "--input-shape") -> tuple[in
     return dims
 
 
-__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape", "renamed_keywords",
-           "runtime_alias", "runtime_name"]
+__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape",
+           "renamed_keywords", "runtime_alias", "runtime_name"]
