@@ -137,7 +137,11 @@ def register(app: typer.Typer) -> None:
         if qparams_out:
             atomic_write_text(qparams_out, json.dumps(result.state.qparams, indent=2))
         if json_out:
-            atomic_write_text(json_out, json.dumps({"model": model, "recipe": rec.to_dict(),
-                                                    "rows": [dataclasses.asdict(r) for r in result.rows]}, indent=2))
+            st = result.state
+            atomic_write_text(json_out, json.dumps({
+                "model": model, "recipe": rec.to_dict(), "rows": [dataclasses.asdict(r) for r in result.rows],
+                "input_shape": list(shape), "bytes": size,
+                "state": {"edits": st.edits, "mixed_bits": st.mixed_bits, "container_bytes": st.container_bytes,
+                          "model": st.model_ref.to_dict() if st.model_ref else None}}, indent=2))
         con.print(format_table(result.rows), markup=False)
         con.print(f"wrote {out} ({size:,} bytes); next: tinyopt convert {out} --out model.tflite", markup=False)
