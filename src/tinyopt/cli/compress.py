@@ -93,12 +93,14 @@ def register(app: typer.Typer) -> None:
         import warnings
         from pathlib import Path
 
+        from tinyopt._extras import require
         from tinyopt._io import atomic_write_text
         from tinyopt.cli._common import console
         from tinyopt.compress.artifact import SUFFIXES
         from tinyopt.compress.recipe import StepContext, load_recipe
         from tinyopt.errors import ConfigError
 
+        require("torch", "tinyopt compress")  # training-time techniques: the [torch] extra
         err = console(stderr=True)
         with warnings.catch_warnings(record=True) as caught:  # old recipe words: one note each
             warnings.simplefilter("always", DeprecationWarning)
