@@ -59,7 +59,8 @@ def _inputs(model: Path, n: int) -> np.ndarray:
 def test_infer_equals_cli(path, tmp_path, capsys):
     x = _inputs(need(path), 6)
     np.save(tmp_path / "in.npy", x)
-    assert main(["infer", str(path), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npy")]) == 0
+    args = ["infer", str(path), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npy")]
+    assert main(args) == 0
     y = tinyopt.infer(str(path), x)
     cli = np.load(tmp_path / "out.npy")
     assert y.dtype == cli.dtype and y.shape == cli.shape and y.shape[0] == 6
