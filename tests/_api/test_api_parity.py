@@ -105,4 +105,5 @@ def test_old_rate_flag_equals_inferences_per_s_with_a_note(capsys):
     out, err = capsys.readouterr()
     assert json.loads(out) == new and new["battery"]["inferences_per_s"] == 4.0
     assert "--rate is deprecated, use --inferences-per-s" in err
-    assert new == tinyopt.analyze(str(KWS_INT8), device="nano33ble", battery_mah=500, inferences_per_s=4).to_dict()
+    api = tinyopt.analyze(str(KWS_INT8), device="nano33ble", battery_mah=500, inferences_per_s=4)
+    assert new == api.to_dict()

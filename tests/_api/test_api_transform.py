@@ -14,7 +14,7 @@ import tinyopt
 from tinyopt.errors import ConfigError, DataError
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

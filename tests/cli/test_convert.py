@@ -16,7 +16,7 @@ from tinyopt.cli import main
 from tinyopt.graph.tflite_import import load_tflite
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 
 def run(capsys, *args):
