@@ -23,16 +23,6 @@ _DATA_HELP = ("digits | FILE.npz (x_train, y_train, x_val, y_val in the model's 
               "FOLDER (MNIST IDX, .wav files, or images/<class>/) | mnist:/wav:/images:FOLDER | project.yaml")
 
 
-def _notes(con, caught) -> None:
-    """Deprecation warnings raised while reading the recipe, as one-line notes (each once)."""
-    seen = set()
-    for w in caught:
-        text = str(w.message)
-        if text not in seen:
-            seen.add(text)
-            con.print(f"note: {text}", markup=False)
-
-
 def resolve_model(model: str, checkpoint: str | None, pruned: bool, con):
     """(module, CompressionState) for a MODEL argument; the state knows how to rebuild the module."""
     from pathlib import Path
@@ -90,7 +80,6 @@ def register(app: typer.Typer) -> None:
         """Compress a PyTorch model with a recipe and print what each step bought."""
         import dataclasses
         import json
-        import warnings
         from pathlib import Path
 
         from tinyopt._extras import require
@@ -102,12 +91,9 @@ def register(app: typer.Typer) -> None:
 
         require("torch", "tinyopt compress")  # training-time techniques: the [torch] extra
         err = console(stderr=True)
-        with warnings.catch_warnings(record=True) as caught:  # old recipe words: one note each
-            warnings.simplefilter("always", DeprecationWarning)
-            rec = load_recipe(recipe)  # validated before any heavy work
-            if overrides:
-                rec = rec.with_overrides(overrides)
-        _notes(err, [w for w in caught if issubclass(w.category, DeprecationWarning)])
+        rec = load_recipe(recipe)  # validated before any heavy work (old words: a note each, from the CLI)
+        if overrides:
+            rec = rec.with_overrides(overrides)
         if Path(out).suffix not in SUFFIXES:
             raise ConfigError(f"output '{out}' is neither .pt nor .topz", where="--out",
                               fix="name it OUT.pt (weights and record) or OUT.topz (coded container)")
