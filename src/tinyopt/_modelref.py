@@ -66,10 +66,11 @@ class ModelRef:
         for c in candidates:
             if c.is_file():
                 return c
+        elsewhere = [str(s) for s in search if Path(s).resolve() != Path.cwd()]
         raise ModelFormatError("file not found", path=path_text,
                                fix="check the path of the Python file" + (
-                                   f" (looked beside {', '.join(map(str, search))} and in the current folder)"
-                                   if search else ""))
+                                   f" (looked in {', '.join(elsewhere)} and in the current folder)" if elsewhere
+                                   else ""))
 
     def resolved(self, search: Sequence[str | os.PathLike] = ()) -> ModelRef:
         """This reference with its file path as found (usable from the current folder) and the file's
