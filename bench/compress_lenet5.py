@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                          100 * (peer - float_row.accuracy), None, None, None, None), TARGETS["ptq"]))
 
     def run_qat(model, bits, lr=1e-4, epochs=ft):
-        cfg = ptq.QuantConfig(weight_bits=bits, act_bits=8, observer="moving_average")
+        cfg = ptq.QuantConfig(weight_bits=bits, activation_bits=8, observer="moving_average")
         return qat.quantize_aware_train(model, (xtr, ytr), cfg, epochs, lr=lr, batch_size=64, seed=args.seed + 3)
 
     add(run_qat(base, 8), "QAT int8 (W8A8)", TARGETS["qat8"])

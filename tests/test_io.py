@@ -99,3 +99,35 @@ def test_sweep_leaves_live_writers_alone(tmp_path):
     dead.write_text("x")
     assert sweep_stale(tmp_path) == 1
     assert live.exists() and not dead.exists()
+
+
+_MODES_CHILD = """
+import os, stat, sys
+from pathlib import Path
+import numpy as np
+from tinyopt._io import atomic_dir, atomic_path, atomic_write_bytes
+os.umask(int(sys.argv[2], 8))
+out = Path(sys.argv[1])
+atomic_write_bytes(out / "model.tflite", b"TFL3")
+atomic_write_bytes(out / "model.tflite", b"TFL3 again")  # replacing keeps the umask mode too
+with atomic_path(out / "y.npy", suffix=".npy") as tmp:
+    np.save(tmp, np.zeros(3))
+with atomic_dir(out / "lib") as d:
+    (d / "model.c").write_text("x")
+for name in ("model.tflite", "y.npy", "lib", "lib/model.c"):
+    print(name, oct(stat.S_IMODE((out / name).stat().st_mode)))
+"""
+
+
+def test_written_files_and_folders_follow_the_umask(tmp_path):
+    """mkstemp/mkdtemp alone give 0600/0700; an artifact must get what open()/mkdir() would give:
+    0666 & ~umask for files, 0777 & ~umask for folders (0644/0755 under umask 022)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for umask, file_mode, dir_mode in (("022", 0o644, 0o755), ("002", 0o664, 0o775), ("077", 0o600, 0o700)):
+        out = tmp_path / umask
+        out.mkdir()
+        res = subprocess.run([sys.executable, "-c", _MODES_CHILD, str(out), umask],
+                             capture_output=True, text=True, env=env, check=True)
+        modes = dict(line.split() for line in res.stdout.splitlines())
+        assert modes == {"model.tflite": oct(file_mode), "y.npy": oct(file_mode),
+                         "lib": oct(dir_mode), "lib/model.c": oct(file_mode)}, (umask, modes)

@@ -21,6 +21,27 @@ def _tmp_prefix() -> str:
     return f"{TMP_PREFIX}{os.getpid()}-"
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask can only set it, and
+    setting and restoring it races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_like_new(path: str | os.PathLike, folder: bool = False) -> None:
+    """mkstemp/mkdtemp create 0600/0700 whatever the umask; give the temporary the mode a plain
+    open()/mkdir() would have (0644/0755 under umask 022), so the renamed artifact is readable as usual."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -63,6 +84,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     sweep_stale(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), dir=path.parent)
     try:
+        _chmod_like_new(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -89,6 +111,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
+        _chmod_like_new(tmp)
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
@@ -120,6 +143,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     sweep_stale(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(), dir=path.parent))
     try:
+        _chmod_like_new(tmp, folder=True)
         yield tmp
         if not path.exists():
             os.replace(tmp, path)

@@ -9,8 +9,9 @@ the archive holds, each tensor within its storage. Anything else is refused here
 structurally valid ``state_dict`` reaches torch. With ``finite=True`` the float tensors' bytes are also
 read with numpy (dtype and layout from the pickle) and NaN/inf is refused, still without torch.
 
-This module lives outside ``tinyopt.compress`` on purpose: that package imports torch, which takes
-seconds. ``tinyopt validate`` must refuse a bad file long before that.
+This module imports nothing but the standard library and numpy, on purpose: torch takes seconds to import,
+and ``tinyopt validate`` must refuse a bad file long before that (``tinyopt.compress`` is light to import,
+its names resolve lazily, but its modules import torch).
 """
 
 from __future__ import annotations

@@ -52,10 +52,15 @@ class ToolchainError(TinyoptError):
     """An external tool (compiler, emulator, browser) that is missing or failed."""
 
 
+class MissingExtraError(TinyoptError):
+    """An optional Python package that is not installed; the message names the pip extra that brings it."""
+
+
 __all__ = [
     "BudgetError",
     "ConfigError",
     "DataError",
+    "MissingExtraError",
     "ModelFormatError",
     "TinyoptError",
     "ToolchainError",

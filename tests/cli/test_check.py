@@ -19,10 +19,12 @@ def run_json(capsys, *args):
     return code, (json.loads(out) if out.strip() else None), err
 
 
-@pytest.mark.parametrize("path,target", [(KWS_INT8, "tflm"), (RESNET_INT8, "tflm"), (RESNET_INT8, "tinyopt-c")])
-def test_int8_mlperf_models_are_supported(path, target, capsys):
-    code, d, err = run_json(capsys, "check", need(path), "--target", target)
+@pytest.mark.parametrize("path,runtime", [(KWS_INT8, "tflm-reference"), (RESNET_INT8, "cmsis-nn"),
+                                          (RESNET_INT8, "tinyopt-c")])
+def test_int8_mlperf_models_are_supported(path, runtime, capsys):
+    code, d, err = run_json(capsys, "check", need(path), "--runtime", runtime)
     assert code == 0, err
+    assert d["runtime"] == runtime
     assert d["supported"] is True and len(d["operators"]) == (13 if path == KWS_INT8 else 16)
     first = d["operators"][0]
     assert first["op"] == "CONV_2D" and first["supported"]
@@ -30,13 +32,13 @@ def test_int8_mlperf_models_are_supported(path, target, capsys):
 
 
 def test_hybrid_float_model_is_refused_by_tflm(capsys):
-    code, d, _ = run_json(capsys, "check", need(KWS_FLOAT), "--target", "tflm")
+    code, d, _ = run_json(capsys, "check", need(KWS_FLOAT), "--runtime", "tflm")
     assert code == 2 and d["supported"] is False
     bad = [o for o in d["operators"] if not o["supported"]]
     # The 5 convs have int8 weights on float activations; depthwise, pool, dense, softmax are float.
     assert [o["index"] for o in bad] == [0, 2, 4, 6, 8]
     assert all("hybrid" in o["reason"] for o in bad)
-    code, d, _ = run_json(capsys, "check", KWS_FLOAT, "--target", "tinyopt-c")
+    code, d, _ = run_json(capsys, "check", KWS_FLOAT, "--runtime", "tinyopt-c")
     assert code == 2 and not any(o["supported"] for o in d["operators"])
     assert "int8" in d["operators"][0]["reason"]
 
@@ -53,17 +55,23 @@ def test_reasons_for_activation_and_softmax_params(tmp_path, capsys):
     g.inputs, g.outputs = ["x"], ["y"]
     path = tmp_path / "m.tflite"
     path.write_bytes(graph_to_tflite_bytes(g))
-    code, d, _ = run_json(capsys, "check", path, "--target", "tflm")
+    code, d, _ = run_json(capsys, "check", path, "--runtime", "tflm-reference")
     assert code == 2
     fc, sm = d["operators"]
     assert not fc["supported"] and "fused activation TANH" in fc["reason"]
     assert not sm["supported"] and "scale 1/256" in sm["reason"] and "zero point -128" in sm["reason"]
 
 
-def test_table_output_and_unknown_target(capsys):
+def test_table_output_and_unknown_runtime(capsys):
     code = main(["check", str(need(KWS_INT8))])
     out, _ = capsys.readouterr()
-    assert code == 0 and "13 of 13 operators supported on tflm" in out
-    code = main(["check", str(KWS_INT8), "--target", "cmsis"])
+    assert code == 0 and "13 of 13 operators supported on tflm-reference" in out
+    code = main(["check", str(KWS_INT8), "--runtime", "tflite-micro"])
     _, err = capsys.readouterr()
-    assert code == 2 and err.count("\n") == 1 and "unknown target 'cmsis'" in err
+    assert code == 2 and err.count("\n") == 1 and "unknown runtime 'tflite-micro'" in err and "tflm-reference" in err
+
+
+def test_old_target_flag_still_works_with_a_note(capsys):
+    code, d, err = run_json(capsys, "check", need(KWS_INT8), "--target", "tflm")
+    assert code == 0 and d["runtime"] == "tflm-reference" and d["supported"] is True
+    assert "--target is deprecated, use --runtime" in err

@@ -98,7 +98,7 @@ def test_onnx_to_int8(tmp_path, capsys):
 
 @pytest.mark.parametrize("make,args,fragment", [
     (lambda d: np.savez(d / "c.npz", x=np.zeros((0, 1, 28, 28), np.float32)), [], "calibration set is empty"),
-    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 28, 28), np.float32)), [], "calibration samples have shape"),
+    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 28, 28), np.float32)), [], "calibration samples must have shape"),
     (lambda d: np.savez(d / "c.npz", a=np.zeros(3), b=np.zeros(3)), [], "none named 'x'"),
     (lambda d: (d / "c.npz").write_bytes(b"junk"), [], "not a readable .npz"),
     (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--io", "int4"], "unknown --io"),

@@ -19,15 +19,15 @@ def files(tmp_path):
     y = (x[:, :4].mean((1, 2)) > x[:, 4:].mean((1, 2))).astype(np.int64)
     np.savez(tmp_path / "d.npz", x_train=x[:64], y_train=y[:64], x_val=x[64:], y_val=y[64:])
     (tmp_path / "r.yaml").write_text("seed: 1\nbatch_size: 32\nsteps:\n"
-                                     "  - prune: {ratio: 0.5, epochs: 1}\n"
-                                     "  - quantize: {mode: ptq, bits: 8, calib_batches: 2}\n")
+                                     "  - prune: {sparsity: 0.5, epochs: 1}\n"
+                                     "  - quantize: {mode: ptq, weight_bits: 8, calibration_samples: 64}\n")
     torch.manual_seed(0)
     torch.save(build("digits_cnn").state_dict(), tmp_path / "c.pt")
     return tmp_path
 
 
 def _run(files, *extra, recipe="r.yaml", ckpt="c.pt"):
-    args = ["compress", "digits_cnn", "--recipe", str(files / recipe), "--data", str(files / "d.npz"),
+    args = ["compress", "zoo:digits_cnn", "--recipe", str(files / recipe), "--data", str(files / "d.npz"),
             "--out", str(files / "out.pt"), "--no-progress", *extra]
     if ckpt:
         args += ["--checkpoint", str(files / ckpt)]
@@ -38,7 +38,7 @@ def test_full_run(files, capsys):
     assert _run(files, "--json", str(files / "t.json"), "--qparams", str(files / "q.json")) == 0
     out = capsys.readouterr().out
     assert "CR" in out and "2. quantize" in out
-    state = torch.load(files / "out.pt", weights_only=True)
+    state = torch.load(files / "out.pt", weights_only=True)["state_dict"]
     model = build("digits_cnn")
     model.load_state_dict(state)  # same keys and shapes as the zoo model
     w = model.features[0].weight
@@ -69,14 +69,14 @@ def test_unknown_step(files, capsys):
 
 
 def test_unknown_key(files, capsys):
-    (files / "bad.yaml").write_text("steps:\n  - quantize: {bit: 8}\n")
-    assert "did you mean 'bits'" in _bad(files, capsys, recipe="bad.yaml")
+    (files / "bad.yaml").write_text("steps:\n  - quantize: {weight_bit: 8}\n")
+    assert "did you mean 'weight_bits'" in _bad(files, capsys, recipe="bad.yaml")
 
 
 def test_ratio_and_bits_out_of_range(files, capsys):
-    (files / "bad.yaml").write_text("steps:\n  - prune: {ratio: 1.0}\n")
+    (files / "bad.yaml").write_text("steps:\n  - prune: {sparsity: 1.0}\n")
     assert "outside [0, 1)" in _bad(files, capsys, recipe="bad.yaml")
-    (files / "bad.yaml").write_text("steps:\n  - quantize: {bits: 0}\n")
+    (files / "bad.yaml").write_text("steps:\n  - quantize: {weight_bits: 0}\n")
     assert "outside 1-16" in _bad(files, capsys, recipe="bad.yaml")
 
 
@@ -115,17 +115,17 @@ def test_empty_data(files, capsys):
 
 
 def test_structured_output_chains_with_pruned_flag(files, capsys):
-    (files / "s.yaml").write_text("steps:\n  - prune: {method: structured, ratio: 0.5, epochs: 0}\n")
+    (files / "s.yaml").write_text("steps:\n  - prune: {method: structured, sparsity: 0.5, epochs: 0}\n")
     assert _run(files, recipe="s.yaml") == 0
     (files / "out.pt").rename(files / "small.pt")
     assert _run(files, recipe="r.yaml", ckpt="small.pt") == 2  # shapes differ: refused without --pruned
     assert "does not match the architecture" in capsys.readouterr().err
     assert _run(files, "--pruned", recipe="r.yaml", ckpt="small.pt") == 0
-    assert torch.load(files / "out.pt", weights_only=True)["features.0.weight"].shape[0] == 4
+    assert torch.load(files / "out.pt", weights_only=True)["state_dict"]["features.0.weight"].shape[0] == 4
 
 
 def test_qparams_without_quantize_step(files, capsys):
-    (files / "p.yaml").write_text("steps:\n  - prune: {ratio: 0.5, epochs: 0}\n")
+    (files / "p.yaml").write_text("steps:\n  - prune: {sparsity: 0.5, epochs: 0}\n")
     assert _run(files, "--qparams", str(files / "q.json"), recipe="p.yaml") == 2
     err = capsys.readouterr().err
     assert "--qparams needs a recipe with a quantize step" in err and not (files / "out.pt").exists()

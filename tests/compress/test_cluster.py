@@ -85,9 +85,10 @@ def _mlp(seed=0):
 
 @pytest.mark.parametrize("bits", [0, 17])
 def test_cluster_bits_out_of_range(bits):
-    with pytest.raises(ConfigError, match="bits") as e:
-        cluster_(_mlp(), ClusterConfig(dense_bits=bits))
-    assert "'0'" not in str(e.value) and "0:" in str(e.value)  # names the layer "0"
+    with pytest.raises(ConfigError, match="cluster.dense_bits: bits=.* is outside 1-16"):  # refused when made
+        ClusterConfig(dense_bits=bits)
+    with pytest.raises(ConfigError, match="cluster.layers.2: bits="):
+        ClusterConfig(layers={"2": bits or 20})
 
 
 def test_cluster_model_and_container_round_trip(tmp_path):
@@ -154,16 +155,17 @@ def test_recipe_steps_cluster_then_huffman(tmp_path):
     y = (x[:, 0] > 0).long()
     ctx = StepContext(x, y, x, y, seed=0, batch_size=32)
     path = tmp_path / "r.topz"
-    recipe = Recipe.from_dict({"steps": [{"prune": {"ratio": 0.5, "epochs": 0}},
+    recipe = Recipe.from_dict({"steps": [{"prune": {"sparsity": 0.5, "epochs": 0}},
                                          {"cluster": {"dense_bits": 3, "epochs": 1, "lr": 1e-3}},
                                          {"huffman": {"path": str(path)}}]})
-    model, rows = run_recipe(_mlp(), recipe, ctx)
+    model, rows, state = (result := run_recipe(_mlp(), recipe, ctx)).model, result.rows, result.state
     assert [r.step.split()[1] for r in rows[1:]] == ["prune", "cluster", "huffman"]
     from tinyopt.compress.size import model_size
 
-    coded = [r for r in model_size(model).rows if r.index == "huffman"]
-    assert coded and rows[3].bytes == model_size(model).bytes != rows[2].bytes  # the records' exact bytes
-    assert model._tinyopt_container_bytes == path.stat().st_size
+    coded = [r for r in model_size(model, state=state).rows if r.index == "huffman"]
+    assert coded and rows[3].bytes == model_size(model, state=state).bytes != rows[2].bytes  # exact record bytes
+    assert state.container_bytes == path.stat().st_size
+    assert set(state.clusters) == {"0", "2"}
     back = load_compressed(path)
     for k, v in model.state_dict().items():
         assert np.array_equal(back[k], v.numpy()), k
@@ -201,7 +203,7 @@ def test_same_seed_same_bytes():
         model = _mlp(7)
         with torch.no_grad():
             model[0].weight[model[0].weight.abs() < 0.05] = 0
-        qs = cluster_(model, ClusterConfig(dense_bits=4, init="random", seed=11))
+        qs = cluster_(model, ClusterConfig(dense_bits=4, init="random"), seed=11)
         from tinyopt.compress.container import pack
 
         return pack(encode_model(model, qs))[0]

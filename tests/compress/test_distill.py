@@ -120,7 +120,7 @@ def test_class_count_mismatch_and_bad_config(digits_teacher):
     assert "Fix:" in str(e.value)
     with pytest.raises(ConfigError, match="alpha"):
         distill_(_student(), teacher, [], DistillConfig(alpha=1.5))
-    with pytest.raises(ConfigError, match="unknown distill option 'temprature'; did you mean 'temperature'"):
+    with pytest.raises(ConfigError, match="unknown key 'temprature'.*did you mean 'temperature'"):
         DistillConfig.from_dict({"temprature": 2})
     assert DistillConfig.from_dict(DistillConfig(alpha=0.5).to_dict()) == DistillConfig(alpha=0.5)
 
@@ -132,14 +132,34 @@ def test_recipe_step_distill():
     torch.manual_seed(5)
     teacher = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-    recipe = Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
-                                                      "student_options": {"input_size": 8, "hidden": [4],
-                                                                          "num_classes": 3}}}]})
-    student, rows = run_recipe(teacher, recipe, StepContext(x, y, x, y))
-    assert rows[1].params == 8 * 4 + 4 + 4 * 3 + 3
+    # the student's input size and class count come from the teacher when the recipe leaves them out
+    recipe = Recipe.from_dict({"steps": [{"distill": {"student": "zoo:mlp", "epochs": 1,
+                                                      "student_options": {"hidden": [4]}}}]})
+    result = run_recipe(teacher, recipe, StepContext(x, y, x, y))
+    assert result.rows[1].params == 8 * 4 + 4 + 4 * 3 + 3
+    assert result.state.model_ref.source == "zoo:mlp"
+    assert result.state.model_ref.kwargs == {"hidden": [4], "input_size": 8, "num_classes": 3}
     with pytest.raises(ConfigError, match="teacher outputs 3 classes but the student 10"):
         run_recipe(teacher, Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
-                                                                     "student_options": {"input_size": 8}}}]}),
+                                                                     "student_options": {"num_classes": 10}}}]}),
                    StepContext(x, y, x, y))
     with pytest.raises(ConfigError, match="distill needs a student"):
         run_recipe(teacher, Recipe.from_dict({"steps": ["distill"]}), StepContext(x, y, x, y))
+
+
+def test_flat_student_of_an_image_teacher_gets_a_flatten():
+    from tinyopt.compress._steps import run_recipe
+    from tinyopt.compress.recipe import Recipe, StepContext
+
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 10))
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    recipe = Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
+                                                      "student_options": {"hidden": [16]}}}]})
+    result = run_recipe(teacher, recipe, StepContext(x, y, x, y))
+    student = result.model
+    assert isinstance(student[0], nn.Flatten) and student.input_shape == (1, 8, 8)
+    assert student(x[:2]).shape == (2, 10)
+    # 64 * 16 + 16 + 16 * 10 + 10 = 1,210 parameters against the teacher's 40 + 2,570 = 2,610
+    assert result.rows[1].params <= 1210 < result.rows[0].params
+    assert result.state.edits == [{"flatten_input": True}]

@@ -38,7 +38,7 @@ def test_n_bit_levels(bits):
     assert lowbit.distinct_levels(model[0].weight) <= 2 ** bits - 1
     raw = model[0].parametrizations.weight.original.detach()
     assert torch.allclose(model[0].weight.abs().amax(1), raw.abs().amax(1))
-    assert model[0]._tinyopt_size["bits"] == bits
+    assert lowbit.weight_format(model[0].parametrizations.weight[0]) == {"bits": bits, "per_channel": True}
 
 
 def test_ste_gradient_flows():

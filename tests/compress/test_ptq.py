@@ -47,14 +47,14 @@ def test_observer_placement_follows_tflm_fusion():
     gm = ptq.prepare(_model())
     # input x; c1 -> bn1 -> r1 fused: observed after r1 only; c2 writes its own tensor; the add's
     # ReLU is fused into the ADD: observed after r2; cat gets its own; pool/flatten share; fc observed
-    assert set(gm._tinyopt_fq) == {"x", "r1", "c2", "r2", "cat", "fc"}
-    assert gm._tinyopt_bn_pairs == {"c1": "bn1"}
+    assert set(ptq.fake_quants(gm)) == {"x", "r1", "c2", "r2", "cat", "fc"}  # read from the graph itself
+    assert ptq._conv_bn_pairs(gm) == {"c1": "bn1"}
 
 
 def test_weight_scheme_is_tflm_int8_per_channel_on_folded_weight():
     m = _model()
     gm = ptq.quantize_static(m, _calib())
-    qp = gm._tinyopt_qconfig
+    qp = ptq.quant_params(gm)
     assert qp["scheme"] == "tflm-int8"
     w = qp["weights"]["c1"]
     folded = m.c1.weight * (m.bn1.weight / torch.sqrt(m.bn1.running_var + m.bn1.eps)).reshape(-1, 1, 1, 1)
@@ -71,13 +71,13 @@ def test_weight_scheme_is_tflm_int8_per_channel_on_folded_weight():
 
 def test_activation_qparams_are_asymmetric_int8_including_zero():
     gm = ptq.quantize_static(_model(), _calib())
-    for name, a in gm._tinyopt_qconfig["activations"].items():
+    for name, a in ptq.quant_params(gm)["activations"].items():
         assert (a["quant_min"], a["quant_max"]) == (-128, 127), name
         # range nudged to include 0: scale = (max(hi,0) - min(lo,0)) / 255, zp = -128 - round(lo / scale)
         lo, hi = min(a["min"], 0.0), max(a["max"], 0.0)
         assert a["scale"] == pytest.approx((hi - lo) / 255, rel=1e-6)
         assert a["zero_point"] == max(-128, min(127, -128 - round(lo / a["scale"])))
-    relu = gm._tinyopt_qconfig["activations"]["r1"]
+    relu = ptq.quant_params(gm)["activations"]["r1"]
     assert relu["min"] >= 0 and relu["zero_point"] == -128  # after ReLU: [0, max]
 
 
@@ -103,7 +103,7 @@ def test_ptq_close_to_float_and_bias_correction_reduces_mean_error():
     m = _model()
     calib = _calib(n=8)
     test = torch.cat(_calib(seed=5, n=4))
-    cfg = ptq.QuantConfig(weight_bits=3, act_bits=None)  # coarse weights make the shift visible
+    cfg = ptq.QuantConfig(weight_bits=3, activation_bits=None)  # coarse weights make the shift visible
     plain = ptq.quantize_static(m, calib, cfg)
     corrected = ptq.quantize_static(m, calib, cfg, bias_correction=True)
     ref = m(test).detach()
@@ -123,7 +123,7 @@ def test_dynamic_quantizes_each_input_with_its_own_range():
     xq = qmath.fake_quantize(x, s, z, -128, 127)
     w = gm.get_submodule("0").weight  # rounded weight
     assert torch.allclose(gm(x), xq @ w.T + m[0].bias, atol=1e-5)
-    assert gm._tinyopt_qconfig["activations"] == {}
+    assert ptq.quant_params(gm)["activations"] == {}
 
 
 def test_qat_freezes_bn_and_learns():
@@ -136,7 +136,7 @@ def test_qat_freezes_bn_and_learns():
                                   epochs=3, lr=1e-2, batch_size=16)
     assert isinstance(gm.bn1, qat.FrozenBatchNorm2d)
     assert torch.equal(gm.bn1.running_var, rv)  # statistics frozen
-    assert gm._tinyopt_qconfig["weights"]["c1"]["quant_max"] == 7
+    assert ptq.quant_params(gm)["weights"]["c1"]["quant_max"] == 7
     assert all(not fq.observing and fq.quantizing for fq in ptq.fake_quants(gm).values())
     acc = (gm(x).argmax(1) == y).float().mean()
     assert acc > 0.5
@@ -148,7 +148,7 @@ def test_empty_calibration_and_bad_bits():
     with pytest.raises(ConfigError, match="outside 1-16"):
         ptq.quantize_static(_model(), _calib(), ptq.QuantConfig(weight_bits=17))
     with pytest.raises(ConfigError, match="outside 1-16"):
-        ptq.quantize_static(_model(), _calib(), ptq.QuantConfig(act_bits=0))
+        ptq.quantize_static(_model(), _calib(), ptq.QuantConfig(activation_bits=0))
     m = _model()
     with torch.no_grad():
         m.fc.weight[0, 0] = float("inf")
@@ -165,7 +165,7 @@ def test_strip_feeds_the_torch_importer_with_matching_names():
     gm = qat.quantize_aware_train(m, (x, m(x).argmax(1)), epochs=1, batch_size=16)
     plain = ptq.strip(gm)
     assert type(plain.bn1) is nn.BatchNorm2d and not ptq.fake_quants(plain)
-    set_names = set(gm._tinyopt_qconfig["activations"])
+    set_names = set(ptq.quant_params(gm)["activations"])
     graph = from_torch(plain, (2, 6, 6))
     names = set(graph.tensors) | {n.name for n in graph.nodes}
     assert set_names <= names, set_names - names  # every observed tensor exists under the same name
@@ -195,7 +195,7 @@ def test_pruned_then_quantized_keeps_zeros_and_reports_masked_scales():
     prune_unstructured_(m, 0.5)
     masked = m.fc.weight.detach().clone()  # the mask applied
     gm = ptq.quantize_static(m, _calib(), bias_correction=True)
-    w = gm._tinyopt_qconfig["weights"]["fc"]
+    w = ptq.quant_params(gm)["weights"]["fc"]
     assert torch.allclose(torch.tensor(w["scale"]), masked.abs().amax(1) / 127)
     assert bool((gm.fc.weight[masked == 0] == 0).all())
 

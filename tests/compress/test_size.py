@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from tinyopt.compress import size
+from tinyopt.compress.lowbit import quantize_weights_
 from tinyopt.compress.prune import prune_unstructured_
 from tinyopt.errors import ConfigError
 
@@ -71,7 +72,7 @@ def test_model_size_pruned_and_quantized():
     rep = size.model_size(m)
     assert rep.params == 100 * 50 + 50 + 50 * 10 + 10 and rep.bytes == rep.original_bytes
     prune_unstructured_(m, 0.9)
-    m[0]._tinyopt_size = {"bits": 8}
+    quantize_weights_(m, {"0": 8})  # the layer's quantizer says how it is stored: no attribute to set
     rep = size.model_size(m, index="bitmask")
     # layer 0: 500 non-zeros x 1 B + 5000 bits mask (625 B) + 50 scales x 4 B; bias 50 x int32
     # layer 1 (float): 50 non-zeros x 4 B + 500 bits (63 B) ; bias 10 x 4 B

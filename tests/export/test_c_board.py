@@ -123,8 +123,8 @@ def test_m4_single_layers_equal_tflm(case, tmp_path):
 
 @arm
 def test_profile_splits_the_count_by_node(tmp_path):
-    """--profile's per-node counts add up to the unmarked total (the marks' own cost aside) and put the
-    MACs where the model has them."""
+    """--profile's per-node counts (traced, the marks not charged) add up to the unmarked total and put
+    the MACs where the model has them."""
     from tinyopt.cli.deploy import run_on_board
 
     g = random_network(16)  # conv 3x3 / 1x1 pairs
@@ -134,8 +134,9 @@ def test_profile_splits_the_count_by_node(tmp_path):
     nodes = res["nodes"]
     assert [r["node"] for r in nodes] == [i for i, p in lib.prepared.items() if p.kind != "reshape"]
     total = sum(r["instructions"] for r in nodes)
-    # each mark is a call and two counter reads (~30 instructions, 5-instruction resolution)
-    assert abs(total - res["instructions"]) <= 40 * len(nodes), (total, res["instructions"])
+    # each mark's call site (a MOVS and a BL) stays with its node; SysTick's resolution is 5 instructions
+    assert abs(total - res["instructions"]) <= 20 + 2 * len(nodes), (total, res["instructions"])
+    assert all(r["cycles"] >= r["instructions"] for r in nodes)
     assert sum(r["macs"] for r in nodes) == lib.macs
     assert all(r["instructions"] >= r["macs"] / 2 for r in nodes)  # an SMLAD does at most 2 MACs
 

@@ -28,6 +28,9 @@ def test_deploy_writes_library_and_explains(tmp_path, capsys):
     names = {p.name for p in out.iterdir()}
     assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
     assert (out / "examples" / "main.c").is_file()
+    assert main(["deploy", str(KWS_INT8), "--out", str(out)]) == 0  # no --explain: the summary line only
+    text = capsys.readouterr().out
+    assert "steps" not in text and text.count("\n") == 1 and text.startswith(f"wrote {out} (c): arena ")
 
 
 def test_unsupported_op_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
@@ -51,11 +54,34 @@ def test_existing_foreign_folder_refused_unless_force(tmp_path, capsys):
     assert (out / "library.properties").is_file() and not (out / "main.c").exists()
 
 
-def test_run_needs_c_target_and_known_board(tmp_path, capsys):
+def test_run_needs_c_target_and_known_device(tmp_path, capsys):
     assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "a"), "--target", "arduino", "--run"]) == 2
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--device", "uno", "--run"]) == 2
+    err = capsys.readouterr().err
+    assert "--target c" in err and "unknown device 'uno'" in err and "mps2-an386" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_old_board_flag_still_works_with_a_note(tmp_path, capsys):
     assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--board", "uno", "--run"]) == 2
     err = capsys.readouterr().err
-    assert "--target c" in err and "mps2-an386" in err
+    assert "--board is deprecated, use --device" in err and "unknown device 'uno'" in err
+
+
+def test_tflite_target_writes_the_model_file(tmp_path, capsys):
+    out = tmp_path / "kws.tflite"
+    assert main(["deploy", str(need(KWS_INT8)), "--target", "tflite", "--out", str(out)]) == 0
+    assert f"wrote {out} (tflite)" in capsys.readouterr().out
+    from tinyopt.graph.tflite_import import load_tflite
+
+    ours, ref = load_tflite(out), load_tflite(KWS_INT8)  # the same operators, tensors and weights back
+    assert [n.op for n in ours.nodes] == [n.op for n in ref.nodes]
+    for a, b in zip(ours.nodes, ref.nodes):
+        for x, y in zip(a.inputs, b.inputs):
+            if x and ours.tensors[x].data is not None:
+                np.testing.assert_array_equal(ours.tensors[x].data, ref.tensors[y].data)
+    assert main(["deploy", str(KWS_INT8), "--target", "tflite", "--out", str(tmp_path / "k.bin")]) == 2
+    assert "is not a .tflite path" in capsys.readouterr().err
 
 
 def test_run_without_qemu_names_the_install_command(tmp_path, capsys, monkeypatch):
@@ -69,7 +95,7 @@ def test_run_without_qemu_names_the_install_command(tmp_path, capsys, monkeypatc
                     reason="Cortex-M toolchain or qemu absent (apt-get install gcc-arm-none-eabi "
                            "libnewlib-arm-none-eabi qemu-system-arm)")
 def test_run_json_on_mps2(tmp_path, capsys):
-    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "k"), "--board", "mps2-an386",
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "k"), "--device", "mps2-an386",
                  "--run", "--json", "--inputs", "5"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["inputs"] == 5 and res["board"] == "mps2-an386"

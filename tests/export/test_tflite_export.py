@@ -385,7 +385,8 @@ def test_integer_data_in_range_is_written_exactly():
 
 @pytest.mark.parametrize(("path", "arena"), [(KWS_INT8, 24_272), (RESNET_INT8, 55_984)], ids=["kws", "resnet"])
 def test_tflm_arena_of_the_written_file_equals_the_original(path, arena, capfd):
-    """TFLM's own arena (DESIGN.md: KWS 24,272 B, ResNet-8 55,984 B) does not change after a round trip."""
+    """TFLM's own arena (as tflite-micro reports it: KWS 24,272 B, ResNet-8 55,984 B) does not change after a
+    round trip."""
     sizes = []
     for content in (need(path).read_bytes(), graph_to_tflite_bytes(load_tflite(path))):
         runtime.Interpreter.from_bytes(content).print_allocations()

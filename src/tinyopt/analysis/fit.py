@@ -1,6 +1,6 @@
 """Does it fit, and why: one ``analyze`` call from a Graph (and optionally a device) to a verdict.
 
-Memory models (DESIGN.md): *textbook* = parameter count × dtype width + the largest single activation,
+Memory models: *textbook* = parameter count × dtype width + the largest single activation,
 all in SRAM (the seeds' exam); *planned* = the greedy-planned activation arena in SRAM, weights in flash.
 """
 

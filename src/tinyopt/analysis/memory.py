@@ -4,11 +4,11 @@ The planner answers "how big must the arena be" before anything runs. It follows
 planner so that its numbers can be compared with TFLM's own: buffers are placed largest first, each
 at the lowest offset that does not collide with an already placed buffer whose lifetime overlaps.
 
-Subclassing: the C code generator builds an improved planner (in-place ops, reordering) on top of this
-class. Override ``placement_order()`` to change which buffer is placed first, ``conflicts(i, j)`` to
-declare that two buffers alive at the same step may still share bytes (an in-place op's input and
-output), or add buffers with ``offline_offset`` to pin them; ``plan()`` and ``check_no_overlap()`` use
-those hooks, so the self-check stays valid for the subclass.
+The C code generator plans its own arena (``export/c/plan.ArenaPlanner``: in-place ops, reordering); it
+does not build on this class. A subclass may override ``placement_order()`` to change which buffer is placed
+first, ``conflicts(i, j)`` to declare that two buffers alive at the same step may still share bytes (an
+in-place op's input and output), or add buffers with ``offline_offset`` to pin them; ``plan()`` and
+``check_no_overlap()`` use those hooks, so the self-check stays valid for the subclass.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ start-up so that packages stay independent. Command modules import heavy librari
 matplotlib) inside the command function, never at module level: ``tinyopt analyze`` must start fast.
 
 Bad input raises ``TinyoptError``: we print its one-line message (it starts with the file) to stderr and
-exit 2, no traceback.
+exit 2, no traceback. So does a missing optional package (``MissingExtraError``: the message names the pip
+extra). Each command is a thin layer over the Python facade (``tinyopt.analyze`` ...): parse flags, call it,
+print its result.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except TinyoptError as e:
         print(e, file=sys.stderr)  # one line, starting with the file it is about
+        return 2
+    except ModuleNotFoundError as e:  # an optional package this door needs: name its pip extra
+        from tinyopt._extras import missing_extra
+
+        err = missing_extra(e, f"tinyopt {argv[0] if argv else ' '.join(sys.argv[1:2])}".strip())
+        if err is None:
+            raise
+        print(err, file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import typer
 
-from tinyopt.errors import ConfigError, ModelFormatError
+from tinyopt.errors import ConfigError
 
 
 def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
@@ -38,41 +37,12 @@ def _torch_order(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def load_torch_reference(ref: str, input_shape: tuple[int, ...] | None):
     """Build the module a ``zoo:<name>`` or ``file.py:factory`` reference names and import it."""
+    from tinyopt._modelref import ModelRef
     from tinyopt.graph.torch_import import from_torch
 
-    if ref.startswith("zoo:"):
-        from tinyopt.zoo import build
-
-        name = ref[4:]
-        module = build(name)
-        label = name
-    else:
-        path_text, _, attr = ref.rpartition(":")
-        path = Path(path_text)
-        if not path.is_file():
-            raise ModelFormatError("file not found", path=path_text, fix="check the path of the Python file")
-        if not attr.isidentifier():
-            raise ConfigError(f"'{attr}' is not a Python name", path=path_text,
-                              fix="write MODEL as path/to/file.py:factory_or_class")
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(f"_tinyopt_user_{path.stem}", path)
-        mod = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(mod)  # the user's own code, as `python file.py` would run it
-        except Exception as e:
-            raise ModelFormatError(f"importing the file failed: {type(e).__name__}: {e}", path=path_text,
-                                   fix="make the file importable on its own") from None
-        factory = getattr(mod, attr, None)
-        if factory is None or not callable(factory):
-            raise ConfigError(f"the file defines no callable '{attr}'", path=path_text,
-                              fix="name a function or class that returns a torch.nn.Module")
-        try:
-            module = factory()
-        except Exception as e:
-            raise ModelFormatError(f"calling {attr}() failed: {type(e).__name__}: {e}", path=path_text,
-                                   fix=f"make {attr}() work without arguments") from None
-        label = f"{path.name}:{attr}"
+    mref = ModelRef.parse(ref)  # zoo and file.py:factory resolved in one place (tinyopt._modelref)
+    module = mref.build()
+    label = mref.label
     shape = _torch_order(input_shape) if input_shape else getattr(module, "input_shape", None)
     if shape is None:
         raise ConfigError("a PyTorch model needs an input shape", where=label,

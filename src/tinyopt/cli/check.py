@@ -1,56 +1,36 @@
-"""``tinyopt check MODEL --target tflm|tinyopt-c``: every operator, supported or not, and why.
-
-Exits 2 when anything is unsupported, so scripts can stop before deploying.
+"""``tinyopt check MODEL --runtime tflm-reference|cmsis-nn|tinyopt-c``: every operator, supported or not,
+and why (``tinyopt.check``). Exits 2 when anything is unsupported, so scripts can stop before deploying.
 """
 
 from __future__ import annotations
 
 import typer
 
+from tinyopt._api.vocab import INPUT_SHAPE_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(
         model: str = typer.Argument(..., help=".tflite, .onnx, .yaml, zoo:<name> or file.py:factory"),
-        target: str = typer.Option("tflm", "--target", help="tflm | tinyopt-c"),
-        input_shape: str = typer.Option(None, "--input-shape", help="H,W,C without batch (YAML/PyTorch)"),
+        runtime: str = typer.Option(None, "--runtime", help="tflm-reference (alias tflm) | cmsis-nn | tinyopt-c "
+                                                            "[default: tflm-reference]"),
+        target: str = typer.Option(None, "--target", hidden=True, help="deprecated: use --runtime"),
+        input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP),
         as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
     ) -> None:
-        """Is every operator of MODEL supported by the deploy target (exit 2 if not)."""
-        from tinyopt.cli.analyze import load_model_ref, parse_input_shape
-        from tinyopt.runtime.support import TARGETS, check_support, graph_level_problems
+        """Is every operator of MODEL supported by the runtime you deploy with (exit 2 if not)."""
+        from tinyopt._api.measure import check as run_check
+        from tinyopt._api.vocab import deprecated_flag, parse_input_shape, runtime_name
+        from tinyopt.cli._common import print_json, print_result
 
-        if target not in TARGETS:
-            from tinyopt.errors import ConfigError
-
-            raise ConfigError(f"unknown target '{target}'", where="--target", fix=f"use one of {', '.join(TARGETS)}")
-        graph = load_model_ref(model, parse_input_shape(input_shape))
-        rows = check_support(graph, target)
-        problems = graph_level_problems(graph, target)
-        ok = all(r.supported for r in rows) and not problems
+        if target is not None:
+            deprecated_flag("--target", "--runtime")
+            runtime = runtime or runtime_name(target, where="--target")
+        report = run_check(model, runtime or "tflm-reference", input_shape=parse_input_shape(input_shape))
         if as_json:
-            from tinyopt.cli._common import print_json
-
-            print_json({"model": model, "target": target, "supported": ok, "problems": problems,
-                        "operators": [r.to_dict() for r in rows]})
+            print_json(report.to_dict())
         else:
-            from rich.table import Table
-
-            from tinyopt.cli._common import console
-
-            con = console()
-            if not con.is_terminal:
-                con.width = max(con.width, 160)
-            table = Table(title=f"{model} on {target}")
-            for col in ("#", "operator", "name", "dtype", "supported", "why"):
-                table.add_column(col, overflow="fold")
-            for r in rows:
-                table.add_row(str(r.index), r.op, r.name[:40], r.dtype, "yes" if r.supported else "NO", r.reason)
-            con.print(table)
-            for p in problems:
-                con.print(f"model: {p}")
-            bad = sum(not r.supported for r in rows)
-            con.print(f"{len(rows) - bad} of {len(rows)} operators supported on {target}"
-                      + ("" if ok else "; not deployable as is"))
-        if not ok:
+            print_result(report)
+        if not report.supported:
             raise typer.Exit(code=2)

@@ -1,8 +1,10 @@
-"""``tinyopt deploy MODEL --target c|arduino --out DIR``: an int8 model as a C99 library (static arena).
+"""``tinyopt deploy MODEL --target c|arduino|tflite --out DIR``: an int8 model as a C99 library (static
+arena), an Arduino library or a ``.tflite`` (``tinyopt.deploy``).
 
-``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--board mps2-an386
+``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--device mps2-an386
 --run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
-MAC, flash, RAM and whether the M4 outputs equal the host build's.
+MAC, estimated Cortex-M4 cycles and milliseconds at the board's clock, flash, RAM and whether the M4
+outputs equal the host build's; ``--profile`` splits instructions and cycles by node.
 """
 
 from __future__ import annotations
@@ -12,32 +14,43 @@ from pathlib import Path
 
 import typer
 
-from tinyopt.errors import ConfigError
 
-TARGETS = ("c", "arduino")
-
-
-def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False) -> dict:
+def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, profile: bool = False,
+                 flash_wait_states: int | None = None, clock_mhz: float | None = None) -> dict:
     """Build host and M4, run ``n_inputs`` seeded inputs on both; the figures ``--json`` prints.
 
-    ``profile`` adds a second M4 build with a mark after every node and reports each node's instructions
-    on the first input (the totals come from the unmarked build)."""
+    Instructions are the SysTick count under ``qemu -icount`` (median over the inputs); cycles are the
+    Cortex-M4 estimate of the first input's instruction stream (``tinyopt.export.c.cycles``) and
+    milliseconds those cycles at the board's clock (or ``clock_mhz``). ``profile`` adds a second M4 build
+    with a mark after every node and reports each node's traced instructions and cycles on the first input
+    (the marks themselves are not charged; the totals come from the unmarked build)."""
     import numpy as np
 
-    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+    from tinyopt.export.c.board import (
+        BOARDS,
+        board_timing,
+        build_host,
+        build_m4,
+        run_host,
+        run_qemu,
+        trace_cycles,
+    )
     from tinyopt.export.c.generate import node_macs
 
     rng = np.random.default_rng(seed)
     xs = rng.integers(-128, 128, size=(n_inputs, lib.input_bytes), dtype=np.int8)
+    timing = board_timing(board, flash_wait_states)
+    clock = float(clock_mhz or BOARDS[board]["clock_mhz"])
     with tempfile.TemporaryDirectory(prefix="tinyopt-build-") as tmp:
         tmp = Path(tmp)
         m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
         host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
-        nodes: dict[int, int] = {}
+        one = build_m4(out, tmp / "m4-trace", xs[:1], prefix=lib.prefix, board=board)
+        est, _ = trace_cycles(one, prefix=lib.prefix, board=board, timing=timing)
         if profile:
             marked = build_m4(out, tmp / "m4-profile", xs[:1], prefix=lib.prefix, board=board, profile=True)
-            run_qemu(marked.elf, lib.output_bytes, board=board, nodes=nodes)
+            per_node, order = trace_cycles(marked, prefix=lib.prefix, board=board, timing=timing)
     instructions = int(np.median(counts))
     res = {
         "board": board,
@@ -45,69 +58,81 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         "instructions": instructions,
         "macs": lib.macs,
         "instructions_per_mac": round(instructions / max(lib.macs, 1), 3),
+        "cycles": est.cycles,
+        "cycles_per_mac": round(est.cycles / max(lib.macs, 1), 3),
+        "clock_mhz": clock,
+        "ms": round(est.cycles / (clock * 1e3), 3),
+        "flash_wait_states": timing.flash_wait_states,
+        "cycle_model": "Cortex-M4 TRM timing of the instructions qemu ran on the first input",
         "flash_bytes": m4.flash_bytes,
         "ram_bytes": m4.ram_bytes + lib.output_bytes,  # + the caller's output buffer; input lives in the arena
         "arena_bytes": lib.arena_bytes,
         "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
     }
     if profile:
-        res["nodes"] = [{"node": i, "op": lib.prepared[i].kind, "instructions": n, "macs": node_macs(lib.prepared[i]),
-                         "instructions_per_mac": round(n / node_macs(lib.prepared[i]), 3)
-                         if node_macs(lib.prepared[i]) else None} for i, n in sorted(nodes.items())]
+        res["cycle_classes"] = est.classes
+        res["nodes"] = []
+        for k, i in enumerate(order):
+            n, c = per_node.segments[k]
+            classes = per_node.segment_classes[k]
+            if k == len(order) - 1:  # the return from invoke goes with the last node
+                n, c = n + per_node.segments[-1][0], c + per_node.segments[-1][1]
+                classes = {name: {f: v.get(f, 0) + per_node.segment_classes[-1].get(name, {}).get(f, 0) for f in v}
+                           for name, v in {**per_node.segment_classes[-1], **classes}.items()}
+            macs = node_macs(lib.prepared[i])
+            res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c, "macs": macs,
+                                 "instructions_per_mac": round(n / macs, 3) if macs else None,
+                                 "cycles_per_mac": round(c / macs, 3) if macs else None,
+                                 "ms": round(c / (clock * 1e3), 4), "classes": classes})
     return res
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
-        model: str = typer.Argument(..., help="int8 .tflite model (or any file tinyopt can load)"),
-        target: str = typer.Option("c", "--target", help="c (library folder) or arduino (library + sketch)"),
-        out: Path = typer.Option(..., "--out", help="output folder (written atomically)"),
+        model: str = typer.Argument(..., help="int8 .tflite model (or anything tinyopt can load; a tinyopt "
+                                              "compress output is converted to int8 first)"),
+        target: str = typer.Option("c", "--target", help="c (library folder), arduino (library + sketch) or "
+                                                         "tflite (a .tflite file)"),
+        out: Path = typer.Option(..., "--out", help="output folder, or .tflite file (written atomically)"),
         explain: bool = typer.Option(False, "--explain", help="print the arena plan"),
         force: bool = typer.Option(False, "--force", help="replace an existing folder tinyopt did not write"),
         prefix: str = typer.Option("tinyopt", "--prefix", help="C symbol prefix"),
-        board: str = typer.Option(None, "--board", help="board for --run: mps2-an386 (Cortex-M4, qemu)"),
-        run: bool = typer.Option(False, "--run", help="build for the board, run under qemu, compare with host"),
+        device: str = typer.Option(None, "--device", help="device for --run: mps2-an386 (Cortex-M4, qemu)"),
+        board: str = typer.Option(None, "--board", hidden=True, help="deprecated: use --device"),
+        run: bool = typer.Option(False, "--run", help="build for the device, run under qemu, compare with host"),
         inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
         as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
-        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions"),
+        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions and cycles"),
+        wait_states: int = typer.Option(None, "--flash-wait-states",
+                                        help="flash wait states for the cycle estimate (default: the board's)"),
+        clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
     ) -> None:
-        """Generate a C99 library (or Arduino library) from an int8 model."""
+        """Generate a C99 library (or an Arduino library, or a .tflite) from an int8 model."""
+        from tinyopt._api.run import deploy as run_deploy
+        from tinyopt._api.vocab import deprecated_flag
         from tinyopt.cli._common import console, print_json
-        from tinyopt.export.c import arduino_files, explain, generate_sources, write_library
-        from tinyopt.export.c.board import BOARDS
-        from tinyopt.graph import load_model
 
-        if target not in TARGETS:
-            raise ConfigError(f"unknown target {target!r}", where="--target", fix="use --target c or arduino")
-        run = run or profile  # a profile is a run with marks
-        if run and target != "c":
-            raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
-        if run and board is None:
-            board = "mps2-an386"
-        if board is not None and board not in BOARDS:
-            raise ConfigError(f"unknown board {board!r}", where="--board", fix=f"use one of {', '.join(BOARDS)}")
-        if inputs < 1:
-            raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
-        graph = load_model(model)
-        lib = generate_sources(graph, prefix=prefix)  # raises before anything is written
-        files = lib.files if target == "c" else arduino_files(lib, graph)
-        meta = {"model": str(model), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
-        write_library(files, out, force=force, meta=meta)
+        if board is not None:
+            deprecated_flag("--board", "--device")
+            device = device or board
+        result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile, prefix=prefix,
+                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz)
         con = console(stderr=as_json)
         if explain:
-            con.print(explain(lib), markup=False)
-        con.print(f"wrote {out} ({target}): arena {lib.arena_bytes} B, input {lib.input_bytes} B, "
-                  f"output {lib.output_bytes} B, {lib.macs} MACs", markup=False)
-        if run:
-            res = run_on_board(lib, out, board, n_inputs=inputs, profile=profile)
+            con.print(result.explain(), markup=False)
+        con.print(result.summary(), markup=False)
+        res = result.run
+        if res is not None:
             if as_json:
                 print_json(res)
             else:
                 for k, v in res.items():
-                    if k != "nodes":
+                    if k not in ("nodes", "cycle_classes"):
                         con.print(f"{k:>22}  {v}", markup=False)
                 for row in res.get("nodes", []):
-                    per_mac = f"{row['instructions_per_mac']:.2f}/MAC" if row["macs"] else ""
+                    per_mac = f"{row['instructions_per_mac']:.2f} instr, {row['cycles_per_mac']:.2f} cycles/MAC" \
+                        if row["macs"] else ""
                     con.print(f"  node {row['node']:>3} {row['op']:<18} {row['instructions']:>11,} instr "
-                              f"{row['macs']:>11,} MACs {per_mac}", markup=False)
+                              f"{row['cycles']:>11,} cycles {row['ms']:>9.3f} ms {row['macs']:>11,} MACs {per_mac}",
+                              markup=False)

@@ -134,7 +134,7 @@ def validate_file(path: str | os.PathLike) -> str:
 
         return f"IDX array {list(load_idx(p).shape)}"
     if kind == "npy":
-        from tinyopt.cli.infer import load_npy
+        from tinyopt._api.arrays import load_npy
 
         arr = load_npy(str(p))
         return f"array {arr.dtype}{list(arr.shape)}"

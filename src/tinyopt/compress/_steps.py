@@ -1,28 +1,24 @@
 """The built-in recipe steps (finetune, prune, quantize, mixed_precision) and the recipe runner.
 
-Every step returns the model the next step works on and leaves it in eval mode; the runner measures
-accuracy, non-zero parameters, MACs and exact bytes after each step and keeps one table row per step.
+Every step returns the model the next step works on and leaves it in eval mode; what it learns beyond
+the weights goes into ``ctx.state`` (``tinyopt.compress.state``). The runner measures accuracy, non-zero
+parameters, MACs and exact bytes after each step, keeps one table row per step, and returns the model,
+the rows and the state together (``RecipeResult``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from tinyopt.compress import ptq, qat, schedules
-from tinyopt.compress._names import nearest
 from tinyopt.compress.lowbit import quantize_weights_
 from tinyopt.compress.mixed import mixed_precision
-from tinyopt.compress.prune import (
-    check_amount,
-    check_criterion,
-    prunable_layers,
-    prune_unstructured_,
-    regularization,
-)
+from tinyopt.compress.prune import prunable_layers, prune_unstructured_, regularization
 from tinyopt.compress.prune_structured import count_params_macs, prune_structured
 from tinyopt.compress.recipe import (
     FinetuneConfig,
@@ -32,18 +28,14 @@ from tinyopt.compress.recipe import (
     Recipe,
     StepContext,
     register_step,
+    step_function,
 )
 from tinyopt.compress.sensitivity import choose_ratios, prune_sensitivity
 from tinyopt.compress.size import model_size
+from tinyopt.compress.state import CompressionState
 from tinyopt.compress.train import batches, finetune
 from tinyopt.errors import ConfigError
 from tinyopt.metrics import evaluate
-
-
-def _choice(value, allowed, where, key):
-    if value not in allowed:
-        raise ConfigError(f"{key} '{value}' is not valid", where=where,
-                          fix=f"use one of {', '.join(allowed)}{nearest(str(value), allowed)}")
 
 
 def _quantized(model: nn.Module) -> bool:
@@ -59,11 +51,7 @@ def step_finetune(model, cfg: FinetuneConfig, ctx: StepContext):
 
 
 def step_prune(model, cfg: PruneConfig, ctx: StepContext):
-    where = "prune"
-    _choice(cfg.method, ("unstructured", "structured"), where, "method")
-    _choice(cfg.schedule, ("one_shot", "iterative", "polynomial", "constant"), where, "schedule")
-    check_amount(cfg.ratio, where)
-    check_criterion(cfg.criterion, where)
+    where = "prune"  # the options were checked when the config was made (PruneConfig.check)
     train_kw = {"lr": cfg.lr, "batch_size": ctx.batch_size, "seed": ctx.seed, "progress": ctx.progress}
     if cfg.method == "structured":
         if _quantized(model):
@@ -71,14 +59,14 @@ def step_prune(model, cfg: PruneConfig, ctx: StepContext):
                               fix="put the structured prune step before the quantize step")
         rounds = cfg.rounds if cfg.schedule == "iterative" else 1
         data = list(batches(*ctx.train, ctx.batch_size, ctx.seed))[:8] if cfg.criterion == "taylor" else None
-        for i, r in enumerate(schedules.iterative_ratios(cfg.ratio, rounds)):
+        for i, r in enumerate(schedules.iterative_ratios(cfg.sparsity, rounds)):
             # each round removes a share of the channels still present
-            prev = 0.0 if i == 0 else schedules.iterative_ratios(cfg.ratio, rounds)[i - 1]
+            prev = 0.0 if i == 0 else schedules.iterative_ratios(cfg.sparsity, rounds)[i - 1]
             step = 1.0 - (1.0 - r) / (1.0 - prev)
             model = prune_structured(model, ctx.example_input, step, cfg.criterion, data=data, seed=ctx.seed)
             finetune(model, ctx.train, cfg.epochs / rounds, desc="fine-tune", **train_kw)
         return model
-    amount = cfg.layers if cfg.layers else cfg.ratio
+    amount = cfg.layers if cfg.layers else cfg.sparsity
     if cfg.sensitivity:
         if cfg.layers or cfg.schedule != "one_shot":
             raise ConfigError("sensitivity chooses the per-layer ratios of a one-shot prune", where=where,
@@ -86,7 +74,7 @@ def step_prune(model, cfg: PruneConfig, ctx: StepContext):
         # scanned on (up to 1,000) training samples: the validation set stays unseen by choices
         scan = prune_sensitivity(model, (ctx.x_train[:1000], ctx.y_train[:1000]),
                                  ratios=(0.25, 0.5, 0.7, 0.8, 0.9, 0.95), criterion=cfg.criterion)
-        amount = choose_ratios(scan, cfg.ratio)
+        amount = choose_ratios(scan, cfg.sparsity)
     data = list(batches(*ctx.train, ctx.batch_size, ctx.seed))[:8] if cfg.criterion == "taylor" else None
     if cfg.schedule == "one_shot":
         prune_unstructured_(model, amount, cfg.scope, cfg.criterion, data=data, seed=ctx.seed)
@@ -97,40 +85,55 @@ def step_prune(model, cfg: PruneConfig, ctx: StepContext):
         raise ConfigError("per-layer ratios work with schedule one_shot only", where=where,
                           fix="use schedule: one_shot with layers")
     if cfg.schedule == "iterative":
-        return schedules.prune_iterative_(model, ctx.train, cfg.ratio, cfg.rounds, cfg.epochs / cfg.rounds,
+        return schedules.prune_iterative_(model, ctx.train, cfg.sparsity, cfg.rounds, cfg.epochs / cfg.rounds,
                                           cfg.scope, cfg.criterion, **train_kw)
     steps = max(2, round(cfg.epochs * len(ctx.x_train) / ctx.batch_size))
-    sched = (schedules.PolynomialDecay(0.0, cfg.ratio, 0, max(1, int(steps * 0.7)), frequency=max(1, steps // 20))
-             if cfg.schedule == "polynomial" else schedules.ConstantSparsity(cfg.ratio, 0, max(1, steps // 10)))
+    sched = (schedules.PolynomialDecay(0.0, cfg.sparsity, 0, max(1, int(steps * 0.7)), frequency=max(1, steps // 20))
+             if cfg.schedule == "polynomial" else schedules.ConstantSparsity(cfg.sparsity, 0, max(1, steps // 10)))
     return schedules.prune_during_training_(model, ctx.train, sched, cfg.epochs, cfg.scope, cfg.criterion,
                                             **train_kw)
 
 
+def calibration_batches(ctx: StepContext, samples: int) -> list:
+    """The first ``samples`` training samples of the seeded shuffle, in batches of the recipe's size."""
+    out, left = [], int(samples)
+    for xb, yb in batches(ctx.x_train, ctx.y_train, ctx.batch_size, ctx.seed):
+        if left <= 0:
+            break
+        out.append((xb[:left], yb[:left]))
+        left -= len(xb)
+    return out
+
+
 def step_quantize(model, cfg: QuantizeConfig, ctx: StepContext):
-    _choice(cfg.mode, ("ptq", "dynamic", "qat", "weights"), "quantize", "mode")
     if _quantized(model):
         raise ConfigError("the model is already quantized", where="quantize",
                           fix="use one quantize step (or a mixed_precision step), not both")
-    qc = ptq.QuantConfig(cfg.bits, cfg.act_bits, cfg.observer, cfg.per_channel)
+    qc = ptq.QuantConfig(cfg.weight_bits, cfg.activation_bits, cfg.observer, cfg.per_channel)
     if cfg.mode == "weights":
-        return quantize_weights_(model, cfg.bits, per_channel=cfg.per_channel)
+        return quantize_weights_(model, cfg.weight_bits, per_channel=cfg.per_channel)
     if cfg.mode == "dynamic":
-        return ptq.quantize_dynamic(model, qc)
-    if cfg.mode == "ptq":
-        calib = list(batches(ctx.x_train, ctx.y_train, ctx.batch_size, ctx.seed))[:cfg.calib_batches]
-        return ptq.quantize_static(model, calib, qc, bias_correction=cfg.bias_correction)
-    if cfg.observer == "minmax":
-        qc.observer = "moving_average"  # QAT: ranges must follow the weights as they train
-    return qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
-                                    seed=ctx.seed, progress=ctx.progress)
+        gm = ptq.quantize_dynamic(model, qc)
+    elif cfg.mode == "ptq":
+        calib = calibration_batches(ctx, cfg.calibration_samples)
+        gm = ptq.quantize_static(model, calib, qc, bias_correction=cfg.bias_correction)
+    else:
+        if cfg.observer == "minmax":
+            qc.observer = "moving_average"  # QAT: ranges must follow the weights as they train
+        gm = qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
+                                      seed=ctx.seed, progress=ctx.progress,
+                                      calibration_samples=cfg.calibration_samples)
+    ctx.state.qparams = ptq.quant_params(gm)
+    return gm
 
 
 def step_mixed(model, cfg: MixedPrecisionConfig, ctx: StepContext):
     bits, _scan = mixed_precision(model, ctx.val, cfg.budget_bits, tuple(cfg.candidates))
-    qc = ptq.QuantConfig(bits, cfg.act_bits, "moving_average")
+    qc = ptq.QuantConfig(bits, cfg.activation_bits, "moving_average")
     gm = qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
                                   seed=ctx.seed, progress=ctx.progress)
-    gm._tinyopt_mixed_bits = bits
+    ctx.state.mixed_bits = bits
+    ctx.state.qparams = ptq.quant_params(gm)
     return gm
 
 
@@ -154,7 +157,7 @@ class Row:
 def measure(model: nn.Module, name: str, ctx: StepContext, baseline: float | None = None,
             original_bytes: int | None = None) -> Row:
     acc = evaluate(model, ctx.val).accuracy
-    rep = model_size(model)
+    rep = model_size(model, state=ctx.state)
     nonzero = sum(r.nonzero for r in rep.rows)
     _, macs = count_params_macs(model, ctx.example_input)
     orig = original_bytes or rep.original_bytes
@@ -162,8 +165,29 @@ def measure(model: nn.Module, name: str, ctx: StepContext, baseline: float | Non
     return Row(name, acc, 100.0 * (acc - base), nonzero, macs, rep.bytes, orig / rep.bytes)
 
 
-def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None) -> tuple[nn.Module, list[Row]]:
-    """Run every step in order; row 0 is the input model. ``on_row(row)`` is called as rows arrive."""
+@dataclass
+class RecipeResult:
+    """The compressed model, one table row per step (row 0 is the input), and the compression state
+    (what convert, size accounting and the saved output need beyond the weights).
+
+    Unpacks as ``model, rows = run_recipe(...)`` for callers that need only those two."""
+
+    model: nn.Module
+    rows: list[Row]
+    state: CompressionState = field(default_factory=CompressionState)
+
+    def __iter__(self):
+        return iter((self.model, self.rows))
+
+    def table(self) -> str:
+        return format_table(self.rows)
+
+
+def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None,
+               state: CompressionState | None = None) -> RecipeResult:
+    """Run every step in order. ``on_row(row)`` is called as rows arrive; ``state`` carries what is
+    known about ``model`` already (its reference, earlier edits), else a fresh one is started."""
+    ctx = dataclasses.replace(ctx, state=state if state is not None else CompressionState())
     torch.manual_seed(recipe.seed)
     model.eval()
     first = measure(model, "input", ctx)
@@ -172,9 +196,9 @@ def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None) 
     if on_row:
         on_row(first)
     for i, (name, cfg) in enumerate(recipe.steps, 1):
-        model = recipe_step(name)(model, cfg, ctx)
+        model = step_function(name)(model, cfg, ctx)
         model.eval()
-        shown = ("method", "ratio", "scope", "mode", "bits", "budget_bits", "epochs")
+        shown = ("method", "sparsity", "scope", "mode", "weight_bits", "budget_bits", "epochs", "student")
         opts = cfg.to_dict()
         label = f"{i}. {name} " + " ".join(f"{k}={v}" for k, v in opts.items() if k in shown)
         if opts.get("mode") == "ptq":
@@ -183,20 +207,14 @@ def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None) 
         rows.append(row)
         if on_row:
             on_row(row)
-    return model, rows
-
-
-def recipe_step(name: str):
-    from tinyopt.compress.recipe import STEPS
-
-    return STEPS[name][1]
+    return RecipeResult(model, rows, ctx.state)
 
 
 def deployable_state_dict(model: nn.Module) -> dict:
     """Plain float tensors: observers removed, masks and rounding baked into the weights."""
     from tinyopt.compress.prune import make_permanent_
 
-    if isinstance(model, torch.fx.GraphModule) and getattr(model, "_tinyopt_fq", None) is not None:
+    if isinstance(model, torch.fx.GraphModule) and ptq.is_prepared(model):
         model = ptq.strip(model)
     else:
         import copy
@@ -215,4 +233,5 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Row", "deployable_state_dict", "format_table", "measure", "run_recipe"]
+__all__ = ["RecipeResult", "Row", "calibration_batches", "deployable_state_dict", "format_table", "measure",
+           "run_recipe"]

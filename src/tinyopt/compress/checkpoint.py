@@ -55,6 +55,12 @@ def resize_to_(model: nn.Module, state: dict) -> nn.Module:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pt`` file, read with ``weights_only=True``: anything that is not a mapping of
     names to tensors (a pickled module, TorchScript, foreign bytes) is refused, never executed."""
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str | None]:
+    """``read_state_dict`` plus the ``"tinyopt"`` text a compressed model carries beside its
+    ``"state_dict"`` (JSON written by ``tinyopt.compress.artifact``; ``None`` in a plain checkpoint)."""
     from tinyopt._pickle_scan import prescan_checkpoint
 
     p = Path(path)
@@ -72,7 +78,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                                    "unpickles objects from user files") from None
         raise ModelFormatError(f"not a PyTorch checkpoint ({type(e).__name__}: {first[:100]})", path=path,
                                fix="give a file written by torch.save(model.state_dict(), path)") from None
+    meta = None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        meta = obj.get("tinyopt") if isinstance(obj.get("tinyopt"), str) else None
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
         raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to tensors)",
@@ -81,13 +89,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if not isinstance(k, str) or not isinstance(v, torch.Tensor):
             raise ModelFormatError(f"entry {str(k)[:60]!r} is a {type(v).__name__}, not a tensor", path=path,
                                    where=f"key {str(k)[:60]!r}", fix="save only model.state_dict()")
-    return obj
+    return obj, meta
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = False) -> nn.Module:
     """Load a ``state_dict`` (or ``{"state_dict": ...}``) into ``model`` strictly; with ``resize`` the
     model's layers first take the (smaller) channel counts of a structured-pruned checkpoint."""
-    obj = read_state_dict(path)
+    return load_state(model, read_state_dict(path), path, resize=resize)
+
+
+def load_state(model: nn.Module, obj: dict, path: str | os.PathLike, resize: bool = False,
+               fix: str = "use the checkpoint of this model (same zoo name and options)") -> nn.Module:
+    """Load tensors read from ``path`` into ``model`` strictly, naming the first key that does not fit."""
     if resize:
         resize_to_(model, obj)
     own = model.state_dict()
@@ -97,12 +110,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, resize: bool = Fa
         what = f"missing key '{missing[0]}'" if missing else f"unexpected key '{unexpected[0]}'"
         raise ModelFormatError(f"does not match the architecture: {what} ({len(missing)} missing, "
                                f"{len(unexpected)} unexpected)", path=path, where=type(model).__name__,
-                               fix="use the checkpoint of this model (same zoo name and options)")
+                               fix=fix)
     for k, v in obj.items():
         if tuple(v.shape) != tuple(own[k].shape):
             raise ModelFormatError(f"does not match the architecture: '{k}' has shape {tuple(v.shape)}, "
-                                   f"the model expects {tuple(own[k].shape)}", path=path, where=k,
-                                   fix="use the checkpoint of this model (same zoo name and options)")
+                                   f"the model expects {tuple(own[k].shape)}", path=path, where=k, fix=fix)
         if not torch.isfinite(v).all() and v.is_floating_point():
             raise DataError(f"'{k}' contains NaN or inf", path=path, where=k,
                             fix="use a checkpoint from a training run that did not diverge")
@@ -125,4 +137,5 @@ def load_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None
     return tuple(torch.from_numpy(a) for a in read_split_npz(path, input_shape))
 
 
-__all__ = ["NPZ_KEYS", "load_checkpoint", "load_npz", "resize_to_", "save_state_dict"]
+__all__ = ["NPZ_KEYS", "load_checkpoint", "load_npz", "load_state", "read_checkpoint", "read_state_dict",
+           "resize_to_", "save_state_dict"]

@@ -9,13 +9,12 @@ Fine-tuning updates each centroid with the *sum* of the gradients of the weights
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyopt.compress._names import nearest
-from tinyopt.compress._options import Options
+from tinyopt._suggest import hint
 from tinyopt.compress.coding.tensor import EncodedTensor, check_bits, encode_shared
+from tinyopt.compress.configs import ClusterConfig, HuffmanConfig
 from tinyopt.errors import ConfigError
 
 INITS = ("linear", "density", "random")
@@ -43,7 +42,7 @@ class KMeansQuantizer:
         w = np.asarray(weights, dtype=np.float64)
         where = layer or None
         if self.init not in INITS:
-            raise ConfigError(f"unknown init '{self.init}'{nearest(self.init, INITS)}", where=where,
+            raise ConfigError(f"unknown init '{self.init}'{hint(self.init, INITS)}", where=where,
                               fix=f"use one of {', '.join(INITS)}")
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
             raise ConfigError(f"n_clusters = {self.n_clusters!r}", where=where, fix="use n_clusters >= 1")
@@ -101,23 +100,6 @@ class KMeansQuantizer:
         return max(1, int(np.ceil(np.log2(len(self.codebook_)))))
 
 
-@dataclass
-class ClusterConfig(Options):
-    """Which layers to share and with how many bits per index (paper: conv 8, dense 5).
-
-    ``layers`` maps a module name to its bits and overrides ``conv_bits`` / ``dense_bits``; a layer
-    mapped to 0 is left alone.
-    """
-
-    conv_bits: int = 8
-    dense_bits: int = 5
-    init: str = "linear"
-    seed: int = 0
-    layers: dict[str, int] = field(default_factory=dict)
-
-    _subject = "cluster"  # no annotation, so not a field: names these options in errors
-
-
 def shareable_layers(model) -> dict[str, object]:
     """Conv and Linear modules by name: the layers whose weights weight sharing replaces."""
     from torch import nn
@@ -125,23 +107,25 @@ def shareable_layers(model) -> dict[str, object]:
     return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))}
 
 
-def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuantizer]:
-    """Cluster every Conv/Linear weight of ``model`` in place; returns the fitted quantizer per layer."""
+def cluster_(model, config: ClusterConfig | None = None, *, seed: int = 0) -> dict[str, KMeansQuantizer]:
+    """Cluster every Conv/Linear weight of ``model`` in place; returns the fitted quantizer per layer
+    (``seed`` drives the ``random`` initialisation)."""
     import torch
     from torch import nn
     from torch.nn.utils import parametrize
 
     config = config or ClusterConfig()
     layers = shareable_layers(model)
-    for name in config.layers:
+    chosen = dict(config.layers or {})
+    for name in chosen:
         if name not in layers:
-            raise ConfigError(f"no Conv/Linear layer '{name}'{nearest(name, layers)}", where="cluster.layers",
+            raise ConfigError(f"no Conv/Linear layer '{name}'{hint(name, layers)}", where="cluster.layers",
                               fix=f"layers are: {', '.join(layers)}")
     out = {}
     for name, m in layers.items():
         default = config.dense_bits if isinstance(m, nn.Linear) else config.conv_bits
-        bits = config.layers.get(name, default)
-        if bits == 0 and name in config.layers:
+        bits = chosen.get(name, default)
+        if bits == 0 and name in chosen:
             continue
         check_bits(bits, "bits", name)
         if parametrize.is_parametrized(m, "weight"):
@@ -149,7 +133,7 @@ def cluster_(model, config: ClusterConfig | None = None) -> dict[str, KMeansQuan
                               fix="call tinyopt.compress.prune.make_permanent_(model) before clustering")
         w = m.weight.detach().cpu().numpy()
         sparse = bool((w == 0).any())
-        q = KMeansQuantizer(n_clusters=(1 << bits) - int(sparse), init=config.init, seed=config.seed,
+        q = KMeansQuantizer(n_clusters=(1 << bits) - int(sparse), init=config.init, seed=seed,
                             sparse=sparse).fit(w, layer=name)
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(q.quantized()).to(m.weight))
@@ -219,26 +203,38 @@ def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: 
 def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool = True,
                  gap_bits: dict[str, int] | int | None = None, conv_gap_bits: int = 8, dense_gap_bits: int = 5,
                  codebook_dtype: str = "float32") -> dict[str, EncodedTensor | np.ndarray]:
-    """Every tensor of ``model``'s state_dict as a container record.
-
-    Shared weights become coded records (sparse relative indices if the layer was pruned, with gap
-    width conv 8 / dense 5 bits as the paper, or ``gap_bits``); everything else (biases, BatchNorm)
-    stays raw float32 (integer buffers int32). Pass the result to ``container.save_compressed``.
-    """
+    """Every tensor of ``model``'s state_dict as a container record (see ``encode_state_dict``)."""
     from torch import nn
 
-    layers = shareable_layers(model)
+    dense = {n for n, m in shareable_layers(model).items() if isinstance(m, nn.Linear)}
+    return encode_state_dict(model.state_dict(), quantizers, dense, huffman=huffman, gap_bits=gap_bits,
+                             conv_gap_bits=conv_gap_bits, dense_gap_bits=dense_gap_bits,
+                             codebook_dtype=codebook_dtype)
+
+
+def encode_state_dict(state_dict, quantizers: dict[str, KMeansQuantizer], dense_layers=(), *, huffman: bool = True,
+                      gap_bits: dict[str, int] | int | None = None, conv_gap_bits: int = 8, dense_gap_bits: int = 5,
+                      codebook_dtype: str = "float32") -> dict[str, EncodedTensor | np.ndarray]:
+    """Every tensor of a state_dict as a container record.
+
+    Shared weights become coded records (sparse relative indices if the layer was pruned, with gap
+    width conv 8 / dense 5 bits as the paper, or ``gap_bits``; ``dense_layers`` names the Linear ones);
+    everything else (biases, BatchNorm) stays raw float32 (integer buffers int32). A shared weight that
+    no longer equals its codebook entries (a later step changed it) is refused: its codes would describe
+    another tensor. Pass the result to ``container.save_compressed``.
+    """
     out: dict[str, EncodedTensor | np.ndarray] = {}
-    for key, t in model.state_dict().items():
+    for key, t in state_dict.items():
         mod, _, attr = key.rpartition(".")
         if attr == "weight" and mod in quantizers:
             q = quantizers[mod]
-            if isinstance(gap_bits, dict):
-                gb = gap_bits.get(mod)
-            else:
-                gb = gap_bits
+            if not np.array_equal(t.detach().cpu().numpy(), q.quantized()):
+                raise ConfigError("the weight changed after weight sharing (a later step rounded or trained it)",
+                                  where=mod, fix="put the cluster and huffman steps after every step that "
+                                  "changes weights (prune, quantize, fold_bn, finetune)")
+            gb = gap_bits.get(mod) if isinstance(gap_bits, dict) else gap_bits
             if gb is None:
-                gb = dense_gap_bits if isinstance(layers[mod], nn.Linear) else conv_gap_bits
+                gb = dense_gap_bits if mod in dense_layers else conv_gap_bits
             out[key] = encode_shared(q.codebook_.astype(codebook_dtype), q.labels_, q.index_bits,
                                      gb if q.sparse_ else 0, huffman=huffman, layer=mod)
         elif t.is_floating_point():
@@ -255,30 +251,14 @@ def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool
 # ---- recipe steps: `cluster` (k-means + centroid fine-tuning) and `huffman` (exact coded size) ----
 
 def _register_steps() -> None:
-    from tinyopt.compress.recipe import Config, register_step
+    from tinyopt.compress.recipe import register_step
 
-    @dataclass
-    class ClusterStepConfig(Config):
-        conv_bits: int = 8
-        dense_bits: int = 5
-        init: str = "linear"
-        layers: dict | None = None  # {layer: bits}; 0 leaves a layer unshared
-        epochs: float = 1.0         # centroid fine-tuning
-        lr: float = 1e-4
-
-    @dataclass
-    class HuffmanStepConfig(Config):
-        conv_gap_bits: int = 8      # relative-index width (the paper: conv 8, dense 5)
-        dense_gap_bits: int = 5
-        codebook_dtype: str = "float32"
-        path: str | None = None     # also write the container file here
-
-    def step_cluster(model, cfg: ClusterStepConfig, ctx):
+    def step_cluster(model, cfg: ClusterConfig, ctx):
         from tinyopt.compress.prune import make_permanent_
         from tinyopt.compress.train import batches
 
         make_permanent_(model)  # pruning masks baked in: the zeros are what sharing keeps
-        qs = cluster_(model, ClusterConfig(cfg.conv_bits, cfg.dense_bits, cfg.init, ctx.seed, dict(cfg.layers or {})))
+        qs = cluster_(model, cfg, seed=ctx.seed)
         epochs = max(0, round(cfg.epochs)) if cfg.epochs >= 1 or cfg.epochs == 0 else 1
 
         class _Epochs:  # a fresh seeded shuffle each pass
@@ -289,33 +269,37 @@ def _register_steps() -> None:
                 return batches(*ctx.train, ctx.batch_size, ctx.seed + self.n)
 
         finetune_centroids_(model, qs, _Epochs(), epochs=epochs, lr=cfg.lr)
-        layers = shareable_layers(model)
+        ctx.state.clusters = qs
         for name, q in qs.items():
-            layers[name]._tinyopt_size = {"codebook": len(q.codebook_), "per_channel": False}
-        model._tinyopt_clusters = qs
+            ctx.state.storage[name] = {"codebook": len(q.codebook_), "per_channel": False}
         return model
 
-    def step_huffman(model, cfg: HuffmanStepConfig, ctx):
-        qs = getattr(model, "_tinyopt_clusters", None)
+    def step_huffman(model, cfg: HuffmanConfig, ctx):
+        qs = ctx.state.clusters
         if not qs:
             raise ConfigError("huffman needs shared weights", where="huffman",
                               fix="put a cluster step before the huffman step")
-        from tinyopt.compress.container import pack, save_compressed
+        from torch import nn
 
-        coded = encode_model(model, qs, conv_gap_bits=cfg.conv_gap_bits, dense_gap_bits=cfg.dense_gap_bits,
-                             codebook_dtype=cfg.codebook_dtype)
+        from tinyopt.compress._steps import deployable_state_dict
+        from tinyopt.compress.container import pack
+
+        dense = {n for n, m in shareable_layers(model).items() if isinstance(m, nn.Linear)}
+        coded = encode_state_dict(deployable_state_dict(model), qs, dense, conv_gap_bits=cfg.conv_gap_bits,
+                                  dense_gap_bits=cfg.dense_gap_bits, codebook_dtype=cfg.codebook_dtype)
         data, sizes = pack(coded)
-        layers = shareable_layers(model)
         for name in qs:  # exact bytes of the layer's record in the container
-            layers[name]._tinyopt_size = {**getattr(layers[name], "_tinyopt_size", {}),
-                                          "record_bytes": sizes[f"{name}.weight"]}
-        model._tinyopt_container_bytes = len(data)
-        if cfg.path:
-            save_compressed(cfg.path, coded)
+            ctx.state.storage[name] = {**ctx.state.storage.get(name, {}), "record_bytes": sizes[f"{name}.weight"]}
+        ctx.state.container_bytes = len(data)
+        if cfg.path:  # the file also carries the record convert/deploy read: its exact size is what counts
+            from tinyopt.compress.artifact import save_output
+
+            ctx.state.container_bytes = save_output(cfg.path, model, ctx.state, records=coded,
+                                                    input_shape=tuple(ctx.example_input.shape[1:]))
         return model
 
-    register_step("cluster", ClusterStepConfig, step_cluster)
-    register_step("huffman", HuffmanStepConfig, step_huffman)
+    register_step("cluster", ClusterConfig, step_cluster)
+    register_step("huffman", HuffmanConfig, step_huffman)
 
 
 _register_steps()

@@ -6,6 +6,10 @@ Layout (little-endian):
     per record:  name_len:u16  name:utf-8  kind:u8  body_len:u32  body  crc32:u32
         kind 0 (raw):    dtype:u8  ndim:u8  dims:u32*ndim  data          (float32/float16/int8/int32)
         kind 1 (shared): an ``encode_shared`` record (codebook, Huffman tables, codes, gaps)
+        kind 2 (meta):   UTF-8 JSON object (version 2 only; at most one, named ``tinyopt``): what
+                         ``tinyopt convert`` / ``deploy`` need to rebuild the model (``compress.artifact``)
+
+A file without metadata is written as version 1, byte for byte as before; version 2 adds the meta kind.
 
 The CRC32 covers name, kind and body. Every length is checked against the bytes left in the file
 before it is used, so a corrupt, truncated or hostile file raises ``ModelFormatError`` naming the file
@@ -14,6 +18,7 @@ and the record; it never hangs or allocates more than the file could describe.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import struct
@@ -29,6 +34,9 @@ from tinyopt.errors import ConfigError, ModelFormatError
 
 MAGIC = b"TOPZ"
 VERSION = 1
+META_VERSION = 2  # the version that allows a metadata record
+META_NAME = "tinyopt"
+MAX_META_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 31
 _RAW_DTYPES = {0: np.dtype("<f4"), 1: np.dtype("<f2"), 2: np.dtype("i1"), 3: np.dtype("<i4")}
 _RAW_CODE = {v.name: k for k, v in _RAW_DTYPES.items()}
@@ -46,16 +54,26 @@ def _raw_body(name: str, arr: np.ndarray) -> bytes:
     return head + arr.astype(_RAW_DTYPES[_RAW_CODE[arr.dtype.name]]).tobytes()
 
 
-def pack(layers: Mapping[str, EncodedTensor | np.ndarray]) -> tuple[bytes, dict[str, int]]:
-    """The container bytes and the exact byte count of each layer's record (overhead included)."""
-    out = [MAGIC, struct.pack("<BI", VERSION, len(layers))]
+def pack(layers: Mapping[str, EncodedTensor | np.ndarray], meta: dict | None = None) -> tuple[bytes, dict[str, int]]:
+    """The container bytes and the exact byte count of each layer's record (overhead included).
+    ``meta`` (a JSON-serialisable dict) becomes the version-2 metadata record, written first."""
+    items = list(layers.items())
+    if meta is not None:
+        if META_NAME in layers:
+            raise ConfigError(f"a layer is named '{META_NAME}', the metadata record's name", where=META_NAME,
+                              fix="rename the layer")
+        body = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        items.insert(0, (META_NAME, _Meta(body)))
+    out = [MAGIC, struct.pack("<BI", VERSION if meta is None else META_VERSION, len(items))]
     sizes = {}
-    for name, layer in layers.items():
+    for name, layer in items:
         nb = name.encode("utf-8")
         if not nb or len(nb) > 0xFFFF:
             raise ConfigError(f"layer name of {len(nb)} bytes", where=name or "<empty>",
                               fix="use a non-empty name shorter than 65536 bytes")
-        if isinstance(layer, EncodedTensor):
+        if isinstance(layer, _Meta):
+            kind, body = 2, layer.body
+        elif isinstance(layer, EncodedTensor):
             kind, body = 1, layer.payload
         else:
             kind, body = 0, _raw_body(name, layer)
@@ -63,29 +81,47 @@ def pack(layers: Mapping[str, EncodedTensor | np.ndarray]) -> tuple[bytes, dict[
         crc = zlib.crc32(rec[2:])
         rec += struct.pack("<I", crc)
         out.append(rec)
-        sizes[name] = len(rec)
+        if not isinstance(layer, _Meta):
+            sizes[name] = len(rec)
     return b"".join(out), sizes
 
 
-def save_compressed(path: str | os.PathLike, layers: Mapping[str, EncodedTensor | np.ndarray]) -> int:
+class _Meta:
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+
+def save_compressed(path: str | os.PathLike, layers: Mapping[str, EncodedTensor | np.ndarray],
+                    meta: dict | None = None) -> int:
     """Write the container atomically; returns its exact size in bytes."""
-    data, _ = pack(layers)
+    data, _ = pack(layers, meta)
     atomic_write_bytes(path, data)
     return len(data)
 
 
 def load_compressed(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every layer's weights, exactly as they were coded."""
+    return read_container(path)[0]
+
+
+def read_container(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict | None]:
+    """Every layer's weights and the metadata record (``None`` in a file without one)."""
     p = Path(path)
     if not p.is_file():
         raise ModelFormatError("file not found", path=path, fix="check the path")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise ModelFormatError("larger than 2 GiB, not a tinyopt compressed model", path=path,
                                fix="give a file written by save_compressed")
-    return unpack(p.read_bytes(), path=str(path))
+    return unpack_all(p.read_bytes(), path=str(path))
 
 
 def unpack(data: bytes, *, path: str | None = None) -> dict[str, np.ndarray]:
+    return unpack_all(data, path=path)[0]
+
+
+def unpack_all(data: bytes, *, path: str | None = None) -> tuple[dict[str, np.ndarray], dict | None]:
     def fail(what, where=None):
         raise ModelFormatError(what, path=path, where=where, fix=_FIX)
 
@@ -94,10 +130,10 @@ def unpack(data: bytes, *, path: str | None = None) -> dict[str, np.ndarray]:
     if len(data) < 9:
         fail("header truncated")
     version, n = struct.unpack_from("<BI", data, 4)
-    if version != VERSION:
-        raise ModelFormatError(f"container version {version}, this tinyopt reads version {VERSION}",
-                               path=path, fix="upgrade tinyopt or write the file again")
-    pos, out = 9, {}
+    if version not in (VERSION, META_VERSION):
+        raise ModelFormatError(f"container version {version}, this tinyopt reads versions {VERSION} and "
+                               f"{META_VERSION}", path=path, fix="upgrade tinyopt or write the file again")
+    pos, out, meta = 9, {}, None
     for i in range(n):
         where = f"record {i}"
         if len(data) - pos < 2 + 1 + 4 + 4:
@@ -118,10 +154,12 @@ def unpack(data: bytes, *, path: str | None = None) -> dict[str, np.ndarray]:
         (crc,) = struct.unpack_from("<I", data, end)
         if zlib.crc32(data[pos + 2:end]) != crc:
             fail("CRC32 mismatch", where)
-        if name in out:
-            fail("duplicate layer name", where)
+        if name in out or (kind == 2 and meta is not None):
+            fail("duplicate layer name" if name in out else "a second metadata record", where)
         body = data[start:end]
-        if kind == 0:
+        if kind == 2 and version == META_VERSION:
+            meta = _read_meta(body, name, fail, where)
+        elif kind == 0:
             out[name] = _read_raw(body, fail, where)
         elif kind == 1:
             out[name] = decode_shared(body, where=where, path=path)
@@ -130,7 +168,21 @@ def unpack(data: bytes, *, path: str | None = None) -> dict[str, np.ndarray]:
         pos = end + 4
     if pos != len(data):
         fail(f"{len(data) - pos} unexpected bytes after the last record")
-    return out
+    return out, meta
+
+
+def _read_meta(body: bytes, name: str, fail, where) -> dict:
+    if name != META_NAME:
+        fail(f"metadata record named {name!r}, not {META_NAME!r}", where)
+    if len(body) > MAX_META_BYTES:
+        fail(f"metadata record of {len(body)} bytes (at most {MAX_META_BYTES})", where)
+    try:
+        meta = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        fail("metadata record is not UTF-8 JSON", where)
+    if not isinstance(meta, dict):
+        fail("metadata record is not a JSON object", where)
+    return meta
 
 
 def _read_raw(body: bytes, fail, where) -> np.ndarray:

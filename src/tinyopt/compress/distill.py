@@ -9,14 +9,13 @@ learned 1x1 projection when the student's channel count differs from the teacher
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinyopt.compress._names import nearest
-from tinyopt.compress._options import Options
+from tinyopt._suggest import hint
+from tinyopt.compress.configs import DistillConfig
 from tinyopt.errors import ConfigError
 
 
@@ -31,30 +30,6 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, targets)
 
 
-@dataclass
-class DistillConfig(Options):
-    """``features`` maps a student module name to the teacher module whose output it should imitate."""
-
-    temperature: float = 4.0
-    alpha: float = 0.9
-    epochs: int = 10
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    beta: float = 1.0
-    features: dict[str, str] = field(default_factory=dict)
-
-    _subject = "distill"  # no annotation, so not a field: names these options in errors
-
-    def check(self) -> None:
-        if not self.temperature > 0:
-            raise ConfigError(f"temperature = {self.temperature}", where="distill", fix="use a temperature > 0")
-        if not 0 <= self.alpha <= 1:
-            raise ConfigError(f"alpha = {self.alpha} is outside [0, 1]", where="distill",
-                              fix="alpha weighs the soft loss; use a value in [0, 1] such as 0.9")
-        if self.epochs < 0:
-            raise ConfigError(f"epochs = {self.epochs}", where="distill", fix="use epochs >= 0")
-
-
 class _Taps:
     """Forward hooks that keep the latest output of named modules."""
 
@@ -64,7 +39,7 @@ class _Taps:
         self.handles = []
         for n in names:
             if n not in mods:
-                raise ConfigError(f"{who} has no module '{n}'{nearest(n, mods)}", where="distill.features",
+                raise ConfigError(f"{who} has no module '{n}'{hint(n, mods)}", where="distill.features",
                                   fix=f"name a module of the {who}")
             self.handles.append(mods[n].register_forward_hook(lambda _m, _i, o, n=n: self.out.__setitem__(n, o)))
 
@@ -94,7 +69,6 @@ def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: 
     output classes is a ``ConfigError``.
     """
     config = config or DistillConfig()
-    config.check()
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -103,7 +77,7 @@ def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: 
     adapters = nn.ModuleDict()
     opt = None
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(int(config.epochs)):
             student.train()
             total = agree = n = 0
             for x, y in batches:
@@ -137,29 +111,83 @@ def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: 
     return student
 
 
-# ---- recipe step `distill`: the current model teaches a new student from the zoo ----
+# ---- recipe step `distill`: the current model teaches a new, smaller student ----
+
+# Builder keywords a student may take that the teacher and the data already determine (zoo builders
+# and user factories alike): filled in when the student's builder accepts them and the recipe is silent.
+_INFERRED = ("num_classes", "input_size", "in_channels", "input_hw", "length")
+
+
+def _student_kwargs(builder, given: dict, input_shape: tuple[int, ...], num_classes: int) -> dict:
+    import inspect
+    import math
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return dict(given)
+    known = {"num_classes": num_classes, "input_size": math.prod(input_shape)}
+    if len(input_shape) == 3:
+        known |= {"in_channels": input_shape[0], "input_hw": tuple(input_shape[1:])}
+    elif len(input_shape) == 2:
+        known |= {"in_channels": input_shape[0], "length": input_shape[1]}
+    return {**{k: known[k] for k in _INFERRED if k in params and k in known}, **given}
+
+
+def build_student(source: str, options: dict | None, input_shape: tuple[int, ...], num_classes: int,
+                  folders=()) -> tuple[nn.Module, object, bool]:
+    """The student a distill step names (``zoo:<name>``, a bare zoo name, or ``file.py:factory``), sized
+    for the teacher's input and classes. A student that takes a flat vector while the teacher takes an
+    image or a sequence gets an ``nn.Flatten`` in front (it flattens channels-first, as PyTorch does).
+    Returns the student, its ``ModelRef`` (with the keywords used) and whether it was wrapped."""
+    from tinyopt import zoo
+    from tinyopt._modelref import ModelRef, is_torch_ref
+
+    if not source:
+        raise ConfigError("distill needs a student", where="distill",
+                          fix=f"set student to zoo:<name> ({', '.join(zoo.ZOO)}) or path/to/file.py:factory")
+    ref = ModelRef.parse(source if is_torch_ref(source) else f"zoo:{source}")
+    if ref.is_zoo:
+        builder = zoo.ZOO.get(ref.source[4:])
+        if builder is None:
+            zoo.build(ref.source[4:])  # raises the zoo's own 'unknown model' message
+    else:
+        builder = None
+    kwargs = _student_kwargs(builder, dict(options or {}), input_shape, num_classes) if builder else dict(options or {})
+    ref = ModelRef(ref.source, kwargs)
+    student = ref.build(folders)
+    declared = tuple(getattr(student, "input_shape", ()) or ())
+    flatten = len(declared) == 1 and len(input_shape) > 1
+    if flatten:
+        import math
+
+        if declared[0] != math.prod(input_shape):
+            raise ConfigError(f"the student takes {declared[0]} features but the teacher's input {input_shape} "
+                              f"has {math.prod(input_shape)}", where="distill.student",
+                              fix="give the student the teacher's input size")
+        student = flatten_input(student, input_shape)
+    return student, ref.resolved(folders), flatten
+
+
+def flatten_input(student: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """``nn.Sequential(nn.Flatten(), student)`` taking ``input_shape``."""
+    wrapped = nn.Sequential(nn.Flatten(), student)
+    wrapped.input_shape = tuple(input_shape)
+    return wrapped
+
 
 def _register_steps() -> None:
-    from tinyopt.compress.recipe import Config, register_step
+    from tinyopt.compress.recipe import register_step
 
-    @dataclass
-    class DistillStepConfig(Config):
-        student: str = ""                      # zoo model name
-        student_options: dict | None = None    # keyword arguments of zoo.build
-        temperature: float = 4.0
-        alpha: float = 0.9
-        epochs: int = 10
-        lr: float = 1e-3
-
-    def step_distill(model, cfg: DistillStepConfig, ctx):
-        from tinyopt import zoo
+    def step_distill(model, cfg: DistillConfig, ctx):
         from tinyopt.compress.train import batches
 
-        if not cfg.student:
-            raise ConfigError("distill needs a student", where="distill",
-                              fix=f"set student to a zoo model name: {', '.join(zoo.ZOO)}")
+        with torch.no_grad():
+            classes = int(model.eval()(ctx.example_input).shape[1])
         torch.manual_seed(ctx.seed)
-        student = zoo.build(cfg.student, **(cfg.student_options or {}))
+        folders = [ctx.folder] if ctx.folder else []
+        student, ref, flatten = build_student(cfg.student, cfg.student_options, tuple(ctx.example_input.shape[1:]),
+                                              classes, folders)
 
         class _Epochs:
             n = 0
@@ -168,17 +196,17 @@ def _register_steps() -> None:
                 self.n += 1
                 return batches(*ctx.train, ctx.batch_size, ctx.seed + self.n)
 
-        conf = DistillConfig(temperature=cfg.temperature, alpha=cfg.alpha, epochs=cfg.epochs, lr=cfg.lr)
-
         def report(epoch, m):
             import sys
 
-            print(f"distill epoch {epoch + 1}/{cfg.epochs}: loss {m['loss']:.4f}, agreement with the teacher "
+            print(f"distill epoch {epoch + 1}/{int(cfg.epochs)}: loss {m['loss']:.4f}, agreement with the teacher "
                   f"{100 * m['agreement']:.1f} %", file=sys.stderr, flush=True)
 
-        return distill_(student, model, _Epochs(), conf, on_epoch=report if ctx.progress else None)
+        out = distill_(student, model, _Epochs(), cfg, on_epoch=report if ctx.progress else None)
+        ctx.state.new_model(ref, [{"flatten_input": True}] if flatten else [])
+        return out
 
-    register_step("distill", DistillStepConfig, step_distill)
+    register_step("distill", DistillConfig, step_distill)
 
 
 _register_steps()

@@ -134,23 +134,21 @@ def fold_bn_model(model: nn.Module) -> nn.Module:
 # ---- recipe step `fold_bn` ----
 
 def _register_steps() -> None:
-    from dataclasses import dataclass
+    from tinyopt.compress.configs import FoldBNConfig
+    from tinyopt.compress.recipe import register_step
 
-    from tinyopt.compress.recipe import Config, register_step
-
-    @dataclass
-    class FoldBNStepConfig(Config):
-        groups: list | None = None  # explicit [[layer, bn(, relu)], ...]; default: found in Sequentials
-
-    def step_fold_bn(model, cfg: FoldBNStepConfig, ctx):
+    def step_fold_bn(model, cfg: FoldBNConfig, ctx):
         model.eval()
         if cfg.groups:
             fuse_modules_(model, cfg.groups)
+            groups = [list(g) for g in cfg.groups]
         else:
-            fold_bn_(model)
+            groups = fold_bn_(model)
+        if groups:
+            ctx.state.edits.append({"fold_bn": groups})
         return model
 
-    register_step("fold_bn", FoldBNStepConfig, step_fold_bn)
+    register_step("fold_bn", FoldBNConfig, step_fold_bn)
 
 
 _register_steps()

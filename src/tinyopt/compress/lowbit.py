@@ -18,13 +18,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from tinyopt._suggest import hint
 from tinyopt.compress import qmath
-from tinyopt.compress._names import nearest
+from tinyopt.compress.configs import WEIGHT_FORMATS  # one list, shared with the configs
 from tinyopt.compress.fake_quant import WeightFakeQuantize
 from tinyopt.compress.prune import check_finite, prunable_layers
 from tinyopt.errors import ConfigError
-
-WEIGHT_FORMATS = ("float16", "ternary", "binary")
 
 
 def _ste(w: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
@@ -82,19 +81,30 @@ def weight_quantizer(bits, per_channel: bool = True) -> nn.Module:
 def quantize_weights_(model: nn.Module, bits=8, layers: list[str] | None = None,
                       per_channel: bool = True) -> nn.Module:
     """Weight-only quantization in place (activations stay float). ``bits`` may be a ``{layer: bits}``
-    dict. Each touched layer records its format in ``_tinyopt_size`` for size accounting."""
+    dict. Size accounting reads each layer's format from its quantizer (``weight_format``)."""
     check_finite(model)
     all_layers = prunable_layers(model)
     per_layer = bits if isinstance(bits, dict) else dict.fromkeys(layers or list(all_layers), bits)
     for name, b in per_layer.items():
         if name not in all_layers:
             raise ConfigError(f"no quantizable layer '{name}'", where="quantize",
-                              fix=f"use one of {list(all_layers)}{nearest(name, all_layers)}")
+                              fix=f"use one of {list(all_layers)}{hint(name, all_layers)}")
         q = weight_quantizer(b, per_channel)
         m = all_layers[name]
         parametrize.register_parametrization(m, "weight", q)
-        m._tinyopt_size = {"bits": b, "per_channel": per_channel}
     return model
+
+
+def weight_format(q: nn.Module) -> dict:
+    """How a quantizer stores a weight: ``{"bits": n | "float16" | "ternary" | "binary", "per_channel"}``
+    (ternary and binary keep one scale per output channel; float16 needs none)."""
+    if isinstance(q, WeightFakeQuantize):
+        return {"bits": q.bits, "per_channel": q.per_channel}
+    named = {Float16: "float16", Ternary: "ternary", Binary: "binary"}
+    for cls, name in named.items():
+        if isinstance(q, cls):
+            return {"bits": name, "per_channel": cls is not Float16}
+    return {}
 
 
 def distinct_levels(w: torch.Tensor) -> int:
@@ -104,4 +114,4 @@ def distinct_levels(w: torch.Tensor) -> int:
 
 
 __all__ = ["WEIGHT_FORMATS", "Binary", "Float16", "Ternary", "distinct_levels", "quantize_weights_",
-           "weight_quantizer"]
+           "weight_format", "weight_quantizer"]

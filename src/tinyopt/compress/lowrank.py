@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
+from tinyopt.compress.configs import LowRankConfig
 from tinyopt.errors import ConfigError
 
 
@@ -91,20 +92,25 @@ def factorize(layer: nn.Module, rank: int | None = None, **kw) -> nn.Sequential:
 
 
 def lowrank_(model: nn.Module, *, energy: float | None = None, ratio: float | None = None,
-             layers: list[str] | None = None) -> dict[str, int]:
+             layers: list[str] | None = None, layer_types=("dense", "conv")) -> dict[str, int]:
     """Factorize layers of ``model`` in place; returns the rank chosen per replaced layer.
 
-    Without ``layers``, every Linear and non-grouped Conv2d is considered and replaced only when the two
-    factors hold fewer weights than the original (otherwise the layer is left alone).
+    Without ``layers``, every Linear ("dense") and non-grouped Conv2d ("conv") of ``layer_types`` is
+    considered and replaced only when the two factors hold fewer weights than the original (otherwise
+    the layer is left alone).
     """
+    kinds = {"dense": (nn.Linear,), "conv": (nn.Conv2d,)}
+    types = tuple(t for k in layer_types for t in kinds[k])
     cands = {n: m for n, m in model.named_modules()
              if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)}
     if layers is not None:
         for n in layers:
             if n not in cands:
-                raise ConfigError(f"no Linear/Conv2d layer '{n}'{nearest(n, cands)}", where="lowrank.layers",
+                raise ConfigError(f"no Linear/Conv2d layer '{n}'{hint(n, cands)}", where="lowrank.layers",
                                   fix=f"layers are: {', '.join(cands)}")
         cands = {n: cands[n] for n in layers}
+    else:
+        cands = {n: m for n, m in cands.items() if isinstance(m, types)}
     ranks = {}
     for name, m in cands.items():
         new = factorize(m, energy=energy, ratio=ratio, where=name)
@@ -114,6 +120,20 @@ def lowrank_(model: nn.Module, *, energy: float | None = None, ratio: float | No
         setattr(model.get_submodule(parent) if parent else model, attr, new)
         ranks[name] = new[0].out_features if isinstance(m, nn.Linear) else new[0].out_channels
     return ranks
+
+
+def replay_lowrank_(model: nn.Module, ranks: dict[str, int]) -> nn.Module:
+    """Replace each named layer by its two-factor form of the recorded rank (weights to be loaded
+    afterwards): how a saved low-rank model gets its architecture back."""
+    for name, rank in ranks.items():
+        try:
+            layer = model.get_submodule(name)
+        except AttributeError:
+            raise ConfigError(f"no layer '{name}' to factorize", where="lowrank",
+                              fix="rebuild the model the low-rank step ran on") from None
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, factorize(layer, int(rank), where=name))
+    return model
 
 
 def finetune_(model: nn.Module, batches: Iterable, *, epochs: int = 1, lr: float = 1e-3,
@@ -138,27 +158,20 @@ def finetune_(model: nn.Module, batches: Iterable, *, epochs: int = 1, lr: float
 # ---- recipe step `lowrank`: factorize, then fine-tune ----
 
 def _register_steps() -> None:
-    from dataclasses import dataclass
+    from tinyopt.compress.recipe import register_step
 
-    from tinyopt.compress.recipe import Config, register_step
-
-    @dataclass
-    class LowRankStepConfig(Config):
-        energy: float | None = None
-        ratio: float | None = 0.5
-        layers: list | None = None
-        epochs: float = 1.0
-        lr: float = 1e-3
-
-    def step_lowrank(model, cfg: LowRankStepConfig, ctx):
+    def step_lowrank(model, cfg: LowRankConfig, ctx):
         from tinyopt.compress.train import finetune
 
         ratio = None if cfg.energy is not None else cfg.ratio
-        lowrank_(model, energy=cfg.energy, ratio=ratio, layers=cfg.layers)
+        ranks = lowrank_(model, energy=cfg.energy, ratio=ratio, layers=cfg.layers, layer_types=cfg.layer_types)
+        if ranks:
+            ctx.state.edits.append({"lowrank": dict(ranks)})
+            ctx.state.forget_layers(ranks)
         return finetune(model, ctx.train, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size, seed=ctx.seed,
                         progress=ctx.progress, desc="low-rank fine-tune")
 
-    register_step("lowrank", LowRankStepConfig, step_lowrank)
+    register_step("lowrank", LowRankConfig, step_lowrank)
 
 
 _register_steps()

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from tinyopt._suggest import hint
 from tinyopt.compress import qmath
-from tinyopt.compress._names import nearest
 from tinyopt.errors import ConfigError, DataError
 
 
@@ -251,7 +251,7 @@ OBSERVERS = {
 def make_observer(name: str, **kw) -> Observer:
     """An observer by its recipe name (``minmax``, ``moving_average``, ``percentile``, ``mse``, ``kl``)."""
     if name not in OBSERVERS:
-        raise ConfigError(f"unknown observer '{name}'", fix=f"use one of {sorted(OBSERVERS)}{nearest(name, OBSERVERS)}")
+        raise ConfigError(f"unknown observer '{name}'", fix=f"use one of {sorted(OBSERVERS)}{hint(name, OBSERVERS)}")
     return OBSERVERS[name](**kw)
 
 

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from tinyopt.compress._names import nearest
+from tinyopt._suggest import hint
+from tinyopt.compress.configs import CRITERIA  # one list, shared with the configs
 from tinyopt.errors import ConfigError, DataError
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-CRITERIA = ("l1", "l2", "random", "taylor")
 
 
 class Mask(nn.Module):
@@ -45,7 +45,7 @@ def check_amount(amount: float, where: str | None = None) -> float:
 def check_criterion(criterion: str, where: str | None = None) -> str:
     if criterion not in CRITERIA:
         raise ConfigError(f"unknown pruning criterion '{criterion}'", where=where,
-                          fix=f"use one of {', '.join(CRITERIA)}{nearest(criterion, CRITERIA)}")
+                          fix=f"use one of {', '.join(CRITERIA)}{hint(criterion, CRITERIA)}")
     return criterion
 
 
@@ -163,7 +163,7 @@ def prune_unstructured_(model: nn.Module, amount: float | dict[str, float], scop
         for n in amount:
             if n not in all_layers:
                 raise ConfigError(f"no prunable layer '{n}'", where="prune",
-                                  fix=f"use one of {list(all_layers)}{nearest(n, all_layers)}")
+                                  fix=f"use one of {list(all_layers)}{hint(n, all_layers)}")
             check_amount(amount[n], where=n)
         names, ratios = list(amount), dict(amount)
     else:
@@ -172,7 +172,7 @@ def prune_unstructured_(model: nn.Module, amount: float | dict[str, float], scop
     for n in names:
         if n not in all_layers:
             raise ConfigError(f"no prunable layer '{n}'", where="prune",
-                              fix=f"use one of {list(all_layers)}{nearest(n, all_layers)}")
+                              fix=f"use one of {list(all_layers)}{hint(n, all_layers)}")
     gen = torch.Generator().manual_seed(seed)
     grads = gradients(model, data) if criterion == "taylor" else {}
     scores = {}

@@ -12,9 +12,9 @@
    folded weight ``w * gamma / sqrt(var + eps)`` (TFLM never sees the BatchNorm).
 3. ``calib`` batches run through the model with observers on; then rounding is switched on.
 
-Where the converter finds the numbers (all plain Python, also in ``model._tinyopt_qconfig``)::
+Where the converter finds the numbers (all plain Python; ``run_recipe`` keeps them in its state)::
 
-    qconfig = quant_params(model)        # refreshed dict; model._tinyopt_qconfig holds the same
+    qconfig = quant_params(model)        # read from the prepared model's own fake-quantizers
     qconfig["activations"][node_name]  -> {"scale", "zero_point", "bits", "quant_min", "quant_max",
                                            "min", "max", "fq_module"}   # node_name: torch.fx node name
                                            # of the ORIGINAL model's trace, the name from_torch gives
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import copy
 import operator
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 
 import torch
 import torch.fx
@@ -45,8 +45,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from tinyopt.compress import qmath
+from tinyopt.compress.configs import old_names, renamed
 from tinyopt.compress.fake_quant import FakeQuantize, WeightFakeQuantize
-from tinyopt.compress.lowbit import WEIGHT_FORMATS, weight_quantizer
+from tinyopt.compress.lowbit import WEIGHT_FORMATS, weight_format, weight_quantizer
 from tinyopt.compress.observers import make_observer
 from tinyopt.compress.prune import Mask, check_finite, make_permanent_, prunable_layers
 from tinyopt.errors import DataError, UnsupportedOpError
@@ -68,13 +69,23 @@ FUSES_ACT_FUNCS = {operator.add, torch.add, operator.iadd}
 @dataclass
 class QuantConfig:
     """What to quantize and how. ``weight_bits``: 2-8, 16, 'float16', 'ternary', 'binary' (or a
-    ``{layer: bits}`` dict for mixed precision); ``act_bits=None`` keeps activations in float."""
+    ``{layer: bits}`` dict for mixed precision); ``activation_bits=None`` keeps activations in float.
+    (``act_bits``, the old keyword, still works with a DeprecationWarning.)"""
 
     weight_bits: object = 8
-    act_bits: int | None = 8
+    activation_bits: int | None = 8
     observer: str = "minmax"
     per_channel: bool = True
     observer_kwargs: dict | None = None
+    act_bits: InitVar[int | None] = None
+
+    def __post_init__(self, act_bits=None) -> None:
+        if act_bits is not None:
+            renamed("act_bits", "activation_bits", "QuantConfig")
+            self.activation_bits = act_bits
+
+
+old_names(QuantConfig, {"act_bits": "activation_bits"})
 
 
 def _check_config(cfg: QuantConfig, layers) -> dict:
@@ -82,8 +93,8 @@ def _check_config(cfg: QuantConfig, layers) -> dict:
     for name, b in per_layer.items():
         if b not in WEIGHT_FORMATS:
             qmath.check_bits(b, where=name)
-    if cfg.act_bits is not None:
-        qmath.check_bits(cfg.act_bits, where="activations")
+    if cfg.activation_bits is not None:
+        qmath.check_bits(cfg.activation_bits, where="activations")
     return per_layer
 
 
@@ -178,31 +189,56 @@ def prepare(model: nn.Module, config: QuantConfig | None = None) -> torch.fx.Gra
         if isinstance(q, WeightFakeQuantize) and name in pairs:
             q.fold = _bn_fold_factor(mods[pairs[name]])
         parametrize.register_parametrization(m, "weight", q)
-        m._tinyopt_size = {"bits": bits, "per_channel": cfg.per_channel}
-    gm._tinyopt_fq = {}
-    if cfg.act_bits is not None:
+    if cfg.activation_bits is not None:
         count = 0
         for n in list(gm.graph.nodes):
             if not _needs_observer(n, mods):
                 continue
-            fq = FakeQuantize(make_observer(cfg.observer, bits=cfg.act_bits, **(cfg.observer_kwargs or {})))
+            fq = FakeQuantize(make_observer(cfg.observer, bits=cfg.activation_bits, **(cfg.observer_kwargs or {})))
             fq_name = f"act_fq_{count}"
             count += 1
             gm.add_submodule(fq_name, fq)
             with gm.graph.inserting_after(n):
                 new = gm.graph.call_module(fq_name, (n,))
             n.replace_all_uses_with(new, delete_user_cb=lambda u, new=new: u is not new)
-            gm._tinyopt_fq[n.name] = fq_name
         gm.graph.lint()
         gm.recompile()
-    gm._tinyopt_bn_pairs = pairs
-    gm._tinyopt_config = cfg
     return gm
+
+
+def _fq_nodes(gm: nn.Module) -> dict[str, str]:
+    """Observed node name -> name of its activation fake-quantizer, read from the graph itself (each
+    quantizer is a call_module node whose one argument is the node it observes)."""
+    graph = getattr(gm, "graph", None)
+    if graph is None:
+        return {}
+    out = {}
+    for n in graph.nodes:
+        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), FakeQuantize) and n.args:
+            out[n.args[0].name] = n.target
+    return out
 
 
 def fake_quants(gm: nn.Module) -> dict[str, FakeQuantize]:
     """Activation fake-quantizers by the name of the node they observe."""
-    return {node: getattr(gm, fq) for node, fq in getattr(gm, "_tinyopt_fq", {}).items()}
+    return {node: gm.get_submodule(fq) for node, fq in _fq_nodes(gm).items()}
+
+
+def weight_quantizers(model: nn.Module) -> dict[str, nn.Module]:
+    """Conv/Linear layer name -> the quantizer parametrizing its weight (pruning masks are not quantizers)."""
+    out = {}
+    for name, m in prunable_layers(model).items():
+        if parametrize.is_parametrized(m, "weight"):
+            q = next((p for p in m.parametrizations.weight if not isinstance(p, Mask)), None)
+            if q is not None:
+                out[name] = q
+    return out
+
+
+def is_prepared(model: nn.Module) -> bool:
+    """True for a model made by ``prepare`` / ``quantize_static`` / ``quantize_dynamic`` / QAT: a traced
+    GraphModule holding fake-quantizers (the converter then uses their scales as they are)."""
+    return isinstance(model, torch.fx.GraphModule) and bool(_fq_nodes(model) or weight_quantizers(model))
 
 
 def set_mode(gm: nn.Module, observing: bool, quantizing: bool) -> None:
@@ -232,7 +268,6 @@ def calibrate(gm: nn.Module, calib, max_batches: int | None = None) -> nn.Module
         fq.observer.refit()
         fq.refit_each_batch = True
     set_mode(gm, False, True)
-    gm._tinyopt_qconfig = quant_params(gm)
     return gm
 
 
@@ -250,8 +285,8 @@ def quantize_dynamic(model: nn.Module, config: QuantConfig | None = None) -> tor
     """Dynamic PTQ: weights quantized ahead of time; each Conv/Linear input is quantized per tensor
     with the range of the values it actually receives (no calibration; costs a min/max per call)."""
     cfg = copy.copy(config or QuantConfig())
-    act_bits = cfg.act_bits
-    cfg.act_bits = None
+    act_bits = cfg.activation_bits
+    cfg.activation_bits = None
     gm = prepare(model, cfg)
     if act_bits is not None:
         qmin, qmax = qmath.qrange(act_bits)
@@ -263,7 +298,6 @@ def quantize_dynamic(model: nn.Module, config: QuantConfig | None = None) -> tor
 
         for m in prunable_layers(gm).values():
             m.register_forward_pre_hook(hook)
-    gm._tinyopt_qconfig = quant_params(gm)
     return gm
 
 
@@ -297,7 +331,7 @@ def correct_bias_(gm: nn.Module, calib) -> nn.Module:
     for h in handles:
         h.remove()
     mods = dict(gm.named_modules())
-    pairs = getattr(gm, "_tinyopt_bn_pairs", {})
+    pairs = _conv_bn_pairs(gm)
     with torch.no_grad():
         for name, m in layers.items():
             if sums[name] is None:
@@ -324,43 +358,43 @@ def weight_quantizer_of(m: nn.Module) -> tuple[torch.Tensor, nn.Module | None]:
 
 
 def quant_params(gm: nn.Module) -> dict:
-    """The converter's view of a prepared model (see the module docstring)."""
-    cfg = getattr(gm, "_tinyopt_config", QuantConfig())
+    """The converter's view of a prepared model (see the module docstring), read from its quantizers."""
+    nodes = _fq_nodes(gm)
     acts = {}
     for node, fq in fake_quants(gm).items():
         if fq.fitted:
-            acts[node] = fq.qparams() | {"fq_module": gm._tinyopt_fq[node]}
+            acts[node] = fq.qparams() | {"fq_module": nodes[node]}
     weights = {}
-    pairs = getattr(gm, "_tinyopt_bn_pairs", {})
-    for name, m in prunable_layers(gm).items():
-        if not parametrize.is_parametrized(m, "weight"):
-            continue
-        w, q = weight_quantizer_of(m)
-        if q is None:
-            continue
+    pairs = _conv_bn_pairs(gm) if isinstance(gm, torch.fx.GraphModule) else {}
+    layers = prunable_layers(gm)
+    for name, q in weight_quantizers(gm).items():
         if not isinstance(q, WeightFakeQuantize):
-            weights[name] = {"format": m._tinyopt_size["bits"], "folded_bn": pairs.get(name)}
+            weights[name] = {"format": weight_format(q)["bits"], "folded_bn": pairs.get(name)}
             continue
+        w, _ = weight_quantizer_of(layers[name])
         if q.fold is not None:
             w = w * q.fold().reshape([-1] + [1] * (w.dim() - 1))
         s, z, qmin, qmax = q.qparams(w)
         weights[name] = {"scale": s.reshape(-1).tolist(), "zero_point": z.reshape(-1).tolist(),
                          "axis": 0 if q.per_channel else None, "bits": q.bits, "quant_min": qmin,
                          "quant_max": qmax, "folded_bn": pairs.get(name)}
-    eight = cfg.weight_bits == 8 and cfg.act_bits == 8
+    # TFLM's int8 scheme: every weight 8-bit integer, every activation observed at 8 bits
+    eight = (bool(acts) and all(a.get("bits") == 8 for a in acts.values()) and bool(weights)
+             and all(w.get("bits") == 8 for w in weights.values()))
     return {"scheme": "tflm-int8" if eight else "simulated", "activations": acts, "weights": weights}
 
 
 def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     """A float copy without observers, weights replaced by their rounded values."""
     out = copy.deepcopy(gm)
+    removed = []
     for node in list(out.graph.nodes):
         if node.op == "call_module" and isinstance(out.get_submodule(node.target), FakeQuantize):
             node.replace_all_uses_with(node.args[0])
             out.graph.erase_node(node)
-    for name in getattr(out, "_tinyopt_fq", {}).values():
-        delattr(out, name)
-    out._tinyopt_fq = {}
+            removed.append(node.target)
+    for name in removed:
+        out.delete_submodule(name)
     out.graph.lint()
     out.recompile()
     # deepcopy keeps torch's generated Parametrized* class shared with ``gm``; removing the copy's
@@ -381,5 +415,6 @@ def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return out
 
 
-__all__ = ["QuantConfig", "calibrate", "correct_bias_", "fake_quants", "prepare", "quant_params",
-           "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace", "weight_quantizer_of"]
+__all__ = ["QuantConfig", "calibrate", "correct_bias_", "fake_quants", "is_prepared", "prepare", "quant_params",
+           "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace", "weight_quantizer_of",
+           "weight_quantizers"]

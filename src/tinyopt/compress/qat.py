@@ -4,7 +4,7 @@ BatchNorm is handled the way TFLite deploys it: statistics are frozen (the model
 and batch statistics of a quantized network are noisy), and a conv followed by BatchNorm has its weight
 fake-quantized *after* folding (``w * gamma / sqrt(var + eps)``), so the rounding learnt is the rounding
 of the deployed folded weight. Activation ranges follow a moving average of each batch's min/max,
-initialised from a short calibration. The returned model exposes the same ``_tinyopt_qconfig`` as PTQ.
+initialised from a short calibration. ``ptq.quant_params`` reads the returned model as it reads PTQ's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import copy
 import torch.nn.functional as F
 from torch import nn
 
-from tinyopt.compress.ptq import BATCHNORMS, QuantConfig, calibrate, prepare, quant_params, set_mode
+from tinyopt.compress.configs import renamed
+from tinyopt.compress.ptq import BATCHNORMS, QuantConfig, calibrate, fake_quants, prepare, set_mode
 from tinyopt.compress.train import as_tensors, batches, finetune
 
 
@@ -47,19 +48,25 @@ def prepare_qat(model: nn.Module, config: QuantConfig | None = None):
 
 
 def quantize_aware_train(model: nn.Module, data, config: QuantConfig | None = None, epochs: float = 1,
-                         lr: float = 1e-4, batch_size: int = 64, seed: int = 0, calib_batches: int = 8,
-                         progress: bool = False, **train_kw):
-    """QAT on ``data = (x, y)``: returns a prepared copy, fine-tuned, observers frozen, rounding on."""
+                         lr: float = 1e-4, batch_size: int = 64, seed: int = 0, calibration_samples: int = 512,
+                         progress: bool = False, calib_batches: int | None = None, **train_kw):
+    """QAT on ``data = (x, y)``: returns a prepared copy, fine-tuned, observers frozen, rounding on.
+
+    The activation ranges start from ``calibration_samples`` training samples (in order); the old
+    ``calib_batches`` (a count of batches) still works with a DeprecationWarning."""
+    if calib_batches is not None:
+        renamed("calib_batches", "calibration_samples", "quantize_aware_train")
+        calibration_samples = calib_batches * batch_size
     gm = prepare_qat(model, config)
     x, y = data
-    if gm._tinyopt_fq:
-        calibrate(gm, batches(*as_tensors(x, y), batch_size), max_batches=calib_batches)
+    if fake_quants(gm):
+        calibrate(gm, batches(*as_tensors(x, y), batch_size),
+                  max_batches=max(1, -(-int(calibration_samples) // batch_size)))
     set_mode(gm, True, True)
     finetune(gm, (x, y), epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, desc="QAT",
              **train_kw)
     set_mode(gm, False, True)
     gm.eval()
-    gm._tinyopt_qconfig = quant_params(gm)
     return gm
 
 

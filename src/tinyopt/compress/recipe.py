@@ -6,24 +6,41 @@ YAML, Python and the CLI say the same thing in the same words::
     batch_size: 64
     steps:
       - finetune: {epochs: 2, lr: 0.001}
-      - prune: {method: structured, ratio: 0.5, schedule: iterative, rounds: 2, epochs: 1}
-      - quantize: {mode: qat, bits: 8, epochs: 1}
+      - prune: {method: structured, sparsity: 0.5, schedule: iterative, rounds: 2, epochs: 1}
+      - quantize: {mode: qat, weight_bits: 8, epochs: 1}
 
-Each step name maps, through a registry, to ``(config class, function)``; other modules add their own
-steps with ``register_step(name, ConfigClass, fn)`` where ``fn(model, config, ctx) -> model``. Unknown
-steps and keys are errors that name the nearest valid word.
+Each step name maps to a config class (``tinyopt.compress.configs``) and a function; other modules add
+their own steps with ``register_step(name, ConfigClass, fn)`` where ``fn(model, config, ctx) -> model``.
+Unknown steps and keys are errors that name the nearest valid word; the whole recipe is checked
+without importing torch. ``Recipe.with_overrides(["prune.epochs=0.5"])`` is ``tinyopt compress --set``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tinyopt._suggest import hint
 from tinyopt._yaml import load_yaml_file
-from tinyopt.compress._names import nearest
+from tinyopt.compress.configs import (
+    BUILTIN_CONFIGS,
+    ClusterConfig,
+    Config,
+    DistillConfig,
+    FinetuneConfig,
+    FoldBNConfig,
+    HuffmanConfig,
+    LowRankConfig,
+    MixedPrecisionConfig,
+    PruneConfig,
+    QuantizeConfig,
+    renamed,
+)
+from tinyopt.compress.state import CompressionState
 from tinyopt.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: reading and checking a recipe does not import torch
@@ -31,73 +48,10 @@ if TYPE_CHECKING:  # annotations only: reading and checking a recipe does not im
     from torch import nn
 
 
-class Config:
-    """Mixin for step configs: data only, round-trips through plain dicts."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None, where: str | None = None):
-        d = {} if d is None else d
-        if not isinstance(d, dict):
-            raise ConfigError(f"options must be a mapping, got {type(d).__name__}", where=where,
-                              fix="write 'key: value' pairs, e.g. {ratio: 0.5}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for k in d:
-            if k not in names:
-                raise ConfigError(f"unknown key '{k}'", where=where,
-                                  fix=f"valid keys: {', '.join(names)}{nearest(k, names)}")
-        return cls(**d)
-
-
-@dataclass
-class FinetuneConfig(Config):
-    epochs: float = 1.0
-    lr: float = 1e-3
-    l1: float = 0.0  # sparsity-inducing regularization, added to the loss
-    l2: float = 0.0
-
-
-@dataclass
-class PruneConfig(Config):
-    method: str = "unstructured"  # unstructured | structured
-    ratio: float = 0.5
-    scope: str = "layer"  # layer | global (unstructured)
-    criterion: str = "l1"  # l1 | l2 | random | taylor
-    schedule: str = "one_shot"  # one_shot | iterative | polynomial | constant
-    rounds: int = 3  # iterative
-    epochs: float = 1.0  # fine-tuning after (or, for polynomial/constant, during) pruning
-    lr: float = 1e-3
-    layers: dict | None = None  # per-layer ratios (unstructured), e.g. from a sensitivity scan
-    sensitivity: bool = False  # unstructured one-shot: per-layer ratios from a scan reaching `ratio`
-
-
-@dataclass
-class QuantizeConfig(Config):
-    mode: str = "ptq"  # ptq | dynamic | qat | weights
-    bits: object = 8  # 2-8, 16, float16, ternary, binary (or {layer: bits})
-    act_bits: int | None = 8
-    observer: str = "minmax"  # minmax | moving_average | percentile | mse | kl
-    per_channel: bool = True
-    bias_correction: bool = False
-    calib_batches: int = 8
-    epochs: float = 1.0  # qat
-    lr: float = 1e-4
-
-
-@dataclass
-class MixedPrecisionConfig(Config):
-    budget_bits: float = 4.0  # size budget: the size of the model with every weight at this width
-    candidates: list = field(default_factory=lambda: [2, 3, 4, 5, 6, 8])
-    act_bits: int | None = 8
-    epochs: float = 1.0  # QAT after choosing the widths
-    lr: float = 1e-4
-
-
 @dataclass
 class StepContext:
-    """What a step may use: data, an example input, the seed, the batch size, progress output."""
+    """What a step may use: data (in the model's own layout), the seed, the batch size, progress
+    output, the compression state the steps share, and the folder relative paths in the recipe start from."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -106,6 +60,8 @@ class StepContext:
     seed: int = 0
     batch_size: int = 64
     progress: bool = False
+    state: CompressionState = field(default_factory=CompressionState)
+    folder: str | None = None
 
     @property
     def example_input(self) -> torch.Tensor:
@@ -121,10 +77,7 @@ class StepContext:
 
 
 STEPS: dict[str, tuple[type, Callable]] = {}
-# the steps tinyopt registers itself (on first use, since their modules import torch): a recipe naming
-# none of these nor a step registered by the caller is refused without importing them
-BUILTIN_STEPS = frozenset({"cluster", "distill", "finetune", "fold_bn", "huffman", "lowrank", "mixed_precision",
-                           "prune", "quantize"})
+BUILTIN_STEPS = frozenset(BUILTIN_CONFIGS)
 
 
 def register_step(name: str, config_cls: type, fn: Callable[[nn.Module, object, StepContext], nn.Module]) -> None:
@@ -134,15 +87,72 @@ def register_step(name: str, config_cls: type, fn: Callable[[nn.Module, object, 
     STEPS[name] = (config_cls, fn)
 
 
+def config_class(name: str) -> type:
+    """The config class of a step (a step registered by the caller wins over a built-in name)."""
+    return STEPS[name][0] if name in STEPS else BUILTIN_CONFIGS[name]
+
+
+def step_function(name: str) -> Callable:
+    if name not in STEPS:
+        _builtin_steps()
+    return STEPS[name][1]
+
+
+def _parse_steps(raw, source: str | None, batch_size: int) -> list[tuple[str, Config]]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("'steps' must be a non-empty list", path=source, where="recipe",
+                          fix="list steps such as '- prune: {sparsity: 0.5}'")
+    steps = []
+    for i, item in enumerate(raw, 1):
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"step {i} must be one 'name: {{options}}' pair", path=source,
+                              where=f"step {i}", fix="write e.g. '- quantize: {mode: ptq, weight_bits: 8}'")
+        (name, opts), = item.items()
+        known = sorted(BUILTIN_STEPS | set(STEPS))
+        if name not in known:
+            raise ConfigError(f"unknown step '{name}'", path=source, where=f"step {i}",
+                              fix=f"known steps: {', '.join(known)}{hint(name, known)}")
+        where = f"step {i} ({name})"
+        cls = config_class(name)
+        if cls is QuantizeConfig and isinstance(opts, dict) and "calib_batches" in opts:
+            opts = _calib_batches(opts, batch_size, where)
+        steps.append((name, cls.from_dict(opts, where=where)))
+    return steps
+
+
+def _calib_batches(opts: dict, batch_size: int, where: str) -> dict:
+    """The old ``calib_batches`` (a count of batches) as ``calibration_samples`` (a count of samples)."""
+    opts = dict(opts)
+    n = opts.pop("calib_batches")
+    if "calibration_samples" in opts:
+        raise ConfigError("both 'calib_batches' and 'calibration_samples' are given", where=where,
+                          fix="keep only 'calibration_samples'")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"calib_batches {n!r} must be a positive integer", where=where,
+                          fix="write calibration_samples: <number of samples> instead")
+    renamed("calib_batches", f"calibration_samples (calib_batches: {n} = calibration_samples: {n * batch_size}"
+            f" at batch_size {batch_size})", where)
+    opts["calibration_samples"] = n * batch_size
+    return opts
+
+
 @dataclass
 class Recipe:
     steps: list = field(default_factory=list)  # [(name, config)]
     seed: int = 0
     batch_size: int = 64
+    source: str | None = field(default=None, compare=False, repr=False)  # the file it was read from
 
     def to_dict(self) -> dict:
         return {"seed": self.seed, "batch_size": self.batch_size,
                 "steps": [{name: cfg.to_dict()} for name, cfg in self.steps]}
+
+    @property
+    def folder(self) -> str | None:
+        """Where relative paths inside the recipe (a student's file) start from."""
+        return str(Path(self.source).parent) if self.source else None
 
     @classmethod
     def from_dict(cls, d: dict, source: str | None = None) -> Recipe:
@@ -153,32 +163,58 @@ class Recipe:
         for k in d:
             if k not in top:
                 raise ConfigError(f"unknown key '{k}'", path=source, where="recipe",
-                                  fix=f"valid keys: {', '.join(top)}{nearest(k, top)}")
-        raw = d.get("steps")
-        if not isinstance(raw, list) or not raw:
-            raise ConfigError("'steps' must be a non-empty list", path=source, where="recipe",
-                              fix="list steps such as '- prune: {ratio: 0.5}'")
-        named = []
-        for i, item in enumerate(raw, 1):
-            if isinstance(item, str):
-                item = {item: {}}
-            if not isinstance(item, dict) or len(item) != 1:
-                raise ConfigError(f"step {i} must be one 'name: {{options}}' pair", path=source,
-                                  where=f"step {i}", fix="write e.g. '- quantize: {mode: ptq, bits: 8}'")
-            (name, opts), = item.items()
-            known = sorted(BUILTIN_STEPS | set(STEPS))
-            if name not in known:
-                raise ConfigError(f"unknown step '{name}'", path=source, where=f"step {i}",
-                                  fix=f"known steps: {', '.join(known)}{nearest(name, known)}")
-            named.append((i, name, opts))
+                                  fix=f"valid keys: {', '.join(top)}{hint(k, top)}")
         seed, bs = d.get("seed", 0), d.get("batch_size", 64)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ConfigError(f"seed {seed!r} is not an integer", path=source, fix="give an integer seed")
         if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
             raise ConfigError(f"batch_size {bs!r} is not a positive integer", path=source, fix="e.g. batch_size: 64")
-        _builtin_steps()  # the step options are checked by each step's config class
-        steps = [(name, STEPS[name][0].from_dict(opts, where=f"step {i} ({name})")) for i, name, opts in named]
-        return cls(steps, seed, bs)
+        return cls(_parse_steps(d.get("steps"), source, bs), seed, bs, source)
+
+    def with_overrides(self, assignments: Iterable[str]) -> Recipe:
+        """A copy with ``KEY=VALUE`` assignments applied (values read as YAML: numbers, lists, ...).
+
+        KEY is ``seed``, ``batch_size``, or ``STEP.OPTION`` where STEP is a step name (every step of that
+        name), a 1-based position, or ``*`` (every step that has OPTION): e.g. ``prune.epochs=0.5``,
+        ``2.weight_bits=4``, ``*.epochs=0.1``.
+        """
+        import yaml
+
+        d = self.to_dict()
+        for text in assignments:
+            key, eq, value_text = str(text).partition("=")
+            where = f"--set {text}"
+            if not eq or not key.strip():
+                raise ConfigError(f"'{text}' is not KEY=VALUE", where="--set", fix="write e.g. --set prune.epochs=0.5")
+            try:
+                value = yaml.safe_load(value_text) if value_text.strip() else None
+            except yaml.YAMLError:
+                value = value_text
+            key = key.strip()
+            if key in ("seed", "batch_size"):
+                d[key] = value
+                continue
+            step, dot, option = key.rpartition(".")
+            names = [next(iter(s)) for s in d["steps"]]
+            if not dot:
+                raise ConfigError(f"'{key}' names no step", where=where,
+                                  fix="write STEP.OPTION (e.g. prune.epochs), N.OPTION or *.OPTION, or seed / batch_size")
+            if step == "*":
+                hits = [i for i, n in enumerate(names) if option in config_class(n).fields()
+                        or option in config_class(n)._renamed]
+            elif step.isdigit():
+                hits = [int(step) - 1] if 1 <= int(step) <= len(names) else []
+            else:
+                hits = [i for i, n in enumerate(names) if n == step]
+            if not hits:
+                what = {"*": f"no step has an option '{option}'"}.get(step, f"the recipe has no step '{step}'")
+                raise ConfigError(what, where=where, fix=f"steps: {', '.join(f'{i + 1}. {n}' for i, n in enumerate(names))}"
+                                  f"{hint(step, names) if step not in ('*',) and not step.isdigit() else ''}")
+            for i in hits:
+                opts = dict(d["steps"][i][names[i]])
+                opts[option] = value
+                d["steps"][i] = {names[i]: opts}
+        return Recipe.from_dict(d, source=self.source)
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:
@@ -193,11 +229,11 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 
 
 def _builtin_steps() -> None:
-    if "prune" not in STEPS:
-        from tinyopt.compress import _steps  # noqa: F401  (registers prune/quantize/finetune/mixed)
-    if "cluster" not in STEPS:  # registers cluster/huffman, distill, lowrank, fold_bn
-        from tinyopt.compress import cluster, distill, fuse, lowrank  # noqa: F401
+    """Import the step modules (they import torch), which register the built-in step functions."""
+    from tinyopt.compress import _steps, cluster, distill, fuse, lowrank  # noqa: F401
 
 
-__all__ = ["Config", "FinetuneConfig", "MixedPrecisionConfig", "PruneConfig", "QuantizeConfig", "Recipe",
-           "BUILTIN_STEPS", "STEPS", "StepContext", "load_recipe", "register_step"]
+__all__ = ["BUILTIN_STEPS", "STEPS", "ClusterConfig", "CompressionState", "Config", "DistillConfig",
+           "FinetuneConfig", "FoldBNConfig", "HuffmanConfig", "LowRankConfig", "MixedPrecisionConfig",
+           "PruneConfig", "QuantizeConfig", "Recipe", "StepContext", "config_class", "load_recipe",
+           "register_step", "step_function"]

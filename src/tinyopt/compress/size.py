@@ -9,11 +9,11 @@ Two levels:
   the positions of the non-zeros when storing only those pays off (a bitmask, or Deep Compression's
   relative indices with filler zeros for long gaps), per-channel scales, and codebooks.
 
-A layer says how it is stored through the attribute ``module._tinyopt_size`` (a dict), set by the step
-that changed it: ``{"bits": 8 | 4 | "float16" | "ternary" | "binary", "per_channel": True,
-"codebook": k, "coded_bytes": n}``. ``codebook`` (weight sharing) makes each weight a ``ceil(log2 k)``-bit
-index plus ``k`` float32 centroids; ``coded_bytes`` (Huffman) replaces the value bytes by the coded size.
-Anything without the attribute is float32.
+A layer's storage format is read from the layer itself, where its quantizer says it (``bits``: an
+integer width, "float16", "ternary" or "binary"; per-channel scales), and from the compression state
+for what the module cannot say (``state.storage[layer]``: ``codebook`` = k after weight sharing, each
+weight a ``ceil(log2 k)``-bit index plus ``k`` float32 centroids; ``record_bytes`` = the exact bytes of
+its Huffman-coded record). Anything else is float32.
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ class SizeReport:
         return compression_ratio(self.original_bytes, self.bytes)
 
 
-def model_size(model: nn.Module, index: str = "auto", relative_bits: int = 4) -> SizeReport:
-    """Bytes of every parameter of ``model`` as its layers are stored (see the module docstring).
+def model_size(model: nn.Module, index: str = "auto", relative_bits: int = 4, *, state=None) -> SizeReport:
+    """Bytes of every parameter of ``model`` as its layers are stored (see the module docstring);
+    ``state`` is a ``CompressionState`` (weight sharing and coding record their formats there).
 
     Weights of quantized layers use their bits and per-channel float32 scales; their biases are int32
     (TFLM: bias scale = input scale x weight scale), float16 layers keep float16 biases; every other
@@ -144,8 +145,13 @@ def model_size(model: nn.Module, index: str = "auto", relative_bits: int = 4) ->
     """
     rows: list[TensorSize] = []
     done: set[int] = set()
+    from tinyopt.compress.lowbit import weight_format
+    from tinyopt.compress.ptq import weight_quantizers
+
+    quantizers = weight_quantizers(model)
+    storage = state.storage if state is not None else {}
     for lname, m in prunable_layers(model).items():
-        info = getattr(m, "_tinyopt_size", {})
+        info = {**(weight_format(quantizers[lname]) if lname in quantizers else {}), **storage.get(lname, {})}
         bits = info.get("bits", 32)
         w = m.weight.detach()
         quantized = bits not in (32, "float32", "float16")

@@ -78,24 +78,28 @@ def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.nda
     return x
 
 
+def fixed_ranges(activations: dict) -> dict[str, tuple[float, int]]:
+    """Tensor name -> (scale, zero point) for the int8 activation ranges a quantized PyTorch model learnt
+    (``tinyopt.compress.ptq.quant_params(model)["activations"]``); other widths are left to calibration."""
+    return {name: (float(np.asarray(a["scale"]).ravel()[0]), int(np.asarray(a["zero_point"]).ravel()[0]))
+            for name, a in activations.items() if a.get("bits", 8) == 8 and a.get("quant_min", -128) == -128}
+
+
 def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
-                  observer: str | None = None) -> Graph:
-    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph."""
+                  observer: str | None = None, fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
+    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph. ``fixed`` gives
+    activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``), kept as they are."""
     import torch
 
+    from tinyopt.compress import ptq
     from tinyopt.graph.torch_import import from_torch
 
     if isinstance(calib_data, torch.Tensor):
         calib_data = calib_data.detach().cpu().numpy()
-    fixed = None
+    fixed = dict(fixed or {}) or None
     module = model
-    if hasattr(model, "_tinyopt_fq"):  # prepared by tinyopt.compress.ptq / qat
-        from tinyopt.compress import ptq
-
-        qconfig = ptq.quant_params(model)
-        fixed = {name: (float(np.asarray(a["scale"]).ravel()[0]), int(np.asarray(a["zero_point"]).ravel()[0]))
-                 for name, a in qconfig["activations"].items()
-                 if a.get("bits", 8) == 8 and a.get("quant_min", -128) == -128}
+    if ptq.is_prepared(model):  # prepared by tinyopt.compress.ptq / qat: its fake-quantizers say so
+        fixed = {**(fixed or {}), **fixed_ranges(ptq.quant_params(model)["activations"])}
         module = ptq.strip(model)  # float, on-grid weights; QAT's frozen BatchNorms made plain
     was_training = module.training
     module.eval()

@@ -1,6 +1,6 @@
 """The one intermediate representation every importer produces and every stage consumes.
 
-Conventions (see DESIGN.md):
+Conventions (docs/index.md, Conventions):
 - Activations are NHWC with the batch dimension kept (always 1 in a Graph), as in TFLite.
 - Constant tensors keep TFLite's layouts: CONV_2D weights ``[O, KH, KW, I]``, DEPTHWISE_CONV_2D
   weights ``[1, KH, KW, I*M]``, FULLY_CONNECTED weights ``[O, I]``, biases ``[O]``.

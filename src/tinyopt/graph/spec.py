@@ -12,10 +12,10 @@ layers:
 
 from __future__ import annotations
 
-import difflib
 import os
 
 from tinyopt import ops
+from tinyopt._suggest import did_you_mean
 from tinyopt._yaml import load_yaml_file
 from tinyopt.errors import ConfigError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Tensor
@@ -87,7 +87,7 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
     unknown = set(doc) - {"name", "input", "layers", "dtype"}
     if unknown:
         key = sorted(unknown, key=str)[0]  # YAML keys may be numbers or null: compare and match as text
-        near = difflib.get_close_matches(str(key), ["name", "input", "layers", "dtype"], n=1)
+        near = did_you_mean(key, ["name", "input", "layers", "dtype"], cutoff=0.6)
         raise ConfigError(f"unknown top-level key '{key}'", path=path,
                           fix=f"did you mean '{near[0]}'?" if near else "allowed keys: name, input, layers")
     shape = input_shape or doc.get("input")
@@ -124,14 +124,14 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
         lname = str(layer.get("name", f"{kind}_{i}"))
         loc = sb.loc = f"layer {i} '{lname}'"
         if kind not in keys:
-            near = difflib.get_close_matches(raw_type, list(keys), n=1)
+            near = did_you_mean(raw_type, list(keys), cutoff=0.6)
             hint = f"did you mean '{near[0]}'? " if near else ""
             raise UnsupportedOpError(f"unknown layer type '{layer.get('type')}'", path=path, where=loc,
                                      fix=f"{hint}supported types: {', '.join(keys)}")
         extra = set(layer) - keys[kind] - _COMMON
         if extra:
             key = sorted(extra, key=str)[0]
-            near = difflib.get_close_matches(str(key), sorted(keys[kind] | _COMMON), n=1)
+            near = did_you_mean(key, sorted(keys[kind] | _COMMON), cutoff=0.6)
             raise ConfigError(f"unknown key '{key}' for a {kind} layer", path=path, where=loc,
                               fix=f"did you mean '{near[0]}'?" if near else
                               f"allowed keys: {', '.join(sorted(keys[kind] | _COMMON))}")

@@ -108,6 +108,10 @@ class OpData:
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def __getitem__(self, key: str):
+        """``p["output_shift"]`` reads a field, as scripts written against the old dict do."""
+        return getattr(self, key)
+
 
 @dataclass(frozen=True)
 class CKernel:

@@ -1,17 +1,17 @@
 """The project file: one YAML mapping with the impulse's stages, checked key by key.
 
 Every section has a fixed set of keys with defaults; an unknown key is an error that names the key, its
-line of the file, and the nearest valid key (``difflib``), because a misspelt ``epoch: 50`` that is
+line of the file, and the nearest valid key (``tinyopt._suggest``), because a misspelt ``epoch: 50`` that is
 silently ignored costs an afternoon.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from pathlib import Path
 
+from tinyopt._suggest import did_you_mean
 from tinyopt._yaml import load_yaml_file
 from tinyopt.errors import ConfigError
 
@@ -20,7 +20,7 @@ SCHEMA: dict[str, dict] = {
     "name": "project",
     "seed": 0,
     "data": {
-        "source": "digits",          # digits | mnist | wav | csv | npz
+        "source": "digits",          # digits | mnist | wav | csv | npz | images (one sub-folder per class)
         "path": None,
         "split": "random",           # random | official (FSDD index 0-4 test) | tail (last N test)
         "val": 0.1,                  # fraction of the training part kept for validation
@@ -33,6 +33,7 @@ SCHEMA: dict[str, dict] = {
         "window": None,              # csv: samples per window
         "window_stride": None,       # csv: samples between window starts (default = window)
         "x_key": "x", "y_key": "y",  # npz
+        "image_size": None,          # images: [H, W] to resize to (default: all images must have one size)
     },
     "features": {
         "block": "raw",              # raw | normalized | spectrogram | mfe | mfcc
@@ -76,7 +77,7 @@ SCHEMA: dict[str, dict] = {
 
 PRUNE_KEYS = {"sparsity": 0.5, "epochs": 5, "lr": 0.002}
 QUANTIZE_KEYS = {"mode": "qat", "epochs": 3, "lr": 0.0005, "calibration": 256}
-SOURCES = ("digits", "mnist", "wav", "csv", "npz")
+SOURCES = ("digits", "mnist", "wav", "csv", "npz", "images")
 SPLITS = ("random", "official", "tail")
 BLOCKS = ("raw", "normalized", "spectrogram", "mfe", "mfcc")
 FORMATS = ("tflite", "c")
@@ -100,7 +101,7 @@ def _line_of(path: str, key: str, section: str | None) -> str | None:
 
 
 def _unknown(key: str, valid, where: str, path: str, section: str | None = None):
-    near = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
+    near = did_you_mean(key, valid)
     hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(sorted(map(str, valid)))}"
     line = _line_of(path, str(key), section)
     raise ConfigError(f"unknown key '{key}' in {where}; {hint}", path=path, where=line,
@@ -118,7 +119,7 @@ def _merge(user: dict, schema: dict, where: str, path: str, section: str | None)
 
 def _choice(value, choices, key: str, path: str):
     if value not in choices:
-        near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.4)
+        near = did_you_mean(value, choices, cutoff=0.4)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         raise ConfigError(f"{key}: '{value}' is not one of {', '.join(choices)}{hint}", path=path,
                           fix=f"set {key} to one of {', '.join(choices)}")

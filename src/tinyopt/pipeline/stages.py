@@ -16,33 +16,14 @@ from tinyopt.errors import ConfigError
 
 def load_data(dcfg: dict, project_file: str | None, seed: int) -> Splits:
     """Load the configured source and split it (random stratified, FSDD's official split, or tail)."""
+    from tinyopt.data.doors import load_dataset
     from tinyopt.pipeline.config import resolve_path
 
-    src = dcfg["source"]
     path = resolve_path(dcfg["path"], project_file) if dcfg.get("path") else None
-    if src == "digits":
-        from tinyopt.data.sources import load_digits
-
-        ds = load_digits()
-    elif src == "mnist":
-        from tinyopt.data.sources import load_mnist_dataset
-
-        ds = load_mnist_dataset(path)
-    elif src == "npz":
-        from tinyopt.data.sources import load_npz
-
-        ds = load_npz(path, dcfg["x_key"], dcfg["y_key"])
-    elif src == "wav":
-        from tinyopt.data.wav import load_wav_folder
-
-        ds = load_wav_folder(path, sample_rate=dcfg["sample_rate"], duration=dcfg["duration"])
-    elif src == "csv":
-        from tinyopt.data.csv import load_csv_windows
-
-        ds = load_csv_windows(path, window=dcfg["window"], stride=dcfg["window_stride"],
-                              columns=dcfg["columns"], label_column=dcfg["label_column"])
-    else:  # validated earlier
-        raise ConfigError(f"unknown data source {src}", fix="use digits, mnist, wav, csv or npz")
+    opts = {k: dcfg[k] for k in ("x_key", "y_key", "sample_rate", "duration", "window", "window_stride", "columns",
+                                 "label_column", "image_size") if k in dcfg}
+    # one door per source (tinyopt.data.doors); projects read MNIST's t10k files, as they always have
+    ds = load_dataset(dcfg["source"], path, mnist_split="t10k", **opts)
     if dcfg.get("limit"):
         ds = ds.subset(np.arange(min(int(dcfg["limit"]), len(ds))))
     return split_dataset(ds, dcfg, seed)

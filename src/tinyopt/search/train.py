@@ -128,5 +128,5 @@ def quantize_model(model, bits: int, observer: str, calib):
     """Post-training quantization (weights at ``bits``, activations int8) with the chosen observer."""
     from tinyopt.compress.ptq import QuantConfig, quantize_static
 
-    cfg = QuantConfig(weight_bits=bits, act_bits=8, observer=observer)
+    cfg = QuantConfig(weight_bits=bits, activation_bits=8, observer=observer)
     return quantize_static(model, [calib], cfg)

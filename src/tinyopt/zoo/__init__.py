@@ -41,9 +41,9 @@ ZOO: dict[str, Callable[..., nn.Module]] = {
 
 def _builder(name: str) -> Callable[..., nn.Module]:
     if name not in ZOO:
-        import difflib
+        from tinyopt._suggest import did_you_mean
 
-        near = difflib.get_close_matches(name, list(ZOO), n=1)
+        near = did_you_mean(name, ZOO, cutoff=0.6)
         hint = f"did you mean '{near[0]}'? " if near else ""
         raise ConfigError(f"unknown zoo model '{name}'", where="zoo",
                           fix=f"{hint}known models: {', '.join(ZOO)}")

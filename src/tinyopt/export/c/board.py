@@ -4,6 +4,9 @@ Instruction counts: qemu's ``-icount shift=S`` makes every guest instruction adv
 exactly 2^S ns, and the M4's SysTick (25 MHz processor clock on MPS2) ticks every 40 ns of virtual time,
 so ``instructions = ticks * 40 / 2^S`` with no host noise. S = 3 gives 5 instructions per tick; a wrap
 interrupt extends the 24-bit counter. The harness subtracts the cost of reading the counter twice.
+
+Cycles: ``trace_cycles`` runs a one-input build with qemu's instruction log and times the stream with the
+Cortex-M4 rules of ``tinyopt.export.c.cycles``; milliseconds use the board's clock (``BOARDS``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from tinyopt.errors import ToolchainError
 from tinyopt.export.c import emit
+from tinyopt.export.c.cycles import TRACE_FLAGS, CortexM4Timing, Estimate, Trace, estimate
 from tinyopt.export.c.generate import _resource
 
 ICOUNT_SHIFT = 3
@@ -26,7 +30,9 @@ SYSTICK_NS = 40  # 25 MHz
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 APT = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-BOARDS = {"mps2-an386": {"machine": "mps2-an386", "flags": M4_FLAGS}}
+# clock_mhz: the MPS2 FPGA image runs the M4 at 25 MHz (its SysTick reference); flash_wait_states: code and
+# weights sit in zero-wait SSRAM on the MPS2, so 0 (a board with slow flash sets its own)
+BOARDS = {"mps2-an386": {"machine": "mps2-an386", "flags": M4_FLAGS, "clock_mhz": 25.0, "flash_wait_states": 0}}
 
 
 def require(tool: str) -> str:
@@ -86,6 +92,7 @@ class M4Build:
     flash_bytes: int  # .text + .rodata of the library objects
     ram_bytes: int  # .data + .bss of the library objects
     elf_sizes: dict  # text/data/bss of the whole firmware (harness and test inputs included)
+    map: Path | None = None  # the linker's map: what it kept of every object, after --gc-sections
 
 
 def _sizes(paths: list[Path]) -> dict:
@@ -94,34 +101,78 @@ def _sizes(paths: list[Path]) -> dict:
     return {"text": int(total[0]), "data": int(total[1]), "bss": int(total[2])}
 
 
+def _link(gcc: str, flags: list[str], build_dir: Path, sources: list[Path], objects: list[Path], elf: Path,
+          includes: list[str]) -> None:
+    """Link a bare firmware: the MPS2 start-up and linker script, newlib-nano, semihosting, a map file."""
+    (build_dir / "startup.c").write_text(_resource("templates", "mps2_startup.c"))
+    (build_dir / "link.ld").write_text(_resource("templates", "mps2_an386.ld"))
+    harness_flags = [f for f in flags if f != "-pedantic"]  # the vector table casts the stack address
+    _run([gcc, *harness_flags, *includes, "-nostartfiles", "-T", str(build_dir / "link.ld"), "-Wl,--gc-sections",
+          f"-Wl,-Map={elf.with_suffix('.map')}", "--specs=nano.specs", "--specs=nosys.specs",
+          *map(str, sources), str(build_dir / "startup.c"), *map(str, objects), "-o", str(elf)], "linking")
+
+
+def build_firmware(sources: list[Path], build_dir: Path, name: str = "firmware", board: str = "mps2-an386",
+                   include_dirs: tuple[Path, ...] = (), objects: tuple[Path, ...] = ()) -> Path:
+    """A bare firmware from C/assembly ``sources`` (one defines ``main``) and prebuilt ``objects``: the
+    ELF's path. For micro-benchmarks and probes; libraries go through ``build_m4``."""
+    gcc = require("arm-none-eabi-gcc")
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    elf = build_dir / f"{name}.elf"
+    _link(gcc, [*BOARDS[board]["flags"], "-O2"], build_dir, list(sources), list(objects), elf,
+          [f"-I{d}" for d in include_dirs])
+    return elf
+
+
 def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "tinyopt",
-             board: str = "mps2-an386", profile: bool = False) -> M4Build:
+             board: str = "mps2-an386", profile: bool = False, include_dirs: tuple[Path, ...] = (),
+             objects: tuple[Path, ...] = ()) -> M4Build:
     """Cross-compile the library and a semihosting harness holding ``inputs``; sizes via arm-none-eabi-size.
 
     ``profile`` builds the library with a mark after every node, so the harness also prints each node's
-    instructions on the first input (the marks cost a call each: use the plain build for totals)."""
+    instructions on the first input (the marks cost a call each: use the plain build for totals).
+    ``include_dirs`` and ``objects`` (an archive, say) are for a library that calls another one."""
     gcc = require("arm-none-eabi-gcc")
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     flags = [*WARN_FLAGS, *BOARDS[board]["flags"], "-O2", "-ffunction-sections", "-fdata-sections"]
     lib_flags = [*flags, f"-D{prefix.upper()}_PROFILE"] if profile else flags
+    includes = ["-I", str(lib_dir), *(f"-I{d}" for d in include_dirs)]
     objs = []
     for src in sorted(Path(lib_dir).glob("*.c")):
         obj = build_dir / (src.stem + ".o")
-        _run([gcc, *lib_flags, "-I", str(lib_dir), "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
+        _run([gcc, *lib_flags, *includes, "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
         objs.append(obj)
     subs = dict(banner=emit.BANNER, prefix=prefix, PREFIX=prefix.upper(), n_inputs=len(inputs),
                 inputs=inputs_initializer(inputs), icount_shift=ICOUNT_SHIFT)
     (build_dir / "main.c").write_text(Template(_resource("templates", "mps2_main.c.in")).substitute(subs))
-    (build_dir / "startup.c").write_text(_resource("templates", "mps2_startup.c"))
-    (build_dir / "link.ld").write_text(_resource("templates", "mps2_an386.ld"))
     elf = build_dir / "firmware.elf"
-    harness_flags = [f for f in flags if f != "-pedantic"]  # the vector table casts the stack address
-    _run([gcc, *harness_flags, "-I", str(lib_dir), "-nostartfiles", "-T", str(build_dir / "link.ld"),
-          "-Wl,--gc-sections", "--specs=nano.specs", "--specs=nosys.specs",
-          str(build_dir / "main.c"), str(build_dir / "startup.c"), *map(str, objs), "-o", str(elf)], "linking")
+    _link(gcc, flags, build_dir, [build_dir / "main.c"], [*objs, *objects], elf, includes)
     lib = _sizes(objs)
-    return M4Build(elf, flash_bytes=lib["text"], ram_bytes=lib["data"] + lib["bss"], elf_sizes=_sizes([elf]))
+    return M4Build(elf, flash_bytes=lib["text"], ram_bytes=lib["data"] + lib["bss"], elf_sizes=_sizes([elf]),
+                   map=elf.with_suffix(".map"))
+
+
+def run_firmware(elf: Path, board: str = "mps2-an386", timeout: float = 300, trace: Path | None = None) -> str:
+    """What a firmware printed over semihosting (qemu's stderr) and on its stdout; ``trace``: where qemu
+    writes its instruction log."""
+    qemu = require("qemu-system-arm")
+    log = ["-d", TRACE_FLAGS, "-D", str(trace)] if trace is not None else []
+    res = _run([qemu, "-M", BOARDS[board]["machine"], "-nographic", "-monitor", "none", "-serial", "none",
+                "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
+                *log, "-kernel", str(elf)], "qemu", timeout=timeout)
+    return (res.stdout + res.stderr).decode(errors="replace")
+
+
+def run_traced(elf: Path, board: str = "mps2-an386", timeout: float = 300) -> tuple[Trace, str]:
+    """(qemu's instruction log as a ``cycles.Trace``, what the firmware printed) of one run of ``elf``."""
+    log = Path(elf).with_suffix(".trace")
+    try:
+        text = run_firmware(elf, board, timeout, trace=log)
+        return Trace.read(log), text
+    finally:
+        log.unlink(missing_ok=True)
 
 
 def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: float = 300,
@@ -129,12 +180,8 @@ def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: f
     """(outputs [N, output_bytes] int8, instructions per inference [N]) from the harness under qemu.
 
     ``nodes``, if given, receives {node index: instructions} of a ``profile`` build's first inference."""
-    qemu = require("qemu-system-arm")
-    res = _run([qemu, "-M", BOARDS[board]["machine"], "-nographic", "-monitor", "none", "-serial", "none",
-                "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
-                "-kernel", str(elf)], "qemu", timeout=timeout)
+    text = run_firmware(elf, board, timeout)
     outs, counts = [], []
-    text = (res.stdout + res.stderr).decode(errors="replace")  # semihosting writes to qemu's stderr
     for line in text.splitlines():
         m = re.fullmatch(r"out ([0-9a-f]*) (\d+)", line.strip())
         mark = re.fullmatch(r"node (\d+) (\d+)", line.strip())
@@ -148,3 +195,24 @@ def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: f
         raise ToolchainError("the firmware printed no outputs under qemu", where=str(elf),
                              fix="run qemu by hand with -semihosting to see what happened")
     return np.stack(outs).reshape(len(outs), output_bytes), np.array(counts, np.int64)
+
+
+def board_timing(board: str = "mps2-an386", flash_wait_states: int | None = None) -> CortexM4Timing:
+    """The cycle rules for ``board``, its flash wait states unless ``flash_wait_states`` overrides them."""
+    w = BOARDS[board]["flash_wait_states"] if flash_wait_states is None else flash_wait_states
+    return CortexM4Timing(flash_wait_states=int(w))
+
+
+def trace_cycles(build: M4Build, prefix: str = "tinyopt", board: str = "mps2-an386",
+                 timing: CortexM4Timing | None = None, timeout: float = 300) -> tuple[Estimate, list[int]]:
+    """(estimate of the first inference, node order) of a harness build run under qemu's instruction log.
+
+    The window runs from entering ``{prefix}_invoke`` to the return into ``main``. In a ``profile`` build
+    every ``{prefix}_profile_mark`` call starts a segment and the marks themselves are not charged, so
+    segment k is the k-th marked node's work (the last segment, the return from invoke, follows them)."""
+    tr, text = run_traced(build.elf, board, timeout)
+    order = [int(m.group(1)) for m in re.finditer(r"^node (\d+) ", text, re.M)]
+    mark = f"{prefix}_profile_mark"
+    est = estimate(tr, timing or board_timing(board), enter=f"{prefix}_invoke", until="main",
+                   split=mark if order else None, exclude=(mark, "ticks_now") if order else ())
+    return est, order

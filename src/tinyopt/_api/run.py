@@ -1,0 +1,161 @@
+"""``tinyopt.infer`` (the numpy runtime, bit-exact with TFLM) and ``tinyopt.deploy`` (``.tflite``, a C99
+library or an Arduino library, optionally built and run on a Cortex-M4 under qemu)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tinyopt._api.display import Result, Table, jsonable
+from tinyopt._api.model import load
+from tinyopt._api.vocab import TARGETS, renamed_keywords
+from tinyopt._extras import translated
+from tinyopt.errors import ConfigError
+
+
+@translated
+def infer(model, x, *, example_input=None, input_shape: tuple[int, ...] | None = None, batch_size: int = 512):
+    """Run ``model`` on every row of ``x`` with tinyopt's numpy runtime.
+
+    ``x`` is batch first, in the model's own layout and input dtype (int8 for an int8 model; a list for
+    several inputs). Returns the output array (a tuple of arrays for several outputs), batch first, in the
+    model's own layout. For an int8 ``.tflite`` every row equals what TFLM computes for it.
+    """
+    m = load(model, example_input, input_shape=input_shape)
+    outs = m.interpreter.run(m.graph_inputs(x), batch_size)
+    outs = m.own_outputs(outs)
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+class Deployment(Result):
+    """What ``deploy`` wrote: the folder or file, the arena and I/O sizes, and the ``run`` figures of a
+    Cortex-M4 build under qemu when asked (instructions, flash, RAM, outputs equal to the host build)."""
+
+    def __init__(self, out: Path, target: str, files: list[str], lib=None, run: dict | None = None,
+                 nbytes: int | None = None):
+        self.out, self.target, self.files, self.library, self.run = out, target, files, lib, run
+        self.arena_bytes = None if lib is None else lib.arena_bytes
+        self.input_bytes = None if lib is None else lib.input_bytes
+        self.output_bytes = None if lib is None else lib.output_bytes
+        self.macs = None if lib is None else lib.macs
+        self.nbytes = nbytes
+
+    def summary(self) -> str:
+        """The line ``tinyopt deploy`` prints."""
+        if self.library is None:
+            return f"wrote {self.out} ({self.target}): {self.nbytes:,} bytes"
+        return (f"wrote {self.out} ({self.target}): arena {self.arena_bytes} B, input {self.input_bytes} B, "
+                f"output {self.output_bytes} B, {self.macs} MACs")
+
+    def explain(self) -> str:
+        """The arena plan (every buffer's offset, size and lifetime) and the execution steps."""
+        if self.library is None:
+            raise ConfigError("a .tflite has no arena plan of ours", where="explain",
+                              fix="deploy with target='c' to see the C library's plan")
+        from tinyopt.export.c import explain
+
+        return explain(self.library)
+
+    def to_dict(self) -> dict:
+        return jsonable({"out": str(self.out), "target": self.target, "files": self.files,
+                         "arena_bytes": self.arena_bytes, "input_bytes": self.input_bytes,
+                         "output_bytes": self.output_bytes, "macs": self.macs, "bytes": self.nbytes,
+                         "run": self.run})
+
+    def tables(self) -> list[Table]:
+        out = [Table(self.summary(), [])]
+        if self.run:
+            out.append(Table(f"Run on {self.run.get('board')}", ["figure", "value"],
+                             [[k, v] for k, v in self.run.items() if k != "nodes"], right=("value",)))
+            if self.run.get("nodes"):
+                cols = ["node", "op", "instructions", "MACs", "instr/MAC"]
+                out.append(Table("Per node (first input)", cols,
+                                 [[r["node"], r["op"], f"{r['instructions']:,}", f"{r['macs']:,}",
+                                   "" if r["instructions_per_mac"] is None
+                                   else f"{r['instructions_per_mac']:.2f}"]
+                                  for r in self.run["nodes"]], right=("instructions", "MACs", "instr/MAC")))
+        return out
+
+
+@translated
+def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, device: str | None = None,
+           run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt",
+           force: bool = False, flash_wait_states: int | None = None, clock_mhz: float | None = None,
+           example_input=None, input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
+    """Write ``model`` as ``target``: ``"tflite"`` (a ``.tflite`` file), ``"c"`` (a C99 library folder: one
+    static arena, no malloc, no float on the int8 path) or ``"arduino"`` (the library plus a sketch).
+
+    ``out`` is the file or folder, written atomically; an existing folder tinyopt did not write is refused
+    unless ``force``. ``run=True`` (C only) also builds the library for ``device`` (default ``mps2-an386``,
+    a Cortex-M4 under qemu), runs ``inputs`` seeded inputs there and on the host, and reports instructions
+    per MAC, estimated Cortex-M4 cycles and milliseconds at the clock (the board's, or ``clock_mhz``; flash
+    wait states the board's or ``flash_wait_states``), flash and RAM; ``profile=True`` adds each node's.
+    """
+    kw = renamed_keywords(old, {"board": "device"}, "deploy")
+    device = kw.get("device", device)
+    run = run or profile  # a profile is a run with marks
+    _check_options(target, out, run, inputs, flash_wait_states, clock_mhz)
+    m = load(model, example_input, input_shape=input_shape)
+    if m.compressed is not None:  # tinyopt compress's output: to int8 with its record (ranges, data)
+        from tinyopt._api.transform import convert
+
+        m = convert(m)
+    if target == "tflite":
+        return _deploy_tflite(m, Path(out), device)
+    from tinyopt.export.c import arduino_files, generate_sources, write_library
+    from tinyopt.export.c.board import BOARDS
+
+    if run and device is None:
+        device = "mps2-an386"
+    if device is not None and device not in BOARDS:
+        raise ConfigError(f"unknown device {device!r} for a C build", where="--device",
+                          fix=f"use one of {', '.join(BOARDS)}")
+    lib = generate_sources(m.graph, prefix=prefix)  # raises before anything is written
+    files = lib.files if target == "c" else arduino_files(lib, m.graph)
+    meta = {"model": str(m.source), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
+    write_library(files, out, force=force, meta=meta)
+    res = None
+    if run:
+        from tinyopt.cli.deploy import run_on_board  # the --run figures (its owner keeps them beside the CLI)
+
+        res = run_on_board(lib, Path(out), device, n_inputs=inputs, profile=profile,
+                           flash_wait_states=flash_wait_states, clock_mhz=clock_mhz)
+    return Deployment(Path(out), target, sorted(files), lib, res)
+
+
+def _check_options(target, out, run, inputs, flash_wait_states, clock_mhz) -> None:
+    """Refuse bad options before anything is loaded or written."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}", where="--target",
+                          fix=f"use one of {', '.join(TARGETS)}")
+    if out is None:
+        raise ConfigError("no output path given", where="--out",
+                          fix="give out= (a folder, or a .tflite file)")
+    if run and target != "c":
+        raise ConfigError("--run builds the plain C target", where="--run", fix="use --target c with --run")
+    if inputs < 1:
+        raise ConfigError("--inputs must be at least 1", where="--inputs", fix="give a positive count")
+    if flash_wait_states is not None and not 0 <= flash_wait_states <= 15:
+        raise ConfigError(f"--flash-wait-states {flash_wait_states} is out of range",
+                          where="--flash-wait-states", fix="give the board's flash wait states, 0 to 15")
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
+                          fix="give the core clock in MHz, e.g. 80")
+
+
+def _deploy_tflite(m, out: Path, device) -> Deployment:
+    from tinyopt.export.tflite import save_tflite
+
+    if device is not None:
+        raise ConfigError("a device applies to C builds (--run)", where="--device",
+                          fix="drop --device, or use --target c --run")
+    if out.suffix.lower() != ".tflite":
+        raise ConfigError(f"output '{out}' is not a .tflite path", where="--out", fix="name it OUT.tflite")
+    if not m.has_weights:
+        raise ConfigError("the model has no weights (an architecture spec)", path=m.source,
+                          fix="give a .tflite/.onnx file or a PyTorch model")
+    save_tflite(m.graph, out)
+    return Deployment(out, "tflite", [out.name], nbytes=out.stat().st_size)
+
+
+__all__ = ["Deployment", "deploy", "infer"]

@@ -1,0 +1,196 @@
+"""``tinyopt.compress`` (training-time compression of a PyTorch module, by recipe) and ``tinyopt.convert``
+(a float or fake-quantized model + calibration data → an int8 model following TFLM's quantization spec)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tinyopt._api.arrays import load_calibration
+from tinyopt._api.display import Result, Table, jsonable
+from tinyopt._api.model import Model, as_batch, is_reference, load
+from tinyopt._extras import translated
+from tinyopt.errors import ConfigError, DataError
+
+IO_TYPES = ("int8", "float")
+
+
+def _calibration(calib, source: str | None) -> np.ndarray:
+    if isinstance(calib, (str, os.PathLike)):
+        return load_calibration(calib)
+    return calib
+
+
+@translated
+def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ...] | None = None,
+            checkpoint: str | os.PathLike | None = None, io: str = "int8",
+            observer: str | None = None) -> Model:
+    """``model`` (float, or a module prepared by ``tinyopt.compress``' PTQ/QAT steps) → an int8 ``Model``.
+
+    ``calib`` holds calibration samples, batch first, in the model's own layout (a PyTorch module: NCHW),
+    as an array or tensor, or the path of an ``.npz`` (key ``x``) / ``.npy``; a ``tinyopt compress`` output
+    needs none (samples of the data it was compressed with), and keeps the int8 ranges it learnt.
+    ``io="int8"`` gives int8 input and output, as the TFLite converter's ``inference_input_type=int8``;
+    ``"float"`` keeps float I/O through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is
+    NHWC, like the ``.tflite`` that ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
+    """
+    from tinyopt.convert import convert_graph, convert_torch
+
+    if io not in IO_TYPES:
+        raise ConfigError(f"unknown --io '{io}'", where="--io", fix="use int8 or float")
+    m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
+    what = "calibration samples"
+    cm = m.compressed  # a tinyopt compress output: samples of its recorded data when calib is not given
+    if calib is None and cm is None:
+        raise ConfigError("calibration samples are needed", where="--calib",
+                          fix="give calib (an .npz with key x, or an array) in the model's own layout")
+    x = cm.calibration() if calib is None else _calibration(calib, m.source)
+    source = str(calib) if isinstance(calib, (str, os.PathLike)) else m.source
+    if m.module is not None:
+        x = as_batch(x, m.input_shape, {3: "NCHW", 2: "NCL"}.get(len(m.input_shape), ""), what, source)
+        _numeric(x, source)
+        graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer,
+                              fixed=cm.fixed_ranges() if cm is not None else None)
+    else:
+        if not m.has_weights:
+            raise ConfigError("the model has no weights (an architecture spec)", path=m.source,
+                              fix="give a .tflite/.onnx file, or a PyTorch model (with its checkpoint)")
+        try:
+            xs = m.graph_inputs(x, what)
+        except DataError as e:
+            raise DataError(e.message, path=source, fix=e.fix) from None
+        _numeric(xs[0], source)
+        graph = convert_graph(m.graph, xs[0].astype(np.float32), io=io, observer=observer)
+    graph.name, graph.source = m.name, m.source
+    return Model(graph, source=m.source, name=m.name)
+
+
+def _numeric(x: np.ndarray, source: str | None) -> None:
+    if x.dtype.kind not in "fiu":
+        raise DataError(f"calibration samples are {x.dtype}, not numbers", path=source,
+                        fix="save float samples")
+
+
+class Compressed(Result):
+    """What ``tinyopt.compress`` gives back: the compressed ``model``, one row per recipe step (accuracy,
+    change in percentage points, non-zero parameters, MACs, exact bytes, compression ratio), the ``recipe``
+    and the ``state`` the steps passed on (what convert and the saved output need beyond the weights)."""
+
+    def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str, state=None,
+                 data: str | None = None):
+        self.model, self.rows, self.recipe, self.state = model, rows, recipe, state
+        self.input_shape, self.source, self.data = tuple(input_shape), source, data
+
+    def state_dict(self) -> dict:
+        """Plain float tensors (masks and rounding baked in, observers removed)."""
+        from tinyopt.compress import deployable_state_dict
+
+        return deployable_state_dict(self.model)
+
+    def save(self, path: str | os.PathLike) -> int:
+        """Write the weights and the record (``.pt``, or ``.topz`` coded) as ``tinyopt compress --out`` does;
+        ``tinyopt.load(path)`` rebuilds the model when it came from ``zoo:`` or ``file.py:factory``, and
+        ``tinyopt.convert(path)`` calibrates on the recorded data when it was a ``--data`` word. Returns the
+        bytes written."""
+        from tinyopt.compress import save_output
+
+        return save_output(path, self.model, self.state, input_shape=self.input_shape, data=self.data,
+                           seed=self.recipe.seed, recipe=self.recipe.to_dict())
+
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return jsonable({"model": self.source, "recipe": self.recipe.to_dict(),
+                         "rows": [dataclasses.asdict(r) for r in self.rows]})
+
+    def tables(self) -> list[Table]:
+        cols = ["step", "accuracy", "Δ pp", "params≠0", "MACs", "bytes", "CR"]
+        return [Table(f"{self.source}: compression by step", cols,
+                      [[r.step, f"{r.accuracy:.4f}", f"{r.delta_pp:+.2f}", r.params, r.macs, r.bytes,
+                        f"{r.ratio:.2f}"] for r in self.rows], right=tuple(cols[1:]))]
+
+
+def _recipe(recipe):
+    from tinyopt.compress import Recipe, load_recipe
+
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, dict):
+        return Recipe.from_dict(recipe, source="<recipe>")
+    if isinstance(recipe, (str, os.PathLike)):
+        return load_recipe(recipe)
+    raise ConfigError(f"a recipe must be a Recipe, a dict or a YAML path, got {type(recipe).__name__}",
+                      where="recipe", fix="pass e.g. {'steps': [{'prune': {'sparsity': 0.5}}]}")
+
+
+def _data(data, module, input_shape, label: str, seed: int):
+    """(x_train, y_train, x_val, y_val) tensors in the model's own layout."""
+    import torch
+
+    keys = ("x_train", "y_train", "x_val", "y_val")
+    if isinstance(data, (str, os.PathLike)):  # the doors of tinyopt compress --data (npz, folders, digits...)
+        from tinyopt.compress.inputs import fit_to_model
+        from tinyopt.data.doors import open_data
+
+        fitted, _ = fit_to_model(module, open_data(os.fspath(data), seed=seed), label)
+        arrays = (fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val)
+        return tuple(torch.from_numpy(a) for a in arrays)
+    if isinstance(data, dict):
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise DataError(f"the data has no {', '.join(missing)}", where="data",
+                            fix=f"give a dict with {', '.join(keys)}")
+        data = tuple(data[k] for k in keys)
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise DataError("data must be a --data word (an .npz, a folder, digits...), a dict or a tuple "
+                        "(x_train, y_train, x_val, y_val)", where="data",
+                        fix="pass the four arrays, inputs in the model's own layout")
+    out = tuple(torch.as_tensor(np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)) for a in data)
+    for name, x in (("x_train", out[0]), ("x_val", out[2])):
+        as_batch(x.numpy(), input_shape, {3: "NCHW", 2: "NCL"}.get(len(input_shape), ""), name, "data")
+    return out
+
+
+@translated
+def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None, example_input=None,
+             input_shape: tuple[int, ...] | None = None, progress: bool = False, on_row=None) -> Compressed:
+    """Run ``recipe``'s steps (prune, quantize, cluster, Huffman, distill, low-rank, fold BN, fine-tune) on a
+    PyTorch ``model`` and say what each step bought.
+
+    ``model``: a ``torch.nn.Module``, ``"zoo:<name>"``, ``"file.py:factory"`` (``checkpoint``: its trained
+    ``state_dict``) or a ``tinyopt compress`` output. ``recipe``: a YAML path, a dict or a ``Recipe``.
+    ``data``: what ``tinyopt compress --data`` takes (an ``.npz``, an image or wav folder, ``digits``, ...),
+    or the four arrays ``x_train, y_train, x_val, y_val`` (a tuple or dict), inputs in the model's own layout.
+    ``on_row(row)`` is called as each step's row arrives. ``result.save(path)`` writes what ``--out`` writes.
+    """
+    import torch
+
+    from tinyopt.compress import CompressionState, StepContext, run_recipe
+
+    rec = _recipe(recipe)  # validated before any heavy work
+    if isinstance(model, str):  # a zoo or factory model is initialised from the seed: same run, same bytes
+        torch.manual_seed(rec.seed)
+    m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
+    if m.module is None:
+        raise ConfigError("compress works on PyTorch models (training-time techniques need gradients)",
+                          path=m.source, fix="give a torch.nn.Module, zoo:<name> or file.py:factory; a "
+                          ".tflite/.onnx model goes straight to tinyopt.convert")
+    state = None
+    if m.compressed is not None:
+        state = CompressionState(m.compressed.model_ref.resolved([m.compressed.folder]),
+                                 list(m.compressed.meta.get("edits") or []))
+    elif isinstance(model, str) and is_reference(model):
+        from tinyopt._modelref import ModelRef
+
+        state = CompressionState(ModelRef.parse(model).resolved())
+    x_train, y_train, x_val, y_val = _data(data, m.module, m.input_shape, m.name, rec.seed)
+    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size,
+                      progress=progress,
+                      folder=rec.folder)
+    result = run_recipe(m.module, rec, ctx, on_row=on_row, state=state)
+    return Compressed(result.model, result.rows, rec, m.input_shape, m.source, result.state,
+                      os.fspath(data) if isinstance(data, (str, os.PathLike)) else None)
+
+
+__all__ = ["Compressed", "compress", "convert"]
