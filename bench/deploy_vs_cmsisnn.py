@@ -335,20 +335,14 @@ def tflm_arena_parts(model_bytes: bytes) -> tuple[int, int]:
 
 def run_side(lib_dir: Path, work: Path, xs: np.ndarray, prefix: str, output_bytes: int, **kw) -> dict:
     """Build, run the inputs (SysTick), trace one input whole and one marked per layer."""
-    from tinyopt.export.c.board import build_m4, run_qemu, trace_cycles
+    from tinyopt.export.c.board import build_m4, estimate_library, run_qemu
 
     m4 = build_m4(lib_dir, work / "m4", xs, prefix=prefix, **kw)
     outs, counts = run_qemu(m4.elf, output_bytes)
-    one = build_m4(lib_dir, work / "m4-one", xs[:1], prefix=prefix, **kw)
-    total, _ = trace_cycles(one, prefix=prefix)
-    marked = build_m4(lib_dir, work / "m4-marked", xs[:1], prefix=prefix, profile=True, **kw)
-    per, order = trace_cycles(marked, prefix=prefix)
-    layers = {i: per.segments[j] for j, i in enumerate(order)}
-    if order:  # the return from invoke goes with the last layer
-        last = order[-1]
-        layers[last] = (layers[last][0] + per.segments[-1][0], layers[last][1] + per.segments[-1][1])
+    total, nodes = estimate_library(lib_dir, work, xs, prefix=prefix, profile=True, **kw)
     return {"outputs": outs, "instructions": int(np.median(counts)), "cycles": total.cycles,
-            "classes": total.classes, "layers": layers, "m4": m4}
+            "classes": total.classes, "layers": {i: (v["instructions"], v["cycles"]) for i, v in nodes.items()},
+            "m4": m4}
 
 
 def measure(name: str, g, model_bytes: bytes, xs: np.ndarray, cmsis: Path, lib: Path, work: Path) -> dict:
@@ -458,14 +452,19 @@ def class_table(r) -> list[str]:
 
 
 def op_table(rows) -> list[str]:
-    """Cycles by operator type, per model: where each side spends them (a fused ADD is inside our conv)."""
+    """Cycles by operator type, per model: where each side spends them. Our convs that add a residual in
+    (ADD fused) are set against CMSIS-NN's conv and ADD together."""
     out = ["| model | operator | layers | MACs | ours cycles | share of ours | CMSIS-NN cycles | cycle ratio |",
            "|" + " --- |" * 8]
     for r in rows:
         ops: dict[str, list[int]] = {}
+        fused = {row["fused_into"] for row in r["layers"] if row["fused_into"] is not None}
         for row in r["layers"]:
-            o = ops.setdefault(row["op"], [0, 0, 0, 0])
-            o[0] += 1
+            op = row["op"]
+            if row["node"] in fused or row["fused_into"] is not None:
+                op = f"{r['layers'][row['node'] if row['fused_into'] is None else row['fused_into']]['op']} + ADD"
+            o = ops.setdefault(op, [0, 0, 0, 0])
+            o[0] += row["fused_into"] is None
             o[1] += row["macs"]
             o[2] += row["ours"][1] if row["ours"] else 0
             o[3] += row["cmsis"][1] if row["cmsis"] else 0

@@ -29,8 +29,8 @@ HIDE = textwrap.dedent("""
 
 def cli_without(hidden: str, *args, cwd=None):
     code = HIDE + "from tinyopt.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-    return subprocess.run([sys.executable, "-c", code, hidden, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run([sys.executable, "-c", code, hidden, *map(str, args)], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
 
 
 def test_mapping_and_require():

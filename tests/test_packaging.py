@@ -16,7 +16,8 @@ import tinyopt
 from conftest import KWS_INT8, ROOT, need
 
 pytestmark = pytest.mark.slow
-OPTIONAL = {"torch", "torch-pruning", "onnx", "onnxruntime", "scipy", "scikit-learn", "matplotlib", "optuna", "ray"}
+OPTIONAL = {"torch", "torch-pruning", "onnx", "onnxruntime", "scipy", "scikit-learn", "matplotlib", "optuna",
+            "ray"}
 
 
 def _run(*args, **kw) -> subprocess.CompletedProcess:
@@ -58,17 +59,18 @@ def test_analyze_infer_deploy_a_tflite_as_the_full_install_does(core_venv, tmp_p
 
     x = np.random.default_rng(5).integers(-128, 128, (8, 49, 10, 1)).astype(np.int8)
     np.save(tmp_path / "x.npy", x)
-    r = _run(core_venv / "tinyopt", "infer", model, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    r = _run(core_venv / "tinyopt", "infer", model, "--input", tmp_path / "x.npy",
+             "--output", tmp_path / "y.npy")
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), tinyopt.infer(model, x))
 
     r = _run(core_venv / "tinyopt", "deploy", model, "--out", tmp_path / "core-lib")
     assert r.returncode == 0, r.stderr
     tinyopt.deploy(model, out=tmp_path / "full-lib")
-    core = sorted(p.relative_to(tmp_path / "core-lib") for p in (tmp_path / "core-lib").rglob("*") if p.is_file())
-    assert core and core == sorted(p.relative_to(tmp_path / "full-lib")
-                                   for p in (tmp_path / "full-lib").rglob("*") if p.is_file())
-    assert all((tmp_path / "core-lib" / f).read_bytes() == (tmp_path / "full-lib" / f).read_bytes() for f in core)
+    a, b = tmp_path / "core-lib", tmp_path / "full-lib"
+    core = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert core and core == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in core)
 
 
 def test_python_import_stays_light_and_torch_door_names_its_extra(core_venv):

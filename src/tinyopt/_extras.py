@@ -19,9 +19,9 @@ EXTRA_OF = {
     "onnx": "onnx", "onnxruntime": "onnx",
     "optuna": "tune", "ray": "tune",
     "matplotlib": "report",
-    "sklearn": "data", "scipy": "data",
+    "sklearn": "data", "scipy": "data", "PIL": "data",
 }
-PACKAGE_OF = {"torch_pruning": "torch-pruning", "sklearn": "scikit-learn"}
+PACKAGE_OF = {"torch_pruning": "torch-pruning", "sklearn": "scikit-learn", "PIL": "pillow"}
 
 
 def missing_extra(error: ModuleNotFoundError, what: str | None = None) -> MissingExtraError | None:

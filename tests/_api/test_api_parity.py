@@ -59,7 +59,8 @@ def _inputs(model: Path, n: int) -> np.ndarray:
 def test_infer_equals_cli(path, tmp_path, capsys):
     x = _inputs(need(path), 6)
     np.save(tmp_path / "in.npy", x)
-    assert main(["infer", str(path), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npy")]) == 0
+    args = ["infer", str(path), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npy")]
+    assert main(args) == 0
     y = tinyopt.infer(str(path), x)
     cli = np.load(tmp_path / "out.npy")
     assert y.dtype == cli.dtype and y.shape == cli.shape and y.shape[0] == 6
@@ -94,3 +95,15 @@ def test_convert_gives_the_same_bytes_as_cli(path, shape, tmp_path, capsys):
     assert model.dtype == "int8" and model.inputs[0]["shape"] == list(shape)
     api = tinyopt.deploy(model, target="tflite", out=tmp_path / "api.tflite").out
     assert api.read_bytes() == out.read_bytes()
+
+
+def test_old_rate_flag_equals_inferences_per_s_with_a_note(capsys):
+    args = ["analyze", str(need(KWS_INT8)), "--device", "nano33ble", "--battery-mah", "500", "--json"]
+    assert main(args + ["--inferences-per-s", "4"]) == 0
+    new = json.loads(capsys.readouterr().out)
+    assert main(args + ["--rate", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == new and new["battery"]["inferences_per_s"] == 4.0
+    assert "--rate is deprecated, use --inferences-per-s" in err
+    api = tinyopt.analyze(str(KWS_INT8), device="nano33ble", battery_mah=500, inferences_per_s=4)
+    assert new == api.to_dict()

@@ -15,7 +15,7 @@ from conftest import KWS_INT8, ROOT, need
 from tinyopt.errors import ConfigError
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 
 def test_infer_equals_tflm_on_kws():

@@ -14,7 +14,7 @@ import tinyopt
 from tinyopt.errors import ConfigError, DataError
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -79,8 +79,8 @@ def test_compress_by_recipe_then_convert():
         tinyopt.compress(net, {"steps": ["finetune"]}, {"x_train": x, "y_train": y},
                          example_input=torch.zeros(1, 1, 8, 8))
     with pytest.raises(ConfigError, match="PyTorch models"):
-        tinyopt.compress(Path(__file__).parents[2] / "examples" / "specs" / "exam.yaml", {"steps": ["finetune"]},
-                         data)
+        tinyopt.compress(Path(__file__).parents[2] / "examples" / "specs" / "exam.yaml",
+                         {"steps": ["finetune"]}, data)
 
 
 def test_compress_a_factory_on_digits_saves_what_load_and_convert_rebuild(tmp_path):
@@ -101,6 +101,6 @@ def test_compress_a_factory_on_digits_saves_what_load_and_convert_rebuild(tmp_pa
     back = tinyopt.load(out)  # rebuilt from the record, without restating the model
     x = np.random.default_rng(0).uniform(0, 16, (4, 1, 8, 8)).astype(np.float32)
     with torch.no_grad():
-        np.testing.assert_allclose(back.module(torch.from_numpy(x)).numpy(), res.model(torch.from_numpy(x)).numpy(),
-                                   rtol=1e-6, atol=1e-6)
+        a, b = back.module(torch.from_numpy(x)).numpy(), res.model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     assert tinyopt.convert(out).dtype == "int8"  # calibration from the recorded data

@@ -78,3 +78,14 @@ def test_both_sides_equal_tflm_on_a_small_model(tmp_path):
     assert r["peer"] == "TFLM" and r["ours_equal"] == r["cmsis_equal"] == 2
     assert r["cmsis_instr"] < r["cmsis_cycles"] and r["ours_instr"] < r["ours_cycles"]
     assert sum(c[1] for c in (row["cmsis"] for row in r["layers"]) if c) == pytest.approx(r["cmsis_cycles"], rel=0.01)
+
+
+def test_op_table_sets_a_fused_conv_against_conv_plus_add():
+    rows = [{"model": "m", "ours_cycles": 100, "layers": [
+        {"node": 0, "op": "CONV_2D", "macs": 10, "ours": (5, 60), "cmsis": (9, 90), "fused_into": None},
+        {"node": 1, "op": "CONV_2D", "macs": 10, "ours": (5, 40), "cmsis": (9, 80), "fused_into": None},
+        {"node": 2, "op": "ADD", "macs": 0, "ours": None, "cmsis": (9, 30), "fused_into": 1}]}]
+    table = bench.op_table(rows)
+    # our conv 1 with its ADD (40 cycles) against their conv 1 and ADD 2 (80 + 30): 2.75x; conv 0 alone 1.50x
+    assert "| m | CONV_2D + ADD | 1 | 10 | 40 | 40.0 % | 110 | 2.75x |" in table
+    assert "| m | CONV_2D | 1 | 10 | 60 | 60.0 % | 90 | 1.50x |" in table

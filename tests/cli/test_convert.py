@@ -16,7 +16,7 @@ from tinyopt.cli import main
 from tinyopt.graph.tflite_import import load_tflite
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 
 def run(capsys, *args):
@@ -27,7 +27,8 @@ def run(capsys, *args):
 
 def infer_and_tflm(model: Path, x: np.ndarray, tmp_path, capsys):
     np.save(tmp_path / "in.npy", x)
-    code, _, err = run(capsys, "infer", model, "--input", tmp_path / "in.npy", "--output", tmp_path / "out.npy")
+    code, _, err = run(capsys, "infer", model, "--input", tmp_path / "in.npy",
+                       "--output", tmp_path / "out.npy")
     assert code == 0, err
     return np.load(tmp_path / "out.npy"), run_tflm(model.read_bytes(), [x])[0]
 
@@ -84,9 +85,11 @@ def test_onnx_to_int8(tmp_path, capsys):
     onnx_path = tmp_path / "lenet.onnx"
     torch.onnx.export(model, torch.zeros(1, 1, 28, 28), str(onnx_path), dynamo=False, input_names=["x"],
                       output_names=["y"], opset_version=13)
-    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).normal(0, 1, (32, 1, 28, 28)).astype(np.float32))
+    calib = np.random.default_rng(0).normal(0, 1, (32, 1, 28, 28)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=calib)
     out = tmp_path / "lenet_onnx.tflite"
-    code, _, err = run(capsys, "convert", onnx_path, "--calib", tmp_path / "calib.npz", "--out", out, "--io", "float")
+    code, _, err = run(capsys, "convert", onnx_path, "--calib", tmp_path / "calib.npz", "--out", out,
+                       "--io", "float")
     assert code == 0, err
     x = np.random.default_rng(2).normal(0, 1, (6, 28, 28, 1)).astype(np.float32)
     ours, ref = infer_and_tflm(out, x, tmp_path, capsys)
@@ -98,10 +101,12 @@ def test_onnx_to_int8(tmp_path, capsys):
 
 @pytest.mark.parametrize("make,args,fragment", [
     (lambda d: np.savez(d / "c.npz", x=np.zeros((0, 1, 28, 28), np.float32)), [], "calibration set is empty"),
-    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 28, 28), np.float32)), [], "calibration samples must have shape"),
+    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 28, 28), np.float32)), [],
+     "calibration samples must have shape"),
     (lambda d: np.savez(d / "c.npz", a=np.zeros(3), b=np.zeros(3)), [], "none named 'x'"),
     (lambda d: (d / "c.npz").write_bytes(b"junk"), [], "not a readable .npz"),
-    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--io", "int4"], "unknown --io"),
+    (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--io", "int4"],
+     "unknown --io"),
     (lambda d: np.savez(d / "c.npz", x=np.zeros((4, 1, 28, 28), np.float32)), ["--checkpoint", "CKPT"],
      "does not match the architecture"),
 ])

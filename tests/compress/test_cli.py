@@ -129,3 +129,12 @@ def test_qparams_without_quantize_step(files, capsys):
     assert _run(files, "--qparams", str(files / "q.json"), recipe="p.yaml") == 2
     err = capsys.readouterr().err
     assert "--qparams needs a recipe with a quantize step" in err and not (files / "out.pt").exists()
+
+
+def test_old_recipe_words_run_with_one_note_each(files, capsys):
+    (files / "old.yaml").write_text("steps:\n  - prune: {ratio: 0.5, epochs: 0}\n"
+                                    "  - quantize: {mode: ptq, bits: 8, calib_batches: 1}\n")
+    assert _run(files, recipe="old.yaml") == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 3 and any("'ratio' is deprecated, write 'sparsity'" in n for n in notes)
+    assert any("calibration_samples: 64 at batch_size 64" in n for n in notes)

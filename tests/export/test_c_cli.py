@@ -55,8 +55,9 @@ def test_existing_foreign_folder_refused_unless_force(tmp_path, capsys):
 
 
 def test_run_needs_c_target_and_known_device(tmp_path, capsys):
-    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "a"), "--target", "arduino", "--run"]) == 2
-    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--device", "uno", "--run"]) == 2
+    model = str(need(KWS_INT8))
+    assert main(["deploy", model, "--out", str(tmp_path / "a"), "--target", "arduino", "--run"]) == 2
+    assert main(["deploy", model, "--out", str(tmp_path / "b"), "--device", "uno", "--run"]) == 2
     err = capsys.readouterr().err
     assert "--target c" in err and "unknown device 'uno'" in err and "mps2-an386" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -99,7 +100,8 @@ def test_run_json_on_mps2(tmp_path, capsys):
                  "--run", "--json", "--inputs", "5"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["inputs"] == 5 and res["board"] == "mps2-an386"
-    assert {"instructions", "macs", "instructions_per_mac", "flash_bytes", "ram_bytes", "outputs_match_host"} <= set(res)
+    assert {"instructions", "macs", "instructions_per_mac", "flash_bytes", "ram_bytes",
+            "outputs_match_host"} <= set(res)
     assert res["outputs_match_host"] is True and res["macs"] == 2656768
     assert res["instructions_per_mac"] == round(res["instructions"] / res["macs"], 3)
     assert res["ram_bytes"] == res["arena_bytes"] + 12  # + the caller's 12-byte output buffer

@@ -363,3 +363,25 @@ def test_trace_counts_what_systick_counts(tmp_path):
     assert order == [] and abs(est.instructions - int(counts[0])) <= 20
     again, _ = trace_cycles(m4)
     assert (again.instructions, again.cycles) == (est.instructions, est.cycles)  # deterministic
+
+
+@arm
+def test_estimate_graph_gives_cycles_per_node():
+    """What analyze's latency can call: a dense layer's estimate, its node's share, without a folder."""
+    from test_c_generate import _q
+
+    from tinyopt.export.c.board import estimate_graph
+    from tinyopt.export.tflite import single_op_model
+    from tinyopt.graph.ir import Tensor
+
+    rng = np.random.default_rng(2)
+    w = rng.integers(-127, 128, size=(16, 64), dtype=np.int8)
+    g = single_op_model("FULLY_CONNECTED", [Tensor("x", (1, 64), "int8", quant=_q(0.1, 3)),
+                                            Tensor("w", w.shape, "int8", data=w, quant=_q(0.01, 0)),
+                                            Tensor("b", (16,), "int32", data=np.zeros(16, np.int32),
+                                                   quant=_q(0.001, 0))],
+                        Tensor("y", (), "int8", quant=_q(0.5, -5)), {"activation": "NONE"})
+    est, nodes = estimate_graph(g)
+    assert list(nodes) == [0] and est.cycles > est.instructions > 16 * 64 / 2  # an SMLAD per 2 MACs at most
+    assert nodes[0]["cycles"] == pytest.approx(est.cycles, abs=20)  # the marked build's one node: all of it
+    assert estimate_graph(g)[0].cycles == est.cycles  # seeded: the same estimate again

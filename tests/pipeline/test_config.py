@@ -59,3 +59,28 @@ def test_paths_resolve_against_the_project_file_first(tmp_path, monkeypatch):
     assert resolve_path("data", str(proj)) == tmp_path / "sub" / "data"
     (tmp_path / "other").mkdir()
     assert resolve_path("other", str(proj)) == tmp_path / "other"  # falls back to the current folder
+
+
+def test_one_word_per_concept_with_the_old_words_still_read():
+    """The project file says calibration_samples (as recipes and the CLI do); the old 'calibration' (and
+    a recipe's old 'ratio' for sparsity) still load, with a deprecation warning naming the new word."""
+    cfg = validate({"optimize": {"quantize": {"mode": "ptq"}, "prune": True}})
+    assert cfg["optimize"]["quantize"]["calibration_samples"] == 256
+    assert cfg["optimize"]["prune"]["sparsity"] == 0.5
+    with pytest.warns(DeprecationWarning, match="optimize.quantize.calibration is deprecated, write calibr"):
+        cfg = validate({"optimize": {"quantize": {"calibration": 64}, "prune": {"ratio": 0.3}}})
+    quantize = cfg["optimize"]["quantize"]
+    assert quantize["calibration_samples"] == 64 and "calibration" not in quantize
+    assert cfg["optimize"]["prune"]["sparsity"] == 0.3
+    with pytest.raises(ConfigError, match="both 'calibration' and 'calibration_samples'"):
+        validate({"optimize": {"quantize": {"calibration": 64, "calibration_samples": 32}}})
+
+
+def test_the_cli_prints_an_old_word_as_one_note(tmp_path, capsys):
+    from tinyopt.cli import main
+
+    p = write(tmp_path, "data: {source: nope}\noptimize:\n  quantize: {calibration: 64}\n")
+    assert main(["validate", str(p)]) == 2  # the bad source fails validation; the note comes first
+    err = capsys.readouterr().err
+    assert "note: " in err and "optimize.quantize.calibration is deprecated, write calibration_samples" in err
+    assert err.count("note:") == 1 and "DeprecationWarning" not in err

@@ -8,6 +8,7 @@ from tinyopt._api.display import Result, Table, console, jsonable, num
 from tinyopt._api.model import Model, load
 from tinyopt._api.vocab import renamed_keywords, runtime_alias, runtime_name
 from tinyopt._extras import translated
+from tinyopt.errors import ConfigError
 
 
 def _kb(nbytes) -> str:
@@ -101,6 +102,10 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
 
     kw = renamed_keywords(old, {"rate": "inferences_per_s"}, "analyze")
     inferences_per_s = kw.get("inferences_per_s", inferences_per_s)
+    if dtype not in (None, "float32", "int8"):  # checked before the model loads (torch takes seconds)
+        raise ConfigError(f"unknown dtype '{dtype}'", where="--dtype", fix="use float32 or int8")
+    if memory not in ("textbook", "planned"):
+        raise ConfigError(f"unknown memory model '{memory}'", where="--memory", fix="use textbook or planned")
     m = load(model, example_input, input_shape=input_shape)
     dev = get_device(device) if isinstance(device, str) else device
     if dev is not None and not isinstance(dev, Device):

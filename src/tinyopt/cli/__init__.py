@@ -51,9 +51,12 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors: 2, bad input: 2, success: 0)."""
+    from tinyopt._notes import cli_notes
+
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, prog_name="tinyopt")  # standalone: handles --help and usage errors itself
+        with cli_notes():  # an old word in a recipe or project file: one 'note:' line each
+            app(args=argv, prog_name="tinyopt")  # standalone: handles --help and usage errors itself
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except TinyoptError as e:

@@ -13,8 +13,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def check(
         model: str = typer.Argument(..., help=".tflite, .onnx, .yaml, zoo:<name> or file.py:factory"),
-        runtime: str = typer.Option(None, "--runtime", help="tflm-reference (alias tflm) | cmsis-nn | tinyopt-c "
-                                                            "[default: tflm-reference]"),
+        runtime: str = typer.Option(None, "--runtime", help="tflm-reference (alias tflm) | cmsis-nn | "
+                                                            "tinyopt-c [default: tflm-reference]"),
         target: str = typer.Option(None, "--target", hidden=True, help="deprecated: use --runtime"),
         input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP),
         as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),

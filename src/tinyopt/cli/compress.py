@@ -23,16 +23,6 @@ _DATA_HELP = ("digits | FILE.npz (x_train, y_train, x_val, y_val in the model's 
               "FOLDER (MNIST IDX, .wav files, or images/<class>/) | mnist:/wav:/images:FOLDER | project.yaml")
 
 
-def _notes(con, caught) -> None:
-    """Deprecation warnings raised while reading the recipe, as one-line notes (each once)."""
-    seen = set()
-    for w in caught:
-        text = str(w.message)
-        if text not in seen:
-            seen.add(text)
-            con.print(f"note: {text}", markup=False)
-
-
 def resolve_model(model: str, checkpoint: str | None, pruned: bool, con):
     """(module, CompressionState) for a MODEL argument; the state knows how to rebuild the module."""
     from pathlib import Path
@@ -90,22 +80,20 @@ def register(app: typer.Typer) -> None:
         """Compress a PyTorch model with a recipe and print what each step bought."""
         import dataclasses
         import json
-        import warnings
         from pathlib import Path
 
+        from tinyopt._extras import require
         from tinyopt._io import atomic_write_text
         from tinyopt.cli._common import console
         from tinyopt.compress.artifact import SUFFIXES
         from tinyopt.compress.recipe import StepContext, load_recipe
         from tinyopt.errors import ConfigError
 
+        require("torch", "tinyopt compress")  # training-time techniques: the [torch] extra
         err = console(stderr=True)
-        with warnings.catch_warnings(record=True) as caught:  # old recipe words: one note each
-            warnings.simplefilter("always", DeprecationWarning)
-            rec = load_recipe(recipe)  # validated before any heavy work
-            if overrides:
-                rec = rec.with_overrides(overrides)
-        _notes(err, [w for w in caught if issubclass(w.category, DeprecationWarning)])
+        rec = load_recipe(recipe)  # validated before any heavy work (old words: a note each, from the CLI)
+        if overrides:
+            rec = rec.with_overrides(overrides)
         if Path(out).suffix not in SUFFIXES:
             raise ConfigError(f"output '{out}' is neither .pt nor .topz", where="--out",
                               fix="name it OUT.pt (weights and record) or OUT.topz (coded container)")
@@ -137,7 +125,11 @@ def register(app: typer.Typer) -> None:
         if qparams_out:
             atomic_write_text(qparams_out, json.dumps(result.state.qparams, indent=2))
         if json_out:
-            atomic_write_text(json_out, json.dumps({"model": model, "recipe": rec.to_dict(),
-                                                    "rows": [dataclasses.asdict(r) for r in result.rows]}, indent=2))
+            st = result.state
+            atomic_write_text(json_out, json.dumps({
+                "model": model, "recipe": rec.to_dict(), "rows": [dataclasses.asdict(r) for r in result.rows],
+                "input_shape": list(shape), "bytes": size,
+                "state": {"edits": st.edits, "mixed_bits": st.mixed_bits, "container_bytes": st.container_bytes,
+                          "model": st.model_ref.to_dict() if st.model_ref else None}}, indent=2))
         con.print(format_table(result.rows), markup=False)
         con.print(f"wrote {out} ({size:,} bytes); next: tinyopt convert {out} --out model.tflite", markup=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from tinyopt._api.arrays import load_calibration  # noqa: F401  (re-exported: the old home of the loader)
+from tinyopt._api.arrays import load_calibration  # noqa: F401 (re-exported: the old home of the loader)
 from tinyopt._api.vocab import INPUT_SHAPE_HELP
 
 
@@ -21,11 +21,12 @@ def register(app: typer.Typer) -> None:
     def convert(
         model: str = typer.Argument(..., help="float .tflite, .onnx, zoo:<name>, file.py:factory, or a "
                                               ".pt/.topz written by tinyopt compress"),
-        calib: str = typer.Option(None, "--calib", help="calibration samples .npz (key x) or .npy, batch first, "
-                                                        "in the model's own layout (a tinyopt compress output: "
-                                                        "optional, its recorded data)"),
+        calib: str = typer.Option(None, "--calib", help="calibration samples .npz (key x) or .npy, batch "
+                                                        "first, in the model's own layout (a tinyopt "
+                                                        "compress output: optional, its recorded data)"),
         out: str = typer.Option(..., "--out", help="the int8 .tflite to write"),
-        checkpoint: str = typer.Option(None, "--checkpoint", help="PyTorch state_dict for a zoo/file.py model"),
+        checkpoint: str = typer.Option(None, "--checkpoint",
+                                       help="PyTorch state_dict for a zoo/file.py model"),
         io: str = typer.Option("int8", "--io", help="int8 (int8 input/output) | float (QUANTIZE/DEQUANTIZE)"),
         observer: str = typer.Option(None, "--observer", help="range observer (default: min/max)"),
         input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP),
@@ -37,7 +38,8 @@ def register(app: typer.Typer) -> None:
         from tinyopt.errors import ConfigError
 
         if not out.endswith(".tflite"):  # before any work
-            raise ConfigError(f"output '{out}' is not a .tflite path", where="--out", fix="name it OUT.tflite")
+            raise ConfigError(f"output '{out}' is not a .tflite path", where="--out",
+                              fix="name it OUT.tflite")
         m = run_convert(model, calib, checkpoint=checkpoint, io=io, observer=observer,
                         input_shape=parse_input_shape(input_shape))
         deploy(m, target="tflite", out=out)

@@ -14,7 +14,7 @@ DEMO_PROJECT = {
     "model": {"zoo": "digits_cnn", "args": {"filters": [16, 32]}},
     "training": {"epochs": 30, "lr": 0.01, "batch_size": 32},
     "optimize": {"prune": {"sparsity": 0.5, "epochs": 15, "lr": 0.005},
-                 "quantize": {"mode": "qat", "epochs": 5, "lr": 0.001, "calibration": 256}},
+                 "quantize": {"mode": "qat", "epochs": 5, "lr": 0.001, "calibration_samples": 256}},
     "target": {"device": "nano33ble"},
     "deploy": {"formats": ["tflite", "c"], "prefix": "digits"},
 }

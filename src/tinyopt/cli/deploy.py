@@ -31,9 +31,9 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         board_timing,
         build_host,
         build_m4,
+        estimate_library,
         run_host,
         run_qemu,
-        trace_cycles,
     )
     from tinyopt.export.c.generate import node_macs
 
@@ -46,11 +46,7 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
         host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
-        one = build_m4(out, tmp / "m4-trace", xs[:1], prefix=lib.prefix, board=board)
-        est, _ = trace_cycles(one, prefix=lib.prefix, board=board, timing=timing)
-        if profile:
-            marked = build_m4(out, tmp / "m4-profile", xs[:1], prefix=lib.prefix, board=board, profile=True)
-            per_node, order = trace_cycles(marked, prefix=lib.prefix, board=board, timing=timing)
+        est, per_node = estimate_library(out, tmp, xs, prefix=lib.prefix, board=board, timing=timing, profile=profile)
     instructions = int(np.median(counts))
     res = {
         "board": board,
@@ -72,18 +68,12 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
     if profile:
         res["cycle_classes"] = est.classes
         res["nodes"] = []
-        for k, i in enumerate(order):
-            n, c = per_node.segments[k]
-            classes = per_node.segment_classes[k]
-            if k == len(order) - 1:  # the return from invoke goes with the last node
-                n, c = n + per_node.segments[-1][0], c + per_node.segments[-1][1]
-                classes = {name: {f: v.get(f, 0) + per_node.segment_classes[-1].get(name, {}).get(f, 0) for f in v}
-                           for name, v in {**per_node.segment_classes[-1], **classes}.items()}
-            macs = node_macs(lib.prepared[i])
+        for i, v in per_node.items():
+            n, c, macs = v["instructions"], v["cycles"], node_macs(lib.prepared[i])
             res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c, "macs": macs,
                                  "instructions_per_mac": round(n / macs, 3) if macs else None,
                                  "cycles_per_mac": round(c / macs, 3) if macs else None,
-                                 "ms": round(c / (clock * 1e3), 4), "classes": classes})
+                                 "ms": round(c / (clock * 1e3), 4), "classes": v["classes"]})
     return res
 
 

@@ -10,8 +10,10 @@ import typer
 
 
 def select_cmd(
-    versions: Annotated[Path, typer.Argument(help="YAML with model versions (or base + options) and a device")],
-    client: Annotated[list[str], typer.Option("--client", help="NAME=LATENCY_S[,ram_kb=N][,flash_kb=N]")] = None,
+    versions: Annotated[Path, typer.Argument(help="YAML with model versions (or base + options) and a "
+                                                  "device")],
+    client: Annotated[list[str], typer.Option("--client",
+                                              help="NAME=LATENCY_S[,ram_kb=N][,flash_kb=N]")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Pick, per client, the most accurate version that fits its budgets, and show why."""

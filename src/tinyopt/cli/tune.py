@@ -18,7 +18,8 @@ def tune_cmd(
     storage: Annotated[str, typer.Option(help="study database, e.g. sqlite:///study.db (resumable)")] = None,
     study_name: Annotated[str, typer.Option(help="study name inside the database")] = "tinyopt",
     max_latency_ms: Annotated[float, typer.Option(help="latency budget (default: none)")] = None,
-    max_ram_kb: Annotated[float, typer.Option(help="RAM budget, KB = 1024 B (default: the device's SRAM)")] = None,
+    max_ram_kb: Annotated[float, typer.Option(help="RAM budget, KB = 1024 B (default: the device's "
+                                                   "SRAM)")] = None,
     max_flash_kb: Annotated[float, typer.Option(help="flash budget (default: the device's flash)")] = None,
     n_jobs: Annotated[int, typer.Option(help="trials in parallel (threads, or Ray workers)")] = 1,
     ray: Annotated[str, typer.Option(help="'local' or HOST:PORT of a Ray cluster")] = None,
@@ -36,8 +37,8 @@ def tune_cmd(
         say.print(f"trial {row['number']:>3}  {row['state']:<8} {what}")
 
     report = tune(project, trials=trials, seed=seed, epochs=epochs, storage=storage, study_name=study_name,
-                  max_latency_ms=max_latency_ms, max_ram_kb=max_ram_kb, max_flash_kb=max_flash_kb, n_jobs=n_jobs,
-                  ray=ray, out=out, on_trial=on_trial)
+                  max_latency_ms=max_latency_ms, max_ram_kb=max_ram_kb, max_flash_kb=max_flash_kb,
+                  n_jobs=n_jobs, ray=ray, out=out, on_trial=on_trial)
     if json_out:
         print_json(report.to_dict())
     else:

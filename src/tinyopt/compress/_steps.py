@@ -200,6 +200,8 @@ def run_recipe(model: nn.Module, recipe: Recipe, ctx: StepContext, on_row=None,
         model.eval()
         shown = ("method", "sparsity", "scope", "mode", "weight_bits", "budget_bits", "epochs", "student")
         opts = cfg.to_dict()
+        if opts.get("mode") in ("ptq", "dynamic", "weights"):
+            opts.pop("epochs")  # no training in these modes
         label = f"{i}. {name} " + " ".join(f"{k}={v}" for k, v in opts.items() if k in shown)
         if opts.get("mode") == "ptq":
             label += f" observer={opts['observer']}"

@@ -109,7 +109,8 @@ def shareable_layers(model) -> dict[str, object]:
 
 def cluster_(model, config: ClusterConfig | None = None, *, seed: int = 0) -> dict[str, KMeansQuantizer]:
     """Cluster every Conv/Linear weight of ``model`` in place; returns the fitted quantizer per layer
-    (``seed`` drives the ``random`` initialisation)."""
+    (``seed`` drives the ``random`` initialisation). A layer with fewer distinct weights than its codebook
+    allows keeps each of them as a centroid."""
     import torch
     from torch import nn
     from torch.nn.utils import parametrize
@@ -133,8 +134,12 @@ def cluster_(model, config: ClusterConfig | None = None, *, seed: int = 0) -> di
                               fix="call tinyopt.compress.prune.make_permanent_(model) before clustering")
         w = m.weight.detach().cpu().numpy()
         sparse = bool((w == 0).any())
-        q = KMeansQuantizer(n_clusters=(1 << bits) - int(sparse), init=config.init, seed=seed,
-                            sparse=sparse).fit(w, layer=name)
+        # a small layer may hold fewer distinct weights than the codebook has room for: they are all kept
+        # (exactly); a fully pruned layer has nothing to share
+        k = min((1 << bits) - int(sparse), len(np.unique(w[w != 0] if sparse else w)))
+        if k < 1:
+            continue
+        q = KMeansQuantizer(n_clusters=k, init=config.init, seed=seed, sparse=sparse).fit(w, layer=name)
         with torch.no_grad():
             m.weight.copy_(torch.from_numpy(q.quantized()).to(m.weight))
         out[name] = q

@@ -16,10 +16,10 @@ This module does not import torch: ``tinyopt validate`` and recipe loading stay 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import InitVar, dataclass, field
 from typing import ClassVar
 
+from tinyopt._notes import deprecated
 from tinyopt._suggest import hint
 from tinyopt.errors import ConfigError
 
@@ -62,7 +62,7 @@ def check_count(value, where: str, key: str, minimum: float = 0) -> None:
 
 def renamed(old: str, new: str, where: str) -> None:
     """The one deprecation message for a renamed key (the CLI prints it as a one-line note)."""
-    warnings.warn(f"{where}: '{old}' is deprecated, write '{new}'", DeprecationWarning, stacklevel=4)
+    deprecated(f"{where}: '{old}' is deprecated, write '{new}'", stacklevel=4)
 
 
 class Config:

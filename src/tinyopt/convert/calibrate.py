@@ -54,12 +54,21 @@ def calibrate(graph: Graph, data: np.ndarray, *, observer: str | None = None,
     return {k: (v[0], v[1]) for k, v in ranges.items()}
 
 
+# TFLite's converter widens a range narrower than this to at least [-5e-7, 5e-7] (its "very small range"
+# rule). Without it a collapsed or constant activation gets a scale so small that TFLM's prepare cannot
+# quantize the fused RELU6 bound: round(6 / scale) must fit int32, i.e. scale >= 6 / 2**31 ≈ 2.8e-9, and
+# 1e-6 / 255 ≈ 3.9e-9 is the smallest scale the rule leaves.
+MIN_RANGE_WIDTH = 1e-6
+
+
 def choose_activation_qparams(lo: float, hi: float) -> tuple[np.float32, int]:
-    """Asymmetric int8 (TFLite converter): widen [lo, hi] to include 0, scale = range / 255,
-    zero point = round(-128 - lo / scale) so that the real 0 is exactly representable."""
-    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-    if hi - lo < 1e-8:
-        hi = lo + 1e-8
+    """Asymmetric int8 (TFLite converter): widen a range narrower than ``MIN_RANGE_WIDTH`` around zero,
+    widen [lo, hi] to include 0, scale = range / 255, zero point = round(-128 - lo / scale) so that the
+    real 0 is exactly representable."""
+    lo, hi = float(lo), float(hi)
+    if hi - lo <= MIN_RANGE_WIDTH:
+        lo, hi = min(lo, -MIN_RANGE_WIDTH / 2), max(hi, MIN_RANGE_WIDTH / 2)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = np.float32((hi - lo) / 255.0)
     zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
     return scale, zp

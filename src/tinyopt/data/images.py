@@ -36,10 +36,10 @@ def load_image_folder(folder: str | os.PathLike, size: tuple[int, int] | None = 
     root = Path(folder)
     if not root.is_dir():
         raise DataError("is not a folder", path=folder, fix="point at a folder with one sub-folder of images per class")
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib in a normal install
-        raise DataError("reading images needs Pillow", path=folder, fix="pip install pillow") from None
+    from tinyopt._extras import require
+
+    require("PIL", "reading images")  # Pillow, in the [data] extra
+    from PIL import Image
     by_class = image_files(root)
     if not by_class:
         raise DataError("no images in class sub-folders", path=folder,

@@ -11,6 +11,7 @@ import copy
 import os
 from pathlib import Path
 
+from tinyopt._notes import deprecated
 from tinyopt._suggest import did_you_mean
 from tinyopt._yaml import load_yaml_file
 from tinyopt.errors import ConfigError
@@ -61,7 +62,7 @@ SCHEMA: dict[str, dict] = {
     },
     "optimize": {
         "prune": None,               # {sparsity: 0.5, epochs: 5, lr: 0.002} (structured, channels)
-        "quantize": None,            # {mode: qat|ptq, epochs: 3, lr: 0.0005, calibration: 256}
+        "quantize": None,            # {mode: qat|ptq, epochs: 3, lr: 0.0005, calibration_samples: 256}
     },
     "target": {
         "device": "nano33ble",
@@ -76,7 +77,9 @@ SCHEMA: dict[str, dict] = {
 }
 
 PRUNE_KEYS = {"sparsity": 0.5, "epochs": 5, "lr": 0.002}
-QUANTIZE_KEYS = {"mode": "qat", "epochs": 3, "lr": 0.0005, "calibration": 256}
+QUANTIZE_KEYS = {"mode": "qat", "epochs": 3, "lr": 0.0005, "calibration_samples": 256}
+# old word -> the word recipes, Python keywords and the CLI share (tinyopt.compress.configs)
+RENAMED = {"prune": {"ratio": "sparsity"}, "quantize": {"calibration": "calibration_samples"}}
 SOURCES = ("digits", "mnist", "wav", "csv", "npz", "images")
 SPLITS = ("random", "official", "tail")
 BLOCKS = ("raw", "normalized", "spectrogram", "mfe", "mfcc")
@@ -125,6 +128,19 @@ def _choice(value, choices, key: str, path: str):
                           fix=f"set {key} to one of {', '.join(choices)}")
 
 
+def _renamed(sub: dict, section: str, path: str) -> dict:
+    """Old keys of ``optimize.<section>`` under their new words (a deprecation note each)."""
+    out = dict(sub)
+    for old, new in RENAMED[section].items():
+        if old in out:
+            if new in out:
+                raise ConfigError(f"optimize.{section} has both '{old}' and '{new}'", path=path,
+                                  where=_line_of(path, old, None), fix=f"keep only '{new}'")
+            deprecated(f"{path}: optimize.{section}.{old} is deprecated, write {new}")
+            out[new] = out.pop(old)
+    return out
+
+
 def validate(raw: dict, path: str = "<project>") -> dict:
     """Fill defaults and check names and choices; returns a new plain dict."""
     if not isinstance(raw, dict):
@@ -154,7 +170,7 @@ def validate(raw: dict, path: str = "<project>") -> dict:
         if not isinstance(sub, dict):
             raise ConfigError(f"optimize.{name} must be a mapping", path=path,
                               fix=f"write e.g. {name}: {{{', '.join(f'{a}: {b}' for a, b in keys.items())}}}")
-        cfg["optimize"][name] = _merge(sub, keys, f"optimize.{name}", path, None)
+        cfg["optimize"][name] = _merge(_renamed(sub, name, path), keys, f"optimize.{name}", path, None)
     _choice(cfg["data"]["source"], SOURCES, "data.source", path)
     _choice(cfg["data"]["split"], SPLITS, "data.split", path)
     _choice(cfg["features"]["block"], BLOCKS, "features.block", path)

@@ -38,8 +38,8 @@ def build(model, fs, qcfg: dict, seed: int, folder: Path, name: str = "model", o
     from tinyopt.compress.fuse import fold_bn_model
     from tinyopt.export.tflite import save_tflite
 
-    calib = calibration_set(fs, qcfg["calibration"], seed)
-    meta = {"mode": qcfg["mode"], "calibration": len(calib)}
+    calib = calibration_set(fs, qcfg["calibration_samples"], seed)
+    meta = {"mode": qcfg["mode"], "calibration_samples": len(calib)}
     # BatchNorm folded first, as TFLite deploys it: QAT then learns the rounding of the folded weights
     model = fold_bn_model(model)
     if qcfg["mode"] == "qat":

@@ -28,7 +28,7 @@ from tinyopt.pipeline.progress import Progress
 @dataclass(frozen=True)
 class Project:
     """A validated project file (``pipeline.config.validate``), by section. The stages read these fields; the
-    sections stay mappings with the schema's keys (their hashes are the cache keys), ``config`` is the whole."""
+    sections stay mappings with the schema's keys (their hashes are the cache keys); ``config`` is it all."""
 
     name: str
     seed: int
@@ -46,8 +46,9 @@ class Project:
     @classmethod
     def from_config(cls, cfg: dict) -> Project:
         opt = cfg["optimize"]
-        return cls(str(cfg["name"]), int(cfg["seed"]), cfg["data"], cfg["features"], cfg["model"], cfg["training"],
-                   opt["prune"], opt["quantize"], cfg["target"], cfg["deploy"], cfg.get("_file"), cfg)
+        return cls(str(cfg["name"]), int(cfg["seed"]), cfg["data"], cfg["features"], cfg["model"],
+                   cfg["training"], opt["prune"], opt["quantize"], cfg["target"], cfg["deploy"],
+                   cfg.get("_file"), cfg)
 
     @property
     def deploy_dtype(self) -> str:
@@ -114,10 +115,11 @@ def gate(a: dict, device, extra_ram: int, label: str) -> None:
         need = int(a["ram_bytes"]) + extra_ram
         if need > device.sram_bytes:
             ok = False
-            reasons.append(f"RAM with {extra_ram:,} B of feature buffers needs {need:,} B > {device.sram_bytes:,} B")
+            reasons.append(f"RAM with {extra_ram:,} B of feature buffers needs {need:,} B > "
+                           f"{device.sram_bytes:,} B")
     if not ok:
-        raise BudgetError(f"{label} does not fit {device.name}: " + "; ".join(r for r in reasons if "over" in r
-                                                                               or "feature" in r),
+        why = "; ".join(r for r in reasons if "over" in r or "feature" in r)
+        raise BudgetError(f"{label} does not fit {device.name}: {why}",
                           where="analysis", fix="pick a smaller model (model.zoo/args), add optimize.prune / "
                           "optimize.quantize, or choose a larger target.device")
 
@@ -211,7 +213,8 @@ def stage_train(run: _Run, fs, feat_key: str):
     key = stage_key("train", {"model": p.model, "training": p.training, "seed": p.seed}, [feat_key])
     with run.prog.bar("train float model", int(p.training["epochs"])) as tick:
         folder, meta = run.cache.cached(
-            "train", key, lambda tmp: model_stage.train_float(p.config, fs, tmp, on_epoch=lambda e, r: tick()))
+            "train", key,
+            lambda tmp: model_stage.train_float(p.config, fs, tmp, on_epoch=lambda e, r: tick()))
     model = model_stage.load_model(p.config, fs, folder / "model.pt")
     run.lap("train")
     return model, meta["history"], key
@@ -245,7 +248,7 @@ def stage_prune(run: _Run, fs, model, train_key: str):
 
 
 def stage_quantize(run: _Run, fs, bases: list[tuple[str, object, str]]) -> dict[str, Path]:
-    """QAT or PTQ of each (name, module, cache key) base and conversion to an int8 .tflite, by variant name."""
+    """QAT or PTQ of each (name, module, cache key) base and conversion to int8 .tflite, by variant name."""
     p = run.project
     int8: dict[str, Path] = {}
     if p.quantize:
@@ -257,9 +260,11 @@ def stage_quantize(run: _Run, fs, bases: list[tuple[str, object, str]]) -> dict[
             qkey = stage_key("quantize", {**qcfg, "name": p.name}, [base_key])
             epochs = int(qcfg["epochs"]) if qcfg["mode"] == "qat" else 1
             with run.prog.bar(f"{qcfg['mode'].upper()} {name}", epochs) as tick:
-                qdir, _ = run.cache.cached("quantize", f"{base}-{qkey}", lambda tmp, m=module, n=name, t=tick:
-                                           quantize_stage.build(m, fs, qcfg, p.seed, tmp, name=f"{p.name}_{n}",
-                                                                on_epoch=lambda e, r: t()))
+                def build(tmp, m=module, n=name, t=tick):
+                    return quantize_stage.build(m, fs, qcfg, p.seed, tmp, name=f"{p.name}_{n}",
+                                                on_epoch=lambda e, r: t())
+
+                qdir, _ = run.cache.cached("quantize", f"{base}-{qkey}", build)
             int8[name] = qdir / "model.tflite"
     run.lap("quantize")
     return int8
@@ -324,8 +329,8 @@ def stage_verify(run: _Run, fs, int8_names: list[str], evals: dict, blobs: dict)
     import importlib.util
 
     if int8_names and importlib.util.find_spec("tflite_micro") is None:
-        run.res.notes.append("int8 outputs not checked against TFLM: the tflite-micro package is not installed "
-                             "(pip install tflite-micro, part of the [test] extra)")
+        run.res.notes.append("int8 outputs not checked against TFLM: the tflite-micro package is not "
+                             "installed (pip install tflite-micro, part of the [test] extra)")
     elif int8_names:
         with run.prog.bar("verify int8 runtime = TFLM", len(int8_names)) as tick:
             for name in int8_names:
@@ -345,7 +350,8 @@ def stage_deploy(run: _Run, fs, data: _Data, graph, final: str) -> None:
         from tinyopt.pipeline import deploy_stage
 
         with run.prog.step(f"generate C library ({final})"):
-            run.res.deploy = deploy_stage.deploy_c(graph, run.out / "deploy", p.deploy["prefix"], fs, run.res.notes)
+            run.res.deploy = deploy_stage.deploy_c(graph, run.out / "deploy", p.deploy["prefix"], fs,
+                                                   run.res.notes)
             run.res.deploy.update(deploy_stage.deploy_features_c(p.config, data.meta, run.out / "deploy",
                                                                  p.deploy["prefix"]))
     run.lap("deploy")
@@ -358,16 +364,19 @@ def stage_report(run: _Run, fs, data: _Data, histories: dict, rows: list, evals:
     with run.prog.step("write report"):
         from tinyopt.pipeline.report_stage import write_report
 
-        res.report = None if not report else write_report(run.out / "report.html", p.config, run.device, data.meta,
-                                                          fs, histories, rows, evals, analyses, torch_models, res)
+        if report:
+            res.report = write_report(run.out / "report.html", p.config, run.device, data.meta, fs, histories,
+                                      rows, evals, analyses, torch_models, res)
         summary = {"name": p.name, "device": run.device.name, "variants": rows, "verify": res.verify,
                    "deploy": res.deploy, "feature_ram_bytes": res.feature_ram_bytes}
-        atomic_write_text(run.out / "summary.json", json.dumps(summary, indent=1, default=plain_or_str) + "\n")
+        text = json.dumps(summary, indent=1, default=plain_or_str) + "\n"
+        atomic_write_text(run.out / "summary.json", text)
     run.lap("report")
 
 
-def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True, report: bool = True) -> RunResult:
-    """Run every stage of the validated project ``cfg`` into ``out``; ``report=False`` skips the HTML report."""
+def run_project(cfg: dict, out: str | Path, console=None, use_cache: bool = True,
+                report: bool = True) -> RunResult:
+    """Run every stage of the validated project ``cfg`` into ``out``; ``report=False`` skips the report."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         from tinyopt.errors import ConfigError

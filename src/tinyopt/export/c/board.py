@@ -216,3 +216,48 @@ def trace_cycles(build: M4Build, prefix: str = "tinyopt", board: str = "mps2-an3
     est = estimate(tr, timing or board_timing(board), enter=f"{prefix}_invoke", until="main",
                    split=mark if order else None, exclude=(mark, "ticks_now") if order else ())
     return est, order
+
+
+def estimate_library(lib_dir: Path, build_dir: Path, x: np.ndarray, prefix: str = "tinyopt",
+                     board: str = "mps2-an386", timing: CortexM4Timing | None = None, profile: bool = False,
+                     **build) -> tuple[Estimate, dict[int, dict]]:
+    """Estimated cycles of one inference of a library (input: the first row of ``x``) and, with ``profile``,
+    each marked node's ``{"instructions", "cycles", "classes"}`` from a second build with a mark after
+    every node (the marks are not charged; the return from invoke goes with the last node). ``build``:
+    more ``build_m4`` arguments (include dirs and objects of a library that calls another one)."""
+    x = np.asarray(x, np.int8).reshape(len(x), -1)[:1]
+    one = build_m4(lib_dir, Path(build_dir) / "m4-trace", x, prefix=prefix, board=board, **build)
+    est, _ = trace_cycles(one, prefix=prefix, board=board, timing=timing)
+    nodes: dict[int, dict] = {}
+    if profile:
+        marked = build_m4(lib_dir, Path(build_dir) / "m4-marked", x, prefix=prefix, board=board, profile=True,
+                          **build)
+        per, order = trace_cycles(marked, prefix=prefix, board=board, timing=timing)
+        for k, i in enumerate(order):
+            parts = [k, len(order)] if k == len(order) - 1 else [k]  # segment len(order): the return
+            classes: dict[str, dict[str, int]] = {}
+            for j in parts:
+                for name, v in per.segment_classes[j].items():
+                    into = classes.setdefault(name, dict.fromkeys(v, 0))
+                    for f, n in v.items():
+                        into[f] = into.get(f, 0) + n
+            nodes[i] = {"instructions": sum(per.segments[j][0] for j in parts),
+                        "cycles": sum(per.segments[j][1] for j in parts), "classes": classes}
+    return est, nodes
+
+
+def estimate_graph(graph, board: str = "mps2-an386", flash_wait_states: int | None = None,
+                   seed: int = 0) -> tuple[Estimate, dict[int, dict]]:
+    """Estimated Cortex-M4 cycles of ``graph`` deployed as tinyopt's C library, whole and per node, on
+    one seeded input (cycles barely depend on the data: clamps and softmax only). Builds and runs it under
+    qemu: a few seconds, and a ``ToolchainError`` where arm-none-eabi-gcc or qemu is missing."""
+    import tempfile
+
+    from tinyopt.export.c.generate import generate_sources, write_library
+
+    lib = generate_sources(graph)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(1, lib.input_bytes), dtype=np.int8)
+    with tempfile.TemporaryDirectory(prefix="tinyopt-cycles-") as tmp:
+        write_library(lib.files, Path(tmp) / "lib")
+        return estimate_library(Path(tmp) / "lib", Path(tmp), x, lib.prefix, board,
+                                board_timing(board, flash_wait_states), profile=True)
