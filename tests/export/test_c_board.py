@@ -49,10 +49,10 @@ def _asm_cases(lib) -> set[str]:
         if p.kind == "depthwise_conv2d" and "lanes" in p.arrays:
             packed = "rq" in p.arrays and i not in fused
             cases.add(f"depthwise {'packed' if packed else 'lanes, C requantization'}"
-                      + (" padded" if p.ints["pad_h"] else ""))
+                      + (" padded" if p.ints["padding_h"] else ""))
         if p.kind != "conv2d":
             continue
-        kind = "1x1" if p.ints["k_h"] == p.ints["k_w"] == 1 else "im2col"
+        kind = "1x1" if p.ints["filter_h"] == p.ints["filter_w"] == 1 else "im2col"
         if "rq" not in p.arrays:
             cases.add(f"{kind} C requantization")  # the asm filter-pair loop, requantized in C
             continue

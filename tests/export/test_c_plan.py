@@ -51,13 +51,13 @@ def test_conv_bounds_by_hand():
     # 3x3 stride 1 pad 1, 4 rows of 10 bytes in and out: after output row r (top-down) input rows >= r are
     # still read, so output row r may end at input row r's start: fwd_max = r*10 - (r+1)*10 = -10.
     # Bottom-up: after row r, rows <= r are read: output row r may start at input row r+1: rev_min = +10.
-    ints = dict(in_h=4, out_h=4, in_w=5, in_c=2, out_w=5, out_c=2, stride_h=1, pad_h=1, k_h=3, dil_h=1)
+    ints = dict(in_h=4, out_h=4, in_w=5, in_c=2, out_w=5, out_c=2, stride_h=1, padding_h=1, filter_h=3, dilation_h=1)
     assert _conv_bounds(ints) == (-10, 10)
     # 1x1: exactly in place either way
-    ints.update(k_h=1, pad_h=0)
+    ints.update(filter_h=1, padding_h=0)
     assert _conv_bounds(ints) == (0, 0)
     # stride 2 halving the rows, doubling channels (row bytes equal): top-down may share the start
-    ints.update(in_h=8, k_h=3, pad_h=1, stride_h=2, out_c=4, in_w=10, in_c=1, out_w=5)
+    ints.update(in_h=8, filter_h=3, padding_h=1, stride_h=2, out_c=4, in_w=10, in_c=1, out_w=5)
     # r: lo(r+1) = 2(r+1)-1 = 2r+1 -> (2r+1)*10 - (r+1)*20 = -10 for every r
     assert _conv_bounds(ints)[0] == -10
 

@@ -293,12 +293,12 @@ def test_unsupported_op_is_named(tmp_path):
         load_onnx(path)
     msg = str(e.value)
     assert "node 1 'leaky' (LeakyRelu)" in msg and "ONNX operator LeakyRelu is not supported" in msg
-    assert "Conv, Gemm, MatMul" in msg
+    assert "Conv, " in msg and "Gemm, " in msg and "MatMul, " in msg
 
 
 @pytest.mark.parametrize("node,match", [
     (helper.make_node("Clip", ["x", "lo", "hi"], ["y"]), r"Clip\(-1.0, 1.0\)"),
-    (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0]), "Transpose with perm"),
+    (helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0]), "Transpose"),
     (helper.make_node("Softmax", ["x"], ["y"], axis=0), "softmax over axis 0"),
 ])
 def test_unsupported_options(tmp_path, node, match):

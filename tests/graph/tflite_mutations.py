@@ -255,7 +255,7 @@ def _two_subgraphs(m):
 
 
 def _unsupported_op(m):
-    m["opcodes"].append({"deprecated": 39, "builtin": 39, "version": 1, "custom": None})  # TRANSPOSE
+    m["opcodes"].append({"deprecated": 30, "builtin": 30, "version": 1, "custom": None})  # SKIP_GRAM (never supported)
     _sg(m)["operators"][1]["opcode"] = len(m["opcodes"]) - 1
 
 
@@ -335,7 +335,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("buffer size differs from shape x dtype", _buffer_size, ModelFormatError, "bytes but shape"),
     Mutation("tensor both input and output of one op", _both_in_and_out, ModelFormatError,
              "both an input and an output"),
-    Mutation("unsupported operator", _unsupported_op, UnsupportedOpError, "operator 1: operator TRANSPOSE"),
+    Mutation("unsupported operator", _unsupported_op, UnsupportedOpError, "operator 1: operator SKIP_GRAM"),
     Mutation("two subgraphs", _two_subgraphs, ModelFormatError, "2 subgraphs"),
     Mutation("schema version", _set(lambda m: (m, "version"), 2), ModelFormatError, "schema version 2"),
     Mutation("stored shape disagrees with inputs", _shape_mismatch, ModelFormatError, "is stored with shape"),

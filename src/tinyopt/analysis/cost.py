@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tinyopt import ops
 from tinyopt.graph.ir import DTYPE_BYTES, Graph, Node, Tensor
 
-MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-_ELEMENTWISE_1 = ("ADD", "SUB", "MUL", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE", "DEQUANTIZE")
 DTYPES = ("float32", "int8")
+# Operators with MACs (a weight with an output-channel axis), derived from the registry.
+MAC_OPS = tuple(r.name for r in ops.records() if r.weight_axis is not None)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def short_name(name: str, limit: int = 36) -> str:
 
 
 def is_bias(node: Node, index: int) -> bool:
-    return node.op in MAC_OPS and index == 2
+    return index == ops.get(node.op).bias_input
 
 
 def param_dtype(tensor: Tensor, node: Node, index: int, as_dtype: str | None) -> str:
@@ -86,10 +87,9 @@ def tensor_bytes(tensor: Tensor, dtype: str) -> int:
 
 def node_params(graph: Graph, node: Node, as_dtype: str | None = None) -> tuple[int, int]:
     """(parameter count, parameter bytes) of a node; shape operands are not parameters."""
-    from tinyopt.graph.ops import PARAM_INPUTS
-
     count = nbytes = 0
-    for idx in PARAM_INPUTS.get(node.op, ()):
+    rec = ops.get(node.op)
+    for idx in rec.param_inputs:
         if idx < len(node.inputs) and node.inputs[idx]:
             t = graph.tensors[node.inputs[idx]]
             count += t.size
@@ -99,41 +99,15 @@ def node_params(graph: Graph, node: Node, as_dtype: str | None = None) -> tuple[
 
 def node_macs(graph: Graph, node: Node) -> int:
     """Multiply-accumulates of one node (0 for ops that are not conv/depthwise/dense)."""
-    out = graph.tensors[node.outputs[0]]
-    if node.op == "CONV_2D":
-        _, kh, kw, cin = graph.tensors[node.inputs[1]].shape
-        return out.size * kh * kw * cin
-    if node.op == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = graph.tensors[node.inputs[1]].shape
-        return out.size * kh * kw
-    if node.op == "FULLY_CONNECTED":
-        _, cin = graph.tensors[node.inputs[1]].shape
-        return out.size * cin
-    return 0
+    return ops.get(node.op).macs(graph, node)
 
 
 def node_other_ops(graph: Graph, node: Node) -> int:
-    out = graph.tensors[node.outputs[0]]
-    n = out.size
-    op = node.op
-    ops = 0
-    if op in MAC_OPS:
-        if len(node.inputs) > 2 and node.inputs[2]:
-            ops += n
-    elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        fh, fw = node.attrs["filter"]
-        ops += n * fh * fw + (n if op == "AVERAGE_POOL_2D" else 0)
-    elif op == "MEAN":
-        ops += graph.tensors[node.inputs[0]].size + n
-    elif op in _ELEMENTWISE_1:
-        ops += n
-    elif op == "SOFTMAX":
-        ops += 3 * n
-    elif op == "BATCH_NORM":
-        ops += 2 * n
+    """The record's other ops, plus one per output element for a fused activation."""
+    ops_ = ops.get(node.op).other_ops(graph, node)
     if node.attrs.get("activation", "NONE") not in ("NONE", None):
-        ops += n
-    return ops
+        ops_ += graph.tensors[node.outputs[0]].size
+    return ops_
 
 
 def layer_costs(graph: Graph, dtype: str | None = None) -> list[LayerCost]:
@@ -145,7 +119,7 @@ def layer_costs(graph: Graph, dtype: str | None = None) -> list[LayerCost]:
         out = graph.tensors[node.outputs[0]]
         rows.append(LayerCost(
             name=node.name, type=node.op, output_shape=list(out.shape[1:]) if len(out.shape) > 1 else
-            list(out.shape), params=params, macs=macs, flops=2 * macs if node.op in MAC_OPS else 0,
+            list(out.shape), params=params, macs=macs, flops=2 * macs,
             other_ops=node_other_ops(graph, node), param_bytes=pbytes,
             activation_bytes=sum(tensor_bytes(graph.tensors[o], activation_dtype(graph.tensors[o], dtype))
                                  for o in node.outputs)))

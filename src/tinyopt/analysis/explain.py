@@ -5,6 +5,7 @@ Example (the seeds' exam): ``conv2d_0 params = (3×3×1+1)×16 = 160``.
 
 from __future__ import annotations
 
+from tinyopt import ops
 from tinyopt.analysis.cost import MAC_OPS, activation_dtype, node_macs, short_name
 from tinyopt.graph.ir import DTYPE_BYTES, Graph
 
@@ -22,39 +23,12 @@ def _kb(nbytes) -> str:
 
 
 def param_formula(graph: Graph, node) -> str | None:
-    """The parameter count of a node as a formula, e.g. '(3×3×1+1)×16 = 160'."""
-    has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
-    plus = "+1" if has_bias else ""
-    if node.op == "CONV_2D":
-        o, kh, kw, i = graph.tensors[node.inputs[1]].shape
-        total = (kh * kw * i + (1 if has_bias else 0)) * o
-        return f"({kh}×{kw}×{_n(i)}{plus})×{_n(o)} = {_n(total)}"
-    if node.op == "DEPTHWISE_CONV_2D":
-        _, kh, kw, c = graph.tensors[node.inputs[1]].shape
-        total = (kh * kw + (1 if has_bias else 0)) * c
-        return f"({kh}×{kw}{plus})×{_n(c)} = {_n(total)}"
-    if node.op == "FULLY_CONNECTED":
-        o, i = graph.tensors[node.inputs[1]].shape
-        total = (i + (1 if has_bias else 0)) * o
-        return f"({_n(i)}{plus})×{_n(o)} = {_n(total)}"
-    if node.op == "BATCH_NORM":
-        c = graph.tensors[node.inputs[1]].size
-        return f"4×{_n(c)} (gamma, beta, mean, var) = {_n(4 * c)}"
-    return None
+    """The parameter count of a node as a formula, e.g. '(3×3×1+1)×16 = 160' (its record's)."""
+    return ops.get(node.op).param_formula(graph, node)
 
 
 def mac_formula(graph: Graph, node) -> str | None:
-    out = graph.tensors[node.outputs[0]]
-    if node.op == "CONV_2D":
-        _, kh, kw, i = graph.tensors[node.inputs[1]].shape
-        return f"{_dims(out.shape[1:])} outputs × {kh}×{kw}×{_n(i)} = {_n(out.size * kh * kw * i)}"
-    if node.op == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = graph.tensors[node.inputs[1]].shape
-        return f"{_dims(out.shape[1:])} outputs × {kh}×{kw} = {_n(out.size * kh * kw)}"
-    if node.op == "FULLY_CONNECTED":
-        _, i = graph.tensors[node.inputs[1]].shape
-        return f"{_n(out.size)} outputs × {_n(i)} inputs = {_n(out.size * i)}"
-    return None
+    return ops.get(node.op).mac_formula(graph, node)
 
 
 def explain_lines(graph: Graph, a, m: dict) -> list[str]:

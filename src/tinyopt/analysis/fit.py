@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tinyopt import ops
 from tinyopt.analysis import cost as _cost
 from tinyopt.analysis.latency import battery_life_h, calibrated_latency_s, energy_mj, rate_latency_s
 from tinyopt.analysis.memory import ArenaPlan, plan_arena
@@ -110,8 +111,9 @@ def quant_param_bytes(graph: Graph, dtype: str | None) -> int:
         return 0
     n = 0
     for node in graph.nodes:
-        if node.op in _cost.MAC_OPS:
-            channels = graph.tensors[node.inputs[1]].shape[-1 if node.op == "DEPTHWISE_CONV_2D" else 0]
+        axis = ops.get(node.op).weight_axis
+        if axis is not None:
+            channels = graph.tensors[node.inputs[1]].shape[axis]
             n += channels * (2 if len(node.inputs) > 2 and node.inputs[2] else 1)
     n += len(graph.activations())
     return n * 8
@@ -119,9 +121,9 @@ def quant_param_bytes(graph: Graph, dtype: str | None) -> int:
 
 def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None) -> dict:
     """Flash = parameters at their dtype + other constants + quantization params + code (catalog estimate)."""
-    from tinyopt.graph.ops import PARAM_INPUTS
+    from tinyopt.graph.ir import param_tensor_names
 
-    params = {n.inputs[i] for n in graph.nodes for i in PARAM_INPUTS.get(n.op, ()) if i < len(n.inputs)}
+    params = param_tensor_names(graph)
     other = sum(t.nbytes for t in graph.constants() if t.name not in params)
     table = code_size_table()
     ops = sorted({n.op for n in graph.nodes})
@@ -141,7 +143,7 @@ def as_converted(graph: Graph, dtype: str | None) -> Graph:
     fused, as TFLite and our converter do. Other dtypes, and graphs already int8, are returned as they are."""
     if dtype != "int8" or _cost.model_dtype(graph) == "int8":
         return graph
-    if not any(n.op in ("BATCH_NORM", "RELU", "RELU6") for n in graph.nodes):
+    if not any(ops.get(n.op).folds_into_weights or ops.get(n.op).fusable_as for n in graph.nodes):
         return graph
     from tinyopt.graph.passes import fold_batchnorm, fuse_activations
 

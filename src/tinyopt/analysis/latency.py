@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.analysis.cost import LayerCost
 from tinyopt.devices import Device, Runtime
 from tinyopt.errors import ConfigError
 
-MAC_CLASS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise", "FULLY_CONNECTED": "fc"}
 CLASSES = ("conv", "depthwise", "fc")
 
 
@@ -50,8 +50,9 @@ def mac_counts(rows: list[LayerCost]) -> dict[str, int]:
     """
     out = dict.fromkeys(CLASSES, 0)
     for r in rows:
-        if r.type in MAC_CLASS:
-            out[MAC_CLASS[r.type]] += r.macs
+        kind = ops.get(r.type).latency_class
+        if kind:
+            out[kind] += r.macs
     return out
 
 

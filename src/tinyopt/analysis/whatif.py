@@ -7,19 +7,11 @@ dropped (``data=None``): only shapes matter for counting.
 
 from __future__ import annotations
 
-import numpy as np
-
+from tinyopt import ops
 from tinyopt.analysis.cost import MAC_OPS
 from tinyopt.errors import TinyoptError
-from tinyopt.graph.ir import Graph, QuantParams, Tensor
+from tinyopt.graph.ir import Graph, Tensor
 from tinyopt.graph.shapes import infer_node
-
-
-def _resize(t: Tensor, shape: tuple[int, ...], channels: int | None = None) -> None:
-    t.shape = tuple(int(d) for d in shape)
-    t.data = None
-    if t.quant is not None and t.quant.per_channel and channels is not None:
-        t.quant = QuantParams(np.ones(channels, np.float32), np.zeros(channels, np.int64), t.quant.axis)
 
 
 def scale_filters(graph: Graph, keep: float) -> Graph | None:
@@ -43,38 +35,8 @@ def scale_filters(graph: Graph, keep: float) -> Graph | None:
     g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
     try:
         for i, node in enumerate(g.nodes):
-            orig_x = graph.tensors[node.inputs[0]]
-            x = g.tensors[node.inputs[0]]
-            if node.op in MAC_OPS:
-                w0 = graph.tensors[node.inputs[1]]
-                bias = g.tensors[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
-                if node.op == "CONV_2D":
-                    o, kh, kw, _ = w0.shape
-                    o2 = o if node.name == last else max(1, round(o * keep))
-                    _resize(g.tensors[node.inputs[1]], (o2, kh, kw, x.shape[-1]), o2)
-                elif node.op == "DEPTHWISE_CONV_2D":
-                    _, kh, kw, om = w0.shape
-                    mult = max(1, om // orig_x.shape[-1])
-                    o2 = x.shape[-1] * mult
-                    _resize(g.tensors[node.inputs[1]], (1, kh, kw, o2), o2)
-                else:
-                    o, cin = w0.shape
-                    rows = orig_x.size // cin
-                    o2 = o if node.name == last else max(1, round(o * keep))
-                    _resize(g.tensors[node.inputs[1]], (o2, x.size // rows), o2)
-                if bias is not None:
-                    _resize(bias, (o2,), o2)
-            elif node.op == "BATCH_NORM":
-                for name in node.inputs[1:]:
-                    _resize(g.tensors[name], (x.shape[-1],))
-            elif node.op == "RESHAPE":
-                out0 = graph.tensors[node.outputs[0]]
-                if len(out0.shape) == 2:
-                    node.attrs["new_shape"] = (out0.shape[0], x.size // out0.shape[0])
-                elif out0.shape[-1] == orig_x.shape[-1]:
-                    node.attrs["new_shape"] = (*out0.shape[:-1], x.shape[-1])
-                else:
-                    return None
+            if not ops.get(node.op).scale_channels(g, node, graph, keep, node.name == last):
+                return None
             infer_node(g, node, index=i)
     except TinyoptError:
         return None
@@ -83,7 +45,7 @@ def scale_filters(graph: Graph, keep: float) -> Graph | None:
 
 def _shape_operands(graph: Graph) -> set[str]:
     """Constants that are not parameters (RESHAPE shapes, PAD paddings, MEAN axes): keep their data."""
-    from tinyopt.graph.ops import PARAM_INPUTS
+    from tinyopt.graph.ir import param_tensor_names
 
-    params = {n.inputs[i] for n in graph.nodes for i in PARAM_INPUTS.get(n.op, ()) if i < len(n.inputs)}
+    params = param_tensor_names(graph)
     return {t.name for t in graph.constants() if t.name not in params}

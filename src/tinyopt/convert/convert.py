@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.convert.calibrate import calibrate
 from tinyopt.convert.quantize import quantize_graph
 from tinyopt.errors import DataError
@@ -28,7 +29,8 @@ def dequantize_weights(graph: Graph) -> Graph:
         x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
         if x is None or x.dtype != "float32":
             continue
-        for name in n.inputs[1:3] if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ():
+        rec = ops.get(n.op)
+        for name in n.inputs[1:3] if rec.weight_axis is not None else ():
             t = g.tensors[name] if name else None
             if t is None or t.data is None or t.dtype not in ("int8", "int32") or t.quant is None:
                 continue

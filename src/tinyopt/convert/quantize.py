@@ -1,13 +1,14 @@
 """Float Graph + activation ranges → int8 Graph following TFLM's quantization spec.
 
-- Weights of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: int8 symmetric per output channel in
-  [-127, 127], zero point 0 (axis 0, or 3 for depthwise), scale = max|w| / 127.
-- Biases: int32, scale = input scale × weight scale (per channel), value round(b / scale).
+- Weights (input 1 of records with a ``weight_axis``: conv, depthwise, dense): int8 symmetric per output
+  channel in [-127, 127], zero point 0, scale = max|w| / 127.
+- Biases (the record's ``bias_input``): int32, scale = input scale × weight scale (per channel), value
+  round(b / scale).
 - Activations: int8 asymmetric per tensor from the calibrated range widened to include 0.
-- TFLite's conventions for special ops: SOFTMAX and LOGISTIC outputs 1/256 with zero point -128, TANH
-  1/128 with 0; RESHAPE, MAX/AVERAGE_POOL_2D, PAD and RELU6 share their input's parameters (TFLM's
-  kernels do not rescale); CONCATENATION inputs with other parameters than the output get a requantizing
-  QUANTIZE, as the TFLite converter inserts.
+- Each record's ``quant`` rule gives TFLite's conventions for special ops: fixed outputs (SOFTMAX and
+  LOGISTIC 1/256 with zero point -128, TANH 1/128 with 0), outputs that share their input's parameters
+  (RESHAPE, pooling, PAD, RELU6: TFLM's kernels do not rescale), inputs requantized to the output's
+  parameters by an inserted QUANTIZE (CONCATENATION, as the TFLite converter does).
 - I/O: ``io="int8"`` makes the graph inputs and outputs int8 (the converter's
   ``inference_input_type=int8``); ``io="float"`` keeps float I/O with QUANTIZE / DEQUANTIZE at the edges.
 """
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.convert.calibrate import choose_activation_qparams
 from tinyopt.errors import ConfigError, DataError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
+from tinyopt.ops.dequantize import Dequantize
+from tinyopt.ops.quantize import Quantize
 
-WEIGHTED = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}  # op -> weight channel axis
-SHARES_INPUT = ("RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "RELU6")
-FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256, -128), "LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
-INT8_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D",
-            "MAX_POOL_2D", "MEAN", "RESHAPE", "PAD", "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "RELU",
-            "RELU6")
+_REQUANTIZE = Quantize.name  # what the TFLite converter inserts at float inputs and before CONCATENATION
+_DEQUANTIZE = Dequantize.name
 
 
 def quantize_weight(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,21 +92,21 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
             g.inputs.append(name)
             qname = g.unique_name(f"{name}_int8")
             g.add_tensor(Tensor(qname, t.shape, "int8", quant=QuantParams([qp[name][0]], [qp[name][1]])))
-            g.add_node(Node(qname, "QUANTIZE", [name], [qname]))
+            g.add_node(Node(qname, _REQUANTIZE, [name], [qname]))
     rename = {name: (name if io == "int8" else g.nodes[k].outputs[0]) for k, name in enumerate(src.inputs)}
 
     for i, n in enumerate(src.nodes):
-        if n.op not in INT8_OPS:
-            fix = ("fold it into the previous conv first (tinyopt.graph.passes.fold_batchnorm)"
-                   if n.op == "BATCH_NORM" else "replace it with a supported operator")
+        rec = ops.get(n.op, path=src.source, where=where(i, n))
+        rule = rec.quant
+        if rule is None:
             raise UnsupportedOpError(f"operator {n.op} has no int8 conversion", path=src.source,
-                                     where=where(i, n), fix=fix)
+                                     where=where(i, n), fix=rec.missing_fix or "replace it with a supported operator")
         out = n.outputs[0]
         x0 = n.inputs[0]
-        if n.op in FIXED_OUTPUT:
-            s, z = FIXED_OUTPUT[n.op]
+        if isinstance(rule.output, tuple):
+            s, z = rule.output
             qp[out] = (np.float32(s), z)
-        elif n.op in SHARES_INPUT:
+        elif rule.output == "input":
             qp[out] = qp[x0]
         else:
             qp[out] = params_for(out, i, n)
@@ -118,11 +118,11 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
             t = src.tensors[name]
             if not t.constant:
                 cur = rename[name]
-                if n.op == "CONCATENATION" and qp[name] != qp[out]:
+                if rule.inputs_as_output and qp[name] != qp[out]:
                     rq = g.unique_name(f"{name}_requant")
                     s, z = qp[out]
                     g.add_tensor(Tensor(rq, t.shape, "int8", quant=QuantParams([s], [z])))
-                    g.add_node(Node(rq, "QUANTIZE", [cur], [rq]))
+                    g.add_node(Node(rq, _REQUANTIZE, [cur], [rq]))
                     cur = rq
                 new_inputs.append(cur)
                 continue
@@ -130,20 +130,20 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
                 raise DataError(f"constant '{name}' has no values", path=src.source, where=where(i, n),
                                 fix="convert a model with weights (a .tflite/.onnx file or a PyTorch module)")
             new_name = g.unique_name(name) if name in g.tensors else name
-            if n.op in WEIGHTED and k == 1:
-                axis = WEIGHTED[n.op]
+            if rec.weight_axis is not None and k == 1:
+                axis = rec.weight_axis
                 q, scale = quantize_weight(t.data, axis)
                 g.add_tensor(Tensor(new_name, t.shape, "int8", data=q,
                                     quant=QuantParams(scale, np.zeros(scale.size, np.int64), axis)))
                 w_scale = scale
-            elif n.op in WEIGHTED and k == 2:
+            elif rec.weight_axis is not None and k == rec.bias_input:
                 in_s = np.float64(qp[x0][0])
                 b_scale = (in_s * w_scale.astype(np.float64))
                 g.add_tensor(Tensor(new_name, t.shape, "int32", data=quantize_bias(t.data, b_scale),
                                     quant=QuantParams(b_scale.astype(np.float32), np.zeros(b_scale.size, np.int64),
                                                       0)))
-            elif t.dtype == "float32" and n.op in ("ADD", "SUB", "MUL", "CONCATENATION"):
-                if n.op == "CONCATENATION":
+            elif t.dtype == "float32" and rule.constants in ("range", "output"):
+                if rule.constants == "output":
                     s, z = qp[out]
                 else:
                     s, z = choose_activation_qparams(float(t.data.min()), float(t.data.max()))
@@ -163,6 +163,6 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
         else:
             fname = g.unique_name(f"{name}_float")
             g.add_tensor(Tensor(fname, src.tensors[name].shape, "float32"))
-            g.add_node(Node(fname, "DEQUANTIZE", [cur], [fname]))
+            g.add_node(Node(fname, _DEQUANTIZE, [cur], [fname]))
             g.outputs.append(fname)
     return g.validate()

@@ -23,27 +23,27 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
+from tinyopt import ops
 from tinyopt._io import atomic_write_bytes
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph._tflite_schema import (
     ACTIVATION_CODE,
-    BUILTIN_CODE,
     DTYPE_TO_TYPE,
     FILE_IDENTIFIER,
     NUMPY_DTYPE,
-    OPTIONS_TYPE,
     PADDING_CODE,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
     SCHEMA_VERSION,
     Slot,
 )
-from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
+from tinyopt.graph.ir import Graph, Node, Tensor
 
-__all__ = ["WRITABLE_OPS", "graph_to_tflite_bytes", "save_tflite", "single_op_model"]
+__all__ = ["graph_to_tflite_bytes", "save_tflite", "single_op_model", "writable_ops"]
 
-WRITABLE_OPS = tuple(OPTIONS_TYPE)
-_INT8_V2 = ("AVERAGE_POOL_2D", "MAX_POOL_2D", "SOFTMAX", "ADD", "SUB", "MUL", "CONCATENATION", "MEAN", "PAD",
-            "LOGISTIC", "TANH", "RELU", "RELU6", "DEQUANTIZE")
+
+def writable_ops() -> tuple[str, ...]:
+    """The operators that exist in TFLite (records with a builtin code)."""
+    return tuple(r.name for r in ops.records() if r.builtin is not None)
 
 
 def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
@@ -97,68 +97,13 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, at
 
 
 def _complete_operands(graph: Graph) -> Graph:
-    """A copy of ``graph`` with the operands a TFLite file must carry but the IR may leave implicit.
-
-    - CONV_2D / DEPTHWISE_CONV_2D without a bias get a zero one: LiteRT refuses a bias-less convolution
-      and both TFLM and LiteRT crash on a bias-less depthwise one (int8: int32 zeros with scale = input
-      scale × weight scale, as the quantization spec requires).
-    - MEAN with its axes in ``attrs["axes"]`` (the PyTorch and ONNX importers) gets them as an int32
-      constant operand, the only place TFLite looks.
-    The computation is unchanged; re-importing shows the added constants.
-    """
-    bias_less = [n for n in graph.nodes
-                 if n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and (len(n.inputs) < 3 or not n.inputs[2])]
-    axes_less = [n for n in graph.nodes if n.op == "MEAN" and (len(n.inputs) < 2 or not n.inputs[1])]
-    if not bias_less and not axes_less:
-        return graph
+    """A copy of ``graph`` with the operands a TFLite file must carry but the IR may leave implicit (each
+    record's ``complete_operands``: a convolution's zero bias, MEAN's axes as an int32 constant). The
+    computation is unchanged; re-importing shows the added constants."""
     g = graph.copy()
-    by_name = {id(n): i for i, n in enumerate(graph.nodes)}
-    for n in (g.nodes[by_name[id(m)]] for m in bias_less):
-        x, w = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]]
-        channels = w.shape[0] if n.op == "CONV_2D" else w.shape[-1]
-        dtype, quant = "float32", None
-        if x.dtype in ("int8", "uint8", "int16"):
-            dtype = "int64" if x.dtype == "int16" else "int32"
-            if x.quant is not None and w.quant is not None:
-                scale = np.float32(x.quant.scale[0]) * w.quant.scale.astype(np.float32)
-                quant = QuantParams(scale, np.zeros(scale.size), axis=0)
-        name = g.unique_name(f"{n.name}_zero_bias")
-        zeros = np.zeros(channels, NUMPY_DTYPE[dtype])
-        g.add_tensor(Tensor(name, (channels,), dtype, data=zeros, quant=quant))
-        n.inputs = [*n.inputs[:2], name]
-    for i, n in ((by_name[id(m)], g.nodes[by_name[id(m)]]) for m in axes_less):
-        if "axes" not in n.attrs:
-            raise ModelFormatError("MEAN has neither an axes operand nor an 'axes' attribute", path=g.source,
-                                   where=f"node {i} '{n.name}'", fix="give the axes to average over")
-        axes = np.asarray(n.attrs["axes"], np.int32).ravel()
-        name = g.unique_name(f"{n.name}_axes")
-        g.add_tensor(Tensor(name, axes.shape, "int32", data=axes))
-        n.inputs = [n.inputs[0], name]
+    for n in g.nodes:
+        ops.get(n.op).complete_operands(g, n)
     return g
-
-
-def _op_version(graph: Graph, node: Node) -> int:
-    """The operator version the TFLite converter would record for this op and dtype.
-
-    TFLM ignores versions; LiteRT only checks that the version is one it registers.
-    """
-    ins = graph.node_inputs(node)
-    x = ins[0].dtype if ins and ins[0] is not None else "float32"
-    w = ins[1].dtype if len(ins) > 1 and ins[1] is not None else x
-    op = node.op
-    if op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        if x == "int8":
-            return 3
-        if x == "float32" and w == "int8":
-            return 2  # hybrid
-        return 2 if op == "DEPTHWISE_CONV_2D" and tuple(node.attrs.get("dilation", (1, 1))) != (1, 1) else 1
-    if op == "FULLY_CONNECTED":
-        if node.attrs.get("keep_num_dims"):
-            return 5
-        return 4 if x == "int8" else (3 if w == "int8" else 1)
-    if op in _INT8_V2 and (x == "int8" or (op == "DEQUANTIZE" and x == "int8")):
-        return 2
-    return 1
 
 
 class _Writer:
@@ -182,9 +127,9 @@ class _Writer:
     def _check(self) -> None:
         g = self.g
         for i, n in enumerate(g.nodes):
-            if n.op not in WRITABLE_OPS:
-                fix = ("fold batch norm into the preceding convolution first (tinyopt.compress.fuse)"
-                       if n.op == "BATCH_NORM" else f"use one of {', '.join(WRITABLE_OPS)}")
+            rec = ops.find(n.op)
+            if rec is None or rec.builtin is None:
+                fix = rec.missing_fix if rec is not None and rec.missing_fix else f"use one of {', '.join(writable_ops())}"
                 raise UnsupportedOpError(f"operator {n.op} cannot be written to TFLite", path=self.where,
                                          where=f"node {i} '{n.name}'", fix=fix)
             if len(n.outputs) != 1:
@@ -277,8 +222,8 @@ class _Writer:
             (Slot.SUBGRAPH_NAME, "off", sg_name, 0)])
         opcodes = []
         for name in self.op_names:
-            code = BUILTIN_CODE[name]
-            version = max(_op_version(self.g, n) for n in self.g.nodes if n.op == name)
+            code = ops.get(name).builtin
+            version = max(ops.get(name).version(self.g, n) for n in self.g.nodes if n.op == name)
             opcodes.append(self._table([
                 (Slot.OPCODE_DEPRECATED_BUILTIN, "Int8", min(code, PLACEHOLDER_FOR_GREATER_OP_CODES), 0),
                 (Slot.OPCODE_VERSION, "Int32", version, 1), (Slot.OPCODE_BUILTIN, "Int32", code, 0)]))
@@ -317,52 +262,41 @@ class _Writer:
         return self._table([
             (Slot.OP_OPCODE_INDEX, "Uint32", self.op_names.index(n.op), 0),
             (Slot.OP_INPUTS, "off", inputs, 0), (Slot.OP_OUTPUTS, "off", outputs, 0),
-            (Slot.OP_OPTIONS_TYPE, "Uint8", OPTIONS_TYPE[n.op] if options else 0, 0),
+            (Slot.OP_OPTIONS_TYPE, "Uint8", ops.get(n.op).options.type if options else 0, 0),
             (Slot.OP_OPTIONS, "off", options, 0)])
 
     def _options(self, n: Node) -> int:
-        """The builtin options table of a node (0 when the op has none); defaults follow ``shapes.py``."""
-        a, op = n.attrs, n.op
-        act = ACTIVATION_CODE[a.get("activation", "NONE")]
-        pad = PADDING_CODE[a.get("padding", "VALID")]
-        sh, sw = (int(v) for v in a.get("stride", (1, 1)))
-        dh, dw = (int(v) for v in a.get("dilation", (1, 1)))
-        if op == "CONV_2D":
-            return self._table([(Slot.CONV_PADDING, "Int8", pad, 0), (Slot.CONV_STRIDE_W, "Int32", sw, 0),
-                                (Slot.CONV_STRIDE_H, "Int32", sh, 0), (Slot.CONV_ACTIVATION, "Int8", act, 0),
-                                (Slot.CONV_DILATION_W, "Int32", dw, 1), (Slot.CONV_DILATION_H, "Int32", dh, 1)])
-        if op == "DEPTHWISE_CONV_2D":
-            x_channels = self.g.tensors[n.inputs[0]].shape[-1]
-            dm = int(a.get("depth_multiplier", self.g.tensors[n.inputs[1]].shape[-1] // max(x_channels, 1)))
-            return self._table([(Slot.DW_PADDING, "Int8", pad, 0), (Slot.DW_STRIDE_W, "Int32", sw, 0),
-                                (Slot.DW_STRIDE_H, "Int32", sh, 0), (Slot.DW_DEPTH_MULTIPLIER, "Int32", dm, 0),
-                                (Slot.DW_ACTIVATION, "Int8", act, 0), (Slot.DW_DILATION_W, "Int32", dw, 1),
-                                (Slot.DW_DILATION_H, "Int32", dh, 1)])
-        if op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-            fh, fw = (int(v) for v in a["filter"])
-            return self._table([(Slot.POOL_PADDING, "Int8", pad, 0), (Slot.POOL_STRIDE_W, "Int32", sw, 0),
-                                (Slot.POOL_STRIDE_H, "Int32", sh, 0), (Slot.POOL_FILTER_W, "Int32", fw, 0),
-                                (Slot.POOL_FILTER_H, "Int32", fh, 0), (Slot.POOL_ACTIVATION, "Int8", act, 0)])
-        if op == "FULLY_CONNECTED":
-            return self._table([(Slot.FC_ACTIVATION, "Int8", act, 0),
-                                (Slot.FC_KEEP_NUM_DIMS, "Bool", bool(a.get("keep_num_dims", False)), False)])
-        if op == "SOFTMAX":
-            return self._table([(Slot.SOFTMAX_BETA, "Float32", float(a.get("beta", 1.0)), 0.0)])
-        if op == "CONCATENATION":
-            return self._table([(Slot.CONCAT_AXIS, "Int32", int(a.get("axis", -1)), 0),
-                                (Slot.CONCAT_ACTIVATION, "Int8", act, 0)])
-        if op in ("ADD", "SUB", "MUL"):
-            return self._table([(Slot.ADD_ACTIVATION, "Int8", act, 0)])
-        if op == "MEAN":
-            return self._table([(Slot.REDUCER_KEEP_DIMS, "Bool", bool(a.get("keep_dims", False)), False)])
-        if op == "RESHAPE":
-            if len(n.inputs) > 1 and n.inputs[1]:
-                return 0  # the shape operand carries the new shape, as the TFLite converter writes it
-            new_shape = a.get("new_shape") or self.g.tensors[n.outputs[0]].shape
-            return self._table([(Slot.RESHAPE_NEW_SHAPE, "off", self._vec(list(new_shape), "<i4"), 0)])
-        if op in ("PAD", "QUANTIZE", "DEQUANTIZE"):
-            return self._table([])
-        return 0  # LOGISTIC, TANH, RELU, RELU6
+        """The builtin options table of a node (0 when the op has none), from its record."""
+        return ops.get(n.op).write_tflite(self, self.g, n)
+
+    # -- what records write through
+    def table(self, fields: list[tuple]) -> int:
+        return self._table(fields)
+
+    def vector(self, values, dtype: str) -> int:
+        return self._vec(values, dtype)
+
+    def fields(self, fields, attrs: dict) -> int:
+        """An options table from declared fields (``ops._record.Field``) and a node's attributes."""
+        kinds = {"i8": "Int8", "i32": "Int32", "f32": "Float32", "bool": "Bool", "padding": "Int8",
+                 "activation": "Int8"}
+        rows = []
+        for f in fields:
+            value = attrs.get(f.attr, f.default)
+            if f.kind == "padding":
+                value = PADDING_CODE[value]
+            elif f.kind == "activation":
+                value = ACTIVATION_CODE[value]
+            values = [int(v) for v in value] if len(f.slots) == 2 else [value]
+            for slot, v in zip(f.slots, values):
+                if f.kind == "f32":
+                    v = float(v)
+                elif f.kind == "bool":
+                    v = bool(v)
+                else:
+                    v = int(v)
+                rows.append((slot, kinds[f.kind], v, f.stored_default))
+        return self._table(sorted(rows, key=lambda r: r[0]))
 
     def _signature(self) -> int:
         b = self.b

@@ -1,7 +1,8 @@
 """Constants of the TFLite flatbuffer schema (schema version 3) that the importer and writer share.
 
 Field slots are the positions of fields in each schema table (the vtable entry is ``4 + 2 * slot``).
-Only the tables and options tinyopt reads or writes are listed.
+Only the generic tables are listed here; each operator's options table (its union type and field slots)
+is declared in its record, ``tinyopt/ops/<name>.py``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ BUILTIN_NAMES: tuple[str, ...] = (
     "STABLEHLO_RNG_BIT_GENERATOR", "REDUCE_WINDOW", "STABLEHLO_COMPOSITE", "STABLEHLO_SHIFT_LEFT",
     "STABLEHLO_CBRT"
 )
-BUILTIN_CODE = {name: code for code, name in enumerate(BUILTIN_NAMES)}
 # Codes above this need the int32 ``builtin_code`` field; ``deprecated_builtin_code`` (int8) holds 127.
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 
@@ -75,15 +75,6 @@ ACTIVATION_CODE = {n: i for i, n in enumerate(ACTIVATION_NAMES)}
 PADDING_NAMES = ("SAME", "VALID")  # Padding enum
 PADDING_CODE = {n: i for i, n in enumerate(PADDING_NAMES)}
 
-# BuiltinOptions union members for the supported operators (0 = no options table).
-OPTIONS_TYPE = {
-    "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5, "FULLY_CONNECTED": 8,
-    "SOFTMAX": 9, "CONCATENATION": 10, "ADD": 11, "RESHAPE": 17, "MUL": 21, "PAD": 22, "MEAN": 27,
-    "SUB": 28, "DEQUANTIZE": 38, "QUANTIZE": 89,
-    "LOGISTIC": 0, "TANH": 0, "RELU": 0, "RELU6": 0,
-}
-
-
 class Slot:
     """Field slots per table, named ``<TABLE>_<FIELD>``."""
 
@@ -101,14 +92,3 @@ class Slot:
     METADATA_NAME, METADATA_BUFFER = 0, 1
     SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, SIGNATURE_KEY, SIGNATURE_SUBGRAPH_INDEX = 0, 1, 2, 4
     TENSORMAP_NAME, TENSORMAP_TENSOR_INDEX = 0, 1
-    # Builtin options tables.
-    CONV_PADDING, CONV_STRIDE_W, CONV_STRIDE_H, CONV_ACTIVATION, CONV_DILATION_W, CONV_DILATION_H = range(6)
-    DW_PADDING, DW_STRIDE_W, DW_STRIDE_H, DW_DEPTH_MULTIPLIER, DW_ACTIVATION = 0, 1, 2, 3, 4
-    DW_DILATION_W, DW_DILATION_H = 5, 6
-    POOL_PADDING, POOL_STRIDE_W, POOL_STRIDE_H, POOL_FILTER_W, POOL_FILTER_H, POOL_ACTIVATION = range(6)
-    FC_ACTIVATION, FC_WEIGHTS_FORMAT, FC_KEEP_NUM_DIMS, FC_ASYMMETRIC_QUANTIZE_INPUTS = 0, 1, 2, 3
-    SOFTMAX_BETA = 0
-    CONCAT_AXIS, CONCAT_ACTIVATION = 0, 1
-    ADD_ACTIVATION = SUB_ACTIVATION = MUL_ACTIVATION = 0
-    RESHAPE_NEW_SHAPE = 0
-    REDUCER_KEEP_DIMS = 0

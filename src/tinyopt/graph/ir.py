@@ -5,7 +5,8 @@ Conventions (docs/index.md, Conventions):
 - Constant tensors keep TFLite's layouts: CONV_2D weights ``[O, KH, KW, I]``, DEPTHWISE_CONV_2D
   weights ``[1, KH, KW, I*M]``, FULLY_CONNECTED weights ``[O, I]``, biases ``[O]``.
 - Operators are named as TFLite builtins (``CONV_2D``, ``FULLY_CONNECTED`` ...) plus ``BATCH_NORM``
-  for float architectures that have not been folded yet. Attribute names are listed in ``ops.py``.
+  for float architectures that have not been folded yet. Each operator's attributes are documented in
+  its record, ``tinyopt/ops/<name>.py``.
 - A constant whose values are unknown (a YAML spec has no weights) has ``constant=True, data=None``.
 """
 
@@ -236,13 +237,19 @@ class Graph:
         return "\n".join(lines)
 
 
+def param_tensor_names(graph: Graph) -> set[str]:
+    """Names of every trainable parameter tensor of the graph (shape operands excluded)."""
+    return {t.name for n in graph.nodes for t in iter_param_tensors(graph, n)}
+
+
 def iter_param_tensors(graph: Graph, node: Node) -> Iterable[Tensor]:
     """The trainable parameter tensors of a node (weights, biases, BN scale/offset).
 
     Shape operands (RESHAPE's new shape, PAD's paddings, MEAN's axes) are constants but not parameters.
     """
-    from tinyopt.graph.ops import PARAM_INPUTS
+    from tinyopt import ops
 
-    for idx in PARAM_INPUTS.get(node.op, ()):
+    rec = ops.find(node.op)
+    for idx in rec.param_inputs if rec else ():
         if idx < len(node.inputs) and node.inputs[idx]:
             yield graph.tensors[node.inputs[idx]]

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Graph
-from tinyopt.graph.torch_import import NchwBuilder, Val
+from tinyopt.graph.torch_import import ONNX_PASS_THROUGH, NchwBuilder, Val, layout_view
 
-ONNX_SUPPORTED = (
-    "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Relu", "Clip", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "Flatten", "Reshape", "Concat", "BatchNormalization", "Softmax", "Sigmoid", "Tanh",
-    "Pad", "ReduceMean", "Transpose", "Dropout", "Identity", "Squeeze", "Unsqueeze",
-    "Constant/Shape/Gather/Slice/Cast/ConstantOfShape/Div/Range (on constants)",
-)
 FOLD_LIMIT = 1 << 22  # elements of one constant computed while folding shape arithmetic
 EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
@@ -171,7 +166,7 @@ class _OnnxConverter:
 
         self.model = model
         self.path = path
-        self.b = NchwBuilder(model.graph.name or path.stem, str(path), ONNX_SUPPORTED)
+        self.b = NchwBuilder(model.graph.name or path.stem, str(path), "onnx")
         self.consts: dict[str, np.ndarray] = {}
         for init in model.graph.initializer:
             try:
@@ -240,13 +235,13 @@ class _OnnxConverter:
         self.b.where = "outputs"
         return self.b.finish(outs)
 
-    def _const(self, name: str, what: str) -> np.ndarray:
+    def const(self, name: str, what: str) -> np.ndarray:
         if name not in self.consts:
             self.b.unsupported(f"{what} '{name}' is computed at run time, not a constant",
                                "export with constant folding (do_constant_folding=True)")
         return self.consts[name]
 
-    def _val(self, name: str) -> Val:
+    def val(self, name: str) -> Val:
         if name not in self.env:
             raise ModelFormatError(f"input '{name}' is neither produced by an earlier node nor an initializer",
                                    path=self.path, where=self.b.where, fix="export the model to ONNX again")
@@ -277,11 +272,11 @@ class _OnnxConverter:
         if op == "Gather":
             return np.take(c[0], c[1], axis=a.get("axis", 0))
         if op in ("Unsqueeze", "Squeeze"):
-            return c[0].reshape(self._squeezed(op, c[0].shape, a, c))
+            return c[0].reshape(self.squeezed(op, c[0].shape, a, c))
         if op == "Concat":
             return np.concatenate([np.atleast_1d(x) for x in c], axis=a.get("axis", 0))
         if op == "Reshape":
-            return c[0].reshape(self._target_shape(c[0].shape, c[1], a.get("allowzero", 0)))
+            return c[0].reshape(self.target_shape(c[0].shape, c[1], a.get("allowzero", 0)))
         if op == "Flatten":
             ax = a.get("axis", 1)
             return c[0].reshape(int(np.prod(c[0].shape[:ax])), -1)
@@ -314,7 +309,7 @@ class _OnnxConverter:
             raise ModelFormatError(f"a folded constant of {n} elements exceeds the {FOLD_LIMIT} limit",
                                    path=self.path, where=self.b.where, fix="export the model to ONNX again")
 
-    def _squeezed(self, op: str, shape, a: dict, c: list) -> tuple[int, ...]:
+    def squeezed(self, op: str, shape, a: dict, c: list) -> tuple[int, ...]:
         """Output shape of Squeeze / Unsqueeze (axes: attribute before opset 13, input after)."""
         axes = a.get("axes") if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None else None)
         if op == "Squeeze":
@@ -328,7 +323,7 @@ class _OnnxConverter:
             out.insert(ax, 1)
         return tuple(out)
 
-    def _target_shape(self, in_shape, shape, allowzero) -> tuple[int, ...]:
+    def target_shape(self, in_shape, shape, allowzero) -> tuple[int, ...]:
         shape = [int(s) for s in np.asarray(shape).ravel()]
         if not allowzero:
             shape = [in_shape[i] if s == 0 and i < len(in_shape) else s for i, s in enumerate(shape)]
@@ -339,112 +334,26 @@ class _OnnxConverter:
 
     # -- operators
     def _convert(self, node, name: str) -> Val:
-        b, a, op = self.b, _attrs(node), node.op_type
+        a, op = _attrs(node), node.op_type
         ins = list(node.input)
-        if op in ("Identity", "Dropout"):
+        if op in ONNX_PASS_THROUGH:
             if op == "Dropout" and len(node.output) > 1 and self.uses.get(node.output[1]):
-                b.unsupported("a Dropout whose mask output is used")
-            return self._val(ins[0])
-        if op in ("Add", "Sub", "Mul"):  # either operand may be the constant
-            return self._binary(name, op, ins)
-        x = self._val(ins[0])
-        if op == "Conv":
-            w = self._const(ins[1], "weight")
-            bias = self._const(ins[2], "bias") if len(ins) > 2 and ins[2] else None
-            k = w.ndim - 2
-            kernel = tuple(a.get("kernel_shape", w.shape[2:]))
-            strides, dil = tuple(a.get("strides", [1] * k)), tuple(a.get("dilations", [1] * k))
-            pads = self._pads(a, x, kernel, strides, dil, k)
-            return b.conv(name, x, w, bias, strides, pads, dil, int(a.get("group", 1)))
-        if op == "Gemm":
-            if a.get("transA", 0):
-                b.unsupported("Gemm with transA=1")
-            w = self._const(ins[1], "weight").astype(np.float32)
-            w = (w if a.get("transB", 0) else w.T) * np.float32(a.get("alpha", 1.0))
-            bias = None
-            if len(ins) > 2 and ins[2]:
-                c = self._const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
-                if c.size not in (1, w.shape[0]):
-                    b.unsupported(f"Gemm with a bias of shape {list(c.shape)} (one value per output expected)")
-                bias = np.broadcast_to(c.reshape(-1), (w.shape[0],))
-            return b.linear(name, x, w, bias)
-        if op == "MatMul":
-            w = self._const(ins[1], "weight")
-            if w.ndim != 2:
-                b.unsupported(f"MatMul with a {w.ndim}-D weight")
-            return b.linear(name, x, w.T, None)
-        if op == "Relu":
-            return b.unary(name, x, "RELU")
-        if op == "Clip":
-            lo = a.get("min") if self.opset < 11 else (self._const(ins[1], "min") if len(ins) > 1 and ins[1] else None)
-            hi = a.get("max") if self.opset < 11 else (self._const(ins[2], "max") if len(ins) > 2 and ins[2] else None)
-            lo = None if lo is None else float(np.asarray(lo).ravel()[0])
-            hi = None if hi is None or float(np.asarray(hi).ravel()[0]) >= 3.4e38 else float(np.asarray(hi).ravel()[0])
-            if lo == 0.0 and hi == 6.0:
-                return b.unary(name, x, "RELU6")
-            if lo == 0.0 and hi is None:
-                return b.unary(name, x, "RELU")
-            b.unsupported(f"Clip({lo}, {hi}) (only (0, 6) → RELU6 and (0, inf) → RELU exist)")
-        if op in ("Sigmoid", "Tanh"):
-            return b.unary(name, x, "LOGISTIC" if op == "Sigmoid" else "TANH")
-        if op == "Softmax":
-            axis = a.get("axis", -1 if self.opset >= 13 else 1)
-            if self.opset < 13 and axis % len(x.shape) != len(x.shape) - 1 and len(x.shape) > 2:
-                b.unsupported("a pre-opset-13 Softmax that flattens trailing axes")
-            return b.softmax(name, x, axis)
-        if op in ("MaxPool", "AveragePool"):
-            if len(node.output) > 1 and self.uses.get(node.output[1]):
-                b.unsupported("MaxPool with an indices output")
-            kernel = tuple(a["kernel_shape"])
-            k = len(kernel)
-            strides, dil = tuple(a.get("strides", [1] * k)), tuple(a.get("dilations", [1] * k))
-            if any(d != 1 for d in dil):
-                b.unsupported(f"dilated pooling {list(dil)}")
-            pads = self._pads(a, x, kernel, strides, dil, k)
-            return b.pool(name, x, "MAX" if op == "MaxPool" else "AVG", kernel, strides, pads,
-                          bool(a.get("ceil_mode", 0)), bool(a.get("count_include_pad", 0)))
-        if op == "GlobalAveragePool":
-            return b.mean(name, x, range(2, len(x.shape)), keepdim=True)
-        if op == "ReduceMean":
-            axes = a.get("axes") if self.opset < 18 else (
-                self._const(ins[1], "axes").tolist() if len(ins) > 1 and ins[1] else None)
-            if axes is None:
-                b.unsupported("ReduceMean over all axes")
-            return b.mean(name, x, axes, bool(a.get("keepdims", 1)))
-        if op == "Flatten":
-            ax = a.get("axis", 1) % len(x.shape)
-            if ax != 1:
-                b.unsupported(f"Flatten with axis={ax} (only axis 1 keeps the batch)")
-            return b.reshape(name, x, (1, int(np.prod(x.shape[1:]))))
-        if op == "Reshape":
-            return b.reshape(name, x, self._target_shape(x.shape, self._const(ins[1], "shape"), a.get("allowzero", 0)))
-        if op in ("Squeeze", "Unsqueeze"):
-            shape = self._squeezed(op, x.shape, a, [None, *(self._const(t, "axes") for t in ins[1:] if t)])
-            if shape[:1] != (1,):
-                b.unsupported(f"{op} of the batch axis")
-            return b.reshape(name, x, shape)
-        if op == "Concat":
-            return b.concat(name, [self._val(t) for t in ins], a["axis"])
-        if op == "BatchNormalization":
-            if a.get("training_mode", 0):
-                b.unsupported("BatchNormalization in training mode", "export the model in eval mode")
-            gamma, beta, mean, var = (self._const(t, "batch-norm parameter") for t in ins[1:5])
-            return b.batchnorm(name, x, gamma, beta, mean, var, a.get("epsilon", 1e-5))
-        if op == "Pad":
-            return self._pad(name, x, a, ins)
+                self.b.unsupported("a Dropout whose mask output is used")
+            return self.val(ins[0])
         if op == "Transpose":
-            perm = list(a.get("perm", []))
-            if x.layout == "plain" and len(x.shape) == 4 and perm == [0, 3, 1, 2]:  # NHWC data viewed as NCHW
-                n_, h, w_, c = x.shape
-                return Val(x.name, "nchw", (n_, c, h, w_))
-            if x.layout == "nchw" and perm == [0, 2, 3, 1]:  # back to NHWC: the graph tensor as it is
-                n_, c, h, w_ = x.shape
-                return Val(x.name, "plain", (n_, h, w_, c))
-            b.unsupported(f"Transpose with perm {perm} on a {x.layout} tensor (only the NCHW <-> NHWC "
-                          "change of view can be absorbed)")
-        return b.unsupported(f"ONNX operator {op} is not supported")
+            x = self.val(ins[0])
+            view = layout_view(x, [int(p) for p in a.get("perm", [])])
+            if view is not None:
+                return view
+        rec = ops.doors().onnx.get(op)
+        if rec is None:
+            return self.b.unsupported(f"ONNX operator {op} is not supported")
+        return rec.from_onnx(self, node, name, a, ins)
 
-    def _pads(self, a, x: Val, kernel, strides, dil, k) -> tuple[int, int, int, int]:
+    def fail(self, msg: str, fix: str):
+        raise ModelFormatError(msg, path=self.path, where=self.b.where, fix=fix)
+
+    def pads(self, a, x: Val, kernel, strides, dil, k) -> tuple[int, int, int, int]:
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -460,50 +369,12 @@ class _OnnxConverter:
         p = list(a.get("pads", [0] * 2 * k))
         return (0, 0, p[0], p[1]) if k == 1 else (p[0], p[2], p[1], p[3])
 
-    def _pad(self, name, x: Val, a, ins) -> Val:
-        mode = a.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else mode
-        pads = np.asarray(a["pads"] if self.opset < 11 else self._const(ins[1], "pads")).astype(np.int64).ravel()
-        value = a.get("value", 0.0) if self.opset < 11 else (
-            float(np.asarray(self._const(ins[2], "value")).ravel()[0]) if len(ins) > 2 and ins[2] else 0.0)
-        r = len(x.shape)
-        if len(ins) > 3 and ins[3]:
-            axes = [int(v) % r for v in self._const(ins[3], "axes")]
-            full = np.zeros(2 * r, np.int64)
-            for i, ax in enumerate(axes):
-                full[ax], full[r + ax] = pads[i], pads[len(axes) + i]
-            pads = full
-        if pads.size != 2 * r:
-            raise ModelFormatError(f"Pad has {pads.size} pad amounts for a rank-{r} input", path=self.path,
-                                   where=self.b.where, fix="give a (begin, end) pair per axis")
-        if mode != "constant" or value != 0.0 or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
-            self.b.unsupported(f"Pad mode={mode} value={value} pads={pads.tolist()}",
-                               "zero-pad the spatial axes only")
-        if r == 3:
-            return self.b.pad(name, x, (0, 0, int(pads[2]), int(pads[5])))
-        return self.b.pad(name, x, (int(pads[2]), int(pads[6]), int(pads[3]), int(pads[7])))
-
-    def _binary(self, name, op, ins) -> Val:
-        b = self.b
-        vals = [self.env.get(t) for t in ins]
-        if all(v is not None for v in vals):
-            return b.binary(name, op.upper(), vals[0], vals[1])
-        if vals[0] is None and vals[1] is None:
-            raise ModelFormatError(f"operand '{ins[0]}' is unknown", path=self.path, where=b.where,
-                                   fix="export the model to ONNX again")
-        swap = vals[0] is None
-        x = vals[1] if swap else vals[0]
-        c = self._const(ins[0] if swap else ins[1], "operand").astype(np.float32)
-        if swap and op == "Sub":
-            b.unsupported("a constant minus a tensor")
-        if op == "Add" and c.size == x.shape[-1] and c.size > 1 and x.layout == "plain" and self._bias_slot(x, c):
-            return x  # MatMul + Add: the add became the dense layer's bias
-        return b.binary(name, op.upper(), x, c if c.size > 1 else float(c.ravel()[0]))
-
-    def _bias_slot(self, x: Val, c: np.ndarray) -> bool:
+    def bias_slot(self, x: Val, c: np.ndarray) -> bool:
         """Make ``c`` the bias of the FULLY_CONNECTED that produced ``x`` if it has none and no other reader."""
         node = next((n for n in self.b.g.nodes if x.name in n.outputs), None)
-        if node is None or node.op != "FULLY_CONNECTED" or (len(node.inputs) > 2 and node.inputs[2]):
+        from tinyopt.ops.fully_connected import FullyConnected
+
+        if node is None or node.op != FullyConnected.name or (len(node.inputs) > 2 and node.inputs[2]):
             return False
         names = [k for k, v in self.env.items() if v is x]  # the MatMul output and its Identity aliases
         if sum(self.uses.get(k, 0) for k in names) != 1 or set(names) & self.outputs:

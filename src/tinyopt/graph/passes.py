@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.graph.ir import Graph, Node, Tensor
 from tinyopt.graph.shapes import same_padding
-
-FOLDABLE = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-FUSABLE_PRODUCERS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "MAX_POOL_2D",
-                     "AVERAGE_POOL_2D", "CONCATENATION")
 
 
 def _single_private_consumer(g: Graph, tensor: str, consumers: dict[str, list[Node]]) -> Node | None:
@@ -63,7 +60,8 @@ def _drop_unused_constants(g: Graph) -> Graph:
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
-    """Fold BATCH_NORM into the CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED that feeds it.
+    """Fold BATCH_NORM into the weighted layer that feeds it (conv, depthwise, dense: a record with a
+    ``weight_axis`` and a ``bias_input``).
 
     With s = gamma / sqrt(var + eps): W' = W * s (per output channel), b' = (b - mean) * s + beta.
     Computed in float64 and stored as float32. A BN that follows anything else, or whose producer has
@@ -72,21 +70,24 @@ def fold_batchnorm(graph: Graph) -> Graph:
     g = graph.copy()
     consumers = g.consumers()
     producers = g.producers()
-    for bn in [n for n in g.nodes if n.op == "BATCH_NORM"]:
+    for bn in [n for n in g.nodes if ops.get(n.op).folds_into_weights]:
         p = producers.get(bn.inputs[0])
-        if (p is None or p.op not in FOLDABLE or p.attrs.get("activation", "NONE") != "NONE"
+        rec = ops.get(p.op) if p is not None else None
+        if (rec is None or rec.weight_axis is None or rec.bias_input is None
+                or p.attrs.get("activation", "NONE") != "NONE"
                 or _single_private_consumer(g, bn.inputs[0], consumers) is not bn):
             continue
         gamma, beta, mean, var = (g.tensors[t] for t in bn.inputs[1:5])
         w = g.tensors[p.inputs[1]]
         b = g.tensors[p.inputs[2]] if len(p.inputs) > 2 and p.inputs[2] else None
-        cout = w.shape[-1] if p.op == "DEPTHWISE_CONV_2D" else w.shape[0]
+        axis = rec.weight_axis
+        cout = w.shape[axis]
         known = all(t.data is not None for t in (gamma, beta, mean, var, w)) and (b is None or b.data is not None)
         new_w = new_b = None
         if known:
             s = gamma.data.astype(np.float64) / np.sqrt(var.data.astype(np.float64) + bn.attrs.get("epsilon", 1e-3))
             wd = w.data.astype(np.float64)
-            wd = wd * s if p.op == "DEPTHWISE_CONV_2D" else wd * s.reshape(-1, *([1] * (wd.ndim - 1)))
+            wd = wd * s.reshape([-1 if k == axis else 1 for k in range(wd.ndim)])
             bd = b.data.astype(np.float64) if b is not None else np.zeros(cout)
             new_w = wd.astype(np.float32)
             new_b = ((bd - mean.data.astype(np.float64)) * s + beta.data.astype(np.float64)).astype(np.float32)
@@ -102,43 +103,37 @@ def fold_batchnorm(graph: Graph) -> Graph:
 
 
 def fuse_activations(graph: Graph) -> Graph:
-    """Move RELU / RELU6 into the ``activation`` attribute of the layer that produces their input."""
+    """Move standalone activations that TFLite can fuse (RELU, RELU6: records with ``fusable_as``) into the
+    ``activation`` attribute of the layer that produces their input (records with ``fused_activation``)."""
     g = graph.copy()
-    act_of = {"RELU": "RELU", "RELU6": "RELU6"}
-    for node in [n for n in g.nodes if n.op in act_of]:
+    for node in [n for n in g.nodes if ops.get(n.op).fusable_as]:
         producers, consumers = g.producers(), g.consumers()
         p = producers.get(node.inputs[0])
-        if (p is None or p.op not in FUSABLE_PRODUCERS or p.attrs.get("activation", "NONE") != "NONE"
+        if (p is None or not ops.get(p.op).fused_activation or p.attrs.get("activation", "NONE") != "NONE"
                 or _single_private_consumer(g, node.inputs[0], consumers) is not node):
             continue
-        p.attrs["activation"] = act_of[node.op]
+        p.attrs["activation"] = ops.get(node.op).fusable_as
         _merge_forward(g, p, node)
     return g.validate()
 
 
 def remove_identities(graph: Graph) -> Graph:
-    """Remove nodes that compute their input unchanged, and collapse RESHAPE → RESHAPE."""
+    """Remove nodes that compute their input unchanged (each record's ``is_identity``: a RESHAPE that keeps
+    the shape, an all-zero PAD, a one-input CONCATENATION) and collapse chains of aliasing ops (RESHAPE)."""
     g = graph.copy()
     changed = True
     while changed:
         changed = False
         producers, consumers = g.producers(), g.consumers()
         for n in g.nodes:
-            x = g.tensors[n.inputs[0]] if n.inputs and n.inputs[0] else None
             out = g.tensors[n.outputs[0]]
-            identity = (
-                (n.op == "RESHAPE" and x is not None and x.shape == out.shape)
-                or (n.op == "PAD" and g.tensors[n.inputs[1]].data is not None
-                    and not np.asarray(g.tensors[n.inputs[1]].data).any())
-                or (n.op == "CONCATENATION" and len([t for t in n.inputs if t]) == 1
-                    and n.attrs.get("activation", "NONE") == "NONE")
-            )
-            if identity:
+            rec = ops.get(n.op)
+            if rec.is_identity(g, n):
                 _bypass(g, n)
                 changed = True
                 break
-            p = producers.get(n.inputs[0]) if n.op == "RESHAPE" else None
-            if p is not None and p.op == "RESHAPE" and _single_private_consumer(g, p.outputs[0], consumers) is n:
+            p = producers.get(n.inputs[0]) if rec.aliases_input else None
+            if p is not None and p.op == n.op and _single_private_consumer(g, p.outputs[0], consumers) is n:
                 n.inputs[0] = p.inputs[0]
                 if len(n.inputs) < 2 and "new_shape" not in n.attrs:
                     n.attrs["new_shape"] = out.shape
@@ -150,17 +145,19 @@ def remove_identities(graph: Graph) -> Graph:
 
 
 def fold_pad_into_conv(graph: Graph) -> Graph:
-    """Zero PAD of H and W feeding a VALID conv → the conv with SAME padding, when TFLite's SAME pads
-    are exactly those (the rest keep their PAD: SAME would pad differently)."""
+    """Zero PAD of H and W (a record's ``zero_pads``) feeding a VALID conv (``absorbs_pad``) → the conv with
+    SAME padding, when TFLite's SAME pads are exactly those (the rest keep their PAD: SAME would pad
+    differently)."""
     g = graph.copy()
-    for pad in [n for n in g.nodes if n.op == "PAD"]:
+    for pad in list(g.nodes):
+        p = ops.get(pad.op).zero_pads(g, pad)
+        if p is None:
+            continue
         producers, consumers = g.producers(), g.consumers()
         conv = _single_private_consumer(g, pad.outputs[0], consumers)
-        paddings = g.tensors[pad.inputs[1]].data
-        if (conv is None or conv.op not in ("CONV_2D", "DEPTHWISE_CONV_2D") or conv.inputs[0] != pad.outputs[0]
-                or conv.attrs.get("padding") != "VALID" or paddings is None):
+        if (conv is None or not ops.get(conv.op).absorbs_pad or conv.inputs[0] != pad.outputs[0]
+                or conv.attrs.get("padding") != "VALID" or p is None):
             continue
-        p = np.asarray(paddings).reshape(-1, 2)
         x = g.tensors[pad.inputs[0]]
         if p.shape[0] != 4 or p[0].any() or p[3].any():
             continue

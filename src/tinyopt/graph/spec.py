@@ -14,33 +14,37 @@ from __future__ import annotations
 
 import os
 
+from tinyopt import ops
 from tinyopt._suggest import did_you_mean
 from tinyopt._yaml import load_yaml_file
 from tinyopt.errors import ConfigError, UnsupportedOpError
-from tinyopt.graph.ir import Graph, Node, Tensor
+from tinyopt.graph.ir import Graph, Tensor
 from tinyopt.graph.shapes import infer_node
 
 _COMMON = {"type", "name", "activation", "from"}
-LAYER_KEYS: dict[str, set[str]] = {
-    "conv2d": {"filters", "kernel", "stride", "padding", "dilation", "use_bias"},
-    "depthwise_conv2d": {"kernel", "stride", "padding", "dilation", "depth_multiplier", "use_bias"},
-    "dense": {"units", "use_bias"},
-    "maxpool2d": {"pool", "stride", "padding"},
-    "avgpool2d": {"pool", "stride", "padding"},
-    "global_avgpool": set(),
-    "flatten": set(),
-    "batchnorm": {"epsilon"},
-    "relu": set(), "relu6": set(), "softmax": set(), "sigmoid": set(), "tanh": set(),
-    "dropout": {"rate"},
-    "add": {"from"},
-    "concat": {"from", "axis"},
-}
-_ALIASES = {"conv": "conv2d", "depthwise": "depthwise_conv2d", "dwconv2d": "depthwise_conv2d",
-            "linear": "dense", "fc": "dense", "maxpool": "maxpool2d", "avgpool": "avgpool2d",
-            "global_average_pooling": "global_avgpool", "gap": "global_avgpool", "bn": "batchnorm",
-            "batch_norm": "batchnorm", "concatenate": "concat", "logistic": "sigmoid"}
-_FUSABLE = {"none": "NONE", "linear": "NONE", None: "NONE", "relu": "RELU", "relu6": "RELU6"}
-_SEPARATE = {"softmax": "SOFTMAX", "sigmoid": "LOGISTIC", "tanh": "TANH"}
+_PASS_THROUGH = {"dropout": {"rate"}}  # identity at inference: no node
+_NO_ACTIVATION = ("none", "linear", None)
+
+
+def layer_keys() -> dict[str, set[str]]:
+    """YAML layer type → its keys, from the operator records (plus the pass-through layers)."""
+    keys = {kind: set(rec.spec_layers[kind]) for kind, rec in ops.doors().spec_layers.items()}
+    return {**keys, **_PASS_THROUGH}
+
+
+def _aliases() -> dict[str, str]:
+    return {a: kind for rec in ops.records() for a, kind in rec.spec_aliases.items()}
+
+
+def _fusable() -> dict:
+    """YAML ``activation:`` values fused into the layer: none, and the layer types of fusable activations."""
+    fused = {kind: r.fusable_as for r in ops.records() if r.fusable_as for kind in r.spec_layers}
+    return {**dict.fromkeys(_NO_ACTIVATION, "NONE"), **fused}
+
+
+def _separate_activations() -> dict[str, ops.Op]:
+    """YAML ``activation:`` values that append their own layer (softmax, sigmoid, tanh)."""
+    return {r.spec_activation: r for r in ops.records() if r.spec_activation}
 
 
 def _pair(value, key, loc, path):
@@ -107,136 +111,97 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
     g = Graph(str(doc.get("name", "model")), source=path)
     cur = g.add_tensor(Tensor("input", (1, *shape), dtype)).name
     g.inputs = [cur]
-    named: dict[str, str] = {}
-
-    def const(name, shp):
-        return g.add_tensor(Tensor(g.unique_name(name), shp, dtype, constant=True)).name
-
-    def act_out(name):
-        return g.add_tensor(Tensor(g.unique_name(name), (1,), dtype)).name
+    sb = SpecBuilder(g, path, dtype)
+    keys, aliases, separate, fusable = layer_keys(), _aliases(), _separate_activations(), _fusable()
+    table = ops.doors().spec_layers
 
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict):
             raise ConfigError(f"layer {i} is not a mapping", path=path, where=f"layer {i}",
                               fix="write each layer as {type: ..., ...}")
         raw_type = str(layer.get("type", "")).lower()
-        kind = _ALIASES.get(raw_type, raw_type)
+        kind = aliases.get(raw_type, raw_type)
         lname = str(layer.get("name", f"{kind}_{i}"))
-        loc = f"layer {i} '{lname}'"
-        if kind not in LAYER_KEYS:
-            near = did_you_mean(raw_type, LAYER_KEYS, cutoff=0.6)
+        loc = sb.loc = f"layer {i} '{lname}'"
+        if kind not in keys:
+            near = did_you_mean(raw_type, list(keys), cutoff=0.6)
             hint = f"did you mean '{near[0]}'? " if near else ""
             raise UnsupportedOpError(f"unknown layer type '{layer.get('type')}'", path=path, where=loc,
-                                     fix=f"{hint}supported types: {', '.join(LAYER_KEYS)}")
-        extra = set(layer) - LAYER_KEYS[kind] - _COMMON
+                                     fix=f"{hint}supported types: {', '.join(keys)}")
+        extra = set(layer) - keys[kind] - _COMMON
         if extra:
             key = sorted(extra, key=str)[0]
-            near = did_you_mean(key, sorted(LAYER_KEYS[kind] | _COMMON), cutoff=0.6)
+            near = did_you_mean(key, sorted(keys[kind] | _COMMON), cutoff=0.6)
             raise ConfigError(f"unknown key '{key}' for a {kind} layer", path=path, where=loc,
                               fix=f"did you mean '{near[0]}'?" if near else
-                              f"allowed keys: {', '.join(sorted(LAYER_KEYS[kind] | _COMMON))}")
+                              f"allowed keys: {', '.join(sorted(keys[kind] | _COMMON))}")
         act = layer.get("activation")
         act = act.lower() if isinstance(act, str) else act
-        if act not in _FUSABLE and act not in _SEPARATE:
+        if act not in fusable and act not in separate:
             raise ConfigError(f"unknown activation {act!r}", path=path, where=loc,
-                              fix="use relu, relu6, softmax, sigmoid, tanh or none")
-        fused = _FUSABLE.get(act, "NONE")
-        if kind not in ("add", "concat") and "from" in layer:  # branch: this layer reads an earlier one
-            ref = layer["from"]
-            if not isinstance(ref, str) or ref not in named:
+                              fix=f"use {', '.join(a for a in fusable if a not in _NO_ACTIVATION)}, "
+                                  f"{', '.join(separate)} or none")
+        fused = fusable.get(act, "NONE")
+        if "from" not in keys[kind] and "from" in layer:
+            ref = layer["from"]  # branch: this layer reads an earlier one
+            if not isinstance(ref, str) or ref not in sb.named:
                 raise ConfigError(f"'from: {ref}' names no earlier layer", path=path, where=loc,
-                                  fix=f"known layers: {', '.join(named) or 'none'}")
-            cur = named[ref]
-        x = g.tensors[cur]
-        out = act_out(lname)
-        node: Node
-        if kind in ("conv2d", "depthwise_conv2d"):
-            if len(x.shape) != 4:
-                raise ConfigError(f"{kind} needs an H×W×C input, got {list(x.shape[1:])}", path=path, where=loc,
-                                  fix="give 'input' as [H, W, C] or remove the flatten before it")
-            kh, kw = _pair(layer.get("kernel"), "kernel", loc, path)
-            attrs = {"stride": _pair(layer.get("stride", 1), "stride", loc, path),
-                     "dilation": _pair(layer.get("dilation", 1), "dilation", loc, path),
-                     "padding": _padding(layer, loc, path), "activation": fused}
-            cin = x.shape[3]
-            if kind == "conv2d":
-                cout = _positive_int(layer, "filters", loc, path)
-                w = const(f"{lname}/weight", (cout, kh, kw, cin))
-                op = "CONV_2D"
-            else:
-                m = _positive_int(layer, "depth_multiplier", loc, path, 1)
-                cout = cin * m
-                attrs["depth_multiplier"] = m
-                w = const(f"{lname}/weight", (1, kh, kw, cout))
-                op = "DEPTHWISE_CONV_2D"
-            ins = [cur, w, const(f"{lname}/bias", (cout,)) if layer.get("use_bias", True) else ""]
-            node = Node(lname, op, ins, [out], attrs)
-        elif kind == "dense":
-            units = _positive_int(layer, "units", loc, path)
-            w = const(f"{lname}/weight", (units, x.shape[-1]))
-            if len(x.shape) > 2:
-                raise ConfigError(f"dense needs a flat input, got shape {list(x.shape[1:])}", path=path, where=loc,
-                                  fix="add '{type: flatten}' or '{type: global_avgpool}' before it")
-            ins = [cur, w, const(f"{lname}/bias", (units,)) if layer.get("use_bias", True) else ""]
-            node = Node(lname, "FULLY_CONNECTED", ins, [out], {"activation": fused})
-        elif kind in ("maxpool2d", "avgpool2d"):
-            if len(x.shape) != 4:
-                raise ConfigError(f"{kind} needs an H×W×C input", path=path, where=loc,
-                                  fix="remove the flatten before it")
-            pool = _pair(layer.get("pool", 2), "pool", loc, path)
-            stride = _pair(layer.get("stride", pool), "stride", loc, path)
-            op = "MAX_POOL_2D" if kind == "maxpool2d" else "AVERAGE_POOL_2D"
-            node = Node(lname, op, [cur], [out], {"filter": pool, "stride": stride,
-                                                  "padding": _padding(layer, loc, path), "activation": fused})
-        elif kind == "global_avgpool":
-            if len(x.shape) != 4:
-                raise ConfigError("global_avgpool needs an H×W×C input", path=path, where=loc,
-                                  fix="remove the flatten before it")
-            node = Node(lname, "MEAN", [cur], [out], {"axes": (1, 2), "keep_dims": False})
-        elif kind == "flatten":
-            node = Node(lname, "RESHAPE", [cur], [out], {"new_shape": (1, x.size // x.shape[0])})
-        elif kind == "batchnorm":
-            c = x.shape[-1]
-            ins = [cur] + [const(f"{lname}/{p}", (c,)) for p in ("gamma", "beta", "mean", "var")]
-            node = Node(lname, "BATCH_NORM", ins, [out], {"epsilon": float(layer.get("epsilon", 1e-3))})
-        elif kind in ("relu", "relu6", "softmax", "sigmoid", "tanh"):
-            op = {"relu": "RELU", "relu6": "RELU6", "softmax": "SOFTMAX", "sigmoid": "LOGISTIC",
-                  "tanh": "TANH"}[kind]
-            node = Node(lname, op, [cur], [out], {"beta": 1.0} if op == "SOFTMAX" else {})
-        elif kind == "dropout":
-            g.tensors.pop(out)  # identity at inference: no node
-            named[lname] = cur
+                                  fix=f"known layers: {', '.join(sb.named) or 'none'}")
+            cur = sb.named[ref]
+        if kind in _PASS_THROUGH:
+            sb.named[lname] = cur
             continue
-        else:  # add / concat
-            refs = layer.get("from")
-            refs = [refs] if isinstance(refs, str) else refs
-            if not refs or not isinstance(refs, list):
-                raise ConfigError(f"{kind} needs 'from: <layer name>'", path=path, where=loc,
-                                  fix="name the earlier layer whose output joins this one")
-            srcs = []
-            for r in refs:
-                if r not in named:
-                    raise ConfigError(f"'from: {r}' names no earlier layer", path=path, where=loc,
-                                      fix=f"known layers: {', '.join(named) or 'none'}")
-                srcs.append(named[r])
-            if kind == "add":
-                node = Node(lname, "ADD", [cur, srcs[0]], [out], {"activation": fused})
-            else:
-                node = Node(lname, "CONCATENATION", [cur, *srcs], [out],
-                            {"axis": int(layer.get("axis", -1)), "activation": fused})
+        node = table[kind].from_spec(sb, kind, layer, g.tensors[cur], lname, fused)
         g.add_node(node)
         infer_node(g, node, index=i)
-        cur = out
-        if act in _SEPARATE:
-            out2 = act_out(f"{lname}/{act}")
-            sep = Node(f"{lname}/{act}", _SEPARATE[act], [cur], [out2],
-                       {"beta": 1.0} if act == "softmax" else {})
+        cur = node.outputs[0]
+        if act in separate:
+            sep = separate[act].from_spec(sb, act, {}, g.tensors[cur], f"{lname}/{act}", "NONE")
             g.add_node(sep)
             infer_node(g, sep, index=i)
-            cur = out2
-        named[lname] = cur
+            cur = sep.outputs[0]
+        sb.named[lname] = cur
     g.outputs = [cur]
     return g.validate()
+
+
+class SpecBuilder:
+    """What a record's ``from_spec`` builds a layer with: checked values, constants without data, errors
+    that name the spec file and the layer."""
+
+    def __init__(self, g: Graph, path: str, dtype: str):
+        self.g, self.path, self.dtype = g, path, dtype
+        self.loc = ""
+        self.named: dict[str, str] = {}  # layer name → its output tensor
+
+    def fail(self, msg: str, fix: str):
+        raise ConfigError(msg, path=self.path, where=self.loc, fix=fix)
+
+    def pair(self, value, key: str) -> tuple[int, int]:
+        return _pair(value, key, self.loc, self.path)
+
+    def padding(self, layer: dict) -> str:
+        return _padding(layer, self.loc, self.path)
+
+    def positive_int(self, layer: dict, key: str, default=None) -> int:
+        return _positive_int(layer, key, self.loc, self.path, default)
+
+    def const(self, name: str, shape) -> str:
+        return self.g.add_tensor(Tensor(self.g.unique_name(name), tuple(shape), self.dtype, constant=True)).name
+
+    def out(self, name: str) -> str:
+        return self.g.add_tensor(Tensor(self.g.unique_name(name), (1,), self.dtype)).name
+
+    def sources(self, layer: dict) -> list[str]:
+        """The tensors named by ``from:`` (a join: add, concat)."""
+        refs = layer.get("from")
+        refs = [refs] if isinstance(refs, str) else refs
+        if not refs or not isinstance(refs, list):
+            self.fail(f"{layer.get('type')} needs 'from: <layer name>'", "name the earlier layer whose output joins this one")
+        for r in refs:
+            if r not in self.named:
+                self.fail(f"'from: {r}' names no earlier layer", f"known layers: {', '.join(self.named) or 'none'}")
+        return [self.named[r] for r in refs]
 
 
 def _padding(layer, loc, path):

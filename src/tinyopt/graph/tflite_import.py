@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph._tflite_reader import Corrupt, Reader, Table
 from tinyopt.graph._tflite_schema import (
@@ -23,7 +24,6 @@ from tinyopt.graph._tflite_schema import (
     BUILTIN_NAMES,
     FILE_IDENTIFIER,
     NUMPY_DTYPE,
-    OPTIONS_TYPE,
     PADDING_NAMES,
     QUANTIZED_ACTIVATION_DTYPES,
     SCHEMA_VERSION,
@@ -33,24 +33,15 @@ from tinyopt.graph._tflite_schema import (
     Slot,
 )
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
-from tinyopt.graph.ops import SUPPORTED_OPS
 from tinyopt.graph.shapes import infer_node
 
-__all__ = ["SUPPORTED", "load_tflite", "tflite_bytes_to_graph"]
-
-SUPPORTED = tuple(op for op in SUPPORTED_OPS if op in OPTIONS_TYPE)
+__all__ = ["OptionsReader", "load_tflite", "readable_ops", "tflite_bytes_to_graph"]
 MAX_ELEMENTS = 2**28          # per tensor: a 1 GB float tensor is no microcontroller model
 MAX_RANK = 8
 MAX_FILE_BYTES = 2**31        # flatbuffers address 2 GB; MCU models are a few hundred KB
 MAX_KERNEL = 1 << 16          # stride, dilation, filter sizes
 COPY_SLACK = 16 << 20         # constant bytes copied beyond twice the file size are shared views
 CORRUPT_FIX = "the file is damaged or is not a TFLite model; export or download it again"
-
-# (min inputs, max inputs) per operator; only the bias (position 2) of CONV/DW/FC may be absent.
-_ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "MEAN": (2, 2),
-          "ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "CONCATENATION": (1, 1 << 16), "RESHAPE": (1, 2),
-          "PAD": (2, 2)}
-
 
 def _short(name: str, limit: int = 60) -> str:
     """Converter tensor names can be hundreds of characters; errors show the head and the tail."""
@@ -235,9 +226,10 @@ class _Importer:
             outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
             opts_type = op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
             opts = op.table(Slot.OP_OPTIONS, "the builtin options") if opts_type else None
-        if name not in SUPPORTED:
+        rec = ops.find(name)
+        if rec is None or rec.builtin is None:
             raise UnsupportedOpError(f"operator {name} is not supported", path=self.source, where=where,
-                                     fix=f"replace it in the model; supported operators are {', '.join(SUPPORTED)}")
+                                     fix=f"replace it in the model; supported operators are {', '.join(readable_ops())}")
         where = f"operator {j} ({name})"
         for t in ins:
             if t != -1:
@@ -246,16 +238,17 @@ class _Importer:
             self._check_tensor_index(t, where)
         if len(outs) != 1:
             self.fail(f"has {len(outs)} outputs, expected 1", where)
-        lo, hi = _ARITY.get(name, (1, 1))
+        lo, hi = rec.arity
         if not lo <= len(ins) <= hi:
             self.fail(f"has {len(ins)} inputs, expected {lo}" + (f" to {hi}" if hi != lo else ""), where)
         for pos, t in enumerate(ins):
-            if t == -1 and not (pos == 2 and name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")):
+            if t == -1 and pos not in rec.optional_inputs:
                 self.fail(f"input {pos} is absent (-1) but is required", where)
         if set(ins) & set(outs):
             self.fail(f"tensor {sorted(set(ins) & set(outs))[0]} is both an input and an output", where)
-        if opts_type not in (0, OPTIONS_TYPE[name]):
-            self.fail(f"carries builtin options of union type {opts_type}, expected {OPTIONS_TYPE[name]}", where)
+        want = rec.options.type if rec.options else 0
+        if opts_type not in (0, want):
+            self.fail(f"carries builtin options of union type {opts_type}, expected {want}", where)
         return name, ins, outs, opts
 
     # -- tensors --------------------------------------------------------------------------------
@@ -360,154 +353,16 @@ class _Importer:
 
     # -- options → attrs ------------------------------------------------------------------------
     def _attrs(self, j: int, node: Node, opts: Table | None, graph: Graph) -> dict:
-        op = node.op
-        where = f"operator {j} ({op}) '{_short(node.name)}'"
-
-        def get(slot, kind, default=0):
-            return default if opts is None else opts.scalar(slot, kind, default)
-
-        def act(slot):
-            code = get(slot, "i8")
-            if not 0 <= code < len(ACTIVATION_NAMES):
-                raise UnsupportedOpError(f"fused activation code {code} is not supported", path=self.source,
-                                         where=where, fix=f"use one of {', '.join(ACTIVATION_NAMES)}")
-            return ACTIVATION_NAMES[code]
-
-        def pad(slot):
-            code = get(slot, "i8")
-            if not 0 <= code < len(PADDING_NAMES):
-                self.fail(f"padding code {code} is not SAME (0) or VALID (1)", where)
-            return PADDING_NAMES[code]
-
-        def pos(what, *values):
-            for v in values:
-                if not 1 <= v <= MAX_KERNEL:
-                    self.fail(f"{what} {values} must be between 1 and {MAX_KERNEL}", where)
-            return tuple(values)
-
+        rec = ops.get(node.op)
+        where = f"operator {j} ({node.op}) '{_short(node.name)}'"
         ins = graph.node_inputs(node)
+        out = graph.tensors[node.outputs[0]]
         with self.at(where):
-            if op == "CONV_2D":
-                self._ranks(ins, (4, 4, 1), where)
-                attrs = {"stride": pos("stride", get(Slot.CONV_STRIDE_H, "i32"), get(Slot.CONV_STRIDE_W, "i32")),
-                         "padding": pad(Slot.CONV_PADDING),
-                         "dilation": pos("dilation", get(Slot.CONV_DILATION_H, "i32", 1),
-                                         get(Slot.CONV_DILATION_W, "i32", 1)),
-                         "activation": act(Slot.CONV_ACTIVATION)}
-                self._bias(ins, ins[1].shape[0], where)
-            elif op == "DEPTHWISE_CONV_2D":
-                self._ranks(ins, (4, 4, 1), where)
-                dm = get(Slot.DW_DEPTH_MULTIPLIER, "i32")
-                cin, cout = ins[0].shape[3], ins[1].shape[3]
-                if dm == 0 and cout % cin == 0:  # some converters leave it unset; TFLite derives it
-                    dm = cout // cin
-                if ins[1].shape[0] != 1 or dm <= 0 or cin * dm != cout:
-                    self.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × depth "
-                              f"multiplier {dm}", where)
-                attrs = {"stride": pos("stride", get(Slot.DW_STRIDE_H, "i32"), get(Slot.DW_STRIDE_W, "i32")),
-                         "padding": pad(Slot.DW_PADDING),
-                         "dilation": pos("dilation", get(Slot.DW_DILATION_H, "i32", 1),
-                                         get(Slot.DW_DILATION_W, "i32", 1)),
-                         "depth_multiplier": dm, "activation": act(Slot.DW_ACTIVATION)}
-                self._bias(ins, cout, where)
-            elif op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-                self._ranks(ins, (4,), where)
-                attrs = {"filter": pos("filter", get(Slot.POOL_FILTER_H, "i32"), get(Slot.POOL_FILTER_W, "i32")),
-                         "stride": pos("stride", get(Slot.POOL_STRIDE_H, "i32"), get(Slot.POOL_STRIDE_W, "i32")),
-                         "padding": pad(Slot.POOL_PADDING), "activation": act(Slot.POOL_ACTIVATION)}
-            elif op == "FULLY_CONNECTED":
-                self._ranks(ins, (None, 2, 1), where)
-                if get(Slot.FC_WEIGHTS_FORMAT, "i8"):
-                    raise UnsupportedOpError("shuffled FULLY_CONNECTED weights are not supported",
-                                             path=self.source, where=where, fix="convert with default weights")
-                attrs = {"activation": act(Slot.FC_ACTIVATION),
-                         "keep_num_dims": get(Slot.FC_KEEP_NUM_DIMS, "bool", False)}
-                self._bias(ins, ins[1].shape[0], where)
-            elif op == "SOFTMAX":
-                beta = float(get(Slot.SOFTMAX_BETA, "f32", 0.0))
-                if not math.isfinite(beta) or beta <= 0:
-                    self.fail(f"softmax beta {beta} must be positive and finite", where)
-                attrs = {"beta": beta}
-            elif op == "CONCATENATION":
-                axis = get(Slot.CONCAT_AXIS, "i32")
-                rank = len(ins[0].shape)
-                if any(len(t.shape) != rank for t in ins) or not -rank <= axis < rank:
-                    self.fail(f"cannot concatenate {[list(t.shape) for t in ins]} on axis {axis}", where)
-                attrs = {"axis": axis, "activation": act(Slot.CONCAT_ACTIVATION)}
-            elif op in ("ADD", "SUB", "MUL"):
-                attrs = {"activation": act(Slot.ADD_ACTIVATION)}
-            elif op == "RESHAPE":
-                attrs = {"new_shape": self._new_shape(ins, opts, graph.tensors[node.outputs[0]], where)}
-                if not attrs["new_shape"]:
-                    raise UnsupportedOpError("RESHAPE to a scalar (empty new shape) is not supported",
-                                             path=self.source, where=where, fix="reshape to [1] instead")
-            elif op == "MEAN":
-                axes = self._const_int(ins[1], where, "axes")
-                rank = len(ins[0].shape)
-                if axes.ndim > 1 or any(not -rank <= a < rank for a in axes.ravel().tolist()):
-                    self.fail(f"axes {axes.ravel().tolist()} are out of range for rank {rank}", where)
-                attrs = {"keep_dims": get(Slot.REDUCER_KEEP_DIMS, "bool", False)}
-            elif op == "PAD":
-                pads = self._const_int(ins[1], where, "paddings")
-                if pads.shape != (len(ins[0].shape), 2) or (pads < 0).any():
-                    self.fail(f"paddings of shape {list(pads.shape)} do not give one non-negative (before, after) "
-                              f"pair per dimension of {list(ins[0].shape)}", where)
-                attrs = {}
-            else:  # LOGISTIC, TANH, RELU, RELU6, QUANTIZE, DEQUANTIZE
-                attrs = {}
-        self._check_dtypes(node, ins, graph.tensors[node.outputs[0]], where)
-        return attrs
-
-    def _check_dtypes(self, node: Node, ins: list[Tensor | None], out: Tensor, where: str) -> None:
-        """The dtype combinations TFLM and LiteRT kernels accept; anything else fails in their Prepare."""
-        op, x = node.op, ins[0]
-        bad = None
-        if op == "QUANTIZE":
-            if x.dtype not in ("float32", "int8", "uint8", "int16") or out.dtype not in ("int8", "uint8", "int16"):
-                bad = f"quantizes {x.dtype} to {out.dtype}"
-        elif op == "DEQUANTIZE":
-            if x.dtype not in ("int8", "uint8", "int16", "float16") or out.dtype != "float32":
-                bad = f"dequantizes {x.dtype} to {out.dtype}"
-        elif op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-            w, b = ins[1], ins[2] if len(ins) > 2 else None
-            allowed = {"float32": (("float32", "int8"), ("float32",)), "int8": (("int8",), ("int32",)),
-                       "uint8": (("uint8",), ("int32",)), "int16": (("int8",), ("int64", "int32"))}
-            if x.dtype not in allowed or out.dtype != x.dtype:
-                bad = f"maps {x.dtype} input to {out.dtype} output"
-            elif w.dtype not in allowed[x.dtype][0] or (b is not None and b.dtype not in allowed[x.dtype][1]):
-                bad = f"has {x.dtype} input with {w.dtype} weights and {b.dtype if b else 'no'} bias"
-        else:
-            data = ins[:2] if op in ("ADD", "SUB", "MUL") else ins if op == "CONCATENATION" else ins[:1]
-            dtypes = {t.dtype for t in data} | {out.dtype}
-            if len(dtypes) > 1:
-                bad = f"mixes dtypes {sorted(dtypes)} between its inputs and output"
+            attrs = rec.read_tflite(OptionsReader(self, opts, where), ins, out)
+        bad = rec.check_dtypes(ins, out)
         if bad:
             self.fail(bad, where, "re-export the model; TFLite kernels do not accept this dtype combination")
-
-    def _ranks(self, ins: list[Tensor | None], ranks: tuple, where: str) -> None:
-        for k, (t, rank) in enumerate(zip(ins, ranks)):
-            if t is not None and rank is not None and len(t.shape) != rank:
-                self.fail(f"input {k} '{_short(t.name)}' has shape {list(t.shape)}, expected rank {rank}", where)
-
-    def _bias(self, ins: list[Tensor | None], channels: int, where: str) -> None:
-        if len(ins) > 2 and ins[2] is not None and ins[2].shape != (channels,):
-            self.fail(f"bias '{_short(ins[2].name)}' has shape {list(ins[2].shape)}, expected [{channels}]", where)
-
-    def _const_int(self, t: Tensor, where: str, what: str) -> np.ndarray:
-        if t.data is None or t.dtype not in ("int32", "int64"):
-            self.fail(f"{what} '{_short(t.name)}' must be a constant int32 tensor", where,
-                      "re-export the model with constant shape operands")
-        return t.data
-
-    def _new_shape(self, ins, opts: Table | None, out: Tensor, where: str) -> tuple[int, ...]:
-        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output shape."""
-        if len(ins) > 1 and ins[1] is not None and ins[1].data is not None:
-            shape = self._const_int(ins[1], where, "shape")
-            if shape.ndim == 1:
-                return tuple(int(d) for d in shape)
-        if opts is not None and opts.has(Slot.RESHAPE_NEW_SHAPE):
-            return tuple(int(d) for d in opts.array(Slot.RESHAPE_NEW_SHAPE, "<i4", "the new shape"))
-        return out.shape
+        return attrs
 
     def _check_shapes(self, graph: Graph) -> None:
         """Recompute every output shape from the inputs; a stored shape that disagrees means corruption."""
@@ -518,3 +373,70 @@ class _Importer:
             if computed != stored:
                 self.fail(f"output '{node.outputs[0]}' is stored with shape {list(stored)} but its inputs give "
                           f"{list(computed)}", f"operator {i} ({node.op}) '{_short(node.name)}'")
+
+
+def readable_ops() -> tuple[str, ...]:
+    """The TFLite builtins tinyopt reads."""
+    return tuple(r.name for r in ops.records() if r.builtin is not None)
+
+
+class OptionsReader:
+    """What an operator record's ``read_tflite`` reads the builtin options table through: declared fields,
+    raw slots, and the checks that name the operator when they fail."""
+
+    def __init__(self, importer: _Importer, opts: Table | None, where: str):
+        self.imp = importer
+        self.opts = opts
+        self.where = where
+        self.source = importer.source
+
+    def fail(self, msg: str, fix: str = CORRUPT_FIX):
+        self.imp.fail(msg, self.where, fix)
+
+    def get(self, slot: int, kind: str, default=0):
+        return default if self.opts is None else self.opts.scalar(slot, kind, default)
+
+    def has(self, slot: int) -> bool:
+        return self.opts is not None and self.opts.has(slot)
+
+    def array(self, slot: int, dtype: str, what: str) -> np.ndarray:
+        return self.opts.array(slot, dtype, what)
+
+    def fields(self, fields) -> dict:
+        """The attributes of declared option fields (``ops._record.Field``), checked."""
+        attrs = {}
+        for f in fields:
+            if f.kind == "activation":
+                code = self.get(f.slots[0], "i8")
+                if not 0 <= code < len(ACTIVATION_NAMES):
+                    raise UnsupportedOpError(f"fused activation code {code} is not supported", path=self.source,
+                                             where=self.where, fix=f"use one of {', '.join(ACTIVATION_NAMES)}")
+                attrs[f.attr] = ACTIVATION_NAMES[code]
+            elif f.kind == "padding":
+                code = self.get(f.slots[0], "i8")
+                if not 0 <= code < len(PADDING_NAMES):
+                    self.fail(f"padding code {code} is not SAME (0) or VALID (1)")
+                attrs[f.attr] = PADDING_NAMES[code]
+            elif len(f.slots) == 2:
+                values = tuple(self.get(s, f.kind, f.stored_default) for s in f.slots)
+                if f.positive and any(not 1 <= v <= MAX_KERNEL for v in values):
+                    self.fail(f"{f.attr} {values} must be between 1 and {MAX_KERNEL}")
+                attrs[f.attr] = values
+            else:
+                attrs[f.attr] = self.get(f.slots[0], f.kind, f.stored_default)
+        return attrs
+
+    def ranks(self, ins: list[Tensor | None], ranks: tuple) -> None:
+        for k, (t, rank) in enumerate(zip(ins, ranks)):
+            if t is not None and rank is not None and len(t.shape) != rank:
+                self.fail(f"input {k} '{_short(t.name)}' has shape {list(t.shape)}, expected rank {rank}")
+
+    def bias(self, ins: list[Tensor | None], channels: int) -> None:
+        if len(ins) > 2 and ins[2] is not None and ins[2].shape != (channels,):
+            self.fail(f"bias '{_short(ins[2].name)}' has shape {list(ins[2].shape)}, expected [{channels}]")
+
+    def const_int(self, t: Tensor, what: str) -> np.ndarray:
+        if t.data is None or t.dtype not in ("int32", "int64"):
+            self.fail(f"{what} '{_short(t.name)}' must be a constant int32 tensor",
+                      "re-export the model with constant shape operands")
+        return t.data

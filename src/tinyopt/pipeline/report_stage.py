@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.report import plots
 from tinyopt.report.html import Report
-
-WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 def graph_weights(graph) -> np.ndarray:
     """All conv/dense weights of a Graph as float values (int8 ones dequantized per channel)."""
     vals = []
     for n in graph.nodes:
-        if n.op not in WEIGHT_OPS or len(n.inputs) < 2:
+        if ops.get(n.op).weight_axis is None or len(n.inputs) < 2:
             continue
         t = graph.tensors[n.inputs[1]]
         if t.data is None:

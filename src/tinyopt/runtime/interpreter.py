@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt import ops
 from tinyopt.errors import DataError, UnsupportedOpError
 from tinyopt.graph.ir import Graph
-from tinyopt.runtime.ops import KERNELS
 from tinyopt.runtime.prepare import prepare_node
 
 
@@ -25,8 +25,11 @@ class Interpreter:
     def __init__(self, graph: Graph):
         self.graph = graph
         graph.validate()
+        self.records = []
         for i, node in enumerate(graph.nodes):
-            if node.op not in KERNELS:
+            rec = ops.find(node.op)
+            self.records.append(rec)
+            if rec is None:
                 raise UnsupportedOpError(f"operator {node.op} is not supported by the tinyopt runtime",
                                          path=graph.source, where=f"node {i} '{node.name}'",
                                          fix="replace it with a supported operator; `tinyopt check MODEL` "
@@ -43,13 +46,14 @@ class Interpreter:
         """Hybrid models (float activations, int8 weights, as dynamic-range quantization writes them):
         the float kernels get the weights dequantized once, ``scale * (q - zero_point)`` per channel."""
         out = {}
-        if p["dtype"] != "float32":
+        if p.dtype != "float32":
             return out
         for i, name in enumerate(node.inputs):
             t = self.graph.tensors[name] if name else None
             if t is None or t.data is None or t.dtype not in ("int8", "int32") or t.quant is None:
                 continue
-            if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or i not in (1, 2):
+            rec = ops.get(node.op)
+            if rec.weight_axis is None or i not in (1, rec.bias_input):
                 continue
             shape = [1] * t.data.ndim
             axis = t.quant.axis if t.quant.per_channel and t.quant.axis is not None else None
@@ -110,7 +114,7 @@ class Interpreter:
         arrays = self.check_inputs(inputs)
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
-        for node, p, consts in zip(g.nodes, self.params, self._consts):
+        for node, rec, p, consts in zip(g.nodes, self.records, self.params, self._consts):
             ins = []
             for i, name in enumerate(node.inputs):
                 if not name:
@@ -119,11 +123,7 @@ class Interpreter:
                     ins.append(consts[i])
                 else:
                     ins.append(env[name] if name in env else g.tensors[name].data)
-            if node.op == "RESHAPE":
-                y = KERNELS["RESHAPE"](p, ins, g.tensors[node.outputs[0]].shape)
-            else:
-                y = KERNELS[node.op](p, ins)
-            env[node.outputs[0]] = y
+            env[node.outputs[0]] = rec.eval(p, ins)
         return env
 
     def __call__(self, inputs) -> list[np.ndarray]:

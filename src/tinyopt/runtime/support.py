@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from tinyopt import ops
 from tinyopt.errors import ConfigError, TinyoptError
 from tinyopt.graph.ir import Graph, Node
+from tinyopt.ops._common import INTEGER_ACTIVATIONS
 from tinyopt.runtime.prepare import prepare_node
 
 TARGETS = ("tflm", "tinyopt-c")
-TFLM_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "AVERAGE_POOL_2D",
-            "MAX_POOL_2D", "MEAN", "RESHAPE", "PAD", "CONCATENATION", "SOFTMAX", "LOGISTIC", "TANH", "QUANTIZE",
-            "DEQUANTIZE", "RELU", "RELU6")
-WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclass
@@ -42,16 +40,16 @@ def _first_line(e: TinyoptError) -> str:
     return f"{text}; fix: {e.fix.rstrip('.')}" if e.fix else text
 
 
-def _describe(graph: Graph, node: Node, p: dict) -> str:
-    bits = [p["dtype"]]
-    if node.op in WEIGHTED and p["dtype"] == "int8":
+def _describe(graph: Graph, node: Node, p) -> str:
+    bits = [p.dtype]
+    if ops.get(node.op).weight_axis is not None and p.dtype == "int8":
         q = graph.tensors[node.inputs[1]].quant
         bits.append("per-channel" if q is not None and q.per_channel else "per-tensor")
-    if "stride_h" in p:
-        bits.append(f"stride {p['stride_h']}x{p['stride_w']}")
-        if (p["dilation_h"], p["dilation_w"]) != (1, 1):
-            bits.append(f"dilation {p['dilation_h']}x{p['dilation_w']}")
-        bits.append(p["padding"])
+    if hasattr(p, "stride_h"):
+        bits.append(f"stride {p.stride_h}x{p.stride_w}")
+        if (p.dilation_h, p.dilation_w) != (1, 1):
+            bits.append(f"dilation {p.dilation_h}x{p.dilation_w}")
+        bits.append(p.padding)
     act = node.attrs.get("activation")
     if act and act != "NONE":
         bits.append(f"fused {act}")
@@ -59,27 +57,33 @@ def _describe(graph: Graph, node: Node, p: dict) -> str:
 
 
 def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
-    if node.op not in TFLM_OPS:
-        if node.op == "BATCH_NORM":
-            return False, "BATCH_NORM is not a TFLite operator; fold it into the previous conv (tinyopt convert does)"
-        return False, f"{node.op} is not among the TFLM kernels tinyopt checks ({', '.join(TFLM_OPS)})"
+    rec = ops.find(node.op)
+    if rec is None or not rec.tflm:
+        if rec is not None and rec.missing_fix:
+            return False, f"{node.op} is not a TFLite operator; {rec.missing_fix}"
+        return False, f"{node.op} is not among the TFLM kernels tinyopt checks ({', '.join(tflm_ops())})"
     ins = graph.node_inputs(node)
     x = ins[0]
     dtypes = {t.dtype for t in [x, *(graph.tensors[o] for o in node.outputs)] if t is not None}
     bad = sorted(dtypes - {"float32", "int8"})
     if bad:
         return False, f"dtype {', '.join(bad)} is not supported (float32 or int8 only)"
-    if node.op in WEIGHTED and x.dtype == "float32" and ins[1] is not None and ins[1].dtype == "int8":
+    if rec.weight_axis is not None and x.dtype == "float32" and ins[1] is not None and ins[1].dtype == "int8":
         return False, "hybrid layer (float activations, int8 weights): TFLM has no hybrid kernels; " \
                       "convert the model to full int8"
     act = node.attrs.get("activation", "NONE") or "NONE"
-    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+    if act not in INTEGER_ACTIVATIONS:
         return False, f"fused activation {act} is not supported; use a separate {act} operator"
     try:
         p = prepare_node(graph, node)
     except TinyoptError as e:
         return False, _first_line(e)
     return True, _describe(graph, node, p)
+
+
+def tflm_ops() -> tuple[str, ...]:
+    """The operators whose TFLM kernels tinyopt reproduces."""
+    return tuple(r.name for r in ops.records() if r.tflm)
 
 
 def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:

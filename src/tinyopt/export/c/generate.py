@@ -24,12 +24,6 @@ from tinyopt.export.c.plan import Plan, best_plan
 from tinyopt.graph.ir import Graph
 
 MANIFEST = "tinyopt_manifest.json"
-KERNEL_OF = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise_conv2d", "fully_connected": "fully_connected",
-             "average_pool2d": "average_pool2d", "max_pool2d": "max_pool2d", "add": "add", "softmax": "softmax",
-             "mean": "mean"}
-STRUCT_OF = {"conv2d": "conv_params", "depthwise_conv2d": "conv_params", "fully_connected": "fc_params",
-             "average_pool2d": "pool_params", "max_pool2d": "pool_params", "add": "add_params",
-             "softmax": "softmax_params", "mean": "mean_params"}
 HEADERS = ("fixedpoint.h", "kernels.h", "simd.h")
 
 
@@ -56,19 +50,12 @@ def _template(name: str) -> Template:
 
 
 def node_macs(p: OpParams) -> int:
-    """Multiply-accumulates of one prepared node (conv, depthwise, dense; others count 0).
+    """Multiply-accumulates of one prepared node (its record's count; 0 for ops without MACs).
 
-    >>> node_macs(OpParams("fully_connected", {"batches": 1, "out_c": 12, "accum_depth": 64}))
+    >>> node_macs(OpParams("fully_connected", {"batches": 1, "out_c": 12, "accum_depth": 64}, macs=768))
     768
     """
-    i = p.ints
-    if p.kind == "conv2d":
-        return i["out_h"] * i["out_w"] * i["out_c"] * i["k_h"] * i["k_w"] * i["in_c"]
-    if p.kind == "depthwise_conv2d":
-        return i["out_h"] * i["out_w"] * i["out_c"] * i["k_h"] * i["k_w"]
-    if p.kind == "fully_connected":
-        return i["batches"] * i["out_c"] * i["accum_depth"]
-    return 0
+    return p.macs
 
 
 def check_graph(graph: Graph) -> None:
@@ -101,7 +88,7 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
             parts.append(emit.c_array(name, ctype, np.asarray(arr), attribute=attribute))
         return parts, names
 
-    struct = f"{prefix}_{STRUCT_OF[p.kind]}"
+    struct = f"{prefix}_{p.struct}"
     asm_only = [k for k in ("rq", "lanes", "wpairs") if k in p.arrays]
     portable_only = [*(("bias", "multiplier", "shift") if "rq" in p.arrays else ()),
                      *(("weights",) if "lanes" in p.arrays or "wpairs" in p.arrays else ())]
@@ -139,33 +126,28 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     calls, constants = [], []
     for k in plan.order:
         n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
-        if p.kind == "reshape":
+        if p.aliases:
             continue
-        extra = {}
         fusion = sched.fused.get(k)
-        if p.kind in ("conv2d", "depthwise_conv2d"):
-            if fusion is not None and "rq" in p.arrays and (p.kind == "depthwise_conv2d" or p.ints["out_c"] > 256):
-                # the fused ADD runs on the C requantization path (see TINYOPT_FUSED_MAX_C)
-                p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
-            extra = {"pad_row": "NULL", "lanes": "NULL", "rq": "NULL", "add": "NULL", "add_conv_first": 0}
-            for key in ("pad_row", "lanes", "rq"):
-                if key in p.arrays:
-                    del extra[key]
-            if fusion is not None:
-                add_p = prepared[fusion.add_index]
-                constants.append(emit.c_struct(f"{prefix}_add_params", f"{prefix}_n{i}_add", add_p.ints))
-                extra.update(add=f"&{prefix}_n{i}_add", add_conv_first=int(fusion.conv_first))
-        elif p.kind == "fully_connected":
-            extra = {k: "NULL" for k in ("rq", "wpairs") if k not in p.arrays}
+        if fusion is not None and "rq" in p.arrays and (p.signature == "rows" or p.ints["out_c"] > 256):
+            # the fused ADD runs on the C requantization path (see TINYOPT_FUSED_MAX_C)
+            p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
+        extra = {key: "NULL" for key in p.optional if key not in p.arrays}
+        if p.fuses_add:
+            extra["add_conv_first"] = 0
+        if fusion is not None:
+            add_p = prepared[fusion.add_index]
+            constants.append(emit.c_struct(f"{prefix}_{add_p.struct}", f"{prefix}_n{i}_add", add_p.ints))
+            extra.update(add=f"&{prefix}_n{i}_add", add_conv_first=int(fusion.conv_first))
         constants.append(_node_source(prefix, i, p, extra))
-        fn = f"{prefix}_{KERNEL_OF[p.kind]}"
-        what = n.op + (f" + ADD (node {fusion.add_index})" if fusion else "")
+        fn = f"{prefix}_{p.entry}"
+        what = n.op + (f" + {fusion.op} (node {fusion.add_index})" if fusion else "")
         calls.append(f"    /* node {i}: {what} {emit.c_identifier(n.name)[:60]} */")
-        ins = [ptr(t) for t in n.inputs[:2 if p.kind == "add" else 1]]
+        ins = [ptr(t) for t in n.inputs[:2 if p.signature == "binary" else 1]]
         args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
-        if p.kind in ("conv2d", "depthwise_conv2d"):
+        if p.signature in ("rows", "rows_col"):
             args.append(f"arena + {pl.offset_of(plan.scratch[k])}" if k in in_place else "NULL")
-            if p.kind == "conv2d":
+            if p.signature == "rows_col":
                 args.append(f"arena + {pl.offset_of(plan.col[k])}" if k in plan.col else "NULL")
             args.append(str(int(pl.reverse_.get(k, False)) if k in in_place else 0))
             args.append(ptr(fusion.other) if fusion else "NULL")
@@ -193,12 +175,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    kinds = {p.kind for p in prepared.values()} - {"reshape"}
-    if kinds & {"conv2d", "depthwise_conv2d"}:
-        kinds.add("add")  # the fused-ADD epilogue and row store live in add.c
-    for kind in sorted(kinds):
-        files[f"{prefix}_{KERNEL_OF[kind]}.c"] = emit.rename_symbols(_resource("kernels", f"{KERNEL_OF[kind]}.c"),
-                                                                     prefix)
+    for stem in sorted({f for p in prepared.values() for f in p.files}):
+        files[f"{prefix}_{stem}.c"] = emit.rename_symbols(_resource("kernels", f"{stem}.c"), prefix)
     return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)
 
 
@@ -211,13 +189,13 @@ def explain(lib: Library) -> str:
     for step, k in enumerate(plan.order):
         n, i = sched.graph.nodes[k], sched.orig[k]
         f = sched.fused.get(k)
-        what = f"{n.op}" + (f" + ADD node {f.add_index} (fused)" if f else "")
+        what = f"{n.op}" + (f" + {f.op} node {f.add_index} (fused)" if f else "")
         out = plan.root[n.outputs[0]]
         where = "caller's output" if out in {plan.root[t] for t in plan.external} else f"offset {pl.offset_of(out)}"
         note = ""
         if k in in_place:
             note = ", in place over its input, rows " + ("bottom-up" if pl.reverse_.get(k) else "top-down")
-        if n.op == "RESHAPE":
+        if sched.prepared[k].aliases:
             where, note = "no copy", " (aliases its input)"
         lines.append(f"  {step:>3}  node {i:>3} {what} -> {where}{note}")
     return "\n".join(lines)

@@ -193,7 +193,7 @@ def _conv_bounds(ints: dict) -> tuple[float, float]:
     ih, oh = ints["in_h"], ints["out_h"]
     ri = ints["in_w"] * ints["in_c"]
     ro = ints["out_w"] * ints["out_c"]
-    sh, ph, kh, dh = ints["stride_h"], ints["pad_h"], ints["k_h"], ints["dil_h"]
+    sh, ph, kh, dh = ints["stride_h"], ints["padding_h"], ints["filter_h"], ints["dilation_h"]
     fwd, rev = INF, -INF
     for r in range(oh - 1):  # after row r is stored, rows r+1.. still read from lo(r+1) on
         lo = min(max(0, (r + 1) * sh - ph), ih)
@@ -211,6 +211,7 @@ class Fusion:
     add_index: int  # the ADD's index in the original graph
     other: str  # the ADD's other operand
     conv_first: bool  # the conv output is the ADD's first operand
+    op: str = ""  # the fused node's operator
 
 
 @dataclass
@@ -233,15 +234,15 @@ def find_fusions(graph: Graph, prepared: dict) -> dict:
     consumers = graph.consumers()
     fused: dict[int, Fusion] = {}
     for j, n in enumerate(graph.nodes):
-        if prepared[j].kind != "add":
+        if not prepared[j].epilogue:
             continue
         a, b = n.inputs[:2]
         for conv_t, other, first in ((a, b, True), (b, a, False)):
             i = producers.get(conv_t)
             if (i is None or i in fused or conv_t == other or conv_t in graph.outputs
-                    or prepared[i].kind not in ("conv2d", "depthwise_conv2d") or len(consumers[conv_t]) != 1):
+                    or not prepared[i].fuses_add or len(consumers[conv_t]) != 1):
                 continue
-            fused[i] = Fusion(j, other, first)
+            fused[i] = Fusion(j, other, first, n.op)
             break
     return fused
 
@@ -290,7 +291,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
     root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
         n = nodes[i]
-        if n.op == "RESHAPE":
+        if prepared[i].aliases:
             root[n.outputs[0]] = root[n.inputs[0]]
     external = set(graph.outputs)
     ext_roots = {root[t] for t in external}
@@ -315,10 +316,10 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
     col: dict[int, str] = {}
     for step, i in enumerate(order):
         n, p = nodes[i], prepared[i]
-        if p.kind == "conv2d":  # two patches widened to 16-bit lanes (int8 gathers use the first half)
+        if p.col_bytes:  # conv: two patches widened to 16-bit lanes (int8 gathers use the first half)
             col[i] = f"im2col_{i}"
-            planner.add_buffer(col[i], 4 * p.ints["patch"], step, step, kind="im2col", align=4)
-        if n.op == "RESHAPE" or root[n.outputs[0]] in ext_roots or not allow_inplace:
+            planner.add_buffer(col[i], p.col_bytes, step, step, kind="im2col", align=4)
+        if p.aliases or root[n.outputs[0]] in ext_roots or not allow_inplace:
             continue
         dst = root[n.outputs[0]]
 
@@ -326,7 +327,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             r = root.get(t)
             return r is not None and last[r] == step and r in planner.buffers
 
-        if p.kind in ("conv2d", "depthwise_conv2d"):
+        if p.inplace == "rows":
             x = n.inputs[0]
             if dying(x):
                 fwd, rev = _conv_bounds(p.ints)
@@ -336,7 +337,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             f = sched.fused.get(i)
             if f is not None and dying(f.other) and root[f.other] != root[x]:
                 planner.allow_overlap(i, root[f.other], dst, 0, exact=True)
-        elif p.kind == "add":
+        elif p.inplace == "elementwise":
             srcs = [root[t] for t in n.inputs[:2]]
             for t in n.inputs[:2]:
                 if dying(t) and srcs.count(root[t]) == 1:

@@ -26,7 +26,7 @@ int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t in1, int32_t in2)
                                tinyopt_mbqm(b, p->input2_multiplier, p->input2_shift),
                            p->output_multiplier, p->output_shift);
     }
-    return tinyopt_clamp8(raw + p->output_offset, p->act_min, p->act_max);
+    return tinyopt_clamp8(raw + p->output_offset, p->output_activation_min, p->output_activation_max);
 }
 
 void tinyopt_add(const tinyopt_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)

@@ -7,7 +7,7 @@
 static int8_t average(int32_t acc, int32_t count, const tinyopt_pool_params *p)
 {
     acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-    return tinyopt_clamp8(acc, p->act_min, p->act_max);
+    return tinyopt_clamp8(acc, p->output_activation_min, p->output_activation_max);
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
@@ -17,7 +17,7 @@ static int average_pool_lanes(const tinyopt_pool_params *p, const int8_t *in, in
 {
     const int C = p->channels;
     int oy, ox, c, fy, fx;
-    if (C % 4 != 0 || p->f_h * p->f_w > 255) {
+    if (C % 4 != 0 || p->filter_h * p->filter_w > 255) {
         return 0;
     }
     for (oy = 0; oy < p->out_h; ++oy) {

@@ -16,47 +16,47 @@
 
 static int is_direct(const tinyopt_conv_params *p)
 {
-    return p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && p->patch == p->in_c;
+    return p->filter_h == 1 && p->filter_w == 1 && p->padding_h == 0 && p->padding_w == 0 && p->patch == p->in_c;
 }
 
 /* The input patch of output pixel (oy, ox) in weight order [KH][KW][I], zero-padded to p->patch. */
 static const int8_t *patch_of(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox, int8_t *buf)
 {
-    const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-    const int seg = p->k_w * p->in_c;
+    const int y0 = oy * p->stride_h - p->padding_h, x0 = ox * p->stride_w - p->padding_w;
+    const int seg = p->filter_w * p->in_c;
     int8_t *d = buf;
     int ky, kx;
     if (is_direct(p)) {
         return in + (y0 * p->in_w + x0) * p->in_c;
     }
-    for (ky = 0; ky < p->k_h; ++ky, d += seg) {
-        const int iy = y0 + ky * p->dil_h;
+    for (ky = 0; ky < p->filter_h; ++ky, d += seg) {
+        const int iy = y0 + ky * p->dilation_h;
         if (iy < 0 || iy >= p->in_h) {
-            memset(d, p->input_zp, (size_t)seg);
-        } else if (p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w) {
+            memset(d, p->input_zero_point, (size_t)seg);
+        } else if (p->dilation_w == 1 && x0 >= 0 && x0 + p->filter_w <= p->in_w) {
             memcpy(d, in + (iy * p->in_w + x0) * p->in_c, (size_t)seg);
-        } else if (p->dil_w == 1) { /* a run of padding, the taps inside in one copy, padding again */
+        } else if (p->dilation_w == 1) { /* a run of padding, the taps inside in one copy, padding again */
             /* taps [lo, hi) are inside; padding wider than the kernel leaves none */
-            const int lo = x0 >= 0 ? 0 : (-x0 < p->k_w ? -x0 : p->k_w);
-            const int right = p->in_w - x0 < p->k_w ? p->in_w - x0 : p->k_w, hi = right > lo ? right : lo;
-            memset(d, p->input_zp, (size_t)(lo * p->in_c));
+            const int lo = x0 >= 0 ? 0 : (-x0 < p->filter_w ? -x0 : p->filter_w);
+            const int right = p->in_w - x0 < p->filter_w ? p->in_w - x0 : p->filter_w, hi = right > lo ? right : lo;
+            memset(d, p->input_zero_point, (size_t)(lo * p->in_c));
             if (hi > lo) {
                 memcpy(d + lo * p->in_c, in + (iy * p->in_w + x0 + lo) * p->in_c, (size_t)((hi - lo) * p->in_c));
             }
-            memset(d + hi * p->in_c, p->input_zp, (size_t)((p->k_w - hi) * p->in_c));
+            memset(d + hi * p->in_c, p->input_zero_point, (size_t)((p->filter_w - hi) * p->in_c));
         } else {
-            for (kx = 0; kx < p->k_w; ++kx) {
-                const int ix = x0 + kx * p->dil_w;
+            for (kx = 0; kx < p->filter_w; ++kx) {
+                const int ix = x0 + kx * p->dilation_w;
                 if (ix < 0 || ix >= p->in_w) {
-                    memset(d + kx * p->in_c, p->input_zp, (size_t)p->in_c);
+                    memset(d + kx * p->in_c, p->input_zero_point, (size_t)p->in_c);
                 } else {
                     memcpy(d + kx * p->in_c, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
                 }
             }
         }
     }
-    if (p->patch > p->k_h * seg) {
-        memset(d, 0, (size_t)(p->patch - p->k_h * seg)); /* meets zero weights */
+    if (p->patch > p->filter_h * seg) {
+        memset(d, 0, (size_t)(p->patch - p->filter_h * seg)); /* meets zero weights */
     }
     return buf;
 }
@@ -101,8 +101,8 @@ static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, ui
 
 static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
 {
-    const int y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-    return y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h && x0 >= 0 && x0 + p->k_w <= p->in_w;
+    const int y0 = oy * p->stride_h - p->padding_h, x0 = ox * p->stride_w - p->padding_w;
+    return y0 >= 0 && y0 + (p->filter_h - 1) * p->dilation_h < p->in_h && x0 >= 0 && x0 + p->filter_w <= p->in_w;
 }
 
 /* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of the M4 loops, in col (4P bytes for a
@@ -113,7 +113,7 @@ static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
 static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
                                   int8_t *col)
 {
-    const int n = p->patch, blocks = n / 4, seg = p->k_w * p->in_c;
+    const int n = p->patch, blocks = n / 4, seg = p->filter_w * p->in_c;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
     int i;
     if (is_direct(p)) {
@@ -121,14 +121,14 @@ static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in
         widen_two(a, a + (ox1 - ox0) * p->stride_w * n, 4, blocks, slot);
         return slot;
     }
-    if (seg % 4 == 0 && p->dil_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
+    if (seg % 4 == 0 && p->dilation_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
         /* both windows inside the input, rows of whole words: read the words straight from the rows */
-        const int row_step = p->dil_h * p->in_w * p->in_c, words = seg / 4;
-        const int8_t *a = in + ((oy * p->stride_h - p->pad_h) * p->in_w + ox0 * p->stride_w - p->pad_w) * p->in_c;
+        const int row_step = p->dilation_h * p->in_w * p->in_c, words = seg / 4;
+        const int8_t *a = in + ((oy * p->stride_h - p->padding_h) * p->in_w + ox0 * p->stride_w - p->padding_w) * p->in_c;
         const int8_t *b = a + (ox1 - ox0) * p->stride_w * p->in_c;
         uint32_t *m = mix;
         int ky;
-        for (ky = 0; ky < p->k_h; ++ky, a += row_step, b += row_step) {
+        for (ky = 0; ky < p->filter_h; ++ky, a += row_step, b += row_step) {
             for (i = 0; i < words; ++i, m += 2) {
                 m[0] = tinyopt_ld4(a + 4 * i);
                 m[1] = tinyopt_ld4(b + 4 * i);
@@ -229,8 +229,8 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     q.mult = p->multiplier;
     q.shift = p->shift;
     q.offset = p->output_offset;
-    q.lo = p->act_min;
-    q.hi = p->act_max;
+    q.lo = p->output_activation_min;
+    q.hi = p->output_activation_max;
     q.small = p->small_acc;
     q.add = p->add;
     q.conv_first = p->add_conv_first;

@@ -20,7 +20,7 @@
 TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *const *tap, int8_t *d)
 {
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift, *lanes = p->lanes;
-    const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t offset = p->output_offset, lo = p->output_activation_min, hi = p->output_activation_max;
     const int c_n = p->in_c;
     int g;
     for (g = 0; g < c_n; g += 4, d += 4, lanes += 18, bias += 4, mult += 4, shift += 4) {
@@ -41,34 +41,34 @@ TINYOPT_INLINE void dw_pixel_fast(const tinyopt_conv_params *p, const int8_t *co
 static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *dst,
                           const int8_t *other)
 {
-    const int taps = p->k_h * p->k_w, dm = p->depth_multiplier, c_n = p->in_c, small = p->small_acc;
+    const int taps = p->filter_h * p->filter_w, dm = p->depth_multiplier, c_n = p->in_c, small = p->small_acc;
     /* read once: int8 stores may alias *p, so fields used in the loop would be reloaded per store */
     const int32_t *bias = p->bias, *mult = p->multiplier, *shift = p->shift;
-    const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t offset = p->output_offset, lo = p->output_activation_min, hi = p->output_activation_max;
     const int8_t *tap[TINYOPT_DW_MAX_TAPS];
     int off[TINYOPT_DW_MAX_TAPS]; /* each tap's byte offset from the window's top-left input pixel */
-    const int y0 = oy * p->stride_h - p->pad_h;
-    const int rows_inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h;
+    const int y0 = oy * p->stride_h - p->padding_h;
+    const int rows_inside = y0 >= 0 && y0 + (p->filter_h - 1) * p->dilation_h < p->in_h;
     int ox, ky, kx, c, m, t;
-    for (ky = 0, t = 0; ky < p->k_h; ++ky) {
-        for (kx = 0; kx < p->k_w; ++kx, ++t) {
-            off[t] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * c_n;
+    for (ky = 0, t = 0; ky < p->filter_h; ++ky) {
+        for (kx = 0; kx < p->filter_w; ++kx, ++t) {
+            off[t] = (ky * p->dilation_h * p->in_w + kx * p->dilation_w) * c_n;
         }
     }
     for (ox = 0; ox < p->out_w; ++ox) {
-        const int x0 = ox * p->stride_w - p->pad_w;
+        const int x0 = ox * p->stride_w - p->padding_w;
         int8_t *d = dst + ox * p->out_c;
         const int8_t *o = other != NULL ? other + ox * p->out_c : NULL;
-        if (rows_inside && x0 >= 0 && x0 + (p->k_w - 1) * p->dil_w < p->in_w) { /* no tap in the padding */
+        if (rows_inside && x0 >= 0 && x0 + (p->filter_w - 1) * p->dilation_w < p->in_w) { /* no tap in the padding */
             const int8_t *base = in + (y0 * p->in_w + x0) * c_n;
             for (t = 0; t < taps; ++t) {
                 tap[t] = base + off[t];
             }
         } else {
-            for (ky = 0, t = 0; ky < p->k_h; ++ky) {
-                const int iy = y0 + ky * p->dil_h;
-                for (kx = 0; kx < p->k_w; ++kx, ++t) {
-                    const int ix = x0 + kx * p->dil_w;
+            for (ky = 0, t = 0; ky < p->filter_h; ++ky) {
+                const int iy = y0 + ky * p->dilation_h;
+                for (kx = 0; kx < p->filter_w; ++kx, ++t) {
+                    const int ix = x0 + kx * p->dilation_w;
                     tap[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
                                  ? p->pad_row : in + (iy * p->in_w + ix) * c_n;
                 }
@@ -131,7 +131,7 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
                 }
                 acc = (small ? tinyopt_mbqm_small(acc, p->multiplier[oc], p->shift[oc])
                              : tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc])) + p->output_offset;
-                acc = acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
+                acc = acc < p->output_activation_min ? p->output_activation_min : (acc > p->output_activation_max ? p->output_activation_max : acc);
                 d[oc] = o != NULL ? (p->add_conv_first ? tinyopt_add_one(p->add, acc, o[oc])
                                                        : tinyopt_add_one(p->add, o[oc], acc))
                                   : (int8_t)acc;

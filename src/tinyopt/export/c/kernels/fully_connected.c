@@ -27,7 +27,7 @@ void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_
             int32_t acc = tinyopt_dot_s8(x, p->weights + oc * p->accum_depth, p->accum_depth, p->bias[oc]);
             acc = (p->small_acc ? tinyopt_mbqm_small(acc, p->multiplier[oc], p->shift[oc])
                                 : tinyopt_mbqm(acc, p->multiplier[oc], p->shift[oc])) + p->output_offset;
-            out[b * p->out_c + oc] = tinyopt_clamp8(acc, p->act_min, p->act_max);
+            out[b * p->out_c + oc] = tinyopt_clamp8(acc, p->output_activation_min, p->output_activation_max);
         }
     }
 }

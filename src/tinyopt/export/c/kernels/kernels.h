@@ -29,16 +29,16 @@ typedef struct {
     int32_t input1_offset, input2_offset, output_offset;
     int32_t input1_multiplier, input2_multiplier, output_multiplier;
     int input1_shift, input2_shift, output_shift;
-    int32_t act_min, act_max;
+    int32_t output_activation_min, output_activation_max;
     int small;                  /* 1: |operands| < 2^30 and shifts <= 0: the short requantization (add.c) */
 } tinyopt_add_params;
 
 typedef struct {
-    int in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
-    int stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_multiplier;
+    int in_h, in_w, in_c, out_h, out_w, out_c, filter_h, filter_w;
+    int stride_h, stride_w, dilation_h, dilation_w, padding_h, padding_w, depth_multiplier;
     int patch;                  /* conv: KH*KW*I rounded up to a multiple of 4 (weights zero-padded) */
     int small_acc;              /* 1: |accumulator| < 2^30 and every shift <= 0 (tinyopt_mbqm_small) */
-    int32_t input_zp, output_offset, act_min, act_max;
+    int32_t input_zero_point, output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* conv [O][patch]; depthwise [O][KH*KW] */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
     const int32_t *multiplier;
@@ -55,7 +55,7 @@ typedef struct {
 
 typedef struct {
     int batches, accum_depth, out_c, small_acc;
-    int32_t output_offset, act_min, act_max;
+    int32_t output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* [O][accum_depth] */
     const int32_t *bias;
     const int32_t *multiplier;
@@ -65,8 +65,8 @@ typedef struct {
 } tinyopt_fc_params;
 
 typedef struct {
-    int in_h, in_w, channels, out_h, out_w, f_h, f_w, stride_h, stride_w, pad_h, pad_w;
-    int32_t act_min, act_max;
+    int in_h, in_w, channels, out_h, out_w, filter_h, filter_w, stride_h, stride_w, padding_h, padding_w;
+    int32_t output_activation_min, output_activation_max;
 } tinyopt_pool_params;
 
 /* The part of pooling window (oy, ox) inside the input: filter rows [fy0, fy1) and columns [fx0, fx1),
@@ -78,12 +78,12 @@ typedef struct {
 static inline tinyopt_window tinyopt_pool_window(const tinyopt_pool_params *p, int oy, int ox)
 {
     tinyopt_window w;
-    w.y0 = oy * p->stride_h - p->pad_h;
-    w.x0 = ox * p->stride_w - p->pad_w;
+    w.y0 = oy * p->stride_h - p->padding_h;
+    w.x0 = ox * p->stride_w - p->padding_w;
     w.fy0 = w.y0 < 0 ? -w.y0 : 0;
     w.fx0 = w.x0 < 0 ? -w.x0 : 0;
-    w.fy1 = p->f_h < p->in_h - w.y0 ? p->f_h : p->in_h - w.y0;
-    w.fx1 = p->f_w < p->in_w - w.x0 ? p->f_w : p->in_w - w.x0;
+    w.fy1 = p->filter_h < p->in_h - w.y0 ? p->filter_h : p->in_h - w.y0;
+    w.fx1 = p->filter_w < p->in_w - w.x0 ? p->filter_w : p->in_w - w.x0;
     w.count = (w.fy1 - w.fy0) * (w.fx1 - w.fx0);
     return w;
 }

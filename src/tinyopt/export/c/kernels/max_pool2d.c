@@ -18,7 +18,7 @@ void tinyopt_max_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *
                         m = v > m ? v : m;
                     }
                 }
-                out[(oy * p->out_w + ox) * p->channels + c] = tinyopt_clamp8(m, p->act_min, p->act_max);
+                out[(oy * p->out_w + ox) * p->channels + c] = tinyopt_clamp8(m, p->output_activation_min, p->output_activation_max);
             }
         }
     }

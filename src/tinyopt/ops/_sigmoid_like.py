@@ -1,0 +1,78 @@
+"""What LOGISTIC and TANH share: TFLM's int8 kernels evaluate them in gemmlowp fixed point on the input
+rescaled to Q4.27, saturating beyond ``input_range_radius``; the output scale and zero point are fixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.graph.ir import Node
+from tinyopt.ops import _common as c
+from tinyopt.ops._record import Op, OpData, QuantRule
+from tinyopt.runtime import fixedpoint as fp
+
+
+@dataclass(kw_only=True)
+class SigmoidLikeData(OpData):
+    input_zero_point: int | None = None
+    input_multiplier: int | None = None  # input scale * 2^27, as a fixed-point multiplier
+    input_left_shift: int | None = None
+    input_range_radius: int | None = None  # beyond ±radius the output saturates
+
+
+class SigmoidLike(Op):
+    ops_per_element = 1
+    int8_version = 2
+    output_qparams: tuple[float, int] = (1.0, 0)
+    output_bits = 8  # fractional bits of the int8 output: 8 (LOGISTIC, [0, 1)) or 7 (TANH, [-1, 1))
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.quant = QuantRule(output=cls.output_qparams)
+
+    def prepare(self, graph, node, is_int):
+        if not is_int:
+            return SigmoidLikeData(dtype="float32")
+        si, zi = c.scalar_qparams(graph, node, node.inputs[0])
+        so, zo = c.scalar_qparams(graph, node, node.outputs[0])
+        want = (np.float32(self.output_qparams[0]), self.output_qparams[1])
+        if (so, zo) != want:
+            c.fail(graph, node, f"int8 {node.op} output must have scale {float(want[0])} and zero point {want[1]}, "
+                   f"got {so} and {zo}", f"quantize the output with scale {float(want[0])}, zero point {want[1]}")
+        m, left = fp.frexp_multiplier(float(si) * float(1 << (31 - 4)))
+        return SigmoidLikeData(dtype="int8", input_zero_point=zi, input_multiplier=m, input_left_shift=left,
+                               input_range_radius=fp.calculate_input_radius(4, left, 31))
+
+    def fixed(self, q4):
+        raise NotImplementedError
+
+    def eval(self, p: SigmoidLikeData, inputs):
+        x = inputs[0]
+        if p.dtype != "int8":
+            return self.float_fn(x.astype(np.float32)).astype(np.float32)
+        d = x.astype(np.int64) - p.input_zero_point
+        radius = p.input_range_radius
+        inner = np.clip(d, -radius + 1, radius - 1)
+        q4 = fp.multiply_by_quantized_multiplier(inner, p.input_multiplier, p.input_left_shift)
+        offset = self.output_qparams[1]
+        out = np.clip(fp.rounding_divide_by_pot(self.fixed(q4), 31 - self.output_bits) + offset, -128, 127)
+        out = np.where(d <= -radius, -128, np.where(d >= radius, 127, out))
+        return out.astype(np.int8)
+
+    def from_onnx(self, cv, node, name, a, ins):
+        return unary(cv.b, name, cv.val(ins[0]), self.name)
+
+    def from_torch_module(self, cv, n, m, name, out_shape):
+        return unary(cv.b, name, cv.val(n.args[0]), self.name)
+
+    def from_torch_function(self, cv, n, key, name, out_shape):
+        return unary(cv.b, name, cv.val(n.args[0]), self.name)
+
+    def from_spec(self, sb, kind, layer, x, lname, fused):
+        return Node(lname, self.name, [x.name], [sb.out(lname)], {})
+
+
+def unary(b, name: str, x, op: str):
+    """An element-wise framework op: the value keeps its layout and flatten order."""
+    return b.emit(name, op, [x.name], {}, x.layout, x.perm)

@@ -1,0 +1,98 @@
+"""CONCATENATION: inputs joined along ``axis``. TFLM's int8 kernel copies bytes, so every input must carry
+the output's scale and zero point (``convert`` requantizes those that do not, as the TFLite converter does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.graph.ir import Node
+from tinyopt.ops import _common as c
+from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
+
+
+@dataclass(kw_only=True)
+class ConcatenationData(c.ActivationRange, OpData):
+    axis: int  # non-negative graph axis
+
+
+@register
+class Concatenation(Op):
+    name = "CONCATENATION"
+    builtin = 2
+    options = Options(10, (scalar("axis", 0, "i32", 0, -1), activation("activation", 1)))
+    arity = (1, 1 << 16)
+    data_inputs = None
+    fused_activation = True
+    int8_version = 2
+    quant = QuantRule(inputs_as_output=True, constants="output")
+    onnx = ("Concat",)
+    torch_functions = ("cat", "concat")
+    spec_layers = {"concat": frozenset({"from", "axis"})}
+    spec_aliases = {"concatenate": "concat"}
+
+    def read_tflite(self, r, ins, out):
+        attrs = super().read_tflite(r, ins, out)
+        axis, rank = attrs["axis"], len(ins[0].shape)
+        if any(len(t.shape) != rank for t in ins) or not -rank <= axis < rank:
+            r.fail(f"cannot concatenate {[list(t.shape) for t in ins]} on axis {axis}")
+        return attrs
+
+    def shape(self, graph, node, fail):
+        ins = graph.node_inputs(node)
+        x = ins[0]
+        axis = node.attrs.get("axis", -1) % len(x.shape)
+        for t in ins[1:]:
+            if len(t.shape) != len(x.shape) or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape))
+                                                   if i != axis):
+                fail(f"cannot concatenate {list(x.shape)} and {list(t.shape)} on axis {axis}", "make the other dimensions equal")
+        return tuple(sum(t.shape[axis] for t in ins) if i == axis else d for i, d in enumerate(x.shape))
+
+    def is_identity(self, graph, node):
+        return len([t for t in node.inputs if t]) == 1 and node.attrs.get("activation", "NONE") == "NONE"
+
+    def prepare(self, graph, node, is_int):
+        x = graph.tensors[node.inputs[0]]
+        axis = int(node.attrs.get("axis", -1))
+        if not -len(x.shape) <= axis < len(x.shape):
+            c.fail(graph, node, f"axis {axis} is out of range for rank {len(x.shape)}", "fix the axis")
+        p = c.output_range(graph, node, is_int)
+        if is_int:
+            out = c.scalar_qparams(graph, node, node.outputs[0])
+            for name in node.inputs:
+                if c.scalar_qparams(graph, node, name) != out:
+                    c.fail(graph, node, f"input '{name}' has other quantization parameters than the output",
+                           "give every concatenated tensor the output's scale and zero point")
+        return ConcatenationData(dtype="int8" if is_int else "float32", axis=axis % len(x.shape), **p)
+
+    def eval(self, p: ConcatenationData, inputs):
+        n = max(a.shape[0] for a in inputs)
+        arrays = [np.broadcast_to(a, (n, *a.shape[1:])) for a in inputs]
+        y = np.concatenate(arrays, axis=p.axis)
+        if p.dtype != "int8":
+            return c.clamp_float(y, p)
+        return np.clip(y, p.output_activation_min, p.output_activation_max).astype(np.int8)
+
+    # -- doors
+    def from_onnx(self, cv, node, name, a, ins):
+        return build(cv.b, name, [cv.val(t) for t in ins], a["axis"])
+
+    def from_torch_function(self, cv, n, key, name, out_shape):
+        arg = cv.arg(n)
+        return build(cv.b, name, [cv.val(t) for t in arg(0, "tensors")], arg(1, "dim", 0))
+
+    def from_spec(self, sb, kind, layer, x, lname, fused):
+        srcs = sb.sources(layer)
+        return Node(lname, self.name, [x.name, *srcs], [sb.out(lname)],
+                    {"axis": int(layer.get("axis", -1)), "activation": fused})
+
+
+def build(b, name: str, xs: list, axis: int):
+    from tinyopt.graph.torch_import import graph_axis
+
+    x0 = xs[0]
+    if any(x.layout != x0.layout or x.permuted for x in xs):
+        b.unsupported("a concatenation of tensors with different layouts or flattened orders")
+    ax = graph_axis(axis, x0.layout, len(x0.shape))
+    return b.emit(name, Concatenation.name, [x.name for x in xs], {"axis": ax, "activation": "NONE"}, x0.layout)

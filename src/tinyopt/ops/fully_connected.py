@@ -1,0 +1,225 @@
+"""FULLY_CONNECTED: ``y = x @ W.T + b`` with weight ``[O, I]``; the input is read as rows of I values.
+
+Integer path as TFLM's ``FullyConnected`` (per tensor) / ``FullyConnectedPerChannel``: acc = Σ (x +
+input_offset)(w + weights_offset) + bias, then requantization. Per-tensor, TFLM multiplies the two float32
+scales in float32 first (``GetQuantizedConvolutionMultipler``); we do the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.graph.ir import Node
+from tinyopt.ops import _common as c
+from tinyopt.ops._record import CKernel, Op, OpData, Options, activation, register, scalar
+from tinyopt.ops.conv_2d import bias_other_ops, has_bias, weighted_dtypes
+from tinyopt.runtime.fixedpoint import quantize_multiplier, quantize_multipliers
+
+
+@dataclass(kw_only=True)
+class FullyConnectedData(c.ActivationRange, OpData):
+    accum_depth: int            # inputs per output
+    output_depth: int
+    keep_num_dims: bool         # the output keeps the input's leading dimensions
+    input_offset: int | None = None
+    weights_offset: int | None = None
+    output_offset: int | None = None
+    output_multiplier: np.ndarray | None = None
+    output_shift: np.ndarray | None = None
+    per_channel: bool = False   # one scale per output row
+
+
+@register
+class FullyConnected(Op):
+    name = "FULLY_CONNECTED"
+    builtin = 9
+    options = Options(8, (activation("activation", 0), scalar("keep_num_dims", 2, "bool", False)))
+    arity = (2, 3)
+    optional_inputs = (2,)
+    param_inputs = (1, 2)
+    weight_axis = 0
+    bias_input = 2
+    fused_activation = True
+    c = CKernel("fully_connected", "fc_params")
+    onnx = ("Gemm", "MatMul")
+    torch_modules = ("Linear",)
+    spec_layers = {"dense": frozenset({"units", "use_bias"})}
+    spec_aliases = {"linear": "dense", "fc": "dense"}
+
+    def read_tflite(self, r, ins, out):
+        r.ranks(ins, (None, 2, 1))
+        if r.get(1, "i8"):  # weights_format
+            raise UnsupportedOpError("shuffled FULLY_CONNECTED weights are not supported", path=r.source,
+                                     where=r.where, fix="convert with default weights")
+        attrs = super().read_tflite(r, ins, out)
+        r.bias(ins, ins[1].shape[0])
+        return attrs
+
+    def version(self, graph, node):
+        ins = graph.node_inputs(node)
+        if node.attrs.get("keep_num_dims"):
+            return 5
+        return 4 if ins[0].dtype == "int8" else (3 if ins[1].dtype == "int8" else 1)
+
+    def check_dtypes(self, ins, out):
+        return weighted_dtypes(ins, out)
+
+    def shape(self, graph, node, fail):
+        x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+        o, i = w.shape
+        if x.size % i:
+            fail(f"input of {x.size} elements is not a multiple of the weight's {i} inputs",
+                 "match the layer's input size to the previous layer's output")
+        if node.attrs.get("keep_num_dims"):
+            return (*x.shape[:-1], o)
+        return (x.size // i, o)
+
+    latency_class = "fc"
+
+    def param_formula(self, graph, node):
+        o, i = graph.tensors[node.inputs[1]].shape
+        b = has_bias(node)
+        return f"({c.n(i)}{'+1' if b else ''})×{c.n(o)} = {c.n((i + b) * o)}"
+
+    def mac_formula(self, graph, node):
+        out = graph.tensors[node.outputs[0]]
+        _, i = graph.tensors[node.inputs[1]].shape
+        return f"{c.n(out.size)} outputs × {c.n(i)} inputs = {c.n(out.size * i)}"
+
+    def scale_channels(self, g, node, before, keep, last):
+        o, cin = before.tensors[node.inputs[1]].shape
+        rows = before.tensors[node.inputs[0]].size // cin
+        o2 = o if last else max(1, round(o * keep))
+        c.resize(g.tensors[node.inputs[1]], (o2, g.tensors[node.inputs[0]].size // rows))
+        if has_bias(node):
+            c.resize(g.tensors[node.inputs[2]], (o2,))
+        return True
+
+    def macs(self, graph, node):
+        _, cin = graph.tensors[node.inputs[1]].shape
+        return graph.tensors[node.outputs[0]].size * cin
+
+    def other_ops(self, graph, node):
+        return bias_other_ops(graph, node)
+
+    def prepare(self, graph, node, is_int):
+        w = graph.tensors[node.inputs[1]]
+        if len(w.shape) != 2:
+            c.fail(graph, node, f"weight must be 2-D [out, in], got {list(w.shape)}", "re-export the model")
+        p = dict(accum_depth=int(w.shape[1]), output_depth=int(w.shape[0]),
+                 keep_num_dims=bool(node.attrs.get("keep_num_dims", False)), **c.output_range(graph, node, is_int))
+        if not is_int:
+            return FullyConnectedData(dtype="float32", **p)
+        in_s, in_z = c.scalar_qparams(graph, node, node.inputs[0])
+        out_s, out_z = c.scalar_qparams(graph, node, node.outputs[0])
+        w_s, w_z = c.tensor_qparams(graph, node, node.inputs[1], per_channel=True)
+        if w_s.size > 1:
+            if w_s.size != w.shape[0]:
+                c.fail(graph, node, f"weight has {w_s.size} scales for {w.shape[0]} outputs",
+                       "give one scale per output row or one per tensor")
+            mult, shift = quantize_multipliers(np.float64(in_s) * w_s.astype(np.float64) / np.float64(out_s))
+        else:
+            m, s = quantize_multiplier(float(np.float32(in_s * w_s[0])) / float(out_s))
+            mult, shift = np.array([m], np.int32), np.array([s], np.int32)
+        return FullyConnectedData(dtype="int8", **p, input_offset=-in_z, weights_offset=-int(w_z[0]),
+                                  output_offset=out_z, output_multiplier=mult, output_shift=shift,
+                                  per_channel=bool(w_s.size > 1))
+
+    def eval(self, p: FullyConnectedData, inputs):
+        x, w = inputs[0], inputs[1]
+        bias = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+        depth = p.accum_depth
+        lead = x.shape[:-1] if p.keep_num_dims else (x.shape[0],)
+        x2 = x.reshape(-1, depth)
+        if p.dtype == "int8":
+            xs = (x2.astype(np.int64) + p.input_offset).astype(np.float64)
+            ws = (w.astype(np.int64) + p.weights_offset).astype(np.float64)
+            acc = np.matmul(xs, ws.T).astype(np.int64)
+            if bias is not None:
+                acc += bias.astype(np.int64)
+            y = c.requantize(acc, p)
+        else:
+            acc = np.matmul(x2.astype(np.float32), w.astype(np.float32).T)
+            if bias is not None:
+                acc = acc + bias.astype(np.float32)
+            y = c.clamp_float(acc, p)
+        return y.reshape(*lead, w.shape[0])
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.export.c import params as cp
+
+        x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+        y = graph.tensors[node.outputs[0]]
+        cp.check_int8(graph, index, node, [x, y, w])
+        q = self.prepare(graph, node, True)
+        if q.weights_offset != 0:
+            raise UnsupportedOpError("weights with a non-zero zero point", path=graph.source,
+                                     where=cp.where(index, node), fix="quantize weights symmetrically (int8 spec)")
+        o, depth = w.shape
+        wq = np.asarray(w.data, dtype=np.int64)
+        bias = cp.bias_of(graph, node, o) + q.input_offset * wq.sum(axis=1)
+        ints = dict(batches=x.size // depth, accum_depth=depth, out_c=o,
+                    small_acc=cp.small_accumulator(bias, np.abs(wq).sum(axis=1), q.output_shift),
+                    output_offset=q.output_offset, output_activation_min=q.output_activation_min,
+                    output_activation_max=q.output_activation_max)
+        arrays = {"weights": ("int8_t", wq.astype(np.int8)),
+                  "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
+                  "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, o)),
+                  "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
+        rq = cp.pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset,
+                             ints["output_activation_min"], ints["output_activation_max"],
+                             ints["small_acc"]) if depth % 4 == 0 else None
+        if rq is not None:  # the M4 loop: filter pairs interleaved per 4 weights, as in conv
+            arrays["rq"] = ("int32_t", rq)
+            arrays["wpairs"] = ("int8_t", cp.interleave_pairs(wq).astype(np.int8))
+        return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"))
+
+    # -- doors
+    def from_onnx(self, cv, node, name, a, ins):
+        x = cv.val(ins[0])
+        if node.op_type == "MatMul":
+            w = cv.const(ins[1], "weight")
+            if w.ndim != 2:
+                cv.b.unsupported(f"MatMul with a {w.ndim}-D weight")
+            return build(cv.b, name, x, w.T, None)
+        if a.get("transA", 0):
+            cv.b.unsupported("Gemm with transA=1")
+        w = cv.const(ins[1], "weight").astype(np.float32)
+        w = (w if a.get("transB", 0) else w.T) * np.float32(a.get("alpha", 1.0))
+        bias = None
+        if len(ins) > 2 and ins[2]:
+            cst = cv.const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
+            if cst.size not in (1, w.shape[0]):
+                cv.b.unsupported(f"Gemm with a bias of shape {list(cst.shape)} (one value per output expected)")
+            bias = np.broadcast_to(cst.reshape(-1), (w.shape[0],))
+        return build(cv.b, name, x, w, bias)
+
+    def from_torch_module(self, cv, n, m, name, out_shape):
+        return build(cv.b, name, cv.val(n.args[0]), cv.np(m.weight), cv.np(m.bias))
+
+    def from_spec(self, sb, kind, layer, x, lname, fused):
+        units = sb.positive_int(layer, "units")
+        w = sb.const(f"{lname}/weight", (units, x.shape[-1]))
+        if len(x.shape) > 2:
+            sb.fail(f"dense needs a flat input, got shape {list(x.shape[1:])}",
+                    "add '{type: flatten}' or '{type: global_avgpool}' before it")
+        ins = [x.name, w, sb.const(f"{lname}/bias", (units,)) if layer.get("use_bias", True) else ""]
+        return Node(lname, self.name, ins, [sb.out(lname)], {"activation": fused})
+
+
+def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):
+    """A dense layer on a flat framework value; a flatten's permutation moves into the weight columns."""
+    weight = np.asarray(weight, dtype=np.float32)
+    if x.layout != "plain" or len(x.shape) != 2:
+        b.unsupported(f"a dense layer on a {len(x.shape)}-D input {list(x.shape)}",
+                      "flatten the input to (N, features) before the dense layer")
+    if x.shape[1] != weight.shape[1]:
+        raise ModelFormatError(f"weight expects {weight.shape[1]} inputs, input has {x.shape[1]}",
+                               path=b.g.source, where=b.where, fix="re-export the model")
+    if x.permuted:
+        weight = weight[:, x.perm]  # graph column i holds framework element perm[i]
+    ins = [x.name, b.const(f"{name}/weight", weight), b.const(f"{name}/bias", bias) if bias is not None else ""]
+    return b.emit(name, FullyConnected.name, ins, {"activation": "NONE", "keep_num_dims": False}, "plain")

@@ -1,0 +1,48 @@
+"""MUL: element-wise product; integer path as TFLM's ``MulElementwise`` (one requantization of the product
+of the offset operands by s1 * s2 / s_out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.ops import _common as c
+from tinyopt.ops._binary import Binary, options
+from tinyopt.ops._record import OpData, register
+from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+
+@dataclass(kw_only=True)
+class MulData(c.ActivationRange, OpData):
+    input1_offset: int | None = None
+    input2_offset: int | None = None
+    output_offset: int | None = None
+    output_multiplier: int | None = None
+    output_shift: int | None = None
+
+
+@register
+class Mul(Binary):
+    name = "MUL"
+    builtin = 18
+    options = options(21)
+    onnx = ("Mul",)
+    torch_functions = ("mul", "imul")
+
+    def prepare(self, graph, node, is_int):
+        p = c.output_range(graph, node, is_int)
+        if not is_int:
+            return MulData(dtype="float32", **p)
+        (s1, z1), (s2, z2), (so, zo) = self.operand_qparams(graph, node)
+        m, s = quantize_multiplier(float(s1) * float(s2) / float(so))
+        return MulData(dtype="int8", **p, input1_offset=-z1, input2_offset=-z2, output_offset=zo,
+                       output_multiplier=m, output_shift=s)
+
+    def eval(self, p: MulData, inputs):
+        a, b = inputs[0], inputs[1]
+        if p.dtype != "int8":
+            return c.clamp_float(a.astype(np.float32) * b.astype(np.float32), p)
+        prod = (a.astype(np.int64) + p.input1_offset) * (b.astype(np.int64) + p.input2_offset)
+        out = multiply_by_quantized_multiplier(prod, p.output_multiplier, p.output_shift) + p.output_offset
+        return np.clip(out, p.output_activation_min, p.output_activation_max).astype(np.int8)

@@ -1,0 +1,59 @@
+"""QUANTIZE: float32 → int8 (``round(x / scale) + zero_point``), or int8 → int8 with other parameters
+(a requantization, as TFLM's ``Requantize``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.ops import _common as c
+from tinyopt.ops._record import Op, OpData, Options, register
+from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
+
+
+@dataclass(kw_only=True)
+class QuantizeData(OpData):
+    scale: float            # the output's affine parameters
+    zero_point: int
+    input_zero_point: int | None = None  # int8 → int8: requantize by input scale / output scale
+    input_multiplier: int | None = None
+    input_shift: int | None = None
+
+
+@register
+class Quantize(Op):
+    name = "QUANTIZE"
+    builtin = 114
+    options = Options(89)
+    ops_per_element = 1
+    quant = None  # convert inserts it; it has no float twin to convert
+
+    def check_dtypes(self, ins, out):
+        x = ins[0]
+        if x.dtype not in ("float32", "int8", "uint8", "int16") or out.dtype not in ("int8", "uint8", "int16"):
+            return f"quantizes {x.dtype} to {out.dtype}"
+        return None
+
+    def is_integer(self, graph, node):
+        return True
+
+    def prepare(self, graph, node, is_int):
+        x = graph.tensors[node.inputs[0]]
+        so, zo = c.scalar_qparams(graph, node, node.outputs[0])
+        p = QuantizeData(dtype="int8", scale=so, zero_point=zo)
+        if x.dtype == "int8":
+            si, zi = c.scalar_qparams(graph, node, node.inputs[0])
+            m, s = quantize_multiplier(float(si) / float(so))
+            p.input_zero_point, p.input_multiplier, p.input_shift = zi, m, s
+        return p
+
+    def eval(self, p: QuantizeData, inputs):
+        x = inputs[0]
+        if p.input_multiplier is not None:
+            out = multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.input_multiplier,
+                                                   p.input_shift) + p.zero_point
+        else:
+            q = round_half_away(x.astype(np.float32) / np.float32(p.scale))
+            out = np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
+        return np.clip(out, -128, 127).astype(np.int8)

@@ -1,0 +1,172 @@
+"""RESHAPE: the same bytes under a new shape (``new_shape`` attribute or a constant int32 shape operand).
+
+In the C library its output aliases its input: no copy, no kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.graph.ir import Node
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
+
+
+@dataclass(kw_only=True)
+class ReshapeData(OpData):
+    new_shape: tuple  # the output shape (batch 1)
+
+
+_NEW_SHAPE_SLOT = 0
+
+
+@register
+class Reshape(Op):
+    name = "RESHAPE"
+    builtin = 22
+    options = Options(17)
+    arity = (1, 2)
+    aliases_input = True
+    c = CKernel("", "")  # no kernel: in the C library its output aliases its input
+    quant = QuantRule(output="input")
+    onnx = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
+    torch_modules = ("Flatten", "Unflatten")
+    torch_functions = ("flatten", "view", "reshape", "squeeze", "unsqueeze")
+    spec_layers = {"flatten": frozenset()}
+
+    def read_tflite(self, r, ins, out):
+        shape = self._new_shape(r, ins, out)
+        if not shape:
+            raise UnsupportedOpError("RESHAPE to a scalar (empty new shape) is not supported", path=r.source,
+                                     where=r.where, fix="reshape to [1] instead")
+        return {"new_shape": shape}
+
+    @staticmethod
+    def _new_shape(r, ins, out) -> tuple[int, ...]:
+        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output shape."""
+        if len(ins) > 1 and ins[1] is not None and ins[1].data is not None:
+            shape = r.const_int(ins[1], "shape")
+            if shape.ndim == 1:
+                return tuple(int(d) for d in shape)
+        if r.has(_NEW_SHAPE_SLOT):
+            return tuple(int(d) for d in r.array(_NEW_SHAPE_SLOT, "<i4", "the new shape"))
+        return out.shape
+
+    def write_tflite(self, w, graph, node):
+        if len(node.inputs) > 1 and node.inputs[1]:
+            return 0  # the shape operand carries the new shape, as the TFLite converter writes it
+        new_shape = node.attrs.get("new_shape") or graph.tensors[node.outputs[0]].shape
+        return w.table([(_NEW_SHAPE_SLOT, "off", w.vector(list(new_shape), "<i4"), 0)])
+
+    def shape(self, graph, node, fail):
+        x = graph.tensors[node.inputs[0]]
+        ins = graph.node_inputs(node)
+        given = node.attrs.get("new_shape")
+        if given is None:
+            if len(ins) < 2 or ins[1] is None or ins[1].data is None:
+                fail("has no target shape", "give new_shape or a constant shape operand")
+            given = np.asarray(ins[1].data).ravel().tolist()
+        new = list(given)
+        if new.count(-1) > 1:
+            fail("has more than one -1 in its new shape", "give all but one dimension")
+        if -1 in new:
+            known = int(np.prod([d for d in new if d != -1]))
+            if known <= 0 or x.size % known:
+                fail(f"cannot reshape {list(x.shape)} to {new}", "fix the target shape")
+            new[new.index(-1)] = x.size // known
+        if int(np.prod(new)) != x.size:
+            fail(f"cannot reshape {list(x.shape)} ({x.size} elements) to {new}", "fix the target shape")
+        return tuple(new)
+
+    def is_identity(self, graph, node):
+        x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+        return x is not None and x.shape == graph.tensors[node.outputs[0]].shape
+
+    def scale_channels(self, g, node, before, keep, last):
+        out0, x0, x = before.tensors[node.outputs[0]], before.tensors[node.inputs[0]], g.tensors[node.inputs[0]]
+        if len(out0.shape) == 2:  # a flatten: the features follow the channels
+            node.attrs["new_shape"] = (out0.shape[0], x.size // out0.shape[0])
+        elif out0.shape[-1] == x0.shape[-1]:  # the channel axis stays last
+            node.attrs["new_shape"] = (*out0.shape[:-1], x.shape[-1])
+        else:
+            return False
+        return True
+
+    def prepare(self, graph, node, is_int):
+        return ReshapeData(dtype="int8" if is_int else "float32", new_shape=graph.tensors[node.outputs[0]].shape)
+
+    def eval(self, p: ReshapeData, inputs):
+        x = inputs[0]
+        return x.reshape((x.shape[0], *p.new_shape[1:]))
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.export.c.params import OpParams
+
+        return OpParams("reshape", {"size": graph.tensors[node.outputs[0]].size}, aliases=True)
+
+    # -- doors
+    def from_onnx(self, cv, node, name, a, ins):
+        x = cv.val(ins[0])
+        op = node.op_type
+        if op == "Flatten":
+            ax = a.get("axis", 1) % len(x.shape)
+            if ax != 1:
+                cv.b.unsupported(f"Flatten with axis={ax} (only axis 1 keeps the batch)")
+            return build(cv.b, name, x, (1, int(np.prod(x.shape[1:]))))
+        if op == "Reshape":
+            return build(cv.b, name, x, cv.target_shape(x.shape, cv.const(ins[1], "shape"), a.get("allowzero", 0)))
+        shape = cv.squeezed(op, x.shape, a, [None, *(cv.const(t, "axes") for t in ins[1:] if t)])
+        if shape[:1] != (1,):
+            cv.b.unsupported(f"{op} of the batch axis")
+        return build(cv.b, name, x, shape)
+
+    def from_torch_module(self, cv, n, m, name, out_shape):
+        return build(cv.b, name, cv.val(n.args[0]), out_shape)
+
+    def from_torch_function(self, cv, n, key, name, out_shape):
+        return build(cv.b, name, cv.val(n.args[0]), out_shape)
+
+    def from_spec(self, sb, kind, layer, x, lname, fused):
+        return Node(lname, self.name, [x.name], [sb.out(lname)], {"new_shape": (1, x.size // x.shape[0])})
+
+
+def build(b, name: str, x, new_shape: tuple[int, ...]):
+    """Reshape to a framework shape: a flatten of channels-first data, or a plain reshape."""
+    from tinyopt.graph.torch_import import Val, to_graph_shape
+
+    new_shape = tuple(int(d) for d in new_shape)
+    if not new_shape or new_shape[0] != 1:
+        b.unsupported(f"a reshape of {list(x.shape)} to {list(new_shape)} that moves the batch axis",
+                      "keep the batch as the first axis (e.g. x.flatten(1), x.view(x.size(0), -1))")
+    if int(np.prod(new_shape)) != int(np.prod(x.shape)):
+        raise ModelFormatError(f"cannot reshape {list(x.shape)} to {list(new_shape)}", path=b.g.source,
+                               where=b.where, fix="fix the target shape")
+    if new_shape == x.shape:
+        return x
+    if x.layout == "ncl" and new_shape == (1, x.shape[1], 1, x.shape[2]):
+        return Val(x.name, "nchw", new_shape)  # (N, C, L) as (N, C, 1, L): the same NHWC tensor
+    if x.layout == "nchw" and x.shape[2] == 1 and new_shape == (1, x.shape[1], x.shape[3]):
+        return Val(x.name, "ncl", new_shape)
+    if x.layout in ("nchw", "ncl"):
+        if len(new_shape) != 2:
+            b.unsupported(f"a reshape of channels-first {list(x.shape)} to {list(new_shape)}",
+                          "only flatten (N, C, ...) to (N, C*...)")
+        if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
+            raise ModelFormatError(f"a flatten of {list(x.shape)} is implausibly large for a microcontroller",
+                                   path=b.g.source, where=b.where, fix="check the input shape")
+        perm = np.arange(int(np.prod(x.shape[1:]))).reshape(x.shape[1:])
+        perm = np.moveaxis(perm, 0, -1).ravel()
+        perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
+        return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", perm)
+    if x.permuted and len(new_shape) != 2:
+        b.unsupported(f"a reshape of a flattened channels-first tensor to {list(new_shape)}")
+    if len(new_shape) > 2:
+        layout = {4: "nchw", 3: "ncl"}.get(len(new_shape))
+        trivial = int(np.prod(new_shape[2:])) == 1 if layout else False  # (N, C) → (N, C, 1, 1)
+        if not trivial:
+            b.unsupported(f"a reshape of {list(x.shape)} into a channels-first {list(new_shape)}",
+                          "keep the model's reshapes to flattening")
+        return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+    return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", x.perm)

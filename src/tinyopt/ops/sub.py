@@ -1,0 +1,23 @@
+"""SUB: element-wise difference, the ADD kernel with the second operand negated (TFLM's ``SubElementwise``)."""
+
+from __future__ import annotations
+
+from tinyopt.ops._binary import Binary, options
+from tinyopt.ops._record import register
+from tinyopt.ops.add import eval_add_sub, prepare_add_sub
+
+
+@register
+class Sub(Binary):
+    name = "SUB"
+    builtin = 41
+    options = options(28)
+    scalar_minus_tensor = False
+    onnx = ("Sub",)
+    torch_functions = ("sub", "isub")
+
+    def prepare(self, graph, node, is_int):
+        return prepare_add_sub(self, graph, node, is_int)
+
+    def eval(self, p, inputs):
+        return eval_add_sub(p, inputs, -1)

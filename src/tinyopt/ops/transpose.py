@@ -1,0 +1,110 @@
+"""TRANSPOSE: permute the axes by ``perm`` (an int32 constant operand), as TFLM's ``Transpose`` (1-D to
+6-D). Moving bytes only: an int8 output keeps its input's scale and zero point.
+
+The framework doors first try to absorb a transpose into the layout bookkeeping (an NHWC input viewed as
+NCHW, or back): that costs nothing at run time. Anything else becomes this operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyopt.ops import _common as c
+from tinyopt.ops._record import Op, OpData, Options, QuantRule, register
+
+MAX_RANK = 6
+
+
+@dataclass(kw_only=True)
+class TransposeData(OpData):
+    perm: tuple  # output axis i is input axis perm[i]
+
+
+def perm_of(graph, node) -> list[int]:
+    return c.const_ints(graph, node, 1, "permutation")
+
+
+@register
+class Transpose(Op):
+    name = "TRANSPOSE"
+    builtin = 39
+    options = Options(26)
+    arity = (2, 2)
+    int8_version = 2
+    quant = QuantRule(output="input")
+    onnx = ("Transpose",)
+    torch_functions = ("permute", "transpose")
+
+    def read_tflite(self, r, ins, out):
+        perm = r.const_int(ins[1], "perm").ravel()
+        rank = len(ins[0].shape)
+        if sorted(perm.tolist()) != list(range(rank)) or rank > MAX_RANK:
+            r.fail(f"perm {perm.tolist()} is not a permutation of the {rank} axes (at most {MAX_RANK})")
+        return {}
+
+    def shape(self, graph, node, fail):
+        x = graph.tensors[node.inputs[0]]
+        perm = perm_of(graph, node)
+        if sorted(perm) != list(range(len(x.shape))):
+            fail(f"perm {perm} is not a permutation of the {len(x.shape)} axes", "give each axis once")
+        return tuple(x.shape[p] for p in perm)
+
+    def is_identity(self, graph, node):
+        t = graph.tensors[node.inputs[1]] if len(node.inputs) > 1 and node.inputs[1] else None
+        return t is not None and t.data is not None and list(np.asarray(t.data).ravel()) == list(range(t.size))
+
+    def prepare(self, graph, node, is_int):
+        x = graph.tensors[node.inputs[0]]
+        perm = perm_of(graph, node)
+        if len(x.shape) > MAX_RANK:
+            c.unsupported(graph, node, f"a rank-{len(x.shape)} transpose", f"TFLM transposes up to {MAX_RANK}-D")
+        if is_int and c.scalar_qparams(graph, node, node.inputs[0]) != c.scalar_qparams(graph, node, node.outputs[0]):
+            c.fail(graph, node, "input and output quantization differ", "give both the same scale and zero point")
+        return TransposeData(dtype="int8" if is_int else "float32", perm=tuple(perm))
+
+    def eval(self, p: TransposeData, inputs):
+        x = inputs[0]
+        n = x.shape[0]
+        rows = x.reshape(n, 1, *x.shape[1:])  # each row is a batch-1 graph tensor
+        y = np.transpose(rows, [0, *(a + 1 for a in p.perm)])
+        return y.reshape(n, *y.shape[2:]) if y.shape[1] == 1 else y.reshape(n, -1)
+
+    # -- doors
+    def from_onnx(self, cv, node, name, a, ins):
+        x = cv.val(ins[0])
+        perm = [int(v) for v in a.get("perm", list(range(len(x.shape)))[::-1])]
+        return build(cv.b, name, x, perm)
+
+    def from_torch_function(self, cv, n, key, name, out_shape):
+        x = cv.val(n.args[0])
+        rank = len(x.shape)
+        if key == "transpose":
+            arg = cv.arg(n)
+            d0, d1 = arg(1, "dim0") % rank, arg(2, "dim1") % rank
+            perm = list(range(rank))
+            perm[d0], perm[d1] = perm[d1], perm[d0]
+        else:
+            dims = n.args[1:] if len(n.args) > 2 or not isinstance(n.args[1], (tuple, list)) else n.args[1]
+            perm = [int(d) % rank for d in dims]
+        return build(cv.b, name, x, perm)
+
+
+def build(b, name: str, x, perm: list[int]):
+    """A framework transpose: a change of view when it only converts between NHWC and NCHW, else TRANSPOSE
+    of the graph tensor (with the permutation carried over to graph axes)."""
+    from tinyopt.graph.torch_import import layout_view
+
+    view = layout_view(x, perm)
+    if view is not None:
+        return view
+    if x.permuted or x.layout == "ncl":
+        return b.unsupported(f"Transpose with perm {perm} on a {x.layout} tensor",
+                             "transpose plain or channels-first 4-D tensors")
+    if perm[0] != 0:
+        return b.unsupported(f"Transpose with perm {perm} moves the batch axis", "keep the batch axis first")
+    to_framework = (0, 3, 1, 2) if x.layout == "nchw" else tuple(range(len(x.shape)))
+    graph_perm = [to_framework[p] for p in perm]
+    const = b.const(f"{name}/perm", np.asarray(graph_perm, np.int32), "int32")
+    return b.emit(name, Transpose.name, [x.name, const], {}, "plain")
