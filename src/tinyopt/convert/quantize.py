@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyopt import ops
-from tinyopt.convert.calibrate import choose_activation_qparams
+from tinyopt.convert.calibrate import MIN_RANGE_WIDTH, choose_activation_qparams
 from tinyopt.errors import ConfigError, DataError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.ops.dequantize import Dequantize
@@ -40,129 +40,211 @@ def quantize_weight(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return q.astype(np.int8), scale
 
 
-def quantize_bias(b: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def quantize_bias(b: np.ndarray, scale: np.ndarray, bits: int = 32) -> np.ndarray:
     q = np.round(np.asarray(b, dtype=np.float64) / scale.astype(np.float64))
-    return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
+    return np.clip(q, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1).astype(np.int64 if bits == 64 else np.int32)
 
 
 def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: str = "int8",
-                   fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
-    """The int8 twin of a float ``graph`` (BN folded, activations fused) given activation ranges.
+                   fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8") -> Graph:
+    """The integer twin of a float ``graph`` (BN folded, activations fused) given activation ranges.
 
+    ``activations``: ``"int8"`` (TFLM's int8 spec) or ``"int16"`` (16x8: int16 activations symmetric with
+    zero point 0, int8 weights, int64 biases of int16 layers), for operators whose TFLM kernels have it.
     ``fixed`` gives (scale, zero_point) for tensors whose parameters were chosen elsewhere (a QAT or PTQ
     model's observers); they win over ``ranges``.
     """
     if io not in ("int8", "float"):
         raise ConfigError(f"io must be 'int8' or 'float', got '{io}'", fix="use io='int8' or io='float'")
-    fixed = fixed or {}
-    src = graph
-    g = Graph(graph.name, source=graph.source)
-    qp: dict[str, tuple[np.float32, int]] = {}
+    if activations not in ("int8", "int16"):
+        raise ConfigError(f"activations must be 'int8' or 'int16', got '{activations}'",
+                          fix="use int8 (the int8 spec) or int16 (16x8 quantization)")
+    q = Quantizer(graph, ranges, fixed or {}, activations)
+    q.inputs(io)
+    for i, n in enumerate(graph.nodes):
+        rec = ops.get(n.op, path=graph.source, where=q.where(i, n))
+        if rec.quant is None:
+            raise UnsupportedOpError(f"operator {n.op} has no integer conversion", path=graph.source,
+                                     where=q.where(i, n), fix=rec.missing_fix or "replace it with a supported operator")
+        if activations == "int16" and not rec.quant.int16:
+            raise UnsupportedOpError(f"operator {n.op} has no 16x8 kernel in TFLM", path=graph.source,
+                                     where=q.where(i, n), fix="convert with int8 activations")
+        rec.quantize(q, i, n)
+    q.outputs(io)
+    return q.g.validate()
 
-    def where(i, n):
-        return f"node {i} '{n.name}' ({n.op})"
 
-    def params_for(name: str, i: int, n: Node | None):
-        if name in fixed:
-            s, z = fixed[name]
+class Quantizer:
+    """The integer graph under construction, and the helpers each record's ``quantize`` builds it with."""
+
+    def __init__(self, src: Graph, ranges: dict, fixed: dict, activations: str):
+        self.src, self.ranges, self.fixed = src, ranges, fixed
+        self.dtype = activations
+        self.g = Graph(src.name, source=src.source)
+        self.qp: dict[str, tuple[np.float32, int]] = {}
+        self.rename: dict[str, str] = {}
+
+    @staticmethod
+    def where(i: int, n: Node | None) -> str | None:
+        return f"node {i} '{n.name}' ({n.op})" if n is not None else None
+
+    # -- activation parameters
+    def choose(self, lo: float, hi: float) -> tuple[np.float32, int]:
+        """(scale, zero point) of a range at the activation dtype."""
+        if self.dtype == "int16":  # symmetric, zero point 0 (TFLite's 16x8 scheme)
+            lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+            amax = max(-lo, hi, MIN_RANGE_WIDTH / 2)
+            return np.float32(amax / 32767.0), 0
+        return choose_activation_qparams(lo, hi)
+
+    def params_for(self, name: str, i: int, n: Node | None) -> tuple[np.float32, int]:
+        if name in self.fixed:
+            s, z = self.fixed[name]
             return np.float32(s), int(z)
-        if name not in ranges:
-            raise DataError(f"no calibration range for tensor '{name}'", path=src.source,
-                            where=where(i, n) if n else None,
-                            fix="calibrate on data that reaches every layer")
-        return choose_activation_qparams(*ranges[name])
+        if name not in self.ranges:
+            raise DataError(f"no calibration range for tensor '{name}'", path=self.src.source,
+                            where=self.where(i, n), fix="calibrate on data that reaches every layer")
+        return self.choose(*self.ranges[name])
 
-    def act_tensor(name: str) -> Tensor:
-        t = src.tensors[name]
-        s, z = qp[name]
-        return Tensor(name, t.shape, "int8", quant=QuantParams([s], [z]))
+    def output_params(self, rule, i: int, n: Node, out: str) -> tuple[np.float32, int]:
+        """The output's parameters under the record's rule: fixed, shared with input 0, or calibrated."""
+        fixed = rule.output16 if self.dtype == "int16" and rule.output16 else rule.output
+        if isinstance(fixed, tuple):
+            return np.float32(fixed[0]), int(fixed[1])
+        if fixed == "input":
+            return self.qp[n.inputs[0]]
+        return self.params_for(out, i, n)
 
-    # graph inputs
-    for name in src.inputs:
-        t = src.tensors[name]
-        if t.dtype != "float32":
-            raise UnsupportedOpError(f"input '{name}' is {t.dtype}; conversion starts from a float model",
-                                     path=src.source, fix="give the float model")
-        qp[name] = params_for(name, -1, None)
-        if io == "int8":
-            g.add_tensor(act_tensor(name))
-            g.inputs.append(name)
-        else:
-            g.add_tensor(Tensor(name, t.shape, "float32"))
-            g.inputs.append(name)
-            qname = g.unique_name(f"{name}_int8")
-            g.add_tensor(Tensor(qname, t.shape, "int8", quant=QuantParams([qp[name][0]], [qp[name][1]])))
-            g.add_node(Node(qname, _REQUANTIZE, [name], [qname]))
-    rename = {name: (name if io == "int8" else g.nodes[k].outputs[0]) for k, name in enumerate(src.inputs)}
+    def act_tensor(self, name: str) -> Tensor:
+        t = self.src.tensors[name]
+        s, z = self.qp[name]
+        return Tensor(name, t.shape, self.dtype, quant=QuantParams([s], [z]))
 
-    for i, n in enumerate(src.nodes):
-        rec = ops.get(n.op, path=src.source, where=where(i, n))
-        rule = rec.quant
-        if rule is None:
-            raise UnsupportedOpError(f"operator {n.op} has no int8 conversion", path=src.source,
-                                     where=where(i, n), fix=rec.missing_fix or "replace it with a supported operator")
-        out = n.outputs[0]
-        x0 = n.inputs[0]
-        if isinstance(rule.output, tuple):
-            s, z = rule.output
-            qp[out] = (np.float32(s), z)
-        elif rule.output == "input":
-            qp[out] = qp[x0]
-        else:
-            qp[out] = params_for(out, i, n)
-        new_inputs = []
-        for k, name in enumerate(n.inputs):
-            if not name:
-                new_inputs.append("")
+    def requantized(self, name: str, params: tuple) -> str:
+        """The integer tensor of activation ``name``, requantized to ``params`` by an inserted QUANTIZE when
+        its own parameters differ."""
+        cur = self.rename[name]
+        if self.qp[name] == params:
+            return cur
+        rq = self.g.unique_name(f"{name}_requant")
+        self.g.add_tensor(Tensor(rq, self.src.tensors[name].shape, self.dtype, quant=QuantParams([params[0]],
+                                                                                             [params[1]])))
+        self.g.add_node(Node(rq, _REQUANTIZE, [cur], [rq]))
+        return rq
+
+    # -- constants
+    def new_name(self, name: str) -> str:
+        return self.g.unique_name(name) if name in self.g.tensors else name
+
+    def constant(self, name: str, i: int, n: Node) -> Tensor:
+        t = self.src.tensors[name]
+        if t.data is None:
+            raise DataError(f"constant '{name}' has no values", path=self.src.source, where=self.where(i, n),
+                            fix="convert a model with weights (a .tflite/.onnx file or a PyTorch module)")
+        return t
+
+    def weight(self, name: str, axis: int, i: int, n: Node) -> tuple[str, np.ndarray]:
+        """int8 symmetric per-channel weights along ``axis``: (new name, per-channel scales)."""
+        t = self.constant(name, i, n)
+        q, scale = quantize_weight(t.data, axis)
+        new = self.new_name(name)
+        self.g.add_tensor(Tensor(new, t.shape, "int8", data=q, quant=QuantParams(scale, np.zeros(scale.size,
+                                                                                               np.int64), axis)))
+        return new, scale
+
+    def bias(self, name: str, input_scale, weight_scale: np.ndarray, i: int, n: Node) -> str:
+        """Bias at scale input x weight (per channel): int32, or int64 under int16 activations."""
+        t = self.constant(name, i, n)
+        b_scale = np.float64(input_scale) * weight_scale.astype(np.float64)
+        new = self.new_name(name)
+        wide = self.dtype == "int16"
+        data = quantize_bias(t.data, b_scale, bits=64 if wide else 32)
+        self.g.add_tensor(Tensor(new, t.shape, "int64" if wide else "int32", data=data,
+                                 quant=QuantParams(b_scale.astype(np.float32), np.zeros(b_scale.size, np.int64), 0)))
+        return new
+
+    def activation_constant(self, name: str, params: tuple, i: int, n: Node) -> str:
+        """A float constant operand quantized like an activation with ``params``."""
+        t = self.constant(name, i, n)
+        s, z = params
+        lo, hi = (-32768, 32767) if self.dtype == "int16" else (-128, 127)
+        q = np.clip(np.round(t.data.astype(np.float64) / float(s)) + z, lo, hi).astype(self.dtype)
+        new = self.new_name(name)
+        self.g.add_tensor(Tensor(new, t.shape, self.dtype, data=q, quant=QuantParams([s], [z])))
+        return new
+
+    def copy_constant(self, name: str, i: int, n: Node) -> str:
+        """A shape operand (RESHAPE shape, PAD paddings, MEAN axes) kept as it is."""
+        t = self.constant(name, i, n)
+        new = self.new_name(name)
+        self.g.add_tensor(Tensor(new, t.shape, t.dtype, data=t.data, quant=t.quant))
+        return new
+
+    def emit(self, n: Node, inputs: list[str], outputs: list[str] | None = None) -> Node:
+        """Add the integer node (its outputs' parameters already in ``qp``)."""
+        outs = list(n.outputs if outputs is None else outputs)
+        for out in outs:
+            self.g.add_tensor(self.act_tensor(out))
+            self.rename[out] = out
+        return self.g.add_node(Node(n.name, n.op, inputs, outs, dict(n.attrs)))
+
+    # -- graph edges
+    def inputs(self, io: str) -> None:
+        for name in self.src.inputs:
+            t = self.src.tensors[name]
+            if t.dtype != "float32":
+                raise UnsupportedOpError(f"input '{name}' is {t.dtype}; conversion starts from a float model",
+                                         path=self.src.source, fix="give the float model")
+            self.qp[name] = self.params_for(name, -1, None)
+            self.g.inputs.append(name)
+            if io == "int8":
+                self.g.add_tensor(self.act_tensor(name))
+                self.rename[name] = name
                 continue
-            t = src.tensors[name]
-            if not t.constant:
-                cur = rename[name]
-                if rule.inputs_as_output and qp[name] != qp[out]:
-                    rq = g.unique_name(f"{name}_requant")
-                    s, z = qp[out]
-                    g.add_tensor(Tensor(rq, t.shape, "int8", quant=QuantParams([s], [z])))
-                    g.add_node(Node(rq, _REQUANTIZE, [cur], [rq]))
-                    cur = rq
-                new_inputs.append(cur)
-                continue
-            if t.data is None:
-                raise DataError(f"constant '{name}' has no values", path=src.source, where=where(i, n),
-                                fix="convert a model with weights (a .tflite/.onnx file or a PyTorch module)")
-            new_name = g.unique_name(name) if name in g.tensors else name
-            if rec.weight_axis is not None and k == 1:
-                axis = rec.weight_axis
-                q, scale = quantize_weight(t.data, axis)
-                g.add_tensor(Tensor(new_name, t.shape, "int8", data=q,
-                                    quant=QuantParams(scale, np.zeros(scale.size, np.int64), axis)))
-                w_scale = scale
-            elif rec.weight_axis is not None and k == rec.bias_input:
-                in_s = np.float64(qp[x0][0])
-                b_scale = (in_s * w_scale.astype(np.float64))
-                g.add_tensor(Tensor(new_name, t.shape, "int32", data=quantize_bias(t.data, b_scale),
-                                    quant=QuantParams(b_scale.astype(np.float32), np.zeros(b_scale.size, np.int64),
-                                                      0)))
-            elif t.dtype == "float32" and rule.constants in ("range", "output"):
-                if rule.constants == "output":
-                    s, z = qp[out]
-                else:
-                    s, z = choose_activation_qparams(float(t.data.min()), float(t.data.max()))
-                q = np.clip(np.round(t.data.astype(np.float64) / float(s)) + z, -128, 127).astype(np.int8)
-                g.add_tensor(Tensor(new_name, t.shape, "int8", data=q, quant=QuantParams([s], [z])))
-            else:  # shape operands (RESHAPE shape, PAD paddings, MEAN axes) stay as they are
-                g.add_tensor(Tensor(new_name, t.shape, t.dtype, data=t.data, quant=t.quant))
-            new_inputs.append(new_name)
-        g.add_tensor(act_tensor(out))
-        rename[out] = out
-        g.add_node(Node(n.name, n.op, new_inputs, [out], dict(n.attrs)))
+            self.g.add_tensor(Tensor(name, t.shape, "float32"))
+            qname = self.g.unique_name(f"{name}_{self.dtype}")
+            s, z = self.qp[name]
+            self.g.add_tensor(Tensor(qname, t.shape, self.dtype, quant=QuantParams([s], [z])))
+            self.g.add_node(Node(qname, _REQUANTIZE, [name], [qname]))
+            self.rename[name] = qname
 
-    for name in src.outputs:
-        cur = rename[name]
-        if io == "int8":
-            g.outputs.append(cur)
+    def outputs(self, io: str) -> None:
+        for name in self.src.outputs:
+            cur = self.rename[name]
+            if io == "int8":
+                self.g.outputs.append(cur)
+                continue
+            fname = self.g.unique_name(f"{name}_float")
+            self.g.add_tensor(Tensor(fname, self.src.tensors[name].shape, "float32"))
+            self.g.add_node(Node(fname, _DEQUANTIZE, [cur], [fname]))
+            self.g.outputs.append(fname)
+
+
+def quantize_node(q: Quantizer, i: int, n: Node, rec) -> Node:
+    """The default conversion of one node (records may override ``Op.quantize``): every output's parameters
+    by the record's rule, weights per channel, biases at input x weight scale, other float constants as
+    activations (own range, or the output's), shape operands unchanged, inputs requantized to the output's
+    parameters where the rule says so."""
+    rule = rec.quant
+    for out in n.outputs:
+        q.qp[out] = q.output_params(rule, i, n, out)
+    out0 = n.outputs[0]
+    new_inputs: list[str] = []
+    w_scale = None
+    for k, name in enumerate(n.inputs):
+        if not name:
+            new_inputs.append("")
+        elif not q.src.tensors[name].constant:
+            new_inputs.append(q.requantized(name, q.qp[out0]) if rule.inputs_as_output else q.rename[name])
+        elif rec.weight_axis is not None and k == 1:
+            new, w_scale = q.weight(name, rec.weight_axis, i, n)
+            new_inputs.append(new)
+        elif rec.weight_axis is not None and k == rec.bias_input:
+            new_inputs.append(q.bias(name, q.qp[n.inputs[0]][0], w_scale, i, n))
+        elif q.src.tensors[name].dtype == "float32" and rule.constants in ("range", "output"):
+            t = q.constant(name, i, n)
+            params = q.qp[out0] if rule.constants == "output" else q.choose(float(t.data.min()), float(t.data.max()))
+            new_inputs.append(q.activation_constant(name, params, i, n))
         else:
-            fname = g.unique_name(f"{name}_float")
-            g.add_tensor(Tensor(fname, src.tensors[name].shape, "float32"))
-            g.add_node(Node(fname, _DEQUANTIZE, [cur], [fname]))
-            g.outputs.append(fname)
-    return g.validate()
+            new_inputs.append(q.copy_constant(name, i, n))
+    return q.emit(n, new_inputs)

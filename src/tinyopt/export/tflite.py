@@ -132,9 +132,10 @@ class _Writer:
                 fix = rec.missing_fix if rec is not None and rec.missing_fix else f"use one of {', '.join(writable_ops())}"
                 raise UnsupportedOpError(f"operator {n.op} cannot be written to TFLite", path=self.where,
                                          where=f"node {i} '{n.name}'", fix=fix)
-            if len(n.outputs) != 1:
-                raise ModelFormatError(f"has {len(n.outputs)} outputs; TFLite writing supports one", path=self.where,
-                                       where=f"node {i} '{n.name}' ({n.op})", fix="split the node")
+            lo, hi = rec.outputs
+            if not lo <= len(n.outputs) <= hi:
+                raise ModelFormatError(f"has {len(n.outputs)} outputs; {n.op} has {lo} to {hi}", path=self.where,
+                                       where=f"node {i} '{n.name}' ({n.op})", fix="repair the graph")
             for key, table in (("activation", ACTIVATION_CODE), ("padding", PADDING_CODE)):
                 if key in n.attrs and n.attrs[key] not in table:
                     raise UnsupportedOpError(f"{key} {n.attrs[key]!r} has no TFLite encoding", path=self.where,

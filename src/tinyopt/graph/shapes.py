@@ -20,9 +20,12 @@ def infer_node(graph: Graph, node: Node, index: int = 0) -> None:
 
     if not node.inputs or not node.inputs[0]:
         fail("has no input", "repair or re-export the model")
-    shape = rec.shape(graph, node, fail)
-    out = graph.tensors[node.outputs[0]]
-    out.shape = tuple(int(d) for d in shape)
-    if any(d <= 0 for d in out.shape):
-        fail(f"output shape {list(out.shape)} has a non-positive dimension",
-             "the input is too small for this layer; use padding 'same' or a smaller kernel/stride")
+    shapes = rec.shapes(graph, node, fail)
+    if len(shapes) != len(node.outputs):
+        fail(f"has {len(node.outputs)} outputs, its inputs give {len(shapes)}", "repair or re-export the model")
+    for name, shape in zip(node.outputs, shapes):
+        out = graph.tensors[name]
+        out.shape = tuple(int(d) for d in shape)
+        if any(d <= 0 for d in out.shape):
+            fail(f"output shape {list(out.shape)} has a non-positive dimension",
+                 "the input is too small for this layer; use padding 'same' or a smaller kernel/stride")

@@ -236,8 +236,9 @@ class _Importer:
                 self._check_tensor_index(t, where)
         for t in outs:
             self._check_tensor_index(t, where)
-        if len(outs) != 1:
-            self.fail(f"has {len(outs)} outputs, expected 1", where)
+        lo, hi = rec.outputs
+        if not lo <= len(outs) <= hi:
+            self.fail(f"has {len(outs)} outputs, expected {lo}" + (f" to {hi}" if hi != lo else ""), where)
         lo, hi = rec.arity
         if not lo <= len(ins) <= hi:
             self.fail(f"has {len(ins)} inputs, expected {lo}" + (f" to {hi}" if hi != lo else ""), where)
@@ -367,12 +368,13 @@ class _Importer:
     def _check_shapes(self, graph: Graph) -> None:
         """Recompute every output shape from the inputs; a stored shape that disagrees means corruption."""
         for i, node in enumerate(graph.nodes):
-            stored = graph.tensors[node.outputs[0]].shape
+            stored = [graph.tensors[o].shape for o in node.outputs]
             infer_node(graph, node, index=i)
-            computed = graph.tensors[node.outputs[0]].shape
-            if computed != stored:
-                self.fail(f"output '{node.outputs[0]}' is stored with shape {list(stored)} but its inputs give "
-                          f"{list(computed)}", f"operator {i} ({node.op}) '{_short(node.name)}'")
+            for o, before in zip(node.outputs, stored):
+                computed = graph.tensors[o].shape
+                if computed != before:
+                    self.fail(f"output '{o}' is stored with shape {list(before)} but its inputs give "
+                              f"{list(computed)}", f"operator {i} ({node.op}) '{_short(node.name)}'")
 
 
 def readable_ops() -> tuple[str, ...]:

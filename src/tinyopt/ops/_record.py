@@ -88,11 +88,14 @@ class QuantRule:
     QUANTIZE the TFLite converter inserts before CONCATENATION).
     ``constants``: non-weight constant operands: ``"raw"`` (shape operands, kept as they are), ``"range"``
     (quantized as an activation from their own min/max) or ``"output"`` (with the output's parameters).
+    ``int16`` / ``output16``: whether TFLM has a 16x8 kernel, and its fixed output parameters if any.
     """
 
     output: str | tuple[float, int] = "calibrated"
     inputs_as_output: bool = False
     constants: str = "raw"
+    int16: bool = False                       # TFLM has a 16x8 kernel (int16 activations, int8 weights)
+    output16: tuple[float, int] | None = None  # the fixed output parameters under int16 activations
 
 
 # -- prepared parameters ---------------------------------------------------------------------------------
@@ -138,6 +141,7 @@ class Op:
     builtin: ClassVar[int | None] = None          # TFLite BuiltinOperator code (None: IR only)
     options: ClassVar[Options | None] = None      # builtin options table; None: the op has none
     arity: ClassVar[tuple[int, int]] = (1, 1)     # (min, max) inputs in a TFLite file
+    outputs: ClassVar[tuple[int, int]] = (1, 1)   # (min, max) outputs (SPLIT, UNPACK: several)
     optional_inputs: ClassVar[tuple[int, ...]] = ()  # input positions that may be absent (-1 / "")
     data_inputs: ClassVar[int | None] = 1         # leading inputs that share the output dtype (None: all)
     param_inputs: ClassVar[tuple[int, ...]] = ()  # trainable parameters (weights, biases, BN statistics)
@@ -193,6 +197,10 @@ class Op:
         """The output shape from the input shapes; ``fail(message, fix)`` raises with the node named."""
         return graph.tensors[node.inputs[0]].shape
 
+    def shapes(self, graph: Graph, node: Node, fail: Callable[[str, str], None]) -> list[tuple[int, ...]]:
+        """Every output's shape (operators with several outputs override this instead of ``shape``)."""
+        return [self.shape(graph, node, fail)]
+
     def zero_pads(self, graph: Graph, node: Node) -> np.ndarray | None:
         """[[before, after], ...] when the node is a constant zero padding (PAD), else None."""
         return None
@@ -231,13 +239,22 @@ class Op:
         """TFLM's Prepare: every parameter the kernel needs, computed once."""
         return OpData(dtype="int8" if is_int else "float32")
 
-    def eval(self, p: OpData, inputs: list) -> np.ndarray:
-        """The kernel: inputs are ``(N, *shape[1:])`` arrays (constants with their own shape)."""
+    def eval(self, p: OpData, inputs: list) -> np.ndarray | list[np.ndarray]:
+        """The kernel: inputs are ``(N, *shape[1:])`` arrays (constants with their own shape); one array, or a
+        list of one array per output."""
         raise NotImplementedError(f"{self.name} has no numpy kernel")
 
     def is_integer(self, graph: Graph, node: Node) -> bool:
-        """Integer kernels run when the first input is int8."""
-        return graph.tensors[node.inputs[0]].dtype == "int8"
+        """Integer kernels run when the first input is int8 (or int16: 16x8 kernels)."""
+        return graph.tensors[node.inputs[0]].dtype in ("int8", "int16")
+
+    # -- convert --------------------------------------------------------------------------------------
+    def quantize(self, q, index: int, node: Node) -> Node:
+        """Add the integer twin of ``node`` to ``q.g`` (``convert.quantize.Quantizer``); the default follows
+        ``quant`` (see ``convert.quantize.quantize_node``)."""
+        from tinyopt.convert.quantize import quantize_node
+
+        return quantize_node(q, index, node, self)
 
     # -- C library ------------------------------------------------------------------------------------
     def pack_c(self, graph: Graph, index: int, node: Node):

@@ -123,7 +123,11 @@ class Interpreter:
                     ins.append(consts[i])
                 else:
                     ins.append(env[name] if name in env else g.tensors[name].data)
-            env[node.outputs[0]] = rec.eval(p, ins)
+            y = rec.eval(p, ins)
+            if len(node.outputs) == 1:
+                env[node.outputs[0]] = y
+            else:
+                env.update(zip(node.outputs, y))
         return env
 
     def __call__(self, inputs) -> list[np.ndarray]:
