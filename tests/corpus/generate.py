@@ -718,7 +718,7 @@ def gen_container(c: Corpus) -> None:
     cases = [
         ("bad magic", b"TOPX" + good[4:], "bad magic", None),
         ("header truncated", good[:7], "truncated", None),
-        ("version 2", b"TOPZ" + struct.pack("<BI", 2, 1) + good[9:], "version 2", None),
+        ("version 3", b"TOPZ" + struct.pack("<BI", 3, 1) + good[9:], "version 3", None),
         ("record count larger than the records", b"TOPZ" + struct.pack("<BI", 1, 5) + good[9:], "ends before",
          "record 1"),
         ("crc mismatch", head + _record(b"fc.weight", 0, body, crc=1234), "CRC32", "record 0"),
@@ -736,6 +736,9 @@ def gen_container(c: Corpus) -> None:
         ("shared record empty", head + _record(b"fc", 1, b""), "", "record 0"),
         ("raw dims overflow", head + _record(b"fc", 0, _raw(0, [2**32 - 1] * 4, b"")), "needs", "record 0"),
         ("raw record of one byte", head + _record(b"fc", 0, b"\x00"), "header truncated", "record 0"),
+        ("metadata record in a version 1 file", head + _record(b"tinyopt", 2, b"{}"), "record kind 2", "record 0"),
+        ("metadata not JSON", b"TOPZ" + struct.pack("<BI", 2, 1) + _record(b"tinyopt", 2, b"{nope"),
+         "not UTF-8 JSON", "record 0"),
     ]
     for what, data, frag, where in cases:
         c.add("container", what, data, ".topz", MF, frag or None, where)
