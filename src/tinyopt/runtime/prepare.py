@@ -14,7 +14,7 @@ from tinyopt.graph.ir import Graph, Node
 from tinyopt.ops._common import activation_range_quantized, fail, tensor_qparams
 from tinyopt.ops._record import OpData
 
-QUANTIZED = ("int8",)
+QUANTIZED = ("int8", "int16")  # int16: the 16x8 kernels (int16 activations, int8 weights)
 
 
 def is_integer_node(graph: Graph, node: Node) -> bool:

@@ -76,6 +76,15 @@ def c_comment_block(lines: list[str]) -> str:
     return "\n".join(" * " + line.replace("*/", "* /") for line in lines)
 
 
+def pointer_list(ctype: str, items: list[str]) -> str:
+    """A C99 compound literal array of pointers (an argument holding a variable number of operands).
+
+    >>> pointer_list("int8_t *const", ["arena + 0", "output"])
+    '(int8_t *const[]){arena + 0, output}'
+    """
+    return f"({ctype}[]){{{', '.join(items)}}}"
+
+
 def rename_symbols(source: str, prefix: str) -> str:
     """Kernel sources are written with the ``tinyopt`` prefix; give them the user's.
 

@@ -58,6 +58,14 @@ def node_macs(p: OpParams) -> int:
     return p.macs
 
 
+def _kernel_headers(prepared: dict) -> list[str]:
+    """Per-kernel headers (``kernels/<file>.h``: a newer kernel's parameter struct and entry point, so adding
+    an operator does not touch the shared kernels.h) of the kernels the library uses."""
+    kernels = resources.files("tinyopt.export.c").joinpath("kernels")
+    stems = sorted({f for p in prepared.values() for f in p.files})
+    return [f"{s}.h" for s in stems if kernels.joinpath(f"{s}.h").is_file()]
+
+
 def check_graph(graph: Graph) -> None:
     """One input, one output, int8, every node known: fail before anything is written."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -143,8 +151,13 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         fn = f"{prefix}_{p.entry}"
         what = n.op + (f" + {fusion.op} (node {fusion.add_index})" if fusion else "")
         calls.append(f"    /* node {i}: {what} {emit.c_identifier(n.name)[:60]} */")
-        ins = [ptr(t) for t in n.inputs[:2 if p.signature == "binary" else 1]]
-        args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
+        if p.signature == "lists":  # any number of operands: two arrays of pointers
+            data = [t for t in n.inputs if t and t in plan.root]
+            args = [f"&{prefix}_n{i}", emit.pointer_list("const int8_t *const", [ptr(t) for t in data]),
+                    emit.pointer_list("int8_t *const", [ptr(t) for t in n.outputs])]
+        else:
+            ins = [ptr(t) for t in n.inputs[:2 if p.signature == "binary" else 1]]
+            args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
         if p.signature in ("rows", "rows_col"):
             args.append(f"arena + {pl.offset_of(plan.scratch[k])}" if k in in_place else "NULL")
             if p.signature == "rows_col":
@@ -167,6 +180,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         input_offset=pl.offset_of(plan.root[graph.inputs[0]]),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
         constants="\n\n".join(constants), calls="\n".join(calls),
+        kernel_headers="".join(f'#include "{prefix}_{h}"\n' for h in _kernel_headers(prepared)),
     )
     files = {
         f"{prefix}_model.h": _template("model.h.in").substitute(subs),
@@ -177,6 +191,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
     for stem in sorted({f for p in prepared.values() for f in p.files}):
         files[f"{prefix}_{stem}.c"] = emit.rename_symbols(_resource("kernels", f"{stem}.c"), prefix)
+    for h in _kernel_headers(prepared):
+        files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
     return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)
 
 

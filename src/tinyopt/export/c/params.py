@@ -98,8 +98,8 @@ class OpParams:
     scalar fields under the same names as the record's ``OpData``; ``arrays`` its constant arrays.
     What the planner and the call site need to know, without knowing the operator:
     ``signature``: the kernel's arguments after the parameter block — ``unary`` (in, out), ``binary``
-    (in1, in2, out), ``rows`` (in, out, scratch, reverse, other) or ``rows_col`` (in, out, scratch, col,
-    reverse, other); ``optional``: pointer fields left NULL when absent from ``arrays``; ``inplace``:
+    (in1, in2, out), ``lists`` (an array of the non-constant inputs, an array of the outputs), ``rows``
+    (in, out, scratch, reverse, other) or ``rows_col`` (in, out, scratch, col, reverse, other); ``optional``: pointer fields left NULL when absent from ``arrays``; ``inplace``:
     ``rows`` (a row-wise kernel whose output may overlap its dying input, given a one-row scratch) or
     ``elementwise`` (element i is written after it is read); ``fuses_add``: a residual ADD may run as its
     epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``aliases``: no
