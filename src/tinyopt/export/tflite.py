@@ -63,12 +63,12 @@ def graph_to_tflite_bytes(graph: Graph) -> bytes:
     return data
 
 
-def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, attrs: dict | None = None,
-                    name: str = "single_op") -> Graph:
+def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | Sequence[Tensor],
+                    attrs: dict | None = None, name: str = "single_op") -> Graph:
     """A one-operator Graph for per-op tests: non-constant inputs become the graph inputs.
 
-    ``output``'s shape is recomputed from the inputs (``shapes.py``), so any placeholder shape will do;
-    its dtype and quantization are kept. ``None`` marks an absent optional input (a bias).
+    ``output``'s shape (or each of a list of outputs) is recomputed from the inputs (``shapes.py``), so any
+    placeholder shape will do; its dtype and quantization are kept. ``None`` marks an absent optional input (a bias).
     Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT:
 
     >>> import numpy as np
@@ -85,13 +85,14 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor, at
     >>> graph_to_tflite_bytes(g)[4:8]
     b'TFL3'
     """
+    outputs = [output] if isinstance(output, Tensor) else list(output)
     g = Graph(name, source=f"<single {op} model>")
-    for t in [*[t for t in inputs if t is not None], output]:
+    for t in [*[t for t in inputs if t is not None], *outputs]:
         g.add_tensor(t)
-    g.add_node(Node(output.name, op, [t.name if t is not None else "" for t in inputs], [output.name],
+    g.add_node(Node(outputs[0].name, op, [t.name if t is not None else "" for t in inputs], [t.name for t in outputs],
                     dict(attrs or {})))
     g.inputs = [t.name for t in inputs if t is not None and not t.constant]
-    g.outputs = [output.name]
+    g.outputs = [t.name for t in outputs]
     g.infer_shapes()
     return g.validate()
 
