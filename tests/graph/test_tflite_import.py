@@ -235,8 +235,29 @@ def test_mutation_helper_round_trips_unchanged():
 def test_unsupported_op_lists_supported_ops():
     model = tm.decode(need(KWS_INT8).read_bytes())
     tm.MUTATIONS[[m.name for m in tm.MUTATIONS].index("unsupported operator")].edit(model)
-    with pytest.raises(UnsupportedOpError, match="supported operators are .*CONV_2D, DEPTHWISE_CONV_2D"):
+    with pytest.raises(UnsupportedOpError, match="supported operators are .*CONV_2D, .*DEPTHWISE_CONV_2D"):
         tflite_bytes_to_graph(tm.encode(model), "kws.tflite")
+
+
+def test_opaque_import_keeps_unknown_operators_for_analysis():
+    """With opaque=True a custom op (and a builtin without a record) stays in the graph with the shapes the
+    file stores; everything else is counted as usual and the runtime refuses the unknown op by name."""
+    from tinyopt.analysis.cost import layer_costs
+    from tinyopt.runtime import Interpreter
+
+    data = need(KWS_INT8).read_bytes()
+    model = tm.decode(data)
+    model["opcodes"].append({"deprecated": 32, "builtin": 32, "version": 1, "custom": "MyOp"})
+    model["subgraphs"][0]["operators"][4]["opcode"] = len(model["opcodes"]) - 1
+    g = tflite_bytes_to_graph(tm.encode(model), "kws.tflite", opaque=True)
+    ref = tflite_bytes_to_graph(data, "kws.tflite")
+    assert g.nodes[4].op == "CUSTOM 'MyOp'"
+    assert [g.tensors[o].shape for o in g.nodes[4].outputs] == [ref.tensors[o].shape for o in ref.nodes[4].outputs]
+    rows, ref_rows = layer_costs(g), layer_costs(ref)
+    assert rows[4].macs == 0 and ref_rows[4].macs > 0  # the unknown op counts nothing...
+    assert sum(r.macs for r in rows) == sum(r.macs for r in ref_rows) - ref_rows[4].macs  # ...the rest all
+    with pytest.raises(UnsupportedOpError, match="CUSTOM 'MyOp' is not supported"):
+        Interpreter(g)
 
 
 def test_custom_op_is_named():

@@ -82,6 +82,9 @@ def activation_dtype(tensor: Tensor, as_dtype: str | None) -> str:
 
 
 def tensor_bytes(tensor: Tensor, dtype: str) -> int:
+    """Bytes at ``dtype``; a tensor at its own dtype counts what the file stores (float16, sparse)."""
+    if dtype == tensor.dtype and tensor.stored_bytes is not None:
+        return tensor.stored_bytes
     return int(-(-tensor.size * DTYPE_BYTES[dtype] // 1))
 
 

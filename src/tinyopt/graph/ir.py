@@ -63,6 +63,7 @@ class Tensor:
     data: np.ndarray | None = None
     quant: QuantParams | None = None
     constant: bool = False
+    stored_bytes: int | None = None  # bytes the model file stores it in, when not its dtype's (fp16, sparse)
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
@@ -75,7 +76,10 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        """Exact storage bytes at this tensor's dtype (int4 packs two per byte)."""
+        """Exact storage bytes: as the model file stores it (a float32 constant that the file holds as
+        float16, or as a sparse tensor, counts those bytes), else at its dtype (int4 packs two per byte)."""
+        if self.stored_bytes is not None:
+            return self.stored_bytes
         width = DTYPE_BYTES[self.dtype]
         return int(np.ceil(self.size * width))
 

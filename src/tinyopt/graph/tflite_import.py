@@ -48,8 +48,12 @@ def _short(name: str, limit: int = 60) -> str:
     return name if len(name) <= limit else f"{name[:limit // 2 - 2]}...{name[-(limit // 2 - 1):]}"
 
 
-def load_tflite(path: str | os.PathLike) -> Graph:
-    """Read a ``.tflite`` file into a validated Graph (name = file stem, ``source`` = the path)."""
+def load_tflite(path: str | os.PathLike, opaque: bool = False) -> Graph:
+    """Read a ``.tflite`` file into a validated Graph (name = file stem, ``source`` = the path).
+
+    ``opaque``: keep operators tinyopt does not know (custom ops, builtins without a record) as opaque
+    nodes with the shapes the file stores, so that analysis can count everything else; without it the
+    first one is refused."""
     p = Path(path)
     if not p.exists():
         raise ModelFormatError("file not found", path=path, fix="check the path and the file name")
@@ -64,18 +68,19 @@ def load_tflite(path: str | os.PathLike) -> Graph:
     except OSError as err:
         raise ModelFormatError(f"cannot read the file ({err.strerror})", path=path,
                                fix="check the file's permissions") from None
-    return tflite_bytes_to_graph(data, str(p))
+    return tflite_bytes_to_graph(data, str(p), opaque=opaque)
 
 
-def tflite_bytes_to_graph(data: bytes, source: str = "<bytes>") -> Graph:
+def tflite_bytes_to_graph(data: bytes, source: str = "<bytes>", opaque: bool = False) -> Graph:
     """Parse TFLite flatbuffer bytes; ``source`` names the model in errors and in ``graph.source``."""
-    return _Importer(bytes(data), source).run()
+    return _Importer(bytes(data), source, opaque).run()
 
 
 class _Importer:
-    def __init__(self, data: bytes, source: str):
+    def __init__(self, data: bytes, source: str, opaque: bool = False):
         self.data = data
         self.source = source
+        self.opaque = opaque
         self.r = Reader(data)
         self._buffer_cache: dict[int, memoryview] = {}
         self._suffix: dict[str, int] = {}
@@ -150,12 +155,33 @@ class _Importer:
         for j, (name, ins, outs, opts) in enumerate(raw_ops):
             node = Node(self.names[outs[0]], name, [self.names[t] if t >= 0 else "" for t in ins],
                         [self.names[t] for t in outs])
-            node.attrs = self._attrs(j, node, opts, graph)
+            node.attrs = {} if ops.is_opaque(name) else self._attrs(j, node, opts, graph)
             graph.add_node(node)
+        self._fold_constants(graph)
         self._order(graph)
         graph.validate()
         self._check_shapes(graph)
         return graph
+
+    def _fold_constants(self, graph: Graph) -> None:
+        """Operators of constants only, computed now (the converter's DEQUANTIZE of float16 weights, DENSIFY
+        of sparse ones): their outputs become plain constants that keep what the file stores them in."""
+        for node in list(graph.nodes):
+            ins = [graph.tensors[t] for t in node.inputs if t]
+            if not ins or not all(t.constant and t.data is not None for t in ins):
+                continue
+            values = ops.get(node.op).fold_constant(graph, node)
+            if values is None:
+                continue
+            stored = sum(t.nbytes for t in ins)
+            for name, v in zip(node.outputs, values):
+                if name in graph.outputs:
+                    break  # a graph output stays computed
+                out = graph.tensors[name]
+                out.data, out.constant = np.asarray(v).reshape(out.shape), True
+                out.stored_bytes = stored if len(node.outputs) == 1 else None
+            else:
+                graph.nodes.remove(node)
 
     def _order(self, graph: Graph) -> None:
         """Stable topological order in O(nodes + edges) (Kahn's algorithm, lowest index first).
@@ -228,8 +254,11 @@ class _Importer:
             opts = op.table(Slot.OP_OPTIONS, "the builtin options") if opts_type else None
         rec = ops.find(name)
         if rec is None or rec.builtin is None:
-            raise UnsupportedOpError(f"operator {name} is not supported", path=self.source, where=where,
-                                     fix=f"replace it in the model; supported operators are {', '.join(readable_ops())}")
+            if not self.opaque:
+                raise UnsupportedOpError(f"operator {name} is not supported", path=self.source, where=where,
+                                         fix=f"replace it in the model; supported operators are "
+                                             f"{', '.join(readable_ops())}")
+            rec = ops.opaque(name)
         where = f"operator {j} ({name})"
         for t in ins:
             if t != -1:
@@ -248,7 +277,7 @@ class _Importer:
         if set(ins) & set(outs):
             self.fail(f"tensor {sorted(set(ins) & set(outs))[0]} is both an input and an output", where)
         want = rec.options.type if rec.options else 0
-        if opts_type not in (0, want):
+        if opts_type not in (0, want) and not ops.is_opaque(name):
             self.fail(f"carries builtin options of union type {opts_type}, expected {want}", where)
         return name, ins, outs, opts
 
@@ -281,7 +310,7 @@ class _Importer:
             shape = t.array(Slot.TENSOR_SHAPE, "<i4", "the tensor shape").tolist()
             ttype = t.scalar(Slot.TENSOR_TYPE, "i8")
             b = t.scalar(Slot.TENSOR_BUFFER, "u32")
-            sparse = t.has(Slot.TENSOR_SPARSITY)
+            sparse = t.table(Slot.TENSOR_SPARSITY, "the sparsity parameters") if t.has(Slot.TENSOR_SPARSITY) else None
             qtable = t.table(Slot.TENSOR_QUANTIZATION, "the quantization parameters")
         fix_shape = "re-export the model with static, positive shapes"
         if len(shape) > MAX_RANK:
@@ -298,12 +327,15 @@ class _Importer:
             self.fail(f"has tensor type {kind}, which tinyopt does not support", where,
                       "use float32, float16, int8, uint8, int16, int32, int64 or bool tensors")
         dtype = TYPE_TO_DTYPE[ttype]
-        if sparse:
-            self.fail("is a sparse tensor, which tinyopt does not support", where,
-                      "convert the model without sparsity (densify the weights)")
         raw = self._buffer(b, where) if b else memoryview(b"")
         data = None
-        if len(raw):
+        stored = None
+        if sparse is not None:
+            if not len(raw):
+                self.fail("is a sparse tensor without values", where)
+            with self.at(f"{where}: sparsity"):
+                data, stored = self._densify(sparse, raw, dtype, shape, where)
+        elif len(raw):
             want = elements * NUMPY_DTYPE[dtype].itemsize
             if len(raw) != want:
                 self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
@@ -322,7 +354,80 @@ class _Importer:
             self.fail(f"is an {dtype} activation without quantization parameters", where,
                       "quantize the model fully (scale and zero point on every integer activation)")
         name = self._unique(graph, raw_name or f"tensor_{i}")
-        return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None)
+        return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None,
+                      stored_bytes=stored)
+
+    def _densify(self, sp: Table, raw: memoryview, dtype: str, shape: list[int], where: str):
+        """A sparse constant (TFLite's SparsityParameters: a traversal order over the dimensions, optional
+        blocking, each dimension DENSE or compressed as segments + indices) as a dense array, and the bytes
+        the file stores for it (values and index arrays)."""
+        order = [int(v) for v in sp.array(0, "<i4", "the traversal order")]
+        block_map = [int(v) for v in sp.array(1, "<i4", "the block map")]
+        metas = sp.tables(2, "the dimension metadata")
+        rank = len(shape)
+        if sorted(order) != list(range(rank + len(block_map))) or len(metas) != len(order) \
+                or any(not 0 <= d < rank for d in block_map):
+            self.fail(f"has inconsistent sparsity parameters (traversal order {order}, block map {block_map}, "
+                      f"{len(metas)} dimension metadata for rank {rank})", where)
+        vectors = {1: "<i4", 2: "<u2", 3: "u1"}  # SparseIndexVector: Int32Vector, Uint16Vector, Uint8Vector
+        dims = []  # per traversal position: ("dense", size) or ("sparse", segments, indices)
+        stored = len(raw)
+        for k, m in enumerate(metas):
+            if m.scalar(0, "i8") == 0:  # DENSE
+                dims.append(("dense", int(m.scalar(1, "i32")), None))
+                continue
+            seg_t, idx_t = m.scalar(2, "u8"), m.scalar(4, "u8")
+            if seg_t not in vectors or idx_t not in vectors:
+                self.fail(f"dimension {k} has no segment/index vector", where)
+            segs = m.table(3, "the array segments").array(0, vectors[seg_t], "the segments")
+            idx = m.table(5, "the array indices").array(0, vectors[idx_t], "the indices")
+            stored += segs.nbytes + idx.nbytes  # as stored, before widening
+            segs, idx = segs.astype(np.int64), idx.astype(np.int64)
+            dims.append(("sparse", segs, idx))
+        # blocked dims: the first `rank` traversal dims index blocks, the rest index inside a block
+        block_sizes = []
+        for b in range(len(block_map)):
+            pos = order.index(rank + b)
+            if dims[pos][0] != "dense":
+                self.fail("has a sparse block dimension", where)
+            block_sizes.append(dims[pos][1])
+        full = np.zeros(math.prod(shape), NUMPY_DTYPE[dtype])
+        values = np.frombuffer(raw, NUMPY_DTYPE[dtype])
+        coords = [0] * len(order)
+        consumed = 0
+
+        def visit(level: int, parent: int) -> None:
+            nonlocal consumed
+            kind, a, b = dims[level]
+            if kind == "dense":
+                children = [(i, parent * a + i) for i in range(a)]
+            else:
+                if parent + 1 >= len(a) or a[parent] > a[parent + 1] or a[parent + 1] > len(b):
+                    self.fail("has array segments out of range", where)
+                children = [(int(b[j]), j) for j in range(a[parent], a[parent + 1])]
+            for coord, child in children:
+                coords[order[level]] = coord
+                if level + 1 < len(order):
+                    visit(level + 1, child)
+                    continue
+                index = []
+                for d in range(rank):
+                    c = coords[d]
+                    if d in block_map:
+                        b_i = block_map.index(d)
+                        c = c * block_sizes[b_i] + coords[rank + b_i]
+                    if not 0 <= c < shape[d]:
+                        self.fail(f"has an index {c} outside dimension {d} of {shape}", where)
+                    index.append(c)
+                if consumed >= len(values):
+                    self.fail("has fewer values than its indices address", where)
+                full[np.ravel_multi_index(index, shape)] = values[consumed]
+                consumed += 1
+
+        visit(0, 0)
+        if consumed != len(values):
+            self.fail(f"holds {len(values)} values but its indices address {consumed}", where)
+        return full.reshape(shape), stored
 
     def _read_quant(self, q: Table, shape: list[int], dtype: str, where: str) -> QuantParams | None:
         with self.at(f"{where}: quantization"):

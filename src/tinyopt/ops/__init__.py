@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from tinyopt.errors import UnsupportedOpError
 from tinyopt.ops._record import (
+    OPAQUE,
     REGISTRY,
     CKernel,
     DoorTables,
@@ -22,6 +23,7 @@ from tinyopt.ops._record import (
     Options,
     QuantRule,
     door_tables,
+    opaque,
     register,
 )
 
@@ -39,9 +41,10 @@ def _load() -> dict[str, Op]:
 
 
 def get(name: str, *, path: str | None = None, where: str | None = None) -> Op:
-    """The record of operator ``name``, or an UnsupportedOpError naming it (and the node, if given)."""
+    """The record of operator ``name`` (an ``Opaque`` placeholder for an unknown operator an importer kept),
+    or an UnsupportedOpError naming it (and the node, if given)."""
     reg = _load()
-    rec = reg.get(name)
+    rec = reg.get(name) or OPAQUE.get(name)
     if rec is None:
         raise UnsupportedOpError(f"operator {name} is not supported", path=path, where=where,
                                  fix="replace it in the model; `tinyopt check MODEL` lists what each runtime "
@@ -50,8 +53,13 @@ def get(name: str, *, path: str | None = None, where: str | None = None) -> Op:
 
 
 def find(name: str) -> Op | None:
-    """The record of ``name`` or None."""
-    return _load().get(name)
+    """The record of ``name`` (or its opaque placeholder) or None."""
+    return _load().get(name) or OPAQUE.get(name)
+
+
+def is_opaque(name: str) -> bool:
+    """True for an operator tinyopt does not know, kept in a graph for analysis."""
+    return name not in _load() and name in OPAQUE
 
 
 def records() -> list[Op]:
@@ -76,4 +84,4 @@ def by_builtin() -> dict[int, Op]:
 
 
 __all__ = ["CKernel", "Field", "Op", "OpData", "Options", "QuantRule", "by_builtin", "doors", "find", "get",
-           "names", "records", "register"]
+           "is_opaque", "names", "opaque", "records", "register"]

@@ -201,6 +201,11 @@ class Op:
         """Every output's shape (operators with several outputs override this instead of ``shape``)."""
         return [self.shape(graph, node, fail)]
 
+    def fold_constant(self, graph: Graph, node: Node) -> list[np.ndarray] | None:
+        """The outputs computed at import when every input is a constant (DEQUANTIZE of float16 weights,
+        DENSIFY of sparse ones: what the file stores folds back to plain constants), else None."""
+        return None
+
     def zero_pads(self, graph: Graph, node: Node) -> np.ndarray | None:
         """[[before, after], ...] when the node is a constant zero padding (PAD), else None."""
         return None
@@ -278,7 +283,45 @@ class Op:
         return f"<op {self.name}>"
 
 
+class Opaque(Op):
+    """An operator tinyopt does not know (a custom op, or a builtin without a record), kept in the graph so
+    that analysis can go on: its output shapes are the ones the file stores, it counts nothing, and
+    everything that would have to run it refuses by name."""
+
+    tflm = False
+    quant = None
+    outputs = (1, 1 << 16)
+    arity = (0, 1 << 16)
+
+    def __init__(self, name: str):
+        self.name = name
+        self.missing_fix = "replace it in the model with supported operators (`tinyopt check` lists them)"
+
+    def shapes(self, graph, node, fail):
+        return [graph.tensors[o].shape for o in node.outputs]
+
+    def check_dtypes(self, ins, out):
+        return None
+
+    def prepare(self, graph, node, is_int):
+        from tinyopt.errors import UnsupportedOpError
+
+        raise UnsupportedOpError(f"operator {self.name} is not supported", path=graph.source,
+                                 where=f"node '{node.name}'", fix=self.missing_fix)
+
+    def eval(self, p, inputs):
+        raise NotImplementedError(self.name)
+
+
 REGISTRY: dict[str, Op] = {}
+OPAQUE: dict[str, Opaque] = {}
+
+
+def opaque(name: str) -> Opaque:
+    """The placeholder record of an unknown operator ``name`` (one per name)."""
+    if name not in OPAQUE:
+        OPAQUE[name] = Opaque(name)
+    return OPAQUE[name]
 
 
 def register(cls: type[Op]) -> type[Op]:

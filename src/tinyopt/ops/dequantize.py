@@ -32,6 +32,21 @@ class Dequantize(Op):
             return f"dequantizes {x.dtype} to {out.dtype}"
         return None
 
+    def fold_constant(self, graph, node):
+        """A constant input (float16 weights, or int8 weights of a dynamic-range model) dequantized once."""
+        t = graph.tensors[node.inputs[0]]
+        if t.dtype == "float16":
+            return [t.data.astype(np.float32)]
+        q = t.quant
+        if q is None:
+            return None
+        shape = [1] * t.data.ndim
+        if q.per_channel:
+            shape[q.axis or 0] = -1
+        scale = q.scale.astype(np.float32).reshape(shape if q.per_channel else [1] * t.data.ndim)
+        zp = q.zero_point.reshape(scale.shape)
+        return [((t.data.astype(np.int64) - zp) * scale).astype(np.float32)]
+
     def prepare(self, graph, node, is_int):
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         return DequantizeData(dtype="int8" if is_int else "float32", scale=si, zero_point=zi, input_zero_point=zi)
