@@ -138,3 +138,21 @@ def test_old_recipe_words_run_with_one_note_each(files, capsys):
     notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
     assert len(notes) == 3 and any("'ratio' is deprecated, write 'sparsity'" in n for n in notes)
     assert any("calibration_samples: 64 at batch_size 64" in n for n in notes)
+
+
+def test_bare_zoo_name_still_works_with_a_note(files, capsys):
+    args = ["compress", "digits_cnn", "--recipe", str(files / "r.yaml"), "--data", str(files / "d.npz"),
+            "--out", str(files / "out.pt"), "--no-progress"]
+    assert main(args) == 0
+    assert "note: the bare zoo name 'digits_cnn' is deprecated, write zoo:digits_cnn" in capsys.readouterr().err
+
+
+def test_compress_run_is_the_cli_in_python(files):
+    """The Python entry the CLI is built on: same words, same output bytes as the command."""
+    from tinyopt.compress import compress_run
+
+    assert _run(files) == 0
+    run = compress_run("zoo:digits_cnn", files / "r.yaml", str(files / "d.npz"), checkpoint=files / "c.pt")
+    assert run.input_shape == (1, 8, 8) and [r.step for r in run.rows][0] == "input"
+    run.save(files / "again.pt")
+    assert (files / "again.pt").read_bytes() == (files / "out.pt").read_bytes()

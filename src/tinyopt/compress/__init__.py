@@ -31,6 +31,7 @@ _EXPORTS = {
     **dict.fromkeys(("RecipeResult", "Row", "deployable_state_dict", "format_table", "run_recipe"), "_steps"),
     **dict.fromkeys(("compression_ratio", "model_size", "tensor_size", "textbook_bytes"), "size"),
     **dict.fromkeys(("CompressedModel", "load_output", "save_output"), "artifact"),
+    **dict.fromkeys(("CompressionRun", "compress_run"), "job"),
 }
 __all__ = sorted(_EXPORTS)
 
