@@ -338,7 +338,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             if f is not None and dying(f.other) and root[f.other] != root[x]:
                 planner.allow_overlap(i, root[f.other], dst, 0, exact=True)
         elif p.inplace == "elementwise":
-            srcs = [root[t] for t in n.inputs[:2]]
+            srcs = [root[t] for t in n.inputs[:2] if t in root]  # constant operands are not in the arena
             for t in n.inputs[:2]:
                 if dying(t) and srcs.count(root[t]) == 1:
                     planner.allow_overlap(i, root[t], dst, 0)
