@@ -67,7 +67,7 @@ def test_compress_by_recipe_then_convert():
     data = {"x_train": x[:48], "y_train": y[:48], "x_val": x[48:], "y_val": y[48:]}
     rows = []
     res = tinyopt.compress(net, {"seed": 0, "batch_size": 16, "steps": [{"finetune": {"epochs": 1}}]}, data,
-                           example_input=torch.zeros(1, 1, 8, 8), on_row=rows.append)
+                           on_row=rows.append)  # a bare module: the data give its input shape
     assert [r.step for r in res.rows] == [r.step for r in rows] and len(res.rows) == 2
     # non-zero parameters: conv 4x9+4, BN 4 scales (its 4 biases start at 0), dense 36x3+3 = 155
     assert res.rows[0].step == "input" and res.rows[0].params == 40 + 4 + 111
@@ -76,11 +76,12 @@ def test_compress_by_recipe_then_convert():
     int8 = tinyopt.convert(res, calib=x)  # compress's result goes straight on
     assert int8.dtype == "int8"
     with pytest.raises(DataError, match="x_val"):
-        tinyopt.compress(net, {"steps": ["finetune"]}, {"x_train": x, "y_train": y},
-                         example_input=torch.zeros(1, 1, 8, 8))
+        tinyopt.compress(net, {"steps": ["finetune"]}, {"x_train": x, "y_train": y})
+    exam = Path(__file__).parents[2] / "examples" / "specs" / "exam.yaml"
     with pytest.raises(ConfigError, match="PyTorch models"):
-        tinyopt.compress(Path(__file__).parents[2] / "examples" / "specs" / "exam.yaml",
-                         {"steps": ["finetune"]}, data)
+        tinyopt.compress(tinyopt.load(exam), {"steps": ["finetune"]}, data)
+    with pytest.raises(ConfigError, match="is not a model tinyopt compress takes"):
+        tinyopt.compress(str(exam), {"steps": ["finetune"]}, data)
 
 
 def test_compress_a_factory_on_digits_saves_what_load_and_convert_rebuild(tmp_path):
@@ -92,8 +93,8 @@ def test_compress_a_factory_on_digits_saves_what_load_and_convert_rebuild(tmp_pa
         "                               torch.nn.Linear(16, 10))\n")
     ref = f"{tmp_path / 'net.py'}:make"
     recipe = {"seed": 0, "batch_size": 64, "steps": [{"finetune": {"epochs": 1}}]}
-    res = tinyopt.compress(ref, recipe, "digits", input_shape=(1, 8, 8))
-    again = tinyopt.compress(ref, recipe, "digits", input_shape=(1, 8, 8))
+    res = tinyopt.compress(ref, recipe, "digits")  # the digits give the input shape: (1, 8, 8)
+    again = tinyopt.compress(ref, recipe, "digits")
     assert [r.accuracy for r in res.rows] == [r.accuracy for r in again.rows]  # seeded: the same run
     assert res.rows[0].macs == 64 * 16 + 16 * 10 and res.state.model_ref.label == "net.py:make"
     out = tmp_path / "net.pt"

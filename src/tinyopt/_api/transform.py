@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt._api.arrays import load_calibration
 from tinyopt._api.display import Result, Table, jsonable
-from tinyopt._api.model import Model, as_batch, is_reference, load
+from tinyopt._api.model import Model, as_batch, load
 from tinyopt._extras import translated
 from tinyopt.errors import ConfigError, DataError
 
@@ -73,14 +73,15 @@ def _numeric(x: np.ndarray, source: str | None) -> None:
 
 
 class Compressed(Result):
-    """What ``tinyopt.compress`` gives back: the compressed ``model``, one row per recipe step (accuracy,
-    change in percentage points, non-zero parameters, MACs, exact bytes, compression ratio), the ``recipe``
-    and the ``state`` the steps passed on (what convert and the saved output need beyond the weights)."""
+    """What ``tinyopt.compress`` gives back (the run ``tinyopt compress`` makes): the compressed ``model``,
+    one row per recipe step (accuracy, change in percentage points, non-zero parameters, MACs, exact bytes,
+    compression ratio), the ``recipe``, the ``state`` the steps passed on (what convert and the saved output
+    need beyond the weights) and the model's ``input_shape``."""
 
-    def __init__(self, model, rows: list, recipe, input_shape: tuple[int, ...], source: str, state=None,
-                 data: str | None = None):
-        self.model, self.rows, self.recipe, self.state = model, rows, recipe, state
-        self.input_shape, self.source, self.data = tuple(input_shape), source, data
+    def __init__(self, run):
+        self.run = run
+        self.model, self.rows, self.recipe, self.state = run.model, run.rows, run.recipe, run.state
+        self.input_shape, self.source, self.data = tuple(run.input_shape), run.model_name, run.data
 
     def state_dict(self) -> dict:
         """Plain float tensors (masks and rounding baked in, observers removed)."""
@@ -89,20 +90,13 @@ class Compressed(Result):
         return deployable_state_dict(self.model)
 
     def save(self, path: str | os.PathLike) -> int:
-        """Write the weights and the record (``.pt``, or ``.topz`` coded) as ``tinyopt compress --out`` does;
-        ``tinyopt.load(path)`` rebuilds the model when it came from ``zoo:`` or ``file.py:factory``, and
-        ``tinyopt.convert(path)`` calibrates on the recorded data when it was a ``--data`` word. Returns the
-        bytes written."""
-        from tinyopt.compress import save_output
-
-        return save_output(path, self.model, self.state, input_shape=self.input_shape, data=self.data,
-                           seed=self.recipe.seed, recipe=self.recipe.to_dict())
+        """Write what ``tinyopt compress --out`` writes (``.pt``, or ``.topz`` coded, with the record):
+        ``tinyopt.load(path)`` rebuilds a ``zoo:``/``file.py:factory`` model from it and ``tinyopt.convert``
+        calibrates on the recorded data when it was a ``--data`` word. Returns the bytes written."""
+        return self.run.save(path)
 
     def to_dict(self) -> dict:
-        import dataclasses
-
-        return jsonable({"model": self.source, "recipe": self.recipe.to_dict(),
-                         "rows": [dataclasses.asdict(r) for r in self.rows]})
+        return jsonable(self.run.to_dict())
 
     def tables(self) -> list[Table]:
         cols = ["step", "accuracy", "Δ pp", "params≠0", "MACs", "bytes", "CR"]
@@ -111,31 +105,14 @@ class Compressed(Result):
                         f"{r.ratio:.2f}"] for r in self.rows], right=tuple(cols[1:]))]
 
 
-def _recipe(recipe):
-    from tinyopt.compress import Recipe, load_recipe
-
-    if isinstance(recipe, Recipe):
-        return recipe
-    if isinstance(recipe, dict):
-        return Recipe.from_dict(recipe, source="<recipe>")
-    if isinstance(recipe, (str, os.PathLike)):
-        return load_recipe(recipe)
-    raise ConfigError(f"a recipe must be a Recipe, a dict or a YAML path, got {type(recipe).__name__}",
-                      where="recipe", fix="pass e.g. {'steps': [{'prune': {'sparsity': 0.5}}]}")
-
-
-def _data(data, module, input_shape, label: str, seed: int):
-    """(x_train, y_train, x_val, y_val) tensors in the model's own layout."""
-    import torch
+def _training_data(data):
+    """Four arrays (a tuple, or a dict by name) as the loaders' ``TrainingData``, in the model's own layout;
+    any other ``data`` (a ``--data`` word, a ``TrainingData``) goes through unchanged."""
+    from tinyopt.data.doors import TrainingData
 
     keys = ("x_train", "y_train", "x_val", "y_val")
-    if isinstance(data, (str, os.PathLike)):  # the doors of tinyopt compress --data (npz, folders, digits...)
-        from tinyopt.compress.inputs import fit_to_model
-        from tinyopt.data.doors import open_data
-
-        fitted, _ = fit_to_model(module, open_data(os.fspath(data), seed=seed), label)
-        arrays = (fitted.x_train, fitted.y_train, fitted.x_val, fitted.y_val)
-        return tuple(torch.from_numpy(a) for a in arrays)
+    if isinstance(data, (str, os.PathLike, TrainingData)):
+        return data
     if isinstance(data, dict):
         missing = [k for k in keys if k not in data]
         if missing:
@@ -146,51 +123,38 @@ def _data(data, module, input_shape, label: str, seed: int):
         raise DataError("data must be a --data word (an .npz, a folder, digits...), a dict or a tuple "
                         "(x_train, y_train, x_val, y_val)", where="data",
                         fix="pass the four arrays, inputs in the model's own layout")
-    out = tuple(torch.as_tensor(np.asarray(a.detach().cpu() if hasattr(a, "detach") else a)) for a in data)
-    for name, x in (("x_train", out[0]), ("x_val", out[2])):
-        as_batch(x.numpy(), input_shape, {3: "NCHW", 2: "NCL"}.get(len(input_shape), ""), name, "data")
-    return out
+    arrays = [np.asarray(a.detach().cpu() if hasattr(a, "detach") else a) for a in data]
+    x_train, y_train, x_val, y_val = arrays
+    y_train, y_val = y_train.astype(np.int64), y_val.astype(np.int64)
+    n = int(max(y_train.max(initial=0), y_val.max(initial=0))) + 1
+    return TrainingData(x_train.astype(np.float32), y_train, x_val.astype(np.float32), y_val,
+                        [str(c) for c in range(n)], "data", False)
 
 
 @translated
-def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None, example_input=None,
-             input_shape: tuple[int, ...] | None = None, progress: bool = False, on_row=None) -> Compressed:
+def compress(model, recipe, data, *, checkpoint: str | os.PathLike | None = None, overrides=(),
+             progress: bool = False, on_row=None) -> Compressed:
     """Run ``recipe``'s steps (prune, quantize, cluster, Huffman, distill, low-rank, fold BN, fine-tune) on a
-    PyTorch ``model`` and say what each step bought.
+    PyTorch ``model`` and say what each step bought: the same run as ``tinyopt compress``.
 
     ``model``: a ``torch.nn.Module``, ``"zoo:<name>"``, ``"file.py:factory"`` (``checkpoint``: its trained
-    ``state_dict``) or a ``tinyopt compress`` output. ``recipe``: a YAML path, a dict or a ``Recipe``.
-    ``data``: what ``tinyopt compress --data`` takes (an ``.npz``, an image or wav folder, ``digits``, ...),
-    or the four arrays ``x_train, y_train, x_val, y_val`` (a tuple or dict), inputs in the model's own layout.
+    ``state_dict``) or a ``tinyopt compress`` output. ``recipe``: a YAML path, a dict or a ``Recipe``;
+    ``overrides`` are ``--set KEY=VALUE`` changes. ``data``: what ``tinyopt compress --data`` takes (an
+    ``.npz``, an image or wav folder, ``digits``, ...), or the four arrays ``x_train, y_train, x_val, y_val``
+    (a tuple or dict), inputs in the model's own layout: they also give a bare module its input shape.
     ``on_row(row)`` is called as each step's row arrives. ``result.save(path)`` writes what ``--out`` writes.
     """
-    import torch
+    from tinyopt.compress.job import compress_run
 
-    from tinyopt.compress import CompressionState, StepContext, run_recipe
-
-    rec = _recipe(recipe)  # validated before any heavy work
-    if isinstance(model, str):  # a zoo or factory model is initialised from the seed: same run, same bytes
-        torch.manual_seed(rec.seed)
-    m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
-    if m.module is None:
-        raise ConfigError("compress works on PyTorch models (training-time techniques need gradients)",
-                          path=m.source, fix="give a torch.nn.Module, zoo:<name> or file.py:factory; a "
-                          ".tflite/.onnx model goes straight to tinyopt.convert")
-    state = None
-    if m.compressed is not None:
-        state = CompressionState(m.compressed.model_ref.resolved([m.compressed.folder]),
-                                 list(m.compressed.meta.get("edits") or []))
-    elif isinstance(model, str) and is_reference(model):
-        from tinyopt._modelref import ModelRef
-
-        state = CompressionState(ModelRef.parse(model).resolved())
-    x_train, y_train, x_val, y_val = _data(data, m.module, m.input_shape, m.name, rec.seed)
-    ctx = StepContext(x_train, y_train, x_val, y_val, seed=rec.seed, batch_size=rec.batch_size,
-                      progress=progress,
-                      folder=rec.folder)
-    result = run_recipe(m.module, rec, ctx, on_row=on_row, state=state)
-    return Compressed(result.model, result.rows, rec, m.input_shape, m.source, result.state,
-                      os.fspath(data) if isinstance(data, (str, os.PathLike)) else None)
+    if isinstance(model, Model):
+        if model.module is None:
+            raise ConfigError("compress works on PyTorch models (training-time techniques need gradients)",
+                              path=model.source, fix="give a torch.nn.Module, zoo:<name> or file.py:factory; "
+                              "a .tflite/.onnx model goes straight to tinyopt.convert")
+        model = model.source if model.compressed is not None else model.module
+    run = compress_run(model, recipe, _training_data(data), checkpoint=checkpoint, overrides=overrides,
+                       progress=progress, on_row=on_row)
+    return Compressed(run)
 
 
 __all__ = ["Compressed", "compress", "convert"]
