@@ -287,13 +287,61 @@ def test_random_bytes_and_truncated_files(tmp_path):
 
 def test_unsupported_op_is_named(tmp_path):
     path = save([helper.make_node("Relu", ["x"], ["r"], name="first"),
-                 helper.make_node("LeakyRelu", ["r"], ["y"], name="leaky", alpha=0.1)], {}, [1, 4], [1, 4],
+                 helper.make_node("Hardmax", ["r"], ["y"], name="hardmax", axis=-1)], {}, [1, 4], [1, 4],
                 tmp_path / "u.onnx")
     with pytest.raises(UnsupportedOpError) as e:
         load_onnx(path)
     msg = str(e.value)
-    assert "node 1 'leaky' (LeakyRelu)" in msg and "ONNX operator LeakyRelu is not supported" in msg
+    assert "node 1 'hardmax' (Hardmax)" in msg and "ONNX operator Hardmax is not supported" in msg
     assert "Conv, " in msg and "Gemm, " in msg and "MatMul, " in msg
+
+
+def test_opaque_keeps_unknown_ops_with_inferred_shapes(tmp_path):
+    """For analysis: an unknown op stays as an opaque node (ONNX's inferred shape); the rest is counted."""
+    from tinyopt.analysis.cost import layer_costs
+
+    rng = np.random.default_rng(3)
+    inits = {"w": rng.normal(size=(4, 6)), "w2": rng.normal(size=(6, 3))}
+    path = save([helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Hardmax", ["a"], ["h"], axis=-1),
+                 helper.make_node("MatMul", ["h", "w2"], ["y"])], inits, [1, 4], [1, 3], tmp_path / "o.onnx")
+    g = load_onnx(path, opaque=True)
+    assert [n.op for n in g.nodes] == ["FULLY_CONNECTED", "onnx:Hardmax", "FULLY_CONNECTED"]
+    assert g.tensors[g.nodes[1].outputs[0]].shape == (1, 6)
+    assert [r.macs for r in layer_costs(g)] == [24, 0, 18]
+
+
+def test_if_with_a_constant_condition_is_its_branch(tmp_path):
+    """An If whose condition folds (Shape -> Gather -> Equal) is replaced by the branch it takes."""
+    rng = np.random.default_rng(4)
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.FLOAT, [1, 5])])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", TensorProto.FLOAT, [1, 5])])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "one"], ["d"], axis=0),
+             helper.make_node("Equal", ["d", "five"], ["cond"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)]
+    path = save(nodes, {"one": np.array(1, np.int64), "five": np.array(5, np.int64)}, [1, 5], [1, 5],
+                tmp_path / "if.onnx")
+    g = assert_matches_ort(path, rng.normal(size=(3, 5)))
+    assert [n.op for n in g.nodes] == ["RELU"]
+
+
+def test_several_inputs(tmp_path):
+    """A model with two inputs (e.g. a recurrent state beside the features) becomes a two-input graph."""
+    from tinyopt.runtime import Interpreter
+
+    rng = np.random.default_rng(5)
+    graph = helper.make_graph([helper.make_node("Add", ["x", "h"], ["y"])], "two",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+                               helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    g = load_onnx(path)
+    assert len(g.inputs) == 2
+    x, h = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(Interpreter(g).run([x, h])[0], x + h, rtol=1e-6)
 
 
 @pytest.mark.parametrize("node,match", [

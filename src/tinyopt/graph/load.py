@@ -11,8 +11,11 @@ from tinyopt.graph.ir import Graph
 SUFFIXES = (".yaml", ".yml", ".tflite", ".onnx")
 
 
-def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> Graph:
+def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None, opaque: bool = False) -> Graph:
     """Load ``.yaml``/``.yml`` (architecture spec), ``.tflite`` or ``.onnx`` into a validated Graph.
+
+    ``opaque``: keep operators tinyopt does not know as opaque nodes (for analyze and check: everything else
+    is counted, and check lists every one of them); otherwise the first is refused.
 
     PyTorch models come in through ``tinyopt.graph.torch_import.from_torch`` (they need a module object
     and an example input shape, not a file).
@@ -36,7 +39,7 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
     if suffix == ".tflite":
         from tinyopt.graph.tflite_import import load_tflite
 
-        return load_tflite(p)
+        return load_tflite(p, opaque=opaque)
     from tinyopt.graph.onnx_import import load_onnx
 
-    return load_onnx(p)
+    return load_onnx(p, opaque=opaque)

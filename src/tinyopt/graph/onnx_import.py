@@ -25,7 +25,12 @@ from tinyopt.graph.torch_import import ONNX_PASS_THROUGH, NchwBuilder, Val, layo
 FOLD_LIMIT = 1 << 22  # elements of one constant computed while folding shape arithmetic
 EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
-             "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten"}
+             "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten",
+             "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "Where", "Neg",
+             "Abs", "Min", "Max", "ReduceProd"}
+_FOLD_NUMPY = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
+               "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
+               "Neg": np.negative, "Abs": np.abs, "Where": np.where}
 
 
 # -- reading the file safely ------------------------------------------------------------------------
@@ -130,8 +135,11 @@ def _resolve_external_data(model, path: Path) -> None:
         del t.external_data[:]
 
 
-def load_onnx(path: str | os.PathLike) -> Graph:
-    """Read ``path`` (external data resolved safely), infer shapes, convert to an NHWC float Graph."""
+def load_onnx(path: str | os.PathLike, opaque: bool = False) -> Graph:
+    """Read ``path`` (external data resolved safely), infer shapes, convert to an NHWC float Graph.
+
+    ``opaque``: keep ONNX operators tinyopt does not convert as opaque nodes (shapes from ONNX's shape
+    inference) so that analysis counts the rest; without it the first one is refused."""
     import onnx
 
     p = Path(path)
@@ -144,7 +152,7 @@ def load_onnx(path: str | os.PathLike) -> Graph:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFormatError(f"invalid ONNX model: {first}", path=p,
                                fix="export the model to ONNX again (opset 11 or newer)") from None
-    return _OnnxConverter(model, p).run()
+    return _OnnxConverter(model, p, opaque).run()
 
 
 # -- conversion ---------------------------------------------------------------------------------------
@@ -161,11 +169,12 @@ def _attrs(node) -> dict:
 
 
 class _OnnxConverter:
-    def __init__(self, model, path: Path):
+    def __init__(self, model, path: Path, opaque: bool = False):
         from onnx import numpy_helper
 
         self.model = model
         self.path = path
+        self.opaque = opaque
         self.b = NchwBuilder(model.graph.name or path.stem, str(path), "onnx")
         self.consts: dict[str, np.ndarray] = {}
         for init in model.graph.initializer:
@@ -181,14 +190,18 @@ class _OnnxConverter:
                 self.uses[t] = self.uses.get(t, 0) + 1
         self.outputs = {o.name for o in model.graph.output}
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        self.inferred = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.output)}
 
     # -- inputs and outputs
     def _inputs(self):
         ins = [i for i in self.model.graph.input if i.name not in self.consts]
-        if len(ins) != 1:
-            raise UnsupportedOpError(f"the model has {len(ins)} inputs", path=self.path,
-                                     fix="export a model with exactly one input tensor")
-        i = ins[0]
+        if not ins:
+            raise UnsupportedOpError("the model has no input", path=self.path,
+                                     fix="export a model that takes at least one input tensor")
+        for i in ins:  # several: recurrent state, side inputs
+            self._input(i)
+
+    def _input(self, i):
         dims = []
         for k, d in enumerate(i.type.tensor_type.shape.dim):
             if d.HasField("dim_value") and d.dim_value > 0:
@@ -209,23 +222,7 @@ class _OnnxConverter:
 
     def run(self) -> Graph:
         self._inputs()
-        for k, node in enumerate(self.model.graph.node):
-            label = _text(node.name or (node.output[0] if node.output else f"#{k}"))
-            self.b.where = f"node {k} '{label}' ({node.op_type})"
-            if node.domain not in ("", "ai.onnx"):
-                self.b.unsupported(f"operator {node.domain}.{node.op_type} from a custom domain")
-            try:
-                if node.op_type in _FOLDABLE and all(not t or t in self.consts or
-                                                     (node.op_type == "Shape" and t in self.env)
-                                                     for t in node.input):
-                    self.consts[node.output[0]] = self._fold(node)
-                    continue
-                out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
-            except (IndexError, KeyError, ValueError, TypeError, ArithmeticError) as e:
-                # the checker passed, but attribute values or operand shapes do not fit the operator
-                raise ModelFormatError(f"malformed operator ({type(e).__name__}: {e})", path=self.path,
-                                       where=self.b.where, fix="export the model to ONNX again") from None
-            self.env[node.output[0]] = out
+        self._nodes(self.model.graph.node, "")
         outs = []
         for o in self.model.graph.output:
             if o.name not in self.env:
@@ -234,6 +231,79 @@ class _OnnxConverter:
             outs.append(self.env[o.name])
         self.b.where = "outputs"
         return self.b.finish(outs)
+
+    def _nodes(self, nodes, scope: str) -> None:
+        """Convert ``nodes`` in order (``scope`` names the inlined If branch in messages)."""
+        for k, node in enumerate(nodes):
+            label = _text(node.name or (node.output[0] if node.output else f"#{k}"))
+            self.b.where = f"{scope}node {k} '{label}' ({node.op_type})"
+            try:
+                if node.op_type in _FOLDABLE and all(not t or t in self.consts or
+                                                     (node.op_type == "Shape" and t in self.env)
+                                                     for t in node.input):
+                    self.consts[node.output[0]] = self._fold(node)
+                    continue
+                if node.op_type == "If":
+                    self._inline_if(node, label)
+                    continue
+                if node.domain not in ("", "ai.onnx"):
+                    out = self._opaque(node, label, f"operator {node.domain}.{node.op_type} from a custom domain")
+                else:
+                    out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
+            except (IndexError, KeyError, ValueError, TypeError, ArithmeticError) as e:
+                # the checker passed, but attribute values or operand shapes do not fit the operator
+                raise ModelFormatError(f"malformed operator ({type(e).__name__}: {e})", path=self.path,
+                                       where=self.b.where, fix="export the model to ONNX again") from None
+            if isinstance(out, (list, tuple)):  # several outputs
+                self.env.update({o: v for o, v in zip(node.output, out) if o})
+            else:
+                self.env[node.output[0]] = out
+
+    def _inline_if(self, node, label: str) -> None:
+        """An If whose condition folds to a constant is the branch it takes (exporters emit them for shape
+        checks); one that depends on the input is refused."""
+        from onnx import numpy_helper
+
+        if node.input[0] not in self.consts:
+            self.b.unsupported("an If whose condition is computed from the input at run time",
+                               "export the model for one fixed branch (e.g. one sample rate)")
+        a = _attrs(node)
+        branch = a["then_branch"] if bool(np.asarray(self.consts[node.input[0]]).ravel()[0]) else a["else_branch"]
+        for init in branch.initializer:
+            self.consts[init.name] = numpy_helper.to_array(init)
+        self.inferred.update({vi.name: vi for vi in (*branch.value_info, *branch.output)})
+        for n in branch.node:
+            for t in n.input:
+                self.uses[t] = self.uses.get(t, 0) + 1
+        self._nodes(branch.node, f"If '{label}' branch {branch.name or ''}: ")
+        for out, inner in zip(node.output, branch.output):
+            if inner.name in self.env:
+                self.env[out] = self.env[inner.name]
+            elif inner.name in self.consts:
+                self.consts[out] = self.consts[inner.name]
+            else:
+                raise ModelFormatError(f"If branch output '{inner.name}' is never computed", path=self.path,
+                                       where=self.b.where, fix="export the model to ONNX again")
+
+    def _opaque(self, node, label: str, what: str):
+        """An ONNX operator tinyopt does not convert: refused, or (``opaque``) kept with ONNX's inferred
+        output shapes so that analysis counts everything else."""
+        if not self.opaque:
+            return self.b.unsupported(what)
+        vals = [self.env[t] for t in node.input if t in self.env]
+        like = vals[0] if vals else None
+        shapes = []
+        for o in node.output:
+            vi = self.inferred.get(o)
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                    for d in vi.type.tensor_type.shape.dim] if vi is not None else None
+            if dims is None:
+                return self.b.unsupported(f"{what} (and ONNX cannot infer its output shape)")
+            shapes.append(tuple(dims))
+        name = f"{node.domain + '.' if node.domain not in ('', 'ai.onnx') else ''}{node.op_type}"
+        outs = self.b.opaque(label.replace("/", "_").strip("_") or name, f"onnx:{name}",
+                             [v.name for v in vals], shapes, like.layout if like is not None else "plain")
+        return outs if len(outs) > 1 else outs[0]
 
     def const(self, name: str, what: str) -> np.ndarray:
         if name not in self.consts:
@@ -297,6 +367,17 @@ class _OnnxConverter:
             if f is None:
                 f = np.floor_divide if c[0].dtype.kind in "iu" else np.divide
             return f(c[0], c[1]).astype(np.result_type(c[0], c[1]))
+        if op in _FOLD_NUMPY:
+            return np.asarray(_FOLD_NUMPY[op](*c))
+        if op in ("Min", "Max"):
+            f = np.minimum if op == "Min" else np.maximum
+            out = c[0]
+            for v in c[1:]:
+                out = f(out, v)
+            return np.asarray(out)
+        if op == "ReduceProd":
+            axes = a.get("axes")
+            return np.prod(c[0], axis=None if axes is None else tuple(axes), keepdims=bool(a.get("keepdims", 1)))
         if op == "Range":
             start, limit, delta = (np.asarray(v).item() for v in c[:3])
             self._check_fold_size(int(np.ceil((limit - start) / delta)) if delta else 2**63)
@@ -347,7 +428,7 @@ class _OnnxConverter:
                 return view
         rec = ops.doors().onnx.get(op)
         if rec is None:
-            return self.b.unsupported(f"ONNX operator {op} is not supported")
+            return self._opaque(node, name, f"ONNX operator {op} is not supported")
         return rec.from_onnx(self, node, name, a, ins)
 
     def fail(self, msg: str, fix: str):

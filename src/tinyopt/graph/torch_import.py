@@ -111,17 +111,19 @@ class NchwBuilder:
         return self.g.add_tensor(Tensor(self.g.unique_name(base), arr.shape, dtype, data=arr)).name
 
     def emit(self, name: str, op: str, inputs: list[str], attrs: dict, layout: str,
-             perm: np.ndarray | None = None) -> Val:
-        """Add node ``op`` and its output (shape inferred); the output keeps ``layout`` (and ``perm``)."""
-        out = self.g.add_tensor(Tensor(self.g.unique_name(name), (1,))).name
+             perm: np.ndarray | None = None, outputs: int = 1) -> Val | list[Val]:
+        """Add node ``op`` and its output (shape inferred); the output keeps ``layout`` (and ``perm``).
+        ``outputs`` > 1 (SPLIT, UNPACK): that many outputs, returned as a list."""
+        outs = [self.g.add_tensor(Tensor(self.g.unique_name(name if outputs == 1 else f"{name}_{k}"), (1,))).name
+                for k in range(outputs)]
         node_name, i = name, 1
         while node_name in self._node_names:
             node_name, i = f"{name}_{i}", i + 1
         self._node_names.add(node_name)
-        node = self.g.add_node(Node(node_name, op, inputs, [out], attrs))
+        node = self.g.add_node(Node(node_name, op, inputs, outs, attrs))
         infer_node(self.g, node, index=len(self.g.nodes) - 1)
-        shape = from_graph_shape(self.g.tensors[out].shape, layout)
-        return Val(out, layout, shape, perm)
+        vals = [Val(o, layout, from_graph_shape(self.g.tensors[o].shape, layout), perm) for o in outs]
+        return vals[0] if outputs == 1 else vals
 
     def input(self, name: str, shape: tuple[int, ...], layout: str | None = None) -> Val:
         """A graph input; ``layout="plain"`` keeps a 4-D input as given (an NHWC framework input)."""
@@ -133,6 +135,22 @@ class NchwBuilder:
         t = self.g.add_tensor(Tensor(self.g.unique_name(name), to_graph_shape(shape, layout)))
         self.g.inputs.append(t.name)
         return Val(t.name, layout, shape)
+
+    def opaque(self, name: str, op: str, inputs: list[str], shapes: list[tuple], layout: str) -> list[Val]:
+        """A node of an operator tinyopt does not know, with framework output ``shapes`` (each value takes
+        ``layout`` when its rank fits it, else plain)."""
+        from tinyopt import ops
+
+        ops.opaque(op)
+        outs, vals = [], []
+        for k, shape in enumerate(shapes):
+            lay = layout if len(shape) == {"nchw": 4, "ncl": 3}.get(layout, len(shape)) else "plain"
+            t = self.g.add_tensor(Tensor(self.g.unique_name(f"{name}_{k}" if len(shapes) > 1 else name),
+                                         to_graph_shape(tuple(shape), lay)))
+            outs.append(t.name)
+            vals.append(Val(t.name, lay, tuple(shape)))
+        self.g.add_node(Node(name, op, inputs, outs, {}))
+        return vals
 
     def finish(self, outputs: list[Val]) -> Graph:
         for v in outputs:
@@ -223,6 +241,8 @@ def _shape_recorder_class():
             out = super().run_node(n)
             if isinstance(out, torch.Tensor):
                 n.meta["tinyopt_shape"] = tuple(int(d) for d in out.shape)
+            elif isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out):
+                n.meta["tinyopt_shapes"] = [tuple(int(d) for d in t.shape) for t in out]
             return out
 
     return ShapeRecorder
@@ -253,11 +273,12 @@ class _FxConverter:
                 if not all(isinstance(v, Val) for v in vals):
                     b.unsupported("a model output that is not a tensor computed from the input")
                 return b.finish(vals)
-            elif "tinyopt_shape" in n.meta:
+            elif "tinyopt_shape" in n.meta or "tinyopt_shapes" in n.meta:
                 if n.op == "get_attr":
                     b.unsupported("a tensor attribute used directly in forward()",
                                   "wrap parameters in supported layers (nn.Linear, nn.Conv2d, ...)")
-                self.env[n] = self.convert(n, n.meta["tinyopt_shape"])
+                # a tuple of tensors (chunk, split, unbind): a list of shapes in, a list of values out
+                self.env[n] = self.convert(n, n.meta.get("tinyopt_shape", n.meta.get("tinyopt_shapes")))
             # anything else computes shapes (x.size(0)); reshapes take their target from the traced shape
         raise AssertionError("fx graph without an output node")
 
@@ -269,14 +290,18 @@ class _FxConverter:
         return getattr(n.target, "__name__", str(n.target))
 
     # -- what records' ``from_torch_*`` use
-    def val(self, a):
-        """A framework value for an fx argument (constants pass through)."""
+    def val(self, a, many: bool = False):
+        """A framework value for an fx argument (constants pass through); ``many``: the list of values of
+        a call that returns several tensors is accepted too (``getitem`` picks one)."""
         import torch.fx
 
         if isinstance(a, torch.fx.Node):
             v = self.env.get(a)
+            if many and isinstance(v, list) and all(isinstance(e, Val) for e in v):
+                return v
             if not isinstance(v, Val):
-                self.b.unsupported(f"an operand '{a.name}' that is not a tensor computed from the input")
+                self.b.unsupported(f"an operand '{a.name}' that is not a tensor computed from the input"
+                                   + (" (a tuple of tensors: index it first)" if isinstance(v, list) else ""))
             return v
         return a
 
