@@ -67,10 +67,9 @@ class ModelRef:
             if c.is_file():
                 return c
         elsewhere = [str(s) for s in search if Path(s).resolve() != Path.cwd()]
+        where = f" (looked in {', '.join(elsewhere)} and in the current folder)" if elsewhere else ""
         raise ModelFormatError("file not found", path=path_text,
-                               fix="check the path of the Python file" + (
-                                   f" (looked in {', '.join(elsewhere)} and in the current folder)" if elsewhere
-                                   else ""))
+                               fix=f"check the path of the Python file{where}")
 
     def resolved(self, search: Sequence[str | os.PathLike] = ()) -> ModelRef:
         """This reference with its file path as found (usable from the current folder) and the file's
@@ -79,7 +78,8 @@ class ModelRef:
             return self
         path = self.file(search)
         attr = self.source.rpartition(":")[2]
-        return ModelRef(f"{path.as_posix()}:{attr}", dict(self.kwargs), hashlib.sha256(path.read_bytes()).hexdigest())
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return ModelRef(f"{path.as_posix()}:{attr}", dict(self.kwargs), digest)
 
     def relative_to(self, folder: str | os.PathLike) -> ModelRef:
         """The file path rewritten relative to ``folder`` (where a compressed model is written), so the
@@ -132,8 +132,8 @@ class ModelRef:
         import torch
 
         if not isinstance(module, torch.nn.Module):
-            raise ModelFormatError(f"{attr}({args}) returned a {type(module).__name__}, not a torch.nn.Module",
-                                   path=where, fix=f"make {attr} return the model")
+            raise ModelFormatError(f"{attr}({args}) returned a {type(module).__name__}, not a "
+                                   "torch.nn.Module", path=where, fix=f"make {attr} return the model")
         return module
 
     def to_dict(self) -> dict:

@@ -20,8 +20,9 @@ import typer
 
 from tinyopt.compress.job import MODEL_HELP
 
-_DATA_HELP = ("digits | FILE.npz (x_train, y_train, x_val, y_val in the model's layout; or x, y channels last) | "
-              "FOLDER (MNIST IDX, .wav files, or images/<class>/) | mnist:/wav:/images:FOLDER | project.yaml")
+_DATA_HELP = ("digits | FILE.npz (x_train, y_train, x_val, y_val in the model's layout; or x, y channels "
+              "last) | FOLDER (MNIST IDX, .wav files, or images/<class>/) | mnist:/wav:/images:FOLDER | "
+              "project.yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +32,8 @@ def register(app: typer.Typer) -> None:
         recipe: str = typer.Option(..., "--recipe", help="YAML recipe (see examples/recipes/)"),
         data: str = typer.Option(..., "--data", help=_DATA_HELP),
         out: str = typer.Option(..., "--out", help="OUT.pt (weights + record) or OUT.topz (coded container)"),
-        checkpoint: str = typer.Option(None, "--checkpoint", help="trained state_dict of MODEL (weights_only)"),
+        checkpoint: str = typer.Option(None, "--checkpoint",
+                                       help="trained state_dict of MODEL (weights_only)"),
         pruned: bool = typer.Option(False, "--pruned", help="the checkpoint is structured-pruned: shrink the "
                                     "model's channels to its shapes before loading"),
         overrides: list[str] = typer.Option([], "--set", help="KEY=VALUE changes to the recipe: seed=1, "
@@ -62,7 +64,8 @@ def register(app: typer.Typer) -> None:
         if qparams_out and not any(name == "mixed_precision" or (name == "quantize" and cfg.mode != "weights")
                                    for name, cfg in rec.steps):
             raise ConfigError("--qparams needs a recipe with a quantize step (ptq, dynamic or qat) or "
-                              "mixed_precision", path=recipe, where="--qparams", fix="add such a step, or drop --qparams")
+                              "mixed_precision", path=recipe, where="--qparams",
+                              fix="add such a step, or drop --qparams")
         from tinyopt.compress._steps import format_table
         from tinyopt.compress.job import compress_run
 
@@ -76,4 +79,5 @@ def register(app: typer.Typer) -> None:
         if json_out:
             atomic_write_text(json_out, json.dumps(run.to_dict(size), indent=2))
         con.print(format_table(run.rows), markup=False)
-        con.print(f"wrote {out} ({size:,} bytes); next: tinyopt convert {out} --out model.tflite", markup=False)
+        con.print(f"wrote {out} ({size:,} bytes); next: tinyopt convert {out} --out model.tflite",
+                  markup=False)

@@ -35,12 +35,13 @@ def _relative(path: str, folder: Path) -> str:
 
 
 def build_meta(state, input_shape, folder: str | os.PathLike, *, data: str | None = None, seed: int = 0,
-               calibration_samples: int = 512, recipe: dict | None = None, activations: dict | None = None) -> dict:
+               calibration_samples: int = 512, recipe: dict | None = None,
+               activations: dict | None = None) -> dict:
     """The JSON record of a compressed model (paths relative to ``folder``, where the output goes)."""
     folder = Path(folder)
     meta: dict = {"format": FORMAT, "input_shape": [int(d) for d in input_shape], "edits": list(state.edits),
-                  "activations": activations, "seed": int(seed), "calibration_samples": int(calibration_samples),
-                  "recipe": recipe}
+                  "activations": activations, "seed": int(seed),
+                  "calibration_samples": int(calibration_samples), "recipe": recipe}
     meta["model"] = state.model_ref.relative_to(folder).to_dict() if state.model_ref is not None else None
     if data is not None:
         from tinyopt.data.doors import parse_spec
@@ -69,8 +70,8 @@ def save_output(path: str | os.PathLike, model, state, *, input_shape, records: 
         acts = ptq.quant_params(model)["activations"]
         activations = {k: {f: a[f] for f in ("scale", "zero_point", "bits", "quant_min", "quant_max")}
                        for k, a in acts.items()}
-    meta = build_meta(state, input_shape, p.parent, data=data, seed=seed, calibration_samples=calibration_samples,
-                      recipe=recipe, activations=activations)
+    meta = build_meta(state, input_shape, p.parent, data=data, seed=seed,
+                      calibration_samples=calibration_samples, recipe=recipe, activations=activations)
     sd = deployable_state_dict(model)
     if p.suffix == ".topz":
         from tinyopt.compress.cluster import encode_state_dict, shareable_layers
@@ -152,8 +153,8 @@ class CompressedModel:
         module = replay_edits(module, self.meta.get("edits") or [], self.input_shape)
         sd = {k: torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v
               for k, v in self.tensors.items()}
-        load_state(module, sd, self.path, resize=True,
-                   fix=f"the file was written for another version of {self.model_ref.label}: compress it again")
+        load_state(module, sd, self.path, resize=True, fix=f"the file was written for another version of "
+                   f"{self.model_ref.label}: compress it again")
         module.input_shape = self.input_shape
         return module.eval()
 
@@ -238,8 +239,8 @@ def load_output(path: str | os.PathLike) -> CompressedModel:
                                fix="give the model (zoo:<name> or file.py:factory) with --checkpoint, or use "
                                    "the output of tinyopt compress")
     if meta.get("format") != FORMAT:
-        raise ModelFormatError(f"record format {meta.get('format')!r}, this tinyopt reads {FORMAT}", path=path,
-                               fix="upgrade tinyopt or compress the model again")
+        raise ModelFormatError(f"record format {meta.get('format')!r}, this tinyopt reads {FORMAT}",
+                               path=path, fix="upgrade tinyopt or compress the model again")
     if not meta.get("model"):
         raise ModelFormatError("the record names no model (it was compressed from a module in Python)",
                                path=path, fix="load its weights into your model in Python")

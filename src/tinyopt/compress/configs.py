@@ -40,7 +40,8 @@ def check_fraction(value, where: str, key: str = "sparsity") -> float:
     """A fraction in [0, 1): what pruning can remove (1.0 would remove everything)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ConfigError(f"{key} {value!r} is outside [0, 1)", where=where,
-                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 would remove everything)")
+                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 would remove "
+                              "everything)")
     return float(value)
 
 
@@ -201,7 +202,8 @@ class QuantizeConfig(Config):
         w = self._step
         check_choice(self.mode, ("ptq", "dynamic", "qat", "weights"), w, "mode")
         check_choice(self.observer, OBSERVERS, w, "observer")
-        for layer, b in (self.weight_bits.items() if isinstance(self.weight_bits, dict) else [(None, self.weight_bits)]):
+        per_layer = self.weight_bits if isinstance(self.weight_bits, dict) else {None: self.weight_bits}
+        for layer, b in per_layer.items():
             check_bit_width(b, f"{w}.weight_bits" + (f".{layer}" if layer else ""))
         if self.activation_bits is not None:
             check_bit_width(self.activation_bits, f"{w}.activation_bits", formats=False)
@@ -301,7 +303,8 @@ class DistillConfig(Config):
 
     def check(self) -> None:
         if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
-            raise ConfigError(f"temperature = {self.temperature}", where="distill", fix="use a temperature > 0")
+            raise ConfigError(f"temperature = {self.temperature}", where="distill",
+                              fix="use a temperature > 0")
         if not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
             raise ConfigError(f"alpha = {self.alpha} is outside [0, 1]", where="distill",
                               fix="alpha weighs the soft loss; use a value in [0, 1] such as 0.9")

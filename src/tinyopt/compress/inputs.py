@@ -14,6 +14,10 @@ from tinyopt.data.doors import TrainingData, fit_samples
 from tinyopt.errors import DataError
 
 
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0][:120] if str(e).strip() else type(e).__name__
+
+
 def input_shape_for(module, data: TrainingData, label: str = "model") -> tuple[int, ...]:
     """The input shape (channels first, no batch) ``module`` takes for ``data`` (in the model's layout)."""
     import torch
@@ -35,7 +39,7 @@ def input_shape_for(module, data: TrainingData, label: str = "model") -> tuple[i
                     module(torch.zeros(1, *shape))
                 return shape
             except Exception as e:  # the user's forward() may raise anything on a wrong shape
-                errors.append(f"{list(shape)}: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__}")
+                errors.append(f"{list(shape)}: {_first_line(e)}")
     finally:
         for m, mode in modes.items():
             m.train(mode)
@@ -51,21 +55,23 @@ def fit_to_model(module, data: TrainingData, label: str = "model") -> tuple[Trai
     data = data.to_model_layout()
     shape = input_shape_for(module, data, label)
     fitted = TrainingData(fit_samples(data.x_train, shape, data.source), data.y_train,
-                          fit_samples(data.x_val, shape, data.source), data.y_val, data.classes, data.source, False)
+                          fit_samples(data.x_val, shape, data.source), data.y_val, data.classes, data.source,
+                          False)
     was = module.training
     module.eval()
     try:
         with torch.no_grad():
             out = module(torch.from_numpy(fitted.x_train[:1]))
     except Exception as e:
-        raise DataError(f"{label} does not run on a sample of shape {list(shape)}: {str(e).splitlines()[0][:120]}",
+        raise DataError(f"{label} does not run on a sample of shape {list(shape)}: {_first_line(e)}",
                         path=data.source, fix="give data shaped for the model") from None
     finally:
         module.train(was)
     labels = int(max(fitted.y_train.max(), fitted.y_val.max())) + 1
     if out.dim() != 2 or out.shape[1] < labels:
-        raise DataError(f"the data have {labels} classes but {label} outputs {tuple(out.shape[1:])}", path=data.source,
-                        fix=f"give the model {labels} outputs (class scores), or data with its classes")
+        raise DataError(f"the data have {labels} classes but {label} outputs {tuple(out.shape[1:])}",
+                        path=data.source, fix=f"give the model {labels} outputs (class scores), or data with "
+                        "its classes")
     return fitted, shape
 
 

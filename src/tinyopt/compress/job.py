@@ -51,7 +51,8 @@ def resolve_model(model, checkpoint: str | os.PathLike | None = None, pruned: bo
             raise ConfigError("a checkpoint with a compressed model: its weights are in the file",
                               where="--checkpoint", fix="drop --checkpoint")
         cm = load_output(model)
-        return cm.build(), CompressionState(cm.model_ref.resolved([cm.folder]), list(cm.meta.get("edits") or []))
+        edits = list(cm.meta.get("edits") or [])
+        return cm.build(), CompressionState(cm.model_ref.resolved([cm.folder]), edits)
     if not is_torch_ref(model):
         if model not in ZOO:
             from tinyopt._suggest import hint
@@ -111,7 +112,8 @@ class CompressionRun:
         return {"model": self.model_name, "recipe": self.recipe.to_dict(),
                 "rows": [dataclasses.asdict(r) for r in self.rows], "input_shape": list(self.input_shape),
                 "bytes": nbytes,
-                "state": {"edits": st.edits, "mixed_bits": st.mixed_bits, "container_bytes": st.container_bytes,
+                "state": {"edits": st.edits, "mixed_bits": st.mixed_bits,
+                          "container_bytes": st.container_bytes,
                           "model": st.model_ref.to_dict() if st.model_ref else None}}
 
 

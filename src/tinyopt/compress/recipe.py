@@ -80,7 +80,8 @@ STEPS: dict[str, tuple[type, Callable]] = {}
 BUILTIN_STEPS = frozenset(BUILTIN_CONFIGS)
 
 
-def register_step(name: str, config_cls: type, fn: Callable[[nn.Module, object, StepContext], nn.Module]) -> None:
+def register_step(name: str, config_cls: type,
+                  fn: Callable[[nn.Module, object, StepContext], nn.Module]) -> None:
     """Make ``name`` usable in recipes: ``config_cls.from_dict`` parses its options, ``fn`` runs it."""
     if not (dataclasses.is_dataclass(config_cls) and hasattr(config_cls, "from_dict")):
         raise TypeError(f"{config_cls!r} must be a dataclass with from_dict/to_dict (subclass recipe.Config)")
@@ -132,8 +133,8 @@ def _calib_batches(opts: dict, batch_size: int, where: str) -> dict:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"calib_batches {n!r} must be a positive integer", where=where,
                           fix="write calibration_samples: <number of samples> instead")
-    renamed("calib_batches", f"calibration_samples (calib_batches: {n} = calibration_samples: {n * batch_size}"
-            f" at batch_size {batch_size})", where)
+    renamed("calib_batches", f"calibration_samples (calib_batches: {n} = calibration_samples: "
+            f"{n * batch_size} at batch_size {batch_size})", where)
     opts["calibration_samples"] = n * batch_size
     return opts
 
@@ -168,7 +169,8 @@ class Recipe:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ConfigError(f"seed {seed!r} is not an integer", path=source, fix="give an integer seed")
         if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:
-            raise ConfigError(f"batch_size {bs!r} is not a positive integer", path=source, fix="e.g. batch_size: 64")
+            raise ConfigError(f"batch_size {bs!r} is not a positive integer", path=source,
+                              fix="e.g. batch_size: 64")
         return cls(_parse_steps(d.get("steps"), source, bs), seed, bs, source)
 
     def with_overrides(self, assignments: Iterable[str]) -> Recipe:
@@ -178,43 +180,52 @@ class Recipe:
         name), a 1-based position, or ``*`` (every step that has OPTION): e.g. ``prune.epochs=0.5``,
         ``2.weight_bits=4``, ``*.epochs=0.1``.
         """
-        import yaml
-
         d = self.to_dict()
         for text in assignments:
-            key, eq, value_text = str(text).partition("=")
-            where = f"--set {text}"
-            if not eq or not key.strip():
-                raise ConfigError(f"'{text}' is not KEY=VALUE", where="--set", fix="write e.g. --set prune.epochs=0.5")
-            try:
-                value = yaml.safe_load(value_text) if value_text.strip() else None
-            except yaml.YAMLError:
-                value = value_text
-            key = key.strip()
+            key, value = _assignment(str(text))
             if key in ("seed", "batch_size"):
                 d[key] = value
                 continue
-            step, dot, option = key.rpartition(".")
+            step, _, option = key.rpartition(".")
             names = [next(iter(s)) for s in d["steps"]]
-            if not dot:
-                raise ConfigError(f"'{key}' names no step", where=where,
-                                  fix="write STEP.OPTION (e.g. prune.epochs), N.OPTION or *.OPTION, or seed / batch_size")
-            if step == "*":
-                hits = [i for i, n in enumerate(names) if option in config_class(n).fields()
-                        or option in config_class(n)._renamed]
-            elif step.isdigit():
-                hits = [int(step) - 1] if 1 <= int(step) <= len(names) else []
-            else:
-                hits = [i for i, n in enumerate(names) if n == step]
-            if not hits:
-                what = {"*": f"no step has an option '{option}'"}.get(step, f"the recipe has no step '{step}'")
-                raise ConfigError(what, where=where, fix=f"steps: {', '.join(f'{i + 1}. {n}' for i, n in enumerate(names))}"
-                                  f"{hint(step, names) if step not in ('*',) and not step.isdigit() else ''}")
-            for i in hits:
-                opts = dict(d["steps"][i][names[i]])
-                opts[option] = value
-                d["steps"][i] = {names[i]: opts}
+            for i in _steps_named(step, option, names, f"--set {text}"):
+                d["steps"][i] = {names[i]: {**d["steps"][i][names[i]], option: value}}
         return Recipe.from_dict(d, source=self.source)
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` → (key, value read as YAML)."""
+    import yaml
+
+    key, eq, value_text = text.partition("=")
+    key = key.strip()
+    if not eq or not key:
+        raise ConfigError(f"'{text}' is not KEY=VALUE", where="--set",
+                          fix="write e.g. --set prune.epochs=0.5")
+    if key not in ("seed", "batch_size") and "." not in key:
+        raise ConfigError(f"'{key}' names no step", where=f"--set {text}",
+                          fix="write STEP.OPTION (prune.epochs), N.OPTION or *.OPTION, or seed / batch_size")
+    try:
+        return key, yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        return key, value_text
+
+
+def _steps_named(step: str, option: str, names: list[str], where: str) -> list[int]:
+    """Indexes of the steps an override's STEP names (a name, a 1-based position, or ``*``)."""
+    if step == "*":
+        hits = [i for i, n in enumerate(names)
+                if option in config_class(n).fields() or option in config_class(n)._renamed]
+    elif step.isdigit():
+        hits = [int(step) - 1] if 1 <= int(step) <= len(names) else []
+    else:
+        hits = [i for i, n in enumerate(names) if n == step]
+    if not hits:
+        what = f"no step has an option '{option}'" if step == "*" else f"the recipe has no step '{step}'"
+        listed = ", ".join(f"{i + 1}. {n}" for i, n in enumerate(names))
+        near = hint(step, names) if step != "*" and not step.isdigit() else ""
+        raise ConfigError(what, where=where, fix=f"steps: {listed}{near}")
+    return hits
 
 
 def load_recipe(path: str | os.PathLike) -> Recipe:

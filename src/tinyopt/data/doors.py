@@ -97,8 +97,8 @@ class TrainingData:
         """Channels first, as PyTorch modules take them (a no-op for data already in that layout)."""
         if not self.channels_last:
             return self
-        return TrainingData(to_model_layout(self.x_train), self.y_train, to_model_layout(self.x_val), self.y_val,
-                            self.classes, self.source, False)
+        return TrainingData(to_model_layout(self.x_train), self.y_train, to_model_layout(self.x_val),
+                            self.y_val, self.classes, self.source, False)
 
 
 def to_model_layout(x: np.ndarray) -> np.ndarray:
@@ -110,6 +110,10 @@ def to_model_layout(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def _squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
 def fit_samples(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
     """``x`` (N, ...) in the model's layout, shaped ``(N, *shape)``: unit axes added or dropped, or a
     single-channel sample flattened for a model that takes a vector. Anything else would reorder
@@ -117,14 +121,13 @@ def fit_samples(x: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarra
     have, want = tuple(x.shape[1:]), tuple(int(d) for d in shape)
     if have == want:
         return x
-    squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731
-    if squeeze(have) == squeeze(want):
+    if _squeeze(have) == _squeeze(want):
         return x.reshape(len(x), *want)
     if len(want) == 1 and math.prod(have) == want[0]:
         if len(have) <= 1 or have[0] == 1:  # one channel: every flatten order is the same
             return x.reshape(len(x), -1)
-        raise DataError(f"samples have shape {have} ({have[0]} channels) and the model takes {want[0]} features: "
-                        "the order to flatten them in is ambiguous", path=source,
+        raise DataError(f"samples have shape {have} ({have[0]} channels) and the model takes {want[0]} "
+                        "features: the order to flatten them in is ambiguous", path=source,
                         fix="put nn.Flatten() first in the model (it flattens channels first) so it takes "
                             f"{have}, or give samples already flat")
     raise DataError(f"samples have shape {have} (channels first), the model takes {want}", path=source,
@@ -150,19 +153,24 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
                         fix="name them in a project file (data: {source: csv, path: ..., window: 128}) and "
                             "give --data project.yaml")
     if p.is_dir():
-        if any(p.glob("*-images-idx3-ubyte*")):
-            return "mnist", text
-        if next(p.rglob("*.wav"), None) is not None:
-            return "wav", text
-        from tinyopt.data.images import image_files
-
-        if image_files(p):
-            return "images", text
-        raise DataError("the folder holds no MNIST IDX files, .wav files or class sub-folders of images",
-                        path=text, fix=_SPEC_HELP)
+        return _folder_source(p), text
     if not p.exists():
         raise DataError("no such file or folder, and not a data source name", path=text, fix=_SPEC_HELP)
     raise DataError(f"cannot tell what data '{p.name}' holds", path=text, fix=_SPEC_HELP)
+
+
+def _folder_source(p: Path) -> str:
+    """What a folder holds: MNIST IDX files, .wav files, or class sub-folders of images."""
+    if any(p.glob("*-images-idx3-ubyte*")):
+        return "mnist"
+    if next(p.rglob("*.wav"), None) is not None:
+        return "wav"
+    from tinyopt.data.images import image_files
+
+    if image_files(p):
+        return "images"
+    raise DataError("the folder holds no MNIST IDX files, .wav files or class sub-folders of images",
+                    path=str(p), fix=_SPEC_HELP)
 
 
 def open_data(spec: str, *, seed: int = 0, val: float = 0.2) -> TrainingData:
@@ -217,4 +225,5 @@ def _project_data(path: str) -> TrainingData:
                         splits.val.y, list(splits.train.classes), str(path))
 
 
-__all__ = ["SOURCES", "TrainingData", "fit_samples", "load_dataset", "open_data", "parse_spec", "to_model_layout"]
+__all__ = ["SOURCES", "TrainingData", "fit_samples", "load_dataset", "open_data", "parse_spec",
+           "to_model_layout"]

@@ -35,47 +35,53 @@ def load_image_folder(folder: str | os.PathLike, size: tuple[int, int] | None = 
     """Every image under ``folder/<class>/`` as (N, H, W, C) float32 in [0, 1]; classes sorted by name."""
     root = Path(folder)
     if not root.is_dir():
-        raise DataError("is not a folder", path=folder, fix="point at a folder with one sub-folder of images per class")
+        raise DataError("is not a folder", path=folder,
+                        fix="point at a folder with one sub-folder of images per class")
     from tinyopt._extras import require
 
     require("PIL", "reading images")  # Pillow, in the [data] extra
     from PIL import Image
+
     by_class = image_files(root)
     if not by_class:
         raise DataError("no images in class sub-folders", path=folder,
-                        fix=f"put images ({', '.join(SUFFIXES[:4])}, ...) in one sub-folder per class: {root}/cat/1.png")
+                        fix=f"put images ({', '.join(SUFFIXES[:4])}, ...) in one sub-folder per class: "
+                            f"{root}/cat/1.png")
     total = sum(len(v) for v in by_class.values())
     if total > MAX_FILES:
         raise DataError(f"{total} images, more than {MAX_FILES}", path=folder, fix="use a smaller folder")
-    images, labels = [], []
-    for label, files in enumerate(by_class.values()):
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    if im.width * im.height > MAX_PIXELS:
-                        raise DataError(f"{im.width}x{im.height} pixels, more than {MAX_PIXELS}", path=f,
-                                        fix="resize the image")
-                    im.load()
-                    images.append(im.copy())
-            except DataError:
-                raise
-            except Exception as e:  # Pillow raises many types on foreign or truncated bytes
-                raise DataError(f"not a readable image ({type(e).__name__}: {str(e)[:80]})", path=f,
-                                fix="remove or re-save the file") from None
-            labels.append(label)
+    files = [f for fs in by_class.values() for f in fs]
+    labels = [label for label, fs in enumerate(by_class.values()) for _ in fs]
+    images = [_open(Image, f) for f in files]
     grey = all(im.mode in ("1", "L", "I", "I;16", "F") for im in images)
-    mode = "L" if grey else "RGB"
     arrays = []
-    first = images[0].size
-    for im, f in zip(images, (f for fs in by_class.values() for f in fs)):
+    for im, f in zip(images, files):
         if size is not None:
             im = im.resize((int(size[1]), int(size[0])), Image.BILINEAR)
-        elif im.size != first:
-            raise DataError(f"{im.size[0]}x{im.size[1]} pixels, the first image is {first[0]}x{first[1]}",
-                            path=f, fix="resize the images to one size (or give a size to load_image_folder)")
-        a = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+        elif im.size != images[0].size:
+            w, h = images[0].size
+            raise DataError(f"{im.size[0]}x{im.size[1]} pixels, the first image is {w}x{h}", path=f,
+                            fix="resize the images to one size (or give a size to load_image_folder)")
+        a = np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
         arrays.append(a[..., None] if grey else a)
     return Dataset(np.stack(arrays), np.asarray(labels, np.int64), list(by_class), str(folder))
+
+
+def _open(pil, f: Path):
+    """One decoded image (``pil``: Pillow's Image module); a bomb or foreign bytes is a DataError naming
+    the file."""
+    try:
+        with pil.open(f) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise DataError(f"{im.width}x{im.height} pixels, more than {MAX_PIXELS}", path=f,
+                                fix="resize the image")
+            im.load()
+            return im.copy()
+    except DataError:
+        raise
+    except Exception as e:  # Pillow raises many types on foreign or truncated bytes
+        raise DataError(f"not a readable image ({type(e).__name__}: {str(e)[:80]})", path=f,
+                        fix="remove or re-save the file") from None
 
 
 __all__ = ["SUFFIXES", "image_files", "load_image_folder"]
