@@ -89,12 +89,6 @@ static inline tinyopt_window tinyopt_pool_window(const tinyopt_pool_params *p, i
 }
 
 typedef struct {
-    int channels, count;        /* reduce count = H*W pixels of `channels` values each */
-    int32_t input_zero_point, output_zero_point, multiplier;
-    int shift;
-} tinyopt_mean_params;
-
-typedef struct {
     int rows, depth;
     int32_t input_multiplier;
     int input_left_shift;
@@ -117,7 +111,6 @@ void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_
 void tinyopt_average_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
 void tinyopt_max_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
 void tinyopt_add(const tinyopt_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
-void tinyopt_mean(const tinyopt_mean_params *p, const int8_t *in, int8_t *out);
 void tinyopt_softmax(const tinyopt_softmax_params *p, const int8_t *in, int8_t *out);
 
 #endif
