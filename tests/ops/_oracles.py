@@ -170,3 +170,73 @@ def assert_torch_matches(module, shape, batch: int = 3, atol: float = 1e-5, seed
     got = Interpreter(g).run(to_nhwc(x.numpy()))[0]
     np.testing.assert_allclose(from_graph_layout(got, want.shape), want, atol=atol, rtol=1e-5)
     return g
+
+
+def random_broadcast_pair(rng: np.random.Generator, max_rank: int = 5) -> tuple[tuple, tuple]:
+    """Two shapes that broadcast (TFLite's right-aligned rules), batch 1 on the longer; either may be
+    shorter or have unit axes."""
+    rank = int(rng.integers(1, max_rank + 1))
+    out = (1, *(int(d) for d in rng.integers(1, 6, size=rank - 1)))
+
+    def operand():
+        keep = int(rng.integers(1, rank + 1))  # trailing axes it has
+        dims = [d if rng.random() < 0.6 else 1 for d in out[rank - keep:]]
+        return tuple(dims)
+
+    a, b = operand(), operand()
+    if rng.random() < 0.5:
+        a = out  # one operand often has the full shape
+    if len(a) < len(b):
+        a, b = b, a
+    a = (1,) * (rank - len(a)) + a  # the activation side keeps the batch axis
+    return a, b
+
+
+def random_binary(op: str, seed: int, int8: bool, same_quant: bool = False, attrs: dict | None = None,
+                  max_rank: int = 5, positive_b: bool = False):
+    """A one-node broadcasting binary graph (input 2 a constant on some seeds; as an activation it keeps a
+    leading batch axis) and its input rows. ``positive_b``: input 2 above its zero point (a divisor)."""
+    rng = np.random.default_rng(seed)
+    sa, sb = random_broadcast_pair(rng, max_rank)
+    constant = bool(rng.random() < 0.3)
+    if not constant and len(sb) < len(sa):
+        sb = (1, *sb)
+    rows_b = (4, *sb[1:])
+    if int8:
+        qs = [(float(rng.uniform(0.01, 0.2)), int(rng.integers(-20, 21))) for _ in range(3)]
+        if same_quant:
+            qs = [qs[0]] * 3
+        lo = qs[1][1] + 1 if positive_b else -128
+        data = rng.integers(lo, 128, size=sb).astype(np.int8) if constant else None
+        a, b, y = qtensor("a", sa, *qs[0]), qtensor("b", sb, *qs[1], data=data), qtensor("y", (1,), *qs[2])
+        xa = random_int8(rng, (4, *sa[1:]))
+        xb = rng.integers(lo, 128, size=rows_b).astype(np.int8)
+    else:
+        def draw(shape):
+            if positive_b:
+                return (rng.uniform(0.5, 2, size=shape) * rng.choice([-1, 1], size=shape)).astype(np.float32)
+            return rng.normal(size=shape).astype(np.float32)
+
+        a, b, y = Tensor("a", sa), Tensor("b", sb, data=draw(sb) if constant else None), Tensor("y", (1,))
+        xa, xb = rng.normal(size=(4, *sa[1:])).astype(np.float32), draw(rows_b)
+    g = single_op_model(op, [a, b], y, attrs)
+    return g, [xa] if constant else [xa, xb]
+
+
+def branch_graph(op: str, x_shape, axes, attrs: dict | None = None, int8: bool = True, swap: bool = False,
+                 qx=(0.05, -3), qy=None, reducer: str = "REDUCE_MAX") -> Graph:
+    """x -> ``reducer`` over ``axes`` (keep_dims) -> r; ``op``(x, r) (or (r, x)): a one-input, one-output
+    graph in which a binary operator broadcasts one activation onto another (what the C library runs)."""
+    from tinyopt.graph.ir import Node
+
+    g = Graph("branch")
+    qy = qy or qx
+    mk = (lambda n, s, q: qtensor(n, s, *q)) if int8 else (lambda n, s, q: Tensor(n, s))
+    g.add_tensor(mk("x", x_shape, qx))
+    g.add_tensor(const_i32("axes", axes))
+    g.add_tensor(mk("r", (1,), qx))
+    g.add_tensor(mk("y", (1,), qy))
+    g.add_node(Node("r", reducer, ["x", "axes"], ["r"], {"keep_dims": True}))
+    g.add_node(Node("y", op, ["r", "x"] if swap else ["x", "r"], ["y"], dict(attrs or {})))
+    g.inputs, g.outputs = ["x"], ["y"]
+    return g.infer_shapes().validate()

@@ -20,7 +20,7 @@ class ReduceMax(Reducer):
     quant = QuantRule(output="input")
     c_op = 1
     onnx = ("ReduceMax",)
-    torch_functions = ("amax",)
+    torch_functions = ("amax", "max")
 
     def prepare(self, graph, node, is_int):
         p = self.prepare_reduce(graph, node, is_int)
@@ -44,5 +44,21 @@ class ReduceMax(Reducer):
         return self.onnx_reduce(cv, node, name, a, ins, axes_input_from=18)
 
     def from_torch_function(self, cv, n, key, name, out_shape):
+        if key == "max":
+            return self._torch_max(cv, n, name)
+        return self.torch_reduce(cv, n, name)
+
+    def _torch_max(self, cv, n, name):
+        """torch.max(x, other) is MAXIMUM; torch.max(x) the maximum of every element."""
+        from tinyopt.graph.torch_import import Val
+        from tinyopt.ops import _broadcast
+        from tinyopt.ops.maximum import Maximum
+
+        other = cv.val(cv.arg(n)(1, "dim", n.kwargs.get("other")))
+        if isinstance(other, Val):
+            return _broadcast.build(cv.b, name, Maximum.name, cv.val(n.args[0]), other)
+        if other is not None:
+            cv.b.unsupported("torch.max(x, dim), which returns values and indices",
+                             "use torch.amax(x, dim) for the values, torch.argmax(x, dim) for the indices")
         return self.torch_reduce(cv, n, name)
 
