@@ -336,7 +336,7 @@ class _FxConverter:
         if n.op == "call_method":
             key = n.target
         else:
-            key = _function_keys().get(n.target)
+            key = _function_keys().get(n.target) or _library_key(n.target)
             if key is None:
                 return self.b.unsupported(f"function {getattr(n.target, '__name__', n.target)} is not supported")
         key = key[:-1] if key.endswith("_") and not key.startswith("_") else key  # in-place variants
@@ -351,7 +351,9 @@ class _FxConverter:
 
 # Calls that compute their input unchanged at inference (no operator).
 PASS_THROUGH_MODULES = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity")
-PASS_THROUGH_FUNCTIONS = ("dropout", "contiguous", "clone", "detach")
+# A dotted name is a library's function (see ``_library_key``): torchvision's stochastic depth is the
+# identity at inference, like dropout.
+PASS_THROUGH_FUNCTIONS = ("dropout", "contiguous", "clone", "detach", "torchvision.ops.stochastic_depth")
 
 
 def _function_keys() -> dict:
@@ -373,3 +375,15 @@ def _function_keys() -> dict:
 
 
 _KEYS: dict | None = None
+
+
+def _library_key(target) -> str | None:
+    """The dotted name (``package.module.function``) under which a record or the pass-through list names
+    ``target``, looked up in modules the model has already imported (nothing is imported here)."""
+    import sys
+
+    for key in (*ops.doors().torch_functions, *PASS_THROUGH_FUNCTIONS):
+        module, _, attr = key.rpartition(".")
+        if module and getattr(sys.modules.get(module), attr, None) is target:
+            return key
+    return None
