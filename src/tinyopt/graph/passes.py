@@ -79,7 +79,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
             continue
         gamma, beta, mean, var = (g.tensors[t] for t in bn.inputs[1:5])
         w = g.tensors[p.inputs[1]]
-        b = g.tensors[p.inputs[2]] if len(p.inputs) > 2 and p.inputs[2] else None
+        bi = rec.bias_input  # 2 for most layers; a transposed convolution's bias is operand 3
+        b = g.tensors[p.inputs[bi]] if len(p.inputs) > bi and p.inputs[bi] else None
         axis = rec.weight_axis
         cout = w.shape[axis]
         known = all(t.data is not None for t in (gamma, beta, mean, var, w)) and (b is None or b.data is not None)
@@ -95,7 +96,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
         g.add_tensor(Tensor(w_name, w.shape, w.dtype, data=new_w, constant=True))
         b_name = g.unique_name(f"{p.name}/bias_folded")
         g.add_tensor(Tensor(b_name, (cout,), w.dtype, data=new_b, constant=True))
-        p.inputs = [p.inputs[0], w_name, b_name]
+        p.inputs = [*p.inputs, *[""] * (bi + 1 - len(p.inputs))]
+        p.inputs[1], p.inputs[bi] = w_name, b_name
         _merge_forward(g, p, bn)
         consumers = g.consumers()
         producers = g.producers()

@@ -22,11 +22,18 @@ def is_integer_node(graph: Graph, node: Node) -> bool:
     return ops.get(node.op).is_integer(graph, node)
 
 
+def data_input(graph: Graph, node: Node):
+    """The tensor a node computes on, whose dtype picks the kernel: its first non-constant input (most
+    operators' input 0; a transposed convolution's comes after its output shape and weights), else input 0."""
+    ins = [graph.tensors[t] for t in node.inputs if t]
+    return next((t for t in ins if not t.constant), ins[0] if ins else None)
+
+
 def prepare_node(graph: Graph, node: Node) -> OpData:
     """All parameters the kernel of ``node`` needs, computed as TFLM's Prepare does."""
     index = next((i for i, n in enumerate(graph.nodes) if n is node), "?")
     rec = ops.get(node.op, path=graph.source, where=f"node {index} '{node.name}'")
-    x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+    x = data_input(graph, node) if node.inputs and node.inputs[0] else None
     if x is None:
         fail(graph, node, "has no input", "repair or re-export the model")
     is_int = rec.is_integer(graph, node)
@@ -36,4 +43,4 @@ def prepare_node(graph: Graph, node: Node) -> OpData:
     return rec.prepare(graph, node, is_int)
 
 
-__all__ = ["activation_range_quantized", "is_integer_node", "prepare_node", "tensor_qparams"]
+__all__ = ["activation_range_quantized", "data_input", "is_integer_node", "prepare_node", "tensor_qparams"]

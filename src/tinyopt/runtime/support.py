@@ -16,7 +16,7 @@ from tinyopt import ops
 from tinyopt.errors import ConfigError, TinyoptError
 from tinyopt.graph.ir import Graph, Node
 from tinyopt.ops._common import INTEGER_ACTIVATIONS
-from tinyopt.runtime.prepare import prepare_node
+from tinyopt.runtime.prepare import data_input, prepare_node
 
 TARGETS = ("tflm", "tinyopt-c")
 
@@ -63,7 +63,7 @@ def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
             return False, f"{node.op} is not a TFLite operator; {rec.missing_fix}"
         return False, f"{node.op} is not among the TFLM kernels tinyopt checks ({', '.join(tflm_ops())})"
     ins = graph.node_inputs(node)
-    x = ins[0]
+    x = data_input(graph, node)
     dtypes = {t.dtype for t in [x, *(graph.tensors[o] for o in node.outputs)] if t is not None}
     bad = sorted(dtypes - {"float32", "int8"})
     if bad:
@@ -89,7 +89,8 @@ def tflm_ops() -> tuple[str, ...]:
 def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     from tinyopt.export.c.params import prepare
 
-    dtypes = sorted({graph.tensors[t].dtype for t in [node.inputs[0], *node.outputs] if t} - {"int8"})
+    tensors = [data_input(graph, node) if node.inputs else None, *(graph.tensors[t] for t in node.outputs if t)]
+    dtypes = sorted({t.dtype for t in tensors if t is not None} - {"int8"})
     if dtypes:
         return False, f"dtype {', '.join(dtypes)}: the C library runs int8 only; convert the model first"
     try:
@@ -107,7 +108,7 @@ def check_support(graph: Graph, target: str = "tflm") -> list[OpSupport]:
     check = _tflm_node if target == "tflm" else _c_node
     rows = []
     for i, node in enumerate(graph.nodes):
-        x = graph.tensors[node.inputs[0]] if node.inputs and node.inputs[0] else None
+        x = data_input(graph, node) if node.inputs and node.inputs[0] else None
         ok, why = check(graph, i, node)
         rows.append(OpSupport(i, node.name, node.op, x.dtype if x is not None else "-", ok, why))
     return rows
