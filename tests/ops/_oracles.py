@@ -240,3 +240,22 @@ def branch_graph(op: str, x_shape, axes, attrs: dict | None = None, int8: bool =
     g.add_node(Node("y", op, ["r", "x"] if swap else ["x", "r"], ["y"], dict(attrs or {})))
     g.inputs, g.outputs = ["x"], ["y"]
     return g.infer_shapes().validate()
+
+
+def random_unary(op: str, seed: int, int8: bool = False, low: float | None = None, qout=None):
+    """A one-node element-wise graph of rank 1-5 and its rows (float values above ``low`` if given; int8
+    values at or above the input zero point when ``low`` is given)."""
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(1, 6))
+    shape = (1, *(int(d) for d in rng.integers(1, 7, size=rank - 1)))
+    if int8:
+        s, z = float(rng.uniform(0.005, 0.2)), int(rng.integers(-100, 60))
+        so, zo = qout or (float(rng.uniform(0.01, 0.5)), int(rng.integers(-128, 0)))
+        x, y = qtensor("x", shape, s, z), qtensor("y", (1,), so, zo)
+        xs = rng.integers(z if low is not None else -128, 128, size=(6, *shape[1:])).astype(np.int8)
+        xs[0].flat[0] = z if low is not None else xs[0].flat[0]  # the zero point itself
+    else:
+        x, y = Tensor("x", shape), Tensor("y", (1,))
+        xs = (rng.uniform(low, low + 4, size=(6, *shape[1:])) if low is not None
+              else rng.normal(size=(6, *shape[1:])) * 2).astype(np.float32)
+    return single_op_model(op, [x], y), xs
