@@ -10,6 +10,10 @@ Layout bookkeeping: every value remembers how its framework shape maps onto its 
   holds its elements in (h, w, c) order, ``graph[i] = framework[perm[i]]``. The next dense layer absorbs
   the permutation into its weight columns, which is what TFLite converters do, so the NHWC graph
   computes exactly what the framework computes.
+- ``grouped``: framework (N, g1, ..., gk, H, W) ↔ graph (1, H, W, g1 * ... * gk): the channels viewed as
+  groups (``x.view(b, g, c // g, h, w)``), with ``perm`` the channel order a transpose of the groups left
+  (graph channel j holds framework channel perm[j]); reshaping back to (N, C, H, W) gathers the channels
+  into that order (a channel shuffle). Only reshapes and transposes of the groups apply to it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class Val:
     """A framework value: its graph tensor, the layout mapping and the framework shape."""
 
     name: str
-    layout: str  # "nchw" | "ncl" | "plain"
+    layout: str  # "nchw" | "ncl" | "plain" | "grouped"
     shape: tuple[int, ...]  # framework (channels-first) shape, batch 1
     perm: np.ndarray | None = None
 
@@ -114,6 +118,8 @@ class NchwBuilder:
              perm: np.ndarray | None = None, outputs: int = 1) -> Val | list[Val]:
         """Add node ``op`` and its output (shape inferred); the output keeps ``layout`` (and ``perm``).
         ``outputs`` > 1 (SPLIT, UNPACK): that many outputs, returned as a list."""
+        if layout == "grouped":
+            self.unsupported(f"{op} on channels viewed as groups", "reshape them back to (N, C, H, W) first")
         outs = [self.g.add_tensor(Tensor(self.g.unique_name(name if outputs == 1 else f"{name}_{k}"), (1,))).name
                 for k in range(outputs)]
         node_name, i = name, 1
@@ -183,24 +189,40 @@ def torch_pads(padding, kernel, dilation, n: int) -> tuple[int, int, int, int]:
     return (0, 0, p[0], p[0]) if n == 1 else (p[0], p[0], p[1], p[1])
 
 
-def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) -> Graph:
-    """Trace ``module`` with torch.fx and convert it to a float Graph (BN kept: see ``passes``).
+def _input_shapes(input_shape, label: str) -> list[tuple[int, ...]]:
+    """One shape, or a list of shapes (a model with several inputs), each 1 to 3 positive ints."""
+    shapes = list(input_shape) if isinstance(input_shape, (tuple, list)) and input_shape and all(
+        isinstance(s, (tuple, list)) for s in input_shape) else [input_shape]
+    for shape in shapes:
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else ()
+        if not shape or len(shape) > 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                                  for d in shape):
+            raise ModelFormatError(f"input_shape must be 1 to 3 positive integers without the batch, got "
+                                   f"{input_shape!r}", where=label,
+                                   fix="give e.g. (1, 28, 28), (3, 128) or (784,); a list of such for several inputs")
+    return [tuple(s) for s in shapes]
 
-    ``input_shape`` excludes the batch and is in PyTorch order: (C, H, W), (C, L) or (N,). 4-D outputs
-    come out NHWC. The module's train/eval state is left as it was.
+
+def from_torch(module, input_shape, name: str | None = None, fold_bn: bool = True) -> Graph:
+    """Trace ``module`` with torch.fx and convert it to a float Graph, batch norm folded into the layer
+    before it (as an ONNX export in eval mode folds it), so both doors count the same network alike.
+
+    ``input_shape`` excludes the batch and is in PyTorch order: (C, H, W), (C, L) or (N,); a list of such
+    shapes for a model with several inputs. 4-D outputs come out NHWC. The module's train/eval state is
+    left as it was. ``fold_bn=False`` keeps BATCH_NORM nodes (what training-time analyses see).
     """
     import torch
     import torch.fx
 
     label = name or type(module).__name__
+    if isinstance(module, torch.jit.ScriptModule):
+        raise UnsupportedOpError("a TorchScript module cannot be traced into its layers", where=label,
+                                 fix="load the model's Python definition through the file.py:factory door "
+                                     "(with --checkpoint for its weights), or export it to ONNX and load that")
     if not isinstance(module, torch.nn.Module):
         raise ModelFormatError(f"expected a torch.nn.Module, got {type(module).__name__}", where=label,
                                fix="pass the model object")
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
-    if not shape or len(shape) > 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                                              for d in shape):
-        raise ModelFormatError(f"input_shape must be 1 to 3 positive integers without the batch, got "
-                               f"{input_shape!r}", where=label, fix="give e.g. (1, 28, 28), (3, 128) or (784,)")
+    shapes = _input_shapes(input_shape, label)
     if type(module).__module__.startswith("torch.nn.modules") and not isinstance(
             module, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)):
         module = torch.nn.Sequential(module)  # fx traces into the root: keep a lone layer a leaf
@@ -213,18 +235,26 @@ def from_torch(module, input_shape: tuple[int, ...], name: str | None = None) ->
                                      where=label, fix="remove data-dependent control flow from forward(), "
                                      "or export the model to ONNX and load that") from None
         gm.eval()
+        examples = [torch.zeros(1, *s) for s in shapes]
         try:
             with torch.no_grad():
-                module(torch.zeros(1, *shape))  # fails fast and plainly (fx's error path is slow)
-                _ShapeRecorder(gm).run(torch.zeros(1, *shape))
+                module(*examples)  # fails fast and plainly (fx's error path is slow)
+                _ShapeRecorder(gm).run(*examples)
         except Exception as e:
-            raise ModelFormatError(f"the model does not run on an input of shape {[1, *shape]}: "
+            given = [[1, *s] for s in shapes]
+            what = f"an input of shape {given[0]}" if len(given) == 1 else f"inputs of shapes {given}"
+            raise ModelFormatError(f"the model does not run on {what}: "
                                    f"{str(e).splitlines()[0] if str(e) else e!r}", where=label,
                                    fix="check input_shape (PyTorch order, no batch)") from None
     finally:
         for m, mode in modes.items():
             m.train(mode)
-    return _FxConverter(gm, label).run(shape)
+    graph = _FxConverter(gm, label).run(shapes)
+    if not fold_bn:
+        return graph
+    from tinyopt.graph.passes import fold_batchnorm
+
+    return fold_batchnorm(graph)
 
 
 def _shape_recorder_class():
@@ -259,14 +289,16 @@ class _FxConverter:
         self.b = NchwBuilder(label, None, "torch")
         self.env: dict = {}
 
-    def run(self, shape) -> Graph:
+    def run(self, shapes: list[tuple[int, ...]]) -> Graph:
         b = self.b
         for n in self.gm.graph.nodes:
             b.where = f"node '{n.name}' ({self._describe(n)})"
             if n.op == "placeholder":
-                if b.g.inputs:
-                    b.unsupported("a second model input", "give the model a single tensor input")
-                self.env[n] = b.input(n.name, (1, *shape))
+                k = len(b.g.inputs)
+                if k >= len(shapes):
+                    b.unsupported(f"model input {k + 1} without a shape",
+                                  f"give one input shape per forward() argument ({k + 1} or more)")
+                self.env[n] = b.input(n.name, (1, *shapes[k]))
             elif n.op == "output":
                 outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else [n.args[0]]
                 vals = [self.env.get(o) for o in outs]

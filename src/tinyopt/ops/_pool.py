@@ -99,7 +99,10 @@ class Pool(Op):
 
 
 def build(b, name: str, x, kind: str, kernel, stride, pads, ceil_mode=False, count_include_pad=True):
-    """Framework pooling (pads t, b, l, r) → MAX/AVERAGE_POOL_2D with SAME/VALID, or PAD + VALID."""
+    """Framework pooling (pads t, b, l, r; ceil_mode; count_include_pad) → MAX/AVERAGE_POOL_2D with SAME or
+    VALID, behind a PAD where TFLite's own padding differs: a max pool pads with the lowest value
+    (PADV2: a padded tap never wins), an average pool that counts its pads with zeros (PAD). What no
+    padding reproduces (an average that skips its pads unlike SAME) is refused, saying why."""
     from tinyopt.ops import average_pool_2d, max_pool_2d, pad
 
     if len(kernel) == 1:
@@ -108,15 +111,8 @@ def build(b, name: str, x, kind: str, kernel, stride, pads, ceil_mode=False, cou
         kernel, stride, pads = (1, kernel[0]), (1, stride[0]), (0, 0, *pads[-2:])
     elif x.layout != "nchw":
         b.unsupported(f"a 2-D pooling on a {len(x.shape)}-D input")
-    any_pad = any(pads)
-    if kind == "MAX":
-        x, mode = pad.resolve_padding(b, name, x, kernel, stride, (1, 1), pads, False, ceil_mode)
-    elif any_pad and count_include_pad:  # zeros count: explicit PAD then VALID
-        if ceil_mode:
-            b.unsupported("average pooling with ceil_mode and padding")
-        x, mode = pad.build(b, f"{name}/pad", x, pads), "VALID"
-    else:  # TFLite's SAME average pool divides by the in-bounds count, like count_include_pad=False
-        x, mode = pad.resolve_padding(b, name, x, kernel, stride, (1, 1), pads, False, ceil_mode)
+    mode = "max" if kind == "MAX" else "avg_include" if count_include_pad else "avg_exclude"
+    x, padding = pad.resolve_padding(b, name, x, kernel, stride, (1, 1), pads, True, ceil_mode, mode=mode)
     op = (max_pool_2d.MaxPool2D if kind == "MAX" else average_pool_2d.AveragePool2D).name
-    attrs = {"filter": tuple(kernel), "stride": tuple(stride), "padding": mode, "activation": "NONE"}
+    attrs = {"filter": tuple(kernel), "stride": tuple(stride), "padding": padding, "activation": "NONE"}
     return b.emit(name, op, [x.name], attrs, x.layout)

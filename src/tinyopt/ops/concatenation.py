@@ -1,5 +1,7 @@
 """CONCATENATION: inputs joined along ``axis``. TFLM's int8 kernel copies bytes, so every input must carry
-the output's scale and zero point (``convert`` requantizes those that do not, as the TFLite converter does)."""
+the output's scale and zero point (``convert`` requantizes those that do not, as the TFLite converter does).
+TFLM takes at most 10 inputs and no fused activation (its Prepare refuses one: the passes never fuse into
+it). In the C library each input's run of bytes is copied per outer index (kernels/concatenation.c)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
+
+MAX_INPUTS = 10  # TFLM's concatenation.cc kMaxInputNum
 
 
 @dataclass(kw_only=True)
@@ -24,9 +28,10 @@ class Concatenation(Op):
     options = Options(10, (scalar("axis", 0, "i32", 0, -1), activation("activation", 1)))
     arity = (1, 1 << 16)
     data_inputs = None
-    fused_activation = True
+    fused_activation = False  # the attribute is read and written, but TFLM refuses anything but NONE
     int8_version = 2
     quant = QuantRule(inputs_as_output=True, constants="output")
+    c = CKernel("concatenation", "concatenation_params")
     onnx = ("Concat",)
     torch_functions = ("cat", "concat")
     spec_layers = {"concat": frozenset({"from", "axis"})}
@@ -57,6 +62,12 @@ class Concatenation(Op):
         axis = int(node.attrs.get("axis", -1))
         if not -len(x.shape) <= axis < len(x.shape):
             c.fail(graph, node, f"axis {axis} is out of range for rank {len(x.shape)}", "fix the axis")
+        if len(node.inputs) > MAX_INPUTS:
+            c.unsupported(graph, node, f"{len(node.inputs)} inputs", f"TFLM concatenates at most {MAX_INPUTS}: "
+                          "concatenate in stages")
+        if (node.attrs.get("activation", "NONE") or "NONE") != "NONE":
+            c.unsupported(graph, node, f"a fused {node.attrs['activation']} (TFLM's kernel takes none)",
+                          "apply the activation as its own operator after the concatenation")
         p = c.output_range(graph, node, is_int)
         if is_int:
             out = c.scalar_qparams(graph, node, node.outputs[0])
@@ -74,6 +85,14 @@ class Concatenation(Op):
             return c.clamp_float(y, p)
         return np.clip(y, p.output_activation_min, p.output_activation_max).astype(np.int8)
 
+    def pack_c(self, graph, index, node):
+        from tinyopt.ops.split import pack_runs
+
+        p = self.prepare(graph, node, True)
+        check_operands(graph, index, node)
+        return pack_runs(graph, index, node, "concatenation", graph.tensors[node.outputs[0]].shape, p.axis,
+                         [graph.tensors[t].shape[p.axis] for t in node.inputs])
+
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
         return build(cv.b, name, [cv.val(t) for t in ins], a["axis"])
@@ -86,6 +105,17 @@ class Concatenation(Op):
         srcs = sb.sources(layer)
         return Node(lname, self.name, [x.name, *srcs], [sb.out(lname)],
                     {"axis": int(layer.get("axis", -1)), "activation": fused})
+
+
+def check_operands(graph, index: int, node: Node) -> None:
+    """The C kernel takes its operands from the arena: a constant operand cannot be one."""
+    from tinyopt.errors import UnsupportedOpError
+    from tinyopt.export.c.params import where
+
+    for t in node.inputs:
+        if graph.tensors[t].constant:
+            raise UnsupportedOpError(f"constant operand '{t}' of a concatenation", path=graph.source,
+                                     where=where(index, node), fix="concatenate activations only")
 
 
 def build(b, name: str, xs: list, axis: int):

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Graph, Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, Options, QuantRule, register
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
 
 
 @dataclass(kw_only=True)
@@ -34,6 +34,7 @@ class Pad(Op):
     arity = (2, 2)
     int8_version = 2
     quant = QuantRule(output="input")
+    c = CKernel("pad", "pad_params")
     onnx = ("Pad",)
     torch_modules = ("ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d")
     torch_functions = ("pad",)
@@ -84,6 +85,27 @@ class Pad(Op):
         pads[0] = (0, 0)  # graph axis 0 is the batch: rows are never padded together
         return np.pad(x, pads, constant_values=np.asarray(p.pad_value).astype(x.dtype))
 
+    def pack_c(self, graph, index, node):
+        """The output starts as the pad value; input row (i0..i3) lands at the output offset of its first
+        element, its pads before added on every axis."""
+        from tinyopt.errors import UnsupportedOpError
+        from tinyopt.export.c import params as cp
+        from tinyopt.ops import _movement as mv
+
+        p = self.prepare(graph, node, True)
+        mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if len(x.shape) > 5:
+            raise UnsupportedOpError(f"a rank-{len(x.shape)} pad", path=graph.source, where=cp.where(index, node),
+                                     fix="pad tensors of at most 5 dimensions (as TFLM)")
+        lead = 5 - len(x.shape)
+        steps = mv.row_strides(y.shape)
+        start = sum(int(b) * s for (b, _), s in zip(p.paddings, steps))
+        count = np.asarray([1] * lead + list(x.shape), np.int64)
+        step = np.asarray([0] * lead + steps, np.int64)
+        ints = {"value": int(p.pad_value), "out_size": y.size, "start": start}
+        return cp.OpParams("pad", ints, {"count": ("int32_t", count), "step": ("int32_t", step)})
+
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
         x = cv.val(ins[0])
@@ -122,41 +144,132 @@ class Pad(Op):
                      (0, 0, *pad) if len(pad) == 2 else (pad[2], pad[3], pad[0], pad[1]))
 
 
-def build(b, name: str, x, pads):
-    """Zero padding of a framework value's spatial axes, pads (top, bottom, left, right)."""
-    t, bottom, left, r = pads
+def build(b, name: str, x, pads, value: str | None = None):
+    """Padding of a framework value's spatial axes, pads (top, bottom, left, right): zeros (PAD), or the
+    float constant ``value`` (PADV2)."""
+    from tinyopt.ops.padv2 import PadV2
+
+    t, bottom, left, r = (int(v) for v in pads)
     if x.layout not in ("nchw", "ncl") or (x.layout == "ncl" and (t or bottom)):
         b.unsupported(f"spatial padding of a {len(x.shape)}-D tensor", "pad only (N, C, H, W) or (N, C, L)")
     p = np.array([[0, 0], [t, bottom], [left, r], [0, 0]], dtype=np.int32)
-    return b.emit(name, Pad.name, [x.name, b.const(f"{name}/paddings", p, "int32")], {}, x.layout)
+    ins = [x.name, b.const(f"{name}/paddings", p, "int32")]
+    if value is None:
+        return b.emit(name, Pad.name, ins, {}, x.layout)
+    return b.emit(name, PadV2.name, [*ins, value], {}, x.layout)
+
+
+# -- framework pads → TFLite's SAME / VALID, with a PAD in front where needed ----------------------------
+#
+# A window op is described per axis by what each output position computes from the real input: its
+# taps' first position (a convolution, whose padded taps are zeros, needs exactly the same taps), the
+# real range it covers (pooling) and its divisor (average pooling). A candidate (pads of a PAD in front,
+# then TFLite's VALID or SAME) is taken only when every window agrees: by construction, never a
+# different result.
+
+MODES = ("conv", "max", "avg_include", "avg_exclude")
+
+
+def framework_windows(size, k, s, d, lo, hi, ceil_mode, mode):
+    """What each output position of a PyTorch/ONNX window op computes on one axis.
+
+    >>> framework_windows(5, 3, 2, 1, 0, 0, True, "avg_include")  # the last window is cut at the end
+    [(0, 3, 3), (2, 5, 3), (4, 5, 1)]
+    """
+    eff = (k - 1) * d + 1
+    span = size + lo + hi - eff
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + lo:  # the last window must start inside (PyTorch's rule)
+        out -= 1
+    wins = []
+    for i in range(out):
+        st = i * s - lo
+        en = st + eff
+        if mode == "avg_include":
+            div = min(en, size + hi) - st
+        else:
+            div = min(en, size) - max(st, 0)
+        wins.append(_window(st, max(st, 0), min(en, size), div, mode))
+    return wins
+
+
+def _window(first, lo, hi, div, mode):
+    """A convolution is its first tap (padded taps are zeros on both sides); a max pool its real range
+    (padded taps never win); an average pool its real range and divisor."""
+    return (first,) if mode == "conv" else (lo, hi) if mode == "max" else (lo, hi, div)
+
+
+def tflite_windows(size, k, s, d, plo, phi, same, mode):
+    """The same description for TFLite's VALID / SAME on the input padded by (plo, phi) (zeros, or the
+    lowest value for max pooling) — TFLite's average divides by the taps inside its own input."""
+    eff = (k - 1) * d + 1
+    t = size + plo + phi
+    out = -(-t // s) if same else (t - eff) // s + 1
+    before = max((out - 1) * s + eff - t, 0) // 2 if same else 0
+    wins = []
+    for i in range(max(out, 0)):
+        st = i * s - before - plo  # in input coordinates
+        en = st + eff
+        div = min(en, size + phi) - max(st, -plo)
+        wins.append(_window(st, max(st, 0), min(en, size), div, mode))
+    return wins
+
+
+def axis_choice(size, k, s, d, lo, hi, ceil_mode, mode, same, allow_pad):
+    """The first pads (before, after) for which TFLite's VALID/SAME computes the framework's windows."""
+    want = framework_windows(size, k, s, d, lo, hi, ceil_mode, mode)
+    eff = (k - 1) * d + 1
+    extra = max(0, (len(want) - 1) * s + eff - (size + lo + hi))  # ceil_mode: the last window exists
+    options = [(0, 0)]
+    if allow_pad:
+        options += [(lo, hi), (lo, hi + extra)] if mode in ("conv", "max") else [(lo, hi)]
+    for plo, phi in options:
+        if tflite_windows(size, k, s, d, plo, phi, same, mode) == want:
+            return plo, phi
+    return None
 
 
 def resolve_padding(b, name: str, x, kernel, stride, dilation, pads, allow_pad: bool, ceil_mode: bool = False,
-                    same_ok: bool = True):
-    """Map explicit framework pads (t, b, l, r) to VALID, SAME (when identical to TFLite's) or PAD + VALID."""
+                    same_ok: bool = True, mode: str = "conv"):
+    """Explicit framework pads (t, b, l, r) → (value, "VALID" | "SAME"): no PAD when TFLite's own padding
+    computes the same windows, else a PAD in front (zeros; PADV2 with the lowest value for max pooling).
+    ``mode``: conv (zero padded taps count), max, avg_include / avg_exclude (count_include_pad)."""
     from tinyopt.graph.torch_import import to_graph_shape
+    from tinyopt.ops.padv2 import lowest_value
 
     h, w = to_graph_shape(x.shape, x.layout)[1:3]
     t, bottom, left, r = (int(p) for p in pads)
-    want = []
-    for size, k, s, d, lo, hi in ((h, kernel[0], stride[0], dilation[0], t, bottom),
-                                  (w, kernel[1], stride[1], dilation[1], left, r)):
-        eff = (k - 1) * d + 1
-        span = size + lo + hi - eff
-        out = (-(-span // s) if ceil_mode else span // s) + 1
-        if ceil_mode and (out - 1) * s >= size + lo:  # the last window must start inside
-            out -= 1
-        want.append(out)
-    same_out = [-(-h // stride[0]), -(-w // stride[1])]
-    same = (c.same_padding(h, kernel[0], stride[0], dilation[0], same_out[0])
-            + c.same_padding(w, kernel[1], stride[1], dilation[1], same_out[1]))
-    if not any((t, bottom, left, r)) and not ceil_mode:
-        return x, "VALID"
-    if same_ok and want == same_out and ((t, bottom, left, r) == same or (ceil_mode and t == left == 0
-                                                                          and same[0] == same[2] == 0)):
-        return x, "SAME"
-    if allow_pad and not ceil_mode:
-        return build(b, f"{name}/pad", x, (t, bottom, left, r)), "VALID"
-    return b.unsupported(f"padding {[t, bottom, left, r]} (ceil_mode={ceil_mode}) that is not TFLite's SAME "
-                         f"{list(same)} for this size and stride",
-                         "use padding 0, or the symmetric padding that equals SAME")
+    axes = ((h, kernel[0], stride[0], dilation[0], t, bottom), (w, kernel[1], stride[1], dilation[1], left, r))
+    found = {}
+    for same in ((False, True) if same_ok else (False,)):
+        per = [axis_choice(*ax, ceil_mode, mode, same, allow_pad) for ax in axes]
+        if None not in per:
+            found[same] = per
+    no_pad = [same for same, per in found.items() if per == [(0, 0), (0, 0)]]
+    if no_pad:
+        return x, "SAME" if no_pad[0] else "VALID"
+    if found:
+        same = False if False in found else True
+        (pt, pb), (pl, pr) = found[same]
+        value = lowest_value(b, name) if mode == "max" else None
+        return build(b, f"{name}/pad", x, (pt, pb, pl, pr), value), "SAME" if same else "VALID"
+    return _refuse(b, h, w, kernel, stride, (t, bottom, left, r), ceil_mode, mode)
+
+
+def _refuse(b, h, w, kernel, stride, pads, ceil_mode, mode):
+    """Say why no TFLite padding computes this window op, in the framework's words."""
+    if mode == "avg_exclude":
+        same = (c.same_padding(h, kernel[0], stride[0], 1, -(-h // stride[0]))
+                + c.same_padding(w, kernel[1], stride[1], 1, -(-w // stride[1])))
+        return b.unsupported(
+            f"average pooling with padding {list(pads)}, count_include_pad=False and ceil_mode={ceil_mode}: "
+            f"TFLite divides by the in-bounds taps only with its SAME padding ({list(same)} here)",
+            "use count_include_pad=True (the pads then count as zeros: PAD + VALID computes it exactly), or "
+            "the padding that equals SAME")
+    if mode == "avg_include":
+        return b.unsupported(
+            f"average pooling with padding {list(pads)}, count_include_pad=True and ceil_mode=True: the last "
+            "window's divisor counts the pads but not the part past them, which no TFLite padding reproduces "
+            "for this size and stride", "use ceil_mode=False, or an input size the windows tile exactly")
+    return b.unsupported(f"padding {list(pads)} that is not TFLite's SAME for this size and stride",
+                         "use padding 0 or the symmetric padding that equals SAME")

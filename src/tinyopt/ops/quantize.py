@@ -1,5 +1,6 @@
 """QUANTIZE: float32 → int8 (``round(x / scale) + zero_point``), or int8 → int8 with other parameters
-(a requantization, as TFLM's ``Requantize``)."""
+(a requantization, as TFLM's ``Requantize``). The C library runs the int8 → int8 case (its input and output
+are int8, so a float → int8 QUANTIZE never reaches it); element-wise, it may run in place."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, Options, register
+from tinyopt.ops._record import CKernel, Op, OpData, Options, register
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 
 
@@ -28,6 +29,7 @@ class Quantize(Op):
     options = Options(89)
     ops_per_element = 1
     quant = None  # convert inserts it; it has no float twin to convert
+    c = CKernel("quantize", "quantize_params")
 
     def check_dtypes(self, ins, out):
         x = ins[0]
@@ -57,3 +59,18 @@ class Quantize(Op):
             q = round_half_away(x.astype(np.float32) / np.float32(p.scale))
             out = np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
         return np.clip(out, -128, 127).astype(np.int8)
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.errors import UnsupportedOpError
+        from tinyopt.export.c import params as cp
+
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if x.dtype != "int8":
+            raise UnsupportedOpError(f"a QUANTIZE from {x.dtype}", path=graph.source, where=cp.where(index, node),
+                                     fix="the C library takes int8 input: convert with int8 input and output "
+                                         "(tinyopt convert's default)")
+        cp.check_int8(graph, index, node, [x, y])
+        p = self.prepare(graph, node, True)
+        ints = dict(size=y.size, input_zero_point=p.input_zero_point, output_zero_point=p.zero_point,
+                    multiplier=p.input_multiplier, shift=p.input_shift)
+        return cp.OpParams("quantize", ints, inplace="elementwise")

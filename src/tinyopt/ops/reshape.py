@@ -133,7 +133,10 @@ class Reshape(Op):
 
 
 def build(b, name: str, x, new_shape: tuple[int, ...]):
-    """Reshape to a framework shape: a flatten of channels-first data, or a plain reshape."""
+    """Reshape a framework value to a framework shape. Channels-first data keeps its NHWC graph tensor
+    where the bytes allow (a flatten; spatial axes regrouped with the channels kept; channels split into
+    groups, the "grouped" view that channel shuffles transpose); anything else goes through the framework
+    order explicitly (TRANSPOSE, RESHAPE, TRANSPOSE back), which is what the reshape means."""
     from tinyopt.graph.torch_import import Val, to_graph_shape
 
     new_shape = tuple(int(d) for d in new_shape)
@@ -145,14 +148,20 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
                                where=b.where, fix="fix the target shape")
     if new_shape == x.shape:
         return x
+    if x.layout == "grouped":
+        return _ungroup(b, name, x, new_shape)
     if x.layout == "ncl" and new_shape == (1, x.shape[1], 1, x.shape[2]):
         return Val(x.name, "nchw", new_shape)  # (N, C, L) as (N, C, 1, L): the same NHWC tensor
     if x.layout == "nchw" and x.shape[2] == 1 and new_shape == (1, x.shape[1], x.shape[3]):
         return Val(x.name, "ncl", new_shape)
+    if x.layout == "nchw" and len(new_shape) >= 5 and new_shape[-2:] == x.shape[2:]:
+        return Val(x.name, "grouped", new_shape)  # (N, g1, g2, ..., H, W): the channels split into groups
     if x.layout in ("nchw", "ncl"):
+        if len(new_shape) in (3, 4) and new_shape[1] == x.shape[1]:  # the spatial axes regrouped
+            layout = "nchw" if len(new_shape) == 4 else "ncl"
+            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
         if len(new_shape) != 2:
-            b.unsupported(f"a reshape of channels-first {list(x.shape)} to {list(new_shape)}",
-                          "only flatten (N, C, ...) to (N, C*...)")
+            return build(b, name, _framework_order(b, name, x), new_shape)
         if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
             raise ModelFormatError(f"a flatten of {list(x.shape)} is implausibly large for a microcontroller",
                                    path=b.g.source, where=b.where, fix="check the input shape")
@@ -162,11 +171,55 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
         return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", perm)
     if x.permuted and len(new_shape) != 2:
         b.unsupported(f"a reshape of a flattened channels-first tensor to {list(new_shape)}")
-    if len(new_shape) > 2:
-        layout = {4: "nchw", 3: "ncl"}.get(len(new_shape))
-        trivial = int(np.prod(new_shape[2:])) == 1 if layout else False  # (N, C) → (N, C, 1, 1)
-        if not trivial:
-            b.unsupported(f"a reshape of {list(x.shape)} into a channels-first {list(new_shape)}",
-                          "keep the model's reshapes to flattening")
-        return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+    if len(new_shape) in (3, 4):
+        layout = {4: "nchw", 3: "ncl"}[len(new_shape)]
+        if int(np.prod(new_shape[2:])) == 1:  # (N, C) → (N, C, 1, 1): the same bytes
+            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+        return _channels_first(b, name, x, new_shape)
     return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", x.perm)
+
+
+def _framework_order(b, name: str, x):
+    """A channels-first value as a plain tensor in the framework's own order (N, C, H, W) or (N, C, L)."""
+    from tinyopt.ops import transpose
+
+    if x.layout == "ncl":
+        _, ch, length = x.shape
+        x = b.emit(f"{name}/nlc", Reshape.name, [x.name], {"new_shape": (1, length, ch)}, "plain")
+        return transpose.build(b, f"{name}/ncl", x, [0, 2, 1])
+    _, ch, h, w = x.shape
+    from tinyopt.graph.torch_import import Val
+
+    hwc = Val(x.name, "plain", (1, h, w, ch))  # the graph tensor itself
+    return transpose.build(b, f"{name}/nchw", hwc, [0, 3, 1, 2], view=False)
+
+
+def _channels_first(b, name: str, x, new_shape):
+    """A plain tensor read as channels-first (N, C, H, W) or (N, C, L): the channels move last."""
+    from tinyopt.graph.torch_import import Val
+    from tinyopt.ops import transpose
+
+    y = b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain")
+    if len(new_shape) == 4:
+        t = transpose.build(b, f"{name}/nhwc", y, [0, 2, 3, 1], view=False)
+        return Val(t.name, "nchw", new_shape)
+    _, ch, length = new_shape
+    t = transpose.build(b, f"{name}/nlc", y, [0, 2, 1], view=False)
+    z = b.emit(f"{name}/n1lc", Reshape.name, [t.name], {"new_shape": (1, 1, length, ch)}, "ncl")
+    return z
+
+
+def _ungroup(b, name: str, x, new_shape):
+    """Leave the grouped view: back to (N, C, H, W), the channels gathered into the order the group
+    transposes left them in (a channel shuffle), or regrouped."""
+    from tinyopt.graph.torch_import import Val
+    from tinyopt.ops.gather import Gather
+
+    ch = int(np.prod(x.shape[1:-2]))
+    h, w = x.shape[-2:]
+    if x.perm is None:
+        flat = Val(x.name, "nchw", (1, ch, h, w))
+    else:  # graph channel j holds framework channel perm[j]: gather them back into order
+        ins = [x.name, b.const(f"{name}/channels", np.argsort(x.perm).astype(np.int32), "int32")]
+        flat = b.emit(f"{name}/shuffle", Gather.name, ins, {"axis": 3, "batch_dims": 0}, "nchw")
+    return build(b, name, flat, new_shape)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, Options, QuantRule, register
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
 
 MAX_RANK = 6
 
@@ -34,6 +34,7 @@ class Transpose(Op):
     arity = (2, 2)
     int8_version = 2
     quant = QuantRule(output="input")
+    c = CKernel("strided_slice", "strided_slice_params")
     onnx = ("Transpose",)
     torch_functions = ("permute", "transpose")
 
@@ -71,6 +72,17 @@ class Transpose(Op):
         y = np.transpose(rows, [0, *(a + 1 for a in p.perm)])
         return y.reshape(n, *y.shape[2:]) if y.shape[1] == 1 else y.reshape(n, -1)
 
+    def pack_c(self, graph, index, node):
+        """A strided walk of the input: output axis k steps through input axis perm[k] (size-1 axes dropped
+        and contiguous ones merged, so up to 5 axes that move remain)."""
+        from tinyopt.ops import _movement as mv
+
+        p = self.prepare(graph, node, True)
+        mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
+        x = graph.tensors[node.inputs[0]]
+        strides = mv.row_strides(x.shape)
+        return mv.walk_params(graph, index, node, 0, [x.shape[a] for a in p.perm], [strides[a] for a in p.perm])
+
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
         x = cv.val(ins[0])
@@ -91,14 +103,27 @@ class Transpose(Op):
         return build(cv.b, name, x, perm)
 
 
-def build(b, name: str, x, perm: list[int]):
-    """A framework transpose: a change of view when it only converts between NHWC and NCHW, else TRANSPOSE
-    of the graph tensor (with the permutation carried over to graph axes)."""
-    from tinyopt.graph.torch_import import layout_view
+def build(b, name: str, x, perm: list[int], view: bool = True):
+    """A framework transpose: a change of view when it only converts between NHWC and NCHW (``view``), or
+    permutes the groups of a grouped channel view (a channel shuffle: bookkeeping until the view is
+    reshaped back), else TRANSPOSE of the graph tensor (the permutation carried over to graph axes)."""
+    from tinyopt.graph.torch_import import Val, layout_view
 
-    view = layout_view(x, perm)
-    if view is not None:
-        return view
+    perm = [int(p) % len(x.shape) for p in perm]
+    if view:
+        v = layout_view(x, perm)
+        if v is not None:
+            return v
+    if x.layout == "grouped":
+        r = len(x.shape)
+        if perm[0] != 0 or perm[-2:] != [r - 2, r - 1]:
+            return b.unsupported(f"Transpose with perm {perm} of channels viewed as groups {list(x.shape)}",
+                                 "permute only the channel groups (a channel shuffle)")
+        groups = [p - 1 for p in perm[1:-2]]
+        flat = np.arange(int(np.prod(x.shape[1:-2]))).reshape(x.shape[1:-2])
+        new_index = np.argsort(flat.transpose(groups).ravel())  # old framework channel -> new
+        old = np.arange(flat.size) if x.perm is None else x.perm
+        return Val(x.name, "grouped", tuple(x.shape[p] for p in perm), new_index[old])
     if x.permuted or x.layout == "ncl":
         return b.unsupported(f"Transpose with perm {perm} on a {x.layout} tensor",
                              "transpose plain or channels-first 4-D tensors")
