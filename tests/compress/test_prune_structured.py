@@ -15,7 +15,7 @@ from tinyopt.graph.torch_import import from_torch
 
 
 def _analyzer(model, shape):
-    t = totals(layer_costs(from_torch(model, shape)))
+    t = totals(layer_costs(from_torch(model, shape, fold_bn=False)))  # BN kept: torch-pruning counts it
     return t.params, t.macs
 
 
