@@ -179,12 +179,9 @@ class FullyConnected(Op):
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
-        x = cv.val(ins[0])
         if node.op_type == "MatMul":
-            w = cv.const(ins[1], "weight")
-            if w.ndim != 2:
-                cv.b.unsupported(f"MatMul with a {w.ndim}-D weight")
-            return build(cv.b, name, x, w.T, None)
+            return _onnx_matmul(cv, name, ins)
+        x = cv.val(ins[0])
         if a.get("transA", 0):
             cv.b.unsupported("Gemm with transA=1")
         w = cv.const(ins[1], "weight").astype(np.float32)
@@ -223,3 +220,17 @@ def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):
         weight = weight[:, x.perm]  # graph column i holds framework element perm[i]
     ins = [x.name, b.const(f"{name}/weight", weight), b.const(f"{name}/bias", bias) if bias is not None else ""]
     return b.emit(name, FullyConnected.name, ins, {"activation": "NONE", "keep_num_dims": False}, "plain")
+
+
+def _onnx_matmul(cv, name: str, ins: list[str]):
+    """ONNX MatMul: a flat activation times a constant 2-D weight is a dense layer; any other product (two
+    activations, a constant on the left, a batched activation) is a BATCH_MATMUL."""
+    from tinyopt.ops import batch_matmul
+
+    lhs, rhs = (cv.consts[t] if t in cv.consts else cv.val(t) for t in ins[:2])
+    lhs_const, rhs_const = isinstance(lhs, np.ndarray), isinstance(rhs, np.ndarray)
+    if rhs_const and not lhs_const and rhs.ndim == 2 and len(lhs.shape) == 2:
+        return build(cv.b, name, lhs, rhs.T, None)
+    if lhs_const and rhs_const:
+        cv.b.unsupported("MatMul of two constants", "fold constant products before exporting")
+    return batch_matmul.build(cv.b, name, lhs, rhs)
