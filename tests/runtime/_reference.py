@@ -17,6 +17,7 @@ def run_tflm(model: bytes, inputs: list[np.ndarray], n_outputs: int = 1) -> list
     rows: list[list[np.ndarray]] = []
     n = inputs[0].shape[0]
     for r in range(n):
+        interp.reset()  # each row is one invocation from the reset state (variable tensors: LSTM/SVDF state)
         for i, x in enumerate(inputs):
             interp.set_input(x[r: r + 1], i)
         interp.invoke()

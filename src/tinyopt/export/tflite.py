@@ -255,7 +255,7 @@ class _Writer:
         return self._table([
             (Slot.TENSOR_SHAPE, "off", shape, 0), (Slot.TENSOR_TYPE, "Int8", DTYPE_TO_TYPE[t.dtype], 0),
             (Slot.TENSOR_BUFFER, "Uint32", buffer, 0), (Slot.TENSOR_NAME, "off", name, 0),
-            (Slot.TENSOR_QUANTIZATION, "off", quant, 0)])
+            (Slot.TENSOR_QUANTIZATION, "off", quant, 0), (Slot.TENSOR_IS_VARIABLE, "Bool", t.variable, False)])
 
     def _operator(self, n: Node) -> int:
         inputs = self._vec([self.index[t] if t else -1 for t in n.inputs], "<i4")

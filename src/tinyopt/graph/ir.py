@@ -64,6 +64,10 @@ class Tensor:
     quant: QuantParams | None = None
     constant: bool = False
     stored_bytes: int | None = None  # bytes the model file stores it in, when not its dtype's (fp16, sparse)
+    # A state tensor (TFLite's ``is_variable``: an LSTM's hidden and cell state, SVDF's memory): no values,
+    # not a graph input, read before any node writes it. Each invocation starts it at its reset value
+    # (zero, or the zero point of an int8 tensor), as TFLM's ResetVariableTensors leaves it.
+    variable: bool = False
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
@@ -187,7 +191,7 @@ class Graph:
         """Structural checks with errors that name the node; raises ``ModelFormatError``."""
         where = self.source
         seen_outputs: set[str] = set()
-        available = set(self.inputs) | {t.name for t in self.constants()}
+        available = set(self.inputs) | {t.name for t in self.tensors.values() if t.constant or t.variable}
         if not self.inputs:
             raise ModelFormatError("the graph has no inputs", path=where, fix="declare the model input")
         if not self.outputs:
@@ -211,7 +215,7 @@ class Graph:
                                            where=loc, fix="the nodes are not in topological order; "
                                            "call Graph.toposort() or re-export the model")
             for t in n.outputs:
-                if t in seen_outputs or t in self.inputs or self.tensors[t].constant:
+                if t in seen_outputs or t in self.inputs or self.tensors[t].constant or self.tensors[t].variable:
                     raise ModelFormatError(f"tensor '{t}' is written more than once", path=where,
                                            where=loc, fix="repair or re-export the model")
                 seen_outputs.add(t)

@@ -312,6 +312,7 @@ class _Importer:
             b = t.scalar(Slot.TENSOR_BUFFER, "u32")
             sparse = t.table(Slot.TENSOR_SPARSITY, "the sparsity parameters") if t.has(Slot.TENSOR_SPARSITY) else None
             qtable = t.table(Slot.TENSOR_QUANTIZATION, "the quantization parameters")
+            variable = t.scalar(Slot.TENSOR_IS_VARIABLE, "bool", False)
         fix_shape = "re-export the model with static, positive shapes"
         if len(shape) > MAX_RANK:
             self.fail(f"has rank {len(shape)}, more than {MAX_RANK}", where, fix_shape)
@@ -327,6 +328,8 @@ class _Importer:
             self.fail(f"has tensor type {kind}, which tinyopt does not support", where,
                       "use float32, float16, int8, uint8, int16, int32, int64 or bool tensors")
         dtype = TYPE_TO_DTYPE[ttype]
+        if variable:  # a state tensor: TFLM resets it to zero (the zero point) and ignores stored values
+            b = 0
         raw = self._buffer(b, where) if b else memoryview(b"")
         data = None
         stored = None
@@ -355,7 +358,7 @@ class _Importer:
                       "quantize the model fully (scale and zero point on every integer activation)")
         name = self._unique(graph, raw_name or f"tensor_{i}")
         return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None,
-                      stored_bytes=stored)
+                      stored_bytes=stored, variable=variable)
 
     def _densify(self, sp: Table, raw: memoryview, dtype: str, shape: list[int], where: str):
         """A sparse constant (TFLite's SparsityParameters: a traversal order over the dimensions, optional
