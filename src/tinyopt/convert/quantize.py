@@ -112,11 +112,15 @@ class Quantizer:
         if isinstance(fixed, tuple):
             return np.float32(fixed[0]), int(fixed[1])
         if fixed == "input":
-            return self.qp[n.inputs[0]]
+            return self.qp.get(n.inputs[0])  # None after an integer result (indices): nothing to share
+        if self.src.tensors[out].dtype != "float32":
+            return None
         return self.params_for(out, i, n)
 
     def act_tensor(self, name: str) -> Tensor:
         t = self.src.tensors[name]
+        if t.dtype != "float32":  # an integer result of the float model (ARG_MAX's indices): kept as it is
+            return Tensor(name, t.shape, t.dtype)
         s, z = self.qp[name]
         return Tensor(name, t.shape, self.dtype, quant=QuantParams([s], [z]))
 
@@ -211,7 +215,7 @@ class Quantizer:
     def outputs(self, io: str) -> None:
         for name in self.src.outputs:
             cur = self.rename[name]
-            if io == "int8":
+            if io == "int8" or self.g.tensors[cur].quant is None:
                 self.g.outputs.append(cur)
                 continue
             fname = self.g.unique_name(f"{name}_float")

@@ -58,6 +58,9 @@ def _describe(graph: Graph, node: Node, p) -> str:
 
 def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     rec = ops.find(node.op)
+    if ops.is_opaque(node.op):
+        return False, f"{node.op}: tinyopt does not know this operator (custom or not yet supported); " \
+                      "nothing here can run or count it"
     if rec is None or not rec.tflm:
         if rec is not None and rec.missing_fix:
             return False, f"{node.op} is not a TFLite operator; {rec.missing_fix}"
@@ -66,7 +69,8 @@ def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     x = data_input(graph, node)
     dtypes = {t.dtype for t in [x, *(graph.tensors[o] for o in node.outputs)] if t is not None}
     bad = sorted(dtypes - {"float32", "int8"})
-    if bad:
+    indices = bad == ["int32"] and rec.check_dtypes(ins, graph.tensors[node.outputs[0]]) is None  # ARG_MAX
+    if bad and not indices:
         return False, f"dtype {', '.join(bad)} is not supported (float32 or int8 only)"
     if rec.weight_axis is not None and x.dtype == "float32" and ins[1] is not None and ins[1].dtype == "int8":
         return False, "hybrid layer (float activations, int8 weights): TFLM has no hybrid kernels; " \
