@@ -76,3 +76,25 @@ def test_old_target_flag_still_works_with_a_note(capsys):
     code, d, err = run_json(capsys, "check", need(KWS_INT8), "--target", "tflm")
     assert code == 0 and d["runtime"] == "tflm-reference" and d["supported"] is True
     assert "--target is deprecated, use --runtime" in err
+
+
+def test_check_lists_every_operator_it_cannot_handle(tmp_path, capsys):
+    """Two unknown ONNX operators in a row: check names both (it does not stop at the first), and analyze
+    still counts the known layers."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    nodes = [helper.make_node("Hardmax", ["x"], ["a"], axis=-1), helper.make_node("MatMul", ["a", "w"], ["b"]),
+             helper.make_node("Shrink", ["b"], ["y"], lambd=0.5)]
+    graph = helper.make_graph(nodes, "gaps", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    path = tmp_path / "gaps.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    code, d, err = run_json(capsys, "check", path)
+    assert code == 2 and d["supported"] is False
+    bad = [(r["op"], r["supported"]) for r in d["operators"]]
+    assert bad == [("onnx:Hardmax", False), ("FULLY_CONNECTED", True), ("onnx:Shrink", False)]
+    code = main(["analyze", str(path), "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out)["macs"] == 16

@@ -106,7 +106,7 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
         raise ConfigError(f"unknown dtype '{dtype}'", where="--dtype", fix="use float32 or int8")
     if memory not in ("textbook", "planned"):
         raise ConfigError(f"unknown memory model '{memory}'", where="--memory", fix="use textbook or planned")
-    m = load(model, example_input, input_shape=input_shape)
+    m = load(model, example_input, input_shape=input_shape, opaque=True)
     dev = get_device(device) if isinstance(device, str) else device
     if dev is not None and not isinstance(dev, Device):
         raise TypeError(f"device must be a catalog name or a Device, got {type(device).__name__}")
@@ -153,7 +153,7 @@ def check(model, runtime: str = "tflm-reference", *, example_input=None,
 
     kw = renamed_keywords(old, {"target": "runtime"}, "check")
     rt = runtime_name(kw.get("runtime", runtime))
-    m = load(model, example_input, input_shape=input_shape)
+    m = load(model, example_input, input_shape=input_shape, opaque=True)  # lists every unknown operator
     support = "tinyopt-c" if rt == "tinyopt-c" else "tflm"
     return CheckReport(m, rt, check_support(m.graph, support), graph_level_problems(m.graph, support))
 

@@ -297,7 +297,7 @@ def _torch_shape(module, label: str, example_input, input_shape) -> tuple[int, .
 
 @translated
 def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = None,
-         checkpoint: str | os.PathLike | None = None) -> Model:
+         checkpoint: str | os.PathLike | None = None, opaque: bool = False) -> Model:
     """A ``Model`` from a path (``.tflite``, ``.onnx``, ``.yaml`` spec, or what ``tinyopt compress`` wrote),
     a ``torch.nn.Module``, ``"zoo:<name>"`` or ``"path/to/file.py:factory"`` (a function or class returning
     a module, called without arguments).
@@ -306,6 +306,8 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
     dimension (``torch.zeros(1, 3, 32, 32)``), or ``input_shape`` the same without batch (``(3, 32, 32)``);
     zoo models know theirs. ``input_shape`` also sets a ``.yaml`` spec's input (its own H, W, C).
     ``checkpoint`` loads a ``state_dict`` (read with ``weights_only=True``) into a PyTorch model.
+    ``opaque`` keeps operators tinyopt does not know (in a .tflite or .onnx file) as opaque nodes, so that
+    analysis counts the rest and a check lists every one of them; otherwise the first is refused.
     """
     from tinyopt._api.transform import Compressed
 
@@ -326,7 +328,7 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
     if not isinstance(model, (str, os.PathLike)):
         raise ModelFormatError(f"cannot load a {type(model).__name__}", fix="give a model file path, a "
                                "torch.nn.Module, 'zoo:<name>' or 'path/to/file.py:factory'")
-    return _load_file(model, input_shape, checkpoint)
+    return _load_file(model, input_shape, checkpoint, opaque)
 
 
 def _load_torch(model, example_input, input_shape, checkpoint) -> Model:
@@ -343,7 +345,7 @@ def _load_torch(model, example_input, input_shape, checkpoint) -> Model:
     return Model(module=module, source=source, name=label, input_shape=shape)
 
 
-def _load_file(model: str | os.PathLike, input_shape, checkpoint) -> Model:
+def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool = False) -> Model:
     from tinyopt.compress.artifact import is_output
 
     if is_output(model):  # what tinyopt compress wrote: the record says which model, shape and edits
@@ -363,7 +365,8 @@ def _load_file(model: str | os.PathLike, input_shape, checkpoint) -> Model:
     path = Path(model)
     suffix = path.suffix.lower()
     spec = suffix in (".yaml", ".yml")
-    graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and spec else None)
+    graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and spec else None,
+                       opaque=opaque)
     layouts = _onnx_layouts(path, graph) if suffix == ".onnx" else ([None] * len(graph.inputs), None)
     if input_shape is not None and not spec:
         declared = own_shape(graph.tensors[graph.inputs[0]].shape, layouts[0][0])
