@@ -68,7 +68,8 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | S
     """A one-operator Graph for per-op tests: non-constant inputs become the graph inputs.
 
     ``output``'s shape (or each of a list of outputs) is recomputed from the inputs (``shapes.py``), so any
-    placeholder shape will do; its dtype and quantization are kept. ``None`` marks an absent optional input (a bias).
+    placeholder shape will do; its dtype and quantization are kept. ``None`` marks an absent optional input (a bias);
+    variable inputs (recurrent state) stay node operands, not graph inputs.
     Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT:
 
     >>> import numpy as np
@@ -91,7 +92,7 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | S
         g.add_tensor(t)
     g.add_node(Node(outputs[0].name, op, [t.name if t is not None else "" for t in inputs], [t.name for t in outputs],
                     dict(attrs or {})))
-    g.inputs = [t.name for t in inputs if t is not None and not t.constant]
+    g.inputs = [t.name for t in inputs if t is not None and not t.constant and not t.variable]
     g.outputs = [t.name for t in outputs]
     g.infer_shapes()
     return g.validate()
