@@ -192,7 +192,7 @@ def test_unsupported_module_names_node_and_lists_supported():
     (nn.Conv2d(4, 4, 3, groups=2), (4, 5, 5), "grouped convolution with groups=2"),
     (nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), (2, 5, 5), "padding_mode='reflect'"),
     (nn.Hardtanh(-2.0, 2.0), (3,), r"hardtanh\(-2.0, 2.0\)"),
-    (nn.Softmax(dim=2), (2, 3, 3), "softmax over axis 2"),
+    (nn.Softmax(dim=0), (2, 3, 3), "softmax over axis 0"),
     (nn.AdaptiveAvgPool2d(2), (1, 4, 4), "adaptive average pooling to"),
     (nn.MaxPool2d(2, padding=1), (1, 4, 4), "padding"),
     (nn.Flatten(0), (2, 3), "moves the batch axis"),

@@ -112,11 +112,10 @@ class Softmax(Op):
 
 
 def build(b, name: str, x, axis):
-    from tinyopt.graph.torch_import import graph_axis, to_graph_shape
+    """Softmax over framework axis ``axis``: SOFTMAX over the last graph axis, between two TRANSPOSEs when
+    the axis maps elsewhere (see ``_last_axis.py``)."""
+    from tinyopt.ops._last_axis import over_last_axis
 
     if axis is None:
         b.unsupported("softmax without dim", "give dim explicitly")
-    if graph_axis(axis, x.layout, len(x.shape)) != len(to_graph_shape(x.shape, x.layout)) - 1 or x.permuted:
-        b.unsupported(f"softmax over axis {axis} of {list(x.shape)} (the graph's softmax runs over the last NHWC "
-                      "axis)", "apply softmax over the channel/feature axis")
-    return b.emit(name, Softmax.name, [x.name], {"beta": 1.0}, x.layout)
+    return over_last_axis(b, name, x, axis, Softmax.name, {"beta": 1.0})
