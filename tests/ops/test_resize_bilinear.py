@@ -216,3 +216,16 @@ def test_resize_kernels_on_cortex_m4_equal_the_host(tmp_path):
     m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs.reshape(len(xs), -1))
     outs, _ = run_qemu(m4.elf, lib.output_bytes)
     np.testing.assert_array_equal(outs, ref)
+
+
+def test_cli_names_the_file_node_and_fix_of_a_refused_resize(tmp_path, capsys):
+    """tinyopt analyze on an ONNX model with a bicubic Resize: exit 2, one line with the file, the node,
+    the mode and the fix, no traceback."""
+    from tinyopt.cli import main
+
+    cubic = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", name="up")
+    path = onnx_file(tmp_path, [cubic], (1, 2, 3, 5), [("scales", np.asarray([1, 1, 2, 2], np.float32))])
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert str(path) in err and "node 0 'up' (Resize)" in err and "mode 'cubic'" in err and "Fix:" in err

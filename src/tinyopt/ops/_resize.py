@@ -254,8 +254,8 @@ def from_onnx(cv, node, name: str, a: dict, ins: list[str]):
         rule += f", nearest_mode '{rounding}'" if mode == "nearest" else ""
         b.unsupported(f"{op} {mode} with {rule} from {list(in_hw)} to {list(out_hw)} has no TFLite "
                       "equivalent (align_corners / half_pixel_centers)",
-                      "export with 'asymmetric' (nearest_mode 'floor'), 'half_pixel' or 'align_corners' and "
-                      "sizes that are whole multiples of the input")
+                      "export with 'asymmetric' (nearest_mode 'floor'), 'half_pixel' or 'align_corners', "
+                      "giving output sizes rather than a fractional scale")
     return build(b, name, x, out_hw, mode == "nearest", flags)
 
 

@@ -33,6 +33,8 @@ class TransposeConvData(c.ActivationRange, OpData):
     padding_h: int     # TFLM padding_values: the output rows/columns cropped before the first one
     padding_w: int
     padding: str
+    dilation_h: int = 1  # TFLite's transposed convolution has none (the doors dilate the kernel instead)
+    dilation_w: int = 1
     out_h: int
     out_w: int
     input_offset: int | None = None
@@ -122,7 +124,8 @@ class TransposeConv(Op):
         return shape
 
     def macs(self, graph, node):
-        """Every input value times every weight it meets (the scatter, taps cropped at the border too)."""
+        """Every input value times every weight it meets, as TFLM's scatter runs them (taps cropped at the
+        border and the zero rows a door pads the kernel with included)."""
         o, kh, kw, _ = graph.tensors[node.inputs[W]].shape
         return graph.tensors[node.inputs[X]].size * kh * kw * o
 
@@ -227,12 +230,15 @@ class TransposeConv(Op):
         bias = np.zeros(oc, np.int64)
         if has_bias_operand(node):
             bias = np.asarray(graph.tensors[node.inputs[B]].data, np.int64).reshape(-1)
+        wq = np.asarray(w.data, np.int8)
+        (y0, y1), (x0, x1) = _tap_range(wq.any(axis=(0, 2, 3))), _tap_range(wq.any(axis=(0, 1, 3)))
         ints = dict(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, filter_h=kh, filter_w=kw,
+                    tap_y0=y0, tap_y1=y1, tap_x0=x0, tap_x1=x1,
                     stride_h=q.stride_h, stride_w=q.stride_w, padding_h=q.padding_h, padding_w=q.padding_w,
                     input_offset=q.input_offset, output_offset=q.output_offset,
                     output_activation_min=q.output_activation_min,
                     output_activation_max=q.output_activation_max)
-        arrays = {"weights": ("int8_t", np.asarray(w.data, np.int8)),
+        arrays = {"weights": ("int8_t", wq),
                   "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
                   "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, oc)),
                   "shift": ("int32_t", cp.per_channel(q.output_shift, oc))}
@@ -273,6 +279,13 @@ class TransposeConv(Op):
             cv.b.unsupported(f"padding_mode='{m.padding_mode}'", "use padding_mode='zeros'")
         return from_framework(cv.b, name, cv.val(n.args[0]), cv.np(m.weight), cv.np(m.bias), tuple(m.stride),
                               list(m.padding), list(out_shape[2:]), tuple(m.dilation), m.groups)
+
+
+def _tap_range(nonzero: np.ndarray) -> tuple[int, int]:
+    """[first, last + 1) of the kernel rows (or columns) holding a non-zero weight: the C kernel skips the
+    zero rows and columns the doors pad kernels with (they add nothing to any sum)."""
+    idx = np.flatnonzero(nonzero)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
 
 
 def has_bias_operand(node: Node) -> bool:

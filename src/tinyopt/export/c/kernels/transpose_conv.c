@@ -2,7 +2,8 @@
  * int32 buffer the size of the output; this kernel gathers instead, one output value at a time, from the
  * input pixels whose scatter reaches it: input row iy reaches output row oy through kernel row ky when
  * oy + padding_h = iy * stride_h + ky. The same products are summed (integer addition does not care about
- * order), so the results are identical and no scratch buffer is needed. */
+ * order), so the results are identical and no scratch buffer is needed. Kernel rows and columns that
+ * are all zero (the padding the framework doors add to reproduce a framework's crop) are skipped. */
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_transpose_conv.h"
 
@@ -16,13 +17,13 @@ void tinyopt_transpose_conv(const tinyopt_transpose_conv_params *p, const int8_t
         for (ox = 0; ox < p->out_w; ++ox) {
             for (oc = 0; oc < p->out_c; ++oc) {
                 int32_t acc = 0;
-                for (ky = 0; ky < p->filter_h; ++ky) {
+                for (ky = p->tap_y0; ky < p->tap_y1; ++ky) {
                     const int ty = oy + p->padding_h - ky;
                     const int iy = ty / p->stride_h;
                     if (ty < 0 || ty % p->stride_h != 0 || iy >= p->in_h) {
                         continue;
                     }
-                    for (kx = 0; kx < p->filter_w; ++kx) {
+                    for (kx = p->tap_x0; kx < p->tap_x1; ++kx) {
                         const int tx = ox + p->padding_w - kx;
                         const int ix = tx / p->stride_w;
                         const int8_t *xp, *wp;

@@ -6,6 +6,7 @@
 
 typedef struct {
     int in_h, in_w, in_c, out_h, out_w, out_c, filter_h, filter_w;
+    int tap_y0, tap_y1, tap_x0, tap_x1; /* kernel rows [tap_y0, tap_y1) and columns hold the non-zero weights */
     int stride_h, stride_w, padding_h, padding_w;
     int32_t input_offset, output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* [O][KH][KW][I], as in the model */
