@@ -74,6 +74,7 @@ class BatchMatMul(Op):
     data_inputs = None
     int8_version = 2
     quant = QuantRule(constants="range")
+    latency_class = "fc"  # every operand value is read once per product row, as in a dense layer
     c = CKernel("batch_matmul", "batch_matmul_params")
     torch_functions = ("matmul", "bmm")
 

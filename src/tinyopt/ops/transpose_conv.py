@@ -326,7 +326,8 @@ def from_framework(b, name: str, x, weight: np.ndarray, bias, stride, lead, outs
         b.unsupported(f"a {k}-D transposed convolution on a {x.layout} tensor {list(x.shape)}",
                       "feed it an (N, C, H, W) or (N, C, L) tensor")
     if weight.shape[0] != x.shape[1]:
-        b.unsupported(f"weight for {weight.shape[0]} input channels on an input with {x.shape[1]}")
+        b.unsupported(f"weight for {weight.shape[0]} input channels on an input with {x.shape[1]}",
+                      "export the model again; the weight does not fit the layer's input")
     if k == 1:  # 1-D runs as 2-D with H = 1
         weight, stride, dilation = weight[:, :, None], (1, *stride), (1, *dilation)
         lead, outs = [0, *lead], [1, *outs]
