@@ -417,3 +417,26 @@ def test_constant_first_operand(tmp_path):
     assert [n.op for n in g.nodes] == ["MUL"]
     with pytest.raises(UnsupportedOpError, match="a constant minus a tensor"):
         load_onnx(model("Sub"))
+
+
+def test_dynamic_input_dims_take_the_given_shape(tmp_path):
+    """A file that leaves H and W dynamic (OCR, audio models): refused with the fix, then loaded at the size
+    given in the model's own layout; a size the file fixes differently is refused."""
+    from tinyopt.errors import ConfigError, ModelFormatError
+
+    rng = np.random.default_rng(6)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "dyn",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "h", "w"])])
+    path = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ModelFormatError, match=r"dynamic dimension 2 \('h'\).*--input-shape.*\(3,\?,\?\)"):
+        load_onnx(path)
+    g = load_onnx(path, input_shapes=[(3, 8, 5)])
+    assert g.tensors[g.inputs[0]].shape == (1, 8, 5, 3)  # NHWC inside, NCHW given
+    from tinyopt.runtime import Interpreter
+
+    x = rng.normal(size=(2, 8, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(Interpreter(g).run(x)[0], np.maximum(x, 0))
+    with pytest.raises(ConfigError, match="fixes dimension 1 at 3"):
+        load_onnx(path, input_shapes=[(4, 8, 5)])

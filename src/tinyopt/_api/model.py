@@ -365,10 +365,11 @@ def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool =
     path = Path(model)
     suffix = path.suffix.lower()
     spec = suffix in (".yaml", ".yml")
-    graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and spec else None,
-                       opaque=opaque)
+    onnx_file = suffix == ".onnx"
+    graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and (spec or onnx_file)
+                       else None, opaque=opaque)
     layouts = _onnx_layouts(path, graph) if suffix == ".onnx" else ([None] * len(graph.inputs), None)
-    if input_shape is not None and not spec:
+    if input_shape is not None and not spec and not onnx_file:  # ONNX: the importer checks it against the file
         declared = own_shape(graph.tensors[graph.inputs[0]].shape, layouts[0][0])
         if tuple(input_shape) != declared:
             raise ConfigError(f"the file declares its input shape {list(declared)}, got input shape "

@@ -14,6 +14,9 @@ SUFFIXES = (".yaml", ".yml", ".tflite", ".onnx")
 def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None, opaque: bool = False) -> Graph:
     """Load ``.yaml``/``.yml`` (architecture spec), ``.tflite`` or ``.onnx`` into a validated Graph.
 
+    ``input_shape`` (without the batch, in the model's own layout) sets a spec's input, and an ONNX model's
+    dynamic input dimensions (a list of shapes for several inputs).
+
     ``opaque``: keep operators tinyopt does not know as opaque nodes (for analyze and check: everything else
     is counted, and check lists every one of them); otherwise the first is refused.
 
@@ -42,4 +45,7 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
         return load_tflite(p, opaque=opaque)
     from tinyopt.graph.onnx_import import load_onnx
 
-    return load_onnx(p, opaque=opaque)
+    shapes = None
+    if input_shape is not None:
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+    return load_onnx(p, opaque=opaque, input_shapes=shapes)

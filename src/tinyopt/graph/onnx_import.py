@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyopt import ops
-from tinyopt.errors import ModelFormatError, UnsupportedOpError
+from tinyopt.errors import ConfigError, ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Graph
 from tinyopt.graph.torch_import import ONNX_PASS_THROUGH, NchwBuilder, Val, layout_view
 
@@ -135,16 +135,19 @@ def _resolve_external_data(model, path: Path) -> None:
         del t.external_data[:]
 
 
-def load_onnx(path: str | os.PathLike, opaque: bool = False) -> Graph:
+def load_onnx(path: str | os.PathLike, opaque: bool = False, input_shapes: list | None = None) -> Graph:
     """Read ``path`` (external data resolved safely), infer shapes, convert to an NHWC float Graph.
 
     ``opaque``: keep ONNX operators tinyopt does not convert as opaque nodes (shapes from ONNX's shape
-    inference) so that analysis counts the rest; without it the first one is refused."""
+    inference) so that analysis counts the rest; without it the first one is refused.
+    ``input_shapes``: per graph input, its size without the batch in the model's own layout, for inputs whose
+    file leaves dimensions dynamic (a dynamic batch alone is taken as 1)."""
     import onnx
 
     p = Path(path)
     model = _read_model(p)
     _resolve_external_data(model, p)
+    _fix_input_dims(model, p, input_shapes)
     try:
         onnx.checker.check_model(model)
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
@@ -153,6 +156,41 @@ def load_onnx(path: str | os.PathLike, opaque: bool = False) -> Graph:
         raise ModelFormatError(f"invalid ONNX model: {first}", path=p,
                                fix="export the model to ONNX again (opset 11 or newer)") from None
     return _OnnxConverter(model, p, opaque).run()
+
+
+def _fix_input_dims(model, path: Path, input_shapes: list | None) -> None:
+    """Give every graph input static dimensions before shape inference: the batch 1, the others from
+    ``input_shapes`` (which must agree with the dimensions the file fixes)."""
+    init = {t.name for t in model.graph.initializer}
+    ins = [i for i in model.graph.input if i.name not in init]
+    if input_shapes is not None and len(input_shapes) > len(ins):
+        raise ConfigError(f"{len(input_shapes)} input shapes for a model with {len(ins)} input(s)", path=path,
+                          fix="give one shape per model input")
+    for k, i in enumerate(ins):
+        dims = i.type.tensor_type.shape.dim
+        name = _text(i.name)
+        given = input_shapes[k] if input_shapes is not None and k < len(input_shapes) else None
+        if given is not None:
+            given = [int(v) for v in given]
+            if len(given) != len(dims) - 1 or min(given, default=1) <= 0:
+                raise ConfigError(f"input '{name}' has {len(dims)} dimensions (batch first); the input shape "
+                                  f"{given} does not give the {len(dims) - 1} after the batch", path=path,
+                                  fix="give the size without the batch, in the model's own layout")
+            for j, (d, v) in enumerate(zip(dims[1:], given), 1):
+                if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != v:
+                    raise ConfigError(f"input '{name}' fixes dimension {j} at {d.dim_value}, the input shape "
+                                      f"says {v}", path=path, fix="give the size the model declares there")
+                d.dim_value = v
+        for j, d in enumerate(dims):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                continue
+            if j == 0:
+                d.dim_value = 1  # dynamic batch
+                continue
+            own = ",".join(str(x.dim_value) if x.dim_value > 0 else "?" for x in dims[1:])
+            raise ModelFormatError(f"input '{name}' has a dynamic dimension {j} ('{_text(d.dim_param)}')",
+                                   path=path, fix=f"give its size: --input-shape with every size after the batch "
+                                   f"in the model's own layout ({own}); Python: input_shape=(...)")
 
 
 # -- conversion ---------------------------------------------------------------------------------------
