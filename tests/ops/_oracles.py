@@ -131,7 +131,8 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([s.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    name = s.get_inputs()[0].name
+    return np.concatenate([s.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
 
 
 def assert_onnx_matches_ort(path: Path, x: np.ndarray, atol: float = 1e-5) -> Graph:
