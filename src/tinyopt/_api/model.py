@@ -261,12 +261,15 @@ def _onnx_layouts(path: Path, graph: Graph) -> tuple[list, list]:
     def dims(v) -> tuple[int, ...]:
         return tuple(d.dim_value for d in v.type.tensor_type.shape.dim)
 
+    def fits(declared: tuple[int, ...], own: tuple[int, ...]) -> bool:  # 0: a dynamic size, fixed at load
+        return len(declared) == len(own) and all(d in (0, o) for d, o in zip(declared, own))
+
     def layout(declared: tuple[int, ...], gshape: tuple[int, ...]):
         if len(declared) != len(gshape) and not (len(declared) == 3 and len(gshape) == 4):
             return None
-        if len(gshape) == 4 and len(declared) == 4 and declared[1:] == own_shape(gshape, "NCHW"):
+        if len(gshape) == 4 and len(declared) == 4 and fits(declared[1:], own_shape(gshape, "NCHW")):
             return "NCHW"  # square C = H = W cannot tell; the importer reads 4-D inputs as NCHW then too
-        if len(gshape) == 4 and len(declared) == 3 and declared[1:] == own_shape(gshape, "NCL"):
+        if len(gshape) == 4 and len(declared) == 3 and fits(declared[1:], own_shape(gshape, "NCL")):
             return "NCL"
         return None
 
@@ -369,7 +372,7 @@ def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool =
     graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and (spec or onnx_file)
                        else None, opaque=opaque)
     layouts = _onnx_layouts(path, graph) if suffix == ".onnx" else ([None] * len(graph.inputs), None)
-    if input_shape is not None and not spec and not onnx_file:  # ONNX: the importer checks it against the file
+    if input_shape is not None and not spec and not onnx_file:  # ONNX: its importer checks the file's sizes
         declared = own_shape(graph.tensors[graph.inputs[0]].shape, layouts[0][0])
         if tuple(input_shape) != declared:
             raise ConfigError(f"the file declares its input shape {list(declared)}, got input shape "
