@@ -273,9 +273,21 @@ def _shape_recorder_class():
                 n.meta["tinyopt_shape"] = tuple(int(d) for d in out.shape)
             elif isinstance(out, (tuple, list)) and out and all(isinstance(t, torch.Tensor) for t in out):
                 n.meta["tinyopt_shapes"] = [tuple(int(d) for d in t.shape) for t in out]
+            elif isinstance(out, (tuple, list)) and out and _tensor_tree(out, torch.Tensor):
+                n.meta["tinyopt_shapes"] = _shape_tree(out)  # nested, as nn.LSTM's (y, (h, c))
             return out
 
     return ShapeRecorder
+
+
+def _tensor_tree(out, leaf) -> bool:
+    """A (nested) tuple or list whose leaves are ``leaf`` (or None: a part the door did not build)."""
+    return all(_tensor_tree(e, leaf) if isinstance(e, (tuple, list)) else (e is None or isinstance(e, leaf))
+               for e in out) and any(e is not None for e in out)
+
+
+def _shape_tree(out) -> list:
+    return [_shape_tree(e) if isinstance(e, (tuple, list)) else tuple(int(d) for d in e.shape) for e in out]
 
 
 def _ShapeRecorder(gm):  # noqa: N802 - a class made on first use, so importing this module needs no torch
@@ -329,7 +341,7 @@ class _FxConverter:
 
         if isinstance(a, torch.fx.Node):
             v = self.env.get(a)
-            if many and isinstance(v, list) and all(isinstance(e, Val) for e in v):
+            if many and isinstance(v, list) and _tensor_tree(v, Val):
                 return v
             if not isinstance(v, Val):
                 self.b.unsupported(f"an operand '{a.name}' that is not a tensor computed from the input"
