@@ -16,7 +16,8 @@ from tinyopt.ops import _lstm as lq
 from tinyopt.ops.unidirectional_sequence_lstm import UnidirectionalSequenceLstm, cell_scale
 from tinyopt.runtime import Interpreter
 
-OP = UnidirectionalSequenceLstm.name
+OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+assert OP == UnidirectionalSequenceLstm.name
 
 
 def lstm_graph(seed: int, dtype: str, time_major: bool = False):

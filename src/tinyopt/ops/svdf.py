@@ -53,7 +53,7 @@ class Svdf(Op):
     builtin = 27
     options = Options(6, (scalar("rank", 0, "i32", 0, 1), activation("activation", 1),
                           scalar("asymmetric_quantize_inputs", 2, "bool", False)))
-    arity = (5, 5)
+    arity = (4, 5)  # TFLM requires 5 (checked in prepare); the bias may be -1
     optional_inputs = (3,)
     param_inputs = (1, 2, 3)
     quant = QuantRule()
@@ -105,6 +105,8 @@ class Svdf(Op):
 
     def prepare(self, graph, node, is_int):
         b, i, f, m, rank = self._sizes(graph, node, lambda msg, fix: c.fail(graph, node, msg, fix))
+        if len(node.inputs) != 5:
+            c.fail(graph, node, f"has {len(node.inputs)} operands; TFLM's SVDF takes 5", "re-export the model")
         state = graph.tensors[node.inputs[4]]
         if not state.variable:
             c.unsupported(graph, node, f"the state '{state.name}' is not a variable tensor",

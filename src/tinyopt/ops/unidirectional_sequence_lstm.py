@@ -29,7 +29,7 @@ from tinyopt.errors import UnsupportedOpError
 from tinyopt.graph.ir import Node, QuantParams, Tensor
 from tinyopt.ops import _common as c
 from tinyopt.ops import _lstm as lq
-from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
+from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.runtime.fixedpoint import quantize_multiplier
 
 GATES = ("input", "forget", "cell", "output")  # TFLite's operand order of the four gates
@@ -82,11 +82,10 @@ class UnidirectionalSequenceLstm(Op):
                            scalar("proj_clip", 2, "f32", 0.0), scalar("time_major", 3, "bool", False),
                            scalar("asymmetric_quantize_inputs", 4, "bool", False),
                            scalar("diagonal_recurrent_tensors", 5, "bool", False)))
-    arity = (24, 24)
+    arity = (1, 24)  # TFLM requires all 24 (checked in prepare); the optional ones may be -1
     optional_inputs = (1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23)
     param_inputs = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23)
     quant = QuantRule(int16=True)
-    c = CKernel("lstm", "lstm_params")
     onnx = ("LSTM", "GRU")
     torch_modules = ("LSTM", "GRU")
 
@@ -136,6 +135,8 @@ class UnidirectionalSequenceLstm(Op):
     # -- runtime
     def _check(self, graph, node):
         ins = node.inputs
+        if len(ins) != 24:
+            c.fail(graph, node, f"has {len(ins)} operands; TFLM's LSTM takes 24", "re-export the model")
         for what, slots in VARIANTS.items():
             if any(ins[k] for k in slots):
                 c.unsupported(graph, node, f"an LSTM with {what}", "TFLM runs the standard LSTM only "
@@ -268,12 +269,6 @@ class UnidirectionalSequenceLstm(Op):
     # -- convert
     def quantize(self, q, index, node):
         return quantize_lstm(q, index, node)
-
-    # -- C library
-    def pack_c(self, graph, index, node):
-        from tinyopt.ops._lstm_c import pack
-
-        return pack(self, graph, index, node)
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
