@@ -31,6 +31,26 @@ def mac_formula(graph: Graph, node) -> str | None:
     return ops.get(node.op).mac_formula(graph, node)
 
 
+def arena_lines(a) -> list[str]:
+    """The arena the verdict uses, as a sum of its parts."""
+    plan, r = a.plan, a.arena
+    if r is None or r.head_bytes is None:
+        head = f"{_n(a.arena_bytes)} B = {_kb(a.arena_bytes)}"
+        if r is not None:
+            return [f"arena ({r.runtime}) = {head}: {r.basis}"]
+        return [f"planned arena = {head} (greedy by size, 16-byte aligned, {len(plan.tensors)} buffers; "
+                f"without sharing {_n(plan.planner.sum_bytes())} B)"]
+    scratch = sum(1 for t in plan.tensors if " scratch " in t)
+    parts = " + ".join(f"{k} {_n(v)}" for k, v in r.tail_parts.items())
+    out = [f"{r.runtime} arena head = {_n(r.head_bytes)} B (TFLM's greedy plan of {len(plan.tensors) - scratch} "
+           f"tensors and {scratch} scratch buffers, 16-byte aligned; without sharing {_n(plan.planner.sum_bytes())} B)",
+           f"{r.runtime} arena tail = {parts} = {_n(r.tail_bytes)} B",
+           f"{r.runtime} arena = smallest arena that takes head, tail and each Prepare's temporaries = "
+           f"{_n(r.bytes)} B = {_kb(r.bytes)} (tflite-micro's Python build; 32-bit Cortex-M build "
+           f"{_n(r.bare_metal_bytes)} B)"]
+    return out
+
+
 def explain_lines(graph: Graph, a, m: dict) -> list[str]:
     """Worked-solution lines for an ``Analysis`` ``a`` (``m`` is the measurement it came from)."""
     lines = [f"KB = 1024 bytes; dtype {a.dtype}"
@@ -64,9 +84,7 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
                  f"{_n(a.largest_activation_bytes)} B = {_kb(a.largest_activation_bytes)}")
     lines.append(f"textbook total = {_kb(a.textbook_param_bytes)} + {_kb(a.largest_activation_bytes)} = "
                  f"{_n(a.textbook_total_bytes)} B = {_kb(a.textbook_total_bytes)}")
-    plan = a.plan
-    lines.append(f"planned arena = {_n(a.arena_bytes)} B = {_kb(a.arena_bytes)} (greedy by size, 16-byte "
-                 f"aligned, {len(plan.tensors)} buffers; without sharing {_n(plan.planner.sum_bytes())} B)")
+    lines += arena_lines(a)
     f = a.flash_breakdown
     lines.append(f"flash = weights {_n(f['weights'])} + other constants {_n(f['other_constants'])} + quant "
                  f"params {_n(f['quant_params'])} + code {_n(f['code'])} (estimate) = {_n(f['total'])} B = "
@@ -103,7 +121,8 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             ram = a.ram_bytes
             verdict = "fits" if ram <= d.sram_bytes else "does not fit"
             rel = "≤" if ram <= d.sram_bytes else ">"
-            lines.append(f"RAM ({a.memory}) {_kb(ram)} {rel} SRAM {_kb(d.sram_bytes)} → {verdict}")
+            what = a.memory if a.memory == "textbook" or a.arena is None else f"{a.arena.runtime} arena"
+            lines.append(f"RAM ({what}) {_kb(ram)} {rel} SRAM {_kb(d.sram_bytes)} → {verdict}")
         if d.flash_bytes:
             rel = "≤" if a.flash_bytes <= d.flash_bytes else ">"
             lines.append(f"flash {_kb(a.flash_bytes)} {rel} {_kb(d.flash_bytes)}")

@@ -1,7 +1,10 @@
 """Does it fit, and why: one ``analyze`` call from a Graph (and optionally a device) to a verdict.
 
 Memory models: *textbook* = parameter count × dtype width + the largest single activation,
-all in SRAM (the seeds' exam); *planned* = the greedy-planned activation arena in SRAM, weights in flash.
+all in SRAM (the seeds' exam); *planned* = the arena of the runtime that runs the model, in SRAM, weights
+in flash: TFLM's (greedy-planned head + persistent tail; CMSIS-NN's scratch buffers with ``cmsis-nn``) or
+the generated C library's ``TINYOPT_ARENA_BYTES`` (``tinyopt.analysis.arena``). The runtime is the one
+asked for, else the device's, else TFLM with its reference kernels; the report says which.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 
 from tinyopt import ops
 from tinyopt.analysis import cost as _cost
+from tinyopt.analysis.arena import ARENA_RUNTIMES, DEFAULT_RUNTIME, RuntimeArena, runtime_arena
 from tinyopt.analysis.latency import battery_life_h, calibrated_latency_s, energy_mj, rate_latency_s
 from tinyopt.analysis.memory import ArenaPlan, plan_arena
 from tinyopt.analysis.training import training_memory
@@ -45,11 +49,12 @@ class Analysis:
     largest_activation_bytes: int
     largest_activation_tensor: str
     textbook_total_bytes: int
-    arena_bytes: int
+    arena_bytes: int           # the arena of ``arena.runtime``: what the planned verdict uses
     flash_bytes: int
     flash_breakdown: dict
     layers: list[_cost.LayerCost]
-    plan: ArenaPlan
+    plan: ArenaPlan            # the activation buffers' plan (TFLM's head plan for a TFLM runtime)
+    arena: RuntimeArena | None = None
     device: Device | None = None
     runtime: str | None = None
     latency_s: float | None = None
@@ -79,6 +84,8 @@ class Analysis:
             "largest_activation_bytes": self.largest_activation_bytes,
             "largest_activation_tensor": self.largest_activation_tensor,
             "textbook_total_bytes": self.textbook_total_bytes, "arena_bytes": self.arena_bytes,
+            "arena_runtime": None if self.arena is None else self.arena.runtime,
+            "arena": None if self.arena is None else self.arena.to_dict(),
             "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes, "flash_breakdown": self.flash_breakdown,
             "device": None if self.device is None else self.device.name, "runtime": self.runtime,
             "latency_s": self.latency_s, "latency_model": self.latency_model,
@@ -87,7 +94,8 @@ class Analysis:
             "fits": self.fits, "reasons": list(self.reasons), "suggestions": list(self.suggestions),
             "training": self.training,
             "layers": [r.to_dict() for r in self.layers],
-            "arena_plan": self.plan.to_dict(),
+            "arena_plan": {**self.plan.to_dict(),
+                           "runtime": None if self.arena is None else self.arena.runtime},
             "explain": list(self.explain),
         }
 
@@ -150,8 +158,26 @@ def as_converted(graph: Graph, dtype: str | None) -> Graph:
     return fuse_activations(fold_batchnorm(graph))
 
 
-def measure(graph: Graph, dtype: str | None = None) -> dict:
-    """The device-independent figures of a graph (what the verdict's what-ifs re-run)."""
+def arena_runtime(runtime: str | None, device: Device | None) -> tuple[str, str]:
+    """(runtime whose arena the verdict uses, why that one): the one asked for, else the device's, else
+    TFLM with its reference kernels."""
+    if runtime is not None:
+        name, why = runtime, "asked for"
+    elif device is not None and device.runtime:
+        name, why = device.runtime, f"{device.name}'s runtime"
+    else:
+        return DEFAULT_RUNTIME, "the default"
+    if name != "tinyopt-c":
+        name = get_runtime(name).name  # aliases (x-cube-ai, ...) and the unknown-runtime message
+    if name not in ARENA_RUNTIMES:
+        raise ConfigError(f"no arena model for runtime '{name}'", where="--runtime",
+                          fix=f"use one of {', '.join(ARENA_RUNTIMES)}")
+    return name, why
+
+
+def measure(graph: Graph, dtype: str | None = None, runtime: str = DEFAULT_RUNTIME) -> dict:
+    """The device-independent figures of a graph (what the verdict's what-ifs re-run); ``runtime`` is
+    the runtime whose arena is priced."""
     graph = as_converted(graph, dtype)
     eff = dtype or _cost.model_dtype(graph)
     rows = _cost.layer_costs(graph, dtype)
@@ -160,22 +186,24 @@ def measure(graph: Graph, dtype: str | None = None) -> dict:
     # Textbook parameter bytes: count × one width when priced "as if" a dtype (the seeds' convention),
     # else every tensor at its own dtype (int32 biases of an int8 file, int8 weights of a hybrid file).
     tb_params = int(round(tot.params * _textbook_width(eff))) if dtype else tot.param_bytes
-    plan = plan_arena(graph, dtype)
+    arena = runtime_arena(graph, runtime, dtype)
+    plan = arena.plan if arena.plan is not None else plan_arena(graph, dtype)
     flash = flash_estimate(graph, rows, dtype)
     return {"graph": graph, "dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
             "textbook_params": tb_params, "textbook_total": tb_params + act_bytes,
-            "plan": plan, "flash": flash}
+            "plan": plan, "arena": arena, "flash": flash}
 
 
 def _ram(m: dict, memory: str) -> int:
-    return m["textbook_total"] if memory == "textbook" else m["plan"].peak_bytes
+    return m["textbook_total"] if memory == "textbook" else m["arena"].bytes
 
 
 def _budget_checks(m: dict, device: Device, memory: str) -> list[tuple[str, int, int]]:
     """(what, needed, available) for every budget the device declares."""
     checks = []
     if device.sram_bytes:
-        what = "textbook memory (params + largest activation)" if memory == "textbook" else "planned arena"
+        what = ("textbook memory (params + largest activation)" if memory == "textbook"
+                else f"{m['arena'].runtime} arena")
         checks.append((f"RAM: {what}", _ram(m, memory), device.sram_bytes))
     if device.flash_bytes:
         checks.append(("flash: weights + quant params + code", m["flash"]["total"], device.flash_bytes))
@@ -203,7 +231,7 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
 
     int8 = None
     if m["dtype"] != "int8":
-        int8 = measure(graph, "int8")
+        int8 = measure(graph, "int8", m["arena"].runtime)
         out.append(describe("int8", int8))
     for with_int8 in ((False, True) if int8 is not None else (False,)):
         best = None
@@ -211,7 +239,7 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
             g = scale_filters(graph, keep)
             if g is None:
                 break
-            mm = measure(g, "int8" if with_int8 else dtype)
+            mm = measure(g, "int8" if with_int8 else dtype, m["arena"].runtime)
             if _fits(mm, device, memory):
                 best = (keep, g, mm)
                 break
@@ -243,7 +271,8 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
         from tinyopt.devices import get_device
 
         device = get_device(device)
-    m = measure(graph, dtype)
+    rt_arena, _why = arena_runtime(runtime, device)
+    m = measure(graph, dtype, rt_arena)
     trained, graph = graph, m["graph"]  # as converted: BN folded and activations fused when priced as int8
     eff, tot = m["dtype"], m["totals"]
     a = Analysis(
@@ -251,18 +280,18 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
         params=tot.params, macs=tot.macs, flops=tot.flops, other_ops=tot.other_ops, param_bytes=tot.param_bytes,
         textbook_param_bytes=m["textbook_params"], largest_activation_bytes=m["largest"][1],
         largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
-        arena_bytes=m["plan"].peak_bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
-        layers=m["rows"], plan=m["plan"], device=device)
+        arena_bytes=m["arena"].bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
+        layers=m["rows"], plan=m["plan"], arena=m["arena"], device=device, runtime=rt_arena)
+    a.arena.basis += f" ({_why})"
     # Training happens on the float model as written (BN unfolded), whatever dtype inference is priced at.
     trained_params = tot.params if trained is graph else _cost.totals(_cost.layer_costs(trained)).params
     a.training = {opt: training_memory(trained, trained_params, opt, train_batch).to_dict()
                   for opt in ("sgd", "momentum", "adam")}
     if device is not None:
         a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
-        rt_name = runtime or device.runtime
-        if rt_name:
-            rt = get_runtime(rt_name)
-            a.runtime = rt.name
+        # the cycle model of the runtime asked for or the device's (none for the C library: rate model)
+        if rt_arena != "tinyopt-c" and (runtime is not None or device.runtime):
+            rt = get_runtime(rt_arena)
             cal_int8 = calibrated_latency_s(m["rows"], device, rt)
             if eff == "int8":
                 a.latency_calibrated_s = cal_int8

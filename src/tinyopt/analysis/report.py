@@ -16,6 +16,19 @@ def _ms(s: float | None) -> str:
     return "-" if s is None else f"{s * 1e3:,.2f} ms"
 
 
+def _arena_rows(a: Analysis) -> list[tuple[str, str]]:
+    """The arena of the runtime the verdict uses, and where its bytes go."""
+    r = a.arena
+    if r is None:
+        return [("planned activation arena", kb(a.arena_bytes))]
+    rows = [(f"arena for {r.runtime}", kb(r.bytes))]
+    if r.head_bytes is not None:
+        rows += [("  head: tensors + scratch buffers (greedy plan)", kb(r.head_bytes)),
+                 ("  tail: structs, OpData, per-channel multipliers", kb(r.tail_bytes)),
+                 ("  same runtime on a 32-bit Cortex-M build", kb(r.bare_metal_bytes))]
+    return rows
+
+
 def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> None:
     """Print the layer table, the totals, the verdict and (optionally) the worked solution and the plan."""
     from rich.table import Table
@@ -45,7 +58,7 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
         ("parameter memory (real dtypes)", kb(a.param_bytes)),
         (f"largest activation ({short_name(a.largest_activation_tensor)})", kb(a.largest_activation_bytes)),
         ("textbook total (params + largest activation)", kb(a.textbook_total_bytes)),
-        ("planned activation arena", kb(a.arena_bytes)),
+        *_arena_rows(a),
         ("flash (weights + quant params + code estimate)", kb(a.flash_bytes)),
     ]
     if a.device is not None:
@@ -69,7 +82,8 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
 
     if a.device is not None:
         verdict = {True: "[bold green]FITS[/]", False: "[bold red]DOES NOT FIT[/]", None: "not checked"}[a.fits]
-        console.print(f"Verdict on {a.device.name} ({a.memory} memory): {verdict}")
+        memory = a.memory if a.memory == "textbook" or a.arena is None else f"{a.arena.runtime} arena"
+        console.print(f"Verdict on {a.device.name} ({memory}): {verdict}")
         for r in a.reasons:
             console.print(f"  - {r}")
         if a.suggestions:
@@ -80,6 +94,9 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
         console.print("Worked solution:")
         for line in a.explain:
             console.print(f"  {line}")
+    if a.arena is not None:
+        console.print(f"Arena: {a.arena.basis}.")
     if plan:
-        console.print("Arena plan (rows: node steps; columns: arena offsets):")
+        what = f"{a.arena.runtime} head" if a.arena is not None and a.arena.head_bytes is not None else "activations"
+        console.print(f"Arena plan, {what} (rows: node steps; columns: arena offsets):")
         console.print(a.plan.planner.plan_text(), markup=False)

@@ -53,9 +53,12 @@ def layer_bars(layers: list[dict], flash_limit: int | None = None, ram_limit: in
     return fig
 
 
-def arena_plan(buffers: list[dict], arena_bytes: int | None = None, ram_limit: int | None = None):
+def arena_plan(buffers: list[dict], arena_bytes: int | None = None, ram_limit: int | None = None, *,
+               head_bytes: int | None = None, runtime: str | None = None):
     """The arena over time: each buffer a rectangle from its first to last use (x, operator index) at its
-    offset (y, bytes). ``buffers``: dicts with ``name``, ``offset``, ``size``, ``first``, ``last``."""
+    offset (y, bytes). ``buffers``: dicts with ``name``, ``offset``, ``size``, ``first``, ``last``.
+    ``runtime`` names whose arena it is; with ``head_bytes`` (TFLM) the buffers are its head and the band
+    above them up to ``arena_bytes`` is the persistent tail."""
     plt = _plt()
     from matplotlib.patches import Rectangle
 
@@ -72,8 +75,13 @@ def arena_plan(buffers: list[dict], arena_bytes: int | None = None, ram_limit: i
     end = max([b["last"] for b in buffers], default=0)
     ax.set_xlim(-0.6, end + 0.6)
     peak = arena_bytes or top
+    if head_bytes is not None and arena_bytes and arena_bytes > head_bytes:
+        ax.axhspan(head_bytes, arena_bytes, color="#8a93a6", alpha=0.35, lw=0)
+        ax.text(-0.5, (head_bytes + arena_bytes) / 2, f"persistent tail {arena_bytes - head_bytes:,} B "
+                "(structs, OpData, per-channel multipliers; a smaller arena fails)", fontsize=7, va="center")
     ax.axhline(peak, color="#1d2433", lw=1, ls=":")
-    ax.text(end + 0.5, peak, f"arena {peak:,} B", ha="right", va="bottom", fontsize=8)
+    label = f"{runtime} arena" if runtime else "arena"
+    ax.text(end + 0.5, peak, f"{label} {peak:,} B", ha="right", va="bottom", fontsize=8)
     ymax = peak * 1.15 if peak else 1
     if ram_limit and ram_limit <= ymax * 3:
         ax.axhline(ram_limit, color="#b3261e", ls="--", lw=1.2)
@@ -81,7 +89,7 @@ def arena_plan(buffers: list[dict], arena_bytes: int | None = None, ram_limit: i
     ax.set_ylim(0, ymax)
     ax.set_xlabel("operator (execution order)")
     ax.set_ylabel("arena offset (bytes)")
-    ax.set_title("activation arena plan: buffers alive over time", fontsize=9)
+    ax.set_title(f"{runtime + ' ' if runtime else ''}arena plan: buffers alive over time", fontsize=9)
     fig.tight_layout()
     return fig
 
