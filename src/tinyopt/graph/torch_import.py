@@ -275,6 +275,8 @@ def _shape_recorder_class():
                 n.meta["tinyopt_shapes"] = [tuple(int(d) for d in t.shape) for t in out]
             elif isinstance(out, (tuple, list)) and out and _tensor_tree(out, torch.Tensor):
                 n.meta["tinyopt_shapes"] = _shape_tree(out)  # nested, as nn.LSTM's (y, (h, c))
+            elif isinstance(out, int) or (isinstance(out, (tuple, list)) and all(isinstance(d, int) for d in out)):
+                n.meta["tinyopt_value"] = out  # shape arithmetic (x.size(2) // 2): known once traced
             return out
 
     return ShapeRecorder
@@ -347,6 +349,15 @@ class _FxConverter:
                 self.b.unsupported(f"an operand '{a.name}' that is not a tensor computed from the input"
                                    + (" (a tuple of tensors: index it first)" if isinstance(v, list) else ""))
             return v
+        return a
+
+    @staticmethod
+    def value(a):
+        """A number (or tuple) the model computed from shapes (``x.shape[2]``), as traced; else ``a``."""
+        import torch.fx
+
+        if isinstance(a, torch.fx.Node) and "tinyopt_value" in a.meta:
+            return a.meta["tinyopt_value"]
         return a
 
     @staticmethod

@@ -99,12 +99,21 @@ class Concatenation(Op):
 
     def from_torch_function(self, cv, n, key, name, out_shape):
         arg = cv.arg(n)
-        return build(cv.b, name, [cv.val(t) for t in arg(0, "tensors")], arg(1, "dim", 0))
+        return build(cv.b, name, tensor_list(cv, arg(0, "tensors")), arg(1, "dim", 0))
 
     def from_spec(self, sb, kind, layer, x, lname, fused):
         srcs = sb.sources(layer)
         return Node(lname, self.name, [x.name, *srcs], [sb.out(lname)],
                     {"axis": int(layer.get("axis", -1)), "activation": fused})
+
+
+def tensor_list(cv, arg) -> list:
+    """The values of a ``torch.cat``/``stack`` argument: a list of tensors, or one call's tuple of them
+    (``torch.cat(x.chunk(2, 1))``)."""
+    if isinstance(arg, (list, tuple)):
+        return [cv.val(t) for t in arg]
+    vals = cv.val(arg, many=True)
+    return list(vals) if isinstance(vals, list) else [vals]
 
 
 def check_operands(graph, index: int, node: Node) -> None:

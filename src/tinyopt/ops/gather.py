@@ -68,7 +68,7 @@ class Gather(Op):
     c = CKernel("gather", "gather_params")
     onnx = ("Gather",)
     torch_modules = ("ChannelShuffle",)
-    torch_functions = ("index_select", "channel_shuffle")
+    torch_functions = ("channel_shuffle",)
 
     def check_dtypes(self, ins, out):
         if ins[1].dtype != "int32":
@@ -155,14 +155,7 @@ class Gather(Op):
         return shuffle(cv.b, name, cv.val(n.args[0]), int(m.groups))
 
     def from_torch_function(self, cv, n, key, name, out_shape):
-        arg = cv.arg(n)
-        x = cv.val(n.args[0])
-        if key == "channel_shuffle":
-            return shuffle(cv.b, name, x, int(arg(1, "groups")))
-        idx = arg(2, "index")
-        if not isinstance(idx, (list, tuple)):
-            cv.b.unsupported("index_select with a computed index tensor", "pass a constant list of indices")
-        return build(cv.b, name, x, np.asarray(idx, np.int64), int(arg(1, "dim")))
+        return shuffle(cv.b, name, cv.val(n.args[0]), int(cv.arg(n)(1, "groups")))
 
 
 def build(b, name: str, x, indices: np.ndarray, axis: int):

@@ -71,7 +71,9 @@ class Pack(Op):
     # -- doors
     def from_torch_function(self, cv, n, key, name, out_shape):
         arg = cv.arg(n)
-        return build(cv.b, name, [cv.val(t) for t in arg(0, "tensors")], int(arg(1, "dim", 0)))
+        from tinyopt.ops.concatenation import tensor_list
+
+        return build(cv.b, name, tensor_list(cv, arg(0, "tensors")), int(arg(1, "dim", 0)))
 
 
 def build(b, name: str, xs: list, axis: int):

@@ -123,25 +123,32 @@ class Pad(Op):
             pads = full
         if pads.size != 2 * r:
             cv.fail(f"Pad has {pads.size} pad amounts for a rank-{r} input", "give a (begin, end) pair per axis")
-        if mode != "constant" or value != 0.0 or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
-            cv.b.unsupported(f"Pad mode={mode} value={value} pads={pads.tolist()}", "zero-pad the spatial axes only")
-        if r == 3:
-            return build(cv.b, name, x, (0, 0, int(pads[2]), int(pads[5])))
-        return build(cv.b, name, x, (int(pads[2]), int(pads[6]), int(pads[3]), int(pads[7])))
+        if mode != "constant" or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
+            cv.b.unsupported(f"Pad mode={mode} pads={pads.tolist()}", "pad the spatial axes with a constant only")
+        spatial = (0, 0, int(pads[2]), int(pads[5])) if r == 3 else (int(pads[2]), int(pads[6]), int(pads[3]),
+                                                                      int(pads[7]))
+        return build(cv.b, name, x, spatial, _value(cv.b, name, value))
 
     def from_torch_module(self, cv, n, m, name, out_shape):
-        if float(getattr(m, "value", 0.0)) != 0.0:
-            cv.b.unsupported(f"constant padding with value {m.value}", "pad with zeros")
         p = m.padding
-        return build(cv.b, name, cv.val(n.args[0]), (0, 0, p[0], p[1]) if len(p) == 2 else (p[2], p[3], p[0], p[1]))
+        value = _value(cv.b, name, float(getattr(m, "value", 0.0)))
+        return build(cv.b, name, cv.val(n.args[0]), (0, 0, p[0], p[1]) if len(p) == 2 else (p[2], p[3], p[0], p[1]),
+                     value)
 
     def from_torch_function(self, cv, n, key, name, out_shape):
         arg = cv.arg(n)
         pad, mode, value = list(arg(1, "pad")), arg(2, "mode", "constant"), arg(3, "value", None)
-        if mode != "constant" or value not in (None, 0, 0.0) or len(pad) not in (2, 4):
-            cv.b.unsupported(f"pad {pad} with mode={mode!r}, value={value!r}", "zero-pad the last one or two axes only")
+        if mode != "constant" or len(pad) not in (2, 4):
+            cv.b.unsupported(f"pad {pad} with mode={mode!r}", "pad the last one or two axes with a constant only")
         return build(cv.b, name, cv.val(n.args[0]),
-                     (0, 0, *pad) if len(pad) == 2 else (pad[2], pad[3], pad[0], pad[1]))
+                     (0, 0, *pad) if len(pad) == 2 else (pad[2], pad[3], pad[0], pad[1]), _value(cv.b, name, value))
+
+
+def _value(b, name: str, value) -> str | None:
+    """A framework pad value: None for zeros (PAD), else its constant (PADV2)."""
+    if value in (None, 0, 0.0):
+        return None
+    return b.const(f"{name}/value", np.asarray([float(value)], np.float32))
 
 
 def build(b, name: str, x, pads, value: str | None = None):

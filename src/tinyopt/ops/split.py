@@ -78,7 +78,8 @@ class SplitLike(Op):
 
     def eval(self, p: SplitData, inputs):
         x = inputs[self.data_input]
-        return np.split(x, np.cumsum(p.sizes)[:-1], axis=p.axis)
+        parts = np.split(x, np.cumsum(p.sizes)[:-1], axis=p.axis)
+        return parts if len(parts) > 1 else parts[0]
 
     def quantize(self, q, index, node):
         """Every part keeps the input's scale and zero point; the axis and sizes are copied."""

@@ -81,6 +81,8 @@ def slice_plan(graph, node, fail) -> StridedSliceData | None:
                             bool(a.get("end_mask", 0) & bit), sh)
         if sh and not 0 <= s0 < size:
             fail(f"shrinks axis {k} at index {begin[k]}, outside its size {size}", "give an index inside the axis")
+        if sh and strides[k] < 0:  # TFLM walks from start towards start + 1: nothing, the output is never written
+            fail(f"shrinks axis {k} with stride {strides[k]}", "give a shrunk axis stride 1")
         starts.append(s0)
         stops.append(s1)
         if sh:
@@ -167,7 +169,16 @@ class StridedSlice(Op):
         index = n.args[1]
         if isinstance(src, (tuple, list)):  # one output of chunk/split/unbind
             return src[int(index)]
-        return getitem(cv.b, name, src, index)
+        return getitem(cv.b, name, src, _traced(cv, index))
+
+
+def _traced(cv, index):
+    """An index whose bounds the model computed from shapes, with those bounds as traced."""
+    if isinstance(index, tuple):
+        return tuple(_traced(cv, i) for i in index)
+    if isinstance(index, slice):
+        return slice(cv.value(index.start), cv.value(index.stop), cv.value(index.step))
+    return cv.value(index)
 
 
 def _bound(v: int) -> int:
@@ -241,8 +252,14 @@ def getitem(b, name: str, x, index):
     if any(i is Ellipsis for i in items):
         k = items.index(Ellipsis)
         items[k: k + 1] = [slice(None)] * (len(x.shape) - len(items) + 1)
+    lists = [k for k, i in enumerate(items) if isinstance(i, list) and all(isinstance(v, int) for v in i)]
+    if len(lists) == 1 and all(i == slice(None) for k, i in enumerate(items) if k != lists[0]):
+        from tinyopt.ops import gather  # x[:, [3, 0, 0, 7]]: a list of positions on one axis
+
+        return gather.build(b, name, x, np.asarray(items[lists[0]], np.int64), lists[0])
     if len(items) > len(x.shape) or any(not isinstance(i, (int, slice)) or isinstance(i, bool) for i in items):
-        b.unsupported(f"indexing with {index!r}", "index with integers and slices (x[:, a:b], x[:, i])")
+        b.unsupported(f"indexing with {index!r}",
+                      "index with integers, slices or one list of positions (x[:, a:b], x[:, i], x[:, [i, j]])")
     starts, ends, axes, steps, dropped = [], [], [], [], []
     for ax, it in enumerate(items):
         if isinstance(it, int):

@@ -53,7 +53,8 @@ class Unpack(Op):
         return SplitData(dtype=mv.dtype_of(is_int), axis=axis, sizes=(1,) * len(node.outputs))
 
     def eval(self, p: SplitData, inputs):
-        return [np.take(inputs[0], k, axis=p.axis) for k in range(len(p.sizes))]
+        parts = [np.take(inputs[0], k, axis=p.axis) for k in range(len(p.sizes))]
+        return parts if len(parts) > 1 else parts[0]
 
     def pack_c(self, graph, index, node):
         p = self.prepare(graph, node, True)
