@@ -194,7 +194,7 @@ def test_unsupported_module_names_node_and_lists_supported():
     (nn.Hardtanh(-2.0, 2.0), (3,), r"hardtanh\(-2.0, 2.0\)"),
     (nn.Softmax(dim=0), (2, 3, 3), "softmax over axis 0"),
     (nn.AdaptiveAvgPool2d(2), (1, 4, 4), "adaptive average pooling to"),
-    (nn.MaxPool2d(2, padding=1), (1, 4, 4), "padding"),
+    (nn.AvgPool2d(2, padding=1, count_include_pad=False), (1, 4, 4), "count_include_pad=False"),
     (nn.Flatten(0), (2, 3), "moves the batch axis"),
 ])
 def test_unsupported_options(module, shape, match):
