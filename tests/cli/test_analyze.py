@@ -84,6 +84,28 @@ def test_tflite_model(capsys):
     assert r["arena_runtime"] == "tflm-reference" and r["arena_bytes"] == 24_272
 
 
+def test_verdict_uses_the_chosen_runtimes_arena(capsys):
+    """16 KB of SRAM: the C library's arena for KWS fits, TFLM's does not; each verdict says whose arena."""
+    from tinyopt.export.c.generate import generate_sources
+    from tinyopt.graph.tflite_import import load_tflite
+
+    kws = need(KWS_INT8)
+    c = run_json(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tinyopt-c")
+    t = run_json(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tflm")
+    assert c["arena_bytes"] == generate_sources(load_tflite(kws)).arena_bytes == 8_896
+    assert t["arena_bytes"] == 24_272 and t["arena"]["head_bytes"] + t["arena"]["tail_bytes"] == 24_272
+    assert (c["fits"], t["fits"]) == (True, False)
+    assert (c["arena_runtime"], t["arena_runtime"]) == ("tinyopt-c", "tflm-reference")
+    assert c["reasons"][0].startswith("RAM: tinyopt-c arena needs 8.69 KB")
+    assert t["reasons"][0].startswith("RAM: tflm-reference arena needs 23.70 KB > 16.00 KB")
+    code, out, _ = run(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tflm", "--explain")
+    assert "(tflm-reference arena): DOES NOT FIT" in out
+    assert "tflm-reference arena = smallest arena that takes head, tail" in out  # --explain's sum
+    # without --runtime and without a board runtime: TFLM's reference kernels, and the report says so
+    d = run_json(capsys, "analyze", kws)
+    assert d["arena_runtime"] == "tflm-reference" and "the default" in d["arena"]["basis"]
+
+
 def test_zoo_reference(capsys):
     pytest.importorskip("torch")
     import torch
@@ -191,6 +213,7 @@ def test_bad_yaml(tmp_path, capsys, text, needle):
     (["--dtype", "int4"], "--dtype"),
     (["--memory", "magic"], "--memory"),
     (["--device", "exam", "--runtime", "tvm"], "--runtime"),
+    (["--device", "exam", "--runtime", "tinyopt-c"], "--dtype int8"),  # the C library is int8 only
 ])
 def test_bad_options(capsys, args, needle):
     assert needle in _bad(capsys, EXAM, *args)

@@ -298,9 +298,12 @@ class _Allocations:
 
     The head (a resizable buffer, then temporaries after it) grows from the arena's start, the tail
     (persistent buffers) down from its end, each allocation aligned as TFLM aligns it. ``fits(n)`` replays
-    the steps on an n-byte arena and reports whether every one succeeds, with TFLM's own checks: a
-    persistent buffer must stay above the resizable buffer, a temporary below the tail, the planner needs
-    40 bytes per buffer in the free space.
+    the steps on an n-byte arena and reports whether every one succeeds: a temporary must stay below the
+    tail, the planner needs 40 bytes per buffer in the free space, and a persistent buffer must not reach
+    into a live temporary. TFLM itself checks a persistent buffer only against the resizable buffer, so a
+    dense layer's per-channel arrays, allocated while its Prepare still holds its temporaries, may
+    overwrite their last bytes; tflite-micro then still works up to 16 bytes below our figure, because
+    those bytes are ones it no longer reads. We count the arena in which nothing live is overwritten.
     """
 
     def __init__(self, abi: str):
