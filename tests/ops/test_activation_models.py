@@ -1,5 +1,6 @@
 """The activation family in whole networks: torchvision's MobileNetV3 (small, large) through both doors and
-EfficientNet-B0 through the PyTorch door compute what PyTorch computes; a float network using HARD_SWISH,
+EfficientNet-B0 through the PyTorch door compute what PyTorch computes; MobileNetV3-small converted to int8
+runs bit-exactly in TFLM; a float network using HARD_SWISH,
 LEAKY_RELU, PRELU and ELU converts to int8 that TFLM runs bit-exactly, and whose C library equals TFLM on
 the host and under qemu on a Cortex-M4."""
 
@@ -85,6 +86,20 @@ def test_mobilenet_v3_through_both_doors(arch, hard_swishes, tmp_path):
         _close(Interpreter(g).run(to_graph_layout(x.numpy()))[0], want)
         assert _ops(g)["HARD_SWISH"] == hard_swishes
     assert _ops(graphs[0]) == _ops(graphs[1])
+
+
+def test_mobilenet_v3_small_converts_to_int8_that_tflm_runs_bit_exactly():
+    """19 HARD_SWISH, and the squeeze-excite hard sigmoids as ADD (RELU6 fused) and MUL by 1/6, then the
+    broadcasting MUL, all requantized as TFLM does."""
+    models = torchvision_models()
+    torch.manual_seed(0)
+    m = lively(models.mobilenet_v3_small(weights=None))
+    calib = np.random.default_rng(0).normal(size=(16, 3, 96, 96)).astype(np.float32)
+    g = convert_torch(m, calib, (3, 96, 96))
+    assert _ops(g)["HARD_SWISH"] == 19
+    out = assert_matches_reference(g, random_int8(np.random.default_rng(1), (3, 96, 96, 3)),
+                                   graph_to_tflite_bytes(g))[0]
+    assert len({r.tobytes() for r in out}) == 3
 
 
 def test_efficientnet_b0_through_the_pytorch_door():
