@@ -1,5 +1,5 @@
-"""ELU against TFLM (60 seeded configurations, every int8 value on 40 random scale pairs), a hand check of
-the lookup table, its C kernel against the runtime, conversion, and the doors (alpha 1 only)."""
+"""ELU against TFLM (75 seeded configurations, 56 of them int8; every int8 value on 40 random scale pairs), a
+hand check of the lookup table, its C kernel against the runtime, conversion, and the doors (alpha 1 only)."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ def _model(shape, si=None, zi=0, so=None, zo=0):
     return single_op_model("ELU", [qtensor("x", shape, si, zi)], qtensor("y", (1,), so, zo))
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(75))
 def test_elu_matches_tflm(seed):
     rng = np.random.default_rng(seed)
     shape = random_shape(rng)
-    if seed % 3 == 0:
+    if seed % 4 == 0:
         x = (rng.normal(size=(5, *shape[1:])) * 3).astype(np.float32)
         assert_matches_reference(_model(shape), x)
         return

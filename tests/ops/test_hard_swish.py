@@ -1,5 +1,5 @@
-"""HARD_SWISH against TFLM (60 seeded configurations, every int8 value at extreme scales, a hand
-calculation), its C kernel against the runtime, conversion, and the swish family's doors (HardSwish,
+"""HARD_SWISH against TFLM (75 seeded configurations, 56 of them int8; every int8 value at extreme scales;
+a hand calculation), its C kernel against the runtime, conversion, and the swish family's doors (HardSwish,
 HardSigmoid, SiLU) against PyTorch and ONNX Runtime."""
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def _int8_model(shape, si, zi, so, zo):
     return single_op_model("HARD_SWISH", [qtensor("x", shape, si, zi)], qtensor("y", (1,), so, zo))
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(75))
 def test_hard_swish_matches_tflm(seed):
     rng = np.random.default_rng(seed)
     shape = random_shape(rng)
-    if seed % 3 == 0:  # float32: inputs across the three pieces (-3, [−3, 3], 3)
+    if seed % 4 == 0:  # float32: inputs across the three pieces (-3, [−3, 3], 3)
         g = single_op_model("HARD_SWISH", [Tensor("x", shape)], Tensor("y", (1,)))
         out = assert_matches_reference(g, (rng.normal(size=(5, *shape[1:])) * 4).astype(np.float32))[0]
         assert out.dtype == np.float32

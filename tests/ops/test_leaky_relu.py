@@ -1,5 +1,6 @@
-"""LEAKY_RELU against TFLM (60 seeded configurations: alphas of both signs, below and above 1), a hand
-calculation of the negative-alpha rounding, its C kernel against the runtime, conversion, and the doors."""
+"""LEAKY_RELU against TFLM (75 seeded configurations, 56 of them int8; alphas of both signs, below and above
+1), a hand calculation of the negative-alpha rounding, its C kernel against the runtime, conversion, and the
+doors."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _model(shape, alpha, si=None, zi=0, so=None, zo=0):
                            {"alpha": alpha})
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(75))
 def test_leaky_relu_matches_tflm(seed):
     rng = np.random.default_rng(seed)
     shape = random_shape(rng)
@@ -128,3 +129,11 @@ def test_spec_layer_takes_alpha():
 
     with pytest.raises(ConfigError, match="'alpha' must be a number"):
         spec_to_graph({"input": [4], "layers": [{"type": "leaky_relu", "alpha": "big"}]})
+
+
+def test_a_non_finite_alpha_is_refused():
+    from tinyopt.errors import ModelFormatError
+
+    g = _model((1, 4), float("nan"), 0.1, 0, 0.1, 0)
+    with pytest.raises(ModelFormatError, match=r"\(LEAKY_RELU\): alpha is nan.*Fix: give a finite"):
+        Interpreter(g).run(np.zeros((1, 4), np.int8))

@@ -126,11 +126,13 @@ def build(b, name: str, x, slope: np.ndarray, onnx: bool):
         return _emit(b, name, x, slope.reshape(1))
     if not onnx:  # PyTorch: one value per channel of axis 1 (the module has checked the count)
         slope = slope.reshape((1, slope.size) + (1,) * (rank - 2))
-    if slope.ndim > rank or x.permuted:
+    if slope.ndim > rank or x.layout not in ("nchw", "ncl", "plain") or (x.permuted and x.layout != "plain"):
         b.unsupported(f"PRelu slope of shape {list(slope.shape)} on a {x.layout} input {list(x.shape)}",
-                      "give the slope one value per channel")
+                      "give the slope one value per channel of an (N, C, ...) or (N, F) input")
     full = slope.reshape((1,) * (rank - slope.ndim) + slope.shape)
-    if x.layout == "nchw":
+    if x.permuted:  # a flattened channels-first tensor: graph element i is framework element perm[i]
+        full = np.broadcast_to(full, x.shape).reshape(1, -1)[:, x.perm]
+    elif x.layout == "nchw":
         full = full.transpose(0, 2, 3, 1)
     elif x.layout == "ncl":
         full = full.transpose(0, 2, 1)[:, None]
