@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,28 @@ def test_nhwc_to_nchw_of_a_converted_onnx_model_runs_in_the_runtime():
     g = single_op_model("TRANSPOSE", [x, Tensor("perm", (4,), "int32", data=p)], Tensor("y", (1,)))
     data = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
     np.testing.assert_array_equal(Interpreter(g).run(data)[0], data.transpose(0, 2, 1, 3))
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
+@pytest.mark.parametrize("seed", [1, 3, 5, 7, 9])
+def test_c_library_equals_runtime(seed, tmp_path):
+    """The C library's strided walk: up to 6-D (size-1 axes dropped, contiguous runs merged)."""
+    from ops._data_movement import c_equals_runtime
+
+    rng = np.random.default_rng(seed)
+    rank = int(rng.integers(3, 7))
+    shape = (1, *(int(d) for d in rng.integers(2, 4, size=rank - 1)))
+    perm = [0, *(int(p) + 1 for p in rng.permutation(rank - 1))]
+    p = np.asarray(perm, np.int32)
+    g = single_op_model("TRANSPOSE", [qtensor("x", shape, 0.05, -3), Tensor("perm", p.shape, "int32", data=p)],
+                        qtensor("y", (1,), 0.05, -3))
+    c_equals_runtime(g, tmp_path)
+
+
+def test_simplified_walk_by_hand():
+    from tinyopt.ops._movement import simplify_walk
+
+    # NHWC (1, 4, 5, 3) → NCHW: output (c, h, w) with steps (1, 15, 3); h and w are one run of 20 pixels
+    assert simplify_walk([1, 3, 4, 5], [60, 1, 15, 3]) == ([3, 20], [1, 3])
+    # perm (0, 1, 3, 2, 4) of (1, 2, 4, 1, 3) only moves a unit axis: the input order, one run of 24
+    assert simplify_walk([1, 2, 4, 1, 3], [12, 12, 3, 12, 1]) == ([24], [1])

@@ -159,10 +159,11 @@ class NchwBuilder:
         return vals
 
     def finish(self, outputs: list[Val]) -> Graph:
+        from tinyopt.ops.gather import unpermute
+
         for v in outputs:
-            if v.permuted:
-                self.unsupported("a model output that is a flattened channels-first tensor",
-                                 "end the model in a dense layer or keep the output unflattened")
+            if v.permuted:  # a flattened channels-first output: gathered into the framework's order
+                v = unpermute(self, f"{v.name}_order", v)
             self.g.outputs.append(v.name)
         from tinyopt.graph.passes import fold_pad_into_conv
 

@@ -128,10 +128,23 @@ def check_operands(graph, index: int, node: Node) -> None:
 
 
 def build(b, name: str, xs: list, axis: int):
+    """A framework concatenation. Flattened channels-first vectors joined end to end keep their element
+    orders (the output's permutation is theirs, shifted; a dense layer after it absorbs it); joined any
+    other way they are first gathered into the framework's order."""
     from tinyopt.graph.torch_import import graph_axis
+    from tinyopt.ops.gather import unpermute
 
+    perm = None
+    if any(x.permuted for x in xs):
+        if all(len(x.shape) == 2 for x in xs) and int(axis) % 2 == 1:
+            offsets = np.cumsum([0, *(x.shape[1] for x in xs[:-1])])
+            perm = np.concatenate([(x.perm if x.permuted else np.arange(x.shape[1])) + o for x, o in zip(xs, offsets)])
+        else:
+            xs = [unpermute(b, f"{name}/order{k}", x) for k, x in enumerate(xs)]
     x0 = xs[0]
-    if any(x.layout != x0.layout or x.permuted for x in xs):
-        b.unsupported("a concatenation of tensors with different layouts or flattened orders")
+    if any(x.layout != x0.layout for x in xs):
+        b.unsupported("a concatenation of tensors with different layouts",
+                      "concatenate tensors of one kind (images with images, vectors with vectors)")
     ax = graph_axis(axis, x0.layout, len(x0.shape))
-    return b.emit(name, Concatenation.name, [x.name for x in xs], {"axis": ax, "activation": "NONE"}, x0.layout)
+    return b.emit(name, Concatenation.name, [x.name for x in xs], {"axis": ax, "activation": "NONE"}, x0.layout,
+                  perm)

@@ -200,3 +200,13 @@ def shuffle(b, name: str, x, groups: int):
     if x.layout != "nchw" or x.shape[1] % groups:
         b.unsupported(f"a channel shuffle of {list(x.shape)} in {groups} groups", "shuffle (N, C, H, W) tensors")
     return build(b, name, x, shuffle_indices(x.shape[1], groups), 1)
+
+
+def unpermute(b, name: str, x):
+    """A flattened channels-first value (graph element i is framework element perm[i]) in the framework's
+    own order: a GATHER of the positions; anything else unchanged."""
+    from tinyopt.graph.torch_import import Val
+
+    if not x.permuted:
+        return x
+    return build(b, name, Val(x.name, "plain", x.shape), np.argsort(x.perm), 1)

@@ -80,11 +80,13 @@ def build(b, name: str, xs: list, axis: int):
     """``torch.stack``: plain tensors stack with PACK; channels-first ones become a concatenation of the
     inputs given a unit axis (the same bytes)."""
     from tinyopt.graph.torch_import import graph_axis
+    from tinyopt.ops.gather import unpermute
 
+    xs = [unpermute(b, f"{name}/order{k}", x) for k, x in enumerate(xs)]  # flattened feature maps in order
     x0 = xs[0]
     rank = len(x0.shape) + 1
     axis = int(axis) % rank
-    if any(x.layout != x0.layout or x.permuted or x.shape != x0.shape for x in xs):
+    if any(x.layout != x0.layout or x.shape != x0.shape for x in xs):
         b.unsupported("a stack of tensors with different shapes, layouts or flattened orders")
     if x0.layout != "plain":
         b.unsupported(f"a stack of {x0.layout} tensors (a 5-D result)", "concatenate them instead (torch.cat)")

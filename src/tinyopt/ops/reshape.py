@@ -170,7 +170,9 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
         perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
         return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", perm)
     if x.permuted and len(new_shape) != 2:
-        b.unsupported(f"a reshape of a flattened channels-first tensor to {list(new_shape)}")
+        from tinyopt.ops.gather import unpermute
+
+        x = unpermute(b, f"{name}/order", x)  # a flattened feature map: in the framework's order first
     if len(new_shape) in (3, 4):
         layout = {4: "nchw", 3: "ncl"}[len(new_shape)]
         if int(np.prod(new_shape[2:])) == 1:  # (N, C) → (N, C, 1, 1): the same bytes

@@ -159,13 +159,14 @@ class Split(SplitLike):
 def build(b, name: str, x, sizes, axis: int):
     """A framework split of ``x`` along framework ``axis`` into parts of ``sizes``: a list of values."""
     from tinyopt.graph.torch_import import graph_axis
+    from tinyopt.ops.gather import unpermute
     from tinyopt.ops.split_v import SplitV
 
     rank = len(x.shape)
     axis = int(axis) % rank
-    if x.permuted or x.layout not in ("nchw", "ncl", "plain"):
-        b.unsupported(f"a split of a {x.layout} tensor in flattened channels-first order",
-                      "split before flattening")
+    if x.layout not in ("nchw", "ncl", "plain"):
+        b.unsupported(f"a split of channels viewed as groups {list(x.shape)}", "reshape back to (N, C, H, W) first")
+    x = unpermute(b, f"{name}/order", x)  # a flattened feature map: in the framework's order first
     if axis == 0:
         b.unsupported("a split of the batch axis", "keep the batch axis whole")
     sizes = [int(s) for s in sizes]

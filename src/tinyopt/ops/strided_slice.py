@@ -167,8 +167,8 @@ class StridedSlice(Op):
     def from_torch_function(self, cv, n, key, name, out_shape):
         src = cv.val(n.args[0], many=True)
         index = n.args[1]
-        if isinstance(src, (tuple, list)):  # one output of chunk/split/unbind
-            return src[int(index)]
+        if isinstance(src, (tuple, list)):  # outputs of chunk/split/unbind: one, or a slice of them
+            return list(src[index]) if isinstance(index, slice) else src[int(index)]
         return getitem(cv.b, name, src, _traced(cv, index))
 
 
