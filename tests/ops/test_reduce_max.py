@@ -84,3 +84,23 @@ class _Amax(torch.nn.Module):
 @pytest.mark.parametrize("shape,dims,keep", [((3, 4, 5), 1, True), ((3, 4, 5), (2, 3), False), ((6, 7), -1, False)])
 def test_torch_amax_matches_torch(shape, dims, keep):
     assert_torch_matches(_Amax(dims, keep), shape)
+
+
+def test_torch_max_over_a_dim_gives_values_and_indices():
+    from tinyopt.graph.torch_import import from_torch
+
+    class Values(torch.nn.Module):
+        def forward(self, x):
+            return x.max(2, keepdim=True)[0]
+
+    class Indices(torch.nn.Module):
+        def forward(self, x):
+            return torch.max(x, dim=1)[1]
+
+    g = assert_torch_matches(Values(), (3, 4, 5))
+    assert [n.op for n in g.nodes] == ["REDUCE_MAX"]  # the unread indices are not built
+    g = from_torch(Indices(), (6, 7))
+    assert [n.op for n in g.nodes] == ["ARG_MAX", "RESHAPE"]  # (N, C, L) over C: (1, 1, L) -> (1, L)
+    x = torch.randn(3, 6, 7, generator=torch.Generator().manual_seed(0))
+    got = Interpreter(g).run(x.numpy().transpose(0, 2, 1)[:, None].copy())[0]
+    np.testing.assert_array_equal(got.reshape(3, 7), Indices()(x).numpy())

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinyopt.ops import _common as c
 from tinyopt.ops._record import QuantRule, register
-from tinyopt.ops._reduce import ReduceData, Reducer
+from tinyopt.ops._reduce import ReduceData, Reducer, build
 
 
 @register
@@ -49,16 +49,25 @@ class ReduceMax(Reducer):
         return self.torch_reduce(cv, n, name)
 
     def _torch_max(self, cv, n, name):
-        """torch.max(x, other) is MAXIMUM; torch.max(x) the maximum of every element."""
+        """torch.max(x, other) is MAXIMUM; torch.max(x, dim) the pair (values, indices): REDUCE_MAX and
+        ARG_MAX, each built only if the model reads it; torch.max(x) the maximum of every element."""
+        import operator
+
         from tinyopt.graph.torch_import import Val
-        from tinyopt.ops import _broadcast
+        from tinyopt.ops import _broadcast, arg_max
         from tinyopt.ops.maximum import Maximum
 
-        other = cv.val(cv.arg(n)(1, "dim", n.kwargs.get("other")))
+        arg = cv.arg(n)
+        x, other = cv.val(n.args[0]), cv.val(arg(1, "dim", n.kwargs.get("other")))
         if isinstance(other, Val):
-            return _broadcast.build(cv.b, name, Maximum.name, cv.val(n.args[0]), other)
-        if other is not None:
-            cv.b.unsupported("torch.max(x, dim), which returns values and indices",
-                             "use torch.amax(x, dim) for the values, torch.argmax(x, dim) for the indices")
-        return self.torch_reduce(cv, n, name)
-
+            return _broadcast.build(cv.b, name, Maximum.name, x, other)
+        if other is None:
+            return self.torch_reduce(cv, n, name)
+        keep = bool(arg(2, "keepdim", False))
+        wanted = {u.args[1] if u.target is operator.getitem else None for u in n.users}
+        if wanted - {0, 1}:
+            cv.b.unsupported("torch.max(x, dim) read other than by index ([0] values, [1] indices)",
+                             "index its result, or use torch.amax / torch.argmax")
+        values = build(cv.b, name, self.name, x, [int(other)], keep) if 0 in wanted else None
+        indices = arg_max.build(cv.b, f"{name}/indices", x, int(other), keep) if 1 in wanted else None
+        return [values, indices]
