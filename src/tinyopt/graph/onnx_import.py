@@ -27,7 +27,7 @@ EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
              "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten",
              "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "Where", "Neg",
-             "Abs", "Min", "Max", "ReduceProd"}
+             "Abs", "Min", "Max", "ReduceProd", "Expand"}
 _FOLD_NUMPY = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
                "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
                "Neg": np.negative, "Abs": np.abs, "Where": np.where}
@@ -416,6 +416,10 @@ class _OnnxConverter:
         if op == "ReduceProd":
             axes = a.get("axes")
             return np.prod(c[0], axis=None if axes is None else tuple(axes), keepdims=bool(a.get("keepdims", 1)))
+        if op == "Expand":  # a constant broadcast both ways (exporters size their chunks with one)
+            shape = np.broadcast_shapes(c[0].shape, tuple(int(d) for d in np.asarray(c[1]).ravel()))
+            self._check_fold_size(int(np.prod(shape, dtype=np.float64)))
+            return np.broadcast_to(c[0], shape).copy()
         if op == "Range":
             start, limit, delta = (np.asarray(v).item() for v in c[:3])
             self._check_fold_size(int(np.ceil((limit - start) / delta)) if delta else 2**63)
