@@ -1,5 +1,6 @@
 """SPLIT against TFLM (60 seeded shapes, axes and part counts; int8 and float32; every output compared),
-converted, through the doors (torch.chunk / split, ONNX Split) and in C (split → concatenation)."""
+converted, through the doors (torch.chunk / split, ONNX Split and SplitToSequence + SequenceAt) and in C
+(split → concatenation)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class Halves(torch.nn.Module):
     def forward(self, x):
         a, b = x.chunk(2, dim=1)
         p, q, r = torch.split(torch.cat((a, self.conv(b)), 1), [3, 1, 4], dim=1)
-        # 4 channels in 3 chunks: torch gives 2 + 2 (the ONNX exporter writes that as a sequence: not here)
+        # 4 channels in 3 chunks: torch gives 2 + 2 (ONNX: SplitToSequence into 2, 2, 0, then SequenceAt)
         s = r.chunk(3, dim=1) if self.uneven else r.chunk(2, dim=1)
         return torch.cat([s[1], q, p, s[0]], 1)
 
@@ -89,8 +90,8 @@ def test_chunk_and_split_match_torch_and_onnx(tmp_path):
     m = Halves()
     g = torch_matches(m, (8, 5, 6))
     assert {"SPLIT", "SPLIT_V"} <= set(ops_of(g))
-    for opset in (11, 13, 17):
-        path = export_onnx(Halves(uneven=False), (8, 5, 6), tmp_path / f"h{opset}.onnx", opset)
+    for opset, uneven in ((11, False), (13, True), (17, True)):
+        path = export_onnx(Halves(uneven=uneven), (8, 5, 6), tmp_path / f"h{opset}.onnx", opset)
         assert {"SPLIT", "SPLIT_V"} & set(ops_of(onnx_matches(path, (8, 5, 6))))
 
 

@@ -116,7 +116,7 @@ class Split(SplitLike):
     arity = (2, 2)
     data_input = 1
     c = CKernel("split", "split_params")
-    onnx = ("Split",)
+    onnx = ("Split", "SplitToSequence", "SequenceAt")
     torch_functions = ("chunk", "split")
 
     def axis_value(self, graph, node, fail):
@@ -135,8 +135,18 @@ class Split(SplitLike):
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
+        if node.op_type == "SequenceAt":  # one part of a SplitToSequence
+            seq = cv.val(ins[0])
+            if not isinstance(seq, Parts):
+                cv.b.unsupported("SequenceAt of a sequence that is not a SplitToSequence's")
+            part = seq.vals[int(np.asarray(cv.const(ins[1], "position")).ravel()[0])]
+            if part is None:
+                cv.b.unsupported("SequenceAt of an empty part of a split")
+            return part
         x = cv.val(ins[0])
         axis = int(a.get("axis", 0))
+        if node.op_type == "SplitToSequence":
+            return Parts(to_sequence(cv, name, x, axis, a, ins))
         n_out = len(node.output)
         if cv.opset < 13 and "split" in a:
             sizes = [int(v) for v in a["split"]]
@@ -154,6 +164,33 @@ class Split(SplitLike):
         dim = int(arg(2, "dim", 0)) % len(x.shape)
         sizes = [int(s[dim]) for s in out_shape]  # the traced parts (chunk may give fewer than asked)
         return build(cv.b, name, x, sizes, dim)
+
+
+@dataclass
+class Parts:
+    """An ONNX sequence of tensors (SplitToSequence's one output), which SequenceAt indexes."""
+
+    vals: list
+
+
+def to_sequence(cv, name: str, x, axis: int, a: dict, ins: list) -> list:
+    """SplitToSequence: parts of a constant size (the last one smaller), of listed sizes, or (no split)
+    every element, its axis dropped unless keepdims."""
+    from tinyopt.ops.reshape import build as reshape
+
+    d = x.shape[axis % len(x.shape)]
+    if len(ins) > 1 and ins[1]:
+        split = np.asarray(cv.const(ins[1], "split")).astype(np.int64)
+        sizes = [int(v) for v in split.ravel()] if split.ndim else [int(split)] * (d // int(split)) + (
+            [d % int(split)] if d % int(split) else [])
+        vals = iter(build(cv.b, name, x, [n for n in sizes if n], axis))
+        return [next(vals) if n else None for n in sizes]  # an empty part (chunk's exports end in one)
+    parts = build(cv.b, name, x, [1] * d, axis)
+    if int(a.get("keepdims", 1)):
+        return parts
+    ax = axis % len(x.shape)
+    return [reshape(cv.b, f"{name}/drop{k}", v, tuple(s for j, s in enumerate(v.shape) if j != ax))
+            for k, v in enumerate(parts)]
 
 
 def build(b, name: str, x, sizes, axis: int):
