@@ -94,10 +94,11 @@ def test_variance_pooling_converts_and_its_c_library_equals_tflm(tmp_path):
 
 def _broadcast_graph() -> Graph:
     """No convolution, only the kernels of this family: x (1, 6, 5, 8) -> peak = REDUCE_MAX over H, W;
-    across = MEAN over C; MINIMUM(MAXIMUM(x, across), peak); SUM over W; MEAN over H -> (1, 8)."""
+    across = MEAN over C; h = MINIMUM(peak, MAXIMUM(x, across)); SUM of SQUARED_DIFFERENCE(h, across) over
+    W; MEAN over H -> (1, 8)."""
     g = Graph("broadcast")
     for name, shape in (("x", (1, 6, 5, 8)), ("peak", (1,)), ("across", (1,)), ("hi", (1,)), ("h", (1,)),
-                        ("rows", (1,)), ("y", (1,))):
+                        ("d", (1,)), ("rows", (1,)), ("y", (1,))):
         g.add_tensor(Tensor(name, shape))
     for name, axes in (("hw", [1, 2]), ("c", [3]), ("w", [2]), ("hh", [1])):
         g.add_tensor(const_i32(name, axes))
@@ -105,7 +106,8 @@ def _broadcast_graph() -> Graph:
     g.add_node(Node("across", "MEAN", ["x", "c"], ["across"], {"keep_dims": True}))
     g.add_node(Node("hi", "MAXIMUM", ["x", "across"], ["hi"]))
     g.add_node(Node("h", "MINIMUM", ["peak", "hi"], ["h"]))
-    g.add_node(Node("rows", "SUM", ["h", "w"], ["rows"], {"keep_dims": False}))
+    g.add_node(Node("d", "SQUARED_DIFFERENCE", ["h", "across"], ["d"]))
+    g.add_node(Node("rows", "SUM", ["d", "w"], ["rows"], {"keep_dims": False}))
     g.add_node(Node("y", "MEAN", ["rows", "hh"], ["y"], {"keep_dims": False}))
     g.inputs, g.outputs = ["x"], ["y"]
     return g.infer_shapes()
