@@ -94,8 +94,10 @@ def walk_params(graph: Graph, index: int, node: Node, start: int, counts, steps,
                                  fix=f"keep data movement within {MAX_WALK_DIMS} non-trivial axes")
     pad = MAX_WALK_DIMS - len(counts)
     counts, steps = [1] * pad + counts, [0] * pad + steps
-    arrays = {"count": ("int32_t", np.asarray(counts, np.int64)), "step": ("int32_t", np.asarray(steps, np.int64))}
-    return cp.OpParams("strided_slice", {"start": int(start)}, arrays, inplace="elementwise" if inplace else None)
+    arrays = {"count": ("int32_t", np.asarray(counts, np.int64)),
+              "step": ("int32_t", np.asarray(steps, np.int64))}
+    return cp.OpParams("strided_slice", {"start": int(start)}, arrays,
+                       inplace="elementwise" if inplace else None)
 
 
 def check_c_int8(graph: Graph, index: int, node: Node, names) -> None:

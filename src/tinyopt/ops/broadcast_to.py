@@ -54,7 +54,8 @@ class BroadcastTo(Op):
 
         shape = target(graph, node, fail)
         if len(shape) > MAX_RANK:
-            c.unsupported(graph, node, f"a rank-{len(shape)} broadcast", f"TFLM broadcasts up to {MAX_RANK}-D")
+            c.unsupported(graph, node, f"a rank-{len(shape)} broadcast",
+                          f"TFLM broadcasts up to {MAX_RANK}-D")
         mv.keeps_batch(graph, node, shape[0] == 1, "the broadcast")
         mv.check_same_quant(graph, node, node.inputs[:1], is_int)
         return BroadcastToData(dtype=mv.dtype_of(is_int), out_shape=shape)

@@ -63,8 +63,8 @@ class Concatenation(Op):
         if not -len(x.shape) <= axis < len(x.shape):
             c.fail(graph, node, f"axis {axis} is out of range for rank {len(x.shape)}", "fix the axis")
         if len(node.inputs) > MAX_INPUTS:
-            c.unsupported(graph, node, f"{len(node.inputs)} inputs", f"TFLM concatenates at most {MAX_INPUTS}: "
-                          "concatenate in stages")
+            c.unsupported(graph, node, f"{len(node.inputs)} inputs",
+                          f"TFLM concatenates at most {MAX_INPUTS}: concatenate in stages")
         if (node.attrs.get("activation", "NONE") or "NONE") != "NONE":
             c.unsupported(graph, node, f"a fused {node.attrs['activation']} (TFLM's kernel takes none)",
                           "apply the activation as its own operator after the concatenation")
@@ -138,7 +138,8 @@ def build(b, name: str, xs: list, axis: int):
     if any(x.permuted for x in xs):
         if all(len(x.shape) == 2 for x in xs) and int(axis) % 2 == 1:
             offsets = np.cumsum([0, *(x.shape[1] for x in xs[:-1])])
-            perm = np.concatenate([(x.perm if x.permuted else np.arange(x.shape[1])) + o for x, o in zip(xs, offsets)])
+            perm = np.concatenate([(x.perm if x.permuted else np.arange(x.shape[1])) + o
+                                   for x, o in zip(xs, offsets)])
         else:
             xs = [unpermute(b, f"{name}/order{k}", x) for k, x in enumerate(xs)]
     x0 = xs[0]
@@ -146,5 +147,5 @@ def build(b, name: str, xs: list, axis: int):
         b.unsupported("a concatenation of tensors with different layouts",
                       "concatenate tensors of one kind (images with images, vectors with vectors)")
     ax = graph_axis(axis, x0.layout, len(x0.shape))
-    return b.emit(name, Concatenation.name, [x.name for x in xs], {"axis": ax, "activation": "NONE"}, x0.layout,
-                  perm)
+    attrs = {"axis": ax, "activation": "NONE"}
+    return b.emit(name, Concatenation.name, [x.name for x in xs], attrs, x0.layout, perm)

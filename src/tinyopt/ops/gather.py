@@ -35,7 +35,8 @@ def dims(graph, node, fail) -> tuple[int, int]:
     axis = axis + len(p.shape) if axis < 0 else axis
     bd = bd + len(i.shape) if bd < 0 else bd
     if not 0 <= axis < len(p.shape):
-        fail(f"axis {node.attrs.get('axis', 0)} is out of range for rank-{len(p.shape)} params", "fix the axis")
+        fail(f"axis {node.attrs.get('axis', 0)} is out of range for rank-{len(p.shape)} params",
+             "fix the axis")
     if not 0 <= bd <= axis or bd >= len(p.shape) or bd > len(i.shape) or p.shape[:bd] != i.shape[:bd]:
         fail(f"batch_dims {bd} does not fit params {list(p.shape)}, indices {list(i.shape)} and axis {axis}",
              "give batch_dims <= axis over leading axes both share")
@@ -50,7 +51,8 @@ def gather_rows(params: np.ndarray, coords: np.ndarray, axis: int, batch_dims: i
     inner = int(np.prod(params.shape[axis + 1:], dtype=np.int64))
     cs = coords.reshape(batches, -1).astype(np.int64)
     if cs.size and (cs.min() < 0 or cs.max() >= axis_size):
-        raise DataError(f"a gather index is outside [0, {axis_size})", fix="give indices within the gathered axis")
+        raise DataError(f"a gather index is outside [0, {axis_size})",
+                        fix="give indices within the gathered axis")
     p = params.reshape(batches, outer, axis_size, inner)
     out = p[np.arange(batches)[:, None, None], np.arange(outer)[None, :, None], cs[:, None, :]]
     shape = (*params.shape[:axis], *coords.shape[batch_dims:], *params.shape[axis + 1:])
@@ -90,7 +92,8 @@ class Gather(Op):
         p, i = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         axis, bd = dims(graph, node, fail)
         if i.dtype != "int32":
-            c.unsupported(graph, node, f"{i.dtype} indices", "give GATHER int32 indices (TFLM reads no other)")
+            c.unsupported(graph, node, f"{i.dtype} indices",
+                          "give GATHER int32 indices (TFLM reads no other)")
         if i.data is not None:
             idx = np.asarray(i.data)
             if idx.size and (idx.min() < 0 or idx.max() >= p.shape[axis]):
@@ -99,8 +102,9 @@ class Gather(Op):
         if p.data is None:
             mv.keeps_batch(graph, node, axis != 0, "a gather along axis 0")
         mv.check_same_quant(graph, node, node.inputs[:1], is_int)
-        return GatherData(dtype=mv.dtype_of(is_int), axis=axis, batch_dims=bd, params_constant=p.data is not None,
-                          indices_constant=i.data is not None, out_shape=graph.tensors[node.outputs[0]].shape)
+        return GatherData(dtype=mv.dtype_of(is_int), axis=axis, batch_dims=bd,
+                          params_constant=p.data is not None, indices_constant=i.data is not None,
+                          out_shape=graph.tensors[node.outputs[0]].shape)
 
     def eval(self, p: GatherData, inputs):
         params, coords = inputs
@@ -134,7 +138,8 @@ class Gather(Op):
         p = self.prepare(graph, node, True)
         x, idx = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         if p.params_constant or not p.indices_constant:
-            raise UnsupportedOpError("a GATHER whose indices are computed at run time (or whose table is constant)",
+            raise UnsupportedOpError("a GATHER whose indices are computed at run time (or whose table is "
+                                     "constant)",
                                      path=graph.source, where=cp.where(index, node),
                                      fix="the C library gathers from an activation with constant indices")
         mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
@@ -175,7 +180,8 @@ def build(b, name: str, x, indices: np.ndarray, axis: int):
         y = build(b, name, x, idx.reshape(1), axis)
         return reshape.build(b, f"{name}/drop", y, tuple(d for k, d in enumerate(y.shape) if k != axis))
     if x.permuted or (x.layout != "plain" and (idx.ndim != 1 or axis != 1)):
-        b.unsupported(f"a gather on axis {axis} of a {x.layout} tensor with indices of shape {list(idx.shape)}",
+        b.unsupported(f"a gather on axis {axis} of a {x.layout} tensor with indices of shape "
+                      f"{list(idx.shape)}",
                       "gather channels with a 1-D index list, or gather plain tensors")
     if axis == 0:
         b.unsupported("a gather along the batch axis", "gather along axis 1 or later")
@@ -198,7 +204,8 @@ def shuffle_indices(channels: int, groups: int) -> np.ndarray:
 def shuffle(b, name: str, x, groups: int):
     """``nn.ChannelShuffle`` / ``F.channel_shuffle``: a GATHER of the channels."""
     if x.layout != "nchw" or x.shape[1] % groups:
-        b.unsupported(f"a channel shuffle of {list(x.shape)} in {groups} groups", "shuffle (N, C, H, W) tensors")
+        b.unsupported(f"a channel shuffle of {list(x.shape)} in {groups} groups",
+                      "shuffle (N, C, H, W) tensors")
     return build(b, name, x, shuffle_indices(x.shape[1], groups), 1)
 
 

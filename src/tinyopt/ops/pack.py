@@ -89,8 +89,9 @@ def build(b, name: str, xs: list, axis: int):
     if any(x.layout != x0.layout or x.shape != x0.shape for x in xs):
         b.unsupported("a stack of tensors with different shapes, layouts or flattened orders")
     if x0.layout != "plain":
-        b.unsupported(f"a stack of {x0.layout} tensors (a 5-D result)", "concatenate them instead (torch.cat)")
+        b.unsupported(f"a stack of {x0.layout} tensors (a 5-D result)",
+                      "concatenate them instead (torch.cat)")
     if axis == 0:
         b.unsupported("a stack on the batch axis", "stack on axis 1 or later")
-    return b.emit(name, Pack.name, [x.name for x in xs], {"values_count": len(xs), "axis": graph_axis(axis, "plain", rank)},
-                  "plain")
+    attrs = {"values_count": len(xs), "axis": graph_axis(axis, "plain", rank)}
+    return b.emit(name, Pack.name, [x.name for x in xs], attrs, "plain")

@@ -96,7 +96,8 @@ class Pad(Op):
         mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         if len(x.shape) > 5:
-            raise UnsupportedOpError(f"a rank-{len(x.shape)} pad", path=graph.source, where=cp.where(index, node),
+            raise UnsupportedOpError(f"a rank-{len(x.shape)} pad", path=graph.source,
+                                     where=cp.where(index, node),
                                      fix="pad tensors of at most 5 dimensions (as TFLM)")
         lead = 5 - len(x.shape)
         steps = mv.row_strides(y.shape)
@@ -124,7 +125,8 @@ class Pad(Op):
         if pads.size != 2 * r:
             cv.fail(f"Pad has {pads.size} pad amounts for a rank-{r} input", "give a (begin, end) pair per axis")
         if mode != "constant" or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
-            cv.b.unsupported(f"Pad mode={mode} pads={pads.tolist()}", "pad the spatial axes with a constant only")
+            cv.b.unsupported(f"Pad mode={mode} pads={pads.tolist()}",
+                             "pad the spatial axes with a constant only")
         spatial = (0, 0, int(pads[2]), int(pads[5])) if r == 3 else (int(pads[2]), int(pads[6]), int(pads[3]),
                                                                       int(pads[7]))
         return build(cv.b, name, x, spatial, _value(cv.b, name, value))
@@ -132,16 +134,17 @@ class Pad(Op):
     def from_torch_module(self, cv, n, m, name, out_shape):
         p = m.padding
         value = _value(cv.b, name, float(getattr(m, "value", 0.0)))
-        return build(cv.b, name, cv.val(n.args[0]), (0, 0, p[0], p[1]) if len(p) == 2 else (p[2], p[3], p[0], p[1]),
-                     value)
+        pads = (0, 0, p[0], p[1]) if len(p) == 2 else (p[2], p[3], p[0], p[1])
+        return build(cv.b, name, cv.val(n.args[0]), pads, value)
 
     def from_torch_function(self, cv, n, key, name, out_shape):
         arg = cv.arg(n)
         pad, mode, value = list(arg(1, "pad")), arg(2, "mode", "constant"), arg(3, "value", None)
         if mode != "constant" or len(pad) not in (2, 4):
-            cv.b.unsupported(f"pad {pad} with mode={mode!r}", "pad the last one or two axes with a constant only")
-        return build(cv.b, name, cv.val(n.args[0]),
-                     (0, 0, *pad) if len(pad) == 2 else (pad[2], pad[3], pad[0], pad[1]), _value(cv.b, name, value))
+            cv.b.unsupported(f"pad {pad} with mode={mode!r}",
+                             "pad the last one or two axes with a constant only")
+        pads = (0, 0, *pad) if len(pad) == 2 else (pad[2], pad[3], pad[0], pad[1])
+        return build(cv.b, name, cv.val(n.args[0]), pads, _value(cv.b, name, value))
 
 
 def _value(b, name: str, value) -> str | None:
@@ -246,7 +249,8 @@ def resolve_padding(b, name: str, x, kernel, stride, dilation, pads, allow_pad: 
 
     h, w = to_graph_shape(x.shape, x.layout)[1:3]
     t, bottom, left, r = (int(p) for p in pads)
-    axes = ((h, kernel[0], stride[0], dilation[0], t, bottom), (w, kernel[1], stride[1], dilation[1], left, r))
+    axes = ((h, kernel[0], stride[0], dilation[0], t, bottom),
+            (w, kernel[1], stride[1], dilation[1], left, r))
     found = {}
     for same in ((False, True) if same_ok else (False,)):
         per = [axis_choice(*ax, ceil_mode, mode, same, allow_pad) for ax in axes]

@@ -30,7 +30,8 @@ class PadV2(Pad):
         v = c.in_tensor(graph, node, 2)
         if v is None or v.data is None or v.size != 1:
             c.fail(graph, node, "has no constant one-element pad value", "give PADV2 a constant scalar value")
-        if is_int and c.scalar_qparams(graph, node, node.inputs[2]) != c.scalar_qparams(graph, node, node.outputs[0]):
+        out = node.outputs[0]
+        if is_int and c.scalar_qparams(graph, node, node.inputs[2]) != c.scalar_qparams(graph, node, out):
             c.fail(graph, node, "the pad value's quantization differs from the output's",
                    "quantize the value with the output's scale and zero point")
         return super().prepare(graph, node, is_int)

@@ -66,7 +66,8 @@ class Quantize(Op):
 
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         if x.dtype != "int8":
-            raise UnsupportedOpError(f"a QUANTIZE from {x.dtype}", path=graph.source, where=cp.where(index, node),
+            raise UnsupportedOpError(f"a QUANTIZE from {x.dtype}", path=graph.source,
+                                     where=cp.where(index, node),
                                      fix="the C library takes int8 input: convert with int8 input and output "
                                          "(tinyopt convert's default)")
         cp.check_int8(graph, index, node, [x, y])

@@ -159,7 +159,8 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
     if x.layout in ("nchw", "ncl"):
         if len(new_shape) in (3, 4) and new_shape[1] == x.shape[1]:  # the spatial axes regrouped
             layout = "nchw" if len(new_shape) == 4 else "ncl"
-            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)},
+                          layout)
         if len(new_shape) != 2:
             return build(b, name, _framework_order(b, name, x), new_shape)
         if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
@@ -176,7 +177,8 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
     if len(new_shape) in (3, 4):
         layout = {4: "nchw", 3: "ncl"}[len(new_shape)]
         if int(np.prod(new_shape[2:])) == 1:  # (N, C) → (N, C, 1, 1): the same bytes
-            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)},
+                          layout)
         return _channels_first(b, name, x, new_shape)
     return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", x.perm)
 

@@ -75,6 +75,7 @@ class Slice(Op):
 
         arg = cv.arg(n)
         x = cv.val(n.args[0])
-        dim, start, length = (int(cv.value(arg(k, key))) for k, key in ((1, "dim"), (2, "start"), (3, "length")))
+        dim, start, length = (int(cv.value(arg(k, key)))
+                              for k, key in ((1, "dim"), (2, "start"), (3, "length")))
         start = start + x.shape[dim] if start < 0 else start
         return build(cv.b, name, x, [start], [start + length], [dim], [1])

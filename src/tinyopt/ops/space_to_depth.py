@@ -27,7 +27,8 @@ class SpaceToDepth(Op):
         b = block_of(graph, node, fail)
         n, h, w, ch = x.shape
         if h % b or w % b:
-            fail(f"{h}x{w} pixels are not a multiple of block_size {b}", "fix the block size or the input size")
+            fail(f"{h}x{w} pixels are not a multiple of block_size {b}",
+                 "fix the block size or the input size")
         return (n, h // b, w // b, ch * b * b)
 
     def prepare(self, graph, node, is_int):
@@ -46,7 +47,8 @@ class SpaceToDepth(Op):
         mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
         _, h, w, ch = graph.tensors[node.inputs[0]].shape
         b = p.block_size
-        return mv.walk_params(graph, index, node, 0, [h // b, w // b, b, b, ch], [b * w * ch, b * ch, w * ch, ch, 1])
+        return mv.walk_params(graph, index, node, 0, [h // b, w // b, b, b, ch],
+                              [b * w * ch, b * ch, w * ch, ch, 1])
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):

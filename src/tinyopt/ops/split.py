@@ -101,11 +101,13 @@ def pack_runs(graph, index, node, kernel: str, shape, axis: int, extents):
     ``extent x inner`` bytes."""
     from tinyopt.export.c import params as cp
 
-    mv.check_c_int8(graph, index, node, [t for t in (*node.inputs, *node.outputs) if not graph.tensors[t].constant])
+    moved = [t for t in (*node.inputs, *node.outputs) if not graph.tensors[t].constant]
+    mv.check_c_int8(graph, index, node, moved)
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     runs = np.asarray([e * inner for e in extents], np.int64)
-    return cp.OpParams(kernel, {"outer": outer, "parts": len(runs)}, {"run": ("int32_t", runs)}, signature="lists")
+    return cp.OpParams(kernel, {"outer": outer, "parts": len(runs)}, {"run": ("int32_t", runs)},
+                       signature="lists")
 
 
 @register
@@ -202,7 +204,8 @@ def build(b, name: str, x, sizes, axis: int):
     rank = len(x.shape)
     axis = int(axis) % rank
     if x.layout not in ("nchw", "ncl", "plain"):
-        b.unsupported(f"a split of channels viewed as groups {list(x.shape)}", "reshape back to (N, C, H, W) first")
+        b.unsupported(f"a split of channels viewed as groups {list(x.shape)}",
+                      "reshape back to (N, C, H, W) first")
     x = unpermute(b, f"{name}/order", x)  # a flattened feature map: in the framework's order first
     if axis == 0:
         b.unsupported("a split of the batch axis", "keep the batch axis whole")

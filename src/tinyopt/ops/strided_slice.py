@@ -77,11 +77,12 @@ def slice_plan(graph, node, fail) -> StridedSliceData | None:
     for k, size in enumerate(x.shape):
         bit = 1 << k
         sh = bool(a.get("shrink_axis_mask", 0) & bit)
-        s0, s1 = axis_range(size, int(begin[k]), int(end[k]), int(strides[k]), bool(a.get("begin_mask", 0) & bit),
-                            bool(a.get("end_mask", 0) & bit), sh)
+        s0, s1 = axis_range(size, int(begin[k]), int(end[k]), int(strides[k]),
+                            bool(a.get("begin_mask", 0) & bit), bool(a.get("end_mask", 0) & bit), sh)
         if sh and not 0 <= s0 < size:
-            fail(f"shrinks axis {k} at index {begin[k]}, outside its size {size}", "give an index inside the axis")
-        if sh and strides[k] < 0:  # TFLM walks from start towards start + 1: nothing, the output is never written
+            fail(f"shrinks axis {k} at index {begin[k]}, outside its size {size}",
+                 "give an index inside the axis")
+        if sh and strides[k] < 0:  # TFLM walks from start towards start + 1: nothing, the output is unwritten
             fail(f"shrinks axis {k} with stride {strides[k]}", "give a shrunk axis stride 1")
         starts.append(s0)
         stops.append(s1)
@@ -112,7 +113,8 @@ def pack_walk(graph, index, node, p):
     rs = mv.row_strides(x.shape)
     start = sum(s * r for s, r in zip(p.starts, rs))
     steps = [st * r for st, r in zip(p.strides, rs)]
-    return mv.walk_params(graph, index, node, start, out_counts(p), steps, inplace=all(s > 0 for s in p.strides))
+    forward = all(s > 0 for s in p.strides)
+    return mv.walk_params(graph, index, node, start, out_counts(p), steps, inplace=forward)
 
 
 @register
@@ -141,7 +143,8 @@ class StridedSlice(Op):
         p = slice_plan(graph, node, fail)
         x = graph.tensors[node.inputs[0]]
         if len(x.shape) > MAX_RANK:
-            c.unsupported(graph, node, f"a rank-{len(x.shape)} strided slice", f"TFLM slices up to {MAX_RANK}-D")
+            c.unsupported(graph, node, f"a rank-{len(x.shape)} strided slice",
+                          f"TFLM slices up to {MAX_RANK}-D")
         mv.keeps_batch(graph, node, 0 not in p.shrink and out_counts(p)[0] == 1 and p.starts[0] == 0,
                        "the slice")
         mv.check_same_quant(graph, node, node.inputs[:1], is_int)
@@ -193,7 +196,8 @@ def build(b, name: str, x, starts, ends, axes, steps):
 
     rank = len(x.shape)
     if x.layout not in ("nchw", "ncl", "plain"):
-        b.unsupported(f"a slice of channels viewed as groups {list(x.shape)}", "reshape back to (N, C, H, W) first")
+        b.unsupported(f"a slice of channels viewed as groups {list(x.shape)}",
+                      "reshape back to (N, C, H, W) first")
     if x.permuted:
         return _permuted_slice(b, name, x, starts, ends, axes, steps)
     g_shape = to_graph_shape(x.shape, x.layout)
@@ -257,9 +261,10 @@ def getitem(b, name: str, x, index):
         from tinyopt.ops import gather  # x[:, [3, 0, 0, 7]]: a list of positions on one axis
 
         return gather.build(b, name, x, np.asarray(items[lists[0]], np.int64), lists[0])
-    if len(items) > len(x.shape) or any(not isinstance(i, (int, slice)) or isinstance(i, bool) for i in items):
-        b.unsupported(f"indexing with {index!r}",
-                      "index with integers, slices or one list of positions (x[:, a:b], x[:, i], x[:, [i, j]])")
+    if len(items) > len(x.shape) or any(not isinstance(i, (int, slice)) or isinstance(i, bool)
+                                        for i in items):
+        b.unsupported(f"indexing with {index!r}", "index with integers, slices or one list of positions "
+                                                  "(x[:, a:b], x[:, i], x[:, [i, j]])")
     starts, ends, axes, steps, dropped = [], [], [], [], []
     for ax, it in enumerate(items):
         if isinstance(it, int):

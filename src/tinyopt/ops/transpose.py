@@ -81,7 +81,8 @@ class Transpose(Op):
         mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])
         x = graph.tensors[node.inputs[0]]
         strides = mv.row_strides(x.shape)
-        return mv.walk_params(graph, index, node, 0, [x.shape[a] for a in p.perm], [strides[a] for a in p.perm])
+        return mv.walk_params(graph, index, node, 0, [x.shape[a] for a in p.perm],
+                              [strides[a] for a in p.perm])
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):

@@ -68,8 +68,9 @@ class Unpack(Op):
             from tinyopt.ops import split as sp
             from tinyopt.ops.reshape import build as reshape
 
-            parts = sp.build(cv.b, name, x, [1] * x.shape[dim], dim)  # channels-first: split, then drop the axis
-            return [reshape(cv.b, f"{name}/squeeze{k}", v, tuple(s)) for k, (v, s) in enumerate(zip(parts, out_shape))]
+            parts = sp.build(cv.b, name, x, [1] * x.shape[dim], dim)  # channels-first: split, drop the axis
+            return [reshape(cv.b, f"{name}/squeeze{k}", v, tuple(s))
+                    for k, (v, s) in enumerate(zip(parts, out_shape))]
         if dim == 0:
             cv.b.unsupported("unbind of the batch axis", "unbind axis 1 or later")
         return cv.b.emit(name, Unpack.name, [x.name], {"num": x.shape[dim], "axis": dim}, "plain",
