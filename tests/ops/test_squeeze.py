@@ -75,3 +75,22 @@ def test_c_library_aliases_the_input(tmp_path):
     lib = generate_sources(g)
     assert lib.prepared[1].aliases and lib.plan.root["b"] == lib.plan.root["a"]  # no copy, no kernel
     c_equals_runtime(g, tmp_path)
+
+
+def test_a_chain_of_squeezes_survives_the_passes():
+    """remove_identities folds RESHAPE chains; a SQUEEZE's axes count in its own input, so two stay two."""
+    from tinyopt.graph.passes import remove_identities
+    from tinyopt.runtime import Interpreter
+
+    g = Graph("chain")
+    for t in (Tensor("x", (1, 3, 1, 2, 1)), Tensor("a", (1,)), Tensor("y", (1,))):
+        g.add_tensor(t)
+    g.add_node(Node("s1", "SQUEEZE", ["x"], ["a"], {"squeeze_dims": (2,)}))
+    g.add_node(Node("s2", "SQUEEZE", ["a"], ["y"], {"squeeze_dims": (3,)}))
+    g.inputs, g.outputs = ["x"], ["y"]
+    h = remove_identities(g.infer_shapes().validate())
+    x = np.arange(6, dtype=np.float32).reshape(1, 3, 1, 2, 1)
+    assert h.tensors[h.outputs[0]].shape == (1, 3, 2)
+    np.testing.assert_array_equal(Interpreter(h).run(x)[0], x.reshape(1, 3, 2))
+    back = tflite_bytes_to_graph(graph_to_tflite_bytes(h))  # the importer re-infers every shape
+    np.testing.assert_array_equal(matches_tflm(back, x)[0], x.reshape(1, 3, 2))

@@ -43,7 +43,7 @@ class Squeeze(Op):
     name = "SQUEEZE"
     builtin = 43
     options = Options(30)
-    aliases_input = True
+    aliases_input = False  # same bytes, but its attributes are relative to its input: no chain folding
     quant = QuantRule(output="input")
     c = CKernel("", "")  # no kernel: the output aliases the input
 
