@@ -35,8 +35,17 @@ def rows(rng: np.random.Generator, shape, is_int: bool, n: int = 4) -> np.ndarra
 
 
 def matches_tflm(graph, inputs) -> list[np.ndarray]:
-    """Our runtime equals TFLM on ``graph`` (exact for int8, 1e-5 for float32); our outputs."""
-    return assert_matches_reference(graph, inputs)
+    """Our runtime equals TFLM on ``graph`` (exact for int8, 1e-5 for float32), and the .tflite read back by
+    our importer (options, shapes re-inferred) computes the same; our outputs."""
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.graph.tflite_import import tflite_bytes_to_graph
+
+    ours = assert_matches_reference(graph, inputs)
+    back = tflite_bytes_to_graph(graph_to_tflite_bytes(graph))
+    assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
+    for a, b in zip(Interpreter(back).run(inputs), ours):
+        np.testing.assert_array_equal(a, b)
+    return ours
 
 
 def converted_matches_tflm(float_graph, seed: int = 0, n_calib: int = 32):
