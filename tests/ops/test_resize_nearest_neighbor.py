@@ -166,15 +166,16 @@ def test_onnx_resize_matches_ort(tmp_path, coord, nearest_mode, scales):
     assert [n.op for n in g.nodes] == [OP]
 
 
-def test_onnx_resize_with_sizes_and_upsample_opset9(tmp_path):
+def test_onnx_resize_with_sizes_opset10_and_upsample(tmp_path):
     x = np.random.default_rng(1).normal(size=(2, 2, 3, 5)).astype(np.float32)
     path = onnx_file(tmp_path, [resize_node("asymmetric", "floor", sizes=True)], (1, 2, 3, 5),
                      [("sizes", np.asarray([1, 2, 6, 10], np.int64))])
     assert_onnx_matches_ort(path, x)
-    up = helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest")
     scales = [("scales", np.asarray([1, 1, 2, 3], np.float32))]
-    path = onnx_file(tmp_path, [up], (1, 2, 3, 5), scales, opset=9, name="up.onnx")
-    assert_onnx_matches_ort(path, x)
+    for op, opset in (("Upsample", 9), ("Resize", 10)):  # before opset 11: asymmetric, no attribute says so
+        node = helper.make_node(op, ["x", "scales"], ["y"], mode="nearest")
+        path = onnx_file(tmp_path, [node], (1, 2, 3, 5), scales, opset=opset, name=f"{op}.onnx")
+        assert_onnx_matches_ort(path, x)
 
 
 def test_onnx_resize_without_tflite_equivalent_is_refused(tmp_path):

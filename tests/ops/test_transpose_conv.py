@@ -157,6 +157,14 @@ def test_tflite_kernel_plans_reproduce_the_framework_crop():
         np.testing.assert_allclose(got, full[lead: lead + out], atol=1e-12)
 
 
+def test_module_doctests():
+    import doctest
+
+    from tinyopt.ops import transpose_conv
+
+    assert doctest.testmod(transpose_conv).failed == 0
+
+
 def test_convert_folds_batchnorm_and_runs_bit_exact_in_tflm():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),

@@ -191,7 +191,7 @@ def _onnx_rules(cv, node, a: dict, ins: list[str]):
     """(coordinate mode, nearest rounding, scales, sizes) of a Resize or Upsample, what TFLite cannot
     follow refused."""
     b = cv.b
-    if node.op_type == "Upsample":  # opset 7-9: asymmetric, ORT's 'simple' rounding
+    if node.op_type == "Upsample" or cv.opset < 11:  # opset 7-10: asymmetric, ORT's 'simple' rounding
         return "asymmetric", "simple", a.get("scales") if "scales" in a else cv.const(ins[1], "scales"), None
     coord = _text(a.get("coordinate_transformation_mode"), "half_pixel")
     if int(a.get("antialias", 0)):
@@ -201,8 +201,6 @@ def _onnx_rules(cv, node, a: dict, ins: list[str]):
     if coord not in ONNX_MODES:
         b.unsupported(f"Resize coordinate_transformation_mode '{coord}'",
                       f"export with one of {', '.join(ONNX_MODES)}")
-    if cv.opset < 11:
-        return coord, _text(a.get("nearest_mode"), "round_prefer_floor"), cv.const(ins[1], "scales"), None
     scales = cv.const(ins[2], "scales") if len(ins) > 2 and ins[2] else None
     sizes = cv.const(ins[3], "sizes") if len(ins) > 3 and ins[3] else None
     if scales is not None and np.asarray(scales).size == 0:
