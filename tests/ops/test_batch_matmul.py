@@ -17,6 +17,7 @@ from ops._spatial import (
     assert_torch_matches,
     c_outputs,
     convert_and_match_tflm,
+    export_onnx,
     needs_cc,
     onnx_file,
     quantize_input,
@@ -150,6 +151,14 @@ class Gram(torch.nn.Module):
 def test_torch_matmul_of_two_activations_matches_torch(how):
     torch.manual_seed(0)
     g = assert_torch_matches(Gram(how), (4, 6), atol=1e-4)
+    assert [n.op for n in g.nodes].count(OP) == 2
+
+
+def test_exported_gram_model_matches_ort(tmp_path):
+    torch.manual_seed(0)
+    path = export_onnx(Gram("operator"), (4, 6), tmp_path / "gram.onnx", opset=13)
+    x = np.random.default_rng(0).normal(size=(3, 4, 6)).astype(np.float32)
+    g = assert_onnx_matches_ort(path, x, atol=1e-4)
     assert [n.op for n in g.nodes].count(OP) == 2
 
 
