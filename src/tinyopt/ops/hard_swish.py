@@ -127,7 +127,7 @@ class HardSwish(Op):
         reluish_scale = np.float32(3.0 / 32768.0)
         om, oe = quantize_multiplier(float(np.float32(hires_input_scale / so)))
         if oe > 0:
-            c.unsupported(graph, node, f"the output scale {so} is below input scale / 64 ({si}): TFLM's "
+            c.unsupported(graph, node, f"the output scale {so} is at most input scale / 128 ({si}): TFLM's "
                           "HARD_SWISH needs a right-shifting output multiplier",
                           "calibrate the output range again (hard swish keeps roughly the input's range)")
         rm, re = quantize_multiplier(float(np.float32(hires_input_scale / reluish_scale)))
