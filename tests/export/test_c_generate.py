@@ -112,13 +112,28 @@ def test_pool_add_dense_softmax_bit_exact_with_tflm(tmp_path):
     assert np.array_equal(c_outputs(g, xs, tmp_path / "sm"), tflm_outputs(graph_to_tflite_bytes(g), xs))
 
 
-def test_add_with_two_graph_inputs_is_refused_but_in_graph_add_is_exact():
-    # one input tensor only: a two-input ADD graph is outside the library's contract
-    g = single_op_model("ADD", [Tensor("a", (1, 4), "int8", quant=_q(0.1, 0)),
-                                Tensor("b", (1, 4), "int8", quant=_q(0.1, 0))],
-                        Tensor("y", (), "int8", quant=_q(0.2, 0)), {"activation": "NONE"})
-    with pytest.raises(UnsupportedOpError, match="2 inputs"):
-        generate_sources(g)
+def test_several_graph_inputs_and_outputs_lie_back_to_back(tmp_path):
+    """Two inputs (a feature and a state) and two outputs: invoke takes one buffer of both inputs and fills
+    one buffer of both outputs, at the offsets model.h defines; every byte equals the numpy runtime."""
+    from tinyopt.graph.ir import Graph, Node
+    from tinyopt.runtime import Interpreter
+
+    g = Graph("two", source="two.tflite")
+    for name, scale, zp in (("a", 0.1, 3), ("b", 0.05, -7), ("y", 0.2, 1), ("z", 0.07, -2)):
+        g.add_tensor(Tensor(name, (1, 6), "int8", quant=_q(scale, zp)))
+    g.add_node(Node("y", "ADD", ["a", "b"], ["y"], {"activation": "NONE"}))
+    g.add_node(Node("z", "QUANTIZE", ["a"], ["z"]))  # a requantized: a second output
+    g.inputs, g.outputs = ["a", "b"], ["y", "z"]
+    lib = generate_sources(g.infer_shapes().validate())
+    h = lib.files["tinyopt_model.h"]
+    assert "#define TINYOPT_INPUT1_OFFSET 6" in h and "#define TINYOPT_OUTPUT1_OFFSET 6" in h
+    assert lib.input_bytes == lib.output_bytes == 12
+    write_library(lib.files, tmp_path / "lib")
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(-128, 128, size=(9, 6)).astype(np.int8) for _ in range(2))
+    got = run_host(build_host(tmp_path / "lib", tmp_path / "two"), np.concatenate([a, b], axis=1), 12)
+    y, z = Interpreter(g).run([a, b])
+    np.testing.assert_array_equal(got, np.concatenate([y, z], axis=1))
 
 
 def test_unsupported_operator_named_with_index_and_nothing_written(tmp_path):

@@ -60,8 +60,9 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
             xs = m.graph_inputs(x, what)
         except DataError as e:
             raise DataError(e.message, path=source, fix=e.fix) from None
-        _numeric(xs[0], source)
-        graph = convert_graph(m.graph, xs[0].astype(np.float32), io=io, observer=observer)
+        for a in xs:
+            _numeric(a, source)
+        graph = convert_graph(m.graph, [a.astype(np.float32) for a in xs], io=io, observer=observer)
     graph.name, graph.source = m.name, m.source
     return Model(graph, source=m.source, name=m.name)
 

@@ -20,22 +20,27 @@ def calibration_batches(data: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 def calibrate(graph: Graph, data: np.ndarray, *, observer: str | None = None,
               batch_size: int = 256) -> dict[str, tuple[float, float]]:
-    """(min, max) of every activation tensor of a float graph over ``data`` (N, *input_shape[1:])."""
-    data = np.asarray(data)
-    if data.ndim == 0 or len(data) == 0:
-        raise DataError("the calibration set is empty", path=graph.source,
-                        fix="give at least one calibration sample (a few hundred are typical)")
-    if not np.all(np.isfinite(data)):
-        raise DataError("the calibration data contains NaN or inf", path=graph.source,
-                        fix="remove non-finite samples from the calibration set")
+    """(min, max) of every activation tensor of a float graph over ``data`` (N, *input_shape[1:]); a list of
+    such arrays (the same N) for a graph with several inputs."""
+    arrays = [np.asarray(a) for a in data] if isinstance(data, (list, tuple)) else [np.asarray(data)]
+    for a in arrays:
+        if a.ndim == 0 or len(a) == 0:
+            raise DataError("the calibration set is empty", path=graph.source,
+                            fix="give at least one calibration sample (a few hundred are typical)")
+        if not np.all(np.isfinite(a)):
+            raise DataError("the calibration data contains NaN or inf", path=graph.source,
+                            fix="remove non-finite samples from the calibration set")
+    if len({len(a) for a in arrays}) > 1:
+        raise DataError("the calibration arrays have different numbers of samples", path=graph.source,
+                        fix="give every input the same number of samples")
     it = Interpreter(graph)
-    data = data.astype(np.float32)
+    arrays = [a.astype(np.float32) for a in arrays]
     ranges: dict[str, list[float]] = {}
     observers: dict[str, object] = {}
     if observer is not None:
         from tinyopt.compress.observers import make_observer
-    for batch in calibration_batches(data, batch_size):
-        env = it.run_all(batch)
+    for start in range(0, len(arrays[0]), batch_size):
+        env = it.run_all([a[start: start + batch_size] for a in arrays])
         for name, arr in env.items():
             if arr.dtype != np.float32:
                 continue

@@ -52,17 +52,23 @@ def prepare_float_graph(graph: Graph) -> Graph:
 
 
 def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None = None,
-                  fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
-    """Float Graph + calibration inputs (N, *input_shape[1:]) in NHWC → int8 Graph."""
+                  fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8") -> Graph:
+    """Float Graph + calibration inputs (N, *input_shape[1:]) in the graph's layout (a list of arrays, one
+    per input, for a model with several) → integer Graph (``activations="int16"``: 16x8)."""
     g = prepare_float_graph(graph)
-    calib = np.asarray(calib, dtype=np.float32)
-    want = g.tensors[g.inputs[0]].shape[1:]
-    if calib.ndim != len(want) + 1 or tuple(calib.shape[1:]) != tuple(want):
-        raise DataError(f"calibration data has shape {list(calib.shape)}, the model input is (N, "
-                        f"{', '.join(map(str, want))})", path=graph.source,
-                        fix="give calibration samples shaped like the model input, batch first")
-    ranges = calibrate(g, calib, observer=observer)
-    return quantize_graph(g, ranges, io=io, fixed=fixed)
+    arrays = list(calib) if isinstance(calib, (list, tuple)) else [calib]
+    if len(arrays) != len(g.inputs):
+        raise DataError(f"calibration data for {len(arrays)} input(s), the model has {len(g.inputs)}",
+                        path=graph.source, fix="give one array of samples per model input")
+    arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
+    for a, name in zip(arrays, g.inputs):
+        want = g.tensors[name].shape[1:]
+        if a.ndim != len(want) + 1 or tuple(a.shape[1:]) != tuple(want):
+            raise DataError(f"calibration data has shape {list(a.shape)}, the model input '{name}' is (N, "
+                            f"{', '.join(map(str, want))})", path=graph.source,
+                            fix="give calibration samples shaped like the model input, batch first")
+    ranges = calibrate(g, arrays if len(arrays) > 1 else arrays[0], observer=observer)
+    return quantize_graph(g, ranges, io=io, fixed=fixed, activations=activations)
 
 
 def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:

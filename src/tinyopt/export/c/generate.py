@@ -66,11 +66,65 @@ def _kernel_headers(prepared: dict) -> list[str]:
     return [f"{s}.h" for s in stems if kernels.joinpath(f"{s}.h").is_file()]
 
 
+def _offsets(sizes: list[int]) -> list[int]:
+    """Each tensor's start when they lie back to back in one buffer.
+
+    >>> _offsets([10, 4, 6])
+    [0, 10, 14]
+    """
+    out, at = [], 0
+    for s in sizes:
+        out.append(at)
+        at += s
+    return out
+
+
+def _describe(t) -> str:
+    return (f"int8 {list(t.shape)}, scale {float(t.quant.scale[0]):.9g}, zero point {int(t.quant.zero_point[0])}")
+
+
+def _io_comment(graph: Graph) -> str:
+    """The I/O lines of model.h: each input and output with its shape and quantization."""
+    if len(graph.inputs) == len(graph.outputs) == 1:
+        return (f"/* Input: {_describe(graph.tensors[graph.inputs[0]])}.\n"
+                f" * Output: {_describe(graph.tensors[graph.outputs[0]])}. */")
+    lines = [f"Input {k} at byte {off}: {_describe(graph.tensors[t])}." for k, (t, off) in
+             enumerate(zip(graph.inputs, _offsets([graph.tensors[t].nbytes for t in graph.inputs])))]
+    lines += [f"Output {k} at byte {off}: {_describe(graph.tensors[t])}." for k, (t, off) in
+              enumerate(zip(graph.outputs, _offsets([graph.tensors[t].nbytes for t in graph.outputs])))]
+    return "/*\n" + emit.c_comment_block(["Several inputs/outputs: each lies back to back in the one buffer "
+                                          "invoke takes.", *lines]) + "\n */"
+
+
+def _io_defines(graph: Graph, upper: str) -> str:
+    if len(graph.inputs) == len(graph.outputs) == 1:
+        return ""
+    out = []
+    for kind, names in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
+        sizes = [graph.tensors[t].nbytes for t in names]
+        for k, (off, size) in enumerate(zip(_offsets(sizes), sizes)):
+            out += [f"#define {upper}_{kind}{k}_OFFSET {off}", f"#define {upper}_{kind}{k}_BYTES {size}"]
+    return "\n".join(out) + "\n"
+
+
+def _input_copies(graph: Graph, plan, prefix: str) -> str:
+    """invoke's copy of the caller's input(s) into the arena (skipped when it already is the input slot)."""
+    pl = plan.planner
+    if len(graph.inputs) == 1:
+        off = pl.offset_of(plan.root[graph.inputs[0]])
+        return (f"    if (input != arena + {off}) {{\n"
+                f"        memcpy(arena + {off}, input, {prefix.upper()}_INPUT_BYTES);\n    }}")
+    sizes = [graph.tensors[t].nbytes for t in graph.inputs]
+    return "\n".join(f"    memcpy(arena + {pl.offset_of(plan.root[t])}, input + {start}, {size});"
+                     for t, start, size in zip(graph.inputs, _offsets(sizes), sizes))
+
+
 def check_graph(graph: Graph) -> None:
-    """One input, one output, int8, every node known: fail before anything is written."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedOpError(f"the graph has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs",
-                                 path=graph.source, fix="the C library takes one input and one output tensor")
+    """int8 inputs and outputs, every node known: fail before anything is written."""
+    roots = [graph.outputs.count(t) for t in graph.outputs]
+    if max(roots) > 1 or set(graph.inputs) & set(graph.outputs):
+        raise UnsupportedOpError("a tensor is a graph output twice, or both input and output", path=graph.source,
+                                 fix="give each graph output its own tensor")
     for name in (*graph.inputs, *graph.outputs):
         t = graph.tensors[name]
         if t.dtype != "int8":
@@ -126,10 +180,14 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     pl = plan.planner
     ext_roots = {plan.root[t] for t in plan.external}
     in_place = pl.in_place_nodes()
+    out_offsets = _offsets([graph.tensors[t].nbytes for t in graph.outputs])
+    out_at = {plan.root[t]: off for t, off in zip(graph.outputs, out_offsets)}  # several outputs: back to back
 
     def ptr(tensor: str) -> str:
         r = plan.root[tensor]
-        return "output" if r in ext_roots else f"arena + {pl.offset_of(r)}"
+        if r in ext_roots:
+            return "output" if out_at[r] == 0 else f"output + {out_at[r]}"
+        return f"arena + {pl.offset_of(r)}"
 
     calls, constants = [], []
     for k in plan.order:
@@ -168,16 +226,23 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         calls.append(f"    {prefix.upper()}_AFTER_NODE({i});")
 
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    input_bytes = sum(graph.tensors[t].nbytes for t in graph.inputs)
+    output_bytes = sum(graph.tensors[t].nbytes for t in graph.outputs)
     macs = sum(node_macs(p) for p in prepared.values())
     # the banner names the model file without its folder: one model deployed from two places gives the same bytes
     subs = dict(
         banner=emit.BANNER, prefix=prefix,
         model=emit.c_comment_block([Path(str(graph.source)).name if graph.source else graph.name])[3:],
-        PREFIX=prefix.upper(), arena_bytes=pl.peak_bytes, input_bytes=x.nbytes, output_bytes=y.nbytes,
-        macs=macs, input_shape=list(x.shape), output_shape=list(y.shape),
-        input_scale=f"{float(x.quant.scale[0]):.9g}", input_zp=int(x.quant.zero_point[0]),
-        output_scale=f"{float(y.quant.scale[0]):.9g}", output_zp=int(y.quant.zero_point[0]),
+        PREFIX=prefix.upper(), arena_bytes=pl.peak_bytes, input_bytes=input_bytes, output_bytes=output_bytes,
+        macs=macs, input_zp=int(x.quant.zero_point[0]), io_comment=_io_comment(graph),
+        io_defines=_io_defines(graph, prefix.upper()),
         input_offset=pl.offset_of(plan.root[graph.inputs[0]]),
+        input_buffer=(f"{prefix}_arena + {pl.offset_of(plan.root[graph.inputs[0]])}" if len(graph.inputs) == 1
+                      else f"{prefix}_inputs"),
+        input_staging="" if len(graph.inputs) == 1 else (
+            f"/* Several inputs: the caller's buffer holds them back to back (see {prefix.upper()}_INPUTk_OFFSET); "
+            f"this one is\n * {prefix}_input_buffer(). */\nstatic int8_t {prefix}_inputs[{prefix.upper()}_INPUT_BYTES];\n"),
+        input_copies=_input_copies(graph, plan, prefix),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
         constants="\n\n".join(constants), calls="\n".join(calls),
         kernel_headers="".join(f'#include "{prefix}_{h}"\n' for h in _kernel_headers(prepared)),
@@ -193,7 +258,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         files[f"{prefix}_{stem}.c"] = emit.rename_symbols(_resource("kernels", f"{stem}.c"), prefix)
     for h in _kernel_headers(prepared):
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    return Library(files, plan, prepared, pl.peak_bytes, x.nbytes, y.nbytes, macs, prefix)
+    return Library(files, plan, prepared, pl.peak_bytes, input_bytes, output_bytes, macs, prefix)
 
 
 def explain(lib: Library) -> str:
