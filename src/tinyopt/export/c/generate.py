@@ -225,7 +225,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         calls.append(emit.c_call(fn, args))
         calls.append(f"    {prefix.upper()}_AFTER_NODE({i});")
 
-    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    x = graph.tensors[graph.inputs[0]]
     input_bytes = sum(graph.tensors[t].nbytes for t in graph.inputs)
     output_bytes = sum(graph.tensors[t].nbytes for t in graph.outputs)
     macs = sum(node_macs(p) for p in prepared.values())
