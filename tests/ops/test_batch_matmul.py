@@ -114,6 +114,14 @@ def test_inner_dimensions_must_agree():
         single_op_model(OP, [Tensor("a", (1, 2, 2, 3)), Tensor("b", (1, 3, 3, 5))], Tensor("y", (1,)))
 
 
+def test_int16_model_is_refused_not_miscomputed():
+    g = single_op_model(OP, [qtensor("a", (1, 3), 0.01, 0, dtype="int16"),
+                             qtensor("b", (3, 2), 0.01, 0, dtype="int16", data=np.ones((3, 2), np.int16))],
+                        qtensor("y", (1,), 0.1, 0, dtype="int16"))
+    with pytest.raises(UnsupportedOpError, match=r"int16 \(16x8\) batch matmul.*Fix: convert with int8"):
+        Interpreter(g)
+
+
 @needs_cc
 @pytest.mark.parametrize("seed", [1, 4, 7, 13, 17, 23])
 def test_c_kernel_equals_runtime_and_tflm(seed, tmp_path):

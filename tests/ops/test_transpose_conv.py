@@ -291,3 +291,14 @@ def test_decoder_through_torch_and_onnx_int8_equals_tflm_and_c(tmp_path):
     assert np.abs(dequantize_output(q, out) - want).max() < 0.05 * np.abs(want).max()  # still the network
     gx = assert_onnx_matches_ort(export_onnx(net, (4, 4, 3), tmp_path / "decoder.onnx", opset=13), x[:4])
     _decoder_checks(gx, x, tmp_path / "onnx")
+
+
+def test_int16_model_is_refused_not_miscomputed():
+    """TFLM has a 16x8 kernel; tinyopt's runtime does not, and says so instead of running the float path on
+    int16 values."""
+    shape = Tensor("s", (4,), "int32", data=np.asarray([1, 4, 4, 2], np.int32))
+    w = qtensor("w", (2, 3, 3, 2), [0.01, 0.02], [0, 0], data=np.ones((2, 3, 3, 2), np.int8), axis=0)
+    g = single_op_model(OP, [shape, w, qtensor("x", (1, 2, 2, 2), 0.01, 0, dtype="int16")],
+                        qtensor("y", (1,), 0.1, 0, dtype="int16"), {"padding": "SAME", "stride": (2, 2)})
+    with pytest.raises(UnsupportedOpError, match="int16 transposed convolution.*Fix: convert with int8"):
+        Interpreter(g)

@@ -95,13 +95,16 @@ class BatchMatMul(Op):
         def fail(msg, fix):
             c.fail(graph, node, msg, fix)
 
-        a, b, out = _shapes(graph, node, fail)
+        _, _, out = _shapes(graph, node, fail)
         lhs, rhs = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+        if "int16" in (lhs.dtype, rhs.dtype):
+            c.unsupported(graph, node, "an int16 (16x8) batch matmul: tinyopt's runtime has the int8 kernel",
+                          "convert with int8 activations")
         rank = len(out)
         p = dict(adj_x=bool(node.attrs.get("adj_x")), adj_y=bool(node.attrs.get("adj_y")),
                  lhs_shape=(1,) * (rank - len(lhs.shape)) + tuple(lhs.shape),
                  rhs_shape=(1,) * (rank - len(rhs.shape)) + tuple(rhs.shape), out_shape=out,
-                 lhs_constant=lhs.data is not None, rhs_constant=rhs.data is not None)
+                 lhs_constant=lhs.constant, rhs_constant=rhs.constant)
         if not is_int:
             return BatchMatMulData(dtype="float32", **p)
         if lhs.dtype != rhs.dtype:
@@ -129,8 +132,7 @@ class BatchMatMul(Op):
             acc = np.matmul(a.astype(np.float64) - p.lhs_zero_point, b.astype(np.float64) - p.rhs_zero_point)
             y = multiply_by_quantized_multiplier(acc.astype(np.int64), p.output_multiplier, p.output_shift)
             y = np.clip(y + p.output_zero_point, -128, 127).astype(np.int8)
-        y = np.broadcast_to(y, (n, *p.out_shape))
-        return np.ascontiguousarray(y).reshape(n, *p.out_shape[1:]) if len(p.out_shape) > 1 else y.reshape(n)
+        return np.ascontiguousarray(y).reshape(n, *p.out_shape[1:])  # an operand is per row: y has n rows
 
     def pack_c(self, graph, index, node):
         from tinyopt.export.c import params as cp

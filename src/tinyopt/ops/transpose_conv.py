@@ -153,7 +153,10 @@ class TransposeConv(Op):
         return True
 
     def prepare(self, graph, node, is_int):
-        w, y = graph.tensors[node.inputs[W]], graph.tensors[node.outputs[0]]
+        x, w, y = graph.tensors[node.inputs[X]], graph.tensors[node.inputs[W]], graph.tensors[node.outputs[0]]
+        if x.dtype not in ("float32", "int8"):
+            c.unsupported(graph, node, f"a {x.dtype} transposed convolution: tinyopt's runtime has the "
+                          "float32 and int8 kernels", "convert with int8 activations")
         if w.data is None:
             c.unsupported(graph, node, "weights computed at run time", "give the weights as a constant")
         pad = node.attrs.get("padding", "VALID")
