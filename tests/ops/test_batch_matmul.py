@@ -125,13 +125,26 @@ def test_int16_model_is_refused_not_miscomputed():
 @needs_cc
 @pytest.mark.parametrize("seed", [1, 4, 7, 13, 17, 23])
 def test_c_kernel_equals_runtime_and_tflm(seed, tmp_path):
-    """The library takes one input: the other operand is a constant (the two-activation case runs in
-    the model tests below)."""
+    """One operand a constant (stored in the library) and the other the library's input."""
     rng, lhs, rhs, constant, adj_x, adj_y = _case(seed)
     a, b = _operands(rng, lhs, rhs, "rhs" if constant == "none" else constant, True)
     g = single_op_model(OP, [a, b], qtensor("y", (1,), 0.5, 3), {"adj_x": adj_x, "adj_y": adj_y})
     x = a if not a.constant else b
     assert_c_matches(g, random_int8(rng, (12, *x.shape[1:])), tmp_path)
+
+
+@needs_cc
+@pytest.mark.parametrize("seed", [0, 3, 6, 9, 12, 15])
+def test_c_kernel_on_two_activations_equals_runtime_and_tflm(seed, tmp_path):
+    """Both operands are library inputs (back to back in the input buffer)."""
+    rng, lhs, rhs, _, adj_x, adj_y = _case(seed)
+    a, b = _operands(rng, lhs, rhs, "none", True)
+    g = single_op_model(OP, [a, b], qtensor("y", (1,), 0.5, 3), {"adj_x": adj_x, "adj_y": adj_y})
+    xa, xb = random_int8(rng, (12, *a.shape[1:])), random_int8(rng, (12, *b.shape[1:]))
+    want = run_tflm(graph_to_tflite_bytes(g), [xa, xb])[0].reshape(12, -1)
+    np.testing.assert_array_equal(Interpreter(g).run([xa, xb])[0].reshape(12, -1), want)
+    both = np.concatenate([xa.reshape(12, -1), xb.reshape(12, -1)], axis=1)
+    np.testing.assert_array_equal(c_outputs(g, both, tmp_path), want)
 
 
 # -- doors: (N, C, L) values multiply through their transposed graph tensors
