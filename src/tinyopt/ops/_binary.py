@@ -32,6 +32,24 @@ class Binary(Op):
         except ValueError:
             fail(f"cannot broadcast {list(a.shape)} with {list(b.shape)}", "the residual branches must have the same shape")
 
+    arith_code = -1  # the arithmetic kernel's op: 0 ADD, 1 SUB, 2 MUL
+
+    def pack_arithmetic(self, graph, index, node):
+        """The broadcasting kernel (kernels/arithmetic.c): any operand shapes, a constant operand."""
+        from tinyopt.ops._broadcast import pack_broadcast
+
+        q = self.prepare(graph, node, True)
+        ints = {"op": self.arith_code, "left_shift": 0, "input1_multiplier": 0, "input2_multiplier": 0,
+                "input1_shift": 0, "input2_shift": 0}
+        for f in ("input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
+                  "input2_multiplier", "output_multiplier", "input1_shift", "input2_shift", "output_shift",
+                  "output_activation_min", "output_activation_max"):
+            if getattr(q, f, None) is not None:
+                ints[f] = int(getattr(q, f))
+        p = pack_broadcast(self, graph, index, node, ints, "arithmetic")
+        p.struct, p.entry, p.files = "arithmetic_params", "arithmetic", ("arithmetic",)
+        return p
+
     def operand_qparams(self, graph, node):
         """(scale, zero point) of both inputs and the output, each per tensor."""
         return tuple(c.scalar_qparams(graph, node, t) for t in (node.inputs[0], node.inputs[1], node.outputs[0]))

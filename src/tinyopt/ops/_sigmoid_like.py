@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, QuantRule
+from tinyopt.ops._record import CKernel, Op, OpData, QuantRule
 from tinyopt.runtime import fixedpoint as fp
 
 
@@ -24,6 +24,7 @@ class SigmoidLikeData(OpData):
 class SigmoidLike(Op):
     ops_per_element = 1
     int8_version = 2
+    c = CKernel("lut", "lut_params")
     output_qparams: tuple[float, int] = (1.0, 0)
     output_bits = 8  # fractional bits of the int8 output: 8 (LOGISTIC, [0, 1)) or 7 (TANH, [-1, 1))
 
@@ -59,6 +60,11 @@ class SigmoidLike(Op):
         out = np.clip(fp.rounding_divide_by_pot(self.fixed(q4), 31 - self.output_bits) + offset, -128, 127)
         out = np.where(d <= -radius, -128, np.where(d >= radius, 127, out))
         return out.astype(np.int8)
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.export.c.params import lut
+
+        return lut(self, graph, index, node)
 
     def from_onnx(self, cv, node, name, a, ins):
         return unary(cv.b, name, cv.val(ins[0]), self.name)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyopt.errors import UnsupportedOpError
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
 from tinyopt.ops._binary import Binary, options
@@ -65,6 +64,7 @@ class Add(Binary):
     builtin = 0
     options = options(11)
     bias_like = True
+    arith_code = 0
     c = CKernel("add", "add_params")
     onnx = ("Add",)
     torch_functions = ("add", "iadd")
@@ -82,9 +82,8 @@ class Add(Binary):
         a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         y = graph.tensors[node.outputs[0]]
         cp.check_int8(graph, index, node, [a, b, y])
-        if a.shape != b.shape or a.shape != y.shape:
-            raise UnsupportedOpError(f"broadcasting ADD {list(a.shape)} + {list(b.shape)}", path=graph.source,
-                                     where=cp.where(index, node), fix="give both inputs the same shape")
+        if a.shape != b.shape or a.shape != y.shape or a.data is not None or b.data is not None:
+            return self.pack_arithmetic(graph, index, node)  # broadcasting or a constant operand
         q = self.prepare(graph, node, True)
         keys = ("input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
                 "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift")

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt.ops import _common as c
 from tinyopt.ops._binary import Binary, options
-from tinyopt.ops._record import OpData, register
+from tinyopt.ops._record import CKernel, OpData, register
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 
@@ -27,6 +27,8 @@ class Mul(Binary):
     name = "MUL"
     builtin = 18
     options = options(21)
+    arith_code = 2
+    c = CKernel("arithmetic", "arithmetic_params")
     onnx = ("Mul",)
     torch_functions = ("mul", "imul")
 
@@ -38,6 +40,9 @@ class Mul(Binary):
         m, s = quantize_multiplier(float(s1) * float(s2) / float(so))
         return MulData(dtype="int8", **p, input1_offset=-z1, input2_offset=-z2, output_offset=zo,
                        output_multiplier=m, output_shift=s)
+
+    def pack_c(self, graph, index, node):
+        return self.pack_arithmetic(graph, index, node)
 
     def eval(self, p: MulData, inputs):
         a, b = inputs[0], inputs[1]

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, register
+from tinyopt.ops._record import CKernel, Op, OpData, register
 from tinyopt.ops._sigmoid_like import unary
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 
@@ -31,6 +31,7 @@ class Relu(Op):
     fusable_as = "RELU"
     ops_per_element = 1
     int8_version = 2
+    c = CKernel("lut", "lut_params")
     onnx = ("Relu",)
     torch_modules = ("ReLU",)
     torch_functions = ("relu",)
@@ -45,6 +46,11 @@ class Relu(Op):
         lo = max(c.INT8_MIN, zo + int(round_half_away(np.float32(0.0) / so)))
         return ReluData(dtype="int8", input_offset=zi, output_offset=zo, output_multiplier=m, output_shift=s,
                         output_activation_min=lo, output_activation_max=c.INT8_MAX)
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.export.c.params import lut
+
+        return lut(self, graph, index, node)
 
     def eval(self, p: ReluData, inputs):
         x = inputs[0]

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData, QuantRule, register
+from tinyopt.ops._record import CKernel, Op, OpData, QuantRule, register
 from tinyopt.ops._sigmoid_like import unary
 from tinyopt.ops.relu import Relu
 from tinyopt.runtime.fixedpoint import round_half_away
@@ -28,6 +28,7 @@ class Relu6(Op):
     fusable_as = "RELU6"
     ops_per_element = 1
     int8_version = 2
+    c = CKernel("lut", "lut_params")
     quant = QuantRule(output="input")
     onnx = ("Clip",)
     torch_modules = ("ReLU6", "Hardtanh")
@@ -40,6 +41,11 @@ class Relu6(Op):
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         six = zi + int(round_half_away(np.float32(6.0) / si))
         return Relu6Data(dtype="int8", zero=zi, six=int(min(max(six, c.INT8_MIN), c.INT8_MAX)))
+
+    def pack_c(self, graph, index, node):
+        from tinyopt.export.c.params import lut
+
+        return lut(self, graph, index, node)
 
     def eval(self, p: Relu6Data, inputs):
         x = inputs[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tinyopt.ops._binary import Binary, options
-from tinyopt.ops._record import register
+from tinyopt.ops._record import CKernel, register
 from tinyopt.ops.add import eval_add_sub, prepare_add_sub
 
 
@@ -13,6 +13,8 @@ class Sub(Binary):
     builtin = 41
     options = options(28)
     scalar_minus_tensor = False
+    arith_code = 1
+    c = CKernel("arithmetic", "arithmetic_params")
     onnx = ("Sub",)
     torch_functions = ("sub", "isub")
 
@@ -21,3 +23,6 @@ class Sub(Binary):
 
     def eval(self, p, inputs):
         return eval_add_sub(p, inputs, -1)
+
+    def pack_c(self, graph, index, node):
+        return self.pack_arithmetic(graph, index, node)

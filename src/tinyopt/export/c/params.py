@@ -160,9 +160,22 @@ def prepare(graph: Graph, index: int, node: Node) -> OpParams:
                                  fix=f"the C generator supports {', '.join(c_ops())}; replace the operator or "
                                      "deploy the .tflite with TFLM")
     p = rec.pack_c(graph, index, node)
-    p.struct, p.entry, p.macs = rec.c.struct, rec.c.entry, rec.macs(graph, node)
-    p.files = () if p.aliases else (rec.c.file, *rec.c.extra_files)
+    p.macs = rec.macs(graph, node)
+    if not p.struct:  # the record's kernel (a pack may choose another: its struct, entry and files)
+        p.struct, p.entry = rec.c.struct, rec.c.entry
+        p.files = () if p.aliases else (rec.c.file, *rec.c.extra_files)
     return p
+
+
+def lut(rec, graph: Graph, index: int, node: Node) -> OpParams:
+    """An int8 element-wise operator whose output depends on the input value alone, as a 256-entry table
+    computed by the record's own bit-exact ``eval`` (kernels/lut.c: one load per element, in place)."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    check_int8(graph, index, node, [x, y])
+    p = rec.prepare(graph, node, True)
+    table = np.asarray(rec.eval(p, [np.arange(-128, 128, dtype=np.int8).reshape(256, 1)]), np.int8).reshape(256)
+    return OpParams("lut", {"size": y.size}, {"table": ("int8_t", table)}, inplace="elementwise",
+                    struct="lut_params", entry="lut", files=("lut",))
 
 
 def c_ops() -> tuple[str, ...]:
