@@ -26,6 +26,16 @@ def test_arena_plan_places_each_buffer_at_its_offset():
     assert rects == [(0, 512, 64), (0, 0, 512)]
 
 
+def test_arena_plan_names_its_runtime_and_shows_the_tail():
+    bufs = [{"name": "a", "offset": 0, "size": 512, "first": 0, "last": 1}]
+    fig = plots.arena_plan(bufs, arena_bytes=800, head_bytes=512, runtime="tflm-reference")
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("tflm-reference arena plan")
+    texts = [t.get_text() for t in ax.texts]
+    assert "tflm-reference arena 800 B" in texts
+    assert any(t.startswith("persistent tail 288 B") for t in texts)  # 800 - 512, drawn above the head
+
+
 def test_weight_histograms_count_every_weight():
     w = np.array([0.0, 0.0, 0.5, -0.5, 1.0])
     fig = plots.weight_histograms({"float": w, "pruned": np.zeros(3)})
