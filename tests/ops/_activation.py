@@ -42,10 +42,14 @@ def c_outputs(graph, xs: np.ndarray, tmp: Path) -> np.ndarray:
     return run_host(exe, xs.reshape(len(xs), -1), lib.output_bytes)
 
 
-def assert_c_matches_runtime(graph, xs: np.ndarray, tmp: Path) -> np.ndarray:
-    """The C library equals the numpy runtime, every byte; returns the outputs."""
+def assert_c_matches_runtime(graph, xs: np.ndarray, tmp: Path, kernel: str | None = None) -> np.ndarray:
+    """The C library (built with kernels/<kernel>.c, when given) equals the numpy runtime, every byte;
+    returns the outputs."""
     ours = Interpreter(graph).run(xs)[0].reshape(len(xs), -1)
     got = c_outputs(graph, xs, tmp)
+    if kernel is not None:
+        files = sorted(p.name for p in (tmp / "lib").iterdir())
+        assert f"tinyopt_{kernel}.c" in files, files
     np.testing.assert_array_equal(got, ours)
     return got
 

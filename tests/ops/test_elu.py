@@ -80,7 +80,7 @@ def test_c_kernel_equals_runtime(tmp_path):
         si, zi = random_qparams(rng, -2, 0)
         g = _model((1, 8, 32), si, zi, si * 10 ** rng.uniform(-1, 1), int(rng.integers(-128, 128)))
         xs = np.concatenate([ALL_INT8.reshape(1, 8, 32), random_int8(rng, (3, 8, 32))])
-        assert_c_matches_runtime(g, xs, tmp_path / str(k))
+        assert_c_matches_runtime(g, xs, tmp_path / str(k), "lut")
 
 
 # -- doors -------------------------------------------------------------------------------------------------

@@ -85,14 +85,16 @@ def test_an_output_scale_tflm_refuses_is_refused_by_name():
 
 
 @needs_cc
-def test_c_kernel_equals_runtime(tmp_path):
+@pytest.mark.parametrize("shape,kernel", [((1, 2, 4, 16), "hard_swish"), ((1, 4, 4, 16), "lut")])
+def test_c_kernel_equals_runtime(shape, kernel, tmp_path):
+    """Below 256 elements the arithmetic kernel, from 256 on the table (see TABLE_FROM); every int8 value."""
     rng = np.random.default_rng(14)
     for k, (si, zi, so, zo) in enumerate([(0.05, 3, 0.04, -20), (1e-7, 3, 1e-7, -5), (50.0, 0, 40.0, 0),
                                           (1.0, -128, 1 / 100, 127), random_qparams(rng) * 2]):
         so = max(so, si / 100)
-        g = _int8_model((1, 2, 4, 32), si, zi, so, zo)
-        xs = np.concatenate([ALL_INT8.reshape(1, 2, 4, 32), random_int8(rng, (3, 2, 4, 32))])
-        assert_c_matches_runtime(g, xs, tmp_path / str(k))
+        g = _int8_model(shape, si, zi, so, zo)
+        xs = np.concatenate([ALL_INT8.reshape(-1, *shape[1:]), random_int8(rng, (3, *shape[1:]))])
+        assert_c_matches_runtime(g, xs, tmp_path / str(k), kernel)
 
 
 # -- doors -------------------------------------------------------------------------------------------------

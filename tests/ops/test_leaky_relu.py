@@ -79,13 +79,15 @@ def test_alpha_round_trips_through_the_tflite_file():
 
 
 @needs_cc
-def test_c_kernel_equals_runtime(tmp_path):
+@pytest.mark.parametrize("shape,kernel", [((1, 2, 64), "leaky_relu"), ((1, 4, 64), "lut")])
+def test_c_kernel_equals_runtime(shape, kernel, tmp_path):
+    """Below 256 elements the arithmetic kernel, from 256 on the table; every int8 value."""
     rng = np.random.default_rng(15)
     for k, alpha in enumerate((0.1, -0.5, -2.0, 1.7, 0.0)):
         si, zi = random_qparams(rng, -2, 0)
-        g = _model((1, 4, 64), alpha, si, zi, si * 10 ** rng.uniform(-1, 1), int(rng.integers(-128, 128)))
-        xs = np.concatenate([ALL_INT8.reshape(1, 4, 64), random_int8(rng, (3, 4, 64))])
-        assert_c_matches_runtime(g, xs, tmp_path / str(k))
+        g = _model(shape, alpha, si, zi, si * 10 ** rng.uniform(-1, 1), int(rng.integers(-128, 128)))
+        xs = np.concatenate([ALL_INT8.reshape(-1, *shape[1:]), random_int8(rng, (3, *shape[1:]))])
+        assert_c_matches_runtime(g, xs, tmp_path / str(k), kernel)
 
 
 # -- doors -------------------------------------------------------------------------------------------------

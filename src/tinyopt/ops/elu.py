@@ -3,7 +3,7 @@
 TFLM's int8 kernel is a 256-entry lookup table built in Prepare with float32 arithmetic: each int8 value
 is dequantized, transformed (``expf(x) - 1`` below zero), divided by the output scale (a multiplication by
 its float32 inverse), rounded half away from zero and offset by the output zero point. The table is built
-here the same way, once; evaluation (and the C kernel) only index it.
+here the same way, once; evaluation and the C library (the shared table kernel) only index it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Elu(Op):
     name = "ELU"
     builtin = 111
     ops_per_element = 2  # exp, subtract (the reference's count; int8 is one table read)
-    c = CKernel("elu", "elu_params")
+    c = CKernel("lut", "lut_params")  # the table, as TFLM evaluates it
     onnx = ("Elu",)
     torch_modules = ("ELU",)
     torch_functions = ("elu",)
@@ -80,12 +80,9 @@ class Elu(Op):
         return p.table[x.astype(np.uint8)]
 
     def pack_c(self, graph, index, node):
-        from tinyopt.export.c import params as cp
+        from tinyopt.export.c.params import lut
 
-        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
-        cp.check_int8(graph, index, node, [x, y])
-        q = self.prepare(graph, node, True)
-        return cp.OpParams("elu", {"size": y.size}, {"table": ("int8_t", q.table)}, inplace="elementwise")
+        return lut(self, graph, index, node)
 
     # -- doors
     def _build(self, b, name, x, alpha):

@@ -70,9 +70,13 @@ class LeakyRelu(Op):
         return np.clip(out, c.INT8_MIN, c.INT8_MAX).astype(np.int8)
 
     def pack_c(self, graph, index, node):
+        """A table from ``TABLE_FROM`` elements on (see hard_swish.py), else the arithmetic kernel."""
         from tinyopt.export.c import params as cp
+        from tinyopt.ops.hard_swish import TABLE_FROM
 
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if y.size >= TABLE_FROM:
+            return cp.lut(self, graph, index, node)
         cp.check_int8(graph, index, node, [x, y])
         q = self.prepare(graph, node, True)
         keys = ("input_zero_point", "output_zero_point", "output_multiplier_identity",
