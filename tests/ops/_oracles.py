@@ -225,7 +225,7 @@ def random_binary(op: str, seed: int, int8: bool, same_quant: bool = False, attr
 
 
 def branch_graph(op: str, x_shape, axes, attrs: dict | None = None, int8: bool = True, swap: bool = False,
-                 qx=(0.05, -3), qy=None, reducer: str = "REDUCE_MAX") -> Graph:
+                 qx=(0.05, -3), qy=None, reducer: str = "REDUCE_MAX", qr=None) -> Graph:
     """x -> ``reducer`` over ``axes`` (keep_dims) -> r; ``op``(x, r) (or (r, x)): a one-input, one-output
     graph in which a binary operator broadcasts one activation onto another (what the C library runs)."""
     from tinyopt.graph.ir import Node
@@ -235,7 +235,7 @@ def branch_graph(op: str, x_shape, axes, attrs: dict | None = None, int8: bool =
     mk = (lambda n, s, q: qtensor(n, s, *q)) if int8 else (lambda n, s, q: Tensor(n, s))
     g.add_tensor(mk("x", x_shape, qx))
     g.add_tensor(const_i32("axes", axes))
-    g.add_tensor(mk("r", (1,), qx))
+    g.add_tensor(mk("r", (1,), qr or qx))
     g.add_tensor(mk("y", (1,), qy))
     g.add_node(Node("r", reducer, ["x", "axes"], ["r"], {"keep_dims": True}))
     g.add_node(Node("y", op, ["r", "x"] if swap else ["x", "r"], ["y"], dict(attrs or {})))
