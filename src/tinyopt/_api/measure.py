@@ -87,12 +87,14 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
             memory: str = "planned", example_input=None, input_shape: tuple[int, ...] | None = None,
             sram_kb: float | None = None, flash_kb: float | None = None, fp32_flops: float | None = None,
             int8_ops: float | None = None, battery_mah: float | None = None, battery_v: float = 3.0,
-            inferences_per_s: float = 1.0, train_batch: int = 1, **old) -> Report:
+            inferences_per_s: float = 1.0, train_batch: int = 1, input_values: dict | None = None,
+            **old) -> Report:
     """Does ``model`` fit ``device``, and why: params, MACs, FLOPs, memory, flash, latency, energy, verdict.
 
     ``model`` is anything ``tinyopt.load`` takes (a torch module with ``example_input``). ``device`` is a
     catalog name (``tinyopt devices``) or a ``Device``; ``sram_kb``/``flash_kb``/``fp32_flops``/``int8_ops``
-    override its figures or, without a device, describe a custom one. ``dtype`` prices the model as if
+    override its figures or, without a device, describe a custom one. ``input_values`` fixes ONNX inputs at
+    a value (a sample rate: control flow on it folds away). ``dtype`` prices the model as if
     converted (``"int8"``/``"float32"``; default: its own). ``runtime`` is what executes it
     (``tflm-reference``, ``cmsis-nn``, ``tinyopt-c``; default: the device's). Sizes are exact bytes;
     ``to_dict()`` equals ``tinyopt analyze --json``.
@@ -106,7 +108,7 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
         raise ConfigError(f"unknown dtype '{dtype}'", where="--dtype", fix="use float32 or int8")
     if memory not in ("textbook", "planned"):
         raise ConfigError(f"unknown memory model '{memory}'", where="--memory", fix="use textbook or planned")
-    m = load(model, example_input, input_shape=input_shape, opaque=True)
+    m = load(model, example_input, input_shape=input_shape, opaque=True, input_values=input_values)
     dev = get_device(device) if isinstance(device, str) else device
     if dev is not None and not isinstance(dev, Device):
         raise TypeError(f"device must be a catalog name or a Device, got {type(device).__name__}")
@@ -145,7 +147,7 @@ class CheckReport(Result):
 
 @translated
 def check(model, runtime: str = "tflm-reference", *, example_input=None,
-          input_shape: tuple[int, ...] | None = None, **old) -> CheckReport:
+          input_shape: tuple[int, ...] | None = None, input_values: dict | None = None, **old) -> CheckReport:
     """Is every operator of ``model`` supported by ``runtime`` (``tflm-reference``, ``cmsis-nn``,
     ``tinyopt-c``), and why not, before anything is deployed. CMSIS-NN runs inside TFLM (its kernels
     replace some reference ones, the rest fall back to them), so it supports what TFLM supports."""
@@ -153,7 +155,8 @@ def check(model, runtime: str = "tflm-reference", *, example_input=None,
 
     kw = renamed_keywords(old, {"target": "runtime"}, "check")
     rt = runtime_name(kw.get("runtime", runtime))
-    m = load(model, example_input, input_shape=input_shape, opaque=True)  # lists every unknown operator
+    m = load(model, example_input, input_shape=input_shape, opaque=True,  # lists every unknown operator
+             input_values=input_values)
     support = "tinyopt-c" if rt == "tinyopt-c" else "tflm"
     return CheckReport(m, rt, check_support(m.graph, support), graph_level_problems(m.graph, support))
 

@@ -273,8 +273,8 @@ def _onnx_layouts(path: Path, graph: Graph) -> tuple[list, list]:
             return "NCL"
         return None
 
-    ins = [v for v in proto.input if v.name not in init]
-    in_l = [layout(dims(v), graph.tensors[n].shape) for v, n in zip(ins, graph.inputs)]
+    ins = {v.name: v for v in proto.input if v.name not in init}  # inputs fixed at a value are not the graph's
+    in_l = [layout(dims(ins[n]), graph.tensors[n].shape) if n in ins else None for n in graph.inputs]
     out_l = [layout(dims(v), graph.tensors[n].shape) for v, n in zip(proto.output, graph.outputs)]
     return in_l, out_l
 
@@ -300,7 +300,8 @@ def _torch_shape(module, label: str, example_input, input_shape) -> tuple[int, .
 
 @translated
 def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = None,
-         checkpoint: str | os.PathLike | None = None, opaque: bool = False) -> Model:
+         checkpoint: str | os.PathLike | None = None, opaque: bool = False,
+         input_values: dict | None = None) -> Model:
     """A ``Model`` from a path (``.tflite``, ``.onnx``, ``.yaml`` spec, or what ``tinyopt compress`` wrote),
     a ``torch.nn.Module``, ``"zoo:<name>"`` or ``"path/to/file.py:factory"`` (a function or class returning
     a module, called without arguments).
@@ -311,6 +312,7 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
     ``checkpoint`` loads a ``state_dict`` (read with ``weights_only=True``) into a PyTorch model.
     ``opaque`` keeps operators tinyopt does not know (in a .tflite or .onnx file) as opaque nodes, so that
     analysis counts the rest and a check lists every one of them; otherwise the first is refused.
+    ``input_values`` fixes ONNX inputs at a value (``{"sr": 16000}``): control flow they decide folds away.
     """
     from tinyopt._api.transform import Compressed
 
@@ -331,7 +333,7 @@ def load(model, example_input=None, *, input_shape: tuple[int, ...] | None = Non
     if not isinstance(model, (str, os.PathLike)):
         raise ModelFormatError(f"cannot load a {type(model).__name__}", fix="give a model file path, a "
                                "torch.nn.Module, 'zoo:<name>' or 'path/to/file.py:factory'")
-    return _load_file(model, input_shape, checkpoint, opaque)
+    return _load_file(model, input_shape, checkpoint, opaque, input_values)
 
 
 def _load_torch(model, example_input, input_shape, checkpoint) -> Model:
@@ -348,7 +350,8 @@ def _load_torch(model, example_input, input_shape, checkpoint) -> Model:
     return Model(module=module, source=source, name=label, input_shape=shape)
 
 
-def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool = False) -> Model:
+def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool = False,
+               input_values: dict | None = None) -> Model:
     from tinyopt.compress.artifact import is_output
 
     if is_output(model):  # what tinyopt compress wrote: the record says which model, shape and edits
@@ -370,7 +373,7 @@ def _load_file(model: str | os.PathLike, input_shape, checkpoint, opaque: bool =
     spec = suffix in (".yaml", ".yml")
     onnx_file = suffix == ".onnx"
     graph = load_model(os.fspath(model), tuple(input_shape) if input_shape is not None and (spec or onnx_file)
-                       else None, opaque=opaque)
+                       else None, opaque=opaque, input_values=input_values)
     layouts = _onnx_layouts(path, graph) if suffix == ".onnx" else ([None] * len(graph.inputs), None)
     if input_shape is not None and not spec and not onnx_file:  # ONNX: its importer checks the file's sizes
         declared = own_shape(graph.tensors[graph.inputs[0]].shape, layouts[0][0])

@@ -58,23 +58,45 @@ def deprecated_flag(old: str, new: str) -> None:
     print(f"note: {old} is deprecated, use {new}", file=sys.stderr)
 
 
-def parse_input_shape(text: str | None, flag: str = "--input-shape") -> tuple[int, ...] | None:
-    """'3,32,32' → (3, 32, 32): 1 to 3 positive integers, batch omitted, in the model's own layout."""
+def parse_input_shape(text: str | None, flag: str = "--input-shape"):
+    """'3,32,32' → (3, 32, 32): 1 to 3 positive integers, batch omitted, in the model's own layout;
+    '512;1,128' → [(512,), (1, 128)] for a model with several inputs (an empty part: a scalar input)."""
     import re
 
     if text is None:
         return None
+    if ";" in str(text):
+        return [() if not part.strip() else parse_input_shape(part, flag) for part in str(text).split(";")]
     parts = [p for p in re.split(r"[,x× ]+", str(text).strip()) if p]
     try:
         dims = tuple(int(p) for p in parts)
     except ValueError:
         dims = ()
-    if not dims or len(dims) > 3 or min(dims) <= 0:
-        raise ConfigError(f"{flag} must be 1 to 3 positive integers like 3,32,32, got {text!r}", where=flag,
+    if not dims or len(dims) > 4 or min(dims) <= 0:
+        raise ConfigError(f"{flag} must be 1 to 4 positive integers like 3,32,32 (several inputs separated by ';'), "
+                          f"got {text!r}", where=flag,
                           fix="give the shape without batch in the model's own layout: C,H,W for a PyTorch "
                               "model, H,W,C for a .yaml spec")
     return dims
 
 
-__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape",
+def parse_input_values(items: list[str] | None, flag: str = "--input-value") -> dict | None:
+    """['sr=16000', 'mask=1,0,1'] → {'sr': 16000, 'mask': [1, 0, 1]}: model inputs fixed at a value."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        try:
+            nums = [float(v) if any(c in v for c in ".eE") else int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            nums = []
+        if not sep or not name or not nums:
+            raise ConfigError(f"{flag} must be NAME=VALUE (numbers separated by commas), got {item!r}", where=flag,
+                              fix="e.g. --input-value sr=16000")
+        out[name] = nums[0] if len(nums) == 1 else nums
+    return out
+
+
+__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape", "parse_input_values",
            "renamed_keywords", "runtime_alias", "runtime_name"]

@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
     def analyze(
         model: str = typer.Argument(..., help=".yaml, .tflite, .onnx, zoo:<name> or file.py:factory"),
         input_shape: str = typer.Option(None, "--input-shape", help=INPUT_SHAPE_HELP),
+        input_value: list[str] = typer.Option(None, "--input-value",
+                                              help="NAME=VALUE: fix an ONNX input at a value (repeatable)"),
         device: str = typer.Option(None, "--device", help="catalog device name (see `tinyopt devices`)"),
         sram_kb: float = typer.Option(None, "--sram-kb", help="SRAM in KB (1024 B); custom or override"),
         flash_kb: float = typer.Option(None, "--flash-kb", help="flash in KB (1024 B)"),
@@ -40,7 +42,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Does MODEL fit the device, and why (KB = 1024 bytes)."""
         from tinyopt._api.measure import analyze as run_analysis
-        from tinyopt._api.vocab import deprecated_flag, parse_input_shape
+        from tinyopt._api.vocab import deprecated_flag, parse_input_shape, parse_input_values
 
         if rate is not None:
             deprecated_flag("--rate", "--inferences-per-s")
@@ -48,7 +50,8 @@ def register(app: typer.Typer) -> None:
         report = run_analysis(model, device, dtype=dtype, memory=memory, runtime=runtime,
                               input_shape=parse_input_shape(input_shape), sram_kb=sram_kb, flash_kb=flash_kb,
                               fp32_flops=fp32_flops, int8_ops=int8_ops, battery_mah=battery_mah,
-                              battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch)
+                              battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch,
+                              input_values=parse_input_values(input_value))
         if as_json:  # plain json, not rich: the JSON path stays light (start-up target < 1 s)
             import json
             import sys

@@ -11,12 +11,14 @@ from tinyopt.graph.ir import Graph
 SUFFIXES = (".yaml", ".yml", ".tflite", ".onnx")
 
 
-def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None, opaque: bool = False) -> Graph:
+def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None, opaque: bool = False,
+               input_values: dict | None = None) -> Graph:
     """Load ``.yaml``/``.yml`` (architecture spec), ``.tflite`` or ``.onnx`` into a validated Graph.
 
     ``input_shape`` (without the batch, in the model's own layout) sets a spec's input, and an ONNX model's
     dynamic input dimensions (a list of shapes for several inputs).
 
+    ``input_values``: ONNX inputs fixed at a value (they become constants; control flow on them folds).
     ``opaque``: keep operators tinyopt does not know as opaque nodes (for analyze and check: everything else
     is counted, and check lists every one of them); otherwise the first is refused.
 
@@ -35,6 +37,9 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
                                    "or a zoo name)")
     if p.stat().st_size == 0:
         raise ModelFormatError("the file is empty", path=path, fix="export the model again")
+    if input_values and suffix != ".onnx":
+        raise ModelFormatError("fixing an input at a value (--input-value) works for ONNX models", path=path,
+                               fix="drop --input-value")
     if suffix in (".yaml", ".yml"):
         from tinyopt.graph.spec import load_spec
 
@@ -48,4 +53,4 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
     shapes = None
     if input_shape is not None:
         shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
-    return load_onnx(p, opaque=opaque, input_shapes=shapes)
+    return load_onnx(p, opaque=opaque, input_shapes=shapes, input_values=input_values)

@@ -135,18 +135,22 @@ def _resolve_external_data(model, path: Path) -> None:
         del t.external_data[:]
 
 
-def load_onnx(path: str | os.PathLike, opaque: bool = False, input_shapes: list | None = None) -> Graph:
+def load_onnx(path: str | os.PathLike, opaque: bool = False, input_shapes: list | None = None,
+              input_values: dict | None = None) -> Graph:
     """Read ``path`` (external data resolved safely), infer shapes, convert to an NHWC float Graph.
 
     ``opaque``: keep ONNX operators tinyopt does not convert as opaque nodes (shapes from ONNX's shape
     inference) so that analysis counts the rest; without it the first one is refused.
     ``input_shapes``: per graph input, its size without the batch in the model's own layout, for inputs whose
-    file leaves dimensions dynamic (a dynamic batch alone is taken as 1)."""
+    file leaves dimensions dynamic (a dynamic batch alone is taken as 1).
+    ``input_values``: inputs fixed at a value (a sample rate, a mode flag): they become constants, so the
+    control flow they decide folds away."""
     import onnx
 
     p = Path(path)
     model = _read_model(p)
     _resolve_external_data(model, p)
+    _freeze_inputs(model, p, input_values or {})
     _fix_input_dims(model, p, input_shapes)
     try:
         onnx.checker.check_model(model)
@@ -156,6 +160,27 @@ def load_onnx(path: str | os.PathLike, opaque: bool = False, input_shapes: list 
         raise ModelFormatError(f"invalid ONNX model: {first}", path=p,
                                fix="export the model to ONNX again (opset 11 or newer)") from None
     return _OnnxConverter(model, p, opaque).run()
+
+
+def _freeze_inputs(model, path: Path, values: dict) -> None:
+    """Graph inputs given a value become initializers of their declared type and shape."""
+    from onnx import helper, numpy_helper
+
+    init = {t.name for t in model.graph.initializer}
+    inputs = {i.name: i for i in model.graph.input if i.name not in init}
+    for name, value in values.items():
+        if name not in inputs:
+            raise ConfigError(f"--input-value names '{name}', which is not a model input", path=path,
+                              fix=f"model inputs: {', '.join(inputs)}")
+        tt = inputs[name].type.tensor_type
+        dims = [d.dim_value for d in tt.shape.dim]
+        arr = np.asarray(value, dtype=helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        if any(d <= 0 for d in dims) or int(np.prod(dims)) != arr.size:
+            if arr.size != 1 or dims:
+                raise ConfigError(f"input '{name}' has shape {dims}; {arr.size} value(s) given", path=path,
+                                  fix="give one value per element (a scalar input takes one)")
+        model.graph.initializer.append(numpy_helper.from_array(arr.reshape(dims), name))
+        model.graph.input.remove(inputs[name])
 
 
 def _fix_input_dims(model, path: Path, input_shapes: list | None) -> None:
@@ -170,6 +195,8 @@ def _fix_input_dims(model, path: Path, input_shapes: list | None) -> None:
         dims = i.type.tensor_type.shape.dim
         name = _text(i.name)
         given = input_shapes[k] if input_shapes is not None and k < len(input_shapes) else None
+        if given is not None and not dims and tuple(given) == ():
+            continue  # a scalar input
         if given is not None:
             given = [int(v) for v in given]
             if len(given) != len(dims) - 1 or min(given, default=1) <= 0:

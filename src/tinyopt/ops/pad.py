@@ -124,6 +124,14 @@ class Pad(Op):
             pads = full
         if pads.size != 2 * r:
             cv.fail(f"Pad has {pads.size} pad amounts for a rank-{r} input", "give a (begin, end) pair per axis")
+        if mode == "reflect" and (pads >= 0).all() and not pads[[0, r]].any() and not (
+                x.layout in ("nchw", "ncl") and pads[[1, r + 1]].any()):  # mirrored values
+            from tinyopt.ops import mirror_pad
+
+            per_axis = [[int(pads[i]), int(pads[r + i])] for i in range(r)]
+            spatial = [v for ax in range(2, r) for v in per_axis[ax]]
+            return mirror_pad.build(cv.b, name, x, ((0, 0, *spatial) if r == 3 else spatial) if x.layout in (
+                "nchw", "ncl") else per_axis, 0)
         if mode != "constant" or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
             cv.b.unsupported(f"Pad mode={mode} pads={pads.tolist()}",
                              "pad the spatial axes with a constant only")
