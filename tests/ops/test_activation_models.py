@@ -1,6 +1,6 @@
 """The activation family in whole networks: torchvision's MobileNetV3 (small, large) through both doors and
 EfficientNet-B0 through the PyTorch door compute what PyTorch computes; MobileNetV3-small converted to int8
-runs bit-exactly in TFLM; a float network using HARD_SWISH,
+runs bit-exactly in TFLM and in the C library; a float network using HARD_SWISH,
 LEAKY_RELU, PRELU and ELU converts to int8 that TFLM runs bit-exactly, and whose C library equals TFLM on
 the host and under qemu on a Cortex-M4."""
 
@@ -88,18 +88,28 @@ def test_mobilenet_v3_through_both_doors(arch, hard_swishes, tmp_path):
     assert _ops(graphs[0]) == _ops(graphs[1])
 
 
-def test_mobilenet_v3_small_converts_to_int8_that_tflm_runs_bit_exactly():
+@pytest.mark.slow
+def test_mobilenet_v3_small_converts_to_int8_that_tflm_and_the_c_library_run_bit_exactly(tmp_path):
     """19 HARD_SWISH, and the squeeze-excite hard sigmoids as ADD (RELU6 fused) and MUL by 1/6, then the
-    broadcasting MUL, all requantized as TFLM does."""
+    broadcasting MUL, all requantized as TFLM does; the generated C library (host) gives TFLM's bytes."""
     models = torchvision_models()
     torch.manual_seed(0)
     m = lively(models.mobilenet_v3_small(weights=None))
     calib = np.random.default_rng(0).normal(size=(16, 3, 96, 96)).astype(np.float32)
     g = convert_torch(m, calib, (3, 96, 96))
     assert _ops(g)["HARD_SWISH"] == 19
-    out = assert_matches_reference(g, random_int8(np.random.default_rng(1), (3, 96, 96, 3)),
-                                   graph_to_tflite_bytes(g))[0]
+    xs = random_int8(np.random.default_rng(1), (3, 96, 96, 3))
+    out = assert_matches_reference(g, xs, graph_to_tflite_bytes(g))[0]
     assert len({r.tobytes() for r in out}) == 3
+    if not HAVE_CC:
+        pytest.skip("no host C compiler (cc): TFLM and the runtime were compared")
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_host, run_host
+
+    lib = generate_sources(g)
+    write_library(lib.files, tmp_path / "lib")
+    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs.reshape(3, -1), lib.output_bytes)
+    np.testing.assert_array_equal(host, out.reshape(3, -1))
 
 
 def test_efficientnet_b0_through_the_pytorch_door():
@@ -162,8 +172,8 @@ def test_family_network_c_library_equals_tflm(tmp_path):
     lib = generate_sources(g)
     write_library(lib.files, tmp_path / "lib")
     ref = run_tflm(graph_to_tflite_bytes(g), [xs])[0].reshape(len(xs), -1)
-    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs.reshape(len(xs), -1), lib.output_bytes)
-    np.testing.assert_array_equal(host, ref)
+    exe = build_host(tmp_path / "lib", tmp_path / "host")
+    np.testing.assert_array_equal(run_host(exe, xs.reshape(len(xs), -1), lib.output_bytes), ref)
     if not HAVE_ARM:
         pytest.skip("Cortex-M toolchain or qemu absent: the host build was checked")
     # three inputs: with four, the M4 harness of this network's first CONV_2D alone never stops (its loop
