@@ -273,7 +273,7 @@ def _onnx_layouts(path: Path, graph: Graph) -> tuple[list, list]:
             return "NCL"
         return None
 
-    ins = {v.name: v for v in proto.input if v.name not in init}  # inputs fixed at a value are not the graph's
+    ins = {v.name: v for v in proto.input if v.name not in init}  # inputs fixed at a value: not the graph's
     in_l = [layout(dims(ins[n]), graph.tensors[n].shape) if n in ins else None for n in graph.inputs]
     out_l = [layout(dims(v), graph.tensors[n].shape) for v, n in zip(proto.output, graph.outputs)]
     return in_l, out_l

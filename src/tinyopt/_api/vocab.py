@@ -73,7 +73,7 @@ def parse_input_shape(text: str | None, flag: str = "--input-shape"):
     except ValueError:
         dims = ()
     if not dims or len(dims) > 4 or min(dims) <= 0:
-        raise ConfigError(f"{flag} must be 1 to 4 positive integers like 3,32,32 (several inputs separated by ';'), "
+        raise ConfigError(f"{flag} must be 1 to 4 positive integers like 3,32,32 (inputs separated by ';'), "
                           f"got {text!r}", where=flag,
                           fix="give the shape without batch in the model's own layout: C,H,W for a PyTorch "
                               "model, H,W,C for a .yaml spec")
@@ -92,11 +92,13 @@ def parse_input_values(items: list[str] | None, flag: str = "--input-value") -> 
         except ValueError:
             nums = []
         if not sep or not name or not nums:
-            raise ConfigError(f"{flag} must be NAME=VALUE (numbers separated by commas), got {item!r}", where=flag,
+            raise ConfigError(f"{flag} must be NAME=VALUE (numbers separated by commas), got {item!r}",
+                              where=flag,
                               fix="e.g. --input-value sr=16000")
         out[name] = nums[0] if len(nums) == 1 else nums
     return out
 
 
-__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape", "parse_input_values",
+__all__ = ["INPUT_SHAPE_HELP", "RUNTIMES", "TARGETS", "deprecated_flag", "parse_input_shape",
+           "parse_input_values",
            "renamed_keywords", "runtime_alias", "runtime_name"]
