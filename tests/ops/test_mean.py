@@ -116,3 +116,11 @@ def test_mean_over_the_batch_axis_without_keepdim_is_refused():
 
     with pytest.raises(UnsupportedOpError, match="batch axis"):
         assert_torch_matches(_Means(0, False), (3, 4, 5))
+
+
+@needs_cc
+def test_c_kernel_over_unit_axes_only(tmp_path):
+    """Axes of size 1 only: nothing to walk, each output is its one input requantized."""
+    g = single_op_model("MEAN", [qtensor("x", (1, 1, 5, 3), 0.05, 2), const_i32("axes", [1])],
+                        qtensor("y", (1,), 0.07, -4), dict(keep_dims=False))
+    assert_c_equals_runtime(g, random_int8(np.random.default_rng(0), (12, 1, 5, 3)), tmp_path)

@@ -25,21 +25,22 @@ void tinyopt_reduce(const tinyopt_reduce_params *p, const int8_t *in, int8_t *ou
     /* the innermost reduced group is a plain strided loop; the others step an odometer */
     const int inner_rank = p->reduce_rank > 0 ? p->reduce_rank - 1 : 0;
     const int32_t inner_n = p->reduce_rank > 0 ? p->reduce_dims[inner_rank] : 1;
-    const int32_t inner_stride = p->reduce_rank > 0 ? p->reduce_strides[inner_rank] : 0;
+    const int32_t inner_stride = p->reduce_rank > 0 ? p->reduce_strides[inner_rank] : 1;
     const int32_t runs = p->count / inner_n;
     int32_t kept[4] = {0, 0, 0, 0};
-    int32_t base = 0, o, r, j;
+    int32_t base = 0, o, r;
     for (o = 0; o < p->outer; ++o) {
         int32_t idx[4] = {0, 0, 0, 0};
         int32_t off = base, acc = p->op ? -128 : 0;
         for (r = 0; r < runs; ++r) {
             const int8_t *q = in + off;
+            const int8_t *const end = q + inner_n * inner_stride;
             if (p->op) {
-                for (j = 0; j < inner_n; ++j, q += inner_stride) {
+                for (; q != end; q += inner_stride) {
                     acc = *q > acc ? *q : acc;
                 }
             } else {
-                for (j = 0; j < inner_n; ++j, q += inner_stride) {
+                for (; q != end; q += inner_stride) {
                     acc += *q;
                 }
             }
