@@ -146,3 +146,23 @@ def test_integer_index_drops_the_axis():
 def test_c_library_equals_runtime(seed, tmp_path):
     _, _, g = _config(seed)  # odd seeds are int8
     c_equals_runtime(g, tmp_path)
+
+
+@pytest.mark.parametrize("starts,ends,axes,steps,out", [
+    ([-1], [-(2**63)], [1], [-1], [1, 3, 5, 6]),              # reversed channels, to "before the start"
+    ([4, 0], [0, 2**63 - 1], [2, 3], [-2, 3], [1, 3, 2, 2]),   # rows backwards by two, columns by three
+    ([1], [-1], [-1], [1], [1, 3, 5, 4]),                      # a negative axis and end
+])
+def test_onnx_slice_with_any_steps_matches_onnxruntime(starts, ends, axes, steps, out, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+             (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps))]
+    node = helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["y"])
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])
+    y_info = helper.make_tensor_value_info("y", TensorProto.FLOAT, out)
+    graph = helper.make_graph([node], "slice", [x_info], [y_info], inits)
+    path = tmp_path / "s.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    onnx_matches(path, (3, 5, 6))
