@@ -1,6 +1,7 @@
 """The data movement family in whole networks. torchvision's ShuffleNetV2 (x0.5), ResNet-18 and SqueezeNet
 1.1 at 96x96 load through both doors and compute what PyTorch and ONNX Runtime compute (channel shuffles,
-chunk/cat, max pools with padding and ceil_mode); ShuffleNetV2 converted to int8 runs bit-exactly in TFLM;
+chunk/cat, max pools with padding and ceil_mode); ShuffleNetV2 converted to int8 runs bit-exactly in TFLM
+and in its C library;
 a small network using every operator of the family converts to int8 that TFLM runs bit-exactly, and its
 C library equals TFLM on the host and under qemu on a Cortex-M4."""
 
@@ -85,14 +86,31 @@ def test_torchvision_model_through_both_doors(arch, tmp_path):
     np.testing.assert_allclose(Interpreter(h).run(nhwc(x))[0], ref, atol=tol, rtol=0)
 
 
-def test_shufflenet_int8_runs_bit_exact_in_tflm():
+def _shufflenet_int8():
     torch.manual_seed(0)
     m = lively(torchvision_models().shufflenet_v2_x0_5(weights=None))
     g = from_torch(m, (3, 96, 96))
     calib = np.random.default_rng(1).normal(size=(8, 96, 96, 3)).astype(np.float32)
-    q = convert_graph(g, calib)
-    assert {"GATHER", "PADV2"} <= set(ops_of(q))
+    return convert_graph(g, calib)
+
+
+def test_shufflenet_int8_runs_bit_exact_in_tflm():
+    q = _shufflenet_int8()
+    assert {"GATHER", "PADV2", "SPLIT"} <= set(ops_of(q))
     assert_matches_reference(q, random_int8(np.random.default_rng(2), (2, 96, 96, 3)))
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no host C compiler (cc)")
+def test_shufflenet_c_library_equals_tflm(tmp_path):
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_host, run_host
+
+    q = _shufflenet_int8()
+    lib = generate_sources(q)
+    write_library(lib.files, tmp_path / "lib")
+    xs = random_int8(np.random.default_rng(3), (2, 96, 96, 3))
+    got = run_host(build_host(tmp_path / "lib", tmp_path / "exe"), xs.reshape(2, -1), lib.output_bytes)
+    np.testing.assert_array_equal(got, run_tflm(graph_to_tflite_bytes(q), [xs])[0].reshape(2, -1))
 
 
 class Mover(torch.nn.Module):
