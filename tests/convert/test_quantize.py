@@ -98,3 +98,27 @@ def test_unfolded_batch_norm_is_refused():
     g.inputs, g.outputs = ["x"], ["y"]
     with pytest.raises(UnsupportedOpError, match=r"m.onnx: node 0 'bn' \(BATCH_NORM\).*fold_batchnorm"):
         quantize_graph(g, {"x": (-1, 1), "y": (-1, 1)})
+
+
+def test_bias_past_int32_widens_the_weight_scale():
+    """A channel whose weights are all near zero but whose bias is not: the plain max|w|/127 scale would put
+    the int32 bias (and the accumulator TFLM wraps) past int32; the converter widens that channel's weight
+    scale instead, as the TFLite converter does, and the int8 graph then equals TFLM."""
+    from runtime._reference import assert_matches_reference
+    from tinyopt.convert.convert import convert_graph
+    from tinyopt.export.tflite import single_op_model
+    from tinyopt.graph.ir import Tensor
+
+    rng = np.random.default_rng(9)
+    w = rng.normal(size=(3, 1, 1, 16)).astype(np.float32)
+    w[1] *= 1e-9  # a dead channel
+    b = np.array([0.1, 0.5, -0.2], np.float32)
+    g = single_op_model("CONV_2D", [Tensor("x", (1, 4, 4, 16)), Tensor("w", w.shape, data=w), Tensor("b", (3,), data=b)],
+                        Tensor("y", (1,)), {"padding": "SAME"})
+    q = convert_graph(g, rng.uniform(-1, 1, size=(8, 4, 4, 16)).astype(np.float32))
+    bias = q.tensors[q.nodes[0].inputs[2]].data.astype(np.int64)
+    assert np.abs(bias).max() + 255 * 127 * 16 < 2**31  # no wrap in TFLM's int32 accumulator
+    ws = q.tensors[q.nodes[0].inputs[1]].quant.scale
+    assert ws[1] > 1e-9 / 127  # widened: the bias decides it, not the (dead) weights
+    xq = rng.integers(-128, 128, size=(10, 4, 4, 16)).astype(np.int8)
+    assert_matches_reference(q, xq)

@@ -28,16 +28,29 @@ _REQUANTIZE = Quantize.name  # what the TFLite converter inserts at float inputs
 _DEQUANTIZE = Dequantize.name
 
 
-def quantize_weight(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel symmetric int8 in [-127, 127]: (q int8, scale float32 per channel)."""
+def quantize_weight(w: np.ndarray, axis: int, min_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel symmetric int8 in [-127, 127]: (q int8, scale float32 per channel), each scale at least
+    ``min_scale`` (what keeps the channel's bias and accumulator inside int32, see ``bias_safe_scale``)."""
     w = np.asarray(w, dtype=np.float32)
     other = tuple(i for i in range(w.ndim) if i != axis)
     amax = np.abs(w).max(axis=other).astype(np.float64)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    scale = np.where(amax > 0, amax / 127.0, 1.0)
+    if min_scale is not None:
+        scale = np.maximum(scale, min_scale)
+    scale = scale.astype(np.float32)
     shape = [1] * w.ndim
     shape[axis] = -1
     q = np.clip(np.round(w.astype(np.float64) / scale.astype(np.float64).reshape(shape)), -127, 127)
     return q.astype(np.int8), scale
+
+
+def bias_safe_scale(bias: np.ndarray, input_scale: float, taps: int, bits: int = 32) -> np.ndarray:
+    """The smallest weight scale per channel at which the quantized bias plus the largest possible sum of
+    products still fits the kernel's accumulator (TFLM accumulates in int32 and wraps). A channel whose
+    weights are all near zero but whose bias is not would otherwise get a bias past int32; the TFLite
+    converter widens such weight scales the same way."""
+    headroom = float(2 ** (bits - 1) - 1) - 255.0 * 127.0 * taps
+    return np.abs(np.asarray(bias, np.float64)) / (float(input_scale) * max(headroom, 1.0))
 
 
 def quantize_bias(b: np.ndarray, scale: np.ndarray, bits: int = 32) -> np.ndarray:
@@ -147,10 +160,16 @@ class Quantizer:
                             fix="convert a model with weights (a .tflite/.onnx file or a PyTorch module)")
         return t
 
-    def weight(self, name: str, axis: int, i: int, n: Node) -> tuple[str, np.ndarray]:
-        """int8 symmetric per-channel weights along ``axis``: (new name, per-channel scales)."""
+    def weight(self, name: str, axis: int, i: int, n: Node, bias: str | None = None) -> tuple[str, np.ndarray]:
+        """int8 symmetric per-channel weights along ``axis``: (new name, per-channel scales); with the node's
+        ``bias``, no scale so small that the bias would not fit the accumulator."""
         t = self.constant(name, i, n)
-        q, scale = quantize_weight(t.data, axis)
+        min_scale = None
+        if bias and self.src.tensors[bias].data is not None:
+            taps = t.data.size // t.data.shape[axis]
+            min_scale = bias_safe_scale(self.src.tensors[bias].data, self.qp[n.inputs[0]][0], taps,
+                                        bits=64 if self.dtype == "int16" else 32)
+        q, scale = quantize_weight(t.data, axis, min_scale)
         new = self.new_name(name)
         self.g.add_tensor(Tensor(new, t.shape, "int8", data=q, quant=QuantParams(scale, np.zeros(scale.size,
                                                                                                np.int64), axis)))
@@ -241,7 +260,8 @@ def quantize_node(q: Quantizer, i: int, n: Node, rec) -> Node:
         elif not q.src.tensors[name].constant:
             new_inputs.append(q.requantized(name, q.qp[out0]) if rule.inputs_as_output else q.rename[name])
         elif rec.weight_axis is not None and k == 1:
-            new, w_scale = q.weight(name, rec.weight_axis, i, n)
+            bias = n.inputs[rec.bias_input] if rec.bias_input is not None and len(n.inputs) > rec.bias_input else None
+            new, w_scale = q.weight(name, rec.weight_axis, i, n, bias)
             new_inputs.append(new)
         elif rec.weight_axis is not None and k == rec.bias_input:
             new_inputs.append(q.bias(name, q.qp[n.inputs[0]][0], w_scale, i, n))
