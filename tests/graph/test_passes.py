@@ -264,3 +264,28 @@ def test_fold_pad_into_conv_only_when_it_is_same():
     # PyTorch's symmetric (1, 1) is not SAME here: the PAD stays
     sym = graph([[0, 0], [1, 1], [1, 1], [0, 0]])
     assert [n.op for n in fold_pad_into_conv(sym).nodes] == ["PAD", "CONV_2D"]
+
+
+def test_batch_norm_no_layer_absorbs_is_lowered_to_mul_add():
+    """A BN after an ADD (nothing to fold into) becomes MUL + ADD with the same float function, so the graph
+    converts to int8."""
+    from tinyopt.graph.passes import lower_unsupported
+    from tinyopt.runtime import Interpreter
+
+    rng = np.random.default_rng(2)
+    g = Graph("bn", source="bn")
+    g.add_tensor(Tensor("x", (1, 3, 3, 4)))
+    g.add_tensor(Tensor("y", (1, 3, 3, 4)))
+    g.add_tensor(Tensor("z", (1, 3, 3, 4)))
+    vals = {"gamma": rng.uniform(0.5, 2, 4), "beta": rng.normal(size=4), "mean": rng.normal(size=4),
+            "var": rng.uniform(0.5, 2, 4)}
+    for k, v in vals.items():
+        g.add_tensor(Tensor(k, (4,), data=v.astype(np.float32)))
+    g.add_node(Node("y", "ADD", ["x", "x"], ["y"], {"activation": "NONE"}))
+    g.add_node(Node("z", "BATCH_NORM", ["y", "gamma", "beta", "mean", "var"], ["z"], {"epsilon": 1e-3}))
+    g.inputs, g.outputs = ["x"], ["z"]
+    low = lower_unsupported(g)
+    assert [n.op for n in low.nodes] == ["ADD", "MUL", "ADD"]
+    x = rng.normal(size=(5, 3, 3, 4)).astype(np.float32)
+    want = (2 * x - vals["mean"]) / np.sqrt(vals["var"] + 1e-3) * vals["gamma"] + vals["beta"]  # by hand
+    np.testing.assert_allclose(Interpreter(low).run(x)[0], want, rtol=1e-5, atol=1e-5)

@@ -46,9 +46,9 @@ def dequantize_weights(graph: Graph) -> Graph:
 def prepare_float_graph(graph: Graph) -> Graph:
     """BN folded into convs, activations fused, identities removed, hybrid weights dequantized: the float
     graph TFLite's converter would quantize."""
-    from tinyopt.graph.passes import fold_batchnorm, fuse_activations, remove_identities
+    from tinyopt.graph.passes import fold_batchnorm, fuse_activations, lower_unsupported, remove_identities
 
-    return remove_identities(fuse_activations(fold_batchnorm(dequantize_weights(graph))))
+    return remove_identities(fuse_activations(lower_unsupported(fold_batchnorm(dequantize_weights(graph)))))
 
 
 def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None = None,

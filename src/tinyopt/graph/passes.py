@@ -104,6 +104,19 @@ def fold_batchnorm(graph: Graph) -> Graph:
     return _drop_unused_constants(g).validate()
 
 
+def lower_unsupported(graph: Graph) -> Graph:
+    """IR-only operators that conversion cannot keep (a BATCH_NORM no layer absorbed) replaced by their
+    records' ``lower``: the same float function in TFLite operators."""
+    g = graph.copy()
+    out = []
+    for n in g.nodes:
+        rec = ops.get(n.op)
+        new = rec.lower(g, n) if rec.builtin is None else None
+        out.extend(new if new else [n])
+    g.nodes = out
+    return _drop_unused_constants(g).validate()
+
+
 def fuse_activations(graph: Graph) -> Graph:
     """Move standalone activations that TFLite can fuse (RELU, RELU6: records with ``fusable_as``) into the
     ``activation`` attribute of the layer that produces their input (records with ``fused_activation``)."""
@@ -177,4 +190,4 @@ def fold_pad_into_conv(graph: Graph) -> Graph:
     return _drop_unused_constants(g).validate()
 
 
-__all__ = ["fold_batchnorm", "fold_pad_into_conv", "fuse_activations", "remove_identities"]
+__all__ = ["fold_batchnorm", "fold_pad_into_conv", "fuse_activations", "lower_unsupported", "remove_identities"]

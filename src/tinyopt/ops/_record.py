@@ -206,6 +206,11 @@ class Op:
         DENSIFY of sparse ones: what the file stores folds back to plain constants), else None."""
         return None
 
+    def lower(self, graph: Graph, node: Node) -> list[Node] | None:
+        """Nodes of TFLite operators computing the same function (added tensors go into ``graph``), for an
+        IR-only operator that conversion must replace (a BATCH_NORM no layer can absorb); None otherwise."""
+        return None
+
     def zero_pads(self, graph: Graph, node: Node) -> np.ndarray | None:
         """[[before, after], ...] when the node is a constant zero padding (PAD), else None."""
         return None

@@ -43,6 +43,28 @@ class BatchNorm(Op):
             c.resize(g.tensors[name], (g.tensors[node.inputs[0]].shape[-1],))
         return True
 
+    def lower(self, graph, node):
+        """x * s + t per channel (s = gamma / sqrt(var + eps), t = beta - mean * s): MUL then ADD, what the
+        TFLite converter emits for a batch norm that follows no convolution."""
+        from tinyopt.graph.ir import Tensor
+        from tinyopt.ops.add import Add
+        from tinyopt.ops.mul import Mul
+
+        gamma, beta, mean, var = (graph.tensors[t].data for t in node.inputs[1:5])
+        if any(a is None for a in (gamma, beta, mean, var)):
+            return None
+        s = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(node.attrs.get("epsilon", 1e-5)))
+        t = beta.astype(np.float64) - mean.astype(np.float64) * s
+        names = []
+        for what, v in (("scale", s), ("shift", t)):
+            name = graph.unique_name(f"{node.name}/{what}")
+            graph.add_tensor(Tensor(name, v.shape, data=v.astype(np.float32)))
+            names.append(name)
+        mid = graph.unique_name(f"{node.name}/scaled")
+        graph.add_tensor(Tensor(mid, graph.tensors[node.outputs[0]].shape))
+        return [Node(mid, Mul.name, [node.inputs[0], names[0]], [mid], {"activation": "NONE"}),
+                Node(node.name, Add.name, [mid, names[1]], list(node.outputs), {"activation": "NONE"})]
+
     def prepare(self, graph, node, is_int):
         if is_int:
             c.unsupported(graph, node, "BATCH_NORM has no integer kernel", "fold batch norm into the previous conv "
