@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tinyopt import ops
 from tinyopt.analysis.cost import activation_dtype, tensor_bytes
 from tinyopt.analysis.memory import ALIGNMENT, ArenaPlan, GreedyPlanner, align_up
 from tinyopt.errors import ConfigError
@@ -132,7 +133,9 @@ def _quant_entries(graph: Graph, node: Node, index: int | None, quant: str) -> i
     "none": a float model. A missing conv bias counts as the zero one the .tflite writer adds."""
     name = node.outputs[0] if index is None else (node.inputs[index] if index < len(node.inputs) else None)
     t = graph.tensors[name] if name else None
-    weighted = node.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    rec = ops.find(node.op)
+    weighted = rec is not None and rec.weight_axis is not None
+    params = (1, rec.bias_input) if weighted else ()  # weights (input 1) and bias: per output channel
     out_c = graph.tensors[node.outputs[0]].shape[-1]
     if quant == "none":
         return 0
@@ -140,17 +143,19 @@ def _quant_entries(graph: Graph, node: Node, index: int | None, quant: str) -> i
         return int(t.quant.scale.size)
     if t is None:
         w = graph.tensors[node.inputs[1]] if weighted else None
-        if w is None or index != 2:
+        if w is None or index not in params:
             return 0
         return int(w.quant.scale.size) if w.quant is not None else (out_c if quant == "as-if" else 0)
     if quant == "real":
         return 0
-    if weighted and index in (1, 2):
+    if index in params:
         return out_c
     return 0 if (t.constant and t.dtype in ("int32", "int64")) else 1
 
 
-# Per operator: (builtin options (size, align), OpData bytes) on host64 and on arm32, and the operands its
+# Moves into the operator registry: one entry per record, keyed here by its TFLite builtin code (operator
+# names are the records' own). Per operator: (builtin options (size, align), OpData bytes) on host64 and
+# on arm32, and the operands its
 # Prepare reads as temporary tensors (indices into the inputs, "o" the output; None: every input, then the
 # output). host64 sizes are the Python package's: the options struct each Parse* function allocates and
 # the OpData each Init allocates, read from its _runtime.so (the size and alignment passed to the
@@ -158,66 +163,69 @@ def _quant_entries(graph: Graph, node: Node, index: int | None, quant: str) -> i
 # struct holds no pointer. Operators whose Prepare also allocates persistent buffers or requests scratch
 # buffers are completed in ``tflm_kernel_memory``.
 _KERNELS = {
-    #                     builtin host64 / arm32     OpData host64 / arm32   Prepare's temporaries
-    "CONV_2D":            ((28, 4), (28, 4),          80, 56,      ("o", 0, 1, 0, 1, 2, "o")),
-    "DEPTHWISE_CONV_2D":  ((28, 4), (28, 4),          80, 56,      ("o", 0, 1, 0, 1, 2, "o")),
-    "FULLY_CONNECTED":    ((32, 8), (5, 1),           72, 48,      None),
-    "TRANSPOSE_CONV":     ((20, 4), (20, 4),          88, 88,      None),
-    "ADD":                ((8, 4), (2, 1),            60, 60,      None),
-    "SUB":                ((8, 4), (2, 1),            52, 52,      None),
-    "MUL":                ((4, 4), (1, 1),            36, 36,      None),
-    "DIV":                ((4, 4), (1, 1),            28, 28,      None),
-    "SQUARED_DIFFERENCE": (None, None,                112, 112,    None),
-    "MAXIMUM":            (None, None,                None, None,  None),
-    "MINIMUM":            (None, None,                None, None,  None),
-    "AVERAGE_POOL_2D":    ((40, 4), (40, 4),          32, 32,      None),
-    "MAX_POOL_2D":        ((40, 4), (40, 4),          32, 32,      None),
-    "MEAN":               ((1, 1), (1, 1),            44, 44,      (0, "o", 1, 0, 1, "o")),
-    "SUM":                ((1, 1), (1, 1),            44, 44,      (0, "o", 1, 0, 1, "o")),
-    "REDUCE_MAX":         ((1, 1), (1, 1),            44, 44,      (0, 1, "o", 0, "o", 1)),
-    "RESHAPE":            ((36, 4), (36, 4),          None, None,  (0, "o")),
-    "SQUEEZE":            ((36, 4), (36, 4),          None, None,  (0, "o")),
-    "EXPAND_DIMS":        (None, None,                None, None,  None),
-    "PAD":                (None, None,                56, 56,      None),
-    "PADV2":              (None, None,                56, 56,      None),
-    "CONCATENATION":      ((8, 4), (8, 4),            80, 24,      (0, "o", "inputs")),
-    "PACK":               ((8, 4), (8, 4),            None, None,  ()),
-    "UNPACK":             ((8, 4), (8, 4),            None, None,  ()),
-    "SPLIT":              ((4, 4), (4, 4),            None, None,  (0,)),
-    "SPLIT_V":            ((4, 4), (4, 4),            None, None,  (0,)),
-    "SLICE":              (None, None,                None, None,  None),
-    "STRIDED_SLICE":      ((24, 4), (24, 4),          84, 84,      None),
-    "TRANSPOSE":          (None, None,                None, None,  ()),
-    "GATHER":             ((8, 4), (8, 4),            None, None,  None),
-    "BROADCAST_TO":       (None, None,                None, None,  None),
-    "DEPTH_TO_SPACE":     ((4, 4), (4, 4),            None, None,  (0, "o")),
-    "SPACE_TO_DEPTH":     ((4, 4), (4, 4),            None, None,  (0, "o")),
-    "RESIZE_BILINEAR":    ((2, 1), (2, 1),            None, None,  None),
-    "RESIZE_NEAREST_NEIGHBOR": ((2, 1), (2, 1),       None, None,  None),
-    "SOFTMAX":            ((4, 4), (4, 4),            80, 56,      (0, "o")),
-    "LOG_SOFTMAX":        (None, None,                32, 32,      (0, "o")),
-    "L2_NORMALIZATION":   ((4, 4), (4, 4),            4, 4,        (0, "o")),
-    "LOGISTIC":           (None, None,                16, 16,      (0, "o")),
-    "TANH":               (None, None,                16, 16,      (0, 0, "o")),
-    "HARD_SWISH":         (None, None,                20, 20,      (0, "o")),
-    "LEAKY_RELU":         ((4, 4), (4, 4),            24, 24,      (0, "o")),
-    "PRELU":              (None, None,                28, 28,      None),
-    "ELU":                (None, None,                256, 256,    (0, "o")),
-    "RELU":               (None, None,                28, 28,      (0, "o")),
-    "RELU6":              (None, None,                8, 8,        (0,)),
-    "EXP":                (None, None,                None, None,  (0, "o")),
-    "LOG":                (None, None,                28, 28,      (0, "o")),
-    "SQRT":               (None, None,                28, 28,      (0, "o")),
-    "RSQRT":              (None, None,                28, 28,      (0, "o")),
-    "QUANTIZE":           (None, None,                32, 32,      (0, "o")),
-    "DEQUANTIZE":         (None, None,                32, 32,      (0, "o")),
-    "ARG_MAX":            ((4, 4), (4, 4),            None, None,  ()),
-    "BATCH_MATMUL":       ((3, 1), (3, 1),            48, 40,      None),
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": ((16, 4), (16, 4), 688, 688,   None),
+    #    builtin host64 / arm32   OpData host64 / arm32  Prepare's temporaries
+      3: ((28, 4), (28, 4),          80, 56,      ("o", 0, 1, 0, 1, 2, "o")),  # CONV_2D
+      4: ((28, 4), (28, 4),          80, 56,      ("o", 0, 1, 0, 1, 2, "o")),  # DEPTHWISE_CONV_2D
+      9: ((32, 8), (5, 1),           72, 48,      None),  # FULLY_CONNECTED
+     67: ((20, 4), (20, 4),          88, 88,      None),  # TRANSPOSE_CONV
+      0: ((8, 4), (2, 1),            60, 60,      None),  # ADD
+     41: ((8, 4), (2, 1),            52, 52,      None),  # SUB
+     18: ((4, 4), (1, 1),            36, 36,      None),  # MUL
+     42: ((4, 4), (1, 1),            28, 28,      None),  # DIV
+     99: (None, None,                112, 112,    None),  # SQUARED_DIFFERENCE
+     55: (None, None,                None, None,  None),  # MAXIMUM
+     57: (None, None,                None, None,  None),  # MINIMUM
+      1: ((40, 4), (40, 4),          32, 32,      None),  # AVERAGE_POOL_2D
+     17: ((40, 4), (40, 4),          32, 32,      None),  # MAX_POOL_2D
+     40: ((1, 1), (1, 1),            44, 44,      (0, "o", 1, 0, 1, "o")),  # MEAN
+     74: ((1, 1), (1, 1),            44, 44,      (0, "o", 1, 0, 1, "o")),  # SUM
+     82: ((1, 1), (1, 1),            44, 44,      (0, 1, "o", 0, "o", 1)),  # REDUCE_MAX
+     22: ((36, 4), (36, 4),          None, None,  (0, "o")),  # RESHAPE
+     43: ((36, 4), (36, 4),          None, None,  (0, "o")),  # SQUEEZE
+     70: (None, None,                None, None,  None),  # EXPAND_DIMS
+     34: (None, None,                56, 56,      None),  # PAD
+     60: (None, None,                56, 56,      None),  # PADV2
+      2: ((8, 4), (8, 4),            80, 24,      (0, "o", "inputs")),  # CONCATENATION
+     83: ((8, 4), (8, 4),            None, None,  ()),  # PACK
+     88: ((8, 4), (8, 4),            None, None,  ()),  # UNPACK
+     49: ((4, 4), (4, 4),            None, None,  (0,)),  # SPLIT
+    102: ((4, 4), (4, 4),            None, None,  (0,)),  # SPLIT_V
+     65: (None, None,                None, None,  None),  # SLICE
+     45: ((24, 4), (24, 4),          84, 84,      None),  # STRIDED_SLICE
+     39: (None, None,                None, None,  ()),  # TRANSPOSE
+     36: ((8, 4), (8, 4),            None, None,  None),  # GATHER
+    130: (None, None,                None, None,  None),  # BROADCAST_TO
+      5: ((4, 4), (4, 4),            None, None,  (0, "o")),  # DEPTH_TO_SPACE
+     26: ((4, 4), (4, 4),            None, None,  (0, "o")),  # SPACE_TO_DEPTH
+     23: ((2, 1), (2, 1),            None, None,  None),  # RESIZE_BILINEAR
+     97: ((2, 1), (2, 1),       None, None,  None),  # RESIZE_NEAREST_NEIGHBOR
+     25: ((4, 4), (4, 4),            80, 56,      (0, "o")),  # SOFTMAX
+     50: (None, None,                32, 32,      (0, "o")),  # LOG_SOFTMAX
+     11: ((4, 4), (4, 4),            4, 4,        (0, "o")),  # L2_NORMALIZATION
+     14: (None, None,                16, 16,      (0, "o")),  # LOGISTIC
+     28: (None, None,                16, 16,      (0, 0, "o")),  # TANH
+    117: (None, None,                20, 20,      (0, "o")),  # HARD_SWISH
+     98: ((4, 4), (4, 4),            24, 24,      (0, "o")),  # LEAKY_RELU
+     54: (None, None,                28, 28,      None),  # PRELU
+    111: (None, None,                256, 256,    (0, "o")),  # ELU
+     19: (None, None,                28, 28,      (0, "o")),  # RELU
+     21: (None, None,                8, 8,        (0,)),  # RELU6
+     47: (None, None,                None, None,  (0, "o")),  # EXP
+     73: (None, None,                28, 28,      (0, "o")),  # LOG
+     75: (None, None,                28, 28,      (0, "o")),  # SQRT
+     76: (None, None,                28, 28,      (0, "o")),  # RSQRT
+    114: (None, None,                32, 32,      (0, "o")),  # QUANTIZE
+      6: (None, None,                32, 32,      (0, "o")),  # DEQUANTIZE
+     56: ((4, 4), (4, 4),            None, None,  ()),  # ARG_MAX
+    126: ((3, 1), (3, 1),            48, 40,      None),  # BATCH_MATMUL
+     44: ((16, 4), (16, 4), 688, 688,   None),  # UNIDIRECTIONAL_SEQUENCE_LSTM
 }
-# CMSIS-NN's kernels keep the reference OpData inside a larger struct (host64 / arm32)
-_CMSIS_OP_DATA = {"CONV_2D": (88, 60), "DEPTHWISE_CONV_2D": (88, 60), "FULLY_CONNECTED": (104, 72),
-                  "AVERAGE_POOL_2D": (36, 36), "MAX_POOL_2D": (36, 36), "SOFTMAX": (88, 64)}
+# CMSIS-NN's kernels keep the reference OpData inside a larger struct (host64 / arm32): conv, depthwise,
+# dense, average and max pooling, softmax
+_CMSIS_OP_DATA = {3: (88, 60), 4: (88, 60), 9: (104, 72), 1: (36, 36), 17: (36, 36), 25: (88, 64)}
+# builtin codes the branches of ``tflm_kernel_memory`` name
+_CONV, _DEPTHWISE, _AVERAGE_POOL, _MAX_POOL, _GATHER, _BATCH_MATMUL = 3, 4, 1, 17, 36, 126
+_REDUCTIONS = (40, 74, 82)  # mean, sum, reduce-max: int32 accumulators and index scratch buffers
 
 
 def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: str) -> KernelMemory:
@@ -229,7 +237,9 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
     kernels/cmsis_nn/*.cc and the Python package's build (see ``_KERNELS``). An operator without a row
     (e.g. BATCH_NORM, which conversion folds away) counts its operands and a 32-byte OpData.
     """
-    host, cmsis, op = abi == "host64", kernels == "cmsis-nn", node.op
+    host, cmsis = abi == "host64", kernels == "cmsis-nn"
+    rec = ops.find(node.op)
+    op = rec.builtin if rec is not None else None
     int8 = quant != "none"
     row = _KERNELS.get(op, (None, None, 32, 32, None))
     m = KernelMemory(builtin=row[0] if host else row[1], op_data=row[2] if host else row[3])
@@ -248,38 +258,39 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
     m.temps = q(*operands)
     out = graph.tensors[node.outputs[0]]
     out_c = out.shape[-1] if out.shape else 1
-    if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
+    weighted = rec is not None and rec.weight_axis is not None
+    if weighted and rec.latency_class in ("conv", "depthwise"):  # conv, depthwise, transposed conv
         m.persistent = [4 * out_c, 4 * out_c]  # per_channel_output_multiplier and _shift
-        if op != "TRANSPOSE_CONV":
+        if op in (_CONV, _DEPTHWISE):
             m.temps_first = 3  # Prepare's own reads, then the arrays, then CalculateOpData*'s reads
         elif int8:
-            m.scratch = [4 * out.size]  # int32 accumulators of the whole output
-        if cmsis and int8 and op != "TRANSPOSE_CONV":
+            m.scratch = [4 * out.size]  # transposed conv: int32 accumulators of the whole output
+        if cmsis and int8 and op in (_CONV, _DEPTHWISE):
             dims = _conv_dims(graph, node)
-            s = _cmsis_conv_scratch(dims) if op == "CONV_2D" else _cmsis_depthwise_scratch(dims)
+            s = _cmsis_conv_scratch(dims) if op == _CONV else _cmsis_depthwise_scratch(dims)
             m.scratch = [s] if s else []
-            if op == "CONV_2D":  # CMSIS-NN's conv Prepare reads input, filter, output and bias first
+            if op == _CONV:  # CMSIS-NN's conv Prepare reads input, filter, output and bias first
                 m.temps, m.temps_first = q(0, 1, None, 2, 0, 1, 2, None), 4
-    elif op == "FULLY_CONNECTED":
+    elif weighted:  # dense
         w = graph.tensors[node.inputs[1]]
         per_channel = w.quant.per_channel if w.quant is not None else quant == "as-if"  # converter: per channel
         if per_channel:
             m.persistent = [4 * w.shape[0], 4 * w.shape[0]]
         # CMSIS-NN: arm_fully_connected_s8_get_buffer_size is 0 on a DSP core, and its 1x1-conv path
         # needs an output of rank > 2, which a tinyopt dense layer does not have
-    elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D") and cmsis:
+    elif op in (_AVERAGE_POOL, _MAX_POOL) and cmsis:
         m.temps += q(0, None)  # CMSIS-NN's Prepare reads them again after the reference one
-        if op == "AVERAGE_POOL_2D" and int8:
+        if op == _AVERAGE_POOL and int8:
             m.scratch = [4 * out_c]  # arm_avgpool_s8_get_buffer_size: one int32 sum per channel
-    elif op in ("MEAN", "SUM", "REDUCE_MAX"):
+    elif op in _REDUCTIONS:
         axes = node.inputs[1] if len(node.inputs) > 1 and node.inputs[1] else None
         n_axes = graph.tensors[axes].size if axes else len(node.attrs.get("axes", ()))
         rank = len(graph.tensors[node.inputs[0]].shape)
-        acc = [4 * out.size] if int8 and op != "REDUCE_MAX" else []  # int32 accumulators
+        acc = [4 * out.size] if int8 and op != _REDUCTIONS[2] else []  # int32 accumulators (not max)
         m.scratch = [*acc, 4 * rank, 4 * n_axes]  # iterator index, resolved axes
-    elif op == "GATHER" and host:
+    elif op == _GATHER and host:
         m.persistent = [20]  # the Python package's GATHER keeps 20 bytes from Prepare (measured; none in older TFLM)
-    elif op == "BATCH_MATMUL":
+    elif op == _BATCH_MATMUL:
         a = node.attrs
         for idx, flag in ((0, a.get("adj_x", False)), (1, not a.get("adj_y", False))):
             if flag:  # a persistent transposed copy: eval tensor struct, dims, data
@@ -419,11 +430,16 @@ def _file_tensors(graph: Graph) -> list[str]:
     return [name for name in graph.tensors if name in used]
 
 
-def _added_operands(graph: Graph) -> int:
-    """Constants the .tflite writer adds (a zero bias for a bias-less conv, MEAN's axes operand)."""
-    return sum(1 for n in graph.nodes
-               if (n.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and (len(n.inputs) < 3 or not n.inputs[2]))
-               or (n.op == "MEAN" and (len(n.inputs) < 2 or not n.inputs[1])))
+def as_written(graph: Graph) -> Graph:
+    """The graph as the .tflite writer writes it: each record's ``complete_operands`` adds what a file must
+    carry and the IR may leave implicit (a convolution's zero bias, MEAN's axes), so tensor counts and
+    Prepare's temporaries are the file's."""
+    g = graph.copy()
+    for n in g.nodes:
+        rec = ops.find(n.op)
+        if rec is not None:
+            rec.complete_operands(g, n)
+    return g
 
 
 def _lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -458,6 +474,7 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     stored_int8 = any(t.dtype in ("int8", "uint8") for t in graph.activations())
     quant = {None: "real" if stored_int8 else "none", "int8": "real" if stored_int8 else "as-if",
              "float32": "none"}[dtype]
+    graph = as_written(graph)
     needs = [tflm_kernel_memory(graph, n, kernels, abi, quant) for n in graph.nodes]
     al = _Allocations(abi)
     # MicroAllocator::Create: the buffer allocator, the planner and the allocator itself live in the tail
@@ -469,7 +486,7 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     al.resize_head(request_size * _MAX_SCRATCH_BUFFERS_PER_OP)
     al.struct("allocator objects", "SubgraphAllocations")
     tensors = _file_tensors(graph)
-    n_tensors = len(tensors) + _added_operands(graph)
+    n_tensors = len(tensors)
     al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", n_tensors)
     al.struct("NodeAndRegistration structs", "NodeAndRegistration", len(graph.nodes))
     # PrepareNodeAndRegistrationDataFromFlatbuffer: the builtin options of each operator
@@ -599,7 +616,8 @@ class RuntimeArena:
 
 def tflm_ready(graph: Graph) -> Graph:
     """The graph TFLM would run: BatchNorm folded and ReLU/ReLU6 fused, as any .tflite converter does."""
-    if not any(n.op in ("BATCH_NORM", "RELU", "RELU6") for n in graph.nodes):
+    recs = [ops.find(n.op) for n in graph.nodes]
+    if not any(r is not None and (r.folds_into_weights or r.fusable_as) for r in recs):
         return graph
     from tinyopt.graph.passes import fold_batchnorm, fuse_activations
 
