@@ -131,3 +131,28 @@ def test_check_accepts_int32_indices_and_their_reshape(tmp_path):
     g = load_onnx(tmp_path / "m.onnx")
     rows = check_support(g, "tflm")
     assert [r.op for r in rows] == ["ARG_MAX", "RESHAPE"] and all(r.supported for r in rows), rows
+
+
+def test_refusals_name_the_fix(tmp_path):
+    import onnx
+
+    from tinyopt.errors import UnsupportedOpError
+    from tinyopt.graph.onnx_import import load_onnx
+    from tinyopt.graph.torch_import import from_torch
+
+    node = helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0, select_last_index=1)
+    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.INT64, None)])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedOpError, match="select_last_index") as e:
+        load_onnx(tmp_path / "m.onnx")
+    assert "first index of a tie" in str(e.value)
+
+    class NoDim(torch.nn.Module):
+        def forward(self, x):
+            return torch.argmax(x)
+
+    with pytest.raises(UnsupportedOpError, match="give argmax a dim"):
+        from_torch(NoDim(), (5,))

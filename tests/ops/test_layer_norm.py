@@ -101,3 +101,19 @@ def test_layer_norm_over_the_batch_axis_is_refused():
 
     with pytest.raises(UnsupportedOpError, match="layer norm over the last 2 axes"):
         assert_torch_matches(torch.nn.LayerNorm((1, 16)), (16,))
+
+
+def test_f_layer_norm_with_weight_tensors_is_refused():
+    from tinyopt.errors import UnsupportedOpError
+    from tinyopt.graph.torch_import import from_torch
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(6))
+
+        def forward(self, x):
+            return F.layer_norm(x, (6,), self.w)
+
+    with pytest.raises(UnsupportedOpError, match="tensor attribute used directly"):  # the importer's rule
+        from_torch(M(), (6,))
