@@ -639,6 +639,10 @@ def runtime_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | Non
     basis = (f"TFLM with {kernels}: greedy-planned head {host.head_bytes:,} B + persistent tail "
              f"{host.tail_bytes:,} B, as the tflite-micro Python package allocates it; a 32-bit Cortex-M "
              f"build needs {metal.bytes:,} B")
+    unknown = sorted({n.op for n in g.nodes if (r := ops.find(n.op)) is None or r.builtin not in _KERNELS})
+    if unknown:
+        basis += (f"; the kernel memory of {', '.join(unknown)} is not modelled (each counted as a 32 B OpData), "
+                  "so the tail is a lower estimate; `tinyopt check` says whether TFLM runs them")
     return RuntimeArena(runtime, host.bytes, basis, head_bytes=host.head_bytes, tail_bytes=host.tail_bytes,
                         scratch_bytes=host.scratch_bytes, bare_metal_bytes=metal.bytes,
                         tail_parts=host.tail_parts, plan=host.plan)
