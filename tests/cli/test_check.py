@@ -85,10 +85,12 @@ def test_check_lists_every_operator_it_cannot_handle(tmp_path, capsys):
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
-    nodes = [helper.make_node("Hardmax", ["x"], ["a"], axis=-1), helper.make_node("MatMul", ["a", "w"], ["b"]),
+    nodes = [helper.make_node("Hardmax", ["x"], ["a"], axis=-1),
+             helper.make_node("MatMul", ["a", "w"], ["b"]),
              helper.make_node("Shrink", ["b"], ["y"], lambd=0.5)]
     graph = helper.make_graph(nodes, "gaps", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [w])
     path = tmp_path / "gaps.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     code, d, err = run_json(capsys, "check", path)

@@ -34,13 +34,13 @@ def test_deploy_writes_library_and_explains(tmp_path, capsys):
 
 
 def test_unsupported_op_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
-    g = single_op_model("LOGISTIC", [Tensor("x", (1, 8), "int8", quant=_q(0.1, 0))],
-                        Tensor("y", (), "int8", quant=_q(1 / 256, -128)))
-    model = save_tflite(g, tmp_path / "logistic.tflite")
+    g = single_op_model("LOG_SOFTMAX", [Tensor("x", (1, 8), "int8", quant=_q(0.1, 0))],
+                        Tensor("y", (), "int8", quant=_q(16 / 256, 127)))  # an int8 op without a C kernel
+    model = save_tflite(g, tmp_path / "log_softmax.tflite")
     out = tmp_path / "out"
     assert main(["deploy", str(model), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "node 0" in err and "LOGISTIC" in err and "Fix:" in err
+    assert err.count("\n") == 0 and "node 0" in err and "LOG_SOFTMAX" in err and "Fix:" in err
     assert not out.exists()
 
 
