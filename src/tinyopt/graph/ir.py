@@ -26,6 +26,11 @@ DTYPE_BYTES = {
 }
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """Converter tensor names can be hundreds of characters; messages show the head and the tail."""
+    return name if len(name) <= limit else f"{name[:limit // 2 - 2]}...{name[-(limit // 2 - 1):]}"
+
+
 @dataclass
 class QuantParams:
     """Affine quantization: ``real = scale * (q - zero_point)``.
@@ -181,7 +186,7 @@ class Graph:
                 if waits[u] == 0:
                     heapq.heappush(ready, u)
         if len(order) != len(self.nodes):
-            stuck = [self.nodes[i].name for i, w in enumerate(waits) if w > 0][:5]
+            stuck = [f"{i} '{_short(self.nodes[i].name)}'" for i, w in enumerate(waits) if w > 0][:3]
             raise ModelFormatError(f"the graph has a cycle through node(s) {', '.join(stuck)}", path=self.source,
                                    fix="export the model again; a feed-forward network has no cycles")
         self.nodes = [self.nodes[i] for i in order]

@@ -9,7 +9,6 @@ that an operator or the graph's inputs/outputs use are imported.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import math
 import os
 from pathlib import Path
@@ -158,7 +157,7 @@ class _Importer:
             node.attrs = {} if ops.is_opaque(name) else self._attrs(j, node, opts, graph)
             graph.add_node(node)
         self._fold_constants(graph)
-        self._order(graph)
+        graph.toposort()  # files from converters are in order already and pass unchanged
         graph.validate()
         self._check_shapes(graph)
         return graph
@@ -182,37 +181,6 @@ class _Importer:
                 out.stored_bytes = stored if len(node.outputs) == 1 else None
             else:
                 graph.nodes.remove(node)
-
-    def _order(self, graph: Graph) -> None:
-        """Stable topological order in O(nodes + edges) (Kahn's algorithm, lowest index first).
-
-        ``Graph.toposort`` rescans every pending node per step, which a hostile file with thousands of
-        operators turns into minutes; files from converters are already in order and pass unchanged.
-        """
-        nodes = graph.nodes
-        producer = {t: i for i, n in enumerate(nodes) for t in n.outputs}
-        users: list[list[int]] = [[] for _ in nodes]
-        waiting = [0] * len(nodes)
-        for i, n in enumerate(nodes):
-            for p in {producer[t] for t in n.inputs if t in producer} - {i}:
-                users[p].append(i)
-                waiting[i] += 1
-        ready = [i for i, w in enumerate(waiting) if w == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for u in users[i]:
-                waiting[u] -= 1
-                if waiting[u] == 0:
-                    heapq.heappush(ready, u)
-        if len(order) < len(nodes):
-            stuck = [i for i, w in enumerate(waiting) if w > 0][:3]
-            names = ", ".join(f"{i} '{_short(nodes[i].name)}'" for i in stuck)
-            self.fail(f"the graph has a cycle through operator(s) {names}", None,
-                      "export the model again; a feed-forward network has no cycles")
-        graph.nodes = [nodes[i] for i in order]
 
     def _unique(self, graph: Graph, base: str) -> str:
         """``base`` or ``base_<k>`` not yet in the graph; amortized O(1) even for thousands of repeats."""
