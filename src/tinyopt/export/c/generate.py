@@ -195,8 +195,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         if p.aliases:
             continue
         fusion = sched.fused.get(k)
-        if fusion is not None and "rq" in p.arrays and (p.signature == "rows" or p.ints["out_c"] > 256):
-            # the fused ADD runs on the C requantization path (see TINYOPT_FUSED_MAX_C)
+        if fusion is not None and "rq" in p.arrays and p.signature == "rows":
+            # a fused ADD after a depthwise layer runs on its C requantization path
             p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
         extra = {key: "NULL" for key in p.optional if key not in p.arrays}
         if p.fuses_add:
