@@ -165,9 +165,9 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
         weights = wq.reshape(kh * kw, oc).T
     else:  # [O][patch], the patch zero-padded to a multiple of 4 for the 4-byte SIMD loads
         k = kh * kw * ic
-        weights = np.zeros((oc, cp.patch_bytes(k)), np.int64)
-        weights[:, :k] = wq.reshape(oc, k)
-        weights = cp.interleave_pairs(weights)  # the layout of the 2-pixel x 2-filter loops
+        padded = np.zeros((oc, cp.patch_bytes(k)), np.int64)
+        padded[:, :k] = wq.reshape(oc, k)
+        weights = cp.interleave_pairs(padded)  # the layout of the 2-pixel x 2-filter loops
     ints["patch"] = 0 if depthwise else cp.patch_bytes(kh * kw * ic)
     ints["small_acc"] = cp.small_accumulator(bias, np.abs(wq).sum(axis=(0, 1, 2)) if depthwise
                                              else np.abs(wq).reshape(oc, -1).sum(axis=1), q.output_shift)
@@ -179,7 +179,12 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
         arrays["pad_row"] = ("int8_t", np.full(ic, -q.input_offset, np.int64))
         if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
             arrays["lanes"] = ("int32_t", cp.pack_depthwise_lanes(wq.reshape(9, oc)))
-    if not depthwise or "lanes" in arrays:  # the M4 loops: conv filter pairs, 3x3 depthwise 4-lane groups
+    twins = None if depthwise else cp.pack_conv_twins(padded, arrays["bias"][1], arrays["multiplier"][1],
+                                                       arrays["shift"][1], q.output_offset, ints["small_acc"])
+    if twins is not None:  # the M4's 2-pixel x 4-filter loop: twin weight words, its own requantization
+        arrays["wpairs"] = ("int32_t", twins[0])
+        arrays["rq"] = ("int32_t", twins[1])
+    elif not depthwise or "lanes" in arrays:  # the M4 loops: conv filter pairs, 3x3 depthwise 4-lane groups
         rq = cp.pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset,
                              ints["output_activation_min"], ints["output_activation_max"], ints["small_acc"],
                              group=4 if depthwise else 2)
@@ -187,7 +192,7 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
             arrays["rq"] = ("int32_t", rq)
     kernel = "depthwise_conv2d" if depthwise else "conv2d"
     return cp.OpParams(kernel, ints, arrays, signature="rows" if depthwise else "rows_col",
-                       optional=("pad_row", "lanes", "rq", "add"), inplace="rows", fuses_add=True,
+                       optional=("pad_row", "lanes", "rq", "add", "wpairs"), inplace="rows", fuses_add=True,
                        col_bytes=0 if depthwise else 4 * ints["patch"])
 
 

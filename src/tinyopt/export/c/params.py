@@ -78,6 +78,113 @@ def pack_requant(bias, multipliers, shifts, output_offset: int, act_min: int, ac
     return np.stack([c.reshape(oc // group, group) for c in cols], axis=1).reshape(-1)
 
 
+TWIN_LIMIT = 1 << 23  # |A| below this: 256 * A + B still names A exactly in 32 bits
+
+
+def twin_sum_range(w: np.ndarray, bias: np.ndarray, x_lo: int = -128, x_hi: int = 127) -> np.ndarray:
+    """Per filter, the largest |bias + sum x*w| over every input x in [x_lo, x_hi]^K.
+
+    >>> twin_sum_range(np.array([[2, -3]]), np.array([10])).tolist()  # 10 + 127*2 + 128*3
+    [648]
+    """
+    w = np.asarray(w, np.int64)
+    hi = np.maximum(x_hi * w, x_lo * w).sum(axis=1)
+    lo = np.minimum(x_hi * w, x_lo * w).sum(axis=1)
+    b = np.asarray(bias, np.int64)
+    return np.maximum(np.abs(b + hi), np.abs(b + lo))
+
+
+def pack_twins(w: np.ndarray, groups: int) -> np.ndarray:
+    """Filters [O][K] (O a multiple of 2 * groups, K of 4) as "twin" words for the Cortex-M4 loops.
+
+    Filters 2j (A) and 2j+1 (B) share one word per two input values i, k: its 16-bit lanes hold
+    256 * a + b (the low byte is b, the high byte a corrected for b's borrow), so SMLAD on the word sums
+    256 * A + B and SMLAD on its SXTB16 (the low bytes) sums B alone: A = (first - second) >> 8, exact
+    while |A| < 2^23 (``twin_sum_range``). Per block of 4 inputs and group of ``groups`` pairs the words
+    are [pairs' (v0, v2) words..., pairs' (v1, v3) words...], the order of the x lanes SXTB16 makes.
+
+    >>> w = np.array([[1, 2, 3, 4], [-1, 0, 5, -6]])
+    >>> [hex(v & 0xFFFFFFFF) for v in pack_twins(w, 1)]  # lanes 256*1-1, 256*3+5 ; 256*2+0, 256*4-6
+    ['0x30500ff', '0x3fa0200']
+    """
+    o, k = w.shape
+    h = np.asarray(w[0::2], np.int64) * 256 + np.asarray(w[1::2], np.int64)  # [pairs][K] int16 lanes
+    assert h.min(initial=0) >= -32768 and h.max(initial=0) <= 32767
+    h = h.reshape(o // 2 // groups, groups, k // 4, 2, 2)  # [group][pair][block][lane pair i/k][even/odd]
+    h = h.transpose(0, 2, 4, 1, 3)  # [group][block][even/odd][pair][lane]
+    return ((h[..., 0] & 0xFFFF) + h[..., 1] * 65536).astype(np.int64).reshape(-1)
+
+
+def twins_fit(w: np.ndarray, bias: np.ndarray) -> bool:
+    """Every A filter (even rows) of ``w`` [O][K] keeps |A| < 2^23 for any int8 input, bias included and
+    not (the loops start from the bias), and its 16-bit lanes 256 * a + b fit."""
+    w = np.asarray(w, np.int64)
+    a, b = w[0::2], w[1::2]
+    if (256 * a + b).min(initial=0) < -32768 or (256 * a + b).max(initial=0) > 32767:
+        return False
+    ba = np.asarray(bias, np.int64)[0::2]
+    worst = np.maximum(twin_sum_range(a, ba), twin_sum_range(a, np.zeros_like(ba)))
+    return bool(worst.max(initial=0) < TWIN_LIMIT)
+
+
+def requant_words(bias, multipliers, shifts, output_offset: int, small: int):
+    """Per output channel [m, r, s] for the twin loops' requantization (``pack_requant``'s m, r and s:
+    SMMLAR(2 acc, m, r), minus 1 below zero, >> s), or None when the loop cannot take the layer: the
+    accumulators are not 'small' or a shift is outside 1..22. The clamp is applied by the loop."""
+    s = -np.asarray(shifts, np.int64).reshape(-1)
+    if not small or s.min() < 1 or s.max() > 22:
+        return None
+    r = (1 << (s - 1)) + output_offset * (1 << s)
+    return np.stack([np.asarray(multipliers, np.int64).reshape(-1), r, s], axis=1)
+
+
+def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int):
+    """(twin words, requantization words) of a conv layer's 2-pixel x 4-filter Cortex-M4 loop, or None.
+
+    ``w`` [O][P] (P a multiple of 4) is zero-padded to whole groups of 4 filters. Per group the
+    requantization words are 16: the pairs' starting accumulators [256 bA + bB, bB] x 2 (mod 2^32),
+    then [m, r, s] for its 4 channels (``requant_words``); padded filters requantize 0 harmlessly.
+    """
+    w = np.asarray(w, np.int64)
+    o, k = w.shape
+    bias = np.asarray(bias, np.int64)
+    words = requant_words(bias, multipliers, shifts, output_offset, small)
+    pad = -o % 4
+    wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
+    bp = np.concatenate([bias, np.zeros(pad, np.int64)])
+    if words is None or not twins_fit(wp, bp):
+        return None
+    words = np.concatenate([words, np.tile([[1 << 30, 1, 1]], (pad, 1))])
+    ba, bb = bp[0::2], bp[1::2]
+    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1, 4)  # per group
+    rq = np.concatenate([start, words.reshape(-1, 12)], axis=1).reshape(-1)
+    return pack_twins(wp, 2), rq
+
+
+def pack_fc_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
+                  act_max: int):
+    """(twin words, requantization words) of a dense layer's 8-filter Cortex-M4 loop, or None.
+
+    ``w`` [O][K] (K a multiple of 4) is zero-padded to whole groups of 8 filters (4 twin pairs). Per group
+    32 requantization words: the pairs' starting accumulators [256 bA + bB, bB] x 4 (mod 2^32), then
+    [m, r, s] for its 8 channels (``requant_words``). None unless the clamp is all of int8.
+    """
+    w = np.asarray(w, np.int64)
+    o, k = w.shape
+    bias = np.asarray(bias, np.int64)
+    words = requant_words(bias, multipliers, shifts, output_offset, small)
+    pad = -o % 8
+    wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
+    bp = np.concatenate([bias, np.zeros(pad, np.int64)])
+    if words is None or (act_min, act_max) != (-128, 127) or k % 4 or not twins_fit(wp, bp):
+        return None
+    words = np.concatenate([words, np.tile([[1 << 30, 1, 1]], (pad, 1))])
+    ba, bb = bp[0::2], bp[1::2]
+    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1, 8)  # per group
+    rq = np.concatenate([start, words.reshape(-1, 24)], axis=1).reshape(-1)
+    return pack_twins(wp, 4), rq
+
+
 def pack_depthwise_lanes(w: np.ndarray) -> np.ndarray:
     """Depthwise weights [taps][C] as int32 words [C/4][taps][2]: int16 pairs in SXTB16 lane order,
     (w_c, w_c+2) then (w_c+1, w_c+3), low half first.

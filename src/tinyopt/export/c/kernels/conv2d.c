@@ -61,6 +61,223 @@ static const int8_t *patch_of(const tinyopt_conv_params *p, const int8_t *in, in
     return buf;
 }
 
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+/* The Cortex-M4 conv loop: 2 pixels x 4 filters per pass, every group of 4 filters of the layer in one
+ * call. x: the pixels' patches widened to 16-bit lanes, per block of 4 values [p0 (v0,v2), p1 (v0,v2),
+ * p0 (v1,v3), p1 (v1,v3)] (16 bytes); w: per group of filters, per block, 4 twin words (pack_twins: each
+ * carries two filters, SMLAD on it sums 256 A + B and on its SXTB16 B alone); rq: per group 16 words
+ * (pack_conv_twins). Per block 8 loads, 4 SXTB16, 16 SMLAD: 32 MACs in ~30 cycles. The block loop is
+ * unrolled 8 times with immediate offsets and entered part-way (like Duff's device) for the count's
+ * remainder. Then per group: A = (first - second) >> 7 (already doubled for SMMLAR), B doubled,
+ * y = SMMLAR(2 acc, m, r) - (acc < 0), >> s, SSAT, the bytes of each pixel packed into a word, the
+ * layer's clamp when it is narrower than int8 (SSUB8/SEL on 4 lanes), one store per pixel. */
+typedef struct {
+    const uint32_t *x;  /* 0 */
+    const int32_t *w;   /* 4 */
+    const int32_t *rq;  /* 8 */
+    int8_t *d0;         /* 12: pixel 0's outputs, 4 per group */
+    int8_t *d1;         /* 16: pixel 1's (may equal d0 for a lone pixel) */
+    int blocks;         /* 20: blocks of 4 patch values */
+    int groups;         /* 24: groups of 4 filters (> 0) */
+    uint32_t lo4, hi4;  /* 28, 32: the clamp bounds in 4 bytes */
+    int clamp;          /* 36: nonzero when the clamp is narrower than int8 */
+} tinyopt_mm24_args;
+
+void tinyopt_mm24q(const tinyopt_mm24_args *a);
+
+#define TINYOPT_MM24_HALF(o) \
+    "ldr.w r10, [r0, #(" o ")]\n\t" \
+    "ldr.w r11, [r0, #(" o "+4)]\n\t" \
+    "ldr.w r12, [r1, #(" o ")]\n\t" \
+    "ldr.w lr, [r1, #(" o "+4)]\n\t" \
+    "smlad r2, r10, r12, r2\n\t" \
+    "smlad r3, r11, r12, r3\n\t" \
+    "sxtb16 r12, r12\n\t" \
+    "smlad r4, r10, r12, r4\n\t" \
+    "smlad r5, r11, r12, r5\n\t" \
+    "smlad r6, r10, lr, r6\n\t" \
+    "smlad r7, r11, lr, r7\n\t" \
+    "sxtb16 lr, lr\n\t" \
+    "smlad r8, r10, lr, r8\n\t" \
+    "smlad r9, r11, lr, r9\n\t"
+
+/* Requantize one channel of both pixels (accumulators ra, rb): [m, r, s] from the rq stream (r0). */
+#define TINYOPT_MM24_RQ(ra, rb) \
+    "ldm r0!, {r10, r11, r12}\n\t" \
+    "smmlar lr, " ra ", r10, r11\n\t" \
+    "add " ra ", lr, " ra ", asr #31\n\t" \
+    "asr " ra ", " ra ", r12\n\t" \
+    "ssat " ra ", #8, " ra "\n\t" \
+    "smmlar lr, " rb ", r10, r11\n\t" \
+    "add " rb ", lr, " rb ", asr #31\n\t" \
+    "asr " rb ", " rb ", r12\n\t" \
+    "ssat " rb ", #8, " rb "\n\t"
+
+/* Two pixels' patches widened into the twin loop's layout: block i (4 int8 values at a + i * step and
+ * b + i * step) becomes [a (v0,v2), b (v0,v2), a (v1,v3), b (v1,v3)] at xw + 16 i. Two blocks per pass:
+ * 4 pipelined loads, 8 SXTB16, one STM of 8 words (13.5 cycles per block). blocks > 0. */
+void tinyopt_widen24(const int8_t *a, const int8_t *b, int blocks, uint32_t *xw, int step);
+__asm__(
+    ".pushsection .text.tinyopt_widen24,\"ax\",%progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign 4\n\t"
+    ".global tinyopt_widen24\n\t"
+    ".type tinyopt_widen24, %function\n\t"
+    ".thumb_func\n"
+    "tinyopt_widen24:\n\t"
+    "push {r4-r6, r8-r11, lr}\n\t"
+    "ldr r12, [sp, #32]\n\t"
+    "lsrs r2, r2, #1\n\t"
+    "bcc 2f\n\t"
+    "ldr r6, [r0]\n\t"
+    "ldr r8, [r1]\n\t"
+    "add r0, r0, r12\n\t"
+    "add r1, r1, r12\n\t"
+    "sxtb16 r4, r6\n\t"
+    "sxtb16 r5, r8\n\t"
+    "sxtb16 r6, r6, ror #8\n\t"
+    "sxtb16 r8, r8, ror #8\n\t"
+    "stm r3!, {r4, r5, r6, r8}\n"
+    "2:\n\t"
+    "cbz r2, 3f\n"
+    "1:\n\t"
+    "ldr r6, [r0]\n\t"
+    "ldr r8, [r1]\n\t"
+    "ldr r11, [r0, r12]\n\t"
+    "ldr lr, [r1, r12]\n\t"
+    "add r0, r0, r12, lsl #1\n\t"
+    "add r1, r1, r12, lsl #1\n\t"
+    "sxtb16 r4, r6\n\t"
+    "sxtb16 r5, r8\n\t"
+    "sxtb16 r6, r6, ror #8\n\t"
+    "sxtb16 r8, r8, ror #8\n\t"
+    "sxtb16 r9, r11\n\t"
+    "sxtb16 r10, lr\n\t"
+    "sxtb16 r11, r11, ror #8\n\t"
+    "sxtb16 lr, lr, ror #8\n\t"
+    "stm r3!, {r4, r5, r6, r8, r9, r10, r11, lr}\n\t"
+    "subs r2, r2, #1\n\t"
+    "bne 1b\n"
+    "3:\n\t"
+    "pop {r4-r6, r8-r11, pc}\n\t"
+    ".size tinyopt_widen24, .-tinyopt_widen24\n\t"
+    ".popsection\n");
+
+/* Frame (sp): 0 x end, 4 entry, 8 x start, 12 w rewind, 16 d0, 20 d1, 24 rq, 28 rq end, 32 w, 36 args. */
+__asm__(
+    ".pushsection .text.tinyopt_mm24q,\"ax\",%progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign 4\n\t"
+    ".global tinyopt_mm24q\n\t"
+    ".type tinyopt_mm24q, %function\n\t"
+    ".thumb_func\n"
+    "tinyopt_mm24q:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "sub sp, sp, #40\n\t"
+    "str r0, [sp, #36]\n\t"
+    "ldr r1, [r0, #20]\n\t"     /* blocks */
+    "and r2, r1, #7\n\t"
+    "rsb r2, r2, #8\n\t"
+    "and r2, r2, #7\n\t"        /* j0: the block the first pass starts at */
+    "lsl r3, r2, #4\n\t"        /* 16 j0: both pointers start that much early */
+    "add r1, r1, r2\n\t"
+    "ldr r4, [r0, #0]\n\t"
+    "sub r4, r4, r3\n\t"
+    "add r5, r4, r1, lsl #4\n\t"
+    "str r5, [sp, #0]\n\t"
+    "str r4, [sp, #8]\n\t"
+    "str r3, [sp, #12]\n\t"
+    "movs r5, #112\n\t"         /* bytes of code per block */
+    "mul r5, r2, r5\n\t"
+    "adr r6, 2f\n\t"
+    "add r6, r6, r5\n\t"
+    "str r6, [sp, #4]\n\t"
+    "ldr r6, [r0, #24]\n\t"
+    "ldr r7, [r0, #8]\n\t"
+    "add r6, r7, r6, lsl #6\n\t"
+    "str r6, [sp, #28]\n\t"
+    "ldrd r4, r5, [r0, #12]\n\t"
+    "strd r4, r5, [sp, #16]\n\t"
+    "ldr r1, [r0, #4]\n\t"
+    "mov r0, r7\n"
+    "1:\n\t"                    /* a group of 4 filters: the pairs' starting accumulators */
+    "ldm r0!, {r2, r4, r6, r8}\n\t"
+    "str r0, [sp, #24]\n\t"
+    "mov r3, r2\n\t"
+    "mov r5, r4\n\t"
+    "mov r7, r6\n\t"
+    "mov r9, r8\n\t"
+    "ldrd r0, r10, [sp, #8]\n\t"
+    "sub r1, r1, r10\n\t"
+    "ldr r10, [sp, #4]\n\t"
+    "mov pc, r10\n\t"
+    ".balign 4\n"
+    "2:\n\t"
+    TINYOPT_MM24_HALF("0") TINYOPT_MM24_HALF("8")
+    TINYOPT_MM24_HALF("16") TINYOPT_MM24_HALF("24")
+    TINYOPT_MM24_HALF("32") TINYOPT_MM24_HALF("40")
+    TINYOPT_MM24_HALF("48") TINYOPT_MM24_HALF("56")
+    TINYOPT_MM24_HALF("64") TINYOPT_MM24_HALF("72")
+    TINYOPT_MM24_HALF("80") TINYOPT_MM24_HALF("88")
+    TINYOPT_MM24_HALF("96") TINYOPT_MM24_HALF("104")
+    TINYOPT_MM24_HALF("112") TINYOPT_MM24_HALF("120")
+    "add r0, r0, #128\n\t"
+    "add r1, r1, #128\n\t"
+    "ldr r10, [sp, #0]\n\t"
+    "cmp r0, r10\n\t"
+    "bne 2b\n\t"
+    "str r1, [sp, #32]\n\t"
+    "sub r2, r2, r4\n\t"        /* 256 A -> 2 A */
+    "asr r2, r2, #7\n\t"
+    "sub r3, r3, r5\n\t"
+    "asr r3, r3, #7\n\t"
+    "add r4, r4, r4\n\t"        /* B -> 2 B */
+    "add r5, r5, r5\n\t"
+    "sub r6, r6, r8\n\t"
+    "asr r6, r6, #7\n\t"
+    "sub r7, r7, r9\n\t"
+    "asr r7, r7, #7\n\t"
+    "add r8, r8, r8\n\t"
+    "add r9, r9, r9\n\t"
+    "ldr r0, [sp, #24]\n\t"
+    TINYOPT_MM24_RQ("r2", "r3") TINYOPT_MM24_RQ("r4", "r5")
+    TINYOPT_MM24_RQ("r6", "r7") TINYOPT_MM24_RQ("r8", "r9")
+    "str r0, [sp, #24]\n\t"
+    "bfi r2, r4, #8, #8\n\t"
+    "bfi r3, r5, #8, #8\n\t"
+    "bfi r2, r6, #16, #8\n\t"
+    "bfi r3, r7, #16, #8\n\t"
+    "bfi r2, r8, #24, #8\n\t"
+    "bfi r3, r9, #24, #8\n\t"
+    "ldr r0, [sp, #36]\n\t"
+    "ldr r1, [r0, #36]\n\t"
+    "cbz r1, 3f\n\t"
+    "ldrd r10, r11, [r0, #28]\n\t"
+    "ssub8 r12, r2, r10\n\t"
+    "sel r2, r2, r10\n\t"
+    "ssub8 r12, r11, r2\n\t"
+    "sel r2, r2, r11\n\t"
+    "ssub8 r12, r3, r10\n\t"
+    "sel r3, r3, r10\n\t"
+    "ssub8 r12, r11, r3\n\t"
+    "sel r3, r3, r11\n"
+    "3:\n\t"
+    "ldrd r0, r1, [sp, #16]\n\t"
+    "str r2, [r0], #4\n\t"
+    "str r3, [r1], #4\n\t"
+    "strd r0, r1, [sp, #16]\n\t"
+    "ldr r1, [sp, #32]\n\t"
+    "ldrd r0, r10, [sp, #24]\n\t"
+    "cmp r0, r10\n\t"
+    "bne 1b\n\t"
+    "add sp, sp, #40\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size tinyopt_mm24q, .-tinyopt_mm24q\n\t"
+    ".popsection\n");
+#endif
+
 /* Requantization constants read once per row: stores through int8 pointers may alias anything, so
  * fields read from *p inside the loop would be reloaded after every store. */
 typedef struct {
@@ -85,16 +302,18 @@ TINYOPT_INLINE void put(const requant_t *q, int8_t *dst, const int8_t *other, in
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
 /* Two pixels' int8 values, 4 at a time (block i at a + i * step and b + i * step), sign-extended into
- * 16-bit lanes and interleaved per block [a even, a odd, b even, b odd]: the layout of the M4 loops.
- * Written front to back, so xw may lie over a and b as long as block i's reads precede its writes. */
-static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, uint32_t *xw)
+ * 16-bit lanes and interleaved per block: [a even, a odd, b even, b odd] for the filter-pair loops,
+ * [a even, b even, a odd, b odd] for the twin loop (``twins``). Written front to back, so xw may lie
+ * over a and b as long as block i's reads precede its writes. */
+static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, uint32_t *xw, int twins)
 {
+    const int odd = twins ? 2 : 1, second = twins ? 1 : 2;
     int i;
     for (i = 0; i < blocks; ++i, a += step, b += step, xw += 4) {
         const uint32_t u = tinyopt_ld4(a), v = tinyopt_ld4(b);
         xw[0] = tinyopt_sxtb16(u);
-        xw[1] = tinyopt_sxtb16_ror8(u);
-        xw[2] = tinyopt_sxtb16(v);
+        xw[odd] = tinyopt_sxtb16_ror8(u);
+        xw[second] = tinyopt_sxtb16(v);
         xw[3] = tinyopt_sxtb16_ror8(v);
     }
 }
@@ -105,6 +324,56 @@ static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
     return y0 >= 0 && y0 + (p->filter_h - 1) * p->dilation_h < p->in_h && x0 >= 0 && x0 + p->filter_w <= p->in_w;
 }
 
+/* Word i of a patch row's segment whose first tap is input column x0 of row `row`: the 4 input bytes, or
+ * the input zero point for bytes in the padding (taps [0, in_w) - x0 are inside). */
+static uint32_t seg_word(const tinyopt_conv_params *p, const int8_t *row, int x0, int i)
+{
+    const int c = p->in_c, lo = (x0 < 0 ? -x0 : 0) * c;
+    const int hi_tap = p->in_w - x0 < p->filter_w ? p->in_w - x0 : p->filter_w, hi = (hi_tap > 0 ? hi_tap : 0) * c;
+    uint32_t v = 0;
+    int j;
+    if (4 * i >= lo && 4 * i + 4 <= hi) {
+        return tinyopt_ld4(row + x0 * c + 4 * i);
+    }
+    for (j = 3; j >= 0; --j) { /* little-endian: byte j of the word is segment byte 4i + j */
+        const int at = 4 * i + j;
+        v = v << 8 | (uint8_t)(at >= lo && at < hi ? row[x0 * c + at] : p->input_zero_point);
+    }
+    return v;
+}
+
+/* The twin loop's patches of pixels (oy, ox0) and (oy, ox1) gathered and widened row by row, straight
+ * from the input rows (patch rows of whole words: seg = filter_w * in_c a multiple of 4, no column
+ * dilation): a row in the padding is the zero point's lanes, a row inside one widening call, a row cut
+ * by the left or right padding word by word. */
+static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1, uint32_t *xw)
+{
+    const int c = p->in_c, words = p->filter_w * c / 4, y0 = oy * p->stride_h - p->padding_h;
+    const int xa = ox0 * p->stride_w - p->padding_w, xb = ox1 * p->stride_w - p->padding_w;
+    const int inside = xa >= 0 && xb >= 0 && xa + p->filter_w <= p->in_w && xb + p->filter_w <= p->in_w;
+    const uint32_t zp = tinyopt_sxtb16(0x01010101u * (uint8_t)p->input_zero_point);
+    int ky, i;
+    for (ky = 0; ky < p->filter_h; ++ky, xw += 4 * words) {
+        const int iy = y0 + ky * p->dilation_h;
+        const int8_t *row = in + iy * p->in_w * c;
+        if (iy < 0 || iy >= p->in_h) {
+            for (i = 0; i < 4 * words; ++i) {
+                xw[i] = zp;
+            }
+        } else if (inside) {
+            tinyopt_widen24(row + xa * c, row + xb * c, words, xw, 4);
+        } else {
+            for (i = 0; i < words; ++i) {
+                const uint32_t u = seg_word(p, row, xa, i), v = seg_word(p, row, xb, i);
+                xw[4 * i] = tinyopt_sxtb16(u);
+                xw[4 * i + 1] = tinyopt_sxtb16(v);
+                xw[4 * i + 2] = tinyopt_sxtb16_ror8(u);
+                xw[4 * i + 3] = tinyopt_sxtb16_ror8(v);
+            }
+        }
+    }
+}
+
 /* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of the M4 loops, in col (4P bytes for a
  * patch of P). A 1x1 layer's patches are its input pixels, widened from where they are. Otherwise each
  * patch is gathered into the lower half of col (or read as whole words straight from the input rows),
@@ -113,12 +382,21 @@ static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
 static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
                                   int8_t *col)
 {
+    const int twins = p->wpairs != NULL;
     const int n = p->patch, blocks = n / 4, seg = p->filter_w * p->in_c;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
     int i;
     if (is_direct(p)) {
         const int8_t *a = in + (oy * p->stride_h * p->in_w + ox0 * p->stride_w) * n;
-        widen_two(a, a + (ox1 - ox0) * p->stride_w * n, 4, blocks, slot);
+        if (twins) {
+            tinyopt_widen24(a, a + (ox1 - ox0) * p->stride_w * n, blocks, slot, 4);
+        } else {
+            widen_two(a, a + (ox1 - ox0) * p->stride_w * n, 4, blocks, slot, 0);
+        }
+        return slot;
+    }
+    if (twins && seg % 4 == 0 && p->dilation_w == 1) {
+        widen_rows(p, in, oy, ox0, ox1, slot);
         return slot;
     }
     if (seg % 4 == 0 && p->dilation_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
@@ -141,25 +419,89 @@ static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in
             mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
         }
     }
-    widen_two((const int8_t *)mix, (const int8_t *)mix + 4, 8, blocks, slot);
+    if (twins) {
+        tinyopt_widen24((const int8_t *)mix, (const int8_t *)mix + 4, blocks, slot, 8);
+    } else {
+        widen_two((const int8_t *)mix, (const int8_t *)mix + 4, 8, blocks, slot, 0);
+    }
     return slot;
 }
 
+/* A pixel pair (or a lone pixel) through tinyopt_mm24q: outputs at d0.. (the pixels' outputs are adjacent),
+ * every whole group of 4 filters straight into place; a last partial group through a small buffer. With a
+ * fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer and are then added to
+ * o0.. element by element (o0[i] is read before d0[i] is written: they may be the same bytes). */
+static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
+{
+    const int oc_n = p->out_c, blocks = p->patch / 4;
+    int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
+    tinyopt_mm24_args a;
+    int c0, i;
+    a.x = xw;
+    a.blocks = blocks;
+    a.lo4 = 0x01010101u * (uint8_t)p->output_activation_min;
+    a.hi4 = 0x01010101u * (uint8_t)p->output_activation_max;
+    a.clamp = p->output_activation_min > -128 || p->output_activation_max < 127;
+    for (c0 = 0; c0 < oc_n; c0 += TINYOPT_FUSED_MAX_C) {
+        const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C, whole = n / 4;
+        int8_t *e0 = o0 != NULL ? tmp : d0 + c0, *e1 = o0 != NULL ? tmp + n : lone ? e0 : e0 + oc_n;
+        a.w = p->wpairs + c0 * blocks;
+        a.rq = p->rq + c0 * 4;
+        if (whole > 0) {
+            a.d0 = e0;
+            a.d1 = e1;
+            a.groups = whole;
+            tinyopt_mm24q(&a);
+        }
+        if (n % 4) { /* the last 1-3 filters: a group padded with zero filters, through a buffer */
+            int8_t part[8];
+            a.w = p->wpairs + (c0 + 4 * whole) * blocks;
+            a.rq = p->rq + (c0 + 4 * whole) * 4;
+            a.d0 = part;
+            a.d1 = part + 4;
+            a.groups = 1;
+            tinyopt_mm24q(&a);
+            for (i = 0; i < n % 4; ++i) {
+                e0[4 * whole + i] = part[i];
+                e1[4 * whole + i] = part[4 + i];
+            }
+        }
+        if (o0 != NULL) {
+            for (i = 0; i < n; ++i) {
+                d0[c0 + i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[i], o0[c0 + i])
+                                               : tinyopt_add_one(p->add, o0[c0 + i], tmp[i]);
+            }
+            for (i = 0; !lone && i < n; ++i) {
+                d0[oc_n + c0 + i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[n + i], o0[oc_n + c0 + i])
+                                                      : tinyopt_add_one(p->add, o0[oc_n + c0 + i], tmp[n + i]);
+            }
+        }
+    }
+}
+
 /* A pixel pair (or a lone pixel) through tinyopt_mmq_asm into d0.. (the pixels' outputs are adjacent).
- * With a fused ADD the outputs go to a stack buffer first and are then added to o0.. element by
- * element (o0[i] is read before d0[i] is written: they may be the same bytes). */
+ * With a fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer first and are
+ * then added to o0.. element by element (o0[i] is read before d0[i] is written: they may be the same
+ * bytes). */
 static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
 {
     const int oc_n = p->out_c, blocks = p->patch / 4;
     int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
-    int i;
+    int c0, i, k;
     if (o0 == NULL) {
         tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
         return;
     }
-    tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, tmp, lone ? tmp : tmp + oc_n, oc_n / 2);
-    for (i = 0; i < (lone ? oc_n : 2 * oc_n); ++i) {
-        d0[i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[i], o0[i]) : tinyopt_add_one(p->add, o0[i], tmp[i]);
+    for (c0 = 0; c0 < oc_n; c0 += TINYOPT_FUSED_MAX_C) {
+        const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C;
+        tinyopt_mmq_asm(xw, p->weights + c0 * p->patch, blocks, p->rq + 4 * c0, tmp, tmp + n, n / 2);
+        for (k = 0; k < (lone ? 1 : 2); ++k) {
+            for (i = 0; i < n; ++i) {
+                const int at = k * oc_n + c0 + i;
+                d0[at] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[k * n + i], o0[at])
+                                           : tinyopt_add_one(p->add, o0[at], tmp[k * n + i]);
+            }
+        }
     }
 }
 #endif
@@ -217,6 +559,14 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     requant_t q;
     int ox, oc;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->wpairs != NULL) { /* every group of 4 filters and its requantization in one asm routine */
+        for (ox = 0; ox < p->out_w; ox += 2) {
+            const int lone = ox + 1 >= p->out_w;
+            mm24_pixels(p, widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
+                        other != NULL ? other + ox * oc_n : NULL);
+        }
+        return;
+    }
     if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
         for (ox = 0; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w;

@@ -48,20 +48,25 @@ typedef struct {
                                  * weights (w_c | w_c+2 << 16, w_c+1 | w_c+3 << 16) for the DSP loop;
                                  * int32 so that the LDRD of the loop is word-aligned */
     const int32_t *rq;          /* conv whose requantization fits the Cortex-M4 loop, or NULL: per filter
-                                 * pair [b0, b1, m0, m1, r0, r1, s0, s1] (see pack_requant) */
+                                 * pair [b0, b1, m0, m1, r0, r1, s0, s1] (see pack_requant); with wpairs,
+                                 * per group of 4 filters 16 words (see pack_conv_twins) */
+    const int32_t *wpairs;      /* conv on the M4: twin weight words of the 2-pixel x 4-filter loop (see
+                                 * pack_twins), or NULL */
     const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
     int add_conv_first;         /* 1: the conv output is the ADD's first operand */
 } tinyopt_conv_params;
 
 typedef struct {
     int batches, accum_depth, out_c, small_acc;
+    int twins;                  /* 1: wpairs holds twin words of 8-filter groups (see pack_twins) */
     int32_t output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* [O][accum_depth] */
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
-    const int8_t *wpairs;       /* M4 loop: the weights with filter pairs interleaved per 4 values, or NULL */
-    const int32_t *rq;          /* its packed requantization (see pack_requant), or NULL */
+    const void *wpairs;         /* M4 loop: twin words (twins) or int8 weights with filter pairs interleaved
+                                 * per 4 values, or NULL */
+    const int32_t *rq;          /* its packed requantization (pack_fc_twins or pack_requant), or NULL */
 } tinyopt_fc_params;
 
 typedef struct {
