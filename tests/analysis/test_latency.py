@@ -165,3 +165,23 @@ def test_explain_shows_cycle_model_and_battery_arithmetic():
     assert "÷ 120 MHz = 75.10 ms" in text
     assert "1000 mAh × 3 V ÷" in text and f"= {a.battery_life_h:,.1f} h" in text
     assert a.battery["average_mw"] == pytest.approx(3000 / a.battery_life_h)
+
+
+def test_tinyopt_c_latency_is_the_built_librarys_estimated_cycles():
+    """analyze --runtime tinyopt-c times the C library itself: its Cortex-M4 cycle estimate under qemu, times
+    the core factor, at the board's clock (the nano33ble is an M4F at 64 MHz: factor 1)."""
+    import shutil
+
+    from conftest import KWS_INT8, need
+    from tinyopt.analysis.fit import analyze
+    from tinyopt.graph import load_model
+
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)")
+    from tinyopt.export.c.board import estimate_graph
+
+    g = load_model(need(KWS_INT8))
+    a = analyze(g, "nano33ble", runtime="tinyopt-c")
+    est, _ = estimate_graph(g)
+    assert a.latency_s == pytest.approx(est.cycles / 64e6, rel=1e-9)
+    assert a.latency_model.startswith("tinyopt-c:") and f"{est.cycles:,}" in a.latency_model

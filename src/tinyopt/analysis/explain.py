@@ -96,7 +96,9 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
         if a.latency_rate_s is not None:
             lines.append(f"latency (rate model) = {_n(a.flops)} ops ÷ {_n(int(rate))} {unit} = "
                          f"{a.latency_rate_s:.3f} s = {a.latency_rate_s * 1e3:,.1f} ms")
-        if a.latency_calibrated_s is not None:
+        if a.latency_calibrated_s is not None and a.runtime == "tinyopt-c":
+            lines.append(f"latency ({a.latency_model}) = {a.latency_calibrated_s * 1e3:,.2f} ms")
+        elif a.latency_calibrated_s is not None:
             from tinyopt.analysis.latency import mac_counts
             from tinyopt.devices import get_runtime
 

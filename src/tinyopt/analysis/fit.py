@@ -302,7 +302,15 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
                 rate_int8 = rate_latency_s(tot.flops, device, "int8")
                 if rate_int8:
                     a.latency_calibrated_s = a.latency_rate_s * cal_int8 / rate_int8
-        if a.latency_calibrated_s is not None:
+        if rt_arena == "tinyopt-c":  # the built library's own estimated cycles
+            from tinyopt.analysis.latency import c_library_latency_s
+
+            est = c_library_latency_s(trained if eff == "int8" else graph, device, dtype)
+            if est is not None:
+                a.latency_calibrated_s, a.latency_model = est[0], est[1]
+        if a.latency_model is not None:
+            a.latency_s = a.latency_calibrated_s
+        elif a.latency_calibrated_s is not None:
             a.latency_s, a.latency_model = a.latency_calibrated_s, f"calibrated ({a.runtime})"
         elif a.latency_rate_s is not None:
             a.latency_s, a.latency_model = a.latency_rate_s, "rate"

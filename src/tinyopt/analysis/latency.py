@@ -130,3 +130,45 @@ def battery_life_h(energy_per_inference_mj: float, inferences_per_s: float, batt
         return float("inf")
     capacity_mj = battery_mah * battery_v * 3600.0  # mAh × V = mWh; × 3600 s = mJ
     return capacity_mj / avg_mw / 3600.0
+
+
+_C_CYCLES: dict[str, int] = {}  # graph fingerprint -> estimated Cortex-M4 cycles of its C library
+
+
+def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] | None:
+    """(seconds, basis) of tinyopt's C library on ``device``: the Cortex-M4 cycle estimate of the library
+    built for MPS2 AN386 and run under qemu (``export.c.board.estimate_graph``: the executed instruction
+    stream timed per instruction class from the M4 TRM), times the device core's cycle factor, at its clock.
+    None where the model cannot be built (float priced as float) or the toolchain/qemu is missing (the
+    caller falls back to the calibrated model)."""
+    import hashlib
+
+    from tinyopt.analysis.arena import _synthetic_int8
+    from tinyopt.analysis.cost import model_dtype
+    from tinyopt.errors import TinyoptError
+
+    if device is None or not device.clock_mhz or device.cycle_factor is None:
+        return None
+    g = graph
+    if model_dtype(graph) != "int8":
+        if dtype != "int8":
+            return None
+        g = _synthetic_int8(graph)
+    try:
+        from tinyopt.export.tflite import graph_to_tflite_bytes
+
+        key = hashlib.sha256(graph_to_tflite_bytes(g)).hexdigest()
+    except TinyoptError:
+        return None
+    if key not in _C_CYCLES:
+        from tinyopt.export.c.board import estimate_graph
+
+        try:
+            est, _ = estimate_graph(g)
+        except TinyoptError:
+            return None
+        _C_CYCLES[key] = int(est.cycles)
+    cycles = _C_CYCLES[key] * device.cycle_factor
+    return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated Cortex-M4 cycles of the "
+                                                f"built library (qemu trace) x {device.cycle_factor:g} for "
+                                                f"{device.core} at {device.clock_mhz:g} MHz")
