@@ -142,6 +142,50 @@ def test_m4_single_layers_equal_tflm(case, tmp_path):
 
 
 @arm
+@pytest.mark.parametrize("case", ["max-pool-tail-relu6", "max-pool-words", "add-first-scaled", "add-second-scaled",
+                                  "add-relu"])
+def test_m4_pool_and_add_paths_equal_tflm(case, tmp_path):
+    """Max pool on 4 channels per word (SSUB8/SEL) with a 2-channel tail and a RELU6 clamp, and without
+    either (SAME windows clipped at the border); ADD's Cortex-M4 loop with the larger input scale on
+    either side (TFLM gives that input the exact multiplier 2^30, shift 0), and a RELU ADD (the C loop)."""
+    if case.startswith("max-pool"):
+        c, act = (10, "RELU6") if "tail" in case else (8, "NONE")
+        q = _q(0.05, -7)
+        g = single_op_model("MAX_POOL_2D", [Tensor("x", (1, 7, 6, c), "int8", quant=q)], Tensor("y", (), "int8", quant=q),
+                            {"filter": (3, 2), "stride": (2, 2), "padding": "SAME", "activation": act})
+    else:
+        s1, s2 = (0.09, 0.05) if case == "add-first-scaled" else (0.04, 0.07)
+        g = single_op_model("ADD", [Tensor("a", (1, 5, 3, 8), "int8", quant=_q(s1, 9)),
+                                    Tensor("b", (1, 5, 3, 8), "int8", quant=_q(s2, -13))],
+                            Tensor("y", (), "int8", quant=_q(0.11, 3)),
+                            {"activation": "RELU" if case == "add-relu" else "NONE"})
+    lib = generate_sources(g)
+    if case in ("add-first-scaled", "add-second-scaled"):  # the M4 loop's pattern, on the side named
+        k = "input1" if case == "add-first-scaled" else "input2"
+        assert lib.prepared[0].ints[f"{k}_multiplier"] == 1 << 30 and lib.prepared[0].ints[f"{k}_shift"] == 0
+    write_library(lib.files, tmp_path / "lib")
+    xs = np.random.default_rng(13).integers(-128, 128, size=(6, lib.input_bytes), dtype=np.int8)
+    outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
+    ref = tflm_outputs(graph_to_tflite_bytes(g), xs) if case.startswith("max-pool") else tflm_two_inputs(g, xs)
+    assert np.array_equal(outs, ref.reshape(outs.shape))
+
+
+def tflm_two_inputs(g, xs: np.ndarray) -> np.ndarray:
+    """TFLM on a two-input model, each row of xs holding both inputs back to back."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(graph_to_tflite_bytes(g))
+    a, b = (g.tensors[t] for t in g.inputs)
+    out = []
+    for x in xs:
+        interp.set_input(x[:a.size].reshape(a.shape), 0)
+        interp.set_input(x[a.size:].reshape(b.shape), 1)
+        interp.invoke()
+        out.append(interp.get_output(0).reshape(-1).copy())
+    return np.stack(out)
+
+
+@arm
 @pytest.mark.parametrize("in_c,out_c", [(32, 12), (16, 8), (20, 9), (48, 4)])
 def test_m4_twin_entries_equal_tflm(in_c, out_c, tmp_path):
     """1x1 convs whose patches are 8, 4, 5 and 12 blocks of 4 values: the twin loop (unrolled 8 blocks)

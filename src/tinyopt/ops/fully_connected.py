@@ -172,16 +172,9 @@ class FullyConnected(Op):
         twins = cp.pack_fc_twins(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
                                  q.output_offset, ints["small_acc"], ints["output_activation_min"],
                                  ints["output_activation_max"])
-        ints["twins"] = int(twins is not None)
-        rq = cp.pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset,
-                             ints["output_activation_min"], ints["output_activation_max"],
-                             ints["small_acc"]) if depth % 4 == 0 and twins is None else None
         if twins is not None:  # the M4 loop: 8 filters per pass, twin words (see pack_twins)
             arrays["rq"] = ("int32_t", twins[1])
             arrays["wpairs"] = ("int32_t", twins[0])
-        elif rq is not None:  # the M4 loop: filter pairs interleaved per 4 weights, as in conv
-            arrays["rq"] = ("int32_t", rq)
-            arrays["wpairs"] = ("int8_t", cp.interleave_pairs(wq).astype(np.int8))
         return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"))
 
     # -- doors

@@ -288,7 +288,7 @@ typedef struct {
     int conv_first;
 } requant_t;
 
-TINYOPT_INLINE void put(const requant_t *q, int8_t *dst, const int8_t *other, int i, int32_t acc, int oc)
+static void put(const requant_t *q, int8_t *dst, const int8_t *other, int i, int32_t acc, int oc)
 {
     acc = (q->small ? tinyopt_mbqm_small(acc, q->mult[oc], q->shift[oc])
                     : tinyopt_mbqm(acc, q->mult[oc], q->shift[oc])) + q->offset;
@@ -351,7 +351,7 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, i
     const int c = p->in_c, words = p->filter_w * c / 4, y0 = oy * p->stride_h - p->padding_h;
     const int xa = ox0 * p->stride_w - p->padding_w, xb = ox1 * p->stride_w - p->padding_w;
     const int inside = xa >= 0 && xb >= 0 && xa + p->filter_w <= p->in_w && xb + p->filter_w <= p->in_w;
-    const uint32_t zp = tinyopt_sxtb16(0x01010101u * (uint8_t)p->input_zero_point);
+    const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point, zp = tinyopt_sxtb16(zp4);
     int ky, i;
     for (ky = 0; ky < p->filter_h; ++ky, xw += 4 * words) {
         const int iy = y0 + ky * p->dilation_h;
@@ -362,6 +362,24 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, i
             }
         } else if (inside) {
             tinyopt_widen24(row + xa * c, row + xb * c, words, xw, 4);
+        } else if (c % 4 == 0) { /* tap by tap: each tap's words are all inside or all padding */
+            int kx;
+            for (kx = 0; kx < p->filter_w; ++kx) {
+                const int ia = xa + kx, ib = xb + kx, n = c / 4;
+                uint32_t *t = xw + kx * c;
+                if (ia >= 0 && ia < p->in_w && ib >= 0 && ib < p->in_w) {
+                    tinyopt_widen24(row + ia * c, row + ib * c, n, t, 4);
+                    continue;
+                }
+                for (i = 0; i < n; ++i, t += 4) {
+                    const uint32_t u = ia >= 0 && ia < p->in_w ? tinyopt_ld4(row + ia * c + 4 * i) : zp4;
+                    const uint32_t v = ib >= 0 && ib < p->in_w ? tinyopt_ld4(row + ib * c + 4 * i) : zp4;
+                    t[0] = tinyopt_sxtb16(u);
+                    t[1] = tinyopt_sxtb16(v);
+                    t[2] = tinyopt_sxtb16_ror8(u);
+                    t[3] = tinyopt_sxtb16_ror8(v);
+                }
+            }
         } else {
             for (i = 0; i < words; ++i) {
                 const uint32_t u = seg_word(p, row, xa, i), v = seg_word(p, row, xb, i);
@@ -466,14 +484,12 @@ static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t
                 e1[4 * whole + i] = part[4 + i];
             }
         }
-        if (o0 != NULL) {
-            for (i = 0; i < n; ++i) {
-                d0[c0 + i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[i], o0[c0 + i])
-                                               : tinyopt_add_one(p->add, o0[c0 + i], tmp[i]);
-            }
-            for (i = 0; !lone && i < n; ++i) {
-                d0[oc_n + c0 + i] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[n + i], o0[oc_n + c0 + i])
-                                                      : tinyopt_add_one(p->add, o0[oc_n + c0 + i], tmp[n + i]);
+        for (i = 0; o0 != NULL && i < (lone ? 1 : 2); ++i) {
+            const int at = i * oc_n + c0;
+            if (p->add_conv_first) {
+                tinyopt_add_run(p->add, tmp + i * n, o0 + at, d0 + at, n);
+            } else {
+                tinyopt_add_run(p->add, o0 + at, tmp + i * n, d0 + at, n);
             }
         }
     }
@@ -487,7 +503,7 @@ static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t 
 {
     const int oc_n = p->out_c, blocks = p->patch / 4;
     int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
-    int c0, i, k;
+    int c0, k;
     if (o0 == NULL) {
         tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
         return;
@@ -496,10 +512,11 @@ static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t 
         const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C;
         tinyopt_mmq_asm(xw, p->weights + c0 * p->patch, blocks, p->rq + 4 * c0, tmp, tmp + n, n / 2);
         for (k = 0; k < (lone ? 1 : 2); ++k) {
-            for (i = 0; i < n; ++i) {
-                const int at = k * oc_n + c0 + i;
-                d0[at] = p->add_conv_first ? tinyopt_add_one(p->add, tmp[k * n + i], o0[at])
-                                           : tinyopt_add_one(p->add, o0[at], tmp[k * n + i]);
+            const int at = k * oc_n + c0;
+            if (p->add_conv_first) {
+                tinyopt_add_run(p->add, tmp + k * n, o0 + at, d0 + at, n);
+            } else {
+                tinyopt_add_run(p->add, o0 + at, tmp + k * n, d0 + at, n);
             }
         }
     }

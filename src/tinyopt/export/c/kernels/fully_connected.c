@@ -146,7 +146,7 @@ static void fc8_vector(const tinyopt_fc_params *p, const int8_t *x, int8_t *out)
     tinyopt_fc8_args a;
     a.x = x;
     a.blocks = blocks;
-    a.w = (const int32_t *)p->wpairs;
+    a.w = p->wpairs;
     a.rq = p->rq;
     a.d = out;
     a.groups = whole;
@@ -156,7 +156,7 @@ static void fc8_vector(const tinyopt_fc_params *p, const int8_t *x, int8_t *out)
     if (p->out_c % 8) {
         int8_t part[8];
         int i;
-        a.w = (const int32_t *)p->wpairs + whole * 8 * blocks;
+        a.w = p->wpairs + whole * 8 * blocks;
         a.rq = p->rq + whole * 32;
         a.d = part;
         a.groups = 1;
@@ -172,16 +172,9 @@ void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_
 {
     int b, oc;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->rq != NULL && p->twins) { /* every group of 8 filters and its requantization in one asm routine */
+    if (p->rq != NULL) { /* every group of 8 filters and its requantization in one asm routine */
         for (b = 0; b < p->batches; ++b) {
             fc8_vector(p, in + b * p->accum_depth, out + b * p->out_c);
-        }
-        return;
-    }
-    if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
-        for (b = 0; b < p->batches; ++b) {
-            tinyopt_fcq_asm(in + b * p->accum_depth, (const int8_t *)p->wpairs, p->accum_depth / 4, p->rq, out + b * p->out_c,
-                            p->out_c / 2);
         }
         return;
     }

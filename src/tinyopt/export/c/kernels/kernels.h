@@ -58,15 +58,13 @@ typedef struct {
 
 typedef struct {
     int batches, accum_depth, out_c, small_acc;
-    int twins;                  /* 1: wpairs holds twin words of 8-filter groups (see pack_twins) */
     int32_t output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* [O][accum_depth] */
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
-    const void *wpairs;         /* M4 loop: twin words (twins) or int8 weights with filter pairs interleaved
-                                 * per 4 values, or NULL */
-    const int32_t *rq;          /* its packed requantization (pack_fc_twins or pack_requant), or NULL */
+    const int32_t *wpairs;      /* M4 loop: twin words of 8-filter groups (see pack_twins), or NULL */
+    const int32_t *rq;          /* its packed requantization (see pack_fc_twins), or NULL */
 } tinyopt_fc_params;
 
 typedef struct {
@@ -109,6 +107,8 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
 void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
                               int8_t *scratch, int reverse, const int8_t *other);
 int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t a, int32_t b);
+/* out[i] = ADD(a[i], b[i]) for i < n; out may be a or b (each element is read before it is written). */
+void tinyopt_add_run(const tinyopt_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, int n);
 /* Store a finished row: through the fused ADD when there is one, else a copy. */
 void tinyopt_store_row(const tinyopt_conv_params *p, const int8_t *row, const int8_t *other, int8_t *dst,
                        int n);

@@ -263,57 +263,6 @@ static inline void tinyopt_dw9q_asm(const int8_t *const *taps, int channels, con
 }
 #endif
 
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-/* One block of a dense layer's filter pair: 4 inputs widened (one LDR, two SXTB16), both filters' words
- * with one LDRD, 4 SXTB16 and 4 SMLAD: 12 instructions per 8 MACs. */
-#define TINYOPT_FCQ_BLOCK \
-    "ldr r6, [r0], #4\n\t" \
-    "sxtb16 r8, r6\n\t" \
-    "sxtb16 r6, r6, ror #8\n\t" \
-    "ldrd r9, r10, [r1], #8\n\t" \
-    "sxtb16 r11, r9\n\t" \
-    "sxtb16 r9, r9, ror #8\n\t" \
-    "smlad r4, r8, r11, r4\n\t" \
-    "smlad r4, r6, r9, r4\n\t" \
-    "sxtb16 r11, r10\n\t" \
-    "sxtb16 r10, r10, ror #8\n\t" \
-    "smlad r5, r8, r11, r5\n\t" \
-    "smlad r5, r6, r10, r5\n\t"
-
-/* A dense layer on one input vector: every filter pair, requantized and stored (x: depth int8 values,
- * blocks = depth / 4; w: filter pairs interleaved per 4 values; rq: pack_requant's 8 words per pair). */
-static inline void tinyopt_fcq_asm(const int8_t *x, const int8_t *w, int blocks, const int32_t *rq, int8_t *d,
-                                   int pairs)
-{
-    register const int8_t *r0_ __asm__("r0") = x;
-    register const int8_t *r1_ __asm__("r1") = w;
-    register int r2_ __asm__("r2") = blocks;
-    register const int32_t *r3_ __asm__("r3") = rq;
-    register int8_t *r4_ __asm__("r4") = d;
-    register const int32_t *r5_ __asm__("r5") = rq + 8 * pairs;
-    __asm__ volatile(
-        "push {r0, r2, r3, r4, r5}\n\t" /* [sp]: x, blocks, rq, d, rq end */
-        "1:\n\t"
-        "ldm r3!, {r4, r5}\n\t" /* the pair's biases */
-        "str r3, [sp, #8]\n\t"
-        "ldrd r0, r2, [sp]\n\t"
-        TINYOPT_BLOCKS(TINYOPT_FCQ_BLOCK)
-        "ldr r3, [sp, #8]\n\t"
-        "ldm r3!, {r6, r8, r9, r10, r11, r12}\n\t" /* m0 m1 r0 r1 s0 s1 */
-        "ldr r0, [sp, #12]\n\t"
-        TINYOPT_MMQ_REQUANT("r4", "r6", "r9", "r11", "r0")
-        TINYOPT_MMQ_REQUANT("r5", "r8", "r10", "r12", "r0")
-        "str r0, [sp, #12]\n\t"
-        "ldr r0, [sp, #16]\n\t"
-        "cmp r3, r0\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #20\n\t"
-        : "+r"(r0_), "+r"(r1_), "+r"(r2_), "+r"(r3_), "+r"(r4_), "+r"(r5_)
-        :
-        : "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
-}
-#endif
-
 /* The portable twin of the 1x1 loop: int8 pixels, filters interleaved per 4 input channels. */
 static inline void tinyopt_mm2x2_c(const int8_t *x0, const int8_t *x1, const int8_t *w, int n, int32_t *acc)
 {
