@@ -60,6 +60,24 @@ class QuantParams:
                 and (self.axis if self.per_channel else None) == (other.axis if other.per_channel else None))
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a constant int8 tensor is stored in fewer bits (``tinyopt.graph.encoding`` finds, packs and checks
+    it). ``Tensor.data`` keeps the int8 values it decodes to, so every stage that computes (the numpy
+    runtime, convert, analysis) reads plain int8 and only the writers (``.tflite``, the C library) pack.
+
+    ``bits``: width of each stored element, 1 to 8. ``codebook``: False, the elements are the values
+    themselves as ``bits``-wide two's complement integers (int4, int2: values in [-2^(bits-1),
+    2^(bits-1) - 1]); True, they are indices into a table of int8 values, one table per tensor, or one per
+    output channel when the tensor is quantized per channel (TFLM's lookup-table compression). ``sparse``:
+    most values are zero (a pruned weight), so a writer may store only the others.
+    """
+
+    bits: int
+    codebook: bool = False
+    sparse: bool = False
+
+
 @dataclass
 class Tensor:
     name: str
@@ -73,6 +91,7 @@ class Tensor:
     # not a graph input, read before any node writes it. Each invocation starts it at its reset value
     # (zero, or the zero point of an int8 tensor), as TFLM's ResetVariableTensors leaves it.
     variable: bool = False
+    encoding: Encoding | None = None  # a constant int8 stored compressed (the data stays the int8 values)
 
     def __post_init__(self):
         self.shape = tuple(int(d) for d in self.shape)
