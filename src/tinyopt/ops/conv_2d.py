@@ -140,7 +140,11 @@ def exact_int_matmul(cols: np.ndarray, wt: np.ndarray) -> np.ndarray:
 
 def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     """The C parameter struct of a conv or depthwise layer and its constant arrays in the kernels' layouts."""
+    from tinyopt.export.c import compressed
     from tinyopt.export.c import params as cp
+
+    if (packed := compressed.pack(graph, index, node)) is not None:  # weights kept compressed (issue #17)
+        return packed
 
     x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     y = graph.tensors[node.outputs[0]]
@@ -179,9 +183,18 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
         arrays["pad_row"] = ("int8_t", np.full(ic, -q.input_offset, np.int64))
         if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
             arrays["lanes"] = ("int32_t", cp.pack_depthwise_lanes(wq.reshape(9, oc)))
-    twins = None if depthwise else cp.pack_conv_twins(padded, arrays["bias"][1], arrays["multiplier"][1],
-                                                       arrays["shift"][1], q.output_offset, ints["small_acc"])
-    if twins is not None:  # the M4's 2-pixel x 4-filter loop: twin weight words, its own requantization
+    # the M4's 2-pixel x 4-filter loop reads each patch row straight from its input row when the taps of a
+    # row are adjacent: its layout pads every row to whole words (zero weights meet the next bytes)
+    ints["twin_row"] = 0 if depthwise or q.dilation_w != 1 else cp.patch_bytes(kw * ic)
+    twins = None
+    if not depthwise:
+        twin_w = padded if not ints["twin_row"] else np.pad(
+            wq.reshape(oc, kh, kw * ic), ((0, 0), (0, 0), (0, ints["twin_row"] - kw * ic))).reshape(oc, -1)
+        twins = cp.pack_conv_twins(twin_w, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
+                                   q.output_offset, ints["small_acc"])
+    if twins is None:
+        ints["twin_row"] = 0
+    if twins is not None:  # twin weight words and their own requantization
         arrays["wpairs"] = ("int32_t", twins[0])
         arrays["rq"] = ("int32_t", twins[1])
     elif not depthwise or "lanes" in arrays:  # the M4 loops: conv filter pairs, 3x3 depthwise 4-lane groups
@@ -193,7 +206,7 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     kernel = "depthwise_conv2d" if depthwise else "conv2d"
     return cp.OpParams(kernel, ints, arrays, signature="rows" if depthwise else "rows_col",
                        optional=("pad_row", "lanes", "rq", "add", "wpairs"), inplace="rows", fuses_add=True,
-                       col_bytes=0 if depthwise else 4 * ints["patch"])
+                       col_bytes=0 if depthwise else 4 * max(ints["patch"], kh * ints["twin_row"]))
 
 
 # -- the framework doors (channels-first weights) --------------------------------------------------------

@@ -325,55 +325,86 @@ static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
 }
 
 /* Word i of a patch row's segment whose first tap is input column x0 of row `row`: the 4 input bytes, or
- * the input zero point for bytes in the padding (taps [0, in_w) - x0 are inside). */
+ * the input zero point for bytes in the padding (taps [0, in_w) - x0 are inside). A word cut by one edge
+ * is one load from inside the row, shifted, with the zero point filling the cut bytes. */
 static uint32_t seg_word(const tinyopt_conv_params *p, const int8_t *row, int x0, int i)
 {
-    const int c = p->in_c, lo = (x0 < 0 ? -x0 : 0) * c;
+    const int c = p->in_c, lo = (x0 < 0 ? -x0 : 0) * c, rb = p->in_w * c;
     const int hi_tap = p->in_w - x0 < p->filter_w ? p->in_w - x0 : p->filter_w, hi = (hi_tap > 0 ? hi_tap : 0) * c;
+    const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point;
+    const int b0 = 4 * i;
     uint32_t v = 0;
     int j;
-    if (4 * i >= lo && 4 * i + 4 <= hi) {
-        return tinyopt_ld4(row + x0 * c + 4 * i);
+    if (b0 >= lo && b0 + 4 <= hi) {
+        return tinyopt_ld4(row + x0 * c + b0);
+    }
+    if (b0 + 4 <= lo || b0 >= hi) {
+        return zp4;
+    }
+    if (b0 >= lo && x0 * c + b0 + 4 <= rb) { /* past the taps but inside the row: bytes for zero weights */
+        return tinyopt_ld4(row + x0 * c + b0);
+    }
+    if (rb >= 4 && b0 < lo && b0 + 4 <= hi) { /* cut by the left edge: the row's first bytes, shifted up */
+        const int k = 8 * (lo - b0);
+        return tinyopt_ld4(row) << k | (zp4 & ((1u << k) - 1u));
+    }
+    if (rb >= 4 && b0 >= lo && x0 * c + hi == rb) { /* cut by the right edge: its last bytes, shifted down */
+        const int k = 8 * (hi - b0);
+        return tinyopt_ld4(row + rb - 4) >> (32 - k) | zp4 << k;
     }
     for (j = 3; j >= 0; --j) { /* little-endian: byte j of the word is segment byte 4i + j */
-        const int at = 4 * i + j;
+        const int at = b0 + j;
         v = v << 8 | (uint8_t)(at >= lo && at < hi ? row[x0 * c + at] : p->input_zero_point);
     }
     return v;
 }
 
-/* The twin loop's patches of pixels (oy, ox0) and (oy, ox1) gathered and widened row by row, straight
- * from the input rows (patch rows of whole words: seg = filter_w * in_c a multiple of 4, no column
- * dilation): a row in the padding is the zero point's lanes, a row inside one widening call, a row cut
- * by the left or right padding word by word. */
-static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1, uint32_t *xw)
+/* The twin loop's patches of output pixels (oya, oxa) and (oyb, oxb) gathered and widened row by row,
+ * straight from the input rows (no column dilation; p->twin_row bytes per patch row, the taps' and zero
+ * weights' after them): a row in the padding is the zero point's lanes, a row whose windows are both
+ * inside one widening call (a padded row may not read past the input), a row cut by the left or right
+ * padding tap by tap (whole-word taps) or word by word. */
+static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, int oxa, int oyb, int oxb,
+                       uint32_t *xw)
 {
-    const int c = p->in_c, words = p->filter_w * c / 4, y0 = oy * p->stride_h - p->padding_h;
-    const int xa = ox0 * p->stride_w - p->padding_w, xb = ox1 * p->stride_w - p->padding_w;
+    const int c = p->in_c, words = p->twin_row / 4, end = p->in_h * p->in_w * c;
+    const int ya = oya * p->stride_h - p->padding_h, yb = oyb * p->stride_h - p->padding_h;
+    const int xa = oxa * p->stride_w - p->padding_w, xb = oxb * p->stride_w - p->padding_w;
     const int inside = xa >= 0 && xb >= 0 && xa + p->filter_w <= p->in_w && xb + p->filter_w <= p->in_w;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point, zp = tinyopt_sxtb16(zp4);
+    const int last = (p->filter_h - 1) * p->dilation_h, step = p->dilation_h * p->in_w * c;
     int ky, i;
+    if (inside && ya >= 0 && yb >= 0 && ya + last < p->in_h && yb + last < p->in_h &&
+        ((ya + last) * p->in_w + xa) * c + p->twin_row <= end && ((yb + last) * p->in_w + xb) * c + p->twin_row <= end) {
+        const int8_t *a = in + (ya * p->in_w + xa) * c, *b = in + (yb * p->in_w + xb) * c;
+        for (ky = 0; ky < p->filter_h; ++ky, xw += 4 * words, a += step, b += step) {
+            tinyopt_widen24(a, b, words, xw, 4);
+        }
+        return;
+    }
     for (ky = 0; ky < p->filter_h; ++ky, xw += 4 * words) {
-        const int iy = y0 + ky * p->dilation_h;
-        const int8_t *row = in + iy * p->in_w * c;
-        if (iy < 0 || iy >= p->in_h) {
+        const int iya = ya + ky * p->dilation_h, iyb = yb + ky * p->dilation_h;
+        const int oka = iya >= 0 && iya < p->in_h, okb = iyb >= 0 && iyb < p->in_h;
+        const int8_t *ra = in + iya * p->in_w * c, *rb = in + iyb * p->in_w * c;
+        if (!oka && !okb) {
             for (i = 0; i < 4 * words; ++i) {
                 xw[i] = zp;
             }
-        } else if (inside) {
-            tinyopt_widen24(row + xa * c, row + xb * c, words, xw, 4);
-        } else if (c % 4 == 0) { /* tap by tap: each tap's words are all inside or all padding */
+        } else if (oka && okb && inside && (iya * p->in_w + xa) * c + p->twin_row <= end &&
+                   (iyb * p->in_w + xb) * c + p->twin_row <= end) {
+            tinyopt_widen24(ra + xa * c, rb + xb * c, words, xw, 4);
+        } else if (oka && okb && c % 4 == 0) { /* tap by tap: each tap's words are all inside or all padding */
             int kx;
             for (kx = 0; kx < p->filter_w; ++kx) {
                 const int ia = xa + kx, ib = xb + kx, n = c / 4;
                 uint32_t *t = xw + kx * c;
                 if (ia >= 0 && ia < p->in_w && ib >= 0 && ib < p->in_w) {
-                    tinyopt_widen24(row + ia * c, row + ib * c, n, t, 4);
+                    tinyopt_widen24(ra + ia * c, rb + ib * c, n, t, 4);
                     continue;
                 }
                 for (i = 0; i < n; ++i, t += 4) {
-                    const uint32_t u = ia >= 0 && ia < p->in_w ? tinyopt_ld4(row + ia * c + 4 * i) : zp4;
-                    const uint32_t v = ib >= 0 && ib < p->in_w ? tinyopt_ld4(row + ib * c + 4 * i) : zp4;
+                    const uint32_t u = ia >= 0 && ia < p->in_w ? tinyopt_ld4(ra + ia * c + 4 * i) : zp4;
+                    const uint32_t v = ib >= 0 && ib < p->in_w ? tinyopt_ld4(rb + ib * c + 4 * i) : zp4;
                     t[0] = tinyopt_sxtb16(u);
                     t[1] = tinyopt_sxtb16(v);
                     t[2] = tinyopt_sxtb16_ror8(u);
@@ -382,7 +413,7 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, i
             }
         } else {
             for (i = 0; i < words; ++i) {
-                const uint32_t u = seg_word(p, row, xa, i), v = seg_word(p, row, xb, i);
+                const uint32_t u = oka ? seg_word(p, ra, xa, i) : zp4, v = okb ? seg_word(p, rb, xb, i) : zp4;
                 xw[4 * i] = tinyopt_sxtb16(u);
                 xw[4 * i + 1] = tinyopt_sxtb16(v);
                 xw[4 * i + 2] = tinyopt_sxtb16_ror8(u);
@@ -392,36 +423,38 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oy, i
     }
 }
 
-/* The patches of pixels (oy, ox0) and (oy, ox1) in the layout of the M4 loops, in col (4P bytes for a
- * patch of P). A 1x1 layer's patches are its input pixels, widened from where they are. Otherwise each
- * patch is gathered into the lower half of col (or read as whole words straight from the input rows),
- * the two are interleaved per 4 bytes into the upper half, and that is widened front to back over col
- * (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8: nothing unread is lost). */
-static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oy, int ox0, int ox1,
-                                  int8_t *col)
+/* The patches of output pixels (oya, oxa) and (oyb, oxb) in the layout of the M4 loops, in col (4P bytes
+ * for a patch of P). A 1x1 layer's patches are its input pixels, widened from where they are; the twin
+ * loop reads rows of whole words straight from the input (widen_rows). Otherwise each patch is gathered
+ * into the lower half of col (or read as whole words straight from the input rows), the two are
+ * interleaved per 4 bytes into the upper half, and that is widened front to back over col (block i reads
+ * bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8: nothing unread is lost). */
+static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oya, int oxa, int oyb,
+                                  int oxb, int8_t *col)
 {
     const int twins = p->wpairs != NULL;
     const int n = p->patch, blocks = n / 4, seg = p->filter_w * p->in_c;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
     int i;
     if (is_direct(p)) {
-        const int8_t *a = in + (oy * p->stride_h * p->in_w + ox0 * p->stride_w) * n;
+        const int8_t *a = in + (oya * p->stride_h * p->in_w + oxa * p->stride_w) * n;
+        const int8_t *b = in + (oyb * p->stride_h * p->in_w + oxb * p->stride_w) * n;
         if (twins) {
-            tinyopt_widen24(a, a + (ox1 - ox0) * p->stride_w * n, blocks, slot, 4);
+            tinyopt_widen24(a, b, blocks, slot, 4);
         } else {
-            widen_two(a, a + (ox1 - ox0) * p->stride_w * n, 4, blocks, slot, 0);
+            widen_two(a, b, 4, blocks, slot, 0);
         }
         return slot;
     }
-    if (twins && seg % 4 == 0 && p->dilation_w == 1) {
-        widen_rows(p, in, oy, ox0, ox1, slot);
+    if (twins && p->twin_row) {
+        widen_rows(p, in, oya, oxa, oyb, oxb, slot);
         return slot;
     }
-    if (seg % 4 == 0 && p->dilation_w == 1 && window_inside(p, oy, ox0) && window_inside(p, oy, ox1)) {
+    if (seg % 4 == 0 && p->dilation_w == 1 && window_inside(p, oya, oxa) && window_inside(p, oyb, oxb)) {
         /* both windows inside the input, rows of whole words: read the words straight from the rows */
         const int row_step = p->dilation_h * p->in_w * p->in_c, words = seg / 4;
-        const int8_t *a = in + ((oy * p->stride_h - p->padding_h) * p->in_w + ox0 * p->stride_w - p->padding_w) * p->in_c;
-        const int8_t *b = a + (ox1 - ox0) * p->stride_w * p->in_c;
+        const int8_t *a = in + ((oya * p->stride_h - p->padding_h) * p->in_w + oxa * p->stride_w - p->padding_w) * p->in_c;
+        const int8_t *b = in + ((oyb * p->stride_h - p->padding_h) * p->in_w + oxb * p->stride_w - p->padding_w) * p->in_c;
         uint32_t *m = mix;
         int ky;
         for (ky = 0; ky < p->filter_h; ++ky, a += row_step, b += row_step) {
@@ -431,7 +464,7 @@ static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in
             }
         }
     } else {
-        const int8_t *a = patch_of(p, in, oy, ox0, col), *b = patch_of(p, in, oy, ox1, col + n);
+        const int8_t *a = patch_of(p, in, oya, oxa, col), *b = patch_of(p, in, oyb, oxb, col + n);
         for (i = 0; i < blocks; ++i) {
             mix[2 * i] = tinyopt_ld4(a + 4 * i);
             mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
@@ -445,13 +478,19 @@ static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in
     return slot;
 }
 
+/* Bytes of a patch in the twin loop's layout (rows padded to words when read straight from the input). */
+static int twin_patch(const tinyopt_conv_params *p)
+{
+    return p->twin_row ? p->filter_h * p->twin_row : p->patch;
+}
+
 /* A pixel pair (or a lone pixel) through tinyopt_mm24q: outputs at d0.. (the pixels' outputs are adjacent),
  * every whole group of 4 filters straight into place; a last partial group through a small buffer. With a
  * fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer and are then added to
  * o0.. element by element (o0[i] is read before d0[i] is written: they may be the same bytes). */
 static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
 {
-    const int oc_n = p->out_c, blocks = p->patch / 4;
+    const int oc_n = p->out_c, blocks = twin_patch(p) / 4;
     int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
     tinyopt_mm24_args a;
     int c0, i;
@@ -579,7 +618,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     if (p->wpairs != NULL) { /* every group of 4 filters and its requantization in one asm routine */
         for (ox = 0; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w;
-            mm24_pixels(p, widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
+            mm24_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
                         other != NULL ? other + ox * oc_n : NULL);
         }
         return;
@@ -587,7 +626,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
         for (ox = 0; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w;
-            mmq_pixels(p, widen_pair(p, in, oy, ox, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
+            mmq_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
                        other != NULL ? other + ox * oc_n : NULL);
         }
         return;
@@ -607,7 +646,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         const int8_t *o0 = other != NULL ? other + ox * oc_n : NULL;
         const int8_t *o1 = o0 != NULL && !lone ? o0 + oc_n : NULL;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-        const uint32_t *xw = widen_pair(p, in, oy, ox, ox1, col);
+        const uint32_t *xw = widen_pair(p, in, oy, ox, oy, ox1, col);
         const int8_t *x0 = NULL, *x1 = NULL;
 #else
         const uint32_t *xw = NULL;
@@ -663,6 +702,19 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
         conv_row(&flat, in, 0, col, out, other);
         return;
     }
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->wpairs != NULL && scratch == NULL && p->out_w % 2) {
+        /* twin loop, output apart from the input, odd rows: pixel pairs run across row ends (pixel i of the
+         * image at out + i * out_c), so no last pixel is paired with itself */
+        const int total = p->out_h * p->out_w;
+        for (k = 0; k < total; k += 2) {
+            const int lone = k + 1 >= total, k1 = lone ? k : k + 1;
+            mm24_pixels(p, widen_pair(p, in, k / p->out_w, k % p->out_w, k1 / p->out_w, k1 % p->out_w, col),
+                        out + k * p->out_c, lone, other != NULL ? other + k * p->out_c : NULL);
+        }
+        return;
+    }
+#endif
     for (k = 0; k < p->out_h; ++k) {
         const int oy = reverse ? p->out_h - 1 - k : k;
         const int8_t *other_row = other != NULL ? other + oy * row_bytes : NULL;

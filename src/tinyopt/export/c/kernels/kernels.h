@@ -38,6 +38,8 @@ typedef struct {
     int stride_h, stride_w, dilation_h, dilation_w, padding_h, padding_w, depth_multiplier;
     int patch;                  /* conv: KH*KW*I rounded up to a multiple of 4 (weights zero-padded) */
     int small_acc;              /* 1: |accumulator| < 2^30 and every shift <= 0 (tinyopt_mbqm_small) */
+    int twin_row;               /* conv with wpairs: bytes per kernel row of the twin layout (filter_w * in_c
+                                 * rounded up to a word, zero weights after), or 0: patches gathered */
     int32_t input_zero_point, output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* conv [O][patch]; depthwise [O][KH*KW] */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
