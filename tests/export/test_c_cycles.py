@@ -322,7 +322,8 @@ def test_deploy_reports_cycles_and_milliseconds(tmp_path, capsys):
     assert res["instructions"] < res["cycles"] < 2 * res["instructions"]
     assert res["ms"] == round(res["cycles"] / 25e3, 3)
     classes = res["cycle_classes"]
-    assert sum(c.get("instructions", 0) for c in classes.values()) == pytest.approx(res["instructions"], abs=10)
+    # the traced window starts inside invoke; the SysTick count (5 instructions a tick) also has its call site
+    assert sum(c.get("instructions", 0) for c in classes.values()) == pytest.approx(res["instructions"], abs=15)
     assert sum(c["cycles"] for c in classes.values()) == res["cycles"]
     nodes = res["nodes"]
     # the marked build's nodes: the marks are not charged, their call sites (a MOVS and a BL each) are;

@@ -80,9 +80,10 @@ def test_kws_plan_reuses_one_activation_buffer():
     plan = best_plan(g, prep)
     plan.planner.check_no_overlap()
     acts = sum(t.nbytes for t in g.activations())
-    # every 25x5x64 activation (8000 B) lives in one buffer shifted by at most a row (320 B), plus a scratch
-    # row and the 1x1 convs' two widened pixels (2 x 64 channels x 2 bytes)
-    assert plan.arena_bytes <= 8000 + 2 * 320 + 4 * 64 < acts
+    # every 25x5x64 activation (8000 B) lives in one buffer shifted by at most a row (320 B), plus a two-row
+    # scratch (the depthwise pair loop and the odd-width first conv finish two rows at once) and the 1x1
+    # convs' two widened pixels (2 x 64 channels x 2 bytes)
+    assert plan.arena_bytes <= 8000 + 3 * 320 + 4 * 64 < acts
     plain = build_plan(make_schedule(g, prep, fuse=False), list(range(len(g.nodes))), allow_inplace=False)
     # ping-pong of two 8000 B buffers (TFLM's arena head: 24,272 - 8,272 tail B) plus the widened pixels
     assert plain.arena_bytes == 2 * 8000 + 4 * 64

@@ -179,10 +179,17 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
               "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
               "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, oc)),
               "shift": ("int32_t", cp.per_channel(q.output_shift, oc))}
+    pairs = None
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q.input_offset, np.int64))
-        if kh * kw == 9 and ints["depth_multiplier"] == 1 and oc % 4 == 0:
-            arrays["lanes"] = ("int32_t", cp.pack_depthwise_lanes(wq.reshape(9, oc)))
+        if (kh, kw) == (3, 3) and ints["depth_multiplier"] == 1 and oc % 4 == 0 and q.stride_h in (1, 2) and \
+                (q.dilation_h, q.dilation_w) == (1, 1):  # the M4's pair loop: two rows at once
+            pairs = cp.pack_depthwise_pairs(wq.reshape(9, oc), arrays["bias"][1], arrays["multiplier"][1],
+                                            arrays["shift"][1], q.output_offset, ints["small_acc"])
+        if pairs is not None:
+            arrays["lanes"] = ("int32_t", pairs[0])
+            arrays["rq"] = ("int32_t", pairs[1])
+    ints["dw_pairs"] = int(pairs is not None)
     # the M4's 2-pixel x 4-filter loop reads each patch row straight from its input row when the taps of a
     # row are adjacent: its layout pads every row to whole words (zero weights meet the next bytes)
     ints["twin_row"] = 0 if depthwise or q.dilation_w != 1 else cp.patch_bytes(kw * ic)
@@ -194,19 +201,19 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
                                    q.output_offset, ints["small_acc"])
     if twins is None:
         ints["twin_row"] = 0
+    ints["row_pairs"] = int(twins is not None and ow % 2 == 1 and oh > 1)
     if twins is not None:  # twin weight words and their own requantization
         arrays["wpairs"] = ("int32_t", twins[0])
         arrays["rq"] = ("int32_t", twins[1])
-    elif not depthwise or "lanes" in arrays:  # the M4 loops: conv filter pairs, 3x3 depthwise 4-lane groups
-        rq = cp.pack_requant(arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset,
-                             ints["output_activation_min"], ints["output_activation_max"], ints["small_acc"],
-                             group=4 if depthwise else 2)
-        if rq is not None:
-            arrays["rq"] = ("int32_t", rq)
     kernel = "depthwise_conv2d" if depthwise else "conv2d"
-    return cp.OpParams(kernel, ints, arrays, signature="rows" if depthwise else "rows_col",
-                       optional=("pad_row", "lanes", "rq", "add", "wpairs"), inplace="rows", fuses_add=True,
-                       col_bytes=0 if depthwise else 4 * max(ints["patch"], kh * ints["twin_row"]))
+    if depthwise:  # the pair loop's band: per input column the words of the 5 input rows of two output rows
+        col = 20 * ((min(ow, cp.DW_SPAN) - 1) * q.stride_w + 3) if pairs is not None else 0
+    else:
+        col = 4 * max(ints["patch"], kh * ints["twin_row"])
+    two_rows = pairs is not None or ints["row_pairs"]  # two output rows finished at once
+    return cp.OpParams(kernel, ints, arrays, signature="rows_col", optional=("pad_row", "lanes", "rq", "add", "wpairs"),
+                       inplace="rows", fuses_add=True, col_bytes=col, scratch_rows=2 if two_rows else 1,
+                       fused_asm=not depthwise)
 
 
 # -- the framework doors (channels-first weights) --------------------------------------------------------

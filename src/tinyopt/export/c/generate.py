@@ -195,9 +195,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         if p.aliases:
             continue
         fusion = sched.fused.get(k)
-        if fusion is not None and "rq" in p.arrays and p.signature == "rows":
-            # a fused ADD after a depthwise layer runs on its C requantization path
-            p = replace(p, arrays={k: v for k, v in p.arrays.items() if k != "rq"})
+        if fusion is not None and not p.fused_asm:
+            # this kernel's fused ADD runs on its portable C path: no packed M4 arrays
+            p = replace(p, arrays={k: v for k, v in p.arrays.items() if k not in ("rq", "lanes", "wpairs")})
         extra = {key: "NULL" for key in p.optional if key not in p.arrays}
         if p.fuses_add:
             extra["add_conv_first"] = 0

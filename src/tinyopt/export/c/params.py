@@ -54,30 +54,6 @@ def interleave_pairs(w: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_requant(bias, multipliers, shifts, output_offset: int, act_min: int, act_max: int, small: int,
-                 group: int = 2):
-    """Per group of ``group`` channels (a conv's filter pair, a depthwise layer's 4 lanes), the words the
-    Cortex-M4 loops read with LDMs: [b x group, m x group, r x group, s x group], e.g. for a pair
-    [b0, b1, m0, m1, r0, r1, s0, s1], with s = -shift and r = 2^(s-1) + output_offset * 2^s, so that
-    ((y + (y < 0 ? -1 : 0) + r) >> s) is the rounded right shift plus the output offset in one add
-    (adding a multiple of 2^s before an arithmetic shift adds exactly that multiple after it).
-
-    None unless the loop applies: whole groups, the clamp is all of int8 (one SSAT), the
-    accumulators are 'small' (2*acc fits, see tinyopt_mbqm_small) and every s is in 1..22, which keeps
-    |y + r| < 2^30 + 2^22 * 128.5 < 2^31.
-
-    >>> pack_requant([7, -3], [1 << 30, 3 << 29], [-1, -2], -128, -128, 127, 1).tolist()
-    [7, -3, 1073741824, 1610612736, -255, -510, 1, 2]
-    """
-    s = -np.asarray(shifts, np.int64).reshape(-1)
-    oc = s.size
-    if oc % group or (act_min, act_max) != (-128, 127) or not small or s.min() < 1 or s.max() > 22:
-        return None
-    r = (1 << (s - 1)) + output_offset * (1 << s)
-    cols = [np.asarray(bias, np.int64), np.asarray(multipliers, np.int64).reshape(-1), r, s]
-    return np.stack([c.reshape(oc // group, group) for c in cols], axis=1).reshape(-1)
-
-
 TWIN_LIMIT = 1 << 23  # |A| below this: 256 * A + B still names A exactly in 32 bits
 
 
@@ -128,9 +104,18 @@ def twins_fit(w: np.ndarray, bias: np.ndarray) -> bool:
 
 
 def requant_words(bias, multipliers, shifts, output_offset: int, small: int):
-    """Per output channel [m, r, s] for the twin loops' requantization (``pack_requant``'s m, r and s:
-    SMMLAR(2 acc, m, r), minus 1 below zero, >> s), or None when the loop cannot take the layer: the
-    accumulators are not 'small' or a shift is outside 1..22. The clamp is applied by the loop."""
+    """Per output channel [m, r, s] for the Cortex-M4 loops' requantization, or None when they cannot take
+    the layer: the accumulators are not 'small' or a shift is outside 1..22. The loops compute
+    y = SMMLAR(2 acc, m, r) - (acc < 0 ? 1 : 0), then y >> s, then the clamp: with s = -shift and
+    r = 2^(s-1) + output_offset * 2^s that is TFLM's rounding doubling high multiply (SMMULR of 2 acc,
+    exact while |acc| < 2^30), its rounding right shift and the output offset (adding a multiple of 2^s
+    before an arithmetic shift adds exactly that multiple after it; the sign of acc decides the -1 where
+    the sign of the product would: they differ only when the product is 0, and then the -1 does not change
+    the shift). s <= 22 keeps |y + r| < 2^30 + 2^22 * 128.5 < 2^31.
+
+    >>> requant_words([0], [1 << 30], [-3], -128, 1).tolist()  # r = 4 - 128 * 8
+    [[1073741824, -1020, 3]]
+    """
     s = -np.asarray(shifts, np.int64).reshape(-1)
     if not small or s.min() < 1 or s.max() > 22:
         return None
@@ -185,6 +170,29 @@ def pack_fc_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, 
     return pack_twins(wp, 4), rq
 
 
+DW_SPAN = 16  # output columns per band of the depthwise pair loop (bounds its buffer)
+
+
+def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int):
+    """(lanes, requantization words) of a 3x3 depthwise layer's Cortex-M4 pair loop, or None.
+
+    Lanes: the weights doubled (the loop's accumulators are 2 acc, what SMMLAR takes) as
+    ``pack_depthwise_lanes`` words, 18 per group of 4 channels. Per group 16 requantization words: the
+    doubled biases of its 4 channels, then m x 4, r x 4, s x 4 (``requant_words``).
+
+    >>> lanes, rq = pack_depthwise_pairs(np.ones((9, 4), np.int64), [1, 2, 3, 4], [1 << 30] * 4, [-1] * 4, 0, 1)
+    >>> lanes[:2].tolist(), rq[:4].tolist(), rq[4:7].tolist(), rq[12:].tolist()
+    ([131074, 131074], [2, 4, 6, 8], [1073741824, 1073741824, 1073741824], [1, 1, 1, 1])
+    """
+    words = requant_words(bias, multipliers, shifts, output_offset, small)
+    taps, c = w.shape
+    if words is None or taps != 9 or c % 4:
+        return None
+    b2 = 2 * np.asarray(bias, np.int64).reshape(-1, 4)
+    rq = np.concatenate([b2, words.reshape(-1, 4, 3).transpose(0, 2, 1).reshape(-1, 12)], axis=1)
+    return pack_depthwise_lanes(2 * np.asarray(w, np.int64)), rq.reshape(-1)
+
+
 def pack_depthwise_lanes(w: np.ndarray) -> np.ndarray:
     """Depthwise weights [taps][C] as int32 words [C/4][taps][2]: int16 pairs in SXTB16 lane order,
     (w_c, w_c+2) then (w_c+1, w_c+3), low half first.
@@ -209,8 +217,10 @@ class OpParams:
     (in, out, scratch, reverse, other) or ``rows_col`` (in, out, scratch, col, reverse, other); ``optional``: pointer fields left NULL when absent from ``arrays``; ``inplace``:
     ``rows`` (a row-wise kernel whose output may overlap its dying input, given a one-row scratch) or
     ``elementwise`` (element i is written after it is read); ``fuses_add``: a residual ADD may run as its
-    epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``aliases``: no
-    kernel, the output is the input (RESHAPE).
+    epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``scratch_rows``: output
+    rows a ``rows`` kernel finishes before storing them in place (its scratch holds that many); ``fused_asm``:
+    its Cortex-M4 arrays (rq, lanes, wpairs) also serve a fused ADD (else that node drops them and runs its
+    portable C path); ``aliases``: no kernel, the output is the input (RESHAPE).
     """
 
     kind: str
@@ -222,6 +232,8 @@ class OpParams:
     fuses_add: bool = False
     epilogue: bool = False
     col_bytes: int = 0
+    scratch_rows: int = 1
+    fused_asm: bool = True
     aliases: bool = False
     struct: str = ""  # filled by ``prepare`` from the record's CKernel
     entry: str = ""   # the kernel function (after the prefix)

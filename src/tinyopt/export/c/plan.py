@@ -189,7 +189,10 @@ class ArenaPlanner:
 # -- from a graph ----------------------------------------------------------------------------------------
 
 def _conv_bounds(ints: dict) -> tuple[float, float]:
-    """(fwd_max, rev_min) of output-minus-input offset for a row-wise conv with a one-row scratch."""
+    """(fwd_max, rev_min) of output-minus-input offset for a row-wise conv with a one-row scratch. The same
+    bounds hold when a kernel finishes k rows together in a k-row scratch and stores them in order: the k
+    rows read their inputs before any of them is stored, and each stored row covers only input that rows
+    not yet computed no longer read."""
     ih, oh = ints["in_h"], ints["out_h"]
     ri = ints["in_w"] * ints["in_c"]
     ro = ints["out_w"] * ints["out_c"]
@@ -332,7 +335,8 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             if dying(x):
                 fwd, rev = _conv_bounds(p.ints)
                 scratch[i] = f"row_{i}"
-                planner.add_buffer(scratch[i], p.ints["out_w"] * p.ints["out_c"], step, step, kind="scratch")
+                planner.add_buffer(scratch[i], p.scratch_rows * p.ints["out_w"] * p.ints["out_c"], step, step,
+                                   kind="scratch")
                 planner.allow_overlap(i, root[x], dst, fwd, rev)
             f = sched.fused.get(i)
             if f is not None and dying(f.other) and root[f.other] != root[x]:

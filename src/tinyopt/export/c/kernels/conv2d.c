@@ -164,7 +164,8 @@ __asm__(
     ".size tinyopt_widen24, .-tinyopt_widen24\n\t"
     ".popsection\n");
 
-/* Frame (sp): 0 x end, 4 entry, 8 x start, 12 w rewind, 16 d0, 20 d1, 24 rq, 28 rq end, 32 w, 36 args. */
+/* Frame (sp): 0 x end, 4 entry, 8 x start, 12 w rewind, 16 d0, 20 d1 - d0, 24 rq, 28 rq end, 32 w,
+ * 36 clamp, 40 lo4, 44 hi4. */
 __asm__(
     ".pushsection .text.tinyopt_mm24q,\"ax\",%progbits\n\t"
     ".syntax unified\n\t"
@@ -175,8 +176,11 @@ __asm__(
     ".thumb_func\n"
     "tinyopt_mm24q:\n\t"
     "push {r4-r11, lr}\n\t"
-    "sub sp, sp, #40\n\t"
-    "str r0, [sp, #36]\n\t"
+    "sub sp, sp, #48\n\t"
+    "ldr r1, [r0, #36]\n\t"
+    "ldrd r2, r3, [r0, #28]\n\t"
+    "str r1, [sp, #36]\n\t"
+    "strd r2, r3, [sp, #40]\n\t"
     "ldr r1, [r0, #20]\n\t"     /* blocks */
     "and r2, r1, #7\n\t"
     "rsb r2, r2, #8\n\t"
@@ -199,6 +203,7 @@ __asm__(
     "add r6, r7, r6, lsl #6\n\t"
     "str r6, [sp, #28]\n\t"
     "ldrd r4, r5, [r0, #12]\n\t"
+    "sub r5, r5, r4\n\t"
     "strd r4, r5, [sp, #16]\n\t"
     "ldr r1, [r0, #4]\n\t"
     "mov r0, r7\n"
@@ -251,10 +256,9 @@ __asm__(
     "bfi r3, r7, #16, #8\n\t"
     "bfi r2, r8, #24, #8\n\t"
     "bfi r3, r9, #24, #8\n\t"
-    "ldr r0, [sp, #36]\n\t"
-    "ldr r1, [r0, #36]\n\t"
+    "ldr r1, [sp, #36]\n\t"
     "cbz r1, 3f\n\t"
-    "ldrd r10, r11, [r0, #28]\n\t"
+    "ldrd r10, r11, [sp, #40]\n\t"
     "ssub8 r12, r2, r10\n\t"
     "sel r2, r2, r10\n\t"
     "ssub8 r12, r11, r2\n\t"
@@ -265,14 +269,14 @@ __asm__(
     "sel r3, r3, r11\n"
     "3:\n\t"
     "ldrd r0, r1, [sp, #16]\n\t"
+    "str r3, [r0, r1]\n\t"
     "str r2, [r0], #4\n\t"
-    "str r3, [r1], #4\n\t"
-    "strd r0, r1, [sp, #16]\n\t"
+    "str r0, [sp, #16]\n\t"
     "ldr r1, [sp, #32]\n\t"
     "ldrd r0, r10, [sp, #24]\n\t"
     "cmp r0, r10\n\t"
     "bne 1b\n\t"
-    "add sp, sp, #40\n\t"
+    "add sp, sp, #48\n\t"
     "pop {r4-r11, pc}\n\t"
     ".size tinyopt_mm24q, .-tinyopt_mm24q\n\t"
     ".popsection\n");
@@ -301,60 +305,52 @@ static void put(const requant_t *q, int8_t *dst, const int8_t *other, int i, int
 }
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-/* Two pixels' int8 values, 4 at a time (block i at a + i * step and b + i * step), sign-extended into
- * 16-bit lanes and interleaved per block: [a even, a odd, b even, b odd] for the filter-pair loops,
- * [a even, b even, a odd, b odd] for the twin loop (``twins``). Written front to back, so xw may lie
- * over a and b as long as block i's reads precede its writes. */
-static void widen_two(const int8_t *a, const int8_t *b, int step, int blocks, uint32_t *xw, int twins)
+/* Where a pixel's patch rows are inside the input: bytes [lo, hi) of each row's segment (its first tap at
+ * input column x0), the row's length, and x0 in bytes. The same for every row of the window. */
+typedef struct {
+    int lo, hi, row_bytes, x0c;
+    uint32_t zp4;
+} seg_t;
+
+static seg_t seg_of(const tinyopt_conv_params *p, int x0)
 {
-    const int odd = twins ? 2 : 1, second = twins ? 1 : 2;
-    int i;
-    for (i = 0; i < blocks; ++i, a += step, b += step, xw += 4) {
-        const uint32_t u = tinyopt_ld4(a), v = tinyopt_ld4(b);
-        xw[0] = tinyopt_sxtb16(u);
-        xw[odd] = tinyopt_sxtb16_ror8(u);
-        xw[second] = tinyopt_sxtb16(v);
-        xw[3] = tinyopt_sxtb16_ror8(v);
-    }
+    seg_t g;
+    const int hi_tap = p->in_w - x0 < p->filter_w ? p->in_w - x0 : p->filter_w;
+    g.lo = (x0 < 0 ? -x0 : 0) * p->in_c;
+    g.hi = (hi_tap > 0 ? hi_tap : 0) * p->in_c;
+    g.row_bytes = p->in_w * p->in_c;
+    g.x0c = x0 * p->in_c;
+    g.zp4 = 0x01010101u * (uint8_t)p->input_zero_point;
+    return g;
 }
 
-static int window_inside(const tinyopt_conv_params *p, int oy, int ox)
+/* Word i of a patch row (input row `row`): the 4 input bytes, or the input zero point for bytes in the
+ * padding. A word cut by one edge is one load from inside the row, shifted, the zero point filling the
+ * cut bytes; bytes past the taps (zero weights) are read where they are inside the row. */
+static uint32_t seg_word(const seg_t *g, const int8_t *row, int i)
 {
-    const int y0 = oy * p->stride_h - p->padding_h, x0 = ox * p->stride_w - p->padding_w;
-    return y0 >= 0 && y0 + (p->filter_h - 1) * p->dilation_h < p->in_h && x0 >= 0 && x0 + p->filter_w <= p->in_w;
-}
-
-/* Word i of a patch row's segment whose first tap is input column x0 of row `row`: the 4 input bytes, or
- * the input zero point for bytes in the padding (taps [0, in_w) - x0 are inside). A word cut by one edge
- * is one load from inside the row, shifted, with the zero point filling the cut bytes. */
-static uint32_t seg_word(const tinyopt_conv_params *p, const int8_t *row, int x0, int i)
-{
-    const int c = p->in_c, lo = (x0 < 0 ? -x0 : 0) * c, rb = p->in_w * c;
-    const int hi_tap = p->in_w - x0 < p->filter_w ? p->in_w - x0 : p->filter_w, hi = (hi_tap > 0 ? hi_tap : 0) * c;
-    const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point;
     const int b0 = 4 * i;
     uint32_t v = 0;
     int j;
-    if (b0 >= lo && b0 + 4 <= hi) {
-        return tinyopt_ld4(row + x0 * c + b0);
+    if (b0 >= g->lo && (b0 + 4 <= g->hi || g->x0c + b0 + 4 <= g->row_bytes)) {
+        if (b0 < g->hi) {
+            return tinyopt_ld4(row + g->x0c + b0);
+        }
     }
-    if (b0 + 4 <= lo || b0 >= hi) {
-        return zp4;
+    if (b0 + 4 <= g->lo || b0 >= g->hi) {
+        return g->zp4;
     }
-    if (b0 >= lo && x0 * c + b0 + 4 <= rb) { /* past the taps but inside the row: bytes for zero weights */
-        return tinyopt_ld4(row + x0 * c + b0);
+    if (g->row_bytes >= 4 && b0 < g->lo && b0 + 4 <= g->hi) { /* cut by the left edge: first bytes, shifted up */
+        const int k = 8 * (g->lo - b0);
+        return tinyopt_ld4(row) << k | (g->zp4 & ((1u << k) - 1u));
     }
-    if (rb >= 4 && b0 < lo && b0 + 4 <= hi) { /* cut by the left edge: the row's first bytes, shifted up */
-        const int k = 8 * (lo - b0);
-        return tinyopt_ld4(row) << k | (zp4 & ((1u << k) - 1u));
-    }
-    if (rb >= 4 && b0 >= lo && x0 * c + hi == rb) { /* cut by the right edge: its last bytes, shifted down */
-        const int k = 8 * (hi - b0);
-        return tinyopt_ld4(row + rb - 4) >> (32 - k) | zp4 << k;
+    if (g->row_bytes >= 4 && b0 >= g->lo && g->x0c + g->hi == g->row_bytes) { /* by the right edge: shifted down */
+        const int k = 8 * (g->hi - b0);
+        return tinyopt_ld4(row + g->row_bytes - 4) >> (32 - k) | g->zp4 << k;
     }
     for (j = 3; j >= 0; --j) { /* little-endian: byte j of the word is segment byte 4i + j */
         const int at = b0 + j;
-        v = v << 8 | (uint8_t)(at >= lo && at < hi ? row[x0 * c + at] : p->input_zero_point);
+        v = v << 8 | (uint8_t)(at >= g->lo && at < g->hi ? row[g->x0c + at] : (int8_t)g->zp4);
     }
     return v;
 }
@@ -373,6 +369,7 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, 
     const int inside = xa >= 0 && xb >= 0 && xa + p->filter_w <= p->in_w && xb + p->filter_w <= p->in_w;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point, zp = tinyopt_sxtb16(zp4);
     const int last = (p->filter_h - 1) * p->dilation_h, step = p->dilation_h * p->in_w * c;
+    const seg_t ga = seg_of(p, xa), gb = seg_of(p, xb);
     int ky, i;
     if (inside && ya >= 0 && yb >= 0 && ya + last < p->in_h && yb + last < p->in_h &&
         ((ya + last) * p->in_w + xa) * c + p->twin_row <= end && ((yb + last) * p->in_w + xb) * c + p->twin_row <= end) {
@@ -413,7 +410,7 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, 
             }
         } else {
             for (i = 0; i < words; ++i) {
-                const uint32_t u = oka ? seg_word(p, ra, xa, i) : zp4, v = okb ? seg_word(p, rb, xb, i) : zp4;
+                const uint32_t u = oka ? seg_word(&ga, ra, i) : zp4, v = okb ? seg_word(&gb, rb, i) : zp4;
                 xw[4 * i] = tinyopt_sxtb16(u);
                 xw[4 * i + 1] = tinyopt_sxtb16(v);
                 xw[4 * i + 2] = tinyopt_sxtb16_ror8(u);
@@ -423,58 +420,36 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, 
     }
 }
 
-/* The patches of output pixels (oya, oxa) and (oyb, oxb) in the layout of the M4 loops, in col (4P bytes
- * for a patch of P). A 1x1 layer's patches are its input pixels, widened from where they are; the twin
- * loop reads rows of whole words straight from the input (widen_rows). Otherwise each patch is gathered
- * into the lower half of col (or read as whole words straight from the input rows), the two are
- * interleaved per 4 bytes into the upper half, and that is widened front to back over col (block i reads
- * bytes 2P + 8i.. and writes 16i..16i + 16 <= 2P + 8i + 8: nothing unread is lost). */
+/* The patches of output pixels (oya, oxa) and (oyb, oxb) in the twin loop's layout, in col (4P bytes for
+ * a patch of P). A 1x1 layer's patches are its input pixels, widened from where they are; patch rows of
+ * adjacent taps are read straight from the input (widen_rows). Otherwise (dilated columns) each patch is
+ * gathered into the lower half of col, the two are interleaved per 4 bytes into the upper half, and that
+ * is widened front to back over col (block i reads bytes 2P + 8i.. and writes 16i..16i + 16 <=
+ * 2P + 8i + 8: nothing unread is lost). */
 static const uint32_t *widen_pair(const tinyopt_conv_params *p, const int8_t *in, int oya, int oxa, int oyb,
                                   int oxb, int8_t *col)
 {
-    const int twins = p->wpairs != NULL;
-    const int n = p->patch, blocks = n / 4, seg = p->filter_w * p->in_c;
+    const int n = p->patch, blocks = n / 4;
     uint32_t *mix = (uint32_t *)(void *)(col + 2 * n), *slot = (uint32_t *)(void *)col;
+    const int8_t *a, *b;
     int i;
     if (is_direct(p)) {
-        const int8_t *a = in + (oya * p->stride_h * p->in_w + oxa * p->stride_w) * n;
-        const int8_t *b = in + (oyb * p->stride_h * p->in_w + oxb * p->stride_w) * n;
-        if (twins) {
-            tinyopt_widen24(a, b, blocks, slot, 4);
-        } else {
-            widen_two(a, b, 4, blocks, slot, 0);
-        }
+        a = in + (oya * p->stride_h * p->in_w + oxa * p->stride_w) * n;
+        b = in + (oyb * p->stride_h * p->in_w + oxb * p->stride_w) * n;
+        tinyopt_widen24(a, b, blocks, slot, 4);
         return slot;
     }
-    if (twins && p->twin_row) {
+    if (p->twin_row) {
         widen_rows(p, in, oya, oxa, oyb, oxb, slot);
         return slot;
     }
-    if (seg % 4 == 0 && p->dilation_w == 1 && window_inside(p, oya, oxa) && window_inside(p, oyb, oxb)) {
-        /* both windows inside the input, rows of whole words: read the words straight from the rows */
-        const int row_step = p->dilation_h * p->in_w * p->in_c, words = seg / 4;
-        const int8_t *a = in + ((oya * p->stride_h - p->padding_h) * p->in_w + oxa * p->stride_w - p->padding_w) * p->in_c;
-        const int8_t *b = in + ((oyb * p->stride_h - p->padding_h) * p->in_w + oxb * p->stride_w - p->padding_w) * p->in_c;
-        uint32_t *m = mix;
-        int ky;
-        for (ky = 0; ky < p->filter_h; ++ky, a += row_step, b += row_step) {
-            for (i = 0; i < words; ++i, m += 2) {
-                m[0] = tinyopt_ld4(a + 4 * i);
-                m[1] = tinyopt_ld4(b + 4 * i);
-            }
-        }
-    } else {
-        const int8_t *a = patch_of(p, in, oya, oxa, col), *b = patch_of(p, in, oyb, oxb, col + n);
-        for (i = 0; i < blocks; ++i) {
-            mix[2 * i] = tinyopt_ld4(a + 4 * i);
-            mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
-        }
+    a = patch_of(p, in, oya, oxa, col);
+    b = patch_of(p, in, oyb, oxb, col + n);
+    for (i = 0; i < blocks; ++i) {
+        mix[2 * i] = tinyopt_ld4(a + 4 * i);
+        mix[2 * i + 1] = tinyopt_ld4(b + 4 * i);
     }
-    if (twins) {
-        tinyopt_widen24((const int8_t *)mix, (const int8_t *)mix + 4, blocks, slot, 8);
-    } else {
-        widen_two((const int8_t *)mix, (const int8_t *)mix + 4, 8, blocks, slot, 0);
-    }
+    tinyopt_widen24((const int8_t *)mix, (const int8_t *)mix + 4, blocks, slot, 8);
     return slot;
 }
 
@@ -534,53 +509,18 @@ static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t
     }
 }
 
-/* A pixel pair (or a lone pixel) through tinyopt_mmq_asm into d0.. (the pixels' outputs are adjacent).
- * With a fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer first and are
- * then added to o0.. element by element (o0[i] is read before d0[i] is written: they may be the same
- * bytes). */
-static void mmq_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
-{
-    const int oc_n = p->out_c, blocks = p->patch / 4;
-    int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
-    int c0, k;
-    if (o0 == NULL) {
-        tinyopt_mmq_asm(xw, p->weights, blocks, p->rq, d0, lone ? d0 : d0 + oc_n, oc_n / 2);
-        return;
-    }
-    for (c0 = 0; c0 < oc_n; c0 += TINYOPT_FUSED_MAX_C) {
-        const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C;
-        tinyopt_mmq_asm(xw, p->weights + c0 * p->patch, blocks, p->rq + 4 * c0, tmp, tmp + n, n / 2);
-        for (k = 0; k < (lone ? 1 : 2); ++k) {
-            const int at = k * oc_n + c0;
-            if (p->add_conv_first) {
-                tinyopt_add_run(p->add, tmp + k * n, o0 + at, d0 + at, n);
-            } else {
-                tinyopt_add_run(p->add, o0 + at, tmp + k * n, d0 + at, n);
-            }
-        }
-    }
-}
 #endif
 
-/* Two pixels times a filter pair stored interleaved per 4 values (acc as in tinyopt_mm2x2_c): on the
- * asm build from the widened pair xw (widen_pair), elsewhere from the int8 patches x0 and x1. */
-TINYOPT_INLINE void pair_dot(const uint32_t *xw, const int8_t *x0, const int8_t *x1, const int8_t *w, int n,
-                             int32_t *acc)
+/* Two int8 patches times a filter pair stored interleaved per 4 values (acc as in tinyopt_mm2x2_c). */
+TINYOPT_INLINE void pair_dot(const int8_t *x0, const int8_t *x1, const int8_t *w, int n, int32_t *acc)
 {
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-    (void)x0;
-    (void)x1;
-    tinyopt_mm2x2_asm(xw, w, n / 4, acc);
-#else
-    (void)xw;
     tinyopt_mm2x2_c(x0, x1, w, n, acc);
-#endif
 }
 
 /* The filter pairs of a pixel pair (d1 NULL: a lone last pixel, computed twice and stored once) for a
  * layer with 'small' accumulators and no fused ADD: each filter's multiplier and shift are read once for
  * both pixels, no per-output branch. Returns the first channel not done (the odd last filter). */
-TINYOPT_INLINE int pixel_pairs(const tinyopt_conv_params *p, const requant_t *q, const uint32_t *xw,
+TINYOPT_INLINE int pixel_pairs(const tinyopt_conv_params *p, const requant_t *q,
                                const int8_t *x0, const int8_t *x1, int8_t *d0, int8_t *d1)
 {
     const int n = p->patch, oc_n = p->out_c;
@@ -593,7 +533,7 @@ TINYOPT_INLINE int pixel_pairs(const tinyopt_conv_params *p, const requant_t *q,
         int32_t acc[4];
         acc[0] = acc[1] = bias[oc];
         acc[2] = acc[3] = bias[oc + 1];
-        pair_dot(xw, x0, x1, weights + oc * n, n, acc);
+        pair_dot(x0, x1, weights + oc * n, n, acc);
         d0[oc] = tinyopt_clamp8(tinyopt_mbqm_small(acc[0], m0, s0) + offset, lo, hi);
         d0[oc + 1] = tinyopt_clamp8(tinyopt_mbqm_small(acc[2], m1, s1) + offset, lo, hi);
         if (d1 != NULL) {
@@ -623,14 +563,6 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         }
         return;
     }
-    if (p->rq != NULL) { /* every filter pair and its requantization in one asm routine */
-        for (ox = 0; ox < p->out_w; ox += 2) {
-            const int lone = ox + 1 >= p->out_w;
-            mmq_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
-                       other != NULL ? other + ox * oc_n : NULL);
-        }
-        return;
-    }
 #endif
     q.mult = p->multiplier;
     q.shift = p->shift;
@@ -645,19 +577,13 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         int8_t *d0 = dst + ox * oc_n, *d1 = lone ? NULL : d0 + oc_n;
         const int8_t *o0 = other != NULL ? other + ox * oc_n : NULL;
         const int8_t *o1 = o0 != NULL && !lone ? o0 + oc_n : NULL;
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-        const uint32_t *xw = widen_pair(p, in, oy, ox, oy, ox1, col);
-        const int8_t *x0 = NULL, *x1 = NULL;
-#else
-        const uint32_t *xw = NULL;
         const int8_t *x0 = patch_of(p, in, oy, ox, col), *x1 = patch_of(p, in, oy, ox1, col + n);
-#endif
-        oc = other == NULL && q.small ? pixel_pairs(p, &q, xw, x0, x1, d0, d1) : 0;
+        oc = other == NULL && q.small ? pixel_pairs(p, &q, x0, x1, d0, d1) : 0;
         for (; oc + 1 < oc_n; oc += 2) {
             int32_t acc[4];
             acc[0] = acc[1] = bias[oc];
             acc[2] = acc[3] = bias[oc + 1];
-            pair_dot(xw, x0, x1, weights + oc * n, n, acc);
+            pair_dot(x0, x1, weights + oc * n, n, acc);
             put(&q, d0, o0, oc, acc[0], oc);
             put(&q, d0, o0, oc + 1, acc[2], oc + 1);
             if (d1 != NULL) {
@@ -665,11 +591,7 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
                 put(&q, d1, o1, oc + 1, acc[3], oc + 1);
             }
         }
-        if (oc < oc_n) { /* odd channel count: the last filter is stored alone, on the int8 patches */
-#if defined(TINYOPT_HAVE_MM2X2_ASM)
-            x0 = patch_of(p, in, oy, ox, col); /* col held the widened pair: gather again */
-            x1 = patch_of(p, in, oy, ox1, col + n);
-#endif
+        if (oc < oc_n) { /* odd channel count: the last filter is stored alone */
             put(&q, d0, o0, oc, tinyopt_dot_s8(x0, weights + oc * n, n, bias[oc]), oc);
             if (d1 != NULL) {
                 put(&q, d1, o1, oc, tinyopt_dot_s8(x1, weights + oc * n, n, bias[oc]), oc);
@@ -687,7 +609,7 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
     const uintptr_t pixels = (uintptr_t)p->out_h * (uintptr_t)p->out_w;
     const int disjoint = out_at + pixels * (uintptr_t)p->out_c <= in_at || out_at >= in_at + pixels * (uintptr_t)p->in_c;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    const int widened = p->rq != NULL; /* each pixel pair is copied before it is used */
+    const int widened = p->wpairs != NULL; /* the twin loop copies each pixel pair before it is used */
 #else
     const int widened = 0;
 #endif
@@ -703,6 +625,32 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
         return;
     }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+    if (p->wpairs != NULL && scratch != NULL && p->row_pairs) {
+        /* twin loop in place, odd rows: two rows at a time into the 2-row scratch, pixel pairs across their
+         * boundary, then both rows stored in the order rows go (the bounds of one row at a time hold) */
+        const int w = p->out_w;
+        for (k = 0; k < p->out_h; k += 2) {
+            const int lone = k + 1 >= p->out_h, y = reverse ? (lone ? 0 : p->out_h - 2 - k) : k;
+            const int total = lone ? w : 2 * w;
+            int i;
+            for (i = 0; i < total; i += 2) {
+                const int single = i + 1 >= total, i1 = single ? i : i + 1;
+                mm24_pixels(p, widen_pair(p, in, y + i / w, i % w, y + i1 / w, i1 % w, col),
+                            scratch + i * p->out_c, single, NULL);
+            }
+            if (reverse && !lone) {
+                tinyopt_store_row(p, scratch + row_bytes, other != NULL ? other + (y + 1) * row_bytes : NULL,
+                                  out + (y + 1) * row_bytes, row_bytes);
+            }
+            tinyopt_store_row(p, scratch, other != NULL ? other + y * row_bytes : NULL, out + y * row_bytes,
+                              row_bytes);
+            if (!reverse && !lone) {
+                tinyopt_store_row(p, scratch + row_bytes, other != NULL ? other + (y + 1) * row_bytes : NULL,
+                                  out + (y + 1) * row_bytes, row_bytes);
+            }
+        }
+        return;
+    }
     if (p->wpairs != NULL && scratch == NULL && p->out_w % 2) {
         /* twin loop, output apart from the input, odd rows: pixel pairs run across row ends (pixel i of the
          * image at out + i * out_c), so no last pixel is paired with itself */

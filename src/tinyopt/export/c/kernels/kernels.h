@@ -40,18 +40,21 @@ typedef struct {
     int small_acc;              /* 1: |accumulator| < 2^30 and every shift <= 0 (tinyopt_mbqm_small) */
     int twin_row;               /* conv with wpairs: bytes per kernel row of the twin layout (filter_w * in_c
                                  * rounded up to a word, zero weights after), or 0: patches gathered */
+    int row_pairs;              /* conv with wpairs and an odd row width: two rows at a time (pixel pairs across
+                                 * their boundary; a 2-row scratch in place) */
+    int dw_pairs;               /* depthwise on the M4: lanes and rq are the pair loop's (two output rows at once,
+                                 * see pack_depthwise_pairs; a 2-row scratch in place, a band in col) */
     int32_t input_zero_point, output_offset, output_activation_min, output_activation_max;
     const int8_t *weights;      /* conv [O][patch]; depthwise [O][KH*KW] */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
     const int32_t *multiplier;
     const int32_t *shift;
     const int8_t *pad_row;      /* depthwise: in_c bytes of the input zero point, fed at padded taps */
-    const int32_t *lanes;       /* depthwise 3x3, channels % 4 == 0: [C/4][9][2] words of two int16
-                                 * weights (w_c | w_c+2 << 16, w_c+1 | w_c+3 << 16) for the DSP loop;
-                                 * int32 so that the LDRD of the loop is word-aligned */
-    const int32_t *rq;          /* conv whose requantization fits the Cortex-M4 loop, or NULL: per filter
-                                 * pair [b0, b1, m0, m1, r0, r1, s0, s1] (see pack_requant); with wpairs,
-                                 * per group of 4 filters 16 words (see pack_conv_twins) */
+    const int32_t *lanes;       /* depthwise pair loop: [C/4][9][2] words of two doubled int16 weights
+                                 * (w_c | w_c+2 << 16, w_c+1 | w_c+3 << 16), or NULL */
+    const int32_t *rq;          /* the M4 loop's requantization, or NULL: conv (with wpairs) 16 words per
+                                 * group of 4 filters (pack_conv_twins), depthwise 16 per 4 channels
+                                 * (pack_depthwise_pairs) */
     const int32_t *wpairs;      /* conv on the M4: twin weight words of the 2-pixel x 4-filter loop (see
                                  * pack_twins), or NULL */
     const tinyopt_add_params *add; /* fused residual ADD applied to each output, or NULL */
@@ -101,13 +104,14 @@ typedef struct {
 } tinyopt_softmax_params;
 
 /* Row-wise kernels: output rows are produced in order (reverse = bottom-up). With a scratch row the
- * row is finished before it is stored, which lets the planner overlap output and input. ``col`` holds
- * two gathered input patches (2 * patch bytes; unused by 1x1 convolutions and depthwise). ``other`` is
- * the second operand of a fused ADD (same shape as the output), or NULL. */
+ * row is finished before it is stored, which lets the planner overlap output and input (the depthwise
+ * pair loop finishes two rows at once: its scratch holds two). ``col`` holds a pixel pair's widened
+ * patches (conv) or the pair loop's band of input words (depthwise), or is NULL. ``other`` is the second
+ * operand of a fused ADD (same shape as the output), or NULL. */
 void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                     int8_t *col, int reverse, const int8_t *other);
-void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
-                              int8_t *scratch, int reverse, const int8_t *other);
+void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                              int8_t *col, int reverse, const int8_t *other);
 int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t a, int32_t b);
 /* out[i] = ADD(a[i], b[i]) for i < n; out may be a or b (each element is read before it is written). */
 void tinyopt_add_run(const tinyopt_add_params *p, const int8_t *a, const int8_t *b, int8_t *out, int n);
