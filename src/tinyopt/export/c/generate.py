@@ -168,13 +168,18 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
 
 
 def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
-                     reorder: bool = True) -> Library:
-    """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile."""
+                     reorder: bool = True, max_slowdown: float | None = None) -> Library:
+    """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile.
+    ``max_slowdown``: the instruction budget within which a graph with encoded weights keeps them
+    compressed (``export.c.compressed.choose``; default 1.5 times the dense kernels)."""
+    from tinyopt.export.c import compressed
+
     if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
         raise ConfigError(f"symbol prefix {prefix!r} is not a lower-case C identifier",
                           fix="use letters, digits and underscores, starting with a letter")
     check_graph(graph)
-    prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
+    with compressed.budget(max_slowdown):
+        prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
     plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder)
     sched = plan.schedule
     pl = plan.planner
