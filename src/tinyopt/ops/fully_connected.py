@@ -149,7 +149,11 @@ class FullyConnected(Op):
         return y.reshape(*lead, w.shape[0])
 
     def pack_c(self, graph, index, node):
+        from tinyopt.export.c import compressed
         from tinyopt.export.c import params as cp
+
+        if (packed := compressed.pack(graph, index, node)) is not None:  # weights kept compressed (issue #17)
+            return packed
 
         x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         y = graph.tensors[node.outputs[0]]
