@@ -51,7 +51,7 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
         x = as_batch(x, m.input_shape, {3: "NCHW", 2: "NCL"}.get(len(m.input_shape), ""), what, source)
         _numeric(x, source)
         graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer,
-                              fixed=cm.fixed_ranges() if cm is not None else None)
+                              fixed=cm.fixed_ranges() if cm is not None else None, encode=cm is not None)
     else:
         if not m.has_weights:
             raise ConfigError("the model has no weights (an architecture spec)", path=m.source,

@@ -200,12 +200,14 @@ class CompressedModel:
 
     def int8_graph(self, x=None, *, io: str = "int8", observer: str | None = None, graph=None):
         """The int8 Graph (TFLM spec): learnt activation ranges kept, the rest calibrated on ``x`` (in the
-        float Graph's layout, NHWC) or on samples of the recorded data."""
+        float Graph's layout, NHWC) or on samples of the recorded data; its weights keep their encodings
+        (shared, low-bit, pruned: ``Tensor.encoding``), which the .tflite and C writers store compressed."""
         from tinyopt.convert.convert import convert_graph
 
         graph = graph if graph is not None else self.float_graph()
         x = self.graph_calibration() if x is None else x
-        return convert_graph(graph, x, io=io, observer=observer, fixed=self.fixed_ranges() or None)
+        return convert_graph(graph, x, io=io, observer=observer, fixed=self.fixed_ranges() or None,
+                             encode=True)
 
 
 def replay_edits(module, edits: list[dict], input_shape):

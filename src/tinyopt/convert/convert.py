@@ -52,9 +52,11 @@ def prepare_float_graph(graph: Graph) -> Graph:
 
 
 def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None = None,
-                  fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8") -> Graph:
+                  fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8",
+                  encode: bool = False) -> Graph:
     """Float Graph + calibration inputs (N, *input_shape[1:]) in the graph's layout (a list of arrays, one
-    per input, for a model with several) → integer Graph (``activations="int16"``: 16x8)."""
+    per input, for a model with several) → integer Graph (``activations="int16"``: 16x8). ``encode``: keep
+    a compressed model's weight encodings (``quantize_graph``)."""
     g = prepare_float_graph(graph)
     arrays = list(calib) if isinstance(calib, (list, tuple)) else [calib]
     if len(arrays) != len(g.inputs):
@@ -68,7 +70,7 @@ def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None
                             f"{', '.join(map(str, want))})", path=graph.source,
                             fix="give calibration samples shaped like the model input, batch first")
     ranges = calibrate(g, arrays if len(arrays) > 1 else arrays[0], observer=observer)
-    return quantize_graph(g, ranges, io=io, fixed=fixed, activations=activations)
+    return quantize_graph(g, ranges, io=io, fixed=fixed, activations=activations, encode=encode)
 
 
 def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
@@ -92,9 +94,11 @@ def fixed_ranges(activations: dict) -> dict[str, tuple[float, int]]:
 
 
 def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
-                  observer: str | None = None, fixed: dict[str, tuple[float, int]] | None = None) -> Graph:
+                  observer: str | None = None, fixed: dict[str, tuple[float, int]] | None = None,
+                  encode: bool = False) -> Graph:
     """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph. ``fixed`` gives
-    activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``), kept as they are."""
+    activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``), kept as they are;
+    ``encode``: keep its weight encodings (``quantize_graph``)."""
     import torch
 
     from tinyopt.compress import ptq
@@ -114,4 +118,4 @@ def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = 
     finally:
         module.train(was_training)
     return convert_graph(graph, torch_to_graph_layout(calib_data, tuple(input_shape)), io=io, observer=observer,
-                         fixed=fixed)
+                         fixed=fixed, encode=encode)

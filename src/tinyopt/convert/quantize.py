@@ -28,13 +28,48 @@ _REQUANTIZE = Quantize.name  # what the TFLite converter inserts at float inputs
 _DEQUANTIZE = Dequantize.name
 
 
-def quantize_weight(w: np.ndarray, axis: int, min_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+GRID_STEPS = (1, 3, 7, 15, 31, 63)  # symmetric narrow grids of 2..7 bits: ternary/binary, int3 .. int7
+CODEBOOK_VALUES = 64  # a weight with at most this many distinct values (shared weights) is one codebook
+
+
+def grid_scales(w: np.ndarray, axis: int) -> np.ndarray:
+    """Per channel, the step of the coarsest symmetric grid k * step (|k| <= 63) holding every weight of the
+    channel exactly (a low-bit, ternary or binary fake-quantized weight, or one BN folding scaled), or NaN:
+    quantizing with that step keeps the values on the grid's integers instead of re-rounding them."""
+    rows = np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(w.shape[axis], -1)
+    amax = np.abs(rows).max(axis=1)
+    out = np.full(rows.shape[0], np.nan)
+    for steps in GRID_STEPS:
+        step = np.where(amax > 0, amax / steps, 1.0)
+        r = rows / step[:, None]
+        on = (np.abs(r - np.round(r)) <= 1e-3).all(axis=1) & (amax > 0) & np.isnan(out)
+        out[on] = step[on]
+    return out
+
+
+def quantize_weight(w: np.ndarray, axis: int, min_scale: np.ndarray | None = None,
+                    codebook: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel symmetric int8 in [-127, 127]: (q int8, scale float32 per channel), each scale at least
-    ``min_scale`` (what keeps the channel's bias and accumulator inside int32, see ``bias_safe_scale``)."""
+    ``min_scale`` (what keeps the channel's bias and accumulator inside int32, see ``bias_safe_scale``).
+
+    A channel already on a coarser symmetric grid (``grid_scales``) takes that grid's step as its scale,
+    so its int8 values are the grid's integers, exactly. With ``codebook``, a weight holding at most
+    ``CODEBOOK_VALUES`` distinct values, and at most one per 4 weights (weight sharing, not a small layer),
+    off any grid is quantized per tensor: every channel then indexes one table of int8 values (one scale
+    returned)."""
     w = np.asarray(w, dtype=np.float32)
     other = tuple(i for i in range(w.ndim) if i != axis)
     amax = np.abs(w).max(axis=other).astype(np.float64)
     scale = np.where(amax > 0, amax / 127.0, 1.0)
+    grid = grid_scales(w, axis)
+    on_grid = np.isfinite(grid)
+    if codebook and not on_grid.all() and np.unique(w).size <= min(CODEBOOK_VALUES, w.size // 4):
+        scale = np.full(1, amax.max() / 127.0 if amax.max() > 0 else 1.0)
+        if min_scale is not None:
+            scale = np.maximum(scale, np.max(min_scale))
+        q = np.clip(np.round(w.astype(np.float64) / float(np.float32(scale[0]))), -127, 127)
+        return q.astype(np.int8), scale.astype(np.float32)
+    scale = np.where(on_grid, grid, scale)
     if min_scale is not None:
         scale = np.maximum(scale, min_scale)
     scale = scale.astype(np.float32)
@@ -59,20 +94,23 @@ def quantize_bias(b: np.ndarray, scale: np.ndarray, bits: int = 32) -> np.ndarra
 
 
 def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: str = "int8",
-                   fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8") -> Graph:
+                   fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8",
+                   encode: bool = False) -> Graph:
     """The integer twin of a float ``graph`` (BN folded, activations fused) given activation ranges.
 
     ``activations``: ``"int8"`` (TFLM's int8 spec) or ``"int16"`` (16x8: int16 activations symmetric with
     zero point 0, int8 weights, int64 biases of int16 layers), for operators whose TFLM kernels have it.
     ``fixed`` gives (scale, zero_point) for tensors whose parameters were chosen elsewhere (a QAT or PTQ
-    model's observers); they win over ``ranges``.
+    model's observers); they win over ``ranges``. ``encode`` (a compressed model): shared weights are
+    quantized per tensor and every weight carries the smallest lossless encoding of its int8 values
+    (``Tensor.encoding``: int4/int2, codebook, sparse), which the writers keep.
     """
     if io not in ("int8", "float"):
         raise ConfigError(f"io must be 'int8' or 'float', got '{io}'", fix="use io='int8' or io='float'")
     if activations not in ("int8", "int16"):
         raise ConfigError(f"activations must be 'int8' or 'int16', got '{activations}'",
                           fix="use int8 (the int8 spec) or int16 (16x8 quantization)")
-    q = Quantizer(graph, ranges, fixed or {}, activations)
+    q = Quantizer(graph, ranges, fixed or {}, activations, encode)
     q.inputs(io)
     for i, n in enumerate(graph.nodes):
         rec = ops.get(n.op, path=graph.source, where=q.where(i, n))
@@ -90,9 +128,10 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
 class Quantizer:
     """The integer graph under construction, and the helpers each record's ``quantize`` builds it with."""
 
-    def __init__(self, src: Graph, ranges: dict, fixed: dict, activations: str):
+    def __init__(self, src: Graph, ranges: dict, fixed: dict, activations: str, encode: bool = False):
         self.src, self.ranges, self.fixed = src, ranges, fixed
         self.dtype = activations
+        self.encode = encode
         self.g = Graph(src.name, source=src.source)
         self.qp: dict[str, tuple[np.float32, int]] = {}
         self.rename: dict[str, str] = {}
@@ -169,10 +208,15 @@ class Quantizer:
             taps = t.data.size // t.data.shape[axis]
             min_scale = bias_safe_scale(self.src.tensors[bias].data, self.qp[n.inputs[0]][0], taps,
                                         bits=64 if self.dtype == "int16" else 32)
-        q, scale = quantize_weight(t.data, axis, min_scale)
+        q, scale = quantize_weight(t.data, axis, min_scale, codebook=self.encode)
         new = self.new_name(name)
-        self.g.add_tensor(Tensor(new, t.shape, "int8", data=q, quant=QuantParams(scale, np.zeros(scale.size,
-                                                                                               np.int64), axis)))
+        encoding = None
+        if self.encode:
+            from tinyopt.graph.encoding import find_encoding
+
+            encoding = find_encoding(q, axis if scale.size > 1 else None)
+        self.g.add_tensor(Tensor(new, t.shape, "int8", data=q, encoding=encoding,
+                                 quant=QuantParams(scale, np.zeros(scale.size, np.int64), axis)))
         return new, scale
 
     def bias(self, name: str, input_scale, weight_scale: np.ndarray, i: int, n: Node) -> str:
