@@ -10,6 +10,9 @@ written file is read back with the strict importer before it is returned.
 Layout choices: buffer 0 is the empty sentinel and every non-constant tensor points to it; each constant
 gets its own 16-byte aligned buffer; both ``deprecated_builtin_code`` and ``builtin_code`` are set (TFLM
 reads the first for codes below 127); a ``serving_default`` signature lists the graph inputs/outputs.
+A weight with an encoding (``Tensor.encoding``, a compressed model's) is stored as TFLM reads it
+(``graph.encoding.tflite_form``): an INT4 tensor, or lookup-table indices whose value tables follow the
+constants and whose ``COMPRESSION_METADATA`` is the last buffer.
 Not written: shape signatures, min/max statistics and ``min_runtime_version`` metadata (no runtime needs
 them; the files are 0-11 % smaller than the converter's).
 """
@@ -34,9 +37,13 @@ from tinyopt.graph._tflite_schema import (
     PADDING_CODE,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
     SCHEMA_VERSION,
+    TENSOR_TYPE_NAMES,
     Slot,
 )
 from tinyopt.graph.ir import Graph, Node, Tensor
+
+INT4_TYPE = TENSOR_TYPE_NAMES.index("INT4")  # an int4-encoded weight (graph.encoding.pack_int4)
+
 
 __all__ = ["graph_to_tflite_bytes", "save_tflite", "single_op_model", "writable_ops"]
 
@@ -201,16 +208,59 @@ class _Writer:
         return b.EndVector()
 
     # -- model ----------------------------------------------------------------------------------
+    def _weight_users(self) -> dict[str, list[str]]:
+        """Tensor -> the operators that take it as their weight (input 1); a tensor used any other way maps
+        to no operator, so that it is stored plainly."""
+        users: dict[str, list[str]] = {}
+        other: set[str] = set()
+        for n in self.g.nodes:
+            for k, t in enumerate(n.inputs):
+                if t and k == 1:
+                    users.setdefault(t, []).append(n.op)
+                elif t:
+                    other.add(t)
+        return {t: ([] if t in other else ops_) for t, ops_ in users.items()}
+
+    def _payload(self, t: Tensor, users: dict, luts: list) -> bytes:
+        """A constant's buffer bytes: plain, or as its encoding says TFLM reads it (``graph.encoding``):
+        INT4 nibbles, or lookup-table indices whose tables ``luts`` collects."""
+        from tinyopt.graph import encoding as enc
+
+        form, bits = enc.tflite_form(t, users.get(t.name, []))
+        if form == "int4":
+            self.int4.add(t.name)
+            return enc.pack_int4(t.data)
+        if form == "lut":
+            tables, idx = enc.lut_tables(np.asarray(t.data), enc.table_axis(t))
+            luts.append((self.index[t.name], tables.astype(np.int8).tobytes(), bits))
+            return enc.pack_bits(idx, bits)
+        return np.ascontiguousarray(t.data, dtype=NUMPY_DTYPE[t.dtype]).tobytes()
+
     def build(self) -> bytes:
         b = self.b
-        # Buffers: 0 is the empty sentinel; constants get 1, 2, ... in tensor order.
+        # Buffers: 0 is the empty sentinel; constants get 1, 2, ... in tensor order; then the value tables
+        # of lookup-table tensors and TFLM's COMPRESSION_METADATA, when a weight is stored compressed.
         buffer_of: dict[str, int] = {}
         buffers = [self._table([])]
+        users, luts = self._weight_users(), []
+        self.int4: set[str] = set()
         for t in self.tensors:
             if t.data is not None:
-                raw = np.ascontiguousarray(t.data, dtype=NUMPY_DTYPE[t.dtype]).tobytes()
+                raw = self._payload(t, users, luts)
                 buffer_of[t.name] = len(buffers)
                 buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(raw), 0)]))
+        metadata = 0
+        if luts:
+            from tinyopt.graph.encoding import METADATA_NAME, lut_metadata
+
+            entries = []
+            for tensor, table, bits in luts:
+                entries.append((tensor, len(buffers), bits))
+                buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(table), 0)]))
+            buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(lut_metadata(entries)), 0)]))
+            name = b.CreateString(METADATA_NAME)
+            metadata = self._table_vector([self._table([(Slot.METADATA_NAME, "off", name, 0),
+                                                        (Slot.METADATA_BUFFER, "Uint32", len(buffers) - 1, 0)])])
         buffers_vec = self._table_vector(buffers)
 
         tensors = [self._tensor(t, buffer_of.get(t.name, 0)) for t in self.tensors]
@@ -238,6 +288,7 @@ class _Writer:
             (Slot.MODEL_SUBGRAPHS, "off", self._table_vector([subgraph]), 0),
             (Slot.MODEL_DESCRIPTION, "off", description, 0),
             (Slot.MODEL_BUFFERS, "off", buffers_vec, 0),
+            (Slot.MODEL_METADATA, "off", metadata, 0),
             (Slot.MODEL_SIGNATURE_DEFS, "off", self._table_vector([signature]), 0)])
         b.Finish(model, file_identifier=FILE_IDENTIFIER)
         return bytes(b.Output())
@@ -253,8 +304,9 @@ class _Writer:
             zero = self._vec(q.zero_point, "<i8")
             quant = self._table([(Slot.QUANT_SCALE, "off", scale, 0), (Slot.QUANT_ZERO_POINT, "off", zero, 0),
                                  (Slot.QUANT_DIMENSION, "Int32", int(q.axis or 0), 0)])
+        ttype = INT4_TYPE if t.name in self.int4 else DTYPE_TO_TYPE[t.dtype]
         return self._table([
-            (Slot.TENSOR_SHAPE, "off", shape, 0), (Slot.TENSOR_TYPE, "Int8", DTYPE_TO_TYPE[t.dtype], 0),
+            (Slot.TENSOR_SHAPE, "off", shape, 0), (Slot.TENSOR_TYPE, "Int8", ttype, 0),
             (Slot.TENSOR_BUFFER, "Uint32", buffer, 0), (Slot.TENSOR_NAME, "off", name, 0),
             (Slot.TENSOR_QUANTIZATION, "off", quant, 0), (Slot.TENSOR_IS_VARIABLE, "Bool", t.variable, False)])
 

@@ -34,6 +34,8 @@ from tinyopt.graph._tflite_schema import (
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.graph.shapes import infer_node
 
+INT4_TYPE = TENSOR_TYPE_NAMES.index("INT4")  # read as int8 values with an int4 encoding (graph.encoding)
+
 __all__ = ["OptionsReader", "load_tflite", "readable_ops", "tflite_bytes_to_graph"]
 MAX_ELEMENTS = 2**28          # per tensor: a 1 GB float tensor is no microcontroller model
 MAX_RANK = 8
@@ -116,6 +118,8 @@ class _Importer:
             subgraphs = model.tables(Slot.MODEL_SUBGRAPHS, "the subgraph list")
             self.opcodes = model.tables(Slot.MODEL_OPERATOR_CODES, "the operator code list")
             self.buffers = model.tables(Slot.MODEL_BUFFERS, "the buffer list")
+            metadata = model.tables(Slot.MODEL_METADATA, "the metadata list")
+        self.luts = self._lut_tensors(metadata)
         if len(subgraphs) != 1:
             self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one", "model header",
                       fix="export a single-subgraph model (no control flow such as IF, WHILE or CALL_ONCE)")
@@ -161,6 +165,60 @@ class _Importer:
         graph.validate()
         self._check_shapes(graph)
         return graph
+
+    def _lut_tensors(self, metadata) -> dict[int, tuple[int, int]]:
+        """Tensor index -> (value buffer, index bits) of TFLM's lookup-table compressed tensors (its
+        COMPRESSION_METADATA entry: a tflite.micro.compression.Metadata flatbuffer, schema version 1)."""
+        from tinyopt.graph.encoding import MAX_CODEBOOK_BITS, METADATA_NAME
+
+        out: dict[int, tuple[int, int]] = {}
+        for k, md in enumerate(metadata):
+            with self.at(f"metadata {k}"):
+                if md.string(Slot.METADATA_NAME, "the metadata name") != METADATA_NAME:
+                    continue
+                buf = self._buffer(md.scalar(Slot.METADATA_BUFFER, "u32"), f"metadata {k}")
+            where = METADATA_NAME
+            with self.at(where):
+                root = Reader(bytes(buf)).root()
+                version = root.scalar(0, "u32", 1)
+                if version != 1:
+                    self.fail(f"compression schema version {version}; tinyopt reads version 1", where,
+                              fix="compress the model with a tflite-micro release that writes version 1")
+                subgraphs = root.tables(1, "its subgraph list")
+                for lut in subgraphs[0].tables(0, "its lookup-table tensors") if subgraphs else []:
+                    tensor, value_buffer = lut.scalar(0, "i32"), lut.scalar(1, "u32")
+                    bits = lut.scalar(2, "u8")
+                    if not 1 <= bits <= MAX_CODEBOOK_BITS or tensor < 0:
+                        self.fail(f"lookup-table entry for tensor {tensor} with {bits}-bit indices is invalid", where)
+                    out[tensor] = (value_buffer, bits)
+        return out
+
+    def _compressed(self, i: int, raw, int4: bool, shape: list[int], dtype: str, qtable, where: str):
+        """(int8 data, encoding, stored bytes) of an INT4 tensor or a lookup-table compressed one."""
+        from tinyopt.graph import encoding as enc
+        from tinyopt.graph.ir import Encoding
+
+        count = math.prod(shape)
+        if int4:
+            want = (count + 1) // 2
+            if len(raw) != want:
+                self.fail(f"buffer holds {len(raw)} bytes but {count} int4 values need {want}", where)
+            data = enc.unpack_int4(raw, count).reshape(shape)
+            return data, Encoding(4, False, bool(np.count_nonzero(data) <= count // 2)), len(raw)
+        if dtype != "int8":
+            self.fail(f"is a lookup-table compressed {dtype} tensor; tinyopt reads int8 ones", where,
+                      "compress only the int8 weights of the model")
+        value_buffer, bits = self.luts[i]
+        values = self._buffer(value_buffer, f"{where}: its value table")
+        quant = self._read_quant(qtable, shape, dtype, where) if qtable is not None else None
+        axis = int(quant.axis or 0) if quant is not None and quant.per_channel else None
+        try:
+            data = enc.decode_lut(raw, values, tuple(shape), bits, axis)
+        except ValueError as e:
+            self.fail(f"its lookup-table compression is inconsistent: {e}", where)
+        stride = len(values) // (1 if axis is None else shape[axis])
+        sparse = bool(np.count_nonzero(data) <= count // 2)
+        return data, Encoding(enc.index_bits(stride), True, sparse), len(raw) + len(values)
 
     def _fold_constants(self, graph: Graph) -> None:
         """Operators of constants only, computed now (the converter's DEQUANTIZE of float16 weights, DENSIFY
@@ -291,21 +349,28 @@ class _Importer:
         if elements > MAX_ELEMENTS:
             self.fail(f"shape {shape} has {elements} elements, more than the limit of {MAX_ELEMENTS}", where,
                       "use a smaller model; microcontroller tensors are far below this limit")
-        if ttype not in TYPE_TO_DTYPE:
+        int4 = ttype == INT4_TYPE  # weights stored two per byte: read as the int8 values they hold
+        if ttype not in TYPE_TO_DTYPE and not int4:
             kind = TENSOR_TYPE_NAMES[ttype] if 0 <= ttype < len(TENSOR_TYPE_NAMES) else f"unknown code {ttype}"
             self.fail(f"has tensor type {kind}, which tinyopt does not support", where,
                       "use float32, float16, int8, uint8, int16, int32, int64 or bool tensors")
-        dtype = TYPE_TO_DTYPE[ttype]
+        dtype = "int8" if int4 else TYPE_TO_DTYPE[ttype]
         if variable:  # a state tensor: TFLM resets it to zero (the zero point) and ignores stored values
             b = 0
         raw = self._buffer(b, where) if b else memoryview(b"")
         data = None
         stored = None
+        encoding = None
         if sparse is not None:
             if not len(raw):
                 self.fail("is a sparse tensor without values", where)
             with self.at(f"{where}: sparsity"):
                 data, stored = self._densify(sparse, raw, dtype, shape, where)
+        elif len(raw) and (int4 or i in self.luts):
+            data, encoding, stored = self._compressed(i, raw, int4, shape, dtype, qtable, where)
+        elif int4:
+            self.fail("is an INT4 tensor without values; tinyopt reads INT4 constants only", where,
+                      "store int4 weights only")
         elif len(raw):
             want = elements * NUMPY_DTYPE[dtype].itemsize
             if len(raw) != want:
@@ -326,7 +391,7 @@ class _Importer:
                       "quantize the model fully (scale and zero point on every integer activation)")
         name = self._unique(graph, raw_name or f"tensor_{i}")
         return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None,
-                      stored_bytes=stored, variable=variable)
+                      stored_bytes=stored, variable=variable, encoding=encoding)
 
     def _densify(self, sp: Table, raw: memoryview, dtype: str, shape: list[int], where: str):
         """A sparse constant (TFLite's SparsityParameters: a traversal order over the dimensions, optional
