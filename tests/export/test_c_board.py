@@ -72,6 +72,8 @@ def _asm_cases(lib) -> set[str]:
                 cases.add("twins rows padded to words")  # zero weights after each row's taps
             if p.ints["out_w"] % 2 and i not in lib.plan.planner.in_place_nodes():
                 cases.add("twins pairs across rows")
+            if kind == "1x1" and p.ints["out_c"] % 4 == 0 and i not in fused and p.ints["out_w"] * p.ints["out_h"] > 2:
+                cases.add("twins 1x1 row routine")  # the routine widens and walks the row's pixel pairs
             if p.ints["row_pairs"] and i in lib.plan.planner.in_place_nodes():
                 cases.add("twins two rows in place")  # odd rows: two at a time in a 2-row scratch
             cases.add(f"twins entry {(p.ints['patch'] // 4) % 8}")  # where the unrolled block loop starts
@@ -123,7 +125,7 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
     assert {"twins 1x1", "twins im2col rows", "twins rows padded", "twins partial group",
             "twins rows padded to words", "twins pairs across rows",
             "twins narrowed clamp", "twins fused ADD", "twins lone pixel", "twins 1x1 in place",
-            "twins im2col in place", "twins two rows in place", "depthwise pairs stride 1", "depthwise pairs stride 2", "depthwise pairs padded",
+            "twins im2col in place", "twins two rows in place", "twins 1x1 row routine", "depthwise pairs stride 1", "depthwise pairs stride 2", "depthwise pairs padded",
             "depthwise pairs lone row", "depthwise pairs narrowed clamp", "depthwise pairs in place",
             "depthwise C"} <= seen, seen
     assert len({c for c in seen if c.startswith("twins entry")}) >= 5, seen  # the rest: test_m4_twin_entries

@@ -81,6 +81,11 @@ typedef struct {
     int groups;         /* 24: groups of 4 filters (> 0) */
     uint32_t lo4, hi4;  /* 28, 32: the clamp bounds in 4 bytes */
     int clamp;          /* 36: nonzero when the clamp is narrower than int8 */
+    /* 1x1 rows: 0, or that many pixel pairs, each widened by the routine into x from in (pixel 1 at in +
+     * xstep), then in += istep and d0, d1 += ostep */
+    int pairs;          /* 40 */
+    const int8_t *in;   /* 44 */
+    int xstep, istep, ostep; /* 48, 52, 56 */
 } tinyopt_mm24_args;
 
 void tinyopt_mm24q(const tinyopt_mm24_args *a);
@@ -165,7 +170,8 @@ __asm__(
     ".popsection\n");
 
 /* Frame (sp): 0 x end, 4 entry, 8 x start, 12 w rewind, 16 d0, 20 d1 - d0, 24 rq, 28 rq end, 32 w,
- * 36 clamp, 40 lo4, 44 hi4. */
+ * 36 clamp, 40 lo4, 44 hi4, 48 pairs left, 52 in, 56 xstep, 60 istep, 64 ostep, 68 the pair's d0,
+ * 72 w start, 76 rq start, 80 x, 84 blocks. */
 __asm__(
     ".pushsection .text.tinyopt_mm24q,\"ax\",%progbits\n\t"
     ".syntax unified\n\t"
@@ -176,11 +182,8 @@ __asm__(
     ".thumb_func\n"
     "tinyopt_mm24q:\n\t"
     "push {r4-r11, lr}\n\t"
-    "sub sp, sp, #48\n\t"
-    "ldr r1, [r0, #36]\n\t"
-    "ldrd r2, r3, [r0, #28]\n\t"
-    "str r1, [sp, #36]\n\t"
-    "strd r2, r3, [sp, #40]\n\t"
+    "sub sp, sp, #88\n\t"
+    "ldr r6, [r0, #40]\n\t"     /* pixel pairs: 0 for one pair already widened */
     "ldr r1, [r0, #20]\n\t"     /* blocks */
     "and r2, r1, #7\n\t"
     "rsb r2, r2, #8\n\t"
@@ -191,21 +194,39 @@ __asm__(
     "sub r4, r4, r3\n\t"
     "add r5, r4, r1, lsl #4\n\t"
     "str r5, [sp, #0]\n\t"
-    "str r4, [sp, #8]\n\t"
-    "str r3, [sp, #12]\n\t"
+    "strd r4, r3, [sp, #8]\n\t"
     "movs r5, #112\n\t"         /* bytes of code per block */
     "mul r5, r2, r5\n\t"
-    "adr r6, 2f\n\t"
-    "add r6, r6, r5\n\t"
-    "str r6, [sp, #4]\n\t"
-    "ldr r6, [r0, #24]\n\t"
-    "ldr r7, [r0, #8]\n\t"
-    "add r6, r7, r6, lsl #6\n\t"
-    "str r6, [sp, #28]\n\t"
+    "adr r8, 2f\n\t"
+    "add r8, r8, r5\n\t"
+    "str r8, [sp, #4]\n\t"
     "ldrd r4, r5, [r0, #12]\n\t"
     "sub r5, r5, r4\n\t"
     "strd r4, r5, [sp, #16]\n\t"
-    "ldr r1, [r0, #4]\n\t"
+    "ldrd r1, r7, [r0, #4]\n\t" /* w, rq */
+    "ldr r8, [r0, #24]\n\t"
+    "add r8, r7, r8, lsl #6\n\t"
+    "str r8, [sp, #28]\n\t"
+    "ldr r8, [r0, #36]\n\t"
+    "ldrd r9, r10, [r0, #28]\n\t"
+    "str r8, [sp, #36]\n\t"
+    "strd r9, r10, [sp, #40]\n\t"
+    "subs r2, r6, #1\n\t"
+    "it lt\n\t"
+    "movlt r2, #0\n\t"
+    "str r2, [sp, #48]\n\t"
+    "cbz r6, 9f\n\t"
+    "str r4, [sp, #68]\n\t"
+    "strd r1, r7, [sp, #72]\n\t"
+    "ldr r2, [r0, #0]\n\t"
+    "ldr r3, [r0, #20]\n\t"
+    "strd r2, r3, [sp, #80]\n\t"
+    "add r8, r0, #44\n\t"
+    "ldm r8, {r2-r5}\n\t"      /* in, xstep, istep, ostep */
+    "add r8, sp, #52\n\t"
+    "stm r8, {r2-r5}\n\t"
+    "b 4f\n"
+    "9:\n\t"
     "mov r0, r7\n"
     "1:\n\t"                    /* a group of 4 filters: the pairs' starting accumulators */
     "ldm r0!, {r2, r4, r6, r8}\n\t"
@@ -276,8 +297,60 @@ __asm__(
     "ldrd r0, r10, [sp, #24]\n\t"
     "cmp r0, r10\n\t"
     "bne 1b\n\t"
-    "add sp, sp, #48\n\t"
-    "pop {r4-r11, pc}\n\t"
+    "ldr r0, [sp, #48]\n\t"     /* pixel pairs left */
+    "cbz r0, 8f\n\t"
+    "subs r0, r0, #1\n\t"
+    "str r0, [sp, #48]\n\t"
+    "ldrd r0, r1, [sp, #52]\n\t"
+    "ldrd r2, r3, [sp, #60]\n\t"
+    "add r0, r0, r2\n\t"
+    "str r0, [sp, #52]\n\t"
+    "ldr r4, [sp, #68]\n\t"
+    "add r4, r4, r3\n\t"
+    "str r4, [sp, #68]\n\t"
+    "b 4f\n"
+    "8:\n\t"
+    "add sp, sp, #88\n\t"
+    "pop {r4-r11, pc}\n"
+    "4:\n\t"                    /* widen the pixel pair at in (two blocks per pass) into x */
+    "ldrd r0, r1, [sp, #52]\n\t"
+    "add r1, r0, r1\n\t"
+    "ldrd r3, r2, [sp, #80]\n\t"
+    "lsrs r2, r2, #1\n\t"
+    "bcc 5f\n\t"
+    "ldr r6, [r0], #4\n\t"
+    "ldr r8, [r1], #4\n\t"
+    "sxtb16 r4, r6\n\t"
+    "sxtb16 r5, r8\n\t"
+    "sxtb16 r6, r6, ror #8\n\t"
+    "sxtb16 r8, r8, ror #8\n\t"
+    "stm r3!, {r4, r5, r6, r8}\n"
+    "5:\n\t"
+    "cbz r2, 7f\n"
+    "6:\n\t"
+    "ldr r6, [r0]\n\t"
+    "ldr r8, [r1]\n\t"
+    "ldr r11, [r0, #4]\n\t"
+    "ldr lr, [r1, #4]\n\t"
+    "add r0, r0, #8\n\t"
+    "add r1, r1, #8\n\t"
+    "sxtb16 r4, r6\n\t"
+    "sxtb16 r5, r8\n\t"
+    "sxtb16 r6, r6, ror #8\n\t"
+    "sxtb16 r8, r8, ror #8\n\t"
+    "sxtb16 r9, r11\n\t"
+    "sxtb16 r10, lr\n\t"
+    "sxtb16 r11, r11, ror #8\n\t"
+    "sxtb16 lr, lr, ror #8\n\t"
+    "stm r3!, {r4, r5, r6, r8, r9, r10, r11, lr}\n\t"
+    "subs r2, r2, #1\n\t"
+    "bne 6b\n"
+    "7:\n\t"
+    "ldr r4, [sp, #68]\n\t"
+    "str r4, [sp, #16]\n\t"
+    "ldrd r1, r0, [sp, #72]\n\t"
+    "b 1b\n"
+    "\t"
     ".size tinyopt_mm24q, .-tinyopt_mm24q\n\t"
     ".popsection\n");
 #endif
@@ -369,7 +442,7 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, 
     const int inside = xa >= 0 && xb >= 0 && xa + p->filter_w <= p->in_w && xb + p->filter_w <= p->in_w;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point, zp = tinyopt_sxtb16(zp4);
     const int last = (p->filter_h - 1) * p->dilation_h, step = p->dilation_h * p->in_w * c;
-    const seg_t ga = seg_of(p, xa), gb = seg_of(p, xb);
+    seg_t ga, gb;
     int ky, i;
     if (inside && ya >= 0 && yb >= 0 && ya + last < p->in_h && yb + last < p->in_h &&
         ((ya + last) * p->in_w + xa) * c + p->twin_row <= end && ((yb + last) * p->in_w + xb) * c + p->twin_row <= end) {
@@ -379,6 +452,8 @@ static void widen_rows(const tinyopt_conv_params *p, const int8_t *in, int oya, 
         }
         return;
     }
+    ga = seg_of(p, xa);
+    gb = seg_of(p, xb);
     for (ky = 0; ky < p->filter_h; ++ky, xw += 4 * words) {
         const int iya = ya + ky * p->dilation_h, iyb = yb + ky * p->dilation_h;
         const int oka = iya >= 0 && iya < p->in_h, okb = iyb >= 0 && iyb < p->in_h;
@@ -470,10 +545,20 @@ static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t
     tinyopt_mm24_args a;
     int c0, i;
     a.x = xw;
+    a.pairs = 0;
     a.blocks = blocks;
     a.lo4 = 0x01010101u * (uint8_t)p->output_activation_min;
     a.hi4 = 0x01010101u * (uint8_t)p->output_activation_max;
     a.clamp = p->output_activation_min > -128 || p->output_activation_max < 127;
+    if (o0 == NULL && oc_n % 4 == 0) { /* whole groups straight into place */
+        a.w = p->wpairs;
+        a.rq = p->rq;
+        a.d0 = d0;
+        a.d1 = lone ? d0 : d0 + oc_n;
+        a.groups = oc_n / 4;
+        tinyopt_mm24q(&a);
+        return;
+    }
     for (c0 = 0; c0 < oc_n; c0 += TINYOPT_FUSED_MAX_C) {
         const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C, whole = n / 4;
         int8_t *e0 = o0 != NULL ? tmp : d0 + c0, *e1 = o0 != NULL ? tmp + n : lone ? e0 : e0 + oc_n;
@@ -556,7 +641,29 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     int ox, oc;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
     if (p->wpairs != NULL) { /* every group of 4 filters and its requantization in one asm routine */
-        for (ox = 0; ox < p->out_w; ox += 2) {
+        ox = 0;
+        if (is_direct(p) && other == NULL && oc_n % 4 == 0 && p->out_w >= 2) {
+            /* a 1x1 row: the routine widens and runs every pixel pair itself (an odd last pixel below) */
+            tinyopt_mm24_args a;
+            a.x = (const uint32_t *)(void *)col;
+            a.w = p->wpairs;
+            a.rq = p->rq;
+            a.d0 = dst;
+            a.d1 = dst + oc_n;
+            a.blocks = n / 4;
+            a.groups = oc_n / 4;
+            a.lo4 = 0x01010101u * (uint8_t)p->output_activation_min;
+            a.hi4 = 0x01010101u * (uint8_t)p->output_activation_max;
+            a.clamp = p->output_activation_min > -128 || p->output_activation_max < 127;
+            a.pairs = p->out_w / 2;
+            a.in = in + oy * p->stride_h * p->in_w * n;
+            a.xstep = p->stride_w * n;
+            a.istep = 2 * p->stride_w * n;
+            a.ostep = 2 * oc_n;
+            tinyopt_mm24q(&a);
+            ox = p->out_w / 2 * 2;
+        }
+        for (; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w;
             mm24_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
                         other != NULL ? other + ox * oc_n : NULL);
