@@ -14,6 +14,7 @@ from tinyopt.ops._record import OpData
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, round_half_away
 
 INT8_MIN, INT8_MAX = -128, 127
+INT16_MIN, INT16_MAX = -32768, 32767
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1", "TANH")  # TFLite's fused activations
 INTEGER_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")  # what TFLM's integer kernels clamp to
 
@@ -168,19 +169,21 @@ def scalar_qparams(graph: Graph, node: Node, name: str) -> tuple[np.float32, int
     return np.float32(s[0]), int(z[0])
 
 
-def activation_range_quantized(activation: str, scale: np.float32, zero_point: int) -> tuple[int, int]:
-    """``CalculateActivationRangeQuantized`` for int8: quantize 0/6/±1 with float32 division."""
+def activation_range_quantized(activation: str, scale: np.float32, zero_point: int,
+                               qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
+    """``CalculateActivationRangeQuantized``: quantize 0/6/±1 with float32 division, within the output
+    dtype's [qmin, qmax] (int8 by default; int16 for the 16x8 kernels)."""
     def q(f):
         return zero_point + int(round_half_away(np.float32(f) / np.float32(scale)))
 
     if activation in (None, "NONE"):
-        return INT8_MIN, INT8_MAX
+        return qmin, qmax
     if activation == "RELU":
-        return max(INT8_MIN, q(0.0)), INT8_MAX
+        return max(qmin, q(0.0)), qmax
     if activation == "RELU6":
-        return max(INT8_MIN, q(0.0)), min(INT8_MAX, q(6.0))
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
     if activation == "RELU_N1_TO_1":
-        return max(INT8_MIN, q(-1.0)), min(INT8_MAX, q(1.0))
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
     raise ValueError(activation)
 
 
@@ -206,7 +209,8 @@ def output_range(graph: Graph, node: Node, is_int: bool) -> dict:
                     "use NONE, RELU, RELU6 or RELU_N1_TO_1")
     if is_int:
         s, z = scalar_qparams(graph, node, node.outputs[0])
-        lo, hi = activation_range_quantized(act, s, z)
+        wide = graph.tensors[node.outputs[0]].dtype == "int16"  # the 16x8 kernels clamp to int16
+        lo, hi = activation_range_quantized(act, s, z, *((INT16_MIN, INT16_MAX) if wide else (INT8_MIN, INT8_MAX)))
     else:
         lo, hi = activation_range_float(act)
     return dict(output_activation_min=lo, output_activation_max=hi, activation=act)
@@ -254,7 +258,7 @@ def const_ints(graph: Graph, node: Node, k: int, what: str) -> list[int]:
     return [int(v) for v in np.asarray(t.data).ravel()]
 
 
-__all__ = ["ACTIVATIONS", "ActivationRange", "Geometry", "INT8_MAX", "INT8_MIN", "OpData", "activation_range_float",
-           "activation_range_quantized", "clamp_float", "conv_output_size", "geometry", "output_range",
+__all__ = ["ACTIVATIONS", "ActivationRange", "Geometry", "INT16_MAX", "INT16_MIN", "INT8_MAX", "INT8_MIN", "OpData",
+           "activation_range_float", "activation_range_quantized", "clamp_float", "conv_output_size", "geometry", "output_range",
            "pad_spatial", "requantize", "same_padding", "scalar_qparams", "tensor_qparams", "window",
            "window_output_hw"]

@@ -41,7 +41,13 @@ def prepare_node(graph: Graph, node: Node) -> OpData:
     if x.dtype not in ("float32", *QUANTIZED) and not rec.aliases_input:
         fail(graph, node, f"input dtype {x.dtype} is not supported", "use float32 or int8 tensors",
              cls=UnsupportedOpError)
-    return rec.prepare(graph, node, is_int)
+    p = rec.prepare(graph, node, is_int)
+    outs = [graph.tensors[t] for t in node.outputs if t]
+    if p.dtype != "int16" and any(t.dtype == "int16" for t in (x, *outs)) and not rec.aliases_input:
+        # a record without a 16x8 kernel would otherwise run its int8 path on int16 values
+        fail(graph, node, f"{node.op} on int16 tensors: tinyopt's runtime has no 16x8 kernel for it",
+             "convert with int8 activations, or replace the operator", cls=UnsupportedOpError)
+    return p
 
 
 __all__ = ["activation_range_quantized", "data_input", "is_integer_node", "prepare_node", "tensor_qparams"]
