@@ -22,7 +22,7 @@ class Binary(Op):
     fused_activation = True
     ops_per_element = 1
     int8_version = 2
-    quant = QuantRule(constants="range")
+    quant = QuantRule(constants="range", int16=True)  # TFLM's ADD, SUB, MUL have int16 kernels
     scalar_minus_tensor = True  # the door can express c - x (False: refused, there is no reversed op)
 
     def shape(self, graph, node, fail):

@@ -25,7 +25,7 @@ class Pool(Op):
     options = OPTIONS
     fused_activation = True
     int8_version = 2
-    quant = QuantRule(output="input")  # TFLM's pooling kernels do not rescale
+    quant = QuantRule(output="input", int16=True)  # TFLM's pooling kernels do not rescale (int8 and int16)
     kind = ""  # "MAX" or "AVG" (framework doors)
 
     def read_tflite(self, r, ins, out):
@@ -43,7 +43,8 @@ class Pool(Op):
         fh, fw = (int(v) for v in node.attrs["filter"])
         if len(x.shape) != 4:
             c.fail(graph, node, f"expects a 4-D NHWC input, got {list(x.shape)}", "reshape to NHWC first")
-        return PoolData(dtype="int8" if is_int else "float32", **c.geometry(graph, node, x.shape, fh, fw),
+        dtype = ("int16" if x.dtype == "int16" else "int8") if is_int else "float32"
+        return PoolData(dtype=dtype, **c.geometry(graph, node, x.shape, fh, fw),
                         **c.output_range(graph, node, is_int))
 
     def pack_c(self, graph, index, node):

@@ -29,7 +29,7 @@ class AveragePool2D(Pool):
 
     def eval(self, p: PoolData, inputs):
         x = inputs[0]
-        is_int = p.dtype == "int8"
+        is_int = p.dtype in ("int8", "int16")  # int16: the same arithmetic, an int16 clamp
         dtype = np.int64 if is_int else np.float32
         xp = c.pad_spatial(x.astype(dtype), p, 0)
         ones = c.pad_spatial(np.ones((1, x.shape[1], x.shape[2], 1), dtype=np.int64), p, 0)
@@ -42,7 +42,7 @@ class AveragePool2D(Pool):
         if not is_int:
             return c.clamp_float(total / count.astype(np.float32), p)
         avg = np.sign(total) * ((np.abs(total) + count // 2) // count)
-        return np.clip(avg, p.output_activation_min, p.output_activation_max).astype(np.int8)
+        return np.clip(avg, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
     def from_torch_module(self, cv, n, m, name, out_shape):
         if getattr(m, "divisor_override", None):

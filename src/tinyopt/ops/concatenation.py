@@ -11,6 +11,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
 
 MAX_INPUTS = 10  # TFLM's concatenation.cc kMaxInputNum
@@ -30,7 +31,7 @@ class Concatenation(Op):
     data_inputs = None
     fused_activation = False  # the attribute is read and written, but TFLM refuses anything but NONE
     int8_version = 2
-    quant = QuantRule(inputs_as_output=True, constants="output")
+    quant = QuantRule(inputs_as_output=True, constants="output", int16=True)
     c = CKernel("concatenation", "concatenation_params")
     onnx = ("Concat",)
     torch_functions = ("cat", "concat")
@@ -75,15 +76,19 @@ class Concatenation(Op):
                 if c.scalar_qparams(graph, node, name) != out:
                     c.fail(graph, node, f"input '{name}' has other quantization parameters than the output",
                            "give every concatenated tensor the output's scale and zero point")
-        return ConcatenationData(dtype="int8" if is_int else "float32", axis=axis % len(x.shape), **p)
+        if is_int and x.dtype == "int16":  # TFLM copies int16 values unscaled; it requires zero point 0
+            _int16.zero_points_zero(graph, node, [*node.inputs, node.outputs[0]],
+                                    "TFLM's int16 concatenation requires symmetric tensors")
+        dtype = ("int16" if x.dtype == "int16" else "int8") if is_int else "float32"
+        return ConcatenationData(dtype=dtype, axis=axis % len(x.shape), **p)
 
     def eval(self, p: ConcatenationData, inputs):
         n = max(a.shape[0] for a in inputs)
         arrays = [np.broadcast_to(a, (n, *a.shape[1:])) for a in inputs]
         y = np.concatenate(arrays, axis=p.axis)
-        if p.dtype != "int8":
+        if p.dtype == "float32":
             return c.clamp_float(y, p)
-        return np.clip(y, p.output_activation_min, p.output_activation_max).astype(np.int8)
+        return np.clip(y, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
     def pack_c(self, graph, index, node):
         from tinyopt.ops.split import pack_runs

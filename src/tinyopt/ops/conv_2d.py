@@ -16,7 +16,8 @@ import numpy as np
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import CKernel, Op, OpData, Options, activation, padding, pair, register
+from tinyopt.ops import _int16
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, padding, pair, register
 from tinyopt.runtime.fixedpoint import quantize_multipliers
 
 _CHUNK_ELEMS = 1 << 22  # im2col elements per batch slice (bounded memory)
@@ -31,6 +32,7 @@ class ConvData(c.Geometry, c.ActivationRange, OpData):
     output_offset: int | None = None     # output zero point
     output_multiplier: np.ndarray | None = None  # int32, one per output channel (or one)
     output_shift: np.ndarray | None = None       # int32, TFLM sign convention (positive = left)
+    wide: bool = False                   # 16x8 with an int64 bias: int64 accumulator and requantization
 
 
 def weighted_dtypes(ins: list[Tensor | None], out: Tensor) -> str | None:
@@ -115,6 +117,12 @@ def prepare_conv_like(graph: Graph, node: Node, is_int: bool, depthwise: bool) -
     w_s = np.broadcast_to(w_s, (out_c,))
     eff = np.float64(in_s) * w_s.astype(np.float64) / np.float64(out_s)
     mult, shift = quantize_multipliers(eff)
+    if x.dtype == "int16":  # TFLM's 16x8 kernels: no offsets at all, int64 (or int32) accumulators
+        _int16.zero_points_zero(graph, node, [node.inputs[0], node.outputs[0]],
+                                "TFLM's 16x8 convolutions ignore zero points")
+        wide = _int16.bias_kind(graph, node, ("int64",) if depthwise else ("int64", "int32"))
+        return ConvData(dtype="int16", **p, input_offset=0, weights_offset=0, output_offset=0,
+                        output_multiplier=mult, output_shift=shift, wide=wide)
     return ConvData(dtype="int8", **p, input_offset=-in_z, weights_offset=0, output_offset=out_z,
                     output_multiplier=mult, output_shift=shift)
 
@@ -293,6 +301,7 @@ class Conv2D(Op):
     param_inputs = (1, 2)
     weight_axis = 0
     bias_input = 2
+    quant = QuantRule(int16=True)  # TFLM's 16x8 kernel: int16 activations, int8 weights, int64 bias
     fused_activation = True
     absorbs_pad = True
     c = CKernel("conv2d", "conv_params", extra_files=("add",))
@@ -366,7 +375,13 @@ class Conv2D(Op):
         outs = []
         for s in range(0, n, step):
             xb = x[s: s + step]
-            if is_int:
+            if p.dtype == "int16":  # |x * w| <= 2^22: float64 sums are exact far beyond any patch size
+                acc = (im2col(c.pad_spatial(xb.astype(np.float64), p, 0.0), p) @ wt.astype(np.float64))
+                acc = acc.astype(np.int64)
+                if bias is not None:
+                    acc += bias.astype(np.int64)
+                y = _int16.requantize_acc(acc, p)
+            elif is_int:
                 xs = xb.astype(np.float32) + np.float32(p.input_offset)
                 acc = exact_int_matmul(im2col(c.pad_spatial(xs, p, 0), p), wt)
                 if bias is not None:

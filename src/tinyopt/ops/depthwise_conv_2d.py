@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import CKernel, Op, Options, activation, padding, pair, register, scalar
+from tinyopt.ops import _int16
+from tinyopt.ops._record import CKernel, Op, Options, QuantRule, activation, padding, pair, register, scalar
 from tinyopt.ops.conv_2d import (
     ConvData,
     add_zero_bias,
@@ -36,6 +37,7 @@ class DepthwiseConv2D(Op):
     param_inputs = (1, 2)
     weight_axis = 3
     bias_input = 2
+    quant = QuantRule(int16=True)  # TFLM's 16x8 kernel: int16 activations, int8 weights, int64 bias
     fused_activation = True
     absorbs_pad = True
     c = CKernel("depthwise_conv2d", "conv_params", extra_files=("add",))
@@ -115,8 +117,8 @@ class DepthwiseConv2D(Op):
         x, w = inputs[0], inputs[1]
         bias = inputs[2] if len(inputs) > 2 else None
         m = p.depth_multiplier
-        is_int = p.dtype == "int8"
-        if is_int:
+        is_int = p.dtype in ("int8", "int16")
+        if is_int:  # 16x8: no input offset (0), an int64 accumulator
             xs = x.astype(np.int32) + np.int32(p.input_offset)
             acc_dtype, pad_value = np.int64, 0
         else:
@@ -131,6 +133,8 @@ class DepthwiseConv2D(Op):
                 acc += c.window(xp, p, i, j) * wk[i, j]
         if bias is not None:
             acc = acc + bias.astype(acc_dtype)
+        if p.dtype == "int16":
+            return _int16.requantize_acc(acc, p)
         return c.requantize(acc, p) if is_int else c.clamp_float(acc, p)
 
     def pack_c(self, graph, index, node):

@@ -1,4 +1,4 @@
-"""DEQUANTIZE: int8 (or float16) → float32, ``scale * (q - zero_point)`` (TFLM's ``Dequantize``)."""
+"""DEQUANTIZE: int8/int16 (or float16) → float32, ``scale * (q - zero_point)`` (TFLM's ``Dequantize``)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ class Dequantize(Op):
 
     def prepare(self, graph, node, is_int):
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
-        return DequantizeData(dtype="int8" if is_int else "float32", scale=si, zero_point=zi, input_zero_point=zi)
+        x = graph.tensors[node.inputs[0]]
+        dtype = (x.dtype if x.dtype == "int16" else "int8") if is_int else "float32"
+        return DequantizeData(dtype=dtype, scale=si, zero_point=zi, input_zero_point=zi)
 
     def eval(self, p: DequantizeData, inputs):
         q = inputs[0].astype(np.int64) - p.zero_point

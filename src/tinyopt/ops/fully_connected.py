@@ -14,7 +14,8 @@ import numpy as np
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import CKernel, Op, OpData, Options, activation, register, scalar
+from tinyopt.ops import _int16
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.ops.conv_2d import bias_other_ops, has_bias, weighted_dtypes
 from tinyopt.runtime.fixedpoint import quantize_multiplier, quantize_multipliers
 
@@ -30,6 +31,7 @@ class FullyConnectedData(c.ActivationRange, OpData):
     output_multiplier: np.ndarray | None = None
     output_shift: np.ndarray | None = None
     per_channel: bool = False   # one scale per output row
+    wide: bool = False          # 16x8 with an int64 bias: int64 accumulator and requantization
 
 
 @register
@@ -42,6 +44,7 @@ class FullyConnected(Op):
     param_inputs = (1, 2)
     weight_axis = 0
     bias_input = 2
+    quant = QuantRule(int16=True)  # TFLM's 16x8 kernel: int16 activations, int8 weights, int64 bias
     fused_activation = True
     c = CKernel("fully_connected", "fc_params")
     onnx = ("Gemm", "MatMul")
@@ -124,9 +127,11 @@ class FullyConnected(Op):
         else:
             m, s = quantize_multiplier(float(np.float32(in_s * w_s[0])) / float(out_s))
             mult, shift = np.array([m], np.int32), np.array([s], np.int32)
-        return FullyConnectedData(dtype="int8", **p, input_offset=-in_z, weights_offset=-int(w_z[0]),
-                                  output_offset=out_z, output_multiplier=mult, output_shift=shift,
-                                  per_channel=bool(w_s.size > 1))
+        x = graph.tensors[node.inputs[0]]
+        wide = _int16.bias_kind(graph, node, ("int64", "int32")) if x.dtype == "int16" else False
+        return FullyConnectedData(dtype="int16" if x.dtype == "int16" else "int8", **p, input_offset=-in_z,
+                                  weights_offset=-int(w_z[0]), output_offset=out_z, output_multiplier=mult,
+                                  output_shift=shift, per_channel=bool(w_s.size > 1), wide=wide)
 
     def eval(self, p: FullyConnectedData, inputs):
         x, w = inputs[0], inputs[1]
@@ -134,7 +139,14 @@ class FullyConnected(Op):
         depth = p.accum_depth
         lead = x.shape[:-1] if p.keep_num_dims else (x.shape[0],)
         x2 = x.reshape(-1, depth)
-        if p.dtype == "int8":
+        if p.dtype == "int16":  # |(x + off)(w + off)| < 2^24: the float64 sums are exact
+            xs = (x2.astype(np.int64) + p.input_offset).astype(np.float64)
+            ws = (w.astype(np.int64) + p.weights_offset).astype(np.float64)
+            acc = np.matmul(xs, ws.T).astype(np.int64)
+            if bias is not None:
+                acc += bias.astype(np.int64)
+            y = _int16.requantize_acc(acc, p)
+        elif p.dtype == "int8":
             xs = (x2.astype(np.int64) + p.input_offset).astype(np.float64)
             ws = (w.astype(np.int64) + p.weights_offset).astype(np.float64)
             acc = np.matmul(xs, ws.T).astype(np.int64)

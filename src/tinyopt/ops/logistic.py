@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt.ops import _lstm
 from tinyopt.ops._record import register
 from tinyopt.ops._sigmoid_like import SigmoidLike
 from tinyopt.runtime import fixedpoint as fp
@@ -24,6 +25,9 @@ class Logistic(SigmoidLike):
 
     def fixed(self, q4):
         return fp.logistic_fixed(q4, 4)
+
+    def fixed16(self, x, multiplier, left_shift):
+        return _lstm.logistic16(x, multiplier, left_shift)
 
     @staticmethod
     def float_fn(x):

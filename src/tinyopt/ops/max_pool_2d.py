@@ -27,7 +27,7 @@ class MaxPool2D(Pool):
 
     def eval(self, p: PoolData, inputs):
         x = inputs[0]
-        is_int = p.dtype == "int8"
+        is_int = p.dtype in ("int8", "int16")  # int16: the same arithmetic, an int16 clamp
         xs = x.astype(np.int32) if is_int else x.astype(np.float32)
         xp = c.pad_spatial(xs, p, -(1 << 20) if is_int else -np.inf)
         best = None
@@ -37,7 +37,7 @@ class MaxPool2D(Pool):
                 best = tap if best is None else np.maximum(best, tap)
         if not is_int:
             return c.clamp_float(best, p)
-        return np.clip(best, p.output_activation_min, p.output_activation_max).astype(np.int8)
+        return np.clip(best, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
     def from_torch_module(self, cv, n, m, name, out_shape):
         k = 1 if type(m).__name__ == "MaxPool1d" else 2

@@ -13,9 +13,9 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import register
+from tinyopt.ops._record import QuantRule, register
 from tinyopt.ops._reduce import ReduceData, Reducer, build
-from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from tinyopt.runtime.fixedpoint import _wrap32, multiply_by_quantized_multiplier, quantize_multiplier
 
 
 @dataclass(kw_only=True)
@@ -45,6 +45,7 @@ class Mean(Reducer):
     torch_functions = ("mean", "adaptive_avg_pool1d", "adaptive_avg_pool2d")
     spec_layers = {"global_avgpool": frozenset()}
     spec_aliases = {"global_average_pooling": "global_avgpool", "gap": "global_avgpool"}
+    quant = QuantRule(int16=True)  # TFLM's int16 MEAN: the int8 arithmetic, an int16 clamp
 
     def other_ops(self, graph, node):
         return graph.tensors[node.inputs[0]].size + graph.tensors[node.outputs[0]].size
@@ -53,6 +54,8 @@ class Mean(Reducer):
         p = self.prepare_reduce(graph, node, is_int)
         if not is_int:
             return MeanData(**p)
+        if graph.tensors[node.inputs[0]].dtype == "int16":
+            p["dtype"] = "int16"  # TFLM runs the same QuantizedMeanOrSum on int16, clamped to int16
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         m, s = quantize_multiplier(float(si) / float(so))
@@ -63,13 +66,14 @@ class Mean(Reducer):
     def eval(self, p: MeanData, inputs):
         x = inputs[0]
         axes, keep = self.batch_axes(p), p.keep_dims
-        if p.dtype != "int8":
+        if p.dtype == "float32":
             total = np.sum(x.astype(np.float32), axis=axes, keepdims=keep, dtype=np.float32)
             return (total / np.float32(p.num_elements_in_axis)).astype(np.float32)
         total = np.sum(x.astype(np.int64), axis=axes, keepdims=keep)
-        shifted = total - p.input_zero_point * p.num_elements_in_axis
+        shifted = _wrap32(total - p.input_zero_point * p.num_elements_in_axis)  # TFLM's int32 sum
         out = multiply_by_quantized_multiplier(shifted, p.mean_multiplier, p.mean_shift) + p.output_zero_point
-        return np.clip(out, -128, 127).astype(np.int8)
+        info = np.iinfo(p.dtype)
+        return np.clip(out, info.min, info.max).astype(p.dtype)
 
     def c_requant(self, q):
         return dict(input_zero_point=q.input_zero_point, output_zero_point=q.output_zero_point,

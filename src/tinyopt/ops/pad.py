@@ -12,6 +12,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Graph, Node
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
 
 
@@ -33,7 +34,7 @@ class Pad(Op):
     options = Options(22)
     arity = (2, 2)
     int8_version = 2
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)
     c = CKernel("pad", "pad_params")
     onnx = ("Pad",)
     torch_modules = ("ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d")
@@ -77,7 +78,13 @@ class Pad(Op):
             pad_value = np.asarray(graph.tensors[node.inputs[2]].data).ravel()[0]
         elif is_int:
             pad_value = c.scalar_qparams(graph, node, node.outputs[0])[1]
-        return PadData(dtype="int8" if is_int else "float32", paddings=pads.tolist(), pad_value=pad_value)
+        dtype = "float32"
+        if is_int:  # int16: TFLM pads with 0 (not the zero point) unless given a value: symmetric tensors only
+            dtype = "int16" if x.dtype == "int16" else "int8"
+            if dtype == "int16":
+                _int16.zero_points_zero(graph, node, [node.inputs[0], node.outputs[0]],
+                                        "TFLM's int16 PAD fills with 0, not the zero point")
+        return PadData(dtype=dtype, paddings=pads.tolist(), pad_value=pad_value)
 
     def eval(self, p: PadData, inputs):
         x = inputs[0]

@@ -20,7 +20,7 @@ class PadV2(Pad):
     builtin = 60
     options = Options(43)
     arity = (3, 3)
-    quant = QuantRule(output="input", constants="output")  # the value in the output's parameters
+    quant = QuantRule(output="input", constants="output", int16=True)  # the value in the output's parameters
     c = CKernel("pad", "pad_params")
     onnx = ()
     torch_modules = ()

@@ -1,6 +1,7 @@
-"""QUANTIZE: float32 → int8 (``round(x / scale) + zero_point``), or int8 → int8 with other parameters
-(a requantization, as TFLM's ``Requantize``). The C library runs the int8 → int8 case (its input and output
-are int8, so a float → int8 QUANTIZE never reaches it); element-wise, it may run in place."""
+"""QUANTIZE: float32 → int8/int16 (``round(x / scale) + zero_point``), or int8/int16 → int8/int16 with
+other parameters (a requantization, as TFLM's ``Requantize``: the 16x8 graph's edges and its inserted
+requantizations). The C library runs the integer → integer cases (a float → int8 QUANTIZE never reaches
+it); element-wise, it may run in place."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class QuantizeData(OpData):
     input_zero_point: int | None = None  # int8 → int8: requantize by input scale / output scale
     input_multiplier: int | None = None
     input_shift: int | None = None
+    output_dtype: str = "int8"             # int8 or int16: the range the result is clamped to
 
 
 @register
@@ -41,10 +43,11 @@ class Quantize(Op):
         return True
 
     def prepare(self, graph, node, is_int):
-        x = graph.tensors[node.inputs[0]]
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
-        p = QuantizeData(dtype="int8", scale=so, zero_point=zo)
-        if x.dtype == "int8":
+        wide = "int16" in (x.dtype, y.dtype)  # dtype names the kernel family: int16 on either side
+        p = QuantizeData(dtype="int16" if wide else "int8", scale=so, zero_point=zo, output_dtype=y.dtype)
+        if x.dtype in ("int8", "int16"):
             si, zi = c.scalar_qparams(graph, node, node.inputs[0])
             m, s = quantize_multiplier(float(si) / float(so))
             p.input_zero_point, p.input_multiplier, p.input_shift = zi, m, s
@@ -58,7 +61,8 @@ class Quantize(Op):
         else:
             q = round_half_away(x.astype(np.float32) / np.float32(p.scale))
             out = np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
-        return np.clip(out, -128, 127).astype(np.int8)
+        info = np.iinfo(p.output_dtype)
+        return np.clip(out, info.min, info.max).astype(p.output_dtype)
 
     def pack_c(self, graph, index, node):
         from tinyopt.errors import UnsupportedOpError

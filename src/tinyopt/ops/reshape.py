@@ -30,7 +30,7 @@ class Reshape(Op):
     arity = (1, 2)
     aliases_input = True
     c = CKernel("", "")  # no kernel: in the C library its output aliases its input
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)  # bytes unchanged: any dtype
     onnx = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
     torch_modules = ("Flatten", "Unflatten")
     torch_functions = ("flatten", "view", "reshape", "squeeze", "unsqueeze")
@@ -95,7 +95,8 @@ class Reshape(Op):
         return True
 
     def prepare(self, graph, node, is_int):
-        return ReshapeData(dtype="int8" if is_int else "float32", new_shape=graph.tensors[node.outputs[0]].shape)
+        dtype = graph.tensors[node.inputs[0]].dtype if is_int else "float32"
+        return ReshapeData(dtype=dtype, new_shape=graph.tensors[node.outputs[0]].shape)
 
     def eval(self, p: ReshapeData, inputs):
         x = inputs[0]

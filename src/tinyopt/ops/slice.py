@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16
 from tinyopt.ops import _movement as mv
 from tinyopt.ops._record import CKernel, Op, Options, QuantRule, register
 from tinyopt.ops.strided_slice import StridedSliceData, pack_walk, walk
@@ -43,7 +44,7 @@ class Slice(Op):
     options = Options(48)
     arity = (3, 3)
     int8_version = 2
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)  # TFLM slices int16 values too
     c = CKernel("strided_slice", "strided_slice_params")
     torch_functions = ("narrow",)
 
@@ -60,7 +61,7 @@ class Slice(Op):
             c.unsupported(graph, node, f"a rank-{len(p.starts)} slice", f"TFLM slices up to {MAX_RANK}-D")
         mv.keeps_batch(graph, node, p.starts[0] == 0 and p.stops[0] == 1, "the slice")
         mv.check_same_quant(graph, node, node.inputs[:1], is_int)
-        p.dtype = mv.dtype_of(is_int)
+        p.dtype = _int16.int_dtype(graph, node, is_int)
         return p
 
     def eval(self, p: StridedSliceData, inputs):

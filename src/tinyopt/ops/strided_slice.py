@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16
 from tinyopt.ops import _movement as mv
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register, scalar
 
@@ -126,7 +127,7 @@ class StridedSlice(Op):
                            scalar("shrink_axis_mask", 4, "i32"), scalar("offset", 5, "bool", False)))
     arity = (4, 4)
     int8_version = 2
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)  # TFLM slices int16 values too
     c = CKernel("strided_slice", "strided_slice_params")
     onnx = ("Slice",)
     torch_functions = ("getitem",)
@@ -148,7 +149,7 @@ class StridedSlice(Op):
         mv.keeps_batch(graph, node, 0 not in p.shrink and out_counts(p)[0] == 1 and p.starts[0] == 0,
                        "the slice")
         mv.check_same_quant(graph, node, node.inputs[:1], is_int)
-        p.dtype = mv.dtype_of(is_int)
+        p.dtype = _int16.int_dtype(graph, node, is_int)
         return p
 
     def eval(self, p: StridedSliceData, inputs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt.ops import _lstm
 from tinyopt.ops._record import register
 from tinyopt.ops._sigmoid_like import SigmoidLike
 from tinyopt.runtime import fixedpoint as fp
@@ -21,7 +22,12 @@ class Tanh(SigmoidLike):
     spec_layers = {"tanh": frozenset()}
     spec_activation = "tanh"
 
+    pot_shifts = (0, 1)  # TFLM's TanhPrepare: 2^-12 and 2^-11 inputs take the table without a multiplier
+
     def fixed(self, q4):
         return fp.tanh_fixed(q4, 4)
+
+    def fixed16(self, x, multiplier, left_shift):
+        return _lstm.tanh16(x, multiplier, left_shift)
 
     float_fn = staticmethod(np.tanh)

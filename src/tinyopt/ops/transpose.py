@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
 
 MAX_RANK = 6
@@ -33,7 +34,7 @@ class Transpose(Op):
     options = Options(26)
     arity = (2, 2)
     int8_version = 2
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)  # TFLM's TRANSPOSE moves int16 values too
     c = CKernel("strided_slice", "strided_slice_params")
     onnx = ("Transpose",)
     torch_functions = ("permute", "transpose")
@@ -63,7 +64,7 @@ class Transpose(Op):
             c.unsupported(graph, node, f"a rank-{len(x.shape)} transpose", f"TFLM transposes up to {MAX_RANK}-D")
         if is_int and c.scalar_qparams(graph, node, node.inputs[0]) != c.scalar_qparams(graph, node, node.outputs[0]):
             c.fail(graph, node, "input and output quantization differ", "give both the same scale and zero point")
-        return TransposeData(dtype="int8" if is_int else "float32", perm=tuple(perm))
+        return TransposeData(dtype=_int16.int_dtype(graph, node, is_int), perm=tuple(perm))
 
     def eval(self, p: TransposeData, inputs):
         x = inputs[0]
