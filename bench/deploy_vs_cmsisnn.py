@@ -161,7 +161,9 @@ def _reshape(g, node, p, k, t, buf):
 
 def _mean(g, node, p, k, t, buf):
     x = g.tensors[node.inputs[0]]
-    if len(x.shape) != 4 or [a for a in p["axes"] if a] != [1, 2]:
+    # over every spatial position, per channel (an axis of size 1 may be left out: cnn1d's (1, 1, L, C))
+    axes = {int(a) % 4 for a in p["axes"]}
+    if len(x.shape) != 4 or not axes <= {1, 2} or axes | {a for a in (1, 2) if x.shape[a] == 1} != {1, 2}:
         raise NotImplementedError(f"MEAN over axes {p['axes']}")
     _, h, w, c = x.shape
     return "", (f"for (int ch = 0; ch < {c}; ++ch) {{\n"

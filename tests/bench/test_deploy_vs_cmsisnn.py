@@ -89,3 +89,13 @@ def test_op_table_sets_a_fused_conv_against_conv_plus_add():
     # our conv 1 with its ADD (40 cycles) against their conv 1 and ADD 2 (80 + 30): 2.75x; conv 0 alone 1.50x
     assert "| m | CONV_2D + ADD | 1 | 10 | 40 | 40.0 % | 110 | 2.75x |" in table
     assert "| m | CONV_2D | 1 | 10 | 60 | 60.0 % | 90 | 1.50x |" in table
+
+
+def test_mean_over_the_one_long_axis_of_a_1d_model():
+    """cnn1d's global average reduces axis 2 of a (1, 1, L, C) tensor: the same per-channel mean over all
+    spatial positions as axes [1, 2], which the CMSIS-NN side writes as a plain loop (TFLM's reference MEAN)."""
+    g = bench.zoo_graph("cnn1d")
+    mean = [n for n in g.nodes if n.op == "MEAN"]
+    assert mean and g.tensors[mean[0].inputs[0]].shape[1] == 1
+    files, _ = bench.harness(g, {})
+    assert files["cmsisnn_model.c"].count("arm_nn_requantize(sum") == 1
