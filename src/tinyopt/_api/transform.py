@@ -14,6 +14,7 @@ from tinyopt._extras import translated
 from tinyopt.errors import ConfigError, DataError
 
 IO_TYPES = ("int8", "float")
+ACTIVATION_TYPES = ("int8", "int16")
 
 
 def _calibration(calib, source: str | None) -> np.ndarray:
@@ -25,7 +26,7 @@ def _calibration(calib, source: str | None) -> np.ndarray:
 @translated
 def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ...] | None = None,
             checkpoint: str | os.PathLike | None = None, io: str = "int8",
-            observer: str | None = None) -> Model:
+            observer: str | None = None, activations: str = "int8") -> Model:
     """``model`` (float, or a module prepared by ``tinyopt.compress``' PTQ/QAT steps) → an int8 ``Model``.
 
     ``calib`` holds calibration samples, batch first, in the model's own layout (a PyTorch module: NCHW),
@@ -34,11 +35,18 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
     ``io="int8"`` gives int8 input and output, as the TFLite converter's ``inference_input_type=int8``;
     ``"float"`` keeps float I/O through QUANTIZE/DEQUANTIZE. The result is a TFLite model: its input is
     NHWC, like the ``.tflite`` that ``tinyopt.deploy(result, target="tflite", out=...)`` writes.
+    ``activations="int16"``: 16x8 quantization (int16 activations, symmetric, zero point 0; int8 weights;
+    int64 biases), for models whose every operator has a 16x8 kernel in TFLM; ``io="int8"`` then means
+    integer I/O, i.e. int16 input and output. Ranges are calibrated (a compressed model's int8 ranges and
+    weight encodings are for int8).
     """
     from tinyopt.convert import convert_graph, convert_torch
 
     if io not in IO_TYPES:
         raise ConfigError(f"unknown --io '{io}'", where="--io", fix="use int8 or float")
+    if activations not in ACTIVATION_TYPES:
+        raise ConfigError(f"unknown --activations '{activations}'", where="--activations",
+                          fix="use int8 (the int8 spec) or int16 (16x8 quantization)")
     m = load(model, example_input, input_shape=input_shape, checkpoint=checkpoint)
     what = "calibration samples"
     cm = m.compressed  # a tinyopt compress output: samples of its recorded data when calib is not given
@@ -51,7 +59,8 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
         x = as_batch(x, m.input_shape, {3: "NCHW", 2: "NCL"}.get(len(m.input_shape), ""), what, source)
         _numeric(x, source)
         graph = convert_torch(m.module, x.astype(np.float32), m.input_shape, io=io, observer=observer,
-                              fixed=cm.fixed_ranges() if cm is not None else None, encode=cm is not None)
+                              fixed=cm.fixed_ranges() if cm is not None else None, encode=cm is not None,
+                              activations=activations)
     else:
         if not m.has_weights:
             raise ConfigError("the model has no weights (an architecture spec)", path=m.source,
@@ -62,7 +71,8 @@ def convert(model, calib=None, *, example_input=None, input_shape: tuple[int, ..
             raise DataError(e.message, path=source, fix=e.fix) from None
         for a in xs:
             _numeric(a, source)
-        graph = convert_graph(m.graph, [a.astype(np.float32) for a in xs], io=io, observer=observer)
+        graph = convert_graph(m.graph, [a.astype(np.float32) for a in xs], io=io, observer=observer,
+                              activations=activations)
     graph.name, graph.source = m.name, m.source
     return Model(graph, source=m.source, name=m.name)
 

@@ -55,8 +55,12 @@ def convert_graph(graph: Graph, calib, *, io: str = "int8", observer: str | None
                   fixed: dict[str, tuple[float, int]] | None = None, activations: str = "int8",
                   encode: bool = False) -> Graph:
     """Float Graph + calibration inputs (N, *input_shape[1:]) in the graph's layout (a list of arrays, one
-    per input, for a model with several) → integer Graph (``activations="int16"``: 16x8). ``encode``: keep
-    a compressed model's weight encodings (``quantize_graph``)."""
+    per input, for a model with several) → integer Graph (``activations="int16"``: 16x8, every activation
+    calibrated: ``fixed`` int8 ranges do not carry over to int16's symmetric grid, and weights stay plain
+    int8, as TFLM's 16x8 kernels read no int4 or table-coded weights). ``encode``: keep a compressed
+    model's weight encodings (``quantize_graph``)."""
+    if activations == "int16":
+        fixed, encode = None, False
     g = prepare_float_graph(graph)
     arrays = list(calib) if isinstance(calib, (list, tuple)) else [calib]
     if len(arrays) != len(g.inputs):
@@ -95,10 +99,10 @@ def fixed_ranges(activations: dict) -> dict[str, tuple[float, int]]:
 
 def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = "int8",
                   observer: str | None = None, fixed: dict[str, tuple[float, int]] | None = None,
-                  encode: bool = False) -> Graph:
-    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph. ``fixed`` gives
-    activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``), kept as they are;
-    ``encode``: keep its weight encodings (``quantize_graph``)."""
+                  encode: bool = False, activations: str = "int8") -> Graph:
+    """PyTorch module (optionally PTQ/QAT-prepared) + calibration data → int8 Graph (``activations="int16"``:
+    16x8). ``fixed`` gives activation ranges learnt earlier (a compressed model's record: ``fixed_ranges``),
+    kept as they are; ``encode``: keep its weight encodings (``quantize_graph``)."""
     import torch
 
     from tinyopt.compress import ptq
@@ -118,4 +122,4 @@ def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = 
     finally:
         module.train(was_training)
     return convert_graph(graph, torch_to_graph_layout(calib_data, tuple(input_shape)), io=io, observer=observer,
-                         fixed=fixed, encode=encode)
+                         fixed=fixed, encode=encode, activations=activations)
