@@ -115,6 +115,12 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
     if any(v is not None for v in (sram_kb, flash_kb, fp32_flops, int8_ops)):
         dev = custom_device(dev, sram_kb=sram_kb, flash_kb=flash_kb, fp32_flops=fp32_flops, int8_ops=int8_ops)
     rt = None if runtime is None else runtime_alias(runtime)
+    if m.compressed is not None and (dtype == "int8" or rt == "tinyopt-c"):
+        # a tinyopt compress output priced as deployed: its int8 graph, whose weights keep their encodings
+        # (flash counts them as the C library or the .tflite stores them)
+        from tinyopt._api.transform import convert
+
+        m = convert(m)
     result = run_analysis(m.graph, dev, dtype=dtype, memory=memory, runtime=rt, battery_mah=battery_mah,
                           battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch)
     return Report(result)

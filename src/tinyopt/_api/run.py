@@ -32,8 +32,9 @@ class Deployment(Result):
     Cortex-M4 build under qemu when asked (instructions, flash, RAM, outputs equal to the host build)."""
 
     def __init__(self, out: Path, target: str, files: list[str], lib=None, run: dict | None = None,
-                 nbytes: int | None = None):
+                 nbytes: int | None = None, graph=None, max_slowdown: float | None = None):
         self.out, self.target, self.files, self.library, self.run = out, target, files, lib, run
+        self.graph, self.max_slowdown = graph, max_slowdown
         self.arena_bytes = None if lib is None else lib.arena_bytes
         self.input_bytes = None if lib is None else lib.input_bytes
         self.output_bytes = None if lib is None else lib.output_bytes
@@ -48,13 +49,19 @@ class Deployment(Result):
                 f"output {self.output_bytes} B, {self.macs} MACs")
 
     def explain(self) -> str:
-        """The arena plan (every buffer's offset, size and lifetime) and the execution steps."""
+        """The arena plan (every buffer's offset, size and lifetime) and the execution steps; for a model
+        whose weights stay compressed, each layer's encoding, bytes and Cortex-M4 instructions (estimated,
+        and measured per node with a profiled run)."""
         if self.library is None:
             raise ConfigError("a .tflite has no arena plan of ours", where="explain",
                               fix="deploy with target='c' to see the C library's plan")
-        from tinyopt.export.c import explain
+        from tinyopt.export.c import compressed, explain
 
-        return explain(self.library)
+        text = explain(self.library)
+        if self.graph is not None and compressed.is_compressed(self.graph):
+            measured = {r["node"]: r["instructions"] for r in (self.run or {}).get("nodes", [])} or None
+            text += "\n\n" + compressed.explain(self.graph, self.max_slowdown, measured)
+        return text
 
     def to_dict(self) -> dict:
         return jsonable({"out": str(self.out), "target": self.target, "files": self.files,
@@ -81,7 +88,8 @@ class Deployment(Result):
 def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, device: str | None = None,
            run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt",
            force: bool = False, flash_wait_states: int | None = None, clock_mhz: float | None = None,
-           example_input=None, input_shape: tuple[int, ...] | None = None, **old) -> Deployment:
+           example_input=None, input_shape: tuple[int, ...] | None = None, max_slowdown: float | None = None,
+           **old) -> Deployment:
     """Write ``model`` as ``target``: ``"tflite"`` (a ``.tflite`` file), ``"c"`` (a C99 library folder: one
     static arena, no malloc, no float on the int8 path) or ``"arduino"`` (the library plus a sketch).
 
@@ -90,11 +98,15 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     a Cortex-M4 under qemu), runs ``inputs`` seeded inputs there and on the host, and reports instructions
     per MAC, estimated Cortex-M4 cycles and milliseconds at the clock (the board's, or ``clock_mhz``; flash
     wait states the board's or ``flash_wait_states``), flash and RAM; ``profile=True`` adds each node's.
+    A compressed model (a ``tinyopt compress`` output, or a ``.tflite`` with INT4 or lookup-table weights)
+    keeps its weights compressed: in the ``.tflite`` as TFLM reads them, in the C library in the layout
+    per layer that needs the least flash while the estimated Cortex-M4 instructions stay within
+    ``max_slowdown`` (default 1.5) times the dense kernels'.
     """
     kw = renamed_keywords(old, {"board": "device"}, "deploy")
     device = kw.get("device", device)
     run = run or profile  # a profile is a run with marks
-    _check_options(target, out, run, inputs, flash_wait_states, clock_mhz)
+    _check_options(target, out, run, inputs, flash_wait_states, clock_mhz, max_slowdown)
     m = load(model, example_input, input_shape=input_shape)
     if m.compressed is not None:  # tinyopt compress's output: to int8 with its record (ranges, data)
         from tinyopt._api.transform import convert
@@ -110,7 +122,7 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     if device is not None and device not in BOARDS:
         raise ConfigError(f"unknown device {device!r} for a C build", where="--device",
                           fix=f"use one of {', '.join(BOARDS)}")
-    lib = generate_sources(m.graph, prefix=prefix)  # raises before anything is written
+    lib = generate_sources(m.graph, prefix=prefix, max_slowdown=max_slowdown)  # raises before writing
     files = lib.files if target == "c" else arduino_files(lib, m.graph)
     meta = {"model": str(m.source), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
     write_library(files, out, force=force, meta=meta)
@@ -120,11 +132,14 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
 
         res = run_on_board(lib, Path(out), device, n_inputs=inputs, profile=profile,
                            flash_wait_states=flash_wait_states, clock_mhz=clock_mhz)
-    return Deployment(Path(out), target, sorted(files), lib, res)
+    return Deployment(Path(out), target, sorted(files), lib, res, graph=m.graph, max_slowdown=max_slowdown)
 
 
-def _check_options(target, out, run, inputs, flash_wait_states, clock_mhz) -> None:
+def _check_options(target, out, run, inputs, flash_wait_states, clock_mhz, max_slowdown=None) -> None:
     """Refuse bad options before anything is loaded or written."""
+    if max_slowdown is not None and not max_slowdown >= 1.0:
+        raise ConfigError(f"--max-slowdown {max_slowdown} is below 1", where="--max-slowdown",
+                          fix="give 1.0 (compressed layers as fast as the dense kernels) or more, e.g. 1.5")
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}", where="--target",
                           fix=f"use one of {', '.join(TARGETS)}")

@@ -89,6 +89,8 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
     lines.append(f"flash = weights {_n(f['weights'])} + other constants {_n(f['other_constants'])} + quant "
                  f"params {_n(f['quant_params'])} + code {_n(f['code'])} (estimate) = {_n(f['total'])} B = "
                  f"{_kb(f['total'])}")
+    if f.get("weights_stored_as"):
+        lines.append(f"  encoded weights counted as stored by {f['weights_stored_as']}")
     d = a.device
     if d is not None:
         rate = d.int8_ops if a.dtype == "int8" else d.fp32_flops

@@ -127,8 +127,36 @@ def quant_param_bytes(graph: Graph, dtype: str | None) -> int:
     return n * 8
 
 
-def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None) -> dict:
-    """Flash = parameters at their dtype + other constants + quantization params + code (catalog estimate)."""
+def encoded_weight_bytes(graph: Graph, runtime: str | None) -> tuple[int, str | None]:
+    """(bytes to add to the weights at their dtype, how they are stored) for a graph whose weights carry an
+    encoding (a compressed model's, issue #17): the C library's layouts for ``tinyopt-c``, the ``.tflite``
+    form (INT4, lookup tables) TFLM reads otherwise; (0, None) for any other graph."""
+    from tinyopt.export.c import compressed
+    from tinyopt.graph import encoding as enc
+
+    if not compressed.is_compressed(graph):
+        return 0, None
+    if runtime == "tinyopt-c":
+        delta = 0
+        for i, c in compressed.cached_choose(graph).items():
+            t = graph.tensors[graph.nodes[i].inputs[1]]
+            delta += c.weight_bytes - _cost.tensor_bytes(t, t.dtype)
+        return delta, "the C library's compressed layouts (export.c.compressed, tinyopt-c)"
+    users: dict[str, list[str]] = {}
+    for n in graph.nodes:
+        if len(n.inputs) > 1 and n.inputs[1]:
+            users.setdefault(n.inputs[1], []).append(n.op)
+    delta = 0
+    for t in graph.tensors.values():
+        if t.encoding is not None and t.stored_bytes is None and t.data is not None:
+            form, bits = enc.tflite_form(t, users.get(t.name, []))
+            delta += enc.tflite_bytes(t, form, bits) - t.size
+    return delta, ".tflite INT4 and lookup-table tensors as TFLM reads them"
+
+
+def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None, runtime: str | None = None) -> dict:
+    """Flash = parameters at their dtype (encoded weights as the runtime stores them) + other constants +
+    quantization params + code (catalog estimate)."""
     from tinyopt.graph.ir import param_tensor_names
 
     params = param_tensor_names(graph)
@@ -136,10 +164,14 @@ def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None)
     table = code_size_table()
     ops = sorted({n.op for n in graph.nodes})
     code = table["runtime_base"] + sum(table.get(op, table["default"]) for op in ops)
-    weights = sum(r.param_bytes for r in rows)
+    delta, basis = encoded_weight_bytes(graph, runtime) if dtype in (None, "int8") else (0, None)
+    weights = sum(r.param_bytes for r in rows) + delta
     quant = quant_param_bytes(graph, dtype)
-    return {"weights": weights, "other_constants": other, "quant_params": quant, "code": code,
-            "total": weights + other + quant + code}
+    out = {"weights": weights, "other_constants": other, "quant_params": quant, "code": code,
+           "total": weights + other + quant + code}
+    if basis:
+        out["weights_stored_as"] = basis
+    return out
 
 
 def _textbook_width(dtype: str) -> float:
@@ -188,7 +220,7 @@ def measure(graph: Graph, dtype: str | None = None, runtime: str = DEFAULT_RUNTI
     tb_params = int(round(tot.params * _textbook_width(eff))) if dtype else tot.param_bytes
     arena = runtime_arena(graph, runtime, dtype)
     plan = arena.plan if arena.plan is not None else plan_arena(graph, dtype)
-    flash = flash_estimate(graph, rows, dtype)
+    flash = flash_estimate(graph, rows, dtype, runtime)
     return {"graph": graph, "dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
             "textbook_params": tb_params, "textbook_total": tb_params + act_bytes,
             "plan": plan, "arena": arena, "flash": flash}

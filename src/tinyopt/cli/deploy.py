@@ -1,7 +1,8 @@
 """``tinyopt deploy MODEL --target c|arduino|tflite --out DIR``: an int8 model as a C99 library (static
 arena), an Arduino library or a ``.tflite`` (``tinyopt.deploy``).
 
-``--explain`` prints the arena plan (every buffer's offset, size and lifetime). ``--device mps2-an386
+``--explain`` prints the arena plan (every buffer's offset, size and lifetime) and, for a compressed model,
+each layer's weight encoding, bytes and Cortex-M4 instructions. ``--device mps2-an386
 --run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
 MAC, estimated Cortex-M4 cycles and milliseconds at the board's clock, flash, RAM and whether the M4
 outputs equal the host build's; ``--profile`` splits instructions and cycles by node.
@@ -97,6 +98,9 @@ def register(app: typer.Typer) -> None:
         wait_states: int = typer.Option(None, "--flash-wait-states",
                                         help="flash wait states for the cycle estimate (default: the board's)"),
         clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
+        max_slowdown: float = typer.Option(None, "--max-slowdown",
+                                           help="compressed weights: the layouts' estimated Cortex-M4 "
+                                                "instructions within this times the dense kernels' (default 1.5)"),
     ) -> None:
         """Generate a C99 library (or an Arduino library, or a .tflite) from an int8 model."""
         from tinyopt._api.run import deploy as run_deploy
@@ -107,7 +111,7 @@ def register(app: typer.Typer) -> None:
             deprecated_flag("--board", "--device")
             device = device or board
         result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile, prefix=prefix,
-                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz)
+                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz, max_slowdown=max_slowdown)
         con = console(stderr=as_json)
         if explain:
             con.print(result.explain(), markup=False)
