@@ -39,6 +39,8 @@ TILE = 4            # input vectors per pass (TINYOPT_CMAT_TILE)
 WIDE = ("i8", "p4", "p2", "lut")  # layouts that multiply 16-bit lanes of the inputs on the Cortex-M4
 MAX_DW_TAPS = 64    # TINYOPT_CDW_MAX_TAPS
 MAX_SLOWDOWN = 1.5  # default instruction budget: this times the dense kernels' estimate
+SHORT_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "filter_h", "filter_w", "stride_h", "stride_w",
+                "dilation_h", "dilation_w", "padding_h", "padding_w", "depth_multiplier")  # int16_t in the struct
 NIB4 = np.array([0, 1, 4, 5, 2, 3, 6, 7])                  # p4: nibble j of a word holds weight NIB4[j]
 CRUMB2 = np.array([4 * (j % 4) + j // 4 for j in range(16)])  # p2: field j holds weight CRUMB2[j]
 
@@ -59,8 +61,8 @@ COST = {
 GATHER, PATCH_T = 2.0, 4.0
 # .text + .rodata of each kernel file in the Cortex-M4 build (arm-none-eabi-gcc -O2), counted once when
 # used; the dense kernels' are what they link with (conv and depthwise call add.c for a fused ADD).
-CODE = {"cmat": 1000, "cmat_i8": 350, "cmat_p4": 500, "cmat_p2": 600, "cmat_lut": 450, "cmat_sparse": 1100,
-        "cdw": 700, "conv2d": 8200, "add": 1400, "depthwise_conv2d": 5500, "fully_connected": 2100}
+CODE = {"cmat": 1770, "cmat_i8": 580, "cmat_p4": 610, "cmat_p2": 740, "cmat_lut": 290, "cmat_sparse": 1500,
+        "cdw": 920, "conv2d": 6800, "add": 1360, "depthwise_conv2d": 4700, "fully_connected": 2100}
 DENSE_FILES = {"conv": ("conv2d", "add"), "depthwise": ("depthwise_conv2d", "add"), "fc": ("fully_connected",)}
 
 
@@ -162,7 +164,7 @@ def pack_i8(w: np.ndarray) -> Packed:
 def pack_p4(w: np.ndarray) -> Packed | None:
     if not _fits(w, 4):
         return None
-    a = _pad(w, 16)
+    a = _pad(w, 8)  # the lanes are zero-padded to 16-value blocks: whole 8-weight words suffice
     groups = a.reshape(a.shape[0], -1, 8)[:, :, NIB4] & 0xF
     words = _words(groups.reshape(a.shape[0], -1), 4)
     return Packed("p4", {"weights": ("int32_t", words)}, {"row_stride": a.shape[1] // 2}, 4 * words.size,
@@ -573,6 +575,13 @@ def op_params(graph: Graph, index: int, node: Node, p: Packed):
                     stride_w=q.stride_w, dilation_h=q.dilation_h, dilation_w=q.dilation_w, padding_h=q.padding_h,
                     padding_w=q.padding_w, depth_multiplier=q.depth_multiplier)
     ints.update(p.ints)
+    wide = [k for k in SHORT_FIELDS if not -(2**15) <= ints.get(k, 0) < 2**15]
+    if wide:
+        from tinyopt.errors import UnsupportedOpError
+
+        raise UnsupportedOpError(f"{wide[0]} = {ints[wide[0]]} is past the compressed kernels' 16-bit geometry",
+                                 path=graph.source, where=cp.where(index, node),
+                                 fix="deploy this layer's weights uncompressed (a model without encodings)")
     arrays = {**p.arrays, "bias": ("int32_t", bias),
               "multiplier": ("int32_t", mult[:1] if same else mult), "shift": ("int8_t", shift[:1] if same else shift)}
     if kind == "depthwise":

@@ -18,25 +18,26 @@
 #define TINYOPT_CMAT_TILE 4 /* input vectors per pass: a layout decodes its weights once for all of them */
 
 typedef struct {
-    int in_h, in_w, in_c, out_h, out_w, out_c, filter_h, filter_w;
-    int stride_h, stride_w, dilation_h, dilation_w, padding_h, padding_w, depth_multiplier;
-    int batches;                /* dense: input rows */
-    int depth;                  /* K: weights per filter (conv: KH*KW*I; depthwise: KH*KW) */
-    int row_stride;             /* bytes per filter in the weights stream (dense and packed layouts) */
-    int small_acc;              /* 1: |accumulator| < 2^30 and every shift <= -1 (tinyopt_mbqm_small) */
-    int per_channel;            /* 1: one multiplier and shift per output channel; 0: one for all */
-    int32_t input_zero_point, output_offset, output_activation_min, output_activation_max;
     const void *weights;        /* the layout's stream (see each cmat_<layout>.c) */
     const uint8_t *deltas;      /* sparse: column steps, one per stored entry */
     const uint16_t *counts;     /* sparse: stored entries per filter */
     const int8_t *table;        /* codebook values: one table, or one per channel (table_stride apart) */
-    int table_stride;           /* 0: one table for every filter */
-    int bits;                   /* codebook index width */
-    int tile;                   /* input vectors per pass (TINYOPT_CMAT_TILE, or fewer dense-layer rows) */
     const int32_t *bias;        /* bias + input_offset * sum(weights), per output channel */
-    const int32_t *multiplier;
+    const int32_t *multiplier;  /* per output channel, or one (per_channel 0) */
     const int8_t *shift;
     const int8_t *pad_row;      /* depthwise: in_c bytes of the input zero point, read at padded taps */
+    int32_t depth;              /* K: weights per filter (conv: KH*KW*I; depthwise: KH*KW) */
+    int32_t row_stride;         /* bytes per filter in the weights stream (depthwise: per tap) */
+    int32_t batches;            /* dense: input rows */
+    int32_t table_stride;       /* 0: one table for every filter */
+    int32_t input_zero_point, output_offset, output_activation_min, output_activation_max;
+    /* geometry, checked to fit 16 bits at generation */
+    int16_t in_h, in_w, in_c, out_h, out_w, out_c, filter_h, filter_w;
+    int16_t stride_h, stride_w, dilation_h, dilation_w, padding_h, padding_w, depth_multiplier;
+    int8_t small_acc;           /* 1: |accumulator| < 2^30 and every shift <= -1 (tinyopt_mbqm_small) */
+    int8_t per_channel;         /* 1: one multiplier and shift per output channel; 0: one for all */
+    int8_t bits;                /* codebook index width; sparse and depthwise: value width (4 or 8) */
+    int8_t tile;                /* input vectors per pass (TINYOPT_CMAT_TILE, or fewer dense-layer rows) */
 } tinyopt_cmat_params;
 
 /* The layout's matrix times n <= tile vectors, requantized: output o of vector i goes to
@@ -45,15 +46,6 @@ typedef struct {
  * transposed, x[k * TINYOPT_CMAT_TILE + i] (form 2; xstride TINYOPT_CMAT_TILE). dec: decoding room. */
 typedef void (*tinyopt_cmat_rows)(const tinyopt_cmat_params *p, const int8_t *x, int xstride, int n,
                                   int8_t *out, int ostride, int8_t *dec);
-
-/* The int8 output of accumulator acc of output channel o. */
-static inline int8_t tinyopt_cm_requant(const tinyopt_cmat_params *p, int o, int32_t acc)
-{
-    const int c = p->per_channel ? o : 0;
-    const int32_t v = (p->small_acc ? tinyopt_mbqm_small(acc, p->multiplier[c], p->shift[c])
-                                    : tinyopt_mbqm(acc, p->multiplier[c], p->shift[c])) + p->output_offset;
-    return tinyopt_clamp8(v, p->output_activation_min, p->output_activation_max);
-}
 
 /* Requantize and store n accumulators of output channel o. */
 void tinyopt_cmat_store(const tinyopt_cmat_params *p, int o, const int32_t *acc, int n, int8_t *out,
