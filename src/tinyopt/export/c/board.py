@@ -71,10 +71,28 @@ def build_host(lib_dir: Path, exe: Path, main_c: Path | None = None, shared: boo
     return exe
 
 
-def run_host(exe: Path, inputs: np.ndarray, output_bytes: int) -> np.ndarray:
-    """Outputs of the example program for a batch of int8 inputs (one row per input)."""
-    res = _run([str(exe)], "host run", input=np.ascontiguousarray(inputs, np.int8).tobytes())
-    return np.frombuffer(res.stdout, np.int8).reshape(len(inputs), output_bytes)
+def io_bytes(inputs: np.ndarray) -> np.ndarray:
+    """The rows of ``inputs`` as the bytes the library reads: int16 rows (a 16x8 model) as their
+    little-endian bytes, anything else as int8 values.
+
+    >>> io_bytes(np.array([[1, -2]], np.int16)).tolist()
+    [[1, 0, -2, -1]]
+    """
+    a = np.asarray(inputs)
+    a = a.astype("<i2") if a.dtype == np.int16 else a.astype(np.int8)
+    return np.ascontiguousarray(a).view(np.int8).reshape(len(a), -1)
+
+
+def run_host(exe: Path, inputs: np.ndarray, output_bytes: int, dtype=np.int8) -> np.ndarray:
+    """Outputs of the example program for a batch of inputs (one row per input; int16 rows for a 16x8
+    model), as ``dtype`` values (np.int16 for a 16x8 model's output)."""
+    res = _run([str(exe)], "host run", input=io_bytes(inputs).tobytes())
+    return as_values(np.frombuffer(res.stdout, np.int8).reshape(len(inputs), output_bytes), dtype)
+
+
+def as_values(out_bytes: np.ndarray, dtype) -> np.ndarray:
+    """Output rows of bytes read as ``dtype`` values (little-endian, as both targets store them)."""
+    return np.ascontiguousarray(out_bytes).view(np.dtype(dtype).newbyteorder("<")).astype(dtype)
 
 
 def inputs_initializer(inputs: np.ndarray) -> str:
@@ -145,7 +163,7 @@ def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "
         _run([gcc, *lib_flags, *includes, "-c", str(src), "-o", str(obj)], f"cross-compiling {src.name}")
         objs.append(obj)
     subs = dict(banner=emit.BANNER, prefix=prefix, PREFIX=prefix.upper(), n_inputs=len(inputs),
-                inputs=inputs_initializer(inputs), icount_shift=ICOUNT_SHIFT)
+                inputs=inputs_initializer(io_bytes(inputs)), icount_shift=ICOUNT_SHIFT)
     (build_dir / "main.c").write_text(Template(_resource("templates", "mps2_main.c.in")).substitute(subs))
     elf = build_dir / "firmware.elf"
     _link(gcc, flags, build_dir, [build_dir / "main.c"], [*objs, *objects], elf, includes)
@@ -176,8 +194,9 @@ def run_traced(elf: Path, board: str = "mps2-an386", timeout: float = 300) -> tu
 
 
 def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: float = 300,
-             nodes: dict[int, int] | None = None):
-    """(outputs [N, output_bytes] int8, instructions per inference [N]) from the harness under qemu.
+             nodes: dict[int, int] | None = None, dtype=np.int8):
+    """(outputs [N, output_bytes / itemsize] of ``dtype`` (np.int16 for a 16x8 model), instructions per
+    inference [N]) from the harness under qemu.
 
     ``nodes``, if given, receives {node index: instructions} of a ``profile`` build's first inference."""
     text = run_firmware(elf, board, timeout)
@@ -194,7 +213,7 @@ def run_qemu(elf: Path, output_bytes: int, board: str = "mps2-an386", timeout: f
     if not outs:
         raise ToolchainError("the firmware printed no outputs under qemu", where=str(elf),
                              fix="run qemu by hand with -semihosting to see what happened")
-    return np.stack(outs).reshape(len(outs), output_bytes), np.array(counts, np.int64)
+    return as_values(np.stack(outs).reshape(len(outs), output_bytes), dtype), np.array(counts, np.int64)
 
 
 def board_timing(board: str = "mps2-an386", flash_wait_states: int | None = None) -> CortexM4Timing:

@@ -79,8 +79,23 @@ def _offsets(sizes: list[int]) -> list[int]:
     return out
 
 
+CTYPES = {"int8": "int8_t", "int16": "int16_t"}  # the library's I/O and activation element types
+
+
 def _describe(t) -> str:
-    return (f"int8 {list(t.shape)}, scale {float(t.quant.scale[0]):.9g}, zero point {int(t.quant.zero_point[0])}")
+    return (f"{t.dtype} {list(t.shape)}, scale {float(t.quant.scale[0]):.9g}, zero point "
+            f"{int(t.quant.zero_point[0])}")
+
+
+def io_ctype(graph: Graph, names) -> str:
+    """The C element type of the graph inputs (or outputs) ``names``: one dtype, checked by ``check_graph``.
+
+    >>> from tinyopt.graph.ir import Tensor
+    >>> g = Graph("g"); _ = g.add_tensor(Tensor("x", (1, 2), "int16"))
+    >>> io_ctype(g, ["x"])
+    'int16_t'
+    """
+    return CTYPES[graph.tensors[names[0]].dtype]
 
 
 def _io_comment(graph: Graph) -> str:
@@ -110,26 +125,33 @@ def _io_defines(graph: Graph, upper: str) -> str:
 def _input_copies(graph: Graph, plan, prefix: str) -> str:
     """invoke's copy of the caller's input(s) into the arena (skipped when it already is the input slot)."""
     pl = plan.planner
+    src = "input" if io_ctype(graph, graph.inputs) == "int8_t" else "(const int8_t *)input"  # bytes
     if len(graph.inputs) == 1:
         off = pl.offset_of(plan.root[graph.inputs[0]])
-        return (f"    if (input != arena + {off}) {{\n"
+        return (f"    if ({src} != arena + {off}) {{\n"
                 f"        memcpy(arena + {off}, input, {prefix.upper()}_INPUT_BYTES);\n    }}")
     sizes = [graph.tensors[t].nbytes for t in graph.inputs]
-    return "\n".join(f"    memcpy(arena + {pl.offset_of(plan.root[t])}, input + {start}, {size});"
+    return "\n".join(f"    memcpy(arena + {pl.offset_of(plan.root[t])}, {src} + {start}, {size});"
                      for t, start, size in zip(graph.inputs, _offsets(sizes), sizes))
 
 
 def check_graph(graph: Graph) -> None:
-    """int8 inputs and outputs, every node known: fail before anything is written."""
+    """int8 (or, for a 16x8 model, int16) inputs and outputs, every node known: fail before anything is
+    written. The inputs share one dtype, and the outputs one: invoke takes one pointer for each."""
     roots = [graph.outputs.count(t) for t in graph.outputs]
     if max(roots) > 1 or set(graph.inputs) & set(graph.outputs):
         raise UnsupportedOpError("a tensor is a graph output twice, or both input and output", path=graph.source,
                                  fix="give each graph output its own tensor")
     for name in (*graph.inputs, *graph.outputs):
         t = graph.tensors[name]
-        if t.dtype != "int8":
+        if t.dtype not in CTYPES:
             raise UnsupportedOpError(f"graph input/output '{name}' is {t.dtype}", path=graph.source,
-                                     fix="convert the model to int8 with int8 input and output")
+                                     fix="convert the model to int8 (or 16x8) with integer input and output")
+    for kind, names in (("inputs", graph.inputs), ("outputs", graph.outputs)):
+        dtypes = sorted({graph.tensors[t].dtype for t in names})
+        if len(dtypes) > 1:
+            raise UnsupportedOpError(f"the graph {kind} mix {' and '.join(dtypes)}", path=graph.source,
+                                     fix=f"give every graph {kind[:-1]} one dtype (invoke takes one buffer)")
     if not graph.nodes:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
 
@@ -177,6 +199,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     if not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
         raise ConfigError(f"symbol prefix {prefix!r} is not a lower-case C identifier",
                           fix="use letters, digits and underscores, starting with a letter")
+    from tinyopt.ops.lookup_table import fuse_float_islands
+
+    graph = fuse_float_islands(graph)  # float-only operators convert kept in float: int8 tables here
     check_graph(graph)
     with compressed.budget(max_slowdown):
         prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
@@ -188,11 +213,16 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     out_offsets = _offsets([graph.tensors[t].nbytes for t in graph.outputs])
     out_at = {plan.root[t]: off for t, off in zip(graph.outputs, out_offsets)}  # several outputs: back to back
 
+    out_ct = io_ctype(graph, graph.outputs)
+
     def ptr(tensor: str) -> str:
+        """The tensor's address at a call site, typed as its kernel takes it (int16_t * for int16)."""
         r = plan.root[tensor]
-        if r in ext_roots:
-            return "output" if out_at[r] == 0 else f"output + {out_at[r]}"
-        return f"arena + {pl.offset_of(r)}"
+        if r in ext_roots:  # the caller's output buffer, typed as the outputs are: offsets in elements
+            at = out_at[r] // (2 if out_ct == "int16_t" else 1)
+            return "output" if at == 0 else f"output + {at}"
+        at = f"arena + {pl.offset_of(r)}"
+        return f"(int16_t *)({at})" if graph.tensors[tensor].dtype == "int16" else at
 
     calls, constants = [], []
     for k in plan.order:
@@ -216,8 +246,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         calls.append(f"    /* node {i}: {what} {emit.c_identifier(n.name)[:60]} */")
         if p.signature == "lists":  # any number of operands: two arrays of pointers
             data = [t for t in n.inputs if t and t in plan.root]
-            args = [f"&{prefix}_n{i}", emit.pointer_list("const int8_t *const", [ptr(t) for t in data]),
-                    emit.pointer_list("int8_t *const", [ptr(t) for t in n.outputs])]
+            ct_in = CTYPES[graph.tensors[data[0]].dtype] if data else "int8_t"
+            ct_out = CTYPES[graph.tensors[n.outputs[0]].dtype]
+            args = [f"&{prefix}_n{i}", emit.pointer_list(f"const {ct_in} *const", [ptr(t) for t in data]),
+                    emit.pointer_list(f"{ct_out} *const", [ptr(t) for t in n.outputs])]
         else:
             ins = [ptr(t) for t in n.inputs[:2 if p.signature == "binary" else 1]]
             args = [f"&{prefix}_n{i}", *ins, ptr(n.outputs[0])]
@@ -231,7 +263,12 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         calls.append(f"    {prefix.upper()}_AFTER_NODE({i});")
 
     x = graph.tensors[graph.inputs[0]]
+    in_ct = io_ctype(graph, graph.inputs)
+    per_elem = {"int8_t": "", "int16_t": " / 2"}  # a typed buffer of BYTES: its element count
     input_bytes = sum(graph.tensors[t].nbytes for t in graph.inputs)
+    in_at = f"{prefix}_arena + {pl.offset_of(plan.root[graph.inputs[0]])}"
+    input_buffer = f"{prefix}_inputs" if len(graph.inputs) > 1 else (
+        in_at if in_ct == "int8_t" else f"({in_ct} *)({in_at})")
     output_bytes = sum(graph.tensors[t].nbytes for t in graph.outputs)
     macs = sum(node_macs(p) for p in prepared.values())
     # the banner names the model file without its folder: one model deployed from two places gives the same bytes
@@ -242,11 +279,12 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         macs=macs, input_zp=int(x.quant.zero_point[0]), io_comment=_io_comment(graph),
         io_defines=_io_defines(graph, prefix.upper()),
         input_offset=pl.offset_of(plan.root[graph.inputs[0]]),
-        input_buffer=(f"{prefix}_arena + {pl.offset_of(plan.root[graph.inputs[0]])}" if len(graph.inputs) == 1
-                      else f"{prefix}_inputs"),
+        input_buffer=input_buffer,
         input_staging="" if len(graph.inputs) == 1 else (
             f"/* Several inputs: the caller's buffer holds them back to back (see {prefix.upper()}_INPUTk_OFFSET); "
-            f"this one is\n * {prefix}_input_buffer(). */\nstatic int8_t {prefix}_inputs[{prefix.upper()}_INPUT_BYTES];\n"),
+            f"this one is\n * {prefix}_input_buffer(). */\nstatic {in_ct} {prefix}_inputs[{prefix.upper()}_INPUT_BYTES"
+            f"{per_elem[in_ct]}];\n"),
+        input_ctype=in_ct, output_ctype=out_ct,
         input_copies=_input_copies(graph, plan, prefix),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
         constants="\n\n".join(constants), calls="\n".join(calls),

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from tinyopt.errors import BudgetError
-from tinyopt.graph.ir import Graph, Node
+from tinyopt.graph.ir import DTYPE_BYTES, Graph, Node
 
 INF = math.inf
 
@@ -313,8 +313,9 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             last[r] = max(last.get(r, step), step)
     planner = ArenaPlanner(allow_inplace=allow_inplace)
     for r in first:
-        if r not in ext_roots:
-            planner.add_buffer(r, graph.tensors[r].nbytes, first[r], last[r])
+        if r not in ext_roots:  # an int16 tensor starts on an even byte (its kernels read int16_t)
+            t = graph.tensors[r]
+            planner.add_buffer(r, t.nbytes, first[r], last[r], align=int(DTYPE_BYTES.get(t.dtype, 1)))
     scratch: dict[int, str] = {}
     col: dict[int, str] = {}
     for step, i in enumerate(order):
