@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tinyopt.errors import UnsupportedOpError
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16_c
 from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, padding, pair
 
 
@@ -48,6 +49,8 @@ class Pool(Op):
                         **c.output_range(graph, node, is_int))
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernels (kernels/pool_int16.c)
+            return _int16_c.pack_pool(graph, index, node, self.prepare(graph, node, True), self.kind == "AVG")
         from tinyopt.export.c import params as cp
 
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]

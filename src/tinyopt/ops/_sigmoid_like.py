@@ -15,7 +15,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, QuantRule
 from tinyopt.runtime import fixedpoint as fp
 
@@ -36,6 +36,7 @@ class SigmoidLike(Op):
     output_bits = 8  # fractional bits of the int8 output: 8 (LOGISTIC, [0, 1)) or 7 (TANH, [-1, 1))
 
     pot_shifts: tuple[int, ...] = (0,)  # int16: the input left shifts TFLM treats as the power-of-two case
+    is_tanh = False  # int16 C kernel: TANH's table walk (else LOGISTIC's)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -101,6 +102,8 @@ class SigmoidLike(Op):
         return out.astype(np.int8)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 table kernel (kernels/elementwise_int16.c)
+            return _int16_c.pack_sigmoid(graph, index, node, self.prepare(graph, node, True), self.is_tanh)
         from tinyopt.export.c.params import lut
 
         return lut(self, graph, index, node)

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._binary import Binary, options
 from tinyopt.ops._record import CKernel, OpData, register
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
@@ -86,6 +86,8 @@ class Add(Binary):
         return eval_add_sub(p, inputs, 1)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
         from tinyopt.export.c import params as cp
 
         a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]

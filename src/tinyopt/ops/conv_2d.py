@@ -16,7 +16,7 @@ import numpy as np
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, padding, pair, register
 from tinyopt.runtime.fixedpoint import quantize_multipliers
 
@@ -396,6 +396,8 @@ class Conv2D(Op):
         return np.concatenate(outs, axis=0)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/conv_int16.c)
+            return _int16_c.pack_conv(graph, index, node, self.prepare(graph, node, True), depthwise=False)
         return pack_conv_like(graph, index, node, depthwise=False)
 
     def from_onnx(self, cv, node, name, a, ins):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, Options, QuantRule, activation, padding, pair, register, scalar
 from tinyopt.ops.conv_2d import (
     ConvData,
@@ -138,6 +138,8 @@ class DepthwiseConv2D(Op):
         return c.requantize(acc, p) if is_int else c.clamp_float(acc, p)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/conv_int16.c)
+            return _int16_c.pack_conv(graph, index, node, self.prepare(graph, node, True), depthwise=True)
         return pack_conv_like(graph, index, node, depthwise=True)
 
     def from_spec(self, sb, kind, layer, x, lname, fused):

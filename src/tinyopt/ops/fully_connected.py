@@ -14,7 +14,7 @@ import numpy as np
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.ops.conv_2d import bias_other_ops, has_bias, weighted_dtypes
 from tinyopt.runtime.fixedpoint import quantize_multiplier, quantize_multipliers
@@ -161,6 +161,8 @@ class FullyConnected(Op):
         return y.reshape(*lead, w.shape[0])
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/fully_connected_int16.c)
+            return _int16_c.pack_fully_connected(graph, index, node, self.prepare(graph, node, True))
         from tinyopt.export.c import compressed
         from tinyopt.export.c import params as cp
 

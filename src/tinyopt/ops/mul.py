@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._binary import Binary, options
 from tinyopt.ops._record import CKernel, OpData, register
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
@@ -47,6 +47,8 @@ class Mul(Binary):
                        output_offset=zo, output_multiplier=m, output_shift=s)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
         return self.pack_arithmetic(graph, index, node)
 
     def eval(self, p: MulData, inputs):

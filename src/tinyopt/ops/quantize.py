@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, register
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 
@@ -65,6 +66,8 @@ class Quantize(Op):
         return np.clip(out, info.min, info.max).astype(p.output_dtype)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # int16 requantizations (kernels/quantize_int16.c)
+            return _int16_c.pack_requantize(graph, index, node, self.prepare(graph, node, True))
         from tinyopt.errors import UnsupportedOpError
         from tinyopt.export.c import params as cp
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register, scalar
 from tinyopt.runtime import fixedpoint as fp
 
@@ -173,6 +173,8 @@ class Softmax(Op):
         return np.where(valid, out, -128).astype(np.int8)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/softmax_int16.c)
+            return _int16_c.pack_softmax(graph, index, node, self.prepare(graph, node, True))
         from tinyopt.export.c import params as cp
 
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]

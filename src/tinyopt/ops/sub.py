@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tinyopt.ops import _int16_c
 from tinyopt.ops._binary import Binary, options
 from tinyopt.ops._record import CKernel, register
 from tinyopt.ops.add import eval_add_sub, prepare_add_sub
@@ -25,4 +26,6 @@ class Sub(Binary):
         return eval_add_sub(p, inputs, -1)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
         return self.pack_arithmetic(graph, index, node)

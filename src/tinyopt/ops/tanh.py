@@ -23,6 +23,7 @@ class Tanh(SigmoidLike):
     spec_activation = "tanh"
 
     pot_shifts = (0, 1)  # TFLM's TanhPrepare: 2^-12 and 2^-11 inputs take the table without a multiplier
+    is_tanh = True
 
     def fixed(self, q4):
         return fp.tanh_fixed(q4, 4)
