@@ -61,7 +61,12 @@ class Quantize(Op):
                                                    p.input_shift) + p.zero_point
         else:
             q = round_half_away(x.astype(np.float32) / np.float32(p.scale))
-            out = np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int64) + p.zero_point
+            # TFLM's AffineQuantize: static_cast<int32_t>, as host compilers emit it (x86 cvttss2si: NaN, inf
+            # and values beyond int32 give INT32_MIN, so log(0) lands on a saturated end), then + zero_point
+            # in wrapping int32 arithmetic, then the clamp
+            bad = ~np.isfinite(q) | (q < -2.0 ** 31) | (q >= 2.0 ** 31)
+            i32 = np.where(bad, -(1 << 31), np.where(bad, 0, q)).astype(np.int64) + p.zero_point
+            out = ((i32 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
         info = np.iinfo(p.output_dtype)
         return np.clip(out, info.min, info.max).astype(p.output_dtype)
 
