@@ -114,6 +114,8 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
     q.inputs(io)
     for i, n in enumerate(graph.nodes):
         rec = ops.get(n.op, path=graph.source, where=q.where(i, n))
+        if rec.quant is None and q.float_island(i, n, rec):
+            continue
         if rec.quant is None:
             raise UnsupportedOpError(f"operator {n.op} has no integer conversion", path=graph.source,
                                      where=q.where(i, n), fix=rec.missing_fix or "replace it with a supported operator")
@@ -254,6 +256,39 @@ class Quantizer:
             self.g.add_tensor(self.act_tensor(out))
             self.rename[out] = out
         return self.g.add_node(Node(n.name, n.op, inputs, outs, dict(n.attrs)))
+
+    def float_island(self, i: int, n: Node, rec) -> bool:
+        """An operator TFLM runs in float only (EXP, LOG, SQRT): kept in float between a DEQUANTIZE of each
+        activation input and a QUANTIZE of each output at its calibrated parameters, as the TFLite converter's
+        float fallback does; TFLM runs the island, the numpy runtime bit-exactly too. False (the caller
+        refuses) for an operator TFLM lacks or an integer output."""
+        if not rec.tflm or rec.builtin is None or any(self.src.tensors[o].dtype != "float32" for o in n.outputs):
+            return False
+        ins = []
+        for name in n.inputs:
+            t = self.src.tensors[name] if name else None
+            if t is None or t.constant:
+                ins.append(self.copy_constant(name, i, n) if t is not None else "")
+                continue
+            cur = self.rename[name]
+            if self.g.tensors[cur].dtype == "float32":
+                ins.append(cur)
+                continue
+            fname = self.g.unique_name(f"{name}_float")
+            self.g.add_tensor(Tensor(fname, t.shape, "float32"))
+            self.g.add_node(Node(fname, _DEQUANTIZE, [cur], [fname]))
+            ins.append(fname)
+        outs = []
+        for out in n.outputs:
+            outs.append(self.g.unique_name(f"{out}_float"))
+            self.g.add_tensor(Tensor(outs[-1], self.src.tensors[out].shape, "float32"))
+        self.g.add_node(Node(n.name, n.op, ins, outs, dict(n.attrs)))
+        for out, fname in zip(n.outputs, outs):
+            self.qp[out] = self.params_for(out, i, n)
+            self.g.add_tensor(self.act_tensor(out))
+            self.g.add_node(Node(self.g.unique_name(f"{out}_quantize"), _REQUANTIZE, [fname], [out]))
+            self.rename[out] = out
+        return True
 
     # -- graph edges
     def inputs(self, io: str) -> None:
