@@ -333,3 +333,16 @@ def test_module_doctests():
     from tinyopt.ops import _int16
 
     assert doctest.testmod(_int16).failed == 0
+
+
+def test_check_support_reports_16x8_per_operator():
+    """``tinyopt check``: a 16x8 layer is supported on TFLM and in the C library (which pack it), an
+    operator without a 16x8 kernel is not, with the runtime's reason."""
+    from tinyopt.runtime.support import check_support
+
+    g, _ = weighted_layer(3, Conv2D.name)
+    rows = check_support(g, "tflm") + check_support(g, "tinyopt-c")
+    assert all(r.supported and r.dtype == "int16" and r.reason.startswith("int16, per-") for r in rows)
+    hs = single_op_model(HardSwish.name, [q16("x", (1, 4), 0.001)], q16("y", (1,), 0.001))
+    (row,) = check_support(hs, "tflm")
+    assert not row.supported and "no 16x8 kernel" in row.reason

@@ -2,10 +2,11 @@
 
 Targets:
 - ``tflm``: TensorFlow Lite Micro's reference kernels (what ``tinyopt.runtime`` reproduces bit for bit):
-  float32 or int8 (no hybrid float-activation/int8-weight kernels, no int16/uint8 here), fused
-  activations NONE/RELU/RELU6/RELU_N1_TO_1, quantization parameters TFLM's Prepare accepts.
-- ``tinyopt-c``: the generated C library (``tinyopt.export.c``): int8 only, the operators it has C kernels
-  for, one int8 input and one int8 output.
+  float32, int8, or int16 activations with int8 weights (16x8, for the operators whose records have that
+  kernel; no hybrid float-activation/int8-weight kernels, no uint8 here), fused activations
+  NONE/RELU/RELU6/RELU_N1_TO_1, quantization parameters TFLM's Prepare accepts.
+- ``tinyopt-c``: the generated C library (``tinyopt.export.c``): int8, and 16x8 where a record has an int16
+  C kernel; the operators it has C kernels for, integer inputs and outputs.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _first_line(e: TinyoptError) -> str:
 
 def _describe(graph: Graph, node: Node, p) -> str:
     bits = [p.dtype]
-    if ops.get(node.op).weight_axis is not None and p.dtype == "int8":
+    if ops.get(node.op).weight_axis is not None and p.dtype in ("int8", "int16"):
         q = graph.tensors[node.inputs[1]].quant
         bits.append("per-channel" if q is not None and q.per_channel else "per-tensor")
     if hasattr(p, "stride_h"):
@@ -68,10 +69,10 @@ def _tflm_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     ins = graph.node_inputs(node)
     x = data_input(graph, node)
     dtypes = {t.dtype for t in [x, *(graph.tensors[o] for o in node.outputs)] if t is not None}
-    bad = sorted(dtypes - {"float32", "int8"})
+    bad = sorted(dtypes - {"float32", "int8", "int16"})  # int16: the record's prepare says if it has 16x8
     indices = bad == ["int32"] and rec.check_dtypes(ins, graph.tensors[node.outputs[0]]) is None  # ARG_MAX
     if bad and not indices:
-        return False, f"dtype {', '.join(bad)} is not supported (float32 or int8 only)"
+        return False, f"dtype {', '.join(bad)} is not supported (float32, int8, or int16 for 16x8)"
     if rec.weight_axis is not None and x.dtype == "float32" and ins[1] is not None and ins[1].dtype == "int8":
         return False, "hybrid layer (float activations, int8 weights): TFLM has no hybrid kernels; " \
                       "convert the model to full int8"
@@ -94,9 +95,9 @@ def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     from tinyopt.export.c.params import prepare
 
     tensors = [data_input(graph, node) if node.inputs else None, *(graph.tensors[t] for t in node.outputs if t)]
-    dtypes = sorted({t.dtype for t in tensors if t is not None} - {"int8"})
+    dtypes = sorted({t.dtype for t in tensors if t is not None} - {"int8", "int16"})  # int16: pack_c decides
     if dtypes:
-        return False, f"dtype {', '.join(dtypes)}: the C library runs int8 only; convert the model first"
+        return False, f"dtype {', '.join(dtypes)}: the C library runs int8 (and 16x8) models; convert the model first"
     try:
         prepare(graph, index, node)
         p = prepare_node(graph, node)
