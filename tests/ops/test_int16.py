@@ -205,25 +205,25 @@ def test_softmax_every_difference_matches_tflm(s):
 
 # -- quantize, dequantize -----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("kind", ["float_s16", "s16_s16", "s16_s8", "s8_s16", "dequantize"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_quantize_and_dequantize_match_tflm(seed):
+def test_quantize_and_dequantize_match_tflm(kind, seed):
     """float → int16, int16 → int16, int16 → int8, int8 → int16 (the converter's edges and
     requantizations), int16 → float."""
     rng = np.random.default_rng(400 + seed)
-    kind = seed % 5
     shape = (1, int(rng.integers(1, 30)))
     s_in, s_out, zp8 = scale(rng), scale(rng), int(rng.integers(-128, 128))
-    if kind == 0:
+    if kind == "float_s16":
         g = single_op_model(Quantize.name, [Tensor("x", shape)], q16("y", (1,), s_out))
         x = (rng.normal(size=(6, shape[1])) * s_out * 20000).astype(np.float32)  # some beyond int16
-    elif kind == 4:
+    elif kind == "dequantize":
         g = single_op_model(Dequantize.name, [q16("x", shape, s_in)], Tensor("y", (1,)))
         x = random_int16(rng, (6, shape[1]))
     else:
-        x_t = qtensor("x", shape, s_in, zp8) if kind == 3 else q16("x", shape, s_in)
-        y_t = qtensor("y", (1,), s_out, zp8) if kind == 2 else q16("y", (1,), s_out)
+        x_t = qtensor("x", shape, s_in, zp8) if kind == "s8_s16" else q16("x", shape, s_in)
+        y_t = qtensor("y", (1,), s_out, zp8) if kind == "s16_s8" else q16("y", (1,), s_out)
         g = single_op_model(Quantize.name, [x_t], y_t)
-        x = rng.integers(-128, 128, (6, shape[1])).astype(np.int8) if kind == 3 else random_int16(rng, (6, shape[1]))
+        x = rng.integers(-128, 128, (6, shape[1])).astype(np.int8) if kind == "s8_s16" else random_int16(rng, (6, shape[1]))
     assert_matches_reference(g, x)
 
 
@@ -253,39 +253,38 @@ def test_mean_matches_tflm(seed):
     assert_matches_reference(g, random_int16(rng, (5, *shape[1:])))
 
 
+@pytest.mark.parametrize("op", [Concatenation.name, Pad.name, Reshape.name, Transpose.name, Slice.name])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_data_movement_matches_tflm(seed):
+def test_data_movement_matches_tflm(op, seed):
     """CONCATENATION, PAD, RESHAPE, TRANSPOSE, SLICE move int16 values unscaled."""
     rng = np.random.default_rng(700 + seed)
     s = scale(rng)
     shape = (1, *(int(d) for d in rng.integers(1, 5, 3)))
-    kind = seed % 5
     x = random_int16(rng, (4, *shape[1:]))
-    if kind == 0:
+    if op == Concatenation.name:
         axis = int(rng.integers(1, 4))
         other = list(shape)
         other[axis] = int(rng.integers(1, 4))
-        g = single_op_model(Concatenation.name, [q16("a", shape, s), q16("b", tuple(other), s)], q16("y", (1,), s),
+        g = single_op_model(op, [q16("a", shape, s), q16("b", tuple(other), s)], q16("y", (1,), s),
                             {"axis": axis, "activation": "NONE"})
         x = [x, random_int16(rng, (4, *other[1:]))]
-    elif kind == 1:
+    elif op == Pad.name:
         pads = np.zeros((4, 2), np.int32)
         pads[1:] = rng.integers(0, 3, (3, 2))
-        g = single_op_model(Pad.name, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)], q16("y", (1,), s))
-    elif kind == 2:
+        g = single_op_model(op, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)], q16("y", (1,), s))
+    elif op == Reshape.name:
         size = int(np.prod(shape))
-        g = single_op_model(Reshape.name, [q16("x", shape, s), Tensor("p", (2,), "int32", data=np.array([1, size],
-                                                                                                    np.int32))],
-                            q16("y", (1,), s), {"new_shape": (1, size)})
-    elif kind == 3:
+        new = (1, size) if seed % 2 else (1, *shape[1:][::-1])
+        g = single_op_model(op, [q16("x", shape, s), Tensor("p", (len(new),), "int32", data=np.array(new, np.int32))],
+                            q16("y", (1,), s), {"new_shape": new})
+    elif op == Transpose.name:
         perm = np.array([0, *(int(p) + 1 for p in rng.permutation(3))], np.int32)
-        g = single_op_model(Transpose.name, [q16("x", shape, s), Tensor("perm", (4,), "int32", data=perm)],
-                            q16("y", (1,), s))
+        g = single_op_model(op, [q16("x", shape, s), Tensor("perm", (4,), "int32", data=perm)], q16("y", (1,), s))
     else:
         begin = np.array([0, *(int(rng.integers(0, d)) for d in shape[1:])], np.int32)
         size = np.array([1, *(int(rng.integers(1, d - b + 1)) for d, b in zip(shape[1:], begin[1:]))], np.int32)
-        g = single_op_model(Slice.name, [q16("x", shape, s), Tensor("b", (4,), "int32", data=begin),
-                                         Tensor("s", (4,), "int32", data=size)], q16("y", (1,), s))
+        g = single_op_model(op, [q16("x", shape, s), Tensor("b", (4,), "int32", data=begin),
+                                 Tensor("s", (4,), "int32", data=size)], q16("y", (1,), s))
     assert_matches_reference(g, x)
 
 
