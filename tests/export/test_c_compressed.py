@@ -255,3 +255,12 @@ def test_explain_and_flash_name_every_compressed_layer():
     # a sparse row stores 1 byte of column step and half a byte of value per entry, plus 2 bytes of count
     sparse = compressed.cached_choose(g, 10.0)[2].packed
     assert sparse.nbytes == (sparse.entries + 1) // 2 + sparse.entries + 2 * 10 + sparse.arrays["table"][1].size
+
+
+def test_geometry_past_16_bits_is_refused_by_name():
+    from tinyopt.errors import UnsupportedOpError
+
+    rng = np.random.default_rng(0)
+    g = compressed_graph(conv_model(rng, 2, 1, (1, 1), int4, hw=(1, 33000)))
+    with compressed.force("p4"), pytest.raises(UnsupportedOpError, match="in_w = 33000.*16-bit"):
+        generate_sources(g)
