@@ -264,3 +264,35 @@ def test_geometry_past_16_bits_is_refused_by_name():
     g = compressed_graph(conv_model(rng, 2, 1, (1, 1), int4, hw=(1, 33000)))
     with compressed.force("p4"), pytest.raises(UnsupportedOpError, match="in_w = 33000.*16-bit"):
         generate_sources(g)
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no host C compiler (cc)")
+@pytest.mark.parametrize("layout, model", [
+    ("sparse:c4", lambda r: conv_model(r, 5, 6, (3, 3), pruned_shared, stride=(2, 1))),
+    ("p4", lambda r: conv_model(r, 4, 9, (1, 1), int4)),
+    ("lut", lambda r: fc_model(r, 6, 45, shared, rows=2)),
+    ("sparse:i8", lambda r: fc_model(r, 4, 700, pruned_long_gaps)),
+    ("cdw4", lambda r: dw_model(r, 5, (3, 3), int4, multiplier=2)),
+])
+def test_kernels_under_address_and_undefined_behaviour_sanitizers(layout, model, tmp_path):
+    import subprocess
+
+    from tinyopt.export.c.board import WARN_FLAGS
+
+    rng = np.random.default_rng(21)
+    g = compressed_graph(model(rng))
+    lib = library(g, layout, tmp_path)
+    src = sorted(str(p) for p in (tmp_path / "lib").glob("*.c"))
+    exe = tmp_path / "san"
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-O0", "-g1"]
+    try:
+        subprocess.run(["cc", *WARN_FLAGS, *san, "-I", str(tmp_path / "lib"), *src,
+                        str(tmp_path / "lib" / "examples" / "main.c"), "-o", str(exe)], check=True,
+                       capture_output=True, timeout=300)
+    except subprocess.CalledProcessError as e:
+        if b"sanitize" in e.stderr and b"unrecognized" in e.stderr:
+            pytest.skip("the host compiler has no sanitizers")
+        raise
+    xs = random_int8(rng, (4, *g.tensors["x"].shape[1:]))
+    np.testing.assert_array_equal(run_host(exe, xs.reshape(4, -1), lib.output_bytes),
+                                  Interpreter(g).run([xs])[0].reshape(4, -1))
