@@ -195,7 +195,6 @@ def test_unsupported_module_names_node_and_lists_supported():
     (nn.Softmax(dim=0), (2, 3, 3), "softmax over axis 0"),
     (nn.AdaptiveAvgPool2d(2), (1, 4, 4), "adaptive average pooling to"),
     (nn.AvgPool2d(2, padding=1, count_include_pad=False), (1, 4, 4), "count_include_pad=False"),
-    (nn.Flatten(0), (2, 3), "moves the batch axis"),
 ])
 def test_unsupported_options(module, shape, match):
     with pytest.raises(UnsupportedOpError, match=match):

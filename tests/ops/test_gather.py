@@ -149,3 +149,17 @@ def test_onnx_gather_of_one_index_drops_the_axis(tmp_path):
 def test_c_library_equals_runtime(seed, tmp_path):
     g, _, _ = _data_case(np.random.default_rng(seed), True)
     c_equals_runtime(g, tmp_path)
+
+
+def test_gathers_on_axis_0_and_on_the_length_of_ncl_tensors(tmp_path):
+    """silero-vad's patterns: a [1] index on axis 2 of an (N, C, L) map (the last frame), and an integer on
+    axis 0 of a batch-one value (x[0]: the batch goes, the value's leading axis becomes C); ONNX = ONNX
+    Runtime, the PyTorch door = torch."""
+    class Frames(torch.nn.Module):
+        def forward(self, x):
+            last = x[:, :, [4]]  # (N, C, 1): the last of 5 frames
+            return last.squeeze(2) * 2 + x[0].sum(1)  # (N, C) + (C,): row 0's own C values
+
+    g = onnx_matches(export_onnx(Frames(), (3, 5), tmp_path / "f.onnx"), (3, 5), n=1, layout="plain")
+    assert ops_of(g)[0] == "GATHER"  # the last frame straight from the NHWC tensor (x[0] needs the C, L order)
+    torch_matches(Frames(), (3, 5), n=1, layout="plain")

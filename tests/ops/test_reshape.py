@@ -97,10 +97,19 @@ def test_an_operator_on_the_grouped_view_is_refused():
     assert "Fix: reshape them back to (N, C, H, W) first" in str(e.value)
 
 
-def test_moving_the_batch_is_refused():
-    class Bad(torch.nn.Module):
-        def forward(self, x):
-            return x.view(-1)
+def test_a_reshape_of_the_batch_axis_is_an_unbatched_value():
+    """x.view(-1) at batch one: the framework value has no batch axis, the graph keeps one in front (in the
+    framework's order: an (N, C, L) input is transposed out of its NHWC graph tensor first) and every row of
+    the runtime is one batch-one call of the model."""
+    from tinyopt.runtime import Interpreter
 
-    with pytest.raises(UnsupportedOpError, match="moves the batch axis"):
-        from_torch(Bad(), (3, 2))
+    class Flat(torch.nn.Module):
+        def forward(self, x):
+            return x.view(-1) * 2.0
+
+    g = from_torch(Flat(), (3, 2))
+    assert g.tensors[g.outputs[0]].shape == (1, 6) and ops_of(g).count("TRANSPOSE") == 1
+    x = np.random.default_rng(0).normal(size=(4, 3, 2)).astype(np.float32)
+    got = Interpreter(g).run(x.transpose(0, 2, 1)[:, None])[0]  # (N, C, L) as the graph's (N, 1, L, C)
+    want = np.stack([Flat()(torch.from_numpy(x[r: r + 1])).numpy() for r in range(4)])
+    np.testing.assert_allclose(got, want, atol=1e-6)

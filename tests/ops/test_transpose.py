@@ -71,3 +71,41 @@ def test_simplified_walk_by_hand():
     assert simplify_walk([1, 3, 4, 5], [60, 1, 15, 3]) == ([3, 20], [1, 3])
     # perm (0, 1, 3, 2, 4) of (1, 2, 4, 1, 3) only moves a unit axis: the input order, one run of 24
     assert simplify_walk([1, 2, 4, 1, 3], [12, 12, 3, 12, 1]) == ([24], [1])
+
+
+LAYOUT_CASES = [((1, 3, 4), "ncl"), ((1, 1, 4), "ncl"), ((1, 3, 4, 5), "nchw"), ((1, 3, 1, 5), "nchw"),
+                ((1, 3, 4), "plain"), ((1, 2, 3, 4), "plain"), ((3, 1, 4), "ordered"), ((2, 3, 4), "ordered"),
+                ((2, 3, 4, 5), "ordered"), ((2, 1, 4, 5), "ordered"), ((2, 3, 4, 1), "ordered")]
+
+
+@pytest.mark.parametrize("shape,layout", LAYOUT_CASES, ids=lambda v: str(v))
+def test_framework_transposes_of_every_layout_equal_numpy(shape, layout):
+    """Every permutation of a framework value held in each door layout (NCHW/NCL maps in NHWC, plain, and
+    values whose batch is not their leading axis: batch@k, unbatched), with and without the channels-first
+    views: the graph computes np.transpose of the framework value; one TRANSPOSE at most, none when only
+    unit axes move, and every graph tensor keeps a batch of one in front."""
+    import itertools
+
+    from tinyopt.graph.torch_import import NchwBuilder, ordered, to_graph_array
+    from tinyopt.ops.transpose import build
+
+    rng = np.random.default_rng(len(shape))
+    a = rng.normal(size=shape).astype(np.float32)
+    for perm in list(itertools.permutations(range(len(shape))))[1:]:
+        for view in (True, False):
+            b = NchwBuilder("t", None, "onnx")
+            x = b.input("x", shape, layout)
+            y = build(b, "t", x, list(perm), view)
+            b.g.outputs.append(y.name)
+            g = b.g.validate()
+            ops = [n.op for n in g.nodes]
+            assert ops.count("TRANSPOSE") <= 1
+            assert all(t.shape[0] == 1 for t in g.tensors.values() if t.data is None)
+            want = np.transpose(a, perm)
+            if "TRANSPOSE" not in ops:  # the same bytes: only unit axes moved, or a change of view
+                long = [ax for ax in perm if shape[ax] != 1]
+                assert long == sorted(long) or y.layout in ("nchw", "ncl") or x.layout in ("nchw", "ncl")
+            out = Interpreter(g).run(to_graph_array(a, x.layout))[0]
+            got = out.reshape(want.shape) if ordered(y.layout) else (
+                out.transpose(0, 3, 1, 2) if y.layout == "nchw" else out[:, 0].transpose(0, 2, 1))
+            np.testing.assert_array_equal(got, want, err_msg=f"perm {perm} view {view} -> {y.layout}")

@@ -292,7 +292,9 @@ def test_onnx_door_matches_onnxruntime(tmp_path, op, with_state, lbr):
     feeds = [{n: (x[r:r + 1].reshape(x.shape[1], 1, -1) if n == "x" else x[r:r + 1]) for n, x in zip(names, xs)}
              for r in range(3)]
     want = [np.stack([o.ravel() for o in t]) for t in zip(*[sess.run(None, f) for f in feeds])]
-    got = Interpreter(g).run([to_nhwc(x) for x in xs])
+    # X, read only by the recurrent layer, is a plain (N, T, features) sequence; the states are (N, C, L)
+    got = Interpreter(g).run([to_nhwc(x) if len(g.tensors[t].shape) == 4 else x for x, t in zip(xs, g.inputs)])
+    assert g.tensors[g.inputs[0]].shape == (1, 6, 5)
     assert len(got) == len(want)
     for a, w in zip(got, want):  # every output is plain (batch, ...) in the framework's order
         np.testing.assert_allclose(a.reshape(3, -1), w, atol=2e-5)

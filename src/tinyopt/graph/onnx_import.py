@@ -27,7 +27,7 @@ EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape",
              "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten",
              "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "Where", "Neg",
-             "Abs", "Min", "Max", "ReduceProd", "Expand"}
+             "Abs", "Min", "Max", "ReduceProd", "Expand", "Size"}
 _FOLD_NUMPY = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
                "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
                "Neg": np.negative, "Abs": np.abs, "Where": np.where}
@@ -282,8 +282,17 @@ class _OnnxConverter:
         consumers = [n for n in self.model.graph.node if i.name in n.input]
         nhwc = len(dims) == 4 and consumers and all(
             n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in consumers)
+        # a (N, T, features) sequence read only by recurrent layers (torch.onnx puts a time-major Transpose
+        # before them) is no (N, C, L) map: kept in its own order, it reaches the layer without a TRANSPOSE
+        sequence = len(dims) == 3 and consumers and all(
+            n.op_type in ("LSTM", "GRU") and n.input[0] == i.name or
+            n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [1, 0, 2] for n in consumers)
+        nhwc = nhwc or sequence
         self.b.where = f"input '{i.name}'"
-        self.env[i.name] = self.b.input(_text(i.name), tuple(dims), "plain" if nhwc else None)
+        # a leading axis that is not a batch of one (a recurrent state [2, batch, 128]) is kept whole; an
+        # image's fixed batch is taken as one image at a time, as before
+        lead = "ordered" if dims[0] != 1 and len(dims) != 4 else None
+        self.env[i.name] = self.b.input(_text(i.name), tuple(dims), "plain" if nhwc else lead)
 
     def run(self) -> Graph:
         self._inputs()
@@ -304,7 +313,7 @@ class _OnnxConverter:
             self.b.where = f"{scope}node {k} '{label}' ({node.op_type})"
             try:
                 if node.op_type in _FOLDABLE and all(not t or t in self.consts or
-                                                     (node.op_type == "Shape" and t in self.env)
+                                                     (node.op_type in ("Shape", "Size") and t in self.env)
                                                      for t in node.input):
                     self.consts[node.output[0]] = self._fold(node)
                     continue
@@ -319,6 +328,7 @@ class _OnnxConverter:
                 # the checker passed, but attribute values or operand shapes do not fit the operator
                 raise ModelFormatError(f"malformed operator ({type(e).__name__}: {e})", path=self.path,
                                        where=self.b.where, fix="export the model to ONNX again") from None
+            out = self.b.settle(out)
             if isinstance(out, (list, tuple)):  # several outputs
                 self.env.update({o: v for o, v in zip(node.output, out) if o})
             else:
@@ -404,6 +414,9 @@ class _OnnxConverter:
         if op == "Shape":
             shape = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
             return shape[a.get("start", 0):a.get("end", None)]
+        if op == "Size":
+            shape = self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape
+            return np.array(int(np.prod(shape, dtype=np.int64)), np.int64)
         if op == "Gather":
             return np.take(c[0], c[1], axis=a.get("axis", 0))
         if op in ("Unsqueeze", "Squeeze"):
@@ -490,6 +503,13 @@ class _OnnxConverter:
             if op == "Dropout" and len(node.output) > 1 and self.uses.get(node.output[1]):
                 self.b.unsupported("a Dropout whose mask output is used")
             return self.val(ins[0])
+        if op == "Cast":  # graph activations are float: a cast to float computes its input
+            from onnx import TensorProto
+
+            if a.get("to") in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
+                return self.val(ins[0])
+            self.b.unsupported(f"a Cast of an activation to element type {a.get('to')}",
+                               "cast activations to float only (integer activations are made by convert)")
         if op == "Transpose":
             x = self.val(ins[0])
             view = layout_view(x, [int(p) for p in a.get("perm", [])])

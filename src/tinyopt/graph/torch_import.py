@@ -14,6 +14,13 @@ Layout bookkeeping: every value remembers how its framework shape maps onto its 
   groups (``x.view(b, g, c // g, h, w)``), with ``perm`` the channel order a transpose of the groups left
   (graph channel j holds framework channel perm[j]); reshaping back to (N, C, H, W) gathers the channels
   into that order (a channel shuffle). Only reshapes and transposes of the groups apply to it.
+- framework order, batch elsewhere (``batch@k``, ``unbatched``): a value whose leading axis is not a batch
+  of one (a recurrent state [2, batch, 128], attention's stacked q/k/v [3, batch, heads, T, d], a time-major
+  sequence). Every activation keeps graph axis 0 as its batch of one, as the runtime, the C library and
+  their row-by-row comparisons with TFLM assume, so the graph holds such a value in the framework's byte
+  order with a unit axis in front: ``batch@k`` moves the framework's axis k (of size 1) there, graph
+  (1, S[:k], S[k+1:]); ``unbatched`` adds one, graph (1, *S), when S has no unit axis. ``plain`` is
+  ``batch@0``. A model run on N rows is N independent framework calls at batch one.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ class Val:
     """A framework value: its graph tensor, the layout mapping and the framework shape."""
 
     name: str
-    layout: str  # "nchw" | "ncl" | "plain" | "grouped"
+    layout: str  # "nchw" | "ncl" | "plain" | "grouped" | "batch@k" | "unbatched"
     shape: tuple[int, ...]  # framework (channels-first) shape, batch 1
     perm: np.ndarray | None = None
 
@@ -61,6 +68,11 @@ def to_graph_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
     if layout == "ncl":
         n, c, length = shape
         return (n, 1, length, c)
+    if layout == "unbatched":
+        return (1, *shape)
+    k = batch_at(layout)
+    if k:
+        return (shape[k], *shape[:k], *shape[k + 1:])
     return tuple(shape)
 
 
@@ -71,7 +83,37 @@ def from_graph_shape(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
     if layout == "ncl":
         n, _, length, c = shape
         return (n, c, length)
+    if layout == "unbatched":
+        return tuple(shape[1:])
+    k = batch_at(layout)
+    if k:
+        return (*shape[1:k + 1], shape[0], *shape[k + 1:])
     return tuple(shape)
+
+
+def batch_at(layout: str) -> int | None:
+    """k of a ``batch@k`` layout (0 for plain), else None."""
+    if layout == "plain":
+        return 0
+    return int(layout[6:]) if layout.startswith("batch@") else None
+
+
+def ordered(layout: str) -> bool:
+    """Whether the graph holds the value's elements in the framework's own order (plain, batch@k,
+    unbatched): reshapes and transposes of it are plain index arithmetic."""
+    return layout == "unbatched" or batch_at(layout) is not None
+
+
+def to_graph_array(a: np.ndarray, layout: str) -> np.ndarray:
+    """A framework-ordered array of a value's rank (a constant operand) in the value's graph layout."""
+    if layout == "nchw":
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+    if layout == "ncl":
+        return np.ascontiguousarray(a.transpose(0, 2, 1)[:, None])
+    if layout == "unbatched":
+        return a[None]
+    k = batch_at(layout)
+    return np.ascontiguousarray(np.moveaxis(a, k, 0)) if k else a
 
 
 def graph_axis(axis: int, layout: str, rank: int) -> int:
@@ -81,7 +123,23 @@ def graph_axis(axis: int, layout: str, rank: int) -> int:
         return {0: 0, 1: 3, 2: 1, 3: 2}[axis]
     if layout == "ncl":
         return {0: 0, 1: 3, 2: 2}[axis]
+    if layout == "unbatched":
+        return axis + 1
+    k = batch_at(layout)
+    if k:
+        return 0 if axis == k else axis + 1 if axis < k else axis
     return axis
+
+
+def batched(shape: tuple[int, ...]) -> str:
+    """The layout that holds a framework value in its own order: its first unit axis as the graph's batch
+    (``plain`` when that is axis 0), else ``unbatched``.
+
+    >>> batched((1, 4)), batched((3, 1, 2, 5)), batched((2, 3))
+    ('plain', 'batch@1', 'unbatched')
+    """
+    k = next((i for i, d in enumerate(shape) if d == 1), None)
+    return "unbatched" if k is None else "plain" if k == 0 else f"batch@{k}"
 
 
 def layout_view(x: Val, perm: list[int]) -> Val | None:
@@ -131,8 +189,35 @@ class NchwBuilder:
         vals = [Val(o, layout, from_graph_shape(self.g.tensors[o].shape, layout), perm) for o in outs]
         return vals[0] if outputs == 1 else vals
 
+    def settle(self, v):
+        """A framework operation's result in the layout the next one expects: a value in framework order whose
+        layout no longer is the one ``batched`` gives its shape (attention's q sliced out of its (3, N, ...)
+        stack has a leading 1 again: plain) is reshaped into it (the same bytes; the RESHAPE aliases in the C
+        library)."""
+        if isinstance(v, (list, tuple)):
+            return type(v)(self.settle(e) for e in v)
+        if isinstance(v, Val) and ordered(v.layout) and v.layout != batched(v.shape) and not v.permuted:
+            from tinyopt.ops.reshape import Reshape
+
+            layout = batched(v.shape)
+            node = next((n for n in self.g.nodes if v.name in n.outputs), None)
+            base = node.name if node is not None else v.name
+            return self.emit(f"{base}/batch", Reshape.name, [v.name],
+                             {"new_shape": to_graph_shape(v.shape, layout)}, layout)
+        return v
+
     def input(self, name: str, shape: tuple[int, ...], layout: str | None = None) -> Val:
-        """A graph input; ``layout="plain"`` keeps a 4-D input as given (an NHWC framework input)."""
+        """A graph input; ``layout="plain"`` keeps a 4-D input as given (an NHWC framework input),
+        ``"ordered"`` takes the shape whole in framework order (its leading axis is not a batch: a recurrent
+        state [2, batch, 128]; see ``batched``)."""
+        if layout == "ordered":
+            layout = batched(tuple(shape))
+            if len(shape) > 5:
+                self.unsupported(f"an input of shape {list(shape)} (rank {len(shape)})",
+                                 "give inputs of rank 5 or less")
+            t = self.g.add_tensor(Tensor(self.g.unique_name(name), to_graph_shape(tuple(shape), layout)))
+            self.g.inputs.append(t.name)
+            return Val(t.name, layout, tuple(shape))
         shape = (1, *shape[1:])
         layout = layout or {4: "nchw", 3: "ncl"}.get(len(shape), "plain")
         if len(shape) > 4 or len(shape) < 2:
@@ -325,7 +410,7 @@ class _FxConverter:
                     b.unsupported("a tensor attribute used directly in forward()",
                                   "wrap parameters in supported layers (nn.Linear, nn.Conv2d, ...)")
                 # a tuple of tensors (chunk, split, unbind): a list of shapes in, a list of values out
-                self.env[n] = self.convert(n, n.meta.get("tinyopt_shape", n.meta.get("tinyopt_shapes")))
+                self.env[n] = b.settle(self.convert(n, n.meta.get("tinyopt_shape", n.meta.get("tinyopt_shapes"))))
             # anything else computes shapes (x.size(0)); reshapes take their target from the traced shape
         raise AssertionError("fx graph without an output node")
 

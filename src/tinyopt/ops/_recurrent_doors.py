@@ -8,9 +8,10 @@ non-zero constant, or whose final cell state is an output. The unrolled graph gr
 operators a step) and converts to int8 like any other graph.
 
 Gate orders: PyTorch LSTM i f g o, ONNX LSTM i o f c, TFLite input/forget/cell/output; PyTorch GRU r z n,
-ONNX GRU z r h. Sequences are batch-first with batch 1 (the graph's batch axis); a time-major value, a
-reverse or bidirectional layer and LSTM variants (peepholes, projection, ONNX clip, input_forget) are
-refused by name.
+ONNX GRU z r h. Sequences run batch-first with batch 1 (the graph's batch axis): a time-major ONNX X
+[T, 1, I] (layout=0, what torch.onnx exports) is the same bytes, and its outputs [T, 1, 1, H] too; PyTorch's
+batch_first=False, a reverse or bidirectional layer and LSTM variants (peepholes, projection, ONNX clip,
+input_forget) are refused by name.
 """
 
 from __future__ import annotations
@@ -286,13 +287,21 @@ def onnx_recurrent(cv, node, name: str, a: dict, ins: list[str]):
         b.unsupported(f"{op} with activations {a['activations']}", "use the default sigmoid/tanh activations")
     if a.get("clip") is not None or a.get("input_forget", 0):
         b.unsupported(f"{op} with clip or input_forget", "export the standard layer")
-    if int(a.get("layout", 0)) != 1:
-        b.unsupported(f"{op} with a time-major X (layout=0)", "export with batch-major X (layout=1, batch 1)")
+    time_major = int(a.get("layout", 0)) == 0
     if len(ins) > 4 and ins[4]:
         b.unsupported(f"{op} with sequence_lens", "export without sequence lengths (a fixed sequence length)")
     if op == "LSTM" and len(ins) > 7 and ins[7]:
         b.unsupported("LSTM with peephole weights (P)", "TFLM runs the standard LSTM only")
-    x = as_sequence(b, name, cv.val(ins[0]))
+    x = cv.val(ins[0])
+    if time_major:  # X [T, batch, I] (torch.onnx's export of a batch_first=False layer, and of nn.LSTM's)
+        if len(x.shape) != 3 or x.shape[1] != 1:
+            b.unsupported(f"a time-major {op} (layout=0) on X of shape {list(x.shape)}: "
+                          f"{x.shape[1] if len(x.shape) == 3 else '?'} sequences at once",
+                          "give one sequence (batch 1): X [T, 1, features]")
+        from tinyopt.ops import transpose
+
+        x = transpose.build(b, f"{name}/batch_major", x, [1, 0, 2], view=False)
+    x = as_sequence(b, name, x)
     w = np.asarray(cv.const(ins[1], "W"), np.float32)[0]
     r = np.asarray(cv.const(ins[2], "R"), np.float32)[0]
     hsz = int(a.get("hidden_size", r.shape[-1]))
@@ -318,8 +327,12 @@ def onnx_recurrent(cv, node, name: str, a: dict, ins: list[str]):
         y, h = Unroll(b, name).gru(x, w_t, r_t, bw, br, h0, bool(a.get("linear_before_reset", 0)))
         c = None
     res = [None, None, None]
-    if "y" in used:
-        res[0] = reshaped(b, f"{name}/Y", y, (1, y.shape[1], 1, hsz))  # [batch, T, directions, H]
+    if "y" in used:  # [T, directions, batch, H] time-major, else [batch, T, directions, H]: the same bytes
+        from tinyopt.ops import reshape
+
+        t = y.shape[1]
+        res[0] = reshape.build(b, f"{name}/Y", y, (t, 1, 1, hsz)) if time_major and t > 1 else \
+            reshaped(b, f"{name}/Y", y, (1, t, 1, hsz))
     if "h" in used:
         res[1] = last_step(b, f"{name}/Y_h", y, (1, 1, hsz)) if h is None else reshaped(b, f"{name}/Y_h", h, (1, 1, hsz))
     if "c" in used:

@@ -165,8 +165,11 @@ class Gather(Op):
 
 def build(b, name: str, x, indices: np.ndarray, axis: int):
     """A framework gather of constant ``indices`` along framework ``axis`` of a value (negative indices
-    count from the end, as in ONNX and PyTorch)."""
+    count from the end, as in ONNX and PyTorch). A 1-D index list along an axis the layout maps keeps the
+    layout; the batch of a batch-one value (axis 0: every index 0) or indices of another rank go through
+    the framework's own order."""
     from tinyopt.graph.torch_import import graph_axis
+    from tinyopt.ops import reshape
 
     rank = len(x.shape)
     axis = int(axis) % rank
@@ -175,19 +178,17 @@ def build(b, name: str, x, indices: np.ndarray, axis: int):
         b.unsupported(f"gather indices {indices.min()}..{indices.max()} outside axis {axis} of size {size}")
     idx = np.where(indices < 0, indices + size, indices).astype(np.int32)
     if idx.ndim == 0:  # one index: the axis goes away (a slice of one, then a reshape)
-        from tinyopt.ops import reshape
-
         y = build(b, name, x, idx.reshape(1), axis)
         return reshape.build(b, f"{name}/drop", y, tuple(d for k, d in enumerate(y.shape) if k != axis))
-    if x.permuted or (x.layout != "plain" and (idx.ndim != 1 or axis != 1)):
-        b.unsupported(f"a gather on axis {axis} of a {x.layout} tensor with indices of shape "
-                      f"{list(idx.shape)}",
-                      "gather channels with a 1-D index list, or gather plain tensors")
-    if axis == 0:
-        b.unsupported("a gather along the batch axis", "gather along axis 1 or later")
-    ax = graph_axis(axis, x.layout, rank)
     if idx.ndim == 1 and np.array_equal(idx, np.arange(size)):
         return x
+    if x.layout == "grouped":
+        b.unsupported(f"a gather on axis {axis} of channels viewed as groups {list(x.shape)}",
+                      "reshape them back to (N, C, H, W) first")
+    lift = graph_axis(axis, x.layout, rank) == 0 or (idx.ndim != 1 and x.layout not in ("plain", "nchw", "ncl"))
+    if x.permuted or lift or (idx.ndim != 1 and x.layout != "plain"):
+        x = reshape.framework_order(b, f"{name}/order", x, lift=lift)  # in the framework's own order
+    ax = graph_axis(axis, x.layout, rank)
     ins = [x.name, b.const(f"{name}/indices", idx, "int32")]
     return b.emit(name, Gather.name, ins, {"axis": ax, "batch_dims": 0}, x.layout)
 

@@ -112,16 +112,11 @@ class Reshape(Op):
         x = cv.val(ins[0])
         op = node.op_type
         if op == "Flatten":
-            ax = a.get("axis", 1) % len(x.shape)
-            if ax != 1:
-                cv.b.unsupported(f"Flatten with axis={ax} (only axis 1 keeps the batch)")
-            return build(cv.b, name, x, (1, int(np.prod(x.shape[1:]))))
+            ax = a.get("axis", 1) % (len(x.shape) + 1)
+            return build(cv.b, name, x, (int(np.prod(x.shape[:ax])), int(np.prod(x.shape[ax:]))))
         if op == "Reshape":
             return build(cv.b, name, x, cv.target_shape(x.shape, cv.const(ins[1], "shape"), a.get("allowzero", 0)))
-        shape = cv.squeezed(op, x.shape, a, [None, *(cv.const(t, "axes") for t in ins[1:] if t)])
-        if shape[:1] != (1,):
-            cv.b.unsupported(f"{op} of the batch axis")
-        return build(cv.b, name, x, shape)
+        return build(cv.b, name, x, cv.squeezed(op, x.shape, a, [None, *(cv.const(t, "axes") for t in ins[1:] if t)]))
 
     def from_torch_module(self, cv, n, m, name, out_shape):
         return build(cv.b, name, cv.val(n.args[0]), out_shape)
@@ -137,13 +132,12 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
     """Reshape a framework value to a framework shape. Channels-first data keeps its NHWC graph tensor
     where the bytes allow (a flatten; spatial axes regrouped with the channels kept; channels split into
     groups, the "grouped" view that channel shuffles transpose); anything else goes through the framework
-    order explicitly (TRANSPOSE, RESHAPE, TRANSPOSE back), which is what the reshape means."""
-    from tinyopt.graph.torch_import import Val, to_graph_shape
+    order explicitly (TRANSPOSE, RESHAPE, TRANSPOSE back), which is what the reshape means. A squeeze or
+    unsqueeze of a plain value stays plain when a channels-first view would move its data (attention's
+    (1, heads, T, d) blocks are no images); a leading axis other than one makes the value unbatched."""
+    from tinyopt.graph.torch_import import Val, batched, ordered, to_graph_shape
 
     new_shape = tuple(int(d) for d in new_shape)
-    if not new_shape or new_shape[0] != 1:
-        b.unsupported(f"a reshape of {list(x.shape)} to {list(new_shape)} that moves the batch axis",
-                      "keep the batch as the first axis (e.g. x.flatten(1), x.view(x.size(0), -1))")
     if int(np.prod(new_shape)) != int(np.prod(x.shape)):
         raise ModelFormatError(f"cannot reshape {list(x.shape)} to {list(new_shape)}", path=b.g.source,
                                where=b.where, fix="fix the target shape")
@@ -151,6 +145,16 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
         return x
     if x.layout == "grouped":
         return _ungroup(b, name, x, new_shape)
+    if not new_shape or new_shape[0] != 1:  # the leading axis is no longer a batch of one
+        x = framework_order(b, name, x)
+        layout = batched(new_shape)
+        if to_graph_shape(new_shape, layout) == b.g.tensors[x.name].shape:
+            return Val(x.name, layout, new_shape)  # the same graph tensor (a squeezed batch axis)
+        return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+    if ordered(x.layout) and x.layout != "plain":  # framework order: reshaped as a plain value would be
+        if b.g.tensors[x.name].shape == new_shape and len(new_shape) not in (3, 4):
+            return Val(x.name, "plain", new_shape)
+        x = Val(x.name, "plain", x.shape)  # only its name and order are read below
     if x.layout == "ncl" and new_shape == (1, x.shape[1], 1, x.shape[2]):
         return Val(x.name, "nchw", new_shape)  # (N, C, L) as (N, C, 1, L): the same NHWC tensor
     if x.layout == "nchw" and x.shape[2] == 1 and new_shape == (1, x.shape[1], x.shape[3]):
@@ -175,13 +179,76 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
         from tinyopt.ops.gather import unpermute
 
         x = unpermute(b, f"{name}/order", x)  # a flattened feature map: in the framework's order first
-    if len(new_shape) in (3, 4):
+    if len(new_shape) in (3, 4) and not (_unit_axes_only(x.shape, new_shape) and _moves_data(new_shape)):
         layout = {4: "nchw", 3: "ncl"}[len(new_shape)]
         if int(np.prod(new_shape[2:])) == 1:  # (N, C) → (N, C, 1, 1): the same bytes
             return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)},
                           layout)
         return _channels_first(b, name, x, new_shape)
     return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", x.perm)
+
+
+def _unit_axes_only(shape, new_shape) -> bool:
+    """A squeeze or unsqueeze: the axes longer than one stay as they are.
+
+    >>> _unit_axes_only((1, 1, 8, 20, 15), (1, 8, 20, 15)), _unit_axes_only((1, 6), (1, 2, 3))
+    (True, False)
+    """
+    return [d for d in shape if d != 1] == [d for d in new_shape if d != 1]
+
+
+def _moves_data(new_shape) -> bool:
+    """Whether the channels-first view of ``new_shape`` (NCHW or NCL) orders its long axes differently in the
+    graph (NHWC, N1LC) than the framework does: its channels would have to move last.
+
+    >>> _moves_data((1, 8, 20, 15)), _moves_data((1, 128, 1)), _moves_data((1, 4, 1, 1))
+    (True, False, False)
+    """
+    graph_order = (0, 2, 3, 1) if len(new_shape) == 4 else (0, 2, 1)
+    long = [a for a in graph_order if new_shape[a] != 1]
+    return long != sorted(long)
+
+
+def framework_order(b, name: str, x, lift: bool = False):
+    """``x`` in the framework's own element order (plain, batch@k or unbatched: see torch_import), and with
+    ``lift`` unbatched, a unit axis added in front (so that its batch axis, or any, can be gathered,
+    concatenated or stacked like the others)."""
+    from tinyopt.graph.torch_import import ordered
+    from tinyopt.ops.gather import unpermute
+
+    if x.layout == "grouped":
+        b.unsupported(f"channels viewed as groups {list(x.shape)} in another order",
+                      "reshape them back to (N, C, H, W) first")
+    if x.layout in ("nchw", "ncl"):
+        x = _framework_order(b, name, x)
+    elif x.permuted:
+        x = unpermute(b, f"{name}/order", x)
+    assert ordered(x.layout), x.layout
+    if lift and x.layout != "unbatched":
+        return b.emit(f"{name}/lift", Reshape.name, [x.name], {"new_shape": (1, *x.shape)}, "unbatched")
+    return x
+
+
+def common_layout(b, name: str, a, other):
+    """Two framework values of one rank in one layout, for an element-wise operation: ``other`` brought into
+    ``a``'s layout (a residual add of attention's plain output to a channels-first value), or both into the
+    framework's order when either is unbatched or flattened differently. Returns the pair."""
+    from tinyopt.graph.torch_import import Val
+
+    same_perm = (a.perm is None) == (other.perm is None) and (a.perm is None or np.array_equal(a.perm, other.perm))
+    if a.layout == other.layout and same_perm:
+        return a, other
+    if len(a.shape) != len(other.shape) or "grouped" in (a.layout, other.layout):
+        b.unsupported(f"an element-wise operation on {list(a.shape)} ({a.layout}) and {list(other.shape)} "
+                      f"({other.layout})", "give both operands the same rank")
+    if a.layout not in ("plain", "nchw", "ncl") or other.layout not in ("plain", "nchw", "ncl") or a.permuted:
+        return (framework_order(b, f"{name}/lhs", a, lift=True),
+                framework_order(b, f"{name}/rhs", other, lift=True))
+    y = framework_order(b, f"{name}/rhs", other)
+    if a.layout in ("nchw", "ncl"):
+        y = _channels_first(b, f"{name}/rhs_{a.layout}", y, y.shape)
+    assert y.layout == a.layout, (y.layout, a.layout)
+    return a, Val(y.name, y.layout, y.shape)
 
 
 def _framework_order(b, name: str, x):
@@ -191,7 +258,7 @@ def _framework_order(b, name: str, x):
     if x.layout == "ncl":
         _, ch, length = x.shape
         x = b.emit(f"{name}/nlc", Reshape.name, [x.name], {"new_shape": (1, length, ch)}, "plain")
-        return transpose.build(b, f"{name}/ncl", x, [0, 2, 1])
+        return transpose.build(b, f"{name}/ncl", x, [0, 2, 1], view=False)
     _, ch, h, w = x.shape
     from tinyopt.graph.torch_import import Val
 

@@ -106,12 +106,20 @@ class Transpose(Op):
 
 
 def build(b, name: str, x, perm: list[int], view: bool = True):
-    """A framework transpose: a change of view when it only converts between NHWC and NCHW (``view``), or
+    """A framework transpose: a change of view when it only converts between NHWC and NCHW, or
     permutes the groups of a grouped channel view (a channel shuffle: bookkeeping until the view is
-    reshaped back), else TRANSPOSE of the graph tensor (the permutation carried over to graph axes)."""
-    from tinyopt.graph.torch_import import Val, layout_view
+    reshaped back), else one TRANSPOSE of the graph tensor (the permutation carried over to graph axes; a
+    RESHAPE when only unit axes move). A 3-D or 4-D result is channels-first (ncl, nchw) where that moves no
+    data (a conv may follow; a matmul takes ncl as the transpose it is); others are in the framework's order:
+    plain, or unbatched when the leading axis is not a batch of one (the batch moved inward, attention's
+    (3, N, heads, T, d)). ``view=False``: always the framework's order (no NHWC/NCHW view, no ncl or nchw)."""
+    from tinyopt.graph.torch_import import Val, batched, graph_axis, layout_view, to_graph_shape
+    from tinyopt.ops.gather import unpermute
+    from tinyopt.ops.reshape import Reshape
 
     perm = [int(p) % len(x.shape) for p in perm]
+    if sorted(perm) != list(range(len(x.shape))):
+        return b.unsupported(f"Transpose with perm {perm} of a rank-{len(x.shape)} tensor", "give each axis once")
     if view:
         v = layout_view(x, perm)
         if v is not None:
@@ -126,12 +134,56 @@ def build(b, name: str, x, perm: list[int], view: bool = True):
         new_index = np.argsort(flat.transpose(groups).ravel())  # old framework channel -> new
         old = np.arange(flat.size) if x.perm is None else x.perm
         return Val(x.name, "grouped", tuple(x.shape[p] for p in perm), new_index[old])
-    if x.permuted or x.layout == "ncl":
-        return b.unsupported(f"Transpose with perm {perm} on a {x.layout} tensor",
-                             "transpose plain or channels-first 4-D tensors")
-    if perm[0] != 0:
-        return b.unsupported(f"Transpose with perm {perm} moves the batch axis", "keep the batch axis first")
-    to_framework = (0, 3, 1, 2) if x.layout == "nchw" else tuple(range(len(x.shape)))
-    graph_perm = [to_framework[p] for p in perm]
-    const = b.const(f"{name}/perm", np.asarray(graph_perm, np.int32), "int32")
-    return b.emit(name, Transpose.name, [x.name, const], {}, "plain")
+    x = unpermute(b, f"{name}/order", x)
+    rank = len(x.shape)
+    shape = tuple(x.shape[p] for p in perm)
+    src, g_in = x.name, b.g.tensors[x.name].shape
+    axes = [graph_axis(k, x.layout, rank) for k in range(rank)]  # framework axis -> graph axis
+
+    def sequence(layout: str) -> list[int]:
+        """The input graph axes the output's graph axes come from (its unit axes left out)."""
+        return [axes[perm[j]] for j in _graph_order(layout, rank) if j is not None]
+
+    def moves(layout: str) -> bool:
+        long = [a for a in sequence(layout) if g_in[a] != 1]
+        return long != sorted(long)
+
+    layout = batched(shape)
+    if layout == "plain" and view and rank in (3, 4):  # channels-first where that costs nothing (a conv
+        first = "ncl" if rank == 3 else "nchw"        # may follow); ncl also when both move (a matmul
+        if not moves(first) or (rank == 3 and moves("plain")):  # takes it as the transpose it is)
+            layout = first
+    if moves(layout):
+        units = [a for a in range(len(g_in)) if a not in axes]  # graph axes of size 1 the framework lacks
+        if g_in[(units + sequence(layout))[0]] != 1:  # a unit axis in front, to stay the batch
+            src = b.emit(f"{name}/lift", Reshape.name, [src], {"new_shape": (1, *g_in)}, "plain").name
+            g_in, axes, units = (1, *g_in), [a + 1 for a in axes], [0, *(a + 1 for a in units)]
+        order = units + sequence(layout)
+        if len(order) > MAX_RANK:
+            return b.unsupported(f"Transpose with perm {perm} of a {x.layout} tensor {list(x.shape)} (a rank-"
+                                 f"{len(order)} graph transpose)", f"TFLM transposes up to {MAX_RANK}-D tensors")
+        const = b.const(f"{name}/perm", np.asarray(order, np.int32), "int32")
+        src = b.emit(name, Transpose.name, [src, const], {}, "plain").name
+    target = to_graph_shape(shape, layout)
+    if b.g.tensors[src].shape != target:
+        src = b.emit(f"{name}/shape" if src != x.name else name, Reshape.name, [src], {"new_shape": target},
+                     "plain").name
+    return Val(src, layout, shape)
+
+
+def _graph_order(layout: str, rank: int) -> list:
+    """A layout's graph axes as framework axes (None: a unit axis the framework lacks).
+
+    >>> _graph_order("batch@2", 4), _graph_order("ncl", 3)
+    ([2, 0, 1, 3], [0, None, 2, 1])
+    """
+    from tinyopt.graph.torch_import import batch_at
+
+    if layout == "unbatched":
+        return [None, *range(rank)]
+    if layout == "ncl":
+        return [0, None, 2, 1]
+    if layout == "nchw":
+        return [0, 2, 3, 1]
+    k = batch_at(layout)
+    return [k, *(a for a in range(rank) if a != k)]
