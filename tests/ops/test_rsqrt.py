@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from ops._oracles import assert_torch_matches, convert_and_match_tflm, dequantized, random_unary
+from ops._oracles import (
+    assert_c_equals_runtime,
+    assert_torch_matches,
+    c_library_outputs,
+    convert_and_match_tflm,
+    dequantized,
+    needs_cc,
+    random_unary,
+)
 from runtime._reference import assert_matches_reference, qtensor
 from tinyopt.errors import DataError
 from tinyopt.export.tflite import single_op_model
@@ -71,3 +79,19 @@ def test_torch_rsqrt_matches_torch():
             return torch.rsqrt(x * x + 0.5) + (x * x + 1).rsqrt()
 
     assert_torch_matches(M(), (7,))
+
+
+@needs_cc
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_c_library_table_equals_runtime_and_tflm(seed, tmp_path):
+    """The C library runs int8 RSQRT as its 256-entry table (kernels/lut.c): = the runtime and TFLM on inputs
+    at or above the zero point; below it (TFLM stops) the table reads the zero input's 127."""
+    g, xs = random_unary("RSQRT", seed, int8=True, low=0.05)
+    want = assert_matches_reference(g, xs)[0]
+    assert_c_equals_runtime(g, xs, tmp_path)
+    np.testing.assert_array_equal(c_library_outputs(g, xs, tmp_path / "b"), want.reshape(len(xs), -1))
+    from tinyopt.export.c.params import prepare
+
+    table = prepare(g, 0, g.nodes[0]).arrays["table"][1]
+    zp = int(g.tensors[g.inputs[0]].quant.zero_point[0])
+    assert (table[: zp + 128] == 127).all() and table[zp + 128] == 127

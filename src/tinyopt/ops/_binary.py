@@ -93,7 +93,7 @@ class Binary(Op):
 
 def build(b, name: str, op: str, a, other):
     """``op`` of two framework values, or of a value and a constant that broadcasts onto it."""
-    from tinyopt.graph.torch_import import Val
+    from tinyopt.graph.torch_import import Val, to_graph_array
 
     if not isinstance(other, Val):
         cst = np.asarray(other, dtype=np.float32)
@@ -101,13 +101,11 @@ def build(b, name: str, op: str, a, other):
             if cst.ndim > len(a.shape) or a.permuted:
                 b.unsupported(f"{op.lower()} of {list(a.shape)} with a constant of shape {list(cst.shape)}")
             cst = cst.reshape((1,) * (len(a.shape) - cst.ndim) + cst.shape)
-            cst = cst.transpose(0, 2, 3, 1) if a.layout == "nchw" else (
-                cst.transpose(0, 2, 1)[:, None] if a.layout == "ncl" else cst)
+            cst = to_graph_array(cst, a.layout)
         else:
             cst = cst.reshape(1)
         return b.emit(name, op, [a.name, b.const(f"{name}/const", cst)], {"activation": "NONE"}, a.layout, a.perm)
-    if a.layout != other.layout or len(a.shape) != len(other.shape):
-        b.unsupported(f"{op.lower()} of {list(a.shape)} and {list(other.shape)} with different layouts")
-    if (a.perm is None) != (other.perm is None) or (a.permuted and not np.array_equal(a.perm, other.perm)):
-        b.unsupported(f"{op.lower()} of tensors flattened in different orders")
+    from tinyopt.ops.reshape import common_layout
+
+    a, other = common_layout(b, name, a, other)
     return b.emit(name, op, [a.name, other.name], {"activation": "NONE"}, a.layout, a.perm)

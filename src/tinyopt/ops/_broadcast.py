@@ -124,11 +124,9 @@ def constant_operand(b, name: str, x, value) -> str:
         b.unsupported(f"a constant of shape {list(cst.shape)} against a value of shape {list(x.shape)}",
                       "give the constant the value's rank, or a single number")
     cst = cst.reshape((1,) * (len(x.shape) - cst.ndim) + cst.shape)
-    if x.layout == "nchw":
-        cst = cst.transpose(0, 2, 3, 1)
-    elif x.layout == "ncl":
-        cst = cst.transpose(0, 2, 1)[:, None]
-    return b.const(f"{name}/const", np.ascontiguousarray(cst))
+    from tinyopt.graph.torch_import import to_graph_array
+
+    return b.const(f"{name}/const", np.ascontiguousarray(to_graph_array(cst, x.layout)))
 
 
 def build(b, name: str, op: str, a, other, attrs: dict | None = None):
@@ -143,12 +141,10 @@ def build(b, name: str, op: str, a, other, attrs: dict | None = None):
         x = a
         ins = [a.name, constant_operand(b, name, a, other)]
     else:
+        from tinyopt.ops.reshape import common_layout
+
+        a, other = common_layout(b, name, a, other)
         x = a
-        if a.layout != other.layout or len(a.shape) != len(other.shape):
-            b.unsupported(f"{op.lower()} of {list(a.shape)} and {list(other.shape)} with different layouts",
-                          "give both operands the same rank")
-        if (a.perm is None) != (other.perm is None) or (a.permuted and not np.array_equal(a.perm, other.perm)):
-            b.unsupported(f"{op.lower()} of tensors flattened in different orders")
         ins = [a.name, other.name]
     return b.emit(name, op, ins, dict(attrs or {}), x.layout, x.perm)
 

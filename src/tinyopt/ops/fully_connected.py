@@ -227,10 +227,26 @@ class FullyConnected(Op):
 
 def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):
     """A dense layer on a flat framework value; a flatten's permutation moves into the weight columns."""
+    from tinyopt.graph.torch_import import batch_at, ordered
+
     weight = np.asarray(weight, dtype=np.float32)
+    if len(x.shape) == 3 and x.layout == "ncl":  # (N, T, features) made channels-first by a reshape: back
+        from tinyopt.ops.reshape import framework_order
+
+        x = framework_order(b, f"{name}/sequence", x)
+    if len(x.shape) > 2 and ordered(x.layout) and not x.permuted and batch_at(x.layout) != len(x.shape) - 1:
+        # a sequence (N, T, features) in the framework's order: the dense layer on its last axis, each
+        # leading position a row (TFLite's keep_num_dims), as nn.Linear and ONNX MatMul compute it
+        if x.shape[-1] != weight.shape[1]:
+            raise ModelFormatError(f"weight expects {weight.shape[1]} inputs, input has {x.shape[-1]}",
+                                   path=b.g.source, where=b.where, fix="re-export the model")
+        ins = [x.name, b.const(f"{name}/weight", weight),
+               b.const(f"{name}/bias", bias) if bias is not None else ""]
+        return b.emit(name, FullyConnected.name, ins, {"activation": "NONE", "keep_num_dims": True}, x.layout)
     if x.layout != "plain" or len(x.shape) != 2:
-        b.unsupported(f"a dense layer on a {len(x.shape)}-D input {list(x.shape)}",
-                      "flatten the input to (N, features) before the dense layer")
+        b.unsupported(f"a dense layer on a {len(x.shape)}-D {x.layout} input {list(x.shape)}",
+                      "flatten the input to (N, features) before the dense layer, or give it a (N, T, features) "
+                      "sequence")
     if x.shape[1] != weight.shape[1]:
         raise ModelFormatError(f"weight expects {weight.shape[1]} inputs, input has {x.shape[1]}",
                                path=b.g.source, where=b.where, fix="re-export the model")

@@ -86,12 +86,18 @@ def build(b, name: str, xs: list, axis: int):
     x0 = xs[0]
     rank = len(x0.shape) + 1
     axis = int(axis) % rank
-    if any(x.layout != x0.layout or x.shape != x0.shape for x in xs):
+    if any(x.shape != x0.shape for x in xs):
+        b.unsupported("a stack of tensors with different shapes, layouts or flattened orders")
+    if axis == 0 or any(x.layout not in ("plain", "nchw", "ncl", "grouped") for x in xs):
+        from tinyopt.ops.reshape import framework_order  # on the batch of one: the values get a new one
+
+        xs = [framework_order(b, f"{name}/in{k}", x, lift=True) for k, x in enumerate(xs)]
+        attrs = {"values_count": len(xs), "axis": graph_axis(axis, "unbatched", rank)}
+        return b.emit(name, Pack.name, [x.name for x in xs], attrs, "unbatched")
+    if any(x.layout != x0.layout for x in xs):
         b.unsupported("a stack of tensors with different shapes, layouts or flattened orders")
     if x0.layout != "plain":
         b.unsupported(f"a stack of {x0.layout} tensors (a 5-D result)",
                       "concatenate them instead (torch.cat)")
-    if axis == 0:
-        b.unsupported("a stack on the batch axis", "stack on axis 1 or later")
     attrs = {"values_count": len(xs), "axis": graph_axis(axis, "plain", rank)}
     return b.emit(name, Pack.name, [x.name for x in xs], attrs, "plain")

@@ -14,7 +14,7 @@ import numpy as np
 from tinyopt.errors import DataError
 from tinyopt.ops import _common as c
 from tinyopt.ops._gemmlowp import inv_sqrt_multiplier_exp
-from tinyopt.ops._record import OpData, QuantRule, register
+from tinyopt.ops._record import CKernel, OpData, QuantRule, register
 from tinyopt.ops._unary import Unary
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
@@ -45,6 +45,7 @@ class Rsqrt(Unary):
     builtin = 76
     int8_version = 2
     quant = QuantRule()
+    c = CKernel("lut", "lut_params")
     torch_functions = ("rsqrt",)
 
     @staticmethod
@@ -70,3 +71,17 @@ class Rsqrt(Unary):
         data = multiply_by_quantized_multiplier(np.ones_like(value), inv, inv_shift + SHIFT)
         out = multiply_by_quantized_multiplier(data, p.multiplier, p.shift - SHIFT) + p.output_offset
         return np.where(value == 0, 127, np.clip(out, -128, 127)).astype(np.int8)
+
+    def pack_c(self, graph, index, node):
+        """The 256-entry table of the int8 kernel (kernels/lut.c). Inputs below the zero point, where TFLM
+        stops with an error, read the zero input's entry (127): the table needs a value there."""
+        from tinyopt.export.c import params as cp
+
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        cp.check_int8(graph, index, node, [x, y])
+        p = self.prepare(graph, node, True)
+        values = np.maximum(np.arange(-128, 128), p.input_offset).astype(np.int8).reshape(256, 1)
+        table = np.asarray(self.eval(p, [values]), np.int8).reshape(256)
+        return cp.OpParams("lut", {"size": y.size}, {"table": ("int8_t", table)}, inplace="elementwise",
+                           struct="lut_params", entry="lut", files=("lut",))
+

@@ -203,13 +203,13 @@ def build(b, name: str, x, sizes, axis: int):
 
     rank = len(x.shape)
     axis = int(axis) % rank
-    if x.layout not in ("nchw", "ncl", "plain"):
+    if x.layout == "grouped":
         b.unsupported(f"a split of channels viewed as groups {list(x.shape)}",
                       "reshape back to (N, C, H, W) first")
     x = unpermute(b, f"{name}/order", x)  # a flattened feature map: in the framework's order first
-    if axis == 0:
-        b.unsupported("a split of the batch axis", "keep the batch axis whole")
     sizes = [int(s) for s in sizes]
+    if graph_axis(axis, x.layout, rank) == 0 and len(sizes) > 1:  # the graph's batch axis stays whole
+        b.unsupported("a split of the batch axis", "keep the batch axis whole")
     if sum(sizes) != x.shape[axis] or min(sizes) <= 0:
         b.unsupported(f"a split of axis {axis} (size {x.shape[axis]}) into {sizes}")
     if len(sizes) == 1:

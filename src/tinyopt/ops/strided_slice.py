@@ -196,7 +196,7 @@ def build(b, name: str, x, starts, ends, axes, steps):
     from tinyopt.ops.slice import Slice
 
     rank = len(x.shape)
-    if x.layout not in ("nchw", "ncl", "plain"):
+    if x.layout == "grouped":
         b.unsupported(f"a slice of channels viewed as groups {list(x.shape)}",
                       "reshape back to (N, C, H, W) first")
     if x.permuted:
@@ -209,7 +209,7 @@ def build(b, name: str, x, starts, ends, axes, steps):
             b.unsupported(f"a slice with step 0 on axis {fa}")
         size = x.shape[fa]
         s0, s1 = axis_range(size, _bound(s), _bound(e), int(st), False, False, False)
-        if fa == 0 and (extent(s0, s1, st) != 1 or s0 != 0):
+        if graph_axis(fa, x.layout, rank) == 0 and (extent(s0, s1, st) != 1 or s0 != 0):
             b.unsupported(f"a slice of the batch axis ({s}:{e}:{st})", "keep the whole batch axis")
         gk = graph_axis(fa, x.layout, rank)
         begin[gk], end[gk], stride[gk] = s0, s1, int(st)
@@ -282,9 +282,7 @@ def getitem(b, name: str, x, index):
             ends.append(INT_MAX if it.stop is None else int(it.stop))
             axes.append(ax), steps.append(st)
     y = build(b, name, x, starts, ends, axes, steps)
-    if dropped:
-        if 0 in dropped:
-            b.unsupported("indexing the batch axis with an integer", "keep the batch axis")
+    if dropped:  # (an integer on axis 0 too: the value's leading axis then is no batch, see torch_import)
         shape = tuple(d for k, d in enumerate(y.shape) if k not in dropped)
         y = reshape.build(b, f"{name}/squeeze", y, shape)
     return y

@@ -64,14 +64,12 @@ class Unpack(Op):
     def from_torch_function(self, cv, n, key, name, out_shape):
         x = cv.val(n.args[0])
         dim = int(cv.arg(n)(1, "dim", 0)) % len(x.shape)
-        if x.layout != "plain" or x.permuted:
+        if x.layout != "plain" or x.permuted or dim == 0:
             from tinyopt.ops import split as sp
             from tinyopt.ops.reshape import build as reshape
 
             parts = sp.build(cv.b, name, x, [1] * x.shape[dim], dim)  # channels-first: split, drop the axis
             return [reshape(cv.b, f"{name}/squeeze{k}", v, tuple(s))
                     for k, (v, s) in enumerate(zip(parts, out_shape))]
-        if dim == 0:
-            cv.b.unsupported("unbind of the batch axis", "unbind axis 1 or later")
         return cv.b.emit(name, Unpack.name, [x.name], {"num": x.shape[dim], "axis": dim}, "plain",
                          outputs=x.shape[dim])
