@@ -13,7 +13,7 @@ root (one process). Each row is one model through one door:
       for w in wheels/*.whl; do unzip -o -q "$w" '*.tflite' '*.onnx' -d unpacked; done
       find unpacked \\( -name '*.tflite' -o -name '*.onnx' \\) -exec cp {} DIR \\;
 
-  A file whose inputs are dynamic needs its size: ``--shape NAME=3,48,192`` (the model's own layout, no
+  A file whose inputs are dynamic needs its size: ``--shape FILE=3,48,192`` (the model's own layout, no
   batch); the defaults below cover the packages above.
 
 Columns: **analyze** (opaque operators listed, the rest counted), **convert** (float → int8 with 32 seeded
@@ -48,18 +48,24 @@ TORCHVISION = {
     "shufflenet_v2_x0_5": ("shufflenet_v2_x0_5", {}),
     "resnet18": ("resnet18", {}),
 }
-# Bench configuration for package models whose inputs the file leaves dynamic (own layout, no batch).
+# Bench configuration for package models whose inputs the file leaves dynamic (own layout, no batch; the
+# inputs left after the fixed ones below, in the file's order).
 DEFAULT_SHAPES = {
     "ch_ppocr_mobile_v2.0_cls_infer.onnx": [(3, 48, 192)],
     "ch_PP-OCRv4_det_infer.onnx": [(3, 96, 96)],
     "ch_PP-OCRv4_rec_infer.onnx": [(3, 48, 160)],
-    "silero_vad.onnx": [(512,), (1, 128), ()],
-    "silero_vad_16k_op15.onnx": [(512,), (1, 128), ()],
-    "silero_vad_half.onnx": [(512,), (1, 128), ()],
-    "silero_vad_op18_ifless.onnx": [(512,), (1, 128), ()],
-    "silero_vad_16k_sequence.onnx": [(576,), (1, 128), ()],
-    "silero_vad_openvino_16k.onnx": [(576,), (1, 128), ()],
+    # silero-vad: 512 samples at 16 kHz (576 with the 64-sample context the sequence exports take) and the
+    # recurrent state [2, batch, 128], whose batch is its middle axis ("1,128" gives what follows axis 0)
+    "silero_vad.onnx": [(512,), (1, 128)],
+    "silero_vad_16k_op15.onnx": [(512,), (1, 128)],
+    "silero_vad_half.onnx": [(512,), (1, 128)],
+    "silero_vad_op18_ifless.onnx": [(512,), (1, 128)],
+    "silero_vad_16k_sequence.onnx": [(576,), (1, 128), (1, 128)],
+    "silero_vad_openvino_16k.onnx": [(576,), (1, 128)],
 }
+# Inputs fixed at a value (they become constants: the If on the sample rate folds).
+DEFAULT_VALUES = {name: {"sr": 16000} for name in ("silero_vad.onnx", "silero_vad_16k_op15.onnx",
+                                                   "silero_vad_op18_ifless.onnx")}
 
 
 def torchvision_models():
@@ -122,6 +128,25 @@ def short(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:90]}"
 
 
+def packed_inputs(xs: list[np.ndarray]) -> np.ndarray:
+    """The C library's one input buffer per row: every input's bytes back to back, in graph order."""
+    return np.concatenate([x.reshape(len(x), -1).view(np.int8) for x in xs], axis=1)
+
+
+def packed_outputs(outs: list[np.ndarray]) -> np.ndarray:
+    """TFLM's outputs of one row as the C library's one output buffer (back to back, in graph order)."""
+    return np.concatenate([np.ascontiguousarray(o).reshape(-1).view(np.int8) for o in outs])
+
+
+M4_FLASH = M4_RAM = 4 << 20  # the MPS2-AN386 board's code and data memories
+
+
+def m4_fits(graph, lib) -> bool:
+    """Whether the constants and the arena fit the board with room to spare for code and the harness."""
+    weights = sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
+    return weights < M4_FLASH - (512 << 10) and lib.arena_bytes + lib.output_bytes < M4_RAM - (256 << 10)
+
+
 def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -> dict:
     """One model through analyze → convert → int8 vs TFLM → C vs TFLM (→ M4) → RAM."""
     import tinyopt
@@ -182,16 +207,20 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         lib = generate_sources(graph)
         out = tmp / f"{label}-{door}-c"
         write_library(lib.files, out, force=True)
-        host = run_host(build_host(out, tmp / f"{label}-{door}.exe"), xs[0], lib.output_bytes)
-        equal = sum(np.array_equal(host[r].reshape(-1), ref[r][0].reshape(-1)) for r in range(n_inputs))
+        packed = packed_inputs(xs)
+        host = run_host(build_host(out, tmp / f"{label}-{door}.exe"), packed, lib.output_bytes)
+        equal = sum(np.array_equal(host[r], packed_outputs(ref[r])) for r in range(n_inputs))
         row["c_tflm"] = f"{equal}/{n_inputs}"
-        row["ram"] = lib.arena_bytes + lib.output_bytes
+        # RAM counted whole: the arena, the output buffer, and the input buffer unless the arena's input slot
+        # takes the input (one input: tinyopt_input_buffer)
+        row["ram"] = lib.arena_bytes + lib.output_bytes + (lib.input_bytes if len(xs) > 1 else 0)
         if isinstance(row.get("tflm_arena"), int):
             row["ram_ratio"] = row["ram"] / row["tflm_arena"]
-        if qemu:
-            m4 = build_m4(out, tmp / f"{label}-{door}-m4", xs[0][:1])
-            _, counts = run_qemu(m4.elf, lib.output_bytes)
+        if qemu and m4_fits(graph, lib):
+            m4 = build_m4(out, tmp / f"{label}-{door}-m4", packed[:1])
+            m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
             row["instr_per_mac"] = int(counts[0]) / max(lib.macs, 1)
+            row["m4_host"] = bool(np.array_equal(m4_out[0], host[0]))
     except Exception as e:  # noqa: BLE001
         row["c_tflm"] = short(e)
     row["seconds"] = time.perf_counter() - t0
@@ -205,7 +234,9 @@ def main() -> None:
     ap.add_argument("--qemu", action="store_true", help="also build for Cortex-M4 and count instructions")
     ap.add_argument("--skip-torchvision", action="store_true")
     ap.add_argument("--only", help="run the rows whose label contains this text")
-    ap.add_argument("--shape", action="append", default=[], help="NAME=d1,d2,... for a dynamic input")
+    ap.add_argument("--shape", action="append", default=[],
+                    help="FILE=d1,d2,...;d1,... sizes of its inputs (without the batch)")
+    ap.add_argument("--input-value", action="append", default=[], help="FILE:NAME=V fixes an ONNX input")
     ap.add_argument("--write", action="store_true", help="write bench/results/real_models.md")
     a = ap.parse_args()
     import torch
@@ -218,6 +249,11 @@ def main() -> None:
     for s in a.shape:
         name, dims = s.split("=", 1)
         shapes[name] = [tuple(int(d) for d in part.split(",") if d) for part in dims.split(";")]
+    values = {k: dict(v) for k, v in DEFAULT_VALUES.items()}
+    for s in a.input_value:
+        file, rest = s.split(":", 1)
+        name, v = rest.split("=", 1)
+        values.setdefault(file, {})[name] = float(v) if "." in v else int(v)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -246,7 +282,7 @@ def main() -> None:
 
                 def load(opaque, p=p, shape=shape):
                     return tinyopt.load(str(p), input_shape=shape if shape is None or len(shape) > 1 else shape[0],
-                                        opaque=opaque)
+                                        opaque=opaque, input_values=values.get(p.name))
 
                 rows.append(run_row(p.stem, p.suffix[1:], load, tmp, a.inputs, a.qemu))
                 print(rows[-1], flush=True)
@@ -254,7 +290,7 @@ def main() -> None:
              "| RAM vs TFLM |", "|" + " --- |" * 11]
     for r in rows:
         ratio = f"{r['ram_ratio']:.3f}x" if "ram_ratio" in r else "-"
-        ipm = f"{r['instr_per_mac']:.3f}" if "instr_per_mac" in r else "-"
+        ipm = f"{r['instr_per_mac']:.3f}" + ("" if r["m4_host"] else " (M4 != host)") if "instr_per_mac" in r else "-"
         table.append(f"| {r['model']} | {r['door']} | {r.get('macs', '-'):,} | {r.get('analyze', '-')} | "
                      f"{r.get('convert', '-')} | {r.get('int8_tflm', '-')} | {r.get('c_tflm', '-')} | {ipm} | "
                      f"{r.get('ram', '-')} | {r.get('tflm_arena', '-')} | {ratio} |"
