@@ -19,8 +19,14 @@ from runtime._reference import assert_matches_reference, random_int8, run_tflm
 from tinyopt.convert import convert_graph
 from tinyopt.export.tflite import graph_to_tflite_bytes
 from tinyopt.graph.onnx_import import load_onnx
-from tinyopt.graph.torch_import import batched, from_graph_shape, graph_axis, to_graph_array, to_graph_shape
-from tinyopt.graph.torch_import import from_torch
+from tinyopt.graph.torch_import import (
+    batched,
+    from_graph_shape,
+    from_torch,
+    graph_axis,
+    to_graph_array,
+    to_graph_shape,
+)
 from tinyopt.runtime import Interpreter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
