@@ -9,8 +9,10 @@ that an operator or the graph's inputs/outputs use are imported.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +158,13 @@ class _Importer:
         graph.inputs = [self.names[int(t)] for t in inputs]
         graph.outputs = [self.names[int(t)] for t in outputs]
         for j, (name, ins, outs, opts) in enumerate(raw_ops):
-            node = Node(self.names[outs[0]], name, [self.names[t] if t >= 0 else "" for t in ins],
-                        [self.names[t] for t in outs])
+            in_names, out_names = [self.names[t] if t >= 0 else "" for t in ins], [self.names[t] for t in outs]
+            if isinstance(opts, _Custom):  # a custom operator a record reads as its own
+                r = OptionsReader(self, None, f"operator {j} ({name})")
+                node = opts.rec.from_tflite_custom(r, opts.code, opts.options, graph, in_names, out_names)
+                graph.add_node(node)
+                continue
+            node = Node(self.names[outs[0]], name, in_names, out_names)
             node.attrs = {} if ops.is_opaque(name) else self._attrs(j, node, opts, graph)
             graph.add_node(node)
         self._fold_constants(graph)
@@ -278,6 +285,17 @@ class _Importer:
             outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
             opts_type = op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
             opts = op.table(Slot.OP_OPTIONS, "the builtin options") if opts_type else None
+        custom = re.fullmatch(r"CUSTOM '(.*)'", name, re.S)
+        rec = ops.doors().tflite_custom.get(custom.group(1)) if custom else None
+        if rec is not None:  # its record checks the operands and reads the raw custom options
+            for t in (*ins, *outs):
+                if t != -1:
+                    self._check_tensor_index(t, f"operator {j} ({name})")
+            if not outs:
+                self.fail("has no outputs", f"operator {j} ({name})")
+            with self.at(where):
+                options = bytes(op.bytes(Slot.OP_CUSTOM_OPTIONS, "the custom options"))
+            return name, ins, outs, _Custom(rec, custom.group(1), options)
         rec = ops.find(name)
         if rec is None or rec.builtin is None:
             if not self.opaque:
@@ -521,6 +539,15 @@ class _Importer:
 def readable_ops() -> tuple[str, ...]:
     """The TFLite builtins tinyopt reads."""
     return tuple(r.name for r in ops.records() if r.builtin is not None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Custom:
+    """A custom operator's record, its code and its raw custom options."""
+
+    rec: object
+    code: str
+    options: bytes
 
 
 class OptionsReader:

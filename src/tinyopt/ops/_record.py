@@ -4,8 +4,9 @@ A record is a singleton subclass of ``Op`` in ``tinyopt/ops/<name>.py``, decorat
 Every stage looks operators up here instead of keeping its own list:
 
 =====================  ==========================================================================
-importers              ``builtin`` + ``options`` (TFLite), ``onnx`` / ``torch_modules`` /
-                       ``torch_functions`` / ``spec_layers`` with their ``from_*`` methods
+importers              ``builtin`` + ``options`` (TFLite), ``tflite_custom`` (custom operators it
+                       reads), ``onnx`` / ``torch_modules`` / ``torch_functions`` / ``spec_layers``
+                       with their ``from_*`` methods
 graph                  ``arity``, ``optional_inputs``, ``shape``, ``param_inputs``, ``weight_axis``,
                        ``bias_input``, ``fused_activation``, ``aliases_input``, ``is_identity``
 analysis               ``macs``, ``other_ops``
@@ -158,6 +159,7 @@ class Op:
     tflm: ClassVar[bool] = True                   # TFLM has a kernel for it
     missing_fix: ClassVar[str] = ""               # for IR-only ops: how to get rid of it (TFLite, int8, TFLM)
     c: ClassVar[CKernel | None] = None            # the C library's kernel, if any
+    tflite_custom: ClassVar[tuple[str, ...]] = ()  # TFLite custom codes read by ``from_tflite_custom``
     onnx: ClassVar[tuple[str, ...]] = ()          # ONNX op types converted by ``from_onnx``
     torch_modules: ClassVar[tuple[str, ...]] = ()  # torch.nn class names converted by ``from_torch_module``
     torch_functions: ClassVar[tuple[str, ...]] = ()  # torch / F / operator / Tensor-method names
@@ -272,6 +274,13 @@ class Op:
         raise NotImplementedError
 
     # -- doors ----------------------------------------------------------------------------------------
+    def from_tflite_custom(self, r, code: str, options: bytes, graph: Graph, ins: list[str],
+                           outs: list[str]) -> Node:
+        """A TFLite custom operator ``code`` (one of ``tflite_custom``) as a node of this operator: its
+        operands rearranged (constants added to ``graph``) and its attributes from the raw ``options``;
+        ``r.fail(message)`` refuses what the record cannot represent exactly."""
+        raise NotImplementedError
+
     def from_onnx(self, cv, node, name: str, attrs: dict, ins: list[str]):
         raise NotImplementedError
 
@@ -344,6 +353,7 @@ class DoorTables:
     """Framework names → record, built once from the records (importers look here)."""
 
     onnx: dict[str, Op] = field(default_factory=dict)
+    tflite_custom: dict[str, Op] = field(default_factory=dict)
     torch_modules: dict[str, Op] = field(default_factory=dict)
     torch_functions: dict[str, Op] = field(default_factory=dict)
     spec_layers: dict[str, Op] = field(default_factory=dict)
@@ -352,7 +362,8 @@ class DoorTables:
 def door_tables() -> DoorTables:
     t = DoorTables()
     for rec in REGISTRY.values():
-        for table, names in ((t.onnx, rec.onnx), (t.torch_modules, rec.torch_modules),
+        for table, names in ((t.onnx, rec.onnx), (t.tflite_custom, rec.tflite_custom),
+                             (t.torch_modules, rec.torch_modules),
                              (t.torch_functions, rec.torch_functions), (t.spec_layers, rec.spec_layers)):
             for key in names:
                 if key in table:
