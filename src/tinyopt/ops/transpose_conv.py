@@ -76,6 +76,45 @@ class TransposeConv(Op):
     c = CKernel("transpose_conv", "transpose_conv_params")
     onnx = ("ConvTranspose",)
     torch_modules = ("ConvTranspose1d", "ConvTranspose2d")
+    tflite_custom = ("Convolution2DTransposeBias",)  # MediaPipe's (selfie segmentation), float
+
+    def from_tflite_custom(self, r, code, options, graph, ins, outs):
+        """MediaPipe's ``Convolution2DTransposeBias``: inputs [input, weights OHWI, bias], custom options the raw
+        ``TfLiteTransposeConvParams`` (little-endian int32 padding 1 SAME / 2 VALID, stride_w, stride_h). Its
+        output is ``stride (in - 1) + k - P`` with P = max(0, k - (in - 1) % stride - 1) under SAME (0 under
+        VALID), cropped by P // 2 before: a TRANSPOSE_CONV of that output shape whose TFLite padding crops the
+        same, checked per axis."""
+        import struct
+
+        from tinyopt.graph.ir import Tensor
+
+        if len(ins) != 3 or len(outs) != 1 or not all(ins):
+            r.fail(f"{code} has {len(ins)} inputs and {len(outs)} outputs; it takes input, weights and bias")
+        if len(options) < 12:
+            r.fail(f"{code} custom options hold {len(options)} bytes; TfLiteTransposeConvParams needs 12")
+        pad_code, sw, sh = struct.unpack_from("<iii", options)
+        pad = {1: "SAME", 2: "VALID"}.get(pad_code)
+        if pad is None or min(sw, sh) <= 0:
+            r.fail(f"{code} padding code {pad_code}, strides {sh}x{sw}: expected 1 (SAME) or 2 (VALID) and "
+                   "positive strides")
+        x, w, y = graph.tensors[ins[0]], graph.tensors[ins[1]], graph.tensors[outs[0]]
+        if len(x.shape) != 4 or len(w.shape) != 4 or w.shape[3] != x.shape[3]:
+            r.fail(f"{code} input {list(x.shape)} and weights {list(w.shape)} are not NHWC and OHWI")
+        out = []
+        for size, k, st in ((x.shape[1], w.shape[1], sh), (x.shape[2], w.shape[2], sw)):
+            cut = max(0, k - (size - 1) % st - 1) if pad == "SAME" else 0
+            out.append(st * (size - 1) + k - cut)
+            if tflm_padding(out[-1], k, st, pad) != cut // 2:
+                r.fail(f"{code} crops {cut // 2} before on a {out[-1]}-wide output, TRANSPOSE_CONV's {pad} "
+                       f"padding {tflm_padding(out[-1], k, st, pad)}: not expressible", "re-export the layer "
+                       "as a TRANSPOSE_CONV")
+        shape = (x.shape[0], out[0], out[1], w.shape[0])
+        if tuple(y.shape) != shape:
+            r.fail(f"{code} output is stored as {list(y.shape)}; its parameters give {list(shape)}")
+        name = graph.unique_name(f"{outs[0]}/output_shape")
+        graph.add_tensor(Tensor(name, (4,), "int32", data=np.asarray(shape, np.int32)))
+        return Node(outs[0], self.name, [name, ins[1], ins[0], ins[2]], list(outs),
+                    {"padding": pad, "stride": (sh, sw), "activation": "NONE"})
 
     def read_tflite(self, r, ins, out):
         r.ranks(ins, (1, 4, 4))
