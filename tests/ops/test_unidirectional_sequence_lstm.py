@@ -1,12 +1,19 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM against TFLM (float32, int8, 16x8), its conversion, and the recurrent
-doors (nn.LSTM / nn.GRU, ONNX LSTM / GRU) against PyTorch and ONNX Runtime."""
+"""UNIDIRECTIONAL_SEQUENCE_LSTM against TFLM (float32, int8, 16x8), its conversion, its int8 C kernel, and the
+recurrent doors (nn.LSTM / nn.GRU, ONNX LSTM / GRU) against PyTorch and ONNX Runtime."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ops._oracles import assert_torch_matches, from_graph_layout, to_nhwc
+from ops._oracles import (
+    assert_c_equals_runtime,
+    assert_torch_matches,
+    c_library_outputs,
+    from_graph_layout,
+    needs_cc,
+    to_nhwc,
+)
 from runtime._reference import assert_matches_reference, qtensor, random_int8
 from tinyopt.errors import TinyoptError, UnsupportedOpError
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
@@ -345,3 +352,52 @@ def test_converted_kws_model_matches_tflm(rnn):
     fl = Interpreter(g).run(calib[:6])[0]
     so, zo = q.tensors[q.outputs[0]].quant.scale[0], q.tensors[q.outputs[0]].quant.zero_point[0]
     assert np.abs((ours[1:].astype(np.float32) - zo) * so - fl[1:]).max() < 0.25
+
+
+@needs_cc
+@pytest.mark.parametrize("seed", range(8))
+def test_c_library_equals_runtime_and_tflm(seed, tmp_path):
+    """kernels/lstm.c (int8, one sequence from the reset state) on the seeded int8 layers above (cell clip on
+    some): host library = numpy runtime = TFLM."""
+    g, x = lstm_graph(seed, "int8")
+    want = assert_matches_reference(g, x)[0]
+    assert_c_equals_runtime(g, x, tmp_path)
+    np.testing.assert_array_equal(c_library_outputs(g, x, tmp_path / "b"), want.reshape(len(x), -1))
+
+
+@needs_cc
+def test_c_library_of_a_converted_keyword_spotting_lstm_equals_tflm(tmp_path):
+    """A model-level check: nn.LSTM + dense head through the PyTorch door, converted to int8 (one fused
+    UNIDIRECTIONAL_SEQUENCE_LSTM), its C library = TFLM; a 16x8 LSTM is refused by name."""
+    import torch
+
+    from tinyopt.convert import convert_graph
+    from tinyopt.export.c import generate_sources
+    from tinyopt.graph.torch_import import from_torch
+
+    g = from_torch(_kws("LSTM"), (10, 6))
+    calib = to_nhwc(torch.randn(32, 10, 6, generator=torch.Generator().manual_seed(0)).numpy())
+    q = convert_graph(g, calib)
+    assert OP in [n.op for n in q.nodes]
+    xq = random_int8(np.random.default_rng(4), (6, *q.tensors[q.inputs[0]].shape[1:]))
+    want = assert_matches_reference(q, xq)[0]
+    np.testing.assert_array_equal(c_library_outputs(q, xq, tmp_path), want.reshape(len(xq), -1))
+    g16, _ = lstm_graph(0, "int16")
+    with pytest.raises(UnsupportedOpError, match="16x8"):
+        generate_sources(g16)
+
+
+def test_cortex_m4_equals_host(tmp_path):
+    """The LSTM library cross-compiled for the Cortex-M4 (MPS2-AN386 under qemu) gives the host's bytes."""
+    import shutil
+
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_m4, run_qemu
+
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm") and shutil.which("cc")):
+        pytest.skip("Cortex-M toolchain, qemu or host compiler absent")
+    g, x = lstm_graph(5, "int8")
+    lib = generate_sources(g)
+    write_library(lib.files, tmp_path / "lib")
+    outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", x[:3]).elf, lib.output_bytes)
+    np.testing.assert_array_equal(outs, c_library_outputs(g, x[:3], tmp_path / "host"))

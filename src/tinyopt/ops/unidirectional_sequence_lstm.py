@@ -29,7 +29,7 @@ from tinyopt.errors import UnsupportedOpError
 from tinyopt.graph.ir import Node, QuantParams, Tensor
 from tinyopt.ops import _common as c
 from tinyopt.ops import _lstm as lq
-from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
+from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.runtime.fixedpoint import quantize_multiplier
 
 GATES = ("input", "forget", "cell", "output")  # TFLite's operand order of the four gates
@@ -86,6 +86,7 @@ class UnidirectionalSequenceLstm(Op):
     optional_inputs = (1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23)
     param_inputs = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23)
     quant = QuantRule(int16=True)
+    c = CKernel("lstm", "lstm_params")
     onnx = ("LSTM", "GRU")
     torch_modules = ("LSTM", "GRU")
 
@@ -269,6 +270,49 @@ class UnidirectionalSequenceLstm(Op):
     # -- convert
     def quantize(self, q, index, node):
         return quantize_lstm(q, index, node)
+
+    # -- C library
+    def pack_c(self, graph, index, node):
+        """kernels/lstm.c: the int8 kernel above (one sequence from the reset state), the four gates'
+        weights stacked, the cell and the gates in a 10 * S-byte scratch (the hidden state is the previous
+        output row)."""
+        from tinyopt.export.c import params as cp
+
+        p = self.prepare(graph, node, True)
+        x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if p.dtype != "int8":
+            raise UnsupportedOpError(f"a {p.dtype} LSTM (16x8)", path=graph.source, where=cp.where(index, node),
+                                     fix="the C library runs the int8 LSTM: convert with int8 activations")
+        cp.check_int8(graph, index, node, [x, y])
+        batch = x.shape[1] if p.time_major else x.shape[0]
+        if batch != 1:
+            raise UnsupportedOpError(f"an LSTM over {batch} sequences at once", path=graph.source,
+                                     where=cp.where(index, node), fix="give one sequence (batch 1)")
+        tanh_m, tanh_s = lq.tanh_params(p.cell_state_scale_power)
+        tanh_m, tanh_s = (3 << tanh_s, 0) if tanh_m == 0 else (tanh_m, tanh_s)
+        if 32768 * tanh_m >= 1 << 40:
+            raise UnsupportedOpError("a cell state scale too coarse for the kernel's tanh", path=graph.source,
+                                     where=cp.where(index, node), fix="convert with a finer cell state scale")
+        t = graph.tensors
+        ints = dict(time_steps=p.time_steps, input_dimension=p.input_dimension, state_dimension=p.state_dimension,
+                    input_offset=p.input_offset, hidden_offset=p.hidden_offset,
+                    hidden_zero_point=p.hidden_zero_point, activation_min=p.activation_min,
+                    activation_max=p.activation_max, forget_cell_multiplier=p.forget_cell_multiplier,
+                    input_cell_multiplier=p.input_cell_multiplier, output_multiplier=p.output_multiplier,
+                    forget_cell_shift=p.forget_cell_shift, input_cell_shift=p.input_cell_shift,
+                    output_shift=p.output_shift, tanh_multiplier=tanh_m, tanh_shift=tanh_s,
+                    quantized_cell_clip=p.quantized_cell_clip if p.cell_clip > 0 else 0)
+        arrays = {
+            "input_weights": ("int8_t", np.stack([t[node.inputs[k]].data for k in INPUT_WEIGHTS])),
+            "recurrent_weights": ("int8_t", np.stack([t[node.inputs[k]].data for k in RECURRENT_WEIGHTS])),
+            "bias": ("int32_t", np.stack([np.asarray(t[node.inputs[k]].data, np.int64) for k in BIASES])),
+            "input_multiplier": ("int32_t", np.asarray(p.input_multiplier)),
+            "input_shift": ("int32_t", np.asarray(p.input_shift)),
+            "recurrent_multiplier": ("int32_t", np.asarray(p.recurrent_multiplier)),
+            "recurrent_shift": ("int32_t", np.asarray(p.recurrent_shift)),
+            "sigmoid_table": ("uint16_t", lq.SIGMOID_TABLE),
+        }
+        return cp.OpParams("lstm", ints, arrays, signature="rows_col", col_bytes=-(-10 * p.state_dimension // 4) * 4)
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
