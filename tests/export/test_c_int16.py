@@ -31,6 +31,7 @@ from tinyopt.ops.logistic import Logistic
 from tinyopt.ops.max_pool_2d import MaxPool2D
 from tinyopt.ops.mean import Mean
 from tinyopt.ops.mul import Mul
+from tinyopt.ops.pad import Pad
 from tinyopt.ops.quantize import Quantize
 from tinyopt.ops.softmax import Softmax
 from tinyopt.ops.sub import Sub
@@ -128,6 +129,17 @@ def test_pooling(op, seed, tmp_path):
     assert_c_equals_runtime(g, random_int16(rng, (5, 7, 6, 3)), tmp_path)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_mean(seed, tmp_path):
+    rng = np.random.default_rng(600 + seed)
+    shape = (1, *(int(d) for d in rng.integers(1, 7, 3)))
+    axes = sorted(int(a) for a in rng.choice([1, 2, 3], size=int(rng.integers(1, 4)), replace=False))
+    g = single_op_model(Mean.name, [q16("x", shape, scale(rng)), Tensor("a", (len(axes),), "int32",
+                                                                       data=np.array(axes, np.int32))],
+                        q16("y", (1,), scale(rng)), {"keep_dims": bool(seed % 2)})
+    assert_c_equals_runtime(g, random_int16(rng, (5, *shape[1:])), tmp_path)
+
+
 @pytest.mark.parametrize("kind", ["s16_s16", "s16_s8", "s8_s16"])
 def test_requantizations(kind, tmp_path):
     rng = np.random.default_rng(9)
@@ -142,10 +154,18 @@ def test_requantizations(kind, tmp_path):
 
 # -- networks -----------------------------------------------------------------------------------------------
 
+def gap_cnn():
+    """Convolutions, then a global average pool (MEAN over H and W), then a dense layer."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 8, 3, stride=2),
+                               torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                               torch.nn.Linear(8, 5)).eval()
+
+
 def converted(name: str, n: int = 48):
     torch.manual_seed(0)
-    model = zoo.build(name).eval()
-    shape = zoo.input_shape(name)
+    model = gap_cnn() if name == "gap_cnn" else zoo.build(name).eval()
+    shape = (1, 12, 12) if name == "gap_cnn" else zoo.input_shape(name)
     x = torch_to_graph_layout(np.random.default_rng(1).normal(0, 1, (n, *shape)).astype(np.float32), shape)
     g = convert_graph(from_torch(model, shape), x, activations="int16")
     s = float(g.tensors[g.inputs[0]].quant.scale[0])
@@ -154,10 +174,12 @@ def converted(name: str, n: int = 48):
     return g, xq
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "dscnn", "resnet8"])
+@pytest.mark.parametrize("name", ["digits_cnn", "dscnn", "resnet8", "gap_cnn"])
 def test_converted_16x8_network_equals_tflm(name, tmp_path):
-    """conv, depthwise, pooling, residual ADD, dense: the whole 16x8 library equals TFLM on the model."""
+    """conv, depthwise, pooling, residual ADD, MEAN, dense: the whole 16x8 library equals TFLM on the model."""
     g, xq = converted(name)
+    if name == "gap_cnn":
+        assert Mean.name in {n.op for n in g.nodes}
     ours = c_outputs(g, [xq], tmp_path)
     ref = run_tflm(graph_to_tflite_bytes(g), [xq])[0]
     np.testing.assert_array_equal(ours, ref.reshape(len(ref), -1))
@@ -240,14 +262,14 @@ def test_typed_invoke_and_even_offsets():
     assert "int tinyopt_invoke(const int8_t *input, int8_t *output);" in generate_sources(g8).files["tinyopt_model.h"]
 
 
-def test_mixed_input_dtypes_and_missing_int16_kernels_are_refused():
+def test_mixed_input_dtypes_and_an_operator_without_int16_c_kernel_are_refused():
     g = single_op_model(Add.name, [q16("a", (1, 4), 0.01), q16("b", (1, 4), 0.01)], q16("y", (1,), 0.02),
                         {"activation": "NONE"})
     a = g.tensors["a"]
     g.tensors["a"] = Tensor("a", a.shape, "int8", quant=a.quant)
     with pytest.raises(UnsupportedOpError, match="the graph inputs mix int16 and int8"):
         generate_sources(g)
-    axes = Tensor("axes", (2,), "int32", data=np.array([1, 2], np.int32))
-    m = single_op_model(Mean.name, [q16("x", (1, 3, 3, 2), 0.01), axes], q16("y", (1,), 0.01), {"keep_dims": True})
-    with pytest.raises(UnsupportedOpError, match="node 0 'y' \\(MEAN\\).*int16.*Fix:"):
+    pads = Tensor("p", (4, 2), "int32", data=np.array([[0, 0], [1, 1], [0, 0], [0, 0]], np.int32))
+    m = single_op_model(Pad.name, [q16("x", (1, 3, 3, 2), 0.01), pads], q16("y", (1,), 0.01))
+    with pytest.raises(UnsupportedOpError, match="node 0 'y' \\(PAD\\).*int16.*Fix:"):
         generate_sources(m)

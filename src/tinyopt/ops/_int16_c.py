@@ -156,3 +156,26 @@ def pack_requantize(graph: Graph, index: int, node: Node, q):
     shrinks = x.dtype == "int16"  # element i written after it is read, never past it: in place is safe
     return _params("quantize_int16", ints, {}, "requantize16_params",
                    f"requantize_{bits[x.dtype]}_{bits[y.dtype]}", inplace="elementwise" if shrinks else None)
+
+
+def pack_mean(graph: Graph, index: int, node: Node, q):
+    """MEAN (``q`` its MeanData): the input walked as kept and reduced groups (``_reduce.reduce_walk``), the
+    multiplier with 1/count folded in."""
+    from tinyopt.ops._reduce import MAX_WALK_RANK, reduce_walk
+
+    x = graph.tensors[node.inputs[0]]
+    _check(graph, index, node, [node.inputs[0], node.outputs[0]])
+    walk = reduce_walk(x.shape, q.axes)
+    if walk is None:
+        _fail(graph, index, node, f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between kept and "
+              f"reduced axes more than {MAX_WALK_RANK} times", "reduce fewer, or adjacent, axes")
+    kept, reduced = walk
+    ints = dict(outer=int(np.prod([d for d, _ in kept], dtype=np.int64)), count=q.num_elements_in_axis,
+                kept_rank=len(kept), reduce_rank=len(reduced), input_zero_point=q.input_zero_point,
+                output_zero_point=q.output_zero_point, multiplier=q.mean_multiplier, shift=q.mean_shift)
+    arrays = {}
+    for key, groups in (("kept", kept), ("reduce", reduced)):
+        pad = [(1, 0)] * (MAX_WALK_RANK - len(groups))  # unused slots: the kernel reads the ranks
+        arrays[f"{key}_dims"] = ("int32_t", np.array([d for d, _ in groups + pad], np.int64))
+        arrays[f"{key}_strides"] = ("int32_t", np.array([s for _, s in groups + pad], np.int64))
+    return _params("reduce_int16", ints, arrays, "mean16_params", "mean_s16")

@@ -13,6 +13,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16_c
 from tinyopt.ops._record import QuantRule, register
 from tinyopt.ops._reduce import ReduceData, Reducer, build
 from tinyopt.runtime.fixedpoint import _wrap32, multiply_by_quantized_multiplier, quantize_multiplier
@@ -74,6 +75,11 @@ class Mean(Reducer):
         out = multiply_by_quantized_multiplier(shifted, p.mean_multiplier, p.mean_shift) + p.output_zero_point
         info = np.iinfo(p.dtype)
         return np.clip(out, info.min, info.max).astype(p.dtype)
+
+    def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/reduce_int16.c)
+            return _int16_c.pack_mean(graph, index, node, self.prepare(graph, node, True))
+        return super().pack_c(graph, index, node)
 
     def c_requant(self, q):
         return dict(input_zero_point=q.input_zero_point, output_zero_point=q.output_zero_point,
