@@ -45,20 +45,24 @@ NIB4 = np.array([0, 1, 4, 5, 2, 3, 6, 7])                  # p4: nibble j of a w
 CRUMB2 = np.array([4 * (j % 4) + j // 4 for j in range(16)])  # p2: field j holds weight CRUMB2[j]
 
 # Estimated Cortex-M4 instructions (qemu, -O2): (per MAC, per output) of a dense layout by vectors per pass
-# (1: a dense layer's single row; TILE: a conv's patches), (per stored entry and vector, per output) of the
-# sparse one; im2col costs GATHER per patch byte (PATCH_T when transposed or under 16 channels). Fitted by
-# bench/deploy_compressed.py --calibrate on 1x1 convs and dense layers of 16 to 512 inputs; the dense
-# kernels' (conv2d.c, depthwise_conv2d.c, fully_connected.c) on the same builds.
+# (1: a dense layer's single row; TILE: a conv's patches), MACs counted on filters padded to the layout's
+# block (8 or 16 weights); (per stored entry and vector, per output) of the sparse one; a codebook layout
+# adds DECODE per weight and pass (4-bit / 8-bit indices, other widths); im2col costs GATHER per patch byte
+# (transposed or under 16 channels: bytes one at a time). Fitted under qemu on 1x1 convs and dense layers
+# of 16 to 512 inputs and on the first convs of LeNet-5 and the DS-CNN (bench/deploy_compressed.py
+# --calibrate); the dense kernels' (conv2d.c, depthwise_conv2d.c, fully_connected.c) on the same builds.
 COST = {
     "dense": {"fc": (1.11, 11.0), "conv": (0.93, 14.0), "depthwise": (3.7, 10.0)},
-    "i8": {1: (2.2, 20.0), TILE: (1.36, 42.0)},
-    "p4": {1: (2.4, 20.0), TILE: (1.46, 41.0)},
-    "p2": {1: (3.1, 20.0), TILE: (1.55, 41.0)},
-    "lut": {1: (14.7, 20.0), TILE: (4.5, 48.0)},
+    "i8": {1: (2.2, 20.0), TILE: (1.36, 75.0)},
+    "p4": {1: (2.4, 20.0), TILE: (1.46, 75.0)},
+    "p2": {1: (3.1, 20.0), TILE: (1.55, 75.0)},
+    "lut": {1: (2.2, 20.0), TILE: (1.36, 75.0)},
     "sparse": {1: (7.5, 20.0), TILE: (5.0, 40.0)},
-    "cdw": (10.5, 0.0),
+    "cdw": (14.5, 0.0),
 }
-GATHER, PATCH_T = 2.0, 4.0
+DECODE = {4: 7.0, 8: 6.0, "other": 14.0}
+GATHER, GATHER_BYTES = 2.0, 10.0
+BLOCK = {"p4": 8}  # weights per padded block (16 for the others)
 # .text + .rodata of each kernel file in the Cortex-M4 build (arm-none-eabi-gcc -O2), counted once when
 # used; the dense kernels' are what they link with (conv and depthwise call add.c for a fused ADD).
 CODE = {"cmat": 1770, "cmat_i8": 580, "cmat_p4": 610, "cmat_p2": 740, "cmat_lut": 290, "cmat_sparse": 1500,
@@ -364,7 +368,7 @@ def _gather(graph: Graph, node: Node, kind: str, transposed: bool) -> float:
     direct = (kh, kw, q.stride_h, q.stride_w, q.padding_h, q.padding_w) == (1, 1, 1, 1, 0, 0)
     if direct and not transposed:
         return 0.0
-    return (PATCH_T if transposed or ic < 16 else GATHER) * kh * kw * ic * pixels
+    return (GATHER_BYTES if transposed or ic < 16 else GATHER) * kh * kw * ic * pixels
 
 
 def instructions(p: Packed, macs: int, w: np.ndarray, n: int, kind: str, outputs: int, gather: float) -> float:
@@ -375,8 +379,12 @@ def instructions(p: Packed, macs: int, w: np.ndarray, n: int, kind: str, outputs
         vectors_total = macs / max(w.size, 1)  # how many vectors the whole matrix is applied to
         per_entry, per_out = _rate("sparse", n)
         return per_entry * p.entries * vectors_total + per_out * outputs + gather
+    k = w.shape[1]
+    block = BLOCK.get(p.layout, 16)
+    padded = macs * (-(-k // block) * block) / max(k, 1)
     per_mac, per_out = _rate(p.layout, n)
-    return per_mac * macs + per_out * outputs + gather
+    decode = DECODE.get(p.ints.get("bits"), DECODE["other"]) * macs / n if p.layout == "lut" else 0.0
+    return per_mac * padded + per_out * outputs + gather + decode
 
 
 def const_bytes(multipliers: np.ndarray, shifts: np.ndarray, channels: int, compressed: bool) -> int:

@@ -11,8 +11,18 @@ static void decode(const tinyopt_cmat_params *p, const uint8_t *src, const int8_
     const int bits = p->bits, K = p->depth;
     const uint32_t mask = (1u << bits) - 1u;
     uint32_t buf = 0;
-    int have = 0, k;
-    for (k = 0; k < K; ++k) {
+    int have = 0, k = 0;
+    if (bits == 4) { /* two indices per byte, the first in the low half */
+        for (; k + 2 <= K; k += 2, ++src) {
+            dst[k] = table[*src & 15u];
+            dst[k + 1] = table[*src >> 4];
+        }
+    } else if (bits == 8) {
+        for (; k < K; ++k) {
+            dst[k] = table[src[k]];
+        }
+    }
+    for (; k < K; ++k) {
         if (have < bits) {
             buf |= (uint32_t)*src++ << have;
             have += 8;
