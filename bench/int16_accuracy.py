@@ -16,8 +16,11 @@ Columns, on the 359 held-out images:
   (which computes every accuracy here);
 - C arena: ``TINYOPT_ARENA_BYTES`` of the generated library (16x8 activations take twice the bytes;
   its int16 kernels do not run in place yet), and the .tflite size.
+Below the table, the cost on a Cortex-M4: estimated cycles of one inference of each library (seed 0's
+model; the cycles hardly depend on the weights), built for the MPS2-AN386 and traced under qemu
+(``export.c.board.estimate_graph``); skipped without arm-none-eabi-gcc and qemu-system-arm.
 
-    .venv/bin/python bench/int16_accuracy.py [--seeds 3] [--epochs 8] [--out bench/results/int16_accuracy.md]
+    .venv/bin/python bench/int16_accuracy.py [--seeds 5] [--epochs 8] [--no-m4] [--out bench/results/int16_accuracy.md]
 """
 
 from __future__ import annotations
@@ -94,11 +97,25 @@ def evaluate(g, xg: np.ndarray, logits: np.ndarray, y: np.ndarray, wq_logits: np
                 arena=generate_sources(g).arena_bytes, file=len(model))
 
 
+def m4_cycles(net, calib, shape) -> dict | None:
+    """Estimated Cortex-M4 cycles of the int8 and the 16x8 library, or None without the toolchain."""
+    from tinyopt.convert import convert_torch
+    from tinyopt.errors import TinyoptError
+    from tinyopt.export.c.board import estimate_graph
+
+    try:
+        return {a: int(estimate_graph(convert_torch(net, calib, shape, activations=a))[0].cycles)
+                for a in ("int8", "int16")}
+    except TinyoptError:  # no arm-none-eabi-gcc or qemu here
+        return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--out", default=None, help="write the table as Markdown here (atomically)")
+    ap.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 cycle estimates")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     from tinyopt import zoo
@@ -109,9 +126,11 @@ def main(argv=None) -> int:
     shape = zoo.input_shape("digits_cnn")
     xg = torch_to_graph_layout(d.x_val, shape)
     calib = d.x_train[:256]
-    rows, t0 = [], time.perf_counter()
+    rows, t0, cycles = [], time.perf_counter(), None
     for seed in range(args.seeds):
         net = train(d, args.epochs, seed)
+        if seed == 0 and not args.no_m4:
+            cycles = m4_cycles(net, calib, shape)
         with torch.no_grad():
             logits = net(torch.from_numpy(d.x_val)).numpy().astype(np.float64)
         acc = float((logits.argmax(1) == d.y_val).mean())
@@ -138,6 +157,10 @@ def main(argv=None) -> int:
                f"the float model; 16x8 logit error {ratio:.3f}x int8's, its activation error {act:.4f}x (the int8 "
                f"weights, common to both, dominate what is left). {len(d.y_val)} held-out images; "
                f"{seconds:.0f} s (training included, 1 torch thread).")
+    if cycles:
+        summary += (f"\n\nCortex-M4 (MPS2-AN386, qemu, estimated cycles of one inference): int8 {cycles['int8']:,}, "
+                    f"16x8 {cycles['int16']:,} ({cycles['int16'] / cycles['int8']:.2f}x; the 16x8 kernels are "
+                    "portable reference loops, the int8 ones SIMD assembly).")
     table = "\n".join(lines)
     print(table)
     print(summary)
