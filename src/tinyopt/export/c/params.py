@@ -170,7 +170,7 @@ def pack_fc_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, 
     return pack_twins(wp, 4), rq
 
 
-DW_SPAN = 16  # output columns per band of the depthwise pair loop (bounds its buffer)
+DW_SPAN = 16  # output columns per band of the depthwise pair loop (bounds its buffer; TINYOPT_DW_SPAN in C)
 
 
 def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int):

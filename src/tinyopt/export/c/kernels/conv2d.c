@@ -1,8 +1,9 @@
 /* CONV_2D, int8 with per-channel requantization: the arithmetic of TFLM's reference integer conv.
  * The input offset is folded into the bias at generation time (sum w*(x+off) = sum w*x + off*sum w),
  * so a padded tap feeds the input zero point, which contributes exactly 0 as in the reference.
- * Each output pixel's input patch is gathered once (im2col, two pixels at a time) and multiplied by
- * two filters at once, so every load feeds two or four multiply-accumulates. */
+ * Output pixels go in pairs: their input patches are gathered once (im2col) and multiplied by two
+ * filters at once (portable path), or, on the Cortex-M4, widened into 16-bit lanes and run through the
+ * twin loop (tinyopt_mm24q: 2 pixels x 4 filters per pass, two filters per weight word). */
 /* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
  * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
 #if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)

@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED, int8: TFLM's reference integer dense layer (weights zero point 0), with the input
- * offset folded into the bias. Per-channel multipliers cover both per-tensor and per-channel models. */
+ * offset folded into the bias. Per-channel multipliers cover both per-tensor and per-channel models. On
+ * the Cortex-M4 (twin weight words packed) the 8-filter loop tinyopt_fc8q runs the layer. */
 /* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
  * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
 #if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
