@@ -164,6 +164,20 @@ def test_arithmetic_matches_tflm(op, seed):
     assert_matches_reference(g, x)
 
 
+@pytest.mark.parametrize("op", [Add.name, Sub.name])
+@pytest.mark.parametrize("scales", [(2 ** -10, 2 ** -10, 2 ** -9), (2 ** -12, 2 ** -10, 2 ** -10),
+                                    (2 ** -15, 2 ** -15, 2 ** -15), (2 ** -8, 2 ** -12, 2 ** -8)])
+def test_power_of_two_scales_take_the_general_path(op, scales):
+    """TFLite's int16 ADD has a fast path for power-of-two scales (a rounding shift and a saturating add);
+    TFLM calls the general one (pot_scale false) whatever the scales, and so do we."""
+    rng = np.random.default_rng(11)
+    s1, s2, so = scales
+    g = single_op_model(op, [q16("a", (1, 64), s1), q16("b", (1, 64), s2)], q16("y", (1,), so),
+                        {"activation": "NONE"})
+    assert Interpreter(g).params[0].left_shift == 15
+    assert_matches_reference(g, [random_int16(rng, (40, 64)), random_int16(rng, (40, 64))])
+
+
 # -- activations --------------------------------------------------------------------------------------------
 
 EVERY_INT16 = np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256)

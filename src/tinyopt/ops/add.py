@@ -1,7 +1,8 @@
 """ADD: element-wise sum with a fused activation.
 
-Integer path as TFLM's ``AddElementwise``: both operands are shifted left by 20, rescaled to twice the
-larger input scale, added, then requantized to the output.
+Integer path as TFLM's ``AddElementwise``: both operands are shifted left by 20 (int8; 15 for int16),
+rescaled to twice the larger input scale, added, then requantized to the output. For int16 TFLM always
+takes this general path (TFLite's power-of-two fast path is not called: ``pot_scale`` false).
 """
 
 from __future__ import annotations
