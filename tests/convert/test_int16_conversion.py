@@ -158,3 +158,20 @@ def test_16x8_model_file_round_trips():
     assert {t.dtype for t in back.activations()} == {"int16"}
     xq = quantize16(g, x)
     np.testing.assert_array_equal(Interpreter(back).run(xq)[0], Interpreter(g).run(xq)[0])
+
+
+def test_float_io_at_16x8_runs_in_tflm():
+    """``io="float"``: a float → int16 QUANTIZE in front, an int16 → float DEQUANTIZE behind, as TFLM runs
+    them (the float outputs equal to 1e-5, the int16 inside exactly)."""
+    from tinyopt.convert import convert_torch
+    from tinyopt.ops.dequantize import Dequantize
+    from tinyopt.ops.quantize import Quantize
+
+    torch.manual_seed(0)
+    net = zoo.build("digits_cnn").eval()
+    shape = zoo.input_shape("digits_cnn")
+    x = np.random.default_rng(0).normal(0, 1, (32, *shape)).astype(np.float32)
+    g = convert_torch(net, x, shape, activations="int16", io="float")
+    assert g.nodes[0].op == Quantize.name and g.nodes[-1].op == Dequantize.name
+    assert g.tensors[g.nodes[0].outputs[0]].dtype == "int16"
+    assert_matches_reference(g, torch_to_graph_layout(x[:8], shape))
