@@ -33,6 +33,8 @@ from tinyopt.ops.mean import Mean
 from tinyopt.ops.mul import Mul
 from tinyopt.ops.pad import Pad
 from tinyopt.ops.quantize import Quantize
+from tinyopt.ops.relu import Relu
+from tinyopt.ops.relu6 import Relu6
 from tinyopt.ops.softmax import Softmax
 from tinyopt.ops.sub import Sub
 from tinyopt.ops.tanh import Tanh
@@ -104,6 +106,12 @@ def test_arithmetic_with_a_constant_operand(op, tmp_path):
 @pytest.mark.parametrize("s", [2.0 ** -12, 2.0 ** -11, 2.0 ** -15, 3e-4, 0.37])
 def test_sigmoid_and_tanh_on_every_input(op, s, tmp_path):
     g = single_op_model(op, [q16("x", (1, 256), s)], q16("y", (1,), 1.0 / 32768))
+    assert_c_equals_runtime(g, np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256), tmp_path)
+
+
+@pytest.mark.parametrize("op", [Relu.name, Relu6.name])
+def test_relu_and_relu6_on_every_input(op, tmp_path):
+    g = single_op_model(op, [q16("x", (1, 256), 2.0 ** -9)], q16("y", (1,), 2.0 ** -9 if op == Relu6.name else 1e-3))
     assert_c_equals_runtime(g, np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256), tmp_path)
 
 

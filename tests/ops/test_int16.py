@@ -29,6 +29,8 @@ from tinyopt.ops.mean import Mean
 from tinyopt.ops.mul import Mul
 from tinyopt.ops.pad import Pad
 from tinyopt.ops.quantize import Quantize
+from tinyopt.ops.relu import Relu
+from tinyopt.ops.relu6 import Relu6
 from tinyopt.ops.reshape import Reshape
 from tinyopt.ops.slice import Slice
 from tinyopt.ops.softmax import Softmax
@@ -195,6 +197,18 @@ def test_sigmoid_and_tanh_on_every_input_match_tflm(op, seed):
     if seed == 0 or (seed == 1 and op == Tanh.name):
         assert p.input_multiplier == 0  # the power-of-two case
     assert_matches_reference(g, EVERY_INT16)
+
+
+@pytest.mark.parametrize("op", [Relu.name, Relu6.name])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_relu_and_relu6_match_tflm(op, seed):
+    """Standalone RELU (a requantization to the output scale, clamped at 0) and RELU6 (a clamp in the
+    input's domain, the output sharing its parameters; 6.0 saturates to 32767 at coarse scales)."""
+    rng = np.random.default_rng(250 + seed)
+    s = scale(rng, -14, -1)
+    out = scale(rng, -14, -1) if op == Relu.name else s
+    g = single_op_model(op, [q16("x", (1, 7, 5), s)], q16("y", (1,), out))
+    assert_matches_reference(g, random_int16(rng, (5, 7, 5)))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

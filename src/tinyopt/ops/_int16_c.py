@@ -151,11 +151,24 @@ def pack_requantize(graph: Graph, index: int, node: Node, q):
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     _check(graph, index, node, [node.inputs[0], node.outputs[0]], ("int8", "int16"))
     bits = {"int8": "s8", "int16": "s16"}
+    info = np.iinfo(y.dtype)
     ints = dict(size=y.size, input_zero_point=q.input_zero_point, output_zero_point=q.zero_point,
-                multiplier=q.input_multiplier, shift=q.input_shift)
+                multiplier=q.input_multiplier, shift=q.input_shift, output_activation_min=int(info.min),
+                output_activation_max=int(info.max))
     shrinks = x.dtype == "int16"  # element i written after it is read, never past it: in place is safe
     return _params("quantize_int16", ints, {}, "requantize16_params",
                    f"requantize_{bits[x.dtype]}_{bits[y.dtype]}", inplace="elementwise" if shrinks else None)
+
+
+def pack_clamp(graph: Graph, index: int, node: Node, multiplier: int, shift: int, offsets: tuple[int, int],
+               lo: int, hi: int):
+    """An int16 RELU / RELU6: the requantization kernel with (``multiplier``, ``shift``) and the clamp
+    [lo, hi]; in place."""
+    _check(graph, index, node, [node.inputs[0], node.outputs[0]])
+    ints = dict(size=graph.tensors[node.outputs[0]].size, input_zero_point=offsets[0],
+                output_zero_point=offsets[1], multiplier=multiplier, shift=shift, output_activation_min=lo,
+                output_activation_max=hi)
+    return _params("quantize_int16", ints, {}, "requantize16_params", "requantize_s16_s16", inplace="elementwise")
 
 
 def pack_mean(graph: Graph, index: int, node: Node, q):

@@ -9,7 +9,8 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import CKernel, Op, OpData, register
+from tinyopt.ops import _int16, _int16_c
+from tinyopt.ops._record import CKernel, Op, OpData, QuantRule, register
 from tinyopt.ops._sigmoid_like import unary
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away
 
@@ -32,6 +33,7 @@ class Relu(Op):
     ops_per_element = 1
     int8_version = 2
     c = CKernel("lut", "lut_params")
+    quant = QuantRule(int16=True)  # TFLM's RELU has an int16 kernel
     onnx = ("Relu",)
     torch_modules = ("ReLU",)
     torch_functions = ("relu",)
@@ -43,22 +45,32 @@ class Relu(Op):
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         m, s = quantize_multiplier(float(np.float32(si / so)))
-        lo = max(c.INT8_MIN, zo + int(round_half_away(np.float32(0.0) / so)))
-        return ReluData(dtype="int8", input_offset=zi, output_offset=zo, output_multiplier=m, output_shift=s,
-                        output_activation_min=lo, output_activation_max=c.INT8_MAX)
+        wide = graph.tensors[node.inputs[0]].dtype == "int16"  # TFLM's int16 RELU: symmetric tensors
+        if wide:
+            _int16.zero_points_zero(graph, node, [node.inputs[0], node.outputs[0]],
+                                    "TFLM's int16 RELU requires symmetric tensors")
+        qmin, qmax = (c.INT16_MIN, c.INT16_MAX) if wide else (c.INT8_MIN, c.INT8_MAX)
+        lo = max(qmin, zo + int(round_half_away(np.float32(0.0) / so)))
+        return ReluData(dtype="int16" if wide else "int8", input_offset=zi, output_offset=zo, output_multiplier=m,
+                        output_shift=s, output_activation_min=lo, output_activation_max=qmax)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the int16 requantization kernel with RELU's clamp
+            p = self.prepare(graph, node, True)
+            return _int16_c.pack_clamp(graph, index, node, p.output_multiplier, p.output_shift,
+                                       (p.input_offset, p.output_offset), p.output_activation_min,
+                                       p.output_activation_max)
         from tinyopt.export.c.params import lut
 
         return lut(self, graph, index, node)
 
     def eval(self, p: ReluData, inputs):
         x = inputs[0]
-        if p.dtype != "int8":
+        if p.dtype == "float32":
             return np.maximum(x.astype(np.float32), np.float32(0))
         out = p.output_offset + multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_offset,
                                                                  p.output_multiplier, p.output_shift)
-        return np.clip(out, p.output_activation_min, p.output_activation_max).astype(np.int8)
+        return np.clip(out, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
     def from_onnx(self, cv, node, name, a, ins):
         return unary(cv.b, name, cv.val(ins[0]), self.name)

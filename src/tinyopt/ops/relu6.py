@@ -9,6 +9,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
+from tinyopt.ops import _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, QuantRule, register
 from tinyopt.ops._sigmoid_like import unary
 from tinyopt.ops.relu import Relu
@@ -29,7 +30,7 @@ class Relu6(Op):
     ops_per_element = 1
     int8_version = 2
     c = CKernel("lut", "lut_params")
-    quant = QuantRule(output="input")
+    quant = QuantRule(output="input", int16=True)
     onnx = ("Clip",)
     torch_modules = ("ReLU6", "Hardtanh")
     torch_functions = ("relu6", "hardtanh")
@@ -40,18 +41,23 @@ class Relu6(Op):
             return Relu6Data(dtype="float32")
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         six = zi + int(round_half_away(np.float32(6.0) / si))
+        if graph.tensors[node.inputs[0]].dtype == "int16":  # the same clamp, in the int16 range
+            return Relu6Data(dtype="int16", zero=zi, six=int(min(max(six, c.INT16_MIN), c.INT16_MAX)))
         return Relu6Data(dtype="int8", zero=zi, six=int(min(max(six, c.INT8_MIN), c.INT8_MAX)))
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the int16 requantization kernel: identity (2^30, 1), clamped
+            p = self.prepare(graph, node, True)
+            return _int16_c.pack_clamp(graph, index, node, 1 << 30, 1, (p.zero, p.zero), p.zero, p.six)
         from tinyopt.export.c.params import lut
 
         return lut(self, graph, index, node)
 
     def eval(self, p: Relu6Data, inputs):
         x = inputs[0]
-        if p.dtype != "int8":
+        if p.dtype == "float32":
             return np.clip(x.astype(np.float32), 0.0, 6.0).astype(np.float32)
-        return np.clip(x, p.zero, p.six).astype(np.int8)
+        return np.clip(x, p.zero, p.six).astype(p.dtype)
 
     # -- doors: ReLU6, Hardtanh(0, 6) and ONNX Clip(0, 6) / Clip(0, inf)
     def from_onnx(self, cv, node, name, a, ins):
