@@ -175,3 +175,42 @@ def test_float_io_at_16x8_runs_in_tflm():
     assert g.nodes[0].op == Quantize.name and g.nodes[-1].op == Dequantize.name
     assert g.tensors[g.nodes[0].outputs[0]].dtype == "int16"
     assert_matches_reference(g, torch_to_graph_layout(x[:8], shape))
+
+
+def test_branching_cnn_at_16x8_runs_in_tflm():
+    """Two branches concatenated (their outputs requantized to the concatenation's parameters by inserted
+    int16 QUANTIZEs), a zero pad, a standalone RELU6, a global average pool (MEAN), the dense head:
+    converted at 16x8, the same bytes in TFLM as in our runtime. The C library has no int16
+    CONCATENATION: it says so, naming the node."""
+    from tinyopt.export.c import generate_sources
+    from tinyopt.ops.concatenation import Concatenation
+    from tinyopt.ops.mean import Mean
+    from tinyopt.ops.pad import Pad
+    from tinyopt.ops.quantize import Quantize
+    from tinyopt.ops.relu6 import Relu6
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv2d(1, 3, 3, padding=1)
+            self.b = torch.nn.Conv2d(1, 2, 1)
+            self.pad = torch.nn.ZeroPad2d(1)
+            self.c = torch.nn.Conv2d(5, 4, 3, stride=2)
+            self.fc = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            y = torch.nn.functional.relu6(torch.cat([torch.relu(self.a(x)), self.b(x) * 3.0], dim=1))
+            return self.fc(torch.relu(self.c(self.pad(y))).mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    calib = np.random.default_rng(0).normal(0, 1, (32, 1, 10, 10)).astype(np.float32)
+    x = torch_to_graph_layout(calib, (1, 10, 10))
+    q = convert_graph(from_torch(net, (1, 10, 10)), x, activations="int16")
+    assert {Concatenation.name, Pad.name, Mean.name, Quantize.name, Relu6.name} <= {n.op for n in q.nodes}
+    out = assert_matches_reference(q, quantize16(q, x[:6]))[0]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(calib[:6])).numpy()
+    assert output_error(q, out, ref) < 0.02 * float(np.abs(ref).max())
+    with pytest.raises(UnsupportedOpError, match=r"\(CONCATENATION\).*int16"):
+        generate_sources(q)
