@@ -24,6 +24,7 @@ from tinyopt.graph.ir import Tensor
 from tinyopt.graph.torch_import import from_torch
 from tinyopt.ops.add import Add
 from tinyopt.ops.average_pool_2d import AveragePool2D
+from tinyopt.ops.concatenation import Concatenation
 from tinyopt.ops.conv_2d import Conv2D
 from tinyopt.ops.depthwise_conv_2d import DepthwiseConv2D
 from tinyopt.ops.fully_connected import FullyConnected
@@ -38,6 +39,7 @@ from tinyopt.ops.relu6 import Relu6
 from tinyopt.ops.softmax import Softmax
 from tinyopt.ops.sub import Sub
 from tinyopt.ops.tanh import Tanh
+from tinyopt.ops.transpose import Transpose
 from tinyopt.runtime import Interpreter
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -146,6 +148,24 @@ def test_mean(seed, tmp_path):
                                                                        data=np.array(axes, np.int32))],
                         q16("y", (1,), scale(rng)), {"keep_dims": bool(seed % 2)})
     assert_c_equals_runtime(g, random_int16(rng, (5, *shape[1:])), tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_concatenation_and_pad(seed, tmp_path):
+    rng = np.random.default_rng(700 + seed)
+    s = scale(rng)
+    shape = (1, *(int(d) for d in rng.integers(1, 5, 3)))
+    axis = 1 + seed % 3
+    other = list(shape)
+    other[axis] = int(rng.integers(1, 4))
+    g = single_op_model(Concatenation.name, [q16("a", shape, s), q16("b", tuple(other), s)], q16("y", (1,), s),
+                        {"axis": axis, "activation": "NONE"})
+    assert_c_equals_runtime(g, [random_int16(rng, (4, *shape[1:])), random_int16(rng, (4, *other[1:]))],
+                            tmp_path / "concat")
+    pads = np.zeros((4, 2), np.int32)
+    pads[1:] = rng.integers(0, 3, (3, 2))
+    g = single_op_model(Pad.name, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)], q16("y", (1,), s))
+    assert_c_equals_runtime(g, random_int16(rng, (4, *shape[1:])), tmp_path / "pad")
 
 
 @pytest.mark.parametrize("kind", ["s16_s16", "s16_s8", "s8_s16"])
@@ -277,7 +297,7 @@ def test_mixed_input_dtypes_and_an_operator_without_int16_c_kernel_are_refused()
     g.tensors["a"] = Tensor("a", a.shape, "int8", quant=a.quant)
     with pytest.raises(UnsupportedOpError, match="the graph inputs mix int16 and int8"):
         generate_sources(g)
-    pads = Tensor("p", (4, 2), "int32", data=np.array([[0, 0], [1, 1], [0, 0], [0, 0]], np.int32))
-    m = single_op_model(Pad.name, [q16("x", (1, 3, 3, 2), 0.01), pads], q16("y", (1,), 0.01))
-    with pytest.raises(UnsupportedOpError, match="node 0 'y' \\(PAD\\).*int16.*Fix:"):
+    perm = Tensor("perm", (4,), "int32", data=np.array([0, 2, 1, 3], np.int32))
+    m = single_op_model(Transpose.name, [q16("x", (1, 3, 4, 2), 0.01), perm], q16("y", (1,), 0.01))
+    with pytest.raises(UnsupportedOpError, match="node 0 'y' \\(TRANSPOSE\\).*int16.*Fix:"):
         generate_sources(m)

@@ -192,3 +192,35 @@ def pack_mean(graph: Graph, index: int, node: Node, q):
         arrays[f"{key}_dims"] = ("int32_t", np.array([d for d, _ in groups + pad], np.int64))
         arrays[f"{key}_strides"] = ("int32_t", np.array([s for _, s in groups + pad], np.int64))
     return _params("reduce_int16", ints, arrays, "mean16_params", "mean_s16")
+
+
+def pack_concatenation(graph: Graph, index: int, node: Node, axis: int):
+    """CONCATENATION: per outer index, each input's run of int16 elements in turn (inputs from the arena)."""
+    names = [t for t in node.inputs if t]
+    _check(graph, index, node, [*names, node.outputs[0]])
+    for t in names:
+        if graph.tensors[t].constant:
+            _fail(graph, index, node, f"constant operand '{t}' of a concatenation", "concatenate activations only")
+    shape = graph.tensors[node.outputs[0]].shape
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    runs = np.asarray([graph.tensors[t].shape[axis] * inner for t in names], np.int64)
+    return _params("movement_int16", {"outer": int(np.prod(shape[:axis], dtype=np.int64)), "parts": len(runs)},
+                   {"run": ("int32_t", runs)}, "concat16_params", "concatenation_s16", signature="lists")
+
+
+def pack_pad(graph: Graph, index: int, node: Node, q):
+    """PAD / PADV2 (``q`` their PadData): the output filled with the value, each input row copied to its
+    place (the walk of kernels/pad.c, in elements)."""
+    from tinyopt.ops import _movement as mv
+
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    _check(graph, index, node, [node.inputs[0], node.outputs[0]])
+    if len(x.shape) > 5:
+        _fail(graph, index, node, f"a rank-{len(x.shape)} pad", "pad tensors of at most 5 dimensions (as TFLM)")
+    lead = 5 - len(x.shape)
+    steps = mv.row_strides(y.shape)
+    ints = {"value": int(q.pad_value), "out_size": y.size,
+            "start": sum(int(b) * s for (b, _), s in zip(q.paddings, steps))}
+    arrays = {"count": ("int32_t", np.asarray([1] * lead + list(x.shape), np.int64)),
+              "step": ("int32_t", np.asarray([0] * lead + steps, np.int64))}
+    return _params("movement_int16", ints, arrays, "pad16_params", "pad_s16")

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, activation, register, scalar
 
 MAX_INPUTS = 10  # TFLM's concatenation.cc kMaxInputNum
@@ -91,6 +91,8 @@ class Concatenation(Op):
         return np.clip(y, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
     def pack_c(self, graph, index, node):
+        if _int16_c.is_int16(graph, node):  # the 16x8 copy (kernels/movement_int16.c)
+            return _int16_c.pack_concatenation(graph, index, node, self.prepare(graph, node, True).axis)
         from tinyopt.ops.split import pack_runs
 
         p = self.prepare(graph, node, True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyopt.graph.ir import Graph, Node
 from tinyopt.ops import _common as c
-from tinyopt.ops import _int16
+from tinyopt.ops import _int16, _int16_c
 from tinyopt.ops._record import CKernel, Op, OpData, Options, QuantRule, register
 
 
@@ -95,6 +95,8 @@ class Pad(Op):
     def pack_c(self, graph, index, node):
         """The output starts as the pad value; input row (i0..i3) lands at the output offset of its first
         element, its pads before added on every axis."""
+        if _int16_c.is_int16(graph, node):  # the 16x8 copy (kernels/movement_int16.c)
+            return _int16_c.pack_pad(graph, index, node, self.prepare(graph, node, True))
         from tinyopt.errors import UnsupportedOpError
         from tinyopt.export.c import params as cp
         from tinyopt.ops import _movement as mv
