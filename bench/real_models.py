@@ -14,13 +14,17 @@ root (one process). Each row is one model through one door:
       find unpacked \\( -name '*.tflite' -o -name '*.onnx' \\) -exec cp {} DIR \\;
 
   A file whose inputs are dynamic needs its size: ``--shape FILE=3,48,192`` (the model's own layout, no
-  batch); the defaults below cover the packages above.
+  batch; several inputs separated by ``;``), and an input that selects a mode its value:
+  ``--input-value FILE:sr=16000``; the defaults below cover the packages above.
 
 Columns: **analyze** (opaque operators listed, the rest counted), **convert** (float → int8 with 32 seeded
 calibration samples, TFLM spec), **int8 = TFLM** (our numpy runtime against tflite-micro on ``--inputs`` seeded
-int8 inputs, every value), **C = TFLM** (the generated C library, host build, on the same inputs), **M4
-instr/MAC** (``--qemu``: the Cortex-M4 build under qemu, one input), **RAM vs TFLM** (the library's arena +
-output buffer against TFLM's smallest arena for the same .tflite). A failing step shows its first words.
+int8 inputs, every value of every output), **C = TFLM** (the generated C library, host build, every input back
+to back in its one input buffer, on the same inputs, every output), **M4 instr/MAC** (``--qemu``: the
+Cortex-M4 build under qemu, one input, instructions per MAC, its outputs checked against the host build's;
+only where the weights and the arena fit the MPS2-AN386 board's 4 MB of flash and RAM), **RAM vs TFLM** (the
+library's arena + output buffer, + input buffer with several inputs, against TFLM's arena for the same
+.tflite: the total of ``print_allocations()``). A failing step shows its first words.
 """
 
 from __future__ import annotations
@@ -216,7 +220,10 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         row["ram"] = lib.arena_bytes + lib.output_bytes + (lib.input_bytes if len(xs) > 1 else 0)
         if isinstance(row.get("tflm_arena"), int):
             row["ram_ratio"] = row["ram"] / row["tflm_arena"]
-        if qemu and m4_fits(graph, lib):
+        if qemu and not m4_fits(graph, lib):
+            weights = sum(t.nbytes for t in graph.tensors.values() if t.data is not None)
+            row["m4_note"] = f"does not fit ({weights / 2**20:.1f} MB weights)"
+        elif qemu:
             m4 = build_m4(out, tmp / f"{label}-{door}-m4", packed[:1])
             m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
             row["instr_per_mac"] = int(counts[0]) / max(lib.macs, 1)
@@ -290,7 +297,8 @@ def main() -> None:
              "| RAM vs TFLM |", "|" + " --- |" * 11]
     for r in rows:
         ratio = f"{r['ram_ratio']:.3f}x" if "ram_ratio" in r else "-"
-        ipm = f"{r['instr_per_mac']:.3f}" + ("" if r["m4_host"] else " (M4 != host)") if "instr_per_mac" in r else "-"
+        ipm = f"{r['instr_per_mac']:.3f}" + ("" if r["m4_host"] else " (M4 != host)") if "instr_per_mac" in r else \
+            r.get("m4_note", "-")
         table.append(f"| {r['model']} | {r['door']} | {r.get('macs', '-'):,} | {r.get('analyze', '-')} | "
                      f"{r.get('convert', '-')} | {r.get('int8_tflm', '-')} | {r.get('c_tflm', '-')} | {ipm} | "
                      f"{r.get('ram', '-')} | {r.get('tflm_arena', '-')} | {ratio} |"
