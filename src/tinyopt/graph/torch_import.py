@@ -371,7 +371,7 @@ def _shape_recorder_class():
 def _tensor_tree(out, leaf) -> bool:
     """A (nested) tuple or list whose leaves are ``leaf`` (or None: a part the door did not build)."""
     return all(_tensor_tree(e, leaf) if isinstance(e, (tuple, list)) else (e is None or isinstance(e, leaf))
-               for e in out) and any(e is not None for e in out)
+               for e in out)
 
 
 def _shape_tree(out) -> list:
