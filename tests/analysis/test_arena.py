@@ -159,7 +159,7 @@ def test_c_library_refuses_a_float_pricing():
     from tinyopt.graph.torch_import import from_torch
 
     model, shape, _ = converted("lenet5")
-    with pytest.raises(ConfigError, match="int8 models only.*--dtype int8"):
+    with pytest.raises(ConfigError, match="int8 and 16x8 models only.*--dtype int8"):
         runtime_arena(from_torch(model, shape), "tinyopt-c")
 
 
@@ -214,3 +214,26 @@ def test_planner_places_the_last_of_equal_buffers_first():
             p.add_buffer(16, 0, 2)
         assert [p.offset_of(i) for i in range(3)] == expected
         p.check_no_overlap()
+
+
+@pytest.mark.parametrize("softmax", [False, True])
+def test_converted_16x8_models(softmax):
+    """16x8 (int16 activations): SOFTMAX's Prepare keeps two 513-entry int16 tables (exp, 1/(1+x))."""
+    import torch
+
+    from tinyopt.convert import convert_graph, torch_to_graph_layout
+    from tinyopt.graph.torch_import import from_torch
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+              torch.nn.Linear(8, 4)]
+    model = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax else [])).eval()
+    calib = np.random.default_rng(1).normal(0, 1, (8, 3, 12, 12)).astype(np.float32)
+    g = convert_graph(from_torch(model, (3, 12, 12)), torch_to_graph_layout(calib, (3, 12, 12)), activations="int16")
+    assert {t.dtype for t in g.activations()} == {"int16"}
+    pred = assert_smallest_arena(g)
+    tail = runtime_arena(g, "tflm-reference").tail_parts["per-channel multipliers and shifts"]
+    # conv: 2 x 4 x 8 channels = 64 B and dense: 2 x 4 x 4 = 32 B, each rounded up to TFLM's 16-byte alignment;
+    # softmax: 2 x 1,026 B tables, each aligned to 1,040
+    assert tail == 64 + 32 + (2 * 1040 if softmax else 0)
+    assert pred == runtime_arena(g, "tflm-reference").bytes

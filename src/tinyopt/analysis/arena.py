@@ -226,6 +226,8 @@ _CMSIS_OP_DATA = {3: (88, 60), 4: (88, 60), 9: (104, 72), 1: (36, 36), 17: (36, 
 # builtin codes the branches of ``tflm_kernel_memory`` name
 _CONV, _DEPTHWISE, _AVERAGE_POOL, _MAX_POOL, _GATHER, _BATCH_MATMUL = 3, 4, 1, 17, 36, 126
 _REDUCTIONS = (40, 74, 82)  # mean, sum, reduce-max: int32 accumulators and index scratch buffers
+_SOFTMAX = 25
+_INT16_LUT_BYTES = 513 * 2  # kInt16LUTArraySize int16 entries
 
 
 def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: str) -> KernelMemory:
@@ -288,6 +290,8 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
         rank = len(graph.tensors[node.inputs[0]].shape)
         acc = [4 * out.size] if int8 and op != _REDUCTIONS[2] else []  # int32 accumulators (not max)
         m.scratch = [*acc, 4 * rank, 4 * n_axes]  # iterator index, resolved axes
+    elif op == _SOFTMAX and graph.tensors[node.inputs[0]].dtype == "int16":
+        m.persistent = [_INT16_LUT_BYTES, _INT16_LUT_BYTES]  # 16x8 Prepare: exp and 1/(1+x) tables
     elif op == _GATHER and host:
         m.persistent = [20]  # the Python package's GATHER keeps 20 bytes from Prepare (measured; none in older TFLM)
     elif op == _BATCH_MATMUL:
@@ -471,8 +475,8 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     if abi not in ABIS:
         raise ValueError(f"abi must be one of {ABIS}")
     kernels = "cmsis-nn" if runtime == "cmsis-nn" else "reference"
-    stored_int8 = any(t.dtype in ("int8", "uint8") for t in graph.activations())
-    quant = {None: "real" if stored_int8 else "none", "int8": "real" if stored_int8 else "as-if",
+    stored_int = any(t.dtype in ("int8", "uint8", "int16") for t in graph.activations())  # int16: 16x8
+    quant = {None: "real" if stored_int else "none", "int8": "real" if stored_int else "as-if",
              "float32": "none"}[dtype]
     graph = as_written(graph)
     needs = [tflm_kernel_memory(graph, n, kernels, abi, quant) for n in graph.nodes]
@@ -579,14 +583,14 @@ def _synthetic_int8(graph: Graph) -> Graph:
 
 def c_library_arena(graph: Graph, dtype: str | None = None) -> tuple[int, bool]:
     """(``TINYOPT_ARENA_BYTES`` of the C library generated for ``graph``, whether the graph had to be made
-    int8 first). The library runs int8 models only: a float graph is sized as if converted (``dtype``
+    int8 first). The library runs int8 (and 16x8) models: a float graph is sized as if converted (``dtype``
     "int8"); priced as float32 it is refused."""
     from tinyopt.analysis.cost import model_dtype
     from tinyopt.export.c.generate import generate_sources
 
-    as_if = model_dtype(graph) != "int8"
+    as_if = model_dtype(graph) not in ("int8", "int16")
     if as_if and dtype != "int8":
-        raise ConfigError("tinyopt's C library runs int8 models only, and this one is float32",
+        raise ConfigError("tinyopt's C library runs int8 and 16x8 models only, and this one is float32",
                           path=graph.source, where="--runtime tinyopt-c",
                           fix="add --dtype int8 to size it as converted, or use --runtime tflm-reference")
     g = _synthetic_int8(graph) if as_if else graph

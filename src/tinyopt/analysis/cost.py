@@ -137,13 +137,21 @@ def totals(rows: list[LayerCost]) -> CostTotals:
 
 
 def model_dtype(graph: Graph) -> str:
-    """The compute dtype of a graph: int8 when its activations are int8/uint8, else float32.
+    """The compute dtype of a graph: int8, int16 (16x8: int16 activations, int8 weights) or float32.
 
     Activations decide, not weights: a dynamic-range ("hybrid") model stores int8 weights but computes in
-    float, like MLPerf's ``kws_ref_model_float32.tflite``.
+    float, like MLPerf's ``kws_ref_model_float32.tflite``. The layers with weights decide when there are
+    any, so a converted model keeps its integer dtype with float I/O (QUANTIZE in front) or a float island
+    (DEQUANTIZE → SQRT → QUANTIZE) inside; otherwise every activation does.
     """
-    acts = [t.dtype for t in graph.activations()]
-    return "int8" if acts and all(d in ("int8", "uint8") for d in acts) else "float32"
+    from tinyopt.runtime.prepare import data_input
+
+    recs = [(n, ops.find(n.op)) for n in graph.nodes]
+    layers = [data_input(graph, n) for n, r in recs if r is not None and r.weight_axis is not None and n.inputs]
+    acts = {t.dtype for t in layers if t is not None} or {t.dtype for t in graph.activations()}
+    if not acts or not acts <= {"int8", "uint8", "int16"}:
+        return "float32"
+    return "int16" if "int16" in acts else "int8"
 
 
 def largest_activation(graph: Graph, dtype: str | None = None) -> tuple[str, int]:

@@ -181,7 +181,7 @@ def _textbook_width(dtype: str) -> float:
 def as_converted(graph: Graph, dtype: str | None) -> Graph:
     """The graph an int8 conversion would emit: BatchNorm folded into the layer before it and ReLU/ReLU6
     fused, as TFLite and our converter do. Other dtypes, and graphs already int8, are returned as they are."""
-    if dtype != "int8" or _cost.model_dtype(graph) == "int8":
+    if dtype != "int8" or _cost.model_dtype(graph) in ("int8", "int16"):
         return graph
     if not any(ops.get(n.op).folds_into_weights or ops.get(n.op).fusable_as for n in graph.nodes):
         return graph

@@ -150,7 +150,7 @@ def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] |
     if device is None or not device.clock_mhz or device.cycle_factor is None:
         return None
     g = graph
-    if model_dtype(graph) != "int8":
+    if model_dtype(graph) not in ("int8", "int16"):
         if dtype != "int8":
             return None
         g = _synthetic_int8(graph)

@@ -96,9 +96,8 @@ def island_table(graph: Graph, chain: list[Node]) -> np.ndarray:
     return Interpreter(g).run(np.arange(-128, 128, dtype=np.int8).reshape(1, 256))[0].reshape(256)
 
 
-def fuse_float_islands(graph: Graph) -> Graph:
-    """A copy of ``graph`` whose float islands (see the module) are LOOKUP_TABLE nodes; ``graph`` itself if it
-    has none."""
+def float_islands(graph: Graph) -> list[list[Node]]:
+    """Every float island the C library runs as a table (see the module), each first node to last."""
     from tinyopt.ops.quantize import Quantize
 
     consumers: dict[str, list[int]] = {}
@@ -114,6 +113,13 @@ def fuse_float_islands(graph: Graph) -> Graph:
             chain = _island(graph, n, consumers, outputs)
             if chain is not None:
                 islands.append(chain)
+    return islands
+
+
+def fuse_float_islands(graph: Graph) -> Graph:
+    """A copy of ``graph`` whose float islands (see the module) are LOOKUP_TABLE nodes; ``graph`` itself if it
+    has none."""
+    islands = float_islands(graph)
     if not islands:
         return graph
     g = graph.copy()

@@ -88,8 +88,10 @@ class Interpreter:
                                 fix=f"reshape the data to (N, *{list(want)}); N is the number of rows")
             if arr.dtype != np.dtype(dtype):
                 raise DataError(f"input '{name}' must be {dtype}, got {arr.dtype}", path=where,
-                                fix=f"convert the data to {dtype} (quantize int8 inputs with the input's scale "
-                                    "and zero point)")
+                                fix=f"convert the data to {dtype}" + (
+                                    "" if np.dtype(dtype).kind == "f" else
+                                    f" (quantize: round(x / scale) + zero_point with the input's scale and "
+                                    f"zero point, clipped to the {dtype} range)"))
             if n is not None and arr.shape[0] != n:
                 raise DataError("the input arrays have different numbers of rows", path=where,
                                 fix="give every input the same N")
