@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyopt.ops._int16 import multiply_by_quantized_multiplier_64
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -74,15 +75,6 @@ def tanh_params(cell_state_scale_power: int) -> tuple[int, int]:
     if shift < 0:
         return 3, -shift
     return 0, shift
-
-
-def multiply_by_quantized_multiplier_64(x, multiplier, shift) -> np.ndarray:
-    """TFLM's ``MultiplyByQuantizedMultiplier(int64_t x, ...)`` of the 16x8 kernels: the multiplier reduced
-    to 16 bits (rounded), one rounding shift."""
-    m = np.asarray(multiplier, np.int64)
-    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
-    total = 15 - np.asarray(shift, np.int64)
-    return (np.asarray(x, np.int64) * reduced + (np.int64(1) << (total - 1))) >> total
 
 
 def requantize(acc, multiplier: int, shift: int, wide: bool) -> np.ndarray:
