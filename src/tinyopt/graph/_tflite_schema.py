@@ -62,9 +62,9 @@ TENSOR_TYPE_NAMES = (
 TYPE_TO_DTYPE = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16",
                  9: "int8"}
 DTYPE_TO_TYPE = {v: k for k, v in TYPE_TO_DTYPE.items()}
-NUMPY_DTYPE = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "int32": np.dtype("<i4"),
-               "uint8": np.dtype("u1"), "int64": np.dtype("<i8"), "bool": np.dtype("?"),
-               "int16": np.dtype("<i2"), "int8": np.dtype("i1")}
+NUMPY_DTYPE: dict[str, np.dtype] = {
+    "float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "int32": np.dtype("<i4"), "uint8": np.dtype("u1"),
+    "int64": np.dtype("<i8"), "bool": np.dtype("?"), "int16": np.dtype("<i2"), "int8": np.dtype("i1")}
 # Zero-point ranges a quantized tensor of each dtype may carry.
 ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                     "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}

@@ -244,10 +244,11 @@ class Graph:
                                            where=loc, fix="repair or re-export the model")
                 seen_outputs.add(t)
                 available.add(t)
-        for t in self.tensors.values():
-            if any(d <= 0 for d in t.shape):
-                raise ModelFormatError(f"tensor '{t.name}' has a non-positive dimension {list(t.shape)}",
-                                       path=where, fix="give every dimension a positive size")
+        for tensor in self.tensors.values():
+            if any(d <= 0 for d in tensor.shape):
+                raise ModelFormatError(f"tensor '{tensor.name}' has a non-positive dimension "
+                                       f"{list(tensor.shape)}", path=where,
+                                       fix="give every dimension a positive size")
         return self
 
     def infer_shapes(self) -> Graph:

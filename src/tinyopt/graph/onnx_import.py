@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -28,7 +30,7 @@ _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squ
              "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten",
              "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "Where", "Neg",
              "Abs", "Min", "Max", "ReduceProd", "Expand", "Size"}
-_FOLD_NUMPY = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
+_FOLD_NUMPY: dict[str, Callable[..., Any]] = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
                "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
                "Neg": np.negative, "Abs": np.abs, "Where": np.where}
 
@@ -397,7 +399,9 @@ class _OnnxConverter:
         from onnx import helper, numpy_helper
 
         a = _attrs(node)
-        c = [self.consts.get(t) if t else None for t in node.input]
+        # every named input is a constant here (``_nodes`` folds only then); None marks an absent optional
+        # one (or Shape/Size's computed input), which each branch checks before using
+        c: list[Any] = [self.consts.get(t) if t else None for t in node.input]
         op = node.op_type
         if op == "Constant":
             if "value" in a:
@@ -412,8 +416,8 @@ class _OnnxConverter:
             self._check_fold_size(int(np.prod(shape, dtype=np.float64)) if shape else 1)
             return np.full(shape, v.reshape(-1)[0], dtype=v.dtype)
         if op == "Shape":
-            shape = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
-            return shape[a.get("start", 0):a.get("end", None)]
+            dims = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
+            return dims[a.get("start", 0):a.get("end", None)]
         if op == "Size":
             shape = self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape
             return np.array(int(np.prod(shape, dtype=np.int64)), np.int64)
@@ -520,7 +524,7 @@ class _OnnxConverter:
             return self._opaque(node, name, f"ONNX operator {op} is not supported")
         return rec.from_onnx(self, node, name, a, ins)
 
-    def fail(self, msg: str, fix: str):
+    def fail(self, msg: str, fix: str) -> NoReturn:
         raise ModelFormatError(msg, path=self.path, where=self.b.where, fix=fix)
 
     def pads(self, a, x: Val, kernel, strides, dil, k) -> tuple[int, int, int, int]:

@@ -72,8 +72,10 @@ def fold_batchnorm(graph: Graph) -> Graph:
     producers = g.producers()
     for bn in [n for n in g.nodes if ops.get(n.op).folds_into_weights]:
         p = producers.get(bn.inputs[0])
-        rec = ops.get(p.op) if p is not None else None
-        if (rec is None or rec.weight_axis is None or rec.bias_input is None
+        if p is None:
+            continue
+        rec = ops.get(p.op)
+        if (rec.weight_axis is None or rec.bias_input is None
                 or p.attrs.get("activation", "NONE") != "NONE"
                 or _single_private_consumer(g, bn.inputs[0], consumers) is not bn):
             continue
@@ -83,15 +85,15 @@ def fold_batchnorm(graph: Graph) -> Graph:
         b = g.tensors[p.inputs[bi]] if len(p.inputs) > bi and p.inputs[bi] else None
         axis = rec.weight_axis
         cout = w.shape[axis]
-        known = all(t.data is not None for t in (gamma, beta, mean, var, w)) and (b is None or b.data is not None)
         new_w = new_b = None
-        if known:
-            s = gamma.data.astype(np.float64) / np.sqrt(var.data.astype(np.float64) + bn.attrs.get("epsilon", 1e-3))
-            wd = w.data.astype(np.float64)
-            wd = wd * s.reshape([-1 if k == axis else 1 for k in range(wd.ndim)])
-            bd = b.data.astype(np.float64) if b is not None else np.zeros(cout)
+        gd, bed, md, vd, wd = (t.data for t in (gamma, beta, mean, var, w))
+        bias = b.data if b is not None else np.zeros(cout)
+        if gd is not None and bed is not None and md is not None and vd is not None and wd is not None \
+                and bias is not None:  # otherwise only the shapes change
+            s = gd.astype(np.float64) / np.sqrt(vd.astype(np.float64) + bn.attrs.get("epsilon", 1e-3))
+            wd = wd.astype(np.float64) * s.reshape([-1 if k == axis else 1 for k in range(wd.ndim)])
             new_w = wd.astype(np.float32)
-            new_b = ((bd - mean.data.astype(np.float64)) * s + beta.data.astype(np.float64)).astype(np.float32)
+            new_b = ((bias.astype(np.float64) - md) * s + bed).astype(np.float32)  # float64 throughout
         w_name = g.unique_name(f"{p.name}/weight_folded")
         g.add_tensor(Tensor(w_name, w.shape, w.dtype, data=new_w, constant=True))
         b_name = g.unique_name(f"{p.name}/bias_folded")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from tinyopt import ops
 from tinyopt.errors import ModelFormatError
 from tinyopt.graph.ir import Graph, Node
@@ -15,7 +17,7 @@ def infer_node(graph: Graph, node: Node, index: int = 0) -> None:
     rec = ops.get(node.op, path=graph.source, where=f"node {index} '{node.name}'")
     where = f"node {index} '{node.name}' ({node.op})"
 
-    def fail(msg: str, fix: str):
+    def fail(msg: str, fix: str) -> NoReturn:
         raise ModelFormatError(msg, path=graph.source, where=where, fix=fix)
 
     if not node.inputs or not node.inputs[0]:

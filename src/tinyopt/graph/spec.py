@@ -13,6 +13,7 @@ layers:
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 from tinyopt import ops
 from tinyopt._suggest import did_you_mean
@@ -174,7 +175,7 @@ class SpecBuilder:
         self.loc = ""
         self.named: dict[str, str] = {}  # layer name → its output tensor
 
-    def fail(self, msg: str, fix: str):
+    def fail(self, msg: str, fix: str) -> NoReturn:
         raise ConfigError(msg, path=self.path, where=self.loc, fix=fix)
 
     def pair(self, value, key: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class _Importer:
         self._copied = 0
 
     # -- errors ---------------------------------------------------------------------------------
-    def fail(self, msg: str, where: str | None = None, fix: str = CORRUPT_FIX):
+    def fail(self, msg: str, where: str | None = None, fix: str = CORRUPT_FIX) -> NoReturn:
         raise ModelFormatError(msg, path=self.source, where=where, fix=fix)
 
     @contextlib.contextmanager
@@ -286,8 +287,9 @@ class _Importer:
             opts_type = op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
             opts = op.table(Slot.OP_OPTIONS, "the builtin options") if opts_type else None
         custom = re.fullmatch(r"CUSTOM '(.*)'", name, re.S)
-        rec = ops.doors().tflite_custom.get(custom.group(1)) if custom else None
-        if rec is not None:  # its record checks the operands and reads the raw custom options
+        code = custom.group(1) if custom else None
+        rec = ops.doors().tflite_custom.get(code) if code is not None else None
+        if rec is not None and code is not None:  # its record checks the operands and reads the raw custom options
             for t in (*ins, *outs):
                 if t != -1:
                     self._check_tensor_index(t, f"operator {j} ({name})")
@@ -295,7 +297,7 @@ class _Importer:
                 self.fail("has no outputs", f"operator {j} ({name})")
             with self.at(where):
                 options = bytes(op.bytes(Slot.OP_CUSTOM_OPTIONS, "the custom options"))
-            return name, ins, outs, _Custom(rec, custom.group(1), options)
+            return name, ins, outs, _Custom(rec, code, options)
         rec = ops.find(name)
         if rec is None or rec.builtin is None:
             if not self.opaque:
@@ -424,7 +426,7 @@ class _Importer:
             self.fail(f"has inconsistent sparsity parameters (traversal order {order}, block map {block_map}, "
                       f"{len(metas)} dimension metadata for rank {rank})", where)
         vectors = {1: "<i4", 2: "<u2", 3: "u1"}  # SparseIndexVector: Int32Vector, Uint16Vector, Uint8Vector
-        dims = []  # per traversal position: ("dense", size) or ("sparse", segments, indices)
+        dims: list[tuple[str, Any, Any]] = []  # per traversal position: ("dense", size) or ("sparse", segments, indices)
         stored = len(raw)
         for k, m in enumerate(metas):
             if m.scalar(0, "i8") == 0:  # DENSE
@@ -433,8 +435,11 @@ class _Importer:
             seg_t, idx_t = m.scalar(2, "u8"), m.scalar(4, "u8")
             if seg_t not in vectors or idx_t not in vectors:
                 self.fail(f"dimension {k} has no segment/index vector", where)
-            segs = m.table(3, "the array segments").array(0, vectors[seg_t], "the segments")
-            idx = m.table(5, "the array indices").array(0, vectors[idx_t], "the indices")
+            seg_table, idx_table = m.table(3, "the array segments"), m.table(5, "the array indices")
+            if seg_table is None or idx_table is None:
+                self.fail(f"dimension {k} has no segment/index vector", where)
+            segs = seg_table.array(0, vectors[seg_t], "the segments")
+            idx = idx_table.array(0, vectors[idx_t], "the indices")
             stored += segs.nbytes + idx.nbytes  # as stored, before widening
             segs, idx = segs.astype(np.int64), idx.astype(np.int64)
             dims.append(("sparse", segs, idx))
@@ -545,7 +550,7 @@ def readable_ops() -> tuple[str, ...]:
 class _Custom:
     """A custom operator's record, its code and its raw custom options."""
 
-    rec: object
+    rec: ops.Op
     code: str
     options: bytes
 
@@ -560,7 +565,7 @@ class OptionsReader:
         self.where = where
         self.source = importer.source
 
-    def fail(self, msg: str, fix: str = CORRUPT_FIX):
+    def fail(self, msg: str, fix: str = CORRUPT_FIX) -> NoReturn:
         self.imp.fail(msg, self.where, fix)
 
     def get(self, slot: int, kind: str, default=0):
@@ -570,11 +575,13 @@ class OptionsReader:
         return self.opts is not None and self.opts.has(slot)
 
     def array(self, slot: int, dtype: str, what: str) -> np.ndarray:
+        if self.opts is None:
+            self.fail(f"has no builtin options table, so no {what}")
         return self.opts.array(slot, dtype, what)
 
     def fields(self, fields) -> dict:
         """The attributes of declared option fields (``ops._record.Field``), checked."""
-        attrs = {}
+        attrs: dict[str, Any] = {}
         for f in fields:
             if f.kind == "activation":
                 code = self.get(f.slots[0], "i8")

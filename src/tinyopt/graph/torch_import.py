@@ -26,6 +26,7 @@ Layout bookkeeping: every value remembers how its framework shape maps onto its 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -164,7 +165,7 @@ class NchwBuilder:
         self._node_names: set[str] = set()
 
     # -- errors and tensors -----------------------------------------------------------------------
-    def unsupported(self, what: str, fix: str | None = None):
+    def unsupported(self, what: str, fix: str | None = None) -> NoReturn:
         raise UnsupportedOpError(what, path=self.g.source, where=self.where,
                                  fix=fix or f"use supported operations: {', '.join(supported(self.door))}")
 
@@ -401,8 +402,8 @@ class _FxConverter:
                 self.env[n] = b.input(n.name, (1, *shapes[k]))
             elif n.op == "output":
                 outs = n.args[0] if isinstance(n.args[0], (tuple, list)) else [n.args[0]]
-                vals = [self.env.get(o) for o in outs]
-                if not all(isinstance(v, Val) for v in vals):
+                vals = [v for v in (self.env.get(o) for o in outs) if isinstance(v, Val)]
+                if len(vals) != len(outs):
                     b.unsupported("a model output that is not a tensor computed from the input")
                 return b.finish(vals)
             elif "tinyopt_shape" in n.meta or "tinyopt_shapes" in n.meta:

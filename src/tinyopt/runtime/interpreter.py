@@ -12,6 +12,7 @@ import numpy as np
 from tinyopt import ops
 from tinyopt.errors import DataError, UnsupportedOpError
 from tinyopt.graph.ir import Graph
+from tinyopt.ops._record import OpData
 from tinyopt.runtime.prepare import prepare_node
 
 
@@ -25,15 +26,15 @@ class Interpreter:
     def __init__(self, graph: Graph):
         self.graph = graph
         graph.validate()
-        self.records = []
+        self.records: list[ops.Op] = []
         for i, node in enumerate(graph.nodes):
             rec = ops.find(node.op)
-            self.records.append(rec)
             if rec is None:
                 raise UnsupportedOpError(f"operator {node.op} is not supported by the tinyopt runtime",
                                          path=graph.source, where=f"node {i} '{node.name}'",
                                          fix="replace it with a supported operator; `tinyopt check MODEL` "
                                              "lists what each target supports")
+            self.records.append(rec)
         for t in graph.activations():
             if t.shape and t.shape[0] != 1:
                 raise UnsupportedOpError(f"activation '{t.name}' has leading dimension {t.shape[0]}, not batch 1",
@@ -42,10 +43,10 @@ class Interpreter:
         self.params = [prepare_node(graph, node) for node in graph.nodes]
         self._consts = [self._dequantized_weights(node, p) for node, p in zip(graph.nodes, self.params)]
 
-    def _dequantized_weights(self, node, p: dict) -> dict[int, np.ndarray]:
+    def _dequantized_weights(self, node, p: OpData) -> dict[int, np.ndarray]:
         """Hybrid models (float activations, int8 weights, as dynamic-range quantization writes them):
         the float kernels get the weights dequantized once, ``scale * (q - zero_point)`` per channel."""
-        out = {}
+        out: dict[int, np.ndarray] = {}
         if p.dtype != "float32":
             return out
         for i, name in enumerate(node.inputs):
@@ -117,7 +118,7 @@ class Interpreter:
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
         for node, rec, p, consts in zip(g.nodes, self.records, self.params, self._consts):
-            ins = []
+            ins: list[np.ndarray | None] = []
             for i, name in enumerate(node.inputs):
                 if not name:
                     ins.append(None)
@@ -125,11 +126,8 @@ class Interpreter:
                     ins.append(consts[i])
                 else:
                     ins.append(env[name] if name in env else g.tensors[name].data)
-            y = rec.eval(p, ins)
-            if len(node.outputs) == 1:
-                env[node.outputs[0]] = y
-            else:
-                env.update(zip(node.outputs, y))
+            y = rec.eval(p, ins)  # one array, or a list of one per output (SPLIT, UNPACK)
+            env.update(zip(node.outputs, y if isinstance(y, list) else [y]))
         return env
 
     def __call__(self, inputs) -> list[np.ndarray]:
