@@ -135,7 +135,8 @@ def _quant_entries(graph: Graph, node: Node, index: int | None, quant: str) -> i
     t = graph.tensors[name] if name else None
     rec = ops.find(node.op)
     weighted = rec is not None and rec.weight_axis is not None
-    params = (1, rec.bias_input) if weighted else ()  # weights (input 1) and bias: per output channel
+    # weights (input 1) and bias: per output channel
+    params = (1, rec.bias_input) if rec is not None and rec.weight_axis is not None else ()
     out_c = graph.tensors[node.outputs[0]].shape[-1]
     if quant == "none":
         return 0
@@ -220,6 +221,7 @@ _KERNELS = {
     126: ((3, 1), (3, 1),            48, 40,      None),  # BATCH_MATMUL
      44: ((16, 4), (16, 4), 688, 688,   None),  # UNIDIRECTIONAL_SEQUENCE_LSTM
 }
+_NO_KERNEL = (None, None, 32, 32, None)  # an operator TFLM has no kernel for: its operands, a 32-byte OpData
 # CMSIS-NN's kernels keep the reference OpData inside a larger struct (host64 / arm32): conv, depthwise,
 # dense, average and max pooling, softmax
 _CMSIS_OP_DATA = {3: (88, 60), 4: (88, 60), 9: (104, 72), 1: (36, 36), 17: (36, 36), 25: (88, 64)}
@@ -243,7 +245,7 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
     rec = ops.find(node.op)
     op = rec.builtin if rec is not None else None
     int8 = quant != "none"
-    row = _KERNELS.get(op, (None, None, 32, 32, None))
+    row = _KERNELS.get(op, _NO_KERNEL) if op is not None else _NO_KERNEL
     m = KernelMemory(builtin=row[0] if host else row[1], op_data=row[2] if host else row[3])
     if cmsis and op in _CMSIS_OP_DATA:
         m.op_data = _CMSIS_OP_DATA[op][0 if host else 1]
@@ -254,14 +256,17 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
     pattern = row[4]
     if pattern is None:
         pattern = (*range(len(node.inputs)), "o")
-    operands = []
-    for p in pattern:
-        operands += range(len(node.inputs)) if p == "inputs" else [None if p == "o" else p]
+    operands: list[int | None] = []
+    for p in pattern:  # input indices, "o" the output, "inputs" every input
+        if p == "inputs":
+            operands += range(len(node.inputs))
+        else:
+            operands.append(None if p == "o" else int(p))
     m.temps = q(*operands)
     out = graph.tensors[node.outputs[0]]
     out_c = out.shape[-1] if out.shape else 1
     weighted = rec is not None and rec.weight_axis is not None
-    if weighted and rec.latency_class in ("conv", "depthwise"):  # conv, depthwise, transposed conv
+    if weighted and rec is not None and rec.latency_class in ("conv", "depthwise"):  # also transposed conv
         m.persistent = [4 * out_c, 4 * out_c]  # per_channel_output_multiplier and _shift
         if op in (_CONV, _DEPTHWISE):
             m.temps_first = 3  # Prepare's own reads, then the arrays, then CalculateOpData*'s reads
@@ -534,12 +539,16 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
         size = tensor_bytes(t, activation_dtype(t, dtype))
         if size:
             planner.add_buffer(size, *life[name], name=name)
-            names.append(name), sizes.append(size), lifes.append(life[name])
+            names.append(name)
+            sizes.append(size)
+            lifes.append(life[name])
     scratch_ids = []
     for step, (n, m) in enumerate(zip(graph.nodes, needs), start=1):
         for k, size in enumerate(m.scratch):
             scratch_ids.append(planner.add_buffer(size, step, step, name=f"{n.name} scratch {k}"))
-            names.append(f"{n.name} scratch {k}"), sizes.append(size), lifes.append((step, step))
+            names.append(f"{n.name} scratch {k}")
+            sizes.append(size)
+            lifes.append((step, step))
     al.planner_space(_PLANNER_BYTES_PER_BUFFER * len(planner.buffers))
     planner.plan()
     head = planner.peak_bytes()

@@ -105,8 +105,8 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             from tinyopt.devices import get_runtime
 
             rt = get_runtime(a.runtime)
-            macs = mac_counts(a.layers)
-            terms = [f"{_n(macs[c])} {c} MACs × {rt.cycles_per_mac[c]:g}" for c in macs if macs[c]]
+            by_class = mac_counts(a.layers)
+            terms = [f"{_n(n)} {c} MACs × {rt.cycles_per_mac[c]:g}" for c, n in by_class.items() if n]
             terms += [f"{_n(a.other_ops)} other ops × {rt.cycles_per_other_op:g}",
                       f"{len(a.layers)} nodes × {rt.per_op_overhead_cycles:g}"]
             cyc = a.latency_calibrated_s * d.clock_mhz * 1e6

@@ -167,8 +167,8 @@ def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None,
     delta, basis = encoded_weight_bytes(graph, runtime) if dtype in (None, "int8") else (0, None)
     weights = sum(r.param_bytes for r in rows) + delta
     quant = quant_param_bytes(graph, dtype)
-    out = {"weights": weights, "other_constants": other, "quant_params": quant, "code": code,
-           "total": weights + other + quant + code}
+    out: dict[str, int | str] = {"weights": weights, "other_constants": other, "quant_params": quant,
+                                 "code": code, "total": weights + other + quant + code}
     if basis:
         out["weights_stored_as"] = basis
     return out
@@ -307,14 +307,15 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
     m = measure(graph, dtype, rt_arena)
     trained, graph = graph, m["graph"]  # as converted: BN folded and activations fused when priced as int8
     eff, tot = m["dtype"], m["totals"]
+    arena: RuntimeArena = m["arena"]
+    arena.basis += f" ({_why})"
     a = Analysis(
         model=graph.name, source=graph.source, dtype=eff, model_dtype=_cost.model_dtype(graph), memory=memory,
         params=tot.params, macs=tot.macs, flops=tot.flops, other_ops=tot.other_ops, param_bytes=tot.param_bytes,
         textbook_param_bytes=m["textbook_params"], largest_activation_bytes=m["largest"][1],
         largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
         arena_bytes=m["arena"].bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
-        layers=m["rows"], plan=m["plan"], arena=m["arena"], device=device, runtime=rt_arena)
-    a.arena.basis += f" ({_why})"
+        layers=m["rows"], plan=m["plan"], arena=arena, device=device, runtime=rt_arena)
     # Training happens on the float model as written (BN unfolded), whatever dtype inference is priced at.
     trained_params = tot.params if trained is graph else _cost.totals(_cost.layer_costs(trained)).params
     a.training = {opt: training_memory(trained, trained_params, opt, train_batch).to_dict()

@@ -88,7 +88,7 @@ class GreedyPlanner:
         return [i for i, b in enumerate(self.buffers) if b.offline_offset is not None] + free
 
     def plan(self) -> GreedyPlanner:
-        offsets: list[int | None] = [None] * len(self.buffers)
+        offsets: dict[int, int] = {}  # buffer index -> offset, filled in placement order
         placed: list[int] = []
         for i in self.placement_order():
             buf = self.buffers[i]
@@ -107,7 +107,7 @@ class GreedyPlanner:
                     candidate = max(candidate, offsets[j] + self.aligned_size(j))
                 offsets[i] = candidate
             placed.append(i)
-        self.offsets_ = [int(o) for o in offsets]  # type: ignore[arg-type]
+        self.offsets_ = [offsets[i] for i in range(len(self.buffers))]
         if self.arena_bytes is not None and self.peak_bytes() > self.arena_bytes:
             raise BudgetError(f"the activation arena needs {self.peak_bytes():,} bytes but only "
                               f"{self.arena_bytes:,} are available", where="arena planner",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from tinyopt.analysis.cost import short_name
 from tinyopt.analysis.fit import Analysis, analyze, kb
 
@@ -22,7 +24,7 @@ def _arena_rows(a: Analysis) -> list[tuple[str, str]]:
     if r is None:
         return [("planned activation arena", kb(a.arena_bytes))]
     rows = [(f"arena for {r.runtime}", kb(r.bytes))]
-    if r.head_bytes is not None:
+    if r.head_bytes is not None and r.tail_bytes is not None and r.bare_metal_bytes is not None:
         rows += [("  head: tensors + scratch buffers (greedy plan)", kb(r.head_bytes)),
                  ("  tail: structs, OpData, per-channel multipliers", kb(r.tail_bytes)),
                  ("  same runtime on a 32-bit Cortex-M build", kb(r.bare_metal_bytes))]
@@ -37,9 +39,10 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
     if a.dtype != a.model_dtype:
         title += f" (as if converted from {a.model_dtype})"
     t = Table(title=title, title_justify="left")
-    for col, just in (("layer", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
-                      ("MACs", "right"), ("other ops", "right"), ("param bytes", "right"),
-                      ("activation bytes", "right")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("layer", "left"), ("type", "left"), ("output", "left"), ("params", "right"), ("MACs", "right"),
+        ("other ops", "right"), ("param bytes", "right"), ("activation bytes", "right"))
+    for col, just in columns:
         t.add_column(col, justify=just)
     for r in a.layers:
         t.add_row(short_name(r.name), r.type, "×".join(str(d) for d in r.output_shape), _num(r.params), _num(r.macs),
@@ -84,12 +87,12 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
         verdict = {True: "[bold green]FITS[/]", False: "[bold red]DOES NOT FIT[/]", None: "not checked"}[a.fits]
         memory = a.memory if a.memory == "textbook" or a.arena is None else f"{a.arena.runtime} arena"
         console.print(f"Verdict on {a.device.name} ({memory}): {verdict}")
-        for r in a.reasons:
-            console.print(f"  - {r}")
+        for reason in a.reasons:
+            console.print(f"  - {reason}")
         if a.suggestions:
             console.print("What would make it fit:")
-            for r in a.suggestions:
-                console.print(f"  - {r}")
+            for suggestion in a.suggestions:
+                console.print(f"  - {suggestion}")
     if explain:
         console.print("Worked solution:")
         for line in a.explain:
