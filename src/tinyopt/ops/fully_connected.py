@@ -187,10 +187,10 @@ class FullyConnected(Op):
                   "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
                   "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, o)),
                   "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
-        twins = cp.pack_fc_twins(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
+        twins = pack_twin_groups(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
                                  q.output_offset, ints["small_acc"], ints["output_activation_min"],
                                  ints["output_activation_max"])
-        if twins is not None:  # the M4 loop: 8 filters per pass, twin words (see pack_twins)
+        if twins is not None:  # the M4 loop: 6 filters per pass, twin words (see pack_twins)
             arrays["rq"] = ("int32_t", twins[1])
             arrays["wpairs"] = ("int32_t", twins[0])
         return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"))
@@ -223,6 +223,39 @@ class FullyConnected(Op):
                     "add '{type: flatten}' or '{type: global_avgpool}' before it")
         ins = [x.name, w, sb.const(f"{lname}/bias", (units,)) if layer.get("use_bias", True) else ""]
         return Node(lname, self.name, ins, [sb.out(lname)], {"activation": fused})
+
+
+GROUP = 6  # filters per pass of the Cortex-M4 loop (tinyopt_fc6q in kernels/fully_connected.c)
+
+
+def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
+                     act_max: int):
+    """(twin words, requantization words) of the dense layer's Cortex-M4 loop, or None (portable C).
+
+    ``w`` [O][K] (K a multiple of 4) is zero-padded to whole groups of 6 filters (3 twin pairs). Per group
+    24 requantization words: the pairs' starting accumulators [256 bA + bB, bB] x 3 (mod 2^32), then
+    [m, r, s] for its 6 channels (``requant_words``). None unless the clamp is all of int8.
+
+    >>> words, rq = pack_twin_groups(np.ones((2, 4), np.int64), [3, -1], [1 << 30] * 2, [-1] * 2, 0, 1, -128, 127)
+    >>> len(words), rq[:6].tolist(), rq[6:9].tolist()  # 1 block x 6 words; 256 * 3 - 1, -1; pads start at 0
+    (6, [767, -1, 0, 0, 0, 0], [1073741824, 1, 1])
+    """
+    from tinyopt.export.c import params as cp
+
+    w = np.asarray(w, np.int64)
+    o, k = w.shape
+    bias = np.asarray(bias, np.int64)
+    words = cp.requant_words(bias, multipliers, shifts, output_offset, small)
+    pad = -o % GROUP
+    wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
+    bp = np.concatenate([bias, np.zeros(pad, np.int64)])
+    if words is None or (act_min, act_max) != (-128, 127) or k % 4 or not cp.twins_fit(wp, bp):
+        return None
+    words = np.concatenate([words, np.tile([[1 << 30, 1, 1]], (pad, 1))])
+    ba, bb = bp[0::2], bp[1::2]
+    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1, GROUP)
+    rq = np.concatenate([start, words.reshape(-1, 3 * GROUP)], axis=1).reshape(-1)
+    return cp.pack_twins(wp, GROUP // 2), rq
 
 
 def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):

@@ -1,0 +1,91 @@
+"""Dense (FULLY_CONNECTED int8) layers in the C library against TFLM: the portable kernel on the host and
+the Cortex-M4 6-filter loop (tinyopt_fc6q) under qemu, on sizes that reach every entry of the loop (one
+block of 4 inputs, an odd block count, every remainder of the 8-pair unrolling, several passes) and every
+partial last group (out_features not a multiple of 6), per-tensor and per-channel scales; in_features not a
+multiple of 4 keep the portable loop on the M4 too."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from tflite_micro.python.tflite_micro import runtime
+
+from tinyopt.export.c import generate_sources, write_library
+from tinyopt.export.c.board import APT, build_host, build_m4, run_host, run_qemu
+from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
+from tinyopt.graph.ir import QuantParams, Tensor
+from tinyopt.ops.fully_connected import GROUP, pack_twin_groups
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
+HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
+
+# (in_features, out_features, per_channel): blocks of 4 inputs = 1, 2, 3, 5, 9, 17 (odd + 8 pairs), 33,
+# 100 (50 pairs: entry at pair 6), 196 (98 pairs); outputs 1..13 cover every partial group of 6
+SHAPES = [(4, 1, False), (8, 5, True), (12, 6, False), (20, 7, True), (36, 13, True), (68, 12, False),
+          (132, 9, True), (400, 20, True), (784, 11, False), (21, 7, True), (30, 3, False)]
+
+
+def _q(scale, zp, axis=None):
+    return QuantParams(np.asarray(scale, np.float32), np.asarray(zp), axis)
+
+
+def dense_model(k: int, o: int, per_channel: bool, seed: int):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, size=(o, k), dtype=np.int8)
+    w_s = rng.uniform(0.004, 0.02, size=o) if per_channel else np.array(0.01)
+    in_s, out_s = 0.05, 0.05 * 0.01 * 73 * 73 * np.sqrt(k) / 40  # outputs spread over the int8 range
+    bias = rng.integers(-5000, 5000, size=o, dtype=np.int32)
+    wq = _q(w_s, np.zeros(np.size(w_s), np.int64), 0 if per_channel else None)
+    return single_op_model("FULLY_CONNECTED", [
+        Tensor("x", (1, k), "int8", quant=_q(in_s, int(rng.integers(-20, 20)))),
+        Tensor("w", w.shape, "int8", data=w, quant=wq),
+        Tensor("b", (o,), "int32", data=bias, quant=_q(in_s * np.asarray(w_s, np.float64), np.zeros(np.size(w_s),
+                                                                                                   np.int64)))],
+        Tensor("y", (), "int8", quant=_q(out_s, int(rng.integers(-10, 10)))), {"activation": "NONE"})
+
+
+def tflm(model: bytes, xs: np.ndarray) -> np.ndarray:
+    interp = runtime.Interpreter.from_bytes(model)
+    out = []
+    for x in xs:
+        interp.set_input(x.reshape(tuple(interp.get_input_details(0)["shape"])), 0)
+        interp.invoke()
+        out.append(interp.get_output(0).reshape(-1).copy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("k,o,per_channel", SHAPES)
+def test_dense_host_and_m4_equal_tflm(k, o, per_channel, tmp_path):
+    g = dense_model(k, o, per_channel, seed=k * 31 + o)
+    lib = generate_sources(g)
+    assert ("wpairs" in lib.prepared[0].arrays) == (k % 4 == 0)  # the M4 loop takes every whole-block layer
+    write_library(lib.files, tmp_path / "lib")
+    xs = np.random.default_rng(k + o).integers(-128, 128, size=(4, lib.input_bytes), dtype=np.int8)
+    ref = tflm(graph_to_tflite_bytes(g), xs)
+    assert len(np.unique(ref)) > min(o, 4)  # not saturated: the requantization is exercised
+    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs, lib.output_bytes)
+    assert np.array_equal(host, ref)
+    if not HAVE_ARM:
+        pytest.skip(f"Cortex-M toolchain or qemu absent: {APT}")
+    outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
+    assert np.array_equal(outs, ref)
+
+
+def test_twin_groups_layout():
+    """Words per group and block: pairs' (v0, v2) lanes then (v1, v3), each lane 256 a + b; padded
+    filters are zero and requantize harmlessly; the starting accumulators are the pairs' biases."""
+    w = np.arange(-20, 20).reshape(5, 8)  # 5 filters: 3 pairs after one zero filter of padding
+    words, rq = pack_twin_groups(w, np.arange(5), [1 << 30] * 5, [-2] * 5, 3, 1, -128, 127)
+    assert len(words) == 2 * GROUP and len(rq) == 4 * GROUP  # 2 blocks of 6 words; 6 + 18 words
+    lanes = np.stack([words & 0xFFFF, (words >> 16) & 0xFFFF]).T.astype(np.int64)
+    lanes = np.where(lanes >= 32768, lanes - 65536, lanes)
+    # block 0, even words: pair j lanes (v0, v2) = 256 * w[2j][0] + w[2j+1][0], 256 * w[2j][2] + w[2j+1][2]
+    assert lanes[0].tolist() == [256 * w[0, 0] + w[1, 0], 256 * w[0, 2] + w[1, 2]]
+    assert lanes[2].tolist() == [256 * w[4, 0], 256 * w[4, 2]]  # pair 2: filter 4 and the zero pad
+    assert lanes[3].tolist() == [256 * w[0, 1] + w[1, 1], 256 * w[0, 3] + w[1, 3]]  # odd words follow
+    assert lanes[6].tolist() == [256 * w[0, 4] + w[1, 4], 256 * w[0, 6] + w[1, 6]]  # block 1
+    assert rq[:6].tolist() == [256 * 0 + 1, 1, 256 * 2 + 3, 3, 256 * 4 + 0, 0]
+    assert rq[6:9].tolist() == [1 << 30, 2 + 3 * 4, 2]  # r = 2^(s-1) + offset * 2^s with s = 2
+    assert rq[-3:].tolist() == [1 << 30, 1, 1]
