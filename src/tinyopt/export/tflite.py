@@ -31,6 +31,7 @@ from tinyopt._io import atomic_write_bytes
 from tinyopt.errors import ModelFormatError, UnsupportedOpError
 from tinyopt.graph._tflite_schema import (
     ACTIVATION_CODE,
+    BUILTIN_NAMES,
     DTYPE_TO_TYPE,
     FILE_IDENTIFIER,
     NUMPY_DTYPE,
@@ -40,7 +41,11 @@ from tinyopt.graph._tflite_schema import (
     TENSOR_TYPE_NAMES,
     Slot,
 )
+from tinyopt.graph._tflite_variables import RESOURCE_OPS
 from tinyopt.graph.ir import Graph, Node, Tensor
+
+RESOURCE_TYPE = 13  # TensorType RESOURCE: a variable's handle
+CALL_ONCE_OPTIONS, VAR_HANDLE_OPTIONS = 103, 111  # BuiltinOptions union members
 
 INT4_TYPE = TENSOR_TYPE_NAMES.index("INT4")  # an int4-encoded weight (graph.encoding.pack_int4)
 
@@ -129,6 +134,8 @@ class _Writer:
         for n in graph.nodes:
             if n.op not in self.op_names:
                 self.op_names.append(n.op)
+        if getattr(graph, "variables", None):
+            self.op_names += list(RESOURCE_OPS)
         const_bytes = sum(t.nbytes for t in self.tensors if t.data is not None)
         self.b = flatbuffers.Builder(const_bytes + 16 * len(self.tensors) + 65536)
 
@@ -261,10 +268,28 @@ class _Writer:
             name = b.CreateString(METADATA_NAME)
             metadata = self._table_vector([self._table([(Slot.METADATA_NAME, "off", name, 0),
                                                         (Slot.METADATA_BUFFER, "Uint32", len(buffers) - 1, 0)])])
+
+        variables = getattr(self.g, "variables", [])
+        init_buffers = []
+        for v in variables:  # the values CALL_ONCE's init subgraph assigns
+            init_buffers.append(len(buffers))
+            raw = np.ascontiguousarray(v.init, dtype=NUMPY_DTYPE[self.g.tensors[v.state].dtype]).tobytes()
+            buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(raw), 0)]))
         buffers_vec = self._table_vector(buffers)
 
-        tensors = [self._tensor(t, buffer_of.get(t.name, 0)) for t in self.tensors]
+        states = {v.state for v in variables}  # written as READ_VARIABLE outputs, not as variable tensors
+        tensors = [self._tensor(t, buffer_of.get(t.name, 0), t.name in states) for t in self.tensors]
+        handles = [len(tensors) + k for k in range(len(variables))]
+        tensors += [self._resource_tensor(f"{v.name}/handle") for v in variables]
         operators = [self._operator(n) for n in self.g.nodes]
+        if variables:  # CALL_ONCE, a handle and a read per variable first; the assignments last
+            operators = [self._resource_op("CALL_ONCE", [], []),
+                         *[self._resource_op("VAR_HANDLE", [], [h], v.name) for v, h in zip(variables, handles)],
+                         *[self._resource_op("READ_VARIABLE", [h], [self.index[v.state]])
+                           for v, h in zip(variables, handles)],
+                         *operators,
+                         *[self._resource_op("ASSIGN_VARIABLE", [h, self.index[v.update]], [])
+                           for v, h in zip(variables, handles)]]
         inputs = self._vec([self.index[t] for t in self.g.inputs], "<i4")
         outputs = self._vec([self.index[t] for t in self.g.outputs], "<i4")
         sg_name = b.CreateString("main")
@@ -273,8 +298,15 @@ class _Writer:
             (Slot.SUBGRAPH_INPUTS, "off", inputs, 0), (Slot.SUBGRAPH_OUTPUTS, "off", outputs, 0),
             (Slot.SUBGRAPH_OPERATORS, "off", self._table_vector(operators), 0),
             (Slot.SUBGRAPH_NAME, "off", sg_name, 0)])
+        subgraphs = [subgraph] + ([self._init_subgraph(variables, init_buffers)] if variables else [])
         opcodes = []
         for name in self.op_names:
+            if name in RESOURCE_OPS:  # no record: they only move state (see graph._tflite_variables)
+                code = BUILTIN_NAMES.index(name)
+                opcodes.append(self._table([
+                    (Slot.OPCODE_DEPRECATED_BUILTIN, "Int8", min(code, PLACEHOLDER_FOR_GREATER_OP_CODES), 0),
+                    (Slot.OPCODE_VERSION, "Int32", 1, 1), (Slot.OPCODE_BUILTIN, "Int32", code, 0)]))
+                continue
             code = ops.get(name).builtin
             version = max(ops.get(name).version(self.g, n) for n in self.g.nodes if n.op == name)
             opcodes.append(self._table([
@@ -285,7 +317,7 @@ class _Writer:
         model = self._table([
             (Slot.MODEL_VERSION, "Uint32", SCHEMA_VERSION, 0),
             (Slot.MODEL_OPERATOR_CODES, "off", self._table_vector(opcodes), 0),
-            (Slot.MODEL_SUBGRAPHS, "off", self._table_vector([subgraph]), 0),
+            (Slot.MODEL_SUBGRAPHS, "off", self._table_vector(subgraphs), 0),
             (Slot.MODEL_DESCRIPTION, "off", description, 0),
             (Slot.MODEL_BUFFERS, "off", buffers_vec, 0),
             (Slot.MODEL_METADATA, "off", metadata, 0),
@@ -293,7 +325,41 @@ class _Writer:
         b.Finish(model, file_identifier=FILE_IDENTIFIER)
         return bytes(b.Output())
 
-    def _tensor(self, t: Tensor, buffer: int) -> int:
+    def _resource_tensor(self, name: str) -> int:
+        return self._table([(Slot.TENSOR_TYPE, "Int8", RESOURCE_TYPE, 0),
+                            (Slot.TENSOR_NAME, "off", self.b.CreateString(name), 0)])
+
+    def _resource_op(self, name: str, inputs: list[int], outputs: list[int], var: str | None = None) -> int:
+        """CALL_ONCE (of subgraph 1), VAR_HANDLE (of variable ``var``), READ_VARIABLE or ASSIGN_VARIABLE."""
+        options, kind = 0, 0
+        if name == "CALL_ONCE":
+            options, kind = self._table([(0, "Int32", 1, 0)]), CALL_ONCE_OPTIONS
+        elif name == "VAR_HANDLE":
+            options, kind = self._table([(1, "off", self.b.CreateString(var or ""), 0)]), VAR_HANDLE_OPTIONS
+        return self._table([
+            (Slot.OP_OPCODE_INDEX, "Uint32", self.op_names.index(name), 0),
+            (Slot.OP_INPUTS, "off", self._vec(inputs, "<i4"), 0), (Slot.OP_OUTPUTS, "off", self._vec(outputs, "<i4"), 0),
+            (Slot.OP_OPTIONS_TYPE, "Uint8", kind, 0), (Slot.OP_OPTIONS, "off", options, 0)])
+
+    def _init_subgraph(self, variables: list, init_buffers: list[int]) -> int:
+        """What CALL_ONCE runs on the first invoke: each variable's handle assigned its initial value."""
+        tensors, operators = [], []
+        for k, (v, buf) in enumerate(zip(variables, init_buffers)):
+            st = self.g.tensors[v.state]
+            tensors += [self._resource_tensor(f"{v.name}/init_handle"),
+                        self._tensor(Tensor(f"{v.name}/init", st.shape, st.dtype, quant=st.quant), buf, True)]
+            operators += [self._resource_op("VAR_HANDLE", [], [2 * k], v.name),
+                          self._resource_op("ASSIGN_VARIABLE", [2 * k, 2 * k + 1], [])]
+        return self._table([
+            (Slot.SUBGRAPH_TENSORS, "off", self._table_vector(tensors), 0),
+            (Slot.SUBGRAPH_INPUTS, "off", self._vec([], "<i4"), 0),
+            (Slot.SUBGRAPH_OUTPUTS, "off", self._vec([], "<i4"), 0),
+            (Slot.SUBGRAPH_OPERATORS, "off", self._table_vector(operators), 0),
+            (Slot.SUBGRAPH_NAME, "off", self.b.CreateString("init"), 0)])
+
+    def _tensor(self, t: Tensor, buffer: int, plain: bool = False) -> int:
+        """One tensor table; ``plain``: never written as a TFLite variable tensor (a resource variable's
+        value read by READ_VARIABLE, or assigned by the init subgraph)."""
         b = self.b
         name = b.CreateString(t.name)
         shape = self._vec(list(t.shape), "<i4")
@@ -308,7 +374,8 @@ class _Writer:
         return self._table([
             (Slot.TENSOR_SHAPE, "off", shape, 0), (Slot.TENSOR_TYPE, "Int8", ttype, 0),
             (Slot.TENSOR_BUFFER, "Uint32", buffer, 0), (Slot.TENSOR_NAME, "off", name, 0),
-            (Slot.TENSOR_QUANTIZATION, "off", quant, 0), (Slot.TENSOR_IS_VARIABLE, "Bool", t.variable, False)])
+            (Slot.TENSOR_QUANTIZATION, "off", quant, 0),
+            (Slot.TENSOR_IS_VARIABLE, "Bool", t.variable and not plain, False)])
 
     def _operator(self, n: Node) -> int:
         inputs = self._vec([self.index[t] if t else -1 for t in n.inputs], "<i4")

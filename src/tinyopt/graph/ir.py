@@ -121,10 +121,23 @@ class Node:
     attrs: dict = field(default_factory=dict)
 
 
+@dataclass
+class Variable:
+    """A state the model keeps from one invoke to the next (TFLite's resource variables: a streaming
+    model's buffered frames). ``state`` is a variable tensor holding the value before the invoke; after
+    it, the value of ``update`` becomes the state. ``init`` is the value before the first invoke."""
+
+    name: str
+    state: str
+    update: str
+    init: np.ndarray
+
+
 class Graph:
     """Tensors by name, nodes in topological order, graph inputs and outputs.
 
-    ``source`` is the file the graph came from, so later errors can name it.
+    ``source`` is the file the graph came from, so later errors can name it. ``variables``: the states
+    carried between invokes (each row of a batch is then one invoke after the previous row's).
     """
 
     def __init__(self, name: str = "model", source: str | None = None):
@@ -134,6 +147,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        self.variables: list[Variable] = []
 
     # -- building -------------------------------------------------------------------------------
     def add_tensor(self, tensor: Tensor) -> Tensor:
@@ -244,6 +258,13 @@ class Graph:
                                            where=loc, fix="repair or re-export the model")
                 seen_outputs.add(t)
                 available.add(t)
+        for v in getattr(self, "variables", []):
+            st, up = self.tensors.get(v.state), self.tensors.get(v.update)
+            if st is None or up is None or not st.variable or (up.shape, up.dtype) != (st.shape, st.dtype) \
+                    or np.size(v.init) != st.size:
+                raise ModelFormatError(f"variable '{v.name}' is inconsistent: its state must be a variable tensor, "
+                                       "its update a tensor of the same shape and dtype, its initial value of the "
+                                       "same size", path=where, fix="repair or re-export the model")
         for tensor in self.tensors.values():
             if any(d <= 0 for d in tensor.shape):
                 raise ModelFormatError(f"tensor '{tensor.name}' has a non-positive dimension "

@@ -34,6 +34,7 @@ from tinyopt.graph._tflite_schema import (
     ZERO_POINT_RANGE,
     Slot,
 )
+from tinyopt.graph._tflite_variables import RESOURCE_OPS, ResourceVariables
 from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor
 from tinyopt.graph.shapes import infer_node
 
@@ -123,10 +124,12 @@ class _Importer:
             self.buffers = model.tables(Slot.MODEL_BUFFERS, "the buffer list")
             metadata = model.tables(Slot.MODEL_METADATA, "the metadata list")
         self.luts = self._lut_tensors(metadata)
-        if len(subgraphs) != 1:
-            self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one", "model header",
-                      fix="export a single-subgraph model (no control flow such as IF, WHILE or CALL_ONCE)")
         self.op_names = [self._opcode_name(i, oc) for i, oc in enumerate(self.opcodes)]
+        stateful = "CALL_ONCE" in self.op_names  # resource variables: see _tflite_variables
+        if len(subgraphs) != 1 and not stateful:
+            self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one", "model header",
+                      fix="export a single-subgraph model (no control flow such as IF or WHILE; CALL_ONCE "
+                          "initialising resource variables is read)")
         sg = subgraphs[0]
         with self.at("subgraph 0"):
             self.tensor_tables = sg.tables(Slot.SUBGRAPH_TENSORS, "the tensor list")
@@ -138,9 +141,20 @@ class _Importer:
                 self.fail(f"the model declares no {kind}s", "subgraph 0")
             for t in idx:
                 self._check_tensor_index(int(t), f"subgraph 0 {kind}s")
-        raw_ops = [self._read_operator(j, t) for j, t in enumerate(op_tables)]
+        variables = ResourceVariables(self, subgraphs) if stateful or len(subgraphs) != 1 else None
+        raw_ops = []
+        for j, t in enumerate(op_tables):
+            if variables is not None and (name := self.peek_op_name(j, t)) in RESOURCE_OPS:
+                variables.visit(j, t, name)
+            else:
+                raw = self._read_operator(j, t)
+                raw_ops.append(variables.rename(raw) if variables is not None else raw)
+        if variables is not None and variables.init_subgraph is None:
+            self.fail(f"the model has {len(subgraphs)} subgraphs and no CALL_ONCE", "model header",
+                      fix="export a single-subgraph model (no control flow such as IF or WHILE)")
+        states = set(variables.state.values()) if variables is not None else set()
 
-        used = sorted({int(t) for t in inputs} | {int(t) for t in outputs}
+        used = sorted({int(t) for t in inputs} | {int(t) for t in outputs} | states
                       | {t for _, ins, outs, _ in raw_ops for t in (*ins, *outs) if t >= 0})
         graph = Graph(Path(self.source).stem if not self.source.startswith("<") else "model", source=self.source)
         self.names: dict[int, str] = {}
@@ -168,6 +182,8 @@ class _Importer:
             node = Node(self.names[outs[0]], name, in_names, out_names)
             node.attrs = {} if ops.is_opaque(name) else self._attrs(j, node, opts, graph)
             graph.add_node(node)
+        if variables is not None:
+            variables.finish(graph)
         self._fold_constants(graph)
         graph.toposort()  # files from converters are in order already and pass unchanged
         graph.validate()
@@ -268,6 +284,15 @@ class _Importer:
         if 0 <= code < len(BUILTIN_NAMES):
             return BUILTIN_NAMES[code]
         return f"unknown builtin code {code}"
+
+    def peek_op_name(self, j: int, op: Table) -> str:
+        """The operator's name, nothing else read or checked yet."""
+        with self.at(f"operator {j}"):
+            oi = op.scalar(Slot.OP_OPCODE_INDEX, "u32")
+        if oi >= len(self.opcodes):
+            self.fail(f"opcode index {oi} is out of range (the model has {len(self.opcodes)} operator codes)",
+                      f"operator {j}")
+        return self.op_names[oi]
 
     def _check_tensor_index(self, t: int, where: str) -> None:
         if not 0 <= t < len(self.tensor_tables):

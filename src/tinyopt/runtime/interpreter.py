@@ -106,17 +106,40 @@ class Interpreter:
         ``batch_size`` at a time so that memory stays bounded for large N."""
         arrays = self.check_inputs(inputs)
         n = arrays[0].shape[0]
+        if getattr(self.graph, "variables", None):
+            return self._run_stateful(arrays)
         if n <= batch_size:
             env = self.run_all(arrays)
             return [env[name] for name in self.graph.outputs]
         parts = [self.run([a[i: i + batch_size] for a in arrays], batch_size) for i in range(0, n, batch_size)]
         return [np.concatenate([p[k] for p in parts]) for k in range(len(self.graph.outputs))]
 
+    def reset(self) -> None:
+        """Back to the variables' initial values, as before a model's first invoke."""
+        self.state = {v.state: v.init.copy() for v in getattr(self.graph, "variables", [])}
+
+    def _run_stateful(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """A model with variables (a streaming model): each row is one invoke after the previous row, the
+        state carried from one to the next and kept for the next ``run``, as TFLM keeps it between invokes."""
+        if not hasattr(self, "state"):
+            self.reset()
+        rows = []
+        for i in range(arrays[0].shape[0]):
+            env = self.run_all([a[i: i + 1] for a in arrays])
+            rows.append([env[name] for name in self.graph.outputs])
+            self.state = {v.state: env[v.update] for v in self.graph.variables}
+        return [np.concatenate([r[k] for r in rows]) for k in range(len(self.graph.outputs))]
+
     def run_all(self, inputs) -> dict[str, np.ndarray]:
         """Every activation tensor by name (calibration reads the ranges of all of them)."""
         arrays = self.check_inputs(inputs)
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
+        if getattr(g, "variables", None):
+            if not hasattr(self, "state"):
+                self.reset()
+            n = arrays[0].shape[0]
+            env.update({k: np.repeat(v, n, axis=0) if v.shape[0] != n else v for k, v in self.state.items()})
         for node, rec, p, consts in zip(g.nodes, self.records, self.params, self._consts):
             ins: list[np.ndarray | None] = []
             for i, name in enumerate(node.inputs):

@@ -1,0 +1,85 @@
+"""Resource variables (a streaming model's state): written as TFLite writes them (CALL_ONCE of an init
+subgraph, VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE), read back into ``Graph.variables``, and run by
+the numpy runtime invoke after invoke exactly as TFLM runs the file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyopt.errors import ModelFormatError
+from tinyopt.export.tflite import graph_to_tflite_bytes
+from tinyopt.graph.ir import Graph, Node, QuantParams, Tensor, Variable
+from tinyopt.graph.tflite_import import tflite_bytes_to_graph
+from tinyopt.runtime import Interpreter
+
+
+def streaming_graph(frames: int = 2, width: int = 4, out: int = 3) -> Graph:
+    """A frame of ``width`` features joins the last ``frames`` frames (the state); a dense layer reads all of
+    them; the newest ``frames`` become the next state. Its output depends on earlier invokes."""
+    rng = np.random.default_rng(0)
+    q = QuantParams(np.array([0.1]), np.array([0]))
+    g = Graph("streaming", source="<test>")
+    g.add_tensor(Tensor("x", (1, 1, width), "int8", quant=q))
+    g.add_tensor(Tensor("state", (1, frames, width), "int8", quant=q, variable=True))
+    g.add_tensor(Tensor("window", (1, frames + 1, width), "int8", quant=q))
+    for name, value in (("begin", [0, 1, 0]), ("end", [1, frames + 1, width]), ("strides", [1, 1, 1])):
+        g.add_tensor(Tensor(name, (3,), "int32", data=np.array(value, np.int32), constant=True))
+    g.add_tensor(Tensor("next_state", (1, frames, width), "int8", quant=q))
+    g.add_tensor(Tensor("flat", (1, (frames + 1) * width), "int8", quant=q))
+    g.add_tensor(Tensor("new_shape", (2,), "int32", data=np.array([1, (frames + 1) * width], np.int32),
+                        constant=True))
+    w = rng.integers(-127, 128, (out, (frames + 1) * width)).astype(np.int8)
+    g.add_tensor(Tensor("w", w.shape, "int8", data=w, constant=True,
+                        quant=QuantParams(np.full(out, 0.02), np.zeros(out, np.int64), 0)))
+    g.add_tensor(Tensor("b", (out,), "int32", data=rng.integers(-50, 50, out).astype(np.int32), constant=True,
+                        quant=QuantParams(np.full(out, 0.002), np.zeros(out, np.int64), 0)))
+    g.add_tensor(Tensor("y", (1, out), "int8", quant=QuantParams(np.array([0.05]), np.array([-3]))))
+    g.add_node(Node("window", "CONCATENATION", ["state", "x"], ["window"], {"axis": 1}))
+    g.add_node(Node("next_state", "STRIDED_SLICE", ["window", "begin", "end", "strides"], ["next_state"]))
+    g.add_node(Node("flat", "RESHAPE", ["window", "new_shape"], ["flat"], {"new_shape": (1, (frames + 1) * width)}))
+    g.add_node(Node("y", "FULLY_CONNECTED", ["flat", "w", "b"], ["y"]))
+    g.inputs, g.outputs = ["x"], ["y"]
+    g.variables = [Variable("stream/state", "state", "next_state", np.full((1, frames, width), 7, np.int8))]
+    return g.validate()
+
+
+def frames(n: int = 24, width: int = 4) -> np.ndarray:
+    return np.random.default_rng(1).integers(-128, 128, (n, 1, width)).astype(np.int8)
+
+
+def test_written_file_reads_back_with_its_variable():
+    g = tflite_bytes_to_graph(graph_to_tflite_bytes(streaming_graph()))
+    assert [(v.name, v.init.tolist()) for v in g.variables] == [("stream/state", np.full((1, 2, 4), 7).tolist())]
+    state = g.tensors[g.variables[0].state]
+    assert state.variable and state.shape == (1, 2, 4) and g.inputs == ["x"] and len(g.outputs) == 1
+    assert [n.op for n in g.nodes] == ["CONCATENATION", "STRIDED_SLICE", "RESHAPE", "FULLY_CONNECTED"]
+
+
+def test_runtime_carries_the_state_as_tflm_does():
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    data = graph_to_tflite_bytes(streaming_graph())
+    xs = frames()
+    tflm = runtime.Interpreter.from_bytes(data, arena_size=20000)
+    ref = []
+    for x in xs:
+        tflm.set_input(x[None], 0)
+        tflm.invoke()
+        ref.append(tflm.get_output(0).copy())
+    ref = np.concatenate(ref)
+    it = Interpreter(tflite_bytes_to_graph(data))
+    ours = np.concatenate([it.run(xs[:10])[0], it.run(xs[10:])[0]])  # the state survives between runs
+    np.testing.assert_array_equal(ours, ref)
+    # the state matters: each frame alone (the state reset before it) gives other outputs
+    alone = []
+    for x in xs:
+        it.reset()
+        alone.append(it.run(x[None])[0])
+    assert not np.array_equal(np.concatenate(alone), ref)
+
+
+def test_an_inconsistent_variable_is_refused_before_writing():
+    g = streaming_graph()
+    g.variables[0].init = np.zeros((1, 3, 4), np.int8)  # not the state's size
+    with pytest.raises(ModelFormatError, match="variable 'stream/state' is inconsistent"):
+        graph_to_tflite_bytes(g)
