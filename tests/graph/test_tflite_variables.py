@@ -83,3 +83,14 @@ def test_an_inconsistent_variable_is_refused_before_writing():
     g.variables[0].init = np.zeros((1, 3, 4), np.int8)  # not the state's size
     with pytest.raises(ModelFormatError, match="variable 'stream/state' is inconsistent"):
         graph_to_tflite_bytes(g)
+
+
+def test_c_library_refuses_state_it_would_drop():
+    from tinyopt.errors import UnsupportedOpError
+    from tinyopt.export.c.generate import generate_sources
+    from tinyopt.runtime.support import graph_level_problems
+
+    g = streaming_graph()
+    with pytest.raises(UnsupportedOpError, match="keeps state from one invoke to the next.*'stream/state'"):
+        generate_sources(g)
+    assert any("deploy the .tflite with TFLM" in p for p in graph_level_problems(g, "tinyopt-c"))

@@ -154,6 +154,12 @@ def check_graph(graph: Graph) -> None:
                                      fix=f"give every graph {kind[:-1]} one dtype (invoke takes one buffer)")
     if not graph.nodes:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
+    if getattr(graph, "variables", None):
+        names = ", ".join(f"'{v.name}'" for v in graph.variables[:3])
+        raise UnsupportedOpError(f"the model keeps state from one invoke to the next (resource variables {names}"
+                                 f"{', ...' if len(graph.variables) > 3 else ''}); the C library keeps none",
+                                 path=graph.source, fix="deploy the .tflite with TFLM (tinyopt deploy --target tflite), "
+                                 "or export the state as explicit model inputs and outputs")
 
 
 def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
