@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -24,11 +25,11 @@ def where(graph: Graph, node: Node) -> str:
     return f"node {index} '{node.name}' ({node.op})"
 
 
-def fail(graph: Graph, node: Node, msg: str, fix: str, cls=ModelFormatError):
+def fail(graph: Graph, node: Node, msg: str, fix: str, cls=ModelFormatError) -> NoReturn:
     raise cls(msg, path=graph.source, where=where(graph, node), fix=fix)
 
 
-def unsupported(graph: Graph, node: Node, msg: str, fix: str):
+def unsupported(graph: Graph, node: Node, msg: str, fix: str) -> NoReturn:
     fail(graph, node, msg, fix, UnsupportedOpError)
 
 
@@ -207,6 +208,8 @@ def output_range(graph: Graph, node: Node, is_int: bool) -> dict:
     if act not in INTEGER_ACTIVATIONS:
         unsupported(graph, node, f"fused activation {act} is not supported by the integer kernels",
                     "use NONE, RELU, RELU6 or RELU_N1_TO_1")
+    lo: float  # int on the integer path, ±inf possible on the float one
+    hi: float
     if is_int:
         s, z = scalar_qparams(graph, node, node.outputs[0])
         wide = graph.tensors[node.outputs[0]].dtype == "int16"  # the 16x8 kernels clamp to int16

@@ -87,7 +87,7 @@ def int_dtype(graph: Graph, node: Node, is_int: bool) -> str:
     return "int16" if graph.tensors[node.inputs[0]].dtype == "int16" else "int8"
 
 
-def checked_log2(x: float) -> tuple[bool, int]:
+def checked_log2(x: float | np.floating) -> tuple[bool, int]:
     """TFLM's ``CheckedLog2``: (x is a power of two within 1e-3 in log2, log2(x) rounded), in float32.
 
     >>> checked_log2(1 / 32768), checked_log2(0.001)

@@ -6,6 +6,8 @@ operator."""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 
 from tinyopt.errors import UnsupportedOpError
@@ -25,7 +27,7 @@ def _params(kind: str, ints: dict, arrays: dict, struct: str, entry: str, **kw):
     return OpParams(kind, ints, arrays, struct=struct, entry=entry, files=(kind, *INT16_FILES), **kw)
 
 
-def _fail(graph: Graph, index: int, node: Node, what: str, fix: str):
+def _fail(graph: Graph, index: int, node: Node, what: str, fix: str) -> NoReturn:
     from tinyopt.export.c.params import where
 
     raise UnsupportedOpError(what, path=graph.source, where=where(index, node), fix=fix)
@@ -85,7 +87,9 @@ def pack_fully_connected(graph: Graph, index: int, node: Node, q):
 def pack_pool(graph: Graph, index: int, node: Node, q, average: bool):
     x = graph.tensors[node.inputs[0]]
     _check(graph, index, node, [node.inputs[0], node.outputs[0]])
-    if x.quant.scale[0] != graph.tensors[node.outputs[0]].quant.scale[0]:
+    xq, yq = x.quant, graph.tensors[node.outputs[0]].quant
+    assert xq is not None and yq is not None  # _check refused unquantized tensors
+    if xq.scale[0] != yq.scale[0]:
         _fail(graph, index, node, "pooling input and output quantization differ",
               "quantize pooling with the same scale on both sides (tinyopt convert does)")
     _, ih, iw, ch = x.shape

@@ -90,7 +90,7 @@ def mul_elementwise(a, b, multiplier: int, shift: int, offset: int, lo: int, hi:
     return np.clip(multiply_by_quantized_multiplier(prod, multiplier, shift) + offset, lo, hi)
 
 
-def checked_log2(x: float) -> int:
+def checked_log2(x: float | np.floating) -> int:
     """``CheckedLog2``'s result: log2(x) rounded, computed in float32 as TFLM does."""
     v = np.float32(np.log(np.float32(x))) * np.float32(1.0 / np.log(np.float32(2.0)))
     r = np.float32(np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)))

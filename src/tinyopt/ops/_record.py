@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
@@ -105,7 +105,8 @@ class QuantRule:
 @dataclass(kw_only=True)
 class OpData:
     """What TFLM's Prepare computes for a node, once. Subclasses add the operator's fields under TFLM's
-    names; the C generator copies fields into the kernel's parameter struct by the same names."""
+    names; the C generator copies fields into the kernel's parameter struct by the same names. Integer
+    fields the float path does not use default to 0, as in TFLM's zero-initialised OpData structs."""
 
     dtype: str  # "int8" (integer kernels) or "float32"
 
@@ -195,11 +196,11 @@ class Op:
         return None
 
     # -- graph ----------------------------------------------------------------------------------------
-    def shape(self, graph: Graph, node: Node, fail: Callable[[str, str], None]) -> tuple[int, ...]:
+    def shape(self, graph: Graph, node: Node, fail: Callable[[str, str], NoReturn]) -> tuple[int, ...]:
         """The output shape from the input shapes; ``fail(message, fix)`` raises with the node named."""
         return graph.tensors[node.inputs[0]].shape
 
-    def shapes(self, graph: Graph, node: Node, fail: Callable[[str, str], None]) -> list[tuple[int, ...]]:
+    def shapes(self, graph: Graph, node: Node, fail: Callable[[str, str], NoReturn]) -> list[tuple[int, ...]]:
         """Every output's shape (operators with several outputs override this instead of ``shape``)."""
         return [self.shape(graph, node, fail)]
 
@@ -251,9 +252,10 @@ class Op:
         """TFLM's Prepare: every parameter the kernel needs, computed once."""
         return OpData(dtype="int8" if is_int else "float32")
 
-    def eval(self, p: OpData, inputs: list) -> np.ndarray | list[np.ndarray]:
+    def eval(self, p: Any, inputs: list) -> np.ndarray | list[np.ndarray]:
         """The kernel: inputs are ``(N, *shape[1:])`` arrays (constants with their own shape); one array, or a
-        list of one array per output."""
+        list of one array per output. ``p`` is what this record's ``prepare`` returned: its own ``OpData``
+        subclass, which the override names."""
         raise NotImplementedError(f"{self.name} has no numpy kernel")
 
     def is_integer(self, graph: Graph, node: Node) -> bool:
@@ -306,10 +308,11 @@ class Opaque(Op):
     quant = None
     outputs = (1, 1 << 16)
     arity = (0, 1 << 16)
+    missing_fix = "replace it in the model with supported operators (`tinyopt check` lists them)"
 
     def __init__(self, name: str):
-        self.name = name
-        self.missing_fix = "replace it in the model with supported operators (`tinyopt check` lists them)"
+        # one instance per unknown name: the name is the instance's, not the class's
+        self.name = name  # type: ignore[misc]
 
     def shapes(self, graph, node, fail):
         return [graph.tensors[o].shape for o in node.outputs]

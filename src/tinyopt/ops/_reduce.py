@@ -26,10 +26,10 @@ class ReduceData(OpData):
     axes: list                        # resolved graph axes: non-negative, sorted, no duplicates
     keep_dims: bool
     num_elements_in_axis: int         # elements reduced into each output
-    input_zero_point: int | None = None
-    output_zero_point: int | None = None
-    multiplier: int | None = None     # input scale / output scale (TFLM's op_data->multiplier, shift)
-    shift: int | None = None
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    multiplier: int = 0               # input scale / output scale (TFLM's op_data->multiplier, shift)
+    shift: int = 0
 
 
 def axes_of(graph, node) -> list[int]:
@@ -83,10 +83,10 @@ class Reducer(Op):
         axes = axes_of(graph, node)
         if any(not -rank <= a < rank for a in axes):
             fail(f"axes {axes} are out of range for a rank-{rank} input", f"use axes in [-{rank}, {rank})")
-        axes = {a % rank for a in axes}
+        reduced = {a % rank for a in axes}
         if node.attrs.get("keep_dims"):
-            return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+            return tuple(1 if i in reduced else d for i, d in enumerate(x.shape))
+        return tuple(d for i, d in enumerate(x.shape) if i not in reduced)
 
     def other_ops(self, graph, node):
         return graph.tensors[node.inputs[0]].size
@@ -110,6 +110,7 @@ class Reducer(Op):
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         cp.check_int8(graph, index, node, [x, y])
         q = self.prepare(graph, node, True)
+        assert isinstance(q, ReduceData), f"{node.op}'s prepare must return ReduceData"
         walk = reduce_walk(x.shape, q.axes)
         if walk is None:
             raise UnsupportedOpError(f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between kept and "

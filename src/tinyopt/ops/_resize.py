@@ -239,7 +239,8 @@ def from_onnx(cv, node, name: str, a: dict, ins: list[str]):
     coord, rounding, scales, sizes = _onnx_rules(cv, node, a, ins)
     rank = len(x.shape)
     sizes, scales = _onnx_sizes(b, op, x, [int(v) % rank for v in a.get("axes", range(rank))], scales, sizes)
-    out_hw = tuple(([1] + sizes[2:])[-2:])
+    out_h, out_w = ([1] + sizes[2:])[-2:]
+    out_hw = (out_h, out_w)
     sc = tuple(([1.0] + scales[2:])[-2:])
     coords = [onnx_coords(coord, o, i, s) for o, i, s in zip(out_hw, in_hw, sc)]
     if mode == "nearest":

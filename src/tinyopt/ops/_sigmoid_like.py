@@ -22,10 +22,10 @@ from tinyopt.runtime import fixedpoint as fp
 
 @dataclass(kw_only=True)
 class SigmoidLikeData(OpData):
-    input_zero_point: int | None = None
-    input_multiplier: int | None = None  # input scale * 2^27, as a fixed-point multiplier
-    input_left_shift: int | None = None
-    input_range_radius: int | None = None  # beyond ±radius the output saturates
+    input_zero_point: int = 0
+    input_multiplier: int = 0            # input scale * 2^27, as a fixed-point multiplier
+    input_left_shift: int = 0
+    input_range_radius: int = 0            # beyond ±radius the output saturates
 
 
 class SigmoidLike(Op):
@@ -84,6 +84,10 @@ class SigmoidLike(Op):
         raise NotImplementedError
 
     def fixed16(self, x, multiplier: int, left_shift: int):
+        raise NotImplementedError
+
+    @staticmethod
+    def float_fn(x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def eval(self, p: SigmoidLikeData, inputs):

@@ -7,10 +7,12 @@ refuse an int8 node in ``prepare``, with the way out in ``missing_fix``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from tinyopt.ops import _common as c
-from tinyopt.ops._record import Op, OpData
+from tinyopt.ops._record import Op, OpData, QuantRule
 
 
 def float_only_fix(name: str) -> str:
@@ -22,7 +24,7 @@ class Unary(Op):
     """Base record: y = f(x) element-wise, float32 only unless the subclass says otherwise."""
 
     ops_per_element = 1
-    quant = None
+    quant: ClassVar[QuantRule | None] = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -12,7 +12,7 @@ from tinyopt.ops._record import Op, OpData, Options, register
 
 @dataclass(kw_only=True)
 class DequantizeData(OpData):
-    scale: float
+    scale: float | np.float32
     zero_point: int
     input_zero_point: int
 

@@ -26,11 +26,11 @@ from tinyopt.runtime import fixedpoint as fp
 
 @dataclass(kw_only=True)
 class DivData(c.ActivationRange, BroadcastData):
-    input1_offset: int | None = None
-    input2_offset: int | None = None
-    output_offset: int | None = None
-    output_multiplier: int | None = None
-    output_shift: int | None = None
+    input1_offset: int = 0
+    input2_offset: int = 0
+    output_offset: int = 0
+    output_multiplier: int = 0
+    output_shift: int = 0
 
 
 @register

@@ -77,6 +77,7 @@ class Elu(Op):
         if p.dtype != "int8":
             x = x.astype(np.float32)
             return np.where(x < 0, np.expm1(x), x).astype(np.float32)
+        assert p.table is not None  # prepare builds the table for int8
         return p.table[x.astype(np.uint8)]
 
     def pack_c(self, graph, index, node):

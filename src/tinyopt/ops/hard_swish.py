@@ -38,12 +38,12 @@ TABLE_FROM = 256
 
 @dataclass(kw_only=True)
 class HardSwishData(OpData):
-    input_zero_point: int | None = None
-    output_zero_point: int | None = None
-    reluish_multiplier_fixedpoint_int16: int | None = None  # input (x 2^7) -> [-3, 3] on [-2^15, 2^15)
-    reluish_multiplier_exponent: int | None = None
-    output_multiplier_fixedpoint_int16: int | None = None  # input (x 2^7) -> output scale
-    output_multiplier_exponent: int | None = None  # <= 0 (TFLM's Prepare refuses a left shift)
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    reluish_multiplier_fixedpoint_int16: int = 0            # input (x 2^7) -> [-3, 3] on [-2^15, 2^15)
+    reluish_multiplier_exponent: int = 0
+    output_multiplier_fixedpoint_int16: int = 0            # input (x 2^7) -> output scale
+    output_multiplier_exponent: int = 0            # <= 0 (TFLM's Prepare refuses a left shift)
 
 
 # -- gemmlowp's int16 arithmetic, on int64 arrays holding int16 values ---------------------------------

@@ -23,12 +23,12 @@ DEFAULT_ALPHA = 0.01  # PyTorch's negative_slope and ONNX's alpha when absent
 @dataclass(kw_only=True)
 class LeakyReluData(OpData):
     alpha: float | None = None  # float32 kernels
-    input_zero_point: int | None = None
-    output_zero_point: int | None = None
-    output_multiplier_alpha: int | None = None  # s_in * alpha / s_out (negative for a negative alpha)
-    output_shift_alpha: int | None = None
-    output_multiplier_identity: int | None = None  # s_in / s_out
-    output_shift_identity: int | None = None
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    output_multiplier_alpha: int = 0            # s_in * alpha / s_out (negative for a negative alpha)
+    output_shift_alpha: int = 0
+    output_multiplier_identity: int = 0            # s_in / s_out
+    output_shift_identity: int = 0
 
 
 @register

@@ -26,11 +26,11 @@ OUTPUT_QPARAMS = (16.0 / 256, 127)
 
 @dataclass(kw_only=True)
 class LogSoftmaxData(OpData):
-    input_multiplier: int | None = None         # input scale * 2^26 (beta 1), as a multiplier and left shift
-    input_left_shift: int | None = None
-    reverse_scaling_divisor: int | None = None  # the inverse of that scaling, to bring the log back
-    reverse_scaling_right_shift: int | None = None
-    diff_min: int | None = None                 # differences below this give exp = 0
+    input_multiplier: int = 0                   # input scale * 2^26 (beta 1), as a multiplier and left shift
+    input_left_shift: int = 0
+    reverse_scaling_divisor: int = 0            # the inverse of that scaling, to bring the log back
+    reverse_scaling_right_shift: int = 0
+    diff_min: int = 0                           # differences below this give exp = 0
 
 
 def log_softmax_scaling(input_scale: float) -> tuple[int, int, int, int, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tinyopt.ops import _common as c
@@ -30,11 +32,8 @@ class MaxPool2D(Pool):
         is_int = p.dtype in ("int8", "int16")  # int16: the same arithmetic, an int16 clamp
         xs = x.astype(np.int32) if is_int else x.astype(np.float32)
         xp = c.pad_spatial(xs, p, -(1 << 20) if is_int else -np.inf)
-        best = None
-        for i in range(p.filter_h):
-            for j in range(p.filter_w):
-                tap = c.window(xp, p, i, j)
-                best = tap if best is None else np.maximum(best, tap)
+        best = functools.reduce(np.maximum, (c.window(xp, p, i, j) for i in range(p.filter_h)
+                                             for j in range(p.filter_w)))
         if not is_int:
             return c.clamp_float(best, p)
         return np.clip(best, p.output_activation_min, p.output_activation_max).astype(p.dtype)

@@ -21,8 +21,8 @@ from tinyopt.runtime.fixedpoint import _wrap32, multiply_by_quantized_multiplier
 
 @dataclass(kw_only=True)
 class MeanData(ReduceData):
-    mean_multiplier: int | None = None  # multiplier with 1/num_elements_in_axis folded in (what Eval uses)
-    mean_shift: int | None = None
+    mean_multiplier: int = 0            # multiplier with 1/num_elements_in_axis folded in (what Eval uses)
+    mean_shift: int = 0
 
 
 def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:

@@ -6,7 +6,9 @@ Audio front ends pad their frames this way before an STFT (ONNX ``Pad`` mode ref
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -45,7 +47,7 @@ class MirrorPad(Op):
             r.fail(f"paddings {pads.tolist()} / mode {attrs['mode']} do not fit a rank-{len(ins[0].shape)} input")
         return attrs
 
-    def shape(self, graph, node, fail):
+    def shape(self, graph, node, fail: Callable[[str, str], NoReturn]):
         x = graph.tensors[node.inputs[0]]
         pads = _pads(graph, node)
         if pads is None or pads.shape[0] != len(x.shape) or (pads < 0).any():

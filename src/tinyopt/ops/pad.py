@@ -7,6 +7,7 @@ TFLM pads int8 tensors with the output zero point (a real 0) unless a third oper
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,9 +37,9 @@ class Pad(Op):
     int8_version = 2
     quant = QuantRule(output="input", int16=True)
     c = CKernel("pad", "pad_params")
-    onnx = ("Pad",)
-    torch_modules = ("ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d")
-    torch_functions = ("pad",)
+    onnx: ClassVar[tuple[str, ...]] = ("Pad",)  # typed as the base's: PADV2 declares none
+    torch_modules: ClassVar[tuple[str, ...]] = ("ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d")
+    torch_functions: ClassVar[tuple[str, ...]] = ("pad",)
 
     def read_tflite(self, r, ins, out):
         pads = r.const_int(ins[1], "paddings")
@@ -144,9 +145,9 @@ class Pad(Op):
         if mode != "constant" or (pads < 0).any() or pads[[0, 1, r, r + 1]].any():
             cv.b.unsupported(f"Pad mode={mode} pads={pads.tolist()}",
                              "pad the spatial axes with a constant only")
-        spatial = (0, 0, int(pads[2]), int(pads[5])) if r == 3 else (int(pads[2]), int(pads[6]), int(pads[3]),
-                                                                      int(pads[7]))
-        return build(cv.b, name, x, spatial, _value(cv.b, name, value))
+        hw = (0, 0, int(pads[2]), int(pads[5])) if r == 3 else (int(pads[2]), int(pads[6]), int(pads[3]),
+                                                                 int(pads[7]))
+        return build(cv.b, name, x, hw, _value(cv.b, name, value))
 
     def from_torch_module(self, cv, n, m, name, out_shape):
         p = m.padding

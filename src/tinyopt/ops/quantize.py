@@ -17,7 +17,7 @@ from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantiz
 
 @dataclass(kw_only=True)
 class QuantizeData(OpData):
-    scale: float            # the output's affine parameters
+    scale: float | np.float32  # the output's affine parameters
     zero_point: int
     input_zero_point: int | None = None  # int8 → int8: requantize by input scale / output scale
     input_multiplier: int | None = None

@@ -173,8 +173,8 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
                                    path=b.g.source, where=b.where, fix="check the input shape")
         perm = np.arange(int(np.prod(x.shape[1:]))).reshape(x.shape[1:])
         perm = np.moveaxis(perm, 0, -1).ravel()
-        perm = None if np.array_equal(perm, np.arange(perm.size)) else perm
-        return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", perm)
+        order = None if np.array_equal(perm, np.arange(perm.size)) else perm
+        return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", order)
     if x.permuted and len(new_shape) != 2:
         from tinyopt.ops.gather import unpermute
 

@@ -23,10 +23,10 @@ SHIFT = 20  # kShift: keeps 1 * inverse square root an integer
 
 @dataclass(kw_only=True)
 class RsqrtData(OpData):
-    input_offset: int | None = None   # TFLM's names: the input and output zero points
-    output_offset: int | None = None
-    multiplier: int | None = None     # 1 / (sqrt(input scale) * output scale), float32 products
-    shift: int | None = None
+    input_offset: int = 0             # TFLM's names: the input and output zero points
+    output_offset: int = 0
+    multiplier: int = 0               # 1 / (sqrt(input scale) * output scale), float32 products
+    shift: int = 0
 
 
 def rsqrt_multiplier(input_scale: np.float32, output_scale: np.float32) -> tuple[int, int]:

@@ -29,9 +29,9 @@ _ACCUMULATION_INTEGER_BITS = 12
 @dataclass(kw_only=True)
 class SoftmaxData(OpData):
     beta: float                         # float32 value widened to double
-    input_multiplier: int | None = None  # beta * input scale, as a fixed-point multiplier
-    input_left_shift: int | None = None
-    diff_min: int | None = None         # input differences below this give exp = 0
+    input_multiplier: int = 0            # beta * input scale, as a fixed-point multiplier
+    input_left_shift: int = 0
+    diff_min: int = 0                   # input differences below this give exp = 0
 
 
 def _round(x):

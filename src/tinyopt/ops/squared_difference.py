@@ -25,16 +25,16 @@ LEFT_SHIFT = 7  # int8: 255^2 * 2^14 fits int32
 
 @dataclass(kw_only=True)
 class SquaredDifferenceData(BroadcastData):
-    input1_offset: int | None = None     # -zero point of each operand
-    input2_offset: int | None = None
-    output_offset: int | None = None
-    left_shift: int | None = None
-    input1_multiplier: int | None = None  # operand rescaling to twice the larger input scale
-    input1_shift: int | None = None
-    input2_multiplier: int | None = None
-    input2_shift: int | None = None
-    output_multiplier: int | None = None
-    output_shift: int | None = None
+    input1_offset: int = 0               # -zero point of each operand
+    input2_offset: int = 0
+    output_offset: int = 0
+    left_shift: int = 0
+    input1_multiplier: int = 0            # operand rescaling to twice the larger input scale
+    input1_shift: int = 0
+    input2_multiplier: int = 0
+    input2_shift: int = 0
+    output_multiplier: int = 0
+    output_shift: int = 0
 
     INTS = ("input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
             "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift")

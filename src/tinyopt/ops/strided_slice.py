@@ -59,7 +59,7 @@ def extent(start: int, stop: int, stride: int) -> int:
     return max(0, -(-(stop - start) // stride))
 
 
-def slice_plan(graph, node, fail) -> StridedSliceData | None:
+def slice_plan(graph, node, fail) -> StridedSliceData:
     """Starts, stops, strides and shrunk axes of a node (``fail(msg, fix)`` on bad operands)."""
     x = graph.tensors[node.inputs[0]]
     rank = len(x.shape)
@@ -272,7 +272,10 @@ def getitem(b, name: str, x, index):
             i = it + x.shape[ax] if it < 0 else it
             if not 0 <= i < x.shape[ax]:
                 b.unsupported(f"index {it} of axis {ax} with size {x.shape[ax]}")
-            starts.append(i), ends.append(i + 1), axes.append(ax), steps.append(1)
+            starts.append(i)
+            ends.append(i + 1)
+            axes.append(ax)
+            steps.append(1)
             dropped.append(ax)
         elif it != slice(None):
             st = 1 if it.step is None else int(it.step)
@@ -280,7 +283,8 @@ def getitem(b, name: str, x, index):
                 b.unsupported(f"a slice step {st}", "PyTorch slices step forward")
             starts.append(0 if it.start is None else int(it.start))
             ends.append(INT_MAX if it.stop is None else int(it.stop))
-            axes.append(ax), steps.append(st)
+            axes.append(ax)
+            steps.append(st)
     y = build(b, name, x, starts, ends, axes, steps)
     if dropped:  # (an integer on axis 0 too: the value's leading axis then is no batch, see torch_import)
         shape = tuple(d for k, d in enumerate(y.shape) if k not in dropped)

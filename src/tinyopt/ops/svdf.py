@@ -15,6 +15,7 @@ State: TFLM keeps it between invocations until ``Reset``; tinyopt runs each invo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from tinyopt.ops import _common as c
 from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
-FLOAT_ACTIVATIONS = {"NONE": lambda v: v, "RELU": lambda v: np.maximum(v, 0),
+FLOAT_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"NONE": lambda v: v, "RELU": lambda v: np.maximum(v, 0),
                      "RELU6": lambda v: np.clip(v, 0, 6), "RELU_N1_TO_1": lambda v: np.clip(v, -1, 1),
                      "TANH": np.tanh}
 
@@ -68,7 +69,8 @@ class Svdf(Op):
         if x.dtype == "int8":
             dtype = "int32"
             if wt.quant is not None and st.quant is not None:
-                quant = QuantParams([np.float32(st.quant.scale[0]) * np.float32(wt.quant.scale[0])], [0])
+                quant = QuantParams(np.array([np.float32(st.quant.scale[0]) * np.float32(wt.quant.scale[0])]),
+                                    np.array([0]))
         name = graph.unique_name(f"{node.name}_zero_bias")
         graph.add_tensor(Tensor(name, (units,), dtype, data=np.zeros(units, np.dtype(dtype)), quant=quant))
         node.inputs = [*node.inputs[:3], name, node.inputs[4]]
@@ -172,7 +174,7 @@ def _symmetric(q, name: str, index: int, node: Node, dtype: str) -> tuple[str, n
     scale = np.float32(amax / top if amax > 0 else 1.0)
     data = np.clip(np.round(w.astype(np.float64) / float(scale)), -top, top).astype(dtype)
     new = q.new_name(name)
-    q.g.add_tensor(Tensor(new, t.shape, dtype, data=data, quant=QuantParams([scale], [0])))
+    q.g.add_tensor(Tensor(new, t.shape, dtype, data=data, quant=QuantParams(np.array([scale]), np.array([0]))))
     return new, scale
 
 
@@ -210,8 +212,8 @@ def quantize_svdf(q, index: int, node: Node) -> Node:
         bias = np.zeros(q.src.tensors[out].shape[-1], np.float32)
     b_name = q.g.unique_name(node.inputs[3] or f"{node.name}_bias")
     bq = np.clip(np.round(np.asarray(bias, np.float64) / float(b_scale)), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
-    q.g.add_tensor(Tensor(b_name, bq.shape, "int32", data=bq, quant=QuantParams([b_scale], [0])))
+    q.g.add_tensor(Tensor(b_name, bq.shape, "int32", data=bq, quant=QuantParams(np.array([b_scale]), np.array([0]))))
     st = q.src.tensors[node.inputs[4]]
     st_name = q.g.unique_name(st.name)
-    q.g.add_tensor(Tensor(st_name, st.shape, "int16", quant=QuantParams([st_s], [0]), variable=True))
+    q.g.add_tensor(Tensor(st_name, st.shape, "int16", quant=QuantParams(np.array([st_s]), np.array([0])), variable=True))
     return q.emit(node, [q.rename[x], wf_name, wt_name, b_name, st_name])

@@ -31,4 +31,6 @@ class Tanh(SigmoidLike):
     def fixed16(self, x, multiplier, left_shift):
         return _lstm.tanh16(x, multiplier, left_shift)
 
-    float_fn = staticmethod(np.tanh)
+    @staticmethod
+    def float_fn(x):
+        return np.tanh(x)

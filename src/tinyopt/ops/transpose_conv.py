@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from tinyopt.graph.ir import Node
 from tinyopt.ops import _common as c
@@ -93,8 +94,8 @@ class TransposeConv(Op):
         if len(options) < 12:
             r.fail(f"{code} custom options hold {len(options)} bytes; TfLiteTransposeConvParams needs 12")
         pad_code, sw, sh = struct.unpack_from("<iii", options)
-        pad = {1: "SAME", 2: "VALID"}.get(pad_code)
-        if pad is None or min(sw, sh) <= 0:
+        pad = {1: "SAME", 2: "VALID"}.get(pad_code, "")
+        if not pad or min(sw, sh) <= 0:
             r.fail(f"{code} padding code {pad_code}, strides {sh}x{sw}: expected 1 (SAME) or 2 (VALID) and "
                    "positive strides")
         x, w, y = graph.tensors[ins[0]], graph.tensors[ins[1]], graph.tensors[outs[0]]
@@ -323,7 +324,7 @@ class TransposeConv(Op):
                               list(m.padding), list(out_shape[2:]), tuple(m.dilation), m.groups)
 
 
-def _tap_range(nonzero: np.ndarray) -> tuple[int, int]:
+def _tap_range(nonzero: npt.ArrayLike) -> tuple[int, int]:
     """[first, last + 1) of the kernel rows (or columns) holding a non-zero weight: the C kernel skips the
     zero rows and columns the doors pad kernels with (they add nothing to any sum)."""
     idx = np.flatnonzero(nonzero)

@@ -69,7 +69,7 @@ class LstmData(OpData):
     quantized_cell_clip: int = 0
 
 
-def _inter_gate(s1: float, s2: float, out: float) -> tuple[int, int]:
+def _inter_gate(s1: float | np.floating, s2: float | np.floating, out: float | np.floating) -> tuple[int, int]:
     """``CreateInterGateMulParams``: double(s1) * double(s2) / double(out), quantized."""
     return quantize_multiplier(float(np.float32(s1)) * float(np.float32(s2)) / float(np.float32(out)))
 
@@ -187,7 +187,8 @@ class UnidirectionalSequenceLstm(Op):
         in_s, in_z = c.scalar_qparams(graph, node, node.inputs[0])
         h_s, h_z = c.scalar_qparams(graph, node, node.inputs[HIDDEN_STATE])
         c_s, _ = c.scalar_qparams(graph, node, node.inputs[CELL_STATE])
-        mult = {"input_multiplier": [], "input_shift": [], "recurrent_multiplier": [], "recurrent_shift": []}
+        mult: dict[str, list[int]] = {"input_multiplier": [], "input_shift": [], "recurrent_multiplier": [],
+                                      "recurrent_shift": []}
         for gate in range(4):
             for key, src_s, k in (("input", in_s, INPUT_WEIGHTS[gate]), ("recurrent", h_s, RECURRENT_WEIGHTS[gate])):
                 w_s, w_z = c.tensor_qparams(graph, node, node.inputs[k])  # per tensor (TFLM's LSTM FC)
@@ -205,7 +206,9 @@ class UnidirectionalSequenceLstm(Op):
         clip = float(np.float32(p["cell_clip"])) / float(np.float32(c_s))
         return LstmData(dtype=x.dtype, **p, input_offset=-in_z, hidden_offset=-h_z, hidden_zero_point=h_z,
                         activation_min=lo, activation_max=hi, wide=x.dtype == "int16",
-                        **{k: tuple(v) for k, v in mult.items()},
+                        input_multiplier=tuple(mult["input_multiplier"]), input_shift=tuple(mult["input_shift"]),
+                        recurrent_multiplier=tuple(mult["recurrent_multiplier"]),
+                        recurrent_shift=tuple(mult["recurrent_shift"]),
                         forget_cell_multiplier=fc_m, forget_cell_shift=fc_s, input_cell_multiplier=ic_m,
                         input_cell_shift=ic_s, output_multiplier=o_m, output_shift=o_s,
                         cell_state_scale_power=lq.checked_log2(c_s),
@@ -222,23 +225,32 @@ class UnidirectionalSequenceLstm(Op):
         w_in = [inputs[k] for k in INPUT_WEIGHTS]
         w_rec = [inputs[k] for k in RECURRENT_WEIGHTS]
         bias = [inputs[k] for k in BIASES]
-        rows, s = x.shape[0], p.state_dimension
-        out_dtype = np.float32 if p.dtype == "float32" else np.dtype(p.dtype)
-        y = np.empty((rows, p.time_steps, s), out_dtype)
         if p.dtype == "float32":
-            h = np.zeros((rows, s), np.float32)
-            cell = np.zeros((rows, s), np.float32)
-            for t in range(p.time_steps):
-                xt = x[:, t].astype(np.float32)
-                pre = [xt @ w_in[g].astype(np.float32).T + bias[g].astype(np.float32) + h @ w_rec[g].astype(np.float32).T
-                       for g in range(4)]
-                i, f, o = (1.0 / (1.0 + np.exp(-pre[k])) for k in (0, 1, 3))
-                cell = f * cell + i * np.tanh(pre[2])
-                if p.cell_clip > 0:
-                    cell = np.clip(cell, -p.cell_clip, p.cell_clip)
-                h = (o * np.tanh(cell)).astype(np.float32)
-                y[:, t] = h
-            return y
+            return self._run_float(p, x, w_in, w_rec, bias)
+        return self._run_integer(p, x, w_in, w_rec, bias)
+
+    @staticmethod
+    def _run_float(p: LstmData, x: np.ndarray, w_in: list, w_rec: list, bias: list) -> np.ndarray:
+        rows, s = x.shape[0], p.state_dimension
+        y = np.empty((rows, p.time_steps, s), np.float32)
+        h = np.zeros((rows, s), np.float32)
+        cell = np.zeros((rows, s), np.float32)
+        for t in range(p.time_steps):
+            xt = x[:, t].astype(np.float32)
+            pre = [xt @ w_in[g].astype(np.float32).T + bias[g].astype(np.float32) + h @ w_rec[g].astype(np.float32).T
+                   for g in range(4)]
+            i, f, o = (1.0 / (1.0 + np.exp(-pre[k])) for k in (0, 1, 3))
+            cell = f * cell + i * np.tanh(pre[2])
+            if p.cell_clip > 0:
+                cell = np.clip(cell, -p.cell_clip, p.cell_clip)
+            h = (o * np.tanh(cell)).astype(np.float32)
+            y[:, t] = h
+        return y
+
+    @staticmethod
+    def _run_integer(p: LstmData, x: np.ndarray, w_in: list, w_rec: list, bias: list) -> np.ndarray:
+        rows, s = x.shape[0], p.state_dimension
+        y = np.empty((rows, p.time_steps, s), np.dtype(p.dtype))
         h = np.full((rows, s), p.hidden_zero_point, np.int64)
         cell = np.zeros((rows, s), np.int64)
         w_in = [w.astype(np.int64) for w in w_in]
@@ -346,7 +358,7 @@ def _per_tensor_weight(q, name: str, index: int, node: Node) -> tuple[str, np.fl
     scale = np.float32(amax / 127.0 if amax > 0 else 1.0)
     data = np.clip(np.round(w.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
     new = q.new_name(name)
-    q.g.add_tensor(Tensor(new, t.shape, "int8", data=data, quant=QuantParams([scale], [0])))
+    q.g.add_tensor(Tensor(new, t.shape, "int8", data=data, quant=QuantParams(np.array([scale]), np.array([0]))))
     return new, scale
 
 
@@ -377,6 +389,6 @@ def quantize_lstm(q, index: int, node: Node) -> Node:
     cs = cell_scale(t_steps, float(node.attrs.get("cell_clip", 0.0)))
     for k, t, dtype, params in ((HIDDEN_STATE, h_src, q.dtype, (s_out, z_out)), (CELL_STATE, c_src, "int16", (cs, 0))):
         name = q.g.unique_name(t.name)
-        q.g.add_tensor(Tensor(name, t.shape, dtype, quant=QuantParams([params[0]], [params[1]]), variable=True))
+        q.g.add_tensor(Tensor(name, t.shape, dtype, quant=QuantParams(np.array([params[0]]), np.array([params[1]])), variable=True))
         ins[k] = name
     return q.emit(node, ins)
