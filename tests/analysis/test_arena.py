@@ -237,3 +237,13 @@ def test_converted_16x8_models(softmax):
     # softmax: 2 x 1,026 B tables, each aligned to 1,040
     assert tail == 64 + 32 + (2 * 1040 if softmax else 0)
     assert pred == runtime_arena(g, "tflm-reference").bytes
+
+
+def test_streaming_model_with_resource_variables():
+    """CALL_ONCE's init subgraph, a handle, read and assignment per variable, the variable's own buffer, and
+    the value READ_VARIABLE returns planned like an activation."""
+    from graph._streaming import streaming_graph
+
+    g = streaming_graph()
+    assert_smallest_arena(g)
+    assert runtime_arena(g, "tflm-reference").tail_parts["resource variables"] == 16 + 48 + 16  # 40 B, 8 B: 16-aligned

@@ -62,6 +62,9 @@ _STRUCTS = {
     # the Python package records its allocations; a firmware build uses the plain classes
     "SingleArenaBufferAllocator":         ((104, 8), (36, 4)),  # host64: RecordingSingleArenaBufferAllocator
     "MicroAllocator":                     ((272, 8), (36, 4)),  # host64: RecordingMicroAllocator
+    # resource variables (a streaming model's state): the container and one entry per variable
+    "MicroResourceVariables":             ((16, 16), (12, 16)),
+    "MicroResourceVariable":              ((40, 16), (20, 16)),
 }
 # GreedyMemoryPlanner::per_buffer_size(): BufferRequirements (4 ints) + 2 sorted int arrays + ListEntry (3 ints)
 # + the offsets array; the planner works in the free space between head and tail.
@@ -457,7 +460,11 @@ def _lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
     life: dict[str, list[int]] = {}
     for name in graph.inputs:
         life[name] = [0, 0]
+    states = {v.state for v in getattr(graph, "variables", [])}  # read just before their first use
     for i, n in enumerate(graph.nodes, start=1):
+        for name in n.inputs:
+            if name in states:
+                life.setdefault(name, [i, i])
         for name in n.outputs:
             life.setdefault(name, [i, i])
         for name in [*n.inputs, *n.outputs]:
@@ -489,23 +496,43 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     # MicroAllocator::Create: the buffer allocator, the planner and the allocator itself live in the tail
     for name in ("SingleArenaBufferAllocator", "GreedyMemoryPlanner", "MicroAllocator"):
         al.struct("allocator objects", name)
+    # Resource variables (graph.variables, read from CALL_ONCE + VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE):
+    # the file has an init subgraph (a handle and an assignment of a constant per variable) and, in the main
+    # one, CALL_ONCE, a handle, a read and an assignment per variable; each variable's value also has a
+    # persistent buffer, and what READ_VARIABLE returns is planned like any activation.
+    variables = getattr(graph, "variables", [])
+    n_var = len(variables)
+    if n_var:
+        al.struct("resource variables", "MicroResourceVariables")
+        al.persistent("resource variables", _struct("MicroResourceVariable", abi)[0] * n_var)
     # StartModelAllocation
     al.struct("allocator objects", "MicroBuiltinDataAllocator")
     request_size, request_align = _struct("ScratchBufferRequest", abi)
     al.resize_head(request_size * _MAX_SCRATCH_BUFFERS_PER_OP)
-    al.struct("allocator objects", "SubgraphAllocations")
+    al.struct("allocator objects", "SubgraphAllocations", 2 if n_var else 1)
     tensors = _file_tensors(graph)
-    n_tensors = len(tensors)
-    al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", n_tensors)
-    al.struct("NodeAndRegistration structs", "NodeAndRegistration", len(graph.nodes))
+    n_tensors = len(tensors) + 3 * n_var  # + the handles of both subgraphs and the initial values
+    al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", len(tensors) + n_var)
+    al.struct("NodeAndRegistration structs", "NodeAndRegistration", len(graph.nodes) + (1 + 3 * n_var if n_var else 0))
+    if n_var:
+        al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", 2 * n_var)
+        al.struct("NodeAndRegistration structs", "NodeAndRegistration", 2 * n_var)
+    pointer = _struct("pointer", abi)[0]
     # PrepareNodeAndRegistrationDataFromFlatbuffer: the builtin options of each operator
     for m in needs:
         if m.builtin is not None:
             al.persistent("builtin options", *m.builtin)
+    if n_var:  # CALL_ONCE's subgraph index; VAR_HANDLE's container and shared name, in both subgraphs
+        al.persistent("builtin options", 4, 4)
+        for _ in range(2 * n_var):
+            al.persistent("builtin options", 2 * pointer, pointer)
     # InitSubgraphs: each kernel's OpData
     for m in needs:
         if m.op_data is not None:
             al.persistent("kernel OpData", m.op_data)
+    if n_var:  # CALL_ONCE (subgraph index, has run), VAR_HANDLE and ASSIGN_VARIABLE (an int each)
+        for size in (8, *[4] * (4 * n_var)):
+            al.persistent("kernel OpData", size)
     # PrepareSubgraphs: temporaries, per-channel arrays, scratch requests; then the request list grows
     n_scratch = 0
     for m in needs:
@@ -519,19 +546,23 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
         n_scratch += len(m.scratch)
         al.reset_temps()
         al.resize_head(align_up(request_size * (n_scratch + _MAX_SCRATCH_BUFFERS_PER_OP), request_align))
+    for v in variables:  # ASSIGN_VARIABLE's Prepare: the variable's own buffer
+        t = graph.tensors[v.state]
+        al.persistent("resource variables", tensor_bytes(t, activation_dtype(t, dtype)))
     # FinishModelAllocation: scratch handles; the plan is made in the free space, then the head is reserved
     if n_scratch:
         al.struct("scratch buffer handles", "ScratchBufferHandle", n_scratch)
     al.temp(*_struct("size_t", abi))  # subgraph offsets
     info_size, info_align = _struct("AllocationInfo", abi)
     al.temp(info_size * (n_tensors + n_scratch), info_align)
+    states = {v.state for v in variables}  # READ_VARIABLE outputs: planned, from the read to the last use
     for name in tensors:  # AllocateVariables: state tensors (LSTM, SVDF) live in the tail, not the plan
         t = graph.tensors[name]
-        if getattr(t, "variable", False):
+        if getattr(t, "variable", False) and name not in states:
             al.persistent("variable tensors", tensor_bytes(t, activation_dtype(t, dtype)))
     life = _lifetimes(graph)
-    planned = [name for name in tensors if not graph.tensors[name].constant
-               and not getattr(graph.tensors[name], "variable", False) and name in life]
+    planned = [name for name in tensors if not graph.tensors[name].constant and name in life
+               and (not getattr(graph.tensors[name], "variable", False) or name in states)]
     planner = TflmPlanner()
     names, sizes, lifes = [], [], []
     for name in planned:  # every non-constant tensor in file order, then the scratch buffers in request order
