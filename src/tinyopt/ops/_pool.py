@@ -65,7 +65,9 @@ class Pool(Op):
                     filter_w=q.filter_w, stride_h=q.stride_h, stride_w=q.stride_w, padding_h=q.padding_h,
                     padding_w=q.padding_w, output_activation_min=q.output_activation_min,
                     output_activation_max=q.output_activation_max)
-        return cp.OpParams(self.c.file, ints)
+        whole = (q.out_h, q.out_w, q.filter_h, q.filter_w, q.padding_h, q.padding_w) == (1, 1, ih, iw, 0, 0)
+        # a global average pool can add a streamed input row by row (kernels/pool_rows.c)
+        return cp.OpParams(self.c.file, ints, stream="sum" if whole and self.kind == "AVG" else "window")
 
     # -- doors
     def _pool(self, cv, name, x, k, kernel, stride, pads, dilation, ceil_mode, include_pad, indices):

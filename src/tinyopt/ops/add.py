@@ -106,7 +106,7 @@ class Add(Binary):
         # multiplier below 1 with no left shift only shrinks it): the add kernel may use tinyopt_mbqm_small
         ints["small"] = int(ints["left_shift"] <= 21 and max(ints["input1_shift"], ints["input2_shift"],
                                                              ints["output_shift"]) <= 0)
-        return cp.OpParams("add", ints, signature="binary", inplace="elementwise", epilogue=True)
+        return cp.OpParams("add", ints, signature="binary", inplace="elementwise", epilogue=True, stream="rows")
 
     def from_spec(self, sb, kind, layer, x, lname, fused):
         srcs = sb.sources(layer)

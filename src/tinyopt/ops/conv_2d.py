@@ -221,7 +221,7 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     two_rows = pairs is not None or ints["row_pairs"]  # two output rows finished at once
     return cp.OpParams(kernel, ints, arrays, signature="rows_col", optional=("pad_row", "lanes", "rq", "add", "wpairs"),
                        inplace="rows", fuses_add=True, col_bytes=col, scratch_rows=2 if two_rows else 1,
-                       fused_asm=not depthwise)
+                       fused_asm=not depthwise, stream="window")
 
 
 # -- the framework doors (channels-first weights) --------------------------------------------------------

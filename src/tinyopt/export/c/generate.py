@@ -195,8 +195,92 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
         emit.c_struct(struct, f"{prefix}_n{i}", other), "#endif"])
 
 
+def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
+    """invoke's code for a streamed segment: its program (band calls and line-buffer moves, simulated by
+    ``stream.build_segment``) as a table, and one case per node that runs its kernel on a band of rows."""
+    sched, pl = plan.schedule, plan.planner
+    j = plan.segments.index(seg)
+    graph = sched.graph
+    table = np.asarray(seg.program, np.int64)
+    ctype = "uint8_t" if table.max(initial=0) < 256 else "uint16_t"
+
+    def rows(t: str, at: str) -> str:  # row ``at`` (a table field) of tensor t, whole or line buffer
+        base = f"arena + {pl.offset_of(f'rows_{t}')}" if t in seg.rings else ptr(t)
+        return f"{base} + {at} * {seg.row_bytes[t]}"
+
+    sums = f"(int32_t *)(void *)(arena + {pl.offset_of(f'sums_{j}')})" if seg.acc_bytes else ""
+    col = f"arena + {pl.offset_of(f'im2col_s{j}')}" if seg.col_bytes else "NULL"
+    cases = []
+    for c, k in enumerate(seg.nodes):
+        n, p, i = graph.nodes[k], sched.prepared[k], sched.orig[k]
+        ins = [plan.root[t] for t in n.inputs if t and t in plan.root]
+        out = rows(plan.root[n.outputs[0]], "e[5]")
+        struct, fn = f"{prefix}_{p.struct}", f"{prefix}_{p.entry}"
+        if p.stream == "sum":
+            body = [f"{fn}_rows(&{prefix}_n{i}, {rows(ins[0], 'e[3]')}, e[2] - e[1], {sums});"]
+        elif p.stream == "rows":
+            size = f"(e[2] - e[1]) * {seg.row_bytes[plan.root[n.outputs[0]]]}"
+            body = [f"{struct} q = {prefix}_n{i};", f"q.size = {size};",
+                    emit.c_call(fn, ["&q", rows(ins[0], "e[3]"), rows(ins[1], "e[4]"), out]).strip()]
+        else:
+            span = (p.ints["filter_h"] - 1) * p.ints.get("dilation_h", 1)
+            args = ["&q", rows(ins[0], "e[3]"), out]
+            if p.signature == "rows_col":
+                other = rows(ins[1], "e[4]") if len(ins) > 1 else "NULL"
+                args += ["NULL", col if p.col_bytes else "NULL", "0", other]
+            body = [f"{struct} q = {prefix}_n{i};",
+                    f"{prefix}_band(&q.in_h, &q.out_h, &q.padding_h, e[1], e[2], {p.ints['stride_h']}, {span});",
+                    emit.c_call(fn, args).strip()]
+        body.append(f"{prefix.upper()}_AFTER_NODE({i});")
+        cases.append(f"        case {c}: {{ /* node {i}: {n.op} */\n" + "".join(f"            {b}\n" for b in body)
+                     + "            break;\n        }")
+    for t in sorted(seg.rings):
+        c = len(seg.nodes) + sorted(seg.rings).index(t)
+        ring, rb = f"arena + {pl.offset_of(f'rows_{t}')}", seg.row_bytes[t]
+        cases.append(f"        case {c}: /* line buffer of {emit.c_identifier(t)[:40]}: drop rows no one reads */\n"
+                     f"            memmove({ring}, {ring} + e[1] * {rb}, (size_t)e[3] * {rb});\n            break;")
+    body = ",\n".join("        {" + ", ".join(str(int(v)) for v in row) + "}" for row in seg.program)
+    names = ", ".join(str(sched.orig[k]) for k in seg.nodes)
+    lines = [f"    {{ /* nodes {names} streamed in bands of {seg.band} row(s) (line buffers: "
+             + ", ".join(f"{seg.rings[t]} rows" for t in sorted(seg.rings)) + ") */",
+             f"        static const {ctype} program[{len(seg.program)}][6] = {{\n{body}\n        }};",
+             "        size_t step;"]
+    if seg.acc_bytes:
+        lines.append(f"        memset({sums}, 0, {seg.acc_bytes});")
+    lines.append(f"        for (step = 0; step < {len(seg.program)}; ++step) {{\n"
+                 f"            const {ctype} *e = program[step];\n            switch (e[0]) {{")
+    lines += ["    " + c.replace("\n", "\n    ") for c in cases]
+    lines.append("            default:\n                break;\n            }\n        }")
+    if seg.acc_bytes:
+        k = seg.nodes[-1]
+        p, i = sched.prepared[k], sched.orig[k]
+        lines.append(f"        {prefix}_{p.entry}_sums(&{prefix}_n{i}, {sums}, {ptr(graph.nodes[k].outputs[0])});")
+    lines.append("    }")
+    return "\n".join(lines)
+
+
+BAND_HELPER = """
+/* Output rows [r0, r1) of a windowed layer as a shorter image: its input band starts at row lo of the real
+ * input, the rows above lo that the window reaches are padding (padding_h), those below the band too. */
+static void ${prefix}_band(int *in_h, int *out_h, int *padding_h, int r0, int r1, int stride, int span)
+{
+    int lo = r0 * stride - *padding_h, hi = (r1 - 1) * stride - *padding_h + span + 1;
+    if (lo < 0) {
+        lo = 0;
+    }
+    if (hi > *in_h) {
+        hi = *in_h;
+    }
+    *padding_h += lo - r0 * stride;
+    *in_h = hi - lo;
+    *out_h = r1 - r0;
+}
+"""
+
+
 def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
-                     reorder: bool = True, max_slowdown: float | None = None) -> Library:
+                     reorder: bool = True, max_slowdown: float | None = None, optimize: str = "speed",
+                     max_ram: int | None = None) -> Library:
     """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile.
     ``max_slowdown``: the instruction budget within which a graph with encoded weights keeps them
     compressed (``export.c.compressed.choose``; default 1.5 times the dense kernels)."""
@@ -211,7 +295,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     check_graph(graph)
     with compressed.budget(max_slowdown):
         prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
-    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder)
+    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder, optimize=optimize, max_ram=max_ram)
     sched = plan.schedule
     pl = plan.planner
     ext_roots = {plan.root[t] for t in plan.external}
@@ -235,6 +319,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
         if p.aliases:
             continue
+        seg = plan.segment_of(k)
         fusion = sched.fused.get(k)
         if fusion is not None and not p.fused_asm:
             # this kernel's fused ADD runs on its portable C path: no packed M4 arrays
@@ -248,6 +333,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
             extra.update(add=f"&{prefix}_n{i}_add", add_conv_first=int(fusion.conv_first))
         constants.append(_node_source(prefix, i, p, extra))
         fn = f"{prefix}_{p.entry}"
+        if seg is not None:
+            if k == seg.nodes[-1]:
+                calls.append(_segment_source(plan, seg, prefix, ptr))
+            continue
         what = n.op + (f" + {fusion.op} (node {fusion.add_index})" if fusion else "")
         calls.append(f"    /* node {i}: {what} {emit.c_identifier(n.name)[:60]} */")
         if p.signature == "lists":  # any number of operands: two arrays of pointers
@@ -293,7 +382,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         input_ctype=in_ct, output_ctype=out_ct,
         input_copies=_input_copies(graph, plan, prefix),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
-        constants="\n\n".join(constants), calls="\n".join(calls),
+        constants="\n\n".join(constants + ([Template(BAND_HELPER).substitute(prefix=prefix).strip()]
+                                             if any(s.stream == "window" for g in plan.segments for s in
+                                                    (sched.prepared[k] for k in g.nodes)) else [])),
+        calls="\n".join(calls),
         kernel_headers="".join(f'#include "{prefix}_{h}"\n' for h in _kernel_headers(prepared)),
     )
     files = {
@@ -303,7 +395,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    for stem in sorted({f for p in prepared.values() for f in p.files}):
+    stems = {f for p in prepared.values() for f in p.files} | ({"pool_rows"} if any(s.acc_bytes for s in plan.segments)
+                                                                else set())
+    for stem in sorted(stems):
         files[f"{prefix}_{stem}.c"] = emit.rename_symbols(_resource("kernels", f"{stem}.c"), prefix)
     for h in _kernel_headers(prepared):
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)

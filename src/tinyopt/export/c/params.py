@@ -220,7 +220,10 @@ class OpParams:
     epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``scratch_rows``: output
     rows a ``rows`` kernel finishes before storing them in place (its scratch holds that many); ``fused_asm``:
     its Cortex-M4 arrays (rq, lanes, wpairs) also serve a fused ADD (else that node drops them and runs its
-    portable C path); ``aliases``: no kernel, the output is the input (RESHAPE).
+    portable C path); ``aliases``: no kernel, the output is the input (RESHAPE); ``stream``: how the node may
+    run on a band of rows inside a streamed segment (``stream.py``): ``window`` (its struct's ``in_h``,
+    ``out_h``, ``padding_h`` describe the band), ``rows`` (element-wise: ``size`` = the band's elements) or
+    ``sum`` (a global average pool that adds rows into int32 sums).
     """
 
     kind: str
@@ -235,6 +238,7 @@ class OpParams:
     scratch_rows: int = 1
     fused_asm: bool = True
     aliases: bool = False
+    stream: str | None = None
     struct: str = ""  # filled by ``prepare`` from the record's CKernel
     entry: str = ""   # the kernel function (after the prefix)
     files: tuple = ()  # kernel files the node needs

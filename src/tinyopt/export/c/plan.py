@@ -281,21 +281,47 @@ class Plan:
     scratch: dict  # node index -> row scratch buffer name
     col: dict  # node index -> im2col buffer name
     schedule: Schedule | None = None
+    segments: list = field(default_factory=list)  # stream.Segment, each a run of ``order`` run by rows
+    considered: list = field(default_factory=list)  # (arena, extra instructions, chosen) of the plans tried
+    base_instructions: float = 0.0  # the speed plan's estimated instructions
+
+    def segment_of(self, k: int):
+        return next((s for s in self.segments if k in s.nodes), None)
+
+    @property
+    def extra_instructions(self) -> float:
+        """Estimated Cortex-M4 instructions the streamed segments add (band calls, line-buffer moves)."""
+        return sum(s.extra_instructions for s in self.segments)
 
     @property
     def arena_bytes(self) -> int:
         return self.planner.peak_bytes
 
 
-def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) -> Plan:
-    """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets."""
-    graph, prepared = sched.graph, sched.prepared
-    nodes = graph.nodes
+def tensor_roots(sched: Schedule, order: list[int]) -> dict:
+    """Tensor name -> the buffer it lives in (a reshape's output is its input's)."""
+    graph = sched.graph
     root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
-        n = nodes[i]
-        if prepared[i].aliases:
+        n = graph.nodes[i]
+        if sched.prepared[i].aliases:
             root[n.outputs[0]] = root[n.inputs[0]]
+    return root
+
+
+def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True, segments: list | None = None) -> Plan:
+    """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets.
+    ``segments`` (``stream.Segment``) run by rows: the tensors between their nodes exist only as line
+    buffers, alive while the segment runs, as are its inputs and output."""
+    graph, prepared = sched.graph, sched.prepared
+    nodes = graph.nodes
+    segments = segments or []
+    root = tensor_roots(sched, order)
+    internal = {t for s in segments for t in s.rings}
+    if segments:  # a global pool's input too: summed row by row, never whole
+        internal |= {root[nodes[s.nodes[-1]].inputs[0]] for s in segments if s.acc_bytes}
+    in_segment = {k: s for s in segments for k in s.nodes}
+    span = {id(s): (order.index(s.nodes[0]), order.index(s.nodes[-1])) for s in segments}
     external = set(graph.outputs)
     ext_roots = {root[t] for t in external}
     first: dict[str, int] = {}
@@ -311,15 +337,30 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             r = root[t]
             first.setdefault(r, step)
             last[r] = max(last.get(r, step), step)
+    for s in segments:  # whole inputs are read, and the output written, while the segment runs
+        a, b = span[id(s)]
+        for t in s.inputs:
+            last[t] = max(last[t], b)
+        first[s.output] = min(first[s.output], a)
     planner = ArenaPlanner(allow_inplace=allow_inplace)
     for r in first:
-        if r not in ext_roots:  # an int16 tensor starts on an even byte (its kernels read int16_t)
+        if r not in ext_roots and r not in internal:  # an int16 tensor starts on an even byte (int16_t reads)
             t = graph.tensors[r]
             planner.add_buffer(r, t.nbytes, first[r], last[r], align=int(DTYPE_BYTES.get(t.dtype, 1)))
+    for j, s in enumerate(segments):
+        a, b = span[id(s)]
+        for t in s.rings:
+            planner.add_buffer(f"rows_{t}", s.ring_bytes(t), a, b, kind="rows", align=4)
+        if s.acc_bytes:
+            planner.add_buffer(f"sums_{j}", s.acc_bytes, a, b, kind="sums", align=4)
+        if s.col_bytes:
+            planner.add_buffer(f"im2col_s{j}", s.col_bytes, a, b, kind="im2col", align=4)
     scratch: dict[int, str] = {}
     col: dict[int, str] = {}
     for step, i in enumerate(order):
         n, p = nodes[i], prepared[i]
+        if i in in_segment:
+            continue
         if p.col_bytes:  # conv: two patches widened to 16-bit lanes (int8 gathers use the first half)
             col[i] = f"im2col_{i}"
             planner.add_buffer(col[i], p.col_bytes, step, step, kind="im2col", align=4)
@@ -356,7 +397,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True) ->
             planner.overlaps = [o for o in planner.overlaps if not (o.node == i and not o.exact)]
         planner.plan()  # a node may now stay out of place: its scratch row is then simply unused
         planner.check_no_overlap()
-    return Plan(order, planner, root, external, scratch, col, sched)
+    return Plan(order, planner, root, external, scratch, col, sched, list(segments))
 
 
 def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
@@ -386,9 +427,19 @@ def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
     return orders
 
 
-def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True, fuse: bool = True) -> Plan:
-    """The smallest arena over execution orders (and with/without in-place, in case greedy loses)."""
-    sched = make_schedule(graph, prepared, fuse=fuse and inplace)
+BANDS = (1, 2, 3, 4, 8)  # band heights tried for a streamed segment
+BALANCED = 0.15  # balanced mode: at most this many more estimated instructions than the speed plan
+MODES = ("speed", "balanced", "ram")
+
+
+def base_instructions(sched: Schedule) -> float:
+    """A rough Cortex-M4 instruction count of the speed plan (the scale the streaming overhead is weighed
+    against): the MACs at the measured ~1.3 instructions each, and a few per activation byte written."""
+    g = sched.graph
+    return sum(1.3 * p.macs + 3 * g.tensors[g.nodes[k].outputs[0]].nbytes for k, p in sched.prepared.items())
+
+
+def _speed_plan(sched: Schedule, inplace: bool, reorder: bool) -> Plan:
     orders = topological_orders(sched.graph) if reorder else [list(range(len(sched.graph.nodes)))]
     best = None
     for order in orders:
@@ -396,4 +447,66 @@ def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool 
             p = build_plan(sched, order, allow_inplace=allow)
             if best is None or p.arena_bytes < best.arena_bytes:
                 best = p
+    return best
+
+
+def _streamed_plans(sched: Schedule, speed: Plan, cap: float) -> list[Plan]:
+    """Plans that stream segments of ``speed``'s order, added greedily (each round keeps the segment and
+    band that shrink the arena most within ``cap`` extra instructions); every plan tried is returned."""
+    from tinyopt.export.c import stream
+
+    order, allow = speed.order, speed.planner.allow_inplace
+    root = tensor_roots(sched, order)
+    runs = stream.valid_runs(sched, order, root)
+    tried, chosen, current = [], [], speed
+    while True:
+        used = {k for seg in chosen for k in seg.nodes}
+        best = None
+        for a, b in runs:
+            nodes = order[a:b + 1]
+            if used & set(nodes):
+                continue
+            after = stream.live_after(sched, order, b, root)
+            for band in BANDS:
+                seg = stream.build_segment(sched, nodes, band, root, after)
+                if seg is None:
+                    break
+                p = build_plan(sched, order, allow_inplace=allow, segments=[*chosen, seg])
+                tried.append(p)
+                if p.extra_instructions <= cap and (best is None or (p.arena_bytes, p.extra_instructions)
+                                                    < (best.arena_bytes, best.extra_instructions)):
+                    best = p
+        if best is None or best.arena_bytes >= current.arena_bytes:
+            return tried
+        current, chosen = best, list(best.segments)
+
+
+def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True, fuse: bool = True,
+              optimize: str = "speed", max_ram: int | None = None) -> Plan:
+    """The plan a mode asks for. ``speed``: the smallest arena over execution orders (and with/without
+    in-place, in case greedy loses), no streaming. ``balanced``: the smallest arena whose streamed segments
+    add at most ``BALANCED`` of the estimated instructions; ``ram``: the smallest arena. ``max_ram``
+    (arena bytes): the plan with the fewest extra instructions that fits, or a ``BudgetError`` naming the
+    smallest arena there is. ``plan.considered`` lists (arena, extra instructions, chosen) of every plan tried."""
+    sched = make_schedule(graph, prepared, fuse=fuse and inplace)
+    speed = _speed_plan(sched, inplace, reorder)
+    plans = [speed]
+    if optimize != "speed" or max_ram is not None:
+        cap = BALANCED * base_instructions(sched) if optimize == "balanced" and max_ram is None else math.inf
+        plans += _streamed_plans(sched, speed, cap)
+    if max_ram is not None:
+        fits = [p for p in plans if p.arena_bytes <= max_ram]
+        if not fits:
+            least = min(p.arena_bytes for p in plans)
+            raise BudgetError(f"no plan fits an arena of {max_ram} bytes: the smallest possible is {least} bytes "
+                              f"({-(-least // 1024)} KB)", fix=f"raise --max-ram-kb to at least {-(-least // 1024)}")
+        best = min(fits, key=lambda p: (p.extra_instructions, p.arena_bytes))
+    elif optimize == "speed":
+        best = speed
+    else:
+        cap = BALANCED * base_instructions(sched) if optimize == "balanced" else math.inf
+        best = min((p for p in plans if p.extra_instructions <= cap),
+                   key=lambda p: (p.arena_bytes, p.extra_instructions))
+    best.considered = [(p.arena_bytes, p.extra_instructions, p is best) for p in plans]
+    best.base_instructions = base_instructions(sched)
     return best

@@ -219,7 +219,9 @@ __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8"));
 static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, int8_t *row0, int8_t *row1,
                          uint32_t *band)
 {
-    const int C = p->in_c, sw = p->stride_w, y0 = y * p->stride_h - p->padding_h, rows_n = 3 + p->stride_h;
+    /* a lone row (row1 == row0) reads 3 input rows: the others may point at any inside row */
+    const int C = p->in_c, sw = p->stride_w, y0 = y * p->stride_h - p->padding_h;
+    const int rows_n = row1 == row0 ? 3 : 3 + p->stride_h;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point;
     void (*pass)(const tinyopt_dwp_args *) = p->stride_h == 1 ? tinyopt_dwp1 : tinyopt_dwp2;
     const int all = y0 >= 0 && y0 + rows_n <= p->in_h; /* every band row used is inside the input */

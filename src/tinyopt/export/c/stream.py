@@ -1,0 +1,189 @@
+"""Row-streamed execution of chains of row-wise operators (line buffers instead of whole tensors).
+
+A *segment* is a run of scheduled nodes that each compute output rows from a bounded window of input rows
+(``OpParams.stream``: ``window`` = conv, depthwise, pooling; ``rows`` = element-wise, row i from row i;
+``sum`` = a global average pool closing the segment, which adds each input row into int32 channel sums, the
+same integers as the whole-image kernel, so the result is bit-exact). Only the segment's inputs and output
+are whole tensors; every tensor between its nodes lives in a *line buffer* of a few rows.
+
+Execution is pulled from the last node: to compute its next band of rows, each node first makes its
+producers compute the input rows that band reads, then drops (moves down over) the rows of its own output
+buffer that no consumer reads again, then runs its ordinary kernel on the band: an NHWC band of full-width
+rows is contiguous, so the kernel sees a shorter image whose ``in_h``/``out_h``/``padding_h`` say which
+rows are real and which are padding. The whole sequence is simulated here once, at generation time: the
+simulation sizes every line buffer and yields the program (calls and moves) that the C runs from a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CALL_INSTRUCTIONS = 400  # per band call: struct copy, band geometry, the kernel's set-up (measured under qemu)
+MOVE_INSTRUCTIONS = 0.6  # per byte a line buffer moves down (memmove of words)
+MAC_INSTRUCTIONS = 1.3  # per multiply-accumulate of the conv kernels (measured on KWS and ResNet-8)
+
+
+def wasted_rows(p, rows: int, out_w: int) -> float:
+    """Output rows a kernel computes in vain for a band of ``rows``: the M4 depthwise pair loop computes rows
+    two at a time (a lone row also takes its slow padded-band path: counted as half a row more), the conv
+    twin loop pixels two at a time (an odd band of odd-width rows has one lone pixel)."""
+    if p.ints.get("dw_pairs"):
+        return 1.5 if rows % 2 else 0.0
+    if "wpairs" in p.arrays and rows * out_w % 2:
+        return 1 / out_w
+    return 0.0
+
+
+@dataclass
+class Geometry:
+    """How node rows map to input rows: ``window`` (stride, top padding, span, input height) or row i."""
+
+    h_out: int
+    window: tuple | None  # (stride_h, padding_h, (filter_h - 1) * dilation_h, in_h) of the first input
+
+    def need(self, r0: int, r1: int, first: bool) -> tuple[int, int]:
+        """Input rows [lo, hi) that output rows [r0, r1) read (``first``: the windowed input)."""
+        if self.window is None or not first:
+            return r0, r1
+        s, p, span, h_in = self.window
+        return max(0, r0 * s - p), min(h_in, (r1 - 1) * s - p + span + 1)
+
+
+def geometry(p, graph, node) -> Geometry:
+    if p.stream == "window":
+        i = p.ints
+        return Geometry(i["out_h"], (i["stride_h"], i["padding_h"], (i["filter_h"] - 1) * i.get("dilation_h", 1),
+                                     i["in_h"]))
+    if p.stream == "sum":
+        return Geometry(p.ints["in_h"], None)  # one "row" = one input row added into the sums
+    return Geometry(int(graph.tensors[node.outputs[0]].shape[1]), None)
+
+
+@dataclass
+class Segment:
+    """A planned segment: its nodes (schedule indices, execution order), band and line buffers."""
+
+    nodes: list
+    band: int
+    inputs: list  # data tensors read whole (roots)
+    output: str  # the tensor written whole (root)
+    rings: dict = field(default_factory=dict)  # tensor -> line-buffer rows
+    row_bytes: dict = field(default_factory=dict)  # tensor -> bytes per row
+    program: list = field(default_factory=list)  # (case, a, b, c, d, e): calls and moves
+    acc_bytes: int = 0  # int32 channel sums of a closing global pool
+    col_bytes: int = 0  # one im2col buffer shared by the segment's nodes
+    calls: int = 0
+    moved: int = 0  # bytes moved down in line buffers
+
+    wasted: float = 0.0  # estimated instructions of rows computed in vain
+
+    @property
+    def extra_instructions(self) -> float:
+        return self.calls * CALL_INSTRUCTIONS + self.moved * MOVE_INSTRUCTIONS + self.wasted
+
+    def ring_bytes(self, t: str) -> int:
+        return self.rings[t] * self.row_bytes[t]
+
+
+def data_inputs(node, root: dict) -> list[str]:
+    """The node's non-constant inputs as the kernel takes them (a fused ADD's operand last)."""
+    return [t for t in node.inputs if t and t in root]
+
+
+def streamable(graph, node, p) -> bool:
+    if p.stream not in ("window", "rows", "sum") or p.aliases:
+        return False
+    tensors = [graph.tensors[t] for t in (*node.inputs, *node.outputs) if t and not graph.tensors[t].constant]
+    return all(len(t.shape) == 4 and t.shape[0] == 1 and t.dtype == "int8" for t in tensors)
+
+
+def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: set) -> Segment | None:
+    """Simulate the pulled execution of ``nodes`` (a valid run, see ``valid_runs``) in bands of ``band``
+    rows; None when the run is not a segment (its internal tensors escape)."""
+    graph, prepared = sched.graph, sched.prepared
+    prod = {root[graph.nodes[k].outputs[0]]: k for k in nodes}
+    last = nodes[-1]
+    out = root[graph.nodes[last].outputs[0]]
+    consumers: dict[str, list[int]] = {t: [] for t in prod}
+    for k in nodes:
+        for t in data_inputs(graph.nodes[k], root):
+            if root[t] in consumers:
+                consumers[root[t]].append(k)
+    for t in prod:
+        if t != out and (t in live_after or not consumers[t]):
+            return None
+    geo = {k: geometry(prepared[k], graph, graph.nodes[k]) for k in nodes}
+    ins = {k: [root[t] for t in data_inputs(graph.nodes[k], root)] for k in nodes}
+    whole = sorted({t for k in nodes for t in ins[k] if t not in prod})
+    seg = Segment(list(nodes), band, whole, out)
+    for t in {*prod, *whole}:
+        shape = graph.tensors[t].shape
+        seg.row_bytes[t] = int(shape[2] * shape[3])
+    rings = {t: 0 for t in prod if t != out}
+    base = {t: 0 for t in rings}
+    done = {k: 0 for k in nodes}
+    cases = {k: c for c, k in enumerate(nodes)}
+    move_case = {t: len(nodes) + j for j, t in enumerate(sorted(rings))}
+
+    def pos(t: str, row: int) -> int:
+        return row - base.get(t, 0)
+
+    def pull(k: int, upto: int) -> None:
+        g = geo[k]
+        while done[k] < upto:
+            r0, r1 = done[k], min(g.h_out, done[k] + band, upto)
+            for j, t in enumerate(ins[k]):
+                if t in prod:
+                    pull(prod[t], g.need(r0, r1, j == 0)[1])
+            t = root[graph.nodes[k].outputs[0]]
+            if t in rings:
+                keep = r0
+                for c in consumers[t]:
+                    if done[c] < geo[c].h_out:
+                        keep = min(keep, geo[c].need(done[c], done[c] + 1, ins[c][0] == t)[0])
+                if keep > base[t]:
+                    if r0 > keep:
+                        seg.program.append((move_case[t], pos(t, keep), 0, r0 - keep, 0, 0))
+                        seg.moved += (r0 - keep) * seg.row_bytes[t]
+                    base[t] = keep
+                rings[t] = max(rings[t], r1 - base[t])
+            where = [pos(u, geo[k].need(r0, r1, j == 0)[0]) for j, u in enumerate(ins[k])]
+            where += [0] * (2 - len(where))
+            seg.program.append((cases[k], r0, r1, where[0], where[1], pos(t, r0) if t in rings else r0))
+            seg.calls += 1
+            p = prepared[k]
+            if p.stream == "window" and p.macs:
+                per_row = MAC_INSTRUCTIONS * p.macs / g.h_out
+                seg.wasted += per_row * wasted_rows(p, r1 - r0, p.ints["out_w"])
+            done[k] = r1
+
+    pull(last, geo[last].h_out)
+    seg.rings = rings
+    p_last = prepared[last]
+    if p_last.stream == "sum":
+        seg.acc_bytes = 4 * p_last.ints["channels"]
+    seg.col_bytes = max((prepared[k].col_bytes for k in nodes), default=0)
+    return seg
+
+
+def valid_runs(sched, order: list[int], root: dict, min_len: int = 2) -> list[tuple[int, int]]:
+    """(start, end) step ranges of ``order`` whose nodes all stream, a global pool only last."""
+    graph, prepared = sched.graph, sched.prepared
+    ok = [streamable(graph, graph.nodes[k], prepared[k]) for k in order]
+    runs = []
+    for a in range(len(order)):
+        for b in range(a, len(order)):
+            if not ok[b] or (b > a and prepared[order[b - 1]].stream == "sum"):
+                break
+            if b - a + 1 >= min_len:
+                runs.append((a, b))
+    return runs
+
+
+def live_after(sched, order: list[int], b: int, root: dict) -> set:
+    """Tensors (roots) that a node after step ``b`` reads, and the graph outputs."""
+    graph = sched.graph
+    out = {root[t] for t in graph.outputs}
+    for k in order[b + 1:]:
+        out |= {root[t] for t in data_inputs(graph.nodes[k], root)}
+    return out
