@@ -205,7 +205,7 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
     ctype = "uint8_t" if table.max(initial=0) < 256 else "uint16_t"
 
     def rows(t: str, at: str) -> str:  # row ``at`` (a table field) of tensor t, whole or line buffer
-        base = f"arena + {pl.offset_of(f'rows_{t}')}" if t in seg.rings else ptr(t)
+        base = f"arena + {pl.offset_of(f'rows_{seg.ring_of[t]}')}" if t in seg.ring_of else ptr(t)
         return f"{base} + {at} * {seg.row_bytes[t]}"
 
     sums = f"(int32_t *)(void *)(arena + {pl.offset_of(f'sums_{j}')})" if seg.acc_bytes else ""
@@ -227,7 +227,7 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
             args = ["&q", rows(ins[0], "e[3]"), out]
             if p.signature == "rows_col":
                 other = rows(ins[1], "e[4]") if len(ins) > 1 else "NULL"
-                args += ["NULL", col if p.col_bytes else "NULL", "0", other]
+                args += ["row_scratch" if k in seg.shared else "NULL", col if p.col_bytes else "NULL", "0", other]
             body = [f"{struct} q = {prefix}_n{i};",
                     f"{prefix}_band(&q.in_h, &q.out_h, &q.padding_h, e[1], e[2], {p.ints['stride_h']}, {span});",
                     emit.c_call(fn, args).strip()]
@@ -245,6 +245,9 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
              + ", ".join(f"{seg.rings[t]} rows" for t in sorted(seg.rings)) + ") */",
              f"        static const {ctype} program[{len(seg.program)}][6] = {{\n{body}\n        }};",
              "        size_t step;"]
+    if seg.scratch_bytes:  # an in-place 1x1 conv: the M4 twin loop needs no scratch, the portable loop a row
+        lines += [f"#if defined({prefix.upper()}_HAVE_MM2X2_ASM)", "        int8_t *const row_scratch = NULL;",
+                  "#else", f"        static int8_t row_scratch[{seg.scratch_bytes}];", "#endif"]
     if seg.acc_bytes:
         lines.append(f"        memset({sums}, 0, {seg.acc_bytes});")
     lines.append(f"        for (step = 0; step < {len(seg.program)}; ++step) {{\n"

@@ -317,9 +317,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True, se
     nodes = graph.nodes
     segments = segments or []
     root = tensor_roots(sched, order)
-    internal = {t for s in segments for t in s.rings}
-    if segments:  # a global pool's input too: summed row by row, never whole
-        internal |= {root[nodes[s.nodes[-1]].inputs[0]] for s in segments if s.acc_bytes}
+    internal = {t for s in segments for t in s.ring_of}
     in_segment = {k: s for s in segments for k in s.nodes}
     span = {id(s): (order.index(s.nodes[0]), order.index(s.nodes[-1])) for s in segments}
     external = set(graph.outputs)
@@ -435,8 +433,11 @@ MODES = ("speed", "balanced", "ram")
 def base_instructions(sched: Schedule) -> float:
     """A rough Cortex-M4 instruction count of the speed plan (the scale the streaming overhead is weighed
     against): the MACs at the measured ~1.3 instructions each, and a few per activation byte written."""
+    from tinyopt.export.c.stream import instructions_per_mac
+
     g = sched.graph
-    return sum(1.3 * p.macs + 3 * g.tensors[g.nodes[k].outputs[0]].nbytes for k, p in sched.prepared.items())
+    return sum(instructions_per_mac(p) * p.macs + 3 * g.tensors[g.nodes[k].outputs[0]].nbytes
+               for k, p in sched.prepared.items())
 
 
 def _speed_plan(sched: Schedule, inplace: bool, reorder: bool) -> Plan:

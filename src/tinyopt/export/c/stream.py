@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 
 CALL_INSTRUCTIONS = 400  # per band call: struct copy, band geometry, the kernel's set-up (measured under qemu)
 MOVE_INSTRUCTIONS = 0.6  # per byte a line buffer moves down (memmove of words)
-MAC_INSTRUCTIONS = 1.3  # per multiply-accumulate of the conv kernels (measured on KWS and ResNet-8)
+
+
+def instructions_per_mac(p) -> float:
+    """Cortex-M4 instructions per MAC of a conv kernel (measured under qemu on KWS and ResNet-8)."""
+    return 3.7 if p.kind == "depthwise_conv2d" else 1.1
 
 
 def wasted_rows(p, rows: int, out_w: int) -> float:
@@ -67,7 +71,10 @@ class Segment:
     band: int
     inputs: list  # data tensors read whole (roots)
     output: str  # the tensor written whole (root)
-    rings: dict = field(default_factory=dict)  # tensor -> line-buffer rows
+    rings: dict = field(default_factory=dict)  # line buffer (named by its first tensor) -> rows
+    ring_of: dict = field(default_factory=dict)  # tensor between the nodes -> its line buffer
+    shared: set = field(default_factory=set)  # nodes writing over their input's rows in place
+    scratch_bytes: int = 0  # the portable build's row scratch for in-place convs (not in the M4 arena)
     row_bytes: dict = field(default_factory=dict)  # tensor -> bytes per row
     program: list = field(default_factory=list)  # (case, a, b, c, d, e): calls and moves
     acc_bytes: int = 0  # int32 channel sums of a closing global pool
@@ -81,8 +88,8 @@ class Segment:
     def extra_instructions(self) -> float:
         return self.calls * CALL_INSTRUCTIONS + self.moved * MOVE_INSTRUCTIONS + self.wasted
 
-    def ring_bytes(self, t: str) -> int:
-        return self.rings[t] * self.row_bytes[t]
+    def ring_bytes(self, r: str) -> int:
+        return self.rings[r] * self.row_bytes[r]
 
 
 def data_inputs(node, root: dict) -> list[str]:
@@ -95,6 +102,20 @@ def streamable(graph, node, p) -> bool:
         return False
     tensors = [graph.tensors[t] for t in (*node.inputs, *node.outputs) if t and not graph.tensors[t].constant]
     return all(len(t.shape) == 4 and t.shape[0] == 1 and t.dtype == "int8" for t in tensors)
+
+
+def in_place(p, graph, node) -> bool:
+    """The node may write output row r over input row r of a line buffer: element-wise, or a 1x1 stride-1
+    conv with as many output as input channels that the Cortex-M4 twin loop runs (it widens each pixel
+    pair before it writes; the portable build passes a row scratch instead, see generate.py)."""
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    if x.shape != y.shape:
+        return False
+    if p.stream == "rows":
+        return True
+    i = p.ints
+    return (p.kind == "conv2d" and "wpairs" in p.arrays and i["filter_h"] == i["filter_w"] == 1
+            and i["stride_h"] == i["stride_w"] == 1 and i["padding_h"] == i["padding_w"] == 0)
 
 
 def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: set) -> Segment | None:
@@ -119,14 +140,24 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
     for t in {*prod, *whole}:
         shape = graph.tensors[t].shape
         seg.row_bytes[t] = int(shape[2] * shape[3])
-    rings = {t: 0 for t in prod if t != out}
-    base = {t: 0 for t in rings}
+    ring_of = {t: t for t in prod if t != out}  # tensor -> the line buffer it lives in
+    for k in nodes:  # an in-place node's output shares its input's line buffer, row for row
+        t, x = root[graph.nodes[k].outputs[0]], ins[k][0] if ins[k] else None
+        if (t in ring_of and x in ring_of and consumers[x] == [k] and ins[k].count(x) == 1
+                and in_place(prepared[k], graph, graph.nodes[k])):
+            ring_of[t] = ring_of[x]
+            seg.shared.add(k)
+    rings = {r: 0 for r in ring_of.values()}
+    base = {r: 0 for r in rings}
+    users: dict[str, list[tuple[str, int]]] = {r: [] for r in rings}  # (tensor, consumer) per line buffer
+    for t, r in ring_of.items():
+        users[r] += [(t, c) for c in consumers[t]]
     done = {k: 0 for k in nodes}
     cases = {k: c for c, k in enumerate(nodes)}
-    move_case = {t: len(nodes) + j for j, t in enumerate(sorted(rings))}
+    move_case = {r: len(nodes) + j for j, r in enumerate(sorted(rings))}
 
     def pos(t: str, row: int) -> int:
-        return row - base.get(t, 0)
+        return row - base.get(ring_of.get(t), 0)
 
     def pull(k: int, upto: int) -> None:
         g = geo[k]
@@ -136,33 +167,36 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
                 if t in prod:
                     pull(prod[t], g.need(r0, r1, j == 0)[1])
             t = root[graph.nodes[k].outputs[0]]
-            if t in rings:
+            r = ring_of.get(t)
+            if r is not None and k not in seg.shared:  # new rows: drop the rows no one reads again
                 keep = r0
-                for c in consumers[t]:
+                for u, c in users[r]:
                     if done[c] < geo[c].h_out:
-                        keep = min(keep, geo[c].need(done[c], done[c] + 1, ins[c][0] == t)[0])
-                if keep > base[t]:
+                        keep = min(keep, geo[c].need(done[c], done[c] + 1, ins[c][0] == u)[0])
+                if keep > base[r]:
                     if r0 > keep:
-                        seg.program.append((move_case[t], pos(t, keep), 0, r0 - keep, 0, 0))
+                        seg.program.append((move_case[r], pos(t, keep), 0, r0 - keep, 0, 0))
                         seg.moved += (r0 - keep) * seg.row_bytes[t]
-                    base[t] = keep
-                rings[t] = max(rings[t], r1 - base[t])
+                    base[r] = keep
+                rings[r] = max(rings[r], r1 - base[r])
             where = [pos(u, geo[k].need(r0, r1, j == 0)[0]) for j, u in enumerate(ins[k])]
             where += [0] * (2 - len(where))
-            seg.program.append((cases[k], r0, r1, where[0], where[1], pos(t, r0) if t in rings else r0))
+            seg.program.append((cases[k], r0, r1, where[0], where[1], pos(t, r0)))
             seg.calls += 1
             p = prepared[k]
             if p.stream == "window" and p.macs:
-                per_row = MAC_INSTRUCTIONS * p.macs / g.h_out
-                seg.wasted += per_row * wasted_rows(p, r1 - r0, p.ints["out_w"])
+                seg.wasted += instructions_per_mac(p) * p.macs / g.h_out * wasted_rows(p, r1 - r0, p.ints["out_w"])
             done[k] = r1
 
     pull(last, geo[last].h_out)
     seg.rings = rings
+    seg.ring_of = ring_of
     p_last = prepared[last]
     if p_last.stream == "sum":
         seg.acc_bytes = 4 * p_last.ints["channels"]
     seg.col_bytes = max((prepared[k].col_bytes for k in nodes), default=0)
+    seg.scratch_bytes = max((band * seg.row_bytes[root[graph.nodes[k].outputs[0]]] for k in seg.shared
+                             if prepared[k].stream == "window"), default=0)
     return seg
 
 
