@@ -395,12 +395,11 @@ def test_huge_folded_constant_refused(tmp_path):
 
 
 def test_constant_first_operand(tmp_path):
-    """Mul(c, x) is the same layer as Mul(x, c); c - x is refused by name, not as an unknown input."""
+    """Mul(c, x) is the same layer as Mul(x, c); c - x keeps the constant first."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper
 
-    from tinyopt.errors import UnsupportedOpError
     from tinyopt.graph.onnx_import import load_onnx
 
     def model(op):
@@ -414,8 +413,12 @@ def test_constant_first_operand(tmp_path):
 
     g = load_onnx(model("Mul"))
     assert [n.op for n in g.nodes] == ["MUL"]
-    with pytest.raises(UnsupportedOpError, match="a constant minus a tensor"):
-        load_onnx(model("Sub"))
+    g = load_onnx(model("Sub"))
+    assert [n.op for n in g.nodes] == ["SUB"] and g.tensors[g.nodes[0].inputs[0]].constant
+    from tinyopt.runtime import Interpreter
+
+    x = np.array([[1.0, 5.0, -2.0, 0.5]], np.float32)
+    np.testing.assert_allclose(Interpreter(g).run(x)[0], np.arange(1, 5) - x)
 
 
 def test_dynamic_input_dims_take_the_given_shape(tmp_path):

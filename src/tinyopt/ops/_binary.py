@@ -23,7 +23,7 @@ class Binary(Op):
     ops_per_element = 1
     int8_version = 2
     quant = QuantRule(constants="range", int16=True)  # TFLM's ADD, SUB, MUL have int16 kernels
-    scalar_minus_tensor = True  # the door can express c - x (False: refused, there is no reversed op)
+    commutative = True  # False (SUB): a constant first operand stays first (c - x)
 
     def shape(self, graph, node, fail):
         a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
@@ -66,8 +66,9 @@ class Binary(Op):
         swap = vals[0] is None
         x = vals[1] if swap else vals[0]
         cst = cv.const(ins[0] if swap else ins[1], "operand").astype(np.float32)
-        if swap and not self.scalar_minus_tensor:
-            b.unsupported("a constant minus a tensor")
+        if swap and not self.commutative:  # c - x: the constant stays the first operand
+            value = cst if cst.size > 1 else float(cst.ravel()[0])
+            return build(b, name, self.name, x, value, const_first=True)
         if self.bias_like and cst.size == x.shape[-1] and cst.size > 1 and x.layout == "plain" and \
                 cv.bias_slot(x, cst):
             return x  # MatMul + Add: the add became the dense layer's bias
@@ -82,17 +83,18 @@ class Binary(Op):
         a, other = cv.val(n.args[0]), cv.val(n.args[1])
         from tinyopt.graph.torch_import import Val
 
-        if not isinstance(a, Val):
-            if not self.scalar_minus_tensor:
-                cv.b.unsupported("a scalar minus a tensor", "write -(x - c) or fold it into the next layer")
+        first = not isinstance(a, Val)
+        if first:
             a, other = other, a
         if not isinstance(other, Val) and not isinstance(other, (int, float)):
             cv.b.unsupported(f"{key} with a {type(other).__name__} operand")
-        return build(cv.b, name, self.name, a, other if isinstance(other, Val) else float(other))
+        return build(cv.b, name, self.name, a, other if isinstance(other, Val) else float(other),
+                     const_first=first and not self.commutative)
 
 
-def build(b, name: str, op: str, a, other):
-    """``op`` of two framework values, or of a value and a constant that broadcasts onto it."""
+def build(b, name: str, op: str, a, other, const_first: bool = False):
+    """``op`` of two framework values, or of a value and a constant that broadcasts onto it (the constant
+    the first operand when ``const_first``: c - x)."""
     from tinyopt.graph.torch_import import Val, to_graph_array
 
     if not isinstance(other, Val):
@@ -104,7 +106,9 @@ def build(b, name: str, op: str, a, other):
             cst = to_graph_array(cst, a.layout)
         else:
             cst = cst.reshape(1)
-        return b.emit(name, op, [a.name, b.const(f"{name}/const", cst)], {"activation": "NONE"}, a.layout, a.perm)
+        operands = [a.name, b.const(f"{name}/const", cst)]
+        return b.emit(name, op, operands[::-1] if const_first else operands, {"activation": "NONE"}, a.layout,
+                      a.perm)
     from tinyopt.ops.reshape import common_layout
 
     a, other = common_layout(b, name, a, other)

@@ -239,6 +239,10 @@ def from_nchw(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None, stri
                           "feed Conv1d a (N, C, L) tensor")
         weight = weight[:, :, None, :]
         stride, dilation, pads = (1, stride[-1]), (1, dilation[-1]), (0, 0, pads[-2], pads[-1])
+    elif x.layout == "plain" and len(x.shape) == 4 and not x.permuted:  # (N, C, H, W) held in that order
+        from tinyopt.ops.transpose import as_nchw
+
+        x = as_nchw(b, f"{name}/nhwc", x)
     elif x.layout != "nchw":
         b.unsupported(f"a 2-D convolution on a {len(x.shape)}-D input {list(x.shape)}",
                       "feed Conv2d an (N, C, H, W) tensor")

@@ -13,7 +13,7 @@ class Sub(Binary):
     name = "SUB"
     builtin = 41
     options = options(28)
-    scalar_minus_tensor = False
+    commutative = False
     arith_code = 1
     c = CKernel("arithmetic", "arithmetic_params")
     onnx = ("Sub",)

@@ -105,6 +105,16 @@ class Transpose(Op):
         return build(cv.b, name, x, perm)
 
 
+def as_nchw(b, name: str, x):
+    """A 4-D value held in the framework's own (N, C, H, W) order (after a reshape or a transpose that
+    kept it so) as the NHWC graph tensor a convolution reads: one TRANSPOSE."""
+    from tinyopt.graph.torch_import import Val
+
+    const = b.const(f"{name}/perm", np.asarray([0, 2, 3, 1], np.int32), "int32")
+    out = b.emit(name, Transpose.name, [x.name, const], {}, "nchw")
+    return Val(out.name, "nchw", tuple(x.shape))
+
+
 def build(b, name: str, x, perm: list[int], view: bool = True):
     """A framework transpose: a change of view when it only converts between NHWC and NCHW, or
     permutes the groups of a grouped channel view (a channel shuffle: bookkeeping until the view is
