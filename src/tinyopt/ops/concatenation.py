@@ -150,9 +150,9 @@ def build(b, name: str, xs: list, axis: int):
         else:
             xs = [unpermute(b, f"{name}/order{k}", x) for k, x in enumerate(xs)]
     x0 = xs[0]
-    if any(graph_axis(axis, x.layout, len(x0.shape)) == 0 for x in xs) or (
-            len({x.layout for x in xs}) > 1 and not all(x.layout in ("plain", "nchw", "ncl") for x in xs)):
-        from tinyopt.ops.reshape import framework_order  # along a batch of one: the values get a new one
+    if any(graph_axis(axis, x.layout, len(x0.shape)) == 0 for x in xs) or len({x.layout for x in xs}) > 1:
+        from tinyopt.ops.reshape import framework_order  # along a batch of one: the values get a new one;
+        # joining values of different layouts (an image and a vector of boxes): each in the framework's order
 
         xs = [framework_order(b, f"{name}/in{k}", x, lift=True) for k, x in enumerate(xs)]
         x0, perm = xs[0], None
