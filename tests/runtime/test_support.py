@@ -61,3 +61,18 @@ def test_model_dtype_is_the_layers_dtype(activations, io, expected):
     # float I/O (QUANTIZE in front, DEQUANTIZE behind) and the float islands inside do not make it float
     assert model_dtype(_converted(activations, io)) == expected
     assert model_dtype(from_torch(SqrtNet().eval(), SHAPE)) == "float32"
+
+
+def test_uint8_output_of_an_integer_model_names_tflm_not_a_conversion():
+    """A converted model that ends in QUANTIZE to uint8 (as microWakeWord's do) is already integer: the fix
+    cannot be 'convert the model'."""
+    from tinyopt.export.tflite import single_op_model
+    from tinyopt.graph.ir import QuantParams, Tensor
+    from tinyopt.runtime.support import graph_level_problems
+
+    x = Tensor("x", (1, 4), "int8", quant=QuantParams(np.array([0.1]), np.array([-3])))
+    y = Tensor("y", (1, 4), "uint8", quant=QuantParams(np.array([0.1]), np.array([125])))
+    g = single_op_model("QUANTIZE", [x], y)
+    (problem,) = graph_level_problems(g, "tinyopt-c")
+    assert "is uint8" in problem and "deploy this model with TFLM" in problem
+    assert "convert the model" not in problem

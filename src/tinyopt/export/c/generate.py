@@ -145,8 +145,12 @@ def check_graph(graph: Graph) -> None:
     for name in (*graph.inputs, *graph.outputs):
         t = graph.tensors[name]
         if t.dtype not in CTYPES:
-            raise UnsupportedOpError(f"graph input/output '{name}' is {t.dtype}", path=graph.source,
-                                     fix="convert the model to int8 (or 16x8) with integer input and output")
+            integer = any(graph.tensors[n].dtype in CTYPES for n in (*graph.inputs, *graph.outputs))
+            fix = ("convert the model to int8 (or 16x8) with integer input and output" if not integer else
+                   f"the C library reads and writes {' and '.join(sorted(set(CTYPES)))} only: deploy this "
+                   "model with TFLM (tinyopt deploy --target tflite), or export it without the "
+                   f"{t.dtype} conversion at its {'input' if name in graph.inputs else 'output'}")
+            raise UnsupportedOpError(f"graph input/output '{name}' is {t.dtype}", path=graph.source, fix=fix)
     for kind, names in (("inputs", graph.inputs), ("outputs", graph.outputs)):
         dtypes = sorted({graph.tensors[t].dtype for t in names})
         if len(dtypes) > 1:
