@@ -187,13 +187,22 @@ class FullyConnected(Op):
                   "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
                   "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, o)),
                   "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
+        # the 6-filter loop for a layer of FC6_MIN_MACS or more, and for any layer of 6 filters or more in
+        # a model that has one (its code is linked anyway)
+        grouped = o >= GROUP and any(n.op == self.name and self.macs(graph, n) >= FC6_MIN_MACS
+                                     and graph.tensors[n.inputs[1]].shape[1] % 4 == 0 for n in graph.nodes)
         twins = pack_twin_groups(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
                                  q.output_offset, ints["small_acc"], ints["output_activation_min"],
-                                 ints["output_activation_max"])
-        if twins is not None:  # the M4 loop: 6 filters per pass, twin words (see pack_twins)
-            arrays["rq"] = ("int32_t", twins[1])
-            arrays["wpairs"] = ("int32_t", twins[0])
-        return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"))
+                                 ints["output_activation_max"], grouped)
+        if twins is None:  # the portable loop on every build
+            return cp.OpParams("fully_connected", ints, arrays)
+        # the M4 loops on twin words and the widened input (kernels/fully_connected.c)
+        arrays["rq"] = ("int32_t", twins[1])
+        arrays["wpairs"] = ("int32_t", twins[0])
+        return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"), signature="rows_col",
+                           col_bytes=8 * (depth // 4) + 4, struct="fc_params",
+                           entry="fully_connected_fc6" if grouped else "fully_connected_pairs",
+                           files=("fully_connected", "fully_connected_fc6") if grouped else ("fully_connected",))
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
@@ -226,19 +235,23 @@ class FullyConnected(Op):
 
 
 GROUP = 6  # filters per pass of the Cortex-M4 loop (tinyopt_fc6q in kernels/fully_connected.c)
+FC6_MIN_MACS = 4096  # smaller layers run pair by pair (tinyopt_fc2q): the 6-filter loop's 2 KB of code unlinked
 
 
 def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
-                     act_max: int):
-    """(twin words, requantization words) of the dense layer's Cortex-M4 loop, or None (portable C).
+                     act_max: int, grouped: bool = True):
+    """(twin words, requantization words) of the dense layer's Cortex-M4 loops, or None (portable C).
 
-    ``w`` [O][K] (K a multiple of 4) is zero-padded to whole groups of 6 filters (3 twin pairs). Per group
-    24 requantization words: the pairs' starting accumulators [256 bA + bB, bB] x 3 (mod 2^32), then
-    [m, r, s] for its 6 channels (``requant_words``). None unless the clamp is all of int8.
+    Filters [O][K] (K a multiple of 4): with ``grouped``, groups of 6 (3 twin pairs), each group's words
+    in ``pack_twins`` order and 24 requantization words: the pairs' starting accumulators
+    [256 bA + bB, bB] x 3 (mod 2^32), then [m, r, s] per channel (``requant_words``). The filters left
+    (all of them without ``grouped``) follow pair by pair (an odd last one with a zero twin): each pair's
+    words in turn, then the pairs' starting accumulators and [m, r, s] for the real filters only. None
+    unless the clamp is all of int8.
 
     >>> words, rq = pack_twin_groups(np.ones((2, 4), np.int64), [3, -1], [1 << 30] * 2, [-1] * 2, 0, 1, -128, 127)
-    >>> len(words), rq[:6].tolist(), rq[6:9].tolist()  # 1 block x 6 words; 256 * 3 - 1, -1; pads start at 0
-    (6, [767, -1, 0, 0, 0, 0], [1073741824, 1, 1])
+    >>> len(words), rq.tolist()  # one pair: 1 block x 2 words; 256 * 3 - 1, -1, then [m, r, s] x 2
+    (2, [767, -1, 1073741824, 1, 1, 1073741824, 1, 1])
     """
     from tinyopt.export.c import params as cp
 
@@ -246,16 +259,23 @@ def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: in
     o, k = w.shape
     bias = np.asarray(bias, np.int64)
     words = cp.requant_words(bias, multipliers, shifts, output_offset, small)
-    pad = -o % GROUP
-    wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
-    bp = np.concatenate([bias, np.zeros(pad, np.int64)])
+    grouped_o = o - o % GROUP if grouped else 0
+    wp = np.concatenate([w, np.zeros((o % 2, k), np.int64)])
+    bp = np.concatenate([bias, np.zeros(o % 2, np.int64)])
     if words is None or (act_min, act_max) != (-128, 127) or k % 4 or not cp.twins_fit(wp, bp):
         return None
-    words = np.concatenate([words, np.tile([[1 << 30, 1, 1]], (pad, 1))])
     ba, bb = bp[0::2], bp[1::2]
-    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1, GROUP)
-    rq = np.concatenate([start, words.reshape(-1, 3 * GROUP)], axis=1).reshape(-1)
-    return cp.pack_twins(wp, GROUP // 2), rq
+    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1)
+    parts_w, parts_rq = [], []
+    if grouped_o:
+        parts_w.append(cp.pack_twins(wp[:grouped_o], GROUP // 2))
+        parts_rq.append(np.concatenate([start[:grouped_o].reshape(-1, GROUP), words[:grouped_o].reshape(-1, 3 * GROUP)],
+                                       axis=1))
+    if grouped_o < o:
+        parts_w += [cp.pack_twins(wp[j:j + 2], 1) for j in range(grouped_o, len(wp), 2)]
+        parts_rq.append(np.concatenate([start[grouped_o:], words[grouped_o:].reshape(-1)]))
+    rq = np.concatenate([r.reshape(-1) for r in parts_rq])
+    return np.concatenate(parts_w), rq
 
 
 def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):

@@ -14,17 +14,20 @@ from tflite_micro.python.tflite_micro import runtime
 
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, run_host, run_qemu
+from tinyopt.export.c.params import pack_twins
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
 from tinyopt.graph.ir import QuantParams, Tensor
-from tinyopt.ops.fully_connected import GROUP, pack_twin_groups
+from tinyopt.ops.fully_connected import FC6_MIN_MACS, GROUP, pack_twin_groups
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 
-# (in_features, out_features, per_channel): blocks of 4 inputs = 1, 2, 3, 5, 9, 17 (odd + 8 pairs), 33,
-# 100 (50 pairs: entry at pair 6), 196 (98 pairs); outputs 1..13 cover every partial group of 6
-SHAPES = [(4, 1, False), (8, 5, True), (12, 6, False), (20, 7, True), (36, 13, True), (68, 12, False),
-          (132, 9, True), (400, 20, True), (784, 11, False), (21, 7, True), (30, 3, False)]
+# (in_features, out_features, per_channel). Pair loop (under FC6_MIN_MACS): 1, 2, 5, 9, 17, 33 blocks of 4
+# inputs, 1-13 outputs. 6-filter loop: 1, 2, 3, 15, 16, 17, 33, 100 and 196 blocks (every entry of the
+# 16-block unrolling but a few), every count of filters left after the groups (0-5)
+SHAPES = [(4, 1, False), (8, 5, True), (20, 7, True), (36, 13, True), (68, 12, False), (132, 9, True),
+          (4, 1030, False), (8, 515, True), (12, 343, False), (60, 70, True), (64, 66, False), (68, 61, True),
+          (132, 33, False), (400, 20, True), (784, 11, False), (21, 7, True), (30, 3, False)]
 
 
 def _q(scale, zp, axis=None):
@@ -74,18 +77,31 @@ def test_dense_host_and_m4_equal_tflm(k, o, per_channel, tmp_path):
 
 
 def test_twin_groups_layout():
-    """Words per group and block: pairs' (v0, v2) lanes then (v1, v3), each lane 256 a + b; padded
-    filters are zero and requantize harmlessly; the starting accumulators are the pairs' biases."""
-    w = np.arange(-20, 20).reshape(5, 8)  # 5 filters: 3 pairs after one zero filter of padding
-    words, rq = pack_twin_groups(w, np.arange(5), [1 << 30] * 5, [-2] * 5, 3, 1, -128, 127)
-    assert len(words) == 2 * GROUP and len(rq) == 4 * GROUP  # 2 blocks of 6 words; 6 + 18 words
+    """Words per group and block: pairs' (v0, v2) lanes then (v1, v3), each lane 256 a + b; the filters
+    after the groups pair by pair (an odd last one with a zero twin), each pair's words in turn; the
+    starting accumulators are the pairs' biases, [m, r, s] per real filter."""
+    w = np.arange(-28, 28).reshape(7, 8)  # 2 blocks; a group of 6, then filter 6 and a zero twin
+    words, rq = pack_twin_groups(w, np.arange(7), [1 << 30] * 7, [-2] * 7, 3, 1, -128, 127)
+    assert len(words) == 2 * GROUP + 2 * 2 and len(rq) == 4 * GROUP + 2 + 3
     lanes = np.stack([words & 0xFFFF, (words >> 16) & 0xFFFF]).T.astype(np.int64)
-    lanes = np.where(lanes >= 32768, lanes - 65536, lanes)
-    # block 0, even words: pair j lanes (v0, v2) = 256 * w[2j][0] + w[2j+1][0], 256 * w[2j][2] + w[2j+1][2]
-    assert lanes[0].tolist() == [256 * w[0, 0] + w[1, 0], 256 * w[0, 2] + w[1, 2]]
-    assert lanes[2].tolist() == [256 * w[4, 0], 256 * w[4, 2]]  # pair 2: filter 4 and the zero pad
-    assert lanes[3].tolist() == [256 * w[0, 1] + w[1, 1], 256 * w[0, 3] + w[1, 3]]  # odd words follow
-    assert lanes[6].tolist() == [256 * w[0, 4] + w[1, 4], 256 * w[0, 6] + w[1, 6]]  # block 1
-    assert rq[:6].tolist() == [256 * 0 + 1, 1, 256 * 2 + 3, 3, 256 * 4 + 0, 0]
-    assert rq[6:9].tolist() == [1 << 30, 2 + 3 * 4, 2]  # r = 2^(s-1) + offset * 2^s with s = 2
-    assert rq[-3:].tolist() == [1 << 30, 1, 1]
+    lanes = np.where(lanes >= 32768, lanes - 65536, lanes).tolist()
+    assert lanes[0] == [256 * w[0, 0] + w[1, 0], 256 * w[0, 2] + w[1, 2]]  # block 0, pair 0, (v0, v2)
+    assert lanes[2] == [256 * w[4, 0] + w[5, 0], 256 * w[4, 2] + w[5, 2]]  # pair 2
+    assert lanes[3] == [256 * w[0, 1] + w[1, 1], 256 * w[0, 3] + w[1, 3]]  # then the (v1, v3) words
+    assert lanes[6] == [256 * w[0, 4] + w[1, 4], 256 * w[0, 6] + w[1, 6]]  # block 1
+    assert lanes[12] == [256 * w[6, 0], 256 * w[6, 2]] and lanes[15] == [256 * w[6, 5], 256 * w[6, 7]]
+    # r = 2^(s-1) + offset * 2^s with s = 2: 2 + 3 * 4
+    assert rq[:6].tolist() == [256 * 0 + 1, 1, 256 * 2 + 3, 3, 256 * 4 + 5, 5] and rq[6:9].tolist() == [1 << 30, 14, 2]
+    assert rq[24:].tolist() == [256 * 6, 0, 1 << 30, 14, 2]
+    pairs, rq2 = pack_twin_groups(w, np.arange(7), [1 << 30] * 7, [-2] * 7, 3, 1, -128, 127, grouped=False)
+    assert len(pairs) == 4 * 4 and rq2.tolist() == [1, 1, 515, 3, 1029, 5, 1536, 0] + [1 << 30, 14, 2] * 7
+    assert pairs[:4].tolist() == pack_twins(w[:2], 1).tolist()  # pair 0's 2 blocks x 2 words first
+
+
+@pytest.mark.parametrize("k,o,entry", [(64, 12, "fully_connected_pairs"), (784, 6, "fully_connected_fc6"),
+                                       (32, 64, "fully_connected_pairs"), (21, 7, "fully_connected")])
+def test_small_layers_run_pair_by_pair(k, o, entry):
+    """Layers under FC6_MIN_MACS (KWS's and ResNet-8's heads) take the pair loop, so the 6-filter loop's
+    code is not linked; others the 6-filter loop; in_features not a multiple of 4 the portable loop."""
+    assert (k * o >= FC6_MIN_MACS) == (entry == "fully_connected_fc6") or entry == "fully_connected"
+    assert generate_sources(dense_model(k, o, False, seed=1)).prepared[0].entry == entry
