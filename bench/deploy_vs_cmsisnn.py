@@ -241,6 +241,7 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
     head = "/* bench/deploy_vs_cmsisnn.py: every layer through the CMSIS-NN call TFLM's CMSIS-NN kernel makes */\n"
     h = (f"#ifndef CMSISNN_MODEL_H\n#define CMSISNN_MODEL_H\n#include <stdint.h>\n"
          f"#define CMSISNN_INPUT_BYTES {g.tensors[x].size}\n#define CMSISNN_OUTPUT_BYTES {g.tensors[y].size}\n"
+         "typedef int8_t cmsisnn_input_t;\ntypedef int8_t cmsisnn_output_t;\n"  # the harness's element types
          f"int8_t *cmsisnn_input_buffer(void);\nint cmsisnn_invoke(const int8_t *input, int8_t *output);\n#endif\n")
     arena = max(planner.peak_bytes(), 16)
     model = (head + "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n#include \"arm_nnfunctions.h\"\n"
@@ -482,8 +483,13 @@ def main() -> None:
     ap.add_argument("--cmsis-nn", type=Path, required=True, help="CMSIS-NN source tree (Include/, Source/)")
     ap.add_argument("--inputs", type=int, default=3, help="seeded inputs per model under qemu")
     ap.add_argument("--skip-zoo", action="store_true", help="only the two MLPerf models")
+    ap.add_argument("--only", default="", help="comma-separated model names to run (e.g. 'mlp,lenet300'); "
+                    "--write refuses it: the results file holds every model")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
     a = ap.parse_args()
+    only = {m.strip() for m in a.only.split(",") if m.strip()}
+    if only and a.write:
+        sys.exit("--only runs a subset; --write needs every model")
     cmsis = a.cmsis_nn.resolve()
     if not (cmsis / "Include" / "arm_nnfunctions.h").is_file():
         sys.exit(f"{cmsis}: no Include/arm_nnfunctions.h; give --cmsis-nn a CMSIS-NN source tree")
@@ -497,6 +503,8 @@ def main() -> None:
         tmp = Path(tmp)
         lib = build_cmsis_nn(cmsis, tmp)
         for name, path in CASES.items():
+            if only and name not in only:
+                continue
             if not path.is_file():
                 print(f"skipping {name}: {path} absent", file=sys.stderr)
                 continue
@@ -506,6 +514,8 @@ def main() -> None:
             rows.append(measure(name, g, path.read_bytes(), xs, cmsis, lib, tmp / path.stem))
             print(f"{name}: {rows[-1]['seconds']:.0f} s", file=sys.stderr)
         for name in [] if a.skip_zoo else ZOO:
+            if only and name not in only:
+                continue
             g = zoo_graph(name)
             xs = np.random.default_rng(1).integers(-128, 128, size=(a.inputs, g.tensors[g.inputs[0]].size),
                                                    dtype=np.int8)
