@@ -20,11 +20,17 @@ def _q(s, z):
 
 def test_deploy_writes_library_and_explains(tmp_path, capsys):
     out = tmp_path / "kws"
-    assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
+    assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain",
+                 "--optimize", "speed"]) == 0
     text = capsys.readouterr().out
     assert "arena" in text and "scratch" in text and "steps" in text
     assert "node   0 CONV_2D -> offset 0, in place over its input, rows bottom-up" in text  # see test_c_plan
     assert "node  12 SOFTMAX -> caller's output" in text
+    # the default (balanced) plan streams the convs in 2-row bands, each 1x1 conv over its input's rows
+    assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "segment 0: nodes 0..9 in bands of 2 output row(s)" in text
+    assert "node   2 CONV_2D -> line buffer 1, streamed (segment 0, bands of 2), in place over its input's rows" in text
     names = {p.name for p in out.iterdir()}
     assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
     assert (out / "examples" / "main.c").is_file()

@@ -89,7 +89,7 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
            run: bool = False, inputs: int = 5, profile: bool = False, prefix: str = "tinyopt",
            force: bool = False, flash_wait_states: int | None = None, clock_mhz: float | None = None,
            example_input=None, input_shape: tuple[int, ...] | None = None, max_slowdown: float | None = None,
-           **old) -> Deployment:
+           optimize: str = "balanced", max_ram_kb: float | None = None, **old) -> Deployment:
     """Write ``model`` as ``target``: ``"tflite"`` (a ``.tflite`` file), ``"c"`` (a C99 library folder: one
     static arena, no malloc, no float on the int8 path) or ``"arduino"`` (the library plus a sketch).
 
@@ -102,11 +102,16 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     keeps its weights compressed: in the ``.tflite`` as TFLM reads them, in the C library in the layout
     per layer that needs the least flash while the estimated Cortex-M4 instructions stay within
     ``max_slowdown`` (default 1.5) times the dense kernels'.
+    ``optimize`` chooses the C library's execution plan: ``"speed"`` (whole tensors), ``"balanced"`` (the
+    smallest arena whose row-streamed segments add at most 15 % estimated Cortex-M4 instructions) or
+    ``"ram"`` (the smallest arena); ``max_ram_kb`` instead asks for the fastest plan whose arena fits in that
+    many KB (1024 bytes), or raises a ``BudgetError`` naming the smallest arena there is.
     """
     kw = renamed_keywords(old, {"board": "device"}, "deploy")
     device = kw.get("device", device)
     run = run or profile  # a profile is a run with marks
     _check_options(target, out, run, inputs, flash_wait_states, clock_mhz, max_slowdown)
+    _check_plan_options(optimize, max_ram_kb)
     m = load(model, example_input, input_shape=input_shape)
     if m.compressed is not None:  # tinyopt compress's output: to int8 with its record (ranges, data)
         from tinyopt._api.transform import convert
@@ -122,7 +127,9 @@ def deploy(model, target: str = "c", out: str | os.PathLike | None = None, *, de
     if device is not None and device not in BOARDS:
         raise ConfigError(f"unknown device {device!r} for a C build", where="--device",
                           fix=f"use one of {', '.join(BOARDS)}")
-    lib = generate_sources(m.graph, prefix=prefix, max_slowdown=max_slowdown)  # raises before writing
+    max_ram = None if max_ram_kb is None else int(max_ram_kb * 1024)
+    lib = generate_sources(m.graph, prefix=prefix, max_slowdown=max_slowdown, optimize=optimize,
+                           max_ram=max_ram)  # raises before writing
     files = lib.files if target == "c" else arduino_files(lib, m.graph)
     meta = {"model": str(m.source), "target": target, "arena_bytes": lib.arena_bytes, "macs": lib.macs}
     write_library(files, out, force=force, meta=meta)
@@ -156,6 +163,16 @@ def _check_options(target, out, run, inputs, flash_wait_states, clock_mhz, max_s
     if clock_mhz is not None and not clock_mhz > 0:
         raise ConfigError(f"--clock-mhz {clock_mhz} is not a clock", where="--clock-mhz",
                           fix="give the core clock in MHz, e.g. 80")
+
+
+def _check_plan_options(optimize: str, max_ram_kb: float | None) -> None:
+    from tinyopt.export.c.plan import MODES
+
+    if optimize not in MODES:
+        raise ConfigError(f"unknown plan {optimize!r}", where="--optimize", fix=f"use one of {', '.join(MODES)}")
+    if max_ram_kb is not None and not max_ram_kb > 0:
+        raise ConfigError(f"--max-ram-kb {max_ram_kb} is not a budget", where="--max-ram-kb",
+                          fix="give the arena budget in KB (1024 bytes), e.g. 16")
 
 
 def _deploy_tflite(m, out: Path, device) -> Deployment:

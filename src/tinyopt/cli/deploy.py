@@ -1,7 +1,9 @@
 """``tinyopt deploy MODEL --target c|arduino|tflite --out DIR``: an int8 model as a C99 library (static
 arena), an Arduino library or a ``.tflite`` (``tinyopt.deploy``).
 
-``--explain`` prints the arena plan (every buffer's offset, size and lifetime) and, for a compressed model,
+``--optimize speed|balanced|ram`` and ``--max-ram-kb`` choose the C library's plan (row-streamed segments,
+``export/c/stream.py``). ``--explain`` prints the plan (every buffer's offset, size and lifetime; the layers
+run by bands of rows, in place or fused) and, for a compressed model,
 each layer's weight encoding, bytes and Cortex-M4 instructions. ``--device mps2-an386
 --run`` also cross-compiles for Cortex-M4, runs seeded inputs under qemu and reports instructions per
 MAC, estimated Cortex-M4 cycles and milliseconds at the board's clock, flash, RAM and whether the M4
@@ -98,6 +100,12 @@ def register(app: typer.Typer) -> None:
         wait_states: int = typer.Option(None, "--flash-wait-states",
                                         help="flash wait states for the cycle estimate (default: the board's)"),
         clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
+        optimize: str = typer.Option("balanced", "--optimize",
+                                     help="C library plan: speed (whole tensors), balanced (least RAM within "
+                                          "+15 %% estimated M4 instructions) or ram (least RAM)"),
+        max_ram_kb: float = typer.Option(None, "--max-ram-kb",
+                                         help="the fastest plan whose arena fits this many KB (or an error "
+                                              "naming the smallest possible)"),
         max_slowdown: float = typer.Option(None, "--max-slowdown",
                                            help="compressed weights: the layouts' estimated Cortex-M4 "
                                                 "instructions within this times the dense kernels' (default 1.5)"),
@@ -111,7 +119,8 @@ def register(app: typer.Typer) -> None:
             deprecated_flag("--board", "--device")
             device = device or board
         result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile, prefix=prefix,
-                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz, max_slowdown=max_slowdown)
+                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz, max_slowdown=max_slowdown,
+                            optimize=optimize, max_ram_kb=max_ram_kb)
         con = console(stderr=as_json)
         if explain:
             con.print(result.explain(), markup=False)

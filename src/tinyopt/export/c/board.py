@@ -254,14 +254,16 @@ def estimate_library(lib_dir: Path, build_dir: Path, x: np.ndarray, prefix: str 
         per, order = trace_cycles(marked, prefix=prefix, board=board, timing=timing)
         for k, i in enumerate(order):
             parts = [k, len(order)] if k == len(order) - 1 else [k]  # segment len(order): the return
-            classes: dict[str, dict[str, int]] = {}
+            prev = nodes.get(i)  # a streamed node is marked after each of its bands: its parts add up
+            classes: dict[str, dict[str, int]] = prev["classes"] if prev else {}
             for j in parts:
                 for name, v in per.segment_classes[j].items():
                     into = classes.setdefault(name, dict.fromkeys(v, 0))
                     for f, n in v.items():
                         into[f] = into.get(f, 0) + n
-            nodes[i] = {"instructions": sum(per.segments[j][0] for j in parts),
-                        "cycles": sum(per.segments[j][1] for j in parts), "classes": classes}
+            nodes[i] = {"instructions": sum(per.segments[j][0] for j in parts) + (prev["instructions"] if prev else 0),
+                        "cycles": sum(per.segments[j][1] for j in parts) + (prev["cycles"] if prev else 0),
+                        "classes": classes}
     return est, nodes
 
 

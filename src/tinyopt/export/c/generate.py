@@ -286,9 +286,11 @@ static void ${prefix}_band(int *in_h, int *out_h, int *padding_h, int r0, int r1
 
 
 def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
-                     reorder: bool = True, max_slowdown: float | None = None, optimize: str = "speed",
+                     reorder: bool = True, max_slowdown: float | None = None, optimize: str = "balanced",
                      max_ram: int | None = None) -> Library:
     """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile.
+    ``optimize`` (``speed``, ``balanced``, ``ram``) and ``max_ram`` (arena bytes) choose the plan
+    (``plan.best_plan``); ``inplace=False`` gives every tensor its own buffer and streams nothing.
     ``max_slowdown``: the instruction budget within which a graph with encoded weights keeps them
     compressed (``export.c.compressed.choose``; default 1.5 times the dense kernels)."""
     from tinyopt.export.c import compressed
@@ -302,7 +304,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     check_graph(graph)
     with compressed.budget(max_slowdown):
         prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
-    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder, optimize=optimize, max_ram=max_ram)
+    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder, optimize=optimize if inplace else "speed",
+                     max_ram=max_ram)
     sched = plan.schedule
     pl = plan.planner
     ext_roots = {plan.root[t] for t in plan.external}
@@ -325,6 +328,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     for k in plan.order:
         n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
         if p.aliases:
+            if plan.root[n.outputs[0]] != plan.root[n.inputs[0]]:  # a graph input reshaped into the output
+                calls.append(f"    /* node {i}: {n.op}, a copy into the caller's buffer */")
+                calls.append(f"    memcpy({ptr(n.outputs[0])}, {ptr(n.inputs[0])}, {graph.tensors[n.outputs[0]].nbytes});")
             continue
         seg = plan.segment_of(k)
         fusion = sched.fused.get(k)
@@ -416,14 +422,30 @@ def explain(lib: Library) -> str:
     plan, pl = lib.plan, lib.plan.planner
     sched = plan.schedule
     in_place = pl.in_place_nodes()
-    lines = [pl.print_plan(), "", "steps (node = index in the model file):"]
+    lines = [pl.print_plan(), ""]
+    if plan.segments:
+        lines.append(f"row-streamed segments (estimated +{plan.extra_instructions:,.0f} Cortex-M4 instructions, "
+                     f"{plan.extra_instructions / max(plan.base_instructions, 1):.1%} of the whole-tensor plan's):")
+        for j, seg in enumerate(plan.segments):
+            bufs = ", ".join(f"{b}: {seg.rings[r]} rows x {seg.row_bytes[r]} B" for b, r in enumerate(sorted(seg.rings)))
+            lines.append(f"  segment {j}: nodes {sched.orig[seg.nodes[0]]}..{sched.orig[seg.nodes[-1]]} in bands of "
+                         f"{seg.band} output row(s), {seg.calls} kernel calls; line buffers: {bufs}"
+                         + (f"; int32 channel sums {seg.acc_bytes} B" if seg.acc_bytes else ""))
+        lines.append("")
+    lines.append("steps (node = index in the model file):")
     for step, k in enumerate(plan.order):
         n, i = sched.graph.nodes[k], sched.orig[k]
         f = sched.fused.get(k)
         what = f"{n.op}" + (f" + {f.op} node {f.add_index} (fused)" if f else "")
         out = plan.root[n.outputs[0]]
-        where = "caller's output" if out in {plan.root[t] for t in plan.external} else f"offset {pl.offset_of(out)}"
+        seg = plan.segment_of(k)
+        where = "caller's output" if out in {plan.root[t] for t in plan.external} else (
+            f"line buffer {sorted(seg.rings).index(seg.ring_of[out])}" if seg is not None and out in seg.ring_of
+            else f"offset {pl.offset_of(out)}")
         note = ""
+        if seg is not None:
+            note = f", streamed (segment {plan.segments.index(seg)}, bands of {seg.band})" + (
+                ", in place over its input's rows" if k in seg.shared else "")
         if k in in_place:
             note = ", in place over its input, rows " + ("bottom-up" if pl.reverse_.get(k) else "top-down")
         if sched.prepared[k].aliases:

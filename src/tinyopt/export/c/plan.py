@@ -299,12 +299,13 @@ class Plan:
 
 
 def tensor_roots(sched: Schedule, order: list[int]) -> dict:
-    """Tensor name -> the buffer it lives in (a reshape's output is its input's)."""
+    """Tensor name -> the buffer it lives in (a reshape's output is its input's, except that a graph input
+    never becomes the caller's output buffer: that reshape copies)."""
     graph = sched.graph
     root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
         n = graph.nodes[i]
-        if sched.prepared[i].aliases:
+        if sched.prepared[i].aliases and not (n.outputs[0] in graph.outputs and root[n.inputs[0]] in graph.inputs):
             root[n.outputs[0]] = root[n.inputs[0]]
     return root
 
@@ -425,7 +426,7 @@ def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
     return orders
 
 
-BANDS = (1, 2, 3, 4, 8)  # band heights tried for a streamed segment
+BANDS = (1, 2, 4)  # band heights tried for a streamed segment
 BALANCED = 0.15  # balanced mode: at most this many more estimated instructions than the speed plan
 MODES = ("speed", "balanced", "ram")
 

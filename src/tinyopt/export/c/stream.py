@@ -200,18 +200,32 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
     return seg
 
 
+FULL_SEARCH = 12  # runs up to this long: every sub-run is a candidate; longer ones: prefixes and suffixes
+
+
 def valid_runs(sched, order: list[int], root: dict, min_len: int = 2) -> list[tuple[int, int]]:
-    """(start, end) step ranges of ``order`` whose nodes all stream, a global pool only last."""
+    """Candidate (start, end) step ranges of ``order`` whose nodes all stream (a global pool only last):
+    within each maximal run, every sub-run of a short run, the prefixes and suffixes of a long one (the
+    search stays linear in the model's length)."""
     graph, prepared = sched.graph, sched.prepared
     ok = [streamable(graph, graph.nodes[k], prepared[k]) for k in order]
-    runs = []
-    for a in range(len(order)):
-        for b in range(a, len(order)):
-            if not ok[b] or (b > a and prepared[order[b - 1]].stream == "sum"):
-                break
-            if b - a + 1 >= min_len:
-                runs.append((a, b))
-    return runs
+    maximal, a = [], 0
+    while a < len(order):
+        if not ok[a]:
+            a += 1
+            continue
+        b = a
+        while b + 1 < len(order) and ok[b + 1] and prepared[order[b]].stream != "sum":
+            b += 1
+        maximal.append((a, b))
+        a = b + 1
+    runs = set()
+    for a0, b0 in maximal:
+        if b0 - a0 < FULL_SEARCH:
+            runs |= {(a, b) for a in range(a0, b0 + 1) for b in range(a, b0 + 1)}
+        else:
+            runs |= {(a0, b) for b in range(a0, b0 + 1)} | {(a, b0) for a in range(a0, b0 + 1)}
+    return sorted(r for r in runs if r[1] - r[0] + 1 >= min_len)
 
 
 def live_after(sched, order: list[int], b: int, root: dict) -> set:
