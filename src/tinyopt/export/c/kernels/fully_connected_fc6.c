@@ -4,7 +4,7 @@
  * word), every group of 6 filters in one call, the filters left pair by pair (tinyopt_fc_pairs). 6
  * accumulators and 2 pointers leave 6 registers for lanes and weight words, so the loads go in long runs
  * (a run of n single loads takes n + 1 cycles): per 2 blocks 16 loads in runs of 6, 5 and 5, 12 SXTB16
- * and 24 SMLAD: 48 MACs in 55 cycles. Unrolled 8 pairs of blocks with immediate offsets, entered part-way
+ * and 24 SMLAD: 48 MACs in 55 cycles. Unrolled 16 pairs of blocks (3.3 KB) with immediate offsets, entered part-way
  * for the count's remainder (an odd block runs first on its own); each pass loads the next one's first
  * lanes and stops on the sentinel (two lanes of 0x8000, which no sign-extended byte gives). Per group:
  * A = (first - second) >> 7 (doubled for SMMLAR), B doubled, then per channel [m, r, s]
@@ -86,7 +86,7 @@ __asm__(
     "str r2, [sp, #32]\n\t"
     "lsr r1, r1, #1\n\t"        /* p: pairs of blocks after the odd one */
     "rsb r3, r1, #0\n\t"
-    "and r3, r3, #7\n\t"        /* j0: the pair the first pass starts at */
+    "and r3, r3, #15\n\t"       /* j0: the pair the first pass starts at */
     "lsl r4, r3, #4\n\t"
     "str r4, [sp, #4]\n\t"
     "movs r4, #48\n\t"
@@ -141,12 +141,14 @@ __asm__(
     ".Ltinyopt_fc6_p1:\n\t"
     TINYOPT_FC6_PAIR("16", "48") TINYOPT_FC6_PAIR("32", "96") TINYOPT_FC6_PAIR("48", "144")
     TINYOPT_FC6_PAIR("64", "192") TINYOPT_FC6_PAIR("80", "240") TINYOPT_FC6_PAIR("96", "288")
-    TINYOPT_FC6_PAIR("112", "336")
+    TINYOPT_FC6_PAIR("112", "336") TINYOPT_FC6_PAIR("128", "384") TINYOPT_FC6_PAIR("144", "432")
+    TINYOPT_FC6_PAIR("160", "480") TINYOPT_FC6_PAIR("176", "528") TINYOPT_FC6_PAIR("192", "576")
+    TINYOPT_FC6_PAIR("208", "624") TINYOPT_FC6_PAIR("224", "672") TINYOPT_FC6_PAIR("240", "720")
     ".if (.Ltinyopt_fc6_p1 - .Ltinyopt_fc6_body) != 208\n\t"
     ".error \"tinyopt_fc6q: a pair of blocks is not 208 bytes of code\"\n\t"
     ".endif\n\t"
-    "add r0, r0, #128\n\t"
-    "add r1, r1, #384\n\t"
+    "add r0, r0, #256\n\t"
+    "add r1, r1, #768\n\t"
     "ldr r8, [r0]\n\t"          /* the next pair's even lanes, or the sentinel past the last block */
     "cmp r8, #0x80008000\n\t"
     "bne .Ltinyopt_fc6_body + 4\n"
