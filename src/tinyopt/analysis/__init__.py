@@ -22,6 +22,6 @@ from tinyopt.analysis.training import TrainingMemory, training_memory
 from tinyopt.analysis.whatif import scale_filters
 
 __all__ = ["ALIGNMENT", "Analysis", "ArenaPlan", "CostTotals", "GreedyPlanner", "LayerCost", "TrainingMemory",
-           "analyze", "battery_life_h", "calibrate", "calibrate_cycle_factor", "calibrated_latency_s", "energy_mj",
-           "layer_costs", "plan_arena", "rate_latency_s", "scale_filters", "tensor_lifetimes", "textbook_memory",
-           "totals", "training_memory"]
+           "analyze", "battery_life_h", "calibrate", "calibrate_cycle_factor", "calibrated_latency_s",
+           "energy_mj", "layer_costs", "plan_arena", "rate_latency_s", "scale_filters", "tensor_lifetimes",
+           "textbook_memory", "totals", "training_memory"]

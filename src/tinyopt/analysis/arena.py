@@ -66,8 +66,8 @@ _STRUCTS = {
     "MicroResourceVariables":             ((16, 16), (12, 16)),
     "MicroResourceVariable":              ((40, 16), (20, 16)),
 }
-# GreedyMemoryPlanner::per_buffer_size(): BufferRequirements (4 ints) + 2 sorted int arrays + ListEntry (3 ints)
-# + the offsets array; the planner works in the free space between head and tail.
+# GreedyMemoryPlanner::per_buffer_size(): BufferRequirements (4 ints) + 2 sorted int arrays + ListEntry (3
+# ints) + the offsets array; the planner works in the free space between head and tail.
 _PLANNER_BYTES_PER_BUFFER = 16 + 4 + 4 + 12 + 4
 _MAX_SCRATCH_BUFFERS_PER_OP = 12  # kMaxScratchBuffersPerOp: the request list always has room for 12 more
 
@@ -90,7 +90,8 @@ class KernelMemory:
     builtin: tuple[int, int] | None = None   # builtin options struct (size, alignment), parsed at start-up
     op_data: int | None = None                # Init's OpData (16-byte aligned)
     persistent: list[int] = field(default_factory=list)   # Prepare's persistent buffers (per-channel arrays)
-    scratch: list[int] = field(default_factory=list)      # Prepare's scratch-buffer requests (planned in the head)
+    # Prepare's scratch-buffer requests (planned in the head)
+    scratch: list[int] = field(default_factory=list)
     temps: list[int] = field(default_factory=list)
     temps_first: int | None = None  # None: all of them
 
@@ -235,7 +236,8 @@ _SOFTMAX = 25
 _INT16_LUT_BYTES = 513 * 2  # kInt16LUTArraySize int16 entries
 
 
-def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: str) -> KernelMemory:
+def tflm_kernel_memory(  # noqa: C901 - one branch per TFLM kernel whose Prepare allocates, as TFLM has
+        graph: Graph, node: Node, kernels: str, abi: str, quant: str) -> KernelMemory:
     """Arena needs of one operator under TFLM (``kernels``: "reference" or "cmsis-nn"; ``quant``: "real",
     "as-if" or "none", see ``_quant_entries``: the model computes in int8 unless "none").
 
@@ -283,7 +285,8 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
                 m.temps, m.temps_first = q(0, 1, None, 2, 0, 1, 2, None), 4
     elif weighted:  # dense
         w = graph.tensors[node.inputs[1]]
-        per_channel = w.quant.per_channel if w.quant is not None else quant == "as-if"  # converter: per channel
+        # converter: per channel
+        per_channel = w.quant.per_channel if w.quant is not None else quant == "as-if"
         if per_channel:
             m.persistent = [4 * w.shape[0], 4 * w.shape[0]]
         # CMSIS-NN: arm_fully_connected_s8_get_buffer_size is 0 on a DSP core, and its 1x1-conv path
@@ -301,7 +304,8 @@ def tflm_kernel_memory(graph: Graph, node: Node, kernels: str, abi: str, quant: 
     elif op == _SOFTMAX and graph.tensors[node.inputs[0]].dtype == "int16":
         m.persistent = [_INT16_LUT_BYTES, _INT16_LUT_BYTES]  # 16x8 Prepare: exp and 1/(1+x) tables
     elif op == _GATHER and host:
-        m.persistent = [20]  # the Python package's GATHER keeps 20 bytes from Prepare (measured; none in older TFLM)
+        # the Python package's GATHER keeps 20 bytes from Prepare (measured; none in older TFLM)
+        m.persistent = [20]
     elif op == _BATCH_MATMUL:
         a = node.attrs
         for idx, flag in ((0, a.get("adj_x", False)), (1, not a.get("adj_y", False))):
@@ -476,8 +480,9 @@ def _lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
     return {k: (a, b) for k, (a, b) in life.items()}
 
 
-def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None = None,
-               abi: str = "host64") -> TflmArena:
+def tflm_arena(  # noqa: C901 - TFLM's AllocateTensors step by step, to match it byte for byte
+        graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None = None,
+        abi: str = "host64") -> TflmArena:
     """TFLM's arena for ``graph`` (priced at its own dtypes, or "as if" ``dtype``) under ``runtime``
     ("tflm-reference" or "cmsis-nn") on ``abi`` ("host64": the tflite-micro Python package; "arm32": a
     Cortex-M build). See the module docstring for what is counted."""
@@ -496,10 +501,10 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     # MicroAllocator::Create: the buffer allocator, the planner and the allocator itself live in the tail
     for name in ("SingleArenaBufferAllocator", "GreedyMemoryPlanner", "MicroAllocator"):
         al.struct("allocator objects", name)
-    # Resource variables (graph.variables, read from CALL_ONCE + VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE):
-    # the file has an init subgraph (a handle and an assignment of a constant per variable) and, in the main
-    # one, CALL_ONCE, a handle, a read and an assignment per variable; each variable's value also has a
-    # persistent buffer, and what READ_VARIABLE returns is planned like any activation.
+    # Resource variables (graph.variables, read from CALL_ONCE + VAR_HANDLE / READ_VARIABLE /
+    # ASSIGN_VARIABLE): the file has an init subgraph (a handle and an assignment of a constant per variable)
+    # and, in the main one, CALL_ONCE, a handle, a read and an assignment per variable; each variable's value
+    # also has a persistent buffer, and what READ_VARIABLE returns is planned like any activation.
     variables = getattr(graph, "variables", [])
     n_var = len(variables)
     if n_var:
@@ -513,7 +518,8 @@ def tflm_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None =
     tensors = _file_tensors(graph)
     n_tensors = len(tensors) + 3 * n_var  # + the handles of both subgraphs and the initial values
     al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", len(tensors) + n_var)
-    al.struct("NodeAndRegistration structs", "NodeAndRegistration", len(graph.nodes) + (1 + 3 * n_var if n_var else 0))
+    al.struct("NodeAndRegistration structs", "NodeAndRegistration",
+              len(graph.nodes) + (1 + 3 * n_var if n_var else 0))
     if n_var:
         al.struct("TfLiteEvalTensor structs", "TfLiteEvalTensor", 2 * n_var)
         al.struct("NodeAndRegistration structs", "NodeAndRegistration", 2 * n_var)
@@ -653,9 +659,10 @@ class RuntimeArena:
     plan: ArenaPlan | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return {"runtime": self.runtime, "bytes": self.bytes, "basis": self.basis, "head_bytes": self.head_bytes,
-                "tail_bytes": self.tail_bytes, "scratch_bytes": self.scratch_bytes,
-                "bare_metal_bytes": self.bare_metal_bytes, "tail_parts": dict(self.tail_parts)}
+        return {"runtime": self.runtime, "bytes": self.bytes, "basis": self.basis,
+                "head_bytes": self.head_bytes, "tail_bytes": self.tail_bytes,
+                "scratch_bytes": self.scratch_bytes, "bare_metal_bytes": self.bare_metal_bytes,
+                "tail_parts": dict(self.tail_parts)}
 
 
 def tflm_ready(graph: Graph) -> Graph:
@@ -679,14 +686,15 @@ def runtime_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | Non
     g = tflm_ready(graph)
     host = tflm_arena(g, runtime, dtype, abi="host64")
     metal = tflm_arena(g, runtime, dtype, abi="arm32")
-    kernels = "CMSIS-NN's kernels (Cortex-M DSP scratch buffers)" if runtime == "cmsis-nn" else "reference kernels"
+    kernels = ("CMSIS-NN's kernels (Cortex-M DSP scratch buffers)" if runtime == "cmsis-nn"
+               else "reference kernels")
     basis = (f"TFLM with {kernels}: greedy-planned head {host.head_bytes:,} B + persistent tail "
              f"{host.tail_bytes:,} B, as the tflite-micro Python package allocates it; a 32-bit Cortex-M "
              f"build needs {metal.bytes:,} B")
     unknown = sorted({n.op for n in g.nodes if (r := ops.find(n.op)) is None or r.builtin not in _KERNELS})
     if unknown:
-        basis += (f"; the kernel memory of {', '.join(unknown)} is not modelled (each counted as a 32 B OpData), "
-                  "so the tail is a lower estimate; `tinyopt check` says whether TFLM runs them")
+        basis += (f"; the kernel memory of {', '.join(unknown)} is not modelled (each counted as a 32 B "
+                  "OpData), so the tail is a lower estimate; `tinyopt check` says whether TFLM runs them")
     return RuntimeArena(runtime, host.bytes, basis, head_bytes=host.head_bytes, tail_bytes=host.tail_bytes,
                         scratch_bytes=host.scratch_bytes, bare_metal_bytes=metal.bytes,
                         tail_parts=host.tail_parts, plan=host.plan)

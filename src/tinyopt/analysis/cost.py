@@ -147,7 +147,8 @@ def model_dtype(graph: Graph) -> str:
     from tinyopt.runtime.prepare import data_input
 
     recs = [(n, ops.find(n.op)) for n in graph.nodes]
-    layers = [data_input(graph, n) for n, r in recs if r is not None and r.weight_axis is not None and n.inputs]
+    layers = [data_input(graph, n) for n, r in recs if r is not None and r.weight_axis is not None
+              and n.inputs]
     acts = {t.dtype for t in layers if t is not None} or {t.dtype for t in graph.activations()}
     if not acts or not acts <= {"int8", "uint8", "int16"}:
         return "float32"

@@ -42,8 +42,9 @@ def arena_lines(a) -> list[str]:
                 f"without sharing {_n(plan.planner.sum_bytes())} B)"]
     scratch = sum(1 for t in plan.tensors if " scratch " in t)
     parts = " + ".join(f"{k} {_n(v)}" for k, v in r.tail_parts.items())
-    out = [f"{r.runtime} arena head = {_n(r.head_bytes)} B (TFLM's greedy plan of {len(plan.tensors) - scratch} "
-           f"tensors and {scratch} scratch buffers, 16-byte aligned; without sharing {_n(plan.planner.sum_bytes())} B)",
+    out = [f"{r.runtime} arena head = {_n(r.head_bytes)} B (TFLM's greedy plan of "
+           f"{len(plan.tensors) - scratch} tensors and {scratch} scratch buffers, 16-byte aligned; without "
+           f"sharing {_n(plan.planner.sum_bytes())} B)",
            f"{r.runtime} arena tail = {parts} = {_n(r.tail_bytes)} B",
            f"{r.runtime} arena = smallest arena that takes head, tail and each Prepare's temporaries = "
            f"{_n(r.bytes)} B = {_kb(r.bytes)} (tflite-micro's Python build; 32-bit Cortex-M build "
@@ -71,13 +72,14 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
                  f"({a.flops / 1e6:,.2f} M; other ops counted apart: {_n(a.other_ops)})")
     width = DTYPE_BYTES[a.dtype]
     if a.textbook_param_bytes == int(round(a.params * width)):
-        lines.append(f"parameter memory (textbook) = {_n(a.params)} × {width:g} B = {_n(a.textbook_param_bytes)} B"
-                     f" = {_kb(a.textbook_param_bytes)}")
+        lines.append(f"parameter memory (textbook) = {_n(a.params)} × {width:g} B = "
+                     f"{_n(a.textbook_param_bytes)} B = {_kb(a.textbook_param_bytes)}")
     else:
-        lines.append(f"parameter memory (textbook, each tensor at its own dtype) = {_n(a.textbook_param_bytes)} B"
-                     f" = {_kb(a.textbook_param_bytes)}")
+        lines.append("parameter memory (textbook, each tensor at its own dtype) = "
+                     f"{_n(a.textbook_param_bytes)} B = {_kb(a.textbook_param_bytes)}")
     if a.param_bytes != a.textbook_param_bytes:
-        lines.append(f"parameter memory at real dtypes (int32 biases) = {_n(a.param_bytes)} B = {_kb(a.param_bytes)}")
+        lines.append(f"parameter memory at real dtypes (int32 biases) = {_n(a.param_bytes)} B = "
+                     f"{_kb(a.param_bytes)}")
     t = graph.tensors[a.largest_activation_tensor]
     aw = DTYPE_BYTES[activation_dtype(t, None if a.dtype == a.model_dtype else a.dtype)]
     lines.append(f"largest activation ({short_name(t.name)}) = {_dims(t.shape[1:] or t.shape)} × {aw:g} B = "
@@ -120,7 +122,8 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             busy = min(a.latency_s * b["inferences_per_s"], 1.0)
             lines.append(f"battery life = {b['mah']:g} mAh × {b['v']:g} V ÷ ({a.energy_mj:,.3f} mJ × "
                          f"{b['inferences_per_s']:g}/s + {b['sleep_mw']:g} mW × {1 - busy:.3f} idle) = "
-                         f"{b['mah'] * b['v']:,.0f} mWh ÷ {b['average_mw']:,.4f} mW = {a.battery_life_h:,.1f} h")
+                         f"{b['mah'] * b['v']:,.0f} mWh ÷ {b['average_mw']:,.4f} mW = "
+                         f"{a.battery_life_h:,.1f} h")
         if d.sram_bytes:
             ram = a.ram_bytes
             verdict = "fits" if ram <= d.sram_bytes else "does not fit"
@@ -131,7 +134,8 @@ def explain_lines(graph: Graph, a, m: dict) -> list[str]:
             rel = "≤" if a.flash_bytes <= d.flash_bytes else ">"
             lines.append(f"flash {_kb(a.flash_bytes)} {rel} {_kb(d.flash_bytes)}")
     tr = a.training["adam"]
-    lines.append(f"training memory (Adam, batch {tr['batch']}) = weights {_n(tr['weights_bytes'])} + gradients "
-                 f"{_n(tr['gradients_bytes'])} + 2 states {_n(tr['optimizer_bytes'])} + stored activations "
-                 f"{_n(tr['activations_bytes'] // tr['batch'])} × {tr['batch']} = {_n(tr['total_bytes'])} B = {_kb(tr['total_bytes'])}")
+    lines.append(f"training memory (Adam, batch {tr['batch']}) = weights {_n(tr['weights_bytes'])} + "
+                 f"gradients {_n(tr['gradients_bytes'])} + 2 states {_n(tr['optimizer_bytes'])} + stored "
+                 f"activations {_n(tr['activations_bytes'] // tr['batch'])} × {tr['batch']} = "
+                 f"{_n(tr['total_bytes'])} B = {_kb(tr['total_bytes'])}")
     return lines

@@ -86,14 +86,14 @@ class Analysis:
             "textbook_total_bytes": self.textbook_total_bytes, "arena_bytes": self.arena_bytes,
             "arena_runtime": None if self.arena is None else self.arena.runtime,
             "arena": None if self.arena is None else self.arena.to_dict(),
-            "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes, "flash_breakdown": self.flash_breakdown,
+            "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes,
+            "flash_breakdown": self.flash_breakdown,
             "device": None if self.device is None else self.device.name, "runtime": self.runtime,
             "latency_s": self.latency_s, "latency_model": self.latency_model,
             "latency_rate_s": self.latency_rate_s, "latency_calibrated_s": self.latency_calibrated_s,
             "energy_mj": self.energy_mj, "battery_life_h": self.battery_life_h, "battery": self.battery,
             "fits": self.fits, "reasons": list(self.reasons), "suggestions": list(self.suggestions),
-            "training": self.training,
-            "layers": [r.to_dict() for r in self.layers],
+            "training": self.training, "layers": [r.to_dict() for r in self.layers],
             "arena_plan": {**self.plan.to_dict(),
                            "runtime": None if self.arena is None else self.arena.runtime},
             "explain": list(self.explain),
@@ -154,7 +154,8 @@ def encoded_weight_bytes(graph: Graph, runtime: str | None) -> tuple[int, str | 
     return delta, ".tflite INT4 and lookup-table tensors as TFLM reads them"
 
 
-def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None, runtime: str | None = None) -> dict:
+def flash_estimate(graph: Graph, rows: list[_cost.LayerCost], dtype: str | None,
+                   runtime: str | None = None) -> dict:
     """Flash = parameters at their dtype (encoded weights as the runtime stores them) + other constants +
     quantization params + code (catalog estimate)."""
     from tinyopt.graph.ir import param_tensor_names
@@ -286,9 +287,43 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
     return out
 
 
-def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None = None, memory: str = "planned",
-            runtime: str | None = None, suggest: bool = True, battery_mah: float | None = None,
-            battery_v: float = 3.0, inferences_per_s: float = 1.0, train_batch: int = 1) -> Analysis:
+def _estimate_latency(a: Analysis, m: dict, device: Device, runtime: str | None, rt_arena: str,
+                      library_graph: Graph, dtype: str | None) -> None:
+    """Fill ``a``'s latency fields: the rate model, the runtime's cycle model when one is asked for or the
+    device names one, or the C library's own estimate (``library_graph``: what deploy would build)."""
+    eff, tot = m["dtype"], m["totals"]
+    a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
+    # the cycle model of the runtime asked for or the device's (none for the C library: rate model)
+    if rt_arena != "tinyopt-c" and (runtime is not None or device.runtime):
+        rt = get_runtime(rt_arena)
+        cal_int8 = calibrated_latency_s(m["rows"], device, rt)
+        if eff == "int8":
+            a.latency_calibrated_s = cal_int8
+        elif cal_int8 is not None and a.latency_rate_s:
+            # No float kernel is calibrated: scale the float rate model by the correction the
+            # int8 cycle model makes to the int8 rate model for this same network (per-op overheads,
+            # kernel mix), so float and int8 figures come from one model and stay comparable.
+            rate_int8 = rate_latency_s(tot.flops, device, "int8")
+            if rate_int8:
+                a.latency_calibrated_s = a.latency_rate_s * cal_int8 / rate_int8
+    if rt_arena == "tinyopt-c":  # the built library's own estimated cycles
+        from tinyopt.analysis.latency import c_library_latency_s
+
+        est = c_library_latency_s(library_graph, device, dtype)
+        if est is not None:
+            a.latency_calibrated_s, a.latency_model = est[0], est[1]
+    if a.latency_model is not None:
+        a.latency_s = a.latency_calibrated_s
+    elif a.latency_calibrated_s is not None:
+        a.latency_s, a.latency_model = a.latency_calibrated_s, f"calibrated ({a.runtime})"
+    elif a.latency_rate_s is not None:
+        a.latency_s, a.latency_model = a.latency_rate_s, "rate"
+
+
+def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None = None,
+            memory: str = "planned", runtime: str | None = None, suggest: bool = True,
+            battery_mah: float | None = None, battery_v: float = 3.0, inferences_per_s: float = 1.0,
+            train_batch: int = 1) -> Analysis:
     """Measure ``graph`` and, with a device, decide whether it fits and what would make it fit.
 
     ``device`` is a ``Device`` or a catalog name. ``dtype=None`` prices every tensor at its own dtype;
@@ -311,42 +346,18 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
     arena.basis += f" ({_why})"
     a = Analysis(
         model=graph.name, source=graph.source, dtype=eff, model_dtype=_cost.model_dtype(graph), memory=memory,
-        params=tot.params, macs=tot.macs, flops=tot.flops, other_ops=tot.other_ops, param_bytes=tot.param_bytes,
-        textbook_param_bytes=m["textbook_params"], largest_activation_bytes=m["largest"][1],
-        largest_activation_tensor=m["largest"][0], textbook_total_bytes=m["textbook_total"],
-        arena_bytes=m["arena"].bytes, flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"],
-        layers=m["rows"], plan=m["plan"], arena=arena, device=device, runtime=rt_arena)
+        params=tot.params, macs=tot.macs, flops=tot.flops, other_ops=tot.other_ops,
+        param_bytes=tot.param_bytes, textbook_param_bytes=m["textbook_params"],
+        largest_activation_bytes=m["largest"][1], largest_activation_tensor=m["largest"][0],
+        textbook_total_bytes=m["textbook_total"], arena_bytes=m["arena"].bytes,
+        flash_bytes=m["flash"]["total"], flash_breakdown=m["flash"], layers=m["rows"], plan=m["plan"],
+        arena=arena, device=device, runtime=rt_arena)
     # Training happens on the float model as written (BN unfolded), whatever dtype inference is priced at.
     trained_params = tot.params if trained is graph else _cost.totals(_cost.layer_costs(trained)).params
     a.training = {opt: training_memory(trained, trained_params, opt, train_batch).to_dict()
                   for opt in ("sgd", "momentum", "adam")}
     if device is not None:
-        a.latency_rate_s = rate_latency_s(tot.flops, device, eff)
-        # the cycle model of the runtime asked for or the device's (none for the C library: rate model)
-        if rt_arena != "tinyopt-c" and (runtime is not None or device.runtime):
-            rt = get_runtime(rt_arena)
-            cal_int8 = calibrated_latency_s(m["rows"], device, rt)
-            if eff == "int8":
-                a.latency_calibrated_s = cal_int8
-            elif cal_int8 is not None and a.latency_rate_s:
-                # No float kernel is calibrated: scale the float rate model by the correction the
-                # int8 cycle model makes to the int8 rate model for this same network (per-op overheads,
-                # kernel mix), so float and int8 figures come from one model and stay comparable.
-                rate_int8 = rate_latency_s(tot.flops, device, "int8")
-                if rate_int8:
-                    a.latency_calibrated_s = a.latency_rate_s * cal_int8 / rate_int8
-        if rt_arena == "tinyopt-c":  # the built library's own estimated cycles
-            from tinyopt.analysis.latency import c_library_latency_s
-
-            est = c_library_latency_s(trained if eff == "int8" else graph, device, dtype)
-            if est is not None:
-                a.latency_calibrated_s, a.latency_model = est[0], est[1]
-        if a.latency_model is not None:
-            a.latency_s = a.latency_calibrated_s
-        elif a.latency_calibrated_s is not None:
-            a.latency_s, a.latency_model = a.latency_calibrated_s, f"calibrated ({a.runtime})"
-        elif a.latency_rate_s is not None:
-            a.latency_s, a.latency_model = a.latency_rate_s, "rate"
+        _estimate_latency(a, m, device, runtime, rt_arena, trained if eff == "int8" else graph, dtype)
         a.energy_mj = energy_mj(a.latency_s, device)
         if battery_mah is not None and a.energy_mj is not None:
             a.battery_life_h = battery_life_h(a.energy_mj, inferences_per_s, battery_mah, battery_v,

@@ -120,7 +120,8 @@ def battery_life_h(energy_per_inference_mj: float, inferences_per_s: float, batt
     """
     for key, v in (("battery capacity", battery_mah), ("battery voltage", battery_v)):
         if not v > 0:
-            raise ConfigError(f"{key} must be positive, got {v!r}", where="battery", fix=f"give a {key} above 0")
+            raise ConfigError(f"{key} must be positive, got {v!r}", where="battery",
+                              fix=f"give a {key} above 0")
     if inferences_per_s < 0 or energy_per_inference_mj < 0:
         raise ConfigError("the inference rate and energy must not be negative", where="battery",
                           fix="give a rate of 0 or more inferences per second")
@@ -169,6 +170,7 @@ def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] |
             return None
         _C_CYCLES[key] = int(est.cycles)
     cycles = _C_CYCLES[key] * device.cycle_factor
-    return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated Cortex-M4 cycles of the "
+    return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated Cortex-M4 cycles of "
+                                               "the "
                                                 f"built library (qemu trace) x {device.cycle_factor:g} for "
                                                 f"{device.core} at {device.clock_mhz:g} MHz")

@@ -134,7 +134,8 @@ class GreedyPlanner:
         return sum(self.aligned_size(i) for i in range(len(self.buffers)))
 
     def check_no_overlap(self) -> bool:
-        """Self-check: no two buffers alive at the same time share a byte. Raises AssertionError if they do."""
+        """Self-check: no two buffers alive at the same time share a byte. Raises AssertionError if they
+        do."""
         offs = self._planned()
         for i, a in enumerate(self.buffers):
             for j in range(i + 1, len(self.buffers)):
@@ -143,9 +144,9 @@ class GreedyPlanner:
                     continue
                 ai, bi = offs[i], offs[j]
                 if ai < bi + self.aligned_size(j) and bi < ai + self.aligned_size(i):
+                    steps = f"{max(a.first_used, b.first_used)}..{min(a.last_used, b.last_used)}"
                     raise AssertionError(f"buffers {i} and {j} overlap: [{ai}, {ai + self.aligned_size(i)}) "
-                                         f"and [{bi}, {bi + self.aligned_size(j)}) at steps "
-                                         f"{max(a.first_used, b.first_used)}..{min(a.last_used, b.last_used)}")
+                                         f"and [{bi}, {bi + self.aligned_size(j)}) at steps {steps}")
         return True
 
     def plan_text(self, width: int = 64) -> str:
@@ -158,8 +159,8 @@ class GreedyPlanner:
         from tinyopt.analysis.cost import short_name
 
         for i, b in enumerate(self.buffers):
-            out.write(f"{letters[i % len(letters)]}: {short_name(b.name) if b.name else f'buffer {i}'} {b.size:,} B "
-                      f"@ {offs[i]:,} steps {b.first_used}..{b.last_used}\n")
+            out.write(f"{letters[i % len(letters)]}: {short_name(b.name) if b.name else f'buffer {i}'} "
+                      f"{b.size:,} B @ {offs[i]:,} steps {b.first_used}..{b.last_used}\n")
         for t in range(steps):
             row = ["."] * width
             used = 0
@@ -194,7 +195,8 @@ class ArenaPlan:
     def to_dict(self) -> dict:
         return {"peak_bytes": self.peak_bytes,
                 "buffers": [{"tensor": n, "size": s, "first_used": a, "last_used": b, "offset": o}
-                            for n, s, (a, b), o in zip(self.tensors, self.sizes, self.lifetimes, self.offsets)]}
+                            for n, s, (a, b), o in zip(self.tensors, self.sizes, self.lifetimes,
+                                                       self.offsets)]}
 
 
 def tensor_lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:

@@ -45,8 +45,8 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
     for col, just in columns:
         t.add_column(col, justify=just)
     for r in a.layers:
-        t.add_row(short_name(r.name), r.type, "×".join(str(d) for d in r.output_shape), _num(r.params), _num(r.macs),
-                  _num(r.other_ops), _num(r.param_bytes), _num(r.activation_bytes))
+        t.add_row(short_name(r.name), r.type, "×".join(str(d) for d in r.output_shape), _num(r.params),
+                  _num(r.macs), _num(r.other_ops), _num(r.param_bytes), _num(r.activation_bytes))
     t.add_row("total", "", "", _num(a.params), _num(a.macs), _num(a.other_ops), _num(a.param_bytes), "",
               style="bold")
     console.print(t)
@@ -84,7 +84,8 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
     console.print(s)
 
     if a.device is not None:
-        verdict = {True: "[bold green]FITS[/]", False: "[bold red]DOES NOT FIT[/]", None: "not checked"}[a.fits]
+        verdict = {True: "[bold green]FITS[/]", False: "[bold red]DOES NOT FIT[/]",
+                   None: "not checked"}[a.fits]
         memory = a.memory if a.memory == "textbook" or a.arena is None else f"{a.arena.runtime} arena"
         console.print(f"Verdict on {a.device.name} ({memory}): {verdict}")
         for reason in a.reasons:
@@ -100,6 +101,7 @@ def render(a: Analysis, console, explain: bool = False, plan: bool = False) -> N
     if a.arena is not None:
         console.print(f"Arena: {a.arena.basis}.")
     if plan:
-        what = f"{a.arena.runtime} head" if a.arena is not None and a.arena.head_bytes is not None else "activations"
+        what = (f"{a.arena.runtime} head" if a.arena is not None
+                and a.arena.head_bytes is not None else "activations")
         console.print(f"Arena plan, {what} (rows: node steps; columns: arena offsets):")
         console.print(a.plan.planner.plan_text(), markup=False)

@@ -46,13 +46,15 @@ class ResourceVariables:
         with imp.at(where):
             ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
             outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
-            opts = op.table(Slot.OP_OPTIONS, "the builtin options") if op.scalar(Slot.OP_OPTIONS_TYPE, "u8") else None
+            opts = (op.table(Slot.OP_OPTIONS, "the builtin options") if op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
+                    else None)
             for t in (*ins, *outs):
                 imp._check_tensor_index(t, where)
             if name == "CALL_ONCE":
                 k = opts.scalar(0, "i32") if opts is not None else 0
                 if not 0 < k < len(self.subgraphs) or self.init_subgraph not in (None, k):
-                    imp.fail(f"calls subgraph {k}; only one init subgraph (1..{len(self.subgraphs) - 1}) is read",
+                    imp.fail(f"calls subgraph {k}; only one init subgraph (1..{len(self.subgraphs) - 1}) is "
+                             "read",
                              where, FIX)
                 self.init_subgraph = k
                 self.init = self._run_init(k)
@@ -143,8 +145,8 @@ class ResourceVariables:
                         imp.fail("assigns a value that is not a constant", w, FIX)
                     values[handles[ins[0]]] = np.asarray(value.data)
                 else:
-                    imp.fail(f"{name} in an init subgraph: only VAR_HANDLE and ASSIGN_VARIABLE of constants are "
-                             "read", w, FIX)
+                    imp.fail(f"{name} in an init subgraph: only VAR_HANDLE and ASSIGN_VARIABLE of constants "
+                             "are read", w, FIX)
             return values
         finally:
             imp.tensor_tables = saved

@@ -98,20 +98,22 @@ def check(t: Tensor, where: str | None = None, path: str | None = None) -> None:
     loc = where or f"tensor '{t.name}'"
     fix = "encode it again from its values (tinyopt.graph.encoding.find_encoding) or drop the encoding"
     if t.dtype != "int8" or t.data is None:
-        raise ModelFormatError(f"has an encoding but is a {t.dtype} {'constant' if t.data is not None else 'tensor'} "
-                               "(only int8 constants are stored compressed)", path=path, where=loc, fix=fix)
+        raise ModelFormatError(f"has an encoding but is a {t.dtype} "
+                               f"{'constant' if t.data is not None else 'tensor'} (only int8 constants are "
+                               "stored compressed)", path=path, where=loc, fix=fix)
     if not 1 <= e.bits <= 8:
         raise ModelFormatError(f"encoding width {e.bits} bits is outside 1..8", path=path, where=loc, fix=fix)
     q = np.asarray(t.data)
     if e.codebook:
         worst = max(len(np.unique(row)) for row in channel_view(q, table_axis(t)))
         if worst > 1 << e.bits:
-            raise ModelFormatError(f"a table needs {worst} values, more than {e.bits}-bit indices reach", path=path,
-                                   where=loc, fix=fix)
+            raise ModelFormatError(f"a table needs {worst} values, more than {e.bits}-bit indices reach",
+                                   path=path, where=loc, fix=fix)
     elif e.bits < 8:
         lo, hi = value_range(e.bits)
         if q.size and (q.min() < lo or q.max() > hi):
-            raise ModelFormatError(f"holds values in [{q.min()}, {q.max()}], outside int{e.bits}'s [{lo}, {hi}]",
+            raise ModelFormatError(f"holds values in [{q.min()}, {q.max()}], outside int{e.bits}'s [{lo}, "
+                                   f"{hi}]",
                                    path=path, where=loc, fix=fix)
 
 
@@ -275,6 +277,7 @@ def lut_metadata(entries: list[tuple[int, int, int]]) -> bytes:
 METADATA_NAME = "COMPRESSION_METADATA"
 
 
-__all__ = ["DIRECT_BITS", "MAX_CODEBOOK_BITS", "METADATA_NAME", "lut_metadata", "tflite_form", "SPARSE_FRACTION", "channel_view", "check", "decode_lut",
-           "find_encoding", "index_bits", "lut_tables", "pack_bits", "pack_int4", "table_axis", "tflite_bytes",
-           "unpack_bits", "unpack_int4", "value_range"]
+__all__ = ["DIRECT_BITS", "MAX_CODEBOOK_BITS", "METADATA_NAME", "lut_metadata", "tflite_form",
+           "SPARSE_FRACTION", "channel_view", "check", "decode_lut", "find_encoding", "index_bits",
+           "lut_tables", "pack_bits", "pack_int4", "table_axis", "tflite_bytes", "unpack_bits", "unpack_int4",
+           "value_range"]

@@ -220,10 +220,34 @@ class Graph:
                     heapq.heappush(ready, u)
         if len(order) != len(self.nodes):
             stuck = [f"{i} '{_short(self.nodes[i].name)}'" for i, w in enumerate(waits) if w > 0][:3]
-            raise ModelFormatError(f"the graph has a cycle through node(s) {', '.join(stuck)}", path=self.source,
+            raise ModelFormatError(f"the graph has a cycle through node(s) {', '.join(stuck)}",
+                                   path=self.source,
                                    fix="export the model again; a feed-forward network has no cycles")
         self.nodes = [self.nodes[i] for i in order]
         return self
+
+    def _validate_node(self, loc: str, n: Node, available: set[str], seen_outputs: set[str]) -> None:
+        """One node's operands exist, are produced before it and are written once (``available`` and
+        ``seen_outputs`` grow with its outputs)."""
+        where = self.source
+        for t in [*n.inputs, *n.outputs]:
+            if t and t not in self.tensors:
+                raise ModelFormatError(f"refers to unknown tensor '{t}'", path=where, where=loc,
+                                       fix="repair or re-export the model")
+        if set(n.inputs) & set(n.outputs) - {""}:
+            raise ModelFormatError("a tensor is both input and output of the node", path=where,
+                                   where=loc, fix="repair or re-export the model")
+        for t in n.inputs:
+            if t and t not in available:
+                raise ModelFormatError(f"input '{t}' is used before it is produced", path=where,
+                                       where=loc, fix="the nodes are not in topological order; "
+                                       "call Graph.toposort() or re-export the model")
+        for t in n.outputs:
+            if t in seen_outputs or t in self.inputs or self.tensors[t].constant or self.tensors[t].variable:
+                raise ModelFormatError(f"tensor '{t}' is written more than once", path=where,
+                                       where=loc, fix="repair or re-export the model")
+            seen_outputs.add(t)
+            available.add(t)
 
     def validate(self) -> Graph:
         """Structural checks with errors that name the node; raises ``ModelFormatError``."""
@@ -239,32 +263,15 @@ class Graph:
                 raise ModelFormatError(f"graph input/output '{name}' is not a tensor", path=where,
                                        fix="repair or re-export the model")
         for i, n in enumerate(self.nodes):
-            loc = f"node {i} '{n.name}' ({n.op})"
-            for t in [*n.inputs, *n.outputs]:
-                if t and t not in self.tensors:
-                    raise ModelFormatError(f"refers to unknown tensor '{t}'", path=where, where=loc,
-                                           fix="repair or re-export the model")
-            if set(n.inputs) & set(n.outputs) - {""}:
-                raise ModelFormatError("a tensor is both input and output of the node", path=where,
-                                       where=loc, fix="repair or re-export the model")
-            for t in n.inputs:
-                if t and t not in available:
-                    raise ModelFormatError(f"input '{t}' is used before it is produced", path=where,
-                                           where=loc, fix="the nodes are not in topological order; "
-                                           "call Graph.toposort() or re-export the model")
-            for t in n.outputs:
-                if t in seen_outputs or t in self.inputs or self.tensors[t].constant or self.tensors[t].variable:
-                    raise ModelFormatError(f"tensor '{t}' is written more than once", path=where,
-                                           where=loc, fix="repair or re-export the model")
-                seen_outputs.add(t)
-                available.add(t)
+            self._validate_node(f"node {i} '{n.name}' ({n.op})", n, available, seen_outputs)
         for v in getattr(self, "variables", []):
             st, up = self.tensors.get(v.state), self.tensors.get(v.update)
             if st is None or up is None or not st.variable or (up.shape, up.dtype) != (st.shape, st.dtype) \
                     or np.size(v.init) != st.size:
-                raise ModelFormatError(f"variable '{v.name}' is inconsistent: its state must be a variable tensor, "
-                                       "its update a tensor of the same shape and dtype, its initial value of the "
-                                       "same size", path=where, fix="repair or re-export the model")
+                raise ModelFormatError(f"variable '{v.name}' is inconsistent: its state must be a variable "
+                                       "tensor, its update a tensor of the same shape and dtype, its initial "
+                                       "value of the same size", path=where,
+                                       fix="repair or re-export the model")
         for tensor in self.tensors.values():
             if any(d <= 0 for d in tensor.shape):
                 raise ModelFormatError(f"tensor '{tensor.name}' has a non-positive dimension "

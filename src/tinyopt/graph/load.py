@@ -29,7 +29,8 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
     if not p.exists():
         raise ModelFormatError("file not found", path=path, fix="check the path and the file name")
     if p.is_dir():
-        raise ModelFormatError("is a folder, not a model file", path=path, fix="give the model file inside it")
+        raise ModelFormatError("is a folder, not a model file", path=path,
+                               fix="give the model file inside it")
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise ModelFormatError(f"unknown model format '{suffix or p.name}'", path=path,
@@ -52,5 +53,6 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
 
     shapes = None
     if input_shape is not None:
-        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        shapes = (list(input_shape) if input_shape
+                  and isinstance(input_shape[0], (tuple, list)) else [input_shape])
     return load_onnx(p, opaque=opaque, input_shapes=shapes, input_values=input_values)

@@ -30,8 +30,10 @@ _FOLDABLE = {"Constant", "ConstantOfShape", "Shape", "Gather", "Unsqueeze", "Squ
              "Slice", "Transpose", "Cast", "Add", "Sub", "Mul", "Div", "Identity", "Range", "Flatten",
              "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or", "Where", "Neg",
              "Abs", "Min", "Max", "ReduceProd", "Expand", "Size"}
-_FOLD_NUMPY: dict[str, Callable[..., Any]] = {"Equal": np.equal, "Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
-               "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
+_FOLD_NUMPY: dict[str, Callable[..., Any]] = {"Equal": np.equal, "Greater": np.greater, "Less": np.less,
+                                              "GreaterOrEqual": np.greater_equal,
+               "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or,
+                                              "Not": np.logical_not,
                "Neg": np.negative, "Abs": np.abs, "Where": np.where}
 
 
@@ -45,11 +47,13 @@ def _read_model(path: Path):
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, TypeError, RuntimeError, UnicodeDecodeError) as e:
         raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else 'protobuf decode failed'})", path=path,
-                               fix="export the model to ONNX again; the file is corrupt or not ONNX") from None
+                               f"{str(e).splitlines()[0] if str(e) else 'protobuf decode failed'})",
+                               path=path,
+                               fix="export the model to ONNX again; the file is corrupt or not "
+                                   "ONNX") from None
     if not model.graph.node:
-        raise ModelFormatError("the ONNX graph has no nodes (corrupt, truncated or not an ONNX model)", path=path,
-                               fix="export the model to ONNX again")
+        raise ModelFormatError("the ONNX graph has no nodes (corrupt, truncated or not an ONNX model)",
+                               path=path, fix="export the model to ONNX again")
     return model
 
 
@@ -60,6 +64,28 @@ def _external_tensors(model):
         for a in n.attribute:
             if a.HasField("t"):
                 yield a.t
+
+
+def _inside_folder(loc: str, folder: str, path: Path, where: str) -> str:
+    """The real path of external data ``loc``: relative, inside ``folder``, through no symbolic link."""
+    parts = loc.replace("\\", "/").split("/")
+    if (not loc or "\x00" in loc or os.path.isabs(loc) or loc.startswith(("/", "\\"))
+            or (len(loc) > 1 and loc[1] == ":") or ".." in parts):
+        raise ModelFormatError(f"external data location '{loc}' is not a relative path inside the "
+                               "model's folder", path=path, where=where,
+                               fix="keep the data file next to the .onnx file and refer to it by name")
+    names = [p for p in parts if p not in ("", ".")]
+    cur = folder
+    for p in names:
+        cur = os.path.join(cur, p)
+        if os.path.islink(cur):
+            raise ModelFormatError(f"external data location '{loc}' goes through a symbolic link",
+                                   path=path, where=where, fix="copy the data file into the model's folder")
+    real = os.path.realpath(os.path.join(folder, *names))
+    if os.path.commonpath([real, folder]) != folder:
+        raise ModelFormatError(f"external data location '{loc}' leaves the model's folder", path=path,
+                               where=where, fix="keep the data file next to the .onnx file")
+    return real
 
 
 def _resolve_external_data(model, path: Path) -> None:
@@ -78,29 +104,14 @@ def _resolve_external_data(model, path: Path) -> None:
                                        fix=f"use only {', '.join(sorted(EXTERNAL_KEYS))}")
             info[e.key] = e.value
         loc = _text(info.get("location", ""))  # invalid UTF-8 arrives as bytes
-        parts = loc.replace("\\", "/").split("/")
-        if (not loc or "\x00" in loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":")
-                or ".." in parts):
-            raise ModelFormatError(f"external data location '{loc}' is not a relative path inside the model's "
-                                   "folder", path=path, where=where,
-                                   fix="keep the data file next to the .onnx file and refer to it by name")
-        full = os.path.join(folder, *[p for p in parts if p not in ("", ".")])
-        cur = folder
-        for p in [p for p in parts if p not in ("", ".")]:
-            cur = os.path.join(cur, p)
-            if os.path.islink(cur):
-                raise ModelFormatError(f"external data location '{loc}' goes through a symbolic link", path=path,
-                                       where=where, fix="copy the data file into the model's folder")
-        real = os.path.realpath(full)
-        if os.path.commonpath([real, folder]) != folder:
-            raise ModelFormatError(f"external data location '{loc}' leaves the model's folder", path=path,
-                                   where=where, fix="keep the data file next to the .onnx file")
+        real = _inside_folder(loc, folder, path, where)
         try:
             offset = int(info.get("offset", 0))
             length = int(info["length"]) if "length" in info else None
         except ValueError:
-            raise ModelFormatError(f"external data offset/length {info.get('offset')!r}/{info.get('length')!r} "
-                                   "are not integers", path=path, where=where, fix="export the model again") from None
+            raise ModelFormatError("external data offset/length "
+                                   f"{info.get('offset')!r}/{info.get('length')!r} are not integers",
+                                   path=path, where=where, fix="export the model again") from None
         try:
             fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError as e:
@@ -126,12 +137,12 @@ def _resolve_external_data(model, path: Path) -> None:
         try:
             itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
         except (KeyError, TypeError, ValueError):  # e.g. data_type 0 (UNDEFINED)
-            raise ModelFormatError(f"external data of unknown element type {t.data_type}", path=path, where=where,
-                                   fix="export the model again") from None
+            raise ModelFormatError(f"external data of unknown element type {t.data_type}", path=path,
+                                   where=where, fix="export the model again") from None
         if len(data) != int(np.prod(t.dims, dtype=np.int64)) * itemsize:
             raise ModelFormatError(f"external data holds {len(data)} bytes, the tensor needs "
-                                   f"{int(np.prod(t.dims, dtype=np.int64)) * itemsize}", path=path, where=where,
-                                   fix="export the model again")
+                                   f"{int(np.prod(t.dims, dtype=np.int64)) * itemsize}", path=path,
+                                   where=where, fix="export the model again")
         t.raw_data = data
         t.data_location = TensorProto.DEFAULT
         del t.external_data[:]
@@ -218,7 +229,8 @@ def _fix_input_dims(model, path: Path, input_shapes: list | None) -> None:
                 continue
             own = ",".join(str(x.dim_value) if x.dim_value > 0 else "?" for x in dims[1:])
             raise ModelFormatError(f"input '{name}' has a dynamic dimension {j} ('{_text(d.dim_param)}')",
-                                   path=path, fix=f"give its size: --input-shape with every size after the batch "
+                                   path=path,
+                                   fix=f"give its size: --input-shape with every size after the batch "
                                    f"in the model's own layout ({own}); Python: input_shape=(...)")
 
 
@@ -279,8 +291,8 @@ class _OnnxConverter:
                 raise ModelFormatError(f"input '{i.name}' has a dynamic dimension {k} ('{d.dim_param}')",
                                        path=self.path, fix="export with a fixed input size")
         if int(np.prod(dims, dtype=np.float64)) > 1 << 28:
-            raise ModelFormatError(f"input '{_text(i.name)}' of shape {dims} is implausibly large", path=self.path,
-                                   fix="export the model with its real input size")
+            raise ModelFormatError(f"input '{_text(i.name)}' of shape {dims} is implausibly large",
+                                   path=self.path, fix="export the model with its real input size")
         consumers = [n for n in self.model.graph.node if i.name in n.input]
         nhwc = len(dims) == 4 and consumers and all(
             n.op_type == "Transpose" and list(_attrs(n).get("perm", [])) == [0, 3, 1, 2] for n in consumers)
@@ -303,7 +315,8 @@ class _OnnxConverter:
         for o in self.model.graph.output:
             if o.name not in self.env:
                 raise UnsupportedOpError(f"output '{o.name}' is a constant, not computed from the input",
-                                         path=self.path, fix="export a model whose outputs depend on its input")
+                                         path=self.path,
+                                         fix="export a model whose outputs depend on its input")
             outs.append(self.env[o.name])
         self.b.where = "outputs"
         return self.b.finish(outs)
@@ -323,7 +336,8 @@ class _OnnxConverter:
                     self._inline_if(node, label)
                     continue
                 if node.domain not in ("", "ai.onnx"):
-                    out = self._opaque(node, label, f"operator {node.domain}.{node.op_type} from a custom domain")
+                    out = self._opaque(node, label,
+                                       f"operator {node.domain}.{node.op_type} from a custom domain")
                 else:
                     out = self._convert(node, label.replace("/", "_").strip("_") or f"node{k}")
             except (IndexError, KeyError, ValueError, TypeError, ArithmeticError) as e:
@@ -345,7 +359,8 @@ class _OnnxConverter:
             self.b.unsupported("an If whose condition is computed from the input at run time",
                                "export the model for one fixed branch (e.g. one sample rate)")
         a = _attrs(node)
-        branch = a["then_branch"] if bool(np.asarray(self.consts[node.input[0]]).ravel()[0]) else a["else_branch"]
+        branch = (a["then_branch"] if bool(np.asarray(self.consts[node.input[0]]).ravel()[0])
+                  else a["else_branch"])
         for init in branch.initializer:
             self.consts[init.name] = numpy_helper.to_array(init)
         self.inferred.update({vi.name: vi for vi in (*branch.value_info, *branch.output)})
@@ -390,12 +405,13 @@ class _OnnxConverter:
 
     def val(self, name: str) -> Val:
         if name not in self.env:
-            raise ModelFormatError(f"input '{name}' is neither produced by an earlier node nor an initializer",
+            raise ModelFormatError(f"input '{name}' is neither produced by an earlier node nor an "
+                                   "initializer",
                                    path=self.path, where=self.b.where, fix="export the model to ONNX again")
         return self.env[name]
 
     # -- constant folding (numpy, on shapes and small arrays)
-    def _fold(self, node) -> np.ndarray:
+    def _fold(self, node) -> np.ndarray:  # noqa: C901 - one branch per foldable ONNX operator (_FOLDABLE)
         from onnx import helper, numpy_helper
 
         a = _attrs(node)
@@ -416,7 +432,8 @@ class _OnnxConverter:
             self._check_fold_size(int(np.prod(shape, dtype=np.float64)) if shape else 1)
             return np.full(shape, v.reshape(-1)[0], dtype=v.dtype)
         if op == "Shape":
-            dims = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape, np.int64)
+            dims = np.array(self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape,
+                            np.int64)
             return dims[a.get("start", 0):a.get("end", None)]
         if op == "Size":
             shape = self.env[node.input[0]].shape if node.input[0] in self.env else c[0].shape
@@ -459,7 +476,8 @@ class _OnnxConverter:
             return np.asarray(out)
         if op == "ReduceProd":
             axes = a.get("axes")
-            return np.prod(c[0], axis=None if axes is None else tuple(axes), keepdims=bool(a.get("keepdims", 1)))
+            return np.prod(c[0], axis=None if axes is None else tuple(axes),
+                           keepdims=bool(a.get("keepdims", 1)))
         if op == "Expand":  # a constant broadcast both ways (exporters size their chunks with one)
             shape = np.broadcast_shapes(c[0].shape, tuple(int(d) for d in np.asarray(c[1]).ravel()))
             self._check_fold_size(int(np.prod(shape, dtype=np.float64)))
@@ -478,10 +496,12 @@ class _OnnxConverter:
 
     def squeezed(self, op: str, shape, a: dict, c: list) -> tuple[int, ...]:
         """Output shape of Squeeze / Unsqueeze (axes: attribute before opset 13, input after)."""
-        axes = a.get("axes") if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None else None)
+        axes = a.get("axes") if self.opset < 13 else (c[1].tolist() if len(c) > 1 and c[1] is not None
+                                                      else None)
         if op == "Squeeze":
             rank = len(shape)
-            drop = {i for i, d in enumerate(shape) if d == 1} if axes is None else {int(x) % rank for x in axes}
+            drop = {i for i, d in enumerate(shape)
+                    if d == 1} if axes is None else {int(x) % rank for x in axes}
             return tuple(d for i, d in enumerate(shape) if i not in drop)
         if axes is None:
             self.b.unsupported("Unsqueeze without axes")
@@ -544,7 +564,8 @@ class _OnnxConverter:
         return (0, 0, p[0], p[1]) if k == 1 else (p[0], p[2], p[1], p[3])
 
     def bias_slot(self, x: Val, c: np.ndarray) -> bool:
-        """Make ``c`` the bias of the FULLY_CONNECTED that produced ``x`` if it has none and no other reader."""
+        """Make ``c`` the bias of the FULLY_CONNECTED that produced ``x`` if it has none and no other
+        reader."""
         node = next((n for n in self.b.g.nodes if x.name in n.outputs), None)
         from tinyopt.ops.fully_connected import FullyConnected
 

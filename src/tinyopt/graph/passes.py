@@ -192,4 +192,5 @@ def fold_pad_into_conv(graph: Graph) -> Graph:
     return _drop_unused_constants(g).validate()
 
 
-__all__ = ["fold_batchnorm", "fold_pad_into_conv", "fuse_activations", "lower_unsupported", "remove_identities"]
+__all__ = ["fold_batchnorm", "fold_pad_into_conv", "fuse_activations", "lower_unsupported",
+           "remove_identities"]

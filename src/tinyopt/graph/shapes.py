@@ -24,7 +24,8 @@ def infer_node(graph: Graph, node: Node, index: int = 0) -> None:
         fail("has no input", "repair or re-export the model")
     shapes = rec.shapes(graph, node, fail)
     if len(shapes) != len(node.outputs):
-        fail(f"has {len(node.outputs)} outputs, its inputs give {len(shapes)}", "repair or re-export the model")
+        fail(f"has {len(node.outputs)} outputs, its inputs give {len(shapes)}",
+             "repair or re-export the model")
     for name, shape in zip(node.outputs, shapes):
         out = graph.tensors[name]
         out.shape = tuple(int(d) for d in shape)

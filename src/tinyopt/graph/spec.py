@@ -50,14 +50,14 @@ def _separate_activations() -> dict[str, ops.Op]:
 
 def _pair(value, key, loc, path):
     if isinstance(value, bool) or value is None:
-        raise ConfigError(f"'{key}' must be a positive integer or a pair, got {value!r}", path=path, where=loc,
-                          fix=f"write e.g. '{key}: 3' or '{key}: [3, 3]'")
+        raise ConfigError(f"'{key}' must be a positive integer or a pair, got {value!r}", path=path,
+                          where=loc, fix=f"write e.g. '{key}: 3' or '{key}: [3, 3]'")
     if isinstance(value, int):
         value = (value, value)
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise ConfigError(f"'{key}' must be a positive integer or a pair, got {value!r}", path=path, where=loc,
-                          fix=f"write e.g. '{key}: 3' or '{key}: [3, 3]'")
+        raise ConfigError(f"'{key}' must be a positive integer or a pair, got {value!r}", path=path,
+                          where=loc, fix=f"write e.g. '{key}: 3' or '{key}: [3, 3]'")
     if min(value) <= 0:
         raise ConfigError(f"'{key}' must be positive, got {value!r}", path=path, where=loc,
                           fix=f"use a {key} of at least 1")
@@ -75,7 +75,8 @@ def _positive_int(layer, key, loc, path, default=None):
         raise ConfigError(f"'{key}' must be a positive integer, got {v!r}", path=path, where=loc,
                           fix=f"use a {key} of at least 1")
     if v > MAX_SIZE:
-        raise ConfigError(f"'{key}' is {v}, larger than {MAX_SIZE}", path=path, where=loc, fix=f"use a real {key}")
+        raise ConfigError(f"'{key}' is {v}, larger than {MAX_SIZE}", path=path, where=loc,
+                          fix=f"use a real {key}")
     return v
 
 
@@ -84,14 +85,8 @@ def load_spec(path: str | os.PathLike, input_shape: tuple[int, ...] | None = Non
     return spec_to_graph(doc, str(path), input_shape)
 
 
-def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] | None = None) -> Graph:
-    unknown = set(doc) - {"name", "input", "layers", "dtype"}
-    if unknown:
-        key = sorted(unknown, key=str)[0]  # YAML keys may be numbers or null: compare and match as text
-        near = did_you_mean(key, ["name", "input", "layers", "dtype"], cutoff=0.6)
-        raise ConfigError(f"unknown top-level key '{key}'", path=path,
-                          fix=f"did you mean '{near[0]}'?" if near else "allowed keys: name, input, layers")
-    shape = input_shape or doc.get("input")
+def _input_shape(shape, path: str) -> tuple[int, ...]:
+    """The spec's ``input`` (H, W, C or N), checked."""
     if shape is None:
         raise ConfigError("missing 'input'", path=path, fix="add 'input: [H, W, C]' (or [N] for a vector)")
     if (not isinstance(shape, (list, tuple)) or not shape or len(shape) > 3
@@ -104,9 +99,21 @@ def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] 
     if max(shape) > MAX_SIZE:  # numpy's int64 shape arithmetic would overflow long before memory runs out
         raise ConfigError(f"'input' dimension {max(shape)} is larger than {MAX_SIZE}", path=path,
                           fix="give the real input size")
+    return tuple(shape)
+
+
+def spec_to_graph(doc: dict, path: str = "<spec>", input_shape: tuple[int, ...] | None = None) -> Graph:
+    unknown = set(doc) - {"name", "input", "layers", "dtype"}
+    if unknown:
+        key = sorted(unknown, key=str)[0]  # YAML keys may be numbers or null: compare and match as text
+        near = did_you_mean(key, ["name", "input", "layers", "dtype"], cutoff=0.6)
+        raise ConfigError(f"unknown top-level key '{key}'", path=path,
+                          fix=f"did you mean '{near[0]}'?" if near else "allowed keys: name, input, layers")
+    shape = _input_shape(input_shape or doc.get("input"), path)
     layers = doc.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise ConfigError("'layers' must be a non-empty list", path=path, fix="list the layers under 'layers:'")
+        raise ConfigError("'layers' must be a non-empty list", path=path,
+                          fix="list the layers under 'layers:'")
     dtype = doc.get("dtype", "float32")
 
     g = Graph(str(doc.get("name", "model")), source=path)
@@ -188,7 +195,8 @@ class SpecBuilder:
         return _positive_int(layer, key, self.loc, self.path, default)
 
     def const(self, name: str, shape) -> str:
-        return self.g.add_tensor(Tensor(self.g.unique_name(name), tuple(shape), self.dtype, constant=True)).name
+        return self.g.add_tensor(Tensor(self.g.unique_name(name), tuple(shape), self.dtype,
+                                        constant=True)).name
 
     def out(self, name: str) -> str:
         return self.g.add_tensor(Tensor(self.g.unique_name(name), (1,), self.dtype)).name
@@ -198,10 +206,12 @@ class SpecBuilder:
         refs = layer.get("from")
         refs = [refs] if isinstance(refs, str) else refs
         if not refs or not isinstance(refs, list):
-            self.fail(f"{layer.get('type')} needs 'from: <layer name>'", "name the earlier layer whose output joins this one")
+            self.fail(f"{layer.get('type')} needs 'from: <layer name>'",
+                      "name the earlier layer whose output joins this one")
         for r in refs:
             if r not in self.named:
-                self.fail(f"'from: {r}' names no earlier layer", f"known layers: {', '.join(self.named) or 'none'}")
+                self.fail(f"'from: {r}' names no earlier layer",
+                          f"known layers: {', '.join(self.named) or 'none'}")
         return [self.named[r] for r in refs]
 
 

@@ -63,10 +63,12 @@ def load_tflite(path: str | os.PathLike, opaque: bool = False) -> Graph:
     if not p.exists():
         raise ModelFormatError("file not found", path=path, fix="check the path and the file name")
     if p.is_dir():
-        raise ModelFormatError("is a folder, not a model file", path=path, fix="give the .tflite file inside it")
+        raise ModelFormatError("is a folder, not a model file", path=path,
+                               fix="give the .tflite file inside it")
     size = p.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise ModelFormatError(f"the file is {size} bytes, larger than the 2 GB a TFLite flatbuffer can address",
+        raise ModelFormatError(f"the file is {size} bytes, larger than the 2 GB a TFLite flatbuffer can "
+                               "address",
                                path=path, fix="give a microcontroller-sized .tflite model")
     try:
         data = p.read_bytes()
@@ -104,32 +106,7 @@ class _Importer:
 
     # -- top level ------------------------------------------------------------------------------
     def run(self) -> Graph:
-        n = len(self.data)
-        if n == 0:
-            self.fail("the file is empty", fix="export the model again")
-        if n < 8:
-            self.fail(f"the file is {n} bytes, too short to be a TFLite model")
-        ident = self.data[4:8]
-        if ident != FILE_IDENTIFIER:
-            self.fail(f"not a TFLite model: file identifier is {ident!r}, expected b'TFL3'",
-                      fix="give a .tflite file written by the TFLite converter or by tinyopt")
-        with self.at("model header"):
-            model = self.r.root()
-            version = model.scalar(Slot.MODEL_VERSION, "u32")
-            if version != SCHEMA_VERSION:
-                self.fail(f"schema version {version} is not supported (expected {SCHEMA_VERSION})",
-                          "model header", fix="convert the model with a current TFLite converter")
-            subgraphs = model.tables(Slot.MODEL_SUBGRAPHS, "the subgraph list")
-            self.opcodes = model.tables(Slot.MODEL_OPERATOR_CODES, "the operator code list")
-            self.buffers = model.tables(Slot.MODEL_BUFFERS, "the buffer list")
-            metadata = model.tables(Slot.MODEL_METADATA, "the metadata list")
-        self.luts = self._lut_tensors(metadata)
-        self.op_names = [self._opcode_name(i, oc) for i, oc in enumerate(self.opcodes)]
-        stateful = "CALL_ONCE" in self.op_names  # resource variables: see _tflite_variables
-        if len(subgraphs) != 1 and not stateful:
-            self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one", "model header",
-                      fix="export a single-subgraph model (no control flow such as IF or WHILE; CALL_ONCE "
-                          "initialising resource variables is read)")
+        subgraphs, stateful = self._read_model_header()
         sg = subgraphs[0]
         with self.at("subgraph 0"):
             self.tensor_tables = sg.tables(Slot.SUBGRAPH_TENSORS, "the tensor list")
@@ -156,7 +133,8 @@ class _Importer:
 
         used = sorted({int(t) for t in inputs} | {int(t) for t in outputs} | states
                       | {t for _, ins, outs, _ in raw_ops for t in (*ins, *outs) if t >= 0})
-        graph = Graph(Path(self.source).stem if not self.source.startswith("<") else "model", source=self.source)
+        graph = Graph(Path(self.source).stem if not self.source.startswith("<") else "model",
+                      source=self.source)
         self.names: dict[int, str] = {}
         outputs_of_ops = {t for _, _, outs, _ in raw_ops for t in outs}
         for i in used:
@@ -169,11 +147,13 @@ class _Importer:
         for t in outputs:  # an output that is a weight or the input itself: nothing to compute or compile
             if int(t) not in outputs_of_ops:
                 self.fail("is a graph output but no operator computes it", f"tensor {int(t)} "
-                          f"'{_short(self.names[int(t)])}'", "export the model again; outputs come from operators")
+                          f"'{_short(self.names[int(t)])}'",
+                          "export the model again; outputs come from operators")
         graph.inputs = [self.names[int(t)] for t in inputs]
         graph.outputs = [self.names[int(t)] for t in outputs]
         for j, (name, ins, outs, opts) in enumerate(raw_ops):
-            in_names, out_names = [self.names[t] if t >= 0 else "" for t in ins], [self.names[t] for t in outs]
+            in_names = [self.names[t] if t >= 0 else "" for t in ins]
+            out_names = [self.names[t] for t in outs]
             if isinstance(opts, _Custom):  # a custom operator a record reads as its own
                 r = OptionsReader(self, None, f"operator {j} ({name})")
                 node = opts.rec.from_tflite_custom(r, opts.code, opts.options, graph, in_names, out_names)
@@ -189,6 +169,38 @@ class _Importer:
         graph.validate()
         self._check_shapes(graph)
         return graph
+
+    def _read_model_header(self) -> tuple[list, bool]:
+        """The file's identifier and schema version, its operator codes, buffers and metadata; returns the
+        subgraphs and whether resource variables (a CALL_ONCE init subgraph) are in use."""
+        n = len(self.data)
+        if n == 0:
+            self.fail("the file is empty", fix="export the model again")
+        if n < 8:
+            self.fail(f"the file is {n} bytes, too short to be a TFLite model")
+        ident = self.data[4:8]
+        if ident != FILE_IDENTIFIER:
+            self.fail(f"not a TFLite model: file identifier is {ident!r}, expected b'TFL3'",
+                      fix="give a .tflite file written by the TFLite converter or by tinyopt")
+        with self.at("model header"):
+            model = self.r.root()
+            version = model.scalar(Slot.MODEL_VERSION, "u32")
+            if version != SCHEMA_VERSION:
+                self.fail(f"schema version {version} is not supported (expected {SCHEMA_VERSION})",
+                          "model header", fix="convert the model with a current TFLite converter")
+            subgraphs = model.tables(Slot.MODEL_SUBGRAPHS, "the subgraph list")
+            self.opcodes = model.tables(Slot.MODEL_OPERATOR_CODES, "the operator code list")
+            self.buffers = model.tables(Slot.MODEL_BUFFERS, "the buffer list")
+            metadata = model.tables(Slot.MODEL_METADATA, "the metadata list")
+        self.luts = self._lut_tensors(metadata)
+        self.op_names = [self._opcode_name(i, oc) for i, oc in enumerate(self.opcodes)]
+        stateful = "CALL_ONCE" in self.op_names  # resource variables: see _tflite_variables
+        if len(subgraphs) != 1 and not stateful:
+            self.fail(f"the model has {len(subgraphs)} subgraphs; tinyopt supports exactly one",
+                      "model header",
+                      fix="export a single-subgraph model (no control flow such as IF or WHILE; CALL_ONCE "
+                          "initialising resource variables is read)")
+        return subgraphs, stateful
 
     def _lut_tensors(self, metadata) -> dict[int, tuple[int, int]]:
         """Tensor index -> (value buffer, index bits) of TFLM's lookup-table compressed tensors (its
@@ -213,7 +225,8 @@ class _Importer:
                     tensor, value_buffer = lut.scalar(0, "i32"), lut.scalar(1, "u32")
                     bits = lut.scalar(2, "u8")
                     if not 1 <= bits <= MAX_CODEBOOK_BITS or tensor < 0:
-                        self.fail(f"lookup-table entry for tensor {tensor} with {bits}-bit indices is invalid", where)
+                        self.fail(f"lookup-table entry for tensor {tensor} with {bits}-bit indices is "
+                                  "invalid", where)
                     out[tensor] = (value_buffer, bits)
         return out
 
@@ -296,7 +309,8 @@ class _Importer:
 
     def _check_tensor_index(self, t: int, where: str) -> None:
         if not 0 <= t < len(self.tensor_tables):
-            self.fail(f"tensor index {t} is out of range (the subgraph has {len(self.tensor_tables)} tensors)",
+            self.fail(f"tensor index {t} is out of range (the subgraph has {len(self.tensor_tables)} "
+                      "tensors)",
                       where)
 
     def _read_operator(self, j: int, op: Table):
@@ -304,8 +318,8 @@ class _Importer:
         with self.at(where):
             oi = op.scalar(Slot.OP_OPCODE_INDEX, "u32")
             if oi >= len(self.opcodes):
-                self.fail(f"opcode index {oi} is out of range (the model has {len(self.opcodes)} operator codes)",
-                          where)
+                self.fail(f"opcode index {oi} is out of range (the model has {len(self.opcodes)} operator "
+                          "codes)", where)
             name = self.op_names[oi]
             ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
             outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
@@ -314,7 +328,8 @@ class _Importer:
         custom = re.fullmatch(r"CUSTOM '(.*)'", name, re.S)
         code = custom.group(1) if custom else None
         rec = ops.doors().tflite_custom.get(code) if code is not None else None
-        if rec is not None and code is not None:  # its record checks the operands and reads the raw custom options
+        # its record checks the operands and reads the raw custom options
+        if rec is not None and code is not None:
             for t in (*ins, *outs):
                 if t != -1:
                     self._check_tensor_index(t, f"operator {j} ({name})")
@@ -330,7 +345,13 @@ class _Importer:
                                          fix=f"replace it in the model; supported operators are "
                                              f"{', '.join(readable_ops())}")
             rec = ops.opaque(name)
-        where = f"operator {j} ({name})"
+        self._check_operands(rec, name, ins, outs, opts_type, f"operator {j} ({name})")
+        return name, ins, outs, opts
+
+    def _check_operands(self, rec, name: str, ins: list[int], outs: list[int], opts_type: int,
+                        where: str) -> None:
+        """Operand indices in range, counts within the record's arity, required inputs present, no tensor
+        both read and written, and the options table of the record's union type."""
         for t in ins:
             if t != -1:
                 self._check_tensor_index(t, where)
@@ -350,7 +371,6 @@ class _Importer:
         want = rec.options.type if rec.options else 0
         if opts_type not in (0, want) and not ops.is_opaque(name):
             self.fail(f"carries builtin options of union type {opts_type}, expected {want}", where)
-        return name, ins, outs, opts
 
     # -- tensors --------------------------------------------------------------------------------
     def _buffer(self, b: int, where: str) -> memoryview:
@@ -381,7 +401,8 @@ class _Importer:
             shape = t.array(Slot.TENSOR_SHAPE, "<i4", "the tensor shape").tolist()
             ttype = t.scalar(Slot.TENSOR_TYPE, "i8")
             b = t.scalar(Slot.TENSOR_BUFFER, "u32")
-            sparse = t.table(Slot.TENSOR_SPARSITY, "the sparsity parameters") if t.has(Slot.TENSOR_SPARSITY) else None
+            has_sparsity = t.has(Slot.TENSOR_SPARSITY)
+            sparse = t.table(Slot.TENSOR_SPARSITY, "the sparsity parameters") if has_sparsity else None
             qtable = t.table(Slot.TENSOR_QUANTIZATION, "the quantization parameters")
             variable = t.scalar(Slot.TENSOR_IS_VARIABLE, "bool", False)
         fix_shape = "re-export the model with static, positive shapes"
@@ -389,14 +410,16 @@ class _Importer:
             self.fail(f"has rank {len(shape)}, more than {MAX_RANK}", where, fix_shape)
         for d in shape:
             if d <= 0:
-                self.fail(f"has a {'negative' if d < 0 else 'zero'} dimension in shape {shape}", where, fix_shape)
+                self.fail(f"has a {'negative' if d < 0 else 'zero'} dimension in shape {shape}", where,
+                          fix_shape)
         elements = math.prod(shape)
         if elements > MAX_ELEMENTS:
             self.fail(f"shape {shape} has {elements} elements, more than the limit of {MAX_ELEMENTS}", where,
                       "use a smaller model; microcontroller tensors are far below this limit")
         int4 = ttype == INT4_TYPE  # weights stored two per byte: read as the int8 values they hold
         if ttype not in TYPE_TO_DTYPE and not int4:
-            kind = TENSOR_TYPE_NAMES[ttype] if 0 <= ttype < len(TENSOR_TYPE_NAMES) else f"unknown code {ttype}"
+            kind = (TENSOR_TYPE_NAMES[ttype] if 0 <= ttype < len(TENSOR_TYPE_NAMES)
+                    else f"unknown code {ttype}")
             self.fail(f"has tensor type {kind}, which tinyopt does not support", where,
                       "use float32, float16, int8, uint8, int16, int32, int64 or bool tensors")
         dtype = "int8" if int4 else TYPE_TO_DTYPE[ttype]
@@ -417,19 +440,7 @@ class _Importer:
             self.fail("is an INT4 tensor without values; tinyopt reads INT4 constants only", where,
                       "store int4 weights only")
         elif len(raw):
-            want = elements * NUMPY_DTYPE[dtype].itemsize
-            if len(raw) != want:
-                self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
-            data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape)
-            # Copies are bounded by the file size: tensors that share one buffer past that budget get
-            # read-only views instead, so a small hostile file cannot make us copy a buffer 1,000 times.
-            if self._copied + want <= 2 * len(self.data) + COPY_SLACK:
-                data = data.copy()
-                self._copied += want
-            if data.dtype.kind == "f" and not np.isfinite(data).all():
-                bad = int(np.count_nonzero(~np.isfinite(data)))
-                self.fail(f"holds {bad} NaN or infinite value(s) in its constant data", where,
-                          "retrain or re-export the model; its weights diverged")
+            data = self._dense(raw, b, shape, dtype, where)
         quant = self._read_quant(qtable, shape, dtype, where) if qtable is not None else None
         if quant is None and data is None and dtype in QUANTIZED_ACTIVATION_DTYPES:
             self.fail(f"is an {dtype} activation without quantization parameters", where,
@@ -438,21 +449,30 @@ class _Importer:
         return Tensor(name, tuple(shape), dtype, data=data, quant=quant, constant=data is not None,
                       stored_bytes=stored, variable=variable, encoding=encoding)
 
-    def _densify(self, sp: Table, raw: memoryview, dtype: str, shape: list[int], where: str):
-        """A sparse constant (TFLite's SparsityParameters: a traversal order over the dimensions, optional
-        blocking, each dimension DENSE or compressed as segments + indices) as a dense array, and the bytes
-        the file stores for it (values and index arrays)."""
-        order = [int(v) for v in sp.array(0, "<i4", "the traversal order")]
-        block_map = [int(v) for v in sp.array(1, "<i4", "the block map")]
-        metas = sp.tables(2, "the dimension metadata")
-        rank = len(shape)
-        if sorted(order) != list(range(rank + len(block_map))) or len(metas) != len(order) \
-                or any(not 0 <= d < rank for d in block_map):
-            self.fail(f"has inconsistent sparsity parameters (traversal order {order}, block map {block_map}, "
-                      f"{len(metas)} dimension metadata for rank {rank})", where)
+    def _dense(self, raw: memoryview, b: int, shape: list[int], dtype: str, where: str) -> np.ndarray:
+        """A plain constant from buffer ``b``, its size and values checked."""
+        elements = math.prod(shape)
+        want = elements * NUMPY_DTYPE[dtype].itemsize
+        if len(raw) != want:
+            self.fail(f"buffer {b} holds {len(raw)} bytes but shape {shape} of {dtype} needs {want}", where)
+        data = np.frombuffer(raw, NUMPY_DTYPE[dtype], elements).reshape(shape)
+        # Copies are bounded by the file size: tensors that share one buffer past that budget get
+        # read-only views instead, so a small hostile file cannot make us copy a buffer 1,000 times.
+        if self._copied + want <= 2 * len(self.data) + COPY_SLACK:
+            data = data.copy()
+            self._copied += want
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = int(np.count_nonzero(~np.isfinite(data)))
+            self.fail(f"holds {bad} NaN or infinite value(s) in its constant data", where,
+                      "retrain or re-export the model; its weights diverged")
+        return data
+
+    def _sparse_dims(self, metas: list[Table], where: str) -> tuple[list[tuple[str, Any, Any]], int]:
+        """Per traversal position ("dense", size, None) or ("sparse", segments, indices), and the bytes the
+        index arrays take in the file."""
         vectors = {1: "<i4", 2: "<u2", 3: "u1"}  # SparseIndexVector: Int32Vector, Uint16Vector, Uint8Vector
-        dims: list[tuple[str, Any, Any]] = []  # per traversal position: ("dense", size) or ("sparse", segments, indices)
-        stored = len(raw)
+        dims: list[tuple[str, Any, Any]] = []
+        stored = 0
         for k, m in enumerate(metas):
             if m.scalar(0, "i8") == 0:  # DENSE
                 dims.append(("dense", int(m.scalar(1, "i32")), None))
@@ -466,8 +486,23 @@ class _Importer:
             segs = seg_table.array(0, vectors[seg_t], "the segments")
             idx = idx_table.array(0, vectors[idx_t], "the indices")
             stored += segs.nbytes + idx.nbytes  # as stored, before widening
-            segs, idx = segs.astype(np.int64), idx.astype(np.int64)
-            dims.append(("sparse", segs, idx))
+            dims.append(("sparse", segs.astype(np.int64), idx.astype(np.int64)))
+        return dims, stored
+
+    def _densify(self, sp: Table, raw: memoryview, dtype: str, shape: list[int], where: str):
+        """A sparse constant (TFLite's SparsityParameters: a traversal order over the dimensions, optional
+        blocking, each dimension DENSE or compressed as segments + indices) as a dense array, and the bytes
+        the file stores for it (values and index arrays)."""
+        order = [int(v) for v in sp.array(0, "<i4", "the traversal order")]
+        block_map = [int(v) for v in sp.array(1, "<i4", "the block map")]
+        metas = sp.tables(2, "the dimension metadata")
+        rank = len(shape)
+        if sorted(order) != list(range(rank + len(block_map))) or len(metas) != len(order) \
+                or any(not 0 <= d < rank for d in block_map):
+            self.fail(f"has inconsistent sparsity parameters (traversal order {order}, block map "
+                      f"{block_map}, {len(metas)} dimension metadata for rank {rank})", where)
+        dims, index_bytes = self._sparse_dims(metas, where)
+        stored = len(raw) + index_bytes
         # blocked dims: the first `rank` traversal dims index blocks, the rest index inside a block
         block_sizes = []
         for b in range(len(block_map)):
@@ -611,8 +646,9 @@ class OptionsReader:
             if f.kind == "activation":
                 code = self.get(f.slots[0], "i8")
                 if not 0 <= code < len(ACTIVATION_NAMES):
-                    raise UnsupportedOpError(f"fused activation code {code} is not supported", path=self.source,
-                                             where=self.where, fix=f"use one of {', '.join(ACTIVATION_NAMES)}")
+                    raise UnsupportedOpError(f"fused activation code {code} is not supported",
+                                             path=self.source, where=self.where,
+                                             fix=f"use one of {', '.join(ACTIVATION_NAMES)}")
                 attrs[f.attr] = ACTIVATION_NAMES[code]
             elif f.kind == "padding":
                 code = self.get(f.slots[0], "i8")

@@ -179,7 +179,8 @@ class NchwBuilder:
         ``outputs`` > 1 (SPLIT, UNPACK): that many outputs, returned as a list."""
         if layout == "grouped":
             self.unsupported(f"{op} on channels viewed as groups", "reshape them back to (N, C, H, W) first")
-        outs = [self.g.add_tensor(Tensor(self.g.unique_name(name if outputs == 1 else f"{name}_{k}"), (1,))).name
+        outs = [self.g.add_tensor(Tensor(self.g.unique_name(name if outputs == 1 else f"{name}_{k}"),
+                                         (1,))).name
                 for k in range(outputs)]
         node_name, i = name, 1
         while node_name in self._node_names:
@@ -286,7 +287,8 @@ def _input_shapes(input_shape, label: str) -> list[tuple[int, ...]]:
                                                   for d in shape):
             raise ModelFormatError(f"input_shape must be 1 to 3 positive integers without the batch, got "
                                    f"{input_shape!r}", where=label,
-                                   fix="give e.g. (1, 28, 28), (3, 128) or (784,); a list of such for several inputs")
+                                   fix="give e.g. (1, 28, 28), (3, 128) or (784,); a list of such for "
+                                       "several inputs")
     return [tuple(s) for s in shapes]
 
 
@@ -305,7 +307,8 @@ def from_torch(module, input_shape, name: str | None = None, fold_bn: bool = Tru
     if isinstance(module, torch.jit.ScriptModule):
         raise UnsupportedOpError("a TorchScript module cannot be traced into its layers", where=label,
                                  fix="load the model's Python definition through the file.py:factory door "
-                                     "(with --checkpoint for its weights), or export it to ONNX and load that")
+                                     "(with --checkpoint for its weights), or export it to ONNX and load "
+                                     "that")
     if not isinstance(module, torch.nn.Module):
         raise ModelFormatError(f"expected a torch.nn.Module, got {type(module).__name__}", where=label,
                                fix="pass the model object")
@@ -318,7 +321,8 @@ def from_torch(module, input_shape, name: str | None = None, fold_bn: bool = Tru
         try:
             gm = torch.fx.symbolic_trace(module)
         except Exception as e:  # fx raises many types for untraceable Python
-            raise UnsupportedOpError(f"torch.fx cannot trace the model: {str(e).splitlines()[0] if str(e) else e!r}",
+            raise UnsupportedOpError("torch.fx cannot trace the model: "
+                                     f"{str(e).splitlines()[0] if str(e) else e!r}",
                                      where=label, fix="remove data-dependent control flow from forward(), "
                                      "or export the model to ONNX and load that") from None
         gm.eval()
@@ -362,7 +366,8 @@ def _shape_recorder_class():
                 n.meta["tinyopt_shapes"] = [tuple(int(d) for d in t.shape) for t in out]
             elif isinstance(out, (tuple, list)) and out and _tensor_tree(out, torch.Tensor):
                 n.meta["tinyopt_shapes"] = _shape_tree(out)  # nested, as nn.LSTM's (y, (h, c))
-            elif isinstance(out, int) or (isinstance(out, (tuple, list)) and all(isinstance(d, int) for d in out)):
+            elif isinstance(out, int) or (isinstance(out, (tuple, list))
+                                          and all(isinstance(d, int) for d in out)):
                 n.meta["tinyopt_value"] = out  # shape arithmetic (x.size(2) // 2): known once traced
             return out
 
@@ -379,7 +384,7 @@ def _shape_tree(out) -> list:
     return [_shape_tree(e) if isinstance(e, (tuple, list)) else tuple(int(d) for d in e.shape) for e in out]
 
 
-def _ShapeRecorder(gm):  # noqa: N802 - a class made on first use, so importing this module needs no torch
+def _ShapeRecorder(gm):  # a class made on first use, so importing this module needs no torch
     return _shape_recorder_class()(gm)
 
 
@@ -411,7 +416,8 @@ class _FxConverter:
                     b.unsupported("a tensor attribute used directly in forward()",
                                   "wrap parameters in supported layers (nn.Linear, nn.Conv2d, ...)")
                 # a tuple of tensors (chunk, split, unbind): a list of shapes in, a list of values out
-                self.env[n] = b.settle(self.convert(n, n.meta.get("tinyopt_shape", n.meta.get("tinyopt_shapes"))))
+                self.env[n] = b.settle(self.convert(n, n.meta.get("tinyopt_shape",
+                                                                  n.meta.get("tinyopt_shapes"))))
             # anything else computes shapes (x.size(0)); reshapes take their target from the traced shape
         raise AssertionError("fx graph without an output node")
 
@@ -465,7 +471,8 @@ class _FxConverter:
         return self._function(n, out_shape)
 
     def _module(self, n, m, out_shape) -> Val:
-        if any(c.__name__ in PASS_THROUGH_MODULES and c.__module__.startswith("torch.nn") for c in type(m).__mro__):
+        if any(c.__name__ in PASS_THROUGH_MODULES
+               and c.__module__.startswith("torch.nn") for c in type(m).__mro__):
             return self.val(n.args[0])
         table = ops.doors().torch_modules
         rec = next((table[c.__name__] for c in type(m).__mro__
@@ -480,7 +487,8 @@ class _FxConverter:
         else:
             key = _function_keys().get(n.target) or _library_key(n.target)
             if key is None:
-                return self.b.unsupported(f"function {getattr(n.target, '__name__', n.target)} is not supported")
+                return self.b.unsupported(f"function {getattr(n.target, '__name__', n.target)} is not "
+                                          "supported")
         key = key[:-1] if key.endswith("_") and not key.startswith("_") else key  # in-place variants
         if key in PASS_THROUGH_FUNCTIONS:
             return self.val(n.args[0])
@@ -505,7 +513,7 @@ def _function_keys() -> dict:
         import operator
 
         import torch
-        import torch.nn.functional as F  # noqa: N812
+        import torch.nn.functional as F
 
         _KEYS = {}
         for key in (*ops.doors().torch_functions, *PASS_THROUGH_FUNCTIONS):

@@ -62,9 +62,11 @@ def frexp_multiplier(real: float) -> tuple[int, int]:
     return int(round_half_away(q * (1 << 31))), shift
 
 
-def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int,
+                           total_signed_bits: int = 31) -> int:
     """``CalculateInputRadius``: the largest input difference whose rescaled value does not saturate."""
-    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * (1 << (total_signed_bits - input_integer_bits))
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1)
+                          * (1 << (total_signed_bits - input_integer_bits))
                           / (1 << input_left_shift))
     return int(math.floor(max_input_rescaled))
 
@@ -163,7 +165,8 @@ def exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
     x3 = fp_mul(x2, x)
     x4 = fp_mul(x2, x2)
     x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
-    poly = saturating_rounding_multiply_by_pot(_wrap32(fp_mul(_wrap32(x4_over_4 + x3), constant_1_over_3) + x2), -1)
+    poly = saturating_rounding_multiply_by_pot(_wrap32(fp_mul(_wrap32(x4_over_4 + x3),
+                                                              constant_1_over_3) + x2), -1)
     return _wrap32(constant_term + fp_mul(constant_term, _wrap32(x + poly)))
 
 

@@ -37,7 +37,8 @@ class Interpreter:
             self.records.append(rec)
         for t in graph.activations():
             if t.shape and t.shape[0] != 1:
-                raise UnsupportedOpError(f"activation '{t.name}' has leading dimension {t.shape[0]}, not batch 1",
+                raise UnsupportedOpError(f"activation '{t.name}' has leading dimension {t.shape[0]}, not "
+                                         "batch 1",
                                          path=graph.source, where=f"tensor '{t.name}'",
                                          fix="export the model with batch size 1")
         self.params = [prepare_node(graph, node) for node in graph.nodes]
@@ -111,7 +112,8 @@ class Interpreter:
         if n <= batch_size:
             env = self.run_all(arrays)
             return [env[name] for name in self.graph.outputs]
-        parts = [self.run([a[i: i + batch_size] for a in arrays], batch_size) for i in range(0, n, batch_size)]
+        parts = [self.run([a[i: i + batch_size] for a in arrays],
+                          batch_size) for i in range(0, n, batch_size)]
         return [np.concatenate([p[k] for p in parts]) for k in range(len(self.graph.outputs))]
 
     def reset(self) -> None:

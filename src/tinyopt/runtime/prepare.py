@@ -27,7 +27,8 @@ def data_input(graph: Graph, node: Node):
     operators' input 0; a transposed convolution's comes after its output shape and weights), else input 0.
     Index operands are not it: a constant table looked up by int32 indices (GATHER) computes on the table."""
     ins = [graph.tensors[t] for t in node.inputs if t]
-    return next((t for t in ins if not t.constant and t.dtype in ("float32", *QUANTIZED)), ins[0] if ins else None)
+    return next((t for t in ins if not t.constant and t.dtype in ("float32", *QUANTIZED)),
+                ins[0] if ins else None)
 
 
 def prepare_node(graph: Graph, node: Node) -> OpData:

@@ -94,15 +94,18 @@ def tflm_ops() -> tuple[str, ...]:
 def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
     from tinyopt.export.c.params import prepare
 
-    tensors = [data_input(graph, node) if node.inputs else None, *(graph.tensors[t] for t in node.outputs if t)]
+    tensors = [data_input(graph, node) if node.inputs else None,
+               *(graph.tensors[t] for t in node.outputs if t)]
     dtypes = sorted({t.dtype for t in tensors if t is not None} - {"int8", "int16"})  # int16: pack_c decides
     if dtypes and any(graph.tensors[t].dtype == "float32" for t in graph.inputs):
-        return False, f"dtype {', '.join(dtypes)}: the C library runs int8 (and 16x8) models; convert the model first"
+        return False, (f"dtype {', '.join(dtypes)}: the C library runs int8 (and 16x8) models; "
+                       "convert the model first")
     if dtypes:  # a float operator inside a converted model, not one the C library folds into a table
-        return False, (f"dtype {', '.join(dtypes)} inside an integer model: the C library has no float kernels; "
-                       "it runs a float island as an int8 table only when it is DEQUANTIZE from int8, one-input "
-                       "element-wise operators, QUANTIZE to int8 (not between int16 tensors); deploy this model "
-                       "with TFLM (--runtime tflm-reference), or convert it with --activations int8")
+        return False, (f"dtype {', '.join(dtypes)} inside an integer model: the C library has no float "
+                       "kernels; it runs a float island as an int8 table only when it is DEQUANTIZE from "
+                       "int8, one-input element-wise operators, QUANTIZE to int8 (not between int16 "
+                       "tensors); deploy this model with TFLM (--runtime tflm-reference), or convert it with "
+                       "--activations int8")
     try:
         prepare(graph, index, node)
         p = prepare_node(graph, node)
@@ -114,7 +117,8 @@ def _c_node(graph: Graph, index: int, node: Node) -> tuple[bool, str]:
 def check_support(graph: Graph, target: str = "tflm") -> list[OpSupport]:
     """One row per operator: supported or not, and the reason (dtype, activation, parameters...)."""
     if target not in TARGETS:
-        raise ConfigError(f"unknown target '{target}'", where="--target", fix=f"use one of {', '.join(TARGETS)}")
+        raise ConfigError(f"unknown target '{target}'", where="--target",
+                          fix=f"use one of {', '.join(TARGETS)}")
     check = _tflm_node if target == "tflm" else _c_node
     tables = {}
     if target == "tinyopt-c":
@@ -123,7 +127,8 @@ def check_support(graph: Graph, target: str = "tflm") -> list[OpSupport]:
         for chain in float_islands(graph):
             ops_ = " → ".join(n.op for n in chain)
             for n in chain:
-                tables[id(n)] = f"float island {ops_}: one int8 lookup table in the C library (same bytes as TFLM)"
+                tables[id(n)] = (f"float island {ops_}: one int8 lookup table in the C library (same bytes "
+                                 "as TFLM)")
     rows = []
     for i, node in enumerate(graph.nodes):
         x = data_input(graph, node) if node.inputs and node.inputs[0] else None
