@@ -125,7 +125,9 @@ class Reducer(Op):
             pad = [(1, 0)] * (MAX_WALK_RANK - len(groups))  # unused slots: the kernel reads ranks, not these
             arrays[f"{key}_dims"] = ("int32_t", np.array([d for d, _ in groups + pad], np.int64))
             arrays[f"{key}_strides"] = ("int32_t", np.array([s for _, s in groups + pad], np.int64))
-        return cp.OpParams("reduce", ints, arrays)
+        # a sum over height and width of one NHWC image can add rows as they come (export/c/stream.py)
+        rows = self.c_op == 0 and len(x.shape) == 4 and x.shape[0] == 1 and list(q.axes) == [1, 2]
+        return cp.OpParams("reduce", ints, arrays, stream="sum" if rows else None)
 
     c_op = 0  # the C kernel's operation: 0 sum then requantize (MEAN, SUM), 1 maximum (REDUCE_MAX)
 

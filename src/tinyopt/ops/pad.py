@@ -115,7 +115,10 @@ class Pad(Op):
         count = np.asarray([1] * lead + list(x.shape), np.int64)
         step = np.asarray([0] * lead + steps, np.int64)
         ints = {"value": int(p.pad_value), "out_size": y.size, "start": start}
-        return cp.OpParams("pad", ints, {"count": ("int32_t", count), "step": ("int32_t", step)})
+        # NHWC with the batch unpadded: a band of output rows pads a band of input rows (export/c/stream.py)
+        rows = len(x.shape) == 4 and tuple(int(v) for v in p.paddings[0]) == (0, 0)
+        return cp.OpParams("pad", ints, {"count": ("int32_t", count), "step": ("int32_t", step)},
+                           stream="pad" if rows else None)
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):

@@ -1,7 +1,7 @@
 """Row-streamed segments (export/c/stream.py) compute exactly what whole tensors compute: the streamed
 library equals the speed plan's library, tinyopt's numpy runtime and TFLM on random networks that put bands
-at image borders, odd band sizes, strides 1 and 2, dilation 2, 'same'/'valid' padding, residual ADDs and a
-global average pool at the end."""
+at image borders, odd band sizes, strides 1 and 2, dilation 2, 'same'/'valid'/explicit PAD, residual ADDs
+and a global average pool (or MEAN) at the end."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def _conv(g: Graph, rng, i: int, cur: Tensor, kind: str, k: int, stride: int, di
 
 
 def random_network(seed: int) -> Graph:
-    """Convolutions with random kernels (1, 3, 5), strides, dilations and padding, residual ADDs between
-    same-shaped tensors, and (for even seeds) a global average pool closing the network."""
+    """Convolutions with random kernels (1, 3, 5), strides, dilations and padding ('same', 'valid', an
+    explicit PAD node), residual ADDs between same-shaped tensors, and for even seeds a global average pool
+    (AVERAGE_POOL_2D or MEAN) closing the network."""
     rng = np.random.default_rng(seed)
     g = Graph(f"stream{seed}", source=f"<random streamed network {seed}>")
     h, w, c = int(rng.integers(7, 16)), int(rng.integers(3, 9)), int(rng.choice([1, 3, 4, 8]))
@@ -70,17 +71,32 @@ def random_network(seed: int) -> Graph:
             k = 1 if kind == "pw" else int(rng.choice([1, 3, 5]))
             stride = 1 if kind == "pw" or h < 6 else int(rng.choice([1, 1, 2]))
             dilation = 2 if k == 3 and stride == 1 and rng.random() < 0.3 else 1
-            pad = "SAME" if kind == "pw" else str(rng.choice(["SAME", "VALID"]))
+            pad = "SAME" if kind == "pw" else str(rng.choice(["SAME", "VALID", "PAD"]))
+            if pad == "PAD":  # an explicit PAD node (as torch models convert) in front of a 'valid' conv
+                pads = rng.integers(0, 3, size=(2, 2))
+                g.add_tensor(Tensor(f"p{i}", (4, 2), "int32",
+                                    data=np.array([[0, 0], *pads, [0, 0]], np.int32)))
+                padded = g.add_tensor(Tensor(f"padded{i}", (1, 1, 1, 1), "int8", quant=cur.quant))
+                g.add_node(Node(f"pad{i}", "PAD", [cur.name, f"p{i}"], [padded.name]))
+                g.infer_shapes()
+                cur, pad = g.tensors[padded.name], "VALID"
+                _, h, w, c = cur.shape
             if pad == "VALID" and ((k - 1) * dilation + 1 > h - 2 or (k - 1) * dilation + 1 > w):
                 pad = "SAME"
             oc = c if kind == "dw" else int(rng.choice([c, 4, 8, 6]))
             y = _conv(g, rng, i, cur, kind, k, stride, dilation, pad, oc)
         history.append(g.tensors[y.name])
-    if seed % 2 == 0:
-        _, h, w, c = history[-1].shape
+    _, h, w, c = history[-1].shape
+    if seed % 4 == 0:
         y = g.add_tensor(Tensor("pooled", (1, 1, 1, c), "int8", quant=history[-1].quant))
         g.add_node(Node("gap", "AVERAGE_POOL_2D", [history[-1].name], [y.name],
                         {"filter": (h, w), "stride": (1, 1), "padding": "VALID", "activation": "NONE"}))
+    elif seed % 4 == 2:  # a global average pool as torch's adaptive pooling converts: MEAN over H and W
+        g.add_tensor(Tensor("axes", (2,), "int32", data=np.array([1, 2], np.int32)))
+        y = g.add_tensor(Tensor("pooled", (1, 1, 1, c), "int8", quant=_q(float(rng.uniform(0.01, 0.05)),
+                                                                          int(rng.integers(-10, 10)))))
+        g.add_node(Node("mean", "MEAN", [history[-1].name, "axes"], [y.name], {"keep_dims": True}))
+    if seed % 2 == 0:
         g.infer_shapes()
         history.append(g.tensors[y.name])
     g.outputs = [history[-1].name]
@@ -124,7 +140,7 @@ def _tflm(g: Graph, xs: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_streamed_library_equals_speed_plan_runtime_and_tflm(seed, tmp_path, monkeypatch):
     g = random_network(seed)
     xs = np.random.default_rng(seed).integers(-128, 128, size=(12, g.tensors["x"].size), dtype=np.int8)

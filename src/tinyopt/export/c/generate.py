@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyopt._io import atomic_dir
 from tinyopt.errors import ConfigError, UnsupportedOpError
-from tinyopt.export.c import emit
+from tinyopt.export.c import emit, stream
 from tinyopt.export.c.params import OpParams, prepare
 from tinyopt.export.c.plan import Plan, best_plan
 from tinyopt.graph.ir import Graph
@@ -221,7 +221,17 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
         out = rows(plan.root[n.outputs[0]], "e[5]")
         struct, fn = f"{prefix}_{p.struct}", f"{prefix}_{p.entry}"
         if p.stream == "sum":
-            body = [f"{fn}_rows(&{prefix}_n{i}, {rows(ins[0], 'e[3]')}, e[2] - e[1], {sums});"]
+            _, _, w, ch = graph.tensors[n.inputs[0]].shape
+            body = [f"{prefix}_sum_rows({rows(ins[0], 'e[3]')}, (e[2] - e[1]) * {w}, {ch}, {sums});"]
+        elif p.stream == "pad":  # the band's input rows [lo, hi) land below its rows of top padding
+            y = graph.tensors[n.outputs[0]]
+            top, row, h = stream.pad_top(p, y), seg.row_bytes[plan.root[n.outputs[0]]], graph.tensors[n.inputs[0]].shape[1]
+            body = [f"{struct} q = {prefix}_n{i};", "int32_t count[5];",
+                    (f"const int lo = e[1] < {top} ? 0 : e[1] - {top}," if top else "const int lo = e[1],")
+                    + f" hi = e[2] - {top} < {h} ? e[2] - {top} : {h};",
+                    "memcpy(count, q.count, sizeof count);", "count[2] = hi > lo ? hi - lo : 0;", "q.count = count;",
+                    f"q.start += (lo - e[1]) * {row};", f"q.out_size = (e[2] - e[1]) * {row};",
+                    emit.c_call(fn, ["&q", rows(ins[0], "e[3]"), out]).strip()]
         elif p.stream == "rows":
             size = f"(e[2] - e[1]) * {seg.row_bytes[plan.root[n.outputs[0]]]}"
             body = [f"{struct} q = {prefix}_n{i};", f"q.size = {size};",

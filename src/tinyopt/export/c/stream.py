@@ -1,9 +1,10 @@
 """Row-streamed execution of chains of row-wise operators (line buffers instead of whole tensors).
 
 A *segment* is a run of scheduled nodes that each compute output rows from a bounded window of input rows
-(``OpParams.stream``: ``window`` = conv, depthwise, pooling; ``rows`` = element-wise, row i from row i;
-``sum`` = a global average pool closing the segment, which adds each input row into int32 channel sums, the
-same integers as the whole-image kernel, so the result is bit-exact). Only the segment's inputs and output
+(``OpParams.stream``: ``window`` = conv, depthwise, pooling; ``pad`` = PAD of the rows and columns;
+``rows`` = element-wise, row i from row i; ``sum`` = a global average pool or MEAN closing the segment,
+which adds each input row into int32 channel sums, the same integers as the whole-image kernel, so the
+result is bit-exact). Only the segment's inputs and output
 are whole tensors; every tensor between its nodes lives in a *line buffer* of a few rows.
 
 Execution is pulled from the last node: to compute its next band of rows, each node first makes its
@@ -58,9 +59,18 @@ def geometry(p, graph, node) -> Geometry:
         i = p.ints
         return Geometry(i["out_h"], (i["stride_h"], i["padding_h"], (i["filter_h"] - 1) * i.get("dilation_h", 1),
                                      i["in_h"]))
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     if p.stream == "sum":
-        return Geometry(p.ints["in_h"], None)  # one "row" = one input row added into the sums
+        return Geometry(int(x.shape[1]), None)  # one "row" = one input row added into the sums
+    if p.stream == "pad":  # output row r is input row r - top (or the pad value): a 1-row window
+        return Geometry(int(y.shape[1]), (1, pad_top(p, y), 0, int(x.shape[1])))
     return Geometry(int(graph.tensors[node.outputs[0]].shape[1]), None)
+
+
+def pad_top(p, y) -> int:
+    """A streamed PAD's rows of padding above the image: its output offset of input element 0 (``start``:
+    top rows, then left columns and channels, which make less than one output row) in whole rows."""
+    return p.ints["start"] // int(y.shape[2] * y.shape[3])
 
 
 @dataclass
@@ -98,7 +108,7 @@ def data_inputs(node, root: dict) -> list[str]:
 
 
 def streamable(graph, node, p) -> bool:
-    if p.stream not in ("window", "rows", "sum") or p.aliases:
+    if p.stream not in ("window", "rows", "sum", "pad") or p.aliases:
         return False
     tensors = [graph.tensors[t] for t in (*node.inputs, *node.outputs) if t and not graph.tensors[t].constant]
     return all(len(t.shape) == 4 and t.shape[0] == 1 and t.dtype == "int8" for t in tensors)
@@ -193,7 +203,7 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
     seg.ring_of = ring_of
     p_last = prepared[last]
     if p_last.stream == "sum":
-        seg.acc_bytes = 4 * p_last.ints["channels"]
+        seg.acc_bytes = 4 * int(graph.tensors[graph.nodes[last].inputs[0]].shape[3])
     seg.col_bytes = max((prepared[k].col_bytes for k in nodes), default=0)
     seg.scratch_bytes = max((band * seg.row_bytes[root[graph.nodes[k].outputs[0]]] for k in seg.shared
                              if prepared[k].stream == "window"), default=0)

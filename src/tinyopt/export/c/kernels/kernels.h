@@ -120,7 +120,7 @@ void tinyopt_store_row(const tinyopt_conv_params *p, const int8_t *row, const in
                        int n);
 void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_t *out);
 void tinyopt_average_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
-void tinyopt_average_pool2d_rows(const tinyopt_pool_params *p, const int8_t *in, int rows, int32_t *sums);
+void tinyopt_sum_rows(const int8_t *in, int pixels, int channels, int32_t *sums);
 void tinyopt_average_pool2d_sums(const tinyopt_pool_params *p, const int32_t *sums, int8_t *out);
 void tinyopt_max_pool2d(const tinyopt_pool_params *p, const int8_t *in, int8_t *out);
 void tinyopt_add(const tinyopt_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

@@ -1,16 +1,16 @@
-/* A streamed global average pool (export/c/stream.py): rows of the input are added into int32 channel sums
- * (zeroed when the segment starts) as they are computed, then divided once. The sums are the whole-image
- * kernel's integers, rounded as average_pool2d.c rounds them, so the result is the same. A file of its own:
- * only a library that streams into a global pool carries it. */
+/* A streamed global average pool or MEAN (export/c/stream.py): rows of the input are added into int32
+ * channel sums (zeroed when the segment starts) as they are computed, then divided once (the MEAN's
+ * requantization is in reduce.c). The sums are the whole-image kernels' integers, rounded as
+ * average_pool2d.c rounds them, so the result is the same. A file of its own: only a library that
+ * streams into a global pool carries it. */
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_kernels.h"
 
-void tinyopt_average_pool2d_rows(const tinyopt_pool_params *p, const int8_t *in, int rows, int32_t *sums)
+void tinyopt_sum_rows(const int8_t *in, int pixels, int channels, int32_t *sums)
 {
-    const int n = rows * p->in_w, C = p->channels;
     int i, c;
-    for (i = 0; i < n; ++i, in += C) {
-        for (c = 0; c < C; ++c) {
+    for (i = 0; i < pixels; ++i, in += channels) {
+        for (c = 0; c < channels; ++c) {
             sums[c] += in[c];
         }
     }

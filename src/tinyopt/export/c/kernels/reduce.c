@@ -55,3 +55,15 @@ void tinyopt_reduce(const tinyopt_reduce_params *p, const int8_t *in, int8_t *ou
         base += walk_step(kept, p->kept_dims, p->kept_strides, p->kept_rank);
     }
 }
+
+/* A streamed MEAN or SUM over height and width (export/c/stream.py): per channel the int32 sum of its
+ * count inputs, added row by row, requantized as above. */
+void tinyopt_reduce_sums(const tinyopt_reduce_params *p, const int32_t *sums, int8_t *out)
+{
+    int32_t o;
+    for (o = 0; o < p->outer; ++o) {
+        const int32_t acc = tinyopt_mbqm(sums[o] - p->input_zero_point * p->count, p->multiplier, p->shift)
+                            + p->output_zero_point;
+        out[o] = (int8_t)tinyopt_clamp8(acc, -128, 127);
+    }
+}

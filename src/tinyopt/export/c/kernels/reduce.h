@@ -17,5 +17,6 @@ typedef struct {
 } tinyopt_reduce_params;
 
 void tinyopt_reduce(const tinyopt_reduce_params *p, const int8_t *in, int8_t *out);
+void tinyopt_reduce_sums(const tinyopt_reduce_params *p, const int32_t *sums, int8_t *out);
 
 #endif
