@@ -63,6 +63,21 @@ class Deployment(Result):
             text += "\n\n" + compressed.explain(self.graph, self.max_slowdown, measured)
         return text
 
+    def plans(self) -> list[dict]:
+        """Every plan the C generator tried: arena bytes, estimated Cortex-M4 instructions, the chosen one."""
+        if self.library is None:
+            raise ConfigError("a .tflite has no plans of ours", where="plans",
+                              fix="deploy with target='c' to see the C library's plans")
+        plan = self.library.plan
+        return [{"arena_bytes": a, "instructions": round(plan.base_instructions + e), "chosen": c}
+                for a, e, c in plan.considered]
+
+    def plan_figure(self):
+        """The RAM-instructions trade-off of those plans (``report.plots.plan_tradeoff``)."""
+        from tinyopt.report.plots import plan_tradeoff
+
+        return plan_tradeoff(self.plans(), f"{Path(str(self.out)).name}: plans tried, the chosen one starred")
+
     def to_dict(self) -> dict:
         return jsonable({"out": str(self.out), "target": self.target, "files": self.files,
                          "arena_bytes": self.arena_bytes, "input_bytes": self.input_bytes,

@@ -212,3 +212,24 @@ def feature_example(feat: np.ndarray, title: str):
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     return fig
+
+
+def plan_tradeoff(plans: list[dict], title: str = "C library plans"):
+    """Arena bytes against estimated Cortex-M4 instructions, one point per plan the generator tried
+    (``{"arena_bytes", "instructions", "chosen"}``), the chosen one marked; the lower-left edge is what
+    streaming buys."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    tried = [p for p in plans if not p.get("chosen")]
+    ax.scatter([p["instructions"] for p in tried], [p["arena_bytes"] for p in tried], s=14, color=PALETTE[0],
+               alpha=0.5, label="plans tried")
+    for p in plans:
+        if p.get("chosen"):
+            ax.scatter([p["instructions"]], [p["arena_bytes"]], s=90, marker="*", color=PALETTE[1], zorder=3,
+                       label="chosen")
+    ax.set_xlabel("estimated Cortex-M4 instructions")
+    ax.set_ylabel("arena (bytes)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
