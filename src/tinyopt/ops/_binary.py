@@ -30,7 +30,8 @@ class Binary(Op):
         try:
             return tuple(np.broadcast_shapes(a.shape, b.shape))
         except ValueError:
-            fail(f"cannot broadcast {list(a.shape)} with {list(b.shape)}", "the residual branches must have the same shape")
+            fail(f"cannot broadcast {list(a.shape)} with {list(b.shape)}",
+                 "the residual branches must have the same shape")
 
     arith_code = -1  # the arithmetic kernel's op: 0 ADD, 1 SUB, 2 MUL
 
@@ -52,7 +53,8 @@ class Binary(Op):
 
     def operand_qparams(self, graph, node):
         """(scale, zero point) of both inputs and the output, each per tensor."""
-        return tuple(c.scalar_qparams(graph, node, t) for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
+        return tuple(c.scalar_qparams(graph, node, t)
+                     for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):

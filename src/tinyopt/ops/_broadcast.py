@@ -35,7 +35,8 @@ class Broadcasting(Op):
         try:
             return tuple(np.broadcast_shapes(a.shape, b.shape))
         except ValueError:
-            fail(f"cannot broadcast {list(a.shape)} with {list(b.shape)}", "give operands whose shapes broadcast")
+            fail(f"cannot broadcast {list(a.shape)} with {list(b.shape)}",
+                 "give operands whose shapes broadcast")
 
     def broadcast_fields(self, graph, node) -> dict:
         ins = graph.node_inputs(node)
@@ -52,7 +53,8 @@ def aligned(p: BroadcastData, inputs) -> list[np.ndarray]:
         x = np.asarray(x)
         missing = p.out_rank - x.ndim
         if missing > 0:
-            x = x.reshape((1,) * missing + x.shape) if const else x.reshape(x.shape[:1] + (1,) * missing + x.shape[1:])
+            x = x.reshape((1,) * missing + x.shape) if const else x.reshape(x.shape[:1] + (1,) * missing
+                                                                            + x.shape[1:])
         out.append(x)
     return out
 
@@ -99,9 +101,9 @@ def pack_broadcast(rec, graph, index, node, ints: dict, kind: str):
     cp.check_int8(graph, index, node, [a, b, y])
     walk = broadcast_walk(y.shape, a.shape, b.shape)
     if walk is None:
-        raise UnsupportedOpError(f"{node.op} of {list(a.shape)} and {list(b.shape)} needs more than {WALK_RANK} "
-                                 "broadcast dimensions", path=graph.source, where=cp.where(index, node),
-                                 fix="broadcast over fewer, or adjacent, axes")
+        raise UnsupportedOpError(f"{node.op} of {list(a.shape)} and {list(b.shape)} needs more than "
+                                 f"{WALK_RANK} broadcast dimensions", path=graph.source,
+                                 where=cp.where(index, node), fix="broadcast over fewer, or adjacent, axes")
     dims, s1, s2 = walk
     arrays = {"dims": ("int32_t", np.array(dims)), "strides1": ("int32_t", np.array(s1)),
               "strides2": ("int32_t", np.array(s2))}

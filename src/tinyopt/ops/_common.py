@@ -86,12 +86,14 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int, out: int) -
 def window_output_hw(x_shape, kh: int, kw: int, attrs: dict, fail_) -> tuple[int, int]:
     """Output (H, W) of a windowed op (conv, depthwise, pooling) on an NHWC input, checked."""
     if len(x_shape) != 4:
-        fail_(f"expects a 4-D NHWC input, got shape {list(x_shape)}", "add a reshape to [1, H, W, C] before this layer")
+        fail_(f"expects a 4-D NHWC input, got shape {list(x_shape)}",
+              "add a reshape to [1, H, W, C] before this layer")
     sh, sw = attrs.get("stride", (1, 1))
     dh, dw = attrs.get("dilation", (1, 1))
     pad = attrs.get("padding", "VALID")
     if min(sh, sw, dh, dw, kh, kw) <= 0:
-        fail_(f"kernel {kh}x{kw}, stride {sh}x{sw} and dilation {dh}x{dw} must be positive", "use sizes of at least 1")
+        fail_(f"kernel {kh}x{kw}, stride {sh}x{sw} and dilation {dh}x{dw} must be positive",
+              "use sizes of at least 1")
     _, h, w, _ = x_shape
     if pad == "VALID" and ((kh - 1) * dh + 1 > h or (kw - 1) * dw + 1 > w):
         fail_(f"kernel {kh}x{kw} is larger than its {h}x{w} input",
@@ -141,9 +143,9 @@ def geometry(graph: Graph, node: Node, x_shape, kh: int, kw: int) -> dict:
 
     ph, ph_off = before(sh, dh, h, kh, out_h)
     pw, pw_off = before(sw, dw, w, kw, out_w)
-    return dict(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, filter_h=kh, filter_w=kw, padding_h=ph,
-                padding_w=pw, padding_h_offset=ph_off, padding_w_offset=pw_off, out_h=out_h, out_w=out_w,
-                padding=pad)
+    return dict(stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, filter_h=kh, filter_w=kw,
+                padding_h=ph, padding_w=pw, padding_h_offset=ph_off, padding_w_offset=pw_off, out_h=out_h,
+                out_w=out_w, padding=pad)
 
 
 # -- quantization parameters --------------------------------------------------------------------------
@@ -160,7 +162,8 @@ def tensor_qparams(graph: Graph, node: Node, name: str, per_channel: bool = Fals
         fail(graph, node, f"tensor '{name}' has an invalid scale {scale[:4].tolist()}",
              "every scale must be a positive finite number; re-quantize the model")
     if not per_channel and scale.size != 1:
-        unsupported(graph, node, f"tensor '{name}' has {scale.size} scales; this operator needs one per tensor",
+        unsupported(graph, node,
+                    f"tensor '{name}' has {scale.size} scales; this operator needs one per tensor",
                     "quantize activations per tensor")
     return scale, q.zero_point.astype(np.int64)
 
@@ -213,7 +216,8 @@ def output_range(graph: Graph, node: Node, is_int: bool) -> dict:
     if is_int:
         s, z = scalar_qparams(graph, node, node.outputs[0])
         wide = graph.tensors[node.outputs[0]].dtype == "int16"  # the 16x8 kernels clamp to int16
-        lo, hi = activation_range_quantized(act, s, z, *((INT16_MIN, INT16_MAX) if wide else (INT8_MIN, INT8_MAX)))
+        lo, hi = activation_range_quantized(act, s, z,
+                                            *((INT16_MIN, INT16_MAX) if wide else (INT8_MIN, INT8_MAX)))
     else:
         lo, hi = activation_range_float(act)
     return dict(output_activation_min=lo, output_activation_max=hi, activation=act)
@@ -261,7 +265,7 @@ def const_ints(graph: Graph, node: Node, k: int, what: str) -> list[int]:
     return [int(v) for v in np.asarray(t.data).ravel()]
 
 
-__all__ = ["ACTIVATIONS", "ActivationRange", "Geometry", "INT16_MAX", "INT16_MIN", "INT8_MAX", "INT8_MIN", "OpData",
-           "activation_range_float", "activation_range_quantized", "clamp_float", "conv_output_size", "geometry", "output_range",
-           "pad_spatial", "requantize", "same_padding", "scalar_qparams", "tensor_qparams", "window",
-           "window_output_hw"]
+__all__ = ["ACTIVATIONS", "ActivationRange", "Geometry", "INT16_MAX", "INT16_MIN", "INT8_MAX", "INT8_MIN",
+           "OpData", "activation_range_float", "activation_range_quantized", "clamp_float",
+           "conv_output_size", "geometry", "output_range", "pad_spatial", "requantize", "same_padding",
+           "scalar_qparams", "tensor_qparams", "window", "window_output_hw"]

@@ -75,7 +75,8 @@ def inv_sqrt_multiplier_exp(x, reverse_shift: int) -> tuple[np.ndarray, np.ndarr
     return wrap32(y), shift * reverse_shift
 
 
-def log_x_for_x_greater_than_or_equal_to_1(x, input_integer_bits: int, output_integer_bits: int) -> np.ndarray:
+def log_x_for_x_greater_than_or_equal_to_1(x, input_integer_bits: int,
+                                           output_integer_bits: int) -> np.ndarray:
     """TFLM's ``log_x_for_x_greater_than_or_equal_to_1_impl``: FixedPoint<input bits> x >= 1 ->
     FixedPoint<output bits> log(x), by a rational approximation around a power of sqrt(2)."""
     accum = output_integer_bits + 1

@@ -50,7 +50,8 @@ def requantize_acc(acc, p) -> np.ndarray:
     if p.wide:
         y = multiply_by_quantized_multiplier_64(acc, p.output_multiplier, p.output_shift)
     else:
-        y = multiply_by_quantized_multiplier(_wrap32(np.asarray(acc, np.int64)), p.output_multiplier, p.output_shift)
+        y = multiply_by_quantized_multiplier(_wrap32(np.asarray(acc, np.int64)), p.output_multiplier,
+                                             p.output_shift)
     if p.output_offset:
         y = y + p.output_offset
     return np.clip(y, p.output_activation_min, p.output_activation_max).astype(np.int16)
@@ -75,8 +76,10 @@ def bias_kind(graph: Graph, node: Node, allowed: tuple[str, ...]) -> bool:
     if b is None:
         return True
     if b.dtype not in allowed:
-        c.fail(graph, node, f"a 16x8 layer with a {b.dtype} bias (TFLM's kernel takes {' or '.join(allowed)})",
-               "quantize the bias to int64 (tinyopt convert --activations int16 does)", cls=UnsupportedOpError)
+        c.fail(graph, node,
+               f"a 16x8 layer with a {b.dtype} bias (TFLM's kernel takes {' or '.join(allowed)})",
+               "quantize the bias to int64 (tinyopt convert --activations int16 does)",
+               cls=UnsupportedOpError)
     return b.dtype == "int64"
 
 

@@ -53,7 +53,8 @@ def _bias(graph: Graph, node: Node, n: int) -> dict:
 
 
 def pack_conv(graph: Graph, index: int, node: Node, q, depthwise: bool):
-    """CONV_2D / DEPTHWISE_CONV_2D (``q`` their ConvData): weights as stored, [O][KH][KW][I] or [KH][KW][O]."""
+    """CONV_2D / DEPTHWISE_CONV_2D (``q`` their ConvData): weights as stored, [O][KH][KW][I] or
+    [KH][KW][O]."""
     x, w, y = (graph.tensors[t] for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
     _check(graph, index, node, [node.inputs[0], node.outputs[0]])
     _, ih, iw, ic = x.shape
@@ -61,8 +62,9 @@ def pack_conv(graph: Graph, index: int, node: Node, q, depthwise: bool):
     _, kh, kw, _ = w.shape
     ints = dict(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, filter_h=kh, filter_w=kw,
                 stride_h=q.stride_h, stride_w=q.stride_w, dilation_h=q.dilation_h, dilation_w=q.dilation_w,
-                padding_h=q.padding_h, padding_w=q.padding_w, depth_multiplier=q.depth_multiplier, wide=int(q.wide),
-                output_activation_min=q.output_activation_min, output_activation_max=q.output_activation_max)
+                padding_h=q.padding_h, padding_w=q.padding_w, depth_multiplier=q.depth_multiplier,
+                wide=int(q.wide), output_activation_min=q.output_activation_min,
+                output_activation_max=q.output_activation_max)
     arrays = {"weights": ("int8_t", np.asarray(w.data, np.int8).reshape(-1)), **_bias(graph, node, oc),
               "multiplier": ("int32_t", _channels(q.output_multiplier, oc)),
               "shift": ("int32_t", _channels(q.output_shift, oc))}
@@ -97,7 +99,8 @@ def pack_pool(graph: Graph, index: int, node: Node, q, average: bool):
                 filter_w=q.filter_w, stride_h=q.stride_h, stride_w=q.stride_w, padding_h=q.padding_h,
                 padding_w=q.padding_w, output_activation_min=q.output_activation_min,
                 output_activation_max=q.output_activation_max)
-    return _params("pool_int16", ints, {}, "pool16_params", "average_pool2d_s16" if average else "max_pool2d_s16")
+    return _params("pool_int16", ints, {}, "pool16_params",
+                   "average_pool2d_s16" if average else "max_pool2d_s16")
 
 
 def pack_arithmetic(graph: Graph, index: int, node: Node, q, op: int):
@@ -108,7 +111,8 @@ def pack_arithmetic(graph: Graph, index: int, node: Node, q, op: int):
     _check(graph, index, node, [node.inputs[0], node.inputs[1], node.outputs[0]])
     walk = broadcast_walk(y.shape, a.shape, b.shape)
     if walk is None:
-        _fail(graph, index, node, f"{node.op} of {list(a.shape)} and {list(b.shape)} needs more than {WALK_RANK} "
+        _fail(graph, index, node,
+              f"{node.op} of {list(a.shape)} and {list(b.shape)} needs more than {WALK_RANK} "
               "broadcast dimensions", "broadcast over fewer, or adjacent, axes")
     ints = {"op": op}
     for f in ("input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
@@ -122,8 +126,8 @@ def pack_arithmetic(graph: Graph, index: int, node: Node, q, op: int):
         if t.data is not None:
             arrays[key] = ("int16_t", np.asarray(t.data, np.int16).reshape(-1))
     same = a.shape == b.shape == y.shape and a.data is None and b.data is None
-    return _params("elementwise_int16", ints, arrays, "arithmetic16_params", "arithmetic_s16", signature="lists",
-                   optional=("input1", "input2"), inplace="elementwise" if same else None)
+    return _params("elementwise_int16", ints, arrays, "arithmetic16_params", "arithmetic_s16",
+                   signature="lists", optional=("input1", "input2"), inplace="elementwise" if same else None)
 
 
 def pack_sigmoid(graph: Graph, index: int, node: Node, q, tanh: bool):
@@ -146,8 +150,9 @@ def pack_softmax(graph: Graph, index: int, node: Node, q):
     depth = x.shape[-1]
     ints = dict(rows=x.size // depth, depth=depth, input_multiplier=q.input_multiplier,
                 input_left_shift=q.input_left_shift)
-    return _params("softmax_int16", ints, {"exp_lut": ("int16_t", exp_lut), "recip_lut": ("int16_t", recip_lut)},
-                   "softmax16_params", "softmax_s16")
+    return _params("softmax_int16", ints,
+                   {"exp_lut": ("int16_t", exp_lut), "recip_lut": ("int16_t", recip_lut)}, "softmax16_params",
+                   "softmax_s16")
 
 
 def pack_requantize(graph: Graph, index: int, node: Node, q):
@@ -172,7 +177,8 @@ def pack_clamp(graph: Graph, index: int, node: Node, multiplier: int, shift: int
     ints = dict(size=graph.tensors[node.outputs[0]].size, input_zero_point=offsets[0],
                 output_zero_point=offsets[1], multiplier=multiplier, shift=shift, output_activation_min=lo,
                 output_activation_max=hi)
-    return _params("quantize_int16", ints, {}, "requantize16_params", "requantize_s16_s16", inplace="elementwise")
+    return _params("quantize_int16", ints, {}, "requantize16_params", "requantize_s16_s16",
+                   inplace="elementwise")
 
 
 def pack_mean(graph: Graph, index: int, node: Node, q):
@@ -184,7 +190,8 @@ def pack_mean(graph: Graph, index: int, node: Node, q):
     _check(graph, index, node, [node.inputs[0], node.outputs[0]])
     walk = reduce_walk(x.shape, q.axes)
     if walk is None:
-        _fail(graph, index, node, f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between kept and "
+        _fail(graph, index, node,
+              f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between kept and "
               f"reduced axes more than {MAX_WALK_RANK} times", "reduce fewer, or adjacent, axes")
     kept, reduced = walk
     ints = dict(outer=int(np.prod([d for d, _ in kept], dtype=np.int64)), count=q.num_elements_in_axis,
@@ -204,11 +211,13 @@ def pack_concatenation(graph: Graph, index: int, node: Node, axis: int):
     _check(graph, index, node, [*names, node.outputs[0]])
     for t in names:
         if graph.tensors[t].constant:
-            _fail(graph, index, node, f"constant operand '{t}' of a concatenation", "concatenate activations only")
+            _fail(graph, index, node, f"constant operand '{t}' of a concatenation",
+                  "concatenate activations only")
     shape = graph.tensors[node.outputs[0]].shape
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     runs = np.asarray([graph.tensors[t].shape[axis] * inner for t in names], np.int64)
-    return _params("movement_int16", {"outer": int(np.prod(shape[:axis], dtype=np.int64)), "parts": len(runs)},
+    return _params("movement_int16",
+                   {"outer": int(np.prod(shape[:axis], dtype=np.int64)), "parts": len(runs)},
                    {"run": ("int32_t", runs)}, "concat16_params", "concatenation_s16", signature="lists")
 
 
@@ -220,7 +229,8 @@ def pack_pad(graph: Graph, index: int, node: Node, q):
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     _check(graph, index, node, [node.inputs[0], node.outputs[0]])
     if len(x.shape) > 5:
-        _fail(graph, index, node, f"a rank-{len(x.shape)} pad", "pad tensors of at most 5 dimensions (as TFLM)")
+        _fail(graph, index, node, f"a rank-{len(x.shape)} pad",
+              "pad tensors of at most 5 dimensions (as TFLM)")
     lead = 5 - len(x.shape)
     steps = mv.row_strides(y.shape)
     ints = {"value": int(q.pad_value), "out_size": y.size,

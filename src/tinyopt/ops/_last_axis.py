@@ -31,9 +31,10 @@ def over_last_axis(b, name: str, x, axis, op: str, attrs: dict):
     if ga == last:
         return b.emit(name, op, [x.name], attrs, x.layout)
     perm = [i for i in range(last + 1) if i != ga] + [ga]
-    there = b.emit(f"{name}/to_last", Transpose.name, [x.name, b.const(f"{name}/perm", np.array(perm, np.int32),
-                                                                       "int32")], {}, "plain")
+    there = b.emit(f"{name}/to_last", Transpose.name,
+                   [x.name, b.const(f"{name}/perm", np.array(perm, np.int32),
+                                    "int32")], {}, "plain")
     done = b.emit(name, op, [there.name], attrs, "plain")
     back = np.argsort(perm).astype(np.int32)
-    return b.emit(f"{name}/back", Transpose.name, [done.name, b.const(f"{name}/perm_back", back, "int32")], {},
-                  x.layout)
+    return b.emit(f"{name}/back", Transpose.name, [done.name, b.const(f"{name}/perm_back", back, "int32")],
+                  {}, x.layout)

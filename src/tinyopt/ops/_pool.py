@@ -16,7 +16,8 @@ class PoolData(c.Geometry, c.ActivationRange, OpData):
     pass
 
 
-OPTIONS = Options(5, (padding("padding", 0), pair("stride", 2, 1), pair("filter", 4, 3), activation("activation", 5)))
+OPTIONS = Options(5, (padding("padding", 0), pair("stride", 2, 1), pair("filter", 4, 3),
+                      activation("activation", 5)))
 SPEC_KEYS = frozenset({"pool", "stride", "padding"})
 
 
@@ -67,6 +68,7 @@ class Pool(Op):
                     output_activation_max=q.output_activation_max)
         whole = (q.out_h, q.out_w, q.filter_h, q.filter_w, q.padding_h, q.padding_w) == (1, 1, ih, iw, 0, 0)
         # a global average pool can add a streamed input row by row (kernels/pool_rows.c)
+        assert self.c is not None  # MAX_POOL_2D and AVERAGE_POOL_2D name their kernels
         return cp.OpParams(self.c.file, ints, stream="sum" if whole and self.kind == "AVG" else "window")
 
     # -- doors
@@ -79,8 +81,8 @@ class Pool(Op):
             cv.b.unsupported(f"dilated pooling (dilation {dilation})")
         kernel = tup(kernel, k)
         stride = tup(stride, k) if stride not in (None, (), []) else kernel
-        return build(cv.b, name, x, self.kind, kernel, stride, torch_pads(pads, kernel, 1, k), bool(ceil_mode),
-                     bool(include_pad))
+        return build(cv.b, name, x, self.kind, kernel, stride, torch_pads(pads, kernel, 1, k),
+                     bool(ceil_mode), bool(include_pad))
 
     def from_onnx(self, cv, node, name, a, ins):
         x = cv.val(ins[0])

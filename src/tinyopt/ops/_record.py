@@ -150,7 +150,7 @@ class Op:
     weight_axis: ClassVar[int | None] = None      # output-channel axis of input 1 (int8 per-channel weights)
     bias_input: ClassVar[int | None] = None       # position of the bias (int32 in int8 models)
     fused_activation: ClassVar[bool] = False      # has an ``activation`` attribute (TFLite fused activation)
-    fusable_as: ClassVar[str | None] = None       # this standalone op folds into a producer as that activation
+    fusable_as: ClassVar[str | None] = None  # this standalone op folds into a producer as that activation
     aliases_input: ClassVar[bool] = False         # the output is the input's bytes, reinterpreted (RESHAPE)
     absorbs_pad: ClassVar[bool] = False           # a VALID window op that a zero PAD before it can turn SAME
     folds_into_weights: ClassVar[bool] = False    # a per-channel affine op that folds into the layer before

@@ -39,7 +39,8 @@ class Unroll:
         from tinyopt.ops.sub import Sub
         from tinyopt.ops.tanh import Tanh
 
-        self.ADD, self.SUB, self.MUL, self.SIG, self.TANH = Add.name, Sub.name, Mul.name, Logistic.name, Tanh.name
+        self.ADD, self.SUB, self.MUL, self.SIG, self.TANH = (Add.name, Sub.name, Mul.name, Logistic.name,
+                                                             Tanh.name)
 
     def fc(self, tag, v, w, bias):
         from tinyopt.ops import fully_connected
@@ -67,8 +68,10 @@ class Unroll:
 
         t = x.shape[1]
         if t == 1:
-            return [self.b.emit(f"{self.name}/x0", Reshape.name, [x.name], {"new_shape": (1, x.shape[2])}, "plain")]
-        return self.b.emit(f"{self.name}/steps", Unpack.name, [x.name], {"num": t, "axis": 1}, "plain", outputs=t)
+            return [self.b.emit(f"{self.name}/x0", Reshape.name, [x.name], {"new_shape": (1, x.shape[2])},
+                                "plain")]
+        return self.b.emit(f"{self.name}/steps", Unpack.name, [x.name], {"num": t, "axis": 1}, "plain",
+                           outputs=t)
 
     def sequence(self, hs):
         """(1, H) values stacked into a plain (1, T, H) sequence."""
@@ -76,10 +79,10 @@ class Unroll:
         from tinyopt.ops.reshape import Reshape
 
         if len(hs) == 1:
-            return self.b.emit(f"{self.name}/y", Reshape.name, [hs[0].name], {"new_shape": (1, 1, hs[0].shape[1])},
-                               "plain")
-        return self.b.emit(f"{self.name}/y", Pack.name, [h.name for h in hs], {"values_count": len(hs), "axis": 1},
-                           "plain")
+            return self.b.emit(f"{self.name}/y", Reshape.name, [hs[0].name],
+                               {"new_shape": (1, 1, hs[0].shape[1])}, "plain")
+        return self.b.emit(f"{self.name}/y", Pack.name, [h.name for h in hs],
+                           {"values_count": len(hs), "axis": 1}, "plain")
 
     def lstm(self, x, w_ih, w_hh, bias, h, c):
         """PyTorch-ordered (i, f, g, o) LSTM weights; returns (y, h_T, c_T)."""
@@ -157,7 +160,8 @@ def as_sequence(b, name: str, x):
     if x.layout == "ncl":
         return reshape._framework_order(b, f"{name}/sequence", x)
     if x.layout != "plain" or x.permuted:
-        b.unsupported(f"a recurrent layer on a {x.layout} value", "give a batch-first sequence (1, time, features)")
+        b.unsupported(f"a recurrent layer on a {x.layout} value",
+                      "give a batch-first sequence (1, time, features)")
     return x
 
 
@@ -211,9 +215,11 @@ def torch_recurrent(cv, n, m, name: str, out_shape):
         b.unsupported(f"module {kind}")
     if not m.batch_first:
         b.unsupported(f"nn.{kind} with batch_first=False",
-                      "construct it with batch_first=True: the PyTorch door feeds batch-first (1, T, F) inputs")
+                      "construct it with batch_first=True: the PyTorch door feeds batch-first (1, T, F) "
+                      "inputs")
     if m.bidirectional:
-        b.unsupported(f"a bidirectional nn.{kind}", "use a forward layer (TFLM has no bidirectional sequence op)")
+        b.unsupported(f"a bidirectional nn.{kind}",
+                      "use a forward layer (TFLM has no bidirectional sequence op)")
     if getattr(m, "proj_size", 0):
         b.unsupported("nn.LSTM with proj_size", "TFLM runs the standard LSTM only")
     if not m.bias:
@@ -247,7 +253,8 @@ def torch_recurrent(cv, n, m, name: str, out_shape):
             y, h = Unroll(b, lname).gru(y, w_ih, w_hh, b_ih, b_hh, h0, True)
     out_h = out_c = None
     if "h" in used:
-        out_h = last_step(b, f"{name}/h_n", y, (1, 1, hsz)) if h is None else reshaped(b, f"{name}/h_n", h, (1, 1, hsz))
+        out_h = (last_step(b, f"{name}/h_n", y, (1, 1, hsz)) if h is None
+                 else reshaped(b, f"{name}/h_n", h, (1, 1, hsz)))
     if "c" in used and kind == "LSTM":
         out_c = reshaped(b, f"{name}/c_n", c, (1, 1, hsz))
     return [y, [out_h, out_c]] if kind == "LSTM" else [y, out_h]
@@ -282,7 +289,8 @@ def onnx_recurrent(cv, node, name: str, a: dict, ins: list[str]):
     if direction != "forward":
         b.unsupported(f"a {direction} {op}", "export a forward layer (TFLM has no reverse or bidirectional "
                       "sequence op; run two forward layers on reversed inputs and concatenate)")
-    if a.get("activations") is not None and [s.decode() if isinstance(s, bytes) else s for s in a["activations"]] \
+    if a.get("activations") is not None and [s.decode() if isinstance(s, bytes) else s
+                                             for s in a["activations"]] \
             != (["Sigmoid", "Tanh", "Tanh"] if op == "LSTM" else ["Sigmoid", "Tanh"]):
         b.unsupported(f"{op} with activations {a['activations']}", "use the default sigmoid/tanh activations")
     if a.get("clip") is not None or a.get("input_forget", 0):
@@ -334,7 +342,8 @@ def onnx_recurrent(cv, node, name: str, a: dict, ins: list[str]):
         res[0] = reshape.build(b, f"{name}/Y", y, (t, 1, 1, hsz)) if time_major and t > 1 else \
             reshaped(b, f"{name}/Y", y, (1, t, 1, hsz))
     if "h" in used:
-        res[1] = last_step(b, f"{name}/Y_h", y, (1, 1, hsz)) if h is None else reshaped(b, f"{name}/Y_h", h, (1, 1, hsz))
+        res[1] = (last_step(b, f"{name}/Y_h", y, (1, 1, hsz)) if h is None
+                  else reshaped(b, f"{name}/Y_h", h, (1, 1, hsz)))
     if "c" in used:
         res[2] = reshaped(b, f"{name}/Y_c", c, (1, 1, hsz))
     return res[:len(node.output)]

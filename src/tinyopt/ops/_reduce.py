@@ -46,7 +46,8 @@ def resolve_axes(graph, node, rank: int) -> list[int]:
     """TFLM's ``ResolveAxis``: negative axes counted from the end, duplicates dropped; checked."""
     axes = axes_of(graph, node)
     if any(not -rank <= a < rank for a in axes):
-        c.fail(graph, node, f"axes {axes} are out of range for a rank-{rank} input", f"use axes in [-{rank}, {rank})")
+        c.fail(graph, node, f"axes {axes} are out of range for a rank-{rank} input",
+               f"use axes in [-{rank}, {rank})")
     return sorted({a % rank for a in axes})
 
 
@@ -113,9 +114,10 @@ class Reducer(Op):
         assert isinstance(q, ReduceData), f"{node.op}'s prepare must return ReduceData"
         walk = reduce_walk(x.shape, q.axes)
         if walk is None:
-            raise UnsupportedOpError(f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between kept and "
-                                     f"reduced axes more than {MAX_WALK_RANK} times", path=graph.source,
-                                     where=cp.where(index, node), fix="reduce fewer, or adjacent, axes")
+            raise UnsupportedOpError(f"{node.op} over axes {q.axes} of {list(x.shape)} alternates between "
+                                     f"kept and reduced axes more than {MAX_WALK_RANK} times",
+                                     path=graph.source, where=cp.where(index, node),
+                                     fix="reduce fewer, or adjacent, axes")
         kept, reduced = walk
         ints = dict(op=self.c_op, outer=int(np.prod([d for d, _ in kept], dtype=np.int64)),
                     count=q.num_elements_in_axis, kept_rank=len(kept), reduce_rank=len(reduced),

@@ -54,13 +54,15 @@ class SigmoidLike(Op):
         pot, log2 = _int16.checked_log2(si)
         left = 12 + log2
         if pot and left in self.pot_shifts:
-            return SigmoidLikeData(dtype="int16", input_zero_point=0, input_multiplier=0, input_left_shift=left)
+            return SigmoidLikeData(dtype="int16", input_zero_point=0, input_multiplier=0,
+                                   input_left_shift=left)
         multiplier, left = float(si) * 4096.0 * 3.0, 0
         while multiplier <= 32767.0 / 2.0 and left <= 30:
             left += 1
             multiplier *= 2.0
         if multiplier > 32767.0:  # TFLM only DCHECKs this; its int32 products would overflow
-            c.unsupported(graph, node, f"int16 input scale {si} is above what TFLM's int16 {node.op} takes (2.67)",
+            c.unsupported(graph, node,
+                          f"int16 input scale {si} is above what TFLM's int16 {node.op} takes (2.67)",
                           "calibrate a narrower input range")
         return SigmoidLikeData(dtype="int16", input_zero_point=0, input_multiplier=int(multiplier),
                                input_left_shift=left)
@@ -74,8 +76,10 @@ class SigmoidLike(Op):
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         want = (np.float32(self.output_qparams[0]), self.output_qparams[1])
         if (so, zo) != want:
-            c.fail(graph, node, f"int8 {node.op} output must have scale {float(want[0])} and zero point {want[1]}, "
-                   f"got {so} and {zo}", f"quantize the output with scale {float(want[0])}, zero point {want[1]}")
+            c.fail(graph, node,
+                   f"int8 {node.op} output must have scale {float(want[0])} and zero point {want[1]}, "
+                   f"got {so} and {zo}",
+                   f"quantize the output with scale {float(want[0])}, zero point {want[1]}")
         m, left = fp.frexp_multiplier(float(si) * float(1 << (31 - 4)))
         return SigmoidLikeData(dtype="int8", input_zero_point=zi, input_multiplier=m, input_left_shift=left,
                                input_range_radius=fp.calculate_input_radius(4, left, 31))

@@ -37,7 +37,8 @@ class Unary(Op):
 
     def prepare(self, graph, node, is_int):
         if is_int:
-            c.unsupported(graph, node, f"an int8 {node.op}: TFLM has no integer kernel for it", self.missing_fix)
+            c.unsupported(graph, node, f"an int8 {node.op}: TFLM has no integer kernel for it",
+                          self.missing_fix)
         return OpData(dtype="float32")
 
     def eval(self, p, inputs):

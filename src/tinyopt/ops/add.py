@@ -51,9 +51,9 @@ def prepare_add_sub(rec: Binary, graph, node, is_int) -> AddData:
     m1, sh1 = quantize_multiplier(float(s1) / twice_max)
     m2, sh2 = quantize_multiplier(float(s2) / twice_max)
     mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * float(so)))
-    return AddData(dtype="int16" if wide else "int8", **p, input1_offset=-z1, input2_offset=-z2, output_offset=zo,
-                   left_shift=left_shift, input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2,
-                   input2_shift=sh2, output_multiplier=mo, output_shift=sho)
+    return AddData(dtype="int16" if wide else "int8", **p, input1_offset=-z1, input2_offset=-z2,
+                   output_offset=zo, left_shift=left_shift, input1_multiplier=m1, input1_shift=sh1,
+                   input2_multiplier=m2, input2_shift=sh2, output_multiplier=mo, output_shift=sho)
 
 
 def eval_add_sub(p: AddData, inputs, sign: int) -> np.ndarray:
@@ -64,7 +64,8 @@ def eval_add_sub(p: AddData, inputs, sign: int) -> np.ndarray:
     b1 = (b.astype(np.int64) + p.input2_offset) << p.left_shift
     sa = multiply_by_quantized_multiplier(a1, p.input1_multiplier, p.input1_shift)
     sb = multiply_by_quantized_multiplier(b1, p.input2_multiplier, p.input2_shift)
-    out = multiply_by_quantized_multiplier(sa + sign * sb, p.output_multiplier, p.output_shift) + p.output_offset
+    out = multiply_by_quantized_multiplier(sa + sign * sb, p.output_multiplier,
+                                           p.output_shift) + p.output_offset
     return np.clip(out, p.output_activation_min, p.output_activation_max).astype(p.dtype)
 
 
@@ -88,7 +89,8 @@ class Add(Binary):
 
     def pack_c(self, graph, index, node):
         if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
-            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True),
+                                            self.arith_code)
         from tinyopt.export.c import params as cp
 
         a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
@@ -102,11 +104,12 @@ class Add(Binary):
         ints = {k: int(getattr(q, k)) for k in keys}
         ints.update(size=y.size, output_activation_min=q.output_activation_min,
                     output_activation_max=q.output_activation_max)
-        # every operand of the three requantizations stays below 2^30 (|x + offset| <= 255 << left_shift, and a
-        # multiplier below 1 with no left shift only shrinks it): the add kernel may use tinyopt_mbqm_small
+        # every operand of the three requantizations stays below 2^30 (|x + offset| <= 255 << left_shift, and
+        # a multiplier below 1 with no left shift only shrinks it): the add kernel may use tinyopt_mbqm_small
         ints["small"] = int(ints["left_shift"] <= 21 and max(ints["input1_shift"], ints["input2_shift"],
                                                              ints["output_shift"]) <= 0)
-        return cp.OpParams("add", ints, signature="binary", inplace="elementwise", epilogue=True, stream="rows")
+        return cp.OpParams("add", ints, signature="binary", inplace="elementwise", epilogue=True,
+                           stream="rows")
 
     def from_spec(self, sb, kind, layer, x, lname, fused):
         srcs = sb.sources(layer)

@@ -31,7 +31,8 @@ def axis_of(graph, node) -> int:
         axis = values[0]
     rank = len(x.shape)
     if not -rank <= int(axis) < rank:
-        c.fail(graph, node, f"axis {axis} is out of range for a rank-{rank} input", f"use an axis in [-{rank}, {rank})")
+        c.fail(graph, node, f"axis {axis} is out of range for a rank-{rank} input",
+               f"use an axis in [-{rank}, {rank})")
     return int(axis) % rank
 
 
@@ -54,7 +55,8 @@ class ArgMax(Op):
         return None
 
     def write_tflite(self, w, graph, node):
-        return w.fields(self.options.fields, {"output_type": DTYPE_TO_TYPE[graph.tensors[node.outputs[0]].dtype]})
+        return w.fields(self.options.fields,
+                        {"output_type": DTYPE_TO_TYPE[graph.tensors[node.outputs[0]].dtype]})
 
     def complete_operands(self, graph, node):
         if (len(node.inputs) < 2 or not node.inputs[1]) and "axis" in node.attrs:
@@ -75,7 +77,8 @@ class ArgMax(Op):
     def prepare(self, graph, node, is_int):
         out = graph.tensors[node.outputs[0]]
         if out.dtype != "int32":
-            c.unsupported(graph, node, f"{out.dtype} indices", "write the indices as int32 (TFLM's only output type)")
+            c.unsupported(graph, node, f"{out.dtype} indices",
+                          "write the indices as int32 (TFLM's only output type)")
         return ArgMaxData(dtype="int8" if is_int else "float32", axis=axis_of(graph, node))
 
     def eval(self, p: ArgMaxData, inputs):
@@ -90,7 +93,8 @@ class ArgMax(Op):
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
         if a.get("select_last_index", 0):
-            cv.b.unsupported("ArgMax with select_last_index=1", "TFLite's ARG_MAX returns the first index of a tie")
+            cv.b.unsupported("ArgMax with select_last_index=1",
+                             "TFLite's ARG_MAX returns the first index of a tie")
         return build(cv.b, name, cv.val(ins[0]), int(a.get("axis", 0)), bool(a.get("keepdims", 1)))
 
     def from_torch_function(self, cv, n, key, name, out_shape):
@@ -127,12 +131,14 @@ def build(b, name: str, x, axis: int, keepdims: bool):
         b.g.tensors[v.name].dtype = "int32"
         return v
     kept = [graph_axis(i, x.layout, rank) for i in range(rank) if i != axis]
-    if x.layout == "ncl" or kept != sorted(kept):  # back to a layout whose graph order matches the framework's
+    # back to a layout whose graph order matches the framework's
+    if x.layout == "ncl" or kept != sorted(kept):
         shape4 = tuple(1 if i == gaxis else d for i, d in enumerate(b.g.tensors[x.name].shape))
         if x.layout == "nchw" and gaxis in (1, 2):  # C and one spatial axis left: an ncl value (1, 1, L, C)
             shape4 = (1, 1, shape4[3 - gaxis], shape4[3])
             v = b.emit(f"{name}/as_ncl", Reshape.name, [v.name], {"new_shape": shape4}, "ncl")
-        elif x.layout == "ncl" and gaxis == 3:  # L left: plain (1, L) is the graph's (1, 1, L) without its unit axis
+        # L left: plain (1, L) is the graph's (1, 1, L) without its unit axis
+        elif x.layout == "ncl" and gaxis == 3:
             v = b.emit(f"{name}/flat", Reshape.name, [v.name], {"new_shape": (1, gshape[2])}, "plain")
         elif x.layout == "ncl":  # C left
             v = b.emit(f"{name}/flat", Reshape.name, [v.name], {"new_shape": (1, gshape[-1])}, "plain")

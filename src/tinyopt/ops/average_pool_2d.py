@@ -56,5 +56,5 @@ class AveragePool2D(Pool):
         if arg(6, "divisor_override") is not None:
             cv.b.unsupported("divisor_override in average pooling")
         return self._pool(cv, name, cv.val(n.args[0]), int(key[-2]), arg(1, "kernel_size"), arg(2, "stride"),
-                          arg(3, "padding", 0), 1, arg(4, "ceil_mode", False), arg(5, "count_include_pad", True),
-                          False)
+                          arg(3, "padding", 0), 1, arg(4, "ceil_mode", False),
+                          arg(5, "count_include_pad", True), False)

@@ -32,7 +32,8 @@ class BatchNorm(Op):
     torch_modules = ("BatchNorm1d", "BatchNorm2d")
     spec_layers = {"batchnorm": frozenset({"epsilon"})}
     spec_aliases = {"bn": "batchnorm", "batch_norm": "batchnorm"}
-    missing_fix = "fold batch norm into the previous conv first (tinyopt.graph.passes.fold_batchnorm; tinyopt convert does)"
+    missing_fix = ("fold batch norm into the previous conv first (tinyopt.graph.passes.fold_batchnorm; "
+                   "tinyopt convert does)")
 
     def param_formula(self, graph, node):
         ch = graph.tensors[node.inputs[1]].size
@@ -53,7 +54,8 @@ class BatchNorm(Op):
         gamma, beta, mean, var = (graph.tensors[t].data for t in node.inputs[1:5])
         if any(a is None for a in (gamma, beta, mean, var)):
             return None
-        s = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(node.attrs.get("epsilon", 1e-5)))
+        s = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64)
+                                               + float(node.attrs.get("epsilon", 1e-5)))
         t = beta.astype(np.float64) - mean.astype(np.float64) * s
         names = []
         for what, v in (("scale", s), ("shift", t)):
@@ -67,7 +69,8 @@ class BatchNorm(Op):
 
     def prepare(self, graph, node, is_int):
         if is_int:
-            c.unsupported(graph, node, "BATCH_NORM has no integer kernel", "fold batch norm into the previous conv "
+            c.unsupported(graph, node, "BATCH_NORM has no integer kernel",
+                          "fold batch norm into the previous conv "
                           "(tinyopt.graph.passes.fold_batchnorm) before quantizing")
         return BatchNormData(dtype="float32", epsilon=float(node.attrs.get("epsilon", 1e-5)))
 
@@ -88,7 +91,8 @@ class BatchNorm(Op):
         ch = m.num_features
         gamma = cv.np(m.weight) if m.weight is not None else np.ones(ch, np.float32)
         beta = cv.np(m.bias) if m.bias is not None else np.zeros(ch, np.float32)
-        return build(cv.b, name, cv.val(n.args[0]), gamma, beta, cv.np(m.running_mean), cv.np(m.running_var), m.eps)
+        return build(cv.b, name, cv.val(n.args[0]), gamma, beta, cv.np(m.running_mean), cv.np(m.running_var),
+                     m.eps)
 
     def from_spec(self, sb, kind, layer, x, lname, fused):
         ch = x.shape[-1]

@@ -52,7 +52,8 @@ class Concatenation(Op):
         for t in ins[1:]:
             if len(t.shape) != len(x.shape) or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape))
                                                    if i != axis):
-                fail(f"cannot concatenate {list(x.shape)} and {list(t.shape)} on axis {axis}", "make the other dimensions equal")
+                fail(f"cannot concatenate {list(x.shape)} and {list(t.shape)} on axis {axis}",
+                     "make the other dimensions equal")
         return tuple(sum(t.shape[axis] for t in ins) if i == axis else d for i, d in enumerate(x.shape))
 
     def is_identity(self, graph, node):

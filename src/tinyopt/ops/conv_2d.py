@@ -10,6 +10,7 @@ input zero point at padded taps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,9 @@ _EXACT_F32_TERMS = 512
 @dataclass(kw_only=True)
 class ConvData(c.Geometry, c.ActivationRange, OpData):
     depth_multiplier: int = 1
-    input_offset: int | None = None      # -input zero point
-    weights_offset: int | None = None    # -weight zero point (0 under the int8 spec)
-    output_offset: int | None = None     # output zero point
+    input_offset: int = 0                # -input zero point
+    weights_offset: int = 0              # -weight zero point (0 under the int8 spec)
+    output_offset: int = 0               # output zero point
     output_multiplier: np.ndarray | None = None  # int32, one per output channel (or one)
     output_shift: np.ndarray | None = None       # int32, TFLM sign convention (positive = left)
     wide: bool = False                   # 16x8 with an int64 bias: int64 accumulator and requantization
@@ -38,6 +39,8 @@ class ConvData(c.Geometry, c.ActivationRange, OpData):
 def weighted_dtypes(ins: list[Tensor | None], out: Tensor) -> str | None:
     """The dtype combinations TFLite's conv / depthwise / dense kernels accept."""
     x, w = ins[0], ins[1]
+    if x is None or w is None:
+        return "has no input or no weights"
     b = ins[2] if len(ins) > 2 else None
     allowed = {"float32": (("float32", "int8"), ("float32",)), "int8": (("int8",), ("int32",)),
                "uint8": (("uint8",), ("int32",)), "int16": (("int8",), ("int64", "int32"))}
@@ -49,8 +52,7 @@ def weighted_dtypes(ins: list[Tensor | None], out: Tensor) -> str | None:
 
 
 def weighted_version(graph: Graph, node: Node) -> int:
-    ins = graph.node_inputs(node)
-    x, w = ins[0].dtype, ins[1].dtype
+    x, w = (t.dtype if t is not None else None for t in graph.node_inputs(node)[:2])
     if x == "int8":
         return 3
     if x == "float32" and w == "int8":
@@ -97,7 +99,8 @@ def prepare_conv_like(graph: Graph, node: Node, is_int: bool, depthwise: bool) -
         out_c = w.shape[3]
         m = int(node.attrs.get("depth_multiplier", 0) or out_c // x.shape[3])
         if m <= 0 or x.shape[3] * m != out_c:
-            c.fail(graph, node, f"{out_c} output channels are not {x.shape[3]} input channels x multiplier {m}",
+            c.fail(graph, node,
+                   f"{out_c} output channels are not {x.shape[3]} input channels x multiplier {m}",
                    "fix the depthwise weight shape or depth_multiplier")
         p["depth_multiplier"] = m
     else:
@@ -139,10 +142,9 @@ def exact_int_matmul(cols: np.ndarray, wt: np.ndarray) -> np.ndarray:
     k = cols.shape[1]
     if k <= _EXACT_F32_TERMS:
         return (cols @ wt).astype(np.int64)
-    acc = None
+    acc = np.zeros((cols.shape[0], wt.shape[1]), np.int64)
     for s in range(0, k, _EXACT_F32_TERMS):
-        part = (cols[:, s: s + _EXACT_F32_TERMS] @ wt[s: s + _EXACT_F32_TERMS]).astype(np.int64)
-        acc = part if acc is None else acc + part
+        acc += (cols[:, s: s + _EXACT_F32_TERMS] @ wt[s: s + _EXACT_F32_TERMS]).astype(np.int64)
     return acc
 
 
@@ -164,11 +166,12 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     wq = np.asarray(w.data, dtype=np.int64)
     wsum = wq.sum(axis=(0, 1, 2)) if depthwise else wq.reshape(oc, -1).sum(axis=1)
     bias = cp.bias_of(graph, node, oc) + q.input_offset * wsum
-    ints = dict(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, filter_h=kh, filter_w=kw,
-                stride_h=q.stride_h, stride_w=q.stride_w, dilation_h=q.dilation_h, dilation_w=q.dilation_w,
-                padding_h=q.padding_h, padding_w=q.padding_w, depth_multiplier=q.depth_multiplier,
-                input_zero_point=-q.input_offset, output_offset=q.output_offset,
-                output_activation_min=q.output_activation_min, output_activation_max=q.output_activation_max)
+    ints: dict[str, Any] = dict(
+        in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc, filter_h=kh, filter_w=kw,
+        stride_h=q.stride_h, stride_w=q.stride_w, dilation_h=q.dilation_h, dilation_w=q.dilation_w,
+        padding_h=q.padding_h, padding_w=q.padding_w, depth_multiplier=q.depth_multiplier,
+        input_zero_point=-q.input_offset, output_offset=q.output_offset,
+        output_activation_min=q.output_activation_min, output_activation_max=q.output_activation_max)
     if depthwise:  # channel-major [O][KH*KW]: one channel's taps are adjacent
         if kh * kw > cp.MAX_DW_TAPS:
             raise UnsupportedOpError(f"a {kh}x{kw} depthwise kernel has more than {cp.MAX_DW_TAPS} taps",
@@ -219,9 +222,10 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     else:
         col = 4 * max(ints["patch"], kh * ints["twin_row"])
     two_rows = pairs is not None or ints["row_pairs"]  # two output rows finished at once
-    return cp.OpParams(kernel, ints, arrays, signature="rows_col", optional=("pad_row", "lanes", "rq", "add", "wpairs"),
-                       inplace="rows", fuses_add=True, col_bytes=col, scratch_rows=2 if two_rows else 1,
-                       fused_asm=not depthwise, stream="window")
+    return cp.OpParams(kernel, ints, arrays, signature="rows_col",
+                       optional=("pad_row", "lanes", "rq", "add", "wpairs"), inplace="rows", fuses_add=True,
+                       col_bytes=col, scratch_rows=2 if two_rows else 1, fused_asm=not depthwise,
+                       stream="window")
 
 
 # -- the framework doors (channels-first weights) --------------------------------------------------------

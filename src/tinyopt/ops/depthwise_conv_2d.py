@@ -30,8 +30,9 @@ _MULTIPLIER = scalar("depth_multiplier", 3, "i32")
 class DepthwiseConv2D(Op):
     name = "DEPTHWISE_CONV_2D"
     builtin = 4
-    options = Options(2, (padding("padding", 0), pair("stride", 2, 1), _MULTIPLIER, activation("activation", 4),
-                          pair("dilation", 6, 5, stored_default=1)))
+    options = Options(2,
+                      (padding("padding", 0), pair("stride", 2, 1), _MULTIPLIER, activation("activation", 4),
+                       pair("dilation", 6, 5, stored_default=1)))
     arity = (2, 3)
     optional_inputs = (2,)
     param_inputs = (1, 2)
@@ -41,8 +42,8 @@ class DepthwiseConv2D(Op):
     fused_activation = True
     absorbs_pad = True
     c = CKernel("depthwise_conv2d", "conv_params", extra_files=("add",))
-    spec_layers = {"depthwise_conv2d": frozenset({"kernel", "stride", "padding", "dilation", "depth_multiplier",
-                                                  "use_bias"})}
+    spec_layers = {"depthwise_conv2d": frozenset({"kernel", "stride", "padding", "dilation",
+                                                  "depth_multiplier", "use_bias"})}
     spec_aliases = {"depthwise": "depthwise_conv2d", "dwconv2d": "depthwise_conv2d"}
 
     def read_tflite(self, r, ins, out):
@@ -53,7 +54,8 @@ class DepthwiseConv2D(Op):
         if dm == 0 and cout % cin == 0:  # some converters leave it unset; TFLite derives it
             dm = attrs["depth_multiplier"] = cout // cin
         if ins[1].shape[0] != 1 or dm <= 0 or cin * dm != cout:
-            r.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × depth multiplier {dm}")
+            r.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × depth "
+                   f"multiplier {dm}")
         r.bias(ins, cout)
         return attrs
 
@@ -118,6 +120,8 @@ class DepthwiseConv2D(Op):
         bias = inputs[2] if len(inputs) > 2 else None
         m = p.depth_multiplier
         is_int = p.dtype in ("int8", "int16")
+        acc_dtype: type[np.generic]
+        pad_value: float
         if is_int:  # 16x8: no input offset (0), an int64 accumulator
             xs = x.astype(np.int32) + np.int32(p.input_offset)
             acc_dtype, pad_value = np.int64, 0

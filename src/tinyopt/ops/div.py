@@ -66,8 +66,8 @@ class Div(Broadcasting):
         headroom = count_leading_sign_bits(v1)
         unscaled = fp.multiply_by_quantized_multiplier_greater_than_one(v1, inv, headroom)
         total_shift = p.output_shift - recip_shift - headroom
-        out = rounding_divide_by_pot_wide(fp.saturating_rounding_doubling_high_mul(unscaled, p.output_multiplier),
-                                          -total_shift) + p.output_offset
+        scaled = fp.saturating_rounding_doubling_high_mul(unscaled, p.output_multiplier)
+        out = rounding_divide_by_pot_wide(scaled, -total_shift) + p.output_offset
         return np.clip(out, p.output_activation_min, p.output_activation_max).astype(np.int8)
 
     def quantize(self, q, index, node):
@@ -79,14 +79,16 @@ class Div(Broadcasting):
         worst = self.widest_shift(q.g, new)
         if worst is None or worst > 31:
             why = "a numerator computed at run time" if worst is None else f"a final shift of {worst} bits"
-            c.unsupported(q.src, node, f"an int8 DIV with {why}: TFLM's integer division shifts by 32 or more "
+            c.unsupported(q.src, node,
+                          f"an int8 DIV with {why}: TFLM's integer division shifts by 32 or more "
                           "for numerators near their zero point (undefined in C; wrong outputs on x86)",
                           "keep the division in float, divide by a constant (it becomes a MUL), or multiply "
                           "by RSQRT / a reciprocal instead")
         return new
 
     def widest_shift(self, graph, node) -> int | None:
-        """The largest right shift the int8 kernel can take on ``node`` (None: the numerator is not constant)."""
+        """The largest right shift the int8 kernel can take on ``node`` (None: the numerator is not
+        constant)."""
         num, den = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         if num.data is None:
             return None
@@ -116,11 +118,13 @@ class Div(Broadcasting):
         if key == "reciprocal":
             return build(cv.b, name, self.name, 1.0, cv.val(n.args[0]), {"activation": "NONE"})
         if arg(2, "rounding_mode") is not None:
-            cv.b.unsupported(f"torch.div with rounding_mode={arg(2, 'rounding_mode')!r}", "divide without rounding")
+            cv.b.unsupported(f"torch.div with rounding_mode={arg(2, 'rounding_mode')!r}",
+                             "divide without rounding")
         x, d = cv.val(n.args[0]), cv.val(arg(1, "other"))
         for v in (x, d):
             if not isinstance(v, (Val, int, float)):
-                cv.b.unsupported(f"a division by a {type(v).__name__}", "divide by a number or a tensor of the model")
+                cv.b.unsupported(f"a division by a {type(v).__name__}",
+                                 "divide by a number or a tensor of the model")
         src = n.args[1] if len(n.args) > 1 else n.kwargs.get("other")
         return quotient(cv.b, name, x, d, lambda: isinstance(src, torch.fx.Node) and len(src.users) == 1)
 
@@ -136,7 +140,8 @@ def quotient(b, name: str, x, d, divisor_used_once):
         b.unsupported("a division of two constants")
     if not isinstance(d, Val):
         with np.errstate(divide="ignore"):
-            return build(b, name, Mul.name, x, np.float32(1.0) / np.asarray(d, np.float32), {"activation": "NONE"})
+            return build(b, name, Mul.name, x, np.float32(1.0) / np.asarray(d, np.float32),
+                         {"activation": "NONE"})
     sqrt = next((n for n in b.g.nodes if n.outputs == [d.name] and n.op == Sqrt.name), None)
     if isinstance(x, Val) and sqrt is not None and divisor_used_once():
         sqrt.op = Rsqrt.name  # x / sqrt(v) = x * rsqrt(v), and RSQRT has an int8 kernel

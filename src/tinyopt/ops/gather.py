@@ -185,7 +185,8 @@ def build(b, name: str, x, indices: np.ndarray, axis: int):
     if x.layout == "grouped":
         b.unsupported(f"a gather on axis {axis} of channels viewed as groups {list(x.shape)}",
                       "reshape them back to (N, C, H, W) first")
-    lift = graph_axis(axis, x.layout, rank) == 0 or (idx.ndim != 1 and x.layout not in ("plain", "nchw", "ncl"))
+    lift = graph_axis(axis, x.layout, rank) == 0 or (idx.ndim != 1
+                                                     and x.layout not in ("plain", "nchw", "ncl"))
     if x.permuted or lift or (idx.ndim != 1 and x.layout != "plain"):
         x = reshape.framework_order(b, f"{name}/order", x, lift=lift)  # in the framework's own order
     ax = graph_axis(axis, x.layout, rank)

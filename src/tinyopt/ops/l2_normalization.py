@@ -41,7 +41,8 @@ class L2Normalization(Op):
     def prepare(self, graph, node, is_int):
         x = graph.tensors[node.inputs[0]]
         if len(x.shape) > 4:
-            c.unsupported(graph, node, f"a rank-{len(x.shape)} input", "TFLM normalizes tensors of rank 4 or less")
+            c.unsupported(graph, node, f"a rank-{len(x.shape)} input",
+                          "TFLM normalizes tensors of rank 4 or less")
         if (node.attrs.get("activation") or "NONE") != "NONE":
             c.unsupported(graph, node, f"fused activation {node.attrs['activation']}",
                           "TFLM's L2_NORMALIZATION takes no fused activation: apply it as its own operator")
@@ -50,7 +51,8 @@ class L2Normalization(Op):
         _, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         if (so, zo) != (np.float32(1.0 / 128), 0):
-            c.fail(graph, node, f"int8 L2_NORMALIZATION writes scale 1/128, zero point 0; the output says {so}, {zo}",
+            c.fail(graph, node,
+                   f"int8 L2_NORMALIZATION writes scale 1/128, zero point 0; the output says {so}, {zo}",
                    "quantize the output with scale 0.0078125 and zero point 0")
         return L2NormData(dtype="int8", input_zero_point=zi)
 
@@ -71,10 +73,12 @@ class L2Normalization(Op):
     def from_onnx(self, cv, node, name, a, ins):
         if a.get("p", 2) != 2:
             cv.b.unsupported(f"LpNormalization with p={a.get('p')}", "use p=2 (TFLite's L2_NORMALIZATION)")
-        return over_last_axis(cv.b, name, cv.val(ins[0]), a.get("axis", -1), self.name, {"activation": "NONE"})
+        return over_last_axis(cv.b, name, cv.val(ins[0]), a.get("axis", -1), self.name,
+                              {"activation": "NONE"})
 
     def from_torch_function(self, cv, n, key, name, out_shape):
         arg = cv.arg(n)
         if arg(1, "p", 2.0) != 2:
             cv.b.unsupported(f"F.normalize with p={arg(1, 'p', 2.0)}", "use p=2 (TFLite's L2_NORMALIZATION)")
-        return over_last_axis(cv.b, name, cv.val(n.args[0]), arg(2, "dim", 1), self.name, {"activation": "NONE"})
+        return over_last_axis(cv.b, name, cv.val(n.args[0]), arg(2, "dim", 1), self.name,
+                              {"activation": "NONE"})

@@ -61,11 +61,13 @@ class LogSoftmax(Op):
         si, _ = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         if (so, zo) != (np.float32(OUTPUT_QPARAMS[0]), OUTPUT_QPARAMS[1]):
-            c.fail(graph, node, f"int8 LOG_SOFTMAX output must have scale 16/256 and zero point 127, got {so} and {zo}",
+            c.fail(graph, node,
+                   f"int8 LOG_SOFTMAX output must have scale 16/256 and zero point 127, got {so} and {zo}",
                    "quantize the output with scale 0.0625 and zero point 127")
         m, left, divisor, right, diff_min = log_softmax_scaling(float(si))
-        return LogSoftmaxData(dtype="int8", input_multiplier=m, input_left_shift=left, reverse_scaling_divisor=divisor,
-                              reverse_scaling_right_shift=right, diff_min=diff_min)
+        return LogSoftmaxData(dtype="int8", input_multiplier=m, input_left_shift=left,
+                              reverse_scaling_divisor=divisor, reverse_scaling_right_shift=right,
+                              diff_min=diff_min)
 
     def eval(self, p: LogSoftmaxData, inputs):
         x = inputs[0]
@@ -76,9 +78,11 @@ class LogSoftmax(Op):
             return (shifted - np.log(total)).astype(np.float32)
         diff = x.astype(np.int64) - x.astype(np.int64).max(axis=-1, keepdims=True)
         diff_q5 = fp.multiply_by_quantized_multiplier(diff, p.input_multiplier, p.input_left_shift)
-        exps = fp.rescale(fp.exp_on_negative_values(diff_q5, INPUT_INTEGER_BITS), 0, ACCUMULATION_INTEGER_BITS)
+        exps = fp.rescale(fp.exp_on_negative_values(diff_q5, INPUT_INTEGER_BITS), 0,
+                          ACCUMULATION_INTEGER_BITS)
         sum_q12 = wrap32(np.sum(np.where(diff >= p.diff_min, exps, 0), axis=-1, keepdims=True))
-        log_sum_q5 = log_x_for_x_greater_than_or_equal_to_1(sum_q12, ACCUMULATION_INTEGER_BITS, INPUT_INTEGER_BITS)
+        log_sum_q5 = log_x_for_x_greater_than_or_equal_to_1(sum_q12, ACCUMULATION_INTEGER_BITS,
+                                                            INPUT_INTEGER_BITS)
         shifted_log_sum = wrap32(log_sum_q5 + fp.INT32_MIN)
         adjusted_diff_min = np.maximum(p.diff_min - 1, fp.multiply_by_quantized_multiplier(
             shifted_log_sum, p.reverse_scaling_divisor, -p.reverse_scaling_right_shift))
@@ -91,7 +95,8 @@ class LogSoftmax(Op):
         x = cv.val(ins[0])
         axis = a.get("axis", -1 if cv.opset >= 13 else 1)
         if cv.opset < 13 and axis % len(x.shape) != len(x.shape) - 1 and len(x.shape) > 2:
-            cv.b.unsupported("a pre-opset-13 LogSoftmax that flattens trailing axes", "export with opset 13 or newer")
+            cv.b.unsupported("a pre-opset-13 LogSoftmax that flattens trailing axes",
+                             "export with opset 13 or newer")
         return over_last_axis(cv.b, name, x, axis, self.name, {})
 
     def from_torch_module(self, cv, n, m, name, out_shape):

@@ -53,7 +53,8 @@ class LookupTable(Op):
 
         x, t, y = (graph.tensors[n] for n in (node.inputs[0], node.inputs[1], node.outputs[0]))
         cp.check_int8(graph, index, node, [x, y])
-        return cp.OpParams("lut", {"size": y.size}, {"table": ("int8_t", np.asarray(t.data, np.int8).reshape(256))},
+        return cp.OpParams("lut", {"size": y.size},
+                           {"table": ("int8_t", np.asarray(t.data, np.int8).reshape(256))},
                            inplace="elementwise", struct="lut_params", entry="lut", files=("lut",))
 
 

@@ -44,7 +44,8 @@ class MirrorPad(Op):
         pads = r.const_int(ins[1], "paddings")
         attrs = super().read_tflite(r, ins, out)
         if pads.shape != (len(ins[0].shape), 2) or (pads < 0).any() or attrs["mode"] not in (0, 1):
-            r.fail(f"paddings {pads.tolist()} / mode {attrs['mode']} do not fit a rank-{len(ins[0].shape)} input")
+            r.fail(f"paddings {pads.tolist()} / mode {attrs['mode']} do not fit a rank-{len(ins[0].shape)} "
+                   "input")
         return attrs
 
     def shape(self, graph, node, fail: Callable[[str, str], NoReturn]):
@@ -67,8 +68,10 @@ class MirrorPad(Op):
             c.fail(graph, node, "has no constant paddings", "give MIRROR_PAD constant paddings")
         if pads[0].any():
             c.unsupported(graph, node, "padding the batch axis", "pad the other axes only")
-        if is_int and c.scalar_qparams(graph, node, node.inputs[0]) != c.scalar_qparams(graph, node, node.outputs[0]):
-            c.fail(graph, node, "input and output quantization differ", "give both the same scale and zero point")
+        if is_int and (c.scalar_qparams(graph, node, node.inputs[0])
+                       != c.scalar_qparams(graph, node, node.outputs[0])):
+            c.fail(graph, node, "input and output quantization differ",
+                   "give both the same scale and zero point")
         if len(x.shape) > 4:
             c.unsupported(graph, node, f"a rank-{len(x.shape)} mirror pad", "pad tensors of rank 4 or less")
         return MirrorPadData(dtype="int8" if is_int else "float32", paddings=pads.tolist(),
@@ -88,7 +91,8 @@ class MirrorPad(Op):
         in_dims = [1] * (4 - rank) + list(x.shape)
         pads = [[0, 0]] * (4 - rank) + q.paddings
         ints = {"mode": q.mode, "size": y.size}
-        arrays = {"in_dims": ("int32_t", np.array(in_dims)), "before": ("int32_t", np.array([a for a, _ in pads])),
+        arrays = {"in_dims": ("int32_t", np.array(in_dims)),
+                  "before": ("int32_t", np.array([a for a, _ in pads])),
                   "out_dims": ("int32_t", np.array([d + a + b for d, (a, b) in zip(in_dims, pads)]))}
         return cp.OpParams("mirror_pad", ints, arrays)
 
@@ -111,5 +115,5 @@ def build(b, name: str, x, pads, mode: int):
         p = np.asarray(pads, dtype=np.int32).reshape(-1, 2)
     else:
         return b.unsupported("mirror padding of a flattened channels-first value", "pad before flattening")
-    return b.emit(name, MirrorPad.name, [x.name, b.const(f"{name}/paddings", p, "int32")], {"mode": int(mode)},
-                  x.layout, x.perm)
+    return b.emit(name, MirrorPad.name, [x.name, b.const(f"{name}/paddings", p, "int32")],
+                  {"mode": int(mode)}, x.layout, x.perm)

@@ -48,7 +48,8 @@ class Mul(Binary):
 
     def pack_c(self, graph, index, node):
         if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
-            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True),
+                                            self.arith_code)
         return self.pack_arithmetic(graph, index, node)
 
     def eval(self, p: MulData, inputs):

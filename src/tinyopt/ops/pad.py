@@ -44,8 +44,8 @@ class Pad(Op):
     def read_tflite(self, r, ins, out):
         pads = r.const_int(ins[1], "paddings")
         if pads.shape != (len(ins[0].shape), 2) or (pads < 0).any():
-            r.fail(f"paddings of shape {list(pads.shape)} do not give one non-negative (before, after) pair per "
-                   f"dimension of {list(ins[0].shape)}")
+            r.fail(f"paddings of shape {list(pads.shape)} do not give one non-negative (before, after) pair "
+                   f"per dimension of {list(ins[0].shape)}")
         return {}
 
     def shape(self, graph, node, fail):
@@ -80,7 +80,8 @@ class Pad(Op):
         elif is_int:
             pad_value = c.scalar_qparams(graph, node, node.outputs[0])[1]
         dtype = "float32"
-        if is_int:  # int16: TFLM pads with 0 (not the zero point) unless given a value: symmetric tensors only
+        # int16: TFLM pads with 0 (not the zero point) unless given a value: symmetric tensors only
+        if is_int:
             dtype = "int16" if x.dtype == "int16" else "int8"
             if dtype == "int16":
                 _int16.zero_points_zero(graph, node, [node.inputs[0], node.outputs[0]],
@@ -136,7 +137,8 @@ class Pad(Op):
                 full[ax], full[r + ax] = pads[i], pads[len(axes) + i]
             pads = full
         if pads.size != 2 * r:
-            cv.fail(f"Pad has {pads.size} pad amounts for a rank-{r} input", "give a (begin, end) pair per axis")
+            cv.fail(f"Pad has {pads.size} pad amounts for a rank-{r} input",
+                    "give a (begin, end) pair per axis")
         if mode == "reflect" and (pads >= 0).all() and not pads[[0, r]].any() and not (
                 x.layout in ("nchw", "ncl") and pads[[1, r + 1]].any()):  # mirrored values
             from tinyopt.ops import mirror_pad

@@ -36,7 +36,8 @@ class Quantize(Op):
 
     def check_dtypes(self, ins, out):
         x = ins[0]
-        if x.dtype not in ("float32", "int8", "uint8", "int16") or out.dtype not in ("int8", "uint8", "int16"):
+        if (x.dtype not in ("float32", "int8", "uint8", "int16")
+                or out.dtype not in ("int8", "uint8", "int16")):
             return f"quantizes {x.dtype} to {out.dtype}"
         return None
 
@@ -57,8 +58,8 @@ class Quantize(Op):
     def eval(self, p: QuantizeData, inputs):
         x = inputs[0]
         if p.input_multiplier is not None:
-            out = multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.input_multiplier,
-                                                   p.input_shift) + p.zero_point
+            out = multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point,
+                                                   p.input_multiplier, p.input_shift) + p.zero_point
         else:
             q = round_half_away(x.astype(np.float32) / np.float32(p.scale))
             # TFLM's AffineQuantize: static_cast<int32_t>, as host compilers emit it (x86 cvttss2si: NaN, inf

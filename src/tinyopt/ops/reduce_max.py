@@ -29,7 +29,8 @@ class ReduceMax(Reducer):
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
         if (si, zi) != (so, zo):
-            c.fail(graph, node, f"int8 REDUCE_MAX output (scale {so}, zero point {zo}) differs from its input "
+            c.fail(graph, node,
+                   f"int8 REDUCE_MAX output (scale {so}, zero point {zo}) differs from its input "
                    f"(scale {si}, zero point {zi})", "give the output the input's scale and zero point")
         return ReduceData(**p, input_zero_point=zi, output_zero_point=zo)
 

@@ -51,8 +51,9 @@ class Relu(Op):
                                     "TFLM's int16 RELU requires symmetric tensors")
         qmin, qmax = (c.INT16_MIN, c.INT16_MAX) if wide else (c.INT8_MIN, c.INT8_MAX)
         lo = max(qmin, zo + int(round_half_away(np.float32(0.0) / so)))
-        return ReluData(dtype="int16" if wide else "int8", input_offset=zi, output_offset=zo, output_multiplier=m,
-                        output_shift=s, output_activation_min=lo, output_activation_max=qmax)
+        return ReluData(dtype="int16" if wide else "int8", input_offset=zi, output_offset=zo,
+                        output_multiplier=m, output_shift=s, output_activation_min=lo,
+                        output_activation_max=qmax)
 
     def pack_c(self, graph, index, node):
         if _int16_c.is_int16(graph, node):  # the int16 requantization kernel with RELU's clamp

@@ -65,7 +65,8 @@ class Relu6(Op):
         lo = a.get("min") if cv.opset < 11 else (cv.const(ins[1], "min") if len(ins) > 1 and ins[1] else None)
         hi = a.get("max") if cv.opset < 11 else (cv.const(ins[2], "max") if len(ins) > 2 and ins[2] else None)
         lo = None if lo is None else float(np.asarray(lo).ravel()[0])
-        hi = None if hi is None or float(np.asarray(hi).ravel()[0]) >= 3.4e38 else float(np.asarray(hi).ravel()[0])
+        hi = (None if hi is None
+              or float(np.asarray(hi).ravel()[0]) >= 3.4e38 else float(np.asarray(hi).ravel()[0]))
         if lo == 0.0 and hi == 6.0:
             return unary(cv.b, name, x, self.name)
         if lo == 0.0 and hi is None:

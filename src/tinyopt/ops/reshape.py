@@ -45,7 +45,8 @@ class Reshape(Op):
 
     @staticmethod
     def _new_shape(r, ins, out) -> tuple[int, ...]:
-        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output shape."""
+        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output
+        shape."""
         if len(ins) > 1 and ins[1] is not None and ins[1].data is not None:
             shape = r.const_int(ins[1], "shape")
             if shape.ndim == 1:
@@ -85,7 +86,8 @@ class Reshape(Op):
         return x is not None and x.shape == graph.tensors[node.outputs[0]].shape
 
     def scale_channels(self, g, node, before, keep, last):
-        out0, x0, x = before.tensors[node.outputs[0]], before.tensors[node.inputs[0]], g.tensors[node.inputs[0]]
+        out0, x0, x = (before.tensors[node.outputs[0]], before.tensors[node.inputs[0]],
+                       g.tensors[node.inputs[0]])
         if len(out0.shape) == 2:  # a flatten: the features follow the channels
             node.attrs["new_shape"] = (out0.shape[0], x.size // out0.shape[0])
         elif out0.shape[-1] == x0.shape[-1]:  # the channel axis stays last
@@ -115,8 +117,10 @@ class Reshape(Op):
             ax = a.get("axis", 1) % (len(x.shape) + 1)
             return build(cv.b, name, x, (int(np.prod(x.shape[:ax])), int(np.prod(x.shape[ax:]))))
         if op == "Reshape":
-            return build(cv.b, name, x, cv.target_shape(x.shape, cv.const(ins[1], "shape"), a.get("allowzero", 0)))
-        return build(cv.b, name, x, cv.squeezed(op, x.shape, a, [None, *(cv.const(t, "axes") for t in ins[1:] if t)]))
+            return build(cv.b, name, x,
+                         cv.target_shape(x.shape, cv.const(ins[1], "shape"), a.get("allowzero", 0)))
+        return build(cv.b, name, x,
+                     cv.squeezed(op, x.shape, a, [None, *(cv.const(t, "axes") for t in ins[1:] if t)]))
 
     def from_torch_module(self, cv, n, m, name, out_shape):
         return build(cv.b, name, cv.val(n.args[0]), out_shape)
@@ -162,19 +166,7 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
     if x.layout == "nchw" and len(new_shape) >= 5 and new_shape[-2:] == x.shape[2:]:
         return Val(x.name, "grouped", new_shape)  # (N, g1, g2, ..., H, W): the channels split into groups
     if x.layout in ("nchw", "ncl"):
-        if len(new_shape) in (3, 4) and new_shape[1] == x.shape[1]:  # the spatial axes regrouped
-            layout = "nchw" if len(new_shape) == 4 else "ncl"
-            return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)},
-                          layout)
-        if len(new_shape) != 2:
-            return build(b, name, _framework_order(b, name, x), new_shape)
-        if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
-            raise ModelFormatError(f"a flatten of {list(x.shape)} is implausibly large for a microcontroller",
-                                   path=b.g.source, where=b.where, fix="check the input shape")
-        perm = np.arange(int(np.prod(x.shape[1:]))).reshape(x.shape[1:])
-        perm = np.moveaxis(perm, 0, -1).ravel()
-        order = None if np.array_equal(perm, np.arange(perm.size)) else perm
-        return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", order)
+        return _from_channels_first(b, name, x, new_shape)
     if x.permuted and len(new_shape) != 2:
         from tinyopt.ops.gather import unpermute
 
@@ -186,6 +178,25 @@ def build(b, name: str, x, new_shape: tuple[int, ...]):
                           layout)
         return _channels_first(b, name, x, new_shape)
     return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", x.perm)
+
+
+def _from_channels_first(b, name: str, x, new_shape: tuple[int, ...]):
+    """``build`` for an NCHW / NCL value: its spatial axes regrouped (the same NHWC bytes), a flatten (a
+    RESHAPE whose value remembers the channels-last order), or anything else in the framework's order."""
+    from tinyopt.graph.torch_import import to_graph_shape
+
+    if len(new_shape) in (3, 4) and new_shape[1] == x.shape[1]:  # the spatial axes regrouped
+        layout = "nchw" if len(new_shape) == 4 else "ncl"
+        return b.emit(name, Reshape.name, [x.name], {"new_shape": to_graph_shape(new_shape, layout)}, layout)
+    if len(new_shape) != 2:
+        return build(b, name, _framework_order(b, name, x), new_shape)
+    if int(np.prod(x.shape[1:], dtype=np.float64)) > 1 << 28:
+        raise ModelFormatError(f"a flatten of {list(x.shape)} is implausibly large for a microcontroller",
+                               path=b.g.source, where=b.where, fix="check the input shape")
+    perm = np.arange(int(np.prod(x.shape[1:]))).reshape(x.shape[1:])
+    perm = np.moveaxis(perm, 0, -1).ravel()
+    order = None if np.array_equal(perm, np.arange(perm.size)) else perm
+    return b.emit(name, Reshape.name, [x.name], {"new_shape": new_shape}, "plain", order)
 
 
 def _unit_axes_only(shape, new_shape) -> bool:
@@ -235,7 +246,8 @@ def common_layout(b, name: str, a, other):
     framework's order when either is unbatched or flattened differently. Returns the pair."""
     from tinyopt.graph.torch_import import Val
 
-    same_perm = (a.perm is None) == (other.perm is None) and (a.perm is None or np.array_equal(a.perm, other.perm))
+    same_perm = (a.perm is None) == (other.perm is None) and (a.perm is None
+                                                              or np.array_equal(a.perm, other.perm))
     if a.layout == other.layout and same_perm:
         return a, other
     if len(a.shape) != len(other.shape) or "grouped" in (a.layout, other.layout):

@@ -109,6 +109,6 @@ class ResizeNearestNeighbor(Op):
             args[size_pos] = size
         elif "size" in kwargs:
             kwargs["size"] = size
-        import torch.nn.functional as F  # noqa: N812
+        import torch.nn.functional as F
 
         return r.torch_resize(cv, name, x, out_shape, lambda t: F.interpolate(t, *args, **kwargs))

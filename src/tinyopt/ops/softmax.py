@@ -133,7 +133,8 @@ class Softmax(Op):
         if graph.tensors[node.inputs[0]].dtype == "int16":
             return self.prepare_int16(graph, node, beta, si, so)
         if zo != -128 or so != np.float32(1.0 / 256):
-            c.fail(graph, node, f"int8 softmax output must have scale 1/256 and zero point -128, got {so} and {zo}",
+            c.fail(graph, node,
+                   f"int8 softmax output must have scale 1/256 and zero point -128, got {so} and {zo}",
                    "quantize softmax outputs with scale 0.00390625 and zero point -128")
         kbits = 5
         real = min(beta * float(si) * (1 << (31 - kbits)), (1 << 31) - 1.0)
@@ -163,7 +164,8 @@ class Softmax(Op):
         xi = x.astype(np.int64)
         diff = xi - xi.max(axis=-1, keepdims=True)
         valid = diff >= p.diff_min
-        rescaled = fp.multiply_by_quantized_multiplier_greater_than_one(diff, p.input_multiplier, p.input_left_shift)
+        rescaled = fp.multiply_by_quantized_multiplier_greater_than_one(diff, p.input_multiplier,
+                                                                        p.input_left_shift)
         exp_q0 = fp.exp_on_negative_values(rescaled, _SCALED_DIFF_INTEGER_BITS)
         terms = fp.rescale(exp_q0, 0, _ACCUMULATION_INTEGER_BITS)
         sum_of_exps = np.sum(np.where(valid, terms, 0), axis=-1, keepdims=True)

@@ -40,7 +40,8 @@ class Sqrt(Unary):
         if key == "pow":
             x, e = cv.val(n.args[0]), cv.val(cv.arg(n)(1, "exponent"))
             if not isinstance(x, Val) or isinstance(e, Val) or not isinstance(e, (int, float)):
-                cv.b.unsupported("a power whose exponent is not a number", "use x ** 2, x ** 0.5 or x ** -0.5")
+                cv.b.unsupported("a power whose exponent is not a number",
+                                 "use x ** 2, x ** 0.5 or x ** -0.5")
             return power(cv.b, name, x, float(e))
         return super().from_torch_function(cv, n, key, name, out_shape)
 

@@ -57,7 +57,8 @@ class SquaredDifference(Broadcasting):
         a, b = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         if a.shape != b.shape and fields["out_rank"] > 4:
             c.unsupported(graph, node, f"broadcasting {list(a.shape)} against {list(b.shape)} (rank "
-                          f"{fields['out_rank']})", "TFLM's SQUARED_DIFFERENCE broadcasts up to 4-D: reshape to 4-D")
+                          f"{fields['out_rank']})",
+                          "TFLM's SQUARED_DIFFERENCE broadcasts up to 4-D: reshape to 4-D")
         if not is_int:
             return SquaredDifferenceData(dtype="float32", **fields)
         (s1, z1), (s2, z2), (so, zo) = (c.scalar_qparams(graph, node, t)
@@ -100,8 +101,8 @@ class SquaredDifference(Broadcasting):
         return layer_norm(cv.b, name, x, len(x.shape) - axis, weight, bias, float(a.get("epsilon", 1e-5)))
 
     def from_torch_module(self, cv, n, m, name, out_shape):
-        return layer_norm(cv.b, name, cv.val(n.args[0]), len(m.normalized_shape), cv.np(m.weight), cv.np(m.bias),
-                          float(m.eps))
+        return layer_norm(cv.b, name, cv.val(n.args[0]), len(m.normalized_shape), cv.np(m.weight),
+                          cv.np(m.bias), float(m.eps))
 
     def from_torch_function(self, cv, n, key, name, out_shape):
         from tinyopt.graph.torch_import import Val
@@ -113,8 +114,8 @@ class SquaredDifference(Broadcasting):
         x = cv.val(n.args[0])
         if not isinstance(x, Val):
             cv.b.unsupported("a layer norm of a constant")
-        return layer_norm(cv.b, name, x, len(tuple(shape)) if isinstance(shape, (list, tuple)) else 1, None, None,
-                          float(arg(4, "eps", 1e-5)))
+        return layer_norm(cv.b, name, x, len(tuple(shape)) if isinstance(shape, (list, tuple)) else 1, None,
+                          None, float(arg(4, "eps", 1e-5)))
 
 
 def layer_norm(b, name: str, x, n_axes: int, weight, bias, eps: float):
@@ -139,7 +140,8 @@ def layer_norm(b, name: str, x, n_axes: int, weight, bias, eps: float):
     sq = _broadcast.build(b, f"{name}/squared_difference", SquaredDifference.name, x, mean)
     var = _reduce.build(b, f"{name}/variance", Mean.name, sq, axes, True)
     r = unary(b, f"{name}/rsqrt", _binary.build(b, f"{name}/add_eps", Add.name, var, float(eps)), Rsqrt.name)
-    y = _binary.build(b, f"{name}/normalized", Mul.name, _binary.build(b, f"{name}/centered", Sub.name, x, mean), r)
+    y = _binary.build(b, f"{name}/normalized", Mul.name,
+                      _binary.build(b, f"{name}/centered", Sub.name, x, mean), r)
     if weight is not None:
         y = _binary.build(b, f"{name}/weight", Mul.name, y, np.asarray(weight, np.float32))
     if bias is not None:

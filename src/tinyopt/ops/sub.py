@@ -1,4 +1,5 @@
-"""SUB: element-wise difference, the ADD kernel with the second operand negated (TFLM's ``SubElementwise``)."""
+"""SUB: element-wise difference, the ADD kernel with the second operand negated (TFLM's
+``SubElementwise``)."""
 
 from __future__ import annotations
 
@@ -27,5 +28,6 @@ class Sub(Binary):
 
     def pack_c(self, graph, index, node):
         if _int16_c.is_int16(graph, node):  # the 16x8 kernel (kernels/elementwise_int16.c)
-            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True), self.arith_code)
+            return _int16_c.pack_arithmetic(graph, index, node, self.prepare(graph, node, True),
+                                            self.arith_code)
         return self.pack_arithmetic(graph, index, node)

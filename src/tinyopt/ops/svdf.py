@@ -26,7 +26,8 @@ from tinyopt.ops import _common as c
 from tinyopt.ops._record import Op, OpData, Options, QuantRule, activation, register, scalar
 from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
-FLOAT_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"NONE": lambda v: v, "RELU": lambda v: np.maximum(v, 0),
+FLOAT_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"NONE": lambda v: v,
+                                                                    "RELU": lambda v: np.maximum(v, 0),
                      "RELU6": lambda v: np.clip(v, 0, 6), "RELU_N1_TO_1": lambda v: np.clip(v, -1, 1),
                      "TANH": np.tanh}
 
@@ -88,7 +89,8 @@ class Svdf(Op):
         x, wf, wt = (graph.tensors[node.inputs[k]] for k in (0, 1, 2))
         rank = int(node.attrs.get("rank", 1))
         if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2:
-            fail(f"needs a 2-D input and 2-D weights, got {list(x.shape)}, {list(wf.shape)}, {list(wt.shape)}",
+            fail(f"needs a 2-D input and 2-D weights, got {list(x.shape)}, {list(wf.shape)}, "
+                 f"{list(wt.shape)}",
                  "re-export the model")
         f, m = wt.shape
         if rank < 1 or wf.shape[0] % rank or wf.shape[0] != f or wf.shape[1] != x.shape[1]:
@@ -108,21 +110,25 @@ class Svdf(Op):
     def prepare(self, graph, node, is_int):
         b, i, f, m, rank = self._sizes(graph, node, lambda msg, fix: c.fail(graph, node, msg, fix))
         if len(node.inputs) != 5:
-            c.fail(graph, node, f"has {len(node.inputs)} operands; TFLM's SVDF takes 5", "re-export the model")
+            c.fail(graph, node, f"has {len(node.inputs)} operands; TFLM's SVDF takes 5",
+                   "re-export the model")
         state = graph.tensors[node.inputs[4]]
         if not state.variable:
             c.unsupported(graph, node, f"the state '{state.name}' is not a variable tensor",
                           "give SVDF its state as a variable tensor (TFLM requires it)")
         if state.shape != (b, f * m):
-            c.fail(graph, node, f"state has shape {list(state.shape)}, expected {[b, f * m]}", "re-export the model")
+            c.fail(graph, node, f"state has shape {list(state.shape)}, expected {[b, f * m]}",
+                   "re-export the model")
         act = node.attrs.get("activation", "NONE") or "NONE"
         if act not in FLOAT_ACTIVATIONS:
-            c.unsupported(graph, node, f"fused activation {act}", f"use one of {', '.join(FLOAT_ACTIVATIONS)}")
+            c.unsupported(graph, node, f"fused activation {act}",
+                          f"use one of {', '.join(FLOAT_ACTIVATIONS)}")
         p = dict(rank=rank, num_filters=f, num_units=f // rank, memory_size=m, activation=act)
         if not is_int:
             return SvdfData(dtype="float32", **p)
         if not node.inputs[3]:
-            c.unsupported(graph, node, "an int8 SVDF without a bias", "give a zero int32 bias (TFLM reads its scale)")
+            c.unsupported(graph, node, "an int8 SVDF without a bias",
+                          "give a zero int32 bias (TFLM reads its scale)")
         in_s, in_z = c.scalar_qparams(graph, node, node.inputs[0])
         wf_s, _ = c.scalar_qparams(graph, node, node.inputs[1])
         wt_s, _ = c.scalar_qparams(graph, node, node.inputs[2])
@@ -131,12 +137,13 @@ class Svdf(Op):
         out_s, out_z = c.scalar_qparams(graph, node, node.outputs[0])
         if abs(float(b_s) - float(np.float32(st_s * wt_s))) >= 1e-5:
             c.fail(graph, node, f"bias scale {float(b_s)} is not state scale x time weight scale "
-                   f"{float(np.float32(st_s * wt_s))}", "quantize the bias at state x time-weight scale (TFLM checks)")
+                   f"{float(np.float32(st_s * wt_s))}",
+                   "quantize the bias at state x time-weight scale (TFLM checks)")
         m1, s1 = quantize_multiplier(float(np.float32(np.float32(in_s * wf_s) / st_s)))
         m2, s2 = quantize_multiplier(float(np.float32(np.float32(st_s * wt_s) / out_s)))
-        return SvdfData(dtype="int8", **p, state_dtype=state.dtype, input_zero_point=in_z, output_zero_point=out_z,
-                        activation_state_zero_point=st_z, effective_scale_1_a=m1, effective_scale_1_b=s1,
-                        effective_scale_2_a=m2, effective_scale_2_b=s2)
+        return SvdfData(dtype="int8", **p, state_dtype=state.dtype, input_zero_point=in_z,
+                        output_zero_point=out_z, activation_state_zero_point=st_z, effective_scale_1_a=m1,
+                        effective_scale_1_b=s1, effective_scale_2_a=m2, effective_scale_2_b=s2)
 
     def eval(self, p: SvdfData, inputs):
         x, wf, wt, bias = inputs[0], inputs[1], inputs[2], inputs[3]
@@ -158,7 +165,8 @@ class Svdf(Op):
         state[:, :, m - 1] = (dot + zp).astype(np.dtype(p.state_dtype))  # stored as the state's type (wraps)
         scratch = ((state - zp) * wt.astype(np.int64)).sum(axis=2)
         acc = scratch.reshape(rows, p.num_units, p.rank).sum(axis=2) + bias.astype(np.int64)
-        out = multiply_by_quantized_multiplier(acc, p.effective_scale_2_a, p.effective_scale_2_b) + p.output_zero_point
+        out = multiply_by_quantized_multiplier(acc, p.effective_scale_2_a,
+                                               p.effective_scale_2_b) + p.output_zero_point
         return np.clip(out, -128, 127).astype(np.int8)
 
     # -- convert
@@ -174,7 +182,8 @@ def _symmetric(q, name: str, index: int, node: Node, dtype: str) -> tuple[str, n
     scale = np.float32(amax / top if amax > 0 else 1.0)
     data = np.clip(np.round(w.astype(np.float64) / float(scale)), -top, top).astype(dtype)
     new = q.new_name(name)
-    q.g.add_tensor(Tensor(new, t.shape, dtype, data=data, quant=QuantParams(np.array([scale]), np.array([0]))))
+    q.g.add_tensor(Tensor(new, t.shape, dtype, data=data,
+                          quant=QuantParams(np.array([scale]), np.array([0]))))
     return new, scale
 
 
@@ -183,8 +192,8 @@ def quantize_svdf(q, index: int, node: Node) -> Node:
     bounding |W_f x| over the input's int8 range (no calibration of the state needed), an int32 bias at
     state x time-weight scale. The fused activation must be implied by the output's int8 clamp."""
     if q.dtype != "int8":
-        raise UnsupportedOpError("SVDF has no 16x8 kernel in TFLM", path=q.src.source, where=q.where(index, node),
-                                 fix="convert with int8 activations")
+        raise UnsupportedOpError("SVDF has no 16x8 kernel in TFLM", path=q.src.source,
+                                 where=q.where(index, node), fix="convert with int8 activations")
     out = node.outputs[0]
     q.qp[out] = q.params_for(out, index, node)
     s_out, z_out = q.qp[out]
@@ -194,9 +203,11 @@ def quantize_svdf(q, index: int, node: Node) -> Node:
     implied = {"NONE": True, "RELU": z_out == -128, "RELU6": z_out == -128 and hi_real <= 6.0 + 1e-6,
                "RELU_N1_TO_1": lo_real >= -1.0 - 1e-6 and hi_real <= 1.0 + 1e-6}
     if not implied.get(act, False):
-        raise UnsupportedOpError(f"SVDF's fused activation {act} is not applied by TFLM's int8 kernel and the "
-                                 "output range does not imply it", path=q.src.source, where=q.where(index, node),
-                                 fix="use NONE or RELU (a RELU output starts at zero, so the int8 clamp applies it)")
+        raise UnsupportedOpError(f"SVDF's fused activation {act} is not applied by TFLM's int8 kernel and "
+                                 "the output range does not imply it", path=q.src.source,
+                                 where=q.where(index, node),
+                                 fix="use NONE or RELU (a RELU output starts at zero, so the int8 clamp "
+                                     "applies it)")
     x = node.inputs[0]
     in_s, in_z = q.qp[x]
     wf_name, wf_s = _symmetric(q, node.inputs[1], index, node, "int8")
@@ -211,9 +222,12 @@ def quantize_svdf(q, index: int, node: Node) -> Node:
     else:
         bias = np.zeros(q.src.tensors[out].shape[-1], np.float32)
     b_name = q.g.unique_name(node.inputs[3] or f"{node.name}_bias")
-    bq = np.clip(np.round(np.asarray(bias, np.float64) / float(b_scale)), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
-    q.g.add_tensor(Tensor(b_name, bq.shape, "int32", data=bq, quant=QuantParams(np.array([b_scale]), np.array([0]))))
+    bq = np.clip(np.round(np.asarray(bias, np.float64) / float(b_scale)), -(2 ** 31),
+                 2 ** 31 - 1).astype(np.int32)
+    q.g.add_tensor(Tensor(b_name, bq.shape, "int32", data=bq,
+                          quant=QuantParams(np.array([b_scale]), np.array([0]))))
     st = q.src.tensors[node.inputs[4]]
     st_name = q.g.unique_name(st.name)
-    q.g.add_tensor(Tensor(st_name, st.shape, "int16", quant=QuantParams(np.array([st_s]), np.array([0])), variable=True))
+    q.g.add_tensor(Tensor(st_name, st.shape, "int16", quant=QuantParams(np.array([st_s]), np.array([0])),
+                          variable=True))
     return q.emit(node, [q.rename[x], wf_name, wt_name, b_name, st_name])

@@ -55,15 +55,19 @@ class Transpose(Op):
 
     def is_identity(self, graph, node):
         t = graph.tensors[node.inputs[1]] if len(node.inputs) > 1 and node.inputs[1] else None
-        return t is not None and t.data is not None and list(np.asarray(t.data).ravel()) == list(range(t.size))
+        return (t is not None and t.data is not None
+                and list(np.asarray(t.data).ravel()) == list(range(t.size)))
 
     def prepare(self, graph, node, is_int):
         x = graph.tensors[node.inputs[0]]
         perm = perm_of(graph, node)
         if len(x.shape) > MAX_RANK:
-            c.unsupported(graph, node, f"a rank-{len(x.shape)} transpose", f"TFLM transposes up to {MAX_RANK}-D")
-        if is_int and c.scalar_qparams(graph, node, node.inputs[0]) != c.scalar_qparams(graph, node, node.outputs[0]):
-            c.fail(graph, node, "input and output quantization differ", "give both the same scale and zero point")
+            c.unsupported(graph, node, f"a rank-{len(x.shape)} transpose",
+                          f"TFLM transposes up to {MAX_RANK}-D")
+        if is_int and (c.scalar_qparams(graph, node, node.inputs[0])
+                       != c.scalar_qparams(graph, node, node.outputs[0])):
+            c.fail(graph, node, "input and output quantization differ",
+                   "give both the same scale and zero point")
         return TransposeData(dtype=_int16.int_dtype(graph, node, is_int), perm=tuple(perm))
 
     def eval(self, p: TransposeData, inputs):
@@ -129,7 +133,8 @@ def build(b, name: str, x, perm: list[int], view: bool = True):
 
     perm = [int(p) % len(x.shape) for p in perm]
     if sorted(perm) != list(range(len(x.shape))):
-        return b.unsupported(f"Transpose with perm {perm} of a rank-{len(x.shape)} tensor", "give each axis once")
+        return b.unsupported(f"Transpose with perm {perm} of a rank-{len(x.shape)} tensor",
+                             "give each axis once")
     if view:
         v = layout_view(x, perm)
         if v is not None:
@@ -171,7 +176,8 @@ def build(b, name: str, x, perm: list[int], view: bool = True):
         order = units + sequence(layout)
         if len(order) > MAX_RANK:
             return b.unsupported(f"Transpose with perm {perm} of a {x.layout} tensor {list(x.shape)} (a rank-"
-                                 f"{len(order)} graph transpose)", f"TFLM transposes up to {MAX_RANK}-D tensors")
+                                 f"{len(order)} graph transpose)",
+                                 f"TFLM transposes up to {MAX_RANK}-D tensors")
         const = b.const(f"{name}/perm", np.asarray(order, np.int32), "int32")
         src = b.emit(name, Transpose.name, [src, const], {}, "plain").name
     target = to_graph_shape(shape, layout)

@@ -80,11 +80,11 @@ class TransposeConv(Op):
     tflite_custom = ("Convolution2DTransposeBias",)  # MediaPipe's (selfie segmentation), float
 
     def from_tflite_custom(self, r, code, options, graph, ins, outs):
-        """MediaPipe's ``Convolution2DTransposeBias``: inputs [input, weights OHWI, bias], custom options the raw
-        ``TfLiteTransposeConvParams`` (little-endian int32 padding 1 SAME / 2 VALID, stride_w, stride_h). Its
-        output is ``stride (in - 1) + k - P`` with P = max(0, k - (in - 1) % stride - 1) under SAME (0 under
-        VALID), cropped by P // 2 before: a TRANSPOSE_CONV of that output shape whose TFLite padding crops the
-        same, checked per axis."""
+        """MediaPipe's ``Convolution2DTransposeBias``: inputs [input, weights OHWI, bias], custom options the
+        raw ``TfLiteTransposeConvParams`` (little-endian int32 padding 1 SAME / 2 VALID, stride_w, stride_h).
+        Its output is ``stride (in - 1) + k - P`` with P = max(0, k - (in - 1) % stride - 1) under SAME (0
+        under VALID), cropped by P // 2 before: a TRANSPOSE_CONV of that output shape whose TFLite padding
+        crops the same, checked per axis."""
         import struct
 
         from tinyopt.graph.ir import Tensor

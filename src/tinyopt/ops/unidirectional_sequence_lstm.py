@@ -37,7 +37,8 @@ INPUT_WEIGHTS = (1, 2, 3, 4)
 RECURRENT_WEIGHTS = (5, 6, 7, 8)
 BIASES = (12, 13, 14, 15)
 HIDDEN_STATE, CELL_STATE = 18, 19
-VARIANTS = {"peephole weights": (9, 10, 11), "a projection": (16, 17), "layer normalization": (20, 21, 22, 23)}
+VARIANTS = {"peephole weights": (9, 10, 11), "a projection": (16, 17),
+            "layer normalization": (20, 21, 22, 23)}
 
 
 @dataclass(kw_only=True)
@@ -69,7 +70,8 @@ class LstmData(OpData):
     quantized_cell_clip: int = 0
 
 
-def _inter_gate(s1: float | np.floating, s2: float | np.floating, out: float | np.floating) -> tuple[int, int]:
+def _inter_gate(s1: float | np.floating, s2: float | np.floating,
+                out: float | np.floating) -> tuple[int, int]:
     """``CreateInterGateMulParams``: double(s1) * double(s2) / double(out), quantized."""
     return quantize_multiplier(float(np.float32(s1)) * float(np.float32(s2)) / float(np.float32(out)))
 
@@ -111,7 +113,8 @@ class UnidirectionalSequenceLstm(Op):
         x = graph.tensors[node.inputs[0]]
         w = graph.tensors[node.inputs[2]]
         if len(x.shape) != 3 or len(w.shape) != 2:
-            fail(f"needs a [batch, time, features] input and 2-D weights, got {list(x.shape)} and {list(w.shape)}",
+            fail(f"needs a [batch, time, features] input and 2-D weights, got {list(x.shape)} and "
+                 f"{list(w.shape)}",
                  "give the LSTM a 3-D sequence")
         tm = bool(node.attrs.get("time_major", False))
         t, b = (x.shape[0], x.shape[1]) if tm else (x.shape[1], x.shape[0])
@@ -121,7 +124,8 @@ class UnidirectionalSequenceLstm(Op):
         x = graph.tensors[node.inputs[0]]
         _, _, i, s = self._sizes(graph, node, fail)
         if graph.tensors[node.inputs[2]].shape[1] != i:
-            fail(f"input-to-forget weights {list(graph.tensors[node.inputs[2]].shape)} do not take {i} features",
+            fail(f"input-to-forget weights {list(graph.tensors[node.inputs[2]].shape)} do not take {i} "
+                 "features",
                  "match the weights to the input")
         return (*x.shape[:2], s)
 
@@ -145,9 +149,11 @@ class UnidirectionalSequenceLstm(Op):
         if not ins[1] or not ins[5] or not ins[12]:
             c.unsupported(graph, node, "a coupled input-forget gate (CIFG: no input gate weights)",
                           "TFLM runs the standard LSTM only; train the model with an input gate")
-        missing = [k for k in (*INPUT_WEIGHTS, *RECURRENT_WEIGHTS, *BIASES, HIDDEN_STATE, CELL_STATE) if not ins[k]]
+        missing = [k for k in (*INPUT_WEIGHTS, *RECURRENT_WEIGHTS, *BIASES, HIDDEN_STATE,
+                               CELL_STATE) if not ins[k]]
         if missing:
-            c.fail(graph, node, f"operands {missing} are missing", "give all 4 gates' weights, biases and both states")
+            c.fail(graph, node, f"operands {missing} are missing",
+                   "give all 4 gates' weights, biases and both states")
         for k in (HIDDEN_STATE, CELL_STATE):
             if not graph.tensors[ins[k]].variable:
                 c.unsupported(graph, node, f"the {'hidden' if k == HIDDEN_STATE else 'cell'} state "
@@ -156,7 +162,8 @@ class UnidirectionalSequenceLstm(Op):
                               "input is converted by the framework doors into per-step operators)")
         act = node.attrs.get("activation", "TANH")
         if act != "TANH":
-            c.unsupported(graph, node, f"cell gate activation {act}", "TFLM's LSTM computes the cell gate with tanh")
+            c.unsupported(graph, node, f"cell gate activation {act}",
+                          "TFLM's LSTM computes the cell gate with tanh")
         if node.attrs.get("diagonal_recurrent_tensors"):
             c.unsupported(graph, node, "diagonal recurrent weights", "use full recurrent weight matrices")
 
@@ -170,12 +177,14 @@ class UnidirectionalSequenceLstm(Op):
         for k in (*INPUT_WEIGHTS, *RECURRENT_WEIGHTS):
             want = (s, i) if k in INPUT_WEIGHTS else (s, s)
             if graph.tensors[node.inputs[k]].shape != want:
-                c.fail(graph, node, f"weight operand {k} has shape {list(graph.tensors[node.inputs[k]].shape)}, "
+                c.fail(graph, node,
+                       f"weight operand {k} has shape {list(graph.tensors[node.inputs[k]].shape)}, "
                        f"expected {list(want)}", "re-export the model")
         for k in (*BIASES, HIDDEN_STATE, CELL_STATE):
             want = s if k in BIASES else b * s
             if graph.tensors[node.inputs[k]].size != want:
-                c.fail(graph, node, f"operand {k} has {graph.tensors[node.inputs[k]].size} values, expected {want}",
+                c.fail(graph, node,
+                       f"operand {k} has {graph.tensors[node.inputs[k]].size} values, expected {want}",
                        "re-export the model")
         if not is_int:
             return LstmData(dtype="float32", **p)
@@ -190,13 +199,15 @@ class UnidirectionalSequenceLstm(Op):
         mult: dict[str, list[int]] = {"input_multiplier": [], "input_shift": [], "recurrent_multiplier": [],
                                       "recurrent_shift": []}
         for gate in range(4):
-            for key, src_s, k in (("input", in_s, INPUT_WEIGHTS[gate]), ("recurrent", h_s, RECURRENT_WEIGHTS[gate])):
+            for key, src_s, k in (("input", in_s, INPUT_WEIGHTS[gate]),
+                                  ("recurrent", h_s, RECURRENT_WEIGHTS[gate])):
                 w_s, w_z = c.tensor_qparams(graph, node, node.inputs[k])  # per tensor (TFLM's LSTM FC)
                 if w_z[0] != 0:
                     c.unsupported(graph, node, f"weights '{node.inputs[k]}' with zero point {int(w_z[0])}",
                                   "quantize weights symmetrically")
                 # GetQuantizedConvolutionMultipler: the float32 product, then double / the 2^-12 output scale
-                m, sh = quantize_multiplier(float(np.float32(src_s) * np.float32(w_s[0])) / lq.GATE_INPUT_SCALE)
+                real = float(np.float32(src_s) * np.float32(w_s[0])) / lq.GATE_INPUT_SCALE
+                m, sh = quantize_multiplier(real)
                 mult[f"{key}_multiplier"].append(m)
                 mult[f"{key}_shift"].append(sh)
         fc_m, fc_s = _inter_gate(lq.GATE_OUTPUT_SCALE, c_s, c_s)
@@ -206,12 +217,12 @@ class UnidirectionalSequenceLstm(Op):
         clip = float(np.float32(p["cell_clip"])) / float(np.float32(c_s))
         return LstmData(dtype=x.dtype, **p, input_offset=-in_z, hidden_offset=-h_z, hidden_zero_point=h_z,
                         activation_min=lo, activation_max=hi, wide=x.dtype == "int16",
-                        input_multiplier=tuple(mult["input_multiplier"]), input_shift=tuple(mult["input_shift"]),
+                        input_multiplier=tuple(mult["input_multiplier"]),
+                        input_shift=tuple(mult["input_shift"]),
                         recurrent_multiplier=tuple(mult["recurrent_multiplier"]),
-                        recurrent_shift=tuple(mult["recurrent_shift"]),
-                        forget_cell_multiplier=fc_m, forget_cell_shift=fc_s, input_cell_multiplier=ic_m,
-                        input_cell_shift=ic_s, output_multiplier=o_m, output_shift=o_s,
-                        cell_state_scale_power=lq.checked_log2(c_s),
+                        recurrent_shift=tuple(mult["recurrent_shift"]), forget_cell_multiplier=fc_m,
+                        forget_cell_shift=fc_s, input_cell_multiplier=ic_m, input_cell_shift=ic_s,
+                        output_multiplier=o_m, output_shift=o_s, cell_state_scale_power=lq.checked_log2(c_s),
                         quantized_cell_clip=int(min(max(clip, -32768.0), 32767.0)))
 
     def eval(self, p: LstmData, inputs):
@@ -237,7 +248,8 @@ class UnidirectionalSequenceLstm(Op):
         cell = np.zeros((rows, s), np.float32)
         for t in range(p.time_steps):
             xt = x[:, t].astype(np.float32)
-            pre = [xt @ w_in[g].astype(np.float32).T + bias[g].astype(np.float32) + h @ w_rec[g].astype(np.float32).T
+            pre = [xt @ w_in[g].astype(np.float32).T + bias[g].astype(np.float32) + h
+                   @ w_rec[g].astype(np.float32).T
                    for g in range(4)]
             i, f, o = (1.0 / (1.0 + np.exp(-pre[k])) for k in (0, 1, 3))
             cell = f * cell + i * np.tanh(pre[2])
@@ -270,7 +282,8 @@ class UnidirectionalSequenceLstm(Op):
             i, f, g_, o = gates
             cell = lq.mul_elementwise(f, cell, p.forget_cell_multiplier, p.forget_cell_shift, 0,
                                       lq.INT16_MIN, lq.INT16_MAX)
-            ig = lq.mul_elementwise(i, g_, p.input_cell_multiplier, p.input_cell_shift, 0, lq.INT16_MIN, lq.INT16_MAX)
+            ig = lq.mul_elementwise(i, g_, p.input_cell_multiplier, p.input_cell_shift, 0, lq.INT16_MIN,
+                                    lq.INT16_MAX)
             cell = np.clip(cell + ig, lq.INT16_MIN, lq.INT16_MAX)
             if p.cell_clip > 0:
                 cell = np.clip(cell, -p.quantized_cell_clip, p.quantized_cell_clip)
@@ -293,7 +306,8 @@ class UnidirectionalSequenceLstm(Op):
         p = self.prepare(graph, node, True)
         x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
         if p.dtype != "int8":
-            raise UnsupportedOpError(f"a {p.dtype} LSTM (16x8)", path=graph.source, where=cp.where(index, node),
+            raise UnsupportedOpError(f"a {p.dtype} LSTM (16x8)", path=graph.source,
+                                     where=cp.where(index, node),
                                      fix="the C library runs the int8 LSTM: convert with int8 activations")
         cp.check_int8(graph, index, node, [x, y])
         batch = x.shape[1] if p.time_major else x.shape[0]
@@ -306,10 +320,11 @@ class UnidirectionalSequenceLstm(Op):
             raise UnsupportedOpError("a cell state scale too coarse for the kernel's tanh", path=graph.source,
                                      where=cp.where(index, node), fix="convert with a finer cell state scale")
         t = graph.tensors
-        ints = dict(time_steps=p.time_steps, input_dimension=p.input_dimension, state_dimension=p.state_dimension,
-                    input_offset=p.input_offset, hidden_offset=p.hidden_offset,
-                    hidden_zero_point=p.hidden_zero_point, activation_min=p.activation_min,
-                    activation_max=p.activation_max, forget_cell_multiplier=p.forget_cell_multiplier,
+        ints = dict(time_steps=p.time_steps, input_dimension=p.input_dimension,
+                    state_dimension=p.state_dimension, input_offset=p.input_offset,
+                    hidden_offset=p.hidden_offset, hidden_zero_point=p.hidden_zero_point,
+                    activation_min=p.activation_min, activation_max=p.activation_max,
+                    forget_cell_multiplier=p.forget_cell_multiplier,
                     input_cell_multiplier=p.input_cell_multiplier, output_multiplier=p.output_multiplier,
                     forget_cell_shift=p.forget_cell_shift, input_cell_shift=p.input_cell_shift,
                     output_shift=p.output_shift, tanh_multiplier=tanh_m, tanh_shift=tanh_s,
@@ -324,7 +339,8 @@ class UnidirectionalSequenceLstm(Op):
             "recurrent_shift": ("int32_t", np.asarray(p.recurrent_shift)),
             "sigmoid_table": ("uint16_t", lq.SIGMOID_TABLE),
         }
-        return cp.OpParams("lstm", ints, arrays, signature="rows_col", col_bytes=-(-10 * p.state_dimension // 4) * 4)
+        return cp.OpParams("lstm", ints, arrays, signature="rows_col",
+                           col_bytes=-(-10 * p.state_dimension // 4) * 4)
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
@@ -358,7 +374,8 @@ def _per_tensor_weight(q, name: str, index: int, node: Node) -> tuple[str, np.fl
     scale = np.float32(amax / 127.0 if amax > 0 else 1.0)
     data = np.clip(np.round(w.astype(np.float64) / float(scale)), -127, 127).astype(np.int8)
     new = q.new_name(name)
-    q.g.add_tensor(Tensor(new, t.shape, "int8", data=data, quant=QuantParams(np.array([scale]), np.array([0]))))
+    q.g.add_tensor(Tensor(new, t.shape, "int8", data=data,
+                          quant=QuantParams(np.array([scale]), np.array([0]))))
     return new, scale
 
 
@@ -382,13 +399,16 @@ def quantize_lstm(q, index: int, node: Node) -> Node:
         if name and not ins[k] and k not in (HIDDEN_STATE, CELL_STATE):
             raise UnsupportedOpError(f"operand {k} of the LSTM ('{name}') has no integer conversion",
                                      path=src.source, where=q.where(index, node),
-                                     fix="TFLM runs the standard LSTM only (no peephole, projection or layer norm)")
+                                     fix="TFLM runs the standard LSTM only (no peephole, projection or layer "
+                                         "norm)")
     _, t_steps, _, _ = rec()._sizes(src, node, lambda m, f: None)
     h_src, c_src = (src.tensors[node.inputs[k]] for k in (HIDDEN_STATE, CELL_STATE))
     s_out, z_out = q.qp[out]
     cs = cell_scale(t_steps, float(node.attrs.get("cell_clip", 0.0)))
-    for k, t, dtype, params in ((HIDDEN_STATE, h_src, q.dtype, (s_out, z_out)), (CELL_STATE, c_src, "int16", (cs, 0))):
+    for k, t, dtype, params in ((HIDDEN_STATE, h_src, q.dtype, (s_out, z_out)),
+                                (CELL_STATE, c_src, "int16", (cs, 0))):
         name = q.g.unique_name(t.name)
-        q.g.add_tensor(Tensor(name, t.shape, dtype, quant=QuantParams(np.array([params[0]]), np.array([params[1]])), variable=True))
+        q.g.add_tensor(Tensor(name, t.shape, dtype,
+                              quant=QuantParams(np.array([params[0]]), np.array([params[1]])), variable=True))
         ins[k] = name
     return q.emit(node, ins)
