@@ -39,7 +39,8 @@ _REBUILD = {  # rebuild function -> accepted argument counts
     "torch._utils _rebuild_parameter": (3,),
     "torch._utils _rebuild_parameter_with_state": (4,),
 }
-_DTYPE_GLOBALS = frozenset(f"torch {n}" for n in ("float32", "float16", "bfloat16", "float64", "int64", "int32",
+_DTYPE_GLOBALS = frozenset(f"torch {n}" for n in ("float32", "float16", "bfloat16", "float64", "int64",
+                                                  "int32",
                                                    "int16", "int8", "uint8", "bool"))
 ALLOWED_GLOBALS = frozenset({"collections OrderedDict", *_REBUILD, *_DTYPE_GLOBALS, *_STORAGE_CLASSES})
 # The opcodes torch's weights-only unpickler implements; torch.save (protocol 2) writes a subset of these.
@@ -149,14 +150,17 @@ def _call(func, args, pos: int):
         return _Tensor(t.storage, t.offset, t.size, t.stride, pos, parameter=True)
     storage, offset, size, stride = args[:4]
     if not isinstance(storage, _Storage):
-        raise _Refused(f"a tensor at byte {pos} is rebuilt from {_a(_kind(storage))}, not from a storage record")
-    if type(offset) is not int or offset < 0 or not _counts(size) or not _counts(stride) or len(size) != len(stride):
+        raise _Refused(f"a tensor at byte {pos} is rebuilt from {_a(_kind(storage))}, not from a storage "
+                       "record")
+    if (type(offset) is not int or offset < 0 or not _counts(size) or not _counts(stride)
+            or len(size) != len(stride)):
         raise _Refused(f"a tensor at byte {pos} has a malformed layout (offset {offset!r}, size {size!r}, "
                        f"stride {stride!r})")
     if len(args) >= 6 and type(args[4]) is not bool:  # torch sets tensor.requires_grad from it
         raise _Refused(f"a tensor at byte {pos} has requires_grad {_a(_kind(args[4]))}, not a bool")
     meta = args[6] if len(args) == 7 else None
-    if not (meta is None or isinstance(meta, _Dict) or (type(meta) in (bool, int, float, str, tuple) and not meta)):
+    if not (meta is None or isinstance(meta, _Dict)
+            or (type(meta) in (bool, int, float, str, tuple) and not meta)):
         raise _Refused(f"a tensor at byte {pos} has metadata {_a(_kind(meta))}, not a dict")
     return _Tensor(storage, offset, size, stride, pos)
 
@@ -165,17 +169,19 @@ def _persistent(pid, pos: int) -> _Storage:
     """BINPERSID: torch.save's ``('storage', <storage class>, key, location, numel)`` reference (the
     location is not checked: tinyopt loads with ``map_location="cpu"``, which ignores it)."""
     ok = (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _Global)
-          and pid[1].name in _STORAGE_CLASSES and isinstance(pid[2], str) and type(pid[4]) is int and pid[4] >= 0)
+          and pid[1].name in _STORAGE_CLASSES and isinstance(pid[2], str) and type(pid[4]) is int
+          and pid[4] >= 0)
     if not ok:
         raise _Refused(f"a persistent reference at byte {pos} is not a torch.save storage record")
     return _Storage(_STORAGE_CLASSES[pid[1].name], pid[2], pid[4], pos)
 
 
-_NEW = {"EMPTY_DICT": lambda: _Dict(ordered=False), "EMPTY_LIST": _List, "EMPTY_SET": _Set, "EMPTY_TUPLE": tuple,
-        "NONE": lambda: None, "NEWTRUE": lambda: True, "NEWFALSE": lambda: False}
+_NEW = {"EMPTY_DICT": lambda: _Dict(ordered=False), "EMPTY_LIST": _List, "EMPTY_SET": _Set,
+        "EMPTY_TUPLE": tuple, "NONE": lambda: None, "NEWTRUE": lambda: True, "NEWFALSE": lambda: False}
 
 
-def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Storage], list[_Tensor]]:
+def walk_pickle(  # noqa: C901 - one branch per pickle opcode, as the weights-only unpickler has
+        data: bytes, path: str | os.PathLike) -> tuple[object, list[_Storage], list[_Tensor]]:
     """Run ``data`` (a ``torch.save`` data.pkl) on a symbolic stack, the way torch's weights-only
     unpickler would, and return the top-level object with every storage and tensor it references.
     Nothing is imported or called."""
@@ -211,7 +217,8 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                 elif name == "SETITEMS":
                     _setitems(stack[-1], items, name, pos)
                 elif not isinstance(stack[-1], _List):
-                    raise _Refused(f"opcode {name} at byte {pos} applies to {_a(_kind(stack[-1]))}, not a list")
+                    raise _Refused(f"opcode {name} at byte {pos} applies to {_a(_kind(stack[-1]))}, not a "
+                                   "list")
                 else:
                     stack[-1].items.extend(items)
             elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
@@ -226,12 +233,14 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
             elif name == "APPEND":
                 item = stack.pop()
                 if not isinstance(stack[-1], _List):
-                    raise _Refused(f"opcode APPEND at byte {pos} applies to {_a(_kind(stack[-1]))}, not a list")
+                    raise _Refused(f"opcode APPEND at byte {pos} applies to {_a(_kind(stack[-1]))}, not a "
+                                   "list")
                 stack[-1].items.append(item)
             elif name == "GLOBAL":
                 if str(arg) not in ALLOWED_GLOBALS:
-                    raise ModelFormatError(f"refused: the file contains pickled Python objects (it references "
-                                           f"'{arg}' at byte {pos}; the file was not loaded)", path=path, fix=_HINT)
+                    raise ModelFormatError("refused: the file contains pickled Python objects (it "
+                                           f"references '{arg}' at byte {pos}; the file was not loaded)",
+                                           path=path, fix=_HINT)
                 stack.append(_Global(str(arg)))
             elif name == "REDUCE":
                 args = stack.pop()
@@ -248,8 +257,8 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
             elif name == "BUILD":
                 state = stack.pop()
                 if not (isinstance(stack[-1], _Dict) and stack[-1].ordered and isinstance(state, _Dict)):
-                    raise _Refused(f"the pickle sets the state of {_a(_kind(stack[-1]))} at byte {pos} (only an "
-                                   "OrderedDict's metadata may be set)")
+                    raise _Refused(f"the pickle sets the state of {_a(_kind(stack[-1]))} at byte {pos} (only "
+                                   "an OrderedDict's metadata may be set)")
             elif name == "BINPERSID":
                 s = _persistent(stack.pop(), pos)
                 # torch reads a key once and hands later references the same storage (its numel and
@@ -267,12 +276,14 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
                                        f"built at byte {pos}; the file was not loaded)", path=path, fix=_HINT)
             elif name in ("INST", "OBJ") or name.startswith("EXT"):
                 what = f"'{arg}'" if name == "INST" else "a class"
-                raise ModelFormatError(f"refused: the file contains pickled Python objects ({name} of {what} at "
-                                       f"byte {pos}; the file was not loaded)", path=path, fix=_HINT)
+                raise ModelFormatError(f"refused: the file contains pickled Python objects ({name} of {what} "
+                                       f"at byte {pos}; the file was not loaded)", path=path, fix=_HINT)
             else:
-                raise ModelFormatError(f"not a state_dict checkpoint: the pickle uses opcode {name} at byte {pos} "
-                                       f"(pickle protocol {proto}), which torch's weights-only loader does not read",
-                                       path=path, fix="save with torch.save(model.state_dict(), path) and its default "
+                raise ModelFormatError(f"not a state_dict checkpoint: the pickle uses opcode {name} at byte "
+                                       f"{pos} (pickle protocol {proto}), which torch's weights-only loader "
+                                       "does not read",
+                                       path=path,
+                                       fix="save with torch.save(model.state_dict(), path) and its default "
                                        "pickle_protocol (2)")
     except ModelFormatError:
         raise
@@ -289,7 +300,8 @@ def walk_pickle(data: bytes, path: str | os.PathLike) -> tuple[object, list[_Sto
 
 def _setitems(target, items: list, name: str, pos: int) -> None:
     if not isinstance(target, _Dict) or len(items) % 2:
-        what = f"applies to {_a(_kind(target))}, not a dict" if len(items) % 2 == 0 else "has a key without a value"
+        what = (f"applies to {_a(_kind(target))}, not a dict" if len(items) % 2 == 0
+                else "has a key without a value")
         raise _Refused(f"opcode {name} at byte {pos} {what}")
     for i in range(0, len(items), 2):
         target.items[items[i]] = items[i + 1]
@@ -308,16 +320,18 @@ def scan_pickle(data: bytes | io.BytesIO, path: str | os.PathLike) -> None:
                 raise ModelFormatError(f"the pickle has more than {MAX_OPS:,} opcodes", path=path, fix=_HINT)
             if op.name in ("GLOBAL", "INST"):
                 if str(arg) not in ALLOWED_GLOBALS:
-                    raise ModelFormatError(f"refused: the file contains pickled Python objects (it references "
-                                           f"'{arg}' at byte {pos}; the file was not loaded)", path=path,
-                                           fix=_HINT)
+                    raise ModelFormatError("refused: the file contains pickled Python objects (it "
+                                           f"references '{arg}' at byte {pos}; the file was not loaded)",
+                                           path=path, fix=_HINT)
             elif op.name == "STACK_GLOBAL":
                 raise ModelFormatError("refused: the file contains pickled Python objects (a class "
-                                       f"reference built at byte {pos}; the file was not loaded)", path=path, fix=_HINT)
+                                       f"reference built at byte {pos}; the file was not loaded)", path=path,
+                                       fix=_HINT)
     except ModelFormatError:
         raise
     except Exception as e:  # pickletools raises ValueError and friends on malformed streams
-        raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream ({type(e).__name__}: {str(e)[:80]})", path=path,
+        raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream ({type(e).__name__}: "
+                               f"{str(e)[:80]})", path=path,
                                fix=_RESAVE) from None
 
 
@@ -329,11 +343,13 @@ def _state_dict_entries(top, path) -> dict[str, _Tensor]:
     if isinstance(top, _Dict) and isinstance(top.items.get("state_dict"), _Dict):
         top = top.items["state_dict"]
     if not isinstance(top, _Dict):
-        raise ModelFormatError(f"holds {_a(_kind(top))}, not a state_dict (a mapping of names to tensors)", path=path,
-                               fix="save with torch.save(model.state_dict(), path)")
+        raise ModelFormatError(f"holds {_a(_kind(top))}, not a state_dict (a mapping of names to tensors)",
+                               path=path, fix="save with torch.save(model.state_dict(), path)")
     if not top.items:
-        raise ModelFormatError(f"holds an empty {_kind(top)}, not a state_dict (a mapping of names to tensors)",
-                               path=path, fix="save with torch.save(model.state_dict(), path) after building the model")
+        raise ModelFormatError(f"holds an empty {_kind(top)}, not a state_dict (a mapping of names to "
+                               "tensors)",
+                               path=path,
+                               fix="save with torch.save(model.state_dict(), path) after building the model")
     for i, (k, v) in enumerate(top.items.items()):
         if type(k) is not str:
             shown = f" {k!r}"[:40] if isinstance(k, (int, float, bytes, type(None))) else ""
@@ -362,7 +378,8 @@ class _Records:
         head = self.f.read(30)
         if len(head) < 30 or head[:4] != b"PK\x03\x04":
             raise _Refused(f"record '{name}' has no valid local zip header")
-        return info.header_offset + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
+        name_len, extra_len = int.from_bytes(head[26:28], "little"), int.from_bytes(head[28:30], "little")
+        return info.header_offset + 30 + name_len + extra_len
 
     def read(self, name: str, offset: int = 0, size: int | None = None) -> bytes:
         info = self.infos[name]
@@ -403,15 +420,17 @@ def _check_records(z: zipfile.ZipFile, prefix: str, entries: dict[str, _Tensor],
         where = f"tensor '{named[id(t)][:60]}'" if id(t) in named else f"tensor at pickle byte {t.pos}"
         rec = f"{prefix}data/{s.key}"
         if rec not in sizes:
-            raise ModelFormatError(f"its storage record '{rec}' is missing from the archive", path=path, where=where,
-                                   fix=fix)
+            raise ModelFormatError(f"its storage record '{rec}' is missing from the archive", path=path,
+                                   where=where, fix=fix)
         want = s.numel * _STORAGE_DTYPES[s.kind][1]
         if sizes[rec] != want:
-            raise ModelFormatError(f"storage record '{rec}' holds {sizes[rec]:,} bytes, the pickle says {s.numel:,} "
-                                   f"elements of {_STORAGE_DTYPES[s.kind][1]} bytes", path=path, where=where, fix=fix)
+            raise ModelFormatError(f"storage record '{rec}' holds {sizes[rec]:,} bytes, the pickle says "
+                                   f"{s.numel:,} elements of {_STORAGE_DTYPES[s.kind][1]} bytes", path=path,
+                                   where=where, fix=fix)
         if t.last >= s.numel:
-            raise ModelFormatError(f"shape {list(t.size)} (offset {t.offset}, stride {list(t.stride)}) reaches element "
-                                   f"{t.last:,} of a storage of {s.numel:,}", path=path, where=where, fix=fix)
+            raise ModelFormatError(f"shape {list(t.size)} (offset {t.offset}, stride {list(t.stride)}) "
+                                   f"reaches element {t.last:,} of a storage of {s.numel:,}", path=path,
+                                   where=where, fix=fix)
     for s in storages:  # storages no tensor uses are still read by torch
         rec = f"{prefix}data/{s.key}"
         if sizes.get(rec) != s.numel * _STORAGE_DTYPES[s.kind][1]:
@@ -447,12 +466,26 @@ def _nonfinite(records: _Records, rec: str, t: _Tensor, little: bool) -> bool:
             done += k
         return False
     span = np.frombuffer(records.read(rec, t.offset * isz, (t.last - t.offset + 1) * isz), dt)
-    view = np.lib.stride_tricks.as_strided(span, shape=t.size, strides=[st * isz for st in t.stride], writeable=False)
+    view = np.lib.stride_tricks.as_strided(span, shape=t.size, strides=[st * isz for st in t.stride],
+                                           writeable=False)
     return bad(view)
 
 
 # -- the entry point -------------------------------------------------------------------------------------
-def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict[str, tuple[str, tuple[int, ...]]]:
+def _scan_legacy(p: Path, path) -> None:
+    """A raw or legacy-format pickle: say what is in it when it pickles Python objects."""
+    stream = io.BytesIO(p.read_bytes())
+    for _ in range(5):  # legacy files are a run of pickles (magic, protocol, sys info, object, keys)
+        try:
+            scan_pickle(stream, path)
+        except ModelFormatError as e:
+            if "pickled Python objects" in e.message:
+                raise
+            break
+
+
+def prescan_checkpoint(path: str | os.PathLike, *,
+                       finite: bool = False) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Check a checkpoint's container, pickle and structure before any unpickling (see the module
     docstring). Returns the state_dict's ``{name: (storage dtype, shape)}``; with ``finite`` also refuses
     NaN/inf in its float tensors (``DataError``)."""
@@ -461,32 +494,28 @@ def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict
         raise ModelFormatError("checkpoint not found", path=path, fix="check the path")
     with open(p, "rb") as f:
         head = f.read(4)
-    if head[:1] == b"\x80" and p.stat().st_size <= 64 << 20:  # a raw or legacy-format pickle: say what is in it
-        stream = io.BytesIO(p.read_bytes())
-        for _ in range(5):  # legacy files are a run of pickles (magic, protocol, sys info, object, keys)
-            try:
-                scan_pickle(stream, path)
-            except ModelFormatError as e:
-                if "pickled Python objects" in e.message:
-                    raise
-                break
+    if head[:1] == b"\x80" and p.stat().st_size <= 64 << 20:  # a raw or legacy-format pickle
+        _scan_legacy(p, path)
     if head != b"PK\x03\x04":
-        raise ModelFormatError("not a PyTorch checkpoint: no torch.save zip archive (empty, truncated, legacy "
-                               "format or foreign bytes)",
-                               path=path, fix="save with torch.save(model.state_dict(), path) (PyTorch ≥ 1.6)")
+        raise ModelFormatError("not a PyTorch checkpoint: no torch.save zip archive (empty, truncated, "
+                               "legacy format or foreign bytes)",
+                               path=path,
+                               fix="save with torch.save(model.state_dict(), path) (PyTorch ≥ 1.6)")
     try:
-        f = open(p, "rb")  # noqa: SIM115 - closed with the zip below
+        f = open(p, "rb")  # closed with the zip below
         z = zipfile.ZipFile(f)
     except Exception as e:  # zipfile raises BadZipFile, OSError, ...
         f.close()
-        raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({type(e).__name__}: {str(e)[:80]})",
+        raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({type(e).__name__}: "
+                               f"{str(e)[:80]})",
                                path=path, fix="save the checkpoint again") from None
     with f, z:
         records = _Records(z, f)
         try:
             names = z.namelist()
             if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
-                raise ModelFormatError("refused: this is a TorchScript archive (code, not weights)", path=path,
+                raise ModelFormatError("refused: this is a TorchScript archive (code, not weights)",
+                                       path=path,
                                        fix="load it in your own trusted code and save model.state_dict()")
             pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
             if len(pkl) != 1:
@@ -515,22 +544,27 @@ def prescan_checkpoint(path: str | os.PathLike, *, finite: bool = False) -> dict
         entries = _state_dict_entries(top, path)
         _check_records(z, prefix, entries, storages, tensors, path)
         if finite:
-            for k, t in entries.items():
-                if not _STORAGE_DTYPES[t.storage.kind][2]:
-                    continue
-                try:
-                    found = _nonfinite(records, f"{prefix}data/{t.storage.key}", t, order == b"little")
-                except _Refused as e:
-                    raise ModelFormatError(f"its storage cannot be read ({e})", path=path, where=f"tensor '{k[:60]}'",
-                                           fix="save the checkpoint again") from None
-                except Exception as e:  # zipfile and zlib raise many types on a damaged compressed member
-                    raise ModelFormatError(f"its storage cannot be read ({type(e).__name__}: {str(e)[:60]})",
-                                           path=path, where=f"tensor '{k[:60]}'",
-                                           fix="save the checkpoint again") from None
-                if found:
-                    raise DataError("contains NaN or inf", path=path, where=f"tensor '{k[:60]}'",
-                                    fix="use a checkpoint from a training run that did not diverge")
+            _check_finite(records, prefix, entries, order == b"little", path)
     return {k: (t.storage.kind, t.size) for k, t in entries.items()}
+
+
+def _check_finite(records, prefix: str, entries: dict, little: bool, path) -> None:
+    """Refuse NaN/inf in the float tensors' storages (``DataError``), read without unpickling."""
+    for k, t in entries.items():
+        if not _STORAGE_DTYPES[t.storage.kind][2]:
+            continue
+        try:
+            found = _nonfinite(records, f"{prefix}data/{t.storage.key}", t, little)
+        except _Refused as e:
+            raise ModelFormatError(f"its storage cannot be read ({e})", path=path, where=f"tensor '{k[:60]}'",
+                                   fix="save the checkpoint again") from None
+        except Exception as e:  # zipfile and zlib raise many types on a damaged compressed member
+            raise ModelFormatError(f"its storage cannot be read ({type(e).__name__}: {str(e)[:60]})",
+                                   path=path, where=f"tensor '{k[:60]}'",
+                                   fix="save the checkpoint again") from None
+        if found:
+            raise DataError("contains NaN or inf", path=path, where=f"tensor '{k[:60]}'",
+                            fix="use a checkpoint from a training run that did not diverge")
 
 
 __all__ = ["ALLOWED_GLOBALS", "MAX_OPS", "prescan_checkpoint", "scan_pickle", "walk_pickle"]

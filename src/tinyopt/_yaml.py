@@ -62,7 +62,8 @@ def load_yaml_file(path: str | os.PathLike, expect_mapping: bool = True):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start})", path=path, fix="save the file as UTF-8") from None
+        raise ConfigError(f"not UTF-8 text (byte {e.start})", path=path,
+                          fix="save the file as UTF-8") from None
     data = load_yaml_text(text, str(path))
     if expect_mapping and not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__

@@ -27,7 +27,8 @@ def register(app: typer.Typer) -> None:
         int8_ops: float = typer.Option(None, "--int8-ops", help="int8 ops per second"),
         dtype: str = typer.Option(None, "--dtype", help="float32|int8; default: the file's own"),
         memory: str = typer.Option("planned", "--memory", help="textbook|planned"),
-        runtime: str = typer.Option(None, "--runtime", help="tflm-reference|cmsis-nn|tinyopt-c: whose arena the "
+        runtime: str = typer.Option(None, "--runtime",
+                                    help="tflm-reference|cmsis-nn|tinyopt-c: whose arena the "
                                     "verdict uses (and cycle model); default: the device's runtime, else "
                                     "tflm-reference"),
         battery_mah: float = typer.Option(None, "--battery-mah", help="battery capacity for battery life"),

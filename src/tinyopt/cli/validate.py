@@ -147,7 +147,8 @@ def validate_file(path: str | os.PathLike) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def validate(files: list[str] = typer.Argument(..., help="files to check (any format tinyopt reads)")) -> None:
+    def validate(files: list[str] = typer.Argument(...,
+                                                   help="files to check (any format tinyopt reads)")) -> None:
         """Check FILEs with the strict loaders: 'ok' per good file, exit 2 on the first bad one."""
         for f in files:
             try:

@@ -88,8 +88,10 @@ def step_prune(model, cfg: PruneConfig, ctx: StepContext):
         return schedules.prune_iterative_(model, ctx.train, cfg.sparsity, cfg.rounds, cfg.epochs / cfg.rounds,
                                           cfg.scope, cfg.criterion, **train_kw)
     steps = max(2, round(cfg.epochs * len(ctx.x_train) / ctx.batch_size))
-    sched = (schedules.PolynomialDecay(0.0, cfg.sparsity, 0, max(1, int(steps * 0.7)), frequency=max(1, steps // 20))
-             if cfg.schedule == "polynomial" else schedules.ConstantSparsity(cfg.sparsity, 0, max(1, steps // 10)))
+    sched = (schedules.PolynomialDecay(0.0, cfg.sparsity, 0, max(1, int(steps * 0.7)),
+                                       frequency=max(1, steps // 20))
+             if cfg.schedule == "polynomial"
+             else schedules.ConstantSparsity(cfg.sparsity, 0, max(1, steps // 10)))
     return schedules.prune_during_training_(model, ctx.train, sched, cfg.epochs, cfg.scope, cfg.criterion,
                                             **train_kw)
 

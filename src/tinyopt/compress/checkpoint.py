@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tinyopt._io import atomic_write_bytes
-from tinyopt.data.sources import NPZ_KEYS  # noqa: F401  (re-exported: the keys load_npz reads)
+from tinyopt.data.sources import NPZ_KEYS  # re-exported: the keys load_npz reads
 from tinyopt.errors import DataError, ModelFormatError
 
 
@@ -30,7 +30,8 @@ def resize_to_(model: nn.Module, state: dict) -> nn.Module:
         if key not in state:
             continue
         w = state[key]
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)) and w.dim() == m.weight.dim() and w.shape[2:] == m.weight.shape[2:]:
+        if (isinstance(m, (nn.Conv1d, nn.Conv2d)) and w.dim() == m.weight.dim()
+                and w.shape[2:] == m.weight.shape[2:]):
             depthwise = m.groups == m.in_channels == m.out_channels and m.groups > 1
             m.out_channels = w.shape[0]
             m.groups = w.shape[0] if depthwise else m.groups
@@ -83,7 +84,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
         meta = obj.get("tinyopt") if isinstance(obj.get("tinyopt"), str) else None
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
-        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to tensors)",
+        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
+                               "tensors)",
                                path=path, fix="save with torch.save(model.state_dict(), path)")
     for k, v in obj.items():
         if not isinstance(k, str) or not isinstance(v, torch.Tensor):

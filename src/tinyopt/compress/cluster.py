@@ -83,7 +83,7 @@ class KMeansQuantizer:
 
     def _init_centroids(self, x: np.ndarray, distinct: np.ndarray) -> np.ndarray:
         k = self.n_clusters
-        if self.init == "linear":      # evenly over [min, max]: keeps the rare large weights (the paper's pick)
+        if self.init == "linear":  # evenly over [min, max]: keeps the rare large weights (the paper's pick)
             return np.linspace(x.min(), x.max(), k)
         if self.init == "density":     # evenly over the CDF: centroids crowd where weights are dense
             return np.quantile(x, np.linspace(0, 1, k))
@@ -148,7 +148,8 @@ def cluster_(model, config: ClusterConfig | None = None, *, seed: int = 0) -> di
 
 def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: Iterable, *, epochs: int = 1,
                         lr: float = 1e-3, optimizer: str = "adam", loss_fn: Callable | None = None,
-                        train_other: bool = True, on_epoch: Callable[[int, float], None] | None = None) -> dict[str, KMeansQuantizer]:
+                        train_other: bool = True,
+                        on_epoch: Callable[[int, float], None] | None = None) -> dict[str, KMeansQuantizer]:
     """Train the centroids (and, with ``train_other``, the unshared parameters such as biases).
 
     Each step: backward through the shared weights, sum their gradients per cluster into the
@@ -206,7 +207,8 @@ def finetune_centroids_(model, quantizers: dict[str, KMeansQuantizer], batches: 
 
 
 def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool = True,
-                 gap_bits: dict[str, int] | int | None = None, conv_gap_bits: int = 8, dense_gap_bits: int = 5,
+                 gap_bits: dict[str, int] | int | None = None, conv_gap_bits: int = 8,
+                 dense_gap_bits: int = 5,
                  codebook_dtype: str = "float32") -> dict[str, EncodedTensor | np.ndarray]:
     """Every tensor of ``model``'s state_dict as a container record (see ``encode_state_dict``)."""
     from torch import nn
@@ -217,8 +219,9 @@ def encode_model(model, quantizers: dict[str, KMeansQuantizer], *, huffman: bool
                              codebook_dtype=codebook_dtype)
 
 
-def encode_state_dict(state_dict, quantizers: dict[str, KMeansQuantizer], dense_layers=(), *, huffman: bool = True,
-                      gap_bits: dict[str, int] | int | None = None, conv_gap_bits: int = 8, dense_gap_bits: int = 5,
+def encode_state_dict(state_dict, quantizers: dict[str, KMeansQuantizer], dense_layers=(), *,
+                      huffman: bool = True, gap_bits: dict[str, int] | int | None = None,
+                      conv_gap_bits: int = 8, dense_gap_bits: int = 5,
                       codebook_dtype: str = "float32") -> dict[str, EncodedTensor | np.ndarray]:
     """Every tensor of a state_dict as a container record.
 
@@ -234,7 +237,8 @@ def encode_state_dict(state_dict, quantizers: dict[str, KMeansQuantizer], dense_
         if attr == "weight" and mod in quantizers:
             q = quantizers[mod]
             if not np.array_equal(t.detach().cpu().numpy(), q.quantized()):
-                raise ConfigError("the weight changed after weight sharing (a later step rounded or trained it)",
+                raise ConfigError("the weight changed after weight sharing (a later step rounded or trained "
+                                  "it)",
                                   where=mod, fix="put the cluster and huffman steps after every step that "
                                   "changes weights (prune, quantize, fold_bn, finetune)")
             gb = gap_bits.get(mod) if isinstance(gap_bits, dict) else gap_bits
@@ -294,7 +298,8 @@ def _register_steps() -> None:
                                   dense_gap_bits=cfg.dense_gap_bits, codebook_dtype=cfg.codebook_dtype)
         data, sizes = pack(coded)
         for name in qs:  # exact bytes of the layer's record in the container
-            ctx.state.storage[name] = {**ctx.state.storage.get(name, {}), "record_bytes": sizes[f"{name}.weight"]}
+            ctx.state.storage[name] = {**ctx.state.storage.get(name, {}),
+                                       "record_bytes": sizes[f"{name}.weight"]}
         ctx.state.container_bytes = len(data)
         if cfg.path:  # the file also carries the record convert/deploy read: its exact size is what counts
             from tinyopt.compress.artifact import save_output

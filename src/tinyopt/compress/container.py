@@ -54,7 +54,8 @@ def _raw_body(name: str, arr: np.ndarray) -> bytes:
     return head + arr.astype(_RAW_DTYPES[_RAW_CODE[arr.dtype.name]]).tobytes()
 
 
-def pack(layers: Mapping[str, EncodedTensor | np.ndarray], meta: dict | None = None) -> tuple[bytes, dict[str, int]]:
+def pack(layers: Mapping[str, EncodedTensor | np.ndarray],
+         meta: dict | None = None) -> tuple[bytes, dict[str, int]]:
     """The container bytes and the exact byte count of each layer's record (overhead included).
     ``meta`` (a JSON-serialisable dict) becomes the version-2 metadata record, written first."""
     items = list(layers.items())
@@ -135,25 +136,7 @@ def unpack_all(data: bytes, *, path: str | None = None) -> tuple[dict[str, np.nd
                                f"{META_VERSION}", path=path, fix="upgrade tinyopt or write the file again")
     pos, out, meta = 9, {}, None
     for i in range(n):
-        where = f"record {i}"
-        if len(data) - pos < 2 + 1 + 4 + 4:
-            fail(f"file ends before record {i} of {n}", where)
-        (name_len,) = struct.unpack_from("<H", data, pos)
-        if name_len > len(data) - pos - 11:
-            fail(f"name length {name_len} exceeds the remaining {len(data) - pos - 11} bytes", where)
-        try:
-            name = data[pos + 2:pos + 2 + name_len].decode("utf-8")
-        except UnicodeDecodeError:
-            fail("layer name is not UTF-8", where)
-        where = f"record {i} ({name!r})"
-        kind, body_len = struct.unpack_from("<BI", data, pos + 2 + name_len)
-        start = pos + 2 + name_len + 5
-        if body_len > len(data) - start - 4:
-            fail(f"body length {body_len} exceeds the remaining {max(len(data) - start - 4, 0)} bytes", where)
-        end = start + body_len
-        (crc,) = struct.unpack_from("<I", data, end)
-        if zlib.crc32(data[pos + 2:end]) != crc:
-            fail("CRC32 mismatch", where)
+        name, kind, start, end, where = _record_frame(data, pos, i, n, fail)
         if name in out or (kind == 2 and meta is not None):
             fail("duplicate layer name" if name in out else "a second metadata record", where)
         body = data[start:end]
@@ -169,6 +152,31 @@ def unpack_all(data: bytes, *, path: str | None = None) -> tuple[dict[str, np.nd
     if pos != len(data):
         fail(f"{len(data) - pos} unexpected bytes after the last record")
     return out, meta
+
+
+def _record_frame(data: bytes, pos: int, i: int, n: int, fail) -> tuple[str, int, int, int, str]:
+    """Record ``i`` of ``n`` at ``pos``: its name, kind, body start and end, and how messages name it;
+    the lengths are checked against the file and the CRC32 against the bytes."""
+    where = f"record {i}"
+    if len(data) - pos < 2 + 1 + 4 + 4:
+        fail(f"file ends before record {i} of {n}", where)
+    (name_len,) = struct.unpack_from("<H", data, pos)
+    if name_len > len(data) - pos - 11:
+        fail(f"name length {name_len} exceeds the remaining {len(data) - pos - 11} bytes", where)
+    try:
+        name = data[pos + 2:pos + 2 + name_len].decode("utf-8")
+    except UnicodeDecodeError:
+        fail("layer name is not UTF-8", where)
+    where = f"record {i} ({name!r})"
+    kind, body_len = struct.unpack_from("<BI", data, pos + 2 + name_len)
+    start = pos + 2 + name_len + 5
+    if body_len > len(data) - start - 4:
+        fail(f"body length {body_len} exceeds the remaining {max(len(data) - start - 4, 0)} bytes", where)
+    end = start + body_len
+    (crc,) = struct.unpack_from("<I", data, end)
+    if zlib.crc32(data[pos + 2:end]) != crc:
+        fail("CRC32 mismatch", where)
+    return name, kind, start, end, where
 
 
 def _read_meta(body: bytes, name: str, fail, where) -> dict:
@@ -197,5 +205,6 @@ def _read_raw(body: bytes, fail, where) -> np.ndarray:
     dtype = _RAW_DTYPES[code]
     count = math.prod(shape)  # exact (Python ints): hostile dims must not wrap around
     if count * dtype.itemsize != len(body) - 2 - 4 * ndim:
-        fail(f"shape {shape} needs {count * dtype.itemsize} bytes but {len(body) - 2 - 4 * ndim} follow", where)
+        fail(f"shape {shape} needs {count * dtype.itemsize} bytes but {len(body) - 2 - 4 * ndim} follow",
+             where)
     return np.frombuffer(body, dtype=dtype, offset=2 + 4 * ndim).reshape(shape).copy()

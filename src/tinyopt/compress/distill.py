@@ -19,8 +19,9 @@ from tinyopt.compress.configs import DistillConfig
 from tinyopt.errors import ConfigError
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor | None,
-                      temperature: float = 4.0, alpha: float = 0.9) -> torch.Tensor:
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      targets: torch.Tensor | None, temperature: float = 4.0,
+                      alpha: float = 0.9) -> torch.Tensor:
     """Hinton's loss; with ``targets=None`` (unlabelled transfer data) only the soft term remains."""
     t = float(temperature)
     soft = F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
@@ -41,7 +42,8 @@ class _Taps:
             if n not in mods:
                 raise ConfigError(f"{who} has no module '{n}'{hint(n, mods)}", where="distill.features",
                                   fix=f"name a module of the {who}")
-            self.handles.append(mods[n].register_forward_hook(lambda _m, _i, o, n=n: self.out.__setitem__(n, o)))
+            self.handles.append(mods[n].register_forward_hook(lambda _m, _i, o,
+                                                              n=n: self.out.__setitem__(n, o)))
 
     def close(self):
         for h in self.handles:
@@ -50,8 +52,8 @@ class _Taps:
 
 def _adapter(s: torch.Tensor, t: torch.Tensor, where: str) -> nn.Module:
     if s.shape[0] != t.shape[0] or s.shape[2:] != t.shape[2:]:
-        raise ConfigError(f"student feature {tuple(s.shape[1:])} and teacher feature {tuple(t.shape[1:])} differ "
-                          "beyond the channel count", where=where,
+        raise ConfigError(f"student feature {tuple(s.shape[1:])} and teacher feature {tuple(t.shape[1:])} "
+                          "differ beyond the channel count", where=where,
                           fix="pair feature maps of the same spatial size")
     if s.shape[1] == t.shape[1]:
         return nn.Identity()
@@ -60,8 +62,8 @@ def _adapter(s: torch.Tensor, t: torch.Tensor, where: str) -> nn.Module:
     return {3: nn.Conv1d, 4: nn.Conv2d}[s.dim()](s.shape[1], t.shape[1], 1, bias=False)
 
 
-def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: DistillConfig | None = None, *,
-             on_epoch: Callable[[int, dict], None] | None = None) -> nn.Module:
+def distill_(student: nn.Module, teacher: nn.Module, batches: Iterable, config: DistillConfig | None = None,
+             *, on_epoch: Callable[[int, dict], None] | None = None) -> nn.Module:
     """Train ``student`` in place from ``teacher`` (kept frozen, in eval mode) on ``(x, y)`` batches.
 
     ``on_epoch(epoch, {"loss": ..., "agreement": ...})`` reports progress: the mean loss and the share of
@@ -153,7 +155,8 @@ def build_student(source: str, options: dict | None, input_shape: tuple[int, ...
             zoo.build(ref.source[4:])  # raises the zoo's own 'unknown model' message
     else:
         builder = None
-    kwargs = _student_kwargs(builder, dict(options or {}), input_shape, num_classes) if builder else dict(options or {})
+    kwargs = _student_kwargs(builder, dict(options or {}), input_shape,
+                             num_classes) if builder else dict(options or {})
     ref = ModelRef(ref.source, kwargs)
     student = ref.build(folders)
     declared = tuple(getattr(student, "input_shape", ()) or ())
@@ -162,8 +165,8 @@ def build_student(source: str, options: dict | None, input_shape: tuple[int, ...
         import math
 
         if declared[0] != math.prod(input_shape):
-            raise ConfigError(f"the student takes {declared[0]} features but the teacher's input {input_shape} "
-                              f"has {math.prod(input_shape)}", where="distill.student",
+            raise ConfigError(f"the student takes {declared[0]} features but the teacher's input "
+                              f"{input_shape} has {math.prod(input_shape)}", where="distill.student",
                               fix="give the student the teacher's input size")
         student = flatten_input(student, input_shape)
     return student, ref.resolved(folders), flatten
@@ -186,8 +189,8 @@ def _register_steps() -> None:
             classes = int(model.eval()(ctx.example_input).shape[1])
         torch.manual_seed(ctx.seed)
         folders = [ctx.folder] if ctx.folder else []
-        student, ref, flatten = build_student(cfg.student, cfg.student_options, tuple(ctx.example_input.shape[1:]),
-                                              classes, folders)
+        student, ref, flatten = build_student(cfg.student, cfg.student_options,
+                                              tuple(ctx.example_input.shape[1:]), classes, folders)
 
         class _Epochs:
             n = 0
@@ -199,8 +202,8 @@ def _register_steps() -> None:
         def report(epoch, m):
             import sys
 
-            print(f"distill epoch {epoch + 1}/{int(cfg.epochs)}: loss {m['loss']:.4f}, agreement with the teacher "
-                  f"{100 * m['agreement']:.1f} %", file=sys.stderr, flush=True)
+            print(f"distill epoch {epoch + 1}/{int(cfg.epochs)}: loss {m['loss']:.4f}, agreement with the "
+                  f"teacher {100 * m['agreement']:.1f} %", file=sys.stderr, flush=True)
 
         out = distill_(student, model, _Epochs(), cfg, on_epoch=report if ctx.progress else None)
         ctx.state.new_model(ref, [{"flatten_input": True}] if flatten else [])

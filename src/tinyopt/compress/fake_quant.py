@@ -72,7 +72,8 @@ class WeightFakeQuantize(nn.Module):
         qmin, qmax = qmath.qrange(self.bits, self.symmetric, self.narrow_range)
         w = w.detach()
         if self.per_channel:
-            s, z = qmath.choose_qparams_per_channel(w, self.axis, self.bits, self.symmetric, self.narrow_range)
+            s, z = qmath.choose_qparams_per_channel(w, self.axis, self.bits, self.symmetric,
+                                                    self.narrow_range)
         else:
             s, z = qmath.choose_qparams(w.min(), w.max(), self.bits, self.symmetric, self.narrow_range)
         return s, z, qmin, qmax

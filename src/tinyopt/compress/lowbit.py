@@ -75,7 +75,8 @@ def weight_quantizer(bits, per_channel: bool = True) -> nn.Module:
     if isinstance(bits, str):
         raise ConfigError(f"unknown weight format '{bits}'", where="quantize",
                           fix=f"use an integer 2-16 or one of {', '.join(WEIGHT_FORMATS)}")
-    return WeightFakeQuantize(qmath.check_bits(bits), symmetric=True, narrow_range=True, per_channel=per_channel)
+    return WeightFakeQuantize(qmath.check_bits(bits), symmetric=True, narrow_range=True,
+                              per_channel=per_channel)
 
 
 def quantize_weights_(model: nn.Module, bits=8, layers: list[str] | None = None,

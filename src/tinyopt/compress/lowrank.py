@@ -132,12 +132,14 @@ def replay_lowrank_(model: nn.Module, ranks: dict[str, int]) -> nn.Module:
             raise ConfigError(f"no layer '{name}' to factorize", where="lowrank",
                               fix="rebuild the model the low-rank step ran on") from None
         parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, attr, factorize(layer, int(rank), where=name))
+        setattr(model.get_submodule(parent) if parent else model, attr,
+                factorize(layer, int(rank), where=name))
     return model
 
 
 def finetune_(model: nn.Module, batches: Iterable, *, epochs: int = 1, lr: float = 1e-3,
-              loss_fn: Callable | None = None, on_epoch: Callable[[int, float], None] | None = None) -> nn.Module:
+              loss_fn: Callable | None = None,
+              on_epoch: Callable[[int, float], None] | None = None) -> nn.Module:
     """Recover accuracy after factorization: a few epochs of Adam on all parameters."""
     loss_fn = loss_fn or nn.functional.cross_entropy
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -164,7 +166,8 @@ def _register_steps() -> None:
         from tinyopt.compress.train import finetune
 
         ratio = None if cfg.energy is not None else cfg.ratio
-        ranks = lowrank_(model, energy=cfg.energy, ratio=ratio, layers=cfg.layers, layer_types=cfg.layer_types)
+        ranks = lowrank_(model, energy=cfg.energy, ratio=ratio, layers=cfg.layers,
+                         layer_types=cfg.layer_types)
         if ranks:
             ctx.state.edits.append({"lowrank": dict(ranks)})
             ctx.state.forget_layers(ranks)

@@ -2,8 +2,8 @@
 
 Greedy by marginal cost: start every layer at its widest candidate; while the weights are over budget,
 narrow the layer whose next step down costs the least accuracy per byte saved; then spend any budget
-left by widening, one step at a time, the layer that gains the most accuracy per extra byte. Sizes are the exact
-packed bytes of the weights plus one float32 scale per output channel (``tinyopt.compress.size``).
+left by widening, one step at a time, the layer that gains the most accuracy per extra byte. Sizes are the
+exact packed bytes of the weights plus one float32 scale per output channel (``tinyopt.compress.size``).
 """
 
 from __future__ import annotations

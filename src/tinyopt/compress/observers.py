@@ -63,8 +63,9 @@ class Observer:
     def fit(self, x) -> Observer:
         qmath.check_bits(self.bits, where=self.name)
         self._reset()
-        batches = x if isinstance(x, (list, tuple)) or (isinstance(x, Iterable) and
-                                                         not isinstance(x, (np.ndarray, torch.Tensor))) else [x]
+        many = isinstance(x, (list, tuple)) or (isinstance(x, Iterable)
+                                                and not isinstance(x, (np.ndarray, torch.Tensor)))
+        batches = x if many else [x]
         for b in batches:
             self.partial_fit(b, refit=False)
         if not self._seen:
@@ -251,7 +252,8 @@ OBSERVERS = {
 def make_observer(name: str, **kw) -> Observer:
     """An observer by its recipe name (``minmax``, ``moving_average``, ``percentile``, ``mse``, ``kl``)."""
     if name not in OBSERVERS:
-        raise ConfigError(f"unknown observer '{name}'", fix=f"use one of {sorted(OBSERVERS)}{hint(name, OBSERVERS)}")
+        raise ConfigError(f"unknown observer '{name}'",
+                          fix=f"use one of {sorted(OBSERVERS)}{hint(name, OBSERVERS)}")
     return OBSERVERS[name](**kw)
 
 

@@ -38,7 +38,8 @@ class Mask(nn.Module):
 def check_amount(amount: float, where: str | None = None) -> float:
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount < 1.0:
         raise ConfigError(f"pruning ratio {amount!r} is outside [0, 1)", where=where,
-                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 would remove everything)")
+                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 would remove "
+                              "everything)")
     return float(amount)
 
 
@@ -245,9 +246,9 @@ def regularization(model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> torch.
     return total
 
 
-__all__ = ["CRITERIA", "Mask", "check_amount", "check_finite", "bake_", "get_mask", "gradients", "make_permanent_",
-           "prunable_layers", "prune_unstructured_", "raw_weight", "regularization", "set_mask_", "sparsity",
-           "weight_scores"]
+__all__ = ["CRITERIA", "Mask", "check_amount", "check_finite", "bake_", "get_mask", "gradients",
+           "make_permanent_", "prunable_layers", "prune_unstructured_", "raw_weight", "regularization",
+           "set_mask_", "sparsity", "weight_scores"]
 
 
 def prune_structured(model: nn.Module, example_input: torch.Tensor, amount: float, criterion: str = "l1",

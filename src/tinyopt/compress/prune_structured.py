@@ -78,7 +78,8 @@ def prune_structured(model: nn.Module, example_input: torch.Tensor, amount: floa
                                           pruning_ratio=amount, ignored_layers=ignored, round_to=round_to,
                                           global_pruning=global_pruning)
         except Exception as e:  # Torch-Pruning raises plain exceptions on graphs it cannot trace
-            raise UnsupportedOpError(f"cannot build the channel dependency graph: {e}", where="prune_structured",
+            raise UnsupportedOpError(f"cannot build the channel dependency graph: {e}",
+                                     where="prune_structured",
                                      fix="use unstructured pruning for this model") from None
         if criterion == "taylor":
             work.zero_grad()

@@ -89,7 +89,8 @@ old_names(QuantConfig, {"act_bits": "activation_bits"})
 
 
 def _check_config(cfg: QuantConfig, layers) -> dict:
-    per_layer = cfg.weight_bits if isinstance(cfg.weight_bits, dict) else dict.fromkeys(layers, cfg.weight_bits)
+    per_layer = (cfg.weight_bits if isinstance(cfg.weight_bits, dict)
+                 else dict.fromkeys(layers, cfg.weight_bits))
     for name, b in per_layer.items():
         if b not in WEIGHT_FORMATS:
             qmath.check_bits(b, where=name)
@@ -167,7 +168,8 @@ def trace(model: nn.Module) -> torch.fx.GraphModule:
         graph = _Tracer().trace(model)
         return torch.fx.GraphModule(model, graph, type(model).__name__)
     except Exception as e:  # fx raises many exception types for untraceable Python
-        raise UnsupportedOpError(f"torch.fx cannot trace the model: {str(e).splitlines()[0] if str(e) else e!r}",
+        raise UnsupportedOpError("torch.fx cannot trace the model: "
+                                 f"{str(e).splitlines()[0] if str(e) else e!r}",
                                  where=type(model).__name__,
                                  fix="remove data-dependent control flow from forward()") from None
 
@@ -194,7 +196,8 @@ def prepare(model: nn.Module, config: QuantConfig | None = None) -> torch.fx.Gra
         for n in list(gm.graph.nodes):
             if not _needs_observer(n, mods):
                 continue
-            fq = FakeQuantize(make_observer(cfg.observer, bits=cfg.activation_bits, **(cfg.observer_kwargs or {})))
+            fq = FakeQuantize(make_observer(cfg.observer, bits=cfg.activation_bits,
+                                            **(cfg.observer_kwargs or {})))
             fq_name = f"act_fq_{count}"
             count += 1
             gm.add_submodule(fq_name, fq)
@@ -263,7 +266,8 @@ def calibrate(gm: nn.Module, calib, max_batches: int | None = None) -> nn.Module
             gm(torch.as_tensor(x, dtype=torch.float32))
             seen += 1
     if seen == 0:
-        raise DataError("empty calibration set", where="ptq", fix="give at least one non-empty calibration batch")
+        raise DataError("empty calibration set", where="ptq",
+                        fix="give at least one non-empty calibration batch")
     for fq in fake_quants(gm).values():
         fq.observer.refit()
         fq.refit_each_batch = True
@@ -415,6 +419,6 @@ def strip(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return out
 
 
-__all__ = ["QuantConfig", "calibrate", "correct_bias_", "fake_quants", "is_prepared", "prepare", "quant_params",
-           "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace", "weight_quantizer_of",
-           "weight_quantizers"]
+__all__ = ["QuantConfig", "calibrate", "correct_bias_", "fake_quants", "is_prepared", "prepare",
+           "quant_params", "quantize_dynamic", "quantize_static", "set_mode", "strip", "trace",
+           "weight_quantizer_of", "weight_quantizers"]

@@ -23,7 +23,8 @@ class FrozenBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm that always normalises with its running statistics (gamma and beta still train)."""
 
     def forward(self, x):
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
+                            self.eps)
 
 
 class FrozenBatchNorm2d(nn.BatchNorm2d):
@@ -34,7 +35,8 @@ def freeze_batchnorm_(model: nn.Module) -> nn.Module:
     """Swap every BatchNorm for its frozen twin in place (same parameters, buffers and state_dict keys)."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, BATCHNORMS) and not isinstance(child, (FrozenBatchNorm1d, FrozenBatchNorm2d)):
+            if isinstance(child, BATCHNORMS) and not isinstance(child,
+                                                                (FrozenBatchNorm1d, FrozenBatchNorm2d)):
                 frozen = (FrozenBatchNorm2d if isinstance(child, nn.BatchNorm2d) else FrozenBatchNorm1d)(
                     child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
                 frozen.load_state_dict(child.state_dict())
@@ -48,8 +50,9 @@ def prepare_qat(model: nn.Module, config: QuantConfig | None = None):
 
 
 def quantize_aware_train(model: nn.Module, data, config: QuantConfig | None = None, epochs: float = 1,
-                         lr: float = 1e-4, batch_size: int = 64, seed: int = 0, calibration_samples: int = 512,
-                         progress: bool = False, calib_batches: int | None = None, **train_kw):
+                         lr: float = 1e-4, batch_size: int = 64, seed: int = 0,
+                         calibration_samples: int = 512, progress: bool = False,
+                         calib_batches: int | None = None, **train_kw):
     """QAT on ``data = (x, y)``: returns a prepared copy, fine-tuned, observers frozen, rounding on.
 
     The activation ranges start from ``calibration_samples`` training samples (in order); the old
@@ -70,4 +73,5 @@ def quantize_aware_train(model: nn.Module, data, config: QuantConfig | None = No
     return gm
 
 
-__all__ = ["FrozenBatchNorm1d", "FrozenBatchNorm2d", "freeze_batchnorm_", "prepare_qat", "quantize_aware_train"]
+__all__ = ["FrozenBatchNorm1d", "FrozenBatchNorm2d", "freeze_batchnorm_", "prepare_qat",
+           "quantize_aware_train"]

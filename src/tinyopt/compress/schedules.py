@@ -62,7 +62,8 @@ def iterative_ratios(target: float, rounds: int) -> list[float]:
     ``s_k = 1 - (1 - target) ** (k / rounds)``, ending exactly at ``target``."""
     check_amount(target, "schedule")
     if rounds < 1:
-        raise ConfigError(f"rounds={rounds} must be at least 1", where="schedule", fix="use rounds: 1 or more")
+        raise ConfigError(f"rounds={rounds} must be at least 1", where="schedule",
+                          fix="use rounds: 1 or more")
     return [1.0 - (1.0 - target) ** (k / rounds) for k in range(1, rounds + 1)]
 
 

@@ -35,7 +35,8 @@ class Scan:
         return self.baseline - self.accuracy[layer][i]
 
     def table(self) -> str:
-        head = f"{'layer':<24}{'weights':>10}" + "".join(f"{self.kind[:4]} {lv!s:>6}" .rjust(12) for lv in self.levels)
+        head = f"{'layer':<24}{'weights':>10}" + "".join(f"{self.kind[:4]} {lv!s:>6}" .rjust(12)
+                                                         for lv in self.levels)
         lines = [head, f"{'(baseline)':<24}{'':>10}" + f"{self.baseline:12.4f}" * len(self.levels)]
         for n, accs in self.accuracy.items():
             lines.append(f"{n:<24}{self.numel[n]:>10}" + "".join(f"{a:12.4f}" for a in accs))

@@ -155,14 +155,16 @@ def model_size(model: nn.Module, index: str = "auto", relative_bits: int = 4, *,
         bits = info.get("bits", 32)
         w = m.weight.detach()
         quantized = bits not in (32, "float32", "float16")
-        scales = (w.shape[0] if info.get("per_channel", True) else 1) if quantized or "codebook" in info else 0
+        scales = (w.shape[0] if info.get("per_channel", True)
+                  else 1) if quantized or "codebook" in info else 0
         if "record_bytes" in info:  # Huffman-coded: the exact bytes of its record in the container
             nnz = int((w != 0).sum())
             rows.append(TensorSize(f"{lname}.weight", w.numel(), nnz, info.get("bits", 0), "huffman",
                                    int(info["record_bytes"]), 0, 0))
         else:
-            rows.append(tensor_size(w, bits, index, relative_bits, scales=scales, codebook=info.get("codebook"),
-                                    coded_bytes=info.get("coded_bytes"), name=f"{lname}.weight"))
+            rows.append(tensor_size(w, bits, index, relative_bits, scales=scales,
+                                    codebook=info.get("codebook"), coded_bytes=info.get("coded_bytes"),
+                                    name=f"{lname}.weight"))
         done.add(id(_stored(m, "weight")))
         if m.bias is not None:
             bb = 16 if bits == "float16" else 32

@@ -27,7 +27,8 @@ def as_tensors(x, y) -> tuple[torch.Tensor, torch.Tensor]:
 
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None):
     """``(x, y)`` mini-batches, shuffled with ``seed`` (in order when ``seed`` is None)."""
-    idx = torch.arange(len(x)) if seed is None else torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    idx = torch.arange(len(x)) if seed is None else torch.randperm(len(x),
+                                                                   generator=torch.Generator().manual_seed(seed))
     for i in range(0, len(x), batch_size):
         j = idx[i:i + batch_size]
         yield x[j], y[j]
@@ -44,7 +45,8 @@ def finetune(model: nn.Module, data, epochs: float = 1, lr: float = 1e-3, batch_
     """
     x, y = as_tensors(*data)
     torch.manual_seed(seed)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr,
+                           weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     steps_per_epoch = (len(x) + batch_size - 1) // batch_size
     total = max(1, round(epochs * steps_per_epoch)) if epochs > 0 else 0

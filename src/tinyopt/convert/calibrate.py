@@ -45,8 +45,8 @@ def calibrate(graph: Graph, data: np.ndarray, *, observer: str | None = None,
             if arr.dtype != np.float32:
                 continue
             if not np.all(np.isfinite(arr)):
-                raise DataError(f"tensor '{name}' becomes NaN or inf on the calibration data", path=graph.source,
-                                fix="check the model weights and the input scaling")
+                raise DataError(f"tensor '{name}' becomes NaN or inf on the calibration data",
+                                path=graph.source, fix="check the model weights and the input scaling")
             lo, hi = float(arr.min()), float(arr.max())
             old = ranges.get(name)
             ranges[name] = [lo, hi] if old is None else [min(old[0], lo), max(old[1], hi)]

@@ -38,7 +38,8 @@ def dequantize_weights(graph: Graph) -> Graph:
             if t.quant.per_channel:
                 shape[t.quant.axis if t.quant.axis is not None else 0] = -1
             scale = t.quant.scale.astype(np.float32).reshape(shape)
-            t.data = ((t.data.astype(np.int64) - t.quant.zero_point.reshape(shape)) * scale).astype(np.float32)
+            t.data = ((t.data.astype(np.int64) - t.quant.zero_point.reshape(shape))
+                      * scale).astype(np.float32)
             t.dtype, t.quant = "float32", None
     return g
 
@@ -82,7 +83,8 @@ def torch_to_graph_layout(x: np.ndarray, input_shape: tuple[int, ...]) -> np.nda
     x = np.asarray(x, dtype=np.float32)
     if tuple(x.shape[1:]) != tuple(input_shape):
         raise DataError(f"calibration data has shape {list(x.shape)}, expected (N, "
-                        f"{', '.join(map(str, input_shape))})", fix="give samples in PyTorch layout, batch first")
+                        f"{', '.join(map(str, input_shape))})",
+                        fix="give samples in PyTorch layout, batch first")
     if len(input_shape) == 3:
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     if len(input_shape) == 2:
@@ -121,5 +123,5 @@ def convert_torch(model, calib_data, input_shape: tuple[int, ...], *, io: str = 
         graph = from_torch(module, tuple(input_shape))
     finally:
         module.train(was_training)
-    return convert_graph(graph, torch_to_graph_layout(calib_data, tuple(input_shape)), io=io, observer=observer,
-                         fixed=fixed, encode=encode, activations=activations)
+    return convert_graph(graph, torch_to_graph_layout(calib_data, tuple(input_shape)), io=io,
+                         observer=observer, fixed=fixed, encode=encode, activations=activations)

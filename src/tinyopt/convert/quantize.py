@@ -118,7 +118,8 @@ def quantize_graph(graph: Graph, ranges: dict[str, tuple[float, float]], *, io: 
             continue
         if rec.quant is None:
             raise UnsupportedOpError(f"operator {n.op} has no integer conversion", path=graph.source,
-                                     where=q.where(i, n), fix=rec.missing_fix or "replace it with a supported operator")
+                                     where=q.where(i, n),
+                                     fix=rec.missing_fix or "replace it with a supported operator")
         if activations == "int16" and not rec.quant.int16:
             raise UnsupportedOpError(f"operator {n.op} has no 16x8 kernel in TFLM", path=graph.source,
                                      where=q.where(i, n), fix="convert with int8 activations")
@@ -201,7 +202,8 @@ class Quantizer:
                             fix="convert a model with weights (a .tflite/.onnx file or a PyTorch module)")
         return t
 
-    def weight(self, name: str, axis: int, i: int, n: Node, bias: str | None = None) -> tuple[str, np.ndarray]:
+    def weight(self, name: str, axis: int, i: int, n: Node,
+               bias: str | None = None) -> tuple[str, np.ndarray]:
         """int8 symmetric per-channel weights along ``axis``: (new name, per-channel scales); with the node's
         ``bias``, no scale so small that the bias would not fit the accumulator."""
         t = self.constant(name, i, n)
@@ -229,7 +231,8 @@ class Quantizer:
         wide = self.dtype == "int16"
         data = quantize_bias(t.data, b_scale, bits=64 if wide else 32)
         self.g.add_tensor(Tensor(new, t.shape, "int64" if wide else "int32", data=data,
-                                 quant=QuantParams(b_scale.astype(np.float32), np.zeros(b_scale.size, np.int64), 0)))
+                                 quant=QuantParams(b_scale.astype(np.float32),
+                                                   np.zeros(b_scale.size, np.int64), 0)))
         return new
 
     def activation_constant(self, name: str, params: tuple, i: int, n: Node) -> str:
@@ -262,7 +265,8 @@ class Quantizer:
         activation input and a QUANTIZE of each output at its calibrated parameters, as the TFLite converter's
         float fallback does; TFLM runs the island, the numpy runtime bit-exactly too. False (the caller
         refuses) for an operator TFLM lacks or an integer output."""
-        if not rec.tflm or rec.builtin is None or any(self.src.tensors[o].dtype != "float32" for o in n.outputs):
+        if not rec.tflm or rec.builtin is None or any(self.src.tensors[o].dtype != "float32"
+                                                      for o in n.outputs):
             return False
         ins = []
         for name in n.inputs:
@@ -339,14 +343,16 @@ def quantize_node(q: Quantizer, i: int, n: Node, rec) -> Node:
         elif not q.src.tensors[name].constant:
             new_inputs.append(q.requantized(name, q.qp[out0]) if rule.inputs_as_output else q.rename[name])
         elif rec.weight_axis is not None and k == 1:
-            bias = n.inputs[rec.bias_input] if rec.bias_input is not None and len(n.inputs) > rec.bias_input else None
+            bias = (n.inputs[rec.bias_input] if rec.bias_input is not None
+                    and len(n.inputs) > rec.bias_input else None)
             new, w_scale = q.weight(name, rec.weight_axis, i, n, bias)
             new_inputs.append(new)
         elif rec.weight_axis is not None and k == rec.bias_input:
             new_inputs.append(q.bias(name, q.qp[n.inputs[0]][0], w_scale, i, n))
         elif q.src.tensors[name].dtype == "float32" and rule.constants in ("range", "output"):
             t = q.constant(name, i, n)
-            params = q.qp[out0] if rule.constants == "output" else q.choose(float(t.data.min()), float(t.data.max()))
+            params = q.qp[out0] if rule.constants == "output" else q.choose(float(t.data.min()),
+                                                                            float(t.data.max()))
             new_inputs.append(q.activation_constant(name, params, i, n))
         else:
             new_inputs.append(q.copy_constant(name, i, n))

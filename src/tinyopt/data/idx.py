@@ -34,7 +34,8 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
                 while chunk := g.read(1 << 20):
                     total += len(chunk)
                     if total > MAX_BYTES:
-                        raise DataError("decompresses to more than 1 GiB", path=path, fix="give a real IDX file")
+                        raise DataError("decompresses to more than 1 GiB", path=path,
+                                        fix="give a real IDX file")
                     chunks.append(chunk)
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"corrupt gzip stream ({e})", path=path, fix="download the file again") from None
@@ -46,7 +47,8 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"unknown IDX element type 0x{raw[2]:02x}", path=path, fix="give a real IDX file")
     ndim = raw[3]
     if ndim > 32:  # numpy arrays have at most 64 dimensions; MNIST-style files have 1 to 4
-        raise DataError(f"header declares {ndim} dimensions", path=path, fix="give a real IDX file (1 to 4 dimensions)")
+        raise DataError(f"header declares {ndim} dimensions", path=path,
+                        fix="give a real IDX file (1 to 4 dimensions)")
     if ndim == 0 or len(raw) < 4 + 4 * ndim:
         raise DataError(f"header declares {ndim} dimensions but is truncated", path=path,
                         fix="download the file again")

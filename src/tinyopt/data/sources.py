@@ -60,7 +60,8 @@ def load_npz(path: str | os.PathLike, x_key: str = "x", y_key: str = "y",
     return Dataset(x.astype(np.float32), y.astype(np.int64), names, str(path))
 
 
-def read_split_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, ...]:
+def read_split_npz(path: str | os.PathLike,
+                   input_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, ...]:
     """``x_train, y_train, x_val, y_val`` (float32 inputs, int64 labels) from the ``.npz`` that
     ``tinyopt compress --data`` takes, checked without torch. uint8 inputs are scaled to [0, 1]; inputs
     whose per-sample size matches ``input_shape`` are reshaped to it (e.g. (N, 28, 28) -> (N, 1, 28, 28))."""
@@ -72,7 +73,8 @@ def read_split_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None 
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"not a readable .npz of plain arrays ({str(e)[:100]})", path=path,
-                        fix="save with numpy.savez(path, x_train=..., y_train=..., x_val=..., y_val=...)") from None
+                        fix="save with numpy.savez(path, x_train=..., y_train=..., x_val=..., "
+                            "y_val=...)") from None
     missing = [k for k in NPZ_KEYS if k not in arrays]
     if missing:
         raise DataError(f"missing array '{missing[0]}' (has {sorted(arrays)})", path=path,
@@ -81,7 +83,8 @@ def read_split_npz(path: str | os.PathLike, input_shape: tuple[int, ...] | None 
     for split in ("train", "val"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if len(x) == 0:
-            raise DataError(f"x_{split} is empty", path=path, where=f"x_{split}", fix="give at least one sample")
+            raise DataError(f"x_{split} is empty", path=path, where=f"x_{split}",
+                            fix="give at least one sample")
         if len(x) != len(y) or y.ndim != 1:
             raise DataError(f"x_{split} has {len(x)} samples but y_{split} has shape {y.shape}", path=path,
                             where=f"y_{split}", fix="give one integer label per sample")

@@ -53,7 +53,8 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         with wave.open(str(p), "rb") as w:
             rate, width, channels, n = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
             data = w.readframes(n)
-    except (wave.Error, EOFError, struct.error, RuntimeError) as e:  # RuntimeError: wave's chunk skip past the end
+    # RuntimeError: wave's chunk skip past the end
+    except (wave.Error, EOFError, struct.error, RuntimeError) as e:
         raise DataError(f"unreadable wav header ({e})", path=p,
                         fix="save it as uncompressed PCM wav (8/16/32-bit)") from None
     if width not in (1, 2, 4) or channels < 1:
@@ -62,8 +63,9 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if rate <= 0:
         raise DataError(f"sample rate {rate} Hz", path=p, fix="write the real sample rate into the header")
     if data_size is not None and data_size % (width * channels):
-        raise DataError(f"the data chunk holds {data_size} bytes, not a whole number of {width * channels}-byte "
-                        "frames", path=p, fix="the file is truncated or corrupt; record it again")
+        raise DataError(f"the data chunk holds {data_size} bytes, not a whole number of "
+                        f"{width * channels}-byte frames", path=p,
+                        fix="the file is truncated or corrupt; record it again")
     if len(data) != n * width * channels:
         raise DataError(f"header declares {n} frames ({n * width * channels} bytes) but {len(data)} bytes "
                         "are present", path=p, fix="the file is truncated; record it again")
@@ -109,7 +111,8 @@ def load_wav_folder(folder: str | os.PathLike, sample_rate: int | None = None,
             rate0 = rate
         if rate != rate0:
             raise DataError(f"sample rate {rate} Hz, but the data set is {rate0} Hz", path=f,
-                            fix=f"resample it to {rate0} Hz (e.g. sox in.wav -r {rate0} out.wav) or remove it")
+                            fix=f"resample it to {rate0} Hz (e.g. sox in.wav -r {rate0} out.wav) or remove "
+                                "it")
         label, group = _label_of(root, f)
         signals.append(x)
         labels.append(label)

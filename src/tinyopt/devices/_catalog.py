@@ -76,7 +76,7 @@ def _catalog() -> dict:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(CATALOG_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
+    data = yaml.load(CATALOG_PATH.read_text(encoding="utf-8"), Loader=loader)  # safe loader
     if not isinstance(data, dict) or not {"cores", "runtimes", "devices", "code_size"} <= set(data):
         raise ConfigError("the device catalog is damaged", path=str(CATALOG_PATH),
                           fix="reinstall tinyopt")
@@ -162,7 +162,8 @@ def custom_device(base: Device | None = None, *, sram_kb: float | None = None, f
     for key, v in (("--sram-kb", sram_kb), ("--flash-kb", flash_kb), ("--fp32-flops", fp32_flops),
                    ("--int8-ops", int8_ops)):
         if v is not None and (isinstance(v, bool) or not v > 0):
-            raise ConfigError(f"{key} must be positive, got {v!r}", where=key, fix=f"give {key} a value above 0")
+            raise ConfigError(f"{key} must be positive, got {v!r}", where=key,
+                              fix=f"give {key} a value above 0")
     base = base or Device(name=name or "custom", title="custom device (from flags)", custom=True)
     changes: dict = {}
     if sram_kb is not None:

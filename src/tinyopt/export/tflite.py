@@ -80,8 +80,8 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | S
     """A one-operator Graph for per-op tests: non-constant inputs become the graph inputs.
 
     ``output``'s shape (or each of a list of outputs) is recomputed from the inputs (``shapes.py``), so any
-    placeholder shape will do; its dtype and quantization are kept. ``None`` marks an absent optional input (a bias);
-    variable inputs (recurrent state) stay node operands, not graph inputs.
+    placeholder shape will do; its dtype and quantization are kept. ``None`` marks an absent optional input (a
+    bias); variable inputs (recurrent state) stay node operands, not graph inputs.
     Write it with ``graph_to_tflite_bytes`` and run it in TFLM or LiteRT:
 
     >>> import numpy as np
@@ -91,7 +91,8 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | S
     ...     "CONV_2D",
     ...     [Tensor("x", (1, 4, 4, 3), "int8", quant=QuantParams(0.5, 0)),
     ...      Tensor("w", w.shape, "int8", data=w, quant=QuantParams([0.01, 0.02], [0, 0], axis=0)),
-    ...      Tensor("b", (2,), "int32", data=np.zeros(2, np.int32), quant=QuantParams([0.005, 0.01], [0, 0], axis=0))],
+    ...      Tensor("b", (2,), "int32", data=np.zeros(2, np.int32),
+    ...             quant=QuantParams([0.005, 0.01], [0, 0], axis=0))],
     ...     Tensor("y", (), "int8", quant=QuantParams(0.1, 0)), {"stride": (1, 1), "padding": "SAME"})
     >>> g.tensors["y"].shape
     (1, 4, 4, 2)
@@ -102,8 +103,8 @@ def single_op_model(op: str, inputs: Sequence[Tensor | None], output: Tensor | S
     g = Graph(name, source=f"<single {op} model>")
     for t in [*[t for t in inputs if t is not None], *outputs]:
         g.add_tensor(t)
-    g.add_node(Node(outputs[0].name, op, [t.name if t is not None else "" for t in inputs], [t.name for t in outputs],
-                    dict(attrs or {})))
+    g.add_node(Node(outputs[0].name, op, [t.name if t is not None else "" for t in inputs],
+                    [t.name for t in outputs], dict(attrs or {})))
     g.inputs = [t.name for t in inputs if t is not None and not t.constant and not t.variable]
     g.outputs = [t.name for t in outputs]
     g.infer_shapes()
@@ -145,26 +146,30 @@ class _Writer:
         for i, n in enumerate(g.nodes):
             rec = ops.find(n.op)
             if rec is None or rec.builtin is None:
-                fix = rec.missing_fix if rec is not None and rec.missing_fix else f"use one of {', '.join(writable_ops())}"
+                fix = (rec.missing_fix if rec is not None
+                       and rec.missing_fix else f"use one of {', '.join(writable_ops())}")
                 raise UnsupportedOpError(f"operator {n.op} cannot be written to TFLite", path=self.where,
                                          where=f"node {i} '{n.name}'", fix=fix)
             lo, hi = rec.outputs
             if not lo <= len(n.outputs) <= hi:
-                raise ModelFormatError(f"has {len(n.outputs)} outputs; {n.op} has {lo} to {hi}", path=self.where,
-                                       where=f"node {i} '{n.name}' ({n.op})", fix="repair the graph")
+                raise ModelFormatError(f"has {len(n.outputs)} outputs; {n.op} has {lo} to {hi}",
+                                       path=self.where, where=f"node {i} '{n.name}' ({n.op})",
+                                       fix="repair the graph")
             for key, table in (("activation", ACTIVATION_CODE), ("padding", PADDING_CODE)):
                 if key in n.attrs and n.attrs[key] not in table:
-                    raise UnsupportedOpError(f"{key} {n.attrs[key]!r} has no TFLite encoding", path=self.where,
-                                             where=f"node {i} '{n.name}' ({n.op})", fix=f"use one of {', '.join(table)}")
+                    raise UnsupportedOpError(f"{key} {n.attrs[key]!r} has no TFLite encoding",
+                                             path=self.where, where=f"node {i} '{n.name}' ({n.op})",
+                                             fix=f"use one of {', '.join(table)}")
         for t in g.tensors.values():
             where = f"tensor '{t.name}'"
             if t.dtype not in DTYPE_TO_TYPE:
-                raise ModelFormatError(f"dtype {t.dtype} cannot be written to TFLite", path=self.where, where=where,
-                                       fix=f"use one of {', '.join(DTYPE_TO_TYPE)}")
+                raise ModelFormatError(f"dtype {t.dtype} cannot be written to TFLite", path=self.where,
+                                       where=where, fix=f"use one of {', '.join(DTYPE_TO_TYPE)}")
             if t.constant and t.data is None:
                 raise ModelFormatError("is a constant without values (an architecture spec has no weights)",
                                        path=self.where, where=where,
-                                       fix="train or convert the model so every weight has values before exporting")
+                                       fix="train or convert the model so every weight has values before "
+                                           "exporting")
             if t.data is not None:
                 self._check_data(t, np.asarray(t.data), where)
 
@@ -172,7 +177,8 @@ class _Writer:
         """Values must survive the cast to the tensor's dtype unchanged (no silent wrap-around)."""
         fail = None
         if arr.size != t.size:
-            fail = (f"holds {arr.size} values but shape {list(t.shape)} needs {t.size}", "fix the tensor's data or shape")
+            fail = (f"holds {arr.size} values but shape {list(t.shape)} needs {t.size}",
+                    "fix the tensor's data or shape")
         elif arr.dtype.kind == "f" and not np.isfinite(arr).all():
             fail = ("holds NaN or infinite values", "retrain the model or clip its weights before exporting")
         elif t.dtype not in ("float32", "float16", "bool") and arr.size:
@@ -267,7 +273,8 @@ class _Writer:
             buffers.append(self._table([(Slot.BUFFER_DATA, "off", self._data(lut_metadata(entries)), 0)]))
             name = b.CreateString(METADATA_NAME)
             metadata = self._table_vector([self._table([(Slot.METADATA_NAME, "off", name, 0),
-                                                        (Slot.METADATA_BUFFER, "Uint32", len(buffers) - 1, 0)])])
+                                                        (Slot.METADATA_BUFFER, "Uint32", len(buffers) - 1,
+                                                         0)])])
 
         variables = getattr(self.g, "variables", [])
         init_buffers = []
@@ -284,7 +291,8 @@ class _Writer:
         operators = [self._operator(n) for n in self.g.nodes]
         if variables:  # CALL_ONCE, a handle and a read per variable first; the assignments last
             operators = [self._resource_op("CALL_ONCE", [], []),
-                         *[self._resource_op("VAR_HANDLE", [], [h], v.name) for v, h in zip(variables, handles)],
+                         *[self._resource_op("VAR_HANDLE", [], [h], v.name)
+                           for v, h in zip(variables, handles)],
                          *[self._resource_op("READ_VARIABLE", [h], [self.index[v.state]])
                            for v, h in zip(variables, handles)],
                          *operators,
@@ -338,8 +346,9 @@ class _Writer:
             options, kind = self._table([(1, "off", self.b.CreateString(var or ""), 0)]), VAR_HANDLE_OPTIONS
         return self._table([
             (Slot.OP_OPCODE_INDEX, "Uint32", self.op_names.index(name), 0),
-            (Slot.OP_INPUTS, "off", self._vec(inputs, "<i4"), 0), (Slot.OP_OUTPUTS, "off", self._vec(outputs, "<i4"), 0),
-            (Slot.OP_OPTIONS_TYPE, "Uint8", kind, 0), (Slot.OP_OPTIONS, "off", options, 0)])
+            (Slot.OP_INPUTS, "off", self._vec(inputs, "<i4"), 0),
+            (Slot.OP_OUTPUTS, "off", self._vec(outputs, "<i4"), 0), (Slot.OP_OPTIONS_TYPE, "Uint8", kind, 0),
+            (Slot.OP_OPTIONS, "off", options, 0)])
 
     def _init_subgraph(self, variables: list, init_buffers: list[int]) -> int:
         """What CALL_ONCE runs on the first invoke: each variable's handle assigned its initial value."""
@@ -434,5 +443,6 @@ class _Writer:
         inputs = tensor_maps(self.g.inputs)
         outputs = tensor_maps(self.g.outputs)
         key = b.CreateString("serving_default")
-        return self._table([(Slot.SIGNATURE_INPUTS, "off", inputs, 0), (Slot.SIGNATURE_OUTPUTS, "off", outputs, 0),
-                            (Slot.SIGNATURE_KEY, "off", key, 0), (Slot.SIGNATURE_SUBGRAPH_INDEX, "Uint32", 0, 0)])
+        return self._table([(Slot.SIGNATURE_INPUTS, "off", inputs, 0),
+                            (Slot.SIGNATURE_OUTPUTS, "off", outputs, 0), (Slot.SIGNATURE_KEY, "off", key, 0),
+                            (Slot.SIGNATURE_SUBGRAPH_INDEX, "Uint32", 0, 0)])

@@ -60,10 +60,12 @@ def generate_c(block, n_samples: int, prefix: str = "tinyopt") -> dict[str, str]
 
     tables = [c_floats(f"{prefix}_window", get_window("hann", fl, fftbins=True)[:used])]
     k = np.arange(n // 2)
-    tables += [c_floats(f"{prefix}_cos", np.cos(2 * np.pi * k / n)), c_floats(f"{prefix}_sin", np.sin(2 * np.pi * k / n))]
+    tables += [c_floats(f"{prefix}_cos", np.cos(2 * np.pi * k / n)),
+               c_floats(f"{prefix}_sin", np.sin(2 * np.pi * k / n))]
     n_out = n // 2 + 1
     if kind in ("mfe", "mfcc"):
-        fb = mel_filterbank(block.num_filters, n, block.sample_rate, block.low_frequency, block.high_frequency)
+        fb = mel_filterbank(block.num_filters, n, block.sample_rate, block.low_frequency,
+                            block.high_frequency)
         starts, lens, weights = [], [], []
         for row in fb:
             nz = np.flatnonzero(row)
@@ -104,8 +106,8 @@ int {prefix}_features(const float *signal, float *out);
     elif kind == "mfe":
         post = "    float e[NO];\n    mel(p, e);\n" + scale
     else:
-        post = ("    float e[NF];\n    mel(p, e);\n    for (int j = 0; j < NF; ++j) e[j] = logf(e[j] + 1e-10f);\n"
-                "    for (int c = 0; c < NO; ++c) {\n        float acc = 0.0f;\n"
+        post = ("    float e[NF];\n    mel(p, e);\n    for (int j = 0; j < NF; ++j) e[j] = logf(e[j] + "
+                "1e-10f);\n    for (int c = 0; c < NO; ++c) {\n        float acc = 0.0f;\n"
                 f"        for (int j = 0; j < NF; ++j) acc += e[j] * {prefix}_dct[j * NO + c];\n"
                 "        row[c] = acc;\n    }\n")
     mel_fn = ""
@@ -116,7 +118,8 @@ static void mel(const float *p, float *e)
     int w = 0;
     for (int j = 0; j < NF; ++j) {{
         float acc = 0.0f;
-        for (int i = 0; i < {prefix}_fb_len[j]; ++i) acc += {prefix}_fb_w[w + i] * p[{prefix}_fb_start[j] + i];
+        for (int i = 0; i < {prefix}_fb_len[j]; ++i)
+            acc += {prefix}_fb_w[w + i] * p[{prefix}_fb_start[j] + i];
         w += {prefix}_fb_len[j];
         e[j] = acc;
     }}
@@ -145,7 +148,8 @@ static void mean_normalise(float *out)
 }}
 """
     source = f"""{BANNER}
-/* {kind} block: frame {fl} samples every {st}, FFT {n}, periodic Hann window, pre-emphasis {block.pre_emphasis} */
+/* {kind} block: frame {fl} samples every {st}, FFT {n}, periodic Hann window,
+   pre-emphasis {block.pre_emphasis} */
 #include <math.h>
 #include <string.h>
 
@@ -197,7 +201,9 @@ int {prefix}_features(const float *signal, float *out)
         for (int i = 0; i < NFFT; ++i) {{
             int g = f * ST + i;
             float y = 0.0f;
-            if (i < USED) y = (g == 0 ? signal[0] : signal[g] - {float(block.pre_emphasis)!r}f * signal[g - 1]) * {prefix}_window[i];
+            if (i < USED)
+                y = (g == 0 ? signal[0] : signal[g] - {float(block.pre_emphasis)!r}f * signal[g - 1])
+                    * {prefix}_window[i];
             re[i] = y;
             im[i] = 0.0f;
         }}

@@ -133,7 +133,8 @@ class MFE(Spectrogram):
 
     def __init__(self, sample_rate: int, frame_length: float = 0.02, frame_stride: float = 0.01,
                  fft_length: int = 256, num_filters: int = 40, low_frequency: float = 0.0,
-                 high_frequency: float | None = None, pre_emphasis: float = 0.98, noise_floor_db: float = -52.0):
+                 high_frequency: float | None = None, pre_emphasis: float = 0.98,
+                 noise_floor_db: float = -52.0):
         super().__init__(sample_rate, frame_length, frame_stride, fft_length, pre_emphasis, noise_floor_db)
         self.num_filters = num_filters
         self.low_frequency = low_frequency

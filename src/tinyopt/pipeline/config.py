@@ -141,6 +141,22 @@ def _renamed(sub: dict, section: str, path: str) -> dict:
     return out
 
 
+def _optimize_steps(optimize: dict, path: str) -> None:
+    """optimize.prune / optimize.quantize in place: off (None), on with defaults (true) or a checked
+    mapping with its defaults filled."""
+    for name, keys in (("prune", PRUNE_KEYS), ("quantize", QUANTIZE_KEYS)):
+        sub = optimize[name]
+        if sub is None or sub is False:
+            optimize[name] = None
+            continue
+        if sub is True:
+            sub = {}
+        if not isinstance(sub, dict):
+            raise ConfigError(f"optimize.{name} must be a mapping", path=path,
+                              fix=f"write e.g. {name}: {{{', '.join(f'{a}: {b}' for a, b in keys.items())}}}")
+        optimize[name] = _merge(_renamed(sub, name, path), keys, f"optimize.{name}", path, None)
+
+
 def validate(raw: dict, path: str = "<project>") -> dict:
     """Fill defaults and check names and choices; returns a new plain dict."""
     if not isinstance(raw, dict):
@@ -160,17 +176,7 @@ def validate(raw: dict, path: str = "<project>") -> dict:
             cfg[k] = _merge(v, default, f"section '{k}'", path, k)
         else:
             cfg[k] = copy.deepcopy(default) if v is None else v
-    for name, sub, keys in (("prune", cfg["optimize"]["prune"], PRUNE_KEYS),
-                            ("quantize", cfg["optimize"]["quantize"], QUANTIZE_KEYS)):
-        if sub is None or sub is False:
-            cfg["optimize"][name] = None
-            continue
-        if sub is True:
-            sub = {}
-        if not isinstance(sub, dict):
-            raise ConfigError(f"optimize.{name} must be a mapping", path=path,
-                              fix=f"write e.g. {name}: {{{', '.join(f'{a}: {b}' for a, b in keys.items())}}}")
-        cfg["optimize"][name] = _merge(_renamed(sub, name, path), keys, f"optimize.{name}", path, None)
+    _optimize_steps(cfg["optimize"], path)
     _choice(cfg["data"]["source"], SOURCES, "data.source", path)
     _choice(cfg["data"]["split"], SPLITS, "data.split", path)
     _choice(cfg["features"]["block"], BLOCKS, "features.block", path)

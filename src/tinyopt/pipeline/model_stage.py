@@ -76,8 +76,8 @@ def train_float(cfg: dict, fs: Splits, folder: Path, on_epoch=None) -> dict:
     t = cfg["training"]
     model = build_model(cfg, fs)
     history = fit(model, fs.train.x, fs.train.y, epochs=int(t["epochs"]), lr=float(t["lr"]),
-                  batch_size=int(t["batch_size"]), weight_decay=float(t["weight_decay"]), seed=int(cfg["seed"]),
-                  x_val=fs.val.x, y_val=fs.val.y, on_epoch=on_epoch,
+                  batch_size=int(t["batch_size"]), weight_decay=float(t["weight_decay"]),
+                  seed=int(cfg["seed"]), x_val=fs.val.x, y_val=fs.val.y, on_epoch=on_epoch,
                   augment=_augment if t.get("augment") else None)
     from tinyopt.compress.checkpoint import save_state_dict
 

@@ -1,8 +1,9 @@
 """Quantization stage: QAT (or PTQ) of a torch model, conversion to an int8 Graph, saved as ``.tflite``.
 
-BatchNorm is folded into the preceding conv first; QAT fine-tunes with fake quantization (``tinyopt.compress.qat``) so the weights settle on the int8 grid;
-the converter then turns the model into an int8 Graph following TFLM's spec, with activation ranges
-calibrated on training examples. PTQ skips the fine-tuning.
+BatchNorm is folded into the preceding conv first; QAT fine-tunes with fake quantization
+(``tinyopt.compress.qat``) so the weights settle on the int8 grid; the converter then turns the model into an
+int8 Graph following TFLM's spec, with activation ranges calibrated on training examples. PTQ skips the
+fine-tuning.
 """
 
 from __future__ import annotations

@@ -68,10 +68,12 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
         ("test accuracy", f"{100 * final['accuracy']:.2f} %",
          f"{final['variant']} · float {100 * base['accuracy']:.2f} %"),
         ("flash", _kb(final["flash_bytes"]), f"{final['flash_bytes'] / base['flash_bytes']:.0%} of float"),
-        (f"RAM ({runtime} arena)", _kb(final["ram_bytes"]), f"{final['ram_bytes'] / base['ram_bytes']:.0%} of float"),
+        (f"RAM ({runtime} arena)", _kb(final["ram_bytes"]),
+         f"{final['ram_bytes'] / base['ram_bytes']:.0%} of float"),
         ("latency", f"{final['latency_ms']:.3f} ms" if final["latency_ms"] is not None else "–",
          f"{fa.get('latency_model') or ''}"),
-        ("verdict", verdict, f"{device.name}: SRAM {_kb(device.sram_bytes or 0)}, flash {_kb(device.flash_bytes or 0)}"),
+        ("verdict", verdict,
+         f"{device.name}: SRAM {_kb(device.sram_bytes or 0)}, flash {_kb(device.flash_bytes or 0)}"),
     ])
     rep.section("Variants", "Every model the run produced, measured on the test split. Sizes and latency are "
                 "`tinyopt analyze <artifact> --device " + device.name + "` on the written .tflite file.")
@@ -92,8 +94,8 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
                 "textbook RAM B": a["textbook_total_bytes"], "arena B": a["arena_bytes"],
                 "weights B": a["flash_breakdown"]["weights"], "quant B": a["flash_breakdown"]["quant_params"],
                 "code B": a["flash_breakdown"]["code"]} for k, a in analyses.items()],
-              caption=f"textbook RAM = parameters + largest activation; arena = what {runtime} needs (for TFLM: "
-                      "its greedy-planned tensors plus its persistent tail)")
+              caption=f"textbook RAM = parameters + largest activation; arena = what {runtime} needs (for "
+                      "TFLM: its greedy-planned tensors plus its persistent tail)")
     rep.section(f"Layers of the {final['variant']} model against {device.name}",
                 "Bars per layer; dashed lines are the board's limits when a layer comes near them.")
     rep.figure(plots.layer_bars(layer_rows(fa), device.flash_bytes, device.sram_bytes),
@@ -101,7 +103,8 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
     rep.table([{k: r[k] for k in ("name", "type", "params", "macs", "param_bytes", "activation_bytes")}
                for r in fa["layers"]])
     rep.figure(plots.arena_plan(arena_buffers(fa), fa["arena_bytes"], device.sram_bytes,
-                                head_bytes=(fa.get("arena") or {}).get("head_bytes"), runtime=fa.get("arena_runtime")),
+                                head_bytes=(fa.get("arena") or {}).get("head_bytes"),
+                                runtime=fa.get("arena_runtime")),
                f"{runtime} arena: each buffer from its first to its last use")
     rep.subheading("Verdict")
     for r in fa["reasons"]:

@@ -20,8 +20,8 @@ def load_data(dcfg: dict, project_file: str | None, seed: int) -> Splits:
     from tinyopt.pipeline.config import resolve_path
 
     path = resolve_path(dcfg["path"], project_file) if dcfg.get("path") else None
-    opts = {k: dcfg[k] for k in ("x_key", "y_key", "sample_rate", "duration", "window", "window_stride", "columns",
-                                 "label_column", "image_size") if k in dcfg}
+    opts = {k: dcfg[k] for k in ("x_key", "y_key", "sample_rate", "duration", "window", "window_stride",
+                                 "columns", "label_column", "image_size") if k in dcfg}
     # one door per source (tinyopt.data.doors); projects read MNIST's t10k files, as they always have
     ds = load_dataset(dcfg["source"], path, mnist_split="t10k", **opts)
     if dcfg.get("limit"):

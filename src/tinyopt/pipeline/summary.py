@@ -29,8 +29,8 @@ def print_summary(console, res) -> None:
     if res.data:
         d = res.data
         counts = [sum(r[k] for k in ("train", "val", "test")) for r in d["balance"]]
-        console.print(f"data: {d['source']}: {len(d['classes'])} classes ({min(counts)}–{max(counts)} examples "
-                      f"each), " + ", ".join(f"{k} {v:,}" for k, v in d["sizes"].items())
+        console.print(f"data: {d['source']}: {len(d['classes'])} classes ({min(counts)}–{max(counts)} "
+                      f"examples each), " + ", ".join(f"{k} {v:,}" for k, v in d["sizes"].items())
                       + f"; features {'×'.join(map(str, d['feature_shape']))}")
     table = Table(title="variants on the test split", title_justify="left")
     cols = [(k, h) for k, h in COLUMNS if any(k in v for v in res.variants)]
@@ -43,9 +43,11 @@ def print_summary(console, res) -> None:
         ok = "[green]0 mismatches[/]" if v["mismatches"] == 0 else f"[red]{v['mismatches']} mismatches[/]"
         console.print(f"{name}: tinyopt int8 runtime vs TFLM on {v['examples']} test examples: {ok}")
     if res.feature_ram_bytes:
-        console.print(f"RAM kept free for the feature buffers: {res.feature_ram_bytes:,} B (checked in the fit)")
+        console.print(f"RAM kept free for the feature buffers: {res.feature_ram_bytes:,} B (checked in the "
+                      "fit)")
     if res.deploy.get("features_path"):
-        console.print(f"feature extraction in C: {res.out / res.deploy['features_path']} (same numbers as training)")
+        console.print(f"feature extraction in C: {res.out / res.deploy['features_path']} (same numbers as "
+                      "training)")
     if res.deploy.get("path"):
         console.print(f"C library: {res.out / res.deploy['path']} ({res.deploy['files']} files, arena "
                       f"{res.deploy['arena_bytes']:,} B)")

@@ -88,8 +88,9 @@ class Report:
         if self._open:
             self.parts.append("</section>")
             self._open = False
-        cells = "".join(f'<div class="card"><div class="k">{html.escape(k)}</div><div class="v">{html.escape(v)}'
-                        f'</div><div class="s">{html.escape(s)}</div></div>' for k, v, s in items)
+        cells = "".join(f'<div class="card"><div class="k">{html.escape(k)}</div><div '
+                        f'class="v">{html.escape(v)}</div><div '
+                        f'class="s">{html.escape(s)}</div></div>' for k, v, s in items)
         self.parts.append(f'<div class="cards">{cells}</div>')
         return self
 
@@ -115,7 +116,8 @@ class Report:
             return self
         columns = columns or list(rows[0])
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-        body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>"
+                       for r in rows)
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         self.parts.append(f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
                           f"<tbody>{body}</tbody></table></div>")

@@ -119,7 +119,8 @@ def tradeoff(variants: list[dict]):
     """Accuracy against model size (flash bytes) and latency, one point per variant."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for ax, key, label in ((axes[0], "flash_bytes", "flash (bytes)"), (axes[1], "latency_ms", "latency (ms)")):
+    for ax, key, label in ((axes[0], "flash_bytes", "flash (bytes)"),
+                           (axes[1], "latency_ms", "latency (ms)")):
         for i, v in enumerate(variants):
             x, y = v.get(key), v.get("accuracy")
             if x is None or y is None:

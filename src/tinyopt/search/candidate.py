@@ -10,7 +10,8 @@ def hidden_widths(params: dict) -> list[int]:
     return [max(1, round(width * 2**i * keep)) for i in range(depth)]
 
 
-def candidate_spec(params: dict, input_shape: tuple[int, ...], num_classes: int, name: str = "candidate") -> dict:
+def candidate_spec(params: dict, input_shape: tuple[int, ...], num_classes: int,
+                   name: str = "candidate") -> dict:
     """YAML-spec dict (see ``tinyopt.graph.spec``) of the pruned candidate.
 
     Image inputs (H, W, C) get ``depth`` blocks of conv (same padding, ReLU) + 2×2 max-pool while the
@@ -23,7 +24,8 @@ def candidate_spec(params: dict, input_shape: tuple[int, ...], num_classes: int,
         side = min(input_shape[:2])
         k = int(params.get("kernel", 3))
         for f in hidden_widths(params):
-            layers.append({"type": "conv2d", "filters": f, "kernel": k, "padding": "same", "activation": "relu"})
+            layers.append({"type": "conv2d", "filters": f, "kernel": k, "padding": "same",
+                           "activation": "relu"})
             if side >= 4:
                 layers.append({"type": "maxpool2d", "pool": 2})
                 side //= 2

@@ -23,7 +23,8 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast with a clear message when nothing answers at ``host:port`` (Ray itself would wait minutes)."""
+    """Fail fast with a clear message when nothing answers at ``host:port`` (Ray itself would wait
+    minutes)."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"Ray address '{address}' is not host:port", fix="write e.g. --ray 127.0.0.1:6379 "
@@ -109,8 +110,8 @@ def _init_failure(address: str, err: BaseException) -> ToolchainError:
     return ToolchainError(
         f"could not connect to the {where}: {type(err).__name__}: {reason}",
         fix=f"check 'ray status --address {address}'; for a head on this machine's loopback start it with "
-            f"'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head --node-ip-address 127.0.0.1 --port {port}', "
-            "or use --ray local")
+            "'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head --node-ip-address 127.0.0.1 --port "
+            f"{port}', or use --ray local")
 
 
 def _worker(storage, study_name, seed, n_trials, args):
@@ -144,7 +145,7 @@ def run_on_ray(address: str, storage: str, study_name: str, seed: int, n_workers
         try:
             with _keep_loopback(ray_constants) if keep else contextlib.nullcontext():
                 ray.init(address=address, **kwargs)
-        except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
+        except Exception as e:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
             with contextlib.suppress(Exception):
                 ray.shutdown()
             raise _init_failure(address, e) from None

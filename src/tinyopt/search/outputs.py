@@ -92,7 +92,8 @@ def write_outputs(out: Path, cfg: dict, result: TuneResult, input_shape, num_cla
     atomic_write_text(out / "trials.json", json.dumps(result.trials, indent=1, sort_keys=True, default=str))
     files["trials"] = str(out / "trials.json")
     if best is not None:
-        project = project_for(cfg, best, input_shape(best["params"]) if callable(input_shape) else input_shape,
+        project = project_for(cfg, best,
+                              input_shape(best["params"]) if callable(input_shape) else input_shape,
                               num_classes)
         text = "# written by tinyopt tune: the most accurate configuration within the budgets\n"
         atomic_write_text(out / "best.yaml", text + yaml.safe_dump(project, sort_keys=False))
@@ -104,5 +105,6 @@ def _table_row(t: dict) -> dict:
     p = t["params"]
     return {"trial": t["number"], **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in p.items()},
             "accuracy %": round(t["accuracy"] * 100, 2) if "accuracy" in t else "",
-            "latency ms": round(t.get("latency_s", 0) * 1e3, 3), "RAM KB": round(t.get("ram_bytes", 0) / 1024, 1),
+            "latency ms": round(t.get("latency_s", 0) * 1e3, 3),
+            "RAM KB": round(t.get("ram_bytes", 0) / 1024, 1),
             "flash KB": round(t.get("flash_bytes", 0) / 1024, 1)}

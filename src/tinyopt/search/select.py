@@ -82,7 +82,8 @@ def load_versions(path: str | os.PathLike) -> tuple[list[Version], dict]:
     allowed = {"device", "versions", "base", "options", "clients"}
     extra = set(doc) - allowed
     if extra:
-        raise ConfigError(f"unknown key '{sorted(extra)[0]}'", path=path, fix=f"allowed keys: {sorted(allowed)}")
+        raise ConfigError(f"unknown key '{sorted(extra)[0]}'", path=path,
+                          fix=f"allowed keys: {sorted(allowed)}")
     device = _device(doc.get("device"), path)
     versions: list[Version] = []
     for i, item in enumerate(doc.get("versions") or []):
@@ -102,7 +103,8 @@ def load_versions(path: str | os.PathLike) -> tuple[list[Version], dict]:
                     _apply_option(v, opt, options[opt], path)
                 versions.append(v)
     if not versions:
-        raise ConfigError("no model versions given", path=path, fix="add 'versions:' or 'base:' with 'options:'")
+        raise ConfigError("no model versions given", path=path,
+                          fix="add 'versions:' or 'base:' with 'options:'")
     for v in versions:
         latency_of(v, device.get("fp32_flops"), device.get("int8_ops"))
     return versions, doc
@@ -139,7 +141,8 @@ def _version(item, where, path) -> Version:
     if dtype not in ("float32", "int8"):
         raise ConfigError(f"dtype must be float32 or int8, got {dtype!r}", path=path, where=where,
                           fix="write 'dtype: int8' or 'dtype: float32'")
-    opt = {k: _num(item[k], k, where, path) for k in ("flops", "latency_s", "ram_kb", "flash_kb") if k in item}
+    opt = {k: _num(item[k], k, where, path) for k in ("flops", "latency_s", "ram_kb",
+                                                      "flash_kb") if k in item}
     return Version(str(item.get("name", where)), _num(item["accuracy"], "accuracy", where, path),
                    opt.get("flops"), dtype, opt.get("latency_s"),
                    int(opt["ram_kb"] * 1024) if "ram_kb" in opt else None,
@@ -188,7 +191,8 @@ def select(versions: list[Version], clients: list[Client]) -> list[Choice]:
                 fails.append(f"latency {v.latency_s:.3f} s > {c.max_latency_s:g} s")
             if c.max_ram_bytes is not None and v.ram_bytes is not None and v.ram_bytes > c.max_ram_bytes:
                 fails.append(f"RAM {v.ram_bytes / 1024:.1f} KB > {c.max_ram_bytes / 1024:.1f} KB")
-            if c.max_flash_bytes is not None and v.flash_bytes is not None and v.flash_bytes > c.max_flash_bytes:
+            if (c.max_flash_bytes is not None and v.flash_bytes is not None
+                    and v.flash_bytes > c.max_flash_bytes):
                 fails.append(f"flash {v.flash_bytes / 1024:.1f} KB > {c.max_flash_bytes / 1024:.1f} KB")
             verdict = "fits" if not fails else "fails: " + "; ".join(fails)
             why.append(f"{v.name}: {v.accuracy:g} %, {v.how} → {verdict}")

@@ -74,7 +74,8 @@ def candidate_cost(params: dict, input_shape, num_classes, device) -> dict:
     if bits < 8:  # sub-byte weights packed; int32 biases stay as they are
         weights = a["param_bytes"] * bits / 8
     return {"spec": spec, "latency_s": float(a["latency_s"]), "ram_bytes": int(a["arena_bytes"]),
-            "flash_bytes": int(a["flash_bytes"] - a["param_bytes"] + weights), "param_count": int(a["params"])}
+            "flash_bytes": int(a["flash_bytes"] - a["param_bytes"] + weights),
+            "param_count": int(a["params"])}
 
 
 def _storage(url: str | None):
@@ -236,8 +237,8 @@ def check_any_feasible(space, input_shape, num_classes, device, budgets: Budgets
     if bad:
         raise BudgetError(
             f"no candidate can meet the budgets: even the smallest has {bad[0]} "
-            f"(smallest achievable: latency {cost['latency_s'] * 1e3:.2f} ms, RAM {cost['ram_bytes'] / 1024:.1f} KB, "
-            f"flash {cost['flash_bytes'] / 1024:.1f} KB)",
+            f"(smallest achievable: latency {cost['latency_s'] * 1e3:.2f} ms, RAM "
+            f"{cost['ram_bytes'] / 1024:.1f} KB, flash {cost['flash_bytes'] / 1024:.1f} KB)",
             fix="relax that budget, choose a faster board, or widen the search space downwards")
 
 

@@ -88,7 +88,8 @@ class ResidualBlock(nn.Module):
         super().__init__()
         out_hw = (same_out(in_hw[0], stride), same_out(in_hw[1], stride))
         self.conv1 = conv_bn_act(cin, cout, (3, 3), stride, in_hw)
-        self.conv2 = nn.Sequential(same_conv2d(cout, cout, (3, 3), 1, out_hw, bias=False), nn.BatchNorm2d(cout))
+        self.conv2 = nn.Sequential(same_conv2d(cout, cout, (3, 3), 1, out_hw, bias=False),
+                                   nn.BatchNorm2d(cout))
         self.shortcut = (nn.Identity() if stride == 1 and cin == cout
                          else same_conv2d(cin, cout, (1, 1), stride, in_hw))
         self.relu = nn.ReLU()

@@ -50,7 +50,8 @@ def check_bits(bits: int, what: str, layer: str, *, allow_zero: bool = False) ->
     lo = 0 if allow_zero else 1
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not lo <= bits <= 16:
         raise ConfigError(f"{what} = {bits!r} is outside {lo}..16", where=layer or None,
-                          fix=f"choose {what} between {max(lo, 1)} and 16 (Deep Compression: conv 8, dense 5)")
+                          fix=f"choose {what} between {max(lo, 1)} and 16 (Deep Compression: conv 8, dense "
+                              "5)")
     return int(bits)
 
 
@@ -128,7 +129,8 @@ def encode_shared(codebook, labels, index_bits: int, gap_bits: int = 0, *, huffm
             sizes["gap_codes"] = n * gap_bits
     payload = w.to_bytes()
     sizes["padding"] = 8 * len(payload) - w.n_bits
-    return EncodedTensor(tuple(int(d) for d in labels.shape), index_bits, gap_bits, huffman, n, payload, sizes)
+    return EncodedTensor(tuple(int(d) for d in labels.shape), index_bits, gap_bits, huffman, n, payload,
+                         sizes)
 
 
 def decode_shared(payload: bytes, *, where: str = "", path: str | None = None) -> np.ndarray:
