@@ -11,4 +11,5 @@ def test_plain_knows_numpy_and_sets_and_refuses_the_rest():
     assert json.loads(text) == {"a": -3, "b": [0, 1, 2], "c": [7]}
     with pytest.raises(TypeError, match="complex"):
         json.dumps(1j, default=plain)
-    assert json.loads(json.dumps({"z": 1j, "f": np.float32(0.5)}, default=plain_or_str)) == {"z": "1j", "f": 0.5}
+    assert json.loads(json.dumps({"z": 1j, "f": np.float32(0.5)},
+                                 default=plain_or_str)) == {"z": "1j", "f": 0.5}

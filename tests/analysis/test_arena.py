@@ -73,7 +73,8 @@ def test_mlperf_int8_models(name):
     graph = tinyopt.load(path).graph
     with open(path, "rb") as f:
         pred = assert_smallest_arena(graph, f.read())
-    assert pred == {"kws_ref_model.tflite": 24_272, "pretrainedResnet_quant.tflite": 55_984}[name]  # DESIGN.md
+    # DESIGN.md
+    assert pred == {"kws_ref_model.tflite": 24_272, "pretrainedResnet_quant.tflite": 55_984}[name]
 
 
 def converted(name: str, **kwargs):
@@ -103,11 +104,13 @@ def _single_ops():
     w = rng.integers(-127, 128, (8, 3, 3, 4)).astype(np.int8)
     conv = [_act("x", (1, 10, 10, 4)),
             Tensor("w", w.shape, "int8", data=w, quant=QuantParams(np.full(8, 0.01), np.zeros(8), 0)),
-            Tensor("b", (8,), "int32", data=np.zeros(8, np.int32), quant=QuantParams(np.full(8, 5e-4), np.zeros(8), 0))]
+            Tensor("b", (8,), "int32", data=np.zeros(8, np.int32),
+                   quant=QuantParams(np.full(8, 5e-4), np.zeros(8), 0))]
     wd = rng.integers(-127, 128, (5, 16)).astype(np.int8)
     dense = [_act("x", (1, 16)),
              Tensor("w", wd.shape, "int8", data=wd, quant=QuantParams(np.full(5, 0.01), np.zeros(5), 0)),
-             Tensor("b", (5,), "int32", data=np.zeros(5, np.int32), quant=QuantParams(np.full(5, 5e-4), np.zeros(5), 0))]
+             Tensor("b", (5,), "int32", data=np.zeros(5, np.int32),
+                    quant=QuantParams(np.full(5, 5e-4), np.zeros(5), 0))]
     pool = dict(filter=(2, 2), stride=(2, 2), padding="VALID")
     same = QuantParams(0.05, 3)
     return {
@@ -117,25 +120,30 @@ def _single_ops():
         "mul": ("MUL", [_act("x", (1, 6, 6, 5)), _act("x2", (1, 6, 6, 5))], {}, None),
         "average_pool": ("AVERAGE_POOL_2D", [_act("x", (1, 8, 8, 6))], pool, same),
         "max_pool": ("MAX_POOL_2D", [_act("x", (1, 8, 8, 6))], pool, same),
-        "mean": ("MEAN", [_act("x", (1, 8, 8, 6)), Tensor("ax", (2,), "int32", data=np.array([1, 2], np.int32))],
+        "mean": ("MEAN",
+                 [_act("x", (1, 8, 8, 6)), Tensor("ax", (2,), "int32", data=np.array([1, 2], np.int32))],
                  dict(keep_dims=True), None),
         "pad": ("PAD", [_act("x", (1, 4, 4, 6)),
-                        Tensor("p", (4, 2), "int32", data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))],
+                        Tensor("p", (4, 2), "int32",
+                               data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))],
                 {}, same),
-        "concatenation": ("CONCATENATION", [_act("x", (1, 4, 4, 6)), _act("x2", (1, 4, 4, 3))], dict(axis=3), same),
+        "concatenation": ("CONCATENATION", [_act("x", (1, 4, 4, 6)), _act("x2", (1, 4, 4, 3))], dict(axis=3),
+                          same),
         "softmax": ("SOFTMAX", [_act("x", (1, 10))], dict(beta=1.0), QuantParams(1 / 256, -128)),
         "tanh": ("TANH", [_act("x", (1, 10))], {}, QuantParams(1 / 128, 0)),
         "relu6": ("RELU6", [_act("x", (1, 10))], {}, None),
         "quantize": ("QUANTIZE", [_act("x", (1, 10), "float32")], {}, None),
         "float_dense": ("FULLY_CONNECTED", [_act("x", (1, 16), "float32"),
-                                            Tensor("w", (5, 16), "float32", data=wd.astype(np.float32))], {}, "float"),
+                                            Tensor("w", (5, 16), "float32", data=wd.astype(np.float32))], {},
+                        "float"),
     }
 
 
 @pytest.mark.parametrize("case", sorted(_single_ops()))
 def test_each_kind_of_operator(case):
     op, inputs, attrs, out_q = _single_ops()[case]
-    out = Tensor("y", (), "float32") if out_q == "float" else Tensor("y", (), "int8", quant=out_q or QuantParams(0.07, -2))
+    out = Tensor("y", (), "float32") if out_q == "float" else Tensor("y", (), "int8",
+                                                                     quant=out_q or QuantParams(0.07, -2))
     assert_smallest_arena(single_op_model(op, inputs, out, attrs))
 
 
@@ -229,12 +237,13 @@ def test_converted_16x8_models(softmax):
               torch.nn.Linear(8, 4)]
     model = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax else [])).eval()
     calib = np.random.default_rng(1).normal(0, 1, (8, 3, 12, 12)).astype(np.float32)
-    g = convert_graph(from_torch(model, (3, 12, 12)), torch_to_graph_layout(calib, (3, 12, 12)), activations="int16")
+    g = convert_graph(from_torch(model, (3, 12, 12)), torch_to_graph_layout(calib, (3, 12, 12)),
+                      activations="int16")
     assert {t.dtype for t in g.activations()} == {"int16"}
     pred = assert_smallest_arena(g)
     tail = runtime_arena(g, "tflm-reference").tail_parts["per-channel multipliers and shifts"]
-    # conv: 2 x 4 x 8 channels = 64 B and dense: 2 x 4 x 4 = 32 B, each rounded up to TFLM's 16-byte alignment;
-    # softmax: 2 x 1,026 B tables, each aligned to 1,040
+    # conv: 2 x 4 x 8 channels = 64 B and dense: 2 x 4 x 4 = 32 B, each rounded up to TFLM's 16-byte
+    # alignment; softmax: 2 x 1,026 B tables, each aligned to 1,040
     assert tail == 64 + 32 + (2 * 1040 if softmax else 0)
     assert pred == runtime_arena(g, "tflm-reference").bytes
 
@@ -246,4 +255,5 @@ def test_streaming_model_with_resource_variables():
 
     g = streaming_graph()
     assert_smallest_arena(g)
-    assert runtime_arena(g, "tflm-reference").tail_parts["resource variables"] == 16 + 48 + 16  # 40 B, 8 B: 16-aligned
+    # 40 B, 8 B: 16-aligned
+    assert runtime_arena(g, "tflm-reference").tail_parts["resource variables"] == 16 + 48 + 16

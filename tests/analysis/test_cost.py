@@ -118,8 +118,9 @@ RESNET_MACS = (32 * 32 * 16 * 27 + 2 * 32 * 32 * 16 * 144
                + 16 * 16 * 32 * (144 + 288 + 16) + 8 * 8 * 64 * (288 + 576 + 32) + 64 * 10)    # 12,501,632
 
 
-@pytest.mark.parametrize("path,macs", [(KWS_INT8, KWS_MACS), (KWS_FLOAT, KWS_MACS), (RESNET_INT8, RESNET_MACS),
-                                       (RESNET_FLOAT, RESNET_MACS)])
+@pytest.mark.parametrize("path,macs",
+                         [(KWS_INT8, KWS_MACS), (KWS_FLOAT, KWS_MACS), (RESNET_INT8, RESNET_MACS),
+                          (RESNET_FLOAT, RESNET_MACS)])
 def test_mlperf_params_and_macs(path, macs):
     g = load_model(need(path))
     t = totals(layer_costs(g))

@@ -123,7 +123,8 @@ runtime.Interpreter.from_file(sys.argv[1]).print_allocations()
 
 def tflm_head_bytes(path) -> int:
     """TFLM's own activation arena ("head") for a model, printed by its C++ recording allocator."""
-    out = subprocess.run([sys.executable, "-c", _TFLM, str(path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", _TFLM, str(path)], capture_output=True, text=True,
+                         timeout=120)
     m = re.search(r"Arena allocation head (\d+) bytes", out.stdout + out.stderr)
     assert m, out.stdout + out.stderr
     return int(m.group(1))

@@ -15,7 +15,7 @@ import pytest
 from conftest import KWS_INT8, ROOT, need
 
 sys.path.insert(0, str(ROOT / "bench"))
-import deploy_vs_cmsisnn as bench  # noqa: E402
+import deploy_vs_cmsisnn as bench
 
 
 def test_harness_arena_is_tflms_head_and_calls_what_tflm_calls():
@@ -29,7 +29,8 @@ def test_harness_arena_is_tflms_head_and_calls_what_tflm_calls():
     model = files["cmsisnn_model.c"]
     assert f"static int8_t arena[{head}]" in model
     calls = re.findall(r"\b(arm_\w+_s8)\(", model)
-    assert calls == ["arm_convolve_wrapper_s8"] + ["arm_depthwise_conv_wrapper_s8", "arm_convolve_wrapper_s8"] * 4 \
+    assert calls == ["arm_convolve_wrapper_s8"] + ["arm_depthwise_conv_wrapper_s8",
+                                                   "arm_convolve_wrapper_s8"] * 4 \
         + ["arm_avgpool_s8", "arm_fully_connected_wrapper_s8", "arm_softmax_s8"]
     assert model.count("memcpy(") == 3  # the input, the RESHAPE between two arena tensors, the output
     # a scratch buffer is planned alive only during its layer: a big one for node 0 raises the head
@@ -77,7 +78,8 @@ def test_both_sides_equal_tflm_on_a_small_model(tmp_path):
     r = bench.measure("digits_cnn", g, graph_to_tflite_bytes(g), xs, Path(CMSIS), lib, tmp_path / "m")
     assert r["peer"] == "TFLM" and r["ours_equal"] == r["cmsis_equal"] == 2
     assert r["cmsis_instr"] < r["cmsis_cycles"] and r["ours_instr"] < r["ours_cycles"]
-    assert sum(c[1] for c in (row["cmsis"] for row in r["layers"]) if c) == pytest.approx(r["cmsis_cycles"], rel=0.01)
+    assert sum(c[1] for c in (row["cmsis"] for row in r["layers"])
+               if c) == pytest.approx(r["cmsis_cycles"], rel=0.01)
 
 
 def test_op_table_sets_a_fused_conv_against_conv_plus_add():
@@ -93,7 +95,8 @@ def test_op_table_sets_a_fused_conv_against_conv_plus_add():
 
 def test_mean_over_the_one_long_axis_of_a_1d_model():
     """cnn1d's global average reduces axis 2 of a (1, 1, L, C) tensor: the same per-channel mean over all
-    spatial positions as axes [1, 2], which the CMSIS-NN side writes as a plain loop (TFLM's reference MEAN)."""
+    spatial positions as axes [1, 2], which the CMSIS-NN side writes as a plain loop (TFLM's reference
+    MEAN)."""
     g = bench.zoo_graph("cnn1d")
     mean = [n for n in g.nodes if n.op == "MEAN"]
     assert mean and g.tensors[mean[0].inputs[0]].shape[1] == 1

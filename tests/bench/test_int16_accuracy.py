@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import int16_accuracy as bench  # noqa: E402
+import int16_accuracy as bench
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -124,7 +124,8 @@ def test_zoo_reference(capsys):
     # parameters, MACs and activation plan (TFLM's head) of MLPerf's int8 KWS .tflite.
     z = run_json(capsys, "analyze", "zoo:dscnn", "--dtype", "int8")
     t = run_json(capsys, "analyze", need(KWS_INT8))
-    assert (z["params"], z["macs"], z["arena"]["head_bytes"]) == (t["params"], t["macs"], t["arena"]["head_bytes"])
+    assert (z["params"], z["macs"], z["arena"]["head_bytes"]) == (t["params"], t["macs"],
+                                                                  t["arena"]["head_bytes"])
     assert z["params"] == 22_604 and z["arena"]["head_bytes"] == 16_000
     # The tails differ a little (the MLPerf file carries a RESHAPE shape operand and other tensors):
     # 24,168 B is what tflite-micro needs for the zoo DS-CNN converted by tinyopt, 24,272 B for MLPerf's.
@@ -134,8 +135,8 @@ def test_zoo_reference(capsys):
 def test_python_file_reference(tmp_path, capsys):
     pytest.importorskip("torch")
     f = tmp_path / "net.py"
-    f.write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), nn.Linear(128, 64),"
-                 " nn.ReLU(), nn.Linear(64, 10))\n")
+    f.write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), nn.Linear(128, "
+                 "64), nn.ReLU(), nn.Linear(64, 10))\n")
     d = run_json(capsys, "analyze", f"{f}:make", "--input-shape", "128")
     assert d["params"] == 8906  # the seeds' transfer head
 
@@ -270,7 +271,8 @@ def test_onnx_model(tmp_path, capsys):
              helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("Flatten", ["r"], ["f"], axis=1),
              helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+    graph = helper.make_graph(nodes, "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
     p = tmp_path / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), p)

@@ -14,9 +14,9 @@ from tinyopt.cli import main
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "graph"))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-import tflite_mutations as tm  # noqa: E402
+import tflite_mutations as tm
 
-from runtime._reference import run_tflm  # noqa: E402
+from runtime._reference import run_tflm
 
 
 def run(capsys, *args):
@@ -48,9 +48,11 @@ def test_infer_equals_tflm_row_by_row(path, tmp_path, capsys):
 
     shape = load_tflite(path).tensors[load_tflite(path).inputs[0]].shape[1:]
     rng = np.random.default_rng(2026)
-    x = np.concatenate([rng.integers(-128, 128, size=(200, *shape)).astype(np.int8), structured_rows(shape, rng)])
+    x = np.concatenate([rng.integers(-128, 128, size=(200, *shape)).astype(np.int8),
+                        structured_rows(shape, rng)])
     np.save(tmp_path / "in.npy", x)
-    code, out, err = run(capsys, "infer", path, "--input", tmp_path / "in.npy", "--output", tmp_path / "out.npy")
+    code, out, err = run(capsys, "infer", path, "--input", tmp_path / "in.npy", "--output",
+                         tmp_path / "out.npy")
     assert code == 0, err
     ours = np.load(tmp_path / "out.npy")
     ref = run_tflm(path.read_bytes(), [x])[0]
@@ -67,9 +69,9 @@ def one_line_error(capsys, *args) -> str:
 
 
 @pytest.mark.parametrize("name", ["buffer index out of range", "opcode index out of range",
-                                  "operator input index out of range", "negative dimension", "huge dimensions",
-                                  "int8 activation without quantization", "scale zero", "scale NaN",
-                                  "unsupported operator"])
+                                  "operator input index out of range", "negative dimension",
+                                  "huge dimensions", "int8 activation without quantization", "scale zero",
+                                  "scale NaN", "unsupported operator"])
 def test_bad_model_exits_2_with_one_line(name, tmp_path, capsys):
     mutation = tm.MUTATIONS[[m.name for m in tm.MUTATIONS].index(name)]
     model = tm.decode(need(KWS_INT8).read_bytes())
@@ -77,7 +79,8 @@ def test_bad_model_exits_2_with_one_line(name, tmp_path, capsys):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(tm.encode(model))
     np.save(tmp_path / "in.npy", np.zeros((2, 49, 10, 1), np.int8))
-    line = one_line_error(capsys, "infer", bad, "--input", tmp_path / "in.npy", "--output", tmp_path / "o.npy")
+    line = one_line_error(capsys, "infer", bad, "--input", tmp_path / "in.npy", "--output",
+                          tmp_path / "o.npy")
     assert str(bad) in line and mutation.fragment in line and "Fix:" in line
     assert not (tmp_path / "o.npy").exists()
 
@@ -99,7 +102,8 @@ def test_wrong_input_array_exits_2(arr, fragment, tmp_path, capsys):
 def test_unreadable_input_file_exits_2(tmp_path, capsys):
     need(KWS_INT8)
     (tmp_path / "in.npy").write_bytes(b"not numpy")
-    line = one_line_error(capsys, "infer", KWS_INT8, "--input", tmp_path / "in.npy", "--output", tmp_path / "o.npy")
+    line = one_line_error(capsys, "infer", KWS_INT8, "--input", tmp_path / "in.npy", "--output",
+                          tmp_path / "o.npy")
     assert "not a readable .npy array" in line
     line = one_line_error(capsys, "infer", KWS_INT8, "--input", tmp_path / "missing.npy", "--output",
                           tmp_path / "o.npy")
@@ -116,4 +120,5 @@ def test_output_is_replaced_atomically(tmp_path, capsys):
     np.save(tmp_path / "in.npy", np.zeros((2, 49, 10, 1), np.int8))
     code, _, err = run(capsys, "infer", KWS_INT8, "--input", tmp_path / "in.npy", "--output", out)
     assert code == 0, err
-    assert np.load(out).shape == (2, 12) and not [p for p in tmp_path.iterdir() if p.name.startswith(".tinyopt")]
+    assert np.load(out).shape == (2, 12) and not [p for p in tmp_path.iterdir()
+                                                  if p.name.startswith(".tinyopt")]

@@ -35,7 +35,8 @@ def test_tune_writes_front_report_and_a_runnable_best_project(project, tmp_path,
     best = yaml.safe_load((out / "best.yaml").read_text())
     cfg = validate(best)  # a valid project for `tinyopt run`
     assert cfg["model"]["zoo"] == "cnn" and cfg["model"]["args"]["filters"] == [
-        w * 2**i for i, w in enumerate([summary["best"]["params"]["width"]] * summary["best"]["params"]["depth"])]
+        w * 2**i
+        for i, w in enumerate([summary["best"]["params"]["width"]] * summary["best"]["params"]["depth"])]
 
 
 def test_impossible_budget_exits_2_naming_the_constraint(project, capsys):

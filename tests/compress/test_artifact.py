@@ -45,8 +45,8 @@ def _recipe(steps: str) -> None:
 
 def _compress(steps: str, out: str, *extra, data="d.npz") -> int:
     _recipe(steps)
-    return main(["compress", "net.py:make", "--recipe", "r.yaml", "--data", data, "--out", out, "--no-progress",
-                 *extra])
+    return main(["compress", "net.py:make", "--recipe", "r.yaml", "--data", data, "--out", out,
+                 "--no-progress", *extra])
 
 
 def _bad(capsys, code: int, *words: str) -> str:
@@ -81,7 +81,8 @@ def test_qat_output_converts_bit_exactly_like_the_in_memory_model(work):
 
     net, state = _net()
     ctx = _ctx()
-    r = run_recipe(net, Recipe.from_dict({"steps": [{"quantize": {"mode": "qat", "epochs": 1}}]}), ctx, state=state)
+    r = run_recipe(net, Recipe.from_dict({"steps": [{"quantize": {"mode": "qat", "epochs": 1}}]}), ctx,
+                   state=state)
     save_output("q.pt", r.model, r.state, input_shape=(1, 8, 8))
     cm = load_output("q.pt")
     calib = ctx.x_train.numpy()
@@ -117,7 +118,8 @@ def test_edits_replay_on_rebuild(work):
 
 def test_deep_compression_container_holds_the_coded_weights(work):
     net, state = _net()
-    steps = [{"prune": {"sparsity": 0.6, "epochs": 0}}, {"cluster": {"dense_bits": 3, "epochs": 0}}, "huffman"]
+    steps = [{"prune": {"sparsity": 0.6, "epochs": 0}}, {"cluster": {"dense_bits": 3, "epochs": 0}},
+             "huffman"]
     r = run_recipe(net, Recipe.from_dict({"steps": steps}), _ctx(), state=state)
     n = save_output("dc.topz", r.model, r.state, input_shape=(1, 8, 8))
     assert n == os.path.getsize("dc.topz")
@@ -133,7 +135,8 @@ def test_a_weight_changed_after_sharing_is_refused(work):
     net, state = _net()
     steps = [{"cluster": {"dense_bits": 3, "epochs": 0}}, {"finetune": {"epochs": 1}}]
     r = run_recipe(net, Recipe.from_dict({"steps": steps}), _ctx(), state=state)
-    with pytest.raises(ConfigError, match="weight changed after weight sharing.*Fix: put the cluster and huffman"):
+    with pytest.raises(ConfigError,
+                       match="weight changed after weight sharing.*Fix: put the cluster and huffman"):
         save_output("x.topz", r.model, r.state, input_shape=(1, 8, 8))
     assert not os.path.exists("x.topz")
 
@@ -165,21 +168,27 @@ def test_compress_errors_name_the_door(work, capsys):
     _bad(capsys, main(["compress", "nope.py:make", "--data", "d.npz", *args]), "nope.py", "file not found")
     _bad(capsys, main(["compress", "net.py:nothere", "--data", "d.npz", *args]), "no callable 'nothere'")
     (work / "boom.py").write_text("def make():\n    raise RuntimeError('no GPU')\n")
-    _bad(capsys, main(["compress", "boom.py:make", "--data", "d.npz", *args]), "calling make() failed", "no GPU")
+    _bad(capsys, main(["compress", "boom.py:make", "--data", "d.npz", *args]), "calling make() failed",
+         "no GPU")
     _bad(capsys, main(["compress", "lenett5", "--data", "d.npz", *args]), "did you mean 'lenet5'")
     _bad(capsys, main(["compress", "net.py:make", "--data", "digitz", *args]), "digitz", "not a data source")
     (work / "empty").mkdir()
-    _bad(capsys, main(["compress", "net.py:make", "--data", "empty", *args]), "no MNIST IDX files, .wav files")
+    _bad(capsys, main(["compress", "net.py:make", "--data", "empty", *args]),
+         "no MNIST IDX files, .wav files")
     (work / "log.csv").write_text("a,label\n1,x\n")
-    _bad(capsys, main(["compress", "net.py:make", "--data", "log.csv", *args]), "need a window", "project file")
+    _bad(capsys, main(["compress", "net.py:make", "--data", "log.csv", *args]), "need a window",
+         "project file")
     (work / "small.py").write_text("from torch import nn\n\ndef make():\n    return nn.Linear(10, 10)\n")
-    _bad(capsys, main(["compress", "small.py:make", "--data", "d.npz", *args]), "d.npz", "does not run on the samples")
-    (work / "three.py").write_text("from torch import nn\n\ndef make():\n    return nn.Sequential(nn.Flatten(), "
-                                   "nn.Linear(64, 3))\n")
+    _bad(capsys, main(["compress", "small.py:make", "--data", "d.npz", *args]), "d.npz",
+         "does not run on the samples")
+    (work / "three.py").write_text("from torch import nn\n\ndef make():\n    return "
+                                   "nn.Sequential(nn.Flatten(), nn.Linear(64, 3))\n")
     _bad(capsys, main(["compress", "three.py:make", "--data", "d.npz", *args]), "10 classes", "outputs (3,)")
-    _bad(capsys, main(["compress", "net.py:make", "--data", "d.npz", "--recipe", "r.yaml", "--out", "o.onnx"]),
+    _bad(capsys,
+         main(["compress", "net.py:make", "--data", "d.npz", "--recipe", "r.yaml", "--out", "o.onnx"]),
          "neither .pt nor .topz")
-    _bad(capsys, main(["compress", "net.py:make", "--data", "d.npz", *args, "--set", "epochs"]), "not KEY=VALUE")
+    _bad(capsys, main(["compress", "net.py:make", "--data", "d.npz", *args, "--set", "epochs"]),
+         "not KEY=VALUE")
     _bad(capsys, main(["compress", "net.py:make", "--data", "d.npz", *args, "--set", "prnue.epochs=1"]),
          "did you mean 'prune'")
     assert not os.path.exists("o.pt") and not [f for f in os.listdir(".") if f.startswith(".tinyopt-tmp")]
@@ -189,10 +198,12 @@ def test_data_in_another_layout_is_refused_not_reshaped(work, capsys):
     rng = np.random.default_rng(0)
     x = rng.random((40, 8, 8, 3), dtype=np.float32)  # channels last, for a model that takes 3 x 8 x 8
     np.savez("hwc.npz", x_train=x[:30], y_train=np.arange(30) % 10, x_val=x[30:], y_val=np.arange(10))
-    (work / "rgb.py").write_text("from torch import nn\n\ndef make():\n    m = nn.Sequential(nn.Conv2d(3, 4, 3), "
-                                 "nn.Flatten(), nn.Linear(144, 10))\n    m.input_shape = (3, 8, 8)\n    return m\n")
+    (work / "rgb.py").write_text("from torch import nn\n\ndef make():\n    m = nn.Sequential(nn.Conv2d(3, 4, "
+                                 "3), nn.Flatten(), nn.Linear(144, 10))\n    m.input_shape = (3, 8, 8)\n    "
+                                 "return m\n")
     _recipe("  - prune: {sparsity: 0.5, epochs: 0}\n")
-    err = _bad(capsys, main(["compress", "rgb.py:make", "--data", "hwc.npz", "--recipe", "r.yaml", "--out", "o2.pt"]),
+    err = _bad(capsys,
+               main(["compress", "rgb.py:make", "--data", "hwc.npz", "--recipe", "r.yaml", "--out", "o2.pt"]),
                "hwc.npz", "(8, 8, 3)", "(3, 8, 8)")
     assert "reshape" not in err
 
@@ -202,13 +213,15 @@ def test_convert_and_deploy_errors(work, capsys):
     for verb in (["convert", "plain.pt", "--out", "m.tflite"], ["deploy", "plain.pt", "--out", "lib"]):
         _bad(capsys, main(verb), "plain.pt", "plain state_dict", "--checkpoint")
     assert _compress("  - prune: {sparsity: 0.5, epochs: 0}\n", "m.pt") == 0
-    _bad(capsys, main(["convert", "m.pt", "--checkpoint", "plain.pt", "--out", "m.tflite"]), "carries its weights")
+    _bad(capsys, main(["convert", "m.pt", "--checkpoint", "plain.pt", "--out", "m.tflite"]),
+         "carries its weights")
     os.rename("d.npz", "moved.npz")  # the recorded calibration data is gone: say so, and what to give
     _bad(capsys, main(["convert", "m.pt", "--out", "m.tflite"]), "m.pt", "is gone", "--calib")
     np.savez("calib.npz", x=np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32))
     assert main(["convert", "m.pt", "--calib", "calib.npz", "--out", "m.tflite"]) == 0
     shutil.move("net.py", "net_moved.py")  # the model's own file is gone
-    _bad(capsys, main(["convert", "m.pt", "--calib", "calib.npz", "--out", "m2.tflite"]), "net.py", "file not found")
+    _bad(capsys, main(["convert", "m.pt", "--calib", "calib.npz", "--out", "m2.tflite"]), "net.py",
+         "file not found")
     _bad(capsys, main(["deploy", "m.pt", "--out", "lib2"]), "net.py", "file not found")
     assert not os.path.exists("m2.tflite") and not os.path.exists("lib2")
 

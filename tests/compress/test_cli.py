@@ -144,7 +144,8 @@ def test_bare_zoo_name_still_works_with_a_note(files, capsys):
     args = ["compress", "digits_cnn", "--recipe", str(files / "r.yaml"), "--data", str(files / "d.npz"),
             "--out", str(files / "out.pt"), "--no-progress"]
     assert main(args) == 0
-    assert "note: the bare zoo name 'digits_cnn' is deprecated, write zoo:digits_cnn" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "note: the bare zoo name 'digits_cnn' is deprecated, write zoo:digits_cnn" in err
 
 
 def test_compress_run_is_the_cli_in_python(files):

@@ -163,7 +163,8 @@ def test_recipe_steps_cluster_then_huffman(tmp_path):
     from tinyopt.compress.size import model_size
 
     coded = [r for r in model_size(model, state=state).rows if r.index == "huffman"]
-    assert coded and rows[3].bytes == model_size(model, state=state).bytes != rows[2].bytes  # exact record bytes
+    # exact record bytes
+    assert coded and rows[3].bytes == model_size(model, state=state).bytes != rows[2].bytes
     assert state.container_bytes == path.stat().st_size
     assert set(state.clusters) == {"0", "2"}
     back = load_compressed(path)

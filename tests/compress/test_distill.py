@@ -107,10 +107,12 @@ def test_feature_map_distillation_trains_an_adapter(digits_teacher):
     student = _student()
     seen = []
     distill_(student, teacher, _loader(x[:200], y[:200], 1),
-             DistillConfig(epochs=8, lr=1e-2, beta=0.5, features={"1": "1"}), on_epoch=lambda e, m: seen.append(m))
+             DistillConfig(epochs=8, lr=1e-2, beta=0.5, features={"1": "1"}), on_epoch=lambda e,
+             m: seen.append(m))
     assert seen[-1]["loss"] < seen[0]["loss"]
     with pytest.raises(ConfigError, match="teacher has no module '9'"):
-        distill_(_student(), teacher, _loader(x[:64], y[:64], 1), DistillConfig(epochs=1, features={"1": "9"}))
+        distill_(_student(), teacher, _loader(x[:64], y[:64], 1),
+                 DistillConfig(epochs=1, features={"1": "9"}))
 
 
 def test_class_count_mismatch_and_bad_config(digits_teacher):
@@ -140,9 +142,8 @@ def test_recipe_step_distill():
     assert result.state.model_ref.source == "zoo:mlp"
     assert result.state.model_ref.kwargs == {"hidden": [4], "input_size": 8, "num_classes": 3}
     with pytest.raises(ConfigError, match="teacher outputs 3 classes but the student 10"):
-        run_recipe(teacher, Recipe.from_dict({"steps": [{"distill": {"student": "mlp", "epochs": 1,
-                                                                     "student_options": {"num_classes": 10}}}]}),
-                   StepContext(x, y, x, y))
+        step = {"distill": {"student": "mlp", "epochs": 1, "student_options": {"num_classes": 10}}}
+        run_recipe(teacher, Recipe.from_dict({"steps": [step]}), StepContext(x, y, x, y))
     with pytest.raises(ConfigError, match="distill needs a student"):
         run_recipe(teacher, Recipe.from_dict({"steps": ["distill"]}), StepContext(x, y, x, y))
 

@@ -52,8 +52,9 @@ def user(tmp_path_factory):
 def _run(user: Path, name: str, factory: str, tmp: Path) -> tuple[dict, object, Path]:
     out = tmp / (f"{name}.topz" if name == "deep-compression" else f"{name}.pt")
     epochs = "*.epochs=2" if name == "distill-student" else "*.epochs=0.5"
-    code = main(["compress", f"{user / 'net.py'}:{factory}", "--data", "digits", "--recipe", str(RECIPES / f"{name}.yaml"),
-                 "--out", str(out), "--set", epochs, "--json", str(tmp / "t.json"), "--no-progress"])
+    code = main(["compress", f"{user / 'net.py'}:{factory}", "--data", "digits", "--recipe",
+                 str(RECIPES / f"{name}.yaml"), "--out", str(out), "--set", epochs, "--json",
+                 str(tmp / "t.json"), "--no-progress"])
     assert code == 0
     return json.loads((tmp / "t.json").read_text()), load_output(out), out
 
@@ -82,7 +83,8 @@ def _int8_accuracy(cm, x, y) -> float:
 
 
 def _weights(module) -> dict[str, np.ndarray]:
-    return {n: m.weight.detach().numpy() for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    return {n: m.weight.detach().numpy() for n, m in module.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -23,7 +23,8 @@ class Payload:
 
 
 def test_a_real_state_dict_passes(tmp_path):
-    torch.save(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2)).state_dict(), tmp_path / "ok.pt")
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2)).state_dict(),
+               tmp_path / "ok.pt")
     prescan_checkpoint(tmp_path / "ok.pt")
 
 
@@ -163,13 +164,16 @@ def _wrapped_with_optimizer():
     return {"state_dict": m.state_dict(), "epoch": 3, "optimizer": opt.state_dict(), "note": None}
 
 
-STORAGE_DTYPE = {"Float": torch.float32, "Double": torch.float64, "Half": torch.float16, "BFloat16": torch.bfloat16,
-                 "Long": torch.int64, "Int": torch.int32, "Short": torch.int16, "Char": torch.int8,
-                 "Byte": torch.uint8, "Bool": torch.bool, "ComplexFloat": torch.complex64}  # torch's storage names
+STORAGE_DTYPE = {"Float": torch.float32, "Double": torch.float64, "Half": torch.float16,
+                 "BFloat16": torch.bfloat16, "Long": torch.int64, "Int": torch.int32, "Short": torch.int16,
+                 # torch's storage names
+                 "Char": torch.int8, "Byte": torch.uint8, "Bool": torch.bool, "ComplexFloat": torch.complex64}
 
 REAL = {
-    "module state_dict (OrderedDict, _metadata, BatchNorm num_batches_tracked)": lambda: _sequential().state_dict(),
-    "explicit OrderedDict": lambda: collections.OrderedDict([("a", torch.ones(2, 3)), ("b", torch.arange(4))]),
+    "module state_dict (OrderedDict, _metadata, BatchNorm num_batches_tracked)":
+        lambda: _sequential().state_dict(),
+    "explicit OrderedDict": lambda: collections.OrderedDict([("a", torch.ones(2, 3)),
+                                                             ("b", torch.arange(4))]),
     "dict of Parameters": lambda: {"w": torch.nn.Parameter(torch.ones(3)),
                                    "frozen": torch.nn.Parameter(torch.zeros(1), requires_grad=False)},
     "every plain dtype": _mixed_dtypes,
@@ -220,7 +224,8 @@ WRONG_SHAPE = [  # (object torch.save writes, the phrase the refusal must contai
     ({"w": torch.zeros(2), "name": "x"}, "entry 'name' is a str, not a tensor", "key 'name'"),
     ({"w": torch.zeros(2), "d": torch.float32}, "entry 'd' is a torch.dtype, not a tensor", "key 'd'"),
     ({"w": [torch.zeros(2)]}, "entry 'w' is a list, not a tensor", "key 'w'"),
-    ({"layer1": {"w": torch.zeros(2)}}, "entry 'layer1' is a dict (a nested mapping), not a tensor", "key 'layer1'"),
+    ({"layer1": {"w": torch.zeros(2)}}, "entry 'layer1' is a dict (a nested mapping), not a tensor",
+     "key 'layer1'"),
     ({"w": torch.zeros(2), 3: torch.zeros(1)}, "entry 1 has the int key 3, not a tensor name", "entry 1"),
     ({"state_dict": {}, "epoch": 1}, "holds an empty dict, not a state_dict", None),
     ({"state_dict": 5}, "entry 'state_dict' is an int, not a tensor", "key 'state_dict'"),
@@ -243,8 +248,10 @@ def test_storage_records_must_exist_with_their_exact_size(tmp_path):
     good = _save(tmp_path, {"w": torch.arange(4.0)}, "good.pt")
     missing = _rezip(good, tmp_path / "missing.pt", lambda n, b: None if n.endswith("data/0") else b)
     short = _rezip(good, tmp_path / "short.pt", lambda n, b: b[:8] if n.endswith("data/0") else b)
-    for path, phrase in ((missing, "storage record 'good/data/0' is missing"),  # torch names the folder after the file
-                         (short, "holds 8 bytes, the pickle says 4 elements of 4 bytes")):  # 4 float32 = 16 bytes
+    # torch names the folder after the file
+    for path, phrase in ((missing, "storage record 'good/data/0' is missing"),
+                         # 4 float32 = 16 bytes
+                         (short, "holds 8 bytes, the pickle says 4 elements of 4 bytes")):
         with pytest.raises(RuntimeError):  # torch refuses these too, once imported
             _torch_loads(path)
         with pytest.raises(ModelFormatError, match=phrase) as e:
@@ -291,8 +298,9 @@ def _patch_record(path, record_suffix, at, new: bytes):
         info = next(i for i in z.infolist() if i.filename.endswith(record_suffix))
     raw = bytearray(path.read_bytes())
     head = info.header_offset
-    start = head + 30 + int.from_bytes(raw[head + 26:head + 28], "little") + int.from_bytes(raw[head + 28:head + 30],
-                                                                                            "little")
+    name_len = int.from_bytes(raw[head + 26:head + 28], "little")
+    extra_len = int.from_bytes(raw[head + 28:head + 30], "little")
+    start = head + 30 + name_len + extra_len
     raw[start + at:start + at + len(new)] = new
     path.write_bytes(bytes(raw))
 
@@ -315,7 +323,8 @@ def test_container_faults_torch_refuses_are_refused_first(tmp_path):
         z.writestr("elsewhere/extra", b"x")
     with pytest.raises(RuntimeError, match="not in a subdirectory"):
         _torch_loads(good)
-    with pytest.raises(ModelFormatError, match="record 'elsewhere/extra' is outside the archive folder 'good/'"):
+    with pytest.raises(ModelFormatError,
+                       match="record 'elsewhere/extra' is outside the archive folder 'good/'"):
         prescan_checkpoint(good)
     grad = _archive(tmp_path, _pkl({"w": _Layout(_Store("0", 1), 0, (1,), (1,), requires_grad=1)}),
                     {"0": bytes(4)}, "grad.pt")
@@ -327,7 +336,8 @@ def test_container_faults_torch_refuses_are_refused_first(tmp_path):
 
 HAND_WRITTEN = [  # data.pkl bytes (protocol 2 opcodes) and the phrase of the refusal
     (b"\x80\x02]}b.", "sets the state of a list"),  # EMPTY_LIST EMPTY_DICT BUILD
-    (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n)\x81.", "creates a 'torch._utils _rebuild_tensor_v2' object"),
+    (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n)\x81.",
+     "creates a 'torch._utils _rebuild_tensor_v2' object"),
     # bytes 0-1 PROTO, 2 EMPTY_LIST, 3-8 BINUNICODE 'a', 9-10 BININT1, 11 SETITEM
     (b"\x80\x02]X\x01\x00\x00\x00aK\x01s.", "opcode SETITEM at byte 11 applies to a list, not a dict"),
     (b"\x80\x02}(X\x01\x00\x00\x00au.", "has a key without a value"),
@@ -397,7 +407,8 @@ def test_non_finite_in_a_later_chunk_and_in_ignored_entries(tmp_path, monkeypatc
         prescan_checkpoint(_save(tmp_path, {"w": last}, "last.pt"), finite=True)
     prescan_checkpoint(_save(tmp_path, {"w": torch.ones(10)}, "fine.pt"), finite=True)
     # tinyopt reads only the wrapped state_dict; a diverged EMA copy beside it is not its concern
-    wrapped = _save(tmp_path, {"state_dict": {"w": torch.ones(2)}, "ema": torch.tensor([float("nan")])}, "w.pt")
+    wrapped = _save(tmp_path, {"state_dict": {"w": torch.ones(2)}, "ema": torch.tensor([float("nan")])},
+                    "w.pt")
     assert prescan_checkpoint(wrapped, finite=True) == {"w": ("Float", (2,))}
 
 
@@ -443,7 +454,8 @@ def test_validate_refuses_bad_checkpoints_without_importing_torch(tmp_path):
         "list.pt": (_save(tmp_path, [torch.zeros(2)], "list.pt"), "not a state_dict"),
         "nested.pt": (_save(tmp_path, {"a": {"w": torch.zeros(2)}}, "nested.pt"), "entry 'a' is a dict"),
         "nan.pt": (_save(tmp_path, {"w": nan}, "nan.pt"), "tensor 'w': contains NaN or inf"),
-        "hole.pt": (_rezip(good, tmp_path / "hole.pt", lambda n, b: None if n.endswith("data/0") else b), "missing"),
+        "hole.pt": (_rezip(good, tmp_path / "hole.pt", lambda n, b: None if n.endswith("data/0") else b),
+                    "missing"),
     }
     for name, (path, phrase) in files.items():
         last, err = _validate_in_a_fresh_process(path)

@@ -39,7 +39,8 @@ def _same_arch(pruned, small, shape):
     assert _analyzer(pruned, shape) == _analyzer(small, shape)
     assert count_params_macs(pruned, x) == count_params_macs(small, x)
     # the analyzer also counts BatchNorm's running mean and variance as (constant) parameters
-    bn_stats = sum(2 * m.num_features for m in pruned.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    bn_stats = sum(2 * m.num_features for m in pruned.modules()
+                   if isinstance(m, nn.modules.batchnorm._BatchNorm))
     assert count_params_macs(pruned, x)[0] + bn_stats == _analyzer(pruned, shape)[0]
 
 

@@ -28,7 +28,8 @@ def test_round_trip():
     assert isinstance(r.steps[0][1], recipe.PruneConfig) and r.steps[0][1].sparsity == 0.5
     again = recipe.Recipe.from_dict(r.to_dict())
     assert again == r and again.to_dict() == r.to_dict()
-    assert recipe.QuantizeConfig.from_dict(recipe.QuantizeConfig(weight_bits="ternary").to_dict()).weight_bits == "ternary"
+    ternary = recipe.QuantizeConfig(weight_bits="ternary").to_dict()
+    assert recipe.QuantizeConfig.from_dict(ternary).weight_bits == "ternary"
 
 
 def test_unknown_step_and_key_name_the_nearest(tmp_path):
@@ -37,7 +38,8 @@ def test_unknown_step_and_key_name_the_nearest(tmp_path):
     with pytest.raises(ConfigError, match=r"r.yaml: step 1: unknown step 'prnue'.*did you mean 'prune'"):
         recipe.load_recipe(p)
     p.write_text("steps:\n  - prune: {sparsty: 0.5}\n")
-    with pytest.raises(ConfigError, match=r"step 1 \(prune\): unknown key 'sparsty'.*did you mean 'sparsity'"):
+    with pytest.raises(ConfigError,
+                       match=r"step 1 \(prune\): unknown key 'sparsty'.*did you mean 'sparsity'"):
         recipe.load_recipe(p)
     p.write_text("step:\n  - prune: {}\n")
     with pytest.raises(ConfigError, match="did you mean 'steps'"):
@@ -155,7 +157,8 @@ def test_loading_a_recipe_does_not_import_torch(tmp_path):
     import sys
 
     (tmp_path / "r.yaml").write_text("steps:\n  - prune: {sparsity: 0.5, method: structured}\n"
-                                     "  - cluster: {dense_bits: 4}\n  - huffman\n  - distill: {student: zoo:mlp}\n")
+                                     "  - cluster: {dense_bits: 4}\n  - huffman\n  - distill: {student: "
+                                     "zoo:mlp}\n")
     code = ("import sys; from tinyopt.compress import load_recipe, PruneConfig; "
             f"r = load_recipe({str(tmp_path / 'r.yaml')!r}); assert len(r.steps) == 4; "
             "print('torch' in sys.modules)")

@@ -52,7 +52,8 @@ def test_bad_calibration_data(data, fragment):
     assert str(e.value).startswith("fc.onnx: ")
 
 
-@pytest.mark.parametrize("lo,hi", [(0.0, 0.0), (0.0, 2e-7), (-1e-9, 1e-9), (3.0, 3.0), (-4.0, -4.0), (0.0, 9e-7)])
+@pytest.mark.parametrize("lo,hi",
+                         [(0.0, 0.0), (0.0, 2e-7), (-1e-9, 1e-9), (3.0, 3.0), (-4.0, -4.0), (0.0, 9e-7)])
 def test_collapsed_ranges_give_scales_tflm_accepts(lo, hi):
     """TFLM's prepare quantizes a fused RELU6 bound as round(6 / scale) and refuses it unless it fits int32
     (kernel_util.cc, no_integer_overflow_from_quantization): the smallest scale allowed is 6 / 2**31."""

@@ -83,7 +83,8 @@ def test_ptq_prepared_model_converts_to_its_simulation(name, kwargs):
     assert set(acts) <= set(graph_acts)
     for node_name, a in acts.items():
         t = graph_acts[node_name]
-        assert np.isclose(t.quant.scale[0], a["scale"]) and t.quant.zero_point[0] == a["zero_point"], node_name
+        assert (np.isclose(t.quant.scale[0], a["scale"])
+                and t.quant.zero_point[0] == a["zero_point"]), node_name
     with torch.no_grad():
         sim = q(calib[:16]).numpy()  # the prepared model is still usable after conversion
     out = Interpreter(g).run(quantize_input(g, calib[:16].numpy().transpose(0, 2, 3, 1)))[0]
@@ -126,7 +127,8 @@ def test_qat_prepared_dscnn_converts_and_stays_usable():
 
     torch.manual_seed(0)
     x = torch.randn(16, 1, 49, 10)
-    gm = qat.quantize_aware_train(zoo.build("dscnn"), (x, torch.randint(0, 12, (16,))), epochs=1, batch_size=8)
+    gm = qat.quantize_aware_train(zoo.build("dscnn"), (x, torch.randint(0, 12, (16,))), epochs=1,
+                                  batch_size=8)
     before = gm(x)
     g = convert_torch(gm, x.numpy(), (1, 49, 10))
     assert torch.equal(gm(x), before)  # the prepared model is untouched

@@ -52,7 +52,8 @@ def test_zoo_cnn_at_16x8_runs_in_tflm_and_beats_int8(name):
     acts = [t for t in g16.activations()]
     assert {t.dtype for t in acts} == {"int16"} and all(int(t.quant.zero_point[0]) == 0 for t in acts)
     weighted = [n for n in g16.nodes if len(n.inputs) > 2 and n.inputs[2]]
-    assert weighted and all(g16.tensors[n.inputs[1]].dtype == "int8" and g16.tensors[n.inputs[2]].dtype == "int64"
+    assert weighted and all(g16.tensors[n.inputs[1]].dtype == "int8"
+                            and g16.tensors[n.inputs[2]].dtype == "int64"
                             for n in weighted)
     xq = quantize16(g16, x[:12])
     out16 = assert_matches_reference(g16, xq)[0]
@@ -104,8 +105,9 @@ def test_facade_and_cli_give_the_same_16x8_bytes(tmp_path, capsys):
     """A float .tflite converted by ``tinyopt convert --activations int16`` and by the facade: the same
     bytes; the int16 model infers as TFLM runs it."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 3 * 3, 3), torch.nn.Softmax(dim=1)).eval()
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 3),
+                              torch.nn.Softmax(dim=1)).eval()
     src = tmp_path / "net_float.tflite"
     src.write_bytes(graph_to_tflite_bytes(from_torch(net, (1, 8, 8))))
     x = np.random.default_rng(0).uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)  # the file's NHWC
@@ -129,8 +131,8 @@ def test_bad_activations_option_is_refused(tmp_path, capsys):
     with pytest.raises(ConfigError, match="unknown --activations 'int4'.*Fix: use int8.*or int16"):
         tinyopt.convert(net, calib=x, example_input=torch.zeros(1, 1, 2, 2), activations="int4")
     np.savez(tmp_path / "calib.npz", x=np.zeros((4, 49, 10, 1), np.float32))
-    code = main(["convert", "zoo:dscnn", "--calib", str(tmp_path / "calib.npz"), "--out", str(tmp_path / "o.tflite"),
-                 "--activations", "int4"])
+    code = main(["convert", "zoo:dscnn", "--calib", str(tmp_path / "calib.npz"), "--out",
+                 str(tmp_path / "o.tflite"), "--activations", "int4"])
     err = capsys.readouterr().err
     assert code == 2 and "unknown --activations" in err and "Traceback" not in err
     assert not (tmp_path / "o.tflite").exists()
@@ -141,7 +143,8 @@ def test_operator_without_16x8_kernel_is_named():
     cannot run."""
     net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Hardswish()).eval()
     g = from_torch(net, (4,))
-    with pytest.raises(UnsupportedOpError, match="HARD_SWISH has no 16x8 kernel in TFLM.*Fix: convert with int8"):
+    with pytest.raises(UnsupportedOpError,
+                       match="HARD_SWISH has no 16x8 kernel in TFLM.*Fix: convert with int8"):
         convert_graph(g, np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32), activations="int16")
 
 

@@ -72,7 +72,8 @@ def test_special_operator_conventions():
     b = q.tensors["b"]
     # bias scale = input scale (8/255) x weight scale (1/127 and 2/127)
     np.testing.assert_allclose(b.quant.scale, [8 / 255 / 127, 8 / 255 * 2 / 127], rtol=1e-6)
-    assert b.dtype == "int32" and b.data.tolist() == [round(0.1 / (8 / 255 / 127)), round(-0.2 / (8 / 255 * 2 / 127))]
+    assert b.dtype == "int32" and b.data.tolist() == [round(0.1 / (8 / 255 / 127)),
+                                                      round(-0.2 / (8 / 255 * 2 / 127))]
 
 
 def test_concatenation_inputs_are_requantized_to_the_output():
@@ -113,7 +114,8 @@ def test_bias_past_int32_widens_the_weight_scale():
     w = rng.normal(size=(3, 1, 1, 16)).astype(np.float32)
     w[1] *= 1e-9  # a dead channel
     b = np.array([0.1, 0.5, -0.2], np.float32)
-    g = single_op_model("CONV_2D", [Tensor("x", (1, 4, 4, 16)), Tensor("w", w.shape, data=w), Tensor("b", (3,), data=b)],
+    g = single_op_model("CONV_2D",
+                        [Tensor("x", (1, 4, 4, 16)), Tensor("w", w.shape, data=w), Tensor("b", (3,), data=b)],
                         Tensor("y", (1,)), {"padding": "SAME"})
     q = convert_graph(g, rng.uniform(-1, 1, size=(8, 4, 4, 16)).astype(np.float32))
     bias = q.tensors[q.nodes[0].inputs[2]].data.astype(np.int64)

@@ -111,7 +111,8 @@ def gen_tflite(c: Corpus) -> None:
     c.add("tflite", "an onnx file renamed", b"\x08\x07\x12\x07pytorch" + bytes(64), ".tflite", MF)
     kept = 0
     for mi, data in enumerate((int8, flt)):  # random faults, kept only when they really are faults
-        for name, bad in [*tm.byte_mutations(data, 60, seed=100 + mi), *tm.random_edits(data, 60, seed=200 + mi)]:
+        for name, bad in [*tm.byte_mutations(data, 60, seed=100 + mi),
+                          *tm.random_edits(data, 60, seed=200 + mi)]:
             try:
                 tflite_bytes_to_graph(bad)
             except TinyoptError:
@@ -138,9 +139,11 @@ def _tfl(tensors, ops, inputs, outputs) -> dict:
             buffers.append(data)
         tensor_dicts.append({"name": name.encode(), "shape": list(shape), "type": ttype,
                              "buffer": len(buffers) - 1 if data is not None else 0,
-                             "quant": None if q is None else {"scale": [q[0]], "zero_point": [q[1]], "axis": 0}})
+                             "quant": None if q is None
+                             else {"scale": [q[0]], "zero_point": [q[1]], "axis": 0}})
     codes = sorted({op[0] for op in ops})
-    opcodes = [{"deprecated": min(code, 127), "builtin": code, "version": 1, "custom": None} for code in codes]
+    opcodes = [{"deprecated": min(code, 127), "builtin": code, "version": 1,
+                "custom": None} for code in codes]
     operators = [{"opcode": codes.index(code), "inputs": list(ins), "outputs": list(outs), "options": opts}
                  for code, ins, outs, opts in ops]
     return {"version": 3, "description": None, "opcodes": opcodes, "buffers": buffers,
@@ -233,7 +236,8 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
           "constant data", "tensor 4")
 
     def custom_op(m):
-        m["opcodes"].append({"deprecated": CUSTOM, "builtin": CUSTOM, "version": 1, "custom": b"TinyCustomOp"})
+        m["opcodes"].append({"deprecated": CUSTOM, "builtin": CUSTOM, "version": 1,
+                             "custom": b"TinyCustomOp"})
         ops(m)[1]["opcode"] = len(m["opcodes"]) - 1
 
     c.add("tflite", "custom operator", edited(flt, custom_op), ".tflite", UO, "TinyCustomOp", "operator 1")
@@ -248,7 +252,8 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
     c.add("tflite", "sparse weight tensor", _encode_with(tm.decode(flt), "Tensor", "Tensor", _sparsity, 1),
           ".tflite", MF, "sparse", "tensor 1")
     c.add("tflite", "custom quantization details",
-          _encode_with(tm.decode(int8), "QuantizationParameters", "QuantizationParameters", _custom_details, 0),
+          _encode_with(tm.decode(int8), "QuantizationParameters", "QuantizationParameters", _custom_details,
+                       0),
           ".tflite", MF, "custom quantization", "tensor 0")
 
     def bad_activation(m):  # names w, w_1, w: the third becomes w_2
@@ -256,8 +261,8 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
             tensors(m)[i]["name"] = name
         ops(m)[0]["options"]["fields"]["FusedActivationFunction"] = 9
 
-    c.add("tflite", "fused activation code 9 (tensor names repeat)", edited(int8, bad_activation), ".tflite", UO,
-          "fused activation code 9", "operator 0")
+    c.add("tflite", "fused activation code 9 (tensor names repeat)", edited(int8, bad_activation), ".tflite",
+          UO, "fused activation code 9", "operator 0")
 
     def dw_padding(m):  # depth multiplier left 0 is derived (4 // 4); the padding code is the fault
         ops(m)[2]["options"]["fields"].update(DepthMultiplier=0, Padding=7)
@@ -265,33 +270,36 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
     c.add("tflite", "padding code 7 (depth multiplier unset)", edited(flt, dw_padding), ".tflite", MF,
           "padding code 7", "operator 2")
     c.add("tflite", "shuffled fully-connected weights",
-          edited(flt, lambda m: ops(m)[6]["options"]["fields"].update(WeightsFormat=1)), ".tflite", UO, "shuffled",
-          "operator 6")
+          edited(flt, lambda m: ops(m)[6]["options"]["fields"].update(WeightsFormat=1)), ".tflite", UO,
+          "shuffled", "operator 6")
     c.add("tflite", "reshape to a scalar",
-          edited(flt, lambda m: ops(m)[5]["options"]["fields"].update(NewShape=np.zeros(0, "<i4"))), ".tflite", UO,
-          "scalar", "operator 5")
+          edited(flt, lambda m: ops(m)[5]["options"]["fields"].update(NewShape=np.zeros(0, "<i4"))),
+          ".tflite", UO, "scalar", "operator 5")
     c.add("tflite", "conv int8 input with a float32 output",
           edited(int8, lambda m: tensors(m)[3].update(type=F32)), ".tflite", MF, "maps int8 input to float32",
           "operator 0")
-    c.add("tflite", "conv int8 input with uint8 weights", edited(int8, lambda m: tensors(m)[1].update(type=U8)),
-          ".tflite", MF, "uint8 weights", "operator 0")
+    c.add("tflite", "conv int8 input with uint8 weights",
+          edited(int8, lambda m: tensors(m)[1].update(type=U8)), ".tflite", MF, "uint8 weights", "operator 0")
 
     def long_bias(m):
         tensors(m)[2]["shape"] = [5]
         m["buffers"][tensors(m)[2]["buffer"]] = bytes(20)
 
-    c.add("tflite", "bias longer than the output channels", edited(flt, long_bias), ".tflite", MF, "expected [4]",
-          "operator 0")
+    c.add("tflite", "bias longer than the output channels", edited(flt, long_bias), ".tflite", MF,
+          "expected [4]", "operator 0")
     x4 = ("x", [1, 4], F32, None, None)
     cases = [
         ("concatenation of rank 2 and rank 3", [x4, ("c", [1, 2, 2], F32, _f32(*range(4)), None),
                                                 ("y", [1, 8], F32, None, None)],
          [(CONCATENATION, [0, 1], [2], _concat(1))], "cannot concatenate"),
-        ("mean axis out of range", [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], I32, _i32([1, 5]), None),
-                                    ("y", [1, 4], F32, None, None)],
-         [(MEAN, [0, 1], [2], {"type": OPT_REDUCER, "fields": {"KeepDims": False}})], "out of range for rank 4"),
-        ("mean axes stored as float32", [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], F32, _f32(1, 2), None),
-                                         ("y", [1, 2], F32, None, None)], [(MEAN, [0, 1], [2], None)],
+        ("mean axis out of range",
+         [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], I32, _i32([1, 5]), None),
+          ("y", [1, 4], F32, None, None)],
+         [(MEAN, [0, 1], [2], {"type": OPT_REDUCER, "fields": {"KeepDims": False}})],
+         "out of range for rank 4"),
+        ("mean axes stored as float32",
+         [("x", [1, 4, 4, 2], F32, None, None), ("axes", [2], F32, _f32(1, 2), None),
+          ("y", [1, 2], F32, None, None)], [(MEAN, [0, 1], [2], None)],
          "constant int32"),
         ("pad paddings for two of four dimensions", [("x", [1, 4, 4, 2], F32, None, None),
                                                      ("pads", [2, 2], I32, _i32([[1, 1], [1, 1]]), None),
@@ -302,8 +310,9 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
         ("dequantize int8 to int8", [("x", [1, 4], I8, None, (0.5, 0)), ("y", [1, 4], I8, None, (0.5, 0))],
          [(DEQUANTIZE, [0], [1], None)], "dequantizes int8 to int8"),
         ("reshape with a 2-D shape operand changes the element count",  # the operand is not 1-D: TFLite
-         [x4, ("shape", [1, 2], I32, _i32([[1, 5]]), None), ("y", [1, 5], F32, None, None)],  # uses the output
-         [(RESHAPE, [0, 1], [2], None)], "cannot reshape"),                                     # shape instead
+         # uses the output
+         [x4, ("shape", [1, 2], I32, _i32([[1, 5]]), None), ("y", [1, 5], F32, None, None)],
+         [(RESHAPE, [0, 1], [2], None)], "cannot reshape"),  # shape instead
     ]
     for what, ts, os_, frag in cases:
         out = len(ts) - 1
@@ -312,7 +321,8 @@ def gen_tflite_fields(c: Corpus, int8: bytes, flt: bytes) -> None:
     # 300 constant inputs sharing one 64 KB buffer: copies stop at the budget (2 x file + 16 MB) and the
     # rest are views; the fault is the stored output shape (one input short)
     n, width = 300, 16384
-    m = _tfl([("x", [1, width], F32, None, None), ("c", [1, width], F32, _f32(*np.linspace(0, 1, width)), None),
+    m = _tfl([("x", [1, width], F32, None, None),
+              ("c", [1, width], F32, _f32(*np.linspace(0, 1, width)), None),
               ("y", [1, width * n], F32, None, None)], [(CONCATENATION, [0, 1], [2], _concat(1))], [0], [2])
     shared = tensors(m)[1]
     tensors(m)[2:2] = [dict(shared, name=f"c{k}".encode()) for k in range(1, n)]
@@ -351,8 +361,8 @@ def gen_onnx(c: Corpus) -> None:
     for cut in (3, 10, len(good) // 2, len(good) - 5):
         c.add("onnx", f"truncated to {cut} bytes", good[:cut], ".onnx", MF)
     c.add("onnx", "a tflite file renamed", b"\x1c\x00\x00\x00TFL3" + bytes(40), ".onnx", MF)
-    c.add("onnx", "graph without nodes", helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString(),
-          ".onnx", MF, "no nodes")
+    c.add("onnx", "graph without nodes",
+          helper.make_model(helper.make_graph([], "e", [], [])).SerializeToString(), ".onnx", MF, "no nodes")
     data_ok = (np.arange(64, dtype=np.float32) / 100).tobytes()
     ext = [("parent folder escape", {"location": "../secret.bin", "length": 256}, "not a relative path"),
            ("absolute path", {"location": "/etc/passwd"}, "not a relative path"),
@@ -364,11 +374,13 @@ def gen_onnx(c: Corpus) -> None:
            ("negative offset", {"location": "onnx-data.bin", "offset": -8, "length": 256}, "beyond"),
            ("length past the end", {"location": "onnx-data.bin", "offset": 0, "length": 1 << 40}, "beyond"),
            ("offset not an integer", {"location": "onnx-data.bin", "offset": "0x10"}, "not integers"),
-           ("length differs from the tensor", {"location": "onnx-data.bin", "offset": 0, "length": 128}, "bytes"),
+           ("length differs from the tensor", {"location": "onnx-data.bin", "offset": 0, "length": 128},
+            "bytes"),
            ("empty location", {"location": ""}, "not a relative path"),
            ("location is a folder", {"location": "."}, "not a regular file"),
            ("location not UTF-8 (fuzz)", {"location": "x"}, "location"),
-           ("location with a NUL byte (atheris)", {"location": "onnx-data.bin\x00.txt"}, "not a relative path")]
+           ("location with a NUL byte (atheris)", {"location": "onnx-data.bin\x00.txt"},
+            "not a relative path")]
     for what, info, frag in ext:
         data = _onnx_model(info).SerializeToString()
         if "UTF-8" in what:  # protobuf keeps invalid UTF-8 as bytes (it raised TypeError in onnx_import)
@@ -384,8 +396,9 @@ def gen_onnx(c: Corpus) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to("onnx-data.bin")
-    c.add("onnx", "external through a symlink", _onnx_model({"location": "onnx-link.bin"}).SerializeToString(),
-          ".onnx", MF, "symbolic link", "initializer 'W'")
+    c.add("onnx", "external through a symlink",
+          _onnx_model({"location": "onnx-link.bin"}).SerializeToString(), ".onnx", MF, "symbolic link",
+          "initializer 'W'")
     c.add("onnx", "unsupported operator", _onnx_model(op="Erf").SerializeToString(), ".onnx", UO, "Erf")
     bad_init = _onnx_model()
     bad_init.graph.initializer[0].dims[:] = [4, 17]
@@ -417,23 +430,28 @@ def gen_pt(c: Corpus) -> None:
     c.add("valid", "linear state_dict", good, ".pt")
     refused = "pickled Python objects"
     c.add("pt", "whole pickled module", saved(lin), ".pt", MF, refused)
-    c.add("pt", "legacy format whole module", saved(lin, _use_new_zipfile_serialization=False), ".pt", MF, refused)
-    c.add("pt", "global os system reference", saved({"w": torch.zeros(1), "f": os.system}), ".pt", MF, refused)
+    c.add("pt", "legacy format whole module", saved(lin, _use_new_zipfile_serialization=False), ".pt", MF,
+          refused)
+    c.add("pt", "global os system reference", saved({"w": torch.zeros(1), "f": os.system}), ".pt", MF,
+          refused)
     c.add("pt", "raw pickle with GLOBAL opcode", pickle.dumps(os.system, protocol=2), ".pt", MF)
     c.add("pt", "raw pickle reduce call", b"\x80\x02cbuiltins\neval\nX\x04\x00\x00\x001+1\x85R.", ".pt", MF)
     buf = io.BytesIO()
     torch.jit.save(torch.jit.script(lin), buf)
     c.add("pt", "torchscript archive", buf.getvalue(), ".pt", MF)
     c.add("pt", "empty file", b"", ".pt", MF)
-    c.add("pt", "random bytes", np.random.default_rng(2).integers(0, 256, 500, dtype=np.uint8).tobytes(), ".pt", MF)
+    c.add("pt", "random bytes", np.random.default_rng(2).integers(0, 256, 500, dtype=np.uint8).tobytes(),
+          ".pt", MF)
     for cut in (30, len(good) // 2, len(good) - 10):
         c.add("pt", f"truncated to {cut} bytes", good[:cut], ".pt", MF)
     c.add("pt", "a list of tensors", saved([torch.zeros(2)]), ".pt", MF, "not a state_dict")
     c.add("pt", "a plain integer", saved(7), ".pt", MF, "not a state_dict")
     c.add("pt", "empty dict", saved({}), ".pt", MF, "not a state_dict")
     c.add("pt", "non-tensor value", saved({"weight": torch.zeros(2), "step": 3}), ".pt", MF, "not a tensor")
-    c.add("pt", "NaN weight", saved({"weight": torch.tensor([1.0, float("nan")])}), ".pt", DE, "NaN", "tensor 'weight'")
-    c.add("pt", "inf weight", saved({"weight": torch.tensor([float("inf")])}), ".pt", DE, "NaN", "tensor 'weight'")
+    c.add("pt", "NaN weight", saved({"weight": torch.tensor([1.0, float("nan")])}), ".pt", DE, "NaN",
+          "tensor 'weight'")
+    c.add("pt", "inf weight", saved({"weight": torch.tensor([float("inf")])}), ".pt", DE, "NaN",
+          "tensor 'weight'")
     zbuf = io.BytesIO(good)  # a zip whose data.pkl is replaced by garbage
     with zipfile.ZipFile(zbuf) as z:
         items = [(i.filename, z.read(i.filename)) for i in z.infolist()]
@@ -460,11 +478,13 @@ def gen_yaml(c: Corpus) -> None:
     c.add("valid", "spec", SPEC.encode(), ".yaml")
     c.add("valid", "recipe", b"seed: 0\nsteps:\n  - prune: {ratio: 0.5}\n", ".yaml")
     cases = [
-        ("python object tag", "a: !!python/object/apply:os.system ['echo hi']\n", CE, "python/object", "line 1"),
+        ("python object tag", "a: !!python/object/apply:os.system ['echo hi']\n", CE, "python/object",
+         "line 1"),
         ("python name tag", "x: !!python/name:os.system\n", CE, "python/name", "line 1"),
         ("custom local tag", "name: t\nlayers: !include other.yaml\n", CE, "not allowed", "line 2"),
         ("alias bomb", "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)),
+            f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+            for i in range(8)),
          CE, "aliases", None),
         ("nested 100 deep", "a: " + "[" * 100 + "]" * 100 + "\n", CE, "nested deeper", None),
         ("unclosed bracket", "name: t\ninput: [8, 8\nlayers: []\n", CE, "not valid YAML", "line"),
@@ -479,15 +499,17 @@ def gen_yaml(c: Corpus) -> None:
         ("spec empty layers", "name: t\ninput: [4]\nlayers: []\n", CE, "non-empty list", None),
         ("spec zero filters", SPEC.replace("filters: 4", "filters: 0"), CE, "positive integer", "layer 0"),
         ("spec unknown layer type", SPEC.replace("conv2d", "conv9d"), UO, "conv9d", "layer 0"),
-        ("spec kernel larger than input", SPEC.replace("kernel: 3", "kernel: 30"), MF, "larger than", "node 0"),
+        ("spec kernel larger than input", SPEC.replace("kernel: 3", "kernel: 30"), MF, "larger than",
+         "node 0"),
         ("spec boolean units", SPEC.replace("units: 3", "units: true"), CE, "units", "layer 2"),
-        ("spec integer key in a layer (fuzz)", SPEC.replace("kernel: 3}", "kernel, 3}"), CE, "unknown key", "layer 0"),
-        ("spec null top-level key (atheris)", "&n: [8, -8, 1]\nlayers:\n  -{type: fla\n", CE, "unknown top-level key",
-         None),
-        ("spec input dimension of 94 digits (atheris)", SPEC.replace("[8, 8, 1]", "[8, " + "8" * 94 + ", 1]"), CE,
-         "larger than", None),
-        ("spec filters of 10**30", SPEC.replace("filters: 4", "filters: " + "1" + "0" * 30), CE, "larger than",
+        ("spec integer key in a layer (fuzz)", SPEC.replace("kernel: 3}", "kernel, 3}"), CE, "unknown key",
          "layer 0"),
+        ("spec null top-level key (atheris)", "&n: [8, -8, 1]\nlayers:\n  -{type: fla\n", CE,
+         "unknown top-level key", None),
+        ("spec input dimension of 94 digits (atheris)", SPEC.replace("[8, 8, 1]", "[8, " + "8" * 94 + ", 1]"),
+         CE, "larger than", None),
+        ("spec filters of 10**30", SPEC.replace("filters: 4", "filters: " + "1" + "0" * 30), CE,
+         "larger than", "layer 0"),
         ("spec integer top-level key", SPEC + "1: 2\nfoo: 3\n", CE, "unknown top-level key", None),
         ("recipe unknown step", "steps:\n  - prun: {ratio: 0.5}\n", CE, "unknown step", "step 1"),
         ("recipe empty steps", "steps: []\n", CE, "non-empty list", "recipe"),
@@ -510,10 +532,11 @@ def gen_yaml(c: Corpus) -> None:
         ("spec from an unknown layer", SPEC.replace("units: 3", "units: 3, from: nowhere"), CE,
          "names no earlier layer", "layer 2"),
         ("spec maxpool after flatten", flat + "  - {type: maxpool2d}\n", CE, "maxpool2d needs", "layer 1"),
-        ("spec global_avgpool after flatten", flat + "  - {type: global_avgpool}\n", CE, "global_avgpool needs",
-         "layer 1"),
+        ("spec global_avgpool after flatten", flat + "  - {type: global_avgpool}\n", CE,
+         "global_avgpool needs", "layer 1"),
         ("spec add without from", conv + "  - {type: add}\n", CE, "needs 'from", "layer 1"),
-        ("spec concat from an unknown layer", conv + "  - {type: concat, from: [ghost]}\n", CE, "ghost", "layer 1"),
+        ("spec concat from an unknown layer", conv + "  - {type: concat, from: [ghost]}\n", CE, "ghost",
+         "layer 1"),
         ("spec padding full", SPEC.replace("kernel: 3}", "kernel: 3, padding: full}"), CE, "padding must be",
          "layer 0"),
     ]
@@ -552,7 +575,8 @@ def gen_wav(c: Corpus) -> None:
         ("empty file", b"", "magic"),
         ("bad magic", b"RIFX" + good[4:], "magic"),
         ("not WAVE", good[:8] + b"AVI " + good[12:], "magic"),
-        ("riff size larger than the file", good[:4] + struct.pack("<I", len(good) * 4) + good[8:], "declares"),
+        ("riff size larger than the file", good[:4] + struct.pack("<I", len(good) * 4) + good[8:],
+         "declares"),
         ("truncated data", good[:-40], "declares"),
         ("header only", good[:12], None),
         ("zero channels", _riff([(b"fmt ", _fmt(channels=0)), (b"data", pcm)]), None),
@@ -576,8 +600,8 @@ def gen_wav(c: Corpus) -> None:
 
 
 # -- CSV ---------------------------------------------------------------------------------------------
-CSV = "timestamp,ax,ay,az,label\n" + "".join(f"{i},{i * 0.1:.1f},{-i * 0.2:.1f},1.0,{'walk' if i < 6 else 'run'}\n"
-                                              for i in range(12))
+CSV = "timestamp,ax,ay,az,label\n" + "".join(
+    f"{i},{i * 0.1:.1f},{-i * 0.2:.1f},1.0,{'walk' if i < 6 else 'run'}\n" for i in range(12))
 
 
 def gen_csv(c: Corpus) -> None:
@@ -599,11 +623,13 @@ def gen_csv(c: Corpus) -> None:
         ("no label column", CSV.replace(",label", ",class").encode(), "no label column", "line 1"),
         ("header only", lines[0].encode(), "", None),
         ("NUL byte in a cell", with_line(4, "2,0.\x002,-0.4,1.0,walk\n"), "", "line 4"),
-        ("not UTF-8", with_line(5, "3,0.3,-0.6,1.0,w\xe4lk\n").replace("w\xe4lk".encode(), b"w\xe4lk"), "UTF-8",
-         None),
+        ("not UTF-8", with_line(5, "3,0.3,-0.6,1.0,w\xe4lk\n").replace("w\xe4lk".encode(), b"w\xe4lk"),
+         "UTF-8", None),
         ("unterminated quote", with_line(3, '1,"0.1,-0.2,1.0,walk\n'), "", None),
-        ("field larger than the csv limit", with_line(3, "1," + "9" * 200_000 + ",-0.2,1.0,walk\n"), "", "line 3"),
-        ("binary garbage", np.random.default_rng(5).integers(0, 256, 300, dtype=np.uint8).tobytes(), "", None),
+        ("field larger than the csv limit", with_line(3, "1," + "9" * 200_000 + ",-0.2,1.0,walk\n"), "",
+         "line 3"),
+        ("binary garbage", np.random.default_rng(5).integers(0, 256, 300, dtype=np.uint8).tobytes(), "",
+         None),
     ]
     for what, data, frag, where in cases:
         c.add("csv", what, data, ".csv", DE, frag or None, where)
@@ -628,12 +654,13 @@ def gen_idx(c: Corpus) -> None:
         ("body truncated", good[:-5], "bytes follow"),
         ("body padded", good + b"\0\0", "bytes follow"),
         ("dims overflow 64 bits", _idx([65536, 65536, 65536, 65536], body=b""), ""),
-        ("dims product wraps to a small count", _idx([2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1], body=b"\0"), ""),
+        ("dims product wraps to a small count",
+         _idx([2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1], body=b"\0"), ""),
         ("huge single dimension", _idx([2**32 - 1], body=b"\0" * 8), "bytes follow"),
         ("int32 body wrong length", _idx([3], code=0x0C, body=b"\0" * 10), "bytes follow"),
         ("255 dimensions of 1", bytes([0, 0, 8, 255]) + struct.pack(">I", 1) * 255 + b"\0\0", "dimensions"),
-        ("255 dimensions and a matching body (fuzz)", bytes([0, 0, 8, 255]) + struct.pack(">I", 1) * 255 + b"\0",
-         "dimensions"),
+        ("255 dimensions and a matching body (fuzz)",
+         bytes([0, 0, 8, 255]) + struct.pack(">I", 1) * 255 + b"\0", "dimensions"),
         ("corrupt gzip", b"\x1f\x8b\x08\x00" + bytes(20), "gzip"),
         ("truncated gzip", gzip.compress(good, mtime=0)[:-6], "gzip"),
         ("gzip of garbage", gzip.compress(b"hello world", mtime=0), "bad magic"),
@@ -667,12 +694,15 @@ def gen_npy(c: Corpus) -> None:
         ("object array (pickle)", _npy(np.array([{"a": 1}], dtype=object))),
         ("header not a dict", raw_header("[1, 2, 3]")),
         ("unknown dtype", raw_header("{'descr': '<q9', 'fortran_order': False, 'shape': (2,), }", bytes(16))),
-        ("huge shape", raw_header("{'descr': '|i1', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }")),
-        ("negative shape", raw_header("{'descr': '|i1', 'fortran_order': False, 'shape': (-4,), }", bytes(4))),
+        ("huge shape",
+         raw_header("{'descr': '|i1', 'fortran_order': False, 'shape': (1000000, 1000000, 1000), }")),
+        ("negative shape",
+         raw_header("{'descr': '|i1', 'fortran_order': False, 'shape': (-4,), }", bytes(4))),
         ("header with an unbalanced paren (fuzz)",
          raw_header("{'descr': '|i1', 'fortran_order': False, 'sh_order'2, 8, 8, 1), }", bytes(128))),
-        ("header with a bytes key (atheris)", raw_header("{'descr': '|i1', b'fortran_grder': False, 'shape': (2, 8, 8, "
-                                                           "1), }", bytes(128))),
+        ("header with a bytes key (atheris)",
+         raw_header("{'descr': '|i1', b'fortran_grder': False, 'shape': (2, 8, 8, "
+                      "1), }", bytes(128))),
         ("header with a call", raw_header("{'descr': __import__('os').system('true'), 'shape': (1,)}")),
         ("version 9", b"\x93NUMPY\x09\x00" + good[8:]),
         ("an npz saved as npy", b"PK\x03\x04" + bytes(40)),
@@ -680,8 +710,8 @@ def gen_npy(c: Corpus) -> None:
     for what, data in cases:
         c.add("npy", what, data, ".npy", DE)
     npz = io.BytesIO()
-    np.savez(npz, x_train=np.zeros((2, 3), np.float32), y_train=np.array([0, 1]), x_val=np.zeros((1, 3), np.float32),
-             y_val=np.array([1]))
+    np.savez(npz, x_train=np.zeros((2, 3), np.float32), y_train=np.array([0, 1]),
+             x_val=np.zeros((1, 3), np.float32), y_val=np.array([1]))
     c.add("valid", "training npz", npz.getvalue(), ".npz")
     bad = [("npz truncated", npz.getvalue()[:100], None),
            ("npz random", np.random.default_rng(6).integers(0, 256, 100, dtype=np.uint8).tobytes(), None)]
@@ -722,21 +752,26 @@ def gen_container(c: Corpus) -> None:
         ("record count larger than the records", b"TOPZ" + struct.pack("<BI", 1, 5) + good[9:], "ends before",
          "record 1"),
         ("crc mismatch", head + _record(b"fc.weight", 0, body, crc=1234), "CRC32", "record 0"),
-        ("name length past the end", head + struct.pack("<H", 60000) + b"fc" + bytes(16), "name length", "record 0"),
-        ("body length past the end", head + struct.pack("<H", 2) + b"fc" + struct.pack("<BI", 0, 10**9) + bytes(8),
-         "body length", "record 0"),
+        ("name length past the end", head + struct.pack("<H", 60000) + b"fc" + bytes(16), "name length",
+         "record 0"),
+        ("body length past the end",
+         head + struct.pack("<H", 2) + b"fc" + struct.pack("<BI", 0, 10**9) + bytes(8), "body length",
+         "record 0"),
         ("unknown record kind", head + _record(b"fc", 7, body), "record kind 7", "record 0"),
-        ("duplicate layer name", two + _record(b"fc", 0, body) + _record(b"fc", 0, body), "duplicate", "record 1"),
+        ("duplicate layer name", two + _record(b"fc", 0, body) + _record(b"fc", 0, body), "duplicate",
+         "record 1"),
         ("trailing bytes", good + b"junk", "unexpected bytes", None),
         ("unknown raw dtype", head + _record(b"fc", 0, _raw(9, [2], bytes(8))), "dtype code 9", "record 0"),
-        ("raw shape disagrees with data", head + _record(b"fc", 0, _raw(0, [3, 3], bytes(16))), "needs", "record 0"),
+        ("raw shape disagrees with data", head + _record(b"fc", 0, _raw(0, [3, 3], bytes(16))), "needs",
+         "record 0"),
         ("raw dims truncated", head + _record(b"fc", 0, b"\x00\x04\x01\x00"), "truncated", "record 0"),
         ("name not UTF-8", head + _record(b"\xff\xfe", 0, body), "UTF-8", "record 0"),
         ("shared record garbage", head + _record(b"fc", 1, bytes(range(40))), "", "record 0"),
         ("shared record empty", head + _record(b"fc", 1, b""), "", "record 0"),
         ("raw dims overflow", head + _record(b"fc", 0, _raw(0, [2**32 - 1] * 4, b"")), "needs", "record 0"),
         ("raw record of one byte", head + _record(b"fc", 0, b"\x00"), "header truncated", "record 0"),
-        ("metadata record in a version 1 file", head + _record(b"tinyopt", 2, b"{}"), "record kind 2", "record 0"),
+        ("metadata record in a version 1 file", head + _record(b"tinyopt", 2, b"{}"), "record kind 2",
+         "record 0"),
         ("metadata not JSON", b"TOPZ" + struct.pack("<BI", 2, 1) + _record(b"tinyopt", 2, b"{nope"),
          "not UTF-8 JSON", "record 0"),
     ]
@@ -751,14 +786,16 @@ def gen_valid_more(c: Corpus) -> None:
     with residual and concat branches, a 32-bit stereo wav, an .npz that is not a training set."""
     import tflite_mutations as tm
 
-    ops = _tfl([("x", [1, 4, 4, 2], F32, None, None), ("pads", [4, 2], I32, _i32([[0, 0], [1, 1], [1, 1], [0, 0]]),
-                                                          None),
+    ops = _tfl([("x", [1, 4, 4, 2], F32, None, None),
+                ("pads", [4, 2], I32, _i32([[0, 0], [1, 1], [1, 1], [0, 0]]),
+                    None),
                 ("p", [1, 6, 6, 2], F32, None, None), ("c", [1, 6, 6, 4], F32, None, None),
                 ("axes", [2], I32, _i32([1, 2]), None), ("y", [1, 4], F32, None, None)],
                [(PAD, [0, 1], [2], None), (CONCATENATION, [2, 2], [3], _concat(3)),
                 (MEAN, [3, 4], [5], {"type": OPT_REDUCER, "fields": {"KeepDims": False}})], [0], [5])
     c.add("valid", "float pad concat mean", tm.encode(ops), ".tflite")
-    qdq = _tfl([("x", [1, 4], F32, None, None), ("q", [1, 4], I8, None, (0.05, 0)), ("y", [1, 4], F32, None, None)],
+    qdq = _tfl([("x", [1, 4], F32, None, None), ("q", [1, 4], I8, None, (0.05, 0)),
+                ("y", [1, 4], F32, None, None)],
                [(QUANTIZE, [0], [1], None), (DEQUANTIZE, [1], [2], None)], [0], [2])
     c.add("valid", "quantize dequantize", tm.encode(qdq), ".tflite")
     spec = ("name: branches\ninput: [8, 8, 1]\nlayers:\n"

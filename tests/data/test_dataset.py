@@ -31,7 +31,8 @@ def test_split_is_deterministic_per_seed():
 
 def test_balance_table_rows():
     rows = split(_ds([10, 5]), val=0.1, test=0.2).balance_table()
-    assert rows == [{"class": "c0", "train": 7, "val": 1, "test": 2}, {"class": "c1", "train": 4, "val": 0, "test": 1}]
+    assert rows == [{"class": "c0", "train": 7, "val": 1, "test": 2},
+                    {"class": "c1", "train": 4, "val": 0, "test": 1}]
 
 
 def test_label_with_one_example_is_refused():

@@ -25,7 +25,8 @@ def test_grey_classes_sorted_and_scaled(tmp_path):
 
 def test_rgb_when_any_is_colour_and_resize(tmp_path):
     _save(tmp_path / "x" / "1.png", np.zeros((4, 4)), "L")
-    _save(tmp_path / "y" / "1.png", np.dstack([np.full((6, 6), 255), np.zeros((6, 6)), np.zeros((6, 6))]), "RGB")
+    _save(tmp_path / "y" / "1.png", np.dstack([np.full((6, 6), 255), np.zeros((6, 6)), np.zeros((6, 6))]),
+          "RGB")
     with pytest.raises(DataError, match="6x6 pixels, the first image is 4x4"):
         load_image_folder(tmp_path)
     ds = load_image_folder(tmp_path, size=(4, 4))

@@ -48,7 +48,8 @@ def test_known_datasheet_figures():
     assert get_device("samd21").sram_bytes == 32 * 1024
 
 
-@pytest.mark.parametrize("name", ["nano33ble", "Nano33BLE", "NANO-33-BLE", "nrf52840", "arduino-nano-33-ble-sense"])
+@pytest.mark.parametrize("name",
+                         ["nano33ble", "Nano33BLE", "NANO-33-BLE", "nrf52840", "arduino-nano-33-ble-sense"])
 def test_lookup_ignores_case_and_punctuation(name):
     assert get_device(name).name == "nano33ble"
 

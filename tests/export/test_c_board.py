@@ -41,54 +41,67 @@ def test_m4_outputs_equal_host_and_counts_are_deterministic(path, tmp_path):
     assert np.array_equal(counts, again)  # -icount: the same binary counts the same, run after run
 
 
+def _depthwise_cases(lib, i, p, fused) -> set[str]:
+    """The depthwise pair loop's shapes node ``i`` reaches."""
+    if not p.ints["dw_pairs"] or i in fused:
+        return {"depthwise C"}
+    cases = {f"depthwise pairs stride {p.ints['stride_h']}"}  # two output rows per pass
+    if p.ints["padding_h"] or p.ints["padding_w"]:
+        cases.add("depthwise pairs padded")
+    if p.ints["out_h"] % 2:
+        cases.add("depthwise pairs lone row")
+    if (p.ints["output_activation_min"], p.ints["output_activation_max"]) != (-128, 127):
+        cases.add("depthwise pairs narrowed clamp")
+    if i in lib.plan.planner.in_place_nodes():
+        cases.add("depthwise pairs in place")
+    if p.ints["out_w"] > 16:
+        cases.add("depthwise pairs spans")
+    return cases
+
+
+def _twin_cases(lib, i, p, fused, kind) -> set[str]:
+    """The 2-pixel x 4-filter twin loop's shapes conv node ``i`` reaches."""
+    cases = set()
+    seg = p.ints["filter_w"] * p.ints["in_c"]
+    rows = kind == "im2col" and p.ints["twin_row"] > 0
+    cases.add(f"twins {kind}" + (" rows" if rows else ""))
+    if rows and p.ints["twin_row"] > seg:
+        cases.add("twins rows padded to words")  # zero weights after each row's taps
+    if p.ints["out_w"] % 2 and i not in lib.plan.planner.in_place_nodes():
+        cases.add("twins pairs across rows")
+    if (kind == "1x1" and p.ints["out_c"] % 4 == 0 and i not in fused
+            and p.ints["out_w"] * p.ints["out_h"] > 2):
+        cases.add("twins 1x1 row routine")  # the routine widens and walks the row's pixel pairs
+    if p.ints["row_pairs"] and i in lib.plan.planner.in_place_nodes():
+        cases.add("twins two rows in place")  # odd rows: two at a time in a 2-row scratch
+    cases.add(f"twins entry {(p.ints['patch'] // 4) % 8}")  # where the unrolled block loop starts
+    if p.ints["out_c"] % 4:
+        cases.add("twins partial group")
+    if (p.ints["output_activation_min"], p.ints["output_activation_max"]) != (-128, 127):
+        cases.add("twins narrowed clamp")
+    if i in fused:
+        cases.add("twins fused ADD")
+    if p.ints["out_w"] % 2:
+        cases.add("twins lone pixel")
+    if i in lib.plan.planner.in_place_nodes():
+        cases.add(f"twins {kind} in place")
+    if rows and (p.ints["padding_h"] or p.ints["padding_w"]):
+        cases.add("twins rows padded")
+    return cases
+
+
 def _asm_cases(lib) -> set[str]:
     """Which shapes of the packed-requantization M4 loop a library's conv layers reach."""
     fused = {lib.plan.schedule.orig[k] for k in lib.plan.schedule.fused}
     cases = set()
     for i, p in lib.prepared.items():
         if p.kind == "depthwise_conv2d":
-            if not p.ints["dw_pairs"] or i in fused:
-                cases.add("depthwise C")
-                continue
-            cases.add(f"depthwise pairs stride {p.ints['stride_h']}")  # two output rows per pass
-            if p.ints["padding_h"] or p.ints["padding_w"]:
-                cases.add("depthwise pairs padded")
-            if p.ints["out_h"] % 2:
-                cases.add("depthwise pairs lone row")
-            if (p.ints["output_activation_min"], p.ints["output_activation_max"]) != (-128, 127):
-                cases.add("depthwise pairs narrowed clamp")
-            if i in lib.plan.planner.in_place_nodes():
-                cases.add("depthwise pairs in place")
-            if p.ints["out_w"] > 16:
-                cases.add("depthwise pairs spans")
+            cases |= _depthwise_cases(lib, i, p, fused)
         if p.kind != "conv2d":
             continue
         kind = "1x1" if p.ints["filter_h"] == p.ints["filter_w"] == 1 else "im2col"
         if "wpairs" in p.arrays:  # the 2-pixel x 4-filter twin loop
-            seg = p.ints["filter_w"] * p.ints["in_c"]
-            rows = kind == "im2col" and p.ints["twin_row"] > 0
-            cases.add(f"twins {kind}" + (" rows" if rows else ""))
-            if rows and p.ints["twin_row"] > seg:
-                cases.add("twins rows padded to words")  # zero weights after each row's taps
-            if p.ints["out_w"] % 2 and i not in lib.plan.planner.in_place_nodes():
-                cases.add("twins pairs across rows")
-            if kind == "1x1" and p.ints["out_c"] % 4 == 0 and i not in fused and p.ints["out_w"] * p.ints["out_h"] > 2:
-                cases.add("twins 1x1 row routine")  # the routine widens and walks the row's pixel pairs
-            if p.ints["row_pairs"] and i in lib.plan.planner.in_place_nodes():
-                cases.add("twins two rows in place")  # odd rows: two at a time in a 2-row scratch
-            cases.add(f"twins entry {(p.ints['patch'] // 4) % 8}")  # where the unrolled block loop starts
-            if p.ints["out_c"] % 4:
-                cases.add("twins partial group")
-            if (p.ints["output_activation_min"], p.ints["output_activation_max"]) != (-128, 127):
-                cases.add("twins narrowed clamp")
-            if i in fused:
-                cases.add("twins fused ADD")
-            if p.ints["out_w"] % 2:
-                cases.add("twins lone pixel")
-            if i in lib.plan.planner.in_place_nodes():
-                cases.add(f"twins {kind} in place")
-            if rows and (p.ints["padding_h"] or p.ints["padding_w"]):
-                cases.add("twins rows padded")
+            cases |= _twin_cases(lib, i, p, fused, kind)
             continue
         if "rq" not in p.arrays:
             cases.add(f"{kind} C requantization")  # the asm filter-pair loop, requantized in C
@@ -125,7 +138,8 @@ def test_m4_asm_paths_on_random_networks(tmp_path):
     assert {"twins 1x1", "twins im2col rows", "twins rows padded", "twins partial group",
             "twins rows padded to words", "twins pairs across rows",
             "twins narrowed clamp", "twins fused ADD", "twins lone pixel", "twins 1x1 in place",
-            "twins im2col in place", "twins two rows in place", "twins 1x1 row routine", "depthwise pairs stride 1", "depthwise pairs stride 2", "depthwise pairs padded",
+            "twins im2col in place", "twins two rows in place", "twins 1x1 row routine",
+            "depthwise pairs stride 1", "depthwise pairs stride 2", "depthwise pairs padded",
             "depthwise pairs lone row", "depthwise pairs narrowed clamp", "depthwise pairs in place",
             "depthwise C"} <= seen, seen
     assert len({c for c in seen if c.startswith("twins entry")}) >= 5, seen  # the rest: test_m4_twin_entries
@@ -144,7 +158,8 @@ def test_m4_single_layers_equal_tflm(case, tmp_path):
         w = rng.integers(-127, 128, size=(6, 20), dtype=np.int8)
         g = single_op_model("FULLY_CONNECTED", [Tensor("x", (1, 20), "int8", quant=_q(0.1, 3)),
                                                 Tensor("w", w.shape, "int8", data=w, quant=_q(0.01, 0)),
-                                                Tensor("b", (6,), "int32", data=np.arange(6, dtype=np.int32) * 40 - 100,
+                                                Tensor("b", (6,), "int32",
+                                                       data=np.arange(6, dtype=np.int32) * 40 - 100,
                                                        quant=_q(0.001, 0))],
                             Tensor("y", (), "int8", quant=_q(0.5, -5)), {"activation": "NONE"})
     elif case == "avg-pool-partial":
@@ -164,8 +179,9 @@ def test_m4_single_layers_equal_tflm(case, tmp_path):
 
 
 @arm
-@pytest.mark.parametrize("case", ["max-pool-tail-relu6", "max-pool-words", "add-first-scaled", "add-second-scaled",
-                                  "add-relu"])
+@pytest.mark.parametrize("case",
+                         ["max-pool-tail-relu6", "max-pool-words", "add-first-scaled", "add-second-scaled",
+                          "add-relu"])
 def test_m4_pool_and_add_paths_equal_tflm(case, tmp_path):
     """Max pool on 4 channels per word (SSUB8/SEL) with a 2-channel tail and a RELU6 clamp, and without
     either (SAME windows clipped at the border); ADD's Cortex-M4 loop with the larger input scale on
@@ -173,7 +189,8 @@ def test_m4_pool_and_add_paths_equal_tflm(case, tmp_path):
     if case.startswith("max-pool"):
         c, act = (10, "RELU6") if "tail" in case else (8, "NONE")
         q = _q(0.05, -7)
-        g = single_op_model("MAX_POOL_2D", [Tensor("x", (1, 7, 6, c), "int8", quant=q)], Tensor("y", (), "int8", quant=q),
+        g = single_op_model("MAX_POOL_2D", [Tensor("x", (1, 7, 6, c), "int8", quant=q)],
+                            Tensor("y", (), "int8", quant=q),
                             {"filter": (3, 2), "stride": (2, 2), "padding": "SAME", "activation": act})
     else:
         s1, s2 = (0.09, 0.05) if case == "add-first-scaled" else (0.04, 0.07)
@@ -188,7 +205,8 @@ def test_m4_pool_and_add_paths_equal_tflm(case, tmp_path):
     write_library(lib.files, tmp_path / "lib")
     xs = np.random.default_rng(13).integers(-128, 128, size=(6, lib.input_bytes), dtype=np.int8)
     outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
-    ref = tflm_outputs(graph_to_tflite_bytes(g), xs) if case.startswith("max-pool") else tflm_two_inputs(g, xs)
+    ref = (tflm_outputs(graph_to_tflite_bytes(g), xs) if case.startswith("max-pool")
+           else tflm_two_inputs(g, xs))
     assert np.array_equal(outs, ref.reshape(outs.shape))
 
 
@@ -208,8 +226,9 @@ def tflm_two_inputs(g, xs: np.ndarray) -> np.ndarray:
 
 
 @arm
-@pytest.mark.parametrize("case", [((1, 9, 37, 8), (2, 2), "SAME", "RELU6"), ((1, 24, 20, 12), (1, 1), "SAME", "NONE"),
-                                  ((1, 11, 6, 4), (2, 1), "VALID", "RELU"), ((1, 3, 3, 16), (1, 1), "SAME", "NONE")],
+@pytest.mark.parametrize("case",
+                         [((1, 9, 37, 8), (2, 2), "SAME", "RELU6"), ((1, 24, 20, 12), (1, 1), "SAME", "NONE"),
+                          ((1, 11, 6, 4), (2, 1), "VALID", "RELU"), ((1, 3, 3, 16), (1, 1), "SAME", "NONE")],
                          ids=["s2-spans-relu6", "s1-spans", "s2-rows-only-valid", "3x3-image"])
 def test_m4_depthwise_pairs_equal_tflm(case, tmp_path):
     """3x3 depthwise layers through the M4 pair loop (two output rows per pass, a band of input words per
@@ -218,7 +237,8 @@ def test_m4_depthwise_pairs_equal_tflm(case, tmp_path):
     RELU and RELU6, a 3x3 image whose every pixel touches the padding."""
     x_shape, stride, pad, act = case
     g = _conv_model("DEPTHWISE_CONV_2D", x_shape, (3, 3), x_shape[-1],
-                    {"stride": stride, "padding": pad, "activation": act, "depth_multiplier": 1}, seed=x_shape[2])
+                    {"stride": stride, "padding": pad, "activation": act, "depth_multiplier": 1},
+                    seed=x_shape[2])
     lib = generate_sources(g)
     assert lib.prepared[0].ints["dw_pairs"] == 1
     write_library(lib.files, tmp_path / "lib")

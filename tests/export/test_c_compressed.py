@@ -134,7 +134,7 @@ CASES = {  # name -> model factory (rng, weights)
 def test_no_encoding_keeps_the_dense_kernels():
     g = fc_model(np.random.default_rng(0), 8, 16, int4)
     lib = generate_sources(g)
-    assert [p.entry for p in lib.prepared.values()] == ["fully_connected"]
+    assert [p.kind for p in lib.prepared.values()] == ["fully_connected"]  # the int8 dense kernel file
     assert compressed.choose(g) == {}
 
 
@@ -147,7 +147,8 @@ def test_layout_stores_the_int8_values(layout, case):
     w = compressed.weight_matrix(g, node)
     with compressed.force(layout):
         choice = compressed.cached_choose(g)[0]
-    assert choice.packed is not None and f"{choice.layout}:{choice.packed.variant}".startswith(layout.split(":")[0])
+    assert choice.packed is not None
+    assert f"{choice.layout}:{choice.packed.variant}".startswith(layout.split(":")[0])
     np.testing.assert_array_equal(compressed.decode(choice.packed, w.shape), w)
 
 
@@ -219,7 +220,8 @@ def _two_layers(rng):
     g.add_node(conv.nodes[0])
     w = pruned_shared(rng, (10, 8 * 8 * 8))
     s = np.float32(0.01)
-    g.add_tensor(Tensor("w2", w.shape, "int8", data=w, quant=QuantParams(s, 0), encoding=Encoding(4, True, True)))
+    g.add_tensor(Tensor("w2", w.shape, "int8", data=w, quant=QuantParams(s, 0),
+                        encoding=Encoding(4, True, True)))
     g.add_tensor(Tensor("b2", (10,), "int32", data=np.zeros(10, np.int32), quant=QuantParams(0.001, 0)))
     g.add_tensor(Tensor("r", (1, 512), "int8", quant=g.tensors["y"].quant))
     g.add_tensor(Tensor("shape", (2,), "int32", data=np.array([1, 512], np.int32)))
@@ -254,7 +256,8 @@ def test_explain_and_flash_name_every_compressed_layer():
     assert f["weights"] == sum(r["weight_bytes"] for r in rows) < f["int8_weights"] == 8 * 9 * 4 + 10 * 512
     # a sparse row stores 1 byte of column step and half a byte of value per entry, plus 2 bytes of count
     sparse = compressed.cached_choose(g, 10.0)[2].packed
-    assert sparse.nbytes == (sparse.entries + 1) // 2 + sparse.entries + 2 * 10 + sparse.arrays["table"][1].size
+    assert (sparse.nbytes == (sparse.entries + 1) // 2 + sparse.entries + 2 * 10
+            + sparse.arrays["table"][1].size)
 
 
 def test_geometry_past_16_bits_is_refused_by_name():

@@ -15,16 +15,19 @@ from tinyopt.errors import ToolchainError
 from tinyopt.export.c.cycles import CortexM4Timing, Trace, decode, estimate, time_block
 
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
-arm = pytest.mark.skipif(not HAVE_ARM, reason="Cortex-M toolchain or qemu absent: apt-get install gcc-arm-none-eabi "
+arm = pytest.mark.skipif(not HAVE_ARM,
+                         reason="Cortex-M toolchain or qemu absent: apt-get install gcc-arm-none-eabi "
                          "libnewlib-arm-none-eabi qemu-system-arm")
 
 
 def _block(text: str, start: int = 0x100) -> list:
-    """Instructions from 'mnemonic operands' lines, laid out from ``start`` (``.w`` or a wide mnemonic: 4 bytes)."""
+    """Instructions from 'mnemonic operands' lines, laid out from ``start`` (``.w`` or a wide mnemonic: 4
+    bytes)."""
     insns, addr = [], start
     for line in text.strip().splitlines():
         mnem, _, ops = line.strip().partition(" ")
-        size = 4 if mnem.endswith(".w") or mnem in ("ldrd", "strd", "smlad", "smlabb", "smull", "udiv", "mla") else 2
+        size = 4 if mnem.endswith(".w") or mnem in ("ldrd", "strd", "smlad", "smlabb", "smull", "udiv",
+                                                    "mla") else 2
         insns.append(decode(addr, size, mnem, ops.strip()))
         addr += size
     return insns
@@ -37,8 +40,9 @@ def _cycles(text: str, t: CortexM4Timing | None = None) -> int:
 @pytest.mark.parametrize("mnemonic, base, kind", [
     ("bls", "b", "branch"), ("bl", "bl", "branch"), ("bleq", "bl", "branch"), ("ldrhs", "ldr", "load"),
     ("ldrsb", "ldrsb", "load"), ("strbne", "strb", "store"), ("smlatt", "smlatt", "multiply"),
-    ("sxtbge.w", "sxtb", "alu"), ("lsls", "lsl", "alu"), ("teq", "teq", "alu"), ("smmulr", "smmulr", "multiply"),
-    ("ldm.w", "ldm", "multiple"), ("itete", "itete", "it"), ("sdiv", "sdiv", "divide"), ("frobnicate", "", "other"),
+    ("sxtbge.w", "sxtb", "alu"), ("lsls", "lsl", "alu"), ("teq", "teq", "alu"),
+    ("smmulr", "smmulr", "multiply"), ("ldm.w", "ldm", "multiple"), ("itete", "itete", "it"),
+    ("sdiv", "sdiv", "divide"), ("frobnicate", "", "other"),
 ])
 def test_decoder_reads_capstone_mnemonics(mnemonic, base, kind):
     ins = decode(0x100, 4, mnemonic, "r0, r1")
@@ -57,7 +61,8 @@ def test_decoder_operands():
     assert ldm.n_regs == 4 and ldm.dest == {3, 9, 10, 11, 7} and ldm.address == {7} and ldm.refill is None
     assert decode(0, 2, "push", "{r4, r5, lr}").n_regs == 3
     assert decode(0, 2, "pop", "{r4, pc}").refill == "load" and decode(0, 2, "bx", "lr").refill == "register"
-    assert decode(0, 2, "mov", "pc, r3").refill == "register" and decode(0, 2, "bne", "#0x40").refill == "direct"
+    assert (decode(0, 2, "mov", "pc, r3").refill == "register"
+            and decode(0, 2, "bne", "#0x40").refill == "direct")
     assert decode(0, 4, "umull", "r2, r3, r4, r5").dest == {2, 3}
     assert decode(0, 2, "cmp", "r0, #0").dest == frozenset()
 
@@ -74,9 +79,11 @@ def test_decoder_operands():
     ("udiv r0, r0, r1", 7),
     # an address from the instruction just before stalls 1; the destination of a load used as the next
     # load's address stops the pipelining; a load with writeback lets nothing pipeline behind it
-    ("adds r0, #4\nldr r1, [r0]", 4), ("ldr r2, [r0]\nldr r3, [r2]", 4), ("ldr r1, [r0], #4\nldr r2, [r0]", 4),
+    ("adds r0, #4\nldr r1, [r0]", 4), ("ldr r2, [r0]\nldr r3, [r2]", 4),
+    ("ldr r1, [r0], #4\nldr r2, [r0]", 4),
     # stores: 1, a memory access right behind one waits 1, anything behind a register-offset store waits 1
-    ("str r1, [r0]\nstr r2, [r0, #4]", 3), ("str r1, [r0]\nadds r1, #1", 2), ("str.w r1, [r0, r3]\nadds r1, #1", 3),
+    ("str r1, [r0]\nstr r2, [r0, #4]", 3), ("str r1, [r0]\nadds r1, #1", 2),
+    ("str.w r1, [r0, r3]\nadds r1, #1", 3),
     # IT folds onto a preceding 16-bit instruction only
     ("cmp r0, #0\nit eq\nmoveq r1, #1", 2), ("cmp.w r0, #0\nit ne\nmovne r1, #2", 3),
 ])
@@ -323,7 +330,8 @@ def test_deploy_reports_cycles_and_milliseconds(tmp_path, capsys):
     assert res["ms"] == round(res["cycles"] / 25e3, 3)
     classes = res["cycle_classes"]
     # the traced window starts inside invoke; the SysTick count (5 instructions a tick) also has its call site
-    assert sum(c.get("instructions", 0) for c in classes.values()) == pytest.approx(res["instructions"], abs=15)
+    assert sum(c.get("instructions", 0)
+               for c in classes.values()) == pytest.approx(res["instructions"], abs=15)
     assert sum(c["cycles"] for c in classes.values()) == res["cycles"]
     nodes = res["nodes"]
     # the marked build's nodes: the marks are not charged, their call sites (a MOVS and a BL each) are;
@@ -341,9 +349,11 @@ def test_deploy_reports_cycles_and_milliseconds(tmp_path, capsys):
 def test_clock_and_wait_state_options_are_checked(tmp_path, capsys):
     assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "a"), "--run",
                  "--flash-wait-states", "-1"]) == 2
-    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--run", "--clock-mhz", "0"]) == 2
+    assert main(["deploy", str(need(KWS_INT8)), "--out", str(tmp_path / "b"), "--run", "--clock-mhz",
+                 "0"]) == 2
     err = capsys.readouterr().err
-    assert "--flash-wait-states -1 is out of range" in err and "--clock-mhz 0" in err and "Traceback" not in err
+    assert ("--flash-wait-states -1 is out of range" in err and "--clock-mhz 0" in err
+            and "Traceback" not in err)
 
 
 @arm

@@ -12,8 +12,9 @@ from tinyopt.export.tflite import single_op_model
 
 
 @needs_cc
-@pytest.mark.parametrize("op,qy", [("LOGISTIC", (1 / 256, -128)), ("TANH", (1 / 128, 0)), ("RELU", (0.03, -128)),
-                                   ("RELU6", None)])
+@pytest.mark.parametrize("op,qy",
+                         [("LOGISTIC", (1 / 256, -128)), ("TANH", (1 / 128, 0)), ("RELU", (0.03, -128)),
+                          ("RELU6", None)])
 def test_table_kernels_equal_the_runtime(op, qy, tmp_path):
     rng = np.random.default_rng(len(op))
     x = qtensor("x", (1, 5, 7, 3), 0.047, -9)
@@ -28,8 +29,8 @@ def test_table_kernels_equal_the_runtime(op, qy, tmp_path):
 @pytest.mark.parametrize("axes,swap", [([3], False), ([1, 2], True), ([1, 2, 3], False)])
 def test_broadcast_arithmetic_equals_the_runtime(op, axes, swap, tmp_path):
     """x (1,4,6,8) against its own reduction over ``axes`` (a squeeze-excite-like broadcast)."""
-    g = branch_graph(op, (1, 4, 6, 8), axes, attrs={"activation": "RELU" if op == "ADD" else "NONE"}, swap=swap,
-                     qy=(0.06, 5), reducer="MEAN")
+    g = branch_graph(op, (1, 4, 6, 8), axes, attrs={"activation": "RELU" if op == "ADD" else "NONE"},
+                     swap=swap, qy=(0.06, 5), reducer="MEAN")
     xs = random_int8(np.random.default_rng(len(axes) + 7 * swap), (20, 4, 6, 8))
     assert_matches_reference(g, xs)
     assert_c_equals_runtime(g, xs, tmp_path)

@@ -70,17 +70,23 @@ def _conv_model(op: str, x_shape, kernel, out_c, attrs, seed):
     sx, zx, sy, zy = 0.05, int(rng.integers(-20, 20)), 0.7, int(rng.integers(-10, 10))
     bias = rng.integers(-3000, 3000, size=out_c).astype(np.int32)
     return single_op_model(op, [Tensor("x", x_shape, "int8", quant=_q(sx, zx)),
-                                Tensor("w", w.shape, "int8", data=w, quant=_q(sw, np.zeros(out_c), 0 if op == "CONV_2D" else 3)),
-                                Tensor("b", (out_c,), "int32", data=bias, quant=_q(sx * sw, np.zeros(out_c), 0))],
+                                Tensor("w", w.shape, "int8", data=w,
+                                       quant=_q(sw, np.zeros(out_c), 0 if op == "CONV_2D" else 3)),
+                                Tensor("b", (out_c,), "int32", data=bias,
+                                       quant=_q(sx * sw, np.zeros(out_c), 0))],
                            Tensor("y", (), "int8", quant=_q(sy, zy)), attrs)
 
 
 CASES = {
-    "conv-3x3-same-s2": ("CONV_2D", (1, 9, 7, 3), (3, 3), 5, {"stride": (2, 2), "padding": "SAME", "activation": "RELU6"}),
-    "conv-5x2-valid-dil2": ("CONV_2D", (1, 12, 8, 6), (5, 2), 7, {"stride": (1, 2), "padding": "VALID", "dilation": (2, 2), "activation": "NONE"}),
+    "conv-3x3-same-s2": ("CONV_2D", (1, 9, 7, 3), (3, 3), 5,
+                         {"stride": (2, 2), "padding": "SAME", "activation": "RELU6"}),
+    "conv-5x2-valid-dil2": ("CONV_2D", (1, 12, 8, 6), (5, 2), 7,
+                            {"stride": (1, 2), "padding": "VALID", "dilation": (2, 2), "activation": "NONE"}),
     "conv-1x1": ("CONV_2D", (1, 5, 5, 9), (1, 1), 6, {"padding": "SAME", "activation": "RELU"}),
-    "dw-3x3-same-m2": ("DEPTHWISE_CONV_2D", (1, 6, 5, 3), (3, 3), 6, {"padding": "SAME", "depth_multiplier": 2, "activation": "RELU"}),
-    "dw-3x3-s2": ("DEPTHWISE_CONV_2D", (1, 9, 9, 8), (3, 3), 8, {"stride": (2, 2), "padding": "SAME", "depth_multiplier": 1, "activation": "NONE"}),
+    "dw-3x3-same-m2": ("DEPTHWISE_CONV_2D", (1, 6, 5, 3), (3, 3), 6,
+                       {"padding": "SAME", "depth_multiplier": 2, "activation": "RELU"}),
+    "dw-3x3-s2": ("DEPTHWISE_CONV_2D", (1, 9, 9, 8), (3, 3), 8,
+                  {"stride": (2, 2), "padding": "SAME", "depth_multiplier": 1, "activation": "NONE"}),
 }
 
 
@@ -96,14 +102,18 @@ def test_pool_add_dense_softmax_bit_exact_with_tflm(tmp_path):
     rng = np.random.default_rng(5)
     xs = rng.integers(-128, 128, size=(60, 2 * 6 * 4), dtype=np.int8)
     q = _q(0.1, 3)
-    for op, attrs in [("MAX_POOL_2D", {"filter": (2, 3), "stride": (2, 2), "padding": "SAME", "activation": "RELU"}),
-                      ("AVERAGE_POOL_2D", {"filter": (3, 3), "stride": (1, 2), "padding": "SAME", "activation": "NONE"})]:
-        g = single_op_model(op, [Tensor("x", (1, 2, 6, 4), "int8", quant=q)], Tensor("y", (), "int8", quant=q), attrs)
+    for op, attrs in [("MAX_POOL_2D",
+                       {"filter": (2, 3), "stride": (2, 2), "padding": "SAME", "activation": "RELU"}),
+                      ("AVERAGE_POOL_2D",
+                       {"filter": (3, 3), "stride": (1, 2), "padding": "SAME", "activation": "NONE"})]:
+        g = single_op_model(op, [Tensor("x", (1, 2, 6, 4), "int8", quant=q)],
+                            Tensor("y", (), "int8", quant=q), attrs)
         assert np.array_equal(c_outputs(g, xs, tmp_path / op), tflm_outputs(graph_to_tflite_bytes(g), xs)), op
     w = rng.integers(-127, 128, size=(10, 48), dtype=np.int8)
     g = single_op_model("FULLY_CONNECTED", [Tensor("x", (1, 48), "int8", quant=q),
                                             Tensor("w", w.shape, "int8", data=w, quant=_q(0.01, 0)),
-                                            Tensor("b", (10,), "int32", data=np.arange(10, dtype=np.int32) * 50,
+                                            Tensor("b", (10,), "int32",
+                                                   data=np.arange(10, dtype=np.int32) * 50,
                                                    quant=_q(0.001, 0))],
                         Tensor("y", (), "int8", quant=_q(0.9, -5)), {"activation": "NONE"})
     assert np.array_equal(c_outputs(g, xs, tmp_path / "fc"), tflm_outputs(graph_to_tflite_bytes(g), xs))

@@ -52,11 +52,13 @@ def random_network(seed: int) -> Graph:
             wq = rng.integers(-127, 128, size=shape, dtype=np.int8)
             ws = rng.uniform(0.002, 0.01, oc).astype(np.float32)
             s_in = float(cur.quant.scale[0])
-            g.add_tensor(Tensor(f"w{i}", shape, "int8", data=wq, quant=_q(ws, np.zeros(oc), 0 if kind != "dw" else 3)))
+            g.add_tensor(Tensor(f"w{i}", shape, "int8", data=wq,
+                                quant=_q(ws, np.zeros(oc), 0 if kind != "dw" else 3)))
             g.add_tensor(Tensor(f"b{i}", (oc,), "int32", data=rng.integers(-2000, 2000, oc).astype(np.int32),
                                 quant=_q(s_in * ws, np.zeros(oc), 0)))
             g.add_tensor(y)
-            attrs = {"stride": (stride, stride), "padding": pad, "activation": str(rng.choice(["NONE", "RELU"]))}
+            attrs = {"stride": (stride, stride), "padding": pad,
+                     "activation": str(rng.choice(["NONE", "RELU"]))}
             op = "DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D"
             if kind == "dw":
                 attrs["depth_multiplier"] = 1

@@ -43,8 +43,8 @@ from tinyopt.ops.transpose import Transpose
 from tinyopt.runtime import Interpreter
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from ops.test_int16 import binary, q16, random_int16, scale, weighted_layer  # noqa: E402
-from runtime._reference import qtensor, run_tflm  # noqa: E402
+from ops.test_int16 import binary, q16, random_int16, scale, weighted_layer
+from runtime._reference import qtensor, run_tflm
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
 
@@ -99,7 +99,8 @@ def test_arithmetic_with_broadcasting(op, seed, tmp_path):
 def test_arithmetic_with_a_constant_operand(op, tmp_path):
     rng = np.random.default_rng(3)
     c = rng.integers(-32768, 32768, (1, 1, 1, 5)).astype(np.int16)
-    g = single_op_model(op, [q16("a", (1, 3, 4, 5), 0.001), qtensor("c", c.shape, 0.002, 0, data=c, dtype="int16")],
+    g = single_op_model(op, [q16("a", (1, 3, 4, 5), 0.001),
+                             qtensor("c", c.shape, 0.002, 0, data=c, dtype="int16")],
                         q16("y", (1,), 0.004), dict(activation="NONE"))
     assert_c_equals_runtime(g, random_int16(rng, (4, 3, 4, 5)), tmp_path)
 
@@ -113,7 +114,8 @@ def test_sigmoid_and_tanh_on_every_input(op, s, tmp_path):
 
 @pytest.mark.parametrize("op", [Relu.name, Relu6.name])
 def test_relu_and_relu6_on_every_input(op, tmp_path):
-    g = single_op_model(op, [q16("x", (1, 256), 2.0 ** -9)], q16("y", (1,), 2.0 ** -9 if op == Relu6.name else 1e-3))
+    g = single_op_model(op, [q16("x", (1, 256), 2.0 ** -9)],
+                        q16("y", (1,), 2.0 ** -9 if op == Relu6.name else 1e-3))
     assert_c_equals_runtime(g, np.arange(-32768, 32768, dtype=np.int16).reshape(256, 256), tmp_path)
 
 
@@ -121,8 +123,8 @@ def test_relu_and_relu6_on_every_input(op, tmp_path):
 def test_softmax(seed, tmp_path):
     rng = np.random.default_rng(300 + seed)
     depth, rows = int(rng.integers(1, 40)), int(rng.integers(1, 4))
-    g = single_op_model(Softmax.name, [q16("x", (1, rows, depth), scale(rng, -16, -4))], q16("y", (1,), 1.0 / 32768),
-                        {"beta": float(rng.choice([1.0, 0.5, 2.0]))})
+    g = single_op_model(Softmax.name, [q16("x", (1, rows, depth), scale(rng, -16, -4))],
+                        q16("y", (1,), 1.0 / 32768), {"beta": float(rng.choice([1.0, 0.5, 2.0]))})
     x = random_int16(rng, (8, rows, depth))
     x[3] = 0
     assert_c_equals_runtime(g, x, tmp_path)
@@ -158,13 +160,14 @@ def test_concatenation_and_pad(seed, tmp_path):
     axis = 1 + seed % 3
     other = list(shape)
     other[axis] = int(rng.integers(1, 4))
-    g = single_op_model(Concatenation.name, [q16("a", shape, s), q16("b", tuple(other), s)], q16("y", (1,), s),
-                        {"axis": axis, "activation": "NONE"})
+    g = single_op_model(Concatenation.name, [q16("a", shape, s), q16("b", tuple(other), s)],
+                        q16("y", (1,), s), {"axis": axis, "activation": "NONE"})
     assert_c_equals_runtime(g, [random_int16(rng, (4, *shape[1:])), random_int16(rng, (4, *other[1:]))],
                             tmp_path / "concat")
     pads = np.zeros((4, 2), np.int32)
     pads[1:] = rng.integers(0, 3, (3, 2))
-    g = single_op_model(Pad.name, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)], q16("y", (1,), s))
+    g = single_op_model(Pad.name, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)],
+                        q16("y", (1,), s))
     assert_c_equals_runtime(g, random_int16(rng, (4, *shape[1:])), tmp_path / "pad")
 
 
@@ -174,7 +177,8 @@ def test_requantizations(kind, tmp_path):
     x = q16("x", (1, 40), 0.0003) if kind.startswith("s16") else qtensor("x", (1, 40), 0.05, -7)
     y = q16("y", (1,), 0.0007) if kind.endswith("s16") else qtensor("y", (1,), 0.03, 11)
     g = single_op_model(Quantize.name, [x], y)
-    xs = random_int16(rng, (6, 40)) if kind.startswith("s16") else rng.integers(-128, 128, (6, 40)).astype(np.int8)
+    xs = (random_int16(rng, (6, 40)) if kind.startswith("s16")
+          else rng.integers(-128, 128, (6, 40)).astype(np.int8))
     out = assert_c_equals_runtime(g, xs, tmp_path)
     assert out.dtype == (np.int16 if kind.endswith("s16") else np.int8)
     assert f"requantize_{kind}" in generate_sources(g).files["tinyopt_model.c"]
@@ -204,7 +208,8 @@ def converted(name: str, n: int = 48):
 
 @pytest.mark.parametrize("name", ["digits_cnn", "dscnn", "resnet8", "gap_cnn"])
 def test_converted_16x8_network_equals_tflm(name, tmp_path):
-    """conv, depthwise, pooling, residual ADD, MEAN, dense: the whole 16x8 library equals TFLM on the model."""
+    """conv, depthwise, pooling, residual ADD, MEAN, dense: the whole 16x8 library equals TFLM on the
+    model."""
     g, xq = converted(name)
     if name == "gap_cnn":
         assert Mean.name in {n.op for n in g.nodes}
@@ -284,10 +289,11 @@ def test_typed_invoke_and_even_offsets():
     assert offsets and all(o % 2 == 0 for o in offsets)
     assert all(b.offset % 2 == 0 for b in lib.plan.planner.buffers.values())
     # an int8 model keeps its int8 interface
-    g8 = single_op_model(FullyConnected.name, [qtensor("x", (1, 4), 0.1, 0), qtensor("w", (2, 4), 0.1, 0,
-                                                                                    data=np.ones((2, 4), np.int8))],
-                         qtensor("y", (1,), 0.1, 0), {"activation": "NONE"})
-    assert "int tinyopt_invoke(const int8_t *input, int8_t *output);" in generate_sources(g8).files["tinyopt_model.h"]
+    w = qtensor("w", (2, 4), 0.1, 0, data=np.ones((2, 4), np.int8))
+    g8 = single_op_model(FullyConnected.name, [qtensor("x", (1, 4), 0.1, 0), w], qtensor("y", (1,), 0.1, 0),
+                         {"activation": "NONE"})
+    header = generate_sources(g8).files["tinyopt_model.h"]
+    assert "int tinyopt_invoke(const int8_t *input, int8_t *output);" in header
 
 
 def test_mixed_input_dtypes_and_an_operator_without_int16_c_kernel_are_refused():

@@ -43,7 +43,8 @@ def test_in_place_permission_lets_output_share_its_dying_input():
     assert p.peak_bytes == 128 and p.offset_of("y") == p.offset_of("x")
     assert p.in_place_nodes() == {1}
     q = ArenaPlanner(allow_inplace=False)
-    q.buffers, q.overlaps = {k: type(v)(v.name, v.size, v.first, v.last) for k, v in p.buffers.items()}, p.overlaps
+    q.buffers, q.overlaps = {k: type(v)(v.name, v.size, v.first, v.last)
+                             for k, v in p.buffers.items()}, p.overlaps
     assert q.plan().peak_bytes == 192
 
 
@@ -51,7 +52,8 @@ def test_conv_bounds_by_hand():
     # 3x3 stride 1 pad 1, 4 rows of 10 bytes in and out: after output row r (top-down) input rows >= r are
     # still read, so output row r may end at input row r's start: fwd_max = r*10 - (r+1)*10 = -10.
     # Bottom-up: after row r, rows <= r are read: output row r may start at input row r+1: rev_min = +10.
-    ints = dict(in_h=4, out_h=4, in_w=5, in_c=2, out_w=5, out_c=2, stride_h=1, padding_h=1, filter_h=3, dilation_h=1)
+    ints = dict(in_h=4, out_h=4, in_w=5, in_c=2, out_w=5, out_c=2, stride_h=1, padding_h=1, filter_h=3,
+                dilation_h=1)
     assert _conv_bounds(ints) == (-10, 10)
     # 1x1: exactly in place either way
     ints.update(filter_h=1, padding_h=0)

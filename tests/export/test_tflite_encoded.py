@@ -35,15 +35,15 @@ def _model(op, rng, kind, per_channel):
         x, y, attrs = (1, 7, 6, 4), (1, 1, 1, 5), {"padding": "SAME", "stride": (1, 1), "activation": "NONE"}
     else:
         o, shape, axis = 8, (1, 3, 3, 8), 3
-        x, y, attrs = (1, 7, 6, 8), (1, 1, 1, 8), {"padding": "VALID", "stride": (1, 1), "depth_multiplier": 1,
-                                                   "activation": "NONE"}
+        x, y, attrs = (1, 7, 6, 8), (1, 1, 1, 8), {"padding": "VALID", "stride": (1, 1),
+                                                   "depth_multiplier": 1, "activation": "NONE"}
     w = _weights(rng, kind, shape)
     s = rng.uniform(0.005, 0.02, o) if per_channel else np.float32(0.012)
     wq = qtensor("w", shape, s, np.zeros(o) if per_channel else 0, data=w, axis=axis if per_channel else None)
     wq.encoding = enc.find_encoding(w, enc.table_axis(wq))
     bias_scale = 0.05 * np.broadcast_to(s, (o,))
-    b = qtensor("b", (o,), bias_scale, np.zeros(o), data=rng.integers(-800, 800, o).astype(np.int32), dtype="int32",
-                axis=0)
+    b = qtensor("b", (o,), bias_scale, np.zeros(o), data=rng.integers(-800, 800, o).astype(np.int32),
+                dtype="int32", axis=0)
     return single_op_model(op, [qtensor("x", x, 0.05, int(rng.integers(-20, 20))), wq, b],
                            qtensor("y", y, 0.1, int(rng.integers(-10, 10))), attrs)
 
@@ -52,7 +52,8 @@ CASES = [(op, kind, pc) for op in ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV
          for kind in ("int4", "int2", "shared", "pruned-shared") for pc in (False, True)]
 
 
-@pytest.mark.parametrize("op, kind, per_channel", CASES, ids=[f"{o}-{k}-{'pc' if p else 'pt'}" for o, k, p in CASES])
+@pytest.mark.parametrize("op, kind, per_channel", CASES,
+                         ids=[f"{o}-{k}-{'pc' if p else 'pt'}" for o, k, p in CASES])
 def test_encoded_weights_run_in_tflm_bit_exact_and_read_back(op, kind, per_channel):
     rng = np.random.default_rng(len(op) * 31 + len(kind) * 7 + per_channel)
     g = _model(op, rng, kind, per_channel)
@@ -81,7 +82,8 @@ def test_plain_models_are_written_as_before():
     g.tensors["w"].encoding = None
     assert b"COMPRESSION_METADATA" not in graph_to_tflite_bytes(g)
     g.tensors["w"].encoding = Encoding(4)
-    assert len(graph_to_tflite_bytes(g)) < len(graph_to_tflite_bytes(_model("CONV_2D", rng, "int4", True))) + 200
+    assert (len(graph_to_tflite_bytes(g)) < len(graph_to_tflite_bytes(_model("CONV_2D", rng, "int4", True)))
+            + 200)
 
 
 def test_a_corrupt_lookup_table_is_refused_with_the_file_named():

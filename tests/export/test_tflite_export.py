@@ -143,7 +143,8 @@ def test_single_op_int8_conv_per_channel_runs_in_tflm():
     interp.set_input(xq, 0)
     interp.invoke()
     got = interp.get_output(0).astype(int)
-    real = _conv_reference(sx * (xq.astype(float) - zx), w * sw[:, None, None, None], bias * sx * sw, 2, "SAME")
+    real = _conv_reference(sx * (xq.astype(float) - zx), w * sw[:, None, None, None], bias * sx * sw, 2,
+                           "SAME")
     expected = np.clip(np.round(real / sy) + zy, -128, 127)
     # Fixed-point requantization vs float: at most one step apart, and mostly equal.
     assert np.abs(got - expected).max() <= 1 and np.mean(got == expected) > 0.9
@@ -246,8 +247,8 @@ OP_CASES = {
                       np.concatenate([_A, _B], axis=-1)),
     "MAX_POOL_2D": ([], {"filter": (2, 3), "stride": (2, 3), "padding": "VALID", "activation": "NONE"}, [_A],
                     _A.reshape(1, 2, 2, 2, 3, 3).max(axis=(2, 4))),
-    "AVERAGE_POOL_2D": ([], {"filter": (2, 2), "stride": (2, 2), "padding": "VALID", "activation": "RELU"}, [_A],
-                        np.maximum(_A.reshape(1, 2, 2, 3, 2, 3).mean(axis=(2, 4)), 0)),
+    "AVERAGE_POOL_2D": ([], {"filter": (2, 2), "stride": (2, 2), "padding": "VALID", "activation": "RELU"},
+                        [_A], np.maximum(_A.reshape(1, 2, 2, 3, 2, 3).mean(axis=(2, 4)), 0)),
     "MEAN": ([_i32("axes", [1, 2])], {"keep_dims": True}, [_A], _A.mean(axis=(1, 2), keepdims=True)),
     "PAD": ([_i32("pads", [[0, 0], [1, 2], [0, 1], [0, 0]])], {}, [_A],
             np.pad(_A, ((0, 0), (1, 2), (0, 1), (0, 0)))),
@@ -257,7 +258,8 @@ OP_CASES = {
     "TANH": ([], {}, [_A], np.tanh(_A)),
     "RELU": ([], {}, [_A], np.maximum(_A, 0)),
     "RELU6": ([], {}, [3 * _A], np.clip(3 * _A, 0, 6)),
-    "DEPTHWISE_CONV_2D": ([Tensor("w", _DW.shape, data=_DW), Tensor("bias", (6,), data=np.arange(6, dtype=np.float32))],
+    "DEPTHWISE_CONV_2D": ([Tensor("w", _DW.shape, data=_DW),
+                           Tensor("bias", (6,), data=np.arange(6, dtype=np.float32))],
                           {"stride": (1, 1), "padding": "VALID", "dilation": (1, 1), "depth_multiplier": 2,
                            "activation": "NONE"},
                           [_A],
@@ -323,7 +325,8 @@ def test_convolution_without_bias_gets_explicit_zeros(op):
     attrs = {"stride": (1, 1), "padding": "VALID", "dilation": (1, 1), "activation": "NONE"}
     if op == "DEPTHWISE_CONV_2D":
         attrs["depth_multiplier"] = 1
-    g = single_op_model(op, [Tensor("x", x.shape), Tensor("w", w.shape, data=w), None], Tensor("y", ()), attrs)
+    g = single_op_model(op, [Tensor("x", x.shape), Tensor("w", w.shape, data=w), None], Tensor("y", ()),
+                        attrs)
     data = graph_to_tflite_bytes(g)
     assert g.nodes[0].inputs[2] == ""  # the caller's graph is left alone
     h = tflite_bytes_to_graph(data, "nobias.tflite")
@@ -351,7 +354,8 @@ def test_int8_convolution_zero_bias_is_quantized_per_channel():
     sw = np.array([0.01, 0.02], np.float32)
     w = np.ones((2, 1, 1, 3), np.int8)
     g = single_op_model("CONV_2D", [Tensor("x", (1, 2, 2, 3), "int8", quant=QuantParams(0.5, 0)),
-                                    Tensor("w", w.shape, "int8", data=w, quant=QuantParams(sw, [0, 0], axis=0))],
+                                    Tensor("w", w.shape, "int8", data=w,
+                                           quant=QuantParams(sw, [0, 0], axis=0))],
                         Tensor("y", (), "int8", quant=QuantParams(0.1, 0)), {"padding": "VALID"})
     h = tflite_bytes_to_graph(graph_to_tflite_bytes(g), "q.tflite")
     bias = h.tensors[h.nodes[0].inputs[2]]
@@ -366,7 +370,8 @@ def test_int8_convolution_zero_bias_is_quantized_per_channel():
     ("int32", np.arange(3), "holds 3 values but shape"),
 ])
 def test_constant_values_that_would_not_survive_the_cast_are_refused(dtype, values, fragment):
-    g = single_op_model("ADD", [Tensor("x", (1, 4), dtype), Tensor("c", (1, 4), dtype, data=np.zeros((1, 4)))],
+    g = single_op_model("ADD",
+                        [Tensor("x", (1, 4), dtype), Tensor("c", (1, 4), dtype, data=np.zeros((1, 4)))],
                         Tensor("y", (), dtype))
     g.tensors["c"].data = values
     with pytest.raises(ModelFormatError, match=fragment):
@@ -383,7 +388,8 @@ def test_integer_data_in_range_is_written_exactly():
     assert h.tensors["c"].data.dtype == np.int8 and h.tensors["c"].data.tolist() == [[-128, -1, 0, 127]]
 
 
-@pytest.mark.parametrize(("path", "arena"), [(KWS_INT8, 24_272), (RESNET_INT8, 55_984)], ids=["kws", "resnet"])
+@pytest.mark.parametrize(("path", "arena"), [(KWS_INT8, 24_272), (RESNET_INT8, 55_984)],
+                         ids=["kws", "resnet"])
 def test_tflm_arena_of_the_written_file_equals_the_original(path, arena, capfd):
     """TFLM's own arena (as tflite-micro reports it: KWS 24,272 B, ResNet-8 55,984 B) does not change after a
     round trip."""
@@ -412,13 +418,14 @@ INT8_CASES = {
             lambda a, b: a * b),
     "MAX_POOL_2D": ([], {"filter": (2, 2), "stride": (2, 2), "padding": "SAME", "activation": "NONE"}, _QX,
                     lambda a: a.reshape(1, 2, 2, 3, 2, 3).max(axis=(2, 4))),
-    "AVERAGE_POOL_2D": ([], {"filter": (4, 6), "stride": (1, 1), "padding": "VALID", "activation": "NONE"}, _QX,
-                        lambda a: a.mean(axis=(1, 2), keepdims=True)),
-    "MEAN": ([_i32("axes", [1, 2])], {"keep_dims": True}, (0.03, -1), lambda a: a.mean(axis=(1, 2), keepdims=True)),
+    "AVERAGE_POOL_2D": ([], {"filter": (4, 6), "stride": (1, 1), "padding": "VALID", "activation": "NONE"},
+                        _QX, lambda a: a.mean(axis=(1, 2), keepdims=True)),
+    "MEAN": ([_i32("axes", [1, 2])], {"keep_dims": True}, (0.03, -1),
+             lambda a: a.mean(axis=(1, 2), keepdims=True)),
     "PAD": ([_i32("pads", [[0, 0], [1, 1], [2, 0], [0, 0]])], {}, _QX,
             lambda a: np.pad(a, ((0, 0), (1, 1), (2, 0), (0, 0)))),
-    "CONCATENATION": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(*_QX))], {"axis": 3, "activation": "NONE"}, _QX,
-                      lambda a, b: np.concatenate([a, b], axis=3)),
+    "CONCATENATION": ([Tensor("b", (1, 4, 6, 3), "int8", quant=_q(*_QX))], {"axis": 3, "activation": "NONE"},
+                      _QX, lambda a, b: np.concatenate([a, b], axis=3)),
     "RESHAPE": ([_i32("shape", [1, 72])], {"new_shape": (1, 72)}, _QX, lambda a: a.reshape(1, 72)),
     "SOFTMAX": ([], {"beta": 1.0}, (1 / 256, -128), lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)),
     "LOGISTIC": ([], {}, (1 / 256, -128), lambda a: 1 / (1 + np.exp(-a))),
@@ -459,7 +466,8 @@ def test_every_int8_op_runs_in_tflm_and_litert(op):
 
 def test_mean_axes_from_attrs_are_written_as_an_operand():
     """The PyTorch/ONNX importers put MEAN's axes in attrs; TFLite only reads an int32 operand."""
-    g = single_op_model("MEAN", [Tensor("x", _A.shape)], Tensor("y", ()), {"axes": (1, 2), "keep_dims": False})
+    g = single_op_model("MEAN", [Tensor("x", _A.shape)], Tensor("y", ()),
+                        {"axes": (1, 2), "keep_dims": False})
     data = graph_to_tflite_bytes(g)
     h = tflite_bytes_to_graph(data, "mean.tflite")
     assert h.tensors[h.nodes[0].inputs[1]].data.tolist() == [1, 2] and h.tensors["y"].shape == (1, 3)
@@ -531,7 +539,8 @@ def _random_graph(draw_int, draw_choice, seed):
              "activation": draw_choice(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"])}
     if attrs["padding"] == "VALID":
         k = min(k, h, w)
-    x = Tensor("x", (1, h, w, c), "int8", quant=QuantParams(rng.uniform(0.01, 1), int(rng.integers(-128, 128))))
+    x = Tensor("x", (1, h, w, c), "int8",
+               quant=QuantParams(rng.uniform(0.01, 1), int(rng.integers(-128, 128))))
     y = Tensor("y", (), "int8", quant=QuantParams(rng.uniform(0.01, 1), int(rng.integers(-128, 128))))
     if op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return single_op_model(op, [x], Tensor("y", (), "int8", quant=x.quant), dict(attrs, filter=(k, k)))
@@ -540,7 +549,8 @@ def _random_graph(draw_int, draw_choice, seed):
         wt = rng.integers(-127, 128, (o, h * w * c)).astype(np.int8)
         ws = rng.uniform(0.001, 0.1, 1).astype(np.float32)
         return single_op_model(op, [x, Tensor("w", wt.shape, "int8", data=wt, quant=QuantParams(ws, [0])),
-                                    Tensor("b", (o,), "int32", data=rng.integers(-999, 999, o).astype(np.int32),
+                                    Tensor("b", (o,), "int32",
+                                           data=rng.integers(-999, 999, o).astype(np.int32),
                                            quant=QuantParams(x.quant.scale * ws, [0]))], y,
                                {"activation": attrs["activation"], "keep_num_dims": False})
     m = draw_int(1, 2) if op == "DEPTHWISE_CONV_2D" else 1
@@ -552,7 +562,8 @@ def _random_graph(draw_int, draw_choice, seed):
     attrs["dilation"] = (1, 1)
     if op == "DEPTHWISE_CONV_2D":
         attrs["depth_multiplier"] = m
-    return single_op_model(op, [x, Tensor("w", shape, "int8", data=wt, quant=QuantParams(ws, np.zeros(o), axis=axis)),
+    return single_op_model(op, [x, Tensor("w", shape, "int8", data=wt,
+                                          quant=QuantParams(ws, np.zeros(o), axis=axis)),
                                 Tensor("b", (o,), "int32", data=rng.integers(-999, 999, o).astype(np.int32),
                                        quant=QuantParams(x.quant.scale * ws, np.zeros(o), axis=0))], y, attrs)
 
@@ -565,8 +576,8 @@ def test_write_then_read_is_the_identity_and_tflm_agrees_with_litert():
     @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.data())
     def check(data):
-        g = _random_graph(lambda lo, hi: data.draw(st.integers(lo, hi)), lambda xs: data.draw(st.sampled_from(xs)),
-                          data.draw(st.integers(0, 2**31)))
+        g = _random_graph(lambda lo, hi: data.draw(st.integers(lo, hi)),
+                          lambda xs: data.draw(st.sampled_from(xs)), data.draw(st.integers(0, 2**31)))
         blob = graph_to_tflite_bytes(g)
         _assert_same_graph(g, tflite_bytes_to_graph(blob, "random.tflite"))
         x = np.random.default_rng(0).integers(-128, 128, g.tensors["x"].shape).astype(np.int8)

@@ -15,7 +15,8 @@ RATE = 8000
 def test_power_spectrum_matches_scipy_stft():
     rng = np.random.default_rng(0)
     x = rng.standard_normal(1600)
-    sp = Spectrogram(RATE, frame_length=0.02, frame_stride=0.01, fft_length=256, pre_emphasis=0.0).fit(x[None])
+    sp = Spectrogram(RATE, frame_length=0.02, frame_stride=0.01, fft_length=256,
+                     pre_emphasis=0.0).fit(x[None])
     p = sp.power(x[None])[0]
     # scipy: 160-sample periodic Hann frames every 80 samples, zero-padded to 256, no scaling, no padding
     # ("spectrum" scaling divides by the window sum, which we multiply back)

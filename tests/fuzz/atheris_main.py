@@ -15,24 +15,24 @@ import warnings
 import atheris
 
 with atheris.instrument_imports(include=["tinyopt"]):  # every loader the harnesses reach, lazily or not
-    import tinyopt._yaml  # noqa: F401
-    import tinyopt.cli.infer  # noqa: F401
-    import tinyopt.cli.validate  # noqa: F401
-    import tinyopt.compress.checkpoint  # noqa: F401
-    import tinyopt.compress.container  # noqa: F401
-    import tinyopt.compress.recipe  # noqa: F401
-    import tinyopt.convert.convert  # noqa: F401
-    import tinyopt.data.csv  # noqa: F401
-    import tinyopt.data.idx  # noqa: F401
-    import tinyopt.data.wav  # noqa: F401
-    import tinyopt.export.c  # noqa: F401
-    import tinyopt.graph.onnx_import  # noqa: F401
-    import tinyopt.graph.spec  # noqa: F401
-    import tinyopt.graph.tflite_import  # noqa: F401
+    import tinyopt._yaml
+    import tinyopt.cli.infer
+    import tinyopt.cli.validate
+    import tinyopt.compress.checkpoint
+    import tinyopt.compress.container
+    import tinyopt.compress.recipe
+    import tinyopt.convert.convert
+    import tinyopt.data.csv
+    import tinyopt.data.idx
+    import tinyopt.data.wav
+    import tinyopt.export.c
+    import tinyopt.graph.onnx_import
+    import tinyopt.graph.spec
+    import tinyopt.graph.tflite_import
     import tinyopt.pipeline.config  # noqa: F401
     from tinyopt.errors import TinyoptError
 
-from tests.fuzz.harness import BUILD, KNOWN_BUGS, SLOW_S, target  # noqa: E402
+from tests.fuzz.harness import BUILD, KNOWN_BUGS, SLOW_S, target
 
 
 def main() -> None:

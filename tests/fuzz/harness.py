@@ -51,7 +51,8 @@ def seeds(name: str) -> list[bytes]:
     valid = sorted(p for p in (CORPUS / "valid").iterdir() if p.name.endswith(suffix))
     import json
 
-    known = {k for k, v in json.loads((CORPUS.parent / "manifest.json").read_text()).items() if v.get("known_bug")}
+    known = {k for k, v in json.loads((CORPUS.parent / "manifest.json").read_text()).items()
+             if v.get("known_bug")}
     bad = sorted(p for f in folders for p in (CORPUS / f).iterdir()
                  if p.name.endswith(suffix) and f"{f}/{p.name}" not in known)
     out = [p.read_bytes() for p in valid + bad]

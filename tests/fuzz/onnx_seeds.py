@@ -28,7 +28,7 @@ def _model(nodes, inits, in_shape, out_shape, opset=13, ins_extra=()):
                                   opset_imports=[helper.make_opsetid("", opset)])
         try:
             vi = {v.name: v for v in shape_inference.infer_shapes(probe).graph.value_info}
-        except Exception:  # noqa: BLE001 - an invalid seed keeps the input's shape
+        except Exception:  # an invalid seed keeps the input's shape
             vi = {}
         if "y" in vi and vi["y"].type.tensor_type.HasField("shape"):
             m.graph.output[0].CopyFrom(vi["y"])
@@ -75,9 +75,11 @@ def onnx_seeds() -> list[bytes]:
     one("MatMul", {}, {"w": _w((12, 5, 2))}, in_shape=fc)
     out.append(_model([n("MatMul", ["x", "w"], ["h"]), n("Add", ["h", "c"], ["y"])],
                       {"w": _w((12, 5)), "c": _w((5,))}, fc, None))
-    out.append(_model([n("MatMul", ["x", "w"], ["h"]), n("Identity", ["h"], ["i"]), n("Add", ["i", "c"], ["y"])],
+    out.append(_model([n("MatMul", ["x", "w"], ["h"]), n("Identity", ["h"], ["i"]),
+                       n("Add", ["i", "c"], ["y"])],
                       {"w": _w((12, 5)), "c": _w((5,))}, fc, None))
-    out.append(_model([n("MatMul", ["x", "w"], ["h"]), n("Add", ["h", "c"], ["a"]), n("Add", ["h", "a"], ["y"])],
+    out.append(_model([n("MatMul", ["x", "w"], ["h"]), n("Add", ["h", "c"], ["a"]),
+                       n("Add", ["h", "a"], ["y"])],
                       {"w": _w((12, 5)), "c": _w((5,))}, fc, None))
     # element-wise
     for op in ("Add", "Sub", "Mul"):
@@ -155,7 +157,8 @@ def onnx_seeds() -> list[bytes]:
     out.append(_model([n("Range", ["a", "l", "d"], ["r"]), n("ConstantOfShape", ["r"], ["c"]),
                        n("Flatten", ["c"], ["f"]), n("Sub", ["f", "f"], ["z"]), n("Div", ["z", "d"], ["q"]),
                        n("Slice", ["q", "st", "en"], ["sl"]), n("Transpose", ["sl"], ["tr"]),
-                       n("Squeeze", ["tr"], ["sq"]), n("Identity", ["sq"], ["id"]), n("Add", ["x", "id"], ["y"])],
+                       n("Squeeze", ["tr"], ["sq"]), n("Identity", ["sq"], ["id"]),
+                       n("Add", ["x", "id"], ["y"])],
                       {"a": _c(np.int64(1)), "l": _c(np.int64(3)), "d": _c(np.int64(1)),
                        "st": _c(np.int64([0])), "en": _c(np.int64([1]))}, [1, 1], None))
     out.append(_model([n("Range", ["a", "l", "d"], ["r"]), n("Add", ["x", "r"], ["y"])],
@@ -171,8 +174,8 @@ def onnx_seeds() -> list[bytes]:
     # variants shaped so that the checker's shape inference passes and the converter decides
     one("Gemm", {"transA": 1}, {"w": _w((12, 5))}, in_shape=[12, 1])
     one("MatMul", {}, {"w": _w((2, 12, 5))}, in_shape=[1, 12])
-    one("BatchNormalization", {"training_mode": 1}, {k: _c(np.ones(4, np.float32)) for k in ("g", "b", "m", "v")},
-        opset=15)
+    one("BatchNormalization", {"training_mode": 1},
+        {k: _c(np.ones(4, np.float32)) for k in ("g", "b", "m", "v")}, opset=15)
     one("Squeeze", {}, {"ax": _c(np.int64([0]))}, in_shape=[1, 3, 12])
     custom = helper.make_model(helper.make_graph(
         [n("Custom", ["x"], ["y"], domain="com.example")], "seed",

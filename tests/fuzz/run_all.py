@@ -30,7 +30,8 @@ def run_one(name: str, runs: int, max_time: int = 0, rss_mb: int = 2048) -> dict
     crashes = BUILD / "crashes"
     crashes.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "tests.fuzz.atheris_main", name, f"-runs={runs}", "-timeout=60",
-           f"-rss_limit_mb={rss_mb}", f"-artifact_prefix={crashes}/{name}-", "-print_final_stats=1", str(corpus)]
+           f"-rss_limit_mb={rss_mb}", f"-artifact_prefix={crashes}/{name}-", "-print_final_stats=1",
+           str(corpus)]
     if max_time:
         cmd.insert(4, f"-max_total_time={max_time}")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -50,8 +51,9 @@ def run_one(name: str, runs: int, max_time: int = 0, rss_mb: int = 2048) -> dict
     return {"target": name, "executions": int(execs.group(1)) if execs else (int(done[-1][0]) if done else 0),
             "seconds": round(wall, 1), "cov_start": int(inited.group(1)) if inited else 0,
             "cov_end": int(done[-1][1]) if done else (int(inited.group(1)) if inited else 0),
-            "corpus": len(list(corpus.iterdir())), "failed": failed or bool(slow), "slow": slow, "known": known,
-            "error": _first_error(log, r.returncode) if failed else (f"{len(slow)} inputs > {SLOW_S} s" if slow else "")}
+            "corpus": len(list(corpus.iterdir())), "failed": failed or bool(slow), "slow": slow,
+            "known": known, "error": _first_error(log, r.returncode) if failed
+            else (f"{len(slow)} inputs > {SLOW_S} s" if slow else "")}
 
 
 def retime_slow(name: str) -> list[str]:
@@ -66,7 +68,7 @@ def retime_slow(name: str) -> list[str]:
             t0 = time.perf_counter()
             try:
                 fn(p.read_bytes())
-            except Exception:  # noqa: BLE001 - only the time matters here; exceptions are the fuzzer's job
+            except Exception:  # only the time matters here; exceptions are the fuzzer's job
                 pass
             best = min(best, time.perf_counter() - t0)
         if best > SLOW_S:
@@ -79,18 +81,19 @@ def _first_error(log: str, code: int) -> str:
     lines = log.splitlines()
     for i, line in enumerate(lines):
         if "ERROR: libFuzzer" in line:
-            exc = next((x for x in reversed(lines[:i]) if re.match(r"^[A-Za-z_.]+(Error|Exception|Exit)\b", x)), "")
+            exc = next((x for x in reversed(lines[:i]) if re.match(r"^[A-Za-z_.]+(Error|Exception|Exit)\b",
+                                                                   x)), "")
             return (exc or line.split("ERROR: ", 1)[1]).strip()[:200]
     return "killed by SIGALRM (libFuzzer -timeout)" if code == 142 else f"exit status {code}"
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| target | executions | time (s) | exec/s | coverage start → end (edges) | corpus | known-bug inputs "
-           "| result |", "|---|---:|---:|---:|---|---:|---:|---|"]
+    out = ["| target | executions | time (s) | exec/s | coverage start → end (edges) | corpus | known-bug "
+           "inputs | result |", "|---|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
         rate = r["executions"] / max(r["seconds"], 1e-9)
-        out.append(f"| {r['target']} | {r['executions']:,} | {r['seconds']} | {rate:.0f} | {r['cov_start']} → "
-                   f"{r['cov_end']} (+{r['cov_end'] - r['cov_start']}) | {r['corpus']} | {r['known']} | "
+        out.append(f"| {r['target']} | {r['executions']:,} | {r['seconds']} | {rate:.0f} | {r['cov_start']} "
+                   f"→ {r['cov_end']} (+{r['cov_end'] - r['cov_start']}) | {r['corpus']} | {r['known']} | "
                    f"{'FAIL ' + r['error'] if r['failed'] else 'ok'} |")
     return "\n".join(out)
 

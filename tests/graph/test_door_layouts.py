@@ -204,15 +204,19 @@ def test_onnx_cast_to_float_and_size_fold(tmp_path):
                  helper.make_node("Mul", ["xf", "nf"], ["y"])]
         if cast_to != TensorProto.FLOAT:
             nodes = nodes[:1]
-        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4])],
-                                  [helper.make_tensor_value_info("y" if cast_to == TensorProto.FLOAT else "xf",
-                                                                 cast_to, [1, 3, 4])])
+        graph = helper.make_graph(nodes, "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4])],
+                                  [helper.make_tensor_value_info("y" if cast_to == TensorProto.FLOAT
+                                                                 else "xf",
+cast_to, [1, 3, 4])])
         path = tmp_path / f"cast{cast_to}.onnx"
         onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
         return path
 
     g = load_onnx(save(TensorProto.FLOAT))
-    x = np.random.default_rng(6).normal(size=(2, 4, 3)).astype(np.float32)  # (N, C, L) as the graph's (N, L, C)
-    np.testing.assert_allclose(Interpreter(g).run(x[:, None])[0].reshape(2, -1), (x * 12).reshape(2, -1), rtol=1e-6)
+    # (N, C, L) as the graph's (N, L, C)
+    x = np.random.default_rng(6).normal(size=(2, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(Interpreter(g).run(x[:, None])[0].reshape(2, -1), (x * 12).reshape(2, -1),
+                               rtol=1e-6)
     with pytest.raises(UnsupportedOpError, match="Cast of an activation to element type 7"):
         load_onnx(save(TensorProto.INT64))

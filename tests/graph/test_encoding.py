@@ -18,7 +18,7 @@ def test_doctests():
 
 @pytest.mark.parametrize("values, axis, want", [
     ([[-7, 0, 7, 3, 5], [1, -8, 2, -1, 4]], None, Encoding(4)),         # a 4-bit grid: the values themselves
-    ([[-1, 0, 1, 1], [0, 0, -1, 1]], None, Encoding(2)),                  # ternary fits int2 (2 bits < codebook 2)
+    ([[-1, 0, 1, 1], [0, 0, -1, 1]], None, Encoding(2)),  # ternary fits int2 (2 bits < codebook 2)
     ([[-100, 50, 60, 100], [7, 7, 7, 7]], None, Encoding(3, True)),       # 5 shared values: 3-bit indices
     ([[-100, 50, 50, 100], [7, 8, 9, 10]], 0, Encoding(2, True)),         # per channel: at most 4 values each
     ([[0, 0, 0, 90], [0, -90, 0, 0]], None, Encoding(2, True, True)),     # pruned and shared

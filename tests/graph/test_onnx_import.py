@@ -38,7 +38,8 @@ def ort_run(path, x: np.ndarray) -> np.ndarray:
 
 
 def assert_matches_ort(path, x: np.ndarray, nhwc_input=False, nhwc_output=False, atol=1e-4):
-    """load_onnx(path) on x equals ONNX Runtime on x: the runtime on the batch, the float64 reference on row 0."""
+    """load_onnx(path) on x equals ONNX Runtime on x: the runtime on the batch, the float64 reference on row
+    0."""
     from tinyopt.runtime import Interpreter
 
     g = load_onnx(path)
@@ -62,7 +63,8 @@ def export(m, shape, path, **kw):
 SMALL = {"mobilenet_v1": {"input_size": 32}}
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "lenet5", "cnn1d", "dscnn", "resnet8", "mlp"])  # mobilenet: torch door
+# mobilenet: torch door
+@pytest.mark.parametrize("name", ["digits_cnn", "lenet5", "cnn1d", "dscnn", "resnet8", "mlp"])
 def test_zoo_exports_match_onnxruntime_and_the_torch_door(tmp_path, name):
     torch.manual_seed(0)
     m = zoo.build(name, **SMALL.get(name, {})).eval()
@@ -97,10 +99,12 @@ def test_load_model_dispatches_onnx(tmp_path):
 # -- hand-built graphs ----------------------------------------------------------------------------
 
 def save(nodes, inits, in_shape, out_shape, path, opset=17, in_name="x"):
-    graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, in_shape)],
+    graph = helper.make_graph(nodes, "hand",
+                              [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, in_shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-                              [numpy_helper.from_array(np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f"
-                                                       else np.asarray(v), k) for k, v in inits.items()])
+                              [numpy_helper.from_array(np.asarray(v, np.float32)
+                                                       if np.asarray(v).dtype.kind == "f"
+else np.asarray(v), k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     onnx.save(model, str(path))
     return path
@@ -121,7 +125,8 @@ def test_gemm_matmul_add_clip_softmax(tmp_path):
                            rng.normal(size=(3, 6)) * 4)
     assert [n.op for n in g.nodes] == ["FULLY_CONNECTED", "RELU6", "FULLY_CONNECTED", "SOFTMAX"]
     fc2 = g.nodes[2]
-    np.testing.assert_array_equal(g.tensors[fc2.inputs[2]].data, inits["b2"].astype(np.float32))  # Add -> bias
+    # Add -> bias
+    np.testing.assert_array_equal(g.tensors[fc2.inputs[2]].data, inits["b2"].astype(np.float32))
     np.testing.assert_allclose(g.tensors[g.nodes[0].inputs[1]].data, 0.5 * inits["w1"].T, rtol=1e-6)
 
 
@@ -129,8 +134,8 @@ def test_nhwc_input_transpose_pad_same_upper_reduce_mean_squeeze(tmp_path):
     rng = np.random.default_rng(2)
     inits = {"w": rng.normal(size=(4, 3, 3, 3)), "dw": rng.normal(size=(4, 1, 3, 3)),
              "pads": np.array([0, 0, 1, 2, 0, 0, 1, 0], np.int64), "axes": np.array([2, 3], np.int64),
-             "sq": np.array([2, 3], np.int64), "fc": rng.normal(size=(4, 4)), "half": np.array(0.5, np.float32),
-             "shift": rng.normal(size=(1, 4, 1, 1))}
+             "sq": np.array([2, 3], np.int64), "fc": rng.normal(size=(4, 4)),
+             "half": np.array(0.5, np.float32), "shift": rng.normal(size=(1, 4, 1, 1))}
     nodes = [
         helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),  # NHWC input, absorbed
         helper.make_node("Pad", ["t", "pads"], ["p"], mode="constant"),
@@ -206,7 +211,8 @@ def external_model(folder, name="m.onnx", location="w.bin"):
     """A one-Gemm model whose weight lives in ``folder/location``; returns (path, weight)."""
     rng = np.random.default_rng(4)
     w = rng.normal(size=(3, 4)).astype(np.float32)
-    path = save([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], {"w": w}, [1, 4], [1, 3], folder / name)
+    path = save([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], {"w": w}, [1, 4], [1, 3],
+                folder / name)
     model = onnx.load(str(path))
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=location, size_threshold=0)
@@ -302,7 +308,8 @@ def test_opaque_keeps_unknown_ops_with_inferred_shapes(tmp_path):
 
     rng = np.random.default_rng(3)
     inits = {"w": rng.normal(size=(4, 6)), "w2": rng.normal(size=(6, 3))}
-    path = save([helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Hardmax", ["a"], ["h"], axis=-1),
+    path = save([helper.make_node("MatMul", ["x", "w"], ["a"]),
+                 helper.make_node("Hardmax", ["a"], ["h"], axis=-1),
                  helper.make_node("MatMul", ["h", "w2"], ["y"])], inits, [1, 4], [1, 3], tmp_path / "o.onnx")
     g = load_onnx(path, opaque=True)
     assert [n.op for n in g.nodes] == ["FULLY_CONNECTED", "onnx:Hardmax", "FULLY_CONNECTED"]
@@ -356,7 +363,8 @@ def test_unsupported_options(tmp_path, node, match):
 
 
 def test_dynamic_spatial_size_refused(tmp_path):
-    path = save([helper.make_node("Relu", ["x"], ["y"])], {}, ["N", 3, "H", 4], ["N", 3, "H", 4], tmp_path / "d.onnx")
+    path = save([helper.make_node("Relu", ["x"], ["y"])], {}, ["N", 3, "H", 4], ["N", 3, "H", 4],
+                tmp_path / "d.onnx")
     with pytest.raises(ModelFormatError, match="dynamic dimension 2"):
         load_onnx(path)
 
@@ -386,7 +394,8 @@ def test_byte_flips_give_a_graph_or_one_line_error(tmp_path):
 
 def test_huge_folded_constant_refused(tmp_path):
     # ConstantOfShape([2**40]) would allocate terabytes: refused before allocating
-    nodes = [helper.make_node("Constant", [], ["s"], value=numpy_helper.from_array(np.array([2**40], np.int64))),
+    nodes = [helper.make_node("Constant", [], ["s"],
+                              value=numpy_helper.from_array(np.array([2**40], np.int64))),
              helper.make_node("ConstantOfShape", ["s"], ["z"]),
              helper.make_node("Relu", ["x"], ["y"])]
     path = save(nodes, {}, [1, 4], [1, 4], tmp_path / "big.onnx")

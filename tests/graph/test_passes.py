@@ -39,7 +39,8 @@ def _windows(x, kh, kw, n, fill=0.0):
     ow = (xp.shape[2] - (kw - 1) * dw - 1) // sw + 1
     for i in range(kh):
         for j in range(kw):
-            yield i, j, xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+            yield i, j, xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw,
+                           :]
 
 
 def _eval_node(n: Node, ins):
@@ -130,8 +131,8 @@ def _rng_graph(seed=0, producer="CONV_2D", act_between=False):
     shape = (1, 7) if producer == "FULLY_CONNECTED" else (1, 6, 5, 4) if c == 4 else (1, 3, 3, 6)
     g.add_tensor(Tensor("y", shape))
     g.add_node(Node("layer", producer, ins, ["y"], attrs))
-    for k, v in (("gamma", rng.uniform(0.5, 2, c)), ("beta", rng.normal(size=c)), ("mean", rng.normal(size=c)),
-                 ("var", rng.uniform(0.1, 3, c))):
+    for k, v in (("gamma", rng.uniform(0.5, 2, c)), ("beta", rng.normal(size=c)),
+                 ("mean", rng.normal(size=c)), ("var", rng.uniform(0.1, 3, c))):
         g.add_tensor(Tensor(k, (c,), data=v.astype(np.float32)))
     src = "y"
     if act_between:

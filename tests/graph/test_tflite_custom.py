@@ -50,8 +50,8 @@ def custom_model(x_shape, w, b, out_shape, options: bytes, code: str = "Convolut
     import importlib
 
     Buffer, Model, Operator, OperatorCode, SubGraph, Tensor = (  # the builder functions' modules
-        importlib.import_module(f"tflite.{n}") for n in ("Buffer", "Model", "Operator", "OperatorCode", "SubGraph",
-                                                         "Tensor"))
+        importlib.import_module(f"tflite.{n}") for n in ("Buffer", "Model", "Operator", "OperatorCode",
+                                                         "SubGraph", "Tensor"))
 
     bld = flatbuffers.Builder(1 << 12)
     datas = [b"", b"", w.astype("<f4").tobytes(), b.astype("<f4").tobytes(), b""]
@@ -71,7 +71,8 @@ def custom_model(x_shape, w, b, out_shape, options: bytes, code: str = "Convolut
         Tensor.TensorAddBuffer(bld, buf)
         Tensor.TensorAddName(bld, nm)
         tensors.append(Tensor.TensorEnd(bld))
-    ins, outs = bld.CreateNumpyVector(np.asarray([0, 1, 2], "<i4")), bld.CreateNumpyVector(np.asarray([3], "<i4"))
+    ins, outs = (bld.CreateNumpyVector(np.asarray([0, 1, 2], "<i4")),
+                 bld.CreateNumpyVector(np.asarray([3], "<i4")))
     opts = bld.CreateByteVector(options)
     Operator.OperatorStart(bld)
     Operator.OperatorAddOpcodeIndex(bld, 0)
@@ -86,7 +87,8 @@ def custom_model(x_shape, w, b, out_shape, options: bytes, code: str = "Convolut
             bld.PrependUOffsetTRelative(it)
         return bld.EndVector()
 
-    tvec, ovec = vector(SubGraph.SubGraphStartTensorsVector, tensors), vector(SubGraph.SubGraphStartOperatorsVector, [op])
+    tvec, ovec = vector(SubGraph.SubGraphStartTensorsVector,
+                        tensors), vector(SubGraph.SubGraphStartOperatorsVector, [op])
     sin, sout = bld.CreateNumpyVector(np.asarray([0], "<i4")), bld.CreateNumpyVector(np.asarray([3], "<i4"))
     SubGraph.SubGraphStart(bld)
     SubGraph.SubGraphAddTensors(bld, tvec)
@@ -139,7 +141,8 @@ def test_mediapipe_transpose_conv_bias_is_a_transpose_conv(seed):
         assert "not expressible" in str(e) and "Convolution2DTransposeBias" in str(e)
         return
     assert [n.op for n in g.nodes] == ["TRANSPOSE_CONV"]
-    np.testing.assert_allclose(Interpreter(g).run(x)[0], mediapipe_reference(x, w, b, stride, same), atol=1e-4)
+    np.testing.assert_allclose(Interpreter(g).run(x)[0], mediapipe_reference(x, w, b, stride, same),
+                               atol=1e-4)
 
 
 def test_most_layers_load_and_convert_to_an_int8_transpose_conv_tflm_runs():

@@ -18,9 +18,10 @@ from tinyopt.graph.ir import iter_param_tensors
 from tinyopt.graph.tflite_import import load_tflite, tflite_bytes_to_graph
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tflite_mutations as tm  # noqa: E402
+import tflite_mutations as tm
 
-KWS_OPS = ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
+KWS_OPS = ["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4 + ["AVERAGE_POOL_2D", "RESHAPE",
+                                                                "FULLY_CONNECTED",
                                                                   "SOFTMAX"]
 RESNET_OPS = (["CONV_2D"] * 3 + ["ADD"] + ["CONV_2D"] * 3 + ["ADD"] + ["CONV_2D"] * 3 + ["ADD"]
               + ["AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"])
@@ -68,7 +69,8 @@ def test_tensors_match_the_generated_bindings(path):
         assert ours.dtype == dtypes[t.Type()]
         raw = m.Buffers(t.Buffer()).DataAsNumpy()
         if m.Buffers(t.Buffer()).DataLength():
-            expected = np.frombuffer(raw.tobytes(), np.dtype(ours.dtype).newbyteorder("<")).reshape(ours.shape)
+            expected = np.frombuffer(raw.tobytes(),
+                                     np.dtype(ours.dtype).newbyteorder("<")).reshape(ours.shape)
             np.testing.assert_array_equal(ours.data, expected)
         else:
             assert ours.data is None and not ours.constant
@@ -211,7 +213,9 @@ def test_vector_length_past_the_end():
     tab = m.Subgraphs(0).Tensors(17)._tab  # the first conv weight: shape vector at slot 0
     start = tab.Vector(tab.Offset(4))
     data[start - 4:start] = (0x7FFFFFFF).to_bytes(4, "little")
-    with pytest.raises(ModelFormatError, match="tensor 17 'functional_1/conv2d/Conv2D': the tensor shape of 2147483647 elements"):
+    with pytest.raises(ModelFormatError,
+                       match="tensor 17 'functional_1/conv2d/Conv2D': the tensor shape of 2147483647 "
+                             "elements"):
         tflite_bytes_to_graph(bytes(data), "model.tflite")
 
 
@@ -229,7 +233,8 @@ def test_mutation_helper_round_trips_unchanged():
     data = need(RESNET_INT8).read_bytes()
     a, b = tflite_bytes_to_graph(data, "a"), tflite_bytes_to_graph(tm.encode(tm.decode(data)), "a")
     assert [(n.op, n.attrs) for n in a.nodes] == [(n.op, n.attrs) for n in b.nodes]
-    assert all(np.array_equal(a.tensors[k].data, b.tensors[k].data) for k in a.tensors if a.tensors[k].constant)
+    assert all(np.array_equal(a.tensors[k].data, b.tensors[k].data) for k in a.tensors
+               if a.tensors[k].constant)
 
 
 def test_unsupported_op_lists_supported_ops():
@@ -252,7 +257,8 @@ def test_opaque_import_keeps_unknown_operators_for_analysis():
     g = tflite_bytes_to_graph(tm.encode(model), "kws.tflite", opaque=True)
     ref = tflite_bytes_to_graph(data, "kws.tflite")
     assert g.nodes[4].op == "CUSTOM 'MyOp'"
-    assert [g.tensors[o].shape for o in g.nodes[4].outputs] == [ref.tensors[o].shape for o in ref.nodes[4].outputs]
+    assert [g.tensors[o].shape for o in g.nodes[4].outputs] == [ref.tensors[o].shape
+                                                                for o in ref.nodes[4].outputs]
     rows, ref_rows = layer_costs(g), layer_costs(ref)
     assert rows[4].macs == 0 and ref_rows[4].macs > 0  # the unknown op counts nothing...
     assert sum(r.macs for r in rows) == sum(r.macs for r in ref_rows) - ref_rows[4].macs  # ...the rest all
@@ -417,7 +423,8 @@ def test_many_duplicate_names_are_numbered_in_order():
     for t in model["subgraphs"][0]["tensors"]:
         t["name"] = b"same"
     g = tflite_bytes_to_graph(tm.encode(model), "same.tflite")
-    assert g.inputs == ["same"] and sorted(g.tensors) == sorted(["same"] + [f"same_{k}" for k in range(1, 35)])
+    assert g.inputs == ["same"] and sorted(g.tensors) == sorted(["same"]
+                                                                + [f"same_{k}" for k in range(1, 35)])
 
 
 def test_a_shared_buffer_is_not_copied_without_bound():

@@ -16,7 +16,8 @@ from tinyopt.runtime import Interpreter
 
 def test_written_file_reads_back_with_its_variable():
     g = tflite_bytes_to_graph(graph_to_tflite_bytes(streaming_graph()))
-    assert [(v.name, v.init.tolist()) for v in g.variables] == [("stream/state", np.full((1, 2, 4), 7).tolist())]
+    assert [(v.name, v.init.tolist())
+            for v in g.variables] == [("stream/state", np.full((1, 2, 4), 7).tolist())]
     state = g.tensors[g.variables[0].state]
     assert state.variable and state.shape == (1, 2, 4) and g.inputs == ["x"] and len(g.outputs) == 1
     assert [n.op for n in g.nodes] == ["CONCATENATION", "STRIDED_SLICE", "RESHAPE", "FULLY_CONNECTED"]

@@ -120,7 +120,8 @@ def test_view_flatten_and_functional_ops():
     torch.manual_seed(0)
     m = randomize_bn(Net())
     g = check(m, (2, 6, 6))
-    assert {"CONCATENATION", "PAD", "AVERAGE_POOL_2D", "SOFTMAX", "LOGISTIC", "BATCH_NORM"} <= {n.op for n in g.nodes}
+    assert {"CONCATENATION", "PAD", "AVERAGE_POOL_2D", "SOFTMAX", "LOGISTIC",
+            "BATCH_NORM"} <= {n.op for n in g.nodes}
 
 
 def test_residual_mean_and_conv1d():

@@ -83,7 +83,8 @@ def decode(data: bytes) -> dict:
             ops.append({"opcode": op.OpcodeIndex(), "inputs": op.InputsAsNumpy().tolist(),
                         "outputs": op.OutputsAsNumpy().tolist(), "options": _options(op)})
         model["subgraphs"].append({"tensors": tensors, "operators": ops, "name": sg.Name(),
-                                   "inputs": sg.InputsAsNumpy().tolist(), "outputs": sg.OutputsAsNumpy().tolist()})
+                                   "inputs": sg.InputsAsNumpy().tolist(),
+                                   "outputs": sg.OutputsAsNumpy().tolist()})
     return model
 
 
@@ -255,7 +256,8 @@ def _two_subgraphs(m):
 
 
 def _unsupported_op(m):
-    m["opcodes"].append({"deprecated": 30, "builtin": 30, "version": 1, "custom": None})  # SKIP_GRAM (never supported)
+    # SKIP_GRAM (never supported)
+    m["opcodes"].append({"deprecated": 30, "builtin": 30, "version": 1, "custom": None})
     _sg(m)["operators"][1]["opcode"] = len(m["opcodes"]) - 1
 
 
@@ -329,9 +331,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("scale NaN", _scale(float("nan")), ModelFormatError, "scales must be positive and finite"),
     Mutation("scale infinite", _scale(float("inf")), ModelFormatError, "scales must be positive and finite"),
     Mutation("zero point out of int8 range", _zero_point(300), ModelFormatError, "outside the int8 range"),
-    Mutation("quantized axis out of range", _axis(4), ModelFormatError, "quantized dimension 4, out of range"),
+    Mutation("quantized axis out of range", _axis(4), ModelFormatError,
+             "quantized dimension 4, out of range"),
     Mutation("negative quantized axis", _axis(-1), ModelFormatError, "quantized dimension -1"),
-    Mutation("scale count differs from the axis dimension", _scale_count, ModelFormatError, "per-channel scales"),
+    Mutation("scale count differs from the axis dimension", _scale_count, ModelFormatError,
+             "per-channel scales"),
     Mutation("buffer size differs from shape x dtype", _buffer_size, ModelFormatError, "bytes but shape"),
     Mutation("tensor both input and output of one op", _both_in_and_out, ModelFormatError,
              "both an input and an output"),
@@ -483,8 +487,10 @@ def random_edit(model: dict, rng: np.random.Generator) -> str:
         if keys:
             key = _pick(rng, keys)
             old = fields[key]
-            fields[key] = (float(value) if isinstance(old, float) else bool(value & 1) if isinstance(old, bool)
-                           else int(np.clip(value, -128, 127)) if abs(int(old)) < 128 and rng.random() < 0.5 else value)
+            fields[key] = (float(value) if isinstance(old, float) else bool(value & 1)
+                           if isinstance(old, bool)
+                           else int(np.clip(value, -128, 127)) if abs(int(old)) < 128 and rng.random() < 0.5
+                           else value)
             return f"option {key} = {fields[key]}"
         return "no options"
     if kind == 6:

@@ -54,7 +54,8 @@ def test_corpus_size_and_variety():
 
 
 LOCATION_MARKS = ("operator", "node", "tensor", "initializer", "record", "line", "layer", "step", "buffer",
-                  "subgraph", "chunk", "header", "byte", "column", "x_", "y_", "recipe", "section", "dimension")
+                  "subgraph", "chunk", "header", "byte", "column", "x_", "y_", "recipe", "section",
+                  "dimension")
 TRACED = ("wav", "csv", "idx", "npy", "container", "yaml")  # pure-Python loaders: tracemalloc is cheap there
 
 
@@ -71,7 +72,7 @@ def test_every_corpus_file_is_handled(tmp_path, monkeypatch):
             tracemalloc.start()
         try:
             code, out, err = _cli(["validate", path])
-        except Exception as e:  # noqa: BLE001 - a raw exception is the failure we report
+        except Exception as e:  # a raw exception is the failure we report
             if exp.get("known_bug"):
                 known.append(f"{rel}: {type(e).__name__}")
                 continue
@@ -154,7 +155,8 @@ def test_validate_as_a_process(cls, tmp_path):
     r = subprocess.run([str(exe), "validate", ok, path, ok], capture_output=True, text=True, timeout=120,
                        cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert r.returncode == 2, r
-    assert r.stdout == f"{ok}: ok ({r.stdout.split('(', 1)[1]}" and r.stdout.count("\n") == 1  # stops at the bad one
+    # stops at the bad one
+    assert r.stdout == f"{ok}: ok ({r.stdout.split('(', 1)[1]}" and r.stdout.count("\n") == 1
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"{path}: "), r.stderr
 
 

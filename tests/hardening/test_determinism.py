@@ -83,8 +83,10 @@ def test_the_compared_artifacts_are_real(tmp_path, inputs):
     for args in _commands(inputs, out)[:3]:
         _cli(args)
     g = load_model(out / "m.tflite")
-    assert g.tensors[g.inputs[0]].dtype == "int8" and len(g.nodes) == 6  # conv, dw, pool, reshape, fc, softmax
+    # conv, dw, pool, reshape, fc, softmax
+    assert g.tensors[g.inputs[0]].dtype == "int8" and len(g.nodes) == 6
     x = np.load(inputs / "x.npy")
     y = np.load(out / "y.npy")
     np.testing.assert_array_equal(y, Interpreter(load_model(TINY_INT8)).run(x)[0])
-    assert y.shape == (5, 3) and (out / "lib" / "tinyopt_model.h").read_text().count("TINYOPT_INPUT_BYTES 64") == 1
+    assert y.shape == (5, 3) and (out / "lib" / "tinyopt_model.h").read_text().count("TINYOPT_INPUT_BYTES "
+                                                                                     "64") == 1

@@ -18,9 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fuzz.harness import KNOWN_BUGS, TARGETS, mutate, seeds, target  # noqa: E402
+from tests.fuzz.harness import KNOWN_BUGS, TARGETS, mutate, seeds, target
 
-from tinyopt.errors import TinyoptError  # noqa: E402
+from tinyopt.errors import TinyoptError
 
 RUNS = {"pipeline": 300, "pt": 300, "onnx": 1000}  # the slower targets; the rest get DEFAULT_RUNS
 DEFAULT_RUNS = 2000
@@ -42,6 +42,6 @@ def test_mutated_inputs_raise_only_tinyopt_errors(name):
                 assert "\n" not in str(e)
             except KNOWN_BUGS.get(name, ()):
                 pass
-            except Exception as e:  # noqa: BLE001 - the failure this test exists to report
+            except Exception as e:  # the failure this test exists to report
                 raise AssertionError(f"{name}: {type(e).__name__}: {e} on input {data[:64]!r}...") from None
     assert rejected > 0  # the mutations do reach the checks

@@ -47,7 +47,8 @@ def _fuzz_accepted(limit: int = 2) -> list[tuple[str, object]]:
     from tinyopt.convert.convert import convert_graph
     from tinyopt.errors import TinyoptError
 
-    seeds = [(VALID / "000-tiny-int8-model.tflite").read_bytes(), (VALID / "001-tiny-float-model.tflite").read_bytes()]
+    seeds = [(VALID / "000-tiny-int8-model.tflite").read_bytes(),
+             (VALID / "001-tiny-float-model.tflite").read_bytes()]
     rng = np.random.default_rng(7)
     seen = {_shape_key(tflite_bytes_to_graph(s)) for s in seeds}
     out = []
@@ -93,7 +94,8 @@ def _main_c(libs: list) -> str:
     lines = ["#include <stdint.h>", "#include <stdio.h>"]
     lines += [f'#include "{lib.prefix}_model.h"' for lib in libs]
     for lib in libs:
-        lines += [f"static int8_t {lib.prefix}_in[{lib.input_bytes}];", f"static int8_t {lib.prefix}_out[{lib.output_bytes}];"]
+        lines += [f"static int8_t {lib.prefix}_in[{lib.input_bytes}];",
+                  f"static int8_t {lib.prefix}_out[{lib.output_bytes}];"]
     lines += ["int main(void)", "{", "    uint32_t n, k;"]
     for lib in libs:
         p, P = lib.prefix, lib.prefix.upper()
@@ -132,13 +134,15 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         expected.append((name, n, lib.output_bytes, ref))
     (tmp_path / "main.c").write_text(_main_c(libs))
     exe = tmp_path / "san"
-    cmd = ["gcc", *WARN_FLAGS, *SAN, "-I", str(tmp_path), *sorted(str(p) for p in tmp_path.glob("*.c")), "-o", str(exe)]
+    cmd = ["gcc", *WARN_FLAGS, *SAN, "-I", str(tmp_path), *sorted(str(p) for p in tmp_path.glob("*.c")), "-o",
+           str(exe)]
     t0 = time.perf_counter()
     build = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     t1 = time.perf_counter()
     assert build.returncode == 0, build.stderr[-3000:]
     run = subprocess.run([str(exe)], input=b"".join(streams), capture_output=True, timeout=600,
-                         env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"})
+                         env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+                              "UBSAN_OPTIONS": "print_stacktrace=1"})
     t2 = time.perf_counter()
     err = run.stderr.decode(errors="replace")
     assert run.returncode == 0 and "runtime error" not in err and "Sanitizer" not in err, err[-3000:]
@@ -150,5 +154,6 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         np.testing.assert_array_equal(got[:3], ref, err_msg=name)
         pos += n * ob
     print(f"\nsanitizers: {total} inferences over {len(models)} models "
-          f"({', '.join(m[0] for m in models)}), zero ASan/UBSan reports; build {t1 - t0:.1f} s, run {t2 - t1:.1f} s")
+          f"({', '.join(m[0] for m in models)}), zero ASan/UBSan reports; build {t1 - t0:.1f} s, run "
+          f"{t2 - t1:.1f} s")
     assert total >= 1000

@@ -89,7 +89,8 @@ def nhwc(a: np.ndarray, layout: str = "channels_first") -> np.ndarray:
     return a
 
 
-def torch_matches(module, shape, seed: int = 0, n: int = 3, atol: float = 1e-5, layout: str = "channels_first"):
+def torch_matches(module, shape, seed: int = 0, n: int = 3, atol: float = 1e-5,
+                  layout: str = "channels_first"):
     """The PyTorch door: our runtime on the converted graph equals the module on seeded inputs; the graph.
     ``layout``: how the model's output is held (``plain``: a 3-D/4-D output kept in the framework's order)."""
     import torch
@@ -114,7 +115,8 @@ def export_onnx(module, shape, path: Path, opset: int = 13) -> Path:
     return path
 
 
-def onnx_matches(path: Path, shape, seed: int = 0, n: int = 3, atol: float = 1e-5, layout: str = "channels_first"):
+def onnx_matches(path: Path, shape, seed: int = 0, n: int = 3, atol: float = 1e-5,
+                 layout: str = "channels_first"):
     """The ONNX door: our runtime on the loaded graph equals ONNX Runtime, row by row; the graph."""
     import onnxruntime as ort
 

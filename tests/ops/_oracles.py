@@ -57,7 +57,8 @@ def random_reduction(op: str, seed: int, int8: bool, same_quant: bool = False):
         axes.append(axes[0])  # a duplicate: ResolveAxis drops it
     if int8:
         s_in, z_in = float(rng.uniform(0.005, 0.2)), int(rng.integers(-20, 21))
-        s_out, z_out = (s_in, z_in) if same_quant else (float(rng.uniform(0.005, 0.3)), int(rng.integers(-30, 31)))
+        s_out, z_out = (s_in, z_in) if same_quant else (float(rng.uniform(0.005, 0.3)),
+                                                        int(rng.integers(-30, 31)))
         x, y = qtensor("x", shape, s_in, z_in), qtensor("y", (1,), s_out, z_out)
         xs = random_int8(rng, (4, *shape[1:]))
     else:

@@ -12,7 +12,8 @@ from tinyopt.export.tflite import single_op_model
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8).reshape(16, 1, 16)
 
 
-@pytest.mark.parametrize("scale,zp,beta", [(0.1, 0, 1.0), (0.0039, -128, 1.0), (0.5, 20, 0.7), (1e-3, 127, 1.0)])
+@pytest.mark.parametrize("scale,zp,beta",
+                         [(0.1, 0, 1.0), (0.0039, -128, 1.0), (0.5, 20, 0.7), (1e-3, 127, 1.0)])
 def test_softmax_matches_tflm(scale, zp, beta):
     rng = np.random.default_rng(50)
     x = qtensor("x", (1, 10), scale, zp)
@@ -30,7 +31,8 @@ def test_logistic_tanh_every_value(op, out, scale, zp):
 
 
 @pytest.mark.parametrize("op", ["RELU", "RELU6"])
-@pytest.mark.parametrize("scale,zp,so,zo", [(0.05, 0, 0.05, 0), (0.1, -128, 0.03, -100), (0.02, 127, 0.02, 127)])
+@pytest.mark.parametrize("scale,zp,so,zo",
+                         [(0.05, 0, 0.05, 0), (0.1, -128, 0.03, -100), (0.02, 127, 0.02, 127)])
 def test_relu_every_value(op, scale, zp, so, zo):
     if op == "RELU6":
         so, zo = scale, zp  # TFLM's RELU6 kernel clamps without requantizing: output shares input params

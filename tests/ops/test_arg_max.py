@@ -45,7 +45,8 @@ def test_arg_max_matches_tflm(seed):
 def test_nan_rows_as_tflm_scans_them():
     """TFLM moves on a strict '>' from index 0: a NaN there is never beaten, a later one never wins."""
     g = single_op_model("ARG_MAX", [Tensor("x", (1, 4)), const_i32("axis", [1])], Tensor("y", (1,), "int32"))
-    xs = np.array([[np.nan, 1.0, np.nan, 3.0], [1.0, np.nan, 3.0, np.nan], [-np.inf, np.nan, -np.inf, np.nan]],
+    xs = np.array([[np.nan, 1.0, np.nan, 3.0], [1.0, np.nan, 3.0, np.nan],
+                   [-np.inf, np.nan, -np.inf, np.nan]],
                   np.float32)
     out = assert_matches_reference(g, xs)[0]
     assert out.tolist() == [0, 2, 0]
@@ -69,7 +70,8 @@ def test_converted_classifier_head_keeps_int32_indices():
     assert y.dtype == "int32" and y.quant is None
     from tinyopt.convert import convert_graph
 
-    qf = convert_graph(g, rng.normal(size=(64, 6, 10)).astype(np.float32), io="float")  # no DEQUANTIZE of indices
+    # no DEQUANTIZE of indices
+    qf = convert_graph(g, rng.normal(size=(64, 6, 10)).astype(np.float32), io="float")
     assert qf.tensors[qf.outputs[0]].dtype == "int32" and qf.nodes[-1].op == "ARG_MAX"
     float_idx = Interpreter(g).run(xs)[0]
     assert (Interpreter(qf).run(xs)[0] == float_idx).mean() > 0.9
@@ -80,9 +82,11 @@ def test_onnx_arg_max_matches_ort(tmp_path, axis, keep):
     import onnx
 
     node = helper.make_node("ArgMax", ["x"], ["y"], axis=axis, keepdims=keep)
-    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 5])],
+    graph = helper.make_graph([node], "t",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 5])],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.INT64, None)])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph,
+                                                                opset_imports=[helper.make_opsetid("", 13)]))
     model.ir_version = 8
     path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
@@ -100,8 +104,9 @@ def test_onnx_arg_max_matches_ort(tmp_path, axis, keep):
     np.testing.assert_array_equal(got.reshape(want.shape), want)
 
 
-@pytest.mark.parametrize("shape,dim,keep", [((3, 4, 5), 1, False), ((3, 4, 5), 2, True), ((3, 4, 5), 3, False),
-                                            ((6, 7), 2, False), ((6, 7), 1, True), ((9,), 1, False)])
+@pytest.mark.parametrize("shape,dim,keep",
+                         [((3, 4, 5), 1, False), ((3, 4, 5), 2, True), ((3, 4, 5), 3, False),
+                          ((6, 7), 2, False), ((6, 7), 1, True), ((9,), 1, False)])
 def test_torch_argmax_matches_torch(shape, dim, keep):
     from tinyopt.graph.torch_import import from_torch
 
@@ -123,9 +128,11 @@ def test_check_accepts_int32_indices_and_their_reshape(tmp_path):
     from tinyopt.runtime.support import check_support
 
     node = helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=1)
-    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 5])],
+    graph = helper.make_graph([node], "t",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 5])],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.INT64, None)])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph,
+                                                                opset_imports=[helper.make_opsetid("", 13)]))
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "m.onnx"))
     g = load_onnx(tmp_path / "m.onnx")
@@ -141,9 +148,11 @@ def test_refusals_name_the_fix(tmp_path):
     from tinyopt.graph.torch_import import from_torch
 
     node = helper.make_node("ArgMax", ["x"], ["y"], axis=1, keepdims=0, select_last_index=1)
-    graph = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+    graph = helper.make_graph([node], "t",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.INT64, None)])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph,
+                                                                opset_imports=[helper.make_opsetid("", 13)]))
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "m.onnx"))
     with pytest.raises(UnsupportedOpError, match="select_last_index") as e:

@@ -44,7 +44,8 @@ def test_matches_tflm(seed):
     g = single_op_model("BROADCAST_TO", [act("x", shape, is_int), ci("s", target)], act("y", (1,), is_int))
     x = rows(rng, shape, is_int)
     out = matches_tflm(g, x)[0]
-    np.testing.assert_array_equal(out, np.stack([np.broadcast_to(r[None], target) for r in x]).reshape(out.shape))
+    np.testing.assert_array_equal(out,
+                                  np.stack([np.broadcast_to(r[None], target) for r in x]).reshape(out.shape))
 
 
 def test_a_shape_it_cannot_reach_is_refused():
@@ -71,7 +72,8 @@ class Expand(torch.nn.Module):
 
 def test_expand_matches_torch_and_onnx(tmp_path):
     assert "BROADCAST_TO" in ops_of(torch_matches(Expand(), (2, 3, 5)))
-    assert "BROADCAST_TO" in ops_of(onnx_matches(export_onnx(Expand(), (2, 3, 5), tmp_path / "e.onnx"), (2, 3, 5)))
+    assert "BROADCAST_TO" in ops_of(onnx_matches(export_onnx(Expand(), (2, 3, 5), tmp_path / "e.onnx"),
+                                                 (2, 3, 5)))
 
 
 @pytest.mark.skipif(not HAVE_CC, reason="no host C compiler (cc)")

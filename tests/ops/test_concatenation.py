@@ -81,7 +81,8 @@ def test_a_relu_after_a_concatenation_is_not_fused_into_it():
 def test_converted_graph_requantizes_its_inputs_and_matches_tflm():
     g = Graph("cat")
     shift = np.full((1, 3, 2), 4.0, np.float32)
-    for t in (Tensor("x", (1, 3, 2)), Tensor("k", (1, 3, 2), data=shift), Tensor("h", (1,)), Tensor("y", (1,))):
+    for t in (Tensor("x", (1, 3, 2)), Tensor("k", (1, 3, 2), data=shift), Tensor("h", (1,)),
+              Tensor("y", (1,))):
         g.add_tensor(t)
     g.add_node(Node("add", "ADD", ["x", "k"], ["h"], {"activation": "NONE"}))
     g.add_node(Node("cat", "CONCATENATION", ["h", "x"], ["y"], {"axis": 2, "activation": "NONE"}))
@@ -124,15 +125,16 @@ def test_c_library_equals_runtime(axis, sizes, order, tmp_path):
               *(qtensor(p, (1,), 0.1, 2) for p in parts), qtensor("y", (1,), 0.1, 2)):
         g.add_tensor(t)
     g.add_node(Node("split", "SPLIT_V", ["x", "s", "ax"], parts, {"num_splits": len(sizes)}))
-    g.add_node(Node("cat", "CONCATENATION", [parts[k] for k in order], ["y"], {"axis": axis, "activation": "NONE"}))
+    g.add_node(Node("cat", "CONCATENATION", [parts[k] for k in order], ["y"],
+                    {"axis": axis, "activation": "NONE"}))
     g.inputs, g.outputs = ["x"], ["y"]
     c_equals_runtime(g.infer_shapes().validate(), tmp_path)
 
 
 def test_c_refuses_a_constant_operand():
-    g = single_op_model("CONCATENATION", [qtensor("x", (1, 2), 0.1, 0), qtensor("k", (1, 2), 0.1, 0,
-                                                                                 data=np.ones((1, 2), np.int8))],
-                        qtensor("y", (1,), 0.1, 0), {"axis": 1, "activation": "NONE"})
+    k = qtensor("k", (1, 2), 0.1, 0, data=np.ones((1, 2), np.int8))
+    g = single_op_model("CONCATENATION", [qtensor("x", (1, 2), 0.1, 0), k], qtensor("y", (1,), 0.1, 0),
+                        {"axis": 1, "activation": "NONE"})
     with pytest.raises(UnsupportedOpError, match="constant operand 'k'") as e:
         generate_sources(g)
     assert "Fix:" in str(e.value)

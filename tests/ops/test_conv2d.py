@@ -17,7 +17,8 @@ def conv_model(rng, in_hw, cin, cout, k, attrs, in_zp=0, out_zp=0, w_scales=None
     bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
     x = qtensor("x", (1, *in_hw, cin), in_scale, in_zp)
     wt = qtensor("w", w.shape, w_scales, np.zeros(cout, np.int64), data=w, axis=0)
-    bt = qtensor("b", (cout,), in_scale * w_scales, np.zeros(cout, np.int64), data=bias, dtype="int32", axis=0)
+    bt = qtensor("b", (cout,), in_scale * w_scales, np.zeros(cout, np.int64), data=bias, dtype="int32",
+                 axis=0)
     y = qtensor("y", (1, 1, 1, cout), out_scale, out_zp)
     return single_op_model("CONV_2D", [x, wt, bt], y, attrs)
 

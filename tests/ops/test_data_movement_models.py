@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from ops._data_movement import HAVE_CC, export_onnx, nhwc, ops_of
 from runtime._reference import assert_matches_reference, random_int8, run_tflm

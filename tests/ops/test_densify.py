@@ -97,15 +97,16 @@ def _sparse_fc_model(dense: np.ndarray, bias: np.ndarray) -> bytes:
                   (3, "off", b.CreateString(name))]
         return table(fields + ([(6, "off", sparse)] if sparse else []))
 
-    ts = [tensor("x", [1, cols], 0), tensor("w_sparse", [rows, cols], 1, sparsity), tensor("w", [rows, cols], 0),
-          tensor("b", [rows], 2), tensor("y", [1, rows], 0)]
+    ts = [tensor("x", [1, cols], 0), tensor("w_sparse", [rows, cols], 1, sparsity),
+          tensor("w", [rows, cols], 0), tensor("b", [rows], 2), tensor("y", [1, rows], 0)]
     op_densify = table([(0, "Uint32", 0), (1, "off", vec([1], np.int32)), (2, "off", vec([2], np.int32))])
     op_fc = table([(0, "Uint32", 1), (1, "off", vec([0, 2, 3], np.int32)), (2, "off", vec([4], np.int32))])
     sg = table([(0, "off", tables(ts)), (1, "off", vec([0], np.int32)), (2, "off", vec([4], np.int32)),
                 (3, "off", tables([op_densify, op_fc]))])
     codes = [table([(0, "Int8", 124), (2, "Int32", 1), (3, "Int32", 124)]),
              table([(0, "Int8", 9), (2, "Int32", 1), (3, "Int32", 9)])]
-    model = table([(0, "Uint32", 3), (1, "off", tables(codes)), (2, "off", tables([sg])), (4, "off", tables(bufs))])
+    model = table([(0, "Uint32", 3), (1, "off", tables(codes)), (2, "off", tables([sg])),
+                   (4, "off", tables(bufs))])
     b.Finish(model, file_identifier=b"TFL3")
     return bytes(b.Output())
 

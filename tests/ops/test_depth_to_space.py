@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from onnx import TensorProto, helper
 
 from ops._data_movement import (
@@ -44,7 +44,8 @@ def test_matches_tflm(seed):
     co = c // (b * b)
     for oh, ow, d in [(0, 0, 0), (h * b - 1, w * b - 1, co - 1), (h * b // 2, w * b - 1, co // 2)]:
         # by hand, TFLM's index formula: input channel (oh % b * b + ow % b) * C_out + d of pixel (oh/b, ow/b)
-        np.testing.assert_array_equal(out[:, oh, ow, d], x[:, oh // b, ow // b, (oh % b * b + ow % b) * co + d])
+        np.testing.assert_array_equal(out[:, oh, ow, d],
+                                      x[:, oh // b, ow // b, (oh % b * b + ow % b) * co + d])
 
 
 def test_channels_not_a_multiple_of_the_block_are_refused():
@@ -76,7 +77,8 @@ def test_pixel_shuffle_matches_torch():
 @pytest.mark.parametrize("mode", ["DCR", "CRD"])
 def test_onnx_depth_to_space_matches(mode, tmp_path):
     node = helper.make_node("DepthToSpace", ["x"], ["y"], blocksize=2, mode=mode)
-    graph = helper.make_graph([node], "d2s", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 3, 2])],
+    graph = helper.make_graph([node], "d2s",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12, 3, 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 6, 4])])
     path = tmp_path / f"{mode}.onnx"
     import onnx

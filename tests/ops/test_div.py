@@ -68,7 +68,8 @@ def _reciprocal_graph():
 def test_converted_reciprocal_runs_in_tflm_and_approximates_1_over_x():
     rng = np.random.default_rng(0)
     xs = rng.uniform(0.5, 4.0, size=(16, 3, 8)).astype(np.float32)
-    q = convert_and_match_tflm(_reciprocal_graph(), rng.uniform(0.5, 4.0, size=(64, 3, 8)).astype(np.float32), xs)
+    q = convert_and_match_tflm(_reciprocal_graph(), rng.uniform(0.5, 4.0, size=(64, 3, 8)).astype(np.float32),
+                               xs)
     x = q.tensors[q.inputs[0]]
     from tinyopt.runtime import Interpreter
 
@@ -102,8 +103,8 @@ def test_onnx_div_forms_match_ort(tmp_path):
         helper.make_node("Div", ["three", "e"], ["q3"]),
         helper.make_node("Add", ["q2", "r"], ["s"]),
         helper.make_node("Add", ["s", "q3"], ["y"])]
-    path = onnx_file(tmp_path, nodes, (1, 3, 4, 5), inits=[("two", np.float32(2.0)), ("three", np.float32(3.0))],
-                     opset=13)
+    path = onnx_file(tmp_path, nodes, (1, 3, 4, 5),
+                     inits=[("two", np.float32(2.0)), ("three", np.float32(3.0))], opset=13)
     g = assert_onnx_matches_ort(path, np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32))
     assert [n.op for n in g.nodes].count("DIV") == 3 and "MUL" in {n.op for n in g.nodes}
 

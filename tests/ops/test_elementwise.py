@@ -22,7 +22,8 @@ def test_binary_matches_tflm(op, s1, z1, s2, z2, so, zo, act):
     b = qtensor("b", (1, 4, 5, 3), s2, z2)
     y = qtensor("y", (1, 4, 5, 3), so, zo)
     g = single_op_model(op, [a, b], y, dict(activation=act))
-    assert_matches_reference(g, [random_int8(rng, (20, 4, 5, 3)), random_int8(rng, (20, 4, 5, 3), extremes=False)])
+    assert_matches_reference(g, [random_int8(rng, (20, 4, 5, 3)),
+                                 random_int8(rng, (20, 4, 5, 3), extremes=False)])
 
 
 @pytest.mark.parametrize("op", ["ADD", "MUL"])

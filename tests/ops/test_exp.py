@@ -26,8 +26,8 @@ def test_exp_matches_tflm(seed):
 
 
 def test_int8_exp_is_refused_in_the_runtime_and_converts_as_a_float_island():
-    """TFLM has no int8 EXP: an int8 node is refused; convert keeps it in float between DEQUANTIZE and QUANTIZE
-    (the TFLite converter's float fallback), which TFLM runs and our runtime equals bit for bit."""
+    """TFLM has no int8 EXP: an int8 node is refused; convert keeps it in float between DEQUANTIZE and
+    QUANTIZE (the TFLite converter's float fallback), which TFLM runs and our runtime equals bit for bit."""
     g = single_op_model("EXP", [qtensor("x", (1, 4), 0.1, 0)], qtensor("y", (1,), 0.1, 0))
     with pytest.raises(UnsupportedOpError, match="TFLM runs EXP in float32 only"):
         Interpreter(g)

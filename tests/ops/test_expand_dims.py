@@ -37,14 +37,15 @@ def test_axis_out_of_range_is_refused():
 
 
 def test_converted_graph_matches_tflm():
-    converted_matches_tflm(single_op_model("EXPAND_DIMS", [Tensor("x", (1, 4, 3)), ci("a", [-2])], Tensor("y", (1,))))
+    converted_matches_tflm(single_op_model("EXPAND_DIMS", [Tensor("x", (1, 4, 3)), ci("a", [-2])],
+                                           Tensor("y", (1,))))
 
 
 @pytest.mark.skipif(not HAVE_CC, reason="no host C compiler (cc)")
 def test_c_library_aliases_the_input(tmp_path):
     g = Graph("expand")
-    for t in (qtensor("x", (1, 4, 3), 0.1, 0), ci("ax", [2]), qtensor("a", (1,), 0.05, 3), qtensor("b", (1,), 0.05, 3),
-              qtensor("y", (1,), 0.2, -1)):
+    for t in (qtensor("x", (1, 4, 3), 0.1, 0), ci("ax", [2]), qtensor("a", (1,), 0.05, 3),
+              qtensor("b", (1,), 0.05, 3), qtensor("y", (1,), 0.2, -1)):
         g.add_tensor(t)
     g.add_node(Node("rq", "QUANTIZE", ["x"], ["a"]))
     g.add_node(Node("ex", "EXPAND_DIMS", ["a", "ax"], ["b"]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from ops._data_movement import (
     HAVE_CC,
@@ -51,11 +51,14 @@ def _table_case(rng, is_int):
     table_shape = tuple(int(d) for d in rng.integers(2, 7, size=int(rng.integers(1, 3))))
     idx_shape = (1, *(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 2)))))
     table = rng.normal(size=table_shape).astype(np.float32)
-    t = qtensor("t", table_shape, 0.03, 2, data=rng.integers(-128, 128, table_shape).astype(np.int8)) if is_int \
+    t = qtensor("t", table_shape, 0.03, 2,
+                data=rng.integers(-128, 128, table_shape).astype(np.int8)) if is_int \
         else Tensor("t", table_shape, data=table)
-    g = single_op_model("GATHER", [t, Tensor("i", idx_shape, "int32")], act("y", (1,), is_int, 0.03, 2), {"axis": 0})
+    g = single_op_model("GATHER", [t, Tensor("i", idx_shape, "int32")], act("y", (1,), is_int, 0.03, 2),
+                        {"axis": 0})
     x = rng.integers(0, table_shape[0], size=(4, *idx_shape[1:])).astype(np.int32)
-    want = np.stack([np.take(t.data, r[None], axis=0) for r in x]).reshape(4, *idx_shape[1:], *table_shape[1:])
+    want = np.stack([np.take(t.data, r[None], axis=0)
+                     for r in x]).reshape(4, *idx_shape[1:], *table_shape[1:])
     return g, x, want
 
 
@@ -74,15 +77,18 @@ def test_refusals_name_the_node():
                                     {"axis": 1}))
     assert "GATHER" in str(e.value) and "Fix:" in str(e.value)
     with pytest.raises(UnsupportedOpError, match="gather along axis 0"):
-        Interpreter(single_op_model("GATHER", [Tensor("x", (1, 3)), ci("i", [0])], Tensor("y", (1,)), {"axis": 0}))
-    g = single_op_model("GATHER", [Tensor("t", (3, 2), data=np.ones((3, 2), np.float32)), Tensor("i", (1, 2), "int32")],
+        Interpreter(single_op_model("GATHER", [Tensor("x", (1, 3)), ci("i", [0])], Tensor("y", (1,)),
+                                    {"axis": 0}))
+    g = single_op_model("GATHER",
+                        [Tensor("t", (3, 2), data=np.ones((3, 2), np.float32)), Tensor("i", (1, 2), "int32")],
                         Tensor("y", (1,)), {"axis": 0})
     with pytest.raises(DataError, match="outside \\[0, 3\\)"):
         Interpreter(g).run(np.array([[0, 5]], np.int32))
 
 
 def test_converted_graph_matches_tflm():
-    g = single_op_model("GATHER", [Tensor("x", (1, 4, 3, 6)), ci("i", [5, 0, 2, 2, 1])], Tensor("y", (1,)), {"axis": 3})
+    g = single_op_model("GATHER", [Tensor("x", (1, 4, 3, 6)), ci("i", [5, 0, 2, 2, 1])], Tensor("y", (1,)),
+                        {"axis": 3})
     q = converted_matches_tflm(g)
     assert q.tensors[q.outputs[0]].quant == q.tensors[q.inputs[0]].quant
 
@@ -94,8 +100,8 @@ def test_constant_table_converts_with_its_own_parameters():
     from tinyopt.ops import get
 
     table = np.linspace(-3, 1, 10, dtype=np.float32).reshape(5, 2)
-    g = single_op_model("GATHER", [Tensor("t", (5, 2), data=table), Tensor("i", (1, 3), "int32")], Tensor("y", (1,)),
-                        {"axis": 0})
+    g = single_op_model("GATHER", [Tensor("t", (5, 2), data=table), Tensor("i", (1, 3), "int32")],
+                        Tensor("y", (1,)), {"axis": 0})
     q = Quantizer(g, {}, {}, "int8")
     q.g.add_tensor(Tensor("i", (1, 3), "int32"))
     q.rename["i"] = "i"
@@ -161,5 +167,6 @@ def test_gathers_on_axis_0_and_on_the_length_of_ncl_tensors(tmp_path):
             return last.squeeze(2) * 2 + x[0].sum(1)  # (N, C) + (C,): row 0's own C values
 
     g = onnx_matches(export_onnx(Frames(), (3, 5), tmp_path / "f.onnx"), (3, 5), n=1, layout="plain")
-    assert ops_of(g)[0] == "GATHER"  # the last frame straight from the NHWC tensor (x[0] needs the C, L order)
+    # the last frame straight from the NHWC tensor (x[0] needs the C, L order)
+    assert ops_of(g)[0] == "GATHER"
     torch_matches(Frames(), (3, 5), n=1, layout="plain")

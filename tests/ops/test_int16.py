@@ -251,7 +251,8 @@ def test_quantize_and_dequantize_match_tflm(kind, seed):
         x_t = qtensor("x", shape, s_in, zp8) if kind == "s8_s16" else q16("x", shape, s_in)
         y_t = qtensor("y", (1,), s_out, zp8) if kind == "s16_s8" else q16("y", (1,), s_out)
         g = single_op_model(Quantize.name, [x_t], y_t)
-        x = rng.integers(-128, 128, (6, shape[1])).astype(np.int8) if kind == "s8_s16" else random_int16(rng, (6, shape[1]))
+        x = (rng.integers(-128, 128, (6, shape[1])).astype(np.int8) if kind == "s8_s16"
+             else random_int16(rng, (6, shape[1])))
     assert_matches_reference(g, x)
 
 
@@ -264,8 +265,8 @@ def test_pooling_matches_tflm(op, seed):
     f = tuple(int(v) for v in rng.integers(1, 4, 2))
     hw = (int(rng.integers(f[0], 9)), int(rng.integers(f[1], 9)))
     ch, s = int(rng.integers(1, 5)), scale(rng)
-    attrs = dict(filter=f, stride=tuple(int(v) for v in rng.integers(1, 3, 2)), padding=("SAME", "VALID")[seed % 2],
-                 activation=ACTS[(seed // 2) % 4])
+    attrs = dict(filter=f, stride=tuple(int(v) for v in rng.integers(1, 3, 2)),
+                 padding=("SAME", "VALID")[seed % 2], activation=ACTS[(seed // 2) % 4])
     g = single_op_model(op, [q16("x", (1, *hw, ch), s)], q16("y", (1,), s), attrs)
     assert_matches_reference(g, random_int16(rng, (5, *hw, ch)))
 
@@ -299,18 +300,22 @@ def test_data_movement_matches_tflm(op, seed):
     elif op == Pad.name:
         pads = np.zeros((4, 2), np.int32)
         pads[1:] = rng.integers(0, 3, (3, 2))
-        g = single_op_model(op, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)], q16("y", (1,), s))
+        g = single_op_model(op, [q16("x", shape, s), Tensor("p", (4, 2), "int32", data=pads)],
+                            q16("y", (1,), s))
     elif op == Reshape.name:
         size = int(np.prod(shape))
         new = (1, size) if seed % 2 else (1, *shape[1:][::-1])
-        g = single_op_model(op, [q16("x", shape, s), Tensor("p", (len(new),), "int32", data=np.array(new, np.int32))],
+        g = single_op_model(op, [q16("x", shape, s),
+                                 Tensor("p", (len(new),), "int32", data=np.array(new, np.int32))],
                             q16("y", (1,), s), {"new_shape": new})
     elif op == Transpose.name:
         perm = np.array([0, *(int(p) + 1 for p in rng.permutation(3))], np.int32)
-        g = single_op_model(op, [q16("x", shape, s), Tensor("perm", (4,), "int32", data=perm)], q16("y", (1,), s))
+        g = single_op_model(op, [q16("x", shape, s), Tensor("perm", (4,), "int32", data=perm)],
+                            q16("y", (1,), s))
     else:
         begin = np.array([0, *(int(rng.integers(0, d)) for d in shape[1:])], np.int32)
-        size = np.array([1, *(int(rng.integers(1, d - b + 1)) for d, b in zip(shape[1:], begin[1:]))], np.int32)
+        size = np.array([1, *(int(rng.integers(1, d - b + 1)) for d, b in zip(shape[1:], begin[1:]))],
+                        np.int32)
         g = single_op_model(op, [q16("x", shape, s), Tensor("b", (4,), "int32", data=begin),
                                  Tensor("s", (4,), "int32", data=size)], q16("y", (1,), s))
     assert_matches_reference(g, x)
@@ -321,8 +326,9 @@ def test_data_movement_matches_tflm(op, seed):
 def test_conv_with_an_int16_zero_point_is_refused():
     """TFLM's 16x8 convolution ignores zero points: a non-zero one would give another function."""
     w = np.ones((2, 1, 1, 3), np.int8)
-    g = single_op_model(Conv2D.name, [q16("x", (1, 4, 4, 3), 0.01, 5), qtensor("w", w.shape, [0.1, 0.1], [0, 0],
-                                                                              data=w, axis=0)],
+    g = single_op_model(Conv2D.name,
+                        [q16("x", (1, 4, 4, 3), 0.01, 5), qtensor("w", w.shape, [0.1, 0.1], [0, 0],
+                                                                 data=w, axis=0)],
                         q16("y", (1,), 0.1), dict(padding="VALID"))
     with pytest.raises(UnsupportedOpError, match="zero point 5.*ignore zero points.*Fix: quantize int16"):
         Interpreter(g)
@@ -331,10 +337,11 @@ def test_conv_with_an_int16_zero_point_is_refused():
 def test_depthwise_with_an_int32_bias_is_refused():
     """TFLM's 16x8 depthwise kernel reads its bias as int64 whatever the file says."""
     w = np.ones((1, 3, 3, 2), np.int8)
-    g = single_op_model(DepthwiseConv2D.name, [q16("x", (1, 4, 4, 2), 0.01), qtensor("w", w.shape, [0.1, 0.1], [0, 0],
-                                                                                    data=w, axis=3),
-                                               qtensor("b", (2,), [1e-3, 1e-3], [0, 0], data=np.zeros(2, np.int32),
-                                                       dtype="int32", axis=0)],
+    g = single_op_model(DepthwiseConv2D.name,
+                        [q16("x", (1, 4, 4, 2), 0.01), qtensor("w", w.shape, [0.1, 0.1], [0, 0],
+                                                              data=w, axis=3),
+                         qtensor("b", (2,), [1e-3, 1e-3], [0, 0], data=np.zeros(2, np.int32),
+                                 dtype="int32", axis=0)],
                         q16("y", (1,), 0.1), dict(padding="SAME", depth_multiplier=1))
     with pytest.raises(UnsupportedOpError, match="int32 bias.*Fix: quantize the bias to int64"):
         Interpreter(g)

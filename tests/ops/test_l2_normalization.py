@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from onnx import helper
 
 from ops._oracles import (
@@ -46,7 +46,8 @@ def test_l2_normalization_matches_tflm(seed):
 
 def test_int8_by_hand():
     # (3, 4) at zero point 0: norm 5 -> 0.6, 0.8 -> 76.8, 102.4 in 1/128 steps -> 77, 102
-    g = single_op_model("L2_NORMALIZATION", [qtensor("x", (1, 2), 0.1, 0)], qtensor("y", (1,), 1 / 128, 0), NONE)
+    g = single_op_model("L2_NORMALIZATION", [qtensor("x", (1, 2), 0.1, 0)], qtensor("y", (1,), 1 / 128, 0),
+                        NONE)
     assert assert_matches_reference(g, np.array([[3, 4]], np.int8))[0].tolist() == [[77, 102]]
 
 
@@ -78,14 +79,15 @@ def test_converted_l2_normalization_runs_in_tflm():
 
 @pytest.mark.parametrize("axis", [1, 2, 3, -1])
 def test_onnx_lp_normalization_matches_ort(tmp_path, axis):
-    path = onnx_file(tmp_path, [helper.make_node("LpNormalization", ["x"], ["y"], axis=axis, p=2)], (1, 3, 4, 5),
-                     opset=13)
+    path = onnx_file(tmp_path, [helper.make_node("LpNormalization", ["x"], ["y"], axis=axis, p=2)],
+                     (1, 3, 4, 5), opset=13)
     g = assert_onnx_matches_ort(path, np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32))
     assert [n.op for n in g.nodes].count("L2_NORMALIZATION") == 1
 
 
-@pytest.mark.parametrize("shape,dim", [((3, 4, 5), 1), ((3, 4, 5), 2), ((3, 4, 5), 3), ((6, 7), 1), ((6, 7), 2),
-                                       ((9,), 1)])
+@pytest.mark.parametrize("shape,dim",
+                         [((3, 4, 5), 1), ((3, 4, 5), 2), ((3, 4, 5), 3), ((6, 7), 1), ((6, 7), 2),
+                          ((9,), 1)])
 def test_torch_normalize_matches_torch(shape, dim):
     class M(torch.nn.Module):
         def forward(self, x):

@@ -78,7 +78,8 @@ def test_converted_log_softmax_runs_in_tflm():
 
 @pytest.mark.parametrize("axis", [1, 2, 3, -1])
 def test_onnx_log_softmax_matches_ort(tmp_path, axis):
-    path = onnx_file(tmp_path, [helper.make_node("LogSoftmax", ["x"], ["y"], axis=axis)], (1, 3, 4, 5), opset=13)
+    path = onnx_file(tmp_path, [helper.make_node("LogSoftmax", ["x"], ["y"], axis=axis)], (1, 3, 4, 5),
+                     opset=13)
     g = assert_onnx_matches_ort(path, np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32))
     assert [n.op for n in g.nodes].count("LOG_SOFTMAX") == 1
 

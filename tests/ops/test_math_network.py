@@ -67,7 +67,8 @@ def test_math_net_converts_and_runs_bit_exact_in_tflm():
 
 
 def _int8_inputs(q: Graph, n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(-128, 128, size=(n, q.tensors[q.inputs[0]].size), dtype=np.int8)
+    return np.random.default_rng(seed).integers(-128, 128, size=(n, q.tensors[q.inputs[0]].size),
+                                                dtype=np.int8)
 
 
 def _tflm(q: Graph, xs: np.ndarray) -> np.ndarray:

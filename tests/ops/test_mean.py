@@ -48,8 +48,8 @@ def test_int8_mean_by_hand():
     # x = [[-3, 5, 10, 1]] scale 0.5 zp 1 (real -2, 2, 4.5, 0); mean = 1.125 -> out scale 0.25 zp -2: 2.5 -> 3
     # TFLM: sum 13 - 1*4 = 9; multiplier 2.0 -> (2^30, 2) readapted by 4: (2^30 << 2) / 4 = 2^30, shift 0;
     # 9 * 0.5 = 4.5 -> 5 (half away from zero), + zp -2 = 3
-    g = single_op_model("MEAN", [qtensor("x", (1, 4), 0.5, 1), const_i32("axes", [1])], qtensor("y", (1,), 0.25, -2),
-                        dict(keep_dims=False))
+    g = single_op_model("MEAN", [qtensor("x", (1, 4), 0.5, 1), const_i32("axes", [1])],
+                        qtensor("y", (1,), 0.25, -2), dict(keep_dims=False))
     out = assert_matches_reference(g, np.array([[-3, 5, 10, 1]], np.int8))[0]
     assert out.tolist() == [3]
 
@@ -83,7 +83,8 @@ def test_converted_mean_over_the_last_axis_runs_in_tflm():
                                        ([1, 2, 3], 0), (None, 1)])
 def test_onnx_reduce_mean_over_any_axes_matches_ort(tmp_path, axes, keep):
     attrs = {"keepdims": keep} if axes is None else {"axes": axes, "keepdims": keep}
-    path = onnx_file(tmp_path, [helper.make_node("ReduceMean", ["x"], ["y"], **attrs)], (1, 3, 4, 5), opset=13)
+    path = onnx_file(tmp_path, [helper.make_node("ReduceMean", ["x"], ["y"], **attrs)], (1, 3, 4, 5),
+                     opset=13)
     x = np.random.default_rng(0).normal(size=(3, 3, 4, 5)).astype(np.float32)
     g = assert_onnx_matches_ort(path, x)
     assert "MEAN" in {n.op for n in g.nodes}
@@ -104,9 +105,10 @@ class _Means(torch.nn.Module):
         return x.mean(dim=self.dims, keepdim=self.keep)
 
 
-@pytest.mark.parametrize("shape,dims,keep", [((3, 4, 5), 1, False), ((3, 4, 5), 2, False), ((3, 4, 5), 3, True),
-                                             ((3, 4, 5), (2, 3), False), ((3, 4, 5), -1, False),
-                                             ((6, 7), -1, True), ((6, 7), 1, False), ((10,), 1, True)])
+@pytest.mark.parametrize("shape,dims,keep",
+                         [((3, 4, 5), 1, False), ((3, 4, 5), 2, False), ((3, 4, 5), 3, True),
+                          ((3, 4, 5), (2, 3), False), ((3, 4, 5), -1, False),
+                          ((6, 7), -1, True), ((6, 7), 1, False), ((10,), 1, True)])
 def test_torch_mean_over_any_dim_matches_torch(shape, dims, keep):
     assert_torch_matches(_Means(dims, keep), shape)
 

@@ -54,7 +54,8 @@ def test_converted_clamp_runs_in_tflm():
     g.inputs, g.outputs = ["x"], ["y"]
     g.infer_shapes()
     rng = np.random.default_rng(0)
-    convert_and_match_tflm(g, rng.normal(size=(32, 12)).astype(np.float32), rng.normal(size=(8, 12)).astype(np.float32))
+    convert_and_match_tflm(g, rng.normal(size=(32, 12)).astype(np.float32),
+                           rng.normal(size=(8, 12)).astype(np.float32))
 
 
 def test_onnx_min_matches_ort(tmp_path):

@@ -34,9 +34,11 @@ def _graph(shape, mode, pads, int8: bool):
 def test_mirror_pad_matches_tflm(seed):
     rng, shape, mode, pads = _case(seed)
     g = _graph(shape, mode, pads, int8=seed % 2 == 1)
-    xs = random_int8(rng, (4, *shape[1:])) if seed % 2 else rng.normal(size=(4, *shape[1:])).astype(np.float32)
+    xs = (random_int8(rng, (4, *shape[1:])) if seed % 2
+          else rng.normal(size=(4, *shape[1:])).astype(np.float32))
     out = assert_matches_reference(g, xs)[0]
-    want = np.stack([np.pad(x[None], pads.tolist(), mode="reflect" if mode == 0 else "symmetric")[0] for x in xs])
+    want = np.stack([np.pad(x[None], pads.tolist(),
+                            mode="reflect" if mode == 0 else "symmetric")[0] for x in xs])
     np.testing.assert_array_equal(out, want)  # and numpy's own definition, row by row
 
 

@@ -54,7 +54,8 @@ def test_converted_graph_matches_tflm():
     """Two inputs with their own ranges: convert requantizes them to the output's parameters first."""
     g = Graph("pack")
     shift = np.linspace(2, 5, 12, dtype=np.float32).reshape(1, 4, 3)
-    for t in (Tensor("x", (1, 4, 3)), Tensor("c", (1, 4, 3), data=shift), Tensor("h", (1,)), Tensor("y", (1,))):
+    for t in (Tensor("x", (1, 4, 3)), Tensor("c", (1, 4, 3), data=shift), Tensor("h", (1,)),
+              Tensor("y", (1,))):
         g.add_tensor(t)
     g.add_node(Node("add", "ADD", ["x", "c"], ["h"], {"activation": "NONE"}))
     g.add_node(Node("p", "PACK", ["x", "h"], ["y"], {"values_count": 2, "axis": 2}))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from ops._data_movement import (
     HAVE_CC,
@@ -41,7 +41,8 @@ def _config(seed: int):
 def test_matches_tflm(seed):
     rng, shape, pads = _config(seed)
     is_int = seed % 2 == 1
-    g = single_op_model("PAD", [act("x", shape, is_int, 0.05, -7), ci("p", pads)], act("y", (1,), is_int, 0.05, -7))
+    g = single_op_model("PAD", [act("x", shape, is_int, 0.05, -7), ci("p", pads)],
+                        act("y", (1,), is_int, 0.05, -7))
     x = rows(rng, shape, is_int)
     out = matches_tflm(g, x)[0]
     fill = -7 if is_int else 0.0  # int8: the output zero point, a real 0
@@ -49,7 +50,8 @@ def test_matches_tflm(seed):
 
 
 def test_converted_graph_matches_tflm():
-    converted_matches_tflm(single_op_model("PAD", [Tensor("x", (1, 3, 4, 2)), ci("p", [[0, 0], [1, 2], [2, 0], [0, 1]])],
+    converted_matches_tflm(single_op_model("PAD", [Tensor("x", (1, 3, 4, 2)),
+                                                   ci("p", [[0, 0], [1, 2], [2, 0], [0, 1]])],
                                            Tensor("y", (1,))))
 
 

@@ -18,7 +18,8 @@ from tinyopt.graph.torch_import import from_torch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SWEEP = [c for c in itertools.product([5, 6, 7], [2, 3], [1, 2, 3], [0, 1], [False, True], ["max", "avg", "avg_x"])
+SWEEP = [c for c in itertools.product([5, 6, 7], [2, 3], [1, 2, 3], [0, 1], [False, True],
+                                      ["max", "avg", "avg_x"])
          if c[3] <= c[1] // 2]
 
 
@@ -78,9 +79,10 @@ def test_one_dimensional_max_pool_with_padding():
     assert ops_of(g) == ["PADV2", "MAX_POOL_2D"]
 
 
-@pytest.mark.parametrize("k,s,p,ceil,kind", [(3, 2, 1, False, "max"), (3, 2, 0, True, "max"), (2, 2, 1, True, "max"),
-                                             (3, 1, 1, False, "avg"), (3, 1, 1, False, "avg_x"),
-                                             (2, 3, 1, True, "max")])
+@pytest.mark.parametrize("k,s,p,ceil,kind",
+                         [(3, 2, 1, False, "max"), (3, 2, 0, True, "max"), (2, 2, 1, True, "max"),
+                          (3, 1, 1, False, "avg"), (3, 1, 1, False, "avg_x"),
+                          (2, 3, 1, True, "max")])
 def test_onnx_pooling_matches_onnxruntime(k, s, p, ceil, kind, tmp_path):
     m = torch.nn.Sequential(_module(k, s, p, ceil, kind))
     onnx_matches(export_onnx(m, (2, 7, 8), tmp_path / "p.onnx"), (2, 7, 8))

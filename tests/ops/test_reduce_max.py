@@ -66,8 +66,8 @@ def test_converted_reduce_max_runs_in_tflm():
 
 @pytest.mark.parametrize("axes,keep", [([1], 1), ([2, 3], 0), ([3], 0)])
 def test_onnx_reduce_max_matches_ort(tmp_path, axes, keep):
-    path = onnx_file(tmp_path, [helper.make_node("ReduceMax", ["x"], ["y"], axes=axes, keepdims=keep)], (1, 3, 4, 5),
-                     opset=13)
+    path = onnx_file(tmp_path, [helper.make_node("ReduceMax", ["x"], ["y"], axes=axes, keepdims=keep)],
+                     (1, 3, 4, 5), opset=13)
     g = assert_onnx_matches_ort(path, np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32))
     assert "REDUCE_MAX" in {n.op for n in g.nodes}
 
@@ -81,7 +81,8 @@ class _Amax(torch.nn.Module):
         return torch.amax(x, self.dims, keepdim=self.keep)
 
 
-@pytest.mark.parametrize("shape,dims,keep", [((3, 4, 5), 1, True), ((3, 4, 5), (2, 3), False), ((6, 7), -1, False)])
+@pytest.mark.parametrize("shape,dims,keep",
+                         [((3, 4, 5), 1, True), ((3, 4, 5), (2, 3), False), ((6, 7), -1, False)])
 def test_torch_amax_matches_torch(shape, dims, keep):
     assert_torch_matches(_Amax(dims, keep), shape)
 

@@ -45,7 +45,8 @@ def test_inverse_square_root_multiplier_by_hand():
 def test_zero_gives_the_largest_output_and_negative_inputs_stop():
     g = single_op_model("RSQRT", [qtensor("x", (1, 3), 0.1, -10)], qtensor("y", (1,), 0.05, -128))
     out = assert_matches_reference(g, np.array([[-10, -6, 90]], np.int8))[0]
-    # -10 is 0.0 -> 127; -6 is 0.4 -> 1/sqrt(0.4) = 1.58 -> 31.6 + -128 = -96; 90 is 10 -> 0.316 -> 6.3 - 128 = -122
+    # -10 is 0.0 -> 127; -6 is 0.4 -> 1/sqrt(0.4) = 1.58 -> 31.6 + -128 = -96; 90 is 10 -> 0.316 -> 6.3 - 128
+    # = -122
     assert out.tolist() == [[127, -96, -122]]
     with pytest.raises(DataError, match="below its zero point"):
         Interpreter(g).run(np.array([[-11, 0, 0]], np.int8))

@@ -34,7 +34,8 @@ def _config(seed: int):
     rank = int(rng.integers(2, 6))
     shape = (1, *(int(d) for d in rng.integers(1, 6, size=rank - 1)))
     begin = [0] + [int(rng.integers(0, d)) for d in shape[1:]]
-    size = [1] + [int(rng.integers(1, d - b + 1)) if rng.random() < 0.8 else -1 for d, b in zip(shape[1:], begin[1:])]
+    size = [1] + [int(rng.integers(1, d - b + 1)) if rng.random() < 0.8 else -1
+                  for d, b in zip(shape[1:], begin[1:])]
     return rng, shape, begin, size
 
 
@@ -42,7 +43,8 @@ def _config(seed: int):
 def test_matches_tflm(seed):
     rng, shape, begin, size = _config(seed)
     is_int = seed % 2 == 1
-    g = single_op_model("SLICE", [act("x", shape, is_int), ci("b", begin), ci("s", size)], act("y", (1,), is_int))
+    g = single_op_model("SLICE", [act("x", shape, is_int), ci("b", begin), ci("s", size)],
+                        act("y", (1,), is_int))
     x = rows(rng, shape, is_int)
     out = matches_tflm(g, x)[0]
     # independently: numpy slicing, a size of -1 running to the end of the axis

@@ -37,8 +37,9 @@ class _Softmax(torch.nn.Module):
         return self.sm(x) * torch.softmax(x, self.dim)
 
 
-@pytest.mark.parametrize("shape,dim", [((3, 4, 5), 1), ((3, 4, 5), 2), ((3, 4, 5), 3), ((6, 7), 1), ((6, 7), 2),
-                                       ((2, 3, 4), -2)])
+@pytest.mark.parametrize("shape,dim",
+                         [((3, 4, 5), 1), ((3, 4, 5), 2), ((3, 4, 5), 3), ((6, 7), 1), ((6, 7), 2),
+                          ((2, 3, 4), -2)])
 def test_torch_softmax_on_any_dim_matches_torch(shape, dim):
     assert_torch_matches(_Softmax(dim), shape)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from onnx import TensorProto, helper
 
 from ops._data_movement import (
@@ -43,7 +43,8 @@ def test_matches_tflm(seed):
     _, h, w, c = shape
     for ih, iw, d in [(0, 0, 0), (h - 1, w - 1, c - 1), (h // 2, w - 1, c // 2)]:
         # by hand, TFLM's index formula: pixel (ih/b, iw/b) channel (ih % b * b + iw % b) * C + d
-        np.testing.assert_array_equal(out[:, ih // b, iw // b, (ih % b * b + iw % b) * c + d], x[:, ih, iw, d])
+        np.testing.assert_array_equal(out[:, ih // b, iw // b, (ih % b * b + iw % b) * c + d],
+                                      x[:, ih, iw, d])
 
 
 def test_sizes_not_a_multiple_of_the_block_are_refused():
@@ -74,7 +75,8 @@ def test_onnx_space_to_depth_matches(tmp_path):
     import onnx
 
     node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2)
-    graph = helper.make_graph([node], "s2d", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 6])],
+    graph = helper.make_graph([node], "s2d",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 2, 3])])
     path = tmp_path / "s2d.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))

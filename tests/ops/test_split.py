@@ -54,8 +54,8 @@ def test_matches_tflm(seed):
 
 def test_refusals_name_the_node():
     with pytest.raises(ModelFormatError, match="num_splits 3 does not divide") as e:
-        single_op_model("SPLIT", [ci("a", [1]), Tensor("x", (1, 4))], [Tensor(f"y{k}", (1,)) for k in range(3)],
-                        {"num_splits": 3})
+        single_op_model("SPLIT", [ci("a", [1]), Tensor("x", (1, 4))],
+                        [Tensor(f"y{k}", (1,)) for k in range(3)], {"num_splits": 3})
     assert "SPLIT" in str(e.value) and "Fix:" in str(e.value)
     g = single_op_model("SPLIT", [ci("a", [0]), Tensor("x", (1, 4))], [Tensor("y0", (1,))], {"num_splits": 1})
     with pytest.raises(UnsupportedOpError, match="batch axis"):
@@ -63,8 +63,8 @@ def test_refusals_name_the_node():
 
 
 def test_converted_graph_keeps_the_input_parameters_and_matches_tflm():
-    g = single_op_model("SPLIT", [ci("a", [3]), Tensor("x", (1, 3, 2, 6))], [Tensor("p", (1,)), Tensor("q", (1,))],
-                        {"num_splits": 2})
+    g = single_op_model("SPLIT", [ci("a", [3]), Tensor("x", (1, 3, 2, 6))],
+                        [Tensor("p", (1,)), Tensor("q", (1,))], {"num_splits": 2})
     q = converted_matches_tflm(g)
     x = q.tensors[q.inputs[0]]
     assert all(q.tensors[o].quant == x.quant for o in q.outputs)

@@ -63,8 +63,8 @@ def test_c_library_equals_runtime(axis, tmp_path):
     sizes = {1: [1, 3], 2: [2, 1, 2], 3: [3, 1, 2]}[axis]
     parts = [f"y{k}" for k in range(len(sizes))]
     g = Graph("split_v")
-    for t in (qtensor("x", shape, 0.2, -5), ci("s", sizes), ci("a", [axis]), *(qtensor(p, (1,), 0.2, -5) for p in parts),
-              qtensor("z", (1,), 0.2, -5)):
+    for t in (qtensor("x", shape, 0.2, -5), ci("s", sizes), ci("a", [axis]),
+              *(qtensor(p, (1,), 0.2, -5) for p in parts), qtensor("z", (1,), 0.2, -5)):
         g.add_tensor(t)
     g.add_node(Node("s", "SPLIT_V", ["x", "s", "a"], parts, {"num_splits": len(sizes)}))
     g.add_node(Node("c", "CONCATENATION", parts[::-1], ["z"], {"axis": axis}))

@@ -22,7 +22,8 @@ def test_sqrt_matches_tflm(seed):
     np.testing.assert_allclose(out, np.sqrt(xs.astype(np.float64)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("exponent,op", [(2.0, "MUL"), (0.5, "SQRT"), (-0.5, "RSQRT"), (-1.0, "DIV"), (1.0, None)])
+@pytest.mark.parametrize("exponent,op",
+                         [(2.0, "MUL"), (0.5, "SQRT"), (-0.5, "RSQRT"), (-1.0, "DIV"), (1.0, None)])
 def test_onnx_pow_with_a_constant_exponent_matches_ort(tmp_path, exponent, op):
     nodes = [helper.make_node("Exp", ["x"], ["e"]), helper.make_node("Pow", ["e", "p"], ["y"])]
     path = onnx_file(tmp_path, nodes, (1, 3, 4), inits=[("p", np.float32(exponent))], opset=13)
@@ -31,8 +32,8 @@ def test_onnx_pow_with_a_constant_exponent_matches_ort(tmp_path, exponent, op):
 
 
 def test_onnx_pow_with_another_exponent_is_refused(tmp_path):
-    path = onnx_file(tmp_path, [helper.make_node("Pow", ["x", "p"], ["y"])], (1, 4), inits=[("p", np.float32(3.0))],
-                     opset=13)
+    path = onnx_file(tmp_path, [helper.make_node("Pow", ["x", "p"], ["y"])], (1, 4),
+                     inits=[("p", np.float32(3.0))], opset=13)
     from tinyopt.graph.onnx_import import load_onnx
 
     with pytest.raises(UnsupportedOpError, match="exponent 3") as e:
@@ -44,7 +45,8 @@ def test_torch_sqrt_and_powers_match_torch():
     class M(torch.nn.Module):
         def forward(self, x):
             v = x * x + 1
-            return torch.sqrt(v) + v ** 0.5 + torch.pow(v, -0.5) + x ** 2 + torch.square(x) + v.pow(-1) + v ** 1
+            return (torch.sqrt(v) + v ** 0.5 + torch.pow(v, -0.5) + x ** 2 + torch.square(x) + v.pow(-1)
+                    + v ** 1)
 
     g = assert_torch_matches(M(), (3, 4, 5))
     ops = [n.op for n in g.nodes]

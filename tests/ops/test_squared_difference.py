@@ -83,7 +83,8 @@ def test_c_kernel_in_place_equals_runtime(tmp_path):
 def test_c_kernel_with_a_constant_equals_runtime(tmp_path):
     rng = np.random.default_rng(4)
     c = rng.integers(-128, 128, size=(6, 1)).astype(np.int8)
-    g = single_op_model("SQUARED_DIFFERENCE", [qtensor("c", (6, 1), 0.03, 5, data=c), qtensor("x", (1, 3, 6, 4), 0.05, -3)],
+    g = single_op_model("SQUARED_DIFFERENCE",
+                        [qtensor("c", (6, 1), 0.03, 5, data=c), qtensor("x", (1, 3, 6, 4), 0.05, -3)],
                         qtensor("y", (1,), 0.04, -120))
     assert_c_equals_runtime(g, random_int8(rng, (12, 3, 6, 4)), tmp_path)
 

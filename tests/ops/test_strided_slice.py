@@ -106,8 +106,9 @@ def test_what_tflm_cannot_run_is_refused(shape, attrs, match):
 
 
 def test_converted_graph_matches_tflm():
-    g = single_op_model("STRIDED_SLICE", [Tensor("x", (1, 6, 5, 4)), ci("b", [0, 1, 4, 0]), ci("e", [1, 6, 0, 4]),
-                                          ci("s", [1, 2, -2, 1])], Tensor("y", (1,)))
+    g = single_op_model("STRIDED_SLICE",
+                        [Tensor("x", (1, 6, 5, 4)), ci("b", [0, 1, 4, 0]), ci("e", [1, 6, 0, 4]),
+                         ci("s", [1, 2, -2, 1])], Tensor("y", (1,)))
     q = converted_matches_tflm(g)
     y, x = q.tensors[q.outputs[0]], q.tensors[q.inputs[0]]
     assert y.quant == x.quant  # bytes move: the output shares the input's parameters

@@ -38,8 +38,8 @@ def test_sum_over_any_axes_matches_tflm(seed):
 def test_int8_sum_by_hand():
     # x = [-3, 5, 10, 1] scale 0.5 zp 1: real -2 + 2 + 4.5 + 0 = 4.5; output scale 0.25 zp 0 -> 18
     # TFLM: (13 - 4 * 1) = 9 times 0.5 / 0.25 = 2 -> 18
-    g = single_op_model("SUM", [qtensor("x", (1, 4), 0.5, 1), const_i32("axes", [1])], qtensor("y", (1,), 0.25, 0),
-                        dict(keep_dims=True))
+    g = single_op_model("SUM", [qtensor("x", (1, 4), 0.5, 1), const_i32("axes", [1])],
+                        qtensor("y", (1,), 0.25, 0), dict(keep_dims=True))
     assert assert_matches_reference(g, np.array([[-3, 5, 10, 1]], np.int8))[0].tolist() == [[18]]
 
 
@@ -85,6 +85,7 @@ class _Sums(torch.nn.Module):
         return torch.sum(x, self.dims, keepdim=self.keep) + x.sum(dim=self.dims, keepdim=self.keep)
 
 
-@pytest.mark.parametrize("shape,dims,keep", [((3, 4, 5), 1, True), ((3, 4, 5), (2, 3), False), ((6, 7), 2, False)])
+@pytest.mark.parametrize("shape,dims,keep",
+                         [((3, 4, 5), 1, True), ((3, 4, 5), (2, 3), False), ((6, 7), 2, False)])
 def test_torch_sum_matches_torch(shape, dims, keep):
     assert_torch_matches(_Sums(dims, keep), shape, atol=1e-4)

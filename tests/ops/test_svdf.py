@@ -30,8 +30,8 @@ def svdf_graph(seed: int, int8: bool):
         ins = [qtensor("x", (1, i), xs, xz),
                qtensor("wf", (f, i), float(rng.uniform(0.005, 0.05)), 0,
                        data=rng.integers(-127, 128, size=(f, i)).astype(np.int8)),
-               qtensor("wt", (f, mem), wt_s, 0, data=rng.integers(-top, top + 1, size=(f, mem)).astype(wt_dtype),
-                       dtype=wt_dtype),
+               qtensor("wt", (f, mem), wt_s, 0,
+                       data=rng.integers(-top, top + 1, size=(f, mem)).astype(wt_dtype), dtype=wt_dtype),
                qtensor("b", (units,), np.float32(ss) * np.float32(wt_s), 0, dtype="int32",
                        data=rng.integers(-5000, 5000, size=units).astype(np.int32)),
                Tensor("s", (1, f * mem), wt_dtype, quant=QuantParams(ss, sz), variable=True)]
@@ -40,8 +40,8 @@ def svdf_graph(seed: int, int8: bool):
     else:
         ins = [Tensor("x", (1, i)), Tensor("wf", (f, i), data=rng.normal(size=(f, i)).astype(np.float32)),
                Tensor("wt", (f, mem), data=rng.normal(size=(f, mem)).astype(np.float32)),
-               Tensor("b", (units,), data=rng.normal(size=units).astype(np.float32)) if rng.random() < 0.7 else None,
-               Tensor("s", (1, f * mem), variable=True)]
+               Tensor("b", (units,), data=rng.normal(size=units).astype(np.float32)) if rng.random() < 0.7
+               else None, Tensor("s", (1, f * mem), variable=True)]
         y = Tensor("y", (1,))
         x = rng.normal(size=(5, i)).astype(np.float32)
     return single_op_model(OP, ins, y, {"rank": rank, "activation": act}), x
@@ -92,7 +92,8 @@ def _float_svdf_model(act: str) -> Graph:
     from tinyopt.ops.fully_connected import FullyConnected
 
     g.add_node(Node("svdf", OP, ["x", "wf", "wt", "b", "s"], ["y"], {"rank": 2, "activation": act}))
-    g.add_node(Node("fc", FullyConnected.name, ["y", "w2", ""], ["z"], {"activation": "NONE", "keep_num_dims": False}))
+    g.add_node(Node("fc", FullyConnected.name, ["y", "w2", ""], ["z"],
+                    {"activation": "NONE", "keep_num_dims": False}))
     g.inputs, g.outputs = ["x"], ["z"]
     return g.validate()
 

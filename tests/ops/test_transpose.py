@@ -59,7 +59,8 @@ def test_c_library_equals_runtime(seed, tmp_path):
     shape = (1, *(int(d) for d in rng.integers(2, 4, size=rank - 1)))
     perm = [0, *(int(p) + 1 for p in rng.permutation(rank - 1))]
     p = np.asarray(perm, np.int32)
-    g = single_op_model("TRANSPOSE", [qtensor("x", shape, 0.05, -3), Tensor("perm", p.shape, "int32", data=p)],
+    g = single_op_model("TRANSPOSE",
+                        [qtensor("x", shape, 0.05, -3), Tensor("perm", p.shape, "int32", data=p)],
                         qtensor("y", (1,), 0.05, -3))
     c_equals_runtime(g, tmp_path)
 

@@ -46,8 +46,10 @@ def lstm_graph(seed: int, dtype: str, time_major: bool = False):
         x = rng.normal(size=(5, *shape[1:]) if not time_major else shape).astype(np.float32)
     else:
         wide = dtype == "int16"
-        xs, xz = (float(rng.uniform(1e-4, 1e-3)), 0) if wide else (float(rng.uniform(0.01, 0.1)), int(rng.integers(-20, 21)))
-        hs, hz = (float(rng.uniform(2e-5, 6e-5)), 0) if wide else (float(rng.uniform(0.004, 0.02)), int(rng.integers(-20, 21)))
+        xs, xz = (float(rng.uniform(1e-4, 1e-3)), 0) if wide else (float(rng.uniform(0.01, 0.1)),
+                                                                   int(rng.integers(-20, 21)))
+        hs, hz = (float(rng.uniform(2e-5, 6e-5)), 0) if wide else (float(rng.uniform(0.004, 0.02)),
+                                                                   int(rng.integers(-20, 21)))
         ins[0] = qtensor("x", shape, xs, xz, dtype=dtype)
         for k in range(1, 9):
             shp = (s, i) if k <= 4 else (s, s)
@@ -58,7 +60,8 @@ def lstm_graph(seed: int, dtype: str, time_major: bool = False):
                 ins[k + 11] = qtensor(f"b{k}", (s,), np.float32(xs) * np.float32(ws), 0, dtype=bdt,
                                       data=rng.integers(-3000, 3000, size=s).astype(bdt))
         ins[18] = Tensor("h", (1, s), dtype, quant=QuantParams(hs, hz), variable=True)
-        ins[19] = Tensor("c", (1, s), "int16", quant=QuantParams(2.0 ** int(rng.integers(-15, -8)), 0), variable=True)
+        ins[19] = Tensor("c", (1, s), "int16", quant=QuantParams(2.0 ** int(rng.integers(-15, -8)), 0),
+                         variable=True)
         y = qtensor("y", (1,), hs, hz, dtype=dtype)
         rows = shape if time_major else (5, *shape[1:])
         x = rng.integers(-32768, 32768, size=rows).astype(np.int16) if wide else random_int8(rng, rows)
@@ -270,7 +273,8 @@ def _onnx_recurrent(tmp_path, op: str, with_state: bool, seed: int = 0, linear_b
     inits.append(numpy_helper.from_array(np.array([1, h], np.int64), "shape"))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])]
     if with_state:
-        outputs.append(helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, t, 1, h] if layout else [t, 1, 1, h]))
+        outputs.append(helper.make_tensor_value_info("Y", TensorProto.FLOAT,
+                                                     [1, t, 1, h] if layout else [t, 1, 1, h]))
         if op == "LSTM":
             outputs.append(helper.make_tensor_value_info("Y_c", TensorProto.FLOAT, [1, 1, h]))
     model = helper.make_model(helper.make_graph(nodes, "rnn", inputs, outputs, inits),
@@ -289,18 +293,21 @@ def test_onnx_door_matches_onnxruntime(tmp_path, op, with_state, lbr):
     from tinyopt.graph.onnx_import import load_onnx
 
     path, shapes = _onnx_recurrent(tmp_path, op, with_state, linear_before_reset=lbr)
-    twin, _ = _onnx_recurrent(tmp_path, op, with_state, linear_before_reset=lbr, layout=0)  # ORT has no layout=1
+    # ORT has no layout=1
+    twin, _ = _onnx_recurrent(tmp_path, op, with_state, linear_before_reset=lbr, layout=0)
     g = load_onnx(path)
     assert (OP in {n.op for n in g.nodes}) == (op == "LSTM" and not with_state)
     sess = ort.InferenceSession(str(twin), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(1)
     xs = [rng.normal(size=(3, *s[1:])).astype(np.float32) for s in shapes]
     names = [i.name for i in sess.get_inputs()]
-    feeds = [{n: (x[r:r + 1].reshape(x.shape[1], 1, -1) if n == "x" else x[r:r + 1]) for n, x in zip(names, xs)}
+    feeds = [{n: (x[r:r + 1].reshape(x.shape[1], 1, -1) if n == "x"
+                  else x[r:r + 1]) for n, x in zip(names, xs)}
              for r in range(3)]
     want = [np.stack([o.ravel() for o in t]) for t in zip(*[sess.run(None, f) for f in feeds])]
     # X, read only by the recurrent layer, is a plain (N, T, features) sequence; the states are (N, C, L)
-    got = Interpreter(g).run([to_nhwc(x) if len(g.tensors[t].shape) == 4 else x for x, t in zip(xs, g.inputs)])
+    got = Interpreter(g).run([to_nhwc(x) if len(g.tensors[t].shape) == 4 else x
+                              for x, t in zip(xs, g.inputs)])
     assert g.tensors[g.inputs[0]].shape == (1, 6, 5)
     assert len(got) == len(want)
     for a, w in zip(got, want):  # every output is plain (batch, ...) in the framework's order

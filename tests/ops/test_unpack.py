@@ -43,7 +43,8 @@ def test_matches_tflm(seed):
 
 def test_num_must_be_the_axis_size():
     with pytest.raises(ModelFormatError, match="num 2 for axis 1 of size 3") as e:
-        single_op_model("UNPACK", [Tensor("x", (1, 3))], [Tensor("a", (1,)), Tensor("b", (1,))], {"num": 2, "axis": 1})
+        single_op_model("UNPACK", [Tensor("x", (1, 3))], [Tensor("a", (1,)), Tensor("b", (1,))],
+                        {"num": 2, "axis": 1})
     assert "UNPACK" in str(e.value) and "Fix:" in str(e.value)
 
 
@@ -75,7 +76,8 @@ def test_c_library_equals_runtime(axis, tmp_path):
     g = Graph("unpack")
     shape = (1, 3, 4, 2)
     parts = [f"y{k}" for k in range(shape[axis])]
-    for t in (qtensor("x", shape, 0.1, -2), *(qtensor(p, (1,), 0.1, -2) for p in parts), qtensor("z", (1,), 0.1, -2)):
+    for t in (qtensor("x", shape, 0.1, -2), *(qtensor(p, (1,), 0.1, -2) for p in parts),
+              qtensor("z", (1,), 0.1, -2)):
         g.add_tensor(t)
     g.add_node(Node("u", "UNPACK", ["x"], parts, {"num": shape[axis], "axis": axis}))
     g.add_node(Node("c", "CONCATENATION", parts[::-1], ["z"], {"axis": 1}))

@@ -28,10 +28,12 @@ def test_unknown_top_level_key_names_line_and_nearest(tmp_path):
 
 def test_unknown_nested_key(tmp_path):
     p = write(tmp_path, "name: a\ntraining:\n  lr: 0.1\n  epoch: 3\n")
-    with pytest.raises(ConfigError, match=r"line 4: unknown key 'epoch' in section 'training'; did you mean 'epochs'"):
+    with pytest.raises(ConfigError,
+                       match=r"line 4: unknown key 'epoch' in section 'training'; did you mean 'epochs'"):
         load_project(p)
     p = write(tmp_path, "optimize:\n  prune: {sparsty: 0.5}\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'sparsty' in optimize.prune; did you mean 'sparsity'"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown key 'sparsty' in optimize.prune; did you mean 'sparsity'"):
         load_project(p)
 
 

@@ -78,7 +78,8 @@ def test_same_config_same_bytes(data, first, tmp_path):
     for name in ("summary.json", "report.html"):
         assert (a_dir / name).read_bytes() == (tmp_path / name).read_bytes()
     cached = sorted(p.relative_to(a_dir) for p in (a_dir / "cache").rglob("*") if p.is_file())
-    assert cached and cached == sorted(p.relative_to(tmp_path) for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert cached and cached == sorted(p.relative_to(tmp_path) for p in (tmp_path / "cache").rglob("*")
+                                       if p.is_file())
     for rel in cached:  # trained weights included: torch.save goes through memory, not a temp-named file
         assert (a_dir / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
 
@@ -105,11 +106,13 @@ def test_csv_windows_through_a_1d_cnn(tmp_path):
     (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
     cfg = validate({"name": "har", "data": {"source": "csv", "path": str(tmp_path / "log.csv"), "window": 32,
                                             "window_stride": 16, "val": 0.0, "test": 0.25},
-                    "features": {"block": "normalized"}, "model": {"zoo": "cnn1d", "args": {"filters": [4, 8]}},
-                    "training": {"epochs": 3}, "optimize": {"quantize": {"mode": "ptq", "calibration": 8}},
+                    "features": {"block": "normalized"},
+                    "model": {"zoo": "cnn1d", "args": {"filters": [4, 8]}}, "training": {"epochs": 3},
+                    "optimize": {"quantize": {"mode": "ptq", "calibration": 8}},
                     "deploy": {"formats": ["tflite"]}}, "har.yaml")
     res = run_project(cfg, tmp_path / "out", report=False)
-    # 2 segments of 96 rows per label, windows of 32 every 16: 1 + (96 - 32) // 16 = 5 per segment → 10 per label
+    # 2 segments of 96 rows per label, windows of 32 every 16: 1 + (96 - 32) // 16 = 5 per segment → 10 per
+    # label
     assert res.data["sizes"]["train"] + res.data["sizes"]["test"] == 30
     assert res.data["feature_shape"] == [32, 3]
     assert res.verify["int8"]["mismatches"] == 0

@@ -26,8 +26,8 @@ def chromium() -> str:
 
 
 def _run(args, tmp: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp / 'profile'}", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120)
 
 
 def render(html: Path, tmp: Path, screenshot: bool = True) -> dict:

@@ -40,8 +40,8 @@ def assert_matches_reference(graph: Graph, inputs, model: bytes | None = None) -
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
         else:
             bad = np.argwhere(a != b)
-            assert bad.size == 0, f"{len(bad)} mismatches, first at {bad[0].tolist()}: ours {a[tuple(bad[0])]} " \
-                                  f"TFLM {b[tuple(bad[0])]}"
+            assert bad.size == 0, (f"{len(bad)} mismatches, first at {bad[0].tolist()}: "
+                                   f"ours {a[tuple(bad[0])]} TFLM {b[tuple(bad[0])]}")
     return ours
 
 

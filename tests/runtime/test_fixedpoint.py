@@ -51,7 +51,8 @@ def test_rounding_divide_by_pot_matches_scalar_c():
     got = fp.rounding_divide_by_pot(x, e)
     assert got.tolist() == [rdbpot_ref(int(a), int(b)) for a, b in zip(x, e)]
     # Hand values: 5/2 = 2.5 -> 3, -5/2 = -2.5 -> -3 (away from zero), 7/4 = 1.75 -> 2, -6/4 -> -2.
-    assert fp.rounding_divide_by_pot(np.array([5, -5, 7, -6]), np.array([1, 1, 2, 2])).tolist() == [3, -3, 2, -2]
+    assert fp.rounding_divide_by_pot(np.array([5, -5, 7, -6]),
+                                     np.array([1, 1, 2, 2])).tolist() == [3, -3, 2, -2]
 
 
 @pytest.mark.parametrize("real,expected", [
@@ -103,7 +104,8 @@ def test_exp_and_reciprocal_against_float():
     got = fp.exp_on_negative_values(a, 5) / 2.0**31
     np.testing.assert_allclose(got, np.exp(a / 2.0**26), atol=1e-6)  # gemmlowp exp is accurate to ~3e-7
     x = np.array([0, 1 << 29, 1 << 30, I32_MAX - 5])
-    np.testing.assert_allclose(fp.one_over_one_plus_x_for_x_in_0_1(x) / 2.0**31, 1 / (1 + x / 2.0**31), atol=1e-6)
+    np.testing.assert_allclose(fp.one_over_one_plus_x_for_x_in_0_1(x) / 2.0**31, 1 / (1 + x / 2.0**31),
+                               atol=1e-6)
     np.testing.assert_allclose(fp.logistic_fixed(np.array([0, 1 << 27, -(3 << 27)]), 4) / 2.0**31,
                                1 / (1 + np.exp(-np.array([0.0, 1.0, -3.0]))), atol=1e-6)
     np.testing.assert_allclose(fp.tanh_fixed(np.array([0, 1 << 27, -(1 << 26)]), 4) / 2.0**31,

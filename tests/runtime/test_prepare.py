@@ -48,8 +48,8 @@ def test_add_softmax_mean_parameters_by_hand():
     assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1717986944, 23, -248)
 
     axes = Tensor("axes", (2,), "int32", data=np.array([1, 2], np.int32))
-    g = single_op_model("MEAN", [qtensor("x", (1, 5, 5, 3), 0.5, 0), axes], qtensor("m", (1, 1, 1, 3), 0.25, 0),
-                        dict(keep_dims=True))
+    g = single_op_model("MEAN", [qtensor("x", (1, 5, 5, 3), 0.5, 0), axes],
+                        qtensor("m", (1, 1, 1, 3), 0.25, 0), dict(keep_dims=True))
     p = prepare_node(g, g.nodes[0])
     # 0.5 / 0.25 = 2 -> (2^30, 2); count 25: shift floor(log2 25) = 4, multiplier (2^30 << 4) // 25.
     assert (p.multiplier, p.shift, p.num_elements_in_axis) == (1 << 30, 2, 25)

@@ -73,14 +73,16 @@ def test_two_trials_run_on_a_head_listening_on_loopback_only(project, tmp_path, 
         # the head took 127.0.0.1 (the variable makes Ray honour --node-ip-address), nothing else
         assert _listens_on_loopback_only(port)
         assert main(["tune", str(project), "--trials", "2", "--epochs", "1", "--ray", f"127.0.0.1:{port}",
-                     "--storage", f"sqlite:///{tmp_path / 's.db'}", "--out", str(tmp_path / "o"), "--json"]) == 0
+                     "--storage", f"sqlite:///{tmp_path / 's.db'}", "--out", str(tmp_path / "o"),
+                     "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["trials"] == 2
         # the trials ran in worker processes the head started, not in this process
         workers = list(temp.glob("session_*/logs/worker-*"))
         assert workers, sorted(p.name for p in temp.glob("session_*/logs/*"))
 
 
-def test_head_that_wants_a_token_gives_one_line_naming_address_and_fix(project, tmp_path, capsys, monkeypatch):
+def test_head_that_wants_a_token_gives_one_line_naming_address_and_fix(project, tmp_path, capsys,
+                                                                       monkeypatch):
     for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", "2")  # Ray's own retry budget, 20 s by default
@@ -104,5 +106,6 @@ def test_connection_failure_names_the_given_and_the_dialed_address():
         err = _init_failure("127.0.0.1:6379", e)
     assert isinstance(err, ToolchainError)
     text = str(err)
-    assert text.startswith("could not connect to the Ray cluster at 127.0.0.1:6379 (Ray dialed 192.0.2.2:6379)")
+    assert text.startswith("could not connect to the Ray cluster at 127.0.0.1:6379 (Ray dialed "
+                           "192.0.2.2:6379)")
     assert "--node-ip-address 127.0.0.1 --port 6379" in text and "\n" not in text

@@ -47,7 +47,8 @@ def test_prefilter_never_trains_an_infeasible_candidate(device):
     assert res.vetoed > 0 and res.trainings == len(trainer.calls)
     for params in trainer.calls:  # every trained candidate was within budget, by the analyzer
         assert not budgets.violations(candidate_cost(params, SHAPE, CLASSES, device))
-    vetoed = [t["params"] for t in res.trials if "why" in t and "ms >" in t["why"] or "KB >" in t.get("why", "")]
+    vetoed = [t["params"] for t in res.trials if "why" in t and "ms >" in t["why"]
+              or "KB >" in t.get("why", "")]
     assert len(vetoed) == res.vetoed and not any(p in trainer.calls for p in vetoed)
 
 
@@ -90,7 +91,8 @@ def test_resume_after_kill_keeps_every_trial(tmp_path, device):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     marker = tmp_path / "killed-at"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, url, str(marker), os.path.dirname(__file__)], env=env)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, url, str(marker), os.path.dirname(__file__)],
+                             env=env)
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline and child.poll() is None:
         time.sleep(0.1)

@@ -66,7 +66,8 @@ def test_cnn1d_and_mobilenet_options():
     assert zoo.head_of(mb)[1].in_features == 512
 
 
-@pytest.mark.parametrize("size,k,s", [(49, 10, 2), (10, 4, 2), (32, 3, 2), (32, 1, 2), (25, 3, 1), (96, 3, 2)])
+@pytest.mark.parametrize("size,k,s",
+                         [(49, 10, 2), (10, 4, 2), (32, 3, 2), (32, 1, 2), (25, 3, 1), (96, 3, 2)])
 def test_same_pads_match_tflite_rule(size, k, s):
     out = -(-size // s)
     assert same_pads(size, k, s) == same_padding(size, k, s, 1, out)
