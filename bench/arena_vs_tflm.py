@@ -1,7 +1,7 @@
 """`tinyopt analyze`'s arena per runtime against the smallest arena TFLM really accepts.
 
-    .venv/bin/python bench/arena_vs_tflm.py            # prints the table, writes bench/results/arena_vs_tflm.md
-    .venv/bin/python bench/arena_vs_tflm.py --no-torchvision --no-write
+    .venv/bin/python bench/arena_vs_tflm.py            # prints the table, writes
+    bench/results/arena_vs_tflm.md .venv/bin/python bench/arena_vs_tflm.py --no-torchvision --no-write
 
 Peer: tflite-micro's Python package. For each int8 model, a binary search over ``arena_size`` finds the
 smallest arena with which ``runtime.Interpreter.from_bytes(model, arena_size=N)`` allocates and invokes;
@@ -29,9 +29,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MLPERF = ROOT.parent / "shared" / "models" / "mlperf-tiny"
-TORCHVISION = [("mnasnet0_5", 96, {}), ("mobilenet_v2", 96, {"width_mult": 0.35}), ("mobilenet_v3_small", 96, {}),
-               ("mobilenet_v3_large", 64, {}), ("efficientnet_b0", 64, {}), ("squeezenet1_1", 64, {}),
-               ("shufflenet_v2_x0_5", 64, {}), ("googlenet", 64, {}), ("mnasnet1_0", 64, {})]
+TORCHVISION = [("mnasnet0_5", 96, {}), ("mobilenet_v2", 96, {"width_mult": 0.35}),
+               ("mobilenet_v3_small", 96, {}), ("mobilenet_v3_large", 64, {}), ("efficientnet_b0", 64, {}),
+               ("squeezenet1_1", 64, {}), ("shufflenet_v2_x0_5", 64, {}), ("googlenet", 64, {}),
+               ("mnasnet1_0", 64, {})]
 
 
 def tflm_accepts(model: bytes, n: int) -> bool:
@@ -95,7 +96,7 @@ def models(torchvision: bool):
             except RuntimeError:
                 pass
         from torchvision import models as tv
-    except Exception as e:  # noqa: BLE001 - any import failure means: skip this family
+    except Exception as e:  # any import failure means: skip this family
         print(f"torchvision not importable ({e}); skipped", file=sys.stderr)
         return
     for name, size, kw in TORCHVISION:
@@ -116,8 +117,8 @@ def main() -> None:
     from tinyopt.analysis.memory import plan_arena
     from tinyopt.errors import TinyoptError
 
-    header = ("| model | ops | liveness plan (B) | TFLM predicted (B) | TFLM smallest (B) | predicted / TFLM | "
-              "liveness / TFLM | bare metal (B) | CMSIS-NN (B) | tinyopt-c (B) |")
+    header = ("| model | ops | liveness plan (B) | TFLM predicted (B) | TFLM smallest (B) | predicted / TFLM "
+              "| liveness / TFLM | bare metal (B) | CMSIS-NN (B) | tinyopt-c (B) |")
     rows = [header, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     print(header, flush=True)
     ratios, t0 = [], time.time()

@@ -107,7 +107,8 @@ def main(argv=None) -> int:
 
     def run_qat(model, bits, lr=1e-4, epochs=ft):
         cfg = ptq.QuantConfig(weight_bits=bits, activation_bits=8, observer="moving_average")
-        return qat.quantize_aware_train(model, (xtr, ytr), cfg, epochs, lr=lr, batch_size=64, seed=args.seed + 3)
+        return qat.quantize_aware_train(model, (xtr, ytr), cfg, epochs, lr=lr, batch_size=64,
+                                        seed=args.seed + 3)
 
     add(run_qat(base, 8), "QAT int8 (W8A8)", TARGETS["qat8"])
     add(run_qat(base, 4, lr=2e-4), "QAT 4-bit (W4A8)", TARGETS["qat4"])
@@ -128,13 +129,14 @@ def main(argv=None) -> int:
               f"on {torch.get_num_threads()} thread(s); "
               f"{len(xtr)} train / {len(xte)} test images; seed {args.seed}. "
               f"Peer: Deep Compression LeNet-5 {DEEP_COMPRESSION_LENET5_CR:.0f}x (prune + 5-bit sharing + "
-              f"Huffman); ours prune 80 % + 4-bit = {r.ratio:.1f}x, i.e. {r.ratio / DEEP_COMPRESSION_LENET5_CR:.2f}"
-              f" of it without weight sharing or Huffman coding.\n")
+              f"Huffman); ours prune 80 % + 4-bit = {r.ratio:.1f}x, i.e. "
+              f"{r.ratio / DEEP_COMPRESSION_LENET5_CR:.2f} of it without weight sharing or Huffman coding.\n")
     print(table + footer)
     if args.out:
         from tinyopt._io import atomic_write_text
 
-        cmd = "cd /work/main && .venv/bin/python bench/compress_lenet5.py" + (" --quick" if args.quick else "")
+        cmd = ("cd /work/main && .venv/bin/python bench/compress_lenet5.py"
+               + (" --quick" if args.quick else ""))
         atomic_write_text(args.out, f"# Compression I: LeNet-5 on MNIST\n\n`{cmd} --out {args.out}`\n\n"
                           + table + "\n" + footer)
     return 0
@@ -189,12 +191,14 @@ def format_markdown(rows) -> str:
     lines = ["| step | accuracy | Δ vs float (pp) | target | params ≠ 0 | MACs | bytes | CR |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r, target in rows:
-        verdict = "" if target is None else (f"≥ −{target} ✅" if r.delta_pp >= -target else f"≥ −{target} ❌")
+        verdict = "" if target is None else (f"≥ −{target} ✅" if r.delta_pp >= -target
+                                             else f"≥ −{target} ❌")
         if r.params is None:  # a peer row: accuracy only
-            lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | – | – | – | – |")
+            lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | – | – | – "
+                         "| – |")
             continue
-        lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | {r.params:,} | "
-                     f"{r.macs:,} | {r.bytes:,} | {r.ratio:.2f} |")
+        lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | {r.params:,} "
+                     f"| {r.macs:,} | {r.bytes:,} | {r.ratio:.2f} |")
     return "\n".join(lines)
 
 

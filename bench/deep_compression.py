@@ -176,8 +176,8 @@ def run(plan: Plan, seed: int, quick: bool, out_dir: Path) -> dict:
     final_acc = accuracy(fresh, xte, yte)
     return dict(plan=plan, base_acc=base_acc, pruned_acc=pruned_acc, clustered_acc=clustered_acc,
                 final_acc=final_acc, orig_bytes=orig_bytes, file_bytes=file_bytes, layers=layers,
-                record_bytes=record_bytes, pq_bytes=len(pq_data), pq_record_bytes=pq_record_bytes, model=fresh, seconds=time.perf_counter() - t0,
-                cpu=time.process_time() - c0)
+                record_bytes=record_bytes, pq_bytes=len(pq_data), pq_record_bytes=pq_record_bytes,
+                model=fresh, seconds=time.perf_counter() - t0, cpu=time.process_time() - c0)
 
 
 def table(r: dict) -> str:
@@ -197,15 +197,17 @@ def table(r: dict) -> str:
         gap_h = f"{enc.sizes.get('gap_codes', 0) / n:.2f}" if enc.gap_bits else "-"
         rows.append(f"| {mod} ({pname}) | {w.numel():,} | {100 * nnz / w.numel():.1f} ({pkeep}) | "
                     f"{enc.index_bits} | {enc.sizes['index_codes'] / n:.2f} | {enc.gap_bits or '-'} | "
-                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec_pq:.1f}x | {orig / rec:.1f}x |")
+                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec_pq:.1f}x | {orig / rec:.1f}x "
+                    "|")
     ratio = r["orig_bytes"] / r["file_bytes"]
     pk = plan.paper_kb
-    rows.append(f"| **total** | {sum(sd[f'{m}.weight'].numel() for m in plan.paper_layers):,} | "
-                f"{100 * sum(int((sd[f'{m}.weight'] != 0).sum()) for m in plan.paper_layers) / sum(sd[f'{m}.weight'].numel() for m in plan.paper_layers):.1f} | | | | | | "
+    n_weights = sum(sd[f"{m}.weight"].numel() for m in plan.paper_layers)
+    n_kept = sum(int((sd[f"{m}.weight"] != 0).sum()) for m in plan.paper_layers)
+    rows.append(f"| **total** | {n_weights:,} | {100 * n_kept / n_weights:.1f} | | | | | | "
                 f"{r['file_bytes']:,} | {r['orig_bytes'] / r['pq_bytes']:.1f}x | **{ratio:.1f}x** |")
     summary = (f"\n{plan.title}: {r['orig_bytes']:,} B ({r['orig_bytes'] / 1024:.0f} KB) -> container "
-               f"{r['file_bytes']:,} B ({r['file_bytes'] / 1024:.1f} KB) = **{ratio:.1f}x**; paper {pk[0]:,} KB -> "
-               f"{pk[1]} KB = {pk[2]}x (ours / paper = {ratio / pk[2]:.2f}).\n"
+               f"{r['file_bytes']:,} B ({r['file_bytes'] / 1024:.1f} KB) = **{ratio:.1f}x**; paper {pk[0]:,} "
+               f"KB -> {pk[1]} KB = {pk[2]}x (ours / paper = {ratio / pk[2]:.2f}).\n"
                f"Accuracy (2,000 test images): float {r['base_acc']:.2f} %, pruned {r['pruned_acc']:.2f} %, "
                f"clustered {r['clustered_acc']:.2f} %, decoded from the file {r['final_acc']:.2f} % "
                f"(change {r['final_acc'] - r['base_acc']:+.2f} pp; paper: no loss). "

@@ -249,7 +249,8 @@ def _factory(case: Case, work: Path) -> str:
     """A model file whose factory builds the zoo model with the case's arguments (the record names it)."""
     args = ", ".join(f"{k}={v!r}" for k, v in case.zoo_args.items())
     path = work / f"{case.name}_model.py"
-    path.write_text(f'"""{case.title}: the zoo model with this bench\'s arguments."""\nfrom tinyopt import zoo\n\n\n'
+    path.write_text(f'"""{case.title}: the zoo model with this bench\'s arguments."""\nfrom tinyopt import '
+                    'zoo\n\n\n'
                     f"def make():\n    return zoo.build({case.zoo!r}, {args})\n")
     return f"{path}:make"
 
@@ -262,40 +263,45 @@ def verdict(r: dict) -> list[tuple[str, bool]]:
     out = [(f"accuracy loss {loss:+.2f} pp <= {case.targets['loss_pp']}", loss <= case.targets["loss_pp"])]
     if "ratio" in case.targets:
         ratio = r["float_bytes"] / comp["flash"]
-        out.append((f"flash 1/{ratio:.1f} of float32 >= 1/{case.targets['ratio']:g}", ratio >= case.targets["ratio"]))
+        out.append((f"flash 1/{ratio:.1f} of float32 >= 1/{case.targets['ratio']:g}",
+                    ratio >= case.targets["ratio"]))
         rel = comp["instructions"] / dense["instructions"]
         out.append((f"instructions {rel:.2f}x dense <= {case.targets['instructions']}",
                     rel <= case.targets["instructions"]))
     if "flash_vs_dense" in case.targets:
         rel = comp["flash"] / dense["flash"]
-        out.append((f"flash {rel:.3f}x dense <= {case.targets['flash_vs_dense']}", rel <= case.targets["flash_vs_dense"]))
+        out.append((f"flash {rel:.3f}x dense <= {case.targets['flash_vs_dense']}",
+                    rel <= case.targets["flash_vs_dense"]))
     out.append(("M4 outputs = host outputs", comp["m4_equals_host"] and dense["m4_equals_host"]))
     return out
 
 
 def table(results: list[dict]) -> str:
-    rows = ["| model | float acc | deployed acc (host C) | Δ pp | float32 params | flash (M4) | ratio vs float32 | "
-            "dense int8 flash | flash vs dense | instructions | dense instructions | instr. vs dense | "
-            ".tflite (dense) | targets |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = ["| model | float acc | deployed acc (host C) | Δ pp | float32 params | flash (M4) | ratio vs "
+            "float32 | dense int8 flash | flash vs dense | instructions | dense instructions | instr. vs "
+            "dense | .tflite (dense) | targets |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
+            "|"]
     for r in results:
         c, d = r["comp"], r["dense"]
         ok = "; ".join(f"{'✅' if good else '❌'} {what}" for what, good in verdict(r))
         rows.append(f"| {r['case'].title} | {r['float_acc']:.2f} % | {c['accuracy']:.2f} % | "
                     f"{c['accuracy'] - r['float_acc']:+.2f} | {r['float_bytes']:,} | {c['flash']:,} | "
-                    f"{r['float_bytes'] / c['flash']:.1f}x | {d['flash']:,} | {c['flash'] / d['flash']:.3f} | "
-                    f"{c['instructions']:,} | {d['instructions']:,} | {c['instructions'] / d['instructions']:.2f} | "
-                    f"{r['tflite']:,} ({r['dense_tflite']:,}) | {ok} |")
+                    f"{r['float_bytes'] / c['flash']:.1f}x | {d['flash']:,} | {c['flash'] / d['flash']:.3f} "
+                    f"| {c['instructions']:,} | {d['instructions']:,} | "
+                    f"{c['instructions'] / d['instructions']:.2f} | {r['tflite']:,} ({r['dense_tflite']:,}) "
+                    f"| {ok} |")
     return "\n".join(rows)
 
 
 def details(r: dict) -> str:
     c = r["comp"]
     return (f"### {r['case'].title}\n\nCompressed file `{r['out']}` {r['file_bytes']:,} B; library RAM "
-            f"{c['ram']:,} B (arena {c['arena']:,} B; dense {r['dense']['ram']:,} B); analyze --runtime tinyopt-c "
-            f"--dtype int8 counts {r['analyzed_weights']:,} B of weights and biases at the default budget (1.5x; the "
-            f"deployed layouts: {r['layout_weights']:,} B of compressed weights). {r['seconds']:.0f} s wall, {r['cpu']:.0f} s CPU.\n\n"
-            f"`tinyopt deploy {r['out']} --target c --explain` (the per-layer part):\n\n```\n{r['explain']}\n```\n")
+            f"{c['ram']:,} B (arena {c['arena']:,} B; dense {r['dense']['ram']:,} B); analyze --runtime "
+            f"tinyopt-c --dtype int8 counts {r['analyzed_weights']:,} B of weights and biases at the default "
+            f"budget (1.5x; the deployed layouts: {r['layout_weights']:,} B of compressed weights). "
+            f"{r['seconds']:.0f} s wall, {r['cpu']:.0f} s CPU.\n\n`tinyopt deploy {r['out']} --target c "
+            f"--explain` (the per-layer part):\n\n```\n{r['explain']}\n```\n")
 
 
 # -- the cost model's calibration ------------------------------------------------------------------------
@@ -344,7 +350,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="lenet300,lenet5,dscnn")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="a fifth of the float epochs, a third of the recipe's")
+    ap.add_argument("--quick", action="store_true",
+                    help="a fifth of the float epochs, a third of the recipe's")
     ap.add_argument("--keep", default=None, help="folder to keep the files in (default: a temp folder)")
     ap.add_argument("--write", action="store_true", help="write bench/results/deploy_compressed.md")
     ap.add_argument("--calibrate", action="store_true", help="refit the layouts' instruction costs and stop")
@@ -362,17 +369,19 @@ def main(argv=None) -> int:
             case = CASES[name]
 
             def log(msg, case=case):
-                print(f"  [{case.name}] {msg} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+                print(f"  [{case.name}] {msg} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr,
+                      flush=True)
 
             results.append(run_case(case, work, args.seed, args.quick, log))
     text = table(results) + "\n\n" + "\n".join(details(r) for r in results)
-    total = f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU ({args.threads} threads)"
+    total = (f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU ({args.threads} "
+             "threads)")
     print(text + "\n" + total)
     if args.write:
         cmd = " ".join(["python bench/deploy_compressed.py", *(argv if argv is not None else sys.argv[1:])])
         atomic_write_text(ROOT / "bench" / "results" / "deploy_compressed.md",
-                          f"# Compressed weights on the device (bench/deploy_compressed.py)\n\nCommand: `{cmd}`\n\n"
-                          f"{text}\n{total}\n\n{__doc__.split(chr(10) + chr(10), 2)[2]}")
+                          "# Compressed weights on the device (bench/deploy_compressed.py)\n\nCommand: "
+                          f"`{cmd}`\n\n{text}\n{total}\n\n{__doc__.split(chr(10) + chr(10), 2)[2]}")
     failed = [what for r in results for what, good in verdict(r) if not good]
     return 1 if failed and not args.quick else 0
 

@@ -66,8 +66,9 @@ from tinyopt.graph.tflite_import import load_tflite
 from tinyopt.graph.load import load_model
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
-    calls = [lambda: load_model(tmp / "missing.tflite"), lambda: load_model(tmp), lambda: load_model(tmp / "m.bin"),
-             lambda: validate_file(tmp / "missing"), lambda: validate_file(tmp)]
+    calls = [lambda: load_model(tmp / "missing.tflite"), lambda: load_model(tmp),
+             lambda: load_model(tmp / "m.bin"), lambda: validate_file(tmp / "missing"),
+             lambda: validate_file(tmp)]
     (tmp / "m.bin").write_bytes(b"x")
     (tmp / "empty.tflite").write_bytes(b"")
     calls.append(lambda: load_model(tmp / "empty.tflite"))
@@ -80,9 +81,11 @@ with tempfile.TemporaryDirectory() as tmp:
             def round_trip(p=p):
                 layers = unpack(p.read_bytes())
                 save_compressed(tmp / "c.topz", layers)
-                assert all(np.array_equal(a, b) for a, b in zip(layers.values(), load_compressed(tmp / "c.topz").values()))
+                back = load_compressed(tmp / "c.topz")
+                assert all(np.array_equal(a, b) for a, b in zip(layers.values(), back.values()))
             calls.append(round_trip)
-        for kind, magic in (("container", b"TOPZ"), ("idx", b"\x00\x00"), ("idx", b"\x1f\x8b"), ("x", b"zzzz")):
+        for kind, magic in (("container", b"TOPZ"), ("idx", b"\x00\x00"), ("idx", b"\x1f\x8b"),
+                            ("x", b"zzzz")):
             for p in sorted(Path(folder, kind).glob("*"))[:3] if Path(folder, kind).is_dir() else []:
                 q = tmp / f"sniff-{p.name}.bin"
                 q.write_bytes(p.read_bytes())
@@ -139,7 +142,7 @@ def extra_seeds(by_target: Path) -> None:
         buf = io.BytesIO()
         try:
             torch.onnx.export(build(name).eval(), torch.zeros(1, *input_shape(name)), buf, dynamo=False)
-        except Exception as e:  # noqa: BLE001 - an exporter limitation only narrows the seed set
+        except Exception as e:  # an exporter limitation only narrows the seed set
             print(f"(onnx export of {name} skipped: {type(e).__name__})")
             continue
         (by_target / "onnx" / f"zoo-{name}.onnx").write_bytes(buf.getvalue())
@@ -177,10 +180,12 @@ def coverage_of_loaders() -> tuple[str, float, int]:
         data = Path(tmp) / ".coverage"
         env = {**os.environ, "COVERAGE_FILE": str(data), "PYTHONWARNINGS": "ignore"}
         src = ",".join(str(ROOT / p) for p in LOADERS)
-        r = subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", f"--include={src}", str(script),
-                            str(ROOT), str(by_target), str(BUILD)], env=env, capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run([sys.executable, "-m", "coverage", "run", "--branch", f"--include={src}",
+                            str(script), str(ROOT), str(by_target), str(BUILD)], env=env, capture_output=True,
+                           text=True, cwd=ROOT)
         replayed = int(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else 0
-        rep = subprocess.run([sys.executable, "-m", "coverage", "report", "--format=markdown", "--show-missing"],
+        rep = subprocess.run([sys.executable, "-m", "coverage", "report", "--format=markdown",
+                              "--show-missing"],
                              env=env, capture_output=True, text=True, cwd=ROOT)
         js = subprocess.run([sys.executable, "-m", "coverage", "json", "-o", str(Path(tmp) / "c.json")],
                             env=env, capture_output=True, text=True, cwd=ROOT)
@@ -220,8 +225,9 @@ def determinism() -> list[tuple[str, bool, int]]:
         tmp = Path(tmp)
         (tmp / "p.yaml").write_text(project)
         for what, args in (("demo --quick", ["demo", "--quick", "--no-cache", "--out"]),
-                           ("tune --seed 0 --trials 2", ["tune", str(tmp / "p.yaml"), "--trials", "2", "--epochs",
-                                                         "1", "--seed", "0", "--out"])):
+                           ("tune --seed 0 --trials 2",
+                            ["tune", str(tmp / "p.yaml"), "--trials", "2", "--epochs",
+                             "1", "--seed", "0", "--out"])):
             trees = []
             for run in ("a", "b"):
                 d = tmp / f"{what.split()[0]}-{run}"
@@ -250,8 +256,8 @@ def main() -> int:
         table, pct, replayed = coverage_of_loaders()
         print(f"\nbranch coverage of the loader modules (corpus + fuzz corpora, {replayed} inputs replayed): "
               f"{pct:.1f} %\n{table}")
-    print("\n| corpus class | files (one process each) | slowest validate process (s) | largest peak RSS (MB) |"
-          "\n|---|---:|---:|---:|")
+    print("\n| corpus class | files (one process each) | slowest validate process (s) | largest peak RSS "
+          "(MB) |\n|---|---:|---:|---:|")
     for cls, n, t, rss in corpus_timing():
         print(f"| {cls} | {n} | {t:.2f} | {rss:.0f} |")
     if not a.skip_determinism:

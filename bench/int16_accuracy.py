@@ -20,7 +20,8 @@ Below the table, the cost on a Cortex-M4: estimated cycles of one inference of e
 model; the cycles hardly depend on the weights), built for the MPS2-AN386 and traced under qemu
 (``export.c.board.estimate_graph``); skipped without arm-none-eabi-gcc and qemu-system-arm.
 
-    .venv/bin/python bench/int16_accuracy.py [--seeds 5] [--epochs 8] [--no-m4] [--out bench/results/int16_accuracy.md]
+    .venv/bin/python bench/int16_accuracy.py [--seeds 5] [--epochs 8] [--no-m4] [--out
+    bench/results/int16_accuracy.md]
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ def evaluate(g, xg: np.ndarray, logits: np.ndarray, y: np.ndarray, wq_logits: np
     tflm = run_tflm(model, [xq])[0].reshape(out.shape)
     o = g.tensors[g.outputs[0]].quant
     deq = (out.astype(np.float64) - o.zero_point[0]) * o.scale[0]
-    return dict(acc=float((out.argmax(1) == y).mean()), agree=float((out.argmax(1) == logits.argmax(1)).mean()),
+    return dict(acc=float((out.argmax(1) == y).mean()),
+                agree=float((out.argmax(1) == logits.argmax(1)).mean()),
                 err=float(np.abs(deq - logits).mean()), act_err=float(np.abs(deq - wq_logits).mean()),
-                tflm=int((out != tflm).sum()),
-                arena=generate_sources(g).arena_bytes, file=len(model))
+                tflm=int((out != tflm).sum()), arena=generate_sources(g).arena_bytes, file=len(model))
 
 
 def m4_cycles(net, calib, shape) -> dict | None:
@@ -139,28 +140,29 @@ def main(argv=None) -> int:
                for a in ("int8", "int16")}
         rows.append((seed, acc, res))
     seconds = time.perf_counter() - t0
-    lines = ["| seed | float acc | int8 acc (Δ pp) | 16x8 acc (Δ pp) | agreement int8 / 16x8 | logit error int8 | "
-             "logit error 16x8 | 16x8 / int8 | activation error int8 | activation error 16x8 | 16x8 / int8 | "
-             "TFLM mismatches int8 / 16x8 | C arena int8 / 16x8 (B) | .tflite int8 / 16x8 (B) |", "| ---: " * 14 + "|"]
+    lines = ["| seed | float acc | int8 acc (Δ pp) | 16x8 acc (Δ pp) | agreement int8 / 16x8 | logit error "
+             "int8 | logit error 16x8 | 16x8 / int8 | activation error int8 | activation error 16x8 | 16x8 / "
+             "int8 | TFLM mismatches int8 / 16x8 | C arena int8 / 16x8 (B) | .tflite int8 / 16x8 (B) |",
+             "| ---: " * 14 + "|"]
     for seed, acc, r in rows:
         a8, a16 = r["int8"], r["int16"]
         lines.append(f"| {seed} | {acc:.4f} | {a8['acc']:.4f} ({(a8['acc'] - acc) * 100:+.2f}) | "
-                     f"{a16['acc']:.4f} ({(a16['acc'] - acc) * 100:+.2f}) | {a8['agree']:.4f} / {a16['agree']:.4f} | "
-                     f"{a8['err']:.5f} | {a16['err']:.5f} | {a16['err'] / a8['err']:.3f} | "
-                     f"{a8['act_err']:.5f} | {a16['act_err']:.6f} | {a16['act_err'] / a8['act_err']:.4f} | "
-                     f"{a8['tflm']} / {a16['tflm']} | {a8['arena']:,} / {a16['arena']:,} | "
-                     f"{a8['file']:,} / {a16['file']:,} |")
+                     f"{a16['acc']:.4f} ({(a16['acc'] - acc) * 100:+.2f}) | {a8['agree']:.4f} / "
+                     f"{a16['agree']:.4f} | {a8['err']:.5f} | {a16['err']:.5f} | "
+                     f"{a16['err'] / a8['err']:.3f} | {a8['act_err']:.5f} | {a16['act_err']:.6f} | "
+                     f"{a16['act_err'] / a8['act_err']:.4f} | {a8['tflm']} / {a16['tflm']} | {a8['arena']:,} "
+                     f"/ {a16['arena']:,} | {a8['file']:,} / {a16['file']:,} |")
     mean = {k: np.mean([(r[k]["acc"] - acc) * 100 for _, acc, r in rows]) for k in ("int8", "int16")}
     ratio = np.mean([r["int16"]["err"] / r["int8"]["err"] for _, _, r in rows])
     act = np.mean([r["int16"]["act_err"] / r["int8"]["act_err"] for _, _, r in rows])
-    summary = (f"Mean over {len(rows)} seeds: int8 {mean['int8']:+.2f} pp, 16x8 {mean['int16']:+.2f} pp against "
-               f"the float model; 16x8 logit error {ratio:.3f}x int8's, its activation error {act:.4f}x (the int8 "
-               f"weights, common to both, dominate what is left). {len(d.y_val)} held-out images; "
-               f"{seconds:.0f} s (training included, 1 torch thread).")
+    summary = (f"Mean over {len(rows)} seeds: int8 {mean['int8']:+.2f} pp, 16x8 {mean['int16']:+.2f} pp "
+               f"against the float model; 16x8 logit error {ratio:.3f}x int8's, its activation error "
+               f"{act:.4f}x (the int8 weights, common to both, dominate what is left). {len(d.y_val)} "
+               f"held-out images; {seconds:.0f} s (training included, 1 torch thread).")
     if cycles:
-        summary += (f"\n\nCortex-M4 (MPS2-AN386, qemu, estimated cycles of one inference): int8 {cycles['int8']:,}, "
-                    f"16x8 {cycles['int16']:,} ({cycles['int16'] / cycles['int8']:.2f}x; the 16x8 kernels are "
-                    "portable reference loops, the int8 ones SIMD assembly).")
+        summary += ("\n\nCortex-M4 (MPS2-AN386, qemu, estimated cycles of one inference): int8 "
+                    f"{cycles['int8']:,}, 16x8 {cycles['int16']:,} ({cycles['int16'] / cycles['int8']:.2f}x; "
+                    "the 16x8 kernels are portable reference loops, the int8 ones SIMD assembly).")
     table = "\n".join(lines)
     print(table)
     print(summary)
@@ -168,8 +170,10 @@ def main(argv=None) -> int:
         from tinyopt._io import atomic_write_text
 
         atomic_write_text(args.out, "# 16x8 against int8 on digits\n\nCommand: `.venv/bin/python "
-                          f"bench/int16_accuracy.py --seeds {args.seeds} --epochs {args.epochs} --out {args.out}`\n\n"
-                          + __doc__.split("\n\n", 1)[1].split("    .venv")[0].strip() + "\n\n" + table + "\n\n"
+                          f"bench/int16_accuracy.py --seeds {args.seeds} --epochs {args.epochs} --out "
+                          f"{args.out}`\n\n"
+                          + __doc__.split("\n\n", 1)[1].split("    .venv")[0].strip() + "\n\n" + table
+                          + "\n\n"
                           + summary + "\n")
     return 0
 

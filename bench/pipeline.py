@@ -34,8 +34,9 @@ def targets(r: dict) -> list[tuple[str, bool]]:
         out.insert(0, ("float >= 95 %", f >= 0.95))
         deployed = r["variants"][-1]
         need = deployed["ram_bytes"] + r["feature_ram"]
-        out.append((f"{deployed['variant']} arena {deployed['ram_bytes']:,} B + feature buffers {r['feature_ram']:,} B "
-                    f"= {need:,} B of {r['sram']:,} B SRAM, flash {deployed['flash_bytes']:,} B",
+        out.append((f"{deployed['variant']} arena {deployed['ram_bytes']:,} B + feature buffers "
+                    f"{r['feature_ram']:,} B = {need:,} B of {r['sram']:,} B SRAM, flash "
+                    f"{deployed['flash_bytes']:,} B",
                     bool(deployed["fits"]) and need <= r["sram"]))
     return out
 
@@ -56,14 +57,14 @@ def run(name: str) -> dict:
         t0 = time.perf_counter()
         res = run_project(cfg, out, use_cache=False)
         wall = time.perf_counter() - t0
-    return {"name": name, "wall": wall, "timings": res.timings, "variants": res.variants, "verify": res.verify,
-            "deploy": res.deploy, "cpu": os.cpu_count(), "feature_ram": res.feature_ram_bytes,
-            "sram": get_target(cfg["target"]).sram_bytes}
+    return {"name": name, "wall": wall, "timings": res.timings, "variants": res.variants,
+            "verify": res.verify, "deploy": res.deploy, "cpu": os.cpu_count(),
+            "feature_ram": res.feature_ram_bytes, "sram": get_target(cfg["target"]).sram_bytes}
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| project | variant | test accuracy | Δ vs float (pp) | params | flash B | flash vs float | RAM B "
-             "| RAM vs float | latency ms | fits | TFLM mismatches |",
+    lines = ["| project | variant | test accuracy | Δ vs float (pp) | params | flash B | flash vs float | "
+             "RAM B | RAM vs float | latency ms | fits | TFLM mismatches |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for r in results:
         base = r["variants"][0]
@@ -74,8 +75,8 @@ def table(results: list[dict]) -> str:
                 f"| {r['name']} | {v['variant']} | {100 * v['accuracy']:.2f} % | "
                 f"{100 * (v['accuracy'] - base['accuracy']):+.2f} | {v['params']:,} | {v['flash_bytes']:,} | "
                 f"{v['flash_bytes'] / base['flash_bytes']:.2f}× | {v['ram_bytes']:,} | "
-                f"{v['ram_bytes'] / base['ram_bytes']:.2f}× | {v['latency_ms']} | {'yes' if v['fits'] else 'no'} | "
-                f"{tflm} |")
+                f"{v['ram_bytes'] / base['ram_bytes']:.2f}× | {v['latency_ms']} | "
+                f"{'yes' if v['fits'] else 'no'} | {tflm} |")
     lines += ["", "| project | wall s | " + " | ".join(STAGES) + " | targets |",
               "| --- | ---: | " + " | ".join("---:" for _ in STAGES) + " | --- |"]
     for r in results:
@@ -85,7 +86,8 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-STAGES = ("data", "features", "analysis", "train", "prune", "quantize", "evaluate", "verify", "deploy", "report")
+STAGES = ("data", "features", "analysis", "train", "prune", "quantize", "evaluate", "verify", "deploy",
+          "report")
 
 
 def main(argv=None) -> int:
@@ -107,9 +109,10 @@ def main(argv=None) -> int:
         cmd = " ".join(["bench/pipeline.py", *(argv if argv is not None else sys.argv[1:])])
         atomic_write_text(ROOT / "bench" / "results" / "pipeline.md",
                           f"# Pipeline: the example projects end to end\n\n`.venv/bin/python {cmd}` "
-                          f"(cold cache, {results[0]['cpu']} cores, shared machine; `uptime` after: {load})\n\n"
-                          "Peers: the float32 model of the same run (ratios), TFLM (int8 outputs on the whole "
-                          "test split). Sizes and latency are `tinyopt analyze <artifact> --device nano33ble`.\n\n"
+                          f"(cold cache, {results[0]['cpu']} cores, shared machine; `uptime` after: "
+                          f"{load})\n\nPeers: the float32 model of the same run (ratios), TFLM (int8 outputs "
+                          "on the whole test split). Sizes and latency are `tinyopt analyze <artifact> "
+                          "--device nano33ble`.\n\n"
                           + text + "\n")
     return 0
 

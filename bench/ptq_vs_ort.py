@@ -103,7 +103,8 @@ def ort_accuracy(model, calib, x, y) -> float:
         quantize_static(str(fp), str(qp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
         sess = ort.InferenceSession(str(qp), providers=["CPUExecutionProvider"])
-        pred = np.concatenate([sess.run(None, {"x": x[i: i + 500]})[0].argmax(1) for i in range(0, len(x), 500)])
+        pred = np.concatenate([sess.run(None, {"x": x[i: i + 500]})[0].argmax(1)
+                               for i in range(0, len(x), 500)])
     return float((pred == y).mean())
 
 
@@ -125,7 +126,8 @@ def mlperf_rows(runs: int) -> list[str]:
     from tinyopt.runtime import Interpreter
 
     lines = []
-    for label, fname in (("KWS DS-CNN", "kws_ref_model.tflite"), ("ResNet-8", "pretrainedResnet_quant.tflite")):
+    for label, fname in (("KWS DS-CNN", "kws_ref_model.tflite"),
+                         ("ResNet-8", "pretrainedResnet_quant.tflite")):
         path = ROOT.parent / "shared" / "models" / "mlperf-tiny" / fname
         if not path.exists():
             continue
@@ -138,7 +140,8 @@ def mlperf_rows(runs: int) -> list[str]:
         bad = int((it.run(x)[0] != ref.reshape(len(x), -1)).sum())
         ours_s = best_of(lambda it=it, x=x: it.run(x), runs)
         tflm_s = best_of(lambda data=data, x=x: tflm_rows(data, x), max(1, runs - 1))
-        lines.append(f"| {label} int8, 200 inputs | {tflm_s:.3f} | {ours_s:.3f} | {tflm_s / ours_s:.2f}× | {bad} |")
+        lines.append(f"| {label} int8, 200 inputs | {tflm_s:.3f} | {ours_s:.3f} | {tflm_s / ours_s:.2f}× | "
+                     f"{bad} |")
     return lines
 
 
@@ -201,7 +204,8 @@ def main(argv=None) -> int:
     drop_ours = (acc_float - acc_ptq) * 100
     drop_ort = (acc_float - acc_ort) * 100
     lines = ["# PTQ vs ONNX Runtime, and runtime throughput vs TFLM (LeNet-5, MNIST)", "",
-             "Command: `.venv/bin/python bench/ptq_vs_ort.py" + (f" --epochs {args.epochs:g}" if args.epochs != 2
+             "Command: `.venv/bin/python bench/ptq_vs_ort.py" + (f" --epochs {args.epochs:g}"
+                                                                 if args.epochs != 2
                                                                   else "") + "`", "",
              f"Data: mnist-t10k, first 8,000 images train ({args.epochs:g} epochs, Adam, seed {args.seed}; "
              f"{train_s:.0f} s) and calibrate (1,000 images), last 2,000 test.", "",
@@ -209,17 +213,19 @@ def main(argv=None) -> int:
     for name, acc in rows:
         lines.append(f"| {name} | {acc * 100:.2f} % | {(acc_float - acc) * 100:+.2f} |")
     ok_drop = drop_ours <= drop_ort + 1e-9 and drop_ours <= 0.5
-    lines += ["", f"Target: our PTQ drop ≤ ORT's drop and ≤ 0.5 pp → ours {drop_ours:+.2f} pp, ORT {drop_ort:+.2f} "
-              f"pp: {'met' if ok_drop else 'NOT met'}.", "",
-              f"Bit-exactness on the 2,000 test images: our runtime vs TFLM, {mismatches} mismatched output values "
-              f"of {ours.size}.", "",
+    lines += ["",
+              f"Target: our PTQ drop ≤ ORT's drop and ≤ 0.5 pp → ours {drop_ours:+.2f} pp, ORT "
+              f"{drop_ort:+.2f} pp: {'met' if ok_drop else 'NOT met'}.", "",
+              f"Bit-exactness on the 2,000 test images: our runtime vs TFLM, {mismatches} mismatched output "
+              f"values of {ours.size}.", "",
               "| runtime (int8 LeNet-5, 2,000 images) | seconds | images/s | ratio vs TFLM |",
               "| --- | ---: | ---: | ---: |",
               f"| TFLM Python interpreter (row by row) | {tflm_s:.3f} | {2000 / tflm_s:,.0f} | 1.00× |",
-              f"| tinyopt numpy runtime (batched) | {ours_s:.3f} | {2000 / ours_s:,.0f} | {tflm_s / ours_s:.2f}× |",
+              f"| tinyopt numpy runtime (batched) | {ours_s:.3f} | {2000 / ours_s:,.0f} | "
+              f"{tflm_s / ours_s:.2f}× |",
               "", "MLPerf Tiny int8 models (same measurement, 200 seeded random inputs):", "",
-              "| model | TFLM s | tinyopt s | ratio | mismatched values |", "| --- | ---: | ---: | ---: | ---: |",
-              *mlperf_rows(args.runs),
+              "| model | TFLM s | tinyopt s | ratio | mismatched values |",
+              "| --- | ---: | ---: | ---: | ---: |", *mlperf_rows(args.runs),
               "", f"Best of {args.runs} (TFLM: {max(1, args.runs - 1)}) on a shared 2-core machine."]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)

@@ -169,7 +169,7 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         unknown = sorted({n.op for n in model.graph.nodes if ops.is_opaque(n.op)})
         row["macs"] = rep["macs"]
         row["analyze"] = "ok" + (f" ({len(unknown)} unknown: {', '.join(unknown)[:60]})" if unknown else "")
-    except Exception as e:  # noqa: BLE001 - a bench row records any failure and goes on
+    except Exception as e:  # a bench row records any failure and goes on
         row["analyze"] = short(e)
         return row
     try:
@@ -185,7 +185,7 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
             q = tinyopt.convert(model, calib=calib if len(calib) > 1 else calib[0])
             graph = q.graph if hasattr(q, "graph") else q
             row["convert"] = "ok"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         row["convert"] = short(e)
         return row
     path = tmp / f"{label}-{door}.tflite"
@@ -207,12 +207,12 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
             ref.append(outs)
             equal += all(np.array_equal(o.reshape(-1), ours[k][r].reshape(-1)) for k, o in enumerate(outs))
         row["int8_tflm"] = f"{equal}/{n_inputs}"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         row["int8_tflm"] = short(e)
         return row
     try:
         row["tflm_arena"] = tflm_arena(path)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         row["tflm_arena"] = short(e)
     try:
         lib = generate_sources(graph)
@@ -235,7 +235,7 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
             m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
             row["instr_per_mac"] = int(counts[0]) / max(lib.macs, 1)
             row["m4_host"] = bool(np.array_equal(m4_out[0], host[0]))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         row["c_tflm"] = short(e)
     row["seconds"] = time.perf_counter() - t0
     return row
@@ -282,7 +282,8 @@ def main() -> None:
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    torch.onnx.export(m, torch.zeros(1, 3, 96, 96), str(onnx_path), dynamo=False, opset_version=13)
+                    torch.onnx.export(m, torch.zeros(1, 3, 96, 96), str(onnx_path), dynamo=False,
+                                      opset_version=13)
                 for door, load in (
                         ("onnx", lambda opaque, p=onnx_path: tinyopt.load(str(p), opaque=opaque)),
                         ("torch", lambda opaque, m=m: tinyopt.load(m, torch.zeros(1, 3, 96, 96)))):
@@ -295,31 +296,36 @@ def main() -> None:
                 shape = shapes.get(p.name)
 
                 def load(opaque, p=p, shape=shape):
-                    return tinyopt.load(str(p), input_shape=shape if shape is None or len(shape) > 1 else shape[0],
+                    return tinyopt.load(str(p),
+                                        input_shape=shape if shape is None or len(shape) > 1 else shape[0],
                                         opaque=opaque, input_values=values.get(p.name))
 
                 rows.append(run_row(p.stem, p.suffix[1:], load, tmp, a.inputs, a.qemu))
                 print(rows[-1], flush=True)
-    table = ["| model | door | MACs | analyze | convert | int8 = TFLM | C = TFLM | M4 instr/MAC | RAM B | TFLM arena B "
-             "| RAM vs TFLM |", "|" + " --- |" * 11]
+    table = ["| model | door | MACs | analyze | convert | int8 = TFLM | C = TFLM | M4 instr/MAC | RAM B | "
+             "TFLM arena B | RAM vs TFLM |", "|" + " --- |" * 11]
     for r in rows:
         ratio = f"{r['ram_ratio']:.3f}x" if "ram_ratio" in r else "-"
-        ipm = f"{r['instr_per_mac']:.3f}" + ("" if r["m4_host"] else " (M4 != host)") if "instr_per_mac" in r else \
+        ipm = f"{r['instr_per_mac']:.3f}" + ("" if r["m4_host"]
+                                             else " (M4 != host)") if "instr_per_mac" in r else \
             r.get("m4_note", "-")
         table.append(f"| {r['model']} | {r['door']} | {r.get('macs', '-'):,} | {r.get('analyze', '-')} | "
-                     f"{r.get('convert', '-')} | {r.get('int8_tflm', '-')} | {r.get('c_tflm', '-')} | {ipm} | "
-                     f"{r.get('ram', '-')} | {r.get('tflm_arena', '-')} | {ratio} |"
+                     f"{r.get('convert', '-')} | {r.get('int8_tflm', '-')} | {r.get('c_tflm', '-')} | {ipm} "
+                     f"| {r.get('ram', '-')} | {r.get('tflm_arena', '-')} | {ratio} |"
                      if isinstance(r.get("macs"), int) else
-                     f"| {r['model']} | {r['door']} | - | {r.get('analyze', '-')} | - | - | - | - | - | - | - |")
+                     f"| {r['model']} | {r['door']} | - | {r.get('analyze', '-')} | - | - | - | - | - | - | "
+                     "- |")
     n = len(rows)
 
     def count(key):
         return sum(1 for r in rows if str(r.get(key, "")).startswith("ok") or
                    (re.fullmatch(r"(\d+)/(\d+)", str(r.get(key, ""))) and
-                    re.fullmatch(r"(\d+)/(\d+)", r[key]).group(1) == re.fullmatch(r"(\d+)/(\d+)", r[key]).group(2)))
+                    re.fullmatch(r"(\d+)/(\d+)", r[key]).group(1)
+                    == re.fullmatch(r"(\d+)/(\d+)", r[key]).group(2)))
 
     summary = (f"{n} rows: analyze {count('analyze')}/{n}, convert {count('convert')}/{n}, "
-               f"int8 = TFLM on every input {count('int8_tflm')}/{n}, C = TFLM on every input {count('c_tflm')}/{n}")
+               f"int8 = TFLM on every input {count('int8_tflm')}/{n}, C = TFLM on every input "
+               f"{count('c_tflm')}/{n}")
     print("\n".join(table))
     print(summary)
     if a.write:

@@ -87,9 +87,9 @@ def main(argv=None) -> int:
             out = tmp / (recipe.stem + (".topz" if recipe.stem == "deep-compression" else ".pt"))
             t0 = time.perf_counter()
             with redirect_stdout(io.StringIO()):
-                code = cli(["compress", f"{NET}:make", "--checkpoint", str(tmp / "net.pt"), "--data", "digits",
-                            "--recipe", str(recipe), "--out", str(out), "--json", str(tmp / "t.json"),
-                            "--no-progress"])
+                code = cli(["compress", f"{NET}:make", "--checkpoint", str(tmp / "net.pt"), "--data",
+                            "digits", "--recipe", str(recipe), "--out", str(out), "--json",
+                            str(tmp / "t.json"), "--no-progress"])
             seconds = time.perf_counter() - t0
             if code != 0:
                 print(f"{recipe.stem}: compress failed ({code})", file=sys.stderr)
@@ -100,13 +100,14 @@ def main(argv=None) -> int:
                          "int8": int8_accuracy(out), "params": last["params"],
                          "macs": first["macs"] / last["macs"], "cr": last["ratio"], "bytes": last["bytes"],
                          "file": os.path.getsize(out), "seconds": seconds})
-    head = ("| recipe | accuracy: float → compressed (Δ pp) | int8 after convert | params ≠ 0 | MACs: × fewer | "
-            "weights: bytes (× smaller) | output file | compress time |")
+    head = ("| recipe | accuracy: float → compressed (Δ pp) | int8 after convert | params ≠ 0 | MACs: × "
+            "fewer | weights: bytes (× smaller) | output file | compress time |")
     lines = [head, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(f"| {r['recipe']} | {r['float']:.4f} → {r['compressed']:.4f} "
                      f"({100 * (r['compressed'] - r['float']):+.1f}) | {r['int8']:.4f} | {r['params']:,} | "
-                     f"{r['macs']:.2f}× | {r['bytes']:,} B ({r['cr']:.2f}×) | {r['file']:,} B | {r['seconds']:.1f} s |")
+                     f"{r['macs']:.2f}× | {r['bytes']:,} B ({r['cr']:.2f}×) | {r['file']:,} B | "
+                     f"{r['seconds']:.1f} s |")
     table = "\n".join(lines)
     print(f"walkthrough net on digits: float held-out accuracy {float_acc:.4f}; torch threads {args.threads}")
     print(table)
@@ -119,9 +120,9 @@ def main(argv=None) -> int:
                           f"Float model: held-out accuracy {float_acc:.4f}, 3,706 parameters, 25,408 MACs, "
                           "14,824 bytes (float32).\n\n" + table + "\n\n"
                           "Weights bytes: exact storage as the table of `tinyopt compress` counts it (packed "
-                          "values, cheapest sparse index, per-channel scales, codebooks; Huffman rows the coded "
-                          "records). Output file: the `.pt` (float weights + record) or `.topz` that convert and "
-                          "deploy read. The int8 column is what runs on the board.\n")
+                          "values, cheapest sparse index, per-channel scales, codebooks; Huffman rows the "
+                          "coded records). Output file: the `.pt` (float weights + record) or `.topz` that "
+                          "convert and deploy read. The int8 column is what runs on the board.\n")
     return 0
 
 

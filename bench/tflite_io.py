@@ -6,11 +6,12 @@
 Import: ``load_tflite`` (bounds-checked reader, full validation, shape re-inference, data copied) against
 the ``tflite`` package's generated bindings doing the least a loader must do without any checks: visit
 every used tensor (shape, type, quantization, buffer bytes as numpy) and every operator (inputs, outputs,
-options type). Export: ``graph_to_tflite_bytes`` (which includes reading its own output back with the strict importer)
-against the time LiteRT needs to load and allocate the same file (the first thing a user does with it). Size: our file against the converter's original; the
-difference is metadata we do not write (min_runtime_version, shape signatures, min/max statistics).
-TFLM's arena for the written file is read from ``print_allocations`` in a child process and must equal
-the original's. Best of N is reported (the machine is shared); the median shows the load.
+options type). Export: ``graph_to_tflite_bytes`` (which includes reading its own output back with the strict
+importer) against the time LiteRT needs to load and allocate the same file (the first thing a user does with
+it). Size: our file against the converter's original; the difference is metadata we do not write
+(min_runtime_version, shape signatures, min/max statistics). TFLM's arena for the written file is read from
+``print_allocations`` in a child process and must equal the original's. Best of N is reported (the machine is
+shared); the median shows the load.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def main() -> None:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     lines = [head]
     for label, n0, n1, oi, pi, oo, po, arenas in rows:
-        lines.append(f"| {label} | {n0:,} / {n1:,} ({n1 / n0:.2f}x) | {oi[0] * 1e3:.2f} ({oi[1] * 1e3:.2f}) | "
-                     f"{pi[0] * 1e3:.2f} | {oi[0] / pi[0]:.2f}x | {oo[0] * 1e3:.2f} ({oo[1] * 1e3:.2f}) | "
+        lines.append(f"| {label} | {n0:,} / {n1:,} ({n1 / n0:.2f}x) | {oi[0] * 1e3:.2f} ({oi[1] * 1e3:.2f}) "
+                     f"| {pi[0] * 1e3:.2f} | {oi[0] / pi[0]:.2f}x | {oo[0] * 1e3:.2f} ({oo[1] * 1e3:.2f}) | "
                      f"{po[0] * 1e3:.2f} | {oo[0] / po[0]:.2f}x | {arenas} |")
     table = "\n".join(lines)
     print(table)
@@ -116,10 +117,10 @@ def main() -> None:
         cmd = f".venv/bin/python bench/tflite_io.py --runs {args.runs}"
         (ROOT / "bench" / "results" / "tflite_io.md").write_text(
             f"# TFLite import / export\n\n`{cmd}` (best of {args.runs}; median in brackets; shared 2-core "
-            f"machine)\n\n{table}\n\nRatios are ours / peer (below 1 = faster). Peers: the `tflite` package's "
-            f"generated bindings walking the model without any checks; LiteRT loading and allocating the "
-            f"written file. Our write time includes re-importing the written bytes (the self-check). Load "
-            f"average during the run: {os.getloadavg()[0]:.1f} on 2 cores.\n")
+            f"machine)\n\n{table}\n\nRatios are ours / peer (below 1 = faster). Peers: the `tflite` "
+            "package's generated bindings walking the model without any checks; LiteRT loading and "
+            "allocating the written file. Our write time includes re-importing the written bytes (the "
+            f"self-check). Load average during the run: {os.getloadavg()[0]:.1f} on 2 cores.\n")
 
 
 if __name__ == "__main__":
