@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src/tinyopt/graph src/tinyopt/analysis src/tinyopt/runtime src/tinyopt/ops
 
 # The docs site (docs/, API reference from the docstrings); --strict turns every warning into an error.
 docs: $(STAMP)
