@@ -87,8 +87,8 @@ def main() -> None:
         rows.append((label, [w for w, _ in ours], [c for _, c in ours], [w for w, _ in peer],
                      [c for _, c in peer], heavy_imports(path)))
     head = ("| model | analyze wall best (s) | wall median (s) | analyze CPU best (s) | target (s) | CPU "
-            "best / target | TFLM load+allocate wall best (s) | TFLM CPU best (s) | ours / TFLM (CPU) | "
-            "heavy imports |")
+            "best / target | TFLM load+allocate wall best (s) | TFLM CPU best (s) | ours / TFLM "
+            "(CPU) | heavy imports |")
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label, ow, oc, pw, pc, heavy in rows:
         peer = f"{min(pw):.3f} | {min(pc):.3f} | {min(oc) / min(pc):.2f}×" if pw else "- | - | -"

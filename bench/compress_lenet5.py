@@ -194,8 +194,8 @@ def format_markdown(rows) -> str:
         verdict = "" if target is None else (f"≥ −{target} ✅" if r.delta_pp >= -target
                                              else f"≥ −{target} ❌")
         if r.params is None:  # a peer row: accuracy only
-            lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | – | – | – "
-                         "| – |")
+            lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | "
+                         f"{verdict} | – | – | – | – |")
             continue
         lines.append(f"| {r.step} | {100 * r.accuracy:.2f} % | {r.delta_pp:+.2f} | {verdict} | {r.params:,} "
                      f"| {r.macs:,} | {r.bytes:,} | {r.ratio:.2f} |")

@@ -197,8 +197,8 @@ def table(r: dict) -> str:
         gap_h = f"{enc.sizes.get('gap_codes', 0) / n:.2f}" if enc.gap_bits else "-"
         rows.append(f"| {mod} ({pname}) | {w.numel():,} | {100 * nnz / w.numel():.1f} ({pkeep}) | "
                     f"{enc.index_bits} | {enc.sizes['index_codes'] / n:.2f} | {enc.gap_bits or '-'} | "
-                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec_pq:.1f}x | {orig / rec:.1f}x "
-                    "|")
+                    f"{gap_h} | {enc.n_entries - nnz:,} | {rec:,} | {orig / rec_pq:.1f}x "
+                    f"| {orig / rec:.1f}x |")
     ratio = r["orig_bytes"] / r["file_bytes"]
     pk = plan.paper_kb
     n_weights = sum(sd[f"{m}.weight"].numel() for m in plan.paper_layers)

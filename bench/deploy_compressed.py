@@ -280,8 +280,8 @@ def table(results: list[dict]) -> str:
     rows = ["| model | float acc | deployed acc (host C) | Δ pp | float32 params | flash (M4) | ratio vs "
             "float32 | dense int8 flash | flash vs dense | instructions | dense instructions | instr. vs "
             "dense | .tflite (dense) | targets |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
-            "|"]
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: | ---: | --- |"]
     for r in results:
         c, d = r["comp"], r["dense"]
         ok = "; ".join(f"{'✅' if good else '❌'} {what}" for what, good in verdict(r))
@@ -289,8 +289,8 @@ def table(results: list[dict]) -> str:
                     f"{c['accuracy'] - r['float_acc']:+.2f} | {r['float_bytes']:,} | {c['flash']:,} | "
                     f"{r['float_bytes'] / c['flash']:.1f}x | {d['flash']:,} | {c['flash'] / d['flash']:.3f} "
                     f"| {c['instructions']:,} | {d['instructions']:,} | "
-                    f"{c['instructions'] / d['instructions']:.2f} | {r['tflite']:,} ({r['dense_tflite']:,}) "
-                    f"| {ok} |")
+                    f"{c['instructions'] / d['instructions']:.2f} | {r['tflite']:,} "
+                    f"({r['dense_tflite']:,}) | {ok} |")
     return "\n".join(rows)
 
 
@@ -374,8 +374,8 @@ def main(argv=None) -> int:
 
             results.append(run_case(case, work, args.seed, args.quick, log))
     text = table(results) + "\n\n" + "\n".join(details(r) for r in results)
-    total = (f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU ({args.threads} "
-             "threads)")
+    total = (f"total {time.perf_counter() - t0:.0f} s wall, {time.process_time():.0f} s CPU "
+             f"({args.threads} threads)")
     print(text + "\n" + total)
     if args.write:
         cmd = " ".join(["python bench/deploy_compressed.py", *(argv if argv is not None else sys.argv[1:])])

@@ -170,8 +170,8 @@ def main(argv=None) -> int:
         from tinyopt._io import atomic_write_text
 
         atomic_write_text(args.out, "# 16x8 against int8 on digits\n\nCommand: `.venv/bin/python "
-                          f"bench/int16_accuracy.py --seeds {args.seeds} --epochs {args.epochs} --out "
-                          f"{args.out}`\n\n"
+                          f"bench/int16_accuracy.py --seeds {args.seeds} --epochs {args.epochs} "
+                          f"--out {args.out}`\n\n"
                           + __doc__.split("\n\n", 1)[1].split("    .venv")[0].strip() + "\n\n" + table
                           + "\n\n"
                           + summary + "\n")

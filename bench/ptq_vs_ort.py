@@ -140,8 +140,8 @@ def mlperf_rows(runs: int) -> list[str]:
         bad = int((it.run(x)[0] != ref.reshape(len(x), -1)).sum())
         ours_s = best_of(lambda it=it, x=x: it.run(x), runs)
         tflm_s = best_of(lambda data=data, x=x: tflm_rows(data, x), max(1, runs - 1))
-        lines.append(f"| {label} int8, 200 inputs | {tflm_s:.3f} | {ours_s:.3f} | {tflm_s / ours_s:.2f}× | "
-                     f"{bad} |")
+        lines.append(f"| {label} int8, 200 inputs | {tflm_s:.3f} | {ours_s:.3f} | "
+                     f"{tflm_s / ours_s:.2f}× | {bad} |")
     return lines
 
 

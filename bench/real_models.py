@@ -313,8 +313,8 @@ def main() -> None:
                      f"{r.get('convert', '-')} | {r.get('int8_tflm', '-')} | {r.get('c_tflm', '-')} | {ipm} "
                      f"| {r.get('ram', '-')} | {r.get('tflm_arena', '-')} | {ratio} |"
                      if isinstance(r.get("macs"), int) else
-                     f"| {r['model']} | {r['door']} | - | {r.get('analyze', '-')} | - | - | - | - | - | - | "
-                     "- |")
+                     f"| {r['model']} | {r['door']} | - | {r.get('analyze', '-')} | - | - "
+                     "| - | - | - | - | - |")
     n = len(rows)
 
     def count(key):

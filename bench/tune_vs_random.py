@@ -72,8 +72,8 @@ def main():
     hv_r, hv_t = hypervolume_2d(rand_pts, ref), hypervolume_2d(tune_pts, ref)
     rows = [("random search", args.trainings, rand_wasted, len(rand_pts), hv_r, t_rand),
             ("tinyopt tune", res.trainings, 0, len(tune_pts), hv_t, t_tune)]
-    print(f"digits, Nano 33 BLE Sense, latency ≤ {args.max_latency_ms:g} ms, {args.epochs} epochs per "
-          "training")
+    print(f"digits, Nano 33 BLE Sense, latency ≤ {args.max_latency_ms:g} ms, "
+          f"{args.epochs} epochs per training")
     print(f"{'method':<15} {'trainings':>9} {'infeasible trained':>18} {'feasible':>8} "
           f"{'hypervolume':>11} {'wall s':>7}")
     for name, n, wasted, feas, hv, t in rows:

@@ -150,8 +150,8 @@ def _call(func, args, pos: int):
         return _Tensor(t.storage, t.offset, t.size, t.stride, pos, parameter=True)
     storage, offset, size, stride = args[:4]
     if not isinstance(storage, _Storage):
-        raise _Refused(f"a tensor at byte {pos} is rebuilt from {_a(_kind(storage))}, not from a storage "
-                       "record")
+        raise _Refused(f"a tensor at byte {pos} is rebuilt from {_a(_kind(storage))}, not "
+                       "from a storage record")
     if (type(offset) is not int or offset < 0 or not _counts(size) or not _counts(stride)
             or len(size) != len(stride)):
         raise _Refused(f"a tensor at byte {pos} has a malformed layout (offset {offset!r}, size {size!r}, "
@@ -217,8 +217,8 @@ def walk_pickle(  # noqa: C901 - one branch per pickle opcode, as the weights-on
                 elif name == "SETITEMS":
                     _setitems(stack[-1], items, name, pos)
                 elif not isinstance(stack[-1], _List):
-                    raise _Refused(f"opcode {name} at byte {pos} applies to {_a(_kind(stack[-1]))}, not a "
-                                   "list")
+                    raise _Refused(f"opcode {name} at byte {pos} applies to "
+                                   f"{_a(_kind(stack[-1]))}, not a list")
                 else:
                     stack[-1].items.extend(items)
             elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
@@ -233,8 +233,8 @@ def walk_pickle(  # noqa: C901 - one branch per pickle opcode, as the weights-on
             elif name == "APPEND":
                 item = stack.pop()
                 if not isinstance(stack[-1], _List):
-                    raise _Refused(f"opcode APPEND at byte {pos} applies to {_a(_kind(stack[-1]))}, not a "
-                                   "list")
+                    raise _Refused(f"opcode APPEND at byte {pos} applies to "
+                                   f"{_a(_kind(stack[-1]))}, not a list")
                 stack[-1].items.append(item)
             elif name == "GLOBAL":
                 if str(arg) not in ALLOWED_GLOBALS:
@@ -280,8 +280,8 @@ def walk_pickle(  # noqa: C901 - one branch per pickle opcode, as the weights-on
                                        f"at byte {pos}; the file was not loaded)", path=path, fix=_HINT)
             else:
                 raise ModelFormatError(f"not a state_dict checkpoint: the pickle uses opcode {name} at byte "
-                                       f"{pos} (pickle protocol {proto}), which torch's weights-only loader "
-                                       "does not read",
+                                       f"{pos} (pickle protocol {proto}), which torch's weights-only "
+                                       "loader does not read",
                                        path=path,
                                        fix="save with torch.save(model.state_dict(), path) and its default "
                                        "pickle_protocol (2)")
@@ -293,8 +293,8 @@ def walk_pickle(  # noqa: C901 - one branch per pickle opcode, as the weights-on
         raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream near byte {pos} "
                                f"({type(e).__name__}: {str(e)[:60]})", path=path, fix=_RESAVE) from None
     except Exception as e:  # pickletools raises ValueError and friends on malformed streams
-        raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream ({type(e).__name__}: "
-                               f"{str(e)[:80]})", path=path, fix=_RESAVE) from None
+        raise ModelFormatError("not a PyTorch checkpoint: invalid pickle stream "
+                               f"({type(e).__name__}: {str(e)[:80]})", path=path, fix=_RESAVE) from None
     raise ModelFormatError("not a PyTorch checkpoint: the pickle has no STOP", path=path, fix=_RESAVE)
 
 
@@ -330,8 +330,8 @@ def scan_pickle(data: bytes | io.BytesIO, path: str | os.PathLike) -> None:
     except ModelFormatError:
         raise
     except Exception as e:  # pickletools raises ValueError and friends on malformed streams
-        raise ModelFormatError(f"not a PyTorch checkpoint: invalid pickle stream ({type(e).__name__}: "
-                               f"{str(e)[:80]})", path=path,
+        raise ModelFormatError("not a PyTorch checkpoint: invalid pickle stream "
+                               f"({type(e).__name__}: {str(e)[:80]})", path=path,
                                fix=_RESAVE) from None
 
 
@@ -346,8 +346,8 @@ def _state_dict_entries(top, path) -> dict[str, _Tensor]:
         raise ModelFormatError(f"holds {_a(_kind(top))}, not a state_dict (a mapping of names to tensors)",
                                path=path, fix="save with torch.save(model.state_dict(), path)")
     if not top.items:
-        raise ModelFormatError(f"holds an empty {_kind(top)}, not a state_dict (a mapping of names to "
-                               "tensors)",
+        raise ModelFormatError(f"holds an empty {_kind(top)}, not a state_dict (a mapping "
+                               "of names to tensors)",
                                path=path,
                                fix="save with torch.save(model.state_dict(), path) after building the model")
     for i, (k, v) in enumerate(top.items.items()):
@@ -506,8 +506,8 @@ def prescan_checkpoint(path: str | os.PathLike, *,
         z = zipfile.ZipFile(f)
     except Exception as e:  # zipfile raises BadZipFile, OSError, ...
         f.close()
-        raise ModelFormatError(f"not a PyTorch checkpoint: corrupt zip archive ({type(e).__name__}: "
-                               f"{str(e)[:80]})",
+        raise ModelFormatError("not a PyTorch checkpoint: corrupt zip archive "
+                               f"({type(e).__name__}: {str(e)[:80]})",
                                path=path, fix="save the checkpoint again") from None
     with f, z:
         records = _Records(z, f)

@@ -60,12 +60,12 @@ def test_exam_suggestions_are_computed():
     # 44,451 × 4 + 126×126×8×4 = 685,836 B = 669.76 KB: too big. 25 % (4 and 8 filters):
     # 40 + 296 + (7,200+1)×3 = 21,939 params, 87,756 + 254,016 = 341,772 B = 333.76 KB: fits.
     prune = [s for s in a.suggestions if s.startswith("prune conv/dense filters to 25 %")]
-    assert prune == ["prune conv/dense filters to 25 % (21,939 params): needs RAM 333.76 KB of 520.00 KB "
-                     "RAM: fits"]
+    assert prune == ["prune conv/dense filters to 25 % (21,939 params): needs RAM 333.76 KB "
+                     "of 520.00 KB RAM: fits"]
     # Pruning + int8 already fits at 75 % (12 and 24 filters): 120 + 2,616 + 64,803 = 67,539 params;
     # 67,539 × 1 + 126×126×12 × 1 = 258,051 B = 252.00 KB.
-    assert ("prune conv/dense filters to 75 % (67,539 params) + int8: needs RAM 252.00 KB of 520.00 KB RAM: "
-            "fits"
+    assert ("prune conv/dense filters to 75 % (67,539 params) + int8: needs RAM 252.00 KB "
+            "of 520.00 KB RAM: fits"
             in a.suggestions)
 
 

@@ -199,8 +199,8 @@ def test_data_in_another_layout_is_refused_not_reshaped(work, capsys):
     x = rng.random((40, 8, 8, 3), dtype=np.float32)  # channels last, for a model that takes 3 x 8 x 8
     np.savez("hwc.npz", x_train=x[:30], y_train=np.arange(30) % 10, x_val=x[30:], y_val=np.arange(10))
     (work / "rgb.py").write_text("from torch import nn\n\ndef make():\n    m = nn.Sequential(nn.Conv2d(3, 4, "
-                                 "3), nn.Flatten(), nn.Linear(144, 10))\n    m.input_shape = (3, 8, 8)\n    "
-                                 "return m\n")
+                                 "3), nn.Flatten(), nn.Linear(144, 10))\n    m.input_shape = (3, "
+                                 "8, 8)\n    return m\n")
     _recipe("  - prune: {sparsity: 0.5, epochs: 0}\n")
     err = _bad(capsys,
                main(["compress", "rgb.py:make", "--data", "hwc.npz", "--recipe", "r.yaml", "--out", "o2.pt"]),

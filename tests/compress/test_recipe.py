@@ -157,8 +157,8 @@ def test_loading_a_recipe_does_not_import_torch(tmp_path):
     import sys
 
     (tmp_path / "r.yaml").write_text("steps:\n  - prune: {sparsity: 0.5, method: structured}\n"
-                                     "  - cluster: {dense_bits: 4}\n  - huffman\n  - distill: {student: "
-                                     "zoo:mlp}\n")
+                                     "  - cluster: {dense_bits: 4}\n  - huffman\n  - distill: "
+                                     "{student: zoo:mlp}\n")
     code = ("import sys; from tinyopt.compress import load_recipe, PruneConfig; "
             f"r = load_recipe({str(tmp_path / 'r.yaml')!r}); assert len(r.steps) == 4; "
             "print('torch' in sys.modules)")

@@ -30,8 +30,8 @@ def test_deploy_writes_library_and_explains(tmp_path, capsys):
     assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
     text = capsys.readouterr().out
     assert "segment 0: nodes 0..9 in bands of 2 output row(s)" in text
-    assert ("node   2 CONV_2D -> line buffer 1, streamed (segment 0, bands of 2), in place over its input's "
-            "rows" in text)
+    assert ("node   2 CONV_2D -> line buffer 1, streamed (segment 0, bands of 2), in place "
+            "over its input's rows" in text)
     names = {p.name for p in out.iterdir()}
     assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
     assert (out / "examples" / "main.c").is_file()

@@ -214,8 +214,8 @@ def test_vector_length_past_the_end():
     start = tab.Vector(tab.Offset(4))
     data[start - 4:start] = (0x7FFFFFFF).to_bytes(4, "little")
     with pytest.raises(ModelFormatError,
-                       match="tensor 17 'functional_1/conv2d/Conv2D': the tensor shape of 2147483647 "
-                             "elements"):
+                       match="tensor 17 'functional_1/conv2d/Conv2D': the tensor shape "
+                             "of 2147483647 elements"):
         tflite_bytes_to_graph(bytes(data), "model.tflite")
 
 

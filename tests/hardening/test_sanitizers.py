@@ -154,6 +154,6 @@ def test_generated_c_is_clean_under_asan_and_ubsan(tmp_path):
         np.testing.assert_array_equal(got[:3], ref, err_msg=name)
         pos += n * ob
     print(f"\nsanitizers: {total} inferences over {len(models)} models "
-          f"({', '.join(m[0] for m in models)}), zero ASan/UBSan reports; build {t1 - t0:.1f} s, run "
-          f"{t2 - t1:.1f} s")
+          f"({', '.join(m[0] for m in models)}), zero ASan/UBSan reports; build {t1 - t0:.1f} "
+          f"s, run {t2 - t1:.1f} s")
     assert total >= 1000

@@ -106,6 +106,6 @@ def test_connection_failure_names_the_given_and_the_dialed_address():
         err = _init_failure("127.0.0.1:6379", e)
     assert isinstance(err, ToolchainError)
     text = str(err)
-    assert text.startswith("could not connect to the Ray cluster at 127.0.0.1:6379 (Ray dialed "
-                           "192.0.2.2:6379)")
+    assert text.startswith("could not connect to the Ray cluster at 127.0.0.1:6379 (Ray "
+                           "dialed 192.0.2.2:6379)")
     assert "--node-ip-address 127.0.0.1 --port 6379" in text and "\n" not in text

@@ -170,7 +170,7 @@ def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] |
             return None
         _C_CYCLES[key] = int(est.cycles)
     cycles = _C_CYCLES[key] * device.cycle_factor
-    return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated Cortex-M4 cycles of "
-                                               "the "
+    return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated "
+                                               "Cortex-M4 cycles of the "
                                                 f"built library (qemu trace) x {device.cycle_factor:g} for "
                                                 f"{device.core} at {device.clock_mhz:g} MHz")

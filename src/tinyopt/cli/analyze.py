@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         memory: str = typer.Option("planned", "--memory", help="textbook|planned"),
         runtime: str = typer.Option(None, "--runtime",
                                     help="tflm-reference|cmsis-nn|tinyopt-c: whose arena the "
-                                    "verdict uses (and cycle model); default: the device's runtime, else "
-                                    "tflm-reference"),
+                                    "verdict uses (and cycle model); default: the device's "
+                                    "runtime, else tflm-reference"),
         battery_mah: float = typer.Option(None, "--battery-mah", help="battery capacity for battery life"),
         battery_v: float = typer.Option(3.0, "--battery-v", help="battery voltage"),
         inferences_per_s: float = typer.Option(1.0, "--inferences-per-s",

@@ -73,8 +73,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
     except Exception as e:  # torch.load raises many types on foreign bytes; all mean "bad file"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or isinstance(e, pickle.UnpicklingError):
-            raise ModelFormatError(f"refused: the file contains pickled Python objects, not only tensors "
-                                   f"({first[:120]})", path=path,
+            raise ModelFormatError("refused: the file contains pickled Python objects, not only "
+                                   f"tensors ({first[:120]})", path=path,
                                    fix="save with torch.save(model.state_dict(), path); tinyopt never "
                                    "unpickles objects from user files") from None
         raise ModelFormatError(f"not a PyTorch checkpoint ({type(e).__name__}: {first[:100]})", path=path,
@@ -84,8 +84,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], s
         meta = obj.get("tinyopt") if isinstance(obj.get("tinyopt"), str) else None
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
-        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
-                               "tensors)",
+        raise ModelFormatError(f"holds a {type(obj).__name__}, not a state_dict (a mapping "
+                               "of names to tensors)",
                                path=path, fix="save with torch.save(model.state_dict(), path)")
     for k, v in obj.items():
         if not isinstance(k, str) or not isinstance(v, torch.Tensor):

@@ -237,8 +237,8 @@ def encode_state_dict(state_dict, quantizers: dict[str, KMeansQuantizer], dense_
         if attr == "weight" and mod in quantizers:
             q = quantizers[mod]
             if not np.array_equal(t.detach().cpu().numpy(), q.quantized()):
-                raise ConfigError("the weight changed after weight sharing (a later step rounded or trained "
-                                  "it)",
+                raise ConfigError("the weight changed after weight sharing (a later step "
+                                  "rounded or trained it)",
                                   where=mod, fix="put the cluster and huffman steps after every step that "
                                   "changes weights (prune, quantize, fold_bn, finetune)")
             gb = gap_bits.get(mod) if isinstance(gap_bits, dict) else gap_bits

@@ -42,8 +42,8 @@ def choose_bits(scan: Scan, channels: dict[str, int], budget_bytes: int) -> dict
             if best is None or cost < best[0]:
                 best = (cost, n)
         if best is None:
-            raise BudgetError(f"weights need {size()} bytes even at {levels[0]} bits, over the budget of "
-                              f"{budget_bytes}", where="mixed precision",
+            raise BudgetError(f"weights need {size()} bytes even at {levels[0]} bits, over the "
+                              f"budget of {budget_bytes}", where="mixed precision",
                               fix="raise the budget or allow narrower widths")
         idx[best[1]] -= 1
     while True:  # spend what is left of the budget where a wider layer gains the most per byte

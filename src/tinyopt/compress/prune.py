@@ -38,8 +38,8 @@ class Mask(nn.Module):
 def check_amount(amount: float, where: str | None = None) -> float:
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount < 1.0:
         raise ConfigError(f"pruning ratio {amount!r} is outside [0, 1)", where=where,
-                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 would remove "
-                              "everything)")
+                          fix="give the fraction of weights to remove, e.g. 0.5 (1.0 "
+                              "would remove everything)")
     return float(amount)
 
 

@@ -73,8 +73,8 @@ def read_split_npz(path: str | os.PathLike,
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"not a readable .npz of plain arrays ({str(e)[:100]})", path=path,
-                        fix="save with numpy.savez(path, x_train=..., y_train=..., x_val=..., "
-                            "y_val=...)") from None
+                        fix="save with numpy.savez(path, x_train=..., y_train=..., "
+                            "x_val=..., y_val=...)") from None
     missing = [k for k in NPZ_KEYS if k not in arrays]
     if missing:
         raise DataError(f"missing array '{missing[0]}' (has {sorted(arrays)})", path=path,

@@ -111,8 +111,8 @@ def load_wav_folder(folder: str | os.PathLike, sample_rate: int | None = None,
             rate0 = rate
         if rate != rate0:
             raise DataError(f"sample rate {rate} Hz, but the data set is {rate0} Hz", path=f,
-                            fix=f"resample it to {rate0} Hz (e.g. sox in.wav -r {rate0} out.wav) or remove "
-                                "it")
+                            fix=f"resample it to {rate0} Hz (e.g. sox in.wav -r {rate0} "
+                                "out.wav) or remove it")
         label, group = _label_of(root, f)
         signals.append(x)
         labels.append(label)

@@ -168,8 +168,8 @@ class _Writer:
             if t.constant and t.data is None:
                 raise ModelFormatError("is a constant without values (an architecture spec has no weights)",
                                        path=self.where, where=where,
-                                       fix="train or convert the model so every weight has values before "
-                                           "exporting")
+                                       fix="train or convert the model so every weight has "
+                                           "values before exporting")
             if t.data is not None:
                 self._check_data(t, np.asarray(t.data), where)
 

@@ -53,8 +53,8 @@ class ResourceVariables:
             if name == "CALL_ONCE":
                 k = opts.scalar(0, "i32") if opts is not None else 0
                 if not 0 < k < len(self.subgraphs) or self.init_subgraph not in (None, k):
-                    imp.fail(f"calls subgraph {k}; only one init subgraph (1..{len(self.subgraphs) - 1}) is "
-                             "read",
+                    imp.fail(f"calls subgraph {k}; only one init subgraph "
+                             f"(1..{len(self.subgraphs) - 1}) is read",
                              where, FIX)
                 self.init_subgraph = k
                 self.init = self._run_init(k)
@@ -94,8 +94,8 @@ class ResourceVariables:
                 continue
             u = graph.tensors[imp.names[upd]]
             if u.shape != t.shape or u.dtype != t.dtype:
-                imp.fail(f"variable '{var}' is read as {t.dtype} {list(t.shape)} but assigned {u.dtype} "
-                         f"{list(u.shape)}", "subgraph 0", FIX)
+                imp.fail(f"variable '{var}' is read as {t.dtype} {list(t.shape)} but assigned "
+                         f"{u.dtype} {list(u.shape)}", "subgraph 0", FIX)
             graph.variables.append(Variable(var, t.name, u.name, np.asarray(init, t.dtype).reshape(t.shape)))
             keep.append(upd)
         return keep
@@ -145,8 +145,8 @@ class ResourceVariables:
                         imp.fail("assigns a value that is not a constant", w, FIX)
                     values[handles[ins[0]]] = np.asarray(value.data)
                 else:
-                    imp.fail(f"{name} in an init subgraph: only VAR_HANDLE and ASSIGN_VARIABLE of constants "
-                             "are read", w, FIX)
+                    imp.fail(f"{name} in an init subgraph: only VAR_HANDLE and ASSIGN_VARIABLE "
+                             "of constants are read", w, FIX)
             return values
         finally:
             imp.tensor_tables = saved

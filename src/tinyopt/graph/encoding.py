@@ -112,8 +112,8 @@ def check(t: Tensor, where: str | None = None, path: str | None = None) -> None:
     elif e.bits < 8:
         lo, hi = value_range(e.bits)
         if q.size and (q.min() < lo or q.max() > hi):
-            raise ModelFormatError(f"holds values in [{q.min()}, {q.max()}], outside int{e.bits}'s [{lo}, "
-                                   f"{hi}]",
+            raise ModelFormatError(f"holds values in [{q.min()}, {q.max()}], outside "
+                                   f"int{e.bits}'s [{lo}, {hi}]",
                                    path=path, where=loc, fix=fix)
 
 

@@ -34,8 +34,8 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise ModelFormatError(f"unknown model format '{suffix or p.name}'", path=path,
-                               fix="give a .yaml, .tflite or .onnx file (PyTorch models via the Python API "
-                                   "or a zoo name)")
+                               fix="give a .yaml, .tflite or .onnx file (PyTorch models via the "
+                                   "Python API or a zoo name)")
     if p.stat().st_size == 0:
         raise ModelFormatError("the file is empty", path=path, fix="export the model again")
     if input_values and suffix != ".onnx":

@@ -49,8 +49,8 @@ def _read_model(path: Path):
         raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__}: "
                                f"{str(e).splitlines()[0] if str(e) else 'protobuf decode failed'})",
                                path=path,
-                               fix="export the model to ONNX again; the file is corrupt or not "
-                                   "ONNX") from None
+                               fix="export the model to ONNX again; the file "
+                                   "is corrupt or not ONNX") from None
     if not model.graph.node:
         raise ModelFormatError("the ONNX graph has no nodes (corrupt, truncated or not an ONNX model)",
                                path=path, fix="export the model to ONNX again")
@@ -71,8 +71,8 @@ def _inside_folder(loc: str, folder: str, path: Path, where: str) -> str:
     parts = loc.replace("\\", "/").split("/")
     if (not loc or "\x00" in loc or os.path.isabs(loc) or loc.startswith(("/", "\\"))
             or (len(loc) > 1 and loc[1] == ":") or ".." in parts):
-        raise ModelFormatError(f"external data location '{loc}' is not a relative path inside the "
-                               "model's folder", path=path, where=where,
+        raise ModelFormatError(f"external data location '{loc}' is not a relative path "
+                               "inside the model's folder", path=path, where=where,
                                fix="keep the data file next to the .onnx file and refer to it by name")
     names = [p for p in parts if p not in ("", ".")]
     cur = folder
@@ -405,8 +405,8 @@ class _OnnxConverter:
 
     def val(self, name: str) -> Val:
         if name not in self.env:
-            raise ModelFormatError(f"input '{name}' is neither produced by an earlier node nor an "
-                                   "initializer",
+            raise ModelFormatError(f"input '{name}' is neither produced by an earlier "
+                                   "node nor an initializer",
                                    path=self.path, where=self.b.where, fix="export the model to ONNX again")
         return self.env[name]
 

@@ -67,8 +67,8 @@ def load_tflite(path: str | os.PathLike, opaque: bool = False) -> Graph:
                                fix="give the .tflite file inside it")
     size = p.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise ModelFormatError(f"the file is {size} bytes, larger than the 2 GB a TFLite flatbuffer can "
-                               "address",
+        raise ModelFormatError(f"the file is {size} bytes, larger than the 2 GB a TFLite "
+                               "flatbuffer can address",
                                path=path, fix="give a microcontroller-sized .tflite model")
     try:
         data = p.read_bytes()
@@ -225,8 +225,8 @@ class _Importer:
                     tensor, value_buffer = lut.scalar(0, "i32"), lut.scalar(1, "u32")
                     bits = lut.scalar(2, "u8")
                     if not 1 <= bits <= MAX_CODEBOOK_BITS or tensor < 0:
-                        self.fail(f"lookup-table entry for tensor {tensor} with {bits}-bit indices is "
-                                  "invalid", where)
+                        self.fail(f"lookup-table entry for tensor {tensor} with "
+                                  f"{bits}-bit indices is invalid", where)
                     out[tensor] = (value_buffer, bits)
         return out
 
@@ -309,8 +309,8 @@ class _Importer:
 
     def _check_tensor_index(self, t: int, where: str) -> None:
         if not 0 <= t < len(self.tensor_tables):
-            self.fail(f"tensor index {t} is out of range (the subgraph has {len(self.tensor_tables)} "
-                      "tensors)",
+            self.fail(f"tensor index {t} is out of range (the subgraph has "
+                      f"{len(self.tensor_tables)} tensors)",
                       where)
 
     def _read_operator(self, j: int, op: Table):
@@ -318,8 +318,8 @@ class _Importer:
         with self.at(where):
             oi = op.scalar(Slot.OP_OPCODE_INDEX, "u32")
             if oi >= len(self.opcodes):
-                self.fail(f"opcode index {oi} is out of range (the model has {len(self.opcodes)} operator "
-                          "codes)", where)
+                self.fail(f"opcode index {oi} is out of range (the model has "
+                          f"{len(self.opcodes)} operator codes)", where)
             name = self.op_names[oi]
             ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
             outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
@@ -572,8 +572,8 @@ class _Importer:
         if axis < 0 or (axis >= len(shape) and (len(shape) > 0 or scale.size > 1)):
             self.fail(f"has quantized dimension {axis}, out of range for shape {shape}", where, fix)
         if scale.size > 1 and scale.size != shape[axis]:
-            self.fail(f"has {scale.size} per-channel scales but dimension {axis} of shape {shape} is "
-                      f"{shape[axis]}", where, fix)
+            self.fail(f"has {scale.size} per-channel scales but dimension {axis} of shape "
+                      f"{shape} is {shape[axis]}", where, fix)
         return QuantParams(scale, zero, axis=axis)
 
     # -- options → attrs ------------------------------------------------------------------------

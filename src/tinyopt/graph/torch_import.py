@@ -285,10 +285,10 @@ def _input_shapes(input_shape, label: str) -> list[tuple[int, ...]]:
         shape = tuple(shape) if isinstance(shape, (tuple, list)) else ()
         if not shape or len(shape) > 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
                                                   for d in shape):
-            raise ModelFormatError(f"input_shape must be 1 to 3 positive integers without the batch, got "
-                                   f"{input_shape!r}", where=label,
-                                   fix="give e.g. (1, 28, 28), (3, 128) or (784,); a list of such for "
-                                       "several inputs")
+            raise ModelFormatError("input_shape must be 1 to 3 positive integers without the "
+                                   f"batch, got {input_shape!r}", where=label,
+                                   fix="give e.g. (1, 28, 28), (3, 128) or (784,); a list of "
+                                       "such for several inputs")
     return [tuple(s) for s in shapes]
 
 
@@ -307,8 +307,8 @@ def from_torch(module, input_shape, name: str | None = None, fold_bn: bool = Tru
     if isinstance(module, torch.jit.ScriptModule):
         raise UnsupportedOpError("a TorchScript module cannot be traced into its layers", where=label,
                                  fix="load the model's Python definition through the file.py:factory door "
-                                     "(with --checkpoint for its weights), or export it to ONNX and load "
-                                     "that")
+                                     "(with --checkpoint for its weights), or export it "
+                                     "to ONNX and load that")
     if not isinstance(module, torch.nn.Module):
         raise ModelFormatError(f"expected a torch.nn.Module, got {type(module).__name__}", where=label,
                                fix="pass the model object")
@@ -487,8 +487,8 @@ class _FxConverter:
         else:
             key = _function_keys().get(n.target) or _library_key(n.target)
             if key is None:
-                return self.b.unsupported(f"function {getattr(n.target, '__name__', n.target)} is not "
-                                          "supported")
+                return self.b.unsupported("function "
+                                          f"{getattr(n.target, '__name__', n.target)} is not supported")
         key = key[:-1] if key.endswith("_") and not key.startswith("_") else key  # in-place variants
         if key in PASS_THROUGH_FUNCTIONS:
             return self.val(n.args[0])

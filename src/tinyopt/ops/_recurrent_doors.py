@@ -215,8 +215,8 @@ def torch_recurrent(cv, n, m, name: str, out_shape):
         b.unsupported(f"module {kind}")
     if not m.batch_first:
         b.unsupported(f"nn.{kind} with batch_first=False",
-                      "construct it with batch_first=True: the PyTorch door feeds batch-first (1, T, F) "
-                      "inputs")
+                      "construct it with batch_first=True: the PyTorch door feeds "
+                      "batch-first (1, T, F) inputs")
     if m.bidirectional:
         b.unsupported(f"a bidirectional nn.{kind}",
                       "use a forward layer (TFLM has no bidirectional sequence op)")

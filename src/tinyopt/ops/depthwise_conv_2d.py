@@ -54,8 +54,8 @@ class DepthwiseConv2D(Op):
         if dm == 0 and cout % cin == 0:  # some converters leave it unset; TFLite derives it
             dm = attrs["depth_multiplier"] = cout // cin
         if ins[1].shape[0] != 1 or dm <= 0 or cin * dm != cout:
-            r.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × depth "
-                   f"multiplier {dm}")
+            r.fail(f"weight shape {list(ins[1].shape)} does not match {cin} input channels × "
+                   f"depth multiplier {dm}")
         r.bias(ins, cout)
         return attrs
 

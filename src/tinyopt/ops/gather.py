@@ -138,8 +138,8 @@ class Gather(Op):
         p = self.prepare(graph, node, True)
         x, idx = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         if p.params_constant or not p.indices_constant:
-            raise UnsupportedOpError("a GATHER whose indices are computed at run time (or whose table is "
-                                     "constant)",
+            raise UnsupportedOpError("a GATHER whose indices are computed at run time (or "
+                                     "whose table is constant)",
                                      path=graph.source, where=cp.where(index, node),
                                      fix="the C library gathers from an activation with constant indices")
         mv.check_c_int8(graph, index, node, [node.inputs[0], *node.outputs])

@@ -44,8 +44,8 @@ class MirrorPad(Op):
         pads = r.const_int(ins[1], "paddings")
         attrs = super().read_tflite(r, ins, out)
         if pads.shape != (len(ins[0].shape), 2) or (pads < 0).any() or attrs["mode"] not in (0, 1):
-            r.fail(f"paddings {pads.tolist()} / mode {attrs['mode']} do not fit a rank-{len(ins[0].shape)} "
-                   "input")
+            r.fail(f"paddings {pads.tolist()} / mode {attrs['mode']} do not fit a "
+                   f"rank-{len(ins[0].shape)} input")
         return attrs
 
     def shape(self, graph, node, fail: Callable[[str, str], NoReturn]):

@@ -206,8 +206,8 @@ def quantize_svdf(q, index: int, node: Node) -> Node:
         raise UnsupportedOpError(f"SVDF's fused activation {act} is not applied by TFLM's int8 kernel and "
                                  "the output range does not imply it", path=q.src.source,
                                  where=q.where(index, node),
-                                 fix="use NONE or RELU (a RELU output starts at zero, so the int8 clamp "
-                                     "applies it)")
+                                 fix="use NONE or RELU (a RELU output starts at zero, so the "
+                                     "int8 clamp applies it)")
     x = node.inputs[0]
     in_s, in_z = q.qp[x]
     wf_name, wf_s = _symmetric(q, node.inputs[1], index, node, "int8")

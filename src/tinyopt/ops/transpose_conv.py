@@ -152,8 +152,8 @@ class TransposeConv(Op):
             fail(f"expects a 4-D input and weight, got {list(x.shape)} and {list(w.shape)}",
                  "give an NHWC input and [O, KH, KW, I] weights")
         if w.shape[3] != x.shape[3] or shape[3] != w.shape[0] or shape[0] != x.shape[0]:
-            fail(f"output shape {list(shape)}, weights {list(w.shape)} and input {list(x.shape)} do not "
-                 "agree",
+            fail(f"output shape {list(shape)}, weights {list(w.shape)} and input "
+                 f"{list(x.shape)} do not agree",
                  "give weights [O, KH, KW, I] with I the input's channels and O the output shape's")
         sh, sw = (int(v) for v in node.attrs.get("stride", (1, 1)))
         if min(sh, sw) <= 0:

@@ -113,8 +113,8 @@ class UnidirectionalSequenceLstm(Op):
         x = graph.tensors[node.inputs[0]]
         w = graph.tensors[node.inputs[2]]
         if len(x.shape) != 3 or len(w.shape) != 2:
-            fail(f"needs a [batch, time, features] input and 2-D weights, got {list(x.shape)} and "
-                 f"{list(w.shape)}",
+            fail("needs a [batch, time, features] input and 2-D weights, got "
+                 f"{list(x.shape)} and {list(w.shape)}",
                  "give the LSTM a 3-D sequence")
         tm = bool(node.attrs.get("time_major", False))
         t, b = (x.shape[0], x.shape[1]) if tm else (x.shape[1], x.shape[0])
@@ -124,8 +124,8 @@ class UnidirectionalSequenceLstm(Op):
         x = graph.tensors[node.inputs[0]]
         _, _, i, s = self._sizes(graph, node, fail)
         if graph.tensors[node.inputs[2]].shape[1] != i:
-            fail(f"input-to-forget weights {list(graph.tensors[node.inputs[2]].shape)} do not take {i} "
-                 "features",
+            fail(f"input-to-forget weights {list(graph.tensors[node.inputs[2]].shape)} do "
+                 f"not take {i} features",
                  "match the weights to the input")
         return (*x.shape[:2], s)
 
@@ -399,8 +399,8 @@ def quantize_lstm(q, index: int, node: Node) -> Node:
         if name and not ins[k] and k not in (HIDDEN_STATE, CELL_STATE):
             raise UnsupportedOpError(f"operand {k} of the LSTM ('{name}') has no integer conversion",
                                      path=src.source, where=q.where(index, node),
-                                     fix="TFLM runs the standard LSTM only (no peephole, projection or layer "
-                                         "norm)")
+                                     fix="TFLM runs the standard LSTM only (no peephole, "
+                                         "projection or layer norm)")
     _, t_steps, _, _ = rec()._sizes(src, node, lambda m, f: None)
     h_src, c_src = (src.tensors[node.inputs[k]] for k in (HIDDEN_STATE, CELL_STATE))
     s_out, z_out = q.qp[out]

@@ -43,11 +43,11 @@ def print_summary(console, res) -> None:
         ok = "[green]0 mismatches[/]" if v["mismatches"] == 0 else f"[red]{v['mismatches']} mismatches[/]"
         console.print(f"{name}: tinyopt int8 runtime vs TFLM on {v['examples']} test examples: {ok}")
     if res.feature_ram_bytes:
-        console.print(f"RAM kept free for the feature buffers: {res.feature_ram_bytes:,} B (checked in the "
-                      "fit)")
+        console.print(f"RAM kept free for the feature buffers: {res.feature_ram_bytes:,} B "
+                      "(checked in the fit)")
     if res.deploy.get("features_path"):
-        console.print(f"feature extraction in C: {res.out / res.deploy['features_path']} (same numbers as "
-                      "training)")
+        console.print(f"feature extraction in C: {res.out / res.deploy['features_path']} (same "
+                      "numbers as training)")
     if res.deploy.get("path"):
         console.print(f"C library: {res.out / res.deploy['path']} ({res.deploy['files']} files, arena "
                       f"{res.deploy['arena_bytes']:,} B)")

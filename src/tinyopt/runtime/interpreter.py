@@ -37,8 +37,8 @@ class Interpreter:
             self.records.append(rec)
         for t in graph.activations():
             if t.shape and t.shape[0] != 1:
-                raise UnsupportedOpError(f"activation '{t.name}' has leading dimension {t.shape[0]}, not "
-                                         "batch 1",
+                raise UnsupportedOpError(f"activation '{t.name}' has leading dimension "
+                                         f"{t.shape[0]}, not batch 1",
                                          path=graph.source, where=f"tensor '{t.name}'",
                                          fix="export the model with batch size 1")
         self.params = [prepare_node(graph, node) for node in graph.nodes]

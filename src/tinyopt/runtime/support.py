@@ -127,8 +127,8 @@ def check_support(graph: Graph, target: str = "tflm") -> list[OpSupport]:
         for chain in float_islands(graph):
             ops_ = " → ".join(n.op for n in chain)
             for n in chain:
-                tables[id(n)] = (f"float island {ops_}: one int8 lookup table in the C library (same bytes "
-                                 "as TFLM)")
+                tables[id(n)] = (f"float island {ops_}: one int8 lookup table in the C library "
+                                 "(same bytes as TFLM)")
     rows = []
     for i, node in enumerate(graph.nodes):
         x = data_input(graph, node) if node.inputs and node.inputs[0] else None

@@ -27,8 +27,8 @@ def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     minutes)."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"Ray address '{address}' is not host:port", fix="write e.g. --ray 127.0.0.1:6379 "
-                          "or --ray local")
+        raise ConfigError(f"Ray address '{address}' is not host:port", fix="write e.g. --ray "
+                          "127.0.0.1:6379 or --ray local")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass

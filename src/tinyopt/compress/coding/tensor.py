@@ -50,8 +50,8 @@ def check_bits(bits: int, what: str, layer: str, *, allow_zero: bool = False) ->
     lo = 0 if allow_zero else 1
     if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not lo <= bits <= 16:
         raise ConfigError(f"{what} = {bits!r} is outside {lo}..16", where=layer or None,
-                          fix=f"choose {what} between {max(lo, 1)} and 16 (Deep Compression: conv 8, dense "
-                              "5)")
+                          fix=f"choose {what} between {max(lo, 1)} and 16 (Deep "
+                              "Compression: conv 8, dense 5)")
     return int(bits)
 
 
