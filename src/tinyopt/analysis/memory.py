@@ -134,8 +134,7 @@ class GreedyPlanner:
         return sum(self.aligned_size(i) for i in range(len(self.buffers)))
 
     def check_no_overlap(self) -> bool:
-        """Self-check: no two buffers alive at the same time share a byte. Raises AssertionError if they
-        do."""
+        """Self-check: no two buffers alive at the same time share a byte (AssertionError if they do)."""
         offs = self._planned()
         for i, a in enumerate(self.buffers):
             for j in range(i + 1, len(self.buffers)):

@@ -564,8 +564,7 @@ class _OnnxConverter:
         return (0, 0, p[0], p[1]) if k == 1 else (p[0], p[2], p[1], p[3])
 
     def bias_slot(self, x: Val, c: np.ndarray) -> bool:
-        """Make ``c`` the bias of the FULLY_CONNECTED that produced ``x`` if it has none and no other
-        reader."""
+        """Make ``c`` the bias of the FULLY_CONNECTED producing ``x`` if it has none and no other reader."""
         node = next((n for n in self.b.g.nodes if x.name in n.outputs), None)
         from tinyopt.ops.fully_connected import FullyConnected
 

@@ -53,8 +53,7 @@ def _bias(graph: Graph, node: Node, n: int) -> dict:
 
 
 def pack_conv(graph: Graph, index: int, node: Node, q, depthwise: bool):
-    """CONV_2D / DEPTHWISE_CONV_2D (``q`` their ConvData): weights as stored, [O][KH][KW][I] or
-    [KH][KW][O]."""
+    """CONV_2D / DEPTHWISE_CONV_2D (``q``: ConvData): weights as stored, [O][KH][KW][I] or [KH][KW][O]."""
     x, w, y = (graph.tensors[t] for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
     _check(graph, index, node, [node.inputs[0], node.outputs[0]])
     _, ih, iw, ic = x.shape

@@ -87,8 +87,7 @@ class Div(Broadcasting):
         return new
 
     def widest_shift(self, graph, node) -> int | None:
-        """The largest right shift the int8 kernel can take on ``node`` (None: the numerator is not
-        constant)."""
+        """The largest right shift the int8 kernel takes on ``node`` (None: a non-constant numerator)."""
         num, den = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
         if num.data is None:
             return None

@@ -45,8 +45,7 @@ class Reshape(Op):
 
     @staticmethod
     def _new_shape(r, ins, out) -> tuple[int, ...]:
-        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output
-        shape."""
+        """TFLite's order: a constant 1-D shape operand, else ReshapeOptions.new_shape, else the output's."""
         if len(ins) > 1 and ins[1] is not None and ins[1].data is not None:
             shape = r.const_int(ins[1], "shape")
             if shape.ndim == 1:

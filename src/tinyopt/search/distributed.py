@@ -23,8 +23,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast with a clear message when nothing answers at ``host:port`` (Ray itself would wait
-    minutes)."""
+    """Fail fast, clearly, when nothing answers at ``host:port`` (Ray itself would wait minutes)."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"Ray address '{address}' is not host:port", fix="write e.g. --ray "
