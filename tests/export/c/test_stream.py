@@ -168,6 +168,39 @@ def test_every_band_height_gives_the_same_outputs(band, tmp_path, monkeypatch):
     assert np.array_equal(streamed, whole)
 
 
+def test_segment_output_overlaps_its_dying_input(tmp_path):
+    """A streamed stem (conv 3x3 'same' from 8 to 32 channels, depthwise 3x3, pointwise back to 8) in front
+    of a dense head: the stem's whole output is placed over the input rows it no longer reads, and the
+    library still equals the speed plan and TFLM."""
+    rng = np.random.default_rng(5)
+    g = Graph("stem", source="<stem and head>")
+    x = g.add_tensor(Tensor("x", (1, 24, 8, 8), "int8", quant=_q(0.05, 3)))  # 1,536 B
+    g.inputs = ["x"]
+    a = _conv(g, rng, 0, x, "conv", 3, 1, 1, "SAME", 32)  # expands 4x: no whole-tensor plan runs it in place
+    b = _conv(g, rng, 1, g.tensors[a.name], "dw", 3, 1, 1, "SAME", 32)
+    c = _conv(g, rng, 2, g.tensors[b.name], "pw", 1, 1, 1, "SAME", 8)
+    flat = g.add_tensor(Tensor("flat", (1, 24 * 8 * 8), "int8", quant=g.tensors[c.name].quant))
+    g.add_tensor(Tensor("shape", (2,), "int32", data=np.array([1, 24 * 8 * 8], np.int32)))
+    g.add_node(Node("flatten", "RESHAPE", [c.name, "shape"], [flat.name], {"new_shape": (1, 24 * 8 * 8)}))
+    w = rng.integers(-127, 128, size=(10, 24 * 8 * 8), dtype=np.int8)
+    g.add_tensor(Tensor("wd", w.shape, "int8", data=w, quant=_q(np.full(10, 0.002, np.float32), np.zeros(10), 0)))
+    g.add_tensor(Tensor("bd", (10,), "int32", data=np.zeros(10, np.int32), quant=_q(np.full(10, 1e-4), np.zeros(10), 0)))
+    y = g.add_tensor(Tensor("y", (1, 10), "int8", quant=_q(0.1, 0)))
+    g.add_node(Node("head", "FULLY_CONNECTED", [flat.name, "wd", "bd"], [y.name], {"activation": "NONE"}))
+    g.outputs = ["y"]
+    g.infer_shapes()
+    g.validate()
+    xs = np.random.default_rng(1).integers(-128, 128, size=(8, x.size), dtype=np.int8)
+    _, whole = _host(g, xs, tmp_path, "speed", optimize="speed")
+    lib, streamed = _host(g, xs, tmp_path, "ram", optimize="ram")
+    (seg,) = lib.plan.segments
+    assert seg.nodes == [0, 1, 2] and seg.bounds["x"] < lib.plan.planner.buffers["x"].size
+    assert 2 in lib.plan.planner.in_place_nodes()  # the stem's output overlaps the input
+    lib.plan.planner.check_no_overlap()
+    assert np.array_equal(streamed, whole)
+    assert np.array_equal(streamed, _tflm(g, xs))
+
+
 def test_ram_mode_streams_when_that_saves_ram(tmp_path):
     g = random_network(2)
     xs = np.random.default_rng(3).integers(-128, 128, size=(6, g.tensors["x"].size), dtype=np.int8)

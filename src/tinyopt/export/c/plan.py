@@ -348,6 +348,9 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True, se
             planner.add_buffer(r, t.nbytes, first[r], last[r], align=int(DTYPE_BYTES.get(t.dtype, 1)))
     for j, s in enumerate(segments):
         a, b = span[id(s)]
+        for x, bound in s.bounds.items():  # the output over a dying input's rows already read
+            if allow_inplace and last[x] == b and x in planner.buffers and s.output in planner.buffers:
+                planner.allow_overlap(s.nodes[-1], x, s.output, bound)
         for t in s.rings:
             planner.add_buffer(f"rows_{t}", s.ring_bytes(t), a, b, kind="rows", align=4)
         if s.acc_bytes:

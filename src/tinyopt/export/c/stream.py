@@ -17,7 +17,10 @@ simulation sizes every line buffer and yields the program (calls and moves) that
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+INF = math.inf
 
 CALL_INSTRUCTIONS = 400  # per band call: struct copy, band geometry, the kernel's set-up (measured under qemu)
 MOVE_INSTRUCTIONS = 0.6  # per byte a line buffer moves down (memmove of words)
@@ -85,6 +88,8 @@ class Segment:
     ring_of: dict = field(default_factory=dict)  # tensor between the nodes -> its line buffer
     shared: set = field(default_factory=set)  # nodes writing over their input's rows in place
     scratch_bytes: int = 0  # the portable build's row scratch for in-place convs (not in the M4 arena)
+    bounds: dict = field(default_factory=dict)  # whole input -> largest output-minus-input offset (bytes)
+    # at which the output, written top-down, only ever lands on input rows no node reads again
     row_bytes: dict = field(default_factory=dict)  # tensor -> bytes per row
     program: list = field(default_factory=list)  # (case, a, b, c, d, e): calls and moves
     acc_bytes: int = 0  # int32 channel sums of a closing global pool
@@ -189,6 +194,12 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
                         seg.moved += (r0 - keep) * seg.row_bytes[t]
                     base[r] = keep
                 rings[r] = max(rings[r], r1 - base[r])
+            if k == last and t == out:  # the output may cover whole inputs up to the rows still to be read
+                for x in whole:
+                    live = [geo[c].need(done[c], done[c] + 1, ins[c][0] == x)[0] for c in nodes
+                            if x in ins[c] and done[c] < geo[c].h_out]
+                    bound = min(live) * seg.row_bytes[x] - r1 * seg.row_bytes[out] if live else INF
+                    seg.bounds[x] = min(seg.bounds.get(x, INF), bound)
             where = [pos(u, geo[k].need(r0, r1, j == 0)[0]) for j, u in enumerate(ins[k])]
             where += [0] * (2 - len(where))
             seg.program.append((cases[k], r0, r1, where[0], where[1], pos(t, r0)))
