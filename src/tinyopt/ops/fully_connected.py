@@ -202,7 +202,7 @@ class FullyConnected(Op):
         return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"), signature="rows_col",
                            col_bytes=8 * (depth // 4) + 4, struct="fc_params",
                            entry="fully_connected_fc6" if grouped else "fully_connected_pairs",
-                           files=("fully_connected", "fully_connected_fc6") if grouped else ("fully_connected",))
+                           files=("fully_connected", *(("fully_connected_fc6",) if grouped else ())))
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):
@@ -235,7 +235,7 @@ class FullyConnected(Op):
 
 
 GROUP = 6  # filters per pass of the Cortex-M4 loop (tinyopt_fc6q in kernels/fully_connected.c)
-FC6_MIN_MACS = 4096  # smaller layers run pair by pair (tinyopt_fc2q): the 6-filter loop's 2 KB of code unlinked
+FC6_MIN_MACS = 4096  # smaller layers run pair by pair (tinyopt_fc2q), without the 6-filter loop's 3.5 KB of code
 
 
 def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
@@ -249,7 +249,8 @@ def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: in
     words in turn, then the pairs' starting accumulators and [m, r, s] for the real filters only. None
     unless the clamp is all of int8.
 
-    >>> words, rq = pack_twin_groups(np.ones((2, 4), np.int64), [3, -1], [1 << 30] * 2, [-1] * 2, 0, 1, -128, 127)
+    >>> ones = np.ones((2, 4), np.int64)
+    >>> words, rq = pack_twin_groups(ones, [3, -1], [1 << 30] * 2, [-1] * 2, 0, 1, -128, 127)
     >>> len(words), rq.tolist()  # one pair: 1 block x 2 words; 256 * 3 - 1, -1, then [m, r, s] x 2
     (2, [767, -1, 1073741824, 1, 1, 1073741824, 1, 1])
     """
@@ -269,8 +270,8 @@ def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: in
     parts_w, parts_rq = [], []
     if grouped_o:
         parts_w.append(cp.pack_twins(wp[:grouped_o], GROUP // 2))
-        parts_rq.append(np.concatenate([start[:grouped_o].reshape(-1, GROUP), words[:grouped_o].reshape(-1, 3 * GROUP)],
-                                       axis=1))
+        mrs = words[:grouped_o].reshape(-1, 3 * GROUP)
+        parts_rq.append(np.concatenate([start[:grouped_o].reshape(-1, GROUP), mrs], axis=1))
     if grouped_o < o:
         parts_w += [cp.pack_twins(wp[j:j + 2], 1) for j in range(grouped_o, len(wp), 2)]
         parts_rq.append(np.concatenate([start[grouped_o:], words[grouped_o:].reshape(-1)]))

@@ -40,12 +40,12 @@ def dense_model(k: int, o: int, per_channel: bool, seed: int):
     w_s = rng.uniform(0.004, 0.02, size=o) if per_channel else np.array(0.01)
     in_s, out_s = 0.05, 0.05 * 0.01 * 73 * 73 * np.sqrt(k) / 40  # outputs spread over the int8 range
     bias = rng.integers(-5000, 5000, size=o, dtype=np.int32)
-    wq = _q(w_s, np.zeros(np.size(w_s), np.int64), 0 if per_channel else None)
+    zeros, axis = np.zeros(np.size(w_s), np.int64), 0 if per_channel else None
+    bq = _q(in_s * np.asarray(w_s, np.float64), zeros)
     return single_op_model("FULLY_CONNECTED", [
         Tensor("x", (1, k), "int8", quant=_q(in_s, int(rng.integers(-20, 20)))),
-        Tensor("w", w.shape, "int8", data=w, quant=wq),
-        Tensor("b", (o,), "int32", data=bias, quant=_q(in_s * np.asarray(w_s, np.float64), np.zeros(np.size(w_s),
-                                                                                                   np.int64)))],
+        Tensor("w", w.shape, "int8", data=w, quant=_q(w_s, zeros, axis)),
+        Tensor("b", (o,), "int32", data=bias, quant=bq)],
         Tensor("y", (), "int8", quant=_q(out_s, int(rng.integers(-10, 10)))), {"activation": "NONE"})
 
 
@@ -91,7 +91,8 @@ def test_twin_groups_layout():
     assert lanes[6] == [256 * w[0, 4] + w[1, 4], 256 * w[0, 6] + w[1, 6]]  # block 1
     assert lanes[12] == [256 * w[6, 0], 256 * w[6, 2]] and lanes[15] == [256 * w[6, 5], 256 * w[6, 7]]
     # r = 2^(s-1) + offset * 2^s with s = 2: 2 + 3 * 4
-    assert rq[:6].tolist() == [256 * 0 + 1, 1, 256 * 2 + 3, 3, 256 * 4 + 5, 5] and rq[6:9].tolist() == [1 << 30, 14, 2]
+    assert rq[:6].tolist() == [256 * 0 + 1, 1, 256 * 2 + 3, 3, 256 * 4 + 5, 5]
+    assert rq[6:9].tolist() == [1 << 30, 14, 2]
     assert rq[24:].tolist() == [256 * 6, 0, 1 << 30, 14, 2]
     pairs, rq2 = pack_twin_groups(w, np.arange(7), [1 << 30] * 7, [-2] * 7, 3, 1, -128, 127, grouped=False)
     assert len(pairs) == 4 * 4 and rq2.tolist() == [1, 1, 515, 3, 1029, 5, 1536, 0] + [1 << 30, 14, 2] * 7

@@ -130,7 +130,8 @@ static int8_t fc_requant(int32_t acc2, const int32_t *mrs)
 /* Twin pairs one at a time (tinyopt_fc2q): the filters after a layer's groups of 6, or all of a small
  * layer's. Per pair its words, then the pairs' starting accumulators and [m, r, s] per real filter: n
  * outputs. */
-void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out, int n)
+void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
+                      int n)
 {
     const int pairs = (n + 1) / 2;
     const int32_t *mrs = rq + 2 * pairs;

@@ -20,7 +20,8 @@ void tinyopt_fully_connected_pairs(const tinyopt_fc_params *p, const int8_t *in,
 int32_t *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col);
 /* n filters as twin pairs, one pair at a time: each pair's words, then the pairs' starting accumulators
  * and [m, r, s] per filter. */
-void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out, int n);
+void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
+                      int n);
 void tinyopt_fc_widen(const int8_t *x, int blocks, int32_t *lanes);
 void tinyopt_fc2q(const int32_t *lanes, const int32_t *w, int blocks, int32_t *acc);
 #endif

@@ -4,12 +4,13 @@
  * word), every group of 6 filters in one call, the filters left pair by pair (tinyopt_fc_pairs). 6
  * accumulators and 2 pointers leave 6 registers for lanes and weight words, so the loads go in long runs
  * (a run of n single loads takes n + 1 cycles): per 2 blocks 16 loads in runs of 6, 5 and 5, 12 SXTB16
- * and 24 SMLAD: 48 MACs in 55 cycles. Unrolled 16 pairs of blocks (3.3 KB) with immediate offsets, entered part-way
- * for the count's remainder (an odd block runs first on its own); each pass loads the next one's first
- * lanes and stops on the sentinel (two lanes of 0x8000, which no sign-extended byte gives). Per group:
- * A = (first - second) >> 7 (doubled for SMMLAR), B doubled, then per channel [m, r, s]
- * (pack_twin_groups in ops/fully_connected.py): SMMLAR(2 acc, m, r) - (acc < 0), >> s, SSAT, a byte
- * store. The clamp is all of int8. Its own file: libraries without a layer this large do not carry it. */
+ * and 24 SMLAD: 48 MACs in 55 cycles. Unrolled 16 pairs of blocks (3.3 KB) with immediate offsets,
+ * entered part-way for the count's remainder (an odd block runs first on its own); each pass loads the
+ * next one's first lanes and stops on the sentinel (two lanes of 0x8000, which no sign-extended byte
+ * gives). Per group: A = (first - second) >> 7 (doubled for SMMLAR), B doubled, then per channel
+ * [m, r, s] (pack_twin_groups in ops/fully_connected.py): SMMLAR(2 acc, m, r) - (acc < 0), >> s, SSAT,
+ * a byte store. The clamp is all of int8. Its own file: libraries without a layer this large do not
+ * carry it. */
 #include "tinyopt_kernels.h"
 #include "tinyopt_fully_connected.h"
 
