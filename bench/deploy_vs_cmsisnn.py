@@ -348,14 +348,15 @@ def run_side(lib_dir: Path, work: Path, xs: np.ndarray, prefix: str, output_byte
             "m4": m4}
 
 
-def measure(name: str, g, model_bytes: bytes, xs: np.ndarray, cmsis: Path, lib: Path, work: Path) -> dict:
+def measure(name: str, g, model_bytes: bytes, xs: np.ndarray, cmsis: Path, lib: Path, work: Path,
+            optimize: str = "balanced") -> dict:
     from tinyopt.export.c import generate_sources, write_library
     from tinyopt.export.c.generate import node_macs
 
     t0 = time.time()
     work.mkdir(parents=True, exist_ok=True)
     ref, peer, tail = tflm_reference(g, model_bytes, xs)
-    ours_lib = generate_sources(g)
+    ours_lib = generate_sources(g, optimize=optimize)
     write_library(ours_lib.files, work / "ours")
     ours = run_side(work / "ours", work / "ours-build", xs, "tinyopt", ours_lib.output_bytes)
     scratch = scratch_sizes(g, cmsis, lib, work / "probe")
@@ -483,6 +484,8 @@ def main() -> None:
     ap.add_argument("--cmsis-nn", type=Path, required=True, help="CMSIS-NN source tree (Include/, Source/)")
     ap.add_argument("--inputs", type=int, default=3, help="seeded inputs per model under qemu")
     ap.add_argument("--skip-zoo", action="store_true", help="only the two MLPerf models")
+    ap.add_argument("--optimize", choices=("speed", "balanced", "ram"), default="balanced",
+                    help="the library's plan (tinyopt deploy --optimize; default: the library's default)")
     ap.add_argument("--only", default="", help="comma-separated model names to run (e.g. 'mlp,lenet300'); "
                     "--write refuses it: the results file holds every model")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
@@ -511,7 +514,7 @@ def main() -> None:
             g = load_model(path)
             xs = np.random.default_rng(0).integers(-128, 128, size=(a.inputs, g.tensors[g.inputs[0]].size),
                                                    dtype=np.int8)
-            rows.append(measure(name, g, path.read_bytes(), xs, cmsis, lib, tmp / path.stem))
+            rows.append(measure(name, g, path.read_bytes(), xs, cmsis, lib, tmp / path.stem, a.optimize))
             print(f"{name}: {rows[-1]['seconds']:.0f} s", file=sys.stderr)
         for name in [] if a.skip_zoo else ZOO:
             if only and name not in only:
@@ -519,7 +522,8 @@ def main() -> None:
             g = zoo_graph(name)
             xs = np.random.default_rng(1).integers(-128, 128, size=(a.inputs, g.tensors[g.inputs[0]].size),
                                                    dtype=np.int8)
-            rows.append(measure(f"zoo {name}", g, graph_to_tflite_bytes(g), xs, cmsis, lib, tmp / f"zoo-{name}"))
+            rows.append(measure(f"zoo {name}", g, graph_to_tflite_bytes(g), xs, cmsis, lib, tmp / f"zoo-{name}",
+                                a.optimize))
             print(f"zoo {name}: {rows[-1]['seconds']:.0f} s", file=sys.stderr)
     lines = summary_table(rows)
     print("\n".join(lines))
@@ -531,7 +535,8 @@ def write_results(rows, a, seconds: float) -> None:
     from tinyopt._io import atomic_write_text
 
     cmd = "python bench/deploy_vs_cmsisnn.py --cmsis-nn DIR" + f" --inputs {a.inputs}" + \
-        (" --skip-zoo" if a.skip_zoo else "") + " --write"
+        (" --skip-zoo" if a.skip_zoo else "") + (f" --optimize {a.optimize}" if a.optimize != "balanced" else "") + \
+        " --write"
     text = ["# tinyopt C library vs CMSIS-NN kernels on Cortex-M4 (qemu mps2-an386)", "",
             f"Command (repo root, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s): "
             f"`.venv/bin/{cmd}`", "",
