@@ -14,7 +14,7 @@ from tflite_micro.python.tflite_micro import runtime
 
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, run_host, run_qemu
-from tinyopt.export.c.params import pack_twins
+from tinyopt.export.c.params import pack_twins, twins_fit
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
 from tinyopt.graph.ir import QuantParams, Tensor
 from tinyopt.ops.fully_connected import FC6_MIN_MACS, GROUP, pack_twin_groups
@@ -24,17 +24,18 @@ HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
 
 # (in_features, out_features, per_channel). Pair loop (under FC6_MIN_MACS): 1, 2, 5, 9, 17, 33 blocks of 4
 # inputs, 1-13 outputs. 6-filter loop: 1, 2, 3, 15, 16, 17, 33, 100 and 196 blocks (every entry of the
-# 16-block unrolling but a few), every count of filters left after the groups (0-5)
+# 16-block unrolling but a few), every count of filters left after the groups (0-5). Portable on the M4
+# too: in_features not a multiple of 4, and 2,048 inputs (sums past the twin words' 2^23 bound).
 SHAPES = [(4, 1, False), (8, 5, True), (20, 7, True), (36, 13, True), (68, 12, False), (132, 9, True),
           (4, 1030, False), (8, 515, True), (12, 343, False), (60, 70, True), (64, 66, False), (68, 61, True),
-          (132, 33, False), (400, 20, True), (784, 11, False), (21, 7, True), (30, 3, False)]
+          (132, 33, False), (400, 20, True), (784, 11, False), (21, 7, True), (30, 3, False), (2048, 6, True)]
 
 
 def _q(scale, zp, axis=None):
     return QuantParams(np.asarray(scale, np.float32), np.asarray(zp), axis)
 
 
-def dense_model(k: int, o: int, per_channel: bool, seed: int):
+def dense_model(k: int, o: int, per_channel: bool, seed: int, rows: int = 1):
     rng = np.random.default_rng(seed)
     w = rng.integers(-127, 128, size=(o, k), dtype=np.int8)
     w_s = rng.uniform(0.004, 0.02, size=o) if per_channel else np.array(0.01)
@@ -43,7 +44,7 @@ def dense_model(k: int, o: int, per_channel: bool, seed: int):
     zeros, axis = np.zeros(np.size(w_s), np.int64), 0 if per_channel else None
     bq = _q(in_s * np.asarray(w_s, np.float64), zeros)
     return single_op_model("FULLY_CONNECTED", [
-        Tensor("x", (1, k), "int8", quant=_q(in_s, int(rng.integers(-20, 20)))),
+        Tensor("x", (rows, k), "int8", quant=_q(in_s, int(rng.integers(-20, 20)))),
         Tensor("w", w.shape, "int8", data=w, quant=_q(w_s, zeros, axis)),
         Tensor("b", (o,), "int32", data=bias, quant=bq)],
         Tensor("y", (), "int8", quant=_q(out_s, int(rng.integers(-10, 10)))), {"activation": "NONE"})
@@ -59,11 +60,16 @@ def tflm(model: bytes, xs: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-@pytest.mark.parametrize("k,o,per_channel", SHAPES)
-def test_dense_host_and_m4_equal_tflm(k, o, per_channel, tmp_path):
-    g = dense_model(k, o, per_channel, seed=k * 31 + o)
+@pytest.mark.parametrize("k,o,per_channel,rows", [(*s, 1) for s in SHAPES] + [(64, 70, True, 3), (36, 9, False, 2)])
+def test_dense_host_and_m4_equal_tflm(k, o, per_channel, rows, tmp_path):
+    """Host = TFLM and M4 = TFLM; rows > 1: several input vectors, each widened into the same buffer."""
+    g = dense_model(k, o, per_channel, seed=k * 31 + o, rows=rows)
     lib = generate_sources(g)
-    assert ("wpairs" in lib.prepared[0].arrays) == (k % 4 == 0)  # the M4 loop takes every whole-block layer
+    # the M4 loops take every layer of whole blocks but the 2,048-input one: its sums pass 2^23 (twins_fit)
+    assert ("wpairs" in lib.prepared[0].arrays) == (k % 4 == 0 and k != 2048)
+    if k == 2048:
+        w = g.tensors["w"].data.astype(np.int64)
+        assert not twins_fit(w, np.zeros(o, np.int64)) and twins_fit(w[:, :1024] // 2, np.zeros(o, np.int64))
     write_library(lib.files, tmp_path / "lib")
     xs = np.random.default_rng(k + o).integers(-128, 128, size=(4, lib.input_bytes), dtype=np.int8)
     ref = tflm(graph_to_tflite_bytes(g), xs)
