@@ -234,3 +234,20 @@ def test_line_buffers_hold_the_window_rows_by_hand():
     move = 2  # the case number of the line buffer's move (after the two nodes)
     assert seg.program[:6] == [(0, 0, 1, 0, 0, 0), (0, 1, 2, 0, 0, 1), (0, 2, 3, 1, 0, 2), (1, 0, 1, 0, 0, 0),
                                (move, 2, 0, 1, 0, 0), (0, 3, 4, 2, 0, 1)]
+
+
+@pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
+                    reason="Cortex-M toolchain or qemu absent")
+@pytest.mark.parametrize("seed,band", [(3, 1), (6, 1), (10, 2), (7, 1), (11, 2), (14, 1)])
+def test_streamed_m4_build_equals_host(seed, band, tmp_path, monkeypatch):
+    """The Cortex-M4 paths on bands: the depthwise pair loop on lone rows, the twin loop's 1x1 conv in place
+    over a line buffer (seeds 3, 6, 10: pair-loop depthwise layers; 7, 11, 14: a 1x1 conv in place)."""
+    from tinyopt.export.c.board import build_m4, run_qemu
+
+    g = random_network(seed)
+    _force_streaming(monkeypatch, band)
+    xs = np.random.default_rng(seed).integers(-128, 128, size=(3, g.tensors["x"].size), dtype=np.int8)
+    lib, host = _host(g, xs, tmp_path, "lib")
+    m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs)
+    out, _ = run_qemu(m4.elf, lib.output_bytes)
+    assert np.array_equal(out, host)
