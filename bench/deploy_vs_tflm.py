@@ -2,6 +2,12 @@
 
 Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo]`` from the repo root.
 
+- Plans: the library of each plan mode (``--optimize speed|balanced|ram``; the first table is the default,
+  balanced), each checked against TFLM on the host on every input and on the M4 on ``--qemu-inputs``;
+  its RAM as below and M4 instructions against speed mode's. MobileNetV2-0.35 at 96x96 is torchvision's
+  architecture (weights=None, BN re-estimated on seeded images) converted by tinyopt with 32 seeded
+  calibration images.
+
 - TFLM arena: ``tflite_micro`` ``print_allocations()`` (total of head and tail).
 - Our RAM: ``.data + .bss`` of the library's Cortex-M4 objects (``arm-none-eabi-size``) plus the caller's
   output buffer; the input lives in the arena (``tinyopt_input_buffer()``), as TFLM keeps it in its arena.
@@ -31,6 +37,57 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT.parent / "shared" / "models" / "mlperf-tiny"
 CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite", "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
+MODES = ("speed", "balanced", "ram")
+
+
+def mobilenet_v2(tmp: Path) -> Path:
+    """torchvision's MobileNetV2 (width 0.35, 96x96, weights=None, BN statistics from seeded images)
+    converted to int8 by tinyopt (32 seeded calibration images in [-1, 1]), as bench/real_models.py does."""
+    import torch
+
+    import tinyopt
+    from tinyopt.export.tflite import save_tflite
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from real_models import reestimate_bn, torchvision_models
+
+    torch.manual_seed(0)
+    m = reestimate_bn(torchvision_models().mobilenet_v2(width_mult=0.35, weights=None), (3, 96, 96))
+    model = tinyopt.load(m, example_input=torch.zeros(1, 3, 96, 96))
+    calib = np.random.default_rng(0).uniform(-1, 1, size=(32, 3, 96, 96)).astype(np.float32)
+    q = tinyopt.convert(model, calib=calib)
+    path = tmp / "mobilenet_v2_0.35_96.tflite"
+    save_tflite(q.graph if hasattr(q, "graph") else q, path)
+    return path
+
+
+def mode_rows(name: str, path: Path, xs: np.ndarray, ref: np.ndarray, qemu_inputs: int, tmp: Path,
+              arena: int) -> list[dict]:
+    """Each plan mode's library: host outputs against TFLM's ``ref`` on every input, the M4 build against
+    TFLM on the first ``qemu_inputs``, RAM (M4 .data + .bss + the output buffer) and M4 instructions."""
+    from tinyopt.export.c import generate_sources, write_library
+    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+    from tinyopt.graph import load_model
+
+    graph = load_model(path)
+    rows = []
+    for mode in MODES:
+        lib = generate_sources(graph, optimize=mode)
+        d = tmp / f"{path.stem}-{mode}"
+        write_library(lib.files, d)
+        host = run_host(build_host(d, tmp / f"{path.stem}-{mode}.exe"), xs.reshape(len(xs), -1), lib.output_bytes)
+        m4 = build_m4(d, tmp / f"{path.stem}-{mode}-m4", xs[:qemu_inputs].reshape(qemu_inputs, -1))
+        m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
+        ram = m4.ram_bytes + lib.output_bytes
+        rows.append(dict(model=name, mode=mode, ram=ram, ratio=ram / arena, instr=int(np.median(counts)),
+                         flash=m4.flash_bytes, segments=len(lib.plan.segments),
+                         host_equal=int((host == ref.reshape(len(xs), -1)).all(axis=1).sum()), runs=len(xs),
+                         m4_equal=bool(np.array_equal(m4_out, ref[:qemu_inputs].reshape(qemu_inputs, -1))),
+                         qemu_inputs=qemu_inputs))
+    speed = rows[0]["instr"]
+    for r in rows:
+        r["vs_speed"] = r["instr"] / speed
+    return rows
 
 
 def tflm_arena(path: Path) -> int:
@@ -112,12 +169,14 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
     arena = tflm_arena(path)
     ram = m4.ram_bytes + lib.output_bytes
     instr = int(np.median(counts))
+    ref = np.stack([_tflm_out(interp, x) for x in xs])
+    modes = mode_rows(name, path, xs, ref, qemu_inputs, tmp, arena)
     return dict(model=name, tflm_arena=arena, our_ram=ram, ram_ratio=ram / arena, our_flash=m4.flash_bytes,
                 tflite_bytes=path.stat().st_size, flash_ratio=m4.flash_bytes / path.stat().st_size,
                 ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours, min_speedup=m_tflm / m_ours,
                 ours_min_ms=m_ours * 1e3, tflm_min_ms=m_tflm * 1e3, m4_instructions=instr,
                 macs=lib.macs, instr_per_mac=instr / lib.macs, host_mismatches=mismatches, runs=runs,
-                m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs)
+                m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs, modes=modes)
 
 
 def zoo_row(name: str, runs: int, qemu_inputs: int, tmp: Path) -> dict:
@@ -171,12 +230,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--qemu-inputs", type=int, default=5)
-    ap.add_argument("--skip-zoo", action="store_true", help="only the two MLPerf models")
+    ap.add_argument("--skip-zoo", action="store_true", help="only the MLPerf models and MobileNetV2")
     a = ap.parse_args()
     from tinyopt.zoo import ZOO
 
     with tempfile.TemporaryDirectory(prefix="tinyopt-bench-") as tmp:
-        rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in CASES.items()]
+        cases = {**CASES, "MobileNetV2-0.35 96x96": mobilenet_v2(Path(tmp))}
+        rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in cases.items()]
         zoo = [] if a.skip_zoo else [zoo_row(n, a.runs, a.qemu_inputs, Path(tmp)) for n in ZOO]
     print("| model | TFLM arena B | our RAM B | RAM ratio | our flash B | .tflite B | flash ratio "
           "| ours ms (min) | TFLM ms (min) | host speedup (min) | M4 instructions | MACs | instr/MAC "
@@ -189,6 +249,13 @@ def main() -> None:
               f"| {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
               f"| {r['runs'] - r['host_mismatches']}/{r['runs']} | {'yes' if r['m4_matches_tflm'] else 'NO'} "
               f"({r['qemu_inputs']}) |")
+    print("\n| model | plan | our RAM B | RAM ratio to TFLM | M4 instructions | vs speed | flash B | segments "
+          "| host = TFLM | M4 = TFLM |")
+    print("|" + " --- |" * 10)
+    for r in (m for row in rows for m in row["modes"]):
+        print(f"| {r['model']} | {r['mode']} | {r['ram']:,} | {r['ratio']:.3f}x | {r['instr']:,} | {r['vs_speed']:.3f}x "
+              f"| {r['flash']:,} | {r['segments']} | {r['host_equal']}/{r['runs']} "
+              f"| {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) |")
     if zoo:
         print("\n| zoo model | operators | arena B | host vs peer | M4 = host | MACs | M4 instr/MAC |")
         print("|" + " --- |" * 7)
