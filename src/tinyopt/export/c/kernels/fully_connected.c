@@ -21,7 +21,7 @@ __asm__(
     ".pushsection .text.tinyopt_fc_widen,\"ax\",%progbits\n\t"
     ".syntax unified\n\t"
     ".thumb\n\t"
-    ".balign 4\n\t"
+    ".balign 128\n\t"
     ".global tinyopt_fc_widen\n\t"
     ".type tinyopt_fc_widen, %function\n\t"
     ".thumb_func\n"
@@ -77,7 +77,7 @@ __asm__(
     ".pushsection .text.tinyopt_fc2q,\"ax\",%progbits\n\t"
     ".syntax unified\n\t"
     ".thumb\n\t"
-    ".balign 4\n\t"
+    ".balign 128\n\t"         /* the loop inside one 128-byte block: no page boundary cuts its runs of loads */
     ".global tinyopt_fc2q\n\t"
     ".type tinyopt_fc2q, %function\n\t"
     ".thumb_func\n"
