@@ -146,30 +146,6 @@ def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int
     return pack_twins(wp, 2), rq
 
 
-def pack_fc_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
-                  act_max: int):
-    """(twin words, requantization words) of a dense layer's 8-filter Cortex-M4 loop, or None.
-
-    ``w`` [O][K] (K a multiple of 4) is zero-padded to whole groups of 8 filters (4 twin pairs). Per group
-    32 requantization words: the pairs' starting accumulators [256 bA + bB, bB] x 4 (mod 2^32), then
-    [m, r, s] for its 8 channels (``requant_words``). None unless the clamp is all of int8.
-    """
-    w = np.asarray(w, np.int64)
-    o, k = w.shape
-    bias = np.asarray(bias, np.int64)
-    words = requant_words(bias, multipliers, shifts, output_offset, small)
-    pad = -o % 8
-    wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
-    bp = np.concatenate([bias, np.zeros(pad, np.int64)])
-    if words is None or (act_min, act_max) != (-128, 127) or k % 4 or not twins_fit(wp, bp):
-        return None
-    words = np.concatenate([words, np.tile([[1 << 30, 1, 1]], (pad, 1))])
-    ba, bb = bp[0::2], bp[1::2]
-    start = np.stack([((ba * 256 + bb + 2**31) % 2**32) - 2**31, bb], axis=1).reshape(-1, 8)  # per group
-    rq = np.concatenate([start, words.reshape(-1, 24)], axis=1).reshape(-1)
-    return pack_twins(wp, 4), rq
-
-
 DW_SPAN = 16  # output columns per band of the depthwise pair loop (bounds its buffer; TINYOPT_DW_SPAN in C)
 
 

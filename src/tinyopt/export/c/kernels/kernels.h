@@ -68,8 +68,9 @@ typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
     const int32_t *shift;
-    const int32_t *wpairs;      /* M4 loop: twin words of 8-filter groups (see pack_twins), or NULL */
-    const int32_t *rq;          /* its packed requantization (see pack_fc_twins), or NULL */
+    const int32_t *wpairs;      /* M4 loops: twin words, groups of 6 filters then pairs (pack_twin_groups in
+                                 * ops/fully_connected.py), or NULL */
+    const int32_t *rq;          /* their packed requantization, or NULL */
 } tinyopt_fc_params;
 
 typedef struct {
