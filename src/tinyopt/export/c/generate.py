@@ -212,13 +212,15 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
         base = f"arena + {pl.offset_of(f'rows_{seg.ring_of[t]}')}" if t in seg.ring_of else ptr(t)
         return f"{base} + {at} * {seg.row_bytes[t]}"
 
+    binary = any(len([t for t in graph.nodes[k].inputs if t and t in plan.root]) > 1 for k in seg.nodes)
+    e_out = "e[5]" if binary else "e[4]"  # the table has a second input's row only when a node reads one
     sums = f"(int32_t *)(void *)(arena + {pl.offset_of(f'sums_{j}')})" if seg.acc_bytes else ""
     col = f"arena + {pl.offset_of(f'im2col_s{j}')}" if seg.col_bytes else "NULL"
     cases = []
     for c, k in enumerate(seg.nodes):
         n, p, i = graph.nodes[k], sched.prepared[k], sched.orig[k]
         ins = [plan.root[t] for t in n.inputs if t and t in plan.root]
-        out = rows(plan.root[n.outputs[0]], "e[5]")
+        out = rows(plan.root[n.outputs[0]], e_out)
         struct, fn = f"{prefix}_{p.struct}", f"{prefix}_{p.entry}"
         if p.stream == "sum":
             _, _, w, ch = graph.tensors[n.inputs[0]].shape
@@ -236,15 +238,16 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
             size = f"(e[2] - e[1]) * {seg.row_bytes[plan.root[n.outputs[0]]]}"
             body = [f"{struct} q = {prefix}_n{i};", f"q.size = {size};",
                     emit.c_call(fn, ["&q", rows(ins[0], "e[3]"), rows(ins[1], "e[4]"), out]).strip()]
+        elif p.signature == "rows_col":  # conv and depthwise: one helper makes the band and calls the kernel
+            other = rows(ins[1], "e[4]") if len(ins) > 1 else "NULL"
+            body = [emit.c_call(f"{prefix}_conv_band", [
+                f"&{prefix}_n{i}", fn, "e[1]", "e[2]", rows(ins[0], "e[3]"), out,
+                "row_scratch" if k in seg.shared else "NULL", col if p.col_bytes else "NULL", other]).strip()]
         else:
             span = (p.ints["filter_h"] - 1) * p.ints.get("dilation_h", 1)
-            args = ["&q", rows(ins[0], "e[3]"), out]
-            if p.signature == "rows_col":
-                other = rows(ins[1], "e[4]") if len(ins) > 1 else "NULL"
-                args += ["row_scratch" if k in seg.shared else "NULL", col if p.col_bytes else "NULL", "0", other]
             body = [f"{struct} q = {prefix}_n{i};",
                     f"{prefix}_band(&q.in_h, &q.out_h, &q.padding_h, e[1], e[2], {p.ints['stride_h']}, {span});",
-                    emit.c_call(fn, args).strip()]
+                    emit.c_call(fn, ["&q", rows(ins[0], "e[3]"), out]).strip()]
         body.append(f"{prefix.upper()}_AFTER_NODE({i});")
         cases.append(f"        case {c}: {{ /* node {i}: {n.op} */\n" + "".join(f"            {b}\n" for b in body)
                      + "            break;\n        }")
@@ -253,11 +256,12 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
         ring, rb = f"arena + {pl.offset_of(f'rows_{t}')}", seg.row_bytes[t]
         cases.append(f"        case {c}: /* line buffer of {emit.c_identifier(t)[:40]}: drop rows no one reads */\n"
                      f"            memmove({ring}, {ring} + e[1] * {rb}, (size_t)e[3] * {rb});\n            break;")
-    body = ",\n".join("        {" + ", ".join(str(int(v)) for v in row) + "}" for row in seg.program)
+    keep = [0, 1, 2, 3, 4, 5] if binary else [0, 1, 2, 3, 5]
+    body = ",\n".join("        {" + ", ".join(str(int(row[c])) for c in keep) + "}" for row in seg.program)
     names = ", ".join(str(sched.orig[k]) for k in seg.nodes)
     lines = [f"    {{ /* nodes {names} streamed in bands of {seg.band} row(s) (line buffers: "
              + ", ".join(f"{seg.rings[t]} rows" for t in sorted(seg.rings)) + ") */",
-             f"        static const {ctype} program[{len(seg.program)}][6] = {{\n{body}\n        }};",
+             f"        static const {ctype} program[{len(seg.program)}][{len(keep)}] = {{\n{body}\n        }};",
              "        size_t step;"]
     if seg.scratch_bytes:  # an in-place 1x1 conv: the M4 twin loop needs no scratch, the portable loop a row
         lines += [f"#if defined({prefix.upper()}_HAVE_MM2X2_ASM)", "        int8_t *const row_scratch = NULL;",
@@ -276,6 +280,21 @@ def _segment_source(plan: Plan, seg, prefix: str, ptr) -> str:
     return "\n".join(lines)
 
 
+CONV_BAND_HELPER = """
+typedef void (*${prefix}_conv_fn)(const ${prefix}_conv_params *, const int8_t *, int8_t *, int8_t *, int8_t *, int,
+                                 const int8_t *);
+
+/* A conv or depthwise layer's output rows [r0, r1) from the input band starting at its row lo (see
+ * ${prefix}_band): a copy of its parameters describes the band as an image. */
+static void ${prefix}_conv_band(const ${prefix}_conv_params *p, ${prefix}_conv_fn fn, int r0, int r1,
+                                const int8_t *in, int8_t *out, int8_t *scratch, int8_t *col, const int8_t *other)
+{
+    ${prefix}_conv_params q = *p;
+    ${prefix}_band(&q.in_h, &q.out_h, &q.padding_h, r0, r1, q.stride_h, (q.filter_h - 1) * q.dilation_h);
+    fn(&q, in, out, scratch, col, 0, other);
+}
+"""
+
 BAND_HELPER = """
 /* Output rows [r0, r1) of a windowed layer as a shorter image: its input band starts at row lo of the real
  * input, the rows above lo that the window reaches are padding (padding_h), those below the band too. */
@@ -293,6 +312,16 @@ static void ${prefix}_band(int *in_h, int *out_h, int *padding_h, int r0, int r1
     *out_h = r1 - r0;
 }
 """
+
+
+def _band_helpers(plan: Plan, prefix: str) -> list[str]:
+    """The static helpers a streamed library's band calls use (none without windowed layers)."""
+    kinds = [plan.schedule.prepared[k] for g in plan.segments for k in g.nodes]
+    windows = [p for p in kinds if p.stream == "window"]
+    out = [Template(BAND_HELPER).substitute(prefix=prefix).strip()] if windows else []
+    if any(p.signature == "rows_col" for p in windows):
+        out.append(Template(CONV_BAND_HELPER).substitute(prefix=prefix).strip())
+    return out
 
 
 def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
@@ -405,9 +434,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         input_ctype=in_ct, output_ctype=out_ct,
         input_copies=_input_copies(graph, plan, prefix),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
-        constants="\n\n".join(constants + ([Template(BAND_HELPER).substitute(prefix=prefix).strip()]
-                                             if any(s.stream == "window" for g in plan.segments for s in
-                                                    (sched.prepared[k] for k in g.nodes)) else [])),
+        constants="\n\n".join(constants + _band_helpers(plan, prefix)),
         calls="\n".join(calls),
         kernel_headers="".join(f'#include "{prefix}_{h}"\n' for h in _kernel_headers(prepared)),
     )
