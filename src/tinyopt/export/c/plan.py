@@ -71,16 +71,21 @@ class ArenaPlanner:
                       exact: bool = False) -> None:
         self.overlaps.append(Overlap(node, src, dst, fwd_max, rev_min, exact))
 
+    def _index(self) -> None:
+        """(src, dst) -> (position, permission): the first permission of a pair, found without a scan."""
+        self._pairs: dict = {}
+        for k, o in enumerate(self.overlaps):
+            self._pairs.setdefault((o.src, o.dst), (k, o))
+
     def _pair(self, a: str, b: str) -> tuple[Overlap, bool] | None:
-        """The permission between two buffers and whether ``a`` is the output side."""
+        """The permission between two buffers and whether ``a`` is the output side (the first in the list
+        when both directions have one)."""
         if not self.allow_inplace:
             return None
-        for o in self.overlaps:
-            if (o.src, o.dst) == (b, a):
-                return o, True
-            if (o.src, o.dst) == (a, b):
-                return o, False
-        return None
+        as_dst, as_src = self._pairs.get((b, a)), self._pairs.get((a, b))
+        if as_dst and (not as_src or as_dst[0] < as_src[0]):
+            return as_dst[1], True
+        return (as_src[1], False) if as_src else None
 
     @staticmethod
     def _direction(o: Overlap, delta: int) -> str | None:
@@ -93,11 +98,10 @@ class ArenaPlanner:
             return "rev"
         return None
 
-    def _fits(self, buf: Buffer, offset: int) -> bool:
+    def _fits(self, buf: Buffer, offset: int, alive: list) -> bool:
+        """``alive``: the placed buffers whose lifetime meets ``buf``'s."""
         end = offset + buf.size
-        for other in self.buffers.values():
-            if other is buf or other.offset is None or not buf.alive_with(other):
-                continue
+        for other in alive:
             if end <= other.offset or other.offset + other.size <= offset:
                 continue
             pair = self._pair(buf.name, other.name)
@@ -112,13 +116,13 @@ class ArenaPlanner:
     def plan(self) -> ArenaPlanner:
         # Largest first (TFLM's rule): big buffers take the low offsets, small ones fill the gaps.
         order = sorted(self.buffers.values(), key=lambda b: (-b.size, b.first, b.name))
+        self._index()
         for b in self.buffers.values():
             b.offset = None
         for buf in order:
             candidates = {0}
-            for other in self.buffers.values():
-                if other.offset is None or not buf.alive_with(other):
-                    continue
+            alive = [o for o in self.buffers.values() if o is not buf and o.offset is not None and buf.alive_with(o)]
+            for other in alive:
                 candidates.add(other.offset + other.size)
                 pair = self._pair(buf.name, other.name)
                 if pair:
@@ -128,7 +132,7 @@ class ArenaPlanner:
                         if d not in (INF, -INF):
                             candidates.add(int(other.offset + sign * d))
             aligned = sorted({-(-c // buf.align) * buf.align for c in candidates if c >= 0})
-            buf.offset = next(c for c in aligned if self._fits(buf, c))
+            buf.offset = next(c for c in aligned if self._fits(buf, c, alive))
         self.reverse_ = {}
         for o in self.overlaps:
             s, d = self.buffers.get(o.src), self.buffers.get(o.dst)
@@ -161,6 +165,7 @@ class ArenaPlanner:
 
     def check_no_overlap(self) -> None:
         """Our invariant: buffers alive together never share a byte, except permitted in-place pairs."""
+        self._index()
         bufs = list(self.buffers.values())
         for i, a in enumerate(bufs):
             for b in bufs[i + 1:]:
