@@ -251,3 +251,29 @@ def test_streamed_m4_build_equals_host(seed, band, tmp_path, monkeypatch):
     m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs)
     out, _ = run_qemu(m4.elf, lib.output_bytes)
     assert np.array_equal(out, host)
+
+
+@pytest.mark.skipif(not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")),
+                    reason="Cortex-M toolchain or qemu absent")
+@pytest.mark.parametrize("stride,width", [(1, 7), (2, 9), (2, 36)])
+def test_lone_depthwise_rows_on_column_pairs_m4(stride, width, tmp_path, monkeypatch):
+    """1-row bands of 3x3 depthwise layers on the M4 run the pair loop on neighbouring columns (stride_w 1
+    and 2, an odd last column alone, spans of 16 columns and a remainder): = host = TFLM."""
+    from tinyopt.export.c.board import build_m4, run_qemu
+
+    rng = np.random.default_rng(stride + width)
+    g = Graph("dwcols")
+    x = g.add_tensor(Tensor("x", (1, 9, width, 8), "int8", quant=_q(0.05, -4)))
+    g.inputs = ["x"]
+    a = _conv(g, rng, 0, x, "pw", 1, 1, 1, "SAME", 8)
+    b = _conv(g, rng, 1, g.tensors[a.name], "dw", 3, stride, 1, "SAME", 8)
+    c = _conv(g, rng, 2, g.tensors[b.name], "dw", 3, 1, 1, "VALID", 8)
+    g.outputs = [c.name]
+    g.validate()
+    _force_streaming(monkeypatch, 1)
+    xs = np.random.default_rng(0).integers(-128, 128, size=(3, x.size), dtype=np.int8)
+    lib, host = _host(g, xs, tmp_path, "lib")
+    assert "TINYOPT_DW_COLUMNS 1" in lib.files["tinyopt_kernels.h"]
+    m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs)
+    out, _ = run_qemu(m4.elf, lib.output_bytes)
+    assert np.array_equal(out, host) and np.array_equal(host, _tflm(g, xs))

@@ -314,6 +314,13 @@ static void ${prefix}_band(int *in_h, int *out_h, int *padding_h, int r0, int r1
 """
 
 
+def _lone_depthwise_rows(plan: Plan) -> bool:
+    """A streamed depthwise layer on the M4 pair loop runs bands of odd height: lone rows, worth the loop's
+    column-pair variant."""
+    return any(seg.band % 2 and plan.schedule.prepared[k].ints.get("dw_pairs")
+               for seg in plan.segments for k in seg.nodes)
+
+
 def _band_helpers(plan: Plan, prefix: str) -> list[str]:
     """The static helpers a streamed library's band calls use (none without windowed layers)."""
     kinds = [plan.schedule.prepared[k] for g in plan.segments for k in g.nodes]
@@ -445,6 +452,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
+    if _lone_depthwise_rows(plan):  # the depthwise pair loop's column variant (kernels/depthwise_conv2d.c)
+        guard = f"#define {prefix.upper()}_KERNELS_H\n"
+        files[f"{prefix}_kernels.h"] = files[f"{prefix}_kernels.h"].replace(
+            guard, guard + f"\n/* depthwise layers streamed in 1-row bands */\n#define {prefix.upper()}_DW_COLUMNS 1\n", 1)
     stems = {f for p in prepared.values() for f in p.files} | ({"pool_rows"} if any(s.acc_bytes for s in plan.segments)
                                                                 else set())
     for stem in sorted(stems):

@@ -32,11 +32,12 @@ def instructions_per_mac(p) -> float:
 
 
 def wasted_rows(p, rows: int, out_w: int) -> float:
-    """Output rows a kernel computes in vain for a band of ``rows``: the M4 depthwise pair loop computes rows
-    two at a time (a lone row also takes its slow padded-band path: counted as half a row more), the conv
-    twin loop pixels two at a time (an odd band of odd-width rows has one lone pixel)."""
+    """Output rows a kernel computes in vain for a band of ``rows``: the M4 depthwise pair loop runs a lone
+    row as pairs of columns, an odd last column alone (a pair for one pixel, its band copied again: counted
+    as 1.5 pixels); the conv twin loop runs pixels in pairs (an odd band of odd-width rows has one lone
+    pixel)."""
     if p.ints.get("dw_pairs"):
-        return 1.5 if rows % 2 else 0.0
+        return 1.5 / out_w if rows % 2 and out_w % 2 else 0.0
     if "wpairs" in p.arrays and rows * out_w % 2:
         return 1 / out_w
     return 0.0

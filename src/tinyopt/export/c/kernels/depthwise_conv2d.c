@@ -39,10 +39,16 @@ typedef struct {
     int groups;            /* 60 (> 0) */
     int clamp;             /* 64 */
     uint32_t lo4, hi4;     /* 68, 72 */
+    int in_step;           /* 76: input bytes from one pixel to the next when copying columns (the channel count;
+                            * step is the output's: twice that when the two pixels are neighbouring columns) */
 } tinyopt_dwp_args;
 
 void tinyopt_dwp1(const tinyopt_dwp_args *a);
 void tinyopt_dwp2(const tinyopt_dwp_args *a);
+#if defined(TINYOPT_DW_COLUMNS)
+void tinyopt_dwc1(const tinyopt_dwp_args *a);
+void tinyopt_dwc2(const tinyopt_dwp_args *a);
+#endif
 
 /* Tap t (row ky, column kx) of both pixels; p1: pixel 1's byte offset in a band column (4 * stride_h). */
 #define TINYOPT_DWP_TAP(t, kx, ky, p1) \
@@ -78,8 +84,8 @@ void tinyopt_dwp2(const tinyopt_dwp_args *a);
     "ssat " rb ", #8, " rb "\n\t"
 
 /* Frame (sp): 0 band end, 4 d0, 8 d1, 12 step, 16 band step, 20 w, 24 rq, 28 clamp, 32 lo4, 36 hi4,
- * 40..56 rows, 60 ncopy, 64 copy to, 68 band, 72 group d0, 76 group d1, 80 groups left. Per group: the
- * band's copied columns (5 input words per column, one STM), then one pass per column. */
+ * 40..56 rows, 60 ncopy, 64 copy to, 68 band, 72 group d0, 76 group d1, 80 groups left, 84 in step. Per
+ * group: the band's copied columns (5 input words per column, one STM), then one pass per column. */
 #define TINYOPT_DWP_FUNCTION(name, p1) \
     ".pushsection .text." name ",\"ax\",%progbits\n\t" \
     ".syntax unified\n\t" \
@@ -111,15 +117,16 @@ void tinyopt_dwp2(const tinyopt_dwp_args *a);
     "mla r5, r0, r1, r4\n\t" \
     "str r5, [sp, #0]\n\t" \
     "str r1, [sp, #16]\n\t" \
-    "ldm r12, {r0, r1}\n\t" \
-    "strd r0, r1, [sp, #32]\n" \
+    "ldm r12, {r0, r1, r2}\n\t" \
+    "strd r0, r1, [sp, #32]\n\t" \
+    "str r2, [sp, #84]\n" \
     "3:\n\t" \
     "ldr r5, [sp, #60]\n\t" \
     "cbz r5, 4f\n\t" \
     "add r6, sp, #40\n\t" \
     "ldm r6, {r0-r4}\n\t" \
     "ldr r12, [sp, #64]\n\t" \
-    "ldr r7, [sp, #12]\n\t" \
+    "ldr r7, [sp, #84]\n\t" \
     "mov lr, r5\n" \
     "5:\n\t" \
     "ldr r6, [r0]\n\t" \
@@ -209,67 +216,105 @@ void tinyopt_dwp2(const tinyopt_dwp_args *a);
 
 __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4"));
 __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8"));
+#if defined(TINYOPT_DW_COLUMNS)
+/* the same loop with pixel 1 one column (stride_w 1) or two columns (stride_w 2) right of pixel 0: for the
+ * lone rows of a library that streams depthwise layers in bands of one row (the generator defines
+ * TINYOPT_DW_COLUMNS in kernels.h then; other libraries do not carry the code) */
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc1", "20"));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40"));
+#endif
 
-/* Output rows y and y + 1 (row1 = row0 for a lone last row: pixel 1's store is then overwritten by
- * pixel 0's) through the pair loop, in spans of at most TINYOPT_DW_SPAN columns. The band holds 5 input
- * rows from y * stride_h - padding_h, the zero point in the padding: padded columns are written here
- * once per span, the columns inside copied by the loop for each group of 4 channels; a row pair with a
- * padded row builds each group's band here instead. */
-#define TINYOPT_DW_SPAN 16
-static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, int8_t *row0, int8_t *row1,
-                         uint32_t *band)
+/* Output columns [x0, x0 + n) of rows row0 and row1 through the pair loop `pass`. The band holds 5 input
+ * rows from y0, the zero point in the padding: padded columns are written here once, the columns inside
+ * copied by the loop for each group of 4 channels; a band with a padded row is built here per group
+ * instead. With `columns`, the loop's two pixels are neighbouring columns of one row (tinyopt_dwc*, which
+ * read pixel 1 one column further in the band): n is even, d1 is one pixel after d0, a pass covers two
+ * columns. */
+static void dw_span(const tinyopt_conv_params *p, const int8_t *in, int y0, int rows_n, int x0, int n, int8_t *d0,
+                    int8_t *d1, uint32_t *band, void (*pass)(const tinyopt_dwp_args *), int columns)
 {
-    /* a lone row (row1 == row0) reads 3 input rows: the others may point at any inside row */
-    const int C = p->in_c, sw = p->stride_w, y0 = y * p->stride_h - p->padding_h;
-    const int rows_n = row1 == row0 ? 3 : 3 + p->stride_h;
+    const int C = p->in_c, sw = p->stride_w;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->input_zero_point;
-    void (*pass)(const tinyopt_dwp_args *) = p->stride_h == 1 ? tinyopt_dwp1 : tinyopt_dwp2;
     const int all = y0 >= 0 && y0 + rows_n <= p->in_h; /* every band row used is inside the input */
+    const int xs = x0 * sw - p->padding_w, cols = (n - 1) * sw + 3;
+    const int j0 = xs < 0 ? -xs : 0, j1 = p->in_w - xs < cols ? p->in_w - xs : cols; /* columns inside */
     tinyopt_dwp_args a;
-    int g, x0, j, k;
-    a.step = C;
-    a.band_step = 20 * sw;
+    int g, j, k;
+    a.step = columns ? 2 * C : C;
+    a.in_step = C;
+    a.band_step = (columns ? 40 : 20) * sw;
     a.clamp = p->output_activation_min > -128 || p->output_activation_max < 127;
     a.lo4 = 0x01010101u * (uint8_t)p->output_activation_min;
     a.hi4 = 0x01010101u * (uint8_t)p->output_activation_max;
     a.band = band;
+    a.passes = columns ? n / 2 : n;
+    a.d0 = d0;
+    a.d1 = d1;
+    a.w = p->lanes;
+    a.rq = p->rq;
+    if (all && j1 > j0) { /* the loop copies the inside columns of every group */
+        for (j = 0; j < cols; ++j) {
+            if (j < j0 || j >= j1) {
+                band[5 * j] = band[5 * j + 1] = band[5 * j + 2] = band[5 * j + 3] = band[5 * j + 4] = zp4;
+            }
+        }
+        for (k = 0; k < 5; ++k) { /* rows past rows_n serve no pixel: any inside row will do */
+            a.rows[k] = in + ((y0 + (k < rows_n ? k : 0)) * p->in_w + xs + j0) * C;
+        }
+        a.copy_to = band + 5 * j0;
+        a.ncopy = j1 - j0;
+        a.groups = C / 4;
+        pass(&a);
+        return;
+    }
+    a.ncopy = 0;
+    a.groups = 1;
+    for (g = 0; g < C; g += 4, a.d0 += 4, a.d1 += 4, a.w += 18, a.rq += 16) {
+        for (j = 0; j < cols; ++j) {
+            const int ix = xs + j;
+            for (k = 0; k < 5; ++k) {
+                const int iy = y0 + k;
+                band[5 * j + k] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                      ? tinyopt_ld4(in + (iy * p->in_w + ix) * C + g) : zp4;
+            }
+        }
+        pass(&a);
+    }
+}
+
+/* Output rows y and y + 1 through the pair loop in spans of at most TINYOPT_DW_SPAN columns. A lone row
+ * (row1 == row0: the last of an odd image, or a streamed band of one row) runs as a pair whose pixel 1's
+ * store pixel 0's overwrites, or, with TINYOPT_DW_COLUMNS, as pairs of neighbouring columns, an odd last
+ * column alone that way. */
+#define TINYOPT_DW_SPAN 16
+static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, int8_t *row0, int8_t *row1,
+                         uint32_t *band)
+{
+    const int C = p->in_c, y0 = y * p->stride_h - p->padding_h, lone = row1 == row0;
+    const int rows_n = lone ? 3 : 3 + p->stride_h; /* a lone row reads 3 input rows */
+    void (*pass)(const tinyopt_dwp_args *) = p->stride_h == 1 ? tinyopt_dwp1 : tinyopt_dwp2;
+#if defined(TINYOPT_DW_COLUMNS)
+    void (*columns)(const tinyopt_dwp_args *) = p->stride_w == 1 ? tinyopt_dwc1 : tinyopt_dwc2;
+#endif
+    int x0;
     for (x0 = 0; x0 < p->out_w; x0 += TINYOPT_DW_SPAN) {
-        const int n = p->out_w - x0 < TINYOPT_DW_SPAN ? p->out_w - x0 : TINYOPT_DW_SPAN;
-        const int xs = x0 * sw - p->padding_w, cols = (n - 1) * sw + 3;
-        const int j0 = xs < 0 ? -xs : 0, j1 = p->in_w - xs < cols ? p->in_w - xs : cols; /* columns inside */
-        a.passes = n;
-        a.d0 = row0 + x0 * C;
-        a.d1 = row1 + x0 * C;
-        a.w = p->lanes;
-        a.rq = p->rq;
-        if (all && j1 > j0) { /* the loop copies the inside columns of every group */
-            for (j = 0; j < cols; ++j) {
-                if (j < j0 || j >= j1) {
-                    band[5 * j] = band[5 * j + 1] = band[5 * j + 2] = band[5 * j + 3] = band[5 * j + 4] = zp4;
-                }
-            }
-            for (k = 0; k < 5; ++k) { /* the fifth row only serves stride 2: any inside row will do */
-                a.rows[k] = in + ((y0 + (k < rows_n ? k : 0)) * p->in_w + xs + j0) * C;
-            }
-            a.copy_to = band + 5 * j0;
-            a.ncopy = j1 - j0;
-            a.groups = C / 4;
-            pass(&a);
+        const int n = p->out_w - x0 < TINYOPT_DW_SPAN ? p->out_w - x0 : TINYOPT_DW_SPAN, even = n / 2 * 2;
+        int8_t *d = row0 + x0 * C;
+#if defined(TINYOPT_DW_COLUMNS)
+        if (!lone) {
+            dw_span(p, in, y0, rows_n, x0, n, d, row1 + x0 * C, band, pass, 0);
             continue;
         }
-        a.ncopy = 0;
-        a.groups = 1;
-        for (g = 0; g < C; g += 4, a.d0 += 4, a.d1 += 4, a.w += 18, a.rq += 16) {
-            for (j = 0; j < cols; ++j) {
-                const int ix = xs + j;
-                for (k = 0; k < 5; ++k) {
-                    const int iy = y0 + k;
-                    band[5 * j + k] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
-                                          ? tinyopt_ld4(in + (iy * p->in_w + ix) * C + g) : zp4;
-                }
-            }
-            pass(&a);
+        if (even > 0) {
+            dw_span(p, in, y0, rows_n, x0, even, d, d + C, band, columns, 1);
         }
+        if (n > even) {
+            dw_span(p, in, y0, rows_n, x0 + even, 1, d + even * C, d + even * C, band, pass, 0);
+        }
+#else
+        (void)even;
+        dw_span(p, in, y0, rows_n, x0, n, d, lone ? d : row1 + x0 * C, band, pass, 0);
+#endif
     }
 }
 #endif
