@@ -12,6 +12,10 @@ buffer alive at the same time) and adds what an interpreter cannot know:
 - **Reshape is free**: its output aliases its input.
 - **Operator order.** Branches (a residual shortcut) may run in any topological order; we plan a few and
   keep the smallest arena.
+- **Row-streamed segments** (``stream.py``): runs of row-wise layers whose intermediate tensors live in
+  line buffers of a few rows. ``best_plan`` adds them greedily as the mode asks (``speed``: none;
+  ``balanced``: the smallest arena within +15 % estimated Cortex-M4 instructions; ``ram``: the smallest;
+  a ``max_ram`` budget: the fewest extra instructions that fit).
 
 The graph input lives in the arena (the caller may write it there directly, as with TFLM); the graph
 output is the caller's buffer, written by the last operator.

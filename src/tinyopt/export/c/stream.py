@@ -4,8 +4,9 @@ A *segment* is a run of scheduled nodes that each compute output rows from a bou
 (``OpParams.stream``: ``window`` = conv, depthwise, pooling; ``pad`` = PAD of the rows and columns;
 ``rows`` = element-wise, row i from row i; ``sum`` = a global average pool or MEAN closing the segment,
 which adds each input row into int32 channel sums, the same integers as the whole-image kernel, so the
-result is bit-exact). Only the segment's inputs and output
-are whole tensors; every tensor between its nodes lives in a *line buffer* of a few rows.
+result is bit-exact). Only the segment's inputs and output are whole tensors; every tensor between its
+nodes lives in a *line buffer* of a few rows (an element-wise node or a 1x1 conv may write over its
+input's rows there), and the output may lie over the input rows no node reads again.
 
 Execution is pulled from the last node: to compute its next band of rows, each node first makes its
 producers compute the input rows that band reads, then drops (moves down over) the rows of its own output
@@ -97,7 +98,6 @@ class Segment:
     col_bytes: int = 0  # one im2col buffer shared by the segment's nodes
     calls: int = 0
     moved: int = 0  # bytes moved down in line buffers
-
     wasted: float = 0.0  # estimated instructions of rows computed in vain
 
     @property
@@ -114,6 +114,7 @@ def data_inputs(node, root: dict) -> list[str]:
 
 
 def streamable(graph, node, p) -> bool:
+    """The node can run on bands of rows: its kernel says so and every tensor is one int8 NHWC image."""
     if p.stream not in ("window", "rows", "sum", "pad") or p.aliases:
         return False
     tensors = [graph.tensors[t] for t in (*node.inputs, *node.outputs) if t and not graph.tensors[t].constant]
