@@ -187,10 +187,7 @@ class FullyConnected(Op):
                   "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
                   "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, o)),
                   "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
-        # the 6-filter loop for a layer of FC6_MIN_MACS or more, and for any layer of 6 filters or more in
-        # a model that has one (its code is linked anyway)
-        grouped = o >= GROUP and any(n.op == self.name and self.macs(graph, n) >= FC6_MIN_MACS
-                                     and graph.tensors[n.inputs[1]].shape[1] % 4 == 0 for n in graph.nodes)
+        grouped = o >= GROUP and self._fc6_linked(graph)
         twins = pack_twin_groups(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
                                  q.output_offset, ints["small_acc"], ints["output_activation_min"],
                                  ints["output_activation_max"], grouped)
@@ -203,6 +200,16 @@ class FullyConnected(Op):
                            col_bytes=8 * (depth // 4) + 4, struct="fc_params",
                            entry="fully_connected_fc6" if grouped else "fully_connected_pairs",
                            files=("fully_connected", *(("fully_connected_fc6",) if grouped else ())))
+
+    def _fc6_linked(self, graph) -> bool:
+        """Whether the library carries the 6-filter loop: a layer of FC6_MIN_MACS or more runs on the int8
+        twin words (not compressed, int8 input, whole blocks). Every layer of 6 filters or more then takes
+        it; otherwise they all run pair by pair and the loop's code stays out."""
+        from tinyopt.export.c import compressed
+
+        return any(n.op == self.name and graph.tensors[n.inputs[0]].dtype == "int8"
+                   and graph.tensors[n.inputs[1]].shape[1] % 4 == 0 and self.macs(graph, n) >= FC6_MIN_MACS
+                   and compressed.pack(graph, j, n) is None for j, n in enumerate(graph.nodes))
 
     # -- doors
     def from_onnx(self, cv, node, name, a, ins):

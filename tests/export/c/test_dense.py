@@ -112,3 +112,35 @@ def test_small_layers_run_pair_by_pair(k, o, entry):
     code is not linked; others the 6-filter loop; in_features not a multiple of 4 the portable loop."""
     assert (k * o >= FC6_MIN_MACS) == (entry == "fully_connected_fc6") or entry == "fully_connected"
     assert generate_sources(dense_model(k, o, False, seed=1)).prepared[0].entry == entry
+
+
+def _two_dense(encoded: bool):
+    """x (256) -> dense 256 -> 64 (16,384 MACs; 4-bit weights, encoded or not) -> dense 64 -> 12 (int8)."""
+    from tinyopt.graph.ir import Encoding, Graph, Node
+
+    rng = np.random.default_rng(3)
+    g = Graph("two", source="<two dense layers>")
+    q = _q(0.05, 0)
+    g.add_tensor(Tensor("x", (1, 256), "int8", quant=q))
+    for name, (o, k) in {"1": (64, 256), "2": (12, 64)}.items():
+        w = rng.integers(-8, 8, size=(o, k)) if name == "1" else rng.integers(-127, 128, size=(o, k))
+        g.add_tensor(Tensor(f"w{name}", w.shape, "int8", data=w.astype(np.int8), quant=_q(0.01, 0),
+                            encoding=Encoding(4, False, False) if encoded and name == "1" else None))
+        g.add_tensor(Tensor(f"b{name}", (o,), "int32", data=np.zeros(o, np.int32), quant=_q(0.0005, 0)))
+        g.add_tensor(Tensor(f"y{name}", (1, o), "int8", quant=q))
+        g.add_node(Node(f"d{name}", "FULLY_CONNECTED", ["x" if name == "1" else "y1", f"w{name}", f"b{name}"],
+                        [f"y{name}"], {"activation": "NONE"}))
+    g.inputs, g.outputs = ["x"], ["y2"]
+    return g.validate()
+
+
+def test_the_6_filter_loop_only_when_a_large_layer_runs_on_it():
+    """A small layer takes the 6-filter loop when the library carries it anyway (a large layer on the int8
+    twin words), and pairs when the large layer is compressed: the loop's file stays out of the library."""
+    plain = generate_sources(_two_dense(False))
+    assert [p.entry for p in plain.prepared.values()] == ["fully_connected_fc6"] * 2
+    assert "tinyopt_fully_connected_fc6.c" in plain.files
+    packed = generate_sources(_two_dense(True), max_slowdown=10.0)  # the encoded layer stays compressed
+    entries = [p.entry for p in packed.prepared.values()]
+    assert entries[0].startswith("cfc_") and entries[1] != "fully_connected_fc6", entries
+    assert "tinyopt_fully_connected_fc6.c" not in packed.files
