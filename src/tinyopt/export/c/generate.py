@@ -493,8 +493,9 @@ def explain(lib: Library) -> str:
         note = ""
         if seg is not None:
             note = f", streamed (segment {plan.segments.index(seg)}, bands of {seg.band})" + (
-                ", in place over its input's rows" if k in seg.shared else "")
-        if k in in_place:
+                ", in place over its input's rows" if k in seg.shared else "") + (
+                ", over the segment input's rows already read" if k in in_place else "")
+        elif k in in_place:
             note = ", in place over its input, rows " + ("bottom-up" if pl.reverse_.get(k) else "top-down")
         if sched.prepared[k].aliases:
             where, note = "no copy", " (aliases its input)"
