@@ -39,8 +39,8 @@ def _conv(g: Graph, rng, i: int, cur: Tensor, kind: str, k: int, stride: int, di
              "dilation": (dilation, dilation)}
     if kind == "dw":
         attrs["depth_multiplier"] = 1
-    g.add_node(Node(f"{kind}{i}", "DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D", [cur.name, f"w{i}", f"b{i}"],
-                    [y.name], attrs))
+    op = "DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D"
+    g.add_node(Node(f"{kind}{i}", op, [cur.name, f"w{i}", f"b{i}"], [y.name], attrs))
     g.infer_shapes()
     return y
 
@@ -183,8 +183,10 @@ def test_segment_output_overlaps_its_dying_input(tmp_path):
     g.add_tensor(Tensor("shape", (2,), "int32", data=np.array([1, 24 * 8 * 8], np.int32)))
     g.add_node(Node("flatten", "RESHAPE", [c.name, "shape"], [flat.name], {"new_shape": (1, 24 * 8 * 8)}))
     w = rng.integers(-127, 128, size=(10, 24 * 8 * 8), dtype=np.int8)
-    g.add_tensor(Tensor("wd", w.shape, "int8", data=w, quant=_q(np.full(10, 0.002, np.float32), np.zeros(10), 0)))
-    g.add_tensor(Tensor("bd", (10,), "int32", data=np.zeros(10, np.int32), quant=_q(np.full(10, 1e-4), np.zeros(10), 0)))
+    zeros = np.zeros(10)
+    g.add_tensor(Tensor("wd", w.shape, "int8", data=w, quant=_q(np.full(10, 0.002, np.float32), zeros, 0)))
+    g.add_tensor(Tensor("bd", (10,), "int32", data=np.zeros(10, np.int32),
+                        quant=_q(np.full(10, 1e-4), zeros, 0)))
     y = g.add_tensor(Tensor("y", (1, 10), "int8", quant=_q(0.1, 0)))
     g.add_node(Node("head", "FULLY_CONNECTED", [flat.name, "wd", "bd"], [y.name], {"activation": "NONE"}))
     g.outputs = ["y"]

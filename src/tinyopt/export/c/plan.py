@@ -125,7 +125,8 @@ class ArenaPlanner:
             b.offset = None
         for buf in order:
             candidates = {0}
-            alive = [o for o in self.buffers.values() if o is not buf and o.offset is not None and buf.alive_with(o)]
+            alive = [o for o in self.buffers.values()
+                     if o is not buf and o.offset is not None and buf.alive_with(o)]
             for other in alive:
                 candidates.add(other.offset + other.size)
                 pair = self._pair(buf.name, other.name)
@@ -314,12 +315,14 @@ def tensor_roots(sched: Schedule, order: list[int]) -> dict:
     root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
         n = graph.nodes[i]
-        if sched.prepared[i].aliases and not (n.outputs[0] in graph.outputs and root[n.inputs[0]] in graph.inputs):
+        into_output = n.outputs[0] in graph.outputs and root[n.inputs[0]] in graph.inputs
+        if sched.prepared[i].aliases and not into_output:
             root[n.outputs[0]] = root[n.inputs[0]]
     return root
 
 
-def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True, segments: list | None = None) -> Plan:
+def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,
+               segments: list | None = None) -> Plan:
     """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets.
     ``segments`` (``stream.Segment``) run by rows: the tensors between their nodes exist only as line
     buffers, alive while the segment runs, as are its inputs and output."""
@@ -501,7 +504,8 @@ def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool 
     in-place, in case greedy loses), no streaming. ``balanced``: the smallest arena whose streamed segments
     add at most ``BALANCED`` of the estimated instructions; ``ram``: the smallest arena. ``max_ram``
     (arena bytes): the plan with the fewest extra instructions that fits, or a ``BudgetError`` naming the
-    smallest arena there is. ``plan.considered`` lists (arena, extra instructions, chosen) of every plan tried."""
+    smallest arena there is. ``plan.considered`` lists (arena, extra instructions, chosen) of every plan
+    tried."""
     sched = make_schedule(graph, prepared, fuse=fuse and inplace)
     speed = _speed_plan(sched, inplace, reorder)
     plans = [speed]
@@ -512,8 +516,9 @@ def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool 
         fits = [p for p in plans if p.arena_bytes <= max_ram]
         if not fits:
             least = min(p.arena_bytes for p in plans)
-            raise BudgetError(f"no plan fits an arena of {max_ram} bytes: the smallest possible is {least} bytes "
-                              f"({-(-least // 1024)} KB)", fix=f"raise --max-ram-kb to at least {-(-least // 1024)}")
+            kb = -(-least // 1024)
+            raise BudgetError(f"no plan fits an arena of {max_ram} bytes: the smallest possible is {least} "
+                              f"bytes ({kb} KB)", fix=f"raise --max-ram-kb to at least {kb}")
         best = min(fits, key=lambda p: (p.extra_instructions, p.arena_bytes))
     elif optimize == "speed":
         best = speed

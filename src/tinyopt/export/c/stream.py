@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 INF = math.inf
 
-CALL_INSTRUCTIONS = 400  # per band call: struct copy, band geometry, the kernel's set-up (measured under qemu)
+CALL_INSTRUCTIONS = 400  # per band call: struct copy, band geometry, the kernel's set-up (measured, qemu)
 MOVE_INSTRUCTIONS = 0.6  # per byte a line buffer moves down (memmove of words)
 
 
@@ -62,8 +62,8 @@ class Geometry:
 def geometry(p, graph, node) -> Geometry:
     if p.stream == "window":
         i = p.ints
-        return Geometry(i["out_h"], (i["stride_h"], i["padding_h"], (i["filter_h"] - 1) * i.get("dilation_h", 1),
-                                     i["in_h"]))
+        span = (i["filter_h"] - 1) * i.get("dilation_h", 1)
+        return Geometry(i["out_h"], (i["stride_h"], i["padding_h"], span, i["in_h"]))
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     if p.stream == "sum":
         return Geometry(int(x.shape[1]), None)  # one "row" = one input row added into the sums
@@ -208,7 +208,8 @@ def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: se
             seg.calls += 1
             p = prepared[k]
             if p.stream == "window" and p.macs:
-                seg.wasted += instructions_per_mac(p) * p.macs / g.h_out * wasted_rows(p, r1 - r0, p.ints["out_w"])
+                per_row = instructions_per_mac(p) * p.macs / g.h_out
+                seg.wasted += per_row * wasted_rows(p, r1 - r0, p.ints["out_w"])
             done[k] = r1
 
     pull(last, geo[last].h_out)
