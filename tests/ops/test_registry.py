@@ -53,8 +53,8 @@ def test_c_kernel_exists_with_its_struct(rec):
     kernels = resources.files("tinyopt.export.c").joinpath("kernels")
     for stem in (rec.c.file, *rec.c.extra_files):
         assert kernels.joinpath(f"{stem}.c").is_file()
-    own = kernels.joinpath(f"{rec.c.file}.h")  # a newer kernel's own header, else the shared one
-    header = (own if own.is_file() else kernels.joinpath("kernels.h")).read_text()
+    own = kernels.joinpath(f"{rec.c.file}.h")  # a newer kernel's own header and/or the shared one
+    header = (own.read_text() if own.is_file() else "") + kernels.joinpath("kernels.h").read_text()
     assert f"tinyopt_{rec.c.struct};" in header
     assert re.search(rf"void tinyopt_{rec.c.entry}\(", header)
 
