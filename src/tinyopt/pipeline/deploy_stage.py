@@ -16,9 +16,12 @@ def deploy_c(graph, out: Path, prefix: str, fs, notes: list[str]) -> dict:
     lib = generate_sources(graph, prefix=prefix)
     dest = write_library(lib.files, out / prefix, force=True,
                          meta={"model": graph.name, "arena_bytes": lib.arena_bytes})
+    plan = lib.plan
+    plans = [{"arena_bytes": int(a), "instructions": round(plan.base_instructions + e), "chosen": bool(c)}
+             for a, e, c in getattr(plan, "considered", [])]
     return {"path": str(dest.relative_to(out.parent)), "files": len(lib.files),
             "arena_bytes": int(lib.arena_bytes), "input_bytes": int(lib.input_bytes),
-            "output_bytes": int(lib.output_bytes), "macs": int(lib.macs)}
+            "output_bytes": int(lib.output_bytes), "macs": int(lib.macs), "plans": plans}
 
 
 def deploy_features_c(cfg: dict, data_meta: dict, out: Path, prefix: str) -> dict:

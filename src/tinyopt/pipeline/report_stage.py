@@ -86,6 +86,10 @@ def write_report(path: Path, cfg: dict, device, data_meta: dict, fs, histories: 
     if res.deploy:
         rep.subheading("C library")
         rep.table([{k: v for k, v in res.deploy.items() if not isinstance(v, list)}])
+        if len(res.deploy.get("plans", [])) > 1:
+            rep.figure(plots.plan_tradeoff(res.deploy["plans"], "C library plans"),
+                       "arena against estimated Cortex-M4 instructions of every plan the generator tried "
+                       "(row streaming trades instructions for RAM); the chosen one starred")
     for note in res.notes:
         rep.text(f"note: {note}")
 
