@@ -50,7 +50,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 MODELS = ROOT.parent / "shared" / "models" / "mlperf-tiny"
-CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite", "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
+CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite",
+         "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
 RESULTS = ROOT / "bench" / "results" / "deploy_vs_cmsisnn.md"
 KEEP = "<!-- hand-written from here on: --write keeps it -->"
 PREFIX = "cmsisnn"
@@ -70,7 +71,8 @@ def build_cmsis_nn(src: Path, work: Path) -> Path:
     for c in sources:
         o = out / (c.stem + ".o")
         _run([gcc, *BOARDS["mps2-an386"]["flags"], "-O2", "-ffunction-sections", "-fdata-sections",
-              "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0", f"-I{src / 'Include'}", "-c", str(c), "-o", str(o)],
+              "-DARM_NN_ENABLE_F16=0", "-DARM_NN_ENABLE_F32=0", f"-I{src / 'Include'}", "-c", str(c),
+             "-o", str(o)],
              f"cross-compiling CMSIS-NN {c.name}")
         objs.append(o)
     lib = work / "libcmsisnn.a"
@@ -78,7 +80,7 @@ def build_cmsis_nn(src: Path, work: Path) -> Path:
     return lib
 
 
-# ---- CMSIS-NN: the layer calls TFLM makes -------------------------------------------------------------------
+# ---- CMSIS-NN: the layer calls TFLM makes ---------------------------------------------------------------
 # Per-operator code of this benchmark (which arm_* function TFLM's CMSIS-NN kernel calls, with what); it
 # moves into the operator registry with the rest once the registry carries a "peer kernel" field.
 
@@ -92,18 +94,21 @@ def _conv(g, node, p, k, t, buf):
     bias = f"b{k}" if len(node.inputs) > 2 and node.inputs[2] else "NULL"
     pre = "dw" if node.op == "DEPTHWISE_CONV_2D" else ""
     extra = f".ch_mult = {p['depth_multiplier']}, " if pre else ""
-    params = (f"const cmsis_nn_{pre + '_' if pre else ''}conv_params cp = {{.input_offset = {p['input_offset']}, "
-              f".output_offset = {p['output_offset']}, {extra}.stride = {{{p['stride_w']}, {p['stride_h']}}}, "
+    params = (f"const cmsis_nn_{pre + '_' if pre else ''}conv_params cp = "
+              f"{{.input_offset = {p['input_offset']}, .output_offset = {p['output_offset']}, "
+              f"{extra}.stride = {{{p['stride_w']}, {p['stride_h']}}}, "
               f".padding = {{{p['padding_w']}, {p['padding_h']}}}, .dilation = {{{p['dilation_w']}, "
-              f"{p['dilation_h']}}}, .activation = {{{p['output_activation_min']}, {p['output_activation_max']}}}}};")
+              f"{p['dilation_h']}}}, .activation = {{{p['output_activation_min']}, "
+              f"{p['output_activation_max']}}}}};")
     fdims = f"{{1, {w.shape[1]}, {w.shape[2]}, {w.shape[3]}}}"
     call = "arm_depthwise_conv_wrapper_s8" if pre else "arm_convolve_wrapper_s8"
     return params, (f"const cmsis_nn_per_channel_quant_params qp = {{(int32_t *)m{k}, (int32_t *)s{k}}};\n"
                     f"        const cmsis_nn_dims in_d = {_dims(x.shape)}, f_d = {fdims}, "
                     f"b_d = {{1, 1, 1, {y.shape[3]}}}, out_d = {_dims(y.shape)};\n"
                     f"        const cmsis_nn_context ctx = {{{buf}, 0}};\n"
-                    f"        if ({call}(&ctx, &cp, &qp, &in_d, {t[node.inputs[0]]}, &f_d, w{k}, &b_d, {bias}, &out_d, "
-                    f"{t[node.outputs[0]]}) != ARM_CMSIS_NN_SUCCESS) return 1;"), f"{call}_get_buffer_size"
+                    f"        if ({call}(&ctx, &cp, &qp, &in_d, {t[node.inputs[0]]}, &f_d, w{k}, &b_d, "
+                    f"{bias}, &out_d, {t[node.outputs[0]]}) != ARM_CMSIS_NN_SUCCESS) return 1;"), \
+        f"{call}_get_buffer_size"
 
 
 def _fc(g, node, p, k, t, buf):
@@ -119,8 +124,8 @@ def _fc(g, node, p, k, t, buf):
         f"        const cmsis_nn_dims in_d = {{{batches}, 1, 1, {depth}}}, f_d = {{{depth}, 1, 1, {units}}}, "
         f"b_d = {{1, 1, 1, {units}}}, out_d = {{{batches}, 1, 1, {units}}};\n"
         f"        const cmsis_nn_context ctx = {{NULL, 0}};\n"
-        f"        if (arm_fully_connected_wrapper_s8(&ctx, &fp, &qp, &in_d, {t[node.inputs[0]]}, &f_d, w{k}, &b_d, "
-        f"{bias}, &out_d, {t[node.outputs[0]]}) != ARM_CMSIS_NN_SUCCESS) return 1;"), None
+        f"        if (arm_fully_connected_wrapper_s8(&ctx, &fp, &qp, &in_d, {t[node.inputs[0]]}, &f_d, "
+        f"w{k}, &b_d, {bias}, &out_d, {t[node.outputs[0]]}) != ARM_CMSIS_NN_SUCCESS) return 1;"), None
 
 
 def _pool(g, node, p, k, t, buf):
@@ -141,7 +146,8 @@ def _add(g, node, p, k, t, buf):
     if not a.shape == b.shape == y.shape:  # TFLM broadcasts with its reference kernel
         raise NotImplementedError("ADD with broadcasting")
     return "", (f"if (arm_elementwise_add_s8({t[node.inputs[0]]}, {t[node.inputs[1]]}, {p['input1_offset']}, "
-                f"{p['input1_multiplier']}, {p['input1_shift']}, {p['input2_offset']}, {p['input2_multiplier']}, "
+                f"{p['input1_multiplier']}, {p['input1_shift']}, {p['input2_offset']}, "
+                f"{p['input2_multiplier']}, "
                 f"{p['input2_shift']}, {p['left_shift']}, {t[node.outputs[0]]}, {p['output_offset']}, "
                 f"{p['output_multiplier']}, {p['output_shift']}, {p['output_activation_min']}, "
                 f"{p['output_activation_max']}, {y.size}) != ARM_CMSIS_NN_SUCCESS) return 1;"), None
@@ -150,7 +156,8 @@ def _add(g, node, p, k, t, buf):
 def _softmax(g, node, p, k, t, buf):
     y = g.tensors[node.outputs[0]]
     return "", (f"arm_softmax_s8({t[node.inputs[0]]}, {y.size // y.shape[-1]}, {y.shape[-1]}, "
-                f"{p['input_multiplier']}, {p['input_left_shift']}, {p['diff_min']}, {t[node.outputs[0]]});"), None
+                f"{p['input_multiplier']}, {p['input_left_shift']}, {p['diff_min']}, "
+                f"{t[node.outputs[0]]});"), None
 
 
 def _reshape(g, node, p, k, t, buf):
@@ -169,9 +176,10 @@ def _mean(g, node, p, k, t, buf):
     return "", (f"for (int ch = 0; ch < {c}; ++ch) {{\n"
                 f"            int32_t sum = 0;\n"
                 f"            for (int i = 0; i < {h * w}; ++i) sum += {t[node.inputs[0]]}[i * {c} + ch];\n"
-                f"            sum = arm_nn_requantize(sum - ({p['input_zero_point']} * {h * w}), {p['mean_multiplier']}, "
-                f"{p['mean_shift']}) + {p['output_zero_point']};\n"
-                f"            {t[node.outputs[0]]}[ch] = (int8_t)(sum < -128 ? -128 : sum > 127 ? 127 : sum);\n"
+                f"            sum = arm_nn_requantize(sum - ({p['input_zero_point']} * {h * w}), "
+                f"{p['mean_multiplier']}, {p['mean_shift']}) + {p['output_zero_point']};\n"
+                f"            {t[node.outputs[0]]}[ch] = "
+                "(int8_t)(sum < -128 ? -128 : sum > 127 ? 127 : sum);\n"
                 f"        }}"), None
 
 
@@ -217,7 +225,8 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
             planner.add_buffer(scratch[k], k, k, name=f"scratch{k}")
     planner.plan()
     offs = {n: planner.offset_of(i) for i, n in enumerate(order)}
-    soff = {k: planner.offset_of(len(order) + i) for i, k in enumerate(k for k in sorted(scratch) if scratch[k] > 0)}
+    soff = {k: planner.offset_of(len(order) + i)
+            for i, k in enumerate(k for k in sorted(scratch) if scratch[k] > 0)}
     t = {n: f"(arena + {o})" for n, o in offs.items()}
     x, y = g.inputs[0], g.outputs[0]
     consts, body, probes = [], [], []
@@ -228,7 +237,8 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
         buf = f"(arena + {soff[k]})" if k in soff else "NULL"
         params, call, size_fn = LAYERS[node.op](g, node, p, k, t, buf)
         consts += _constants(g, node, p, k)
-        body.append(f"    {{ /* node {k}: {node.op} */\n        {params}\n        {call}\n    }}\n    AFTER({k});")
+        body.append(f"    {{ /* node {k}: {node.op} */\n        {params}\n        {call}\n    }}\n"
+                    f"    AFTER({k});")
         if size_fn:
             if size_fn == "arm_avgpool_s8_get_buffer_size":
                 args = f"{g.tensors[node.outputs[0]].shape[2]}, {g.tensors[node.outputs[0]].shape[3]}"
@@ -236,17 +246,22 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
             else:
                 decl = params.replace("const cmsis_nn_", "cmsis_nn_")
                 dims = call.split("\n")[1].strip() if "quant" in call else call.split("\n")[0].strip()
-                probes.append(f"    {{\n        {decl}\n        {dims}\n        report({k}, {size_fn}(&cp, &in_d, "
-                              f"&f_d, &out_d));\n    }}")
-    head = "/* bench/deploy_vs_cmsisnn.py: every layer through the CMSIS-NN call TFLM's CMSIS-NN kernel makes */\n"
+                probes.append(f"    {{\n        {decl}\n        {dims}\n"
+                              f"        report({k}, {size_fn}(&cp, &in_d, &f_d, &out_d));\n    }}")
+    head = ("/* bench/deploy_vs_cmsisnn.py: every layer through the CMSIS-NN call TFLM's CMSIS-NN kernel "
+            "makes */\n")
     h = (f"#ifndef CMSISNN_MODEL_H\n#define CMSISNN_MODEL_H\n#include <stdint.h>\n"
-         f"#define CMSISNN_INPUT_BYTES {g.tensors[x].size}\n#define CMSISNN_OUTPUT_BYTES {g.tensors[y].size}\n"
+         f"#define CMSISNN_INPUT_BYTES {g.tensors[x].size}\n"
+         f"#define CMSISNN_OUTPUT_BYTES {g.tensors[y].size}\n"
          "typedef int8_t cmsisnn_input_t;\ntypedef int8_t cmsisnn_output_t;\n"  # the harness's element types
-         f"int8_t *cmsisnn_input_buffer(void);\nint cmsisnn_invoke(const int8_t *input, int8_t *output);\n#endif\n")
+         f"int8_t *cmsisnn_input_buffer(void);\n"
+         "int cmsisnn_invoke(const int8_t *input, int8_t *output);\n#endif\n")
     arena = max(planner.peak_bytes(), 16)
-    model = (head + "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n#include \"arm_nnfunctions.h\"\n"
+    model = (head + "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
+             "#include \"arm_nnfunctions.h\"\n"
              "#include \"arm_nnsupportfunctions.h\"\n#include \"cmsisnn_model.h\"\n\n"
-             "#ifdef CMSISNN_PROFILE\nvoid cmsisnn_profile_mark(int node);\n#define AFTER(node) cmsisnn_profile_mark(node)\n"
+             "#ifdef CMSISNN_PROFILE\nvoid cmsisnn_profile_mark(int node);\n"
+             "#define AFTER(node) cmsisnn_profile_mark(node)\n"
              "#else\n#define AFTER(node) ((void)0)\n#endif\n\n"
              f"static int8_t arena[{arena}] __attribute__((aligned(16)));\n\n" + "\n".join(consts) + "\n\n"
              f"int8_t *cmsisnn_input_buffer(void)\n{{\n    return {t[x]};\n}}\n\n"
@@ -257,7 +272,8 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
              "static void write0(const char *s)\n{\n    register uint32_t r0 __asm__(\"r0\") = 0x04u;\n"
              "    register const char *r1 __asm__(\"r1\") = s;\n"
              "    __asm__ volatile(\"bkpt 0xab\" : : \"r\"(r0), \"r\"(r1) : \"memory\");\n}\n"
-             "static void report(int node, int32_t size)\n{\n    char line[32], *p = line + 31;\n    *p = 0;\n"
+             "static void report(int node, int32_t size)\n{\n    char line[32], *p = line + 31;\n"
+             "    *p = 0;\n"
              "    *--p = '\\n';\n    do { *--p = (char)('0' + size % 10); size /= 10; } while (size > 0);\n"
              "    *--p = ' ';\n    do { *--p = (char)('0' + node % 10); node /= 10; } while (node > 0);\n"
              "    write0(p);\n}\n\nint main(void)\n{\n" + "\n".join(probes) + "\n    return 0;\n}\n")
@@ -272,7 +288,8 @@ def scratch_sizes(g, cmsis: Path, lib: Path, work: Path) -> dict[int, int]:
     files, _ = harness(g, None)
     work.mkdir(parents=True, exist_ok=True)
     (work / "probe.c").write_text(files["probe.c"])
-    elf = build_firmware([work / "probe.c"], work, name="probe", include_dirs=(cmsis / "Include",), objects=(lib,))
+    elf = build_firmware([work / "probe.c"], work, name="probe", include_dirs=(cmsis / "Include",),
+                         objects=(lib,))
     text = run_firmware(elf)
     return {int(a): int(b) for a, b in re.findall(r"^(\d+) (\d+)$", text, re.M)}
 
@@ -333,7 +350,8 @@ def tflm_arena_parts(model_bytes: bytes) -> tuple[int, int]:
                 os.close(fd)
         f.seek(0)
         text = f.read().decode(errors="replace")
-    return tuple(int(re.search(rf"Arena allocation {part} (\d+) bytes", text).group(1)) for part in ("head", "tail"))
+    return tuple(int(re.search(rf"Arena allocation {part} (\d+) bytes", text).group(1))
+                 for part in ("head", "tail"))
 
 
 def run_side(lib_dir: Path, work: Path, xs: np.ndarray, prefix: str, output_bytes: int, **kw) -> dict:
@@ -344,7 +362,8 @@ def run_side(lib_dir: Path, work: Path, xs: np.ndarray, prefix: str, output_byte
     outs, counts = run_qemu(m4.elf, output_bytes)
     total, nodes = estimate_library(lib_dir, work, xs, prefix=prefix, profile=True, **kw)
     return {"outputs": outs, "instructions": int(np.median(counts)), "cycles": total.cycles,
-            "classes": total.classes, "layers": {i: (v["instructions"], v["cycles"]) for i, v in nodes.items()},
+            "classes": total.classes,
+            "layers": {i: (v["instructions"], v["cycles"]) for i, v in nodes.items()},
             "m4": m4}
 
 
@@ -368,7 +387,8 @@ def measure(name: str, g, model_bytes: bytes, xs: np.ndarray, cmsis: Path, lib: 
                       include_dirs=(cmsis / "Include",), objects=(lib,))
     ours_objs = {p.name for p in (work / "ours").glob("*.c")}
     ours_flash = kept_flash(ours["m4"].map, lambda o: Path(o).name.replace(".o", ".c") in ours_objs)
-    cmsis_flash = kept_flash(theirs["m4"].map, lambda o: "libcmsisnn.a(" in o or o.endswith("cmsisnn_model.o"))
+    cmsis_flash = kept_flash(theirs["m4"].map,
+                             lambda o: "libcmsisnn.a(" in o or o.endswith("cmsisnn_model.o"))
     layers = []
     producer = {t: j for j, n in enumerate(g.nodes) for t in n.outputs}
     for k, node in enumerate(g.nodes):
@@ -406,20 +426,23 @@ def zoo_graph(name: str):
 # ---- report ------------------------------------------------------------------------------------------------
 
 def _ram(r) -> str:
-    return f"{r['cmsis_head'] + (r['tflm_tail'] or 0):,}" + ("" if r["tflm_tail"] is not None else " (head only)")
+    return f"{r['cmsis_head'] + (r['tflm_tail'] or 0):,}" + (
+        "" if r["tflm_tail"] is not None else " (head only)")
 
 
 def summary_table(rows) -> list[str]:
-    out = ["| model | MACs | ours instr | CMSIS-NN instr | instr ratio | ours est. cycles | CMSIS-NN est. cycles "
-           "| cycle ratio | ours cycles/MAC | CMSIS-NN cycles/MAC | ours RAM B | TFLM+CMSIS-NN arena B (scratch) "
-           "| ours flash B | CMSIS-NN flash B | = reference (ours / CMSIS-NN) |",
+    out = ["| model | MACs | ours instr | CMSIS-NN instr | instr ratio | ours est. cycles "
+           "| CMSIS-NN est. cycles | cycle ratio | ours cycles/MAC | CMSIS-NN cycles/MAC | ours RAM B "
+           "| TFLM+CMSIS-NN arena B (scratch) | ours flash B | CMSIS-NN flash B "
+           "| = reference (ours / CMSIS-NN) |",
            "|" + " --- |" * 15]
     for r in rows:
         out.append(
             f"| {r['model']} | {r['macs']:,} | {r['ours_instr']:,} | {r['cmsis_instr']:,} "
             f"| {r['cmsis_instr'] / r['ours_instr']:.2f}x | {r['ours_cycles']:,} | {r['cmsis_cycles']:,} "
             f"| **{r['cmsis_cycles'] / r['ours_cycles']:.2f}x** | {r['ours_cycles'] / max(r['macs'], 1):.2f} "
-            f"| {r['cmsis_cycles'] / max(r['macs'], 1):.2f} | {r['ours_ram']:,} | {_ram(r)} ({r['cmsis_scratch']:,}) "
+            f"| {r['cmsis_cycles'] / max(r['macs'], 1):.2f} | {r['ours_ram']:,} "
+            f"| {_ram(r)} ({r['cmsis_scratch']:,}) "
             f"| {r['ours_flash']:,} | {r['cmsis_flash']:,} | {r['ours_equal']}/{r['inputs']} / "
             f"{r['cmsis_equal']}/{r['inputs']} ({r['peer']}) |")
     return out
@@ -427,14 +450,16 @@ def summary_table(rows) -> list[str]:
 
 def layer_table(r) -> list[str]:
     out = [f"#### {r['model']}", "",
-           "| node | op | MACs | ours instr | ours cycles | ours cycles/MAC | CMSIS-NN instr | CMSIS-NN cycles "
-           "| CMSIS-NN cycles/MAC | cycle ratio |", "|" + " --- |" * 10]
+           "| node | op | MACs | ours instr | ours cycles | ours cycles/MAC | CMSIS-NN instr "
+           "| CMSIS-NN cycles | CMSIS-NN cycles/MAC | cycle ratio |", "|" + " --- |" * 10]
     adds = {row["fused_into"]: row for row in r["layers"] if row["fused_into"] is not None}
     for row in r["layers"]:
         o, c, macs = row["ours"], row["cmsis"], row["macs"]
-        o_txt = (f"{o[0]:,} | {o[1]:,} | {o[1] / macs:.2f}" if macs else f"{o[0]:,} | {o[1]:,} | -") if o else \
-            ("0 | 0 | -" if row["fused_into"] is None else f"in node {row['fused_into']} | - | -")
-        c_txt = (f"{c[0]:,} | {c[1]:,} | {c[1] / macs:.2f}" if macs else f"{c[0]:,} | {c[1]:,} | -") if c else "- | - | -"
+        o_txt = ((f"{o[0]:,} | {o[1]:,} | {o[1] / macs:.2f}" if macs else f"{o[0]:,} | {o[1]:,} | -")
+                 if o else
+                 ("0 | 0 | -" if row["fused_into"] is None else f"in node {row['fused_into']} | - | -"))
+        c_txt = ((f"{c[0]:,} | {c[1]:,} | {c[1] / macs:.2f}" if macs else f"{c[0]:,} | {c[1]:,} | -")
+                 if c else "- | - | -")
         ratio = f"{c[1] / o[1]:.2f}x" if o and c and o[1] else "-"
         if row["node"] in adds and o and c:  # our conv with the ADD fused in, against their conv + ADD
             c_add = adds[row["node"]]["cmsis"][1]
@@ -451,14 +476,16 @@ def class_table(r) -> list[str]:
     for c in names:
         o, t = r["ours_classes"].get(c, {}), r["cmsis_classes"].get(c, {})
         cnt = "instructions" if "instructions" in o or "instructions" in t else "events"
-        out.append(f"| {c} | {o.get(cnt, 0):,} | {o.get('cycles', 0):,} | {t.get(cnt, 0):,} | {t.get('cycles', 0):,} |")
+        out.append(f"| {c} | {o.get(cnt, 0):,} | {o.get('cycles', 0):,} | {t.get(cnt, 0):,} "
+                   f"| {t.get('cycles', 0):,} |")
     return out
 
 
 def op_table(rows) -> list[str]:
     """Cycles by operator type, per model: where each side spends them. Our convs that add a residual in
     (ADD fused) are set against CMSIS-NN's conv and ADD together."""
-    out = ["| model | operator | layers | MACs | ours cycles | share of ours | CMSIS-NN cycles | cycle ratio |",
+    out = ["| model | operator | layers | MACs | ours cycles | share of ours | CMSIS-NN cycles "
+           "| cycle ratio |",
            "|" + " --- |" * 8]
     for r in rows:
         ops: dict[str, list[int]] = {}
@@ -466,7 +493,8 @@ def op_table(rows) -> list[str]:
         for row in r["layers"]:
             op = row["op"]
             if row["node"] in fused or row["fused_into"] is not None:
-                op = f"{r['layers'][row['node'] if row['fused_into'] is None else row['fused_into']]['op']} + ADD"
+                op = (f"{r['layers'][row['node'] if row['fused_into'] is None else row['fused_into']]['op']}"
+                      " + ADD")
             o = ops.setdefault(op, [0, 0, 0, 0])
             o[0] += row["fused_into"] is None
             o[1] += row["macs"]
@@ -474,7 +502,8 @@ def op_table(rows) -> list[str]:
             o[3] += row["cmsis"][1] if row["cmsis"] else 0
         for op, (n, macs, ours, theirs) in sorted(ops.items(), key=lambda kv: -kv[1][3]):
             ratio = f"{theirs / ours:.2f}x" if ours else "-"
-            out.append(f"| {r['model']} | {op} | {n} | {macs:,} | {ours:,} | {100 * ours / r['ours_cycles']:.1f} % "
+            out.append(f"| {r['model']} | {op} | {n} | {macs:,} | {ours:,} "
+                       f"| {100 * ours / r['ours_cycles']:.1f} % "
                        f"| {theirs:,} | {ratio} |")
     return out
 
@@ -522,8 +551,8 @@ def main() -> None:
             g = zoo_graph(name)
             xs = np.random.default_rng(1).integers(-128, 128, size=(a.inputs, g.tensors[g.inputs[0]].size),
                                                    dtype=np.int8)
-            rows.append(measure(f"zoo {name}", g, graph_to_tflite_bytes(g), xs, cmsis, lib, tmp / f"zoo-{name}",
-                                a.optimize))
+            rows.append(measure(f"zoo {name}", g, graph_to_tflite_bytes(g), xs, cmsis, lib,
+                                tmp / f"zoo-{name}", a.optimize))
             print(f"zoo {name}: {rows[-1]['seconds']:.0f} s", file=sys.stderr)
     lines = summary_table(rows)
     print("\n".join(lines))
@@ -534,9 +563,9 @@ def main() -> None:
 def write_results(rows, a, seconds: float) -> None:
     from tinyopt._io import atomic_write_text
 
-    cmd = "python bench/deploy_vs_cmsisnn.py --cmsis-nn DIR" + f" --inputs {a.inputs}" + \
-        (" --skip-zoo" if a.skip_zoo else "") + (f" --optimize {a.optimize}" if a.optimize != "balanced" else "") + \
-        " --write"
+    cmd = ("python bench/deploy_vs_cmsisnn.py --cmsis-nn DIR" + f" --inputs {a.inputs}"
+           + (" --skip-zoo" if a.skip_zoo else "")
+           + (f" --optimize {a.optimize}" if a.optimize != "balanced" else "") + " --write")
     text = ["# tinyopt C library vs CMSIS-NN kernels on Cortex-M4 (qemu mps2-an386)", "",
             f"Command (repo root, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s): "
             f"`.venv/bin/{cmd}`", "",

@@ -1,6 +1,8 @@
-"""tinyopt's C library against TFLM on the MLPerf Tiny int8 models: RAM, flash, host latency, M4 instructions.
+"""tinyopt's C library against TFLM on the MLPerf Tiny int8 models: RAM, flash, host latency, M4
+instructions.
 
-Run: ``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo]`` from the repo root.
+Run from the repo root:
+``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo]``.
 
 - Plans: the library of each plan mode (``--optimize speed|balanced|ram``; the first table is the default,
   balanced), each checked against TFLM on the host on every input and on the M4 on ``--qemu-inputs``;
@@ -36,7 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT.parent / "shared" / "models" / "mlperf-tiny"
-CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite", "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
+CASES = {"KWS (DS-CNN)": MODELS / "kws_ref_model.tflite",
+         "ResNet-8": MODELS / "pretrainedResnet_quant.tflite"}
 MODES = ("speed", "balanced", "ram")
 
 
@@ -75,7 +78,8 @@ def mode_rows(name: str, path: Path, xs: np.ndarray, ref: np.ndarray, qemu_input
         lib = generate_sources(graph, optimize=mode)
         d = tmp / f"{path.stem}-{mode}"
         write_library(lib.files, d)
-        host = run_host(build_host(d, tmp / f"{path.stem}-{mode}.exe"), xs.reshape(len(xs), -1), lib.output_bytes)
+        host = run_host(build_host(d, tmp / f"{path.stem}-{mode}.exe"), xs.reshape(len(xs), -1),
+                        lib.output_bytes)
         m4 = build_m4(d, tmp / f"{path.stem}-{mode}-m4", xs[:qemu_inputs].reshape(qemu_inputs, -1))
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
         ram = m4.ram_bytes + lib.output_bytes
@@ -173,7 +177,8 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
     modes = mode_rows(name, path, xs, ref, qemu_inputs, tmp, arena)
     return dict(model=name, tflm_arena=arena, our_ram=ram, ram_ratio=ram / arena, our_flash=m4.flash_bytes,
                 tflite_bytes=path.stat().st_size, flash_ratio=m4.flash_bytes / path.stat().st_size,
-                ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours, min_speedup=m_tflm / m_ours,
+                ours_ms=t_ours * 1e3, tflm_ms=t_tflm * 1e3, speedup=t_tflm / t_ours,
+                min_speedup=m_tflm / m_ours,
                 ours_min_ms=m_ours * 1e3, tflm_min_ms=m_tflm * 1e3, m4_instructions=instr,
                 macs=lib.macs, instr_per_mac=instr / lib.macs, host_mismatches=mismatches, runs=runs,
                 m4_matches_tflm=m4_ok, qemu_inputs=qemu_inputs, modes=modes)
@@ -215,7 +220,8 @@ def zoo_row(name: str, runs: int, qemu_inputs: int, tmp: Path) -> dict:
     m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
     instr = int(np.median(counts))
     return dict(model=name, ops=", ".join(sorted({n.op for n in graph.nodes})), arena=lib.arena_bytes,
-                peer=peer, mismatches=int((host[:n_ref] != ref.reshape(n_ref, -1)).any(axis=1).sum()), n_ref=n_ref,
+                peer=peer, mismatches=int((host[:n_ref] != ref.reshape(n_ref, -1)).any(axis=1).sum()),
+                n_ref=n_ref,
                 m4_equal=bool(np.array_equal(m4_out, host[:qemu_inputs])), qemu_inputs=qemu_inputs,
                 macs=lib.macs, instr_per_mac=instr / max(lib.macs, 1))
 
@@ -243,25 +249,27 @@ def main() -> None:
           "| host = TFLM | M4 = TFLM |")
     print("|" + " --- |" * 15)
     for r in rows:
-        print(f"| {r['model']} | {r['tflm_arena']:,} | {r['our_ram']:,} | {r['ram_ratio']:.3f}x | {r['our_flash']:,} "
-              f"| {r['tflite_bytes']:,} | {r['flash_ratio']:.3f}x | {r['ours_ms']:.3f} ({r['ours_min_ms']:.3f}) "
-              f"| {r['tflm_ms']:.3f} ({r['tflm_min_ms']:.3f}) | {r['speedup']:.1f}x ({r['min_speedup']:.1f}x) "
+        print(f"| {r['model']} | {r['tflm_arena']:,} | {r['our_ram']:,} | {r['ram_ratio']:.3f}x "
+              f"| {r['our_flash']:,} | {r['tflite_bytes']:,} | {r['flash_ratio']:.3f}x "
+              f"| {r['ours_ms']:.3f} ({r['ours_min_ms']:.3f}) | {r['tflm_ms']:.3f} ({r['tflm_min_ms']:.3f}) "
+              f"| {r['speedup']:.1f}x ({r['min_speedup']:.1f}x) "
               f"| {r['m4_instructions']:,} | {r['macs']:,} | {r['instr_per_mac']:.3f} "
               f"| {r['runs'] - r['host_mismatches']}/{r['runs']} | {'yes' if r['m4_matches_tflm'] else 'NO'} "
               f"({r['qemu_inputs']}) |")
-    print("\n| model | plan | our RAM B | RAM ratio to TFLM | M4 instructions | vs speed | flash B | segments "
-          "| host = TFLM | M4 = TFLM |")
+    print("\n| model | plan | our RAM B | RAM ratio to TFLM | M4 instructions | vs speed | flash B "
+          "| segments | host = TFLM | M4 = TFLM |")
     print("|" + " --- |" * 10)
     for r in (m for row in rows for m in row["modes"]):
-        print(f"| {r['model']} | {r['mode']} | {r['ram']:,} | {r['ratio']:.3f}x | {r['instr']:,} | {r['vs_speed']:.3f}x "
-              f"| {r['flash']:,} | {r['segments']} | {r['host_equal']}/{r['runs']} "
+        print(f"| {r['model']} | {r['mode']} | {r['ram']:,} | {r['ratio']:.3f}x | {r['instr']:,} "
+              f"| {r['vs_speed']:.3f}x | {r['flash']:,} | {r['segments']} | {r['host_equal']}/{r['runs']} "
               f"| {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) |")
     if zoo:
         print("\n| zoo model | operators | arena B | host vs peer | M4 = host | MACs | M4 instr/MAC |")
         print("|" + " --- |" * 7)
     for r in zoo:
-        print(f"| {r['model']} | {r['ops']} | {r['arena']:,} | {r['n_ref'] - r['mismatches']}/{r['n_ref']} equal "
-              f"({r['peer']}) | {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) | {r['macs']:,} "
+        print(f"| {r['model']} | {r['ops']} | {r['arena']:,} "
+              f"| {r['n_ref'] - r['mismatches']}/{r['n_ref']} equal ({r['peer']}) "
+              f"| {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) | {r['macs']:,} "
               f"| {r['instr_per_mac']:.3f} |")
 
 

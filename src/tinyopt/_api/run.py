@@ -184,7 +184,8 @@ def _check_plan_options(optimize: str, max_ram_kb: float | None) -> None:
     from tinyopt.export.c.plan import MODES
 
     if optimize not in MODES:
-        raise ConfigError(f"unknown plan {optimize!r}", where="--optimize", fix=f"use one of {', '.join(MODES)}")
+        raise ConfigError(f"unknown plan {optimize!r}", where="--optimize",
+                          fix=f"use one of {', '.join(MODES)}")
     if max_ram_kb is not None and not max_ram_kb > 0:
         raise ConfigError(f"--max-ram-kb {max_ram_kb} is not a budget", where="--max-ram-kb",
                           fix="give the arena budget in KB (1024 bytes), e.g. 16")

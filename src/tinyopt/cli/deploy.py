@@ -49,7 +49,8 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         m4 = build_m4(out, tmp / "m4", xs, prefix=lib.prefix, board=board)
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes, board=board)
         host_out = run_host(build_host(out, tmp / "host"), xs, lib.output_bytes)
-        est, per_node = estimate_library(out, tmp, xs, prefix=lib.prefix, board=board, timing=timing, profile=profile)
+        est, per_node = estimate_library(out, tmp, xs, prefix=lib.prefix, board=board, timing=timing,
+                                         profile=profile)
     instructions = int(np.median(counts))
     res = {
         "board": board,
@@ -64,7 +65,8 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         "flash_wait_states": timing.flash_wait_states,
         "cycle_model": "Cortex-M4 TRM timing of the instructions qemu ran on the first input",
         "flash_bytes": m4.flash_bytes,
-        "ram_bytes": m4.ram_bytes + lib.output_bytes,  # + the caller's output buffer; input lives in the arena
+        # + the caller's output buffer; the input lives in the arena
+        "ram_bytes": m4.ram_bytes + lib.output_bytes,
         "arena_bytes": lib.arena_bytes,
         "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
     }
@@ -73,7 +75,8 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         res["nodes"] = []
         for i, v in per_node.items():
             n, c, macs = v["instructions"], v["cycles"], node_macs(lib.prepared[i])
-            res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c, "macs": macs,
+            res["nodes"].append({"node": i, "op": lib.prepared[i].kind, "instructions": n, "cycles": c,
+                                 "macs": macs,
                                  "instructions_per_mac": round(n / macs, 3) if macs else None,
                                  "cycles_per_mac": round(c / macs, 3) if macs else None,
                                  "ms": round(c / (clock * 1e3), 4), "classes": v["classes"]})
@@ -93,13 +96,17 @@ def register(app: typer.Typer) -> None:
         prefix: str = typer.Option("tinyopt", "--prefix", help="C symbol prefix"),
         device: str = typer.Option(None, "--device", help="device for --run: mps2-an386 (Cortex-M4, qemu)"),
         board: str = typer.Option(None, "--board", hidden=True, help="deprecated: use --device"),
-        run: bool = typer.Option(False, "--run", help="build for the device, run under qemu, compare with host"),
+        run: bool = typer.Option(False, "--run",
+                                 help="build for the device, run under qemu, compare with host"),
         inputs: int = typer.Option(5, "--inputs", help="seeded random inputs for --run"),
         as_json: bool = typer.Option(False, "--json", help="print the --run figures as JSON"),
-        profile: bool = typer.Option(False, "--profile", help="--run plus each node's M4 instructions and cycles"),
+        profile: bool = typer.Option(False, "--profile",
+                                     help="--run plus each node's M4 instructions and cycles"),
         wait_states: int = typer.Option(None, "--flash-wait-states",
-                                        help="flash wait states for the cycle estimate (default: the board's)"),
-        clock_mhz: float = typer.Option(None, "--clock-mhz", help="clock for the milliseconds (default: the board's)"),
+                                        help="flash wait states for the cycle estimate "
+                                             "(default: the board's)"),
+        clock_mhz: float = typer.Option(None, "--clock-mhz",
+                                        help="clock for the milliseconds (default: the board's)"),
         optimize: str = typer.Option("balanced", "--optimize",
                                      help="C library plan: speed (whole tensors), balanced (least RAM within "
                                           "+15 %% estimated M4 instructions) or ram (least RAM)"),
@@ -108,7 +115,8 @@ def register(app: typer.Typer) -> None:
                                               "naming the smallest possible)"),
         max_slowdown: float = typer.Option(None, "--max-slowdown",
                                            help="compressed weights: the layouts' estimated Cortex-M4 "
-                                                "instructions within this times the dense kernels' (default 1.5)"),
+                                                "instructions within this times the dense kernels' "
+                                                "(default 1.5)"),
     ) -> None:
         """Generate a C99 library (or an Arduino library, or a .tflite) from an int8 model."""
         from tinyopt._api.run import deploy as run_deploy
@@ -118,9 +126,9 @@ def register(app: typer.Typer) -> None:
         if board is not None:
             deprecated_flag("--board", "--device")
             device = device or board
-        result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile, prefix=prefix,
-                            force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz, max_slowdown=max_slowdown,
-                            optimize=optimize, max_ram_kb=max_ram_kb)
+        result = run_deploy(model, target, out, device=device, run=run, inputs=inputs, profile=profile,
+                            prefix=prefix, force=force, flash_wait_states=wait_states, clock_mhz=clock_mhz,
+                            max_slowdown=max_slowdown, optimize=optimize, max_ram_kb=max_ram_kb)
         con = console(stderr=as_json)
         if explain:
             con.print(result.explain(), markup=False)
@@ -134,8 +142,9 @@ def register(app: typer.Typer) -> None:
                     if k not in ("nodes", "cycle_classes"):
                         con.print(f"{k:>22}  {v}", markup=False)
                 for row in res.get("nodes", []):
-                    per_mac = f"{row['instructions_per_mac']:.2f} instr, {row['cycles_per_mac']:.2f} cycles/MAC" \
-                        if row["macs"] else ""
+                    per_mac = (f"{row['instructions_per_mac']:.2f} instr, "
+                               f"{row['cycles_per_mac']:.2f} cycles/MAC") if row["macs"] else ""
                     con.print(f"  node {row['node']:>3} {row['op']:<18} {row['instructions']:>11,} instr "
-                              f"{row['cycles']:>11,} cycles {row['ms']:>9.3f} ms {row['macs']:>11,} MACs {per_mac}",
+                              f"{row['cycles']:>11,} cycles {row['ms']:>9.3f} ms {row['macs']:>11,} MACs "
+                             f"{per_mac}",
                               markup=False)

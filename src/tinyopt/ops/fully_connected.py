@@ -113,7 +113,8 @@ class FullyConnected(Op):
         if len(w.shape) != 2:
             c.fail(graph, node, f"weight must be 2-D [out, in], got {list(w.shape)}", "re-export the model")
         p = dict(accum_depth=int(w.shape[1]), output_depth=int(w.shape[0]),
-                 keep_num_dims=bool(node.attrs.get("keep_num_dims", False)), **c.output_range(graph, node, is_int))
+                 keep_num_dims=bool(node.attrs.get("keep_num_dims", False)),
+                 **c.output_range(graph, node, is_int))
         if not is_int:
             return FullyConnectedData(dtype="float32", **p)
         in_s, in_z = c.scalar_qparams(graph, node, node.inputs[0])
@@ -175,7 +176,8 @@ class FullyConnected(Op):
         q = self.prepare(graph, node, True)
         if q.weights_offset != 0:
             raise UnsupportedOpError("weights with a non-zero zero point", path=graph.source,
-                                     where=cp.where(index, node), fix="quantize weights symmetrically (int8 spec)")
+                                     where=cp.where(index, node),
+                                     fix="quantize weights symmetrically (int8 spec)")
         o, depth = w.shape
         wq = np.asarray(w.data, dtype=np.int64)
         bias = cp.bias_of(graph, node, o) + q.input_offset * wq.sum(axis=1)
@@ -224,7 +226,8 @@ class FullyConnected(Op):
         if len(ins) > 2 and ins[2]:
             cst = cv.const(ins[2], "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
             if cst.size not in (1, w.shape[0]):
-                cv.b.unsupported(f"Gemm with a bias of shape {list(cst.shape)} (one value per output expected)")
+                cv.b.unsupported(f"Gemm with a bias of shape {list(cst.shape)} "
+                                 "(one value per output expected)")
             bias = np.broadcast_to(cst.reshape(-1), (w.shape[0],))
         return build(cv.b, name, x, w, bias)
 
@@ -242,7 +245,8 @@ class FullyConnected(Op):
 
 
 GROUP = 6  # filters per pass of the Cortex-M4 loop (tinyopt_fc6q in kernels/fully_connected.c)
-FC6_MIN_MACS = 4096  # smaller layers run pair by pair (tinyopt_fc2q), without the 6-filter loop's 3.5 KB of code
+# smaller layers run pair by pair (tinyopt_fc2q), without the 6-filter loop's 3.5 KB of code
+FC6_MIN_MACS = 4096
 
 
 def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
@@ -306,14 +310,15 @@ def build(b, name: str, x, weight: np.ndarray, bias: np.ndarray | None):
         return b.emit(name, FullyConnected.name, ins, {"activation": "NONE", "keep_num_dims": True}, x.layout)
     if x.layout != "plain" or len(x.shape) != 2:
         b.unsupported(f"a dense layer on a {len(x.shape)}-D {x.layout} input {list(x.shape)}",
-                      "flatten the input to (N, features) before the dense layer, or give it a (N, T, features) "
-                      "sequence")
+                      "flatten the input to (N, features) before the dense layer, or give it a "
+                      "(N, T, features) sequence")
     if x.shape[1] != weight.shape[1]:
         raise ModelFormatError(f"weight expects {weight.shape[1]} inputs, input has {x.shape[1]}",
                                path=b.g.source, where=b.where, fix="re-export the model")
     if x.permuted:
         weight = weight[:, x.perm]  # graph column i holds framework element perm[i]
-    ins = [x.name, b.const(f"{name}/weight", weight), b.const(f"{name}/bias", bias) if bias is not None else ""]
+    ins = [x.name, b.const(f"{name}/weight", weight),
+           b.const(f"{name}/bias", bias) if bias is not None else ""]
     return b.emit(name, FullyConnected.name, ins, {"activation": "NONE", "keep_num_dims": False}, "plain")
 
 

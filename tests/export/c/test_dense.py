@@ -60,7 +60,8 @@ def tflm(model: bytes, xs: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-@pytest.mark.parametrize("k,o,per_channel,rows", [(*s, 1) for s in SHAPES] + [(64, 70, True, 3), (36, 9, False, 2)])
+@pytest.mark.parametrize("k,o,per_channel,rows",
+                         [(*s, 1) for s in SHAPES] + [(64, 70, True, 3), (36, 9, False, 2)])
 def test_dense_host_and_m4_equal_tflm(k, o, per_channel, rows, tmp_path):
     """Host = TFLM and M4 = TFLM; rows > 1: several input vectors, each widened into the same buffer."""
     g = dense_model(k, o, per_channel, seed=k * 31 + o, rows=rows)

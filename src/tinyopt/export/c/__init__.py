@@ -3,5 +3,5 @@
 from tinyopt.export.c.generate import Library, arduino_files, explain, generate_sources, write_library
 from tinyopt.export.c.plan import ArenaPlanner, best_plan, build_plan
 
-__all__ = ["ArenaPlanner", "Library", "arduino_files", "best_plan", "explain", "build_plan", "generate_sources",
-           "write_library"]
+__all__ = ["ArenaPlanner", "Library", "arduino_files", "best_plan", "explain", "build_plan",
+           "generate_sources", "write_library"]

@@ -32,7 +32,8 @@ WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 APT = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 # clock_mhz: the MPS2 FPGA image runs the M4 at 25 MHz (its SysTick reference); flash_wait_states: code and
 # weights sit in zero-wait SSRAM on the MPS2, so 0 (a board with slow flash sets its own)
-BOARDS = {"mps2-an386": {"machine": "mps2-an386", "flags": M4_FLAGS, "clock_mhz": 25.0, "flash_wait_states": 0}}
+BOARDS = {"mps2-an386": {"machine": "mps2-an386", "flags": M4_FLAGS, "clock_mhz": 25.0,
+                         "flash_wait_states": 0}}
 
 
 def require(tool: str) -> str:
@@ -101,7 +102,8 @@ def inputs_initializer(inputs: np.ndarray) -> str:
     >>> inputs_initializer(np.array([[1, -2], [3, 4]], np.int8))
     '    {1, -2},\\n    {3, 4}'
     """
-    return ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in inputs.reshape(len(inputs), -1))
+    return ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}"
+                      for row in inputs.reshape(len(inputs), -1))
 
 
 @dataclass
@@ -125,9 +127,10 @@ def _link(gcc: str, flags: list[str], build_dir: Path, sources: list[Path], obje
     (build_dir / "startup.c").write_text(_resource("templates", "mps2_startup.c"))
     (build_dir / "link.ld").write_text(_resource("templates", "mps2_an386.ld"))
     harness_flags = [f for f in flags if f != "-pedantic"]  # the vector table casts the stack address
-    _run([gcc, *harness_flags, *includes, "-nostartfiles", "-T", str(build_dir / "link.ld"), "-Wl,--gc-sections",
-          f"-Wl,-Map={elf.with_suffix('.map')}", "--specs=nano.specs", "--specs=nosys.specs",
-          *map(str, sources), str(build_dir / "startup.c"), *map(str, objects), "-o", str(elf)], "linking")
+    _run([gcc, *harness_flags, *includes, "-nostartfiles", "-T", str(build_dir / "link.ld"),
+          "-Wl,--gc-sections", f"-Wl,-Map={elf.with_suffix('.map')}", "--specs=nano.specs",
+          "--specs=nosys.specs", *map(str, sources), str(build_dir / "startup.c"), *map(str, objects),
+          "-o", str(elf)], "linking")
 
 
 def build_firmware(sources: list[Path], build_dir: Path, name: str = "firmware", board: str = "mps2-an386",
@@ -172,7 +175,8 @@ def build_m4(lib_dir: Path, build_dir: Path, inputs: np.ndarray, prefix: str = "
                    map=elf.with_suffix(".map"))
 
 
-def run_firmware(elf: Path, board: str = "mps2-an386", timeout: float = 300, trace: Path | None = None) -> str:
+def run_firmware(elf: Path, board: str = "mps2-an386", timeout: float = 300,
+                 trace: Path | None = None) -> str:
     """What a firmware printed over semihosting (qemu's stderr) and on its stdout; ``trace``: where qemu
     writes its instruction log."""
     qemu = require("qemu-system-arm")
@@ -261,7 +265,8 @@ def estimate_library(lib_dir: Path, build_dir: Path, x: np.ndarray, prefix: str 
                     into = classes.setdefault(name, dict.fromkeys(v, 0))
                     for f, n in v.items():
                         into[f] = into.get(f, 0) + n
-            nodes[i] = {"instructions": sum(per.segments[j][0] for j in parts) + (prev["instructions"] if prev else 0),
+            nodes[i] = {"instructions": (sum(per.segments[j][0] for j in parts)
+                                         + (prev["instructions"] if prev else 0)),
                         "cycles": sum(per.segments[j][1] for j in parts) + (prev["cycles"] if prev else 0),
                         "classes": classes}
     return est, nodes

@@ -39,8 +39,9 @@ TILE = 4            # input vectors per pass (TINYOPT_CMAT_TILE)
 WIDE = ("i8", "p4", "p2", "lut")  # layouts that multiply 16-bit lanes of the inputs on the Cortex-M4
 MAX_DW_TAPS = 64    # TINYOPT_CDW_MAX_TAPS
 MAX_SLOWDOWN = 1.5  # default instruction budget: this times the dense kernels' estimate
-SHORT_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "filter_h", "filter_w", "stride_h", "stride_w",
-                "dilation_h", "dilation_w", "padding_h", "padding_w", "depth_multiplier")  # int16_t in the struct
+SHORT_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "filter_h", "filter_w",  # int16_t in
+                "stride_h", "stride_w", "dilation_h", "dilation_w", "padding_h", "padding_w",  # the struct
+                "depth_multiplier")
 NIB4 = np.array([0, 1, 4, 5, 2, 3, 6, 7])                  # p4: nibble j of a word holds weight NIB4[j]
 CRUMB2 = np.array([4 * (j % 4) + j // 4 for j in range(16)])  # p2: field j holds weight CRUMB2[j]
 
@@ -67,7 +68,8 @@ BLOCK = {"p4": 8}  # weights per padded block (16 for the others)
 # used; the dense kernels' are what they link with (conv and depthwise call add.c for a fused ADD).
 CODE = {"cmat": 1770, "cmat_i8": 580, "cmat_p4": 610, "cmat_p2": 740, "cmat_lut": 290, "cmat_sparse": 1500,
         "cdw": 920, "conv2d": 6800, "add": 1360, "depthwise_conv2d": 4700, "fully_connected": 2100}
-DENSE_FILES = {"conv": ("conv2d", "add"), "depthwise": ("depthwise_conv2d", "add"), "fc": ("fully_connected",)}
+DENSE_FILES = {"conv": ("conv2d", "add"), "depthwise": ("depthwise_conv2d", "add"),
+               "fc": ("fully_connected",)}
 
 
 @dataclass
@@ -200,7 +202,8 @@ def pack_lut(w: np.ndarray) -> Packed:
     where = "per channel" if stride else "per layer"
     return Packed("lut", {"weights": ("uint8_t", rows), "table": ("int8_t", tables)},
                   {"row_stride": rows.shape[1], "bits": bits, "table_stride": stride},
-                  rows.size + tables.size, what=f"{bits}-bit codebook indices ({tables.shape[1]} values {where})")
+                  rows.size + tables.size,
+                  what=f"{bits}-bit codebook indices ({tables.shape[1]} values {where})")
 
 
 def pack_sparse(w: np.ndarray, values: str) -> Packed | None:
@@ -371,7 +374,8 @@ def _gather(graph: Graph, node: Node, kind: str, transposed: bool) -> float:
     return (GATHER_BYTES if transposed or ic < 16 else GATHER) * kh * kw * ic * pixels
 
 
-def instructions(p: Packed, macs: int, w: np.ndarray, n: int, kind: str, outputs: int, gather: float) -> float:
+def instructions(p: Packed, macs: int, w: np.ndarray, n: int, kind: str, outputs: int,
+                 gather: float) -> float:
     """Estimated Cortex-M4 instructions of a layer in layout ``p``."""
     if p.layout.startswith("cdw"):
         return COST["cdw"][0] * macs
@@ -414,14 +418,14 @@ def layer_choices(graph: Graph, index: int, node: Node) -> list[Choice]:
     outputs = graph.tensors[node.outputs[0]].size
     per_mac, per_out = COST["dense"][kind]
     dense_instr = per_mac * macs + per_out * outputs + _gather(graph, node, kind, False)
-    out = [Choice("dense", w.size, const_bytes(mult, shift, w.shape[0], False), dense_instr, dense_instr, w.size,
-                  "int8 (dense kernel)", DENSE_FILES[kind])]
+    out = [Choice("dense", w.size, const_bytes(mult, shift, w.shape[0], False), dense_instr, dense_instr,
+                  w.size, "int8 (dense kernel)", DENSE_FILES[kind])]
     cb = const_bytes(mult, shift, w.shape[0], True)
     for p in candidates(w, kind):
         files = ("cmat", "cdw") if kind == "depthwise" else layout_files(p.layout)
         gather = _gather(graph, node, kind, p.layout == "sparse")
-        out.append(Choice(p.layout, p.nbytes, cb, instructions(p, macs, w, n, kind, outputs, gather), dense_instr,
-                          w.size, p.what, files, p))
+        out.append(Choice(p.layout, p.nbytes, cb, instructions(p, macs, w, n, kind, outputs, gather),
+                          dense_instr, w.size, p.what, files, p))
     return out
 
 
@@ -487,7 +491,8 @@ def choose(graph: Graph, max_slowdown: float | None = None) -> dict[int, Choice]
 
 # -- from a choice to the kernel's parameters -------------------------------------------------------------
 
-_BUDGET: contextvars.ContextVar[float | None] = contextvars.ContextVar("tinyopt_compressed_budget", default=None)
+_BUDGET: contextvars.ContextVar[float | None] = contextvars.ContextVar("tinyopt_compressed_budget",
+                                                                       default=None)
 _FORCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("tinyopt_compressed_force", default=None)
 _CACHE: dict = {}
 
@@ -564,7 +569,8 @@ def op_params(graph: Graph, index: int, node: Node, p: Packed):
         from tinyopt.errors import UnsupportedOpError
 
         raise UnsupportedOpError("weights with a non-zero zero point", path=graph.source,
-                                 where=cp.where(index, node), fix="quantize weights symmetrically (int8 spec)")
+                                 where=cp.where(index, node),
+                                 fix="quantize weights symmetrically (int8 spec)")
     w = weight_matrix(graph, node)
     o, k = w.shape
     bias = cp.int32_or_fail(cp.bias_of(graph, node, o) + q.input_offset * w.sum(axis=1), graph, index, node)
@@ -579,19 +585,22 @@ def op_params(graph: Graph, index: int, node: Node, p: Packed):
         _, ih, iw, ic = x.shape
         _, oh, ow, _ = y.shape
         _, kh, kw, _ = wt.shape
-        ints.update(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, filter_h=kh, filter_w=kw, stride_h=q.stride_h,
-                    stride_w=q.stride_w, dilation_h=q.dilation_h, dilation_w=q.dilation_w, padding_h=q.padding_h,
-                    padding_w=q.padding_w, depth_multiplier=q.depth_multiplier)
+        ints.update(in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, filter_h=kh, filter_w=kw,
+                    stride_h=q.stride_h, stride_w=q.stride_w, dilation_h=q.dilation_h,
+                    dilation_w=q.dilation_w, padding_h=q.padding_h, padding_w=q.padding_w,
+                    depth_multiplier=q.depth_multiplier)
     ints.update(p.ints)
     wide = [k for k in SHORT_FIELDS if not -(2**15) <= ints.get(k, 0) < 2**15]
     if wide:
         from tinyopt.errors import UnsupportedOpError
 
-        raise UnsupportedOpError(f"{wide[0]} = {ints[wide[0]]} is past the compressed kernels' 16-bit geometry",
+        raise UnsupportedOpError(f"{wide[0]} = {ints[wide[0]]} is past the compressed kernels' "
+                                 "16-bit geometry",
                                  path=graph.source, where=cp.where(index, node),
                                  fix="deploy this layer's weights uncompressed (a model without encodings)")
     arrays = {**p.arrays, "bias": ("int32_t", bias),
-              "multiplier": ("int32_t", mult[:1] if same else mult), "shift": ("int8_t", shift[:1] if same else shift)}
+              "multiplier": ("int32_t", mult[:1] if same else mult),
+              "shift": ("int8_t", shift[:1] if same else shift)}
     if kind == "depthwise":
         arrays["pad_row"] = ("int8_t", np.full(ints["in_c"] + 4, -q.input_offset, np.int64))
         return cp.OpParams("cdw", ints, arrays, signature="rows", inplace="rows", struct="cmat_params",
@@ -647,18 +656,21 @@ def explain(graph: Graph, max_slowdown: float | None = None, measured: dict | No
     if not rows:
         return ""
     head = f"{'node':>4}  {'op':<18} {'layout':<7} {'weights B':>10} {'int8 B':>9} {'consts B':>9} " \
-           f"{'est. instr':>11} {'dense est.':>11}" + (f" {'measured':>11}" if measured else "") + "  encoding"
+           f"{'est. instr':>11} {'dense est.':>11}" \
+        + (f" {'measured':>11}" if measured else "") + "  encoding"
     lines = ["weights in flash (compressed layouts; Cortex-M4 instruction estimates, tinyopt-c):", head]
     for r in rows:
         meas = f" {measured.get(r['node'], 0):>11,}" if measured else ""
-        lines.append(f"{r['node']:>4}  {r['op']:<18} {r['layout']:<7} {r['weight_bytes']:>10,} {r['int8_bytes']:>9,} "
+        lines.append(f"{r['node']:>4}  {r['op']:<18} {r['layout']:<7} {r['weight_bytes']:>10,} "
+                     f"{r['int8_bytes']:>9,} "
                      f"{r['const_bytes']:>9,} {r['instructions']:>11,} {r['dense_instructions']:>11,}{meas}  "
                      f"{r['encoding']}")
     tot = flash_bytes(graph, max_slowdown)
     est = sum(r["instructions"] for r in rows)
     dense = sum(r["dense_instructions"] for r in rows)
     lines.append(f"total: weights {tot['weights']:,} B (int8 {tot['int8_weights']:,} B, "
-                 f"{tot['int8_weights'] / max(tot['weights'], 1):.1f}x smaller), constants {tot['constants']:,} B, "
+                 f"{tot['int8_weights'] / max(tot['weights'], 1):.1f}x smaller), "
+                 f"constants {tot['constants']:,} B, "
                  f"kernel code ~{tot['code']:,} B ({', '.join(tot['files'])}); estimated instructions "
                  f"{est:,} = {est / max(dense, 1):.2f}x the dense kernels'")
     return "\n".join(lines)

@@ -47,9 +47,9 @@ import numpy as np
 from tinyopt.errors import ToolchainError
 
 TRACE_FLAGS = "in_asm,exec,nochain"
-CLASSES = ("alu", "multiply", "divide", "load", "load pipelined", "load writeback", "store", "load/store dual",
-           "load/store multiple", "branch", "branch refill", "it", "address interlock", "store wait",
-           "flash wait", "float", "other")
+CLASSES = ("alu", "multiply", "divide", "load", "load pipelined", "load writeback", "store",
+           "load/store dual", "load/store multiple", "branch", "branch refill", "it", "address interlock",
+           "store wait", "flash wait", "float", "other")
 _K = {c: i for i, c in enumerate(CLASSES)}
 _STALLS = {"branch refill", "address interlock", "store wait", "flash wait"}  # cycles, not instructions
 
@@ -73,17 +73,20 @@ class CortexM4Timing:
 
 # ---- decoding qemu's (capstone's) disassembly ------------------------------------------------------------
 
-_CONDS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al")
+_CONDS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le",
+          "al")
 _PARALLEL = [p + op for p in ("s", "q", "sh", "u", "uq", "uh") for op in ("add8", "add16", "sub8", "sub16",
                                                                          "asx", "sax")]
-_DATA = set("adc add addw adr and asr bfc bfi bic clz cmn cmp eor lsl lsr mov movw movt mvn neg orn orr pkhbt "
-            "pkhtb rbit rev rev16 revsh ror rrx rsb sbc sbfx sub subw teq tst ubfx sxtb sxth uxtb uxth sxtb16 "
-            "uxtb16 sxtab sxtah sxtab16 uxtab uxtah uxtab16 ssat usat ssat16 usat16 sel usad8 usada8 qadd qsub "
-            "qdadd qdsub nop yield sev wfi wfe mrs msr cpsid cpsie bkpt svc udf".split()) | set(_PARALLEL)
+_DATA = set("adc add addw adr and asr bfc bfi bic clz cmn cmp eor lsl lsr mov movw movt mvn neg orn "
+            "orr pkhbt pkhtb rbit rev rev16 revsh ror rrx rsb sbc sbfx sub subw teq tst ubfx sxtb sxth "
+            "uxtb uxth sxtb16 uxtb16 sxtab sxtah sxtab16 uxtab uxtah uxtab16 ssat usat ssat16 usat16 sel "
+            "usad8 usada8 qadd qsub qdadd qdsub nop yield sev wfi wfe mrs msr cpsid cpsie bkpt svc "
+            "udf".split()) | set(_PARALLEL)
 _NO_DEST = {"cmp", "cmn", "tst", "teq", "nop", "yield", "sev", "wfi", "wfe", "msr", "cpsid", "cpsie", "bkpt",
             "svc", "udf"}
-_MUL = set("mul mla mls smull umull smlal umlal umaal smlad smladx smlald smlaldx smlsd smlsdx smlsld smlsldx "
-           "smmla smmlar smmls smmlsr smmul smmulr smuad smuadx smusd smusdx smlawb smlawt smulwb smulwt".split()) \
+_MUL = set("mul mla mls smull umull smlal umlal umaal smlad smladx smlald smlaldx smlsd smlsdx smlsld "
+           "smlsldx smmla smmlar smmls smmlsr smmul smmulr smuad smuadx smusd smusdx smlawb smlawt smulwb "
+           "smulwt".split()) \
     | {f"{m}{x}{y}" for m in ("smla", "smlal", "smul") for x in "bt" for y in "bt"}
 _MUL_TWO_DEST = {"smull", "umull", "smlal", "umlal", "umaal", "smlald", "smlaldx", "smlsld", "smlsldx"} \
     | {f"smlal{x}{y}" for x in "bt" for y in "bt"}
@@ -94,7 +97,8 @@ _BRANCH = set("b bl blx bx cbz cbnz tbb tbh".split())
 _BARRIER = {"dsb", "dmb", "isb"}
 _IT = {"it" + "".join(s) for n in range(4) for s in itertools.product("te", repeat=n)}
 _FLAGGED = _DATA | _MUL  # the bases that take an S suffix
-_REG = {**{f"r{i}": i for i in range(16)}, "sb": 9, "sl": 10, "fp": 11, "ip": 12, "sp": 13, "lr": 14, "pc": 15}
+_REG = {**{f"r{i}": i for i in range(16)}, "sb": 9, "sl": 10, "fp": 11, "ip": 12, "sp": 13, "lr": 14,
+        "pc": 15}
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +106,8 @@ def _mnemonics() -> dict[str, str]:
     """Every spelling qemu prints (base + S + condition) -> base. Bases without an S suffix never take one,
     which keeps ``ldrhs`` = LDR if HS and ``bls`` = B if LS unambiguous."""
     forms: dict[str, str] = {}
-    bases = _DATA | _MUL | _LOAD | _STORE | _MULTI | _BRANCH | _BARRIER | _IT | {"ldrd", "strd", "sdiv", "udiv"}
+    bases = (_DATA | _MUL | _LOAD | _STORE | _MULTI | _BRANCH | _BARRIER | _IT
+             | {"ldrd", "strd", "sdiv", "udiv"})
     for base in bases:
         for s in ("", "s") if base in _FLAGGED else ("",):
             for cond in ("", *_CONDS):
@@ -157,7 +162,8 @@ def decode(addr: int, size: int, mnemonic: str, operands: str) -> Insn:
     """
     name = mnemonic.split(".")[0]
     if name.startswith("v"):
-        return Insn(addr, size, name, "float", n_regs=len(_regs(operands)) if name in ("vpush", "vpop") else 0)
+        return Insn(addr, size, name, "float",
+                    n_regs=len(_regs(operands)) if name in ("vpush", "vpop") else 0)
     base = _mnemonics().get(name, "")
     ops = _operands(operands)
     first = _regs(ops[0]) if ops else set()
@@ -193,8 +199,8 @@ def decode(addr: int, size: int, mnemonic: str, operands: str) -> Insn:
                     refill="load" if loads and 15 in regs else None)
     if base in _BRANCH:
         refill = {"bx": "register", "blx": "register" if first else "direct", "tbb": "load", "tbh": "load"}
-        return Insn(addr, size, base, "branch", frozenset({14}) if base.startswith("bl") else frozenset(), address,
-                    refill=refill.get(base, "direct"))
+        return Insn(addr, size, base, "branch", frozenset({14}) if base.startswith("bl") else frozenset(),
+                    address, refill=refill.get(base, "direct"))
     if base in _IT:
         return Insn(addr, size, base, "it")
     if base in _BARRIER:
@@ -202,7 +208,8 @@ def decode(addr: int, size: int, mnemonic: str, operands: str) -> Insn:
     return Insn(addr, size, base, "other")
 
 
-def time_block(insns: list[Insn], t: CortexM4Timing) -> tuple[np.ndarray, np.ndarray]:
+# one branch per instruction kind, as the TRM timing table reads; the stall rules read the previous one
+def time_block(insns: list[Insn], t: CortexM4Timing) -> tuple[np.ndarray, np.ndarray]:  # noqa: C901
     """(cycles per class, instructions per class) of one straight run of instructions, its last branch not
     taken; taking it costs ``refill_cycles`` more, charged per run."""
     cyc = np.zeros(len(CLASSES), np.int64)
@@ -215,13 +222,14 @@ def time_block(insns: list[Insn], t: CortexM4Timing) -> tuple[np.ndarray, np.nda
     prev: Insn | None = None
     for ins in insns:
         memory = ins.kind in ("load", "store", "dual", "multiple")
-        if memory and prev is not None and prev.kind in ("alu", "multiply", "divide") and prev.dest & ins.address:
+        if (memory and prev is not None and prev.kind in ("alu", "multiply", "divide")
+                and prev.dest & ins.address):
             add("address interlock", t.address_interlock, 1)
         if prev is not None and prev.kind == "store" and (memory or prev.register_offset):
             add("store wait", t.after_store, 1)
         if ins.kind == "load":
-            pipelined = (prev is not None and prev.kind == "load" and not prev.writeback and prev.refill is None
-                         and not prev.dest & ins.address)
+            pipelined = (prev is not None and prev.kind == "load" and not prev.writeback
+                         and prev.refill is None and not prev.dest & ins.address)
             if ins.refill:
                 add("load", t.load)  # LDR PC: the refill is charged with the branch
             elif ins.writeback:
@@ -261,7 +269,8 @@ def time_block(insns: list[Insn], t: CortexM4Timing) -> tuple[np.ndarray, np.nda
 
 def refill_cycles(last: Insn, t: CortexM4Timing) -> int:
     """The refill a taken branch (or other PC write) ending a block costs, wait states included."""
-    p = {"direct": t.refill_direct, "register": t.refill_register, "load": t.refill_load}.get(last.refill or "", 0)
+    p = {"direct": t.refill_direct, "register": t.refill_register,
+         "load": t.refill_load}.get(last.refill or "", 0)
     return p + t.flash_wait_states if last.refill else 0
 
 

@@ -32,7 +32,8 @@ def c_array(name: str, ctype: str, values, per_line: int = 16, attribute: str = 
     };
     """
     flat = np.asarray(values).reshape(-1).tolist()
-    rows = [", ".join(str(_c_int(v, ctype)) for v in flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    rows = [", ".join(str(_c_int(v, ctype)) for v in flat[i:i + per_line])
+            for i in range(0, len(flat), per_line)]
     body = ",\n".join("    " + r for r in rows)
     attr = f" {attribute}" if attribute else ""
     return f"static const {ctype} {name}[{len(flat)}]{attr} = {{\n{body}\n}};"

@@ -140,8 +140,8 @@ def check_graph(graph: Graph) -> None:
     written. The inputs share one dtype, and the outputs one: invoke takes one pointer for each."""
     roots = [graph.outputs.count(t) for t in graph.outputs]
     if max(roots) > 1 or set(graph.inputs) & set(graph.outputs):
-        raise UnsupportedOpError("a tensor is a graph output twice, or both input and output", path=graph.source,
-                                 fix="give each graph output its own tensor")
+        raise UnsupportedOpError("a tensor is a graph output twice, or both input and output",
+                                 path=graph.source, fix="give each graph output its own tensor")
     for name in (*graph.inputs, *graph.outputs):
         t = graph.tensors[name]
         if t.dtype not in CTYPES:
@@ -160,9 +160,10 @@ def check_graph(graph: Graph) -> None:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
     if getattr(graph, "variables", None):
         names = ", ".join(f"'{v.name}'" for v in graph.variables[:3])
-        raise UnsupportedOpError(f"the model keeps state from one invoke to the next (resource variables {names}"
-                                 f"{', ...' if len(graph.variables) > 3 else ''}); the C library keeps none",
-                                 path=graph.source, fix="deploy the .tflite with TFLM (tinyopt deploy --target tflite), "
+        raise UnsupportedOpError(f"the model keeps state from one invoke to the next (resource variables "
+                                 f"{names}{', ...' if len(graph.variables) > 3 else ''}); the C library "
+                                 "keeps none", path=graph.source,
+                                 fix="deploy the .tflite with TFLM (tinyopt deploy --target tflite), "
                                  "or export the state as explicit model inputs and outputs")
 
 
@@ -178,7 +179,8 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
         for key in keys:
             ctype, arr = p.arrays[key]
             name = names[key] = f"{prefix}_n{i}_{key}"
-            attribute = f"{prefix.upper()}_ALIGN4" if ctype == "int8_t" else ""  # LDRD/LDM need word alignment
+            # LDRD/LDM need word alignment
+            attribute = f"{prefix.upper()}_ALIGN4" if ctype == "int8_t" else ""
             parts.append(emit.c_array(name, ctype, np.asarray(arr), attribute=attribute))
         return parts, names
 
@@ -199,7 +201,8 @@ def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) ->
         emit.c_struct(struct, f"{prefix}_n{i}", other), "#endif"])
 
 
-def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,
+# one pass over the plan's steps writing each call site; its branches are the kernels' call signatures
+def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True,  # noqa: C901
                      reorder: bool = True, max_slowdown: float | None = None, optimize: str = "balanced",
                      max_ram: int | None = None) -> Library:
     """The library's files as text. Raises ``UnsupportedOpError`` naming the first node we cannot compile.
@@ -218,14 +221,15 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     check_graph(graph)
     with compressed.budget(max_slowdown):
         prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
-    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder, optimize=optimize if inplace else "speed",
-                     max_ram=max_ram)
+    plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder,
+                     optimize=optimize if inplace else "speed", max_ram=max_ram)
     sched = plan.schedule
     pl = plan.planner
     ext_roots = {plan.root[t] for t in plan.external}
     in_place = pl.in_place_nodes()
     out_offsets = _offsets([graph.tensors[t].nbytes for t in graph.outputs])
-    out_at = {plan.root[t]: off for t, off in zip(graph.outputs, out_offsets)}  # several outputs: back to back
+    # several outputs: back to back
+    out_at = {plan.root[t]: off for t, off in zip(graph.outputs, out_offsets)}
 
     out_ct = io_ctype(graph, graph.outputs)
 
@@ -244,7 +248,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         if p.aliases:
             if plan.root[n.outputs[0]] != plan.root[n.inputs[0]]:  # a graph input reshaped into the output
                 calls.append(f"    /* node {i}: {n.op}, a copy into the caller's buffer */")
-                calls.append(f"    memcpy({ptr(n.outputs[0])}, {ptr(n.inputs[0])}, {graph.tensors[n.outputs[0]].nbytes});")
+                calls.append(f"    memcpy({ptr(n.outputs[0])}, {ptr(n.inputs[0])}, "
+                             f"{graph.tensors[n.outputs[0]].nbytes});")
             continue
         seg = plan.segment_of(k)
         fusion = sched.fused.get(k)
@@ -293,7 +298,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         in_at if in_ct == "int8_t" else f"({in_ct} *)({in_at})")
     output_bytes = sum(graph.tensors[t].nbytes for t in graph.outputs)
     macs = sum(node_macs(p) for p in prepared.values())
-    # the banner names the model file without its folder: one model deployed from two places gives the same bytes
+    # the banner names the model file without its folder: one model deployed from two places gives the
+    # same bytes
     subs = dict(
         banner=emit.BANNER, prefix=prefix,
         model=emit.c_comment_block([Path(str(graph.source)).name if graph.source else graph.name])[3:],
@@ -303,9 +309,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         input_offset=pl.offset_of(plan.root[graph.inputs[0]]),
         input_buffer=input_buffer,
         input_staging="" if len(graph.inputs) == 1 else (
-            f"/* Several inputs: the caller's buffer holds them back to back (see {prefix.upper()}_INPUTk_OFFSET); "
-            f"this one is\n * {prefix}_input_buffer(). */\nstatic {in_ct} {prefix}_inputs[{prefix.upper()}_INPUT_BYTES"
-            f"{per_elem[in_ct]}];\n"),
+            f"/* Several inputs: the caller's buffer holds them back to back "
+            f"(see {prefix.upper()}_INPUTk_OFFSET); this one is\n * {prefix}_input_buffer(). */\n"
+            f"static {in_ct} {prefix}_inputs[{prefix.upper()}_INPUT_BYTES{per_elem[in_ct]}];\n"),
         input_ctype=in_ct, output_ctype=out_ct,
         input_copies=_input_copies(graph, plan, prefix),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
@@ -320,12 +326,14 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    if stream_c.lone_depthwise_rows(plan):  # the depthwise pair loop's column variant (kernels/depthwise_conv2d.c)
+    # the depthwise pair loop's column variant (kernels/depthwise_conv2d.c)
+    if stream_c.lone_depthwise_rows(plan):
         guard = f"#define {prefix.upper()}_KERNELS_H\n"
         files[f"{prefix}_kernels.h"] = files[f"{prefix}_kernels.h"].replace(
-            guard, guard + f"\n/* depthwise layers streamed in 1-row bands */\n#define {prefix.upper()}_DW_COLUMNS 1\n", 1)
-    stems = {f for p in prepared.values() for f in p.files} | ({"pool_rows"} if any(s.acc_bytes for s in plan.segments)
-                                                                else set())
+            guard, guard + "\n/* depthwise layers streamed in 1-row bands */\n"
+            f"#define {prefix.upper()}_DW_COLUMNS 1\n", 1)
+    stems = {f for p in prepared.values() for f in p.files} | (
+        {"pool_rows"} if any(s.acc_bytes for s in plan.segments) else set())
     for stem in sorted(stems):
         files[f"{prefix}_{stem}.c"] = emit.rename_symbols(_resource("kernels", f"{stem}.c"), prefix)
     for h in _kernel_headers(prepared):
@@ -340,12 +348,14 @@ def explain(lib: Library) -> str:
     in_place = pl.in_place_nodes()
     lines = [pl.print_plan(), ""]
     if plan.segments:
-        lines.append(f"row-streamed segments (estimated +{plan.extra_instructions:,.0f} Cortex-M4 instructions, "
-                     f"{plan.extra_instructions / max(plan.base_instructions, 1):.1%} of the whole-tensor plan's):")
+        lines.append(f"row-streamed segments (estimated +{plan.extra_instructions:,.0f} Cortex-M4 "
+                     f"instructions, {plan.extra_instructions / max(plan.base_instructions, 1):.1%} of the "
+                     "whole-tensor plan's):")
         for j, seg in enumerate(plan.segments):
-            bufs = ", ".join(f"{b}: {seg.rings[r]} rows x {seg.row_bytes[r]} B" for b, r in enumerate(sorted(seg.rings)))
-            lines.append(f"  segment {j}: nodes {sched.orig[seg.nodes[0]]}..{sched.orig[seg.nodes[-1]]} in bands of "
-                         f"{seg.band} output row(s), {seg.calls} kernel calls; line buffers: {bufs}"
+            bufs = ", ".join(f"{b}: {seg.rings[r]} rows x {seg.row_bytes[r]} B"
+                             for b, r in enumerate(sorted(seg.rings)))
+            lines.append(f"  segment {j}: nodes {sched.orig[seg.nodes[0]]}..{sched.orig[seg.nodes[-1]]} in "
+                         f"bands of {seg.band} output row(s), {seg.calls} kernel calls; line buffers: {bufs}"
                          + (f"; int32 channel sums {seg.acc_bytes} B" if seg.acc_bytes else ""))
         lines.append("")
     lines.append("steps (node = index in the model file):")
@@ -356,8 +366,8 @@ def explain(lib: Library) -> str:
         out = plan.root[n.outputs[0]]
         seg = plan.segment_of(k)
         where = "caller's output" if out in {plan.root[t] for t in plan.external} else (
-            f"line buffer {sorted(seg.rings).index(seg.ring_of[out])}" if seg is not None and out in seg.ring_of
-            else f"offset {pl.offset_of(out)}")
+            f"line buffer {sorted(seg.rings).index(seg.ring_of[out])}"
+            if seg is not None and out in seg.ring_of else f"offset {pl.offset_of(out)}")
         note = ""
         if seg is not None:
             note = f", streamed (segment {plan.segments.index(seg)}, bands of {seg.band})" + (

@@ -33,7 +33,8 @@ def small_accumulator(bias: np.ndarray, abs_weight_sums: np.ndarray, shifts) -> 
     """1 when every accumulator stays below 2^30 in magnitude (|bias| + 128 * sum|w|, since |x| <= 128)
     and every shift is a right shift: the kernels may then requantize with ``tinyopt_mbqm_small``.
 
-    >>> small_accumulator(np.array([5]), np.array([100]), [-3]), small_accumulator(np.array([5]), np.array([1]), [0])
+    >>> (small_accumulator(np.array([5]), np.array([100]), [-3]),
+    ...  small_accumulator(np.array([5]), np.array([1]), [0]))
     (1, 0)
     """
     bound = np.abs(np.asarray(bias, np.int64)) + 128 * np.asarray(abs_weight_sums, np.int64)
@@ -156,7 +157,8 @@ def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset
     ``pack_depthwise_lanes`` words, 18 per group of 4 channels. Per group 16 requantization words: the
     doubled biases of its 4 channels, then m x 4, r x 4, s x 4 (``requant_words``).
 
-    >>> lanes, rq = pack_depthwise_pairs(np.ones((9, 4), np.int64), [1, 2, 3, 4], [1 << 30] * 4, [-1] * 4, 0, 1)
+    >>> lanes, rq = pack_depthwise_pairs(np.ones((9, 4), np.int64), [1, 2, 3, 4], [1 << 30] * 4,
+    ...                                  [-1] * 4, 0, 1)
     >>> lanes[:2].tolist(), rq[:4].tolist(), rq[4:7].tolist(), rq[12:].tolist()
     ([131074, 131074], [2, 4, 6, 8], [1073741824, 1073741824, 1073741824], [1, 1, 1, 1])
     """
@@ -190,16 +192,17 @@ class OpParams:
     What the planner and the call site need to know, without knowing the operator:
     ``signature``: the kernel's arguments after the parameter block — ``unary`` (in, out), ``binary``
     (in1, in2, out), ``lists`` (an array of the non-constant inputs, an array of the outputs), ``rows``
-    (in, out, scratch, reverse, other) or ``rows_col`` (in, out, scratch, col, reverse, other); ``optional``: pointer fields left NULL when absent from ``arrays``; ``inplace``:
+    (in, out, scratch, reverse, other) or ``rows_col`` (in, out, scratch, col, reverse, other);
+    ``optional``: pointer fields left NULL when absent from ``arrays``; ``inplace``:
     ``rows`` (a row-wise kernel whose output may overlap its dying input, given a one-row scratch) or
     ``elementwise`` (element i is written after it is read); ``fuses_add``: a residual ADD may run as its
-    epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``scratch_rows``: output
-    rows a ``rows`` kernel finishes before storing them in place (its scratch holds that many); ``fused_asm``:
-    its Cortex-M4 arrays (rq, lanes, wpairs) also serve a fused ADD (else that node drops them and runs its
-    portable C path); ``aliases``: no kernel, the output is the input (RESHAPE); ``stream``: how the node may
-    run on a band of rows inside a streamed segment (``stream.py``): ``window`` (its struct's ``in_h``,
-    ``out_h``, ``padding_h`` describe the band), ``rows`` (element-wise: ``size`` = the band's elements) or
-    ``sum`` (a global average pool that adds rows into int32 sums).
+    epilogue; ``epilogue``: this node can be that ADD; ``col_bytes``: an im2col buffer; ``scratch_rows``:
+    output rows a ``rows`` kernel finishes before storing them in place (its scratch holds that many);
+    ``fused_asm``: its Cortex-M4 arrays (rq, lanes, wpairs) also serve a fused ADD (else that node drops
+    them and runs its portable C path); ``aliases``: no kernel, the output is the input (RESHAPE);
+    ``stream``: how the node may run on a band of rows inside a streamed segment (``stream.py``):
+    ``window`` (its struct's ``in_h``, ``out_h``, ``padding_h`` describe the band), ``rows`` (element-wise:
+    ``size`` = the band's elements) or ``sum`` (a global average pool that adds rows into int32 sums).
     """
 
     kind: str
@@ -240,8 +243,9 @@ def per_channel(a, n: int) -> np.ndarray:
 
 def int32_or_fail(a: np.ndarray, graph: Graph, index: int, node: Node) -> np.ndarray:
     if a.min(initial=0) < -(2**31) or a.max(initial=0) > 2**31 - 1:
-        raise UnsupportedOpError("the bias with the input offset folded in overflows int32", path=graph.source,
-                                 where=where(index, node), fix="requantize the layer with smaller weights")
+        raise UnsupportedOpError("the bias with the input offset folded in overflows int32",
+                                 path=graph.source, where=where(index, node),
+                                 fix="requantize the layer with smaller weights")
     return a
 
 
@@ -256,8 +260,8 @@ def prepare(graph: Graph, index: int, node: Node) -> OpParams:
     if rec is None or rec.c is None:
         raise UnsupportedOpError(f"operator {node.op} has no C kernel", path=graph.source,
                                  where=f"node {index} '{node.name}'",
-                                 fix=f"the C generator supports {', '.join(c_ops())}; replace the operator or "
-                                     "deploy the .tflite with TFLM")
+                                 fix=f"the C generator supports {', '.join(c_ops())}; replace the "
+                                     "operator or deploy the .tflite with TFLM")
     p = rec.pack_c(graph, index, node)
     p.macs = rec.macs(graph, node)
     if not p.struct:  # the record's kernel (a pack may choose another: its struct, entry and files)
@@ -272,7 +276,8 @@ def lut(rec, graph: Graph, index: int, node: Node) -> OpParams:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     check_int8(graph, index, node, [x, y])
     p = rec.prepare(graph, node, True)
-    table = np.asarray(rec.eval(p, [np.arange(-128, 128, dtype=np.int8).reshape(256, 1)]), np.int8).reshape(256)
+    table = np.asarray(rec.eval(p, [np.arange(-128, 128, dtype=np.int8).reshape(256, 1)]),
+                       np.int8).reshape(256)
     return OpParams("lut", {"size": y.size}, {"table": ("int8_t", table)}, inplace="elementwise",
                     struct="lut_params", entry="lut", files=("lut",))
 

@@ -321,7 +321,8 @@ def tensor_roots(sched: Schedule, order: list[int]) -> dict:
     return root
 
 
-def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,
+# the planner's one walk over lifetimes, aliases, in-place, scratch and segments: they share its state
+def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  # noqa: C901
                segments: list | None = None) -> Plan:
     """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets.
     ``segments`` (``stream.Segment``) run by rows: the tensors between their nodes exist only as line

@@ -135,7 +135,9 @@ def in_place(p, graph, node) -> bool:
             and i["stride_h"] == i["stride_w"] == 1 and i["padding_h"] == i["padding_w"] == 0)
 
 
-def build_segment(sched, nodes: list[int], band: int, root: dict, live_after: set) -> Segment | None:
+# one band-by-band simulation whose ring sizes, escapes and call counts share the loop's state
+def build_segment(sched, nodes: list[int], band: int, root: dict,  # noqa: C901
+                  live_after: set) -> Segment | None:
     """Simulate the pulled execution of ``nodes`` (a valid run, see ``valid_runs``) in bands of ``band``
     rows; None when the run is not a segment (its internal tensors escape)."""
     graph, prepared = sched.graph, sched.prepared
