@@ -315,7 +315,8 @@ def tensor_roots(sched: Schedule, order: list[int]) -> dict:
     root: dict[str, str] = {t.name: t.name for t in graph.activations()}
     for i in order:
         n = graph.nodes[i]
-        into_output = n.outputs[0] in graph.outputs and root[n.inputs[0]] in graph.inputs
+        first = root.get(n.inputs[0])  # None: a constant operand
+        into_output = n.outputs[0] in graph.outputs and first in graph.inputs
         if sched.prepared[i].aliases and not into_output:
             root[n.outputs[0]] = root[n.inputs[0]]
     return root
