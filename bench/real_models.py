@@ -224,7 +224,8 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         row["c_tflm"] = f"{equal}/{n_inputs}"
         # RAM counted whole: the arena, the output buffer, and the input buffer unless the arena's input slot
         # takes the input (one input: tinyopt_input_buffer)
-        row["ram"] = lib.arena_bytes + lib.output_bytes + (lib.input_bytes if len(xs) > 1 else 0)
+        state = sum(graph.tensors[v.state].nbytes for v in getattr(graph, "variables", []))  # static buffers
+        row["ram"] = lib.arena_bytes + lib.output_bytes + (lib.input_bytes if len(xs) > 1 else 0) + state
         if isinstance(row.get("tflm_arena"), int):
             row["ram_ratio"] = row["ram"] / row["tflm_arena"]
         if qemu and not m4_fits(graph, lib):

@@ -52,12 +52,48 @@ def test_an_inconsistent_variable_is_refused_before_writing():
         graph_to_tflite_bytes(g)
 
 
-def test_c_library_refuses_state_it_would_drop():
-    from tinyopt.errors import UnsupportedOpError
-    from tinyopt.export.c.generate import generate_sources
-    from tinyopt.runtime.support import graph_level_problems
+def test_c_library_keeps_the_state_as_tflm_does(tmp_path):
+    """The library copies each state into the arena before the first node and its update out after the last,
+    from the initial value on: invoked frame after frame in one process it equals the runtime (= TFLM)."""
+    import shutil
+
+    if shutil.which("cc") is None:
+        pytest.skip("no host C compiler (cc)")
+    from ops._oracles import c_library_outputs
 
     g = streaming_graph()
-    with pytest.raises(UnsupportedOpError, match="keeps state from one invoke to the next.*'stream/state'"):
-        generate_sources(g)
-    assert any("deploy the .tflite with TFLM" in p for p in graph_level_problems(g, "tinyopt-c"))
+    xs = frames()
+    want = Interpreter(g).run(xs)[0]
+    got = c_library_outputs(g, xs, tmp_path)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_c_library_writes_a_uint8_output(tmp_path):
+    """A final QUANTIZE to uint8 (microWakeWord's models end so): the library's output is those bytes."""
+    import shutil
+
+    if shutil.which("cc") is None:
+        pytest.skip("no host C compiler (cc)")
+    from ops._oracles import c_library_outputs
+    from tinyopt.graph.ir import Node, QuantParams, Tensor
+
+    g = streaming_graph()
+    g.add_tensor(Tensor("p", (1, 3), "uint8", quant=QuantParams(np.array([0.05]), np.array([120]))))
+    g.add_node(Node("p", "QUANTIZE", ["y"], ["p"]))
+    g.outputs = ["p"]
+    g.validate()
+    xs = frames()
+    want = Interpreter(g).run(xs)[0]
+    assert want.dtype == np.uint8 and want.max() > 127  # values a signed byte would misread
+    got = c_library_outputs(g, xs, tmp_path).view(np.uint8)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_analyze_counts_the_c_librarys_state_beside_its_arena():
+    from tinyopt.analysis.arena import runtime_arena
+    from tinyopt.export.c.generate import generate_sources
+
+    g = streaming_graph()
+    a = runtime_arena(g, "tinyopt-c")
+    # the library's arena plus the 2 x 4 int8 state bytes it keeps in a static buffer
+    assert a.bytes == generate_sources(g).arena_bytes + 8 and "state kept between invokes" in a.basis

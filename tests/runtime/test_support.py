@@ -9,7 +9,7 @@ import torch
 from tinyopt.analysis.cost import model_dtype
 from tinyopt.convert import convert_graph, torch_to_graph_layout
 from tinyopt.graph.torch_import import from_torch
-from tinyopt.runtime.support import check_support
+from tinyopt.runtime.support import check_support, graph_level_problems
 
 SHAPE = (3, 10, 10)
 
@@ -63,16 +63,15 @@ def test_model_dtype_is_the_layers_dtype(activations, io, expected):
     assert model_dtype(from_torch(SqrtNet().eval(), SHAPE)) == "float32"
 
 
-def test_uint8_output_of_an_integer_model_names_tflm_not_a_conversion():
-    """A converted model that ends in QUANTIZE to uint8 (as microWakeWord's do) is already integer: the fix
-    cannot be 'convert the model'."""
+def test_int32_output_of_an_integer_model_names_tflm_not_a_conversion():
+    """An integer model whose output the C library has no buffer type for (ARG_MAX's int32 indices): it is
+    converted already, so the fix cannot be 'convert the model'."""
     from tinyopt.export.tflite import single_op_model
     from tinyopt.graph.ir import QuantParams, Tensor
-    from tinyopt.runtime.support import graph_level_problems
 
     x = Tensor("x", (1, 4), "int8", quant=QuantParams(np.array([0.1]), np.array([-3])))
-    y = Tensor("y", (1, 4), "uint8", quant=QuantParams(np.array([0.1]), np.array([125])))
-    g = single_op_model("QUANTIZE", [x], y)
+    axis = Tensor("axis", (1,), "int32", data=np.array([1], np.int32))
+    g = single_op_model("ARG_MAX", [x, axis], Tensor("y", (1,), "int32"))
     (problem,) = graph_level_problems(g, "tinyopt-c")
-    assert "is uint8" in problem and "deploy this model with TFLM" in problem
+    assert "is int32" in problem and "deploy this model with TFLM" in problem
     assert "convert the model" not in problem

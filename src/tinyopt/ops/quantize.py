@@ -83,8 +83,9 @@ class Quantize(Op):
                                      where=cp.where(index, node),
                                      fix="the C library takes int8 input: convert with int8 input and output "
                                          "(tinyopt convert's default)")
-        cp.check_int8(graph, index, node, [x, y])
+        cp.check_int8(graph, index, node, [x] if y.dtype == "uint8" else [x, y])  # uint8: a model's output
         p = self.prepare(graph, node, True)
+        lo, hi = (0, 255) if y.dtype == "uint8" else (-128, 127)
         ints = dict(size=y.size, input_zero_point=p.input_zero_point, output_zero_point=p.zero_point,
-                    multiplier=p.input_multiplier, shift=p.input_shift)
+                    multiplier=p.input_multiplier, shift=p.input_shift, output_min=lo, output_max=hi)
         return cp.OpParams("quantize", ints, inplace="elementwise")

@@ -79,7 +79,8 @@ def _offsets(sizes: list[int]) -> list[int]:
     return out
 
 
-CTYPES = {"int8": "int8_t", "int16": "int16_t"}  # the library's I/O and activation element types
+# the library's I/O and activation element types (uint8: I/O only, a final QUANTIZE to uint8)
+CTYPES = {"int8": "int8_t", "int16": "int16_t", "uint8": "uint8_t"}
 
 
 def _describe(t) -> str:
@@ -147,7 +148,7 @@ def check_graph(graph: Graph) -> None:
         if t.dtype not in CTYPES:
             integer = any(graph.tensors[n].dtype in CTYPES for n in (*graph.inputs, *graph.outputs))
             fix = ("convert the model to int8 (or 16x8) with integer input and output" if not integer else
-                   f"the C library reads and writes {' and '.join(sorted(set(CTYPES)))} only: deploy this "
+                   f"the C library reads and writes {', '.join(sorted(CTYPES))} only: deploy this "
                    "model with TFLM (tinyopt deploy --target tflite), or export it without the "
                    f"{t.dtype} conversion at its {'input' if name in graph.inputs else 'output'}")
             raise UnsupportedOpError(f"graph input/output '{name}' is {t.dtype}", path=graph.source, fix=fix)
@@ -158,13 +159,7 @@ def check_graph(graph: Graph) -> None:
                                      fix=f"give every graph {kind[:-1]} one dtype (invoke takes one buffer)")
     if not graph.nodes:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
-    if getattr(graph, "variables", None):
-        names = ", ".join(f"'{v.name}'" for v in graph.variables[:3])
-        raise UnsupportedOpError(f"the model keeps state from one invoke to the next (resource variables "
-                                 f"{names}{', ...' if len(graph.variables) > 3 else ''}); the C library "
-                                 "keeps none", path=graph.source,
-                                 fix="deploy the .tflite with TFLM (tinyopt deploy --target tflite), "
-                                 "or export the state as explicit model inputs and outputs")
+
 
 
 def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
@@ -219,6 +214,9 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
 
     graph = fuse_float_islands(graph)  # float-only operators convert kept in float: int8 tables here
     check_graph(graph)
+    variables = getattr(graph, "variables", [])
+    if variables:  # a state is read and its update kept whole: no row streaming around them
+        optimize = "speed"
     with compressed.budget(max_slowdown):
         prepared = {i: prepare(graph, i, n) for i, n in enumerate(graph.nodes)}
     plan = best_plan(graph, prepared, inplace=inplace, reorder=reorder,
@@ -238,11 +236,19 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         r = plan.root[tensor]
         if r in ext_roots:  # the caller's output buffer, typed as the outputs are: offsets in elements
             at = out_at[r] // (2 if out_ct == "int16_t" else 1)
-            return "output" if at == 0 else f"output + {at}"
+            out = "(int8_t *)output" if out_ct == "uint8_t" else "output"  # uint8 bytes from an int8 kernel
+            return out if at == 0 else f"{out} + {at}"
         at = f"arena + {pl.offset_of(r)}"
         return f"(int16_t *)({at})" if graph.tensors[tensor].dtype == "int16" else at
 
     calls, constants = [], []
+    for j, v in enumerate(variables):  # the state kept between invokes, from its initial value on
+        st = graph.tensors[v.state]
+        ct = CTYPES[st.dtype]
+        values = ", ".join(str(int(x)) for x in np.asarray(v.init).reshape(-1))
+        constants.append(f"/* variable {emit.c_identifier(v.name)[:60]}: {list(st.shape)} {st.dtype} */\n"
+                         f"static {ct} {prefix}_state{j}[{st.size}] = {{{values}}};")
+        calls.append(f"    memcpy({ptr(v.state)}, {prefix}_state{j}, {st.nbytes});")
     for k in plan.order:
         n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
         if p.aliases:
@@ -289,6 +295,8 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         calls.append(emit.c_call(fn, args))
         calls.append(f"    {prefix.upper()}_AFTER_NODE({i});")
 
+    for j, v in enumerate(variables):  # every read of the state is done: its update is the next state
+        calls.append(f"    memcpy({prefix}_state{j}, {ptr(v.update)}, {graph.tensors[v.state].nbytes});")
     x = graph.tensors[graph.inputs[0]]
     in_ct = io_ctype(graph, graph.inputs)
     per_elem = {"int8_t": "", "int16_t": " / 2"}  # a typed buffer of BYTES: its element count

@@ -265,6 +265,7 @@ def make_schedule(graph: Graph, prepared: dict, fuse: bool = True) -> Schedule:
     absorbed = {f.add_index for f in fused.values()}
     g = Graph(graph.name, source=graph.source)
     g.tensors, g.inputs, g.outputs = graph.tensors, list(graph.inputs), list(graph.outputs)
+    g.variables = list(getattr(graph, "variables", []))
     origin: dict[int, int] = {}  # id(new node) -> original index
     for i, n in enumerate(graph.nodes):
         if i in absorbed:
@@ -339,7 +340,8 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
     ext_roots = {root[t] for t in external}
     first: dict[str, int] = {}
     last: dict[str, int] = {}
-    for r in {root[t] for t in graph.inputs}:
+    variables = getattr(graph, "variables", [])
+    for r in {root[t] for t in [*graph.inputs, *(v.state for v in variables)]}:  # a state is copied in first
         first[r] = last[r] = 0
     for step, i in enumerate(order):
         n = nodes[i]
@@ -350,6 +352,8 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
             r = root[t]
             first.setdefault(r, step)
             last[r] = max(last.get(r, step), step)
+    for v in variables:  # a state's update is copied out after the last node
+        last[root[v.update]] = len(order)
     for s in segments:  # whole inputs are read, and the output written, while the segment runs
         a, b = span[id(s)]
         for t in s.inputs:
