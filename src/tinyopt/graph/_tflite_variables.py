@@ -43,13 +43,8 @@ class ResourceVariables:
 
     def visit(self, j: int, op: Table, name: str) -> None:
         imp, where = self.imp, f"operator {j} ({name})"
+        ins, outs, opts = self._operands(op, where)
         with imp.at(where):
-            ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
-            outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
-            opts = (op.table(Slot.OP_OPTIONS, "the builtin options") if op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
-                    else None)
-            for t in (*ins, *outs):
-                imp._check_tensor_index(t, where)
             if name == "CALL_ONCE":
                 k = opts.scalar(0, "i32") if opts is not None else 0
                 if not 0 < k < len(self.subgraphs) or self.init_subgraph not in (None, k):
@@ -75,10 +70,9 @@ class ResourceVariables:
         name, ins, outs, opts = raw
         return name, [self.alias.get(t, t) for t in ins], outs, opts
 
-    def finish(self, graph: Graph) -> list[int]:
-        """Mark the state tensors, record ``graph.variables``; the tensor indices that must stay computed."""
+    def finish(self, graph: Graph) -> None:
+        """Mark the state tensors and record ``graph.variables`` (a variable never assigned: a constant)."""
         imp = self.imp
-        keep = []
         for var, s in self.state.items():
             t = graph.tensors[imp.names[s]]
             init = self.init.get(var)
@@ -87,20 +81,30 @@ class ResourceVariables:
             if int(np.prod(init.shape)) != t.size:
                 imp.fail(f"variable '{var}' starts with {init.size} values but is read as {list(t.shape)}",
                          "subgraph 0", FIX)
-            t.variable = True
             upd = self.current[var]
-            if upd == s:  # never assigned: a constant
-                t.variable, t.constant, t.data = False, True, np.asarray(init, t.dtype).reshape(t.shape)
+            if upd == s:
+                t.constant, t.data = True, np.asarray(init, t.dtype).reshape(t.shape)
                 continue
+            t.variable = True
             u = graph.tensors[imp.names[upd]]
             if u.shape != t.shape or u.dtype != t.dtype:
                 imp.fail(f"variable '{var}' is read as {t.dtype} {list(t.shape)} but assigned "
                          f"{u.dtype} {list(u.shape)}", "subgraph 0", FIX)
             graph.variables.append(Variable(var, t.name, u.name, np.asarray(init, t.dtype).reshape(t.shape)))
-            keep.append(upd)
-        return keep
 
     # -- helpers --------------------------------------------------------------------------------
+    def _operands(self, op: Table, where: str) -> tuple[list[int], list[int], Table | None]:
+        """A resource operator's input and output tensor indices (checked) and its options table."""
+        imp = self.imp
+        with imp.at(where):
+            ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
+            outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
+            opts = (op.table(Slot.OP_OPTIONS, "the builtin options") if op.scalar(Slot.OP_OPTIONS_TYPE, "u8")
+                    else None)
+        for t in (*ins, *outs):
+            imp._check_tensor_index(t, where)
+        return ins, outs, opts
+
     def _variable(self, handle: int, where: str) -> str:
         if handle not in self.handles:
             self.imp.fail(f"reads or assigns tensor {handle}, which no VAR_HANDLE made", where, FIX)
@@ -130,13 +134,7 @@ class ResourceVariables:
             for j, op in enumerate(op_tables):
                 name = imp.peek_op_name(j, op)
                 w = f"{where} operator {j} ({name})"
-                with imp.at(w):
-                    ins = [int(t) for t in op.array(Slot.OP_INPUTS, "<i4", "the operator inputs")]
-                    outs = [int(t) for t in op.array(Slot.OP_OUTPUTS, "<i4", "the operator outputs")]
-                    opts = (op.table(Slot.OP_OPTIONS, "the builtin options")
-                            if op.scalar(Slot.OP_OPTIONS_TYPE, "u8") else None)
-                for t in (*ins, *outs):
-                    imp._check_tensor_index(t, w)
+                ins, outs, opts = self._operands(op, w)
                 if name == "VAR_HANDLE":
                     handles[outs[0]] = self._shared_name(opts, w)
                 elif name == "ASSIGN_VARIABLE" and ins[0] in handles:

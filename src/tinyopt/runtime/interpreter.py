@@ -42,6 +42,7 @@ class Interpreter:
                                          path=graph.source, where=f"tensor '{t.name}'",
                                          fix="export the model with batch size 1")
         self.params = [prepare_node(graph, node) for node in graph.nodes]
+        self.reset()
         self._consts = [self._dequantized_weights(node, p) for node, p in zip(graph.nodes, self.params)]
 
     def _dequantized_weights(self, node, p: OpData) -> dict[int, np.ndarray]:
@@ -123,8 +124,6 @@ class Interpreter:
     def _run_stateful(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """A model with variables (a streaming model): each row is one invoke after the previous row, the
         state carried from one to the next and kept for the next ``run``, as TFLM keeps it between invokes."""
-        if not hasattr(self, "state"):
-            self.reset()
         rows = []
         for i in range(arrays[0].shape[0]):
             env = self.run_all([a[i: i + 1] for a in arrays])
@@ -137,9 +136,7 @@ class Interpreter:
         arrays = self.check_inputs(inputs)
         g = self.graph
         env: dict[str, np.ndarray] = dict(zip(g.inputs, arrays))
-        if getattr(g, "variables", None):
-            if not hasattr(self, "state"):
-                self.reset()
+        if self.state:
             n = arrays[0].shape[0]
             env.update({k: np.repeat(v, n, axis=0) if v.shape[0] != n else v for k, v in self.state.items()})
         for node, rec, p, consts in zip(g.nodes, self.records, self.params, self._consts):
