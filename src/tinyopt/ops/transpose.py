@@ -111,12 +111,10 @@ class Transpose(Op):
 
 def as_nchw(b, name: str, x):
     """A 4-D value held in the framework's own (N, C, H, W) order (after a reshape or a transpose that
-    kept it so) as the NHWC graph tensor a convolution reads: one TRANSPOSE."""
+    kept it so) as the NHWC graph tensor a convolution reads: one TRANSPOSE, viewed as (N, C, H, W)."""
     from tinyopt.graph.torch_import import Val
 
-    const = b.const(f"{name}/perm", np.asarray([0, 2, 3, 1], np.int32), "int32")
-    out = b.emit(name, Transpose.name, [x.name, const], {}, "nchw")
-    return Val(out.name, "nchw", tuple(x.shape))
+    return Val(build(b, name, x, [0, 2, 3, 1], view=False).name, "nchw", tuple(x.shape))
 
 
 def build(b, name: str, x, perm: list[int], view: bool = True):
