@@ -202,7 +202,9 @@ class OpParams:
     them and runs its portable C path); ``aliases``: no kernel, the output is the input (RESHAPE);
     ``stream``: how the node may run on a band of rows inside a streamed segment (``stream.py``):
     ``window`` (its struct's ``in_h``, ``out_h``, ``padding_h`` describe the band), ``rows`` (element-wise:
-    ``size`` = the band's elements) or ``sum`` (a global average pool that adds rows into int32 sums).
+    ``size`` = the band's elements) or ``sum`` (a global average pool that adds rows into int32 sums);
+    ``col_free_extra``: the estimated extra Cortex-M4 instructions per inference of running without the
+    ``col`` buffer (the kernel then gets NULL; ``None``: col is required), which a RAM-saving plan may pay.
     """
 
     kind: str
@@ -222,6 +224,7 @@ class OpParams:
     entry: str = ""   # the kernel function (after the prefix)
     files: tuple = ()  # kernel files the node needs
     macs: int = 0
+    col_free_extra: float | None = None
 
 
 def where(index: int, node: Node) -> str:
