@@ -201,7 +201,8 @@ class FullyConnected(Op):
         return cp.OpParams("fully_connected", ints, arrays, optional=("rq", "wpairs"), signature="rows_col",
                            col_bytes=8 * (depth // 4) + 4, struct="fc_params",
                            entry="fully_connected_fc6" if grouped else "fully_connected_pairs",
-                           files=("fully_connected", *(("fully_connected_fc6",) if grouped else ())))
+                           files=("fully_connected", *(("fully_connected_fc6",) if grouped else ())),
+                           col_free_extra=float(col_free_extra(ints["batches"], depth, o, grouped)))
 
     def _fc6_linked(self, graph) -> bool:
         """Whether the library carries the 6-filter loop: a layer of FC6_MIN_MACS or more runs on the int8
@@ -247,6 +248,28 @@ class FullyConnected(Op):
 GROUP = 6  # filters per pass of the Cortex-M4 loop (tinyopt_fc6q in kernels/fully_connected.c)
 # smaller layers run pair by pair (tinyopt_fc2q), without the 6-filter loop's 3.5 KB of code
 FC6_MIN_MACS = 4096
+
+
+def col_free_extra(batches: int, depth: int, out_c: int, grouped: bool) -> int:
+    """Cortex-M4 instructions a dense layer on twin words adds when it reads its int8 input directly (col
+    NULL: tinyopt_fc6b / tinyopt_fc2b) instead of widening it into col first; negative when the widening
+    costs more (few filters). Counted from the loops: per block and pass (a group of 6 or a pair) 2
+    SXTB16 for one load (+1), per extra run of 16 pairs of blocks in a group +1 (the widened loop's
+    sentinel load is also its next lanes), minus the widening (16 per 4 blocks, 6 per block left); the
+    calls' difference (20, 4 more per grouped call, 2 per pair) fitted to qemu's counts of 19 layers,
+    which the formula then matches within a 5-instruction tick per input vector.
+
+    >>> col_free_extra(1, 640, 128, True)  # 160 blocks x 22 passes + 21 x 4 - 640 - 4 - 2 - 20
+    2938
+    """
+    blocks = depth // 4
+    groups = out_c // GROUP if grouped else 0
+    pairs = (out_c - GROUP * groups + 1) // 2
+    runs = -(-(blocks // 2) // 16)  # passes of the 16-pair unrolling per group
+    widen = 16 * (blocks // 4) + 6 * (blocks % 4)
+    per_vector = (blocks * (groups + pairs) + groups * max(runs - 1, 0) - widen - 4 * (groups > 0)
+                  - 2 * pairs - 20)
+    return batches * per_vector
 
 
 def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,

@@ -2,11 +2,14 @@
 the Cortex-M4 6-filter loop (tinyopt_fc6q) under qemu, on sizes that reach every entry of the loop (one
 block of 4 inputs, an odd block count, every remainder of the 8-pair unrolling, several passes) and every
 partial last group (out_features not a multiple of 6), per-tensor and per-channel scales; in_features not a
-multiple of 4 keep the portable loop on the M4 too."""
+multiple of 4 keep the portable loop on the M4 too. The same layers without their col buffer (the loops on
+the int8 input: tinyopt_fc6b, tinyopt_fc2b) equal the runtime and TFLM, and cost what col_free_extra says."""
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +20,8 @@ from tinyopt.export.c.board import APT, build_host, build_m4, run_host, run_qemu
 from tinyopt.export.c.params import pack_twins, twins_fit
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
 from tinyopt.graph.ir import QuantParams, Tensor
-from tinyopt.ops.fully_connected import FC6_MIN_MACS, GROUP, pack_twin_groups
+from tinyopt.ops.fully_connected import FC6_MIN_MACS, GROUP, col_free_extra, pack_twin_groups
+from tinyopt.runtime import Interpreter
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
 HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
@@ -145,3 +149,74 @@ def test_the_6_filter_loop_only_when_a_large_layer_runs_on_it():
     entries = [p.entry for p in packed.prepared.values()]
     assert entries[0].startswith("cfc_") and entries[1] != "fully_connected_fc6", entries
     assert "tinyopt_fully_connected_fc6.c" not in packed.files
+
+
+DENSE_CALL = re.compile(r"(tinyopt_fully_connected_(?:fc6|pairs)\()([^;]*)\);")
+
+
+def col_free_library(g, d: Path):
+    """The library of ``g`` written to ``d`` with every dense call's col NULL, and its Library. The plan
+    drops an optional col itself in ram mode once the planner does; until then the calls are edited."""
+    lib = generate_sources(g, optimize="ram")
+    write_library(lib.files, d)
+    model = d / "tinyopt_model.c"
+    calls = []
+
+    def no_col(m):
+        args = m.group(2).split(", ")  # &params, in, out, scratch, col, reverse, other
+        calls.append(args[4])
+        args[4] = "NULL"
+        return f"{m.group(1)}{', '.join(args)});"
+
+    model.write_text(DENSE_CALL.sub(no_col, model.read_text()))
+    assert len(calls) == len(g.nodes), calls
+    return lib
+
+
+# (in_features, out_features, per_channel, rows): 1 block (depth 4, the 6-filter loop's lone odd block), 2
+# blocks (depth 8), odd block counts (3, 17, 33), 4 and 7 passes of 16 pairs of blocks (400, 784 inputs),
+# 6k filters (66) and 6k + 1 ... 6k + 5 (61, 20, 33, 70, 515), several rows on either loop; pair-loop
+# layers (under FC6_MIN_MACS) with 1-13 filters, odd block counts and several rows.
+COL_FREE = [(4, 1030, False, 1), (8, 515, True, 1), (12, 343, False, 1), (64, 66, False, 1),
+            (68, 61, True, 1), (132, 33, False, 1), (60, 70, True, 1), (400, 20, True, 1),
+            (784, 11, False, 1), (64, 70, True, 3), (132, 33, False, 4), (4, 1, False, 1), (8, 5, True, 1),
+            (20, 7, True, 1), (36, 13, True, 1), (132, 9, True, 1), (36, 9, False, 2), (12, 6, False, 5)]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
+@pytest.mark.parametrize("k,o,per_channel,rows", COL_FREE)
+def test_m4_without_col_equals_runtime_and_tflm(k, o, per_channel, rows, tmp_path):
+    """col NULL: the loops read the int8 input directly, several rows one after the other, = TFLM."""
+    g = dense_model(k, o, per_channel, seed=k * 17 + o + rows, rows=rows)
+    lib = col_free_library(g, tmp_path / "lib")
+    p = lib.prepared[0]
+    assert p.entry == ("fully_connected_fc6" if k * o >= FC6_MIN_MACS else "fully_connected_pairs")
+    assert p.col_free_extra is not None
+    xs = np.random.default_rng(k * o + rows).integers(-128, 128, size=(6, lib.input_bytes), dtype=np.int8)
+    one_row = dense_model(k, o, per_channel, seed=k * 17 + o + rows)  # the same layer, batch 1: each row
+    ref = Interpreter(one_row).run(xs.reshape(-1, k))[0].reshape(len(xs), -1)
+    assert np.array_equal(ref, tflm(graph_to_tflite_bytes(g), xs))
+    assert len(np.unique(ref)) > min(o, 4)
+    outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
+    assert np.array_equal(outs, ref)
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
+@pytest.mark.parametrize("k,o,rows", [(640, 128, 1), (128, 640, 2), (28, 300, 1), (132, 3, 8), (64, 12, 4)])
+def test_col_free_extra_is_what_the_m4_counts(k, o, rows, tmp_path):
+    """col_free_extra (the planner's price of dropping col) against qemu's instruction counts of the same
+    layer built with and without col: within 2 SysTick ticks (10 instructions) per row. Deterministic
+    counts (-icount), not timings."""
+    g = dense_model(k, o, False, seed=5, rows=rows)
+    xs = np.random.default_rng(0).integers(-128, 128, size=(1, k * rows), dtype=np.int8)
+    lib = generate_sources(g, optimize="speed")
+    write_library(lib.files, tmp_path / "col")
+    assert "NULL, 0, NULL);" not in (tmp_path / "col" / "tinyopt_model.c").read_text()  # col given
+    out_col, with_col = run_qemu(build_m4(tmp_path / "col", tmp_path / "m4c", xs).elf, lib.output_bytes)
+    free = col_free_library(g, tmp_path / "free")
+    out_free, without = run_qemu(build_m4(tmp_path / "free", tmp_path / "m4f", xs).elf, lib.output_bytes)
+    assert np.array_equal(out_col, out_free)
+    est = free.prepared[0].col_free_extra
+    grouped = k * o >= FC6_MIN_MACS
+    assert est == col_free_extra(rows, k, o, grouped)
+    assert abs(int(without[0] - with_col[0]) - est) <= 10 * rows, (int(without[0] - with_col[0]), est)

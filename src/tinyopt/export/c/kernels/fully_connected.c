@@ -2,7 +2,9 @@
  * offset folded into the bias. Per-channel multipliers cover both per-tensor and per-channel models. On
  * the Cortex-M4 a layer packed as twin words (two filters per 16-bit lane, see pack_twins) runs on the
  * widened input vector: pair by pair here (tinyopt_fc2q), or in groups of 6 filters
- * (fully_connected_fc6.c, only in libraries with a layer that large). */
+ * (fully_connected_fc6.c, only in libraries with a layer that large); given no col buffer (NULL) the same
+ * loops read the int8 input itself (tinyopt_fc2b, tinyopt_fc6b), unless the library defines
+ * TINYOPT_FC_COL_ALWAYS (every dense layer has its col: those loops are left out). */
 /* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
  * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
 #if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
@@ -117,6 +119,58 @@ __asm__(
     ".size tinyopt_fc2q, .-tinyopt_fc2q\n\t"
     ".popsection\n");
 
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+/* The same pair on the int8 input x itself (a layer run without col): per block one word, SXTB16 for
+ * its (x0, x2) lanes and SXTB16 ror #8 for (x1, x3); 2 blocks per pass (a run of 6 loads), stopping on
+ * x's end (no sentinel is possible on int8 data). x may be unaligned. */
+__asm__(
+    ".pushsection .text.tinyopt_fc2b,\"ax\",%progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign 4\n\t"
+    ".global tinyopt_fc2b\n\t"
+    ".type tinyopt_fc2b, %function\n\t"
+    ".thumb_func\n"
+    "tinyopt_fc2b:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "ldrd r4, r5, [r3]\n\t"
+    "tst r2, #1\n\t"
+    "add r2, r0, r2, lsl #2\n\t"    /* x end */
+    "beq 1f\n\t"
+    "ldr r6, [r0]\n\t"              /* an odd block first */
+    "ldr r8, [r1]\n\t"
+    "ldr r9, [r1, #4]\n\t"
+    "sxtb16 r7, r6, ror #8\n\t"
+    "sxtb16 r6, r6\n\t"
+    TINYOPT_FC2_W("r6", "r8") TINYOPT_FC2_W("r7", "r9")
+    "add r0, r0, #4\n\t"
+    "add r1, r1, #8\n"
+    "1:\n\t"
+    "cmp r0, r2\n\t"
+    "beq 3f\n"
+    "2:\n\t"
+    "ldr r6, [r0]\n\t"
+    "ldr r10, [r0, #4]\n\t"
+    "ldr r8, [r1]\n\t"
+    "ldr r9, [r1, #4]\n\t"
+    "ldr r12, [r1, #8]\n\t"
+    "ldr lr, [r1, #12]\n\t"
+    "sxtb16 r7, r6, ror #8\n\t"
+    "sxtb16 r6, r6\n\t"
+    "sxtb16 r11, r10, ror #8\n\t"
+    "sxtb16 r10, r10\n\t"
+    TINYOPT_FC2_W("r6", "r8") TINYOPT_FC2_W("r7", "r9") TINYOPT_FC2_W("r10", "r12") TINYOPT_FC2_W("r11", "lr")
+    "add r0, r0, #8\n\t"
+    "add r1, r1, #16\n\t"
+    "cmp r0, r2\n\t"
+    "bne 2b\n"
+    "3:\n\t"
+    "strd r4, r5, [r3]\n\t"
+    "pop {r4-r11, pc}\n\t"
+    ".size tinyopt_fc2b, .-tinyopt_fc2b\n\t"
+    ".popsection\n");
+#endif
+
 /* SMMLAR(2 acc, m, r) - (acc < 0), >> s, saturated to int8: the asm loop's requantization. */
 static int8_t fc_requant(int32_t acc2, const int32_t *mrs)
 {
@@ -127,10 +181,10 @@ static int8_t fc_requant(int32_t acc2, const int32_t *mrs)
     return (int8_t)y;
 }
 
-/* Twin pairs one at a time (tinyopt_fc2q): the filters after a layer's groups of 6, or all of a small
- * layer's. Per pair its words, then the pairs' starting accumulators and [m, r, s] per real filter: n
- * outputs. */
-void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
+/* Twin pairs one at a time: the filters after a layer's groups of 6, or all of a small layer's. x: the
+ * widened lanes (tinyopt_fc2q), or with bytes the int8 input (tinyopt_fc2b). Per pair its words, then
+ * the pairs' starting accumulators and [m, r, s] per real filter: n outputs. */
+void tinyopt_fc_pairs(const void *x, int bytes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
                       int n)
 {
     const int pairs = (n + 1) / 2;
@@ -140,12 +194,20 @@ void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq,
         int32_t acc[2];
         acc[0] = rq[0];
         acc[1] = rq[1];
-        tinyopt_fc2q(lanes, w, blocks, acc);
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+        if (bytes) {
+            tinyopt_fc2b((const int8_t *)x, w, blocks, acc);
+        } else
+#endif
+        {
+            tinyopt_fc2q((const int32_t *)x, w, blocks, acc);
+        }
         out[0] = fc_requant((acc[0] - acc[1]) >> 7, mrs);
         if (j + 1 < n) {
             out[1] = fc_requant(2 * acc[1], mrs + 3);
         }
     }
+    (void)bytes;
 }
 
 /* The lanes of input vector b (widened here) in col, then the sentinel the 6-filter loop stops on. */
@@ -174,14 +236,22 @@ void tinyopt_fully_connected(const tinyopt_fc_params *p, const int8_t *in, int8_
     }
 }
 
-/* A layer with twin words in pairs alone (small layers; on the M4 tinyopt_fc2q pair by pair). */
+/* A layer with twin words in pairs alone (small layers; on the M4 tinyopt_fc2q pair by pair, or
+ * tinyopt_fc2b on the int8 input when col is NULL). */
 void tinyopt_fully_connected_pairs(const tinyopt_fc_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                                    int8_t *col, int reverse, const int8_t *other)
 {
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
     int b;
     for (b = 0; b < p->batches; ++b) {
-        tinyopt_fc_pairs(tinyopt_fc_lanes(p, in, b, col), p->wpairs, p->rq, p->accum_depth / 4,
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+        if (col == NULL) {
+            tinyopt_fc_pairs(in + b * p->accum_depth, 1, p->wpairs, p->rq, p->accum_depth / 4,
+                             out + b * p->out_c, p->out_c);
+            continue;
+        }
+#endif
+        tinyopt_fc_pairs(tinyopt_fc_lanes(p, in, b, col), 0, p->wpairs, p->rq, p->accum_depth / 4,
                          out + b * p->out_c, p->out_c);
     }
 #else

@@ -1,7 +1,8 @@
 /* FULLY_CONNECTED, int8: the entries of layers packed for the Cortex-M4 loops (twin words; their
  * parameter block is tinyopt_fc_params in kernels.h): groups of 6 filters then pairs (fully_connected_fc6.c),
- * or pairs alone (smaller layers). col: the widened input vector (8 bytes per 4 inputs + 4, word aligned).
- * Other builds run the portable loop. scratch, reverse and other are unused (the rows_col call). */
+ * or pairs alone (smaller layers). col: the widened input vector (8 bytes per 4 inputs + 4, word aligned),
+ * or NULL: the loops then read the int8 input directly (a few % more instructions, no buffer). Other
+ * builds run the portable loop. scratch, reverse and other are unused (the rows_col call). */
 #ifndef TINYOPT_FULLY_CONNECTED_H
 #define TINYOPT_FULLY_CONNECTED_H
 
@@ -19,11 +20,12 @@ void tinyopt_fully_connected_pairs(const tinyopt_fc_params *p, const int8_t *in,
  * then a sentinel word. */
 int32_t *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col);
 /* n filters as twin pairs, one pair at a time: each pair's words, then the pairs' starting accumulators
- * and [m, r, s] per filter. */
-void tinyopt_fc_pairs(const int32_t *lanes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
+ * and [m, r, s] per filter. x: the lanes, or with bytes the int8 input vector. */
+void tinyopt_fc_pairs(const void *x, int bytes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,
                       int n);
 void tinyopt_fc_widen(const int8_t *x, int blocks, int32_t *lanes);
 void tinyopt_fc2q(const int32_t *lanes, const int32_t *w, int blocks, int32_t *acc);
+void tinyopt_fc2b(const int8_t *x, const int32_t *w, int blocks, int32_t *acc);
 #endif
 
 #endif

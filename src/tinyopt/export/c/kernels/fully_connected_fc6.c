@@ -9,14 +9,15 @@
  * next one's first lanes and stops on the sentinel (two lanes of 0x8000, which no sign-extended byte
  * gives). Per group: A = (first - second) >> 7 (doubled for SMMLAR), B doubled, then per channel
  * [m, r, s] (pack_twin_groups in ops/fully_connected.py): SMMLAR(2 acc, m, r) - (acc < 0), >> s, SSAT,
- * a byte store. The clamp is all of int8. Its own file: libraries without a layer this large do not
- * carry it. */
+ * a byte store. The clamp is all of int8. Without col, tinyopt_fc6b runs the same passes on the int8
+ * input (one word and 2 SXTB16 per block: 54 instructions per 2 blocks instead of 52, no widening pass,
+ * stopping on x's end). Its own file: libraries without a layer this large do not carry it. */
 #include "tinyopt_kernels.h"
 #include "tinyopt_fully_connected.h"
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
 typedef struct {
-    const int32_t *x;   /* 0: the widened lanes */
+    const void *x;      /* 0: the widened lanes (tinyopt_fc6q) or the int8 input (tinyopt_fc6b) */
     const int32_t *w;   /* 4 */
     const int32_t *rq;  /* 8 */
     int8_t *d;          /* 12 */
@@ -25,6 +26,7 @@ typedef struct {
 } tinyopt_fc6_args;
 
 void tinyopt_fc6q(const tinyopt_fc6_args *a);
+void tinyopt_fc6b(const tinyopt_fc6_args *a);
 
 /* A twin word (register w) against the input lanes xr: SMLAD on the raw word sums 256 A + B into a1,
  * on its low bytes B into a2. */
@@ -70,6 +72,61 @@ void tinyopt_fc6q(const tinyopt_fc6_args *a);
     "ssat " rb ", #8, " rb "\n\t" \
     "strb " rb ", [r1], #1\n\t"
 
+/* The set-up after the jump's figures (r1 the pairs of blocks, r5 the entry): rq end, d, w; r0 the rq
+ * stream. */
+#define TINYOPT_FC6_ARGS(done) \
+    "cmp r1, #0\n\t" \
+    "bne 3f\n\t" \
+    "adr.w r5, " done "\n" \
+    "3:\n\t" \
+    "str r5, [sp, #12]\n\t" \
+    "ldr r4, [r0, #0]\n\t" \
+    "str r4, [sp, #0]\n\t" \
+    "ldr r6, [r0, #20]\n\t" \
+    "ldr r7, [r0, #8]\n\t" \
+    "movs r5, #96\n\t" \
+    "mla r6, r6, r5, r7\n\t" \
+    "str r6, [sp, #24]\n\t" \
+    "ldr r6, [r0, #12]\n\t" \
+    "str r6, [sp, #16]\n\t" \
+    "ldr r1, [r0, #4]\n\t" \
+    "mov r0, r7\n"
+
+/* A group of 6 filters: the pairs' starting accumulators, x back at its start; to 4f unless a block is
+ * odd. */
+#define TINYOPT_FC6_GROUP \
+    "1:\n\t" \
+    "ldm r0!, {r2-r7}\n\t" \
+    "str r0, [sp, #20]\n\t" \
+    "ldr r0, [sp, #0]\n\t" \
+    "ldr r10, [sp, #32]\n\t" \
+    "cmp r10, #0\n\t" \
+    "beq 4f\n\t"
+
+/* The group's sums to bytes (label done), the next group from 1b, the frame of `frame` bytes freed. */
+#define TINYOPT_FC6_DONE(done, frame) \
+    done ":\n\t" \
+    "str r1, [sp, #28]\n\t" \
+    "sub r2, r2, r3\n\t"        /* 256 A -> 2 A, B -> 2 B, per pair */ \
+    "asr r2, r2, #7\n\t" \
+    "add r3, r3, r3\n\t" \
+    "sub r4, r4, r5\n\t" \
+    "asr r4, r4, #7\n\t" \
+    "add r5, r5, r5\n\t" \
+    "sub r6, r6, r7\n\t" \
+    "asr r6, r6, #7\n\t" \
+    "add r7, r7, r7\n\t" \
+    "ldr r0, [sp, #20]\n\t" \
+    "ldr r1, [sp, #16]\n\t" \
+    TINYOPT_FC6_RQ2("r2", "r3") TINYOPT_FC6_RQ2("r4", "r5") TINYOPT_FC6_RQ2("r6", "r7") \
+    "str r1, [sp, #16]\n\t" \
+    "ldr r1, [sp, #28]\n\t" \
+    "ldr r10, [sp, #24]\n\t" \
+    "cmp r0, r10\n\t" \
+    "bne 1b\n\t" \
+    "add sp, sp, #" frame "\n\t" \
+    "pop {r4-r11, pc}\n\t"
+
 /* Frame (sp): 0 x start, 4 x rewind, 8 w rewind, 12 entry, 16 d, 20 rq, 24 rq end, 28 w, 32 odd. */
 __asm__(
     ".pushsection .text.tinyopt_fc6q,\"ax\",%progbits\n\t"
@@ -97,29 +154,8 @@ __asm__(
     "mul r4, r3, r4\n\t"
     "adr.w r5, .Ltinyopt_fc6_body + 4\n\t" /* past the first pair's even lanes (loaded before the jump) */
     "add r5, r5, r4\n\t"
-    "cmp r1, #0\n\t"
-    "bne 3f\n\t"
-    "adr.w r5, .Ltinyopt_fc6_done\n"
-    "3:\n\t"
-    "str r5, [sp, #12]\n\t"
-    "ldr r4, [r0, #0]\n\t"
-    "str r4, [sp, #0]\n\t"
-    "ldr r6, [r0, #20]\n\t"
-    "ldr r7, [r0, #8]\n\t"
-    "movs r5, #96\n\t"
-    "mla r6, r6, r5, r7\n\t"
-    "str r6, [sp, #24]\n\t"
-    "ldr r6, [r0, #12]\n\t"
-    "str r6, [sp, #16]\n\t"
-    "ldr r1, [r0, #4]\n\t"
-    "mov r0, r7\n"
-    "1:\n\t"                    /* a group of 6 filters: the pairs' starting accumulators */
-    "ldm r0!, {r2-r7}\n\t"
-    "str r0, [sp, #20]\n\t"
-    "ldr r0, [sp, #0]\n\t"
-    "ldr r10, [sp, #32]\n\t"
-    "cmp r10, #0\n\t"
-    "beq 4f\n\t"
+    TINYOPT_FC6_ARGS(".Ltinyopt_fc6_done")
+    TINYOPT_FC6_GROUP
     TINYOPT_FC6_LDX("r8", "0")  /* the odd block on its own */
     TINYOPT_FC6_LDW("r9", "0") TINYOPT_FC6_LDW("r10", "4") TINYOPT_FC6_LDW("r11", "8")
     TINYOPT_FC6_LDX("r12", "4") TINYOPT_FC6_LDW("lr", "12")
@@ -153,32 +189,107 @@ __asm__(
     "ldr r8, [r0]\n\t"          /* the next pair's even lanes, or the sentinel past the last block */
     "cmp r8, #0x80008000\n\t"
     "bne .Ltinyopt_fc6_body + 4\n"
-    ".Ltinyopt_fc6_done:\n\t"
-    "str r1, [sp, #28]\n\t"
-    "sub r2, r2, r3\n\t"        /* 256 A -> 2 A, B -> 2 B, per pair */
-    "asr r2, r2, #7\n\t"
-    "add r3, r3, r3\n\t"
-    "sub r4, r4, r5\n\t"
-    "asr r4, r4, #7\n\t"
-    "add r5, r5, r5\n\t"
-    "sub r6, r6, r7\n\t"
-    "asr r6, r6, #7\n\t"
-    "add r7, r7, r7\n\t"
-    "ldr r0, [sp, #20]\n\t"
-    "ldr r1, [sp, #16]\n\t"
-    TINYOPT_FC6_RQ2("r2", "r3") TINYOPT_FC6_RQ2("r4", "r5") TINYOPT_FC6_RQ2("r6", "r7")
-    "str r1, [sp, #16]\n\t"
-    "ldr r1, [sp, #28]\n\t"
-    "ldr r10, [sp, #24]\n\t"
-    "cmp r0, r10\n\t"
-    "bne 1b\n\t"
-    "add sp, sp, #36\n\t"
-    "pop {r4-r11, pc}\n\t"
+    TINYOPT_FC6_DONE(".Ltinyopt_fc6_done", "36")
     ".size tinyopt_fc6q, .-tinyopt_fc6q\n\t"
     ".popsection\n");
+
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+/* The same 6 filters per pass on the int8 input itself (a layer run without col): per block one word
+ * (x0 x1 x2 x3, any alignment) whose SXTB16 gives the (x0, x2) lanes and SXTB16 ror #8 the (x1, x3)
+ * ones. Block a's (even, odd) lanes in r8, r12, block b's raw word in r8 once a's even lanes are done;
+ * runs of loads (x a, e0-e2, o0), (o1, o2, x b, b's e0, e1), (e2, o0-o2). Per 2 blocks 14 loads, 16
+ * SXTB16, 24 SMLAD: 54 instructions of 4 bytes. */
+#define TINYOPT_FC6B_PAIR(xo, wo) \
+    TINYOPT_FC6_LDX("r12", xo) TINYOPT_FC6_LDW("r9", wo) TINYOPT_FC6_LDW("r10", wo "+4") \
+    TINYOPT_FC6_LDW("r11", wo "+8") TINYOPT_FC6_LDW("lr", wo "+12") \
+    "sxtb16 r8, r12\n\t" \
+    "sxtb16 r12, r12, ror #8\n\t" \
+    TINYOPT_FC6_W("r2", "r3", "r8", "r9") TINYOPT_FC6_W("r4", "r5", "r8", "r10") \
+    TINYOPT_FC6_W("r6", "r7", "r8", "r11") TINYOPT_FC6_W("r2", "r3", "r12", "lr") \
+    TINYOPT_FC6_LDW("r9", wo "+16") TINYOPT_FC6_LDW("r10", wo "+20") TINYOPT_FC6_LDX("r8", xo "+4") \
+    TINYOPT_FC6_LDW("r11", wo "+24") TINYOPT_FC6_LDW("lr", wo "+28") \
+    TINYOPT_FC6_W("r4", "r5", "r12", "r9") TINYOPT_FC6_W("r6", "r7", "r12", "r10") \
+    "sxtb16 r12, r8, ror #8\n\t" \
+    "sxtb16 r8, r8\n\t" \
+    TINYOPT_FC6_W("r2", "r3", "r8", "r11") TINYOPT_FC6_W("r4", "r5", "r8", "lr") \
+    TINYOPT_FC6_LDW("r9", wo "+32") TINYOPT_FC6_LDW("r10", wo "+36") TINYOPT_FC6_LDW("r11", wo "+40") \
+    TINYOPT_FC6_LDW("lr", wo "+44") \
+    TINYOPT_FC6_W("r6", "r7", "r8", "r9") TINYOPT_FC6_W("r2", "r3", "r12", "r10") \
+    TINYOPT_FC6_W("r4", "r5", "r12", "r11") TINYOPT_FC6_W("r6", "r7", "r12", "lr")
+
+/* Frame (sp) as tinyopt_fc6q's, and 36: x end, which each pass of 16 pairs of blocks stops on. */
+__asm__(
+    ".pushsection .text.tinyopt_fc6b,\"ax\",%progbits\n\t"
+    ".syntax unified\n\t"
+    ".thumb\n\t"
+    ".balign 4\n\t"
+    ".global tinyopt_fc6b\n\t"
+    ".type tinyopt_fc6b, %function\n\t"
+    ".thumb_func\n"
+    "tinyopt_fc6b:\n\t"
+    "push {r4-r11, lr}\n\t"
+    "sub sp, sp, #40\n\t"
+    "ldr r1, [r0, #16]\n\t"     /* blocks */
+    "ldr r4, [r0, #0]\n\t"
+    "add r4, r4, r1, lsl #2\n\t"
+    "str r4, [sp, #36]\n\t"
+    "and r2, r1, #1\n\t"
+    "str r2, [sp, #32]\n\t"
+    "lsr r1, r1, #1\n\t"        /* p: pairs of blocks after the odd one */
+    "rsb r3, r1, #0\n\t"
+    "and r3, r3, #15\n\t"       /* j0: the pair the first pass starts at */
+    "lsl r4, r3, #3\n\t"
+    "str r4, [sp, #4]\n\t"
+    "movs r4, #48\n\t"
+    "mul r4, r3, r4\n\t"
+    "str r4, [sp, #8]\n\t"
+    "movs r4, #216\n\t"         /* bytes of code per pair of blocks */
+    "mul r4, r3, r4\n\t"
+    "adr.w r5, .Ltinyopt_fc6b_body\n\t"
+    "add r5, r5, r4\n\t"
+    TINYOPT_FC6_ARGS(".Ltinyopt_fc6b_done")
+    TINYOPT_FC6_GROUP
+    TINYOPT_FC6_LDX("r12", "0") /* the odd block on its own */
+    TINYOPT_FC6_LDW("r9", "0") TINYOPT_FC6_LDW("r10", "4") TINYOPT_FC6_LDW("r11", "8")
+    TINYOPT_FC6_LDW("lr", "12")
+    "sxtb16 r8, r12\n\t"
+    "sxtb16 r12, r12, ror #8\n\t"
+    TINYOPT_FC6_W("r2", "r3", "r8", "r9") TINYOPT_FC6_W("r4", "r5", "r8", "r10")
+    TINYOPT_FC6_W("r6", "r7", "r8", "r11") TINYOPT_FC6_W("r2", "r3", "r12", "lr")
+    TINYOPT_FC6_LDW("r9", "16") TINYOPT_FC6_LDW("r10", "20")
+    TINYOPT_FC6_W("r4", "r5", "r12", "r9") TINYOPT_FC6_W("r6", "r7", "r12", "r10")
+    "add r0, r0, #4\n\t"
+    "add r1, r1, #24\n"
+    "4:\n\t"
+    "ldrd r9, r10, [sp, #4]\n\t"
+    "ldr r12, [sp, #12]\n\t"
+    "sub r0, r0, r9\n\t"
+    "sub r1, r1, r10\n\t"
+    "mov pc, r12\n\t"
+    ".balign 4\n"
+    ".Ltinyopt_fc6b_body:\n\t"
+    TINYOPT_FC6B_PAIR("0", "0")
+    ".Ltinyopt_fc6b_p1:\n\t"
+    TINYOPT_FC6B_PAIR("8", "48") TINYOPT_FC6B_PAIR("16", "96") TINYOPT_FC6B_PAIR("24", "144")
+    TINYOPT_FC6B_PAIR("32", "192") TINYOPT_FC6B_PAIR("40", "240") TINYOPT_FC6B_PAIR("48", "288")
+    TINYOPT_FC6B_PAIR("56", "336") TINYOPT_FC6B_PAIR("64", "384") TINYOPT_FC6B_PAIR("72", "432")
+    TINYOPT_FC6B_PAIR("80", "480") TINYOPT_FC6B_PAIR("88", "528") TINYOPT_FC6B_PAIR("96", "576")
+    TINYOPT_FC6B_PAIR("104", "624") TINYOPT_FC6B_PAIR("112", "672") TINYOPT_FC6B_PAIR("120", "720")
+    ".if (.Ltinyopt_fc6b_p1 - .Ltinyopt_fc6b_body) != 216\n\t"
+    ".error \"tinyopt_fc6b: a pair of blocks is not 216 bytes of code\"\n\t"
+    ".endif\n\t"
+    "add r0, r0, #128\n\t"
+    "add r1, r1, #768\n\t"
+    "ldr r8, [sp, #36]\n\t"     /* past the last block: the group is done */
+    "cmp r0, r8\n\t"
+    "bne .Ltinyopt_fc6b_body\n"
+    TINYOPT_FC6_DONE(".Ltinyopt_fc6b_done", "40")
+    ".size tinyopt_fc6b, .-tinyopt_fc6b\n\t"
+    ".popsection\n");
+#endif
 #endif
 
-/* A layer with twin words in groups of 6 filters, then pairs. */
+/* A layer with twin words in groups of 6 filters, then pairs; col NULL: the loops read the int8 input. */
 void tinyopt_fully_connected_fc6(const tinyopt_fc_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                                  int8_t *col, int reverse, const int8_t *other)
 {
@@ -188,17 +299,30 @@ void tinyopt_fully_connected_fc6(const tinyopt_fc_params *p, const int8_t *in, i
     for (b = 0; b < p->batches; ++b) {
         int8_t *y = out + b * p->out_c;
         tinyopt_fc6_args a;
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+        const int bytes = col == NULL;
+        a.x = bytes ? (const void *)(in + b * p->accum_depth) : (const void *)tinyopt_fc_lanes(p, in, b, col);
+#else
+        const int bytes = 0;
         a.x = tinyopt_fc_lanes(p, in, b, col);
+#endif
         a.w = p->wpairs;
         a.rq = p->rq;
         a.d = y;
         a.blocks = blocks;
         a.groups = whole;
         if (whole > 0) {
-            tinyopt_fc6q(&a);
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+            if (bytes) {
+                tinyopt_fc6b(&a);
+            } else
+#endif
+            {
+                tinyopt_fc6q(&a);
+            }
         }
-        tinyopt_fc_pairs(a.x, p->wpairs + whole * 6 * blocks, p->rq + whole * 24, blocks, y + 6 * whole,
-                         p->out_c % 6);
+        tinyopt_fc_pairs(a.x, bytes, p->wpairs + whole * 6 * blocks, p->rq + whole * 24, blocks,
+                         y + 6 * whole, p->out_c % 6);
     }
 #else
     (void)col;
