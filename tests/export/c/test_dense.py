@@ -220,3 +220,27 @@ def test_col_free_extra_is_what_the_m4_counts(k, o, rows, tmp_path):
     grouped = k * o >= FC6_MIN_MACS
     assert est == col_free_extra(rows, k, o, grouped)
     assert abs(int(without[0] - with_col[0]) - est) <= 10 * rows, (int(without[0] - with_col[0]), est)
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
+@pytest.mark.parametrize("k,o,shift", [(68, 61, 1), (132, 33, 2), (36, 13, 3), (20, 7, 1)])
+def test_m4_without_col_reads_an_unaligned_input(k, o, shift, tmp_path):
+    """The planner may put an int8 tensor at any byte: the col-free loops' word loads of x (LDR, never
+    LDRD or LDM) take an input 1-3 bytes past a word, here a copy the call is edited to read."""
+    g = dense_model(k, o, True, seed=k + o, rows=2)
+    lib = col_free_library(g, tmp_path / "lib")
+    model = tmp_path / "lib" / "tinyopt_model.c"
+
+    def unaligned(m):
+        args = m.group(2).split(", ")
+        copy = f"(int8_t *)unaligned_copy + {shift}"
+        call = f"{m.group(1)}{', '.join([args[0], copy, *args[2:]])});"
+        return (f"{{ static int32_t unaligned_copy[{2 * k // 4 + 1}]; memcpy({copy}, {args[1]}, {2 * k}); "
+                f"{call} }}")
+
+    src, n = DENSE_CALL.subn(unaligned, model.read_text())
+    assert n == 1
+    model.write_text(src)
+    xs = np.random.default_rng(k).integers(-128, 128, size=(3, lib.input_bytes), dtype=np.int8)
+    outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
+    assert np.array_equal(outs, tflm(graph_to_tflite_bytes(g), xs))
