@@ -159,7 +159,8 @@ __asm__(
     "sxtb16 r6, r6\n\t"
     "sxtb16 r11, r10, ror #8\n\t"
     "sxtb16 r10, r10\n\t"
-    TINYOPT_FC2_W("r6", "r8") TINYOPT_FC2_W("r7", "r9") TINYOPT_FC2_W("r10", "r12") TINYOPT_FC2_W("r11", "lr")
+    TINYOPT_FC2_W("r6", "r8") TINYOPT_FC2_W("r7", "r9")
+    TINYOPT_FC2_W("r10", "r12") TINYOPT_FC2_W("r11", "lr")
     "add r0, r0, #8\n\t"
     "add r1, r1, #16\n\t"
     "cmp r0, r2\n\t"
@@ -210,11 +211,17 @@ void tinyopt_fc_pairs(const void *x, int bytes, const int32_t *w, const int32_t 
     (void)bytes;
 }
 
-/* The lanes of input vector b (widened here) in col, then the sentinel the 6-filter loop stops on. */
-int32_t *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col)
+/* Input vector b as the loops read it: widened into col (its lanes, then the sentinel the 6-filter loop
+ * stops on), or with col NULL the int8 input itself. */
+const void *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col)
 {
     int32_t *lanes = (int32_t *)(void *)col;
     const int blocks = p->accum_depth / 4;
+#if !defined(TINYOPT_FC_COL_ALWAYS)
+    if (col == NULL) {
+        return in + b * p->accum_depth;
+    }
+#endif
     tinyopt_fc_widen(in + b * p->accum_depth, blocks, lanes);
     lanes[2 * blocks] = (int32_t)0x80008000u; /* two lanes of 0x8000: no sign-extended byte gives them */
     return lanes;
@@ -244,15 +251,8 @@ void tinyopt_fully_connected_pairs(const tinyopt_fc_params *p, const int8_t *in,
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
     int b;
     for (b = 0; b < p->batches; ++b) {
-#if !defined(TINYOPT_FC_COL_ALWAYS)
-        if (col == NULL) {
-            tinyopt_fc_pairs(in + b * p->accum_depth, 1, p->wpairs, p->rq, p->accum_depth / 4,
-                             out + b * p->out_c, p->out_c);
-            continue;
-        }
-#endif
-        tinyopt_fc_pairs(tinyopt_fc_lanes(p, in, b, col), 0, p->wpairs, p->rq, p->accum_depth / 4,
-                         out + b * p->out_c, p->out_c);
+        tinyopt_fc_pairs(tinyopt_fc_lanes(p, in, b, col), col == NULL, p->wpairs, p->rq,
+                         p->accum_depth / 4, out + b * p->out_c, p->out_c);
     }
 #else
     (void)col;

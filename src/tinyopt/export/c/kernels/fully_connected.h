@@ -17,8 +17,8 @@ void tinyopt_fully_connected_pairs(const tinyopt_fc_params *p, const int8_t *in,
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
 /* Input vector b of the layer widened into col: per block of 4 values its (x0, x2) and (x1, x3) lanes,
- * then a sentinel word. */
-int32_t *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col);
+ * then a sentinel word; col NULL: the vector itself (int8). */
+const void *tinyopt_fc_lanes(const tinyopt_fc_params *p, const int8_t *in, int b, int8_t *col);
 /* n filters as twin pairs, one pair at a time: each pair's words, then the pairs' starting accumulators
  * and [m, r, s] per filter. x: the lanes, or with bytes the int8 input vector. */
 void tinyopt_fc_pairs(const void *x, int bytes, const int32_t *w, const int32_t *rq, int blocks, int8_t *out,

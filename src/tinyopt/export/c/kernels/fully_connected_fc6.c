@@ -299,13 +299,8 @@ void tinyopt_fully_connected_fc6(const tinyopt_fc_params *p, const int8_t *in, i
     for (b = 0; b < p->batches; ++b) {
         int8_t *y = out + b * p->out_c;
         tinyopt_fc6_args a;
-#if !defined(TINYOPT_FC_COL_ALWAYS)
         const int bytes = col == NULL;
-        a.x = bytes ? (const void *)(in + b * p->accum_depth) : (const void *)tinyopt_fc_lanes(p, in, b, col);
-#else
-        const int bytes = 0;
         a.x = tinyopt_fc_lanes(p, in, b, col);
-#endif
         a.w = p->wpairs;
         a.rq = p->rq;
         a.d = y;
