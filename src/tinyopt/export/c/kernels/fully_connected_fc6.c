@@ -72,6 +72,29 @@ void tinyopt_fc6b(const tinyopt_fc6_args *a);
     "ssat " rb ", #8, " rb "\n\t" \
     "strb " rb ", [r1], #1\n\t"
 
+/* The rest of a block on its own: its (even, odd) lanes in r8, r12 against its first 4 words (r9-r11,
+ * lr), then its last 2 loaded. */
+#define TINYOPT_FC6_ODD \
+    TINYOPT_FC6_W("r2", "r3", "r8", "r9") TINYOPT_FC6_W("r4", "r5", "r8", "r10") \
+    TINYOPT_FC6_W("r6", "r7", "r8", "r11") TINYOPT_FC6_W("r2", "r3", "r12", "lr") \
+    TINYOPT_FC6_LDW("r9", "16") TINYOPT_FC6_LDW("r10", "20") \
+    TINYOPT_FC6_W("r4", "r5", "r12", "r9") TINYOPT_FC6_W("r6", "r7", "r12", "r10")
+
+/* Into the unrolled pairs at the entry (frame 12), x and w moved back (frame 4, 8) by the pairs skipped. */
+#define TINYOPT_FC6_JUMP \
+    "ldrd r9, r10, [sp, #4]\n\t" \
+    "ldr r12, [sp, #12]\n\t" \
+    "sub r0, r0, r9\n\t" \
+    "sub r1, r1, r10\n\t" \
+    "mov pc, r12\n\t"
+
+/* 16 pairs of blocks, pair j as pair(x offset j dx, word offset 48 j); label p1 at the second. */
+#define TINYOPT_FC6_UNROLL(pair, dx, p1) \
+    pair("0", "0") p1 ":\n\t" pair(dx "*1", "48") pair(dx "*2", "96") pair(dx "*3", "144") \
+    pair(dx "*4", "192") pair(dx "*5", "240") pair(dx "*6", "288") pair(dx "*7", "336") \
+    pair(dx "*8", "384") pair(dx "*9", "432") pair(dx "*10", "480") pair(dx "*11", "528") \
+    pair(dx "*12", "576") pair(dx "*13", "624") pair(dx "*14", "672") pair(dx "*15", "720")
+
 /* The set-up after the jump's figures (r1 the pairs of blocks, r5 the entry): rq end, d, w; r0 the rq
  * stream. */
 #define TINYOPT_FC6_ARGS(done) \
@@ -159,28 +182,15 @@ __asm__(
     TINYOPT_FC6_LDX("r8", "0")  /* the odd block on its own */
     TINYOPT_FC6_LDW("r9", "0") TINYOPT_FC6_LDW("r10", "4") TINYOPT_FC6_LDW("r11", "8")
     TINYOPT_FC6_LDX("r12", "4") TINYOPT_FC6_LDW("lr", "12")
-    TINYOPT_FC6_W("r2", "r3", "r8", "r9") TINYOPT_FC6_W("r4", "r5", "r8", "r10")
-    TINYOPT_FC6_W("r6", "r7", "r8", "r11") TINYOPT_FC6_W("r2", "r3", "r12", "lr")
-    TINYOPT_FC6_LDW("r9", "16") TINYOPT_FC6_LDW("r10", "20")
-    TINYOPT_FC6_W("r4", "r5", "r12", "r9") TINYOPT_FC6_W("r6", "r7", "r12", "r10")
+    TINYOPT_FC6_ODD
     "add r0, r0, #8\n\t"
     "add r1, r1, #24\n"
     "4:\n\t"
     "ldr r8, [r0]\n\t"          /* the first pair's even lanes (the sentinel when there is none) */
-    "ldrd r9, r10, [sp, #4]\n\t"
-    "ldr r12, [sp, #12]\n\t"
-    "sub r0, r0, r9\n\t"
-    "sub r1, r1, r10\n\t"
-    "mov pc, r12\n\t"
+    TINYOPT_FC6_JUMP
     ".balign 4\n"
     ".Ltinyopt_fc6_body:\n\t"
-    TINYOPT_FC6_PAIR("0", "0")
-    ".Ltinyopt_fc6_p1:\n\t"
-    TINYOPT_FC6_PAIR("16", "48") TINYOPT_FC6_PAIR("32", "96") TINYOPT_FC6_PAIR("48", "144")
-    TINYOPT_FC6_PAIR("64", "192") TINYOPT_FC6_PAIR("80", "240") TINYOPT_FC6_PAIR("96", "288")
-    TINYOPT_FC6_PAIR("112", "336") TINYOPT_FC6_PAIR("128", "384") TINYOPT_FC6_PAIR("144", "432")
-    TINYOPT_FC6_PAIR("160", "480") TINYOPT_FC6_PAIR("176", "528") TINYOPT_FC6_PAIR("192", "576")
-    TINYOPT_FC6_PAIR("208", "624") TINYOPT_FC6_PAIR("224", "672") TINYOPT_FC6_PAIR("240", "720")
+    TINYOPT_FC6_UNROLL(TINYOPT_FC6_PAIR, "16", ".Ltinyopt_fc6_p1")
     ".if (.Ltinyopt_fc6_p1 - .Ltinyopt_fc6_body) != 208\n\t"
     ".error \"tinyopt_fc6q: a pair of blocks is not 208 bytes of code\"\n\t"
     ".endif\n\t"
@@ -254,27 +264,14 @@ __asm__(
     TINYOPT_FC6_LDW("lr", "12")
     "sxtb16 r8, r12\n\t"
     "sxtb16 r12, r12, ror #8\n\t"
-    TINYOPT_FC6_W("r2", "r3", "r8", "r9") TINYOPT_FC6_W("r4", "r5", "r8", "r10")
-    TINYOPT_FC6_W("r6", "r7", "r8", "r11") TINYOPT_FC6_W("r2", "r3", "r12", "lr")
-    TINYOPT_FC6_LDW("r9", "16") TINYOPT_FC6_LDW("r10", "20")
-    TINYOPT_FC6_W("r4", "r5", "r12", "r9") TINYOPT_FC6_W("r6", "r7", "r12", "r10")
+    TINYOPT_FC6_ODD
     "add r0, r0, #4\n\t"
     "add r1, r1, #24\n"
     "4:\n\t"
-    "ldrd r9, r10, [sp, #4]\n\t"
-    "ldr r12, [sp, #12]\n\t"
-    "sub r0, r0, r9\n\t"
-    "sub r1, r1, r10\n\t"
-    "mov pc, r12\n\t"
+    TINYOPT_FC6_JUMP
     ".balign 4\n"
     ".Ltinyopt_fc6b_body:\n\t"
-    TINYOPT_FC6B_PAIR("0", "0")
-    ".Ltinyopt_fc6b_p1:\n\t"
-    TINYOPT_FC6B_PAIR("8", "48") TINYOPT_FC6B_PAIR("16", "96") TINYOPT_FC6B_PAIR("24", "144")
-    TINYOPT_FC6B_PAIR("32", "192") TINYOPT_FC6B_PAIR("40", "240") TINYOPT_FC6B_PAIR("48", "288")
-    TINYOPT_FC6B_PAIR("56", "336") TINYOPT_FC6B_PAIR("64", "384") TINYOPT_FC6B_PAIR("72", "432")
-    TINYOPT_FC6B_PAIR("80", "480") TINYOPT_FC6B_PAIR("88", "528") TINYOPT_FC6B_PAIR("96", "576")
-    TINYOPT_FC6B_PAIR("104", "624") TINYOPT_FC6B_PAIR("112", "672") TINYOPT_FC6B_PAIR("120", "720")
+    TINYOPT_FC6_UNROLL(TINYOPT_FC6B_PAIR, "8", ".Ltinyopt_fc6b_p1")
     ".if (.Ltinyopt_fc6b_p1 - .Ltinyopt_fc6b_body) != 216\n\t"
     ".error \"tinyopt_fc6b: a pair of blocks is not 216 bytes of code\"\n\t"
     ".endif\n\t"
