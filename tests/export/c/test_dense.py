@@ -186,7 +186,8 @@ COL_FREE = [(4, 1030, False, 1), (8, 515, True, 1), (12, 343, False, 1), (64, 66
 @pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
 @pytest.mark.parametrize("k,o,per_channel,rows", COL_FREE)
 def test_m4_without_col_equals_runtime_and_tflm(k, o, per_channel, rows, tmp_path):
-    """col NULL: the loops read the int8 input directly, several rows one after the other, = TFLM."""
+    """col NULL: the M4 loops read the int8 input directly, several rows one after the other, = the runtime
+    = TFLM; the host build too."""
     g = dense_model(k, o, per_channel, seed=k * 17 + o + rows, rows=rows)
     lib = col_free_library(g, tmp_path / "lib")
     p = lib.prepared[0]
@@ -199,6 +200,8 @@ def test_m4_without_col_equals_runtime_and_tflm(k, o, per_channel, rows, tmp_pat
     assert len(np.unique(ref)) > min(o, 4)
     outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
     assert np.array_equal(outs, ref)
+    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs, lib.output_bytes)
+    assert np.array_equal(host, ref)  # the portable loop ignores col
 
 
 @pytest.mark.skipif(not HAVE_ARM, reason=f"Cortex-M toolchain or qemu absent: {APT}")
