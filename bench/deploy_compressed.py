@@ -182,7 +182,7 @@ def measure_library(dep, graph, x_test, y_test, work: Path, label: str, qemu_inp
     acc = float((out.argmax(axis=1) == y_test).mean() * 100)
     m4 = build_m4(folder, work / f"{label}-m4", xs[:qemu_inputs])
     m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
-    return {"accuracy": acc, "flash": m4.flash_bytes, "ram": m4.ram_bytes + lib.output_bytes,
+    return {"accuracy": acc, "flash": m4.flash_bytes, "ram": m4.ram_bytes + lib.caller_output_bytes,
             "arena": lib.arena_bytes, "instructions": int(np.median(counts)),
             "m4_equals_host": bool(np.array_equal(m4_out, out[:qemu_inputs]))}
 

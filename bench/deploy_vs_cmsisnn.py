@@ -409,7 +409,7 @@ def measure(name: str, g, model_bytes: bytes, xs: np.ndarray, cmsis: Path, lib: 
         "ours_instr": ours["instructions"], "cmsis_instr": theirs["instructions"],
         "ours_cycles": ours["cycles"], "cmsis_cycles": theirs["cycles"],
         "ours_classes": ours["classes"], "cmsis_classes": theirs["classes"],
-        "ours_ram": ours["m4"].ram_bytes + ours_lib.output_bytes,
+        "ours_ram": ours["m4"].ram_bytes + ours_lib.caller_output_bytes,
         "cmsis_head": info["head"], "cmsis_scratch": sum(info["scratch"].values()), "tflm_tail": tail,
         "ours_flash": ours_flash, "cmsis_flash": cmsis_flash, "layers": layers, "seconds": time.time() - t0,
     }

@@ -12,7 +12,8 @@ Run from the repo root:
 
 - TFLM arena: ``tflite_micro`` ``print_allocations()`` (total of head and tail).
 - Our RAM: ``.data + .bss`` of the library's Cortex-M4 objects (``arm-none-eabi-size``) plus the caller's
-  output buffer; the input lives in the arena (``tinyopt_input_buffer()``), as TFLM keeps it in its arena.
+  output buffer if it needs one; the input and a single output live in the arena
+  (``tinyopt_input_buffer()``, ``tinyopt_output_buffer()``), as TFLM keeps them in its arena.
 - Our flash: ``.text + .rodata`` of the same objects, against the ``.tflite`` file size.
 - Host latency: our library built ``-O2`` as a shared object, called through ctypes, against TFLM's
   interpreter (``set_input`` + ``invoke``), same process, same inputs, timed alternately; median and
@@ -82,7 +83,7 @@ def mode_rows(name: str, path: Path, xs: np.ndarray, ref: np.ndarray, qemu_input
                         lib.output_bytes)
         m4 = build_m4(d, tmp / f"{path.stem}-{mode}-m4", xs[:qemu_inputs].reshape(qemu_inputs, -1))
         m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
-        ram = m4.ram_bytes + lib.output_bytes
+        ram = m4.ram_bytes + lib.caller_output_bytes
         rows.append(dict(model=name, mode=mode, ram=ram, ratio=ram / arena, instr=int(np.median(counts)),
                          flash=m4.flash_bytes, segments=len(lib.plan.segments),
                          host_equal=int((host == ref.reshape(len(xs), -1)).all(axis=1).sum()), runs=len(xs),
@@ -171,7 +172,7 @@ def measure(name: str, path: Path, runs: int, qemu_inputs: int, tmp: Path) -> di
     m4_out, counts = run_qemu(m4.elf, lib.output_bytes)
     m4_ok = all(np.array_equal(m4_out[i], _tflm_out(interp, xs[i])) for i in range(qemu_inputs))
     arena = tflm_arena(path)
-    ram = m4.ram_bytes + lib.output_bytes
+    ram = m4.ram_bytes + lib.caller_output_bytes
     instr = int(np.median(counts))
     ref = np.stack([_tflm_out(interp, x) for x in xs])
     modes = mode_rows(name, path, xs, ref, qemu_inputs, tmp, arena)

@@ -222,10 +222,11 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         host = run_host(build_host(out, tmp / f"{label}-{door}.exe"), packed, lib.output_bytes)
         equal = sum(np.array_equal(host[r], packed_outputs(ref[r])) for r in range(n_inputs))
         row["c_tflm"] = f"{equal}/{n_inputs}"
-        # RAM counted whole: the arena, the output buffer, and the input buffer unless the arena's input slot
-        # takes the input (one input: tinyopt_input_buffer)
+        # RAM counted whole: the arena, the caller's output buffer (none when the arena's output slot holds
+        # it), and the input buffer unless the arena's input slot takes the input (one input)
         state = sum(graph.tensors[v.state].nbytes for v in getattr(graph, "variables", []))  # static buffers
-        row["ram"] = lib.arena_bytes + lib.output_bytes + (lib.input_bytes if len(xs) > 1 else 0) + state
+        row["ram"] = (lib.arena_bytes + lib.caller_output_bytes + (lib.input_bytes if len(xs) > 1 else 0)
+                      + state)
         if isinstance(row.get("tflm_arena"), int):
             row["ram_ratio"] = row["ram"] / row["tflm_arena"]
         if qemu and not m4_fits(graph, lib):

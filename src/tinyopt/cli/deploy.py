@@ -66,7 +66,7 @@ def run_on_board(lib, out: Path, board: str, n_inputs: int = 5, seed: int = 0, p
         "cycle_model": "Cortex-M4 TRM timing of the instructions qemu ran on the first input",
         "flash_bytes": m4.flash_bytes,
         # + the caller's output buffer; the input lives in the arena
-        "ram_bytes": m4.ram_bytes + lib.output_bytes,
+        "ram_bytes": m4.ram_bytes + lib.caller_output_bytes,
         "arena_bytes": lib.arena_bytes,
         "outputs_match_host": bool(np.array_equal(m4_out, host_out)),
     }

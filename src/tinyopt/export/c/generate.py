@@ -40,6 +40,12 @@ class Library:
     macs: int
     prefix: str
 
+    @property
+    def caller_output_bytes(self) -> int:
+        """The output buffer a caller needs besides the library's RAM: none when the output lives in the
+        arena (``<prefix>_output_buffer()``), all of it for a model with several outputs."""
+        return self.output_bytes if self.plan.external else 0
+
 
 def _resource(*parts: str) -> str:
     return resources.files("tinyopt.export.c").joinpath(*parts).read_text(encoding="utf-8")
@@ -253,7 +259,7 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         n, p, i = sched.graph.nodes[k], sched.prepared[k], sched.orig[k]
         if p.aliases:
             if plan.root[n.outputs[0]] != plan.root[n.inputs[0]]:  # a graph input reshaped into the output
-                calls.append(f"    /* node {i}: {n.op}, a copy into the caller's buffer */")
+                calls.append(f"    /* node {i}: {n.op}, a copy of the input into the output */")
                 calls.append(f"    memcpy({ptr(n.outputs[0])}, {ptr(n.inputs[0])}, "
                              f"{graph.tensors[n.outputs[0]].nbytes});")
             continue
@@ -306,6 +312,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         in_at if in_ct == "int8_t" else f"({in_ct} *)({in_at})")
     output_bytes = sum(graph.tensors[t].nbytes for t in graph.outputs)
     macs = sum(node_macs(p) for p in prepared.values())
+    out_slot = "NULL"  # several outputs: the caller's buffer
+    if not plan.external:
+        out_slot = f"{prefix}_arena + {pl.offset_of(plan.root[graph.outputs[0]])}"
+        out_slot = out_slot if out_ct == "int8_t" else f"({out_ct} *)({out_slot})"
     # the banner names the model file without its folder: one model deployed from two places gives the
     # same bytes
     subs = dict(
@@ -322,6 +332,16 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
             f"static {in_ct} {prefix}_inputs[{prefix.upper()}_INPUT_BYTES{per_elem[in_ct]}];\n"),
         input_ctype=in_ct, output_ctype=out_ct,
         input_copies=_input_copies(graph, plan, prefix),
+        output_buffer=out_slot,
+        output_required=" || output == NULL" if plan.external else "",
+        output_copy="" if plan.external else (
+            f"    if (output != NULL && output != {out_slot}) {{\n"
+            f"        memcpy(output, {out_slot}, {prefix.upper()}_OUTPUT_BYTES);\n    }}\n"),
+        output_null_note=" (or output: several outputs)" if plan.external else "",
+        output_note=("the outputs are written into output, back to back." if plan.external else
+                     "the output is\n * copied into output unless output is NULL or the output slot."),
+        output_slot_note=("NULL for this model: its several outputs go to the\n * caller's buffer."
+                          if plan.external else "Its contents are overwritten by the next inference."),
         plan_comment=emit.c_comment_block(pl.print_plan(width=32).splitlines()),
         constants="\n\n".join(constants + stream_c.band_helpers(plan, prefix)),
         calls="\n".join(calls),
@@ -376,6 +396,8 @@ def explain(lib: Library) -> str:
         where = "caller's output" if out in {plan.root[t] for t in plan.external} else (
             f"line buffer {sorted(seg.rings).index(seg.ring_of[out])}"
             if seg is not None and out in seg.ring_of else f"offset {pl.offset_of(out)}")
+        if n.outputs[0] in sched.graph.outputs and not plan.external:
+            where = f"the output slot at {where}"
         note = ""
         if seg is not None:
             note = f", streamed (segment {plan.segments.index(seg)}, bands of {seg.band})" + (

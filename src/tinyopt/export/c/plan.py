@@ -17,8 +17,9 @@ buffer alive at the same time) and adds what an interpreter cannot know:
   ``balanced``: the smallest arena within +15 % estimated Cortex-M4 instructions; ``ram``: the smallest;
   a ``max_ram`` budget: the fewest extra instructions that fit).
 
-The graph input lives in the arena (the caller may write it there directly, as with TFLM); the graph
-output is the caller's buffer, written by the last operator.
+The graph input lives in the arena (the caller may write it there directly, as with TFLM), and so does a
+single graph output (the caller may read it there, as with TFLM, instead of passing a buffer of its own);
+several outputs are written into the caller's buffer, back to back.
 """
 
 from __future__ import annotations
@@ -288,21 +289,25 @@ class Plan:
     order: list  # schedule node indices in execution order
     planner: ArenaPlanner
     root: dict  # tensor name -> buffer name (reshape aliases)
-    external: set  # tensors in the caller's output buffer
+    external: set  # tensors in the caller's output buffer (several outputs; a single one is in the arena)
     scratch: dict  # node index -> row scratch buffer name
     col: dict  # node index -> im2col buffer name
     schedule: Schedule | None = None
     segments: list = field(default_factory=list)  # stream.Segment, each a run of ``order`` run by rows
     considered: list = field(default_factory=list)  # (arena, extra instructions, chosen) of the plans tried
     base_instructions: float = 0.0  # the speed plan's estimated instructions
+    no_col: frozenset = frozenset()  # nodes that run without their col buffer (OpParams.col_free_extra)
 
     def segment_of(self, k: int):
         return next((s for s in self.segments if k in s.nodes), None)
 
     @property
     def extra_instructions(self) -> float:
-        """Estimated Cortex-M4 instructions the streamed segments add (band calls, line-buffer moves)."""
-        return sum(s.extra_instructions for s in self.segments)
+        """Estimated Cortex-M4 instructions the plan adds to the speed plan's: streamed segments (band
+        calls, line-buffer moves) and kernels run without their col buffer."""
+        prepared = self.schedule.prepared if self.schedule else {}
+        return (sum(s.extra_instructions for s in self.segments)
+                + sum(prepared[k].col_free_extra for k in self.no_col))
 
     @property
     def arena_bytes(self) -> int:
@@ -325,10 +330,11 @@ def tensor_roots(sched: Schedule, order: list[int]) -> dict:
 
 # the planner's one walk over lifetimes, aliases, in-place, scratch and segments: they share its state
 def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  # noqa: C901
-               segments: list | None = None) -> Plan:
+               segments: list | None = None, no_col: frozenset = frozenset()) -> Plan:
     """Lifetimes in ``order``, reshape aliases, in-place permissions, im2col and scratch rows, then offsets.
     ``segments`` (``stream.Segment``) run by rows: the tensors between their nodes exist only as line
-    buffers, alive while the segment runs, as are its inputs and output."""
+    buffers, alive while the segment runs, as are its inputs and output. Nodes in ``no_col`` get no col
+    buffer (their kernels then run on NULL)."""
     graph, prepared = sched.graph, sched.prepared
     nodes = graph.nodes
     segments = segments or []
@@ -336,7 +342,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
     internal = {t for s in segments for t in s.ring_of}
     in_segment = {k: s for s in segments for k in s.nodes}
     span = {id(s): (order.index(s.nodes[0]), order.index(s.nodes[-1])) for s in segments}
-    external = set(graph.outputs)
+    external = set(graph.outputs) if len(graph.outputs) > 1 else set()
     ext_roots = {root[t] for t in external}
     first: dict[str, int] = {}
     last: dict[str, int] = {}
@@ -354,6 +360,9 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
             last[r] = max(last.get(r, step), step)
     for v in variables:  # a state's update is copied out after the last node
         last[root[v.update]] = len(order)
+    for t in graph.outputs:  # an output in the arena is read after the last node
+        if t not in external:
+            last[root[t]] = len(order)
     for s in segments:  # whole inputs are read, and the output written, while the segment runs
         a, b = span[id(s)]
         for t in s.inputs:
@@ -381,7 +390,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
         n, p = nodes[i], prepared[i]
         if i in in_segment:
             continue
-        if p.col_bytes:  # conv: two patches widened to 16-bit lanes (int8 gathers use the first half)
+        if p.col_bytes and i not in no_col:  # conv: two patches widened to 16-bit lanes (int8 gathers: half)
             col[i] = f"im2col_{i}"
             planner.add_buffer(col[i], p.col_bytes, step, step, kind="im2col", align=4)
         if p.aliases or root[n.outputs[0]] in ext_roots or not allow_inplace:
@@ -417,7 +426,7 @@ def build_plan(sched: Schedule, order: list[int], allow_inplace: bool = True,  #
             planner.overlaps = [o for o in planner.overlaps if not (o.node == i and not o.exact)]
         planner.plan()  # a node may now stay out of place: its scratch row is then simply unused
         planner.check_no_overlap()
-    return Plan(order, planner, root, external, scratch, col, sched, list(segments))
+    return Plan(order, planner, root, external, scratch, col, sched, list(segments), no_col=frozenset(no_col))
 
 
 def topological_orders(graph: Graph, limit: int = 64) -> list[list[int]]:
@@ -504,20 +513,64 @@ def _streamed_plans(sched: Schedule, speed: Plan, cap: float) -> list[Plan]:
         current, chosen = best, list(best.segments)
 
 
+def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
+    """Plans that run some kernels without their col buffer (``OpParams.col_free_extra``), on top of
+    ``start``: every such col dropped, then each given back (dearest first) where the arena stays as
+    small; if that costs more than ``cap`` extra instructions, cols dropped one at a time instead, each
+    round the one that shrinks the arena most within ``cap``. Every plan tried is returned."""
+    optional = sorted((k for k in start.col if sched.prepared[k].col_free_extra is not None),
+                      key=lambda k: -sched.prepared[k].col_free_extra)
+    if not optional:
+        return []
+
+    def with_dropped(no_col) -> Plan:
+        return build_plan(sched, start.order, allow_inplace=start.planner.allow_inplace,
+                          segments=start.segments, no_col=frozenset(no_col))
+
+    tried = [with_dropped(optional)]
+    least, dropped = tried[0].arena_bytes, set(optional)
+    for k in optional:
+        p = with_dropped(dropped - {k})
+        tried.append(p)
+        if p.arena_bytes <= least:
+            dropped.discard(k)
+    if tried[-1].no_col != frozenset(dropped):
+        tried.append(with_dropped(dropped))
+    if tried[-1].extra_instructions <= cap:
+        return tried
+    current = start
+    while True:
+        best = None
+        for k in optional:
+            if k in current.no_col:
+                continue
+            p = with_dropped(current.no_col | {k})
+            tried.append(p)
+            if p.extra_instructions <= cap and (best is None or (p.arena_bytes, p.extra_instructions)
+                                                < (best.arena_bytes, best.extra_instructions)):
+                best = p
+        if best is None or best.arena_bytes >= current.arena_bytes:
+            return tried
+        current = best
+
+
 def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool = True, fuse: bool = True,
               optimize: str = "speed", max_ram: int | None = None) -> Plan:
     """The plan a mode asks for. ``speed``: the smallest arena over execution orders (and with/without
     in-place, in case greedy loses), no streaming. ``balanced``: the smallest arena whose streamed segments
-    add at most ``BALANCED`` of the estimated instructions; ``ram``: the smallest arena. ``max_ram``
-    (arena bytes): the plan with the fewest extra instructions that fits, or a ``BudgetError`` naming the
-    smallest arena there is. ``plan.considered`` lists (arena, extra instructions, chosen) of every plan
-    tried."""
+    and col-free kernels add at most ``BALANCED`` of the estimated instructions; ``ram``: the smallest
+    arena. ``max_ram`` (arena bytes): the plan with the fewest extra instructions that fits, or a
+    ``BudgetError`` naming the smallest arena there is. ``plan.considered`` lists (arena, extra
+    instructions, chosen) of every plan tried."""
     sched = make_schedule(graph, prepared, fuse=fuse and inplace)
     speed = _speed_plan(sched, inplace, reorder)
     plans = [speed]
     if optimize != "speed" or max_ram is not None:
         cap = BALANCED * base_instructions(sched) if optimize == "balanced" and max_ram is None else math.inf
         plans += _streamed_plans(sched, speed, cap)
+        streamed = min((p for p in plans if p.extra_instructions <= cap),
+                       key=lambda p: (p.arena_bytes, p.extra_instructions))
+        plans += _col_free_plans(sched, streamed, cap)
     if max_ram is not None:
         fits = [p for p in plans if p.arena_bytes <= max_ram]
         if not fits:
