@@ -234,3 +234,45 @@ def test_same_model_from_two_folders_gives_the_same_files(tmp_path):
         libs.append(generate_sources(load_model(tmp_path / d / "m.tflite")).files)
     assert libs[0] == libs[1]
     assert "m.tflite" in libs[0]["tinyopt_model.c"]
+
+
+def test_output_slot_in_the_arena_or_the_callers_buffer(tmp_path):
+    """One output lives in the arena: invoke(x, NULL) leaves it in tinyopt_output_buffer(), invoke(x, buf)
+    also copies it to buf, invoke(x, slot) needs no copy; all three equal TFLM. With several outputs the
+    slot is NULL and a NULL output buffer is refused (status 1)."""
+    import ctypes
+
+    path = need(KWS_INT8)
+    graph = load_model(path)
+    lib = generate_sources(graph)
+    assert lib.caller_output_bytes == 0 and not lib.plan.external
+    write_library(lib.files, tmp_path / "lib")
+    c = ctypes.CDLL(str(build_host(tmp_path / "lib", tmp_path / "kws.so", shared=True)))
+    c.tinyopt_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    c.tinyopt_output_buffer.restype = ctypes.c_void_p
+    slot = c.tinyopt_output_buffer()
+    xs = np.random.default_rng(11).integers(-128, 128, size=(4, 490), dtype=np.int8)
+    ref = tflm_outputs(path.read_bytes(), xs)
+    for x, want in zip(xs, ref):
+        buf = np.zeros(12, np.int8)
+        assert c.tinyopt_invoke(x.ctypes.data, None) == 0
+        assert np.array_equal(np.ctypeslib.as_array((ctypes.c_int8 * 12).from_address(slot)), want)
+        assert c.tinyopt_invoke(x.ctypes.data, buf.ctypes.data) == 0 and np.array_equal(buf, want)
+        assert c.tinyopt_invoke(x.ctypes.data, slot) == 0
+        assert np.array_equal(np.ctypeslib.as_array((ctypes.c_int8 * 12).from_address(slot)), want)
+    assert "tinyopt_output_buffer(void)" in lib.files["tinyopt_model.h"]
+
+
+def test_several_outputs_have_no_slot(tmp_path):
+    from tinyopt.graph.ir import Graph, Node
+
+    g = Graph("two", source="two.tflite")
+    for name in ("a", "y", "z"):
+        g.add_tensor(Tensor(name, (1, 6), "int8", quant=_q(0.1, 3)))
+    g.add_node(Node("y", "QUANTIZE", ["a"], ["y"]))
+    g.add_node(Node("z", "QUANTIZE", ["a"], ["z"]))
+    g.inputs, g.outputs = ["a"], ["y", "z"]
+    lib = generate_sources(g.infer_shapes().validate())
+    assert lib.caller_output_bytes == 12
+    assert "return NULL;" in lib.files["tinyopt_model.c"]
+    assert "if (input == NULL || output == NULL)" in lib.files["tinyopt_model.c"]
