@@ -217,6 +217,9 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
         arrays["wpairs"] = ("int32_t", twins[0])
         arrays["rq"] = ("int32_t", twins[1])
     kernel = "depthwise_conv2d" if depthwise else "conv2d"
+    # an odd width leaves rows and 1-row bands a lone pixel: the M4 single-pixel loop (kernels/conv2d_lone.c)
+    lone = dict(struct="conv_params", entry="conv2d_lone", files=("conv2d", "conv2d_lone", "add")) \
+        if twins is not None and ow % 2 else {}
     if depthwise:  # the pair loop's band: per input column the words of the 5 input rows of two output rows
         col = 20 * ((min(ow, cp.DW_SPAN) - 1) * q.stride_w + 3) if pairs is not None else 0
     else:
@@ -225,7 +228,7 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     return cp.OpParams(kernel, ints, arrays, signature="rows_col",
                        optional=("pad_row", "lanes", "rq", "add", "wpairs"), inplace="rows", fuses_add=True,
                        col_bytes=col, scratch_rows=2 if two_rows else 1, fused_asm=not depthwise,
-                       stream="window")
+                       stream="window", **lone)
 
 
 # -- the framework doors (channels-first weights) --------------------------------------------------------

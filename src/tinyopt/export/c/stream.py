@@ -32,16 +32,28 @@ def instructions_per_mac(p) -> float:
     return 3.7 if p.kind == "depthwise_conv2d" else 1.1
 
 
-def wasted_rows(p, rows: int, out_w: int) -> float:
-    """Output rows a kernel computes in vain for a band of ``rows``: the M4 depthwise pair loop runs a lone
-    row as pairs of columns, an odd last column alone (a pair for one pixel, its band copied again: counted
-    as 1.5 pixels); the conv twin loop runs pixels in pairs (an odd band of odd-width rows has one lone
-    pixel)."""
-    if p.ints.get("dw_pairs"):
-        return 1.5 / out_w if rows % 2 and out_w % 2 else 0.0
-    if "wpairs" in p.arrays and rows * out_w % 2:
-        return 1 / out_w
-    return 0.0
+LONE_PIXEL = 0.2  # a lone pixel on the M4 twin conv loop's single-pixel pass costs 1.2 pixels of a pair
+LONE_COLUMN = 0.1  # the depthwise column loop's odd last column alone: 1.1 pixels of a pair
+COLUMN_COPY = 0.07  # per pixel of a lone row on the column loop: the band of 5 input rows copied for 1 row
+
+
+def band_pixels(p, rows: int, out_w: int, columns: bool) -> float:
+    """Pixels' worth of M4 work for a band of ``rows`` output rows (measured under qemu on KWS): the conv
+    twin loop runs pixels in pairs, an odd count's last one alone; the depthwise pair loop runs two rows
+    at a time, a lone row as a pair of rows (twice its pixels) or, with the column variant (``columns``:
+    a library streaming bands of odd height), as pairs of columns, an odd last column alone."""
+    n = rows * out_w
+    if p.ints.get("dw_pairs") and rows % 2:
+        lone = out_w * (1 + COLUMN_COPY) + LONE_COLUMN * (out_w % 2) if columns else 2 * out_w
+        return n - out_w + lone
+    if "wpairs" in p.arrays:
+        return n + LONE_PIXEL * (n % 2)
+    return n
+
+
+def per_pixel(p, g) -> float:
+    """Estimated M4 instructions per output pixel of a conv or depthwise layer."""
+    return instructions_per_mac(p) * p.macs / (g.h_out * p.ints["out_w"])
 
 
 @dataclass
@@ -98,7 +110,7 @@ class Segment:
     col_bytes: int = 0  # one im2col buffer shared by the segment's nodes
     calls: int = 0
     moved: int = 0  # bytes moved down in line buffers
-    wasted: float = 0.0  # estimated instructions of rows computed in vain
+    wasted: float = 0.0  # estimated instructions the bands' lone rows and pixels add to the layers' work
 
     @property
     def extra_instructions(self) -> float:
@@ -209,12 +221,15 @@ def build_segment(sched, nodes: list[int], band: int, root: dict,  # noqa: C901
             seg.program.append((cases[k], r0, r1, where[0], where[1], pos(t, r0)))
             seg.calls += 1
             p = prepared[k]
-            if p.stream == "window" and p.macs:
-                per_row = instructions_per_mac(p) * p.macs / g.h_out
-                seg.wasted += per_row * wasted_rows(p, r1 - r0, p.ints["out_w"])
+            if p.stream == "window" and p.macs:  # the band's pixels of work, less the whole image's below
+                seg.wasted += per_pixel(p, g) * band_pixels(p, r1 - r0, p.ints["out_w"], band % 2 == 1)
             done[k] = r1
 
     pull(last, geo[last].h_out)
+    for k in nodes:
+        p = prepared[k]
+        if p.stream == "window" and p.macs:
+            seg.wasted -= per_pixel(p, geo[k]) * band_pixels(p, geo[k].h_out, p.ints["out_w"], False)
     seg.rings = rings
     seg.ring_of = ring_of
     p_last = prepared[last]

@@ -89,7 +89,7 @@ typedef struct {
     int xstep, istep, ostep; /* 48, 52, 56 */
 } tinyopt_mm24_args;
 
-void tinyopt_mm24q(const tinyopt_mm24_args *a);
+void tinyopt_mm24q(const void *a); /* a: tinyopt_mm24_args */
 
 #define TINYOPT_MM24_HALF(o) \
     "ldr.w r10, [r0, #(" o ")]\n\t" \
@@ -535,14 +535,18 @@ static int twin_patch(const tinyopt_conv_params *p)
     return p->twin_row ? p->filter_h * p->twin_row : p->patch;
 }
 
-/* A pixel pair (or a lone pixel) through tinyopt_mm24q: outputs at d0.. (the pixels' outputs are adjacent),
- * every whole group of 4 filters straight into place; a last partial group through a small buffer. With a
- * fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer and are then added to
- * o0.. element by element (o0[i] is read before d0[i] is written: they may be the same bytes). */
-static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, int lone, const int8_t *o0)
+/* A pixel pair through tinyopt_mm24q, or (lone not NULL) a lone pixel through `lone`: the layer's
+ * single-pixel loop (conv2d_lone.c), or tinyopt_mm24q with d1 = d0. Outputs at d0.. (the pixels' outputs
+ * are adjacent), every whole group of 4 filters straight into place; a last partial group through a small
+ * buffer. With a fused ADD, at most TINYOPT_FUSED_MAX_C channels at a time go to a stack buffer and are
+ * then added to o0.. element by element (o0[i] is read before d0[i] is written: they may be the same
+ * bytes). */
+static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t *d0, tinyopt_conv_single lone,
+                        const int8_t *o0)
 {
     const int oc_n = p->out_c, blocks = twin_patch(p) / 4;
     int8_t tmp[2 * TINYOPT_FUSED_MAX_C];
+    const tinyopt_conv_single run = lone != NULL ? lone : tinyopt_mm24q;
     tinyopt_mm24_args a;
     int c0, i;
     a.x = xw;
@@ -555,21 +559,21 @@ static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t
         a.w = p->wpairs;
         a.rq = p->rq;
         a.d0 = d0;
-        a.d1 = lone ? d0 : d0 + oc_n;
+        a.d1 = lone != NULL ? d0 : d0 + oc_n;
         a.groups = oc_n / 4;
-        tinyopt_mm24q(&a);
+        run(&a);
         return;
     }
     for (c0 = 0; c0 < oc_n; c0 += TINYOPT_FUSED_MAX_C) {
         const int n = oc_n - c0 < TINYOPT_FUSED_MAX_C ? oc_n - c0 : TINYOPT_FUSED_MAX_C, whole = n / 4;
-        int8_t *e0 = o0 != NULL ? tmp : d0 + c0, *e1 = o0 != NULL ? tmp + n : lone ? e0 : e0 + oc_n;
+        int8_t *e0 = o0 != NULL ? tmp : d0 + c0, *e1 = o0 != NULL ? tmp + n : lone != NULL ? e0 : e0 + oc_n;
         a.w = p->wpairs + c0 * blocks;
         a.rq = p->rq + c0 * 4;
         if (whole > 0) {
             a.d0 = e0;
             a.d1 = e1;
             a.groups = whole;
-            tinyopt_mm24q(&a);
+            run(&a);
         }
         if (n % 4) { /* the last 1-3 filters: a group padded with zero filters, through a buffer */
             int8_t part[8];
@@ -578,13 +582,15 @@ static void mm24_pixels(const tinyopt_conv_params *p, const uint32_t *xw, int8_t
             a.d0 = part;
             a.d1 = part + 4;
             a.groups = 1;
-            tinyopt_mm24q(&a);
+            run(&a);
             for (i = 0; i < n % 4; ++i) {
                 e0[4 * whole + i] = part[i];
-                e1[4 * whole + i] = part[4 + i];
+                if (lone == NULL) {
+                    e1[4 * whole + i] = part[4 + i];
+                }
             }
         }
-        for (i = 0; o0 != NULL && i < (lone ? 1 : 2); ++i) {
+        for (i = 0; o0 != NULL && i < (lone != NULL ? 1 : 2); ++i) {
             const int at = i * oc_n + c0;
             if (p->add_conv_first) {
                 tinyopt_add_run(p->add, tmp + i * n, o0 + at, d0 + at, n);
@@ -630,10 +636,10 @@ TINYOPT_INLINE int pixel_pairs(const tinyopt_conv_params *p, const requant_t *q,
     return oc;
 }
 
-/* Output row oy, two pixels at a time (an odd width pairs the last pixel with itself). A 1x1 layer
- * takes its patches straight from the input; any other gathers them into col. */
+/* Output row oy, two pixels at a time (an odd width's last pixel alone on `single`, or paired with
+ * itself). A 1x1 layer takes its patches straight from the input; any other gathers them into col. */
 static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *col, int8_t *dst,
-                     const int8_t *other)
+                     const int8_t *other, tinyopt_conv_single single)
 {
     const int n = p->patch, oc_n = p->out_c;
     const int8_t *weights = p->weights;
@@ -666,11 +672,13 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
         }
         for (; ox < p->out_w; ox += 2) {
             const int lone = ox + 1 >= p->out_w;
-            mm24_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n, lone,
-                        other != NULL ? other + ox * oc_n : NULL);
+            mm24_pixels(p, widen_pair(p, in, oy, ox, oy, lone ? ox : ox + 1, col), dst + ox * oc_n,
+                        lone ? single : NULL, other != NULL ? other + ox * oc_n : NULL);
         }
         return;
     }
+#else
+    (void)single;
 #endif
     q.mult = p->multiplier;
     q.shift = p->shift;
@@ -708,8 +716,8 @@ static void conv_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int
     }
 }
 
-void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
-                    int8_t *col, int reverse, const int8_t *other)
+void tinyopt_conv2d_run(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                        int8_t *col, int reverse, const int8_t *other, tinyopt_conv_single single)
 {
     const int row_bytes = p->out_w * p->out_c;
     const uintptr_t in_at = (uintptr_t)in, out_at = (uintptr_t)out;
@@ -718,6 +726,9 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
     const int disjoint = out_at + pixels * (uintptr_t)p->out_c <= in_at || out_at >= in_at + pixels * (uintptr_t)p->in_c;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
     const int widened = p->wpairs != NULL; /* the twin loop copies each pixel pair before it is used */
+    if (single == NULL) { /* no single-pixel loop: a lone pixel runs as a pair with itself */
+        single = tinyopt_mm24q;
+    }
 #else
     const int widened = 0;
 #endif
@@ -729,7 +740,7 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
         tinyopt_conv_params flat = *p;
         flat.in_w = flat.out_w = p->out_h * p->out_w;
         flat.in_h = flat.out_h = 1;
-        conv_row(&flat, in, 0, col, out, other);
+        conv_row(&flat, in, 0, col, out, other, single);
         return;
     }
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
@@ -742,9 +753,9 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
             const int total = lone ? w : 2 * w;
             int i;
             for (i = 0; i < total; i += 2) {
-                const int single = i + 1 >= total, i1 = single ? i : i + 1;
+                const int last = i + 1 >= total, i1 = last ? i : i + 1;
                 mm24_pixels(p, widen_pair(p, in, y + i / w, i % w, y + i1 / w, i1 % w, col),
-                            scratch + i * p->out_c, single, NULL);
+                            scratch + i * p->out_c, last ? single : NULL, NULL);
             }
             if (reverse && !lone) {
                 tinyopt_store_row(p, scratch + row_bytes, other != NULL ? other + (y + 1) * row_bytes : NULL,
@@ -766,7 +777,7 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
         for (k = 0; k < total; k += 2) {
             const int lone = k + 1 >= total, k1 = lone ? k : k + 1;
             mm24_pixels(p, widen_pair(p, in, k / p->out_w, k % p->out_w, k1 / p->out_w, k1 % p->out_w, col),
-                        out + k * p->out_c, lone, other != NULL ? other + k * p->out_c : NULL);
+                        out + k * p->out_c, lone ? single : NULL, other != NULL ? other + k * p->out_c : NULL);
         }
         return;
     }
@@ -775,10 +786,16 @@ void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out,
         const int oy = reverse ? p->out_h - 1 - k : k;
         const int8_t *other_row = other != NULL ? other + oy * row_bytes : NULL;
         if (scratch != NULL) {
-            conv_row(p, in, oy, col, scratch, NULL);
+            conv_row(p, in, oy, col, scratch, NULL, single);
             tinyopt_store_row(p, scratch, other_row, out + oy * row_bytes, row_bytes);
         } else {
-            conv_row(p, in, oy, col, out + oy * row_bytes, other_row);
+            conv_row(p, in, oy, col, out + oy * row_bytes, other_row, single);
         }
     }
+}
+
+void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                    int8_t *col, int reverse, const int8_t *other)
+{
+    tinyopt_conv2d_run(p, in, out, scratch, col, reverse, other, NULL);
 }

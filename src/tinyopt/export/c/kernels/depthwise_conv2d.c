@@ -41,6 +41,7 @@ typedef struct {
     uint32_t lo4, hi4;     /* 68, 72 */
     int in_step;           /* 76: input bytes from one pixel to the next when copying columns (the channel count;
                             * step is the output's: twice that when the two pixels are neighbouring columns) */
+    int single;            /* 80: the column variants: one more column after the passes, computed alone */
 } tinyopt_dwp_args;
 
 void tinyopt_dwp1(const tinyopt_dwp_args *a);
@@ -83,10 +84,67 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "asr " rb ", " rb ", r12\n\t" \
     "ssat " rb ", #8, " rb "\n\t"
 
+/* Tap t (row ky, column kx) of one pixel: its doubled weight lanes in one LDRD, 8 instructions for 4 MACs. */
+#define TINYOPT_DWS_TAP(t, kx, ky) \
+    "ldrd r10, r11, [r1, #(8*" t ")]\n\t" \
+    "ldr r12, [r0, #(20*" kx "+4*" ky ")]\n\t" \
+    "sxtb16 lr, r12\n\t" \
+    "smlabb r2, lr, r10, r2\n\t" \
+    "smlatt r4, lr, r10, r4\n\t" \
+    "sxtb16 r12, r12, ror #8\n\t" \
+    "smlabb r3, r12, r11, r3\n\t" \
+    "smlatt r5, r12, r11, r5\n\t"
+
+/* Channel c of one pixel (accumulator ra), as TINYOPT_DWP_RQ. */
+#define TINYOPT_DWS_RQ(c, ra) \
+    "ldr r10, [r1, #(16+4*" c ")]\n\t" \
+    "ldr r11, [r1, #(32+4*" c ")]\n\t" \
+    "ldr r12, [r1, #(48+4*" c ")]\n\t" \
+    "smmlar lr, " ra ", r10, r11\n\t" \
+    "add " ra ", lr, " ra ", asr #31\n\t" \
+    "asr " ra ", " ra ", r12\n\t" \
+    "ssat " ra ", #8, " ra "\n\t"
+
+/* The column variants' last column of a span of odd width, alone (about half a pair's instructions),
+ * after the group's passes (none for a span of one column): its band column at r0, its output at d0. */
+#define TINYOPT_DWS_SKIP \
+    "ldr r10, [sp, #0]\n\t" \
+    "cmp r0, r10\n\t" \
+    "beq 6f\n" \
+    "1:\n\t"
+#define TINYOPT_DWS_TAIL \
+    "6:\n\t" \
+    "ldr r3, [sp, #88]\n\t" \
+    "cmp r3, #0\n\t" \
+    "beq 7f\n\t" \
+    "ldr r1, [sp, #24]\n\t" \
+    "ldm r1, {r2-r5}\n\t" \
+    "ldr r1, [sp, #20]\n\t" \
+    TINYOPT_DWS_TAP("0", "0", "0") TINYOPT_DWS_TAP("1", "1", "0") TINYOPT_DWS_TAP("2", "2", "0") \
+    TINYOPT_DWS_TAP("3", "0", "1") TINYOPT_DWS_TAP("4", "1", "1") TINYOPT_DWS_TAP("5", "2", "1") \
+    TINYOPT_DWS_TAP("6", "0", "2") TINYOPT_DWS_TAP("7", "1", "2") TINYOPT_DWS_TAP("8", "2", "2") \
+    "ldr r1, [sp, #24]\n\t" \
+    TINYOPT_DWS_RQ("0", "r2") TINYOPT_DWS_RQ("1", "r3") TINYOPT_DWS_RQ("2", "r4") TINYOPT_DWS_RQ("3", "r5") \
+    "bfi r2, r3, #8, #8\n\t" \
+    "bfi r2, r4, #16, #8\n\t" \
+    "bfi r2, r5, #24, #8\n\t" \
+    "ldr r3, [sp, #28]\n\t" \
+    "cbz r3, 8f\n\t" \
+    "ldrd r10, r11, [sp, #32]\n\t" \
+    "ssub8 r12, r2, r10\n\t" \
+    "sel r2, r2, r10\n\t" \
+    "ssub8 r12, r11, r2\n\t" \
+    "sel r2, r2, r11\n" \
+    "8:\n\t" \
+    "ldr r10, [sp, #4]\n\t" \
+    "str r2, [r10]\n" \
+    "7:\n\t"
+
 /* Frame (sp): 0 band end, 4 d0, 8 d1, 12 step, 16 band step, 20 w, 24 rq, 28 clamp, 32 lo4, 36 hi4,
- * 40..56 rows, 60 ncopy, 64 copy to, 68 band, 72 group d0, 76 group d1, 80 groups left, 84 in step. Per
- * group: the band's copied columns (5 input words per column, one STM), then one pass per column. */
-#define TINYOPT_DWP_FUNCTION(name, p1) \
+ * 40..56 rows, 60 ncopy, 64 copy to, 68 band, 72 group d0, 76 group d1, 80 groups left, 84 in step,
+ * 88 single. Per group: the band's copied columns (5 input words per column, one STM), then one pass per
+ * column; `skip` and `tail` are empty, or (column variants) TINYOPT_DWS_SKIP and TINYOPT_DWS_TAIL. */
+#define TINYOPT_DWP_FUNCTION(name, p1, skip, tail) \
     ".pushsection .text." name ",\"ax\",%progbits\n\t" \
     ".syntax unified\n\t" \
     ".thumb\n\t" \
@@ -96,7 +154,7 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     ".thumb_func\n" \
     name ":\n\t" \
     "push {r4-r11, lr}\n\t" \
-    "sub sp, sp, #88\n\t" \
+    "sub sp, sp, #96\n\t" \
     "mov r12, r0\n\t" \
     "ldm r12!, {r0-r4}\n\t" \
     "add lr, sp, #40\n\t" \
@@ -117,9 +175,10 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "mla r5, r0, r1, r4\n\t" \
     "str r5, [sp, #0]\n\t" \
     "str r1, [sp, #16]\n\t" \
-    "ldm r12, {r0, r1, r2}\n\t" \
+    "ldm r12, {r0, r1, r2, r3}\n\t" \
     "strd r0, r1, [sp, #32]\n\t" \
-    "str r2, [sp, #84]\n" \
+    "str r2, [sp, #84]\n\t" \
+    "str r3, [sp, #88]\n" \
     "3:\n\t" \
     "ldr r5, [sp, #60]\n\t" \
     "cbz r5, 4f\n\t" \
@@ -154,7 +213,7 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "ldrd r10, r11, [sp, #72]\n\t" \
     "strd r10, r11, [sp, #4]\n\t" \
     "ldr r0, [sp, #68]\n" \
-    "1:\n\t" \
+    skip \
     "ldr r1, [sp, #24]\n\t" \
     "ldm r1, {r2-r5}\n\t" \
     "mov r6, r2\n\t" \
@@ -196,7 +255,8 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "add r0, r0, lr\n\t" \
     "ldr r10, [sp, #0]\n\t" \
     "cmp r0, r10\n\t" \
-    "bne 1b\n\t" \
+    "bne 1b\n" \
+    tail \
     "ldrd r10, r11, [sp, #72]\n\t" \
     "add r10, r10, #4\n\t" \
     "add r11, r11, #4\n\t" \
@@ -209,27 +269,27 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "subs r10, r10, #1\n\t" \
     "str r10, [sp, #80]\n\t" \
     "bne 3b\n\t" \
-    "add sp, sp, #88\n\t" \
+    "add sp, sp, #96\n\t" \
     "pop {r4-r11, pc}\n\t" \
     ".size " name ", .-" name "\n\t" \
     ".popsection\n"
 
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4"));
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8"));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4", "1:\n\t", ""));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8", "1:\n\t", ""));
 #if defined(TINYOPT_DW_COLUMNS)
 /* the same loop with pixel 1 one column (stride_w 1) or two columns (stride_w 2) right of pixel 0: for the
  * lone rows of a library that streams depthwise layers in bands of one row (the generator defines
  * TINYOPT_DW_COLUMNS in kernels.h then; other libraries do not carry the code) */
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc1", "20"));
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40"));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc1", "20", TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40", TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
 #endif
 
 /* Output columns [x0, x0 + n) of rows row0 and row1 through the pair loop `pass`. The band holds 5 input
  * rows from y0, the zero point in the padding: padded columns are written here once, the columns inside
  * copied by the loop for each group of 4 channels; a band with a padded row is built here per group
  * instead. With `columns`, the loop's two pixels are neighbouring columns of one row (tinyopt_dwc*, which
- * read pixel 1 one column further in the band): n is even, d1 is one pixel after d0, a pass covers two
- * columns. */
+ * read pixel 1 one column further in the band): d1 is one pixel after d0, a pass covers two columns and
+ * an odd last column is computed alone after them, from the same band. */
 static void dw_span(const tinyopt_conv_params *p, const int8_t *in, int y0, int rows_n, int x0, int n, int8_t *d0,
                     int8_t *d1, uint32_t *band, void (*pass)(const tinyopt_dwp_args *), int columns)
 {
@@ -248,6 +308,7 @@ static void dw_span(const tinyopt_conv_params *p, const int8_t *in, int y0, int 
     a.hi4 = 0x01010101u * (uint8_t)p->output_activation_max;
     a.band = band;
     a.passes = columns ? n / 2 : n;
+    a.single = columns ? n % 2 : 0;
     a.d0 = d0;
     a.d1 = d1;
     a.w = p->lanes;
@@ -285,7 +346,7 @@ static void dw_span(const tinyopt_conv_params *p, const int8_t *in, int y0, int 
 /* Output rows y and y + 1 through the pair loop in spans of at most TINYOPT_DW_SPAN columns. A lone row
  * (row1 == row0: the last of an odd image, or a streamed band of one row) runs as a pair whose pixel 1's
  * store pixel 0's overwrites, or, with TINYOPT_DW_COLUMNS, as pairs of neighbouring columns, an odd last
- * column alone that way. */
+ * column alone. */
 #define TINYOPT_DW_SPAN 16
 static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, int8_t *row0, int8_t *row1,
                          uint32_t *band)
@@ -298,23 +359,15 @@ static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, 
 #endif
     int x0;
     for (x0 = 0; x0 < p->out_w; x0 += TINYOPT_DW_SPAN) {
-        const int n = p->out_w - x0 < TINYOPT_DW_SPAN ? p->out_w - x0 : TINYOPT_DW_SPAN, even = n / 2 * 2;
+        const int n = p->out_w - x0 < TINYOPT_DW_SPAN ? p->out_w - x0 : TINYOPT_DW_SPAN;
         int8_t *d = row0 + x0 * C;
 #if defined(TINYOPT_DW_COLUMNS)
-        if (!lone) {
-            dw_span(p, in, y0, rows_n, x0, n, d, row1 + x0 * C, band, pass, 0);
+        if (lone) {
+            dw_span(p, in, y0, rows_n, x0, n, d, d + C, band, columns, 1);
             continue;
         }
-        if (even > 0) {
-            dw_span(p, in, y0, rows_n, x0, even, d, d + C, band, columns, 1);
-        }
-        if (n > even) {
-            dw_span(p, in, y0, rows_n, x0 + even, 1, d + even * C, d + even * C, band, pass, 0);
-        }
-#else
-        (void)even;
-        dw_span(p, in, y0, rows_n, x0, n, d, lone ? d : row1 + x0 * C, band, pass, 0);
 #endif
+        dw_span(p, in, y0, rows_n, x0, n, d, lone ? d : row1 + x0 * C, band, pass, 0);
     }
 }
 #endif

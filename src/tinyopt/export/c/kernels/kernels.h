@@ -111,6 +111,14 @@ typedef struct {
  * operand of a fused ADD (same shape as the output), or NULL. */
 void tinyopt_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                     int8_t *col, int reverse, const int8_t *other);
+/* CONV_2D for layers of odd output width: a lone pixel (an odd row's or band's last) runs on the Cortex-M4
+ * single-pixel loop of conv2d_lone.c instead of as a pair with itself. tinyopt_conv2d_run is the body of
+ * both entries: `single` runs a lone pixel's twin-loop pass, NULL pairs it with itself. */
+typedef void (*tinyopt_conv_single)(const void *args);
+void tinyopt_conv2d_lone(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                         int8_t *col, int reverse, const int8_t *other);
+void tinyopt_conv2d_run(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                        int8_t *col, int reverse, const int8_t *other, tinyopt_conv_single single);
 void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                               int8_t *col, int reverse, const int8_t *other);
 int8_t tinyopt_add_one(const tinyopt_add_params *p, int32_t a, int32_t b);
