@@ -2,7 +2,12 @@
 instructions.
 
 Run from the repo root:
-``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo]``.
+``.venv/bin/python bench/deploy_vs_tflm.py [--runs 200] [--qemu-inputs 5] [--skip-zoo] [--mlperf DIR]``.
+
+- ``--mlperf DIR``: every int8 ``.tflite`` in DIR joins the two MLPerf models of ``../shared`` (the same
+  file twice counts once), e.g. the other MLPerf Tiny reference models (visual wake words, anomaly
+  detection) kept outside the repo; the last table gives the geomean of RAM ratios over the MLPerf models
+  per plan mode (issue #16's target).
 
 - Plans: the library of each plan mode (``--optimize speed|balanced|ram``; the first table is the default,
   balanced), each checked against TFLM on the host on every input and on the M4 on ``--qemu-inputs``;
@@ -63,6 +68,19 @@ def mobilenet_v2(tmp: Path) -> Path:
     path = tmp / "mobilenet_v2_0.35_96.tflite"
     save_tflite(q.graph if hasattr(q, "graph") else q, path)
     return path
+
+
+def more_mlperf(folder: Path) -> dict:
+    """Name -> path of the int8 models in ``folder`` that are not already ``CASES``."""
+    from tinyopt.graph import load_model
+
+    known = {p.read_bytes() for p in CASES.values() if p.is_file()}
+    out = {}
+    for p in sorted(folder.glob("*.tflite")):
+        g = load_model(p)
+        if p.read_bytes() not in known and g.tensors[g.inputs[0]].dtype == "int8":
+            out[p.stem] = p
+    return out
 
 
 def mode_rows(name: str, path: Path, xs: np.ndarray, ref: np.ndarray, qemu_inputs: int, tmp: Path,
@@ -238,11 +256,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--qemu-inputs", type=int, default=5)
     ap.add_argument("--skip-zoo", action="store_true", help="only the MLPerf models and MobileNetV2")
+    ap.add_argument("--mlperf", type=Path, help="a folder of more MLPerf Tiny int8 .tflite models")
     a = ap.parse_args()
     from tinyopt.zoo import ZOO
 
+    mlperf = {**CASES, **(more_mlperf(a.mlperf) if a.mlperf else {})}
     with tempfile.TemporaryDirectory(prefix="tinyopt-bench-") as tmp:
-        cases = {**CASES, "MobileNetV2-0.35 96x96": mobilenet_v2(Path(tmp))}
+        cases = {**mlperf, "MobileNetV2-0.35 96x96": mobilenet_v2(Path(tmp))}
         rows = [measure(n, p, a.runs, a.qemu_inputs, Path(tmp)) for n, p in cases.items()]
         zoo = [] if a.skip_zoo else [zoo_row(n, a.runs, a.qemu_inputs, Path(tmp)) for n in ZOO]
     print("| model | TFLM arena B | our RAM B | RAM ratio | our flash B | .tflite B | flash ratio "
@@ -264,6 +284,13 @@ def main() -> None:
         print(f"| {r['model']} | {r['mode']} | {r['ram']:,} | {r['ratio']:.3f}x | {r['instr']:,} "
               f"| {r['vs_speed']:.3f}x | {r['flash']:,} | {r['segments']} | {r['host_equal']}/{r['runs']} "
               f"| {'yes' if r['m4_equal'] else 'NO'} ({r['qemu_inputs']}) |")
+    print(f"\n| plan | geomean RAM ratio to TFLM over the {len(mlperf)} MLPerf models | each |")
+    print("|" + " --- |" * 3)
+    for mode in MODES:
+        ratios = [m["ratio"] for row in rows if row["model"] in mlperf
+                  for m in row["modes"] if m["mode"] == mode]
+        print(f"| {mode} | {float(np.exp(np.mean(np.log(ratios)))):.3f}x "
+              f"| {', '.join(f'{x:.3f}x' for x in ratios)} |")
     if zoo:
         print("\n| zoo model | operators | arena B | host vs peer | M4 = host | MACs | M4 instr/MAC |")
         print("|" + " --- |" * 7)
