@@ -224,7 +224,7 @@ def run_row(label: str, door: str, load, tmp: Path, n_inputs: int, qemu: bool) -
         row["c_tflm"] = f"{equal}/{n_inputs}"
         # RAM counted whole: the arena, the caller's output buffer (none when the arena's output slot holds
         # it), and the input buffer unless the arena's input slot takes the input (one input)
-        state = sum(graph.tensors[v.state].nbytes for v in getattr(graph, "variables", []))  # static buffers
+        state = graph.state_bytes  # static buffers
         row["ram"] = (lib.arena_bytes + lib.caller_output_bytes + (lib.input_bytes if len(xs) > 1 else 0)
                       + state)
         if isinstance(row.get("tflm_arena"), int):

@@ -682,7 +682,7 @@ def runtime_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | Non
         nbytes, as_if = c_library_arena(graph, dtype)
         basis = ("TINYOPT_ARENA_BYTES of the generated C library" +
                  (" (sized on the model as converted to int8 with placeholder ranges)" if as_if else ""))
-        state = sum(graph.tensors[v.state].nbytes for v in getattr(graph, "variables", []))
+        state = graph.state_bytes
         if state:  # kept between invokes in the library's own static buffers, beside the arena
             basis += f" + {state:,} B of state kept between invokes"
         return RuntimeArena(runtime, nbytes + state, basis, bare_metal_bytes=nbytes + state)

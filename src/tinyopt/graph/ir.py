@@ -149,6 +149,11 @@ class Graph:
         self.outputs: list[str] = []
         self.variables: list[Variable] = []
 
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the states kept between invokes (a deployed library holds them beside its arena)."""
+        return sum(self.tensors[v.state].nbytes for v in self.variables)
+
     # -- building -------------------------------------------------------------------------------
     def add_tensor(self, tensor: Tensor) -> Tensor:
         if tensor.name in self.tensors:
