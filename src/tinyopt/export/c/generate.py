@@ -375,6 +375,8 @@ def explain(lib: Library) -> str:
     sched = plan.schedule
     in_place = pl.in_place_nodes()
     lines = [pl.print_plan(), ""]
+    if plan.no_col:
+        lines.append(f"{len(plan.no_col)} layer(s) run without their col buffer (see the steps)")
     if plan.segments:
         lines.append(f"row-streamed segments (estimated +{plan.extra_instructions:,.0f} Cortex-M4 "
                      f"instructions, {plan.extra_instructions / max(plan.base_instructions, 1):.1%} of the "
@@ -405,6 +407,9 @@ def explain(lib: Library) -> str:
                 ", over the segment input's rows already read" if k in in_place else "")
         elif k in in_place:
             note = ", in place over its input, rows " + ("bottom-up" if pl.reverse_.get(k) else "top-down")
+        if k in plan.no_col:
+            note += (f", without its col buffer ({sched.prepared[k].col_bytes:,} B less; est. "
+                     f"+{sched.prepared[k].col_free_extra:,.0f} instructions)")
         if sched.prepared[k].aliases:
             where, note = "no copy", " (aliases its input)"
         lines.append(f"  {step:>3}  node {i:>3} {what} -> {where}{note}")
