@@ -92,13 +92,18 @@ def test_verdict_uses_the_chosen_runtimes_arena(capsys):
     kws = need(KWS_INT8)
     c = run_json(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tinyopt-c")
     t = run_json(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tflm")
-    # the default (balanced) plan streams the conv stack in 2-row bands: 5,760 B of line buffers (4, 4, 4, 4
-    # and 2 rows of 320 B), the 490 B input, 256 B of pooling sums, the band's im2col and the pooled output
-    assert c["arena_bytes"] == generate_sources(load_tflite(kws)).arena_bytes == 6_828
+    # the default (balanced) plan streams the conv stack in 1-row bands (3-row line buffers of 320 B before
+    # each depthwise layer), with the 490 B input, the pooling sums, the band's im2col and the output
+    assert c["arena_bytes"] == generate_sources(load_tflite(kws)).arena_bytes == 5_228
+    # --optimize picks deploy's plan: speed = whole tensors, 8,000 B of 25x5x64 activations overwritten in
+    # place + the 490 B input + im2col and output
+    s = run_json(capsys, "analyze", kws, "--runtime", "tinyopt-c", "--optimize", "speed")
+    assert s["arena_bytes"] == generate_sources(load_tflite(kws), optimize="speed").arena_bytes == 9_216
+    assert "(speed plan)" in s["arena"]["basis"] and s["arena"]["optimize"] == "speed"
     assert t["arena_bytes"] == 24_272 and t["arena"]["head_bytes"] + t["arena"]["tail_bytes"] == 24_272
     assert (c["fits"], t["fits"]) == (True, False)
     assert (c["arena_runtime"], t["arena_runtime"]) == ("tinyopt-c", "tflm-reference")
-    assert c["reasons"][0].startswith("RAM: tinyopt-c arena needs 6.67 KB")
+    assert c["reasons"][0].startswith("RAM: tinyopt-c arena needs 5.11 KB")  # 5,228 / 1024
     assert t["reasons"][0].startswith("RAM: tflm-reference arena needs 23.70 KB > 16.00 KB")
     code, out, _ = run(capsys, "analyze", kws, "--sram-kb", "16", "--runtime", "tflm", "--explain")
     assert "(tflm-reference arena): DOES NOT FIT" in out
@@ -217,6 +222,8 @@ def test_bad_yaml(tmp_path, capsys, text, needle):
     (["--memory", "magic"], "--memory"),
     (["--device", "exam", "--runtime", "tvm"], "--runtime"),
     (["--device", "exam", "--runtime", "tinyopt-c"], "--dtype int8"),  # the C library is int8 only
+    (["--device", "exam", "--optimize", "ram"], "--runtime tinyopt-c"),  # other runtimes have one plan
+    (["--device", "exam", "--runtime", "tinyopt-c", "--optimize", "fast"], "--optimize"),
 ])
 def test_bad_options(capsys, args, needle):
     assert needle in _bad(capsys, EXAM, *args)

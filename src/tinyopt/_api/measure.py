@@ -88,7 +88,7 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
             sram_kb: float | None = None, flash_kb: float | None = None, fp32_flops: float | None = None,
             int8_ops: float | None = None, battery_mah: float | None = None, battery_v: float = 3.0,
             inferences_per_s: float = 1.0, train_batch: int = 1, input_values: dict | None = None,
-            **old) -> Report:
+            optimize: str = "balanced", **old) -> Report:
     """Does ``model`` fit ``device``, and why: params, MACs, FLOPs, memory, flash, latency, energy, verdict.
 
     ``model`` is anything ``tinyopt.load`` takes (a torch module with ``example_input``). ``device`` is a
@@ -96,7 +96,8 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
     override its figures or, without a device, describe a custom one. ``input_values`` fixes ONNX inputs at
     a value (a sample rate: control flow on it folds away). ``dtype`` prices the model as if
     converted (``"int8"``/``"float32"``; default: its own). ``runtime`` is what executes it
-    (``tflm-reference``, ``cmsis-nn``, ``tinyopt-c``; default: the device's). Sizes are exact bytes;
+    (``tflm-reference``, ``cmsis-nn``, ``tinyopt-c``; default: the device's); ``optimize`` the C library's
+    plan for ``tinyopt-c`` (``speed``, ``balanced``, ``ram``, as ``deploy``). Sizes are exact bytes;
     ``to_dict()`` equals ``tinyopt analyze --json``.
     """
     from tinyopt.analysis.fit import analyze as run_analysis
@@ -115,6 +116,12 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
     if any(v is not None for v in (sram_kb, flash_kb, fp32_flops, int8_ops)):
         dev = custom_device(dev, sram_kb=sram_kb, flash_kb=flash_kb, fp32_flops=fp32_flops, int8_ops=int8_ops)
     rt = None if runtime is None else runtime_alias(runtime)
+    from tinyopt._api.run import _check_plan_options
+
+    _check_plan_options(optimize, None)
+    if optimize != "balanced" and rt != "tinyopt-c":
+        raise ConfigError(f"--optimize {optimize} chooses the C library's plan", where="--optimize",
+                          fix="add --runtime tinyopt-c (other runtimes have one plan)")
     if m.compressed is not None and (dtype == "int8" or rt == "tinyopt-c"):
         # a tinyopt compress output priced as deployed: its int8 graph, whose weights keep their encodings
         # (flash counts them as the C library or the .tflite stores them)
@@ -122,7 +129,8 @@ def analyze(model, device=None, *, dtype: str | None = None, runtime: str | None
 
         m = convert(m)
     result = run_analysis(m.graph, dev, dtype=dtype, memory=memory, runtime=rt, battery_mah=battery_mah,
-                          battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch)
+                          battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch,
+                          optimize=optimize)
     return Report(result)
 
 

@@ -627,10 +627,10 @@ def _synthetic_int8(graph: Graph) -> Graph:
     return quantize_graph(g, ranges)
 
 
-def c_library_arena(graph: Graph, dtype: str | None = None) -> tuple[int, bool]:
-    """(``TINYOPT_ARENA_BYTES`` of the C library generated for ``graph``, whether the graph had to be made
-    int8 first). The library runs int8 (and 16x8) models: a float graph is sized as if converted (``dtype``
-    "int8"); priced as float32 it is refused."""
+def c_library_arena(graph: Graph, dtype: str | None = None, optimize: str = "balanced") -> tuple[int, bool]:
+    """(``TINYOPT_ARENA_BYTES`` of the C library generated for ``graph`` with plan ``optimize``, whether
+    the graph had to be made int8 first). The library runs int8 (and 16x8) models: a float graph is sized
+    as if converted (``dtype`` "int8"); priced as float32 it is refused."""
     from tinyopt.analysis.cost import model_dtype
     from tinyopt.export.c.generate import generate_sources
 
@@ -640,7 +640,7 @@ def c_library_arena(graph: Graph, dtype: str | None = None) -> tuple[int, bool]:
                           path=graph.source, where="--runtime tinyopt-c",
                           fix="add --dtype int8 to size it as converted, or use --runtime tflm-reference")
     g = _synthetic_int8(graph) if as_if else graph
-    return generate_sources(g).arena_bytes, as_if
+    return generate_sources(g, optimize=optimize).arena_bytes, as_if
 
 
 # -- one answer per runtime -----------------------------------------------------------------------------
@@ -657,9 +657,10 @@ class RuntimeArena:
     bare_metal_bytes: int | None = None  # TFLM built for a 32-bit Cortex-M
     tail_parts: dict = field(default_factory=dict)
     plan: ArenaPlan | None = field(default=None, repr=False)
+    optimize: str | None = None  # tinyopt-c: the library's plan mode (speed, balanced, ram)
 
     def to_dict(self) -> dict:
-        return {"runtime": self.runtime, "bytes": self.bytes, "basis": self.basis,
+        return {"runtime": self.runtime, "bytes": self.bytes, "basis": self.basis, "optimize": self.optimize,
                 "head_bytes": self.head_bytes, "tail_bytes": self.tail_bytes,
                 "scratch_bytes": self.scratch_bytes, "bare_metal_bytes": self.bare_metal_bytes,
                 "tail_parts": dict(self.tail_parts)}
@@ -675,17 +676,19 @@ def tflm_ready(graph: Graph) -> Graph:
     return fuse_activations(fold_batchnorm(graph))
 
 
-def runtime_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None = None) -> RuntimeArena:
+def runtime_arena(graph: Graph, runtime: str = DEFAULT_RUNTIME, dtype: str | None = None,
+                  optimize: str = "balanced") -> RuntimeArena:
     """The arena ``runtime`` ("tflm-reference", "cmsis-nn" or "tinyopt-c") needs for ``graph``, priced at
-    its own dtypes or "as if" ``dtype``."""
+    its own dtypes or "as if" ``dtype``; the C library's with plan ``optimize`` (as ``deploy --optimize``)."""
     if runtime == "tinyopt-c":
-        nbytes, as_if = c_library_arena(graph, dtype)
-        basis = ("TINYOPT_ARENA_BYTES of the generated C library" +
+        nbytes, as_if = c_library_arena(graph, dtype, optimize)
+        basis = (f"TINYOPT_ARENA_BYTES of the generated C library ({optimize} plan)" +
                  (" (sized on the model as converted to int8 with placeholder ranges)" if as_if else ""))
         state = graph.state_bytes
         if state:  # kept between invokes in the library's own static buffers, beside the arena
             basis += f" + {state:,} B of state kept between invokes"
-        return RuntimeArena(runtime, nbytes + state, basis, bare_metal_bytes=nbytes + state)
+        return RuntimeArena(runtime, nbytes + state, basis, bare_metal_bytes=nbytes + state,
+                            optimize=optimize)
     g = tflm_ready(graph)
     host = tflm_arena(g, runtime, dtype, abi="host64")
     metal = tflm_arena(g, runtime, dtype, abi="arm32")

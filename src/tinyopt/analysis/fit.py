@@ -208,9 +208,10 @@ def arena_runtime(runtime: str | None, device: Device | None) -> tuple[str, str]
     return name, why
 
 
-def measure(graph: Graph, dtype: str | None = None, runtime: str = DEFAULT_RUNTIME) -> dict:
+def measure(graph: Graph, dtype: str | None = None, runtime: str = DEFAULT_RUNTIME,
+            optimize: str = "balanced") -> dict:
     """The device-independent figures of a graph (what the verdict's what-ifs re-run); ``runtime`` is
-    the runtime whose arena is priced."""
+    the runtime whose arena is priced (``optimize``: the C library's plan mode)."""
     graph = as_converted(graph, dtype)
     eff = dtype or _cost.model_dtype(graph)
     rows = _cost.layer_costs(graph, dtype)
@@ -219,7 +220,7 @@ def measure(graph: Graph, dtype: str | None = None, runtime: str = DEFAULT_RUNTI
     # Textbook parameter bytes: count × one width when priced "as if" a dtype (the seeds' convention),
     # else every tensor at its own dtype (int32 biases of an int8 file, int8 weights of a hybrid file).
     tb_params = int(round(tot.params * _textbook_width(eff))) if dtype else tot.param_bytes
-    arena = runtime_arena(graph, runtime, dtype)
+    arena = runtime_arena(graph, runtime, dtype, optimize)
     plan = arena.plan if arena.plan is not None else plan_arena(graph, dtype)
     flash = flash_estimate(graph, rows, dtype, runtime)
     return {"graph": graph, "dtype": eff, "rows": rows, "totals": tot, "largest": (act_name, act_bytes),
@@ -262,9 +263,10 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
         verdict = "fits" if _fits(mm, device, memory) else "does not fit"
         return f"{label}: needs {', '.join(parts)} of {budget}: {verdict}"
 
+    plan_mode = m["arena"].optimize or "balanced"
     int8 = None
     if m["dtype"] != "int8":
-        int8 = measure(graph, "int8", m["arena"].runtime)
+        int8 = measure(graph, "int8", m["arena"].runtime, plan_mode)
         out.append(describe("int8", int8))
     for with_int8 in ((False, True) if int8 is not None else (False,)):
         best = None
@@ -272,7 +274,7 @@ def _suggest(graph: Graph, m: dict, device: Device, memory: str, dtype: str | No
             g = scale_filters(graph, keep)
             if g is None:
                 break
-            mm = measure(g, "int8" if with_int8 else dtype, m["arena"].runtime)
+            mm = measure(g, "int8" if with_int8 else dtype, m["arena"].runtime, plan_mode)
             if _fits(mm, device, memory):
                 best = (keep, g, mm)
                 break
@@ -309,7 +311,7 @@ def _estimate_latency(a: Analysis, m: dict, device: Device, runtime: str | None,
     if rt_arena == "tinyopt-c":  # the built library's own estimated cycles
         from tinyopt.analysis.latency import c_library_latency_s
 
-        est = c_library_latency_s(library_graph, device, dtype)
+        est = c_library_latency_s(library_graph, device, dtype, a.arena.optimize or "balanced")
         if est is not None:
             a.latency_calibrated_s, a.latency_model = est[0], est[1]
     if a.latency_model is not None:
@@ -323,13 +325,14 @@ def _estimate_latency(a: Analysis, m: dict, device: Device, runtime: str | None,
 def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None = None,
             memory: str = "planned", runtime: str | None = None, suggest: bool = True,
             battery_mah: float | None = None, battery_v: float = 3.0, inferences_per_s: float = 1.0,
-            train_batch: int = 1) -> Analysis:
+            train_batch: int = 1, optimize: str = "balanced") -> Analysis:
     """Measure ``graph`` and, with a device, decide whether it fits and what would make it fit.
 
     ``device`` is a ``Device`` or a catalog name. ``dtype=None`` prices every tensor at its own dtype;
     ``'int8'``/``'float32'`` prices the model "as if" converted (int8: BN folded and ReLU fused as the
     converter does, weights and activations 1 byte, biases int32, per-channel quant params).
-    ``train_batch`` sizes the training-memory estimate.
+    ``train_batch`` sizes the training-memory estimate. ``optimize`` is the C library's plan mode
+    (``speed``, ``balanced``, ``ram``: as ``deploy --optimize``) when the runtime is ``tinyopt-c``.
     """
     from tinyopt.analysis.explain import explain_lines
 
@@ -339,7 +342,7 @@ def analyze(graph: Graph, device: Device | str | None = None, dtype: str | None 
 
         device = get_device(device)
     rt_arena, _why = arena_runtime(runtime, device)
-    m = measure(graph, dtype, rt_arena)
+    m = measure(graph, dtype, rt_arena, optimize)
     trained, graph = graph, m["graph"]  # as converted: BN folded and activations fused when priced as int8
     eff, tot = m["dtype"], m["totals"]
     arena: RuntimeArena = m["arena"]

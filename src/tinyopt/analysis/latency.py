@@ -136,7 +136,8 @@ def battery_life_h(energy_per_inference_mj: float, inferences_per_s: float, batt
 _C_CYCLES: dict[str, int] = {}  # graph fingerprint -> estimated Cortex-M4 cycles of its C library
 
 
-def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] | None:
+def c_library_latency_s(graph, device, dtype: str | None, optimize: str = "balanced",
+                        ) -> tuple[float, str] | None:
     """(seconds, basis) of tinyopt's C library on ``device``: the Cortex-M4 cycle estimate of the library
     built for MPS2 AN386 and run under qemu (``export.c.board.estimate_graph``: the executed instruction
     stream timed per instruction class from the M4 TRM), times the device core's cycle factor, at its clock.
@@ -158,19 +159,19 @@ def c_library_latency_s(graph, device, dtype: str | None) -> tuple[float, str] |
     try:
         from tinyopt.export.tflite import graph_to_tflite_bytes
 
-        key = hashlib.sha256(graph_to_tflite_bytes(g)).hexdigest()
+        key = hashlib.sha256(graph_to_tflite_bytes(g)).hexdigest() + optimize
     except TinyoptError:
         return None
     if key not in _C_CYCLES:
         from tinyopt.export.c.board import estimate_graph
 
         try:
-            est, _ = estimate_graph(g)
+            est, _ = estimate_graph(g, optimize=optimize)
         except TinyoptError:
             return None
         _C_CYCLES[key] = int(est.cycles)
     cycles = _C_CYCLES[key] * device.cycle_factor
     return cycles / (device.clock_mhz * 1e6), (f"tinyopt-c: {_C_CYCLES[key]:,} estimated "
-                                               "Cortex-M4 cycles of the "
+                                               f"Cortex-M4 cycles of the {optimize} plan's "
                                                 f"built library (qemu trace) x {device.cycle_factor:g} for "
                                                 f"{device.core} at {device.clock_mhz:g} MHz")

@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
                                                help="inferences per second for battery life"),
         rate: float = typer.Option(None, "--rate", hidden=True, help="deprecated: use --inferences-per-s"),
         train_batch: int = typer.Option(1, "--train-batch", help="batch size for the training-memory figure"),
+        optimize: str = typer.Option("balanced", "--optimize",
+                                     help="with --runtime tinyopt-c: the C library's plan, as deploy "
+                                     "--optimize (speed|balanced|ram)"),
         explain: bool = typer.Option(False, "--explain", help="every figure with its formula"),
         plan: bool = typer.Option(False, "--plan", help="print the arena plan timeline"),
         as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
@@ -52,7 +55,7 @@ def register(app: typer.Typer) -> None:
                               input_shape=parse_input_shape(input_shape), sram_kb=sram_kb, flash_kb=flash_kb,
                               fp32_flops=fp32_flops, int8_ops=int8_ops, battery_mah=battery_mah,
                               battery_v=battery_v, inferences_per_s=inferences_per_s, train_batch=train_batch,
-                              input_values=parse_input_values(input_value))
+                              input_values=parse_input_values(input_value), optimize=optimize)
         if as_json:  # plain json, not rich: the JSON path stays light (start-up target < 1 s)
             import json
             import sys

@@ -273,7 +273,7 @@ def estimate_library(lib_dir: Path, build_dir: Path, x: np.ndarray, prefix: str 
 
 
 def estimate_graph(graph, board: str = "mps2-an386", flash_wait_states: int | None = None,
-                   seed: int = 0) -> tuple[Estimate, dict[int, dict]]:
+                   seed: int = 0, optimize: str = "balanced") -> tuple[Estimate, dict[int, dict]]:
     """Estimated Cortex-M4 cycles of ``graph`` deployed as tinyopt's C library, whole and per node, on
     one seeded input (cycles barely depend on the data: clamps and softmax only). Builds and runs it under
     qemu: a few seconds, and a ``ToolchainError`` where arm-none-eabi-gcc or qemu is missing."""
@@ -281,7 +281,7 @@ def estimate_graph(graph, board: str = "mps2-an386", flash_wait_states: int | No
 
     from tinyopt.export.c.generate import generate_sources, write_library
 
-    lib = generate_sources(graph)
+    lib = generate_sources(graph, optimize=optimize)
     x = np.random.default_rng(seed).integers(-128, 128, size=(1, lib.input_bytes), dtype=np.int8)
     with tempfile.TemporaryDirectory(prefix="tinyopt-cycles-") as tmp:
         write_library(lib.files, Path(tmp) / "lib")
