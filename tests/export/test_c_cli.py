@@ -26,11 +26,12 @@ def test_deploy_writes_library_and_explains(tmp_path, capsys):
     assert "arena" in text and "scratch" in text and "steps" in text
     assert "node   0 CONV_2D -> offset 0, in place over its input, rows bottom-up" in text  # see test_c_plan
     assert "node  12 SOFTMAX -> the output slot at offset" in text  # the arena holds the one output
-    # the default (balanced) plan streams the convs in 2-row bands, each 1x1 conv over its input's rows
+    # the default (balanced) plan streams the convs in 1-row bands (each 5-pixel row's last pixel on the
+    # single-pixel loops: within +15 % instructions), each 1x1 conv over its input's rows
     assert main(["deploy", str(need(KWS_INT8)), "--target", "c", "--out", str(out), "--explain"]) == 0
     text = capsys.readouterr().out
-    assert "segment 0: nodes 0..9 in bands of 2 output row(s)" in text
-    assert ("node   2 CONV_2D -> line buffer 1, streamed (segment 0, bands of 2), in place "
+    assert "segment 0: nodes 0..9 in bands of 1 output row(s)" in text
+    assert ("node   2 CONV_2D -> line buffer 1, streamed (segment 0, bands of 1), in place "
             "over its input's rows" in text)
     names = {p.name for p in out.iterdir()}
     assert {"tinyopt_model.h", "tinyopt_model.c", "examples", "tinyopt_manifest.json"} <= names
