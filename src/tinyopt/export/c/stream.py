@@ -34,7 +34,7 @@ def instructions_per_mac(p) -> float:
 
 LONE_PIXEL = 0.2  # a lone pixel on the M4 twin conv loop's single-pixel pass costs 1.2 pixels of a pair
 LONE_COLUMN = 0.1  # the depthwise column loop's odd last column alone: 1.1 pixels of a pair
-COLUMN_COPY = 0.07  # per pixel of a lone row on the column loop: the band of 5 input rows copied for 1 row
+COLUMN_COPY = 0.05  # per pixel of a lone row on the column loop: its band of 3 input rows copied for 1 row
 
 
 def band_pixels(p, rows: int, out_w: int, columns: bool) -> float:

@@ -140,11 +140,56 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "str r2, [r10]\n" \
     "7:\n\t"
 
+/* The band's copied columns of a group (lr of them, from the row pointers r0.. at the frame's 40.., r7 bytes
+ * apart, to r12): all 5 rows for the row-pair variants; the column variants' one output row reads 3. */
+#define TINYOPT_DWP_COPY \
+    "5:\n\t" \
+    "ldr r6, [r0]\n\t" \
+    "ldr r8, [r1]\n\t" \
+    "ldr r9, [r2]\n\t" \
+    "ldr r10, [r3]\n\t" \
+    "ldr r11, [r4]\n\t" \
+    "add r0, r0, r7\n\t" \
+    "add r1, r1, r7\n\t" \
+    "add r2, r2, r7\n\t" \
+    "add r3, r3, r7\n\t" \
+    "add r4, r4, r7\n\t" \
+    "stm r12!, {r6, r8, r9, r10, r11}\n\t" \
+    "subs lr, lr, #1\n\t" \
+    "bne 5b\n\t" \
+    "add r6, sp, #40\n\t" \
+    "ldm r6, {r0-r4}\n\t" \
+    "add r0, r0, #4\n\t" \
+    "add r1, r1, #4\n\t" \
+    "add r2, r2, #4\n\t" \
+    "add r3, r3, #4\n\t" \
+    "add r4, r4, #4\n\t" \
+    "stm r6, {r0-r4}\n"
+#define TINYOPT_DWC_COPY \
+    "5:\n\t" \
+    "ldr r6, [r0]\n\t" \
+    "ldr r8, [r1]\n\t" \
+    "ldr r9, [r2]\n\t" \
+    "add r0, r0, r7\n\t" \
+    "add r1, r1, r7\n\t" \
+    "add r2, r2, r7\n\t" \
+    "stm r12, {r6, r8, r9}\n\t" \
+    "add r12, r12, #20\n\t" \
+    "subs lr, lr, #1\n\t" \
+    "bne 5b\n\t" \
+    "add r6, sp, #40\n\t" \
+    "ldm r6, {r0-r2}\n\t" \
+    "add r0, r0, #4\n\t" \
+    "add r1, r1, #4\n\t" \
+    "add r2, r2, #4\n\t" \
+    "stm r6, {r0-r2}\n"
+
 /* Frame (sp): 0 band end, 4 d0, 8 d1, 12 step, 16 band step, 20 w, 24 rq, 28 clamp, 32 lo4, 36 hi4,
  * 40..56 rows, 60 ncopy, 64 copy to, 68 band, 72 group d0, 76 group d1, 80 groups left, 84 in step,
- * 88 single. Per group: the band's copied columns (5 input words per column, one STM), then one pass per
- * column; `skip` and `tail` are empty, or (column variants) TINYOPT_DWS_SKIP and TINYOPT_DWS_TAIL. */
-#define TINYOPT_DWP_FUNCTION(name, p1, skip, tail) \
+ * 88 single. Per group: the band's copied columns (`copy`: 5 or 3 input words per column, one STM), then
+ * one pass per column; `skip` and `tail` are nothing, or (column variants) TINYOPT_DWS_SKIP and
+ * TINYOPT_DWS_TAIL. */
+#define TINYOPT_DWP_FUNCTION(name, p1, copy, skip, tail) \
     ".pushsection .text." name ",\"ax\",%progbits\n\t" \
     ".syntax unified\n\t" \
     ".thumb\n\t" \
@@ -187,28 +232,7 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     "ldr r12, [sp, #64]\n\t" \
     "ldr r7, [sp, #84]\n\t" \
     "mov lr, r5\n" \
-    "5:\n\t" \
-    "ldr r6, [r0]\n\t" \
-    "ldr r8, [r1]\n\t" \
-    "ldr r9, [r2]\n\t" \
-    "ldr r10, [r3]\n\t" \
-    "ldr r11, [r4]\n\t" \
-    "add r0, r0, r7\n\t" \
-    "add r1, r1, r7\n\t" \
-    "add r2, r2, r7\n\t" \
-    "add r3, r3, r7\n\t" \
-    "add r4, r4, r7\n\t" \
-    "stm r12!, {r6, r8, r9, r10, r11}\n\t" \
-    "subs lr, lr, #1\n\t" \
-    "bne 5b\n\t" \
-    "add r6, sp, #40\n\t" \
-    "ldm r6, {r0-r4}\n\t" \
-    "add r0, r0, #4\n\t" \
-    "add r1, r1, #4\n\t" \
-    "add r2, r2, #4\n\t" \
-    "add r3, r3, #4\n\t" \
-    "add r4, r4, #4\n\t" \
-    "stm r6, {r0-r4}\n" \
+    copy \
     "4:\n\t" \
     "ldrd r10, r11, [sp, #72]\n\t" \
     "strd r10, r11, [sp, #4]\n\t" \
@@ -274,14 +298,14 @@ void tinyopt_dwc2(const tinyopt_dwp_args *a);
     ".size " name ", .-" name "\n\t" \
     ".popsection\n"
 
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4", "1:\n\t", ""));
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8", "1:\n\t", ""));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4", TINYOPT_DWP_COPY, "1:\n\t", ""));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8", TINYOPT_DWP_COPY, "1:\n\t", ""));
 #if defined(TINYOPT_DW_COLUMNS)
 /* the same loop with pixel 1 one column (stride_w 1) or two columns (stride_w 2) right of pixel 0: for the
  * lone rows of a library that streams depthwise layers in bands of one row (the generator defines
  * TINYOPT_DW_COLUMNS in kernels.h then; other libraries do not carry the code) */
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc1", "20", TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
-__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40", TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc1", "20", TINYOPT_DWC_COPY, TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40", TINYOPT_DWC_COPY, TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
 #endif
 
 /* Output columns [x0, x0 + n) of rows row0 and row1 through the pair loop `pass`. The band holds 5 input
