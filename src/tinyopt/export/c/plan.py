@@ -13,9 +13,10 @@ buffer alive at the same time) and adds what an interpreter cannot know:
 - **Operator order.** Branches (a residual shortcut) may run in any topological order; we plan a few and
   keep the smallest arena.
 - **Row-streamed segments** (``stream.py``): runs of row-wise layers whose intermediate tensors live in
-  line buffers of a few rows. ``best_plan`` adds them greedily as the mode asks (``speed``: none;
+  line buffers of a few rows. ``best_plan`` chooses them as the mode asks (``speed``: none;
   ``balanced``: the smallest arena within +15 % estimated Cortex-M4 instructions; ``ram``: the smallest;
-  a ``max_ram`` budget: the fewest extra instructions that fit).
+  a ``max_ram`` budget: the fewest extra instructions that fit): a greedy pass, then a local search that
+  splits, trims, grows, re-bands or replaces the segments around the arena's peak.
 
 The graph input lives in the arena (the caller may write it there directly, as with TFLM), and so does a
 single graph output (the caller may read it there, as with TFLM, instead of passing a buffer of its own);
@@ -482,35 +483,167 @@ def _speed_plan(sched: Schedule, inplace: bool, reorder: bool) -> Plan:
     return best
 
 
-def _streamed_plans(sched: Schedule, speed: Plan, cap: float) -> list[Plan]:
-    """Plans that stream segments of ``speed``'s order, added greedily (each round keeps the segment and
-    band that shrink the arena most within ``cap`` extra instructions); every plan tried is returned."""
-    from tinyopt.export.c import stream
+WINDOW = 8  # the local search's new segments around a peak step: at most this many nodes
+ROUNDS = 32  # local-search rounds at most (each lowers the arena, the steps at its peak, or the instructions)
 
-    order, allow = speed.order, speed.planner.allow_inplace
-    root = tensor_roots(sched, order)
-    runs = stream.valid_runs(sched, order, root)
-    tried, chosen, current = [], [], speed
+
+class _Segments:
+    """The segments of one order, each (first step, last step, band) built once, and the plans of sets of
+    them, each built once: the searches below ask for the same ones many times."""
+
+    def __init__(self, sched: Schedule, speed: Plan) -> None:
+        from tinyopt.export.c import stream
+
+        self.stream, self.sched, self.speed, self.order = stream, sched, speed, speed.order
+        self.root = tensor_roots(sched, self.order)
+        self.runs = stream.valid_runs(sched, self.order, self.root)
+        self.maximal: list[list[int]] = []  # the runs merged: every segment lies within one of them
+        for a, b in self.runs:
+            if self.maximal and a <= self.maximal[-1][1]:
+                self.maximal[-1][1] = max(self.maximal[-1][1], b)
+            else:
+                self.maximal.append([a, b])
+        self.built: dict = {}
+        self.plans: dict = {(): speed}
+        self.tried: list[Plan] = []
+
+    def segment(self, a: int, b: int, band: int):
+        if (a, b, band) not in self.built:
+            after = self.stream.live_after(self.sched, self.order, b, self.root)
+            self.built[a, b, band] = self.stream.build_segment(self.sched, self.order[a:b + 1], band,
+                                                               self.root, after)
+        return self.built[a, b, band]
+
+    def plan(self, spec) -> Plan | None:
+        """The plan streaming the segments ``spec`` ((a, b, band) each), None if one is not a segment."""
+        key = tuple(sorted(spec))
+        if key not in self.plans:
+            segs = [self.segment(*s) for s in key]
+            self.plans[key] = None if None in segs else build_plan(
+                self.sched, self.order, allow_inplace=self.speed.planner.allow_inplace, segments=segs)
+            if self.plans[key] is not None:
+                self.tried.append(self.plans[key])
+        return self.plans[key]
+
+    def windows(self, step: int):
+        """(a, b) of the runs of 2 to ``WINDOW`` nodes around ``step``."""
+        for m0, m1 in self.maximal:
+            if m0 <= step <= m1:
+                for a in range(max(m0, step - WINDOW + 1), step + 1):
+                    for b in range(max(step, a + 1), min(m1, a + WINDOW - 1) + 1):
+                        yield a, b
+
+
+def _spec(p: Plan) -> tuple:
+    return tuple(sorted((p.order.index(s.nodes[0]), p.order.index(s.nodes[-1]), s.band) for s in p.segments))
+
+
+def _peak_steps(p: Plan) -> set:
+    """The steps at which some buffer reaches the top of the arena (the ones a better plan must change)."""
+    top = p.arena_bytes
+    tops = [b for b in p.planner.buffers.values() if b.offset + b.size == top]
+    return {s for b in tops for s in range(b.first, b.last + 1)}
+
+
+def _placed(spec: tuple, a: int, b: int, band: int) -> tuple:
+    """``spec`` with segment (a, b, band) added: the segments it overlaps keep their parts outside it
+    (of two nodes or more), in their own band."""
+    out = [(a, b, band)]
+    for x, y, bd in spec:
+        if y < a or b < x:
+            out.append((x, y, bd))
+            continue
+        out += [piece for piece in ((x, a - 1, bd), (b + 1, y, bd)) if piece[1] > piece[0]]
+    return tuple(sorted(out))
+
+
+def _moves(segs: _Segments, spec: tuple, peak: set):
+    """Segment sets one change away from ``spec``. A segment at a peak step may drop, change band, split in
+    two (keeping both halves or either), grow by a node at either end; one elsewhere may drop or take
+    higher bands (fewer instructions); and a new segment of up to ``WINDOW`` nodes around the first and
+    last peak step replaces what it overlaps. Each move comes as a list of alternatives, the first within
+    the instruction cap taken: a new segment in 1-row bands, then higher bands."""
+    for i, (a, b, band) in enumerate(spec):
+        rest = spec[:i] + spec[i + 1:]
+        yield [rest]
+        at_peak = any(a <= s <= b for s in peak)
+        for bd in BANDS:
+            if bd > band or (at_peak and bd != band):
+                yield [tuple(sorted((*rest, (a, b, bd))))]
+        if not at_peak:
+            continue
+        for m in range(a, b):
+            halves = [h for h in ((a, m, band), (m + 1, b, band)) if h[1] > h[0]]
+            for keep in (halves, *([h] for h in halves)):
+                yield [tuple(sorted((*rest, *keep)))]
+        for x, y in ((a - 1, b), (a, b + 1)):
+            if any(m0 <= x and y <= m1 for m0, m1 in segs.maximal):
+                yield [_placed(spec, x, y, band)]
+    for step in sorted({min(peak), max(peak)}) if peak else ():
+        for a, b in segs.windows(step):
+            yield [_placed(spec, a, b, band) for band in BANDS]
+
+
+def _greedy(segs: _Segments, cap: float) -> None:
+    """Each round adds the segment and band that shrink the arena most within ``cap`` extra instructions."""
+    current: tuple = ()
     while True:
-        used = {k for seg in chosen for k in seg.nodes}
         best = None
-        for a, b in runs:
-            nodes = order[a:b + 1]
-            if used & set(nodes):
+        for a, b in segs.runs:
+            if any(not (y < a or b < x) for x, y, _ in current):
                 continue
-            after = stream.live_after(sched, order, b, root)
-            for band in BANDS:
-                seg = stream.build_segment(sched, nodes, band, root, after)
-                if seg is None:
+            for band in BANDS:  # the thinnest band within the cap (the local search tries the others)
+                p = segs.plan((*current, (a, b, band)))
+                if p is None:
                     break
-                p = build_plan(sched, order, allow_inplace=allow, segments=[*chosen, seg])
-                tried.append(p)
-                if p.extra_instructions <= cap and (best is None or (p.arena_bytes, p.extra_instructions)
-                                                    < (best.arena_bytes, best.extra_instructions)):
-                    best = p
-        if best is None or best.arena_bytes >= current.arena_bytes:
-            return tried
-        current, chosen = best, list(best.segments)
+                if p.extra_instructions <= cap:
+                    if best is None or (p.arena_bytes, p.extra_instructions) < (best.arena_bytes,
+                                                                                best.extra_instructions):
+                        best = p
+                    break
+        if best is None or best.arena_bytes >= segs.plans[current].arena_bytes:
+            return
+        current = _spec(best)
+
+
+def _local_search(segs: _Segments, cap: float) -> None:
+    """From the best plan so far, each round takes the move (``_moves``) to the plan of least (arena, steps
+    at its peak, extra instructions) within ``cap``, while that improves on the current one."""
+
+    ranks: dict = {}
+
+    def rank(p: Plan) -> tuple:
+        if id(p) not in ranks:
+            ranks[id(p)] = p.arena_bytes, len(_peak_steps(p)), p.extra_instructions
+        return ranks[id(p)]
+
+    current = min((p for p in [segs.speed, *segs.tried] if p.extra_instructions <= cap),
+                  key=lambda p: (p.arena_bytes, p.extra_instructions))
+    for _ in range(ROUNDS):
+        best = current
+        for alternatives in _moves(segs, _spec(current), _peak_steps(current)):
+            for spec in alternatives:
+                p = segs.plan(spec)
+                if p is None:
+                    break
+                if p.extra_instructions <= cap:
+                    best = min(best, p, key=rank)
+                    break
+        if best is current:
+            return
+        current = best
+
+
+def _streamed_plans(sched: Schedule, speed: Plan, cap: float) -> list[Plan]:
+    """Plans that stream segments of ``speed``'s order, added greedily, then improved by a local search
+    that may split, trim, grow, re-band or replace the chosen segments. The greedy rounds alone keep the
+    first segment that lowers the peak: one over two expansions when streaming either alone leaves the
+    other's whole tensors at the peak, or a prefix of a long run (the only candidates there besides
+    suffixes) when a few layers inside it make the peak. Every plan tried is returned."""
+    segs = _Segments(sched, speed)
+    _greedy(segs, cap)
+    _local_search(segs, cap)
+    return segs.tried
 
 
 def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
