@@ -155,21 +155,14 @@ DENSE_CALL = re.compile(r"(tinyopt_fully_connected_(?:fc6|pairs)\()([^;]*)\);")
 
 
 def col_free_library(g, d: Path):
-    """The library of ``g`` written to ``d`` with every dense call's col NULL, and its Library. The plan
-    drops an optional col itself in ram mode once the planner does; until then the calls are edited."""
+    """The ram plan's library of ``g``, written to ``d``: every dense layer runs without its col buffer (it
+    saves that buffer's bytes at the layer's step), its call passing NULL."""
     lib = generate_sources(g, optimize="ram")
     write_library(lib.files, d)
-    model = d / "tinyopt_model.c"
-    calls = []
-
-    def no_col(m):
-        args = m.group(2).split(", ")  # &params, in, out, scratch, col, reverse, other
-        calls.append(args[4])
-        args[4] = "NULL"
-        return f"{m.group(1)}{', '.join(args)});"
-
-    model.write_text(DENSE_CALL.sub(no_col, model.read_text()))
-    assert len(calls) == len(g.nodes), calls
+    dense = {k for k, p in lib.prepared.items() if p.kind == "fully_connected"}
+    assert dense and lib.plan.no_col >= dense and not lib.plan.col
+    calls = DENSE_CALL.findall((d / "tinyopt_model.c").read_text())
+    assert len(calls) == len(dense) and all(args.split(", ")[4] == "NULL" for _, args in calls), calls
     return lib
 
 
