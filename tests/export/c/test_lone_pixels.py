@@ -61,6 +61,22 @@ def _residual(seed: int) -> Graph:
     return g.validate()
 
 
+def _strides(seed: int) -> Graph:
+    """Depthwise layers on the pair loop with unequal strides: (1, 3) (no column loop for a stride of 3:
+    its lone rows run as pairs of rows), (2, 1) and (1, 2), the last two on the stride-2 entry."""
+    rng = np.random.default_rng(seed)
+    g = Graph("lone strides", source="<lone pixels: strides>")
+    cur = g.add_tensor(Tensor("x", (1, 9, 23, 8), "int8", quant=_q(0.05, 1)))
+    g.inputs = ["x"]
+    for i, stride in enumerate([(1, 3), (2, 1), (1, 2)]):
+        y = g.tensors[_conv(g, rng, i, cur, "dw", 3, 1, 1, "SAME", 8).name]
+        g.nodes[-1].attrs["stride"] = stride
+        g.infer_shapes()
+        cur = y
+    g.outputs = [cur.name]
+    return g.validate()
+
+
 def _m4(lib, tmp_path, xs):
     from tinyopt.export.c.board import build_m4, run_qemu
 
@@ -70,15 +86,17 @@ def _m4(lib, tmp_path, xs):
 
 @arm
 @pytest.mark.parametrize("band", [1, 3, None], ids=["1-row bands", "3-row bands", "whole"])
-@pytest.mark.parametrize("name", [*CASES, "residual"])
+@pytest.mark.parametrize("name", [*CASES, "residual", "strides"])
 def test_lone_pixels_on_the_m4_equal_host_and_tflm(name, band, tmp_path, monkeypatch):
-    g = _residual(4) if name == "residual" else _stack(name, sorted(CASES).index(name))
+    special = {"residual": _residual, "strides": _strides}
+    g = special[name](4) if name in special else _stack(name, sorted(CASES).index(name))
     xs = np.random.default_rng(1).integers(-128, 128, size=(3, g.tensors["x"].size), dtype=np.int8)
     if band is not None:
         _force_streaming(monkeypatch, band)
     lib, host = _host(g, xs, tmp_path, "lib", **({"optimize": "speed"} if band is None else {}))
     assert bool(lib.plan.segments) == (band is not None)
-    assert "tinyopt_conv2d_lone.c" in lib.files  # every case has a conv of odd output width
+    # every case but the depthwise strides has a conv of odd output width
+    assert ("tinyopt_conv2d_lone.c" in lib.files) == (name != "strides")
     assert np.array_equal(host, _tflm(g, xs))
     assert np.array_equal(_m4(lib, tmp_path, xs), host)
 
@@ -98,6 +116,16 @@ def test_only_odd_widths_carry_the_single_pixel_loop():
     assert "tinyopt_conv2d_lone.c" not in lib.files and "tinyopt_conv2d.c" in lib.files
 
 
+def test_stride_2_depthwise_layers_bring_their_loops():
+    """The stride-2 pair loops are in their own file: a library carries it only for a depthwise layer on the
+    pair loop with a stride of 2 (KWS's are all stride 1)."""
+    g = _strides(0)
+    entries = [prepare(g, i, n).entry for i, n in enumerate(g.nodes)]
+    assert entries == ["depthwise_conv2d", "depthwise_conv2d_s2", "depthwise_conv2d_s2"]
+    assert "tinyopt_depthwise_s2.c" in generate_sources(g).files
+    assert "tinyopt_depthwise_s2.c" not in generate_sources(_stack("one column", 0)).files
+
+
 def test_band_pixels_by_hand():
     """The estimate's pixels of M4 work per band, for 5-column layers (as KWS's): a 1-row band of a twin-loop
     conv is 4 pixels in pairs and one alone (LONE_PIXEL more); 2 rows pair evenly. A depthwise lone row on
@@ -112,3 +140,5 @@ def test_band_pixels_by_hand():
     assert band_pixels(dw, 1, 5, True) == pytest.approx(5 * (1 + COLUMN_COPY) + LONE_COLUMN)
     assert band_pixels(dw, 1, 5, False) == 10
     assert band_pixels(dw, 3, 4, True) == pytest.approx(8 + 4 * (1 + COLUMN_COPY))
+    s3 = prepare(_strides(0), 0, _strides(0).nodes[0])
+    assert s3.ints["stride_w"] == 3 and band_pixels(s3, 1, 8, True) == 16  # no column loop: a pair of rows

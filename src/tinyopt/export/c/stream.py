@@ -41,10 +41,12 @@ def band_pixels(p, rows: int, out_w: int, columns: bool) -> float:
     """Pixels' worth of M4 work for a band of ``rows`` output rows (measured under qemu on KWS): the conv
     twin loop runs pixels in pairs, an odd count's last one alone; the depthwise pair loop runs two rows
     at a time, a lone row as a pair of rows (twice its pixels) or, with the column variant (``columns``:
-    a library streaming bands of odd height), as pairs of columns, an odd last column alone."""
+    a library streaming bands of odd height; column strides 1 and 2), as pairs of columns, an odd last
+    column alone."""
     n = rows * out_w
     if p.ints.get("dw_pairs") and rows % 2:
-        lone = out_w * (1 + COLUMN_COPY) + LONE_COLUMN * (out_w % 2) if columns else 2 * out_w
+        on_columns = columns and p.ints["stride_w"] <= 2
+        lone = out_w * (1 + COLUMN_COPY) + LONE_COLUMN * (out_w % 2) if on_columns else 2 * out_w
         return n - out_w + lone
     if "wpairs" in p.arrays:
         return n + LONE_PIXEL * (n % 2)

@@ -1,0 +1,28 @@
+/* DEPTHWISE_CONV_2D on the Cortex-M4 pair loop with a stride of 2 (ops/conv_2d.py gives such layers this
+ * entry): the loop's variants with output rows two input rows apart and, for lone rows, neighbouring output
+ * columns two input columns apart. A file of its own: libraries whose depthwise layers all have stride 1
+ * do not carry them. */
+#include "tinyopt_depthwise_conv2d.h"
+#include "tinyopt_kernels.h"
+
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8", TINYOPT_DWP_COPY, "1:\n\t", ""));
+#if defined(TINYOPT_DW_COLUMNS)
+__asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40", TINYOPT_DWC_COPY, TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
+#endif
+#endif
+
+void tinyopt_depthwise_conv2d_s2(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
+                                 int8_t *col, int reverse, const int8_t *other)
+{
+#if defined(TINYOPT_HAVE_MM2X2_ASM)
+#if defined(TINYOPT_DW_COLUMNS)
+    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, tinyopt_dwp2}, {tinyopt_dwc1, tinyopt_dwc2}};
+#else
+    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, tinyopt_dwp2}, {NULL, NULL}};
+#endif
+    tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, &loops);
+#else
+    tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, NULL);
+#endif
+}
