@@ -1,8 +1,9 @@
 """FULLY_CONNECTED: ``y = x @ W.T + b`` with weight ``[O, I]``; the input is read as rows of I values.
 
 Integer path as TFLM's ``FullyConnected`` (per tensor) / ``FullyConnectedPerChannel``: acc = Σ (x +
-input_offset)(w + weights_offset) + bias, then requantization. Per-tensor, TFLM multiplies the two float32
-scales in float32 first (``GetQuantizedConvolutionMultipler``); we do the same.
+input_offset)(w + weights_offset) + bias, then requantization. Per-tensor, TFLM (and LiteRT) multiply the
+input and weight scales in double (``GetQuantizedConvolutionMultipler``), as the per-channel path does; so do
+we: a float32 product moves the multiplier by a few units, which flips a rounding tie now and then.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class FullyConnected(Op):
                        "give one scale per output row or one per tensor")
             mult, shift = quantize_multipliers(np.float64(in_s) * w_s.astype(np.float64) / np.float64(out_s))
         else:
-            m, s = quantize_multiplier(float(np.float32(in_s * w_s[0])) / float(out_s))
+            m, s = quantize_multiplier(float(in_s) * float(w_s[0]) / float(out_s))
             mult, shift = np.array([m], np.int32), np.array([s], np.int32)
         x = graph.tensors[node.inputs[0]]
         wide = _int16.bias_kind(graph, node, ("int64", "int32")) if x.dtype == "int16" else False

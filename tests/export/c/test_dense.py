@@ -240,3 +240,40 @@ def test_m4_without_col_reads_an_unaligned_input(k, o, shift, tmp_path):
     xs = np.random.default_rng(k).integers(-128, 128, size=(3, lib.input_bytes), dtype=np.int8)
     outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
     assert np.array_equal(outs, tflm(graph_to_tflite_bytes(g), xs))
+
+
+# (input scale, weight scale, output scale, acc, TFLM's output). TFLM multiplies the per-tensor scales in
+# double: 13431 * 0.0325899 * 0.0165087 / 0.3705885 = 19.49902 and 17962 * 0.0663951 * 0.0163542 / 0.2254886
+# = 86.49610, whose doubly rounded requantization (high multiply to 2^-9 / 2^-7 units, then a rounding shift)
+# lands on 19 and 87 with the double product's multiplier (1596262583, 1323675884) but on 20 and 86 with the
+# float32 product's (1596262630, 1323675820): the high multiply rounds to 9983.5 +- a hair the other way.
+TIES = [(0.032589931041002274, 0.01650870405137539, 0.370588481426239, 13431, 19),
+        (0.06639506667852402, 0.01635424792766571, 0.2254885882139206, 17962, 87)]
+
+
+@pytest.mark.parametrize("in_s,w_s,out_s,acc,want", TIES)
+def test_per_tensor_multiplier_is_tflms_on_a_rounding_tie(in_s, w_s, out_s, acc, want, tmp_path):
+    """Per-tensor scales: the multiplier from the double product of the scales, as TFLM's: outputs +-acc
+    (through the weights, x all 1, and through the bias, x at its zero point) equal TFLM's +-want in the
+    runtime, the host library and on the M4."""
+    k = 2 * (acc // 127 + 1)
+    row = np.zeros(k, np.int64)
+    row[: acc // 127], row[acc // 127] = 127, acc % 127  # sums to acc
+    w = np.stack([row, -row, np.zeros(k, np.int64), np.zeros(k, np.int64)]).astype(np.int8)
+    bias = np.array([0, 0, acc, -acc], np.int32)
+    g = single_op_model("FULLY_CONNECTED", [
+        Tensor("x", (1, k), "int8", quant=_q(in_s, 0)),
+        Tensor("w", w.shape, "int8", data=w, quant=_q(w_s, np.zeros(1, np.int64))),
+        Tensor("b", (4,), "int32", data=bias, quant=_q(np.float64(in_s) * w_s, np.zeros(1, np.int64)))],
+        Tensor("y", (), "int8", quant=_q(out_s, 0)), {"activation": "NONE"})
+    xs = np.stack([np.ones(k, np.int8), np.zeros(k, np.int8)])
+    ref = tflm(graph_to_tflite_bytes(g), xs)
+    assert ref.tolist() == [[want, -want, want, -want], [0, 0, want, -want]]
+    assert np.array_equal(Interpreter(g).run(xs)[0], ref)
+    lib = generate_sources(g)
+    write_library(lib.files, tmp_path / "lib")
+    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs, lib.output_bytes)
+    assert np.array_equal(host, ref)
+    if HAVE_ARM:
+        outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", xs).elf, lib.output_bytes)
+        assert np.array_equal(outs, ref)
