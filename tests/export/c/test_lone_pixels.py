@@ -1,7 +1,8 @@
 """Lone pixels on the Cortex-M4 loops (kernels/conv2d_lone.c, the depthwise column loop's odd last column):
 layers of odd output width streamed in 1-row bands (every band ends on a lone pixel) and run whole, with
 strides, dilation, padding, partial filter groups and a fused residual ADD; the M4 build equals the host
-build and TFLM. And the instruction estimate's pixels of work per band, by hand."""
+build and TFLM. The defines that leave unreached depthwise code out of a library (stream_c.kernel_defines),
+and the instruction estimate's pixels of work per band, by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from test_stream import _conv, _force_streaming, _host, _q, _tflm
 
-from tinyopt.export.c import generate_sources
+from tinyopt.export.c import generate_sources, stream_c, write_library
 from tinyopt.export.c.params import prepare
 from tinyopt.export.c.stream import COLUMN_COPY, LONE_COLUMN, LONE_PIXEL, band_pixels
 from tinyopt.graph.ir import Graph, Node, Tensor
@@ -124,6 +125,46 @@ def test_stride_2_depthwise_layers_bring_their_loops():
     assert entries == ["depthwise_conv2d", "depthwise_conv2d_s2", "depthwise_conv2d_s2"]
     assert "tinyopt_depthwise_s2.c" in generate_sources(g).files
     assert "tinyopt_depthwise_s2.c" not in generate_sources(_stack("one column", 0)).files
+
+
+def _with_defines(lib, defines: list[str]) -> dict:
+    """The library's files with ``defines`` in kernels.h, as the generator writes DW_COLUMNS."""
+    guard = "#define TINYOPT_KERNELS_H\n"
+    h = lib.files["tinyopt_kernels.h"].replace("#define TINYOPT_DW_COLUMNS 1\n", "")
+    return {**lib.files, "tinyopt_kernels.h": h.replace(guard, guard + "".join(
+        f"#define TINYOPT_{d} 1\n" for d in defines), 1)}
+
+
+@arm
+@pytest.mark.parametrize("name,band,defines", [
+    ("depthwise", 1, ["DW_COLUMNS", "DW_NO_ROWS", "DW_NO_PORTABLE"]),
+    ("depthwise", 3, ["DW_COLUMNS", "DW_NO_PORTABLE"]),
+    ("strides", 1, ["DW_COLUMNS", "DW_NO_PORTABLE"]),  # stride_w 3: its lone rows need the row loop
+    ("strides", None, ["DW_NO_PORTABLE"]),
+    ("dilated", 1, ["DW_COLUMNS", "DW_NO_ROWS"])])  # a dilated depthwise layer: the portable path
+def test_kernel_defines_leave_out_code_no_call_reaches(name, band, defines, tmp_path, monkeypatch):
+    """stream_c.kernel_defines: with its defines in kernels.h the M4 build is smaller, still = host = TFLM."""
+    from tinyopt.export.c.board import build_host, build_m4, run_host, run_qemu
+
+    if name == "dilated":
+        g = _stack("depthwise", 2)
+        g.nodes[0].attrs["dilation"] = (2, 2)
+        g.infer_shapes()
+        g.validate()
+    else:
+        g = _strides(4) if name == "strides" else _stack(name, 3)
+    xs = np.random.default_rng(2).integers(-128, 128, size=(3, g.tensors["x"].size), dtype=np.int8)
+    if band is not None:
+        _force_streaming(monkeypatch, band)
+    lib = generate_sources(g, **({"optimize": "speed"} if band is None else {}))
+    assert stream_c.kernel_defines(lib.plan) == defines
+    write_library(lib.files, tmp_path / "all")
+    write_library(_with_defines(lib, defines), tmp_path / "lib")
+    host = run_host(build_host(tmp_path / "lib", tmp_path / "host"), xs, lib.output_bytes)
+    assert np.array_equal(host, _tflm(g, xs))
+    m4 = build_m4(tmp_path / "lib", tmp_path / "m4", xs)
+    assert np.array_equal(run_qemu(m4.elf, lib.output_bytes)[0], host)
+    assert m4.flash_bytes < build_m4(tmp_path / "all", tmp_path / "m4all", xs).flash_bytes
 
 
 def test_band_pixels_by_hand():

@@ -141,6 +141,28 @@ def lone_depthwise_rows(plan: Plan) -> bool:
                for seg in plan.segments for k in seg.nodes)
 
 
+def kernel_defines(plan: Plan) -> list[str]:
+    """The kernels.h defines (after the prefix) that keep depthwise code no call of this library reaches
+    out of it (kernels/depthwise_conv2d.h): ``DW_COLUMNS`` (the column loops) when a layer on the pair loop
+    streams in bands of odd height; ``DW_NO_ROWS`` when every such layer runs bands of one row, on the
+    column loops (strides 1 and 2); ``DW_NO_PORTABLE`` when every depthwise layer runs the pair loop (none
+    off it, none with a fused ADD, which takes the portable path)."""
+    sched = plan.schedule
+    dw = {k: p for k, p in sched.prepared.items() if "depthwise_conv2d" in p.files}
+    pairs = {k: p for k, p in dw.items() if p.ints.get("dw_pairs") and k not in sched.fused}
+    out = ["DW_COLUMNS"] if lone_depthwise_rows(plan) else []
+
+    def one_row(k: int) -> bool:
+        seg, i = plan.segment_of(k), pairs[k].ints
+        return (seg is not None and seg.band == 1 or i["out_h"] == 1) and i["stride_w"] <= 2
+
+    if out and all(one_row(k) for k in pairs):
+        out.append("DW_NO_ROWS")
+    if dw and len(pairs) == len(dw):
+        out.append("DW_NO_PORTABLE")
+    return out
+
+
 def band_helpers(plan: Plan, prefix: str) -> list[str]:
     """The static helpers a streamed library's band calls use (none without windowed layers)."""
     kinds = [plan.schedule.prepared[k] for g in plan.segments for k in g.nodes]

@@ -17,7 +17,9 @@
 #define TINYOPT_DW_MAX_TAPS 64
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+#if !defined(TINYOPT_DW_NO_ROWS)
 __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp1", "4", TINYOPT_DWP_COPY, "1:\n\t", ""));
+#endif
 #if defined(TINYOPT_DW_COLUMNS)
 /* the same loop with pixel 1 one column right of pixel 0: for the lone rows of a library that streams
  * depthwise layers in bands of odd height (the generator defines TINYOPT_DW_COLUMNS in kernels.h then;
@@ -87,16 +89,27 @@ static void dw_span(const tinyopt_conv_params *p, const int8_t *in, int y0, int 
 /* Output rows y and y + 1 through the pair loop in spans of at most TINYOPT_DW_SPAN columns. A lone row
  * (row1 == row0: the last of an odd image, or a streamed band of one row) runs as pairs of neighbouring
  * columns, an odd last column alone, when the entry has the column loop for the layer's stride_w, else
- * as a pair whose pixel 1's store pixel 0's overwrites. */
+ * as a pair whose pixel 1's store pixel 0's overwrites; without the row loop (TINYOPT_DW_NO_ROWS) two
+ * rows run as two lone rows. */
 #define TINYOPT_DW_SPAN 16
+static tinyopt_dw_loop dw_columns(const tinyopt_conv_params *p, const tinyopt_dw_loops *loops)
+{
+    return p->stride_w <= 2 ? loops->columns[p->stride_w - 1] : NULL;
+}
+
 static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, int8_t *row0, int8_t *row1,
                          uint32_t *band, const tinyopt_dw_loops *loops)
 {
     const int C = p->in_c, y0 = y * p->stride_h - p->padding_h, lone = row1 == row0;
     const int rows_n = lone ? 3 : 3 + p->stride_h; /* a lone row reads 3 input rows */
     const tinyopt_dw_loop pass = loops->rows[p->stride_h - 1];
-    const tinyopt_dw_loop columns = lone && p->stride_w <= 2 ? loops->columns[p->stride_w - 1] : NULL;
+    const tinyopt_dw_loop columns = lone ? dw_columns(p, loops) : NULL;
     int x0;
+    if (!lone && pass == NULL) {
+        dw_pair_rows(p, in, y, row0, row0, band, loops);
+        dw_pair_rows(p, in, y + 1, row1, row1, band, loops);
+        return;
+    }
     for (x0 = 0; x0 < p->out_w; x0 += TINYOPT_DW_SPAN) {
         const int n = p->out_w - x0 < TINYOPT_DW_SPAN ? p->out_w - x0 : TINYOPT_DW_SPAN;
         int8_t *d = row0 + x0 * C;
@@ -109,6 +122,7 @@ static void dw_pair_rows(const tinyopt_conv_params *p, const int8_t *in, int y, 
 }
 #endif
 
+#if !defined(TINYOPT_DW_PAIRS_ONLY)
 static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy, int8_t *dst,
                           const int8_t *other)
 {
@@ -180,6 +194,7 @@ static void depthwise_row(const tinyopt_conv_params *p, const int8_t *in, int oy
         }
     }
 }
+#endif
 
 void tinyopt_depthwise_conv2d_run(const tinyopt_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch,
                                   int8_t *col, int reverse, const int8_t *other, const tinyopt_dw_loops *loops)
@@ -187,7 +202,8 @@ void tinyopt_depthwise_conv2d_run(const tinyopt_conv_params *p, const int8_t *in
     const int row_bytes = p->out_w * p->out_c;
     int k;
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-    if (p->dw_pairs && p->rq != NULL && other == NULL && loops != NULL && loops->rows[p->stride_h - 1] != NULL) {
+    if (p->dw_pairs && p->rq != NULL && other == NULL && loops != NULL &&
+        (loops->rows[p->stride_h - 1] != NULL || dw_columns(p, loops) != NULL)) {
         /* two rows at a time, in order (or bottom-up) */
         for (k = 0; k < p->out_h; k += 2) {
             const int lone = k + 1 >= p->out_h, y = reverse ? (lone ? 0 : p->out_h - 2 - k) : k;
@@ -210,6 +226,7 @@ void tinyopt_depthwise_conv2d_run(const tinyopt_conv_params *p, const int8_t *in
     (void)col;
     (void)loops;
 #endif
+#if !defined(TINYOPT_DW_PAIRS_ONLY)
     for (k = 0; k < p->out_h; ++k) {
         const int oy = reverse ? p->out_h - 1 - k : k;
         const int8_t *other_row = other != NULL ? other + oy * row_bytes : NULL;
@@ -220,6 +237,7 @@ void tinyopt_depthwise_conv2d_run(const tinyopt_conv_params *p, const int8_t *in
             depthwise_row(p, in, oy, out + oy * row_bytes, other_row);
         }
     }
+#endif
 }
 
 /* Layers of stride 1 (and those off the pair loop): the stride-1 loops; stride 2 has its own entry. */
@@ -227,11 +245,8 @@ void tinyopt_depthwise_conv2d(const tinyopt_conv_params *p, const int8_t *in, in
                               int8_t *col, int reverse, const int8_t *other)
 {
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-#if defined(TINYOPT_DW_COLUMNS)
-    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, NULL}, {tinyopt_dwc1, NULL}};
-#else
-    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, NULL}, {NULL, NULL}};
-#endif
+    static const tinyopt_dw_loops loops = {{TINYOPT_DW_ROWS(tinyopt_dwp1), NULL},
+                                           {TINYOPT_DW_COLS(tinyopt_dwc1), NULL}};
     tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, &loops);
 #else
     tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, NULL);

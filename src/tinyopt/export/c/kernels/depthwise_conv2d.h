@@ -9,9 +9,25 @@
 #include "tinyopt_kernels.h"
 
 /* The pair loops a layer's entry hands the shared body, by stride - 1: rows[] for output rows 1 or 2
- * input rows apart (stride_h), columns[] for neighbouring output columns of a lone row (stride_w; NULL
- * without TINYOPT_DW_COLUMNS, or for a stride the loops do not cover). */
+ * input rows apart (stride_h), columns[] for neighbouring output columns of a lone row (stride_w). The
+ * generator leaves out the code its library's calls never reach: the column loops unless a depthwise
+ * layer streams in bands of odd height (TINYOPT_DW_COLUMNS), the row loops when every one streams in
+ * bands of one row (TINYOPT_DW_NO_ROWS: rows NULL, two rows would run as two lone ones), the portable
+ * path when every depthwise layer runs the pair loop without a fused ADD (TINYOPT_DW_NO_PORTABLE). */
 typedef void (*tinyopt_dw_loop)(const void *args);
+#if defined(TINYOPT_DW_NO_ROWS)
+#define TINYOPT_DW_ROWS(f) NULL
+#else
+#define TINYOPT_DW_ROWS(f) f
+#endif
+#if defined(TINYOPT_DW_COLUMNS)
+#define TINYOPT_DW_COLS(f) f
+#else
+#define TINYOPT_DW_COLS(f) NULL
+#endif
+#if defined(TINYOPT_DW_NO_PORTABLE) && defined(TINYOPT_HAVE_MM2X2_ASM) /* the host build keeps its only path */
+#define TINYOPT_DW_PAIRS_ONLY 1
+#endif
 typedef struct {
     tinyopt_dw_loop rows[2];
     tinyopt_dw_loop columns[2];

@@ -6,7 +6,9 @@
 #include "tinyopt_kernels.h"
 
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
+#if !defined(TINYOPT_DW_NO_ROWS)
 __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwp2", "8", TINYOPT_DWP_COPY, "1:\n\t", ""));
+#endif
 #if defined(TINYOPT_DW_COLUMNS)
 __asm__(TINYOPT_DWP_FUNCTION("tinyopt_dwc2", "40", TINYOPT_DWC_COPY, TINYOPT_DWS_SKIP, TINYOPT_DWS_TAIL));
 #endif
@@ -16,11 +18,8 @@ void tinyopt_depthwise_conv2d_s2(const tinyopt_conv_params *p, const int8_t *in,
                                  int8_t *col, int reverse, const int8_t *other)
 {
 #if defined(TINYOPT_HAVE_MM2X2_ASM)
-#if defined(TINYOPT_DW_COLUMNS)
-    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, tinyopt_dwp2}, {tinyopt_dwc1, tinyopt_dwc2}};
-#else
-    static const tinyopt_dw_loops loops = {{tinyopt_dwp1, tinyopt_dwp2}, {NULL, NULL}};
-#endif
+    static const tinyopt_dw_loops loops = {{TINYOPT_DW_ROWS(tinyopt_dwp1), TINYOPT_DW_ROWS(tinyopt_dwp2)},
+                                           {TINYOPT_DW_COLS(tinyopt_dwc1), TINYOPT_DW_COLS(tinyopt_dwc2)}};
     tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, &loops);
 #else
     tinyopt_depthwise_conv2d_run(p, in, out, scratch, col, reverse, other, NULL);
