@@ -75,59 +75,47 @@ void tinyopt_dwp2(const void *a);
 void tinyopt_dwc1(const void *a);
 void tinyopt_dwc2(const void *a);
 
+/* One pixel's word at band offset `off` (4 channels) into accumulators a0..a3 (channels 0..3), the tap's
+ * doubled weight lanes in r10 (channels 0, 2) and r11 (1, 3). */
+#define TINYOPT_DW_LANES(off, a0, a1, a2, a3) \
+    "ldr r12, [r0, #(" off ")]\n\t" \
+    "sxtb16 lr, r12\n\t" \
+    "smlabb " a0 ", lr, r10, " a0 "\n\t" \
+    "smlatt " a2 ", lr, r10, " a2 "\n\t" \
+    "sxtb16 r12, r12, ror #8\n\t" \
+    "smlabb " a1 ", r12, r11, " a1 "\n\t" \
+    "smlatt " a3 ", r12, r11, " a3 "\n\t"
+
 /* Tap t (row ky, column kx) of both pixels; p1: pixel 1's byte offset in a band column (4 * stride_h). */
 #define TINYOPT_DWP_TAP(t, kx, ky, p1) \
     "ldr r10, [r1, #(8*" t ")]\n\t" \
     "ldr r11, [r1, #(8*" t "+4)]\n\t" \
-    "ldr r12, [r0, #(20*" kx "+4*" ky ")]\n\t" \
-    "sxtb16 lr, r12\n\t" \
-    "smlabb r2, lr, r10, r2\n\t" \
-    "smlatt r4, lr, r10, r4\n\t" \
-    "sxtb16 r12, r12, ror #8\n\t" \
-    "smlabb r3, r12, r11, r3\n\t" \
-    "smlatt r5, r12, r11, r5\n\t" \
-    "ldr r12, [r0, #(20*" kx "+4*" ky "+" p1 ")]\n\t" \
-    "sxtb16 lr, r12\n\t" \
-    "smlabb r6, lr, r10, r6\n\t" \
-    "smlatt r8, lr, r10, r8\n\t" \
-    "sxtb16 r12, r12, ror #8\n\t" \
-    "smlabb r7, r12, r11, r7\n\t" \
-    "smlatt r9, r12, r11, r9\n\t"
+    TINYOPT_DW_LANES("20*" kx "+4*" ky, "r2", "r3", "r4", "r5") \
+    TINYOPT_DW_LANES("20*" kx "+4*" ky "+" p1, "r6", "r7", "r8", "r9")
 
-/* Channel c of both pixels (accumulators ra, rb): m, r, s at rq + 16, 32, 48. */
-#define TINYOPT_DWP_RQ(c, ra, rb) \
-    "ldr r10, [r1, #(16+4*" c ")]\n\t" \
-    "ldr r11, [r1, #(32+4*" c ")]\n\t" \
-    "ldr r12, [r1, #(48+4*" c ")]\n\t" \
-    "smmlar lr, " ra ", r10, r11\n\t" \
-    "add " ra ", lr, " ra ", asr #31\n\t" \
-    "asr " ra ", " ra ", r12\n\t" \
-    "ssat " ra ", #8, " ra "\n\t" \
-    "smmlar lr, " rb ", r10, r11\n\t" \
-    "add " rb ", lr, " rb ", asr #31\n\t" \
-    "asr " rb ", " rb ", r12\n\t" \
-    "ssat " rb ", #8, " rb "\n\t"
-
-/* Tap t (row ky, column kx) of one pixel: its doubled weight lanes in one LDRD, 8 instructions for 4 MACs. */
-#define TINYOPT_DWS_TAP(t, kx, ky) \
-    "ldrd r10, r11, [r1, #(8*" t ")]\n\t" \
-    "ldr r12, [r0, #(20*" kx "+4*" ky ")]\n\t" \
-    "sxtb16 lr, r12\n\t" \
-    "smlabb r2, lr, r10, r2\n\t" \
-    "smlatt r4, lr, r10, r4\n\t" \
-    "sxtb16 r12, r12, ror #8\n\t" \
-    "smlabb r3, r12, r11, r3\n\t" \
-    "smlatt r5, r12, r11, r5\n\t"
-
-/* Channel c of one pixel (accumulator ra), as TINYOPT_DWP_RQ. */
-#define TINYOPT_DWS_RQ(c, ra) \
-    "ldr r10, [r1, #(16+4*" c ")]\n\t" \
-    "ldr r11, [r1, #(32+4*" c ")]\n\t" \
-    "ldr r12, [r1, #(48+4*" c ")]\n\t" \
+/* Requantize accumulator ra with m, r, s in r10, r11, r12. */
+#define TINYOPT_DW_REQUANT(ra) \
     "smmlar lr, " ra ", r10, r11\n\t" \
     "add " ra ", lr, " ra ", asr #31\n\t" \
     "asr " ra ", " ra ", r12\n\t" \
     "ssat " ra ", #8, " ra "\n\t"
+
+/* Channel c's m, r, s (at rq + 16, 32, 48) into r10, r11, r12. */
+#define TINYOPT_DW_MRS(c) \
+    "ldr r10, [r1, #(16+4*" c ")]\n\t" \
+    "ldr r11, [r1, #(32+4*" c ")]\n\t" \
+    "ldr r12, [r1, #(48+4*" c ")]\n\t"
+
+/* Channel c of both pixels (accumulators ra, rb). */
+#define TINYOPT_DWP_RQ(c, ra, rb) TINYOPT_DW_MRS(c) TINYOPT_DW_REQUANT(ra) TINYOPT_DW_REQUANT(rb)
+
+/* Tap t (row ky, column kx) of one pixel: its doubled weight lanes in one LDRD, 8 instructions for 4 MACs. */
+#define TINYOPT_DWS_TAP(t, kx, ky) \
+    "ldrd r10, r11, [r1, #(8*" t ")]\n\t" \
+    TINYOPT_DW_LANES("20*" kx "+4*" ky, "r2", "r3", "r4", "r5")
+
+/* Channel c of one pixel (accumulator ra). */
+#define TINYOPT_DWS_RQ(c, ra) TINYOPT_DW_MRS(c) TINYOPT_DW_REQUANT(ra)
 
 /* The column variants' last column of a span of odd width, alone (about half a pair's instructions),
  * after the group's passes (none for a span of one column): its band column at r0, its output at d0. */
