@@ -354,12 +354,18 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
     }
     for h in HEADERS:
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
-    # the depthwise pair loop's column variant (kernels/depthwise_conv2d.c)
-    if stream_c.lone_depthwise_rows(plan):
+    # loop variants a library carries only when its plan calls them
+    variants = []
+    if stream_c.lone_depthwise_rows(plan):  # the depthwise pair loop's columns (depthwise_conv2d.c)
+        variants.append(f"/* depthwise layers streamed in 1-row bands */\n"
+                        f"#define {prefix.upper()}_DW_COLUMNS 1\n")
+    if not any(sched.prepared[k].kind == "fully_connected" for k in plan.no_col):  # fully_connected*.c
+        variants.append(f"/* every dense layer widens its input into its col buffer: no int8-input loops */\n"
+                        f"#define {prefix.upper()}_FC_COL_ALWAYS 1\n")
+    if variants:
         guard = f"#define {prefix.upper()}_KERNELS_H\n"
         files[f"{prefix}_kernels.h"] = files[f"{prefix}_kernels.h"].replace(
-            guard, guard + "\n/* depthwise layers streamed in 1-row bands */\n"
-            f"#define {prefix.upper()}_DW_COLUMNS 1\n", 1)
+            guard, guard + "".join("\n" + v for v in variants), 1)
     stems = {f for p in prepared.values() for f in p.files} | (
         {"pool_rows"} if any(s.acc_bytes for s in plan.segments) else set())
     for stem in sorted(stems):
