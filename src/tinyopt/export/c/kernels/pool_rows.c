@@ -6,12 +6,29 @@
 #include "tinyopt_fixedpoint.h"
 #include "tinyopt_kernels.h"
 
+/* Four channels at a time, their sums held in registers over the band's pixels (the sums are not reloaded
+ * and stored per pixel), then any channels left one by one. */
 void tinyopt_sum_rows(const int8_t *in, int pixels, int channels, int32_t *sums)
 {
     int i, c;
-    for (i = 0; i < pixels; ++i, in += channels) {
-        for (c = 0; c < channels; ++c) {
-            sums[c] += in[c];
+    for (c = 0; c + 4 <= channels; c += 4) {
+        int32_t s0 = sums[c], s1 = sums[c + 1], s2 = sums[c + 2], s3 = sums[c + 3];
+        const int8_t *x = in + c;
+        for (i = 0; i < pixels; ++i, x += channels) {
+            s0 += x[0];
+            s1 += x[1];
+            s2 += x[2];
+            s3 += x[3];
+        }
+        sums[c] = s0;
+        sums[c + 1] = s1;
+        sums[c + 2] = s2;
+        sums[c + 3] = s3;
+    }
+    for (; c < channels; ++c) {
+        const int8_t *x = in + c;
+        for (i = 0; i < pixels; ++i, x += channels) {
+            sums[c] += *x;
         }
     }
 }
