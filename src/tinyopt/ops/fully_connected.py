@@ -257,19 +257,20 @@ def col_free_extra(batches: int, depth: int, out_c: int, grouped: bool) -> int:
     costs more (few filters). Counted from the loops: per block and pass (a group of 6 or a pair) 2
     SXTB16 for one load (+1), per extra run of 16 pairs of blocks in a group +1 (the widened loop's
     sentinel load is also its next lanes), minus the widening (16 per 4 blocks, 6 per block left); the
-    calls' difference (20, 4 more per grouped call, 2 per pair) fitted to qemu's counts of 19 layers,
-    which the formula then matches within a 5-instruction tick per input vector.
+    calls' difference (4 per grouped call; 4 with pairs, 20 without; 3 more per pair: the library with
+    col always, TINYOPT_FC_COL_ALWAYS, has no NULL tests) fitted to qemu's counts, which the formula then
+    matches within two 5-instruction ticks per input vector.
 
-    >>> col_free_extra(1, 640, 128, True)  # 160 blocks x 22 passes + 21 x 4 - 640 - 4 - 2 - 20
-    2938
+    >>> col_free_extra(1, 640, 128, True)  # 160 blocks x 22 passes + 21 x 4 - 640 - 4 - 4 + 3
+    2959
     """
     blocks = depth // 4
     groups = out_c // GROUP if grouped else 0
     pairs = (out_c - GROUP * groups + 1) // 2
     runs = -(-(blocks // 2) // 16)  # passes of the 16-pair unrolling per group
     widen = 16 * (blocks // 4) + 6 * (blocks % 4)
-    per_vector = (blocks * (groups + pairs) + groups * max(runs - 1, 0) - widen - 4 * (groups > 0)
-                  - 2 * pairs - 20)
+    calls = 4 * (groups > 0) + (4 if pairs else 20) - 3 * pairs
+    per_vector = blocks * (groups + pairs) + groups * max(runs - 1, 0) - widen - calls
     return batches * per_vector
 
 

@@ -650,7 +650,8 @@ def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
     """Plans that run some kernels without their col buffer (``OpParams.col_free_extra``), on top of
     ``start``: every such col dropped, then each given back (dearest first) where the arena stays as
     small; if that costs more than ``cap`` extra instructions, cols dropped one at a time instead, each
-    round the one that shrinks the arena most within ``cap``. Every plan tried is returned."""
+    round the one that shrinks the arena most within ``cap``. The plans tried that need less RAM than
+    ``start`` are returned: a col-free loop that saves none would only add flash."""
     optional = sorted((k for k in start.col if sched.prepared[k].col_free_extra is not None),
                       key=lambda k: -sched.prepared[k].col_free_extra)
     if not optional:
@@ -670,7 +671,7 @@ def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
     if tried[-1].no_col != frozenset(dropped):
         tried.append(with_dropped(dropped))
     if tried[-1].extra_instructions <= cap:
-        return tried
+        return [p for p in tried if p.arena_bytes < start.arena_bytes]
     current = start
     while True:
         best = None
@@ -683,7 +684,7 @@ def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
                                                 < (best.arena_bytes, best.extra_instructions)):
                 best = p
         if best is None or best.arena_bytes >= current.arena_bytes:
-            return tried
+            return [p for p in tried if p.arena_bytes < start.arena_bytes]
         current = best
 
 
