@@ -3,7 +3,8 @@
  * so a padded tap feeds the input zero point, which contributes exactly 0 as in the reference.
  * Output pixels go in pairs: their input patches are gathered once (im2col) and multiplied by two
  * filters at once (portable path), or, on the Cortex-M4, widened into 16-bit lanes and run through the
- * twin loop (tinyopt_mm24q: 2 pixels x 4 filters per pass, two filters per weight word). */
+ * twin loop (tinyopt_mm24q: 2 pixels x 4 filters per pass, two filters per weight word); a lone last pixel
+ * runs alone on conv2d_lone.c's single-pixel loop when the layer's entry is tinyopt_conv2d_lone. */
 /* On a host without the Arm DSP path the int8 dot products are plain loops: let GCC vectorize them even
  * when the library is built with -O2 (its -O2 cost model leaves such loops scalar). */
 #if defined(__GNUC__) && !defined(__clang__) && !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
