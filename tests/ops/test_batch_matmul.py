@@ -30,6 +30,7 @@ from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
 from tinyopt.graph.ir import Tensor
 from tinyopt.graph.torch_import import from_torch
 from tinyopt.runtime import Interpreter
+from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 OP = "BATCH_MATMUL"
@@ -286,3 +287,33 @@ def test_the_four_operators_round_trip_through_tflite_and_pass_check(tmp_path):
         assert all(r.supported for r in rows), [(r.op, r.reason) for r in rows if not r.supported]
     tc = next(r for r in check_support(q, "tflm") if r.op == "TRANSPOSE_CONV")
     assert "per-channel, stride 2x2, SAME" in tc.reason
+
+
+# (lhs scale, rhs scale, output scale, acc, TFLM's output): the double product of the scales gives the
+# multipliers 1596262583 and 1323675884 (shifts -9 and -7), the float32 product 1596262630 and 1323675820.
+# acc x multiplier / 2^31 = 9983.49988 (9983.50018 with float32) and 11071.50047 (11071.49994): the high
+# multiply rounds to 9983 / 9984 and 11072 / 11071, and the rounding shift to 19 / 20 (9984 / 512 = 19.5)
+# and 87 / 86 (11072 / 128 = 86.5): TFLM's 19 and 87 are the double product's.
+TIES = [(0.032589931041002274, 0.01650870405137539, 0.370588481426239, 13431, 19),
+        (0.06639506667852402, 0.01635424792766571, 0.2254885882139206, 17962, 87)]
+
+
+@needs_cc
+@pytest.mark.parametrize("ls,rs,out_s,acc,want", TIES)
+def test_multiplier_is_the_double_product_on_a_rounding_tie(ls, rs, out_s, acc, want, tmp_path):
+    """A row of ones times the columns +-w, w summing to acc: TFLM gives +-want, and so do the runtime and
+    the C library; the float32 product of the scales would give another number."""
+    k = 2 * (acc // 127 + 1)
+    col = np.zeros(k, np.int64)
+    col[: acc // 127], col[acc // 127] = 127, acc % 127
+    w = np.stack([col, -col], axis=1).astype(np.int8)
+    g = single_op_model(OP, [qtensor("x", (1, k), ls, 0), qtensor("w", w.shape, rs, 0, data=w)],
+                        qtensor("y", (1,), out_s, 0))
+    xs = np.ones((1, k), np.int8)
+    ref = run_tflm(graph_to_tflite_bytes(g), [xs])[0].reshape(1, -1)
+    assert ref.tolist() == [[want, -want]]
+    f32 = np.float32
+    m32, s32 = quantize_multiplier(float(f32(f32(ls) * f32(rs))) / float(f32(out_s)))
+    assert int(multiply_by_quantized_multiplier(acc, m32, s32)) != want  # the old formula misses it
+    np.testing.assert_array_equal(Interpreter(g).run(xs)[0].reshape(1, -1), ref)
+    np.testing.assert_array_equal(c_outputs(g, xs, tmp_path), ref)

@@ -2,8 +2,9 @@
 ``adj_x`` / ``adj_y`` transpose the last two axes of an operand first.
 
 int8 as TFLM's ``BatchMatMul`` (its int8 path reuses FullyConnected's parameters): acc = Σ (lhs - lhs_zp)
-(rhs - rhs_zp), one per-tensor multiplier from the float32 product of the two input scales divided by the
-output scale (``GetQuantizedConvolutionMultipler``), no fused activation. Both operands may be activations
+(rhs - rhs_zp), one per-tensor multiplier from the double product of the two input scales divided by the
+output scale (``GetQuantizedConvolutionMultipler``; a float32 product moves the multiplier a few units,
+which flips a rounding tie now and then), no fused activation. Both operands may be activations
 (attention: q @ kᵀ); a constant operand is quantized per tensor like an activation (its own range).
 
 The runtime's arrays carry the batch of rows in front: an activation of graph shape (1, ...) arrives as
@@ -113,7 +114,7 @@ class BatchMatMul(Op):
         ls, lz = c.scalar_qparams(graph, node, node.inputs[0])
         rs, rz = c.scalar_qparams(graph, node, node.inputs[1])
         os_, oz = c.scalar_qparams(graph, node, node.outputs[0])
-        mult, shift = quantize_multiplier(float(np.float32(ls * rs)) / float(os_))
+        mult, shift = quantize_multiplier(float(ls) * float(rs) / float(os_))
         return BatchMatMulData(dtype=lhs.dtype, **p, lhs_zero_point=lz, rhs_zero_point=rz,
                                output_zero_point=oz, output_multiplier=mult, output_shift=shift)
 
