@@ -56,3 +56,33 @@ def test_random_rows_shape_and_dtype():
     x = qtensor("x", (1, 3, 7), 0.2, -4)
     g = single_op_model("SOFTMAX", [x], qtensor("y", (1, 3, 7), 1 / 256, -128), dict(beta=1.0))
     assert_matches_reference(g, random_int8(rng, (12, 3, 7)))
+
+
+# (dtype, input scale, output scale, x, TFLM's output). The double ratio of the scales gives the multiplier
+# 1214005405 (shift 1) for the first, the float32 ratio 1214005376: x is doubled first, and 222 x m / 2^31 =
+# 125.5000010 against 125.4999980, which the high multiply rounds to 126 / 125.
+RELU_TIES = [("int8", 0.7602121829986572, 0.6723788976669312, 111, 126),
+             ("int8", 0.7498272657394409, 0.8046926856040955, 22, 20),
+             ("int8", 0.7498272657394409, 0.8046926856040955, 66, 61),
+             ("int16", 1.383060407533776e-05, 1.0619550266710576e-05, 20827, 27124),
+             ("int16", 0.00021168295643292367, 4.0628190618008375e-05, 5201, 27099)]
+
+
+@pytest.mark.parametrize("dtype,si,so,x,want", RELU_TIES)
+def test_relu_multiplier_is_the_double_ratio_on_a_rounding_tie(dtype, si, so, x, want, tmp_path):
+    """TFLM's RELU requantizes by the double ratio of the scales: the runtime and the C library give its
+    output where the float32 ratio gives the neighbouring one."""
+    from ops._activation import c_outputs
+    from runtime._reference import run_tflm
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.runtime import Interpreter
+    from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+    g = single_op_model("RELU", [qtensor("x", (1, 1, 1), si, 0, dtype=dtype)],
+                        qtensor("y", (1,), so, 0, dtype=dtype))
+    xs = np.array([[[x]]], dtype)
+    assert int(run_tflm(graph_to_tflite_bytes(g), [xs])[0].ravel()[0]) == want
+    old = quantize_multiplier(float(np.float32(np.float32(si) / np.float32(so))))
+    assert int(multiply_by_quantized_multiplier(x, *old)) != want  # the float32 ratio misses it
+    assert int(Interpreter(g).run(xs)[0].ravel()[0]) == want
+    assert int(c_outputs(g, xs, tmp_path).view(dtype).ravel()[0]) == want

@@ -1,5 +1,6 @@
 """RELU. Integer path as TFLM's ``ReluQuantized``: requantize to the output scale, clamp at the quantized 0
-(TFLM's ``ReluOpData`` keeps ``input_offset`` = +input zero point, subtracted)."""
+(TFLM's ``ReluOpData`` keeps ``input_offset`` = +input zero point, subtracted). The multiplier is the double
+ratio of the scales, as the installed TFLM computes it (a float32 ratio flips a rounding tie now and then)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Relu(Op):
             return ReluData(dtype="float32")
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
-        m, s = quantize_multiplier(float(np.float32(si / so)))
+        m, s = quantize_multiplier(float(si) / float(so))
         wide = graph.tensors[node.inputs[0]].dtype == "int16"  # TFLM's int16 RELU: symmetric tensors
         if wide:
             _int16.zero_points_zero(graph, node, [node.inputs[0], node.outputs[0]],
