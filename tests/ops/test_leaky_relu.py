@@ -139,3 +139,34 @@ def test_a_non_finite_alpha_is_refused():
     g = _model((1, 4), float("nan"), 0.1, 0, 0.1, 0)
     with pytest.raises(ModelFormatError, match=r"\(LEAKY_RELU\): alpha is nan.*Fix: give a finite"):
         Interpreter(g).run(np.zeros((1, 4), np.int8))
+
+
+# (input scale, zero point, output scale, zero point, alpha, x, TFLM's output). Below the zero point the
+# double s_in * alpha / s_out gives 1520192357 (shift 0) for the first, float32 arithmetic 1520192384:
+# (x - z_in) m / 2^31 = -190 m / 2^31 = -134.4999987 against -134.5000011, which the high multiply rounds to
+# -134 / -135, + 100 = -34 / -35. The last is the identity multiplier's tie (x doubled by shift 1: 222 m /
+# 2^31 = 125.5000010 with the double ratio, 125.4999980 with the float32 one).
+LEAKY_TIES = [(0.024898339062929153, 62, 0.03548148646950722, 100, 1.0087884664535522, -128, -34),
+              (0.5992454290390015, 46, 0.2167453169822693, -100, -0.2733515202999115, -128, 31),
+              (0.09853450208902359, 0, 0.051610082387924194, -100, -0.8785164952278137, -110, 85),
+              (0.7602121829986572, 0, 0.6723788976669312, 0, 0.5, 111, 126)]
+
+
+@needs_cc
+@pytest.mark.parametrize("si,zi,so,zo,alpha,x,want", LEAKY_TIES)
+def test_multipliers_are_double_on_a_rounding_tie(si, zi, so, zo, alpha, x, want, tmp_path):
+    """TFLM's LEAKY_RELU multipliers are the double s_in * alpha / s_out and s_in / s_out: the runtime and
+    the C kernel give its output where float32 arithmetic gives the neighbouring one."""
+    from ops._activation import c_outputs
+    from runtime._reference import run_tflm
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+    g = _model((1, 1, 1), alpha, si, zi, so, zo)
+    xs = np.array([[[x]]], np.int8)
+    assert int(run_tflm(graph_to_tflite_bytes(g), [xs])[0].ravel()[0]) == want
+    f32 = np.float32
+    old = f32(f32(si) * f32(alpha)) / f32(so) if x < zi else f32(f32(si) / f32(so))
+    assert int(multiply_by_quantized_multiplier(x - zi, *quantize_multiplier(float(old)))) + zo != want
+    assert int(Interpreter(g).run(xs)[0].ravel()[0]) == want
+    assert int(c_outputs(g, xs, tmp_path).ravel()[0]) == want

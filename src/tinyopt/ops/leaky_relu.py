@@ -2,8 +2,9 @@
 
 The int8 kernel is TFLM's ``QuantizeLeakyRelu``: two requantizations of x - input zero point, one by
 s_in / s_out for x >= 0 (the "identity" multiplier) and one by s_in * alpha / s_out below; both
-multipliers come from float32 products, as in TFLM's Prepare. A negative alpha gives a negative
-multiplier, which the kernel applies as the negation of the positive one.
+multipliers come from double arithmetic on the float32 scales and alpha, as the installed TFLM computes
+them (float32 arithmetic flips a rounding tie now and then). A negative alpha gives a negative multiplier,
+which the kernel applies as the negation of the positive one.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class LeakyRelu(Op):
             return LeakyReluData(dtype="float32", alpha=float(alpha))
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
-        ma, sa = quantize_multiplier(float(np.float32(si * alpha) / so))  # float32 products, as TFLM
-        mi, sh = quantize_multiplier(float(np.float32(si / so)))
+        ma, sa = quantize_multiplier(float(si) * float(alpha) / float(so))
+        mi, sh = quantize_multiplier(float(si) / float(so))
         return LeakyReluData(dtype="int8", input_zero_point=zi, output_zero_point=zo,
                              output_multiplier_alpha=ma, output_shift_alpha=sa,
                              output_multiplier_identity=mi, output_shift_identity=sh)
