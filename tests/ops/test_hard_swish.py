@@ -173,3 +173,36 @@ def test_spec_layer_and_activation():
     g = spec_to_graph({"input": [8, 8, 3], "layers": [conv, {"type": "hard_swish"}]})
     assert _ops(g) == ["CONV_2D", "HARD_SWISH", "HARD_SWISH"]
     assert g.tensors[g.outputs[0]].shape == (1, 6, 6, 4)
+
+
+# (input scale, zero point, output scale, zero point, x, TFLM's output). For the first, hires / s_out in
+# double gives the 31-bit multiplier 1976598483 = 30160.4993 x 2^16, in float32 1976598528 = 30160.5 x 2^16:
+# the 16-bit multipliers 30160 and 30161, and the outputs 35 (TFLM's) and 36.
+HARD_SWISH_TIES = [(0.045204706490039825, -31, 0.024556420743465424, 13, -12, 35),
+                   (0.01762234978377819, 8, 0.006173945963382721, -14, 48, 56),
+                   (0.02881159819662571, 0, 0.011030476540327072, -28, -71, -57),
+                   (0.2165607511997223, 23, 0.08381874859333038, -67, 77, 72)]
+
+
+@needs_cc
+@pytest.mark.parametrize("si,zi,so,zo,x,want", HARD_SWISH_TIES)
+def test_output_multiplier_is_the_double_ratio_on_a_rounding_tie(si, zi, so, zo, x, want, tmp_path):
+    """TFLM takes hires input scale / output scale in double: the runtime and the C kernel give its output
+    where the float32 ratio's 16-bit multiplier (one unit higher) gives the neighbouring one."""
+    import dataclasses
+
+    from ops._activation import c_outputs
+    from tinyopt.ops.hard_swish import down_scale_int32_to_int16_multiplier
+    from tinyopt.runtime.fixedpoint import quantize_multiplier
+
+    g = _int8_model((1, 1, 1), si, zi, so, zo)
+    xs = np.array([[[x]]], np.int8)
+    assert int(run_tflm(graph_to_tflite_bytes(g), [xs])[0].ravel()[0]) == want
+    interp = Interpreter(g)
+    assert int(interp.run(xs)[0].ravel()[0]) == want
+    assert int(c_outputs(g, xs, tmp_path).ravel()[0]) == want
+    f32 = np.float32
+    old, _ = quantize_multiplier(float(f32(f32(1 / 128) * f32(si)) / f32(so)))
+    old16 = down_scale_int32_to_int16_multiplier(old)
+    interp.params[0] = dataclasses.replace(interp.params[0], output_multiplier_fixedpoint_int16=old16)
+    assert int(interp.run(xs)[0].ravel()[0]) != want  # the float32 ratio misses it

@@ -4,7 +4,9 @@ The int8 kernel is TFLM's ``HardSwish``: everything runs in 16-bit fixed point. 
 "high-resolution" scale (x 2^7), multiplied once by the output multiplier (the linear part) and once by
 the "reluish" multiplier, which maps [-3, 3] onto the int16 range (saturating outside it); the reluish
 value, shifted into [0, 1], then scales the linear part with a rounding-towards-zero high multiply. Both
-multipliers are 16-bit (``DownScaleInt32ToInt16Multiplier``). The int16 helpers below reproduce
+multipliers are 16-bit (``DownScaleInt32ToInt16Multiplier``) roundings of 31-bit ones whose ratios of
+scales are taken in double, as the installed TFLM does (a float32 ratio moves the 31-bit multiplier a few
+units, which now and then carries the 16-bit one across a rounding tie). The int16 helpers below reproduce
 gemmlowp's int16 specialisations, including the int16 mask of its rounding shift.
 
 Doors: ONNX HardSwish and PyTorch ``Hardswish`` map here. TFLite has no hard sigmoid, so ONNX
@@ -129,14 +131,14 @@ class HardSwish(Op):
             return HardSwishData(dtype="float32")
         si, zi = c.scalar_qparams(graph, node, node.inputs[0])
         so, zo = c.scalar_qparams(graph, node, node.outputs[0])
-        hires_input_scale = np.float32(1.0 / 128.0) * si  # float32 arithmetic, as TFLM's Prepare
-        reluish_scale = np.float32(3.0 / 32768.0)
-        om, oe = quantize_multiplier(float(np.float32(hires_input_scale / so)))
+        hires_input_scale = float(np.float32(1.0 / 128.0) * si)  # exact: a power of two
+        reluish_scale = 3.0 / 32768.0
+        om, oe = quantize_multiplier(hires_input_scale / float(so))
         if oe > 0:
             c.unsupported(graph, node, f"the output scale {so} is at most input scale / 128 ({si}): TFLM's "
                           "HARD_SWISH needs a right-shifting output multiplier",
                           "calibrate the output range again (hard swish keeps roughly the input's range)")
-        rm, re = quantize_multiplier(float(np.float32(hires_input_scale / reluish_scale)))
+        rm, re = quantize_multiplier(hires_input_scale / reluish_scale)
         return HardSwishData(dtype="int8", input_zero_point=zi, output_zero_point=zo,
                              reluish_multiplier_fixedpoint_int16=down_scale_int32_to_int16_multiplier(rm),
                              reluish_multiplier_exponent=re,
