@@ -139,3 +139,34 @@ def test_torch_div_with_rounding_mode_is_refused():
 
     with pytest.raises(UnsupportedOpError, match="rounding_mode"):
         assert_torch_matches(M(), (4,))
+
+
+# (s1, z1, s2, z2, so, zo, a, b, TFLM's quotient). s1 / (s2 so) in double gives the multipliers 1376651737,
+# 1325981256 and 1141640277 (shifts 7, 8, 8); float32 arithmetic gives 1376651776, 1325981184, 1141640192,
+# and the quotients -49, -111, -44: one off, where the rescaled quotient sits on a rounding tie.
+DIV_TIES = [(0.2370445728302002, 123, 0.14877447485923767, -128, 0.01941768266260624, 43, -32, 11, -48),
+            (0.9327567219734192, 117, 0.1641828566789627, -128, 0.035941243171691895, 67, -49, 19, -112),
+            (0.3630611002445221, 116, 0.034289442002773285, -128, 0.07780005782842636, 76, 31, -32, -45)]
+
+
+@pytest.mark.parametrize("s1,z1,s2,z2,so,zo,a,b,want", DIV_TIES)
+def test_multiplier_is_the_double_ratio_on_a_rounding_tie(s1, z1, s2, z2, so, zo, a, b, want):
+    """TFLM's DIV requantizes by s1 / (s2 so) taken in double: the runtime gives its quotient where float32
+    arithmetic gives the neighbouring one."""
+    import dataclasses
+
+    from runtime._reference import run_tflm
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.runtime import Interpreter
+    from tinyopt.runtime.fixedpoint import quantize_multiplier
+
+    g = single_op_model("DIV", [qtensor("a", (1, 1), s1, z1), qtensor("b", (1, 1), s2, z2)],
+                        qtensor("y", (1,), so, zo), {"activation": "NONE"})
+    xs = [np.array([[a]], np.int8), np.array([[b]], np.int8)]
+    assert int(run_tflm(graph_to_tflite_bytes(g), xs)[0].ravel()[0]) == want
+    interp = Interpreter(g)
+    assert int(interp.run(xs)[0].ravel()[0]) == want
+    f32 = np.float32
+    m, s = quantize_multiplier(float(f32(f32(s1) / f32(f32(s2) * f32(so)))))
+    interp.params[0] = dataclasses.replace(interp.params[0], output_multiplier=m, output_shift=s)
+    assert int(interp.run(xs)[0].ravel()[0]) != want  # the float32 ratio misses it

@@ -3,7 +3,8 @@
 Float32 as TFLM's ``Div``/``BroadcastDivSlow``. Int8 as TFLM's ``DivElementwise``: the offset operands,
 signs moved to the numerator, the integer reciprocal of the denominator (``GetReciprocal``), the
 numerator shifted to its headroom, then one requantization by input1 scale / (input2 scale x output
-scale) computed in float32 as TFLM does. A denominator equal to its zero point is a division by zero
+scale) computed in double, as the installed TFLM does (float32 arithmetic flips a rounding tie now and
+then). A denominator equal to its zero point is a division by zero
 (TFLM only checks it in debug builds); both runtimes give the same number for it.
 
 Doors: a constant divisor becomes MUL by its reciprocal (the same function, and the multiply has more
@@ -50,7 +51,7 @@ class Div(Broadcasting):
             return DivData(dtype="float32", **fields)
         (s1, z1), (s2, z2), (so, zo) = (c.scalar_qparams(graph, node, t)
                                         for t in (node.inputs[0], node.inputs[1], node.outputs[0]))
-        m, s = fp.quantize_multiplier(float(np.float32(s1 / np.float32(s2 * so))))
+        m, s = fp.quantize_multiplier(float(s1) / (float(s2) * float(so)))
         return DivData(dtype="int8", **fields, input1_offset=-z1, input2_offset=-z2, output_offset=zo,
                        output_multiplier=m, output_shift=s)
 
