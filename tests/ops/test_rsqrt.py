@@ -96,3 +96,36 @@ def test_c_library_table_equals_runtime_and_tflm(seed, tmp_path):
     table = prepare(g, 0, g.nodes[0]).arrays["table"][1]
     zp = int(g.tensors[g.inputs[0]].quant.zero_point[0])
     assert (table[: zp + 128] == 127).all() and table[zp + 128] == 127
+
+
+# (input scale, output scale, zero point, x, TFLM's output); the input zero point is -128. 1 / (sqrt(s_in)
+# s_out) in double gives the multipliers 1075081817, 1115581611, 1464088587, 2040486650 (shifts 8, 12, 9,
+# 5); the float32 square root and product give 1075081862, 1115581545, 1464088645, 2040486520, and outputs
+# one off (80, 60, 58, 12) where the rescaled value sits on a rounding tie.
+RSQRT_TIES = [(0.0011750846169888973, 0.22762177884578705, 70, 54, 79),
+              (0.0011490652104839683, 0.013864245265722275, -115, 19, 61),
+              (0.04539360851049423, 0.013446064665913582, 33, 75, 57),
+              (0.022818878293037415, 0.21772032976150513, -9, -126, 13)]
+
+
+@needs_cc
+@pytest.mark.parametrize("si,so,zo,x,want", RSQRT_TIES)
+def test_multiplier_is_double_on_a_rounding_tie(si, so, zo, x, want, tmp_path):
+    """TFLM's RSQRT output multiplier is computed in double: the runtime and the C library's table give its
+    output where float32 arithmetic gives the neighbouring one."""
+    import dataclasses
+
+    from runtime._reference import run_tflm
+    from tinyopt.export.tflite import graph_to_tflite_bytes
+    from tinyopt.runtime.fixedpoint import quantize_multiplier
+
+    g = single_op_model("RSQRT", [qtensor("x", (1, 1), si, -128)], qtensor("y", (1,), so, zo))
+    xs = np.array([[x]], np.int8)
+    assert int(run_tflm(graph_to_tflite_bytes(g), [xs])[0].ravel()[0]) == want
+    interp = Interpreter(g)
+    assert int(interp.run(xs)[0].ravel()[0]) == want
+    assert int(c_library_outputs(g, xs, tmp_path).ravel()[0]) == want
+    f32 = np.float32
+    m, s = quantize_multiplier(1.0 / float(f32(np.sqrt(f32(si))) * f32(so)))
+    interp.params[0] = dataclasses.replace(interp.params[0], multiplier=m, shift=s)
+    assert int(interp.run(xs)[0].ravel()[0]) != want  # float32 arithmetic misses it

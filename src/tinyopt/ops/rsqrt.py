@@ -7,6 +7,7 @@ and here too.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,18 +26,18 @@ SHIFT = 20  # kShift: keeps 1 * inverse square root an integer
 class RsqrtData(OpData):
     input_offset: int = 0             # TFLM's names: the input and output zero points
     output_offset: int = 0
-    multiplier: int = 0               # 1 / (sqrt(input scale) * output scale), float32 products
+    multiplier: int = 0               # 1 / (sqrt(input scale) * output scale), in double
     shift: int = 0
 
 
 def rsqrt_multiplier(input_scale: np.float32, output_scale: np.float32) -> tuple[int, int]:
-    """``SetRsqrtOutputMultiplier``: sqrt of the float32 scale and its product in float32, then 1/x in double.
+    """``SetRsqrtOutputMultiplier``: the square root, the product and 1/x all in double, as the installed TFLM
+    computes them (float32 for the first two flips a rounding tie now and then).
 
     >>> rsqrt_multiplier(np.float32(0.25), np.float32(0.5))  # 1 / (0.5 * 0.5) = 4 = 0.5 * 2^3
     (1073741824, 3)
     """
-    prod = np.float32(np.sqrt(np.float32(input_scale))) * np.float32(output_scale)
-    return quantize_multiplier(1.0 / float(prod))
+    return quantize_multiplier(1.0 / (math.sqrt(float(input_scale)) * float(output_scale)))
 
 
 @register
