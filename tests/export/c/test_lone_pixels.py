@@ -32,6 +32,10 @@ CASES = {
                                ("dw", 3, 1, 1, "VALID", 8), ("pw", 1, 1, 1, "SAME", 8)]),
     "one column": ((7, 1, 4), [("pw", 1, 1, 1, "SAME", 8), ("dw", 3, 1, 1, "SAME", 8),
                                ("conv", 3, 1, 1, "SAME", 4)]),
+    # 3 input channels (patch rows cut by the padding word by word), a 1x1 conv of stride 2 (rows of pairs
+    # widened by the loop itself, then the lone pixel), 5x5 'valid'
+    "rgb": ((11, 9, 3), [("conv", 3, 1, 1, "SAME", 8), ("pw", 1, 2, 1, "SAME", 8),
+                         ("conv", 5, 1, 1, "VALID", 4)]),
 }
 
 
