@@ -121,3 +121,56 @@ def test_convert_refuses_an_activation_the_int8_kernel_drops():
     g = _float_svdf_model("TANH")
     with pytest.raises(UnsupportedOpError, match="not applied by TFLM's int8 kernel"):
         convert_graph(g, np.random.default_rng(0).normal(size=(16, 12)).astype(np.float32))
+
+
+def _one_filter(k: int, in_s, wf_s, wt_s, st_s, out_s, wf_row, bias: int) -> Graph:
+    """One feature over k inputs, memory 1, time weight 1, int16 state at zero point 0."""
+    ins = [qtensor("x", (1, k), in_s, 0),
+           qtensor("wf", (1, k), wf_s, 0, data=np.asarray(wf_row, np.int8).reshape(1, k)),
+           qtensor("wt", (1, 1), wt_s, 0, data=np.array([[1]], np.int16), dtype="int16"),
+           qtensor("b", (1,), np.float32(st_s) * np.float32(wt_s), 0, dtype="int32",
+                   data=np.array([bias], np.int32)),
+           Tensor("s", (1, 1), "int16", quant=QuantParams(st_s, 0), variable=True)]
+    return single_op_model(OP, ins, qtensor("y", (1,), out_s, 0), {"rank": 1, "activation": "NONE"})
+
+
+# Second scale (s_state s_wt / s_out): x at its zero point, so out = requantize(bias). (state, time
+# weight, output scale, bias, TFLM's output): in double the multipliers give 62, 32, 14; float32
+# arithmetic 63, 33, 13.
+SECOND = [(0.034522347, 0.005101994, 0.015076036, 5349, 62), (0.04225047, 0.003493424, 0.0851103, 18740, 32),
+          (0.016196335, 0.00024140308, 0.0055857776, 19286, 14)]
+# First scale (s_in s_wf / s_state): the second is exactly 1 (s_wt 2^-10, s_out = s_state 2^-10), so out = the
+# new state = requantize(acc), acc = sum of the feature weights (x all 1). (input, feature weight, state
+# scale, acc, TFLM's output): double gives 20, 4, 75; float32 arithmetic 19, 3, 74.
+FIRST = [(0.043023318, 0.016548581, 0.058807127, 1610, 20), (0.015834436, 0.0025018451, 0.0020919724, 184, 4),
+         (0.0042909887, 0.009229535, 0.0011827635, 2224, 75)]
+
+
+@pytest.mark.parametrize("case", [("second", *c) for c in SECOND] + [("first", *c) for c in FIRST])
+def test_effective_scales_are_double_on_a_rounding_tie(case):
+    """TFLM's two effective scales are taken in double: the runtime gives its output on requantizations
+    that sit on a rounding tie, where float32 arithmetic gives the neighbouring one."""
+    import dataclasses
+
+    from runtime._reference import run_tflm
+    from tinyopt.runtime.fixedpoint import quantize_multiplier
+
+    f32 = np.float32
+    which, a, b, s, acc, want = case
+    if which == "second":
+        g, xs = _one_filter(2, 1 / 16, 1 / 16, b, a, s, [0, 0], acc), np.zeros((1, 2), np.int8)
+        old = {"effective_scale_2_a": f32(f32(f32(a) * f32(b)) / f32(s))}
+    else:
+        k = 2 * (acc // 127 + 1)
+        row = np.zeros(k, np.int64)
+        row[: acc // 127], row[acc // 127] = 127, acc % 127
+        g = _one_filter(k, a, b, 2.0 ** -10, s, float(f32(s) * f32(2.0 ** -10)), row, 0)
+        xs = np.ones((1, k), np.int8)
+        old = {"effective_scale_1_a": f32(f32(f32(a) * f32(b)) / f32(s))}
+    assert int(run_tflm(graph_to_tflite_bytes(g), [xs])[0].ravel()[0]) == want
+    interp = Interpreter(g)
+    assert int(interp.run(xs)[0].ravel()[0]) == want
+    (name, real), = old.items()
+    m, sh = quantize_multiplier(float(real))
+    interp.params[0] = dataclasses.replace(interp.params[0], **{name: m, name[:-1] + "b": sh})
+    assert int(interp.run(xs)[0].ravel()[0]) != want  # float32 arithmetic misses it

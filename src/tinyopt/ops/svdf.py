@@ -7,7 +7,9 @@ column, then out[u] = bias[u] + sum over the rank's filters of sum_j W_t[f, j] s
 
 int8 (TFLM's EvalIntegerSvdfReference): int8 input and feature weights, int16 (or int8) time weights and
 state, int32 bias at state x time-weight scale; TFLM applies no fused activation on this path (the output
-clamp is int8's), so a converted RELU is kept exact by the output's zero point -128.
+clamp is int8's), so a converted RELU is kept exact by the output's zero point -128. Its two effective
+scales, s_in s_wf / s_state and s_state s_wt / s_out, are taken in double, as the installed TFLM computes
+them (float32 arithmetic moves a multiplier a few units, which flips a rounding tie now and then).
 
 State: TFLM keeps it between invocations until ``Reset``; tinyopt runs each invocation from the reset state
 (zero, the zero point), so only the newest column contributes.
@@ -139,8 +141,8 @@ class Svdf(Op):
             c.fail(graph, node, f"bias scale {float(b_s)} is not state scale x time weight scale "
                    f"{float(np.float32(st_s * wt_s))}",
                    "quantize the bias at state x time-weight scale (TFLM checks)")
-        m1, s1 = quantize_multiplier(float(np.float32(np.float32(in_s * wf_s) / st_s)))
-        m2, s2 = quantize_multiplier(float(np.float32(np.float32(st_s * wt_s) / out_s)))
+        m1, s1 = quantize_multiplier(float(in_s) * float(wf_s) / float(st_s))
+        m2, s2 = quantize_multiplier(float(st_s) * float(wt_s) / float(out_s))
         return SvdfData(dtype="int8", **p, state_dtype=state.dtype, input_zero_point=in_z,
                         output_zero_point=out_z, activation_state_zero_point=st_z, effective_scale_1_a=m1,
                         effective_scale_1_b=s1, effective_scale_2_a=m2, effective_scale_2_b=s2)
