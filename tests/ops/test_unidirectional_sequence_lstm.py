@@ -408,3 +408,56 @@ def test_cortex_m4_equals_host(tmp_path):
     write_library(lib.files, tmp_path / "lib")
     outs, _ = run_qemu(build_m4(tmp_path / "lib", tmp_path / "m4", x[:3]).elf, lib.output_bytes)
     np.testing.assert_array_equal(outs, c_library_outputs(g, x[:3], tmp_path / "host"))
+
+
+def _cell_gate_only(xs: float, ws: float, acc: int):
+    """One step, one unit, every state at 2^-15: only the cell gate has input weights (k of them, summing to
+    acc for an input of ones); the other gates sit at sigmoid(0) = 1/2, so h = tanh(i g) / 2 is small enough
+    for the int8 output at 2^-15 to show a one-unit change of the cell gate's pre-activation."""
+    k = 2 * (acc // 127 + 1)
+    row = np.zeros(k, np.int64)
+    row[: acc // 127], row[acc // 127] = 127, acc % 127
+    ins: list = [None] * 24
+    ins[0] = qtensor("x", (1, 1, k), xs, 0)
+    for j in range(1, 9):
+        shp, s = ((1, k), ws if j == 3 else 0.01) if j <= 4 else ((1, 1), 0.01)
+        w = (row if j == 3 else np.zeros(shp)).reshape(shp).astype(np.int8)
+        ins[j] = qtensor(f"w{j}", shp, s, 0, data=w)
+        if j <= 4:
+            ins[j + 11] = qtensor(f"b{j}", (1,), np.float32(xs) * np.float32(s), 0, dtype="int32",
+                                  data=np.zeros(1, np.int32))
+    ins[18] = Tensor("h", (1, 1), "int8", quant=QuantParams(2.0 ** -15, 0), variable=True)
+    ins[19] = Tensor("c", (1, 1), "int16", quant=QuantParams(2.0 ** -15, 0), variable=True)
+    g = single_op_model(OP, ins, qtensor("y", (1,), 2.0 ** -15, 0),
+                        {"activation": "TANH", "cell_clip": 0.0, "time_major": False})
+    return g, np.ones((1, 1, k), np.int8)
+
+
+# (input scale, cell-gate weight scale, acc, TFLM's output). s_in s_w / 2^-12 in double puts the cell gate's
+# pre-activation at 58 and 56 (units of 2^-12), the float32 product at 59 and 57 (acc m / 2^31 on a rounding
+# tie); one unit there is three at the output: TFLM's 116 and 112 against 119 and 115.
+LSTM_TIES = [(0.03990593180060387, 0.006278900429606438, 57, 116),
+             (0.07244406640529633, 0.0011629797518253326, 163, 112)]
+
+
+@needs_cc
+@pytest.mark.parametrize("xs,ws,acc,want", LSTM_TIES)
+def test_gate_multiplier_is_the_double_product_on_a_rounding_tie(xs, ws, acc, want, tmp_path):
+    """TFLM's gate FC multipliers come from the double product of the scales: the runtime and the C library
+    give its output where the float32 product gives another."""
+    import dataclasses
+
+    from runtime._reference import run_tflm
+    from tinyopt.runtime.fixedpoint import quantize_multiplier
+
+    g, x = _cell_gate_only(xs, ws, acc)
+    assert int(run_tflm(graph_to_tflite_bytes(g), [x])[0].ravel()[0]) == want
+    interp = Interpreter(g)
+    assert int(interp.run(x)[0].ravel()[0]) == want
+    assert int(c_library_outputs(g, x, tmp_path).ravel()[0]) == want
+    p = interp.params[0]
+    m, s = quantize_multiplier(float(np.float32(np.float32(xs) * np.float32(ws))) / 2.0 ** -12)
+    old = dict(input_multiplier=(*p.input_multiplier[:2], m, p.input_multiplier[3]),
+               input_shift=(*p.input_shift[:2], s, p.input_shift[3]))
+    interp.params[0] = dataclasses.replace(p, **old)
+    assert int(interp.run(x)[0].ravel()[0]) != want  # the float32 product misses it

@@ -205,8 +205,9 @@ class UnidirectionalSequenceLstm(Op):
                 if w_z[0] != 0:
                     c.unsupported(graph, node, f"weights '{node.inputs[k]}' with zero point {int(w_z[0])}",
                                   "quantize weights symmetrically")
-                # GetQuantizedConvolutionMultipler: the float32 product, then double / the 2^-12 output scale
-                real = float(np.float32(src_s) * np.float32(w_s[0])) / lq.GATE_INPUT_SCALE
+                # the gate's FC multiplier: s_src s_w / 2^-12 in double, as the installed TFLM computes it
+                # (a float32 product flips a rounding tie now and then)
+                real = float(src_s) * float(w_s[0]) / lq.GATE_INPUT_SCALE
                 m, sh = quantize_multiplier(real)
                 mult[f"{key}_multiplier"].append(m)
                 mult[f"{key}_shift"].append(sh)
