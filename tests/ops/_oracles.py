@@ -261,3 +261,11 @@ def random_unary(op: str, seed: int, int8: bool = False, low: float | None = Non
         xs = (rng.uniform(low, low + 4, size=(6, *shape[1:])) if low is not None
               else rng.normal(size=(6, *shape[1:])) * 2).astype(np.float32)
     return single_op_model(op, [x], y), xs
+
+
+def weights_summing_to(acc: int) -> np.ndarray:
+    """int8 weights (127s, the remainder, then zeros) whose sum is ``acc`` >= 0: a row of ones times them
+    accumulates exactly acc, which is how the rounding-tie tests reach a chosen accumulator."""
+    w = np.zeros(2 * (acc // 127 + 1), np.int64)
+    w[: acc // 127], w[acc // 127] = 127, acc % 127
+    return w

@@ -11,6 +11,7 @@ import pytest
 import torch
 from onnx import helper
 
+from ops._oracles import weights_summing_to
 from ops._spatial import (
     assert_c_matches,
     assert_onnx_matches_ort,
@@ -303,9 +304,8 @@ TIES = [(0.032589931041002274, 0.01650870405137539, 0.370588481426239, 13431, 19
 def test_multiplier_is_the_double_product_on_a_rounding_tie(ls, rs, out_s, acc, want, tmp_path):
     """A row of ones times the columns +-w, w summing to acc: TFLM gives +-want, and so do the runtime and
     the C library; the float32 product of the scales would give another number."""
-    k = 2 * (acc // 127 + 1)
-    col = np.zeros(k, np.int64)
-    col[: acc // 127], col[acc // 127] = 127, acc % 127
+    col = weights_summing_to(acc)
+    k = len(col)
     w = np.stack([col, -col], axis=1).astype(np.int8)
     g = single_op_model(OP, [qtensor("x", (1, k), ls, 0), qtensor("w", w.shape, rs, 0, data=w)],
                         qtensor("y", (1,), out_s, 0))

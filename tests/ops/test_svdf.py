@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ops._oracles import weights_summing_to
 from runtime._reference import assert_matches_reference, qtensor, random_int8
 from tinyopt.errors import UnsupportedOpError
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
@@ -161,9 +162,8 @@ def test_effective_scales_are_double_on_a_rounding_tie(case):
         g, xs = _one_filter(2, 1 / 16, 1 / 16, b, a, s, [0, 0], acc), np.zeros((1, 2), np.int8)
         old = {"effective_scale_2_a": f32(f32(f32(a) * f32(b)) / f32(s))}
     else:
-        k = 2 * (acc // 127 + 1)
-        row = np.zeros(k, np.int64)
-        row[: acc // 127], row[acc // 127] = 127, acc % 127
+        row = weights_summing_to(acc)
+        k = len(row)
         g = _one_filter(k, a, b, 2.0 ** -10, s, float(f32(s) * f32(2.0 ** -10)), row, 0)
         xs = np.ones((1, k), np.int8)
         old = {"effective_scale_1_a": f32(f32(f32(a) * f32(b)) / f32(s))}

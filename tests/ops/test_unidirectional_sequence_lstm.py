@@ -13,6 +13,7 @@ from ops._oracles import (
     from_graph_layout,
     needs_cc,
     to_nhwc,
+    weights_summing_to,
 )
 from runtime._reference import assert_matches_reference, qtensor, random_int8
 from tinyopt.errors import TinyoptError, UnsupportedOpError
@@ -414,9 +415,8 @@ def _cell_gate_only(xs: float, ws: float, acc: int):
     """One step, one unit, every state at 2^-15: only the cell gate has input weights (k of them, summing to
     acc for an input of ones); the other gates sit at sigmoid(0) = 1/2, so h = tanh(i g) / 2 is small enough
     for the int8 output at 2^-15 to show a one-unit change of the cell gate's pre-activation."""
-    k = 2 * (acc // 127 + 1)
-    row = np.zeros(k, np.int64)
-    row[: acc // 127], row[acc // 127] = 127, acc % 127
+    row = weights_summing_to(acc)
+    k = len(row)
     ins: list = [None] * 24
     ins[0] = qtensor("x", (1, 1, k), xs, 0)
     for j in range(1, 9):
