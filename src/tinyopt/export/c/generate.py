@@ -356,9 +356,10 @@ def generate_sources(graph: Graph, prefix: str = "tinyopt", inplace: bool = True
         files[f"{prefix}_{h}"] = emit.rename_symbols(_resource("kernels", h), prefix)
     # loop variants a library carries only when its plan calls them
     variants = []
-    if stream_c.lone_depthwise_rows(plan):  # the depthwise pair loop's columns (depthwise_conv2d.c)
-        variants.append(f"/* depthwise layers streamed in 1-row bands */\n"
-                        f"#define {prefix.upper()}_DW_COLUMNS 1\n")
+    dw = stream_c.kernel_defines(plan)  # the depthwise loops' variants (kernels/depthwise_conv2d.h)
+    if dw:
+        variants.append("/* the depthwise code this library's calls reach */\n"
+                        + "".join(f"#define {prefix.upper()}_{d} 1\n" for d in dw))
     if not any(sched.prepared[k].kind == "fully_connected" for k in plan.no_col):  # fully_connected*.c
         variants.append(f"/* every dense layer widens its input into its col buffer: no int8-input loops */\n"
                         f"#define {prefix.upper()}_FC_COL_ALWAYS 1\n")
