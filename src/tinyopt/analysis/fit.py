@@ -311,7 +311,7 @@ def _estimate_latency(a: Analysis, m: dict, device: Device, runtime: str | None,
     if rt_arena == "tinyopt-c":  # the built library's own estimated cycles
         from tinyopt.analysis.latency import c_library_latency_s
 
-        est = c_library_latency_s(library_graph, device, dtype, a.arena.optimize or "balanced")
+        est = c_library_latency_s(library_graph, device, dtype, m["arena"].optimize or "balanced")
         if est is not None:
             a.latency_calibrated_s, a.latency_model = est[0], est[1]
     if a.latency_model is not None:

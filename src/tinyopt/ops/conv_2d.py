@@ -219,8 +219,9 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     kernel = "depthwise_conv2d" if depthwise else "conv2d"
     # an odd width leaves rows and 1-row bands a lone pixel: the M4 single-pixel loop (kernels/conv2d_lone.c);
     # a stride of 2 on the depthwise pair loop: its stride-2 variants (kernels/depthwise_s2.c)
-    lone = dict(struct="conv_params", entry="conv2d_lone", files=("conv2d", "conv2d_lone", "add")) \
-        if twins is not None and ow % 2 else {}
+    lone: dict[str, Any] = {}
+    if twins is not None and ow % 2:
+        lone = dict(struct="conv_params", entry="conv2d_lone", files=("conv2d", "conv2d_lone", "add"))
     if pairs is not None and 2 in (q.stride_h, q.stride_w):
         lone = dict(struct="conv_params", entry="depthwise_conv2d_s2",
                     files=("depthwise_conv2d", "depthwise_s2", "add"))
