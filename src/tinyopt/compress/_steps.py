@@ -124,7 +124,9 @@ def step_quantize(model, cfg: QuantizeConfig, ctx: StepContext):
             qc.observer = "moving_average"  # QAT: ranges must follow the weights as they train
         gm = qat.quantize_aware_train(model, ctx.train, qc, cfg.epochs, lr=cfg.lr, batch_size=ctx.batch_size,
                                       seed=ctx.seed, progress=ctx.progress,
-                                      calibration_samples=cfg.calibration_samples)
+                                      calibration_samples=cfg.calibration_samples,
+                                      lr_schedule=cfg.lr_schedule,
+                                      teacher=model if cfg.distill else None, distill=cfg.distill)
     ctx.state.qparams = ptq.quant_params(gm)
     return gm
 

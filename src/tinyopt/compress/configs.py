@@ -27,6 +27,7 @@ from tinyopt.errors import ConfigError
 OBSERVERS = ("minmax", "moving_average", "percentile", "mse", "kl")
 CRITERIA = ("l1", "l2", "random", "taylor")
 WEIGHT_FORMATS = ("float16", "ternary", "binary")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def check_choice(value, allowed, where: str, key: str) -> None:
@@ -188,6 +189,8 @@ class QuantizeConfig(Config):
     calibration_samples: int = 512  # training samples that calibrate the activation ranges (ptq, qat)
     epochs: float = 1.0  # qat
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # qat: constant | cosine (decays to zero over the epochs)
+    distill: float = 0.0  # qat: share of the loss that is the KL divergence to the float model's outputs
     bits: InitVar[object] = None  # deprecated: weight_bits
     act_bits: InitVar[int | None] = None  # deprecated: activation_bits
 
@@ -209,6 +212,11 @@ class QuantizeConfig(Config):
             check_bit_width(self.activation_bits, f"{w}.activation_bits", formats=False)
         check_count(self.calibration_samples, w, "calibration_samples", 1)
         check_count(self.epochs, w, "epochs")
+        check_choice(self.lr_schedule, LR_SCHEDULES, w, "lr_schedule")
+        if isinstance(self.distill, bool) or not isinstance(self.distill, (int, float)) \
+                or not 0.0 <= self.distill <= 1.0:
+            raise ConfigError(f"distill {self.distill!r} is outside [0, 1]", where=w,
+                              fix="give the share of the loss taken from the float model, e.g. 0.5")
 
 
 @dataclass
