@@ -184,19 +184,23 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
         padded[:, :k] = wq.reshape(oc, k)
         weights = cp.interleave_pairs(padded)  # the layout of the 2-pixel x 2-filter loops
     ints["patch"] = 0 if depthwise else cp.patch_bytes(kh * kw * ic)
-    ints["small_acc"] = cp.small_accumulator(bias, np.abs(wq).sum(axis=(0, 1, 2)) if depthwise
-                                             else np.abs(wq).reshape(oc, -1).sum(axis=1), q.output_shift)
+    abs_sums = np.abs(wq).sum(axis=(0, 1, 2)) if depthwise else np.abs(wq).reshape(oc, -1).sum(axis=1)
+    ints["small_acc"] = cp.small_accumulator(bias, abs_sums, q.output_shift)
     arrays = {"weights": ("int8_t", weights.astype(np.int8)),
               "bias": ("int32_t", cp.int32_or_fail(bias, graph, index, node)),
               "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, oc)),
               "shift": ("int32_t", cp.per_channel(q.output_shift, oc))}
+    # the M4 loops' constants: a dead filter's channel (all weights zero) outputs a constant
+    m4_bias, m4_mult, m4_shift, constants = cp.constant_channels(
+        wq.reshape(-1, oc).T if depthwise else wq.reshape(oc, -1), arrays["bias"][1], arrays["multiplier"][1],
+        arrays["shift"][1], q.output_offset)
+    m4 = (m4_bias, m4_mult, m4_shift, q.output_offset, cp.small_accumulator(m4_bias, abs_sums, m4_shift))
     pairs = None
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q.input_offset, np.int64))
         if (kh, kw) == (3, 3) and ints["depth_multiplier"] == 1 and oc % 4 == 0 and q.stride_h in (1, 2) and \
                 (q.dilation_h, q.dilation_w) == (1, 1):  # the M4's pair loop: two rows at once
-            pairs = cp.pack_depthwise_pairs(wq.reshape(9, oc), arrays["bias"][1], arrays["multiplier"][1],
-                                            arrays["shift"][1], q.output_offset, ints["small_acc"])
+            pairs = cp.pack_depthwise_pairs(wq.reshape(9, oc), *m4, constants)
         if pairs is not None:
             arrays["lanes"] = ("int32_t", pairs[0])
             arrays["rq"] = ("int32_t", pairs[1])
@@ -208,8 +212,7 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
     if not depthwise:
         twin_w = padded if not ints["twin_row"] else np.pad(
             wq.reshape(oc, kh, kw * ic), ((0, 0), (0, 0), (0, ints["twin_row"] - kw * ic))).reshape(oc, -1)
-        twins = cp.pack_conv_twins(twin_w, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
-                                   q.output_offset, ints["small_acc"])
+        twins = cp.pack_conv_twins(twin_w, *m4, constants)
     if twins is None:
         ints["twin_row"] = 0
     ints["row_pairs"] = int(twins is not None and ow % 2 == 1 and oh > 1)

@@ -191,9 +191,13 @@ class FullyConnected(Op):
                   "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, o)),
                   "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
         grouped = o >= GROUP and self._fc6_linked(graph)
-        twins = pack_twin_groups(wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1],
-                                 q.output_offset, ints["small_acc"], ints["output_activation_min"],
-                                 ints["output_activation_max"], grouped)
+        # the M4 loops' constants: a dead filter's channel (all weights zero) outputs a constant
+        m4_bias, m4_mult, m4_shift, constants = cp.constant_channels(
+            wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset)
+        twins = pack_twin_groups(wq, m4_bias, m4_mult, m4_shift, q.output_offset,
+                                 cp.small_accumulator(m4_bias, np.abs(wq).sum(axis=1), m4_shift),
+                                 ints["output_activation_min"], ints["output_activation_max"], grouped,
+                                 constants)
         if twins is None:  # the portable loop on every build
             return cp.OpParams("fully_connected", ints, arrays)
         # the M4 loops on twin words and the widened input (kernels/fully_connected.c)
@@ -275,7 +279,7 @@ def col_free_extra(batches: int, depth: int, out_c: int, grouped: bool) -> int:
 
 
 def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, act_min: int,
-                     act_max: int, grouped: bool = True):
+                     act_max: int, grouped: bool = True, constants=None):
     """(twin words, requantization words) of the dense layer's Cortex-M4 loops, or None (portable C).
 
     Filters [O][K] (K a multiple of 4): with ``grouped``, groups of 6 (3 twin pairs), each group's words
@@ -295,7 +299,7 @@ def pack_twin_groups(w: np.ndarray, bias, multipliers, shifts, output_offset: in
     w = np.asarray(w, np.int64)
     o, k = w.shape
     bias = np.asarray(bias, np.int64)
-    words = cp.requant_words(bias, multipliers, shifts, output_offset, small)
+    words = cp.requant_words(bias, multipliers, shifts, output_offset, small, constants)
     grouped_o = o - o % GROUP if grouped else 0
     wp = np.concatenate([w, np.zeros((o % 2, k), np.int64)])
     bp = np.concatenate([bias, np.zeros(o % 2, np.int64)])

@@ -104,7 +104,33 @@ def twins_fit(w: np.ndarray, bias: np.ndarray) -> bool:
     return bool(worst.max(initial=0) < TWIN_LIMIT)
 
 
-def requant_words(bias, multipliers, shifts, output_offset: int, small: int):
+def constant_channels(w: np.ndarray, bias, multipliers, shifts, output_offset: int):
+    """(bias, multipliers, shifts, constants) for the Cortex-M4 loops: a channel whose weights are all zero
+    (a dead filter; real models carry them with int32 biases near 2^31, far beyond the loops' 2^30 bound)
+    outputs the constant MBQM(bias) + offset, computed here; its bias becomes 0, its multiplier 0 and its
+    shift -1 (``requant_words`` then gives r = 2 x the constant). ``constants`` is None without dead
+    channels. ``w`` [O][K].
+
+    >>> b, m, s, c = constant_channels(np.array([[0, 0], [1, 2]]), [1 << 30, 7], [1 << 30] * 2, [-2, -3], 5)
+    >>> b.tolist(), m.tolist(), s.tolist(), c.tolist()  # 2^30 * 2^30 / 2^31 = 2^29, / 4 = 2^27, + 5
+    ([0, 7], [0, 1073741824], [-1, -3], [134217733, None])
+    """
+    from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier
+
+    dead = ~np.asarray(w).reshape(len(w), -1).any(axis=1)
+    bias = np.asarray(bias, np.int64).reshape(-1).copy()
+    m = np.asarray(multipliers, np.int64).reshape(-1).copy()
+    s = np.asarray(shifts, np.int64).reshape(-1).copy()
+    if not dead.any():
+        return bias, m, s, None
+    values = multiply_by_quantized_multiplier(bias[dead], m[dead], s[dead]) + output_offset
+    constants = np.full(len(bias), None, dtype=object)
+    constants[dead] = [int(v) for v in values]
+    bias[dead], m[dead], s[dead] = 0, 0, -1
+    return bias, m, s, constants
+
+
+def requant_words(bias, multipliers, shifts, output_offset: int, small: int, constants=None):
     """Per output channel [m, r, s] for the Cortex-M4 loops' requantization, or None when they cannot take
     the layer: the accumulators are not 'small' or a shift is outside 1..22. The loops compute
     y = SMMLAR(2 acc, m, r) - (acc < 0 ? 1 : 0), then y >> s, then the clamp: with s = -shift and
@@ -112,7 +138,9 @@ def requant_words(bias, multipliers, shifts, output_offset: int, small: int):
     exact while |acc| < 2^30), its rounding right shift and the output offset (adding a multiple of 2^s
     before an arithmetic shift adds exactly that multiple after it; the sign of acc decides the -1 where
     the sign of the product would: they differ only when the product is 0, and then the -1 does not change
-    the shift). s <= 22 keeps |y + r| < 2^30 + 2^22 * 128.5 < 2^31.
+    the shift). s <= 22 keeps |y + r| < 2^30 + 2^22 * 128.5 < 2^31. A channel with a ``constants`` entry
+    (``constant_channels``: m = 0, acc = 0, s = 1) gets r = 2 x its constant, clipped to +-2^20 (the clamp
+    saturates it the same).
 
     >>> requant_words([0], [1 << 30], [-3], -128, 1).tolist()  # r = 4 - 128 * 8
     [[1073741824, -1020, 3]]
@@ -121,10 +149,13 @@ def requant_words(bias, multipliers, shifts, output_offset: int, small: int):
     if not small or s.min() < 1 or s.max() > 22:
         return None
     r = (1 << (s - 1)) + output_offset * (1 << s)
+    if constants is not None:
+        fixed = np.array([c is not None for c in constants])
+        r[fixed] = 2 * np.clip(np.array([c for c in constants if c is not None], np.int64), -2**20, 2**20)
     return np.stack([np.asarray(multipliers, np.int64).reshape(-1), r, s], axis=1)
 
 
-def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int):
+def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int, constants=None):
     """(twin words, requantization words) of a conv layer's 2-pixel x 4-filter Cortex-M4 loop, or None.
 
     ``w`` [O][P] (P a multiple of 4) is zero-padded to whole groups of 4 filters. Per group the
@@ -134,7 +165,7 @@ def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int
     w = np.asarray(w, np.int64)
     o, k = w.shape
     bias = np.asarray(bias, np.int64)
-    words = requant_words(bias, multipliers, shifts, output_offset, small)
+    words = requant_words(bias, multipliers, shifts, output_offset, small, constants)
     pad = -o % 4
     wp = np.concatenate([w, np.zeros((pad, k), np.int64)])
     bp = np.concatenate([bias, np.zeros(pad, np.int64)])
@@ -150,7 +181,8 @@ def pack_conv_twins(w: np.ndarray, bias, multipliers, shifts, output_offset: int
 DW_SPAN = 16  # output columns per band of the depthwise pair loop (bounds its buffer; TINYOPT_DW_SPAN in C)
 
 
-def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int):
+def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset: int, small: int,
+                         constants=None):
     """(lanes, requantization words) of a 3x3 depthwise layer's Cortex-M4 pair loop, or None.
 
     Lanes: the weights doubled (the loop's accumulators are 2 acc, what SMMLAR takes) as
@@ -162,7 +194,7 @@ def pack_depthwise_pairs(w: np.ndarray, bias, multipliers, shifts, output_offset
     >>> lanes[:2].tolist(), rq[:4].tolist(), rq[4:7].tolist(), rq[12:].tolist()
     ([131074, 131074], [2, 4, 6, 8], [1073741824, 1073741824, 1073741824], [1, 1, 1, 1])
     """
-    words = requant_words(bias, multipliers, shifts, output_offset, small)
+    words = requant_words(bias, multipliers, shifts, output_offset, small, constants)
     taps, c = w.shape
     if words is None or taps != 9 or c % 4:
         return None
