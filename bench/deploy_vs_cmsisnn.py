@@ -259,6 +259,7 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
          f"#define CMSISNN_OUTPUT_BYTES {g.tensors[y].size}\n"
          "typedef int8_t cmsisnn_input_t;\ntypedef int8_t cmsisnn_output_t;\n"  # the harness's element types
          f"int8_t *cmsisnn_input_buffer(void);\n"
+         f"int8_t *cmsisnn_output_buffer(void);\n"
          "int cmsisnn_invoke(const int8_t *input, int8_t *output);\n#endif\n")
     arena = max(planner.peak_bytes(), 16)
     model = (head + "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
@@ -269,9 +270,11 @@ def harness(g, scratch: dict[int, int] | None) -> tuple[dict[str, str], dict]:
              "#else\n#define AFTER(node) ((void)0)\n#endif\n\n"
              f"static int8_t arena[{arena}] __attribute__((aligned(16)));\n\n" + "\n".join(consts) + "\n\n"
              f"int8_t *cmsisnn_input_buffer(void)\n{{\n    return {t[x]};\n}}\n\n"
+             f"int8_t *cmsisnn_output_buffer(void)\n{{\n    return {t[y]};\n}}\n\n"  # TFLM's output tensor
              "int cmsisnn_invoke(const int8_t *input, int8_t *output)\n{\n"
              f"    if (input != {t[x]}) {{\n        memcpy({t[x]}, input, CMSISNN_INPUT_BYTES);\n    }}\n"
-             + "\n".join(body) + f"\n    memcpy(output, {t[y]}, CMSISNN_OUTPUT_BYTES);\n    return 0;\n}}\n")
+             + "\n".join(body) + f"\n    if (output != NULL && output != {t[y]}) {{\n"
+             f"        memcpy(output, {t[y]}, CMSISNN_OUTPUT_BYTES);\n    }}\n    return 0;\n}}\n")
     probe = ("#include <stdint.h>\n#include \"arm_nnfunctions.h\"\n"
              "static void write0(const char *s)\n{\n    register uint32_t r0 __asm__(\"r0\") = 0x04u;\n"
              "    register const char *r1 __asm__(\"r1\") = s;\n"
@@ -524,6 +527,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated model names to run (e.g. 'mlp,lenet300'); "
                     "--write refuses it: the results file holds every model")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
+    ap.add_argument("--mlperf", type=Path, help="a folder of more MLPerf Tiny int8 .tflite models (VWW, AD), "
+                    "kept outside the repo")
     a = ap.parse_args()
     only = {m.strip() for m in a.only.split(",") if m.strip()}
     if only and a.write:
@@ -540,7 +545,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tinyopt-cmsisnn-") as tmp:
         tmp = Path(tmp)
         lib = build_cmsis_nn(cmsis, tmp)
-        for name, path in CASES.items():
+        cases = dict(CASES)
+        if a.mlperf:  # the same selection as bench/deploy_vs_tflm.py --mlperf
+            sys.path.insert(0, str(Path(__file__).parent))
+            from deploy_vs_tflm import more_mlperf
+
+            cases.update(more_mlperf(a.mlperf))
+        for name, path in cases.items():
             if only and name not in only:
                 continue
             if not path.is_file():
@@ -570,7 +581,7 @@ def write_results(rows, a, seconds: float) -> None:
     from tinyopt._io import atomic_write_text
 
     cmd = ("python bench/deploy_vs_cmsisnn.py --cmsis-nn DIR" + f" --inputs {a.inputs}"
-           + (" --skip-zoo" if a.skip_zoo else "")
+           + (" --skip-zoo" if a.skip_zoo else "") + (" --mlperf MLPERF" if a.mlperf else "")
            + (f" --optimize {a.optimize}" if a.optimize != "speed" else "") + " --write")
     text = ["# tinyopt C library vs CMSIS-NN kernels on Cortex-M4 (qemu mps2-an386)", "",
             f"Command (repo root, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {seconds:.0f} s): "
