@@ -11,19 +11,14 @@ import shutil
 
 import numpy as np
 import pytest
-from tflite_micro.python.tflite_micro import runtime
+from test_dense import HAVE_ARM, _q, tflm
 
 from tinyopt.export.c import generate_sources, write_library
 from tinyopt.export.c.board import APT, build_host, build_m4, run_host, run_qemu
 from tinyopt.export.tflite import graph_to_tflite_bytes, single_op_model
-from tinyopt.graph.ir import QuantParams, Tensor
+from tinyopt.graph.ir import Tensor
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler (cc)")
-HAVE_ARM = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
-
-
-def _q(scale, zp, axis=None):
-    return QuantParams(np.asarray(scale, np.float32), np.asarray(zp), axis)
 
 
 def layer(op: str, seed: int):
@@ -54,17 +49,6 @@ def layer(op: str, seed: int):
                                 Tensor("w", w.shape, "int8", data=w, quant=_q(sw, np.zeros(c), axis)),
                                 Tensor("b", (c,), "int32", data=bias, quant=_q(sx * sw, np.zeros(c), 0))],
                            Tensor("y", (), "int8", quant=_q(sy, zy)), attrs)
-
-
-def tflm(model: bytes, xs: np.ndarray) -> np.ndarray:
-    interp = runtime.Interpreter.from_bytes(model)
-    shape = tuple(interp.get_input_details(0)["shape"])
-    out = []
-    for x in xs:
-        interp.set_input(x.reshape(shape), 0)
-        interp.invoke()
-        out.append(interp.get_output(0).reshape(-1).copy())
-    return np.stack(out)
 
 
 @pytest.mark.parametrize("op", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
