@@ -534,6 +534,16 @@ class _Segments:
                         yield a, b
 
 
+def _ram_first(p: Plan) -> tuple:
+    """How the RAM-saving searches rank plans: the smallest arena, then the fewest extra instructions."""
+    return p.arena_bytes, p.extra_instructions
+
+
+def _smallest(plans, cap: float) -> Plan:
+    """The plan of ``plans`` with the smallest arena (then the fewest extra instructions) within ``cap``."""
+    return min((p for p in plans if p.extra_instructions <= cap), key=_ram_first)
+
+
 def _spec(p: Plan) -> tuple:
     return tuple(sorted((p.order.index(s.nodes[0]), p.order.index(s.nodes[-1]), s.band) for s in p.segments))
 
@@ -597,9 +607,7 @@ def _greedy(segs: _Segments, cap: float) -> None:
                 if p is None:
                     break
                 if p.extra_instructions <= cap:
-                    if best is None or (p.arena_bytes, p.extra_instructions) < (best.arena_bytes,
-                                                                                best.extra_instructions):
-                        best = p
+                    best = p if best is None else min(best, p, key=_ram_first)
                     break
         if best is None or best.arena_bytes >= segs.plans[current].arena_bytes:
             return
@@ -617,8 +625,7 @@ def _local_search(segs: _Segments, cap: float) -> None:
             ranks[id(p)] = p.arena_bytes, len(_peak_steps(p)), p.extra_instructions
         return ranks[id(p)]
 
-    current = min((p for p in [segs.speed, *segs.tried] if p.extra_instructions <= cap),
-                  key=lambda p: (p.arena_bytes, p.extra_instructions))
+    current = _smallest([segs.speed, *segs.tried], cap)
     for _ in range(ROUNDS):
         best = current
         for alternatives in _moves(segs, _spec(current), _peak_steps(current)):
@@ -680,9 +687,8 @@ def _col_free_plans(sched: Schedule, start: Plan, cap: float) -> list[Plan]:
                 continue
             p = with_dropped(current.no_col | {k})
             tried.append(p)
-            if p.extra_instructions <= cap and (best is None or (p.arena_bytes, p.extra_instructions)
-                                                < (best.arena_bytes, best.extra_instructions)):
-                best = p
+            if p.extra_instructions <= cap:
+                best = p if best is None else min(best, p, key=_ram_first)
         if best is None or best.arena_bytes >= current.arena_bytes:
             return [p for p in tried if p.arena_bytes < start.arena_bytes]
         current = best
@@ -699,12 +705,11 @@ def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool 
     sched = make_schedule(graph, prepared, fuse=fuse and inplace)
     speed = _speed_plan(sched, inplace, reorder)
     plans = [speed]
+    base = base_instructions(sched)
+    cap = BALANCED * base if optimize == "balanced" and max_ram is None else math.inf
     if optimize != "speed" or max_ram is not None:
-        cap = BALANCED * base_instructions(sched) if optimize == "balanced" and max_ram is None else math.inf
         plans += _streamed_plans(sched, speed, cap)
-        streamed = min((p for p in plans if p.extra_instructions <= cap),
-                       key=lambda p: (p.arena_bytes, p.extra_instructions))
-        plans += _col_free_plans(sched, streamed, cap)
+        plans += _col_free_plans(sched, _smallest(plans, cap), cap)
     if max_ram is not None:
         fits = [p for p in plans if p.arena_bytes <= max_ram]
         if not fits:
@@ -716,9 +721,7 @@ def best_plan(graph: Graph, prepared: dict, inplace: bool = True, reorder: bool 
     elif optimize == "speed":
         best = speed
     else:
-        cap = BALANCED * base_instructions(sched) if optimize == "balanced" else math.inf
-        best = min((p for p in plans if p.extra_instructions <= cap),
-                   key=lambda p: (p.arena_bytes, p.extra_instructions))
+        best = _smallest(plans, cap)
     best.considered = [(p.arena_bytes, p.extra_instructions, p is best) for p in plans]
-    best.base_instructions = base_instructions(sched)
+    best.base_instructions = base
     return best
