@@ -191,10 +191,10 @@ def pack_conv_like(graph: Graph, index: int, node: Node, depthwise: bool):
               "multiplier": ("int32_t", cp.per_channel(q.output_multiplier, oc)),
               "shift": ("int32_t", cp.per_channel(q.output_shift, oc))}
     # the M4 loops' constants: a dead filter's channel (all weights zero) outputs a constant
-    m4_bias, m4_mult, m4_shift, constants = cp.constant_channels(
+    m4_bias, m4_mult, m4_shift, m4_small, constants = cp.constant_channels(
         wq.reshape(-1, oc).T if depthwise else wq.reshape(oc, -1), arrays["bias"][1], arrays["multiplier"][1],
         arrays["shift"][1], q.output_offset)
-    m4 = (m4_bias, m4_mult, m4_shift, q.output_offset, cp.small_accumulator(m4_bias, abs_sums, m4_shift))
+    m4 = (m4_bias, m4_mult, m4_shift, q.output_offset, m4_small)
     pairs = None
     if depthwise:
         arrays["pad_row"] = ("int8_t", np.full(ic, -q.input_offset, np.int64))

@@ -192,10 +192,9 @@ class FullyConnected(Op):
                   "shift": ("int32_t", cp.per_channel(q.output_shift, o))}
         grouped = o >= GROUP and self._fc6_linked(graph)
         # the M4 loops' constants: a dead filter's channel (all weights zero) outputs a constant
-        m4_bias, m4_mult, m4_shift, constants = cp.constant_channels(
+        m4_bias, m4_mult, m4_shift, m4_small, constants = cp.constant_channels(
             wq, arrays["bias"][1], arrays["multiplier"][1], arrays["shift"][1], q.output_offset)
-        twins = pack_twin_groups(wq, m4_bias, m4_mult, m4_shift, q.output_offset,
-                                 cp.small_accumulator(m4_bias, np.abs(wq).sum(axis=1), m4_shift),
+        twins = pack_twin_groups(wq, m4_bias, m4_mult, m4_shift, q.output_offset, m4_small,
                                  ints["output_activation_min"], ints["output_activation_max"], grouped,
                                  constants)
         if twins is None:  # the portable loop on every build

@@ -167,7 +167,6 @@ def check_graph(graph: Graph) -> None:
         raise UnsupportedOpError("the graph has no operators", path=graph.source, fix="give a real model")
 
 
-
 def _node_source(prefix: str, i: int, p: OpParams, extra: dict | None = None) -> str:
     """Constant arrays and the parameter struct of node ``i``. Where the M4 assembly loops read their own
     layout (packed requantization "rq", int16 depthwise "lanes"), the struct has two variants: the

@@ -105,29 +105,28 @@ def twins_fit(w: np.ndarray, bias: np.ndarray) -> bool:
 
 
 def constant_channels(w: np.ndarray, bias, multipliers, shifts, output_offset: int):
-    """(bias, multipliers, shifts, constants) for the Cortex-M4 loops: a channel whose weights are all zero
-    (a dead filter; real models carry them with int32 biases near 2^31, far beyond the loops' 2^30 bound)
-    outputs the constant MBQM(bias) + offset, computed here; its bias becomes 0, its multiplier 0 and its
-    shift -1 (``requant_words`` then gives r = 2 x the constant). ``constants`` is None without dead
-    channels. ``w`` [O][K].
+    """(bias, multipliers, shifts, small, constants) for the Cortex-M4 loops: a channel whose weights are all
+    zero (a dead filter; real models carry them with int32 biases near 2^31, far beyond the loops' 2^30
+    bound) outputs the constant MBQM(bias) + offset, computed here; its bias becomes 0, its multiplier 0 and
+    its shift -1 (``requant_words`` then gives r = 2 x the constant). ``small``: ``small_accumulator`` of
+    the channels so rewritten; ``constants``: channel -> constant. ``w`` [O][K].
 
-    >>> b, m, s, c = constant_channels(np.array([[0, 0], [1, 2]]), [1 << 30, 7], [1 << 30] * 2, [-2, -3], 5)
-    >>> b.tolist(), m.tolist(), s.tolist(), c.tolist()  # 2^30 * 2^30 / 2^31 = 2^29, / 4 = 2^27, + 5
-    ([0, 7], [0, 1073741824], [-1, -3], [134217733, None])
+    >>> b, m, s, small, c = constant_channels(np.array([[0, 0], [1, 2]]), [1 << 30, 7], [1 << 30] * 2,
+    ...                                       [-2, -3], 5)
+    >>> b.tolist(), m.tolist(), s.tolist(), small, c  # 2^30 * 2^30 / 2^31 = 2^29, / 4 = 2^27, + 5
+    ([0, 7], [0, 1073741824], [-1, -3], 1, {0: 134217733})
     """
     from tinyopt.runtime.fixedpoint import multiply_by_quantized_multiplier
 
-    dead = ~np.asarray(w).reshape(len(w), -1).any(axis=1)
+    w = np.asarray(w, np.int64).reshape(len(w), -1)
+    dead = ~w.any(axis=1)
     bias = np.asarray(bias, np.int64).reshape(-1).copy()
     m = np.asarray(multipliers, np.int64).reshape(-1).copy()
     s = np.asarray(shifts, np.int64).reshape(-1).copy()
-    if not dead.any():
-        return bias, m, s, None
     values = multiply_by_quantized_multiplier(bias[dead], m[dead], s[dead]) + output_offset
-    constants = np.full(len(bias), None, dtype=object)
-    constants[dead] = [int(v) for v in values]
+    constants = {int(c): int(v) for c, v in zip(np.flatnonzero(dead), values)}
     bias[dead], m[dead], s[dead] = 0, 0, -1
-    return bias, m, s, constants
+    return bias, m, s, small_accumulator(bias, np.abs(w).sum(axis=1), s), constants
 
 
 def requant_words(bias, multipliers, shifts, output_offset: int, small: int, constants=None):
@@ -149,9 +148,8 @@ def requant_words(bias, multipliers, shifts, output_offset: int, small: int, con
     if not small or s.min() < 1 or s.max() > 22:
         return None
     r = (1 << (s - 1)) + output_offset * (1 << s)
-    if constants is not None:
-        fixed = np.array([c is not None for c in constants])
-        r[fixed] = 2 * np.clip(np.array([c for c in constants if c is not None], np.int64), -2**20, 2**20)
+    for c, value in (constants or {}).items():
+        r[c] = 2 * min(max(value, -2**20), 2**20)
     return np.stack([np.asarray(multipliers, np.int64).reshape(-1), r, s], axis=1)
 
 
